@@ -1,0 +1,32 @@
+"""Building blocks shared by every schema."""
+import marshmallow as ma
+from marshmallow import fields, validate
+
+
+class Schema(ma.Schema):
+    """Base: unknown fields are an error, so typos never pass silently."""
+
+    class Meta:
+        unknown = ma.RAISE
+        ordered = True
+
+
+PHONE = validate.Regexp(r"^\+?[0-9][0-9 \-]{5,30}$", error="Not a phone number.")
+
+
+def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> fields.String:
+    """A stripped-length-checked string field."""
+    return fields.String(required=required, validate=validate.Length(min=min_len, max=max_len), **kw)
+
+
+class PageQuery(Schema):
+    """Cursor pagination: pass back next_cursor to get the next page."""
+
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class PageOut(Schema):
+    """A page of items; next_cursor is null on the last page."""
+
+    next_cursor = fields.String(allow_none=True)

@@ -1,0 +1,101 @@
+"""Couriers, devices and enrollments on the wire."""
+from marshmallow import fields, validate
+
+from schemas.common import PHONE, PageOut, PageQuery, Schema, text
+
+
+class CourierIn(Schema):
+    """A new courier."""
+
+    name = text(100)
+    phone = fields.String(required=True, validate=PHONE)
+    employee_no = text(32)
+
+
+class CourierPatch(Schema):
+    """Fields dispatch may change on a courier."""
+
+    name = text(100, required=False)
+    phone = fields.String(validate=PHONE)
+    active = fields.Boolean()
+
+
+class CourierOut(Schema):
+    """A courier as dispatch sees it."""
+
+    id = fields.String()
+    name = fields.String()
+    phone = fields.String()
+    employee_no = fields.String()
+    active = fields.Boolean()
+    grade = fields.String()
+    version = fields.Integer()
+    created_at = fields.AwareDateTime()
+
+
+class CourierQuery(PageQuery):
+    """Filters for listing couriers."""
+
+    active = fields.Boolean(load_default=None)
+
+
+class CourierPage(PageOut):
+    """A page of couriers."""
+
+    items = fields.List(fields.Nested(CourierOut))
+
+
+class CourierSelfOut(Schema):
+    """A courier's own record, as their handheld holds it."""
+
+    id = fields.String()
+    name = fields.String()
+    employee_no = fields.String()
+    grade = fields.String()
+    version = fields.Integer()
+
+
+class EnrollmentOut(Schema):
+    """A one-time enrollment code; shown once."""
+
+    code = fields.String()
+    courier_id = fields.String()
+    expires_at = fields.AwareDateTime()
+    qr_png = fields.String(metadata={"description": "URL of the QR code as PNG"})
+    qr_svg = fields.String(metadata={"description": "URL of the QR code as SVG"})
+
+
+class EnrollIn(Schema):
+    """A handheld presenting an enrollment code."""
+
+    code = text(32)
+    device_name = text(100)
+
+
+class EnrollOut(Schema):
+    """The device's identity and token; the token is shown once."""
+
+    device_id = fields.String()
+    courier_id = fields.String()
+    token = fields.String()
+
+
+class DeviceOut(Schema):
+    """A device as dispatch sees it (never its token)."""
+
+    id = fields.String()
+    courier_id = fields.String()
+    name = fields.String()
+    enrolled_at = fields.AwareDateTime()
+    revoked_at = fields.AwareDateTime(allow_none=True)
+    last_seq = fields.Integer()
+    last_seen_at = fields.AwareDateTime(allow_none=True)
+
+
+class DeviceList(Schema):
+    """A courier's devices."""
+
+    items = fields.List(fields.Nested(DeviceOut))
+
+
+QR_FORMATS = validate.OneOf(["png", "svg"])

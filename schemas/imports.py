@@ -1,0 +1,145 @@
+"""Task imports: a JSON list, or a CSV file with one row per parcel (rows of a waybill group)."""
+import csv
+import io
+
+from marshmallow import ValidationError
+
+from schemas.tasks import TaskIn
+from server.errors import DomainError, ValidationFailed, fields_from_messages
+
+CSV_COLUMNS = ("waybill_no", "kind", "recipient_name", "recipient_phone", "address", "lat", "lon",
+               "window_start", "window_end", "cod_amount", "fees", "parcel_no",
+               "parcel_description", "parcel_count")
+_REQUIRED_COLUMNS = ("waybill_no", "kind", "recipient_name", "recipient_phone", "address",
+                     "window_start", "window_end", "parcel_no")
+# Where a TaskIn field comes from in the CSV.
+_COLUMN_OF = {"recipient.name": "recipient_name", "recipient.phone": "recipient_phone",
+              "recipient.address": "address", "recipient.lat": "lat", "recipient.lon": "lon",
+              "window.start": "window_start", "window.end": "window_end",
+              "window._schema": "window_end", "recipient": "recipient_name"}
+_PARCEL_COLUMN = {"parcel_no": "parcel_no", "description": "parcel_description",
+                  "count": "parcel_count"}
+
+
+class UnsupportedImport(DomainError):
+    """The import body is neither JSON nor CSV."""
+
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+def _blank_to_none(value: str | None):
+    """CSV has no null: an empty cell means 'not given'."""
+    return None if value is None or value.strip() == "" else value.strip()
+
+
+def _parse_fees(cell: str | None):
+    """'delivery:1200;insurance:300' -> [{code, amount}]; malformed is left for the schema."""
+    cell = _blank_to_none(cell)
+    if cell is None:
+        return []
+    fees = []
+    for part in cell.split(";"):
+        code, sep, amount = part.partition(":")
+        fees.append({"code": code.strip(), "amount": amount.strip() if sep else None})
+    return fees
+
+
+def _csv_group_to_spec(rows: list[tuple[int, dict]]) -> dict:
+    """One waybill's rows as a TaskIn-shaped dict (strings; the schema converts)."""
+    _, first = rows[0]
+    spec = {
+        "waybill_no": first.get("waybill_no", "").strip(), "kind": _blank_to_none(first.get("kind")),
+        "recipient": {"name": _blank_to_none(first.get("recipient_name")),
+                      "phone": _blank_to_none(first.get("recipient_phone")),
+                      "address": _blank_to_none(first.get("address")),
+                      "lat": _blank_to_none(first.get("lat")), "lon": _blank_to_none(first.get("lon"))},
+        "window": {"start": _blank_to_none(first.get("window_start")),
+                   "end": _blank_to_none(first.get("window_end"))},
+        "cod_amount": _blank_to_none(first.get("cod_amount")) or 0,
+        "fees": _parse_fees(first.get("fees")),
+        "parcels": [{"parcel_no": _blank_to_none(row.get("parcel_no")),
+                     "description": (row.get("parcel_description") or "").strip(),
+                     "count": _blank_to_none(row.get("parcel_count")) or 1} for _, row in rows],
+    }
+    return spec
+
+
+def _csv_error_path(path: str, rows: list[tuple[int, dict]]) -> str:
+    """Map a TaskIn error path to 'rows.<csv line>.<column>'."""
+    parts = path.split(".")
+    if parts[0] == "parcels" and len(parts) >= 3 and parts[1].isdigit():
+        line = rows[int(parts[1])][0]
+        return f"rows.{line}.{_PARCEL_COLUMN.get(parts[2], parts[2])}"
+    line = rows[0][0]
+    column = _COLUMN_OF.get(".".join(parts[:2]), parts[0])
+    return f"rows.{line}.{column}"
+
+
+def _load_csv(text: str) -> tuple[list[dict], list[str]]:
+    """Parse and validate a CSV import; every bad row and column is reported at once."""
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in _REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in CSV_COLUMNS]
+    if missing or unknown:
+        messages = ([f"Missing columns: {', '.join(missing)}."] if missing else []) + \
+                   ([f"Unknown columns: {', '.join(unknown)}."] if unknown else [])
+        raise ValidationFailed("The CSV header is wrong.", fields={"header": messages})
+    reader.fieldnames = header
+    groups: dict[str, list[tuple[int, dict]]] = {}
+    for row in reader:
+        groups.setdefault((row.get("waybill_no") or "").strip(), []).append(
+            (reader.line_num, row))
+    if not groups:
+        raise ValidationFailed("The CSV has no rows.", fields={"rows": ["No data rows."]})
+    specs, labels, errors = [], [], {}
+    schema = TaskIn()
+    for rows in groups.values():
+        try:
+            specs.append(schema.load(_csv_group_to_spec(rows)))
+            labels.append(f"rows.{rows[0][0]}")
+        except ValidationError as exc:
+            for path, messages in fields_from_messages(exc.messages).items():
+                errors.setdefault(_csv_error_path(path, rows), []).extend(messages)
+    if errors:
+        raise ValidationFailed(f"{len({k.split('.')[1] for k in errors})} row(s) are invalid; "
+                               "nothing was imported.", fields=errors)
+    return specs, labels
+
+
+def _load_json(body) -> tuple[list[dict], list[str]]:
+    """Validate a JSON list of tasks (or {"tasks": [...]})."""
+    if isinstance(body, dict) and set(body) == {"tasks"}:
+        body = body["tasks"]
+    if not isinstance(body, list) or not body:
+        raise ValidationFailed("Send a non-empty JSON list of tasks.",
+                               fields={"tasks": ["Must be a non-empty list."]})
+    if len(body) > 5000:
+        raise ValidationFailed("At most 5000 tasks per import.",
+                               fields={"tasks": ["At most 5000 tasks per import."]})
+    try:
+        specs = TaskIn(many=True).load(body)
+    except ValidationError as exc:
+        fields = {f"tasks.{path}": msgs for path, msgs in fields_from_messages(exc.messages).items()}
+        raise ValidationFailed(f"{len({k.split('.')[1] for k in fields})} row(s) are invalid; "
+                               "nothing was imported.", fields=fields) from exc
+    return specs, [f"tasks.{i}" for i in range(len(specs))]
+
+
+def load_import(request) -> tuple[list[dict], list[str]]:
+    """Read an import request by its content type: JSON, text/csv, or a multipart CSV file."""
+    mimetype = request.mimetype
+    if mimetype == "application/json":
+        return _load_json(request.get_json())
+    if mimetype in ("text/csv", "text/plain"):
+        raw = request.get_data()
+    elif mimetype == "multipart/form-data" and "file" in request.files:
+        raw = request.files["file"].read()
+    else:
+        raise UnsupportedImport("Send application/json, text/csv, or multipart/form-data "
+                                "with a CSV in 'file'.")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("The CSV must be UTF-8.", fields={"file": ["Not UTF-8."]}) from exc
+    return _load_csv(text)

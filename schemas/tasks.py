@@ -1,0 +1,231 @@
+"""Tasks on the wire: what dispatch creates, what dispatch and couriers read."""
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import PHONE, PageOut, PageQuery, Schema, text
+from server.models import TASK_KINDS, TASK_STATUSES
+from server.services.privacy import phone_for_courier
+
+
+class RecipientIn(Schema):
+    """Who receives (or hands over) the parcels, and where."""
+
+    name = text(100)
+    phone = fields.String(required=True, validate=PHONE)
+    address = text(300)
+    lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
+    lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
+
+
+class ParcelIn(Schema):
+    """A parcel and how many pieces it holds."""
+
+    parcel_no = text(40)
+    description = fields.String(load_default="", validate=validate.Length(max=200))
+    count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+
+
+class FeeIn(Schema):
+    """A published fee, in fen."""
+
+    code = text(32)
+    amount = fields.Integer(required=True, validate=validate.Range(min=0, max=100_000_000))
+
+
+class WindowIn(Schema):
+    """The appointment window; both ends carry a time zone."""
+
+    start = fields.AwareDateTime(required=True)
+    end = fields.AwareDateTime(required=True)
+
+    @validates_schema
+    def _end_after_start(self, data, **_kw):
+        """A window must not end before it starts."""
+        if "start" in data and "end" in data and data["end"] <= data["start"]:
+            raise ValidationError("Window end must be after its start.", field_name="end")
+
+
+class TaskIn(Schema):
+    """A task as dispatch creates it (amounts in fen)."""
+
+    waybill_no = fields.String(required=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9\-]{4,40}$", error="Waybill: 4-40 letters, digits or dashes."))
+    kind = fields.String(required=True, validate=validate.OneOf(TASK_KINDS))
+    recipient = fields.Nested(RecipientIn, required=True)
+    parcels = fields.List(fields.Nested(ParcelIn), required=True,
+                          validate=validate.Length(min=1, max=200))
+    cod_amount = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100_000_000))
+    fees = fields.List(fields.Nested(FeeIn), load_default=list, validate=validate.Length(max=20))
+    window = fields.Nested(WindowIn, required=True)
+
+
+class TaskImportIn(Schema):
+    """Many tasks at once; all are stored or none."""
+
+    tasks = fields.List(fields.Nested(TaskIn), required=True,
+                        validate=validate.Length(min=1, max=5000))
+
+
+class TaskImportOut(Schema):
+    """What an import stored."""
+
+    created = fields.Integer()
+    ids = fields.List(fields.String())
+
+
+class AssignIn(Schema):
+    """Give a task to a courier."""
+
+    courier_id = text(32)
+
+
+class CancelIn(Schema):
+    """Cancel a task, saying why."""
+
+    reason = text(300)
+
+
+class NoteIn(Schema):
+    """A free-text note on a task, optionally with photos already uploaded."""
+
+    text = text(2000)
+    photos = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
+                         load_default=list, validate=validate.Length(max=10))
+
+
+class RecipientOut(Schema):
+    """The recipient as dispatch sees it."""
+
+    name = fields.String(attribute="recipient_name")
+    phone = fields.String(attribute="recipient_phone")
+    address = fields.String()
+    lat = fields.Float(allow_none=True)
+    lon = fields.Float(allow_none=True)
+
+
+class CourierRecipientOut(RecipientOut):
+    """The recipient as a courier sees it: the phone is masked once the task is finished."""
+
+    phone = fields.Function(phone_for_courier)
+
+
+class ParcelOut(Schema):
+    """A parcel."""
+
+    parcel_no = fields.String()
+    description = fields.String()
+    count = fields.Integer()
+
+
+class FeeOut(Schema):
+    """A fee charged, in fen."""
+
+    code = fields.String()
+    amount = fields.Integer()
+
+
+class WindowOut(Schema):
+    """The appointment window."""
+
+    start = fields.AwareDateTime(attribute="window_start")
+    end = fields.AwareDateTime(attribute="window_end")
+
+
+class NoteOut(Schema):
+    """A note on a task."""
+
+    at = fields.AwareDateTime()
+    device_time = fields.AwareDateTime(allow_none=True)
+    actor_kind = fields.String()
+    actor_id = fields.String(allow_none=True)
+    text = fields.String()
+    photos = fields.Function(lambda event: (event.data or {}).get("photos", []))
+
+
+class TaskOut(Schema):
+    """A task as dispatch sees it."""
+
+    id = fields.String()
+    waybill_no = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    version = fields.Integer()
+    recipient = fields.Function(lambda task: RecipientOut().dump(task))
+    parcels = fields.List(fields.Nested(ParcelOut))
+    cod_amount = fields.Integer()
+    fees = fields.List(fields.Nested(FeeOut))
+    window = fields.Function(lambda task: WindowOut().dump(task))
+    service_date = fields.Date()
+    courier_id = fields.String(allow_none=True)
+    needs_review = fields.Boolean()
+    arrived_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+    cancel_reason = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    updated_at = fields.AwareDateTime()
+
+
+class CourierTaskOut(Schema):
+    """A task as its courier's handheld holds it (online and in sync pulls)."""
+
+    id = fields.String()
+    waybill_no = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    version = fields.Integer()
+    recipient = fields.Function(lambda task: CourierRecipientOut().dump(task))
+    parcels = fields.List(fields.Nested(ParcelOut))
+    cod_amount = fields.Integer()
+    fees = fields.List(fields.Nested(FeeOut))
+    window = fields.Function(lambda task: WindowOut().dump(task))
+    arrived_at = fields.AwareDateTime(allow_none=True)
+    finished_at = fields.AwareDateTime(allow_none=True)
+    notes = fields.Function(lambda task: NoteOut(many=True).dump(
+        [e for e in task.events if e.kind == "note"]))
+
+
+class TaskEventOut(Schema):
+    """One entry of a task's history."""
+
+    id = fields.Integer()
+    at = fields.AwareDateTime()
+    device_time = fields.AwareDateTime(allow_none=True)
+    kind = fields.String()
+    actor_kind = fields.String()
+    actor_id = fields.String(allow_none=True)
+    text = fields.String(allow_none=True)
+    data = fields.Dict(allow_none=True)
+
+
+class TaskDetailOut(TaskOut):
+    """A task with its full history."""
+
+    history = fields.List(fields.Nested(TaskEventOut), attribute="events")
+
+
+class TaskQuery(PageQuery):
+    """Filters for the dispatch task list."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(TASK_STATUSES))
+    courier_id = fields.String(load_default=None)
+    date = fields.Date(load_default=None, metadata={"description": "Depot-local service date"})
+    waybill_no = fields.String(load_default=None)
+    needs_review = fields.Boolean(load_default=None)
+
+
+class TaskPage(PageOut):
+    """A page of tasks."""
+
+    items = fields.List(fields.Nested(TaskOut))
+
+
+class CourierTaskList(Schema):
+    """A courier's own tasks."""
+
+    items = fields.List(fields.Nested(CourierTaskOut))
+
+
+class ArriveIn(Schema):
+    """The courier is at the stop; where the handheld says it is."""
+
+    lat = fields.Float(required=True, validate=validate.Range(-90, 90))
+    lon = fields.Float(required=True, validate=validate.Range(-180, 180))

@@ -1,0 +1,30 @@
+"""Fieldops: the backend of express couriers' handhelds and their dispatch office."""
+import os
+
+from flask import Flask
+
+from server.config import Config
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
+    from server import cli, database, extensions, logs, requests
+    from server.api import register_blueprints
+    from sync import feed
+
+    app = Flask(__name__, instance_path=os.path.abspath("instance"))
+    app.config.from_object(config or Config())
+    database.apply_defaults(app)
+    logs.init_app(app)
+    extensions.db.init_app(app)
+    extensions.migrate.init_app(app, extensions.db, directory=database.MIGRATIONS_DIR,
+                                render_as_batch=True, compare_type=True)
+    extensions.api.init_app(app)
+    with app.app_context():
+        database.configure_engine(extensions.db.engine,
+                                  busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    feed.init_app(app)
+    requests.init_app(app)
+    register_blueprints(app, extensions.api)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,99 @@
+"""Dispatch: tasks (create, import, list, read, assign, cancel, note)."""
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from schemas.imports import load_import
+from schemas.tasks import (AssignIn, CancelIn, NoteIn, TaskDetailOut, TaskImportOut, TaskIn,
+                           TaskOut, TaskPage, TaskQuery)
+from server.auth import DISPATCH, OFFICE, current_actor, require
+from server.requests import body_limit
+from server.services import tasks
+
+blp = Blueprint("tasks", __name__, url_prefix="/api/v1/dispatch/tasks", description="Tasks (dispatch)")
+
+
+@blp.route("")
+class Tasks(MethodView):
+    """The task book."""
+
+    @require(*DISPATCH)
+    @blp.arguments(TaskIn)
+    @blp.response(201, TaskOut)
+    def post(self, spec):
+        """Create a task; a duplicate waybill is a 409."""
+        return tasks.create(actor=current_actor(), spec=spec)
+
+    @require(*OFFICE)
+    @blp.arguments(TaskQuery, location="query")
+    @blp.response(200, TaskPage)
+    def get(self, query):
+        """List tasks by status, courier, service date or waybill, a page at a time."""
+        query["service_date"] = query.pop("date")
+        return tasks.get_all(**query)
+
+
+@blp.route("/import")
+class TaskImport(MethodView):
+    """Bulk creation."""
+
+    @require(*DISPATCH)
+    @body_limit("IMPORT_BODY_LIMIT")
+    @blp.doc(requestBody={"content": {
+        "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}},
+        "text/csv": {"schema": {"type": "string"}},
+        "multipart/form-data": {"schema": {"type": "object",
+                                           "properties": {"file": {"type": "string", "format": "binary"}}}}}})
+    @blp.response(201, TaskImportOut)
+    def post(self):
+        """Import tasks from a JSON list or a CSV file; all or nothing, every bad row named."""
+        specs, labels = load_import(request)
+        created = tasks.import_tasks(actor=current_actor(), specs=specs, labels=labels)
+        return {"created": len(created), "ids": [t.id for t in created]}
+
+
+@blp.route("/<task_id>")
+class TaskById(MethodView):
+    """One task."""
+
+    @require(*OFFICE)
+    @blp.response(200, TaskDetailOut)
+    def get(self, task_id):
+        """A task with its history."""
+        return tasks.get(task_id=task_id)
+
+
+@blp.route("/<task_id>/assign")
+class TaskAssignment(MethodView):
+    """Giving a task to a courier."""
+
+    @require(*DISPATCH)
+    @blp.arguments(AssignIn)
+    @blp.response(200, TaskOut)
+    def post(self, data, task_id):
+        """Assign (or reassign) an open task."""
+        return tasks.assign(actor=current_actor(), task_id=task_id, courier_id=data["courier_id"])
+
+
+@blp.route("/<task_id>/cancel")
+class TaskCancellation(MethodView):
+    """Cancelling a task."""
+
+    @require(*DISPATCH)
+    @blp.arguments(CancelIn)
+    @blp.response(200, TaskOut)
+    def post(self, data, task_id):
+        """Cancel an open task, with a reason."""
+        return tasks.cancel(actor=current_actor(), task_id=task_id, reason=data["reason"])
+
+
+@blp.route("/<task_id>/notes")
+class TaskNotes(MethodView):
+    """Dispatch notes on a task (the same rule as a courier's task.note op)."""
+
+    @require(*DISPATCH)
+    @blp.arguments(NoteIn)
+    @blp.response(201, TaskDetailOut)
+    def post(self, data, task_id):
+        """Add a note."""
+        return tasks.note(actor=current_actor(), task_id=task_id, **data)

@@ -1,0 +1,134 @@
+"""Who is calling: staff and device bearer tokens, roles, and auth-failure limits."""
+import functools
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app, g, request
+from sqlalchemy import delete, func, select
+
+from server.clock import utcnow
+from server.database import mark_read_only, reset_read_only
+from server.errors import Forbidden, TooManyRequests, Unauthorized
+from server.extensions import db
+from server.ids import hash_secret
+from server.models import ApiToken, AuthFailure, Courier, Device, StaffUser
+
+log = logging.getLogger(__name__)
+
+STAFF_TOKEN_PREFIX = "fos_"
+DEVICE_TOKEN_PREFIX = "fod_"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated caller, as services see it."""
+
+    kind: str  # "staff" | "courier" | "system"
+    id: str | None
+    role: str | None = None  # staff role, or "courier"
+    courier_id: str | None = None
+    device_id: str | None = None
+
+    @property
+    def is_courier(self) -> bool:
+        """True for a handheld."""
+        return self.kind == "courier"
+
+
+SYSTEM = Actor(kind="system", id=None, role="system")
+
+
+def client_key(prefix: str) -> str:
+    """A rate-limit key for the calling address."""
+    return f"{prefix}:{request.remote_addr or 'unknown'}"
+
+
+def check_failure_budget(key: str) -> None:
+    """Refuse with 429 when this key failed too often recently."""
+    window = current_app.config["AUTH_FAILURE_WINDOW"]
+    since = utcnow() - timedelta(seconds=window)
+    failures = db.session.scalar(
+        select(func.count()).select_from(AuthFailure)
+        .where(AuthFailure.key == key, AuthFailure.at >= since))
+    if failures >= current_app.config["AUTH_FAILURE_LIMIT"]:
+        raise TooManyRequests("Too many failed attempts; wait before trying again.",
+                              headers={"Retry-After": str(window)})
+
+
+def record_failure(key: str, reason: str) -> None:
+    """Count a failure in its own committed transaction, and log it without the secret."""
+    db.session.rollback()
+    token = mark_read_only(False)
+    try:
+        now = utcnow()
+        db.session.execute(delete(AuthFailure).where(
+            AuthFailure.at < now - timedelta(seconds=current_app.config["AUTH_FAILURE_WINDOW"])))
+        db.session.add(AuthFailure(key=key, at=now))
+        db.session.commit()
+    finally:
+        reset_read_only(token)
+    log.warning("auth failure", extra={"auth_key": key, "reason": reason})
+
+
+def _bearer() -> str | None:
+    """The bearer token of this request, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate() -> Actor:
+    """Resolve the bearer token to an Actor, or raise 401 (429 after repeated failures)."""
+    key = client_key("auth")
+    check_failure_budget(key)
+    token = _bearer()
+    if token is None:
+        record_failure(key, "missing token")
+        raise Unauthorized("A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
+    digest = hash_secret(token)
+    actor = None
+    if token.startswith(STAFF_TOKEN_PREFIX):
+        row = db.session.execute(
+            select(ApiToken, StaffUser).join(StaffUser)
+            .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None),
+                   StaffUser.active.is_(True))).first()
+        if row:
+            actor = Actor(kind="staff", id=row.StaffUser.id, role=row.StaffUser.role)
+    elif token.startswith(DEVICE_TOKEN_PREFIX):
+        row = db.session.execute(
+            select(Device.id, Device.courier_id).join(Courier)
+            .where(Device.token_hash == digest, Device.revoked_at.is_(None),
+                   Courier.active.is_(True))).first()
+        if row:
+            actor = Actor(kind="courier", id=row.courier_id, role="courier",
+                          courier_id=row.courier_id, device_id=row.id)
+    if actor is None:
+        record_failure(key, "unknown or revoked token")
+        raise Unauthorized("The token is not valid.", headers={"WWW-Authenticate": "Bearer"})
+    g.actor = actor
+    return actor
+
+
+def require(*roles: str):
+    """Decorate a view: the caller must hold one of the roles ("courier" for handhelds)."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            actor = authenticate()
+            if actor.role not in roles:
+                raise Forbidden(f"This route is for: {', '.join(roles)}.")
+            return view(*args, **kwargs)
+        wrapper._fieldops_roles = roles  # read by the route × role test table
+        return wrapper
+    return decorator
+
+
+DISPATCH = ("admin", "dispatcher")
+OFFICE = ("admin", "dispatcher", "quality")
+COURIER = ("courier",)
+
+
+def current_actor() -> Actor:
+    """The actor authenticated for this request."""
+    return g.actor

@@ -1,0 +1,73 @@
+"""The `fieldops` command: a Flask CLI group (db, create-staff, serve, seed-demo, ...)."""
+import os
+import subprocess
+import sys
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+
+from server.errors import DomainError
+from server.models import STAFF_ROLES
+
+
+def _create_app():
+    """App for the CLI, configured from the environment."""
+    from server import create_app
+    return create_app()
+
+
+@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True,
+             add_version_option=False)
+def main():
+    """Fieldops administration."""
+
+
+@click.command("create-staff")
+@click.argument("username")
+@click.option("--role", type=click.Choice(STAFF_ROLES), required=True)
+@with_appcontext
+def create_staff(username, role):
+    """Create a staff user; the API token is printed once, on the last line."""
+    from server.services import staff
+    try:
+        user, token = staff.create(username=username, role=role)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"created {user.role} {user.username} ({user.id}); API token (shown once):")
+    click.echo(token)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, type=int, show_default=True)
+@click.option("--workers", default=0, type=int,
+              help="Run under gunicorn with this many workers (production); 0: development server.")
+def serve(host, port, workers):
+    """Serve the API (development server, or gunicorn with --workers N)."""
+    if workers > 0:
+        cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
+               f"{host}:{port}", "--access-logfile", "-", "server.wsgi:app"]
+        os.execvp(cmd[0], cmd)
+    from server import create_app
+    create_app().run(host=host, port=port, threaded=True)
+
+
+@click.command("seed-demo")
+@click.option("--day", default=None, help="Service date YYYY-MM-DD (default: today, depot time).")
+@with_appcontext
+def seed_demo(day):
+    """Load a demo depot: staff, couriers, vans and a day of tasks (idempotent)."""
+    from server.demo import seed
+    summary = seed(day=day)
+    for line in summary:
+        click.echo(line)
+
+
+def init_app(app: Flask) -> None:
+    """Attach the commands to the app (so `flask` and `fieldops` both see them)."""
+    for command in (create_staff, seed_demo):
+        app.cli.add_command(command)
+
+
+main.add_command(serve)

@@ -1,0 +1,64 @@
+"""Time helpers: everything stored is timezone-aware UTC."""
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import DateTime
+from sqlalchemy.types import TypeDecorator
+
+
+def utcnow() -> datetime:
+    """Now, aware, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def local_zone() -> ZoneInfo:
+    """The depot's time zone (FIELDOPS_TIMEZONE), which decides what 'a day' is."""
+    return ZoneInfo(current_app.config.get("TIMEZONE", "Asia/Shanghai"))
+
+
+def local_day_start(at: datetime) -> datetime:
+    """The UTC instant at which the depot's local day containing `at` began."""
+    zone = local_zone()
+    local = at.astimezone(zone)
+    return datetime.combine(local.date(), time.min, zone).astimezone(timezone.utc)
+
+
+def local_date(at: datetime) -> date:
+    """The depot-local calendar date of an instant."""
+    return at.astimezone(local_zone()).date()
+
+
+def local_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """[start, end) of a depot-local day, in UTC."""
+    zone = local_zone()
+    start = datetime.combine(day, time.min, zone)
+    return start.astimezone(timezone.utc), (start + timedelta(days=1)).astimezone(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """A DateTime that refuses naive values and always comes back aware in UTC.
+
+    SQLite has no time zone type; storing UTC and re-attaching it on load keeps
+    both engines returning the same thing.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        """Normalise to UTC; store naive UTC on SQLite."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; Fieldops stores aware UTC only")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        """Re-attach UTC where the engine dropped it."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)

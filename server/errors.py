@@ -1,0 +1,187 @@
+"""Domain exceptions and the one handler that turns every error into problem+json."""
+import logging
+
+import marshmallow as ma
+from flask import g, jsonify
+from flask_smorest import Api
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+PROBLEM_TYPE_BASE = "https://fieldops.dev/problems/"
+
+
+class DomainError(Exception):
+    """An error a service raises; it knows its HTTP status and stable code."""
+
+    status = 400
+    code = "bad_request"
+    title = "Bad request"
+
+    def __init__(self, detail: str, *, code: str | None = None, fields: dict | None = None,
+                 headers: dict | None = None, extra: dict | None = None):
+        super().__init__(detail)
+        self.detail = detail
+        if code:
+            self.code = code
+        self.fields = fields
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+
+class NotFound(DomainError):
+    """The thing does not exist, or the caller may not know it exists."""
+
+    status, code, title = 404, "not_found", "Not found"
+
+
+class Conflict(DomainError):
+    """The request clashes with stored state (a duplicate, a stale version)."""
+
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class RuleViolation(DomainError):
+    """A business rule forbids the action; the code names the rule."""
+
+    status, code, title = 422, "rule_violation", "Rule violated"
+
+
+class ValidationFailed(DomainError):
+    """Input failed validation; fields maps each failing path to its messages."""
+
+    status, code, title = 422, "validation_failed", "Validation failed"
+
+
+class Unauthorized(DomainError):
+    """No valid credentials."""
+
+    status, code, title = 401, "unauthorized", "Unauthorized"
+
+
+class Forbidden(DomainError):
+    """Valid credentials, wrong role."""
+
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class TooManyRequests(DomainError):
+    """The caller failed too often; it must wait."""
+
+    status, code, title = 429, "rate_limited", "Too many requests"
+
+
+class UpgradeRequired(DomainError):
+    """The device speaks a protocol version the server no longer accepts."""
+
+    status, code, title = 426, "protocol_unsupported", "Upgrade required"
+
+
+class ProblemSchema(ma.Schema):
+    """RFC 9457 problem details, as every error of this API is sent."""
+
+    type = ma.fields.String()
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String()
+    code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
+    fields = ma.fields.Dict(metadata={"description": "Failing fields by path (validation)"})
+    request_id = ma.fields.String()
+
+
+# Stable codes for errors raised by Flask/webargs rather than by our services.
+_HTTP_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "body_too_large",
+    415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited",
+    500: "internal_error",
+}
+
+
+def _flatten(messages, prefix: str = "") -> dict:
+    """Turn marshmallow's nested messages into {"a.0.b": [msg, ...]}."""
+    flat: dict = {}
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            if isinstance(value, (dict,)):
+                flat.update(_flatten(value, path))
+            else:
+                flat[path] = value if isinstance(value, list) else [value]
+    elif isinstance(messages, list):
+        flat[prefix or "_schema"] = messages
+    return flat
+
+
+def problem_response(status: int, code: str, title: str, detail: str,
+                     fields: dict | None = None, headers: dict | None = None,
+                     extra: dict | None = None):
+    """Build an application/problem+json response."""
+    body = {"type": PROBLEM_TYPE_BASE + code, "title": title, "status": status,
+            "detail": detail, "code": code}
+    if fields:
+        body["fields"] = fields
+    if extra:
+        body.update(extra)
+    request_id = getattr(g, "request_id", None)
+    if request_id:
+        body["request_id"] = request_id
+    response = jsonify(body)
+    response.status_code = status
+    response.mimetype = "application/problem+json"
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def fields_from_messages(messages) -> dict:
+    """Flatten webargs' {location: {field: msgs}} into field paths."""
+    if isinstance(messages, dict) and set(messages) <= {"json", "query", "form", "files",
+                                                        "headers", "view_args", "path"}:
+        flat = {}
+        for location_messages in messages.values():
+            flat.update(_flatten(location_messages))
+        return flat
+    return _flatten(messages)
+
+
+class ProblemApi(Api):
+    """flask-smorest Api whose errors are all problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def _register_error_handlers(self):
+        """Register one handler per error family; nothing else formats errors."""
+        self._app.register_error_handler(HTTPException, self.handle_http_exception)
+        self._app.register_error_handler(DomainError, handle_domain_error)
+        self._app.register_error_handler(Exception, handle_unexpected)
+
+    def handle_http_exception(self, error):
+        """Werkzeug/webargs errors (routing, parsing, body size) as problems."""
+        status = error.code or 500
+        data = getattr(error, "data", None) or {}
+        fields = None
+        detail = error.description or error.name
+        if "messages" in data:
+            fields = fields_from_messages(data["messages"])
+            status = 422 if status == 400 and fields else status
+            detail = "Request has invalid fields: " + ", ".join(sorted(fields))
+        elif status == 400:
+            detail = "The request body is not valid JSON or is malformed."
+        if status == 413:
+            detail = "Request body is larger than this endpoint accepts."
+        return problem_response(status, _HTTP_CODES.get(status, f"http_{status}"),
+                                error.name, detail, fields, data.get("headers"))
+
+
+def handle_domain_error(error: DomainError):
+    """Services' errors carry their own status and code."""
+    return problem_response(error.status, error.code, error.title, error.detail,
+                            error.fields, error.headers, error.extra)
+
+
+def handle_unexpected(error: Exception):
+    """A bug: log it with its stack, answer a problem without internals."""
+    log.exception("unhandled error")
+    return problem_response(500, "internal_error", "Internal server error",
+                            "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,61 @@
+"""Staff users, their API tokens, the audit log and auth-failure records."""
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.clock import UTCDateTime, utcnow
+from server.extensions import db
+from server.ids import new_id
+
+STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance")
+
+
+class StaffUser(db.Model):
+    """A person in the dispatch office: dispatcher, quality, maintenance or admin."""
+
+    __tablename__ = "staff_users"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("s"))
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    tokens: Mapped[list["ApiToken"]] = relationship(back_populates="staff")
+
+
+class ApiToken(db.Model):
+    """A staff bearer token; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    staff: Mapped[StaffUser] = relationship(back_populates="tokens")
+
+
+class AuditEntry(db.Model):
+    """One staff action: who, what, when, and the entity before and after."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+
+class AuthFailure(db.Model):
+    """A failed authentication, kept in the database so every worker sees the count."""
+
+    __tablename__ = "auth_failures"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(96))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (Index("ix_auth_failures_key_at", "key", "at"),)

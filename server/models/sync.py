@@ -1,0 +1,99 @@
+"""Sync state: the op log, conflicts, the change feed and attachments."""
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.clock import UTCDateTime, utcnow
+from server.extensions import db
+
+OP_STATUSES = ("applied", "rejected", "conflict")
+
+
+class OpLog(db.Model):
+    """Every op a device pushed, with what became of it: the field audit trail."""
+
+    __tablename__ = "op_log"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
+    courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"), index=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    op_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(64), index=True)
+    entity_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    base_version: Mapped[int | None]
+    payload: Mapped[dict] = mapped_column(JSON)
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    device_utc_offset_min: Mapped[int | None]
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    code: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    result: Mapped[dict] = mapped_column(JSON)
+    # False for a seq_reused op: it is kept for the record but holds no seq slot.
+    in_sequence: Mapped[bool] = mapped_column(default=True)
+    __table_args__ = (
+        # The database, not Python, guarantees one effect per (device, seq).
+        Index("uq_op_log_device_seq", "device_id", "seq", unique=True,
+              sqlite_where=db.text("in_sequence"), postgresql_where=db.text("in_sequence")),
+        Index("ix_op_log_device_id_id", "device_id", "id"),
+    )
+
+
+class SyncConflict(db.Model):
+    """An op made on a version that dispatch changed since; dispatch must look at it."""
+
+    __tablename__ = "sync_conflicts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    op_log_id: Mapped[int] = mapped_column(ForeignKey("op_log.id"), unique=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"), index=True)
+    courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
+    applied: Mapped[bool]  # a field fact applied anyway, or a wish only recorded
+    reason: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
+    resolved_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Change(db.Model):
+    """One change to an entity in a courier's scope; position orders the feed.
+
+    courier_id NULL means the entity is in every courier's scope (e.g. a
+    checklist template). Positions are assigned in commit order (see
+    server.database.take_feed_lock) and never reused (AUTOINCREMENT on SQLite).
+    """
+
+    __tablename__ = "changes"
+    position: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    courier_id: Mapped[str | None] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    __table_args__ = (
+        Index("ix_changes_courier_position", "courier_id", "position"),
+        {"sqlite_autoincrement": True},
+    )
+
+
+class SyncState(db.Model):
+    """Server-wide sync facts: this database's epoch, how far the feed was compacted."""
+
+    __tablename__ = "sync_state"
+    key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64))
+
+
+class Attachment(db.Model):
+    """A content-addressed file (signature, photo); bytes live on disk."""
+
+    __tablename__ = "attachments"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
+    content_type: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,124 @@
+"""Tasks (a delivery or a pickup at one stop), their parcels, fees, history and assignments."""
+from datetime import date, datetime
+
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.clock import UTCDateTime, utcnow
+from server.extensions import db
+from server.ids import new_id
+
+TASK_KINDS = ("delivery", "pickup")
+# unassigned -> assigned -> arrived -> delivered | refused | failed; cancelled from any open state.
+TASK_STATUSES = ("unassigned", "assigned", "arrived", "delivered", "refused", "failed", "cancelled")
+OPEN_STATUSES = ("unassigned", "assigned", "arrived")
+FINISHED_STATUSES = ("delivered", "refused", "failed", "cancelled")
+
+
+class FeeCode(db.Model):
+    """A published fee; a task may charge only these (no private rush fees)."""
+
+    __tablename__ = "fee_codes"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(default=True)
+
+
+class Task(db.Model):
+    """One delivery or pickup for one recipient, within an appointment window."""
+
+    __tablename__ = "tasks"
+    feed_entity = "task"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("t"))
+    waybill_no: Mapped[str] = mapped_column(String(40), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="unassigned", index=True)
+    recipient_name: Mapped[str] = mapped_column(String(100))
+    recipient_phone: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(300))
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
+    cod_amount: Mapped[int] = mapped_column(default=0)  # fen
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    service_date: Mapped[date] = mapped_column(Date, index=True)  # depot-local date of window_start
+    courier_id: Mapped[str | None] = mapped_column(ForeignKey("couriers.id"), index=True)
+    version: Mapped[int] = mapped_column(default=1)
+    # The version at dispatch's last change: a device op based on an older
+    # version did not see it, which is what makes the op a conflict.
+    dispatch_version: Mapped[int] = mapped_column(default=1)
+    needs_review: Mapped[bool] = mapped_column(default=False)
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(String(300))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    parcels: Mapped[list["Parcel"]] = relationship(
+        back_populates="task", cascade="all, delete-orphan", order_by="Parcel.id")
+    fees: Mapped[list["TaskFee"]] = relationship(
+        back_populates="task", cascade="all, delete-orphan", order_by="TaskFee.id")
+    events: Mapped[list["TaskEvent"]] = relationship(
+        back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan")
+    __mapper_args__ = {"version_id_col": version}
+
+    def feed_scope(self) -> set[str]:
+        """A task is in its assigned courier's scope (the feed decides tombstones)."""
+        return {self.courier_id} if self.courier_id else set()
+
+    @property
+    def is_finished(self) -> bool:
+        """Delivered, refused, failed or cancelled."""
+        return self.status in FINISHED_STATUSES
+
+
+class Parcel(db.Model):
+    """A parcel of a task, with how many pieces the recipient should count."""
+
+    __tablename__ = "parcels"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    parcel_no: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(String(200), default="")
+    count: Mapped[int] = mapped_column(default=1)
+    task: Mapped[Task] = relationship(back_populates="parcels")
+
+
+class TaskFee(db.Model):
+    """A published fee charged on a task, in fen."""
+
+    __tablename__ = "task_fees"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(ForeignKey("fee_codes.code"))
+    amount: Mapped[int]
+    task: Mapped[Task] = relationship(back_populates="fees")
+
+
+class TaskEvent(db.Model):
+    """Something that happened to a task: created, assigned, a note, an arrival, ..."""
+
+    __tablename__ = "task_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_kind: Mapped[str] = mapped_column(String(16))  # staff | courier | system
+    actor_id: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict | None] = mapped_column(JSON)
+    task: Mapped[Task] = relationship(back_populates="events")
+
+
+class TaskAssignment(db.Model):
+    """Who held a task and when; a courier's past tasks stay answerable."""
+
+    __tablename__ = "task_assignments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"))
+    courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    assigned_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
+    __table_args__ = (Index("ix_task_assignments_task_courier", "task_id", "courier_id"),)

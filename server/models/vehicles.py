@@ -1,0 +1,32 @@
+"""Vans and other vehicles."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.clock import UTCDateTime, utcnow
+from server.extensions import db
+from server.ids import new_id
+
+VEHICLE_KINDS = ("van", "truck", "tricycle", "ebike")
+VEHICLE_STATUSES = ("in_service", "grounded", "retired")
+
+
+class Vehicle(db.Model):
+    """A vehicle; the one assigned to a courier syncs to their handheld."""
+
+    __tablename__ = "vehicles"
+    feed_entity = "vehicle"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("v"))
+    plate: Mapped[str] = mapped_column(String(16), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="in_service")
+    courier_id: Mapped[str | None] = mapped_column(ForeignKey("couriers.id"), unique=True)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    __mapper_args__ = {"version_id_col": version}
+
+    def feed_scope(self) -> set[str]:
+        """The vehicle is in the scope of the courier driving it."""
+        return {self.courier_id} if self.courier_id else set()

@@ -1,0 +1,33 @@
+"""Per-request plumbing: read-only transactions for reads, per-route body limits."""
+import functools
+
+from flask import Flask, current_app, g, request
+
+from server.database import mark_read_only, reset_read_only
+
+_READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def init_app(app: Flask) -> None:
+    """Reads begin deferred (never block writers on SQLite); writes take the lock up front."""
+
+    @app.before_request
+    def _mark_reads():
+        g.read_only_token = mark_read_only(request.method in _READ_METHODS)
+
+    @app.teardown_request
+    def _unmark(_exc):
+        token = g.pop("read_only_token", None)
+        if token is not None:
+            reset_read_only(token)
+
+
+def body_limit(config_key: str):
+    """Decorate a view: allow a request body up to config[config_key] bytes (413 beyond)."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            request.max_content_length = current_app.config[config_key]
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator

@@ -1,0 +1,71 @@
+"""Helpers every service uses: lookups, pagination, audit snapshots."""
+import base64
+from datetime import date, datetime
+from typing import TypeVar
+
+from sqlalchemy import Select, inspect, select
+
+from server.auth import Actor
+from server.errors import NotFound, ValidationFailed
+from server.extensions import db
+from server.models import AuditEntry
+
+M = TypeVar("M")
+
+
+def get_or_404(model: type[M], entity_id: str, *, what: str) -> M:
+    """Load by primary key or raise NotFound naming the kind of thing."""
+    obj = db.session.get(model, entity_id)
+    if obj is None:
+        raise NotFound(f"No {what} {entity_id}.", code=f"{what}_not_found")
+    return obj
+
+
+def encode_cursor(value: str) -> str:
+    """Make a keyset position opaque to clients."""
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """Undo encode_cursor; a mangled cursor is a 422 on the cursor field."""
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("The cursor is not valid.",
+                               fields={"cursor": ["Not a valid cursor."]}) from exc
+
+
+def paginate(query: Select, key_column, *, cursor: str | None, limit: int) -> dict:
+    """Keyset pagination over a unique, ordered string key."""
+    if cursor:
+        query = query.where(key_column > decode_cursor(cursor))
+    rows = list(db.session.scalars(query.order_by(key_column).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(getattr(rows[-1], key_column.key)) if more and rows else None
+    return {"items": rows, "next_cursor": next_cursor}
+
+
+def _json_safe(value):
+    """Datetimes and dates as ISO strings for the audit log."""
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def snapshot(obj) -> dict:
+    """The column values of a row, for the audit log's before/after."""
+    return {attr.key: _json_safe(getattr(obj, attr.key)) for attr in inspect(obj).mapper.column_attrs}
+
+
+def audit(actor: Actor, action: str, obj, before: dict | None) -> None:
+    """Record a staff action; call after the change so `after` is the new state."""
+    db.session.flush()
+    db.session.add(AuditEntry(
+        staff_id=actor.id if actor.kind == "staff" else None, action=action,
+        entity=obj.__tablename__, entity_id=str(obj.id), before=before, after=snapshot(obj)))
+
+
+def exists(query: Select) -> bool:
+    """True when the query returns a row."""
+    return db.session.scalar(select(query.exists())) is True

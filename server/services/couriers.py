@@ -1,0 +1,64 @@
+"""Couriers: create, read, update, deactivate."""
+from sqlalchemy import select
+
+from server.auth import Actor
+from server.clock import utcnow
+from server.errors import Conflict
+from server.extensions import db
+from server.models import Courier, Device
+from server.services.common import audit, exists, get_or_404, paginate, snapshot
+
+
+def create(*, actor: Actor, name: str, phone: str, employee_no: str) -> Courier:
+    """Add a courier; employee numbers are unique."""
+    if exists(select(Courier.id).where(Courier.employee_no == employee_no)):
+        raise Conflict(f"Employee number {employee_no} is taken.", code="duplicate_employee_no",
+                       fields={"employee_no": ["Already used by another courier."]})
+    courier = Courier(name=name, phone=phone, employee_no=employee_no)
+    db.session.add(courier)
+    audit(actor, "courier.create", courier, None)
+    db.session.commit()
+    return courier
+
+
+def get(*, courier_id: str) -> Courier:
+    """One courier or 404."""
+    return get_or_404(Courier, courier_id, what="courier")
+
+
+def get_all(*, active: bool | None, cursor: str | None, limit: int) -> dict:
+    """A page of couriers, optionally only active or inactive ones."""
+    query = select(Courier)
+    if active is not None:
+        query = query.where(Courier.active.is_(active))
+    return paginate(query, Courier.id, cursor=cursor, limit=limit)
+
+
+def update(*, actor: Actor, courier_id: str, changes: dict) -> Courier:
+    """Change a courier's name, phone or active flag."""
+    courier = get(courier_id=courier_id)
+    if "active" in changes and not changes["active"]:
+        return deactivate(actor=actor, courier_id=courier_id, other_changes=changes)
+    before = snapshot(courier)
+    for key, value in changes.items():
+        setattr(courier, key, value)
+    audit(actor, "courier.update", courier, before)
+    db.session.commit()
+    return courier
+
+
+def deactivate(*, actor: Actor, courier_id: str, other_changes: dict | None = None) -> Courier:
+    """Stop a courier working: their devices are revoked at once."""
+    courier = get(courier_id=courier_id)
+    before = snapshot(courier)
+    for key, value in (other_changes or {}).items():
+        setattr(courier, key, value)
+    courier.active = False
+    now = utcnow()
+    for device in db.session.scalars(select(Device).where(
+            Device.courier_id == courier.id, Device.revoked_at.is_(None))):
+        device.revoked_at = now
+        device.revoked_by = actor.id
+    audit(actor, "courier.deactivate", courier, before)
+    db.session.commit()
+    return courier

@@ -1,0 +1,106 @@
+"""Handheld devices: one-time enrollment codes (with QR), enrollment, revocation."""
+import io
+import secrets
+from urllib.parse import urlencode
+
+import qrcode
+import qrcode.image.pure
+import qrcode.image.svg
+from flask import current_app
+from sqlalchemy import select
+
+from server.auth import DEVICE_TOKEN_PREFIX, Actor, check_failure_budget, record_failure
+from server.clock import utcnow
+from server.errors import NotFound, RuleViolation
+from server.extensions import db
+from server.ids import hash_secret, new_token
+from server.models import Courier, Device, Enrollment
+from server.services.common import audit, get_or_404, snapshot
+
+_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud safely
+_CODE_LENGTH = 10
+
+
+def _new_code() -> str:
+    """A one-time code of about 50 random bits."""
+    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
+
+
+def _normalise(code: str) -> str:
+    """Codes are typed by people: ignore case, spaces and dashes."""
+    return code.upper().replace(" ", "").replace("-", "")
+
+
+def create_enrollment(*, actor: Actor, courier_id: str) -> tuple[Enrollment, str]:
+    """Issue a one-time code for the courier; returns the row and the code (shown once)."""
+    courier = get_or_404(Courier, courier_id, what="courier")
+    if not courier.active:
+        raise RuleViolation("An inactive courier cannot enroll a device.", code="courier_inactive")
+    code = _new_code()
+    enrollment = Enrollment(code_hash=hash_secret(code), courier_id=courier.id, created_by=actor.id,
+                            expires_at=utcnow() + current_app.config["ENROLLMENT_TTL"])
+    db.session.add(enrollment)
+    db.session.commit()
+    return enrollment, code
+
+
+def _usable_enrollment(code: str, *, lock: bool = False) -> Enrollment | None:
+    """The enrollment for a code if it is unused and unexpired (locked when about to use it)."""
+    query = select(Enrollment).where(Enrollment.code_hash == hash_secret(_normalise(code)))
+    enrollment = db.session.scalar(query.with_for_update() if lock else query)
+    if enrollment is None or enrollment.used_at is not None or enrollment.expires_at <= utcnow():
+        return None
+    return enrollment
+
+
+def enrollment_qr(*, code: str, fmt: str, server_url: str) -> tuple[bytes, str]:
+    """The QR image (png or svg) a handheld scans to enroll; only while the code is usable."""
+    if _usable_enrollment(code) is None:
+        raise NotFound("No usable enrollment with that code.", code="enrollment_not_found")
+    payload = "fieldops://enroll?" + urlencode({"code": _normalise(code), "server": server_url})
+    buffer = io.BytesIO()
+    if fmt == "svg":
+        qrcode.make(payload, image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
+        return buffer.getvalue(), "image/svg+xml"
+    qrcode.make(payload, image_factory=qrcode.image.pure.PyPNGImage).save(buffer)
+    return buffer.getvalue(), "image/png"
+
+
+def enroll(*, code: str, device_name: str, rate_key: str) -> tuple[Device, str]:
+    """Turn a one-time code into a device and its token (shown once)."""
+    check_failure_budget(rate_key)
+    enrollment = _usable_enrollment(code, lock=True)
+    if enrollment is None:
+        record_failure(rate_key, "bad enrollment code")
+        raise NotFound("The enrollment code is unknown, used or expired.",
+                       code="enrollment_invalid")
+    courier = db.session.get(Courier, enrollment.courier_id)
+    if not courier.active:
+        raise RuleViolation("The courier is no longer active.", code="courier_inactive")
+    token = new_token(DEVICE_TOKEN_PREFIX)
+    device = Device(courier_id=courier.id, name=device_name, token_hash=hash_secret(token))
+    db.session.add(device)
+    db.session.flush()
+    enrollment.used_at = utcnow()
+    enrollment.device_id = device.id
+    db.session.commit()
+    return device, token
+
+
+def get_all(*, courier_id: str) -> list[Device]:
+    """A courier's devices, newest first."""
+    get_or_404(Courier, courier_id, what="courier")
+    return list(db.session.scalars(
+        select(Device).where(Device.courier_id == courier_id).order_by(Device.enrolled_at.desc())))
+
+
+def revoke(*, actor: Actor, device_id: str) -> Device:
+    """Refuse the device's token from now on; revoking twice is harmless."""
+    device = get_or_404(Device, device_id, what="device")
+    if device.revoked_at is None:
+        before = snapshot(device)
+        device.revoked_at = utcnow()
+        device.revoked_by = actor.id
+        audit(actor, "device.revoke", device, before)
+        db.session.commit()
+    return device

@@ -1,0 +1,292 @@
+"""Tasks: creation and import, assignment, cancellation, notes and arrivals."""
+import math
+from datetime import date, datetime
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
+
+from server.auth import Actor
+from server.clock import local_date, local_day_start, utcnow
+from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
+from server.extensions import db
+from server.models import (OPEN_STATUSES, Attachment, Courier, FeeCode, Parcel, Task,
+                           TaskAssignment, TaskEvent, TaskFee)
+from server.services.common import audit, get_or_404, paginate, snapshot
+
+
+def _event(task: Task, kind: str, actor: Actor, *, text: str | None = None,
+           data: dict | None = None, device_time: datetime | None = None) -> TaskEvent:
+    """Append to a task's history and make the change bump the task's version."""
+    event = TaskEvent(task=task, kind=kind, actor_kind=actor.kind, actor_id=actor.id, text=text,
+                      data=data, device_time=device_time, at=utcnow())
+    db.session.add(event)
+    task.updated_at = utcnow()  # forces an UPDATE, so version and the change feed move
+    return event
+
+
+def _mark_dispatch_change(task: Task) -> None:
+    """Remember that dispatch changed the task: device ops made before this conflict."""
+    # The flush that follows raises version by one; any version at or above
+    # this one includes the change.
+    task.dispatch_version = task.version + 1
+
+
+def _published_fee_codes() -> set[str]:
+    """The fee codes a task may charge."""
+    return set(db.session.scalars(select(FeeCode.code).where(FeeCode.active.is_(True))))
+
+
+def _check_task_spec(spec: dict, published: set[str], prefix: str = "") -> dict:
+    """Rules a task spec must meet beyond its schema; returns failing fields by path."""
+    fields = {}
+    for i, fee in enumerate(spec.get("fees", [])):
+        if fee["code"] not in published:
+            fields[f"{prefix}fees.{i}.code"] = [
+                f"{fee['code']!r} is not a published fee; charge only published fees."]
+    codes = [fee["code"] for fee in spec.get("fees", [])]
+    if len(codes) != len(set(codes)):
+        fields[f"{prefix}fees"] = ["A fee code may appear once."]
+    parcel_nos = [p["parcel_no"] for p in spec["parcels"]]
+    if len(parcel_nos) != len(set(parcel_nos)):
+        fields[f"{prefix}parcels"] = ["Parcel numbers must be unique within a task."]
+    return fields
+
+
+def _build_task(spec: dict, actor: Actor) -> Task:
+    """A Task (not yet added) from a validated spec."""
+    recipient, window = spec["recipient"], spec["window"]
+    task = Task(
+        waybill_no=spec["waybill_no"], kind=spec["kind"], recipient_name=recipient["name"],
+        recipient_phone=recipient["phone"], address=recipient["address"], lat=recipient.get("lat"),
+        lon=recipient.get("lon"), cod_amount=spec.get("cod_amount", 0),
+        window_start=window["start"], window_end=window["end"],
+        service_date=local_date(window["start"]),
+        parcels=[Parcel(**p) for p in spec["parcels"]],
+        fees=[TaskFee(code=f["code"], amount=f["amount"]) for f in spec.get("fees", [])])
+    task.events.append(TaskEvent(kind="created", actor_kind=actor.kind, actor_id=actor.id,
+                                 at=utcnow()))
+    return task
+
+
+def _flush_new_tasks(tasks: list[Task]) -> None:
+    """Insert tasks; a waybill that raced in concurrently is a 409, not a 500."""
+    try:
+        db.session.flush()
+    except IntegrityError as exc:
+        db.session.rollback()
+        raise Conflict("A waybill number already exists.", code="duplicate_waybill") from exc
+
+
+def create(*, actor: Actor, spec: dict) -> Task:
+    """Create one task; a duplicate waybill is a 409 and stores nothing."""
+    fields = _check_task_spec(spec, _published_fee_codes())
+    if fields:
+        raise ValidationFailed("The task breaks a rule.", fields=fields)
+    if db.session.scalar(select(Task.id).where(Task.waybill_no == spec["waybill_no"])):
+        raise Conflict(f"Waybill {spec['waybill_no']} already exists.", code="duplicate_waybill",
+                       fields={"waybill_no": ["Already exists."]})
+    task = _build_task(spec, actor)
+    db.session.add(task)
+    _flush_new_tasks([task])
+    audit(actor, "task.create", task, None)
+    db.session.commit()
+    return task
+
+
+def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[Task]:
+    """Create many tasks, all or none; every bad row and field is named at once.
+
+    labels[i] names where spec i came from ("tasks.3", "rows.7") in error paths.
+    """
+    published = _published_fee_codes()
+    waybills = [s["waybill_no"] for s in specs]
+    taken = set(db.session.scalars(select(Task.waybill_no).where(Task.waybill_no.in_(waybills))))
+    fields: dict = {}
+    seen: dict[str, int] = {}
+    for i, spec in enumerate(specs):
+        prefix = labels[i] + "."
+        fields.update(_check_task_spec(spec, published, prefix))
+        if spec["waybill_no"] in taken:
+            fields[prefix + "waybill_no"] = ["Already exists."]
+        elif spec["waybill_no"] in seen:
+            fields[prefix + "waybill_no"] = [f"Repeats {labels[seen[spec['waybill_no']]]}."]
+        seen.setdefault(spec["waybill_no"], i)
+    if fields:
+        bad = {label for label in labels if any(k.startswith(label + ".") for k in fields)}
+        raise ValidationFailed(f"{len(bad)} row(s) are invalid; nothing was imported.",
+                               fields=fields)
+    tasks = [_build_task(spec, actor) for spec in specs]
+    db.session.add_all(tasks)
+    _flush_new_tasks(tasks)
+    for task in tasks:
+        audit(actor, "task.import", task, None)
+    db.session.commit()
+    return tasks
+
+
+def get(*, task_id: str, actor: Actor | None = None) -> Task:
+    """One task; a courier asking for a task that is not theirs gets the same 404."""
+    task = db.session.get(Task, task_id)
+    if task is None or (actor is not None and actor.is_courier
+                        and task.courier_id != actor.courier_id):
+        raise NotFound(f"No task {task_id}.", code="task_not_found")
+    return task
+
+
+def get_all(*, status: str | None = None, courier_id: str | None = None,
+            service_date: date | None = None, waybill_no: str | None = None,
+            needs_review: bool | None = None, cursor: str | None = None, limit: int = 50) -> dict:
+    """A filtered page of tasks for dispatch."""
+    query = select(Task).options(selectinload(Task.parcels), selectinload(Task.fees))
+    if status:
+        query = query.where(Task.status == status)
+    if courier_id:
+        query = query.where(Task.courier_id == courier_id)
+    if service_date:
+        query = query.where(Task.service_date == service_date)
+    if waybill_no:
+        query = query.where(Task.waybill_no == waybill_no)
+    if needs_review is not None:
+        query = query.where(Task.needs_review.is_(needs_review))
+    return paginate(query, Task.id, cursor=cursor, limit=limit)
+
+
+def in_courier_scope(courier_id: str, now: datetime):
+    """SQL condition: the task belongs on the courier's handheld now.
+
+    Open tasks assigned to them, and tasks they finished today (the device
+    still shows today's work); cancelled tasks and earlier days' finished
+    tasks leave the device, so customer data does not linger there.
+    """
+    return and_(Task.courier_id == courier_id, Task.status != "cancelled",
+                or_(Task.status.in_(OPEN_STATUSES), Task.finished_at >= local_day_start(now)))
+
+
+def get_for_courier(*, actor: Actor) -> list[Task]:
+    """The courier's tasks in their handheld's scope, in window order."""
+    return list(db.session.scalars(
+        select(Task).where(in_courier_scope(actor.courier_id, utcnow()))
+        .options(selectinload(Task.parcels), selectinload(Task.fees), selectinload(Task.events))
+        .order_by(Task.window_start, Task.id)))
+
+
+def assign(*, actor: Actor, task_id: str, courier_id: str) -> Task:
+    """Give an open task to an active courier (reassigning takes it off the previous one)."""
+    task = get(task_id=task_id)
+    if task.status not in OPEN_STATUSES:
+        raise RuleViolation(f"Task is {task.status}; only open tasks can be assigned.",
+                            code="task_finished")
+    courier = get_or_404(Courier, courier_id, what="courier")
+    if not courier.active:
+        raise RuleViolation("An inactive courier cannot be given tasks.", code="courier_inactive",
+                            fields={"courier_id": ["Inactive."]})
+    if task.courier_id == courier.id:
+        return task
+    before = snapshot(task)
+    now = utcnow()
+    for current in db.session.scalars(select(TaskAssignment).where(
+            TaskAssignment.task_id == task.id, TaskAssignment.ended_at.is_(None))):
+        current.ended_at = now
+    db.session.add(TaskAssignment(task_id=task.id, courier_id=courier.id, assigned_at=now,
+                                  assigned_by=actor.id))
+    previous = task.courier_id
+    task.courier_id = courier.id
+    task.status = "assigned"
+    task.arrived_at = None
+    _mark_dispatch_change(task)
+    _event(task, "assigned", actor, data={"courier_id": courier.id, "previous": previous})
+    audit(actor, "task.assign", task, before)
+    db.session.commit()
+    return task
+
+
+def cancel(*, actor: Actor, task_id: str, reason: str) -> Task:
+    """Cancel an open task; it leaves the courier's handheld."""
+    task = get(task_id=task_id)
+    if task.status not in OPEN_STATUSES:
+        raise RuleViolation(f"Task is {task.status}; only open tasks can be cancelled.",
+                            code="task_finished")
+    before = snapshot(task)
+    now = utcnow()
+    task.status = "cancelled"
+    task.cancel_reason = reason
+    task.finished_at = now
+    for current in db.session.scalars(select(TaskAssignment).where(
+            TaskAssignment.task_id == task.id, TaskAssignment.ended_at.is_(None))):
+        current.ended_at = now
+    _mark_dispatch_change(task)
+    _event(task, "cancelled", actor, text=reason)
+    audit(actor, "task.cancel", task, before)
+    db.session.commit()
+    return task
+
+
+def was_assigned_to(*, task_id: str, courier_id: str) -> bool:
+    """Whether the courier ever held the task (a reassigned courier's late field facts count)."""
+    return db.session.scalar(select(TaskAssignment.id).where(
+        TaskAssignment.task_id == task_id, TaskAssignment.courier_id == courier_id).limit(1)) is not None
+
+
+def _check_attachments(photos: list[str]) -> None:
+    """Every referenced attachment must already be uploaded."""
+    if not photos:
+        return
+    present = set(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(photos))))
+    missing = [p for p in photos if p not in present]
+    if missing:
+        raise RuleViolation("Upload the attachments before referring to them.",
+                            code="attachment_missing", extra={"missing": missing})
+
+
+def add_note(*, actor: Actor, task: Task, text: str, photos: list[str],
+             device_time: datetime | None = None) -> Task:
+    """Add a note (and photos) to a task's history; couriers and dispatch alike. Flushes only."""
+    _check_attachments(photos)
+    _event(task, "note", actor, text=text, data={"photos": photos} if photos else None,
+           device_time=device_time)
+    db.session.flush()
+    return task
+
+
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
+
+
+def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
+           at: datetime | None = None) -> Task:
+    """Record that the courier reached the stop (a field fact). Flushes only.
+
+    The first arrival sets arrived_at (the courier's own clock, which is when
+    it happened); an open assigned task moves to `arrived`. On a task that is
+    no longer open the fact is kept in the history without changing status.
+    """
+    at = at or utcnow()
+    data = {"lat": lat, "lon": lon}
+    if task.lat is not None and task.lon is not None:
+        data["distance_m"] = round(_distance_m(lat, lon, task.lat, task.lon), 1)
+    _event(task, "arrived", actor, data=data, device_time=at)
+    if task.status == "assigned":
+        task.status = "arrived"
+    if task.status in OPEN_STATUSES and task.arrived_at is None:
+        task.arrived_at = at
+    db.session.flush()
+    return task
+
+
+def note(*, actor: Actor, task_id: str, text: str, photos: list[str]) -> Task:
+    """HTTP entry point: add a note to a task the caller may see."""
+    task = add_note(actor=actor, task=get(task_id=task_id, actor=actor), text=text, photos=photos)
+    db.session.commit()
+    return task
+
+
+def record_arrival(*, actor: Actor, task_id: str, lat: float, lon: float) -> Task:
+    """HTTP entry point: the courier, online, reports arriving at the stop."""
+    task = arrive(actor=actor, task=get(task_id=task_id, actor=actor), lat=lat, lon=lon)
+    db.session.commit()
+    return task

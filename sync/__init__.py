@@ -1,0 +1,1 @@
+"""The handheld sync protocol: op registry, push engine, change feed and pull."""

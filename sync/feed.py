@@ -1,0 +1,73 @@
+"""The change feed: every flush of a syncable entity becomes a Change row at commit.
+
+Entities opt in by having `feed_entity` and `feed_scope()`. Recording is done
+from the ORM's flush, so no service can forget it; the rows are appended in
+before_commit under the feed lock, so positions follow commit order.
+"""
+from itertools import chain
+
+from sqlalchemy import event, inspect, insert
+from sqlalchemy.orm import Session
+
+from server.clock import utcnow
+from server.database import take_feed_lock
+from server.models import Change
+
+_PENDING = "fieldops_feed_pending"
+
+
+def _scope_couriers(obj) -> set[str | None]:
+    """Couriers whose scope the object is in now or was in before this flush."""
+    couriers = set(obj.feed_scope())
+    state = inspect(obj)
+    if "courier_id" in state.attrs:
+        couriers.update(c for c in state.attrs.courier_id.history.deleted if c)
+    return couriers
+
+
+def _after_flush(session: Session, _flush_context) -> None:
+    """Remember which syncable entities this flush wrote, and for whom."""
+    pending = session.info.setdefault(_PENDING, set())
+    for obj in chain(session.new, session.dirty, session.deleted):
+        if not hasattr(obj, "feed_entity"):
+            continue
+        if obj in session.dirty and not session.is_modified(obj, include_collections=False):
+            continue
+        for courier_id in _scope_couriers(obj):
+            pending.add((obj.feed_entity, obj.id, courier_id))
+
+
+def _before_commit(session: Session) -> None:
+    """Append the remembered changes, under the feed lock, just before the commit."""
+    if session.in_nested_transaction():
+        return
+    session.flush()
+    pending = session.info.pop(_PENDING, None)
+    if not pending:
+        return
+    take_feed_lock(session)
+    now = utcnow()
+    session.execute(insert(Change), [
+        {"entity": entity, "entity_id": entity_id, "courier_id": courier_id, "at": now}
+        for entity, entity_id, courier_id in sorted(pending, key=lambda p: (p[0], p[1], p[2] or ""))
+    ])
+
+
+def touch(session: Session, entity: str, entity_id: str, courier_ids: set[str | None]) -> None:
+    """Record a change that no row of the entity shows (e.g. a scope that expired by time)."""
+    pending = session.info.setdefault(_PENDING, set())
+    pending.update((entity, entity_id, c) for c in courier_ids)
+
+
+def init_app(_app) -> None:
+    """Install the listeners once per process (they are per Session class)."""
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
+        event.listen(Session, "before_commit", _before_commit)
+        event.listen(Session, "after_soft_rollback", _after_rollback_soft)
+
+
+def _after_rollback_soft(session: Session, previous_transaction) -> None:
+    """Drop pending changes when the outermost transaction rolls back."""
+    if previous_transaction.parent is None:
+        session.info.pop(_PENDING, None)

@@ -1,0 +1,58 @@
+"""What the engine can sync: op types (with their rules' entry points) and entity types.
+
+The engine knows ops, seqs and versions. The rules live in server.services;
+server.sync_wiring registers them here, so the HTTP API and the op handlers
+call the very same functions.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import marshmallow as ma
+
+# A physical fact recorded in the field is applied even on a stale version
+# (and flagged); a wish that dispatch has overruled is only recorded.
+OpKind = Literal["fact", "wish"]
+
+
+@dataclass(frozen=True)
+class OpType:
+    """One kind of op a handheld may push."""
+
+    name: str
+    schema: type[ma.Schema]
+    handler: Callable[..., Any]  # handler(ctx=OpContext, task=..., payload=dict) -> entity
+    kind: OpKind
+    entity: str = "task"
+    attachments: Callable[[dict], list[str]] = field(default=lambda payload: [])
+
+
+@dataclass(frozen=True)
+class EntityType:
+    """One kind of entity a device holds offline."""
+
+    name: str
+    # scope(courier_id) -> [(id, version)] for everything in the courier's scope now
+    scope: Callable[[str], list[tuple[str, int]]]
+    # load(courier_id, ids) -> {id: data} for those ids still in scope (others are tombstones)
+    load: Callable[[str, list[str]], dict[str, dict]]
+
+
+class Registry:
+    """The op and entity types a server speaks."""
+
+    def __init__(self) -> None:
+        """An empty registry."""
+        self.ops: dict[str, OpType] = {}
+        self.entities: dict[str, EntityType] = {}
+
+    def op(self, op_type: OpType) -> None:
+        """Register an op type; names are unique."""
+        if op_type.name in self.ops:
+            raise ValueError(f"op type {op_type.name} registered twice")
+        self.ops[op_type.name] = op_type
+
+    def entity(self, entity_type: EntityType) -> None:
+        """Register an entity type; names are unique."""
+        if entity_type.name in self.entities:
+            raise ValueError(f"entity type {entity_type.name} registered twice")
+        self.entities[entity_type.name] = entity_type
