@@ -19,6 +19,11 @@ def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> fiel
     return fields.String(required=required, validate=validate.Length(min=min_len, max=max_len), **kw)
 
 
+def money(**kw) -> fields.Integer:
+    """An amount in fen: a whole number, never a float that would be truncated."""
+    return fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000_000), **kw)
+
+
 class PageQuery(Schema):
     """Cursor pagination: pass back next_cursor to get the next page."""
 

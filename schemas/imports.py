@@ -32,6 +32,14 @@ def _blank_to_none(value: str | None):
     return None if value is None or value.strip() == "" else value.strip()
 
 
+def _whole_number(value: str | None, default=None):
+    """A CSV cell holding a whole number becomes an int; anything else is left for the schema."""
+    value = _blank_to_none(value)
+    if value is None:
+        return default
+    return int(value) if value.lstrip("-").isdigit() else value
+
+
 def _parse_fees(cell: str | None):
     """'delivery:1200;insurance:300' -> [{code, amount}]; malformed is left for the schema."""
     cell = _blank_to_none(cell)
@@ -40,7 +48,7 @@ def _parse_fees(cell: str | None):
     fees = []
     for part in cell.split(";"):
         code, sep, amount = part.partition(":")
-        fees.append({"code": code.strip(), "amount": amount.strip() if sep else None})
+        fees.append({"code": code.strip(), "amount": _whole_number(amount) if sep else None})
     return fees
 
 
@@ -55,11 +63,11 @@ def _csv_group_to_spec(rows: list[tuple[int, dict]]) -> dict:
                       "lat": _blank_to_none(first.get("lat")), "lon": _blank_to_none(first.get("lon"))},
         "window": {"start": _blank_to_none(first.get("window_start")),
                    "end": _blank_to_none(first.get("window_end"))},
-        "cod_amount": _blank_to_none(first.get("cod_amount")) or 0,
+        "cod_amount": _whole_number(first.get("cod_amount"), 0),
         "fees": _parse_fees(first.get("fees")),
         "parcels": [{"parcel_no": _blank_to_none(row.get("parcel_no")),
                      "description": (row.get("parcel_description") or "").strip(),
-                     "count": _blank_to_none(row.get("parcel_count")) or 1} for _, row in rows],
+                     "count": _whole_number(row.get("parcel_count"), 1)} for _, row in rows],
     }
     return spec
 

@@ -1,7 +1,7 @@
 """Tasks on the wire: what dispatch creates, what dispatch and couriers read."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PHONE, PageOut, PageQuery, Schema, text
+from schemas.common import PHONE, PageOut, PageQuery, Schema, money, text
 from server.models import TASK_KINDS, TASK_STATUSES
 from server.services.privacy import phone_for_courier
 
@@ -21,14 +21,14 @@ class ParcelIn(Schema):
 
     parcel_no = text(40)
     description = fields.String(load_default="", validate=validate.Length(max=200))
-    count = fields.Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    count = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=10_000))
 
 
 class FeeIn(Schema):
     """A published fee, in fen."""
 
     code = text(32)
-    amount = fields.Integer(required=True, validate=validate.Range(min=0, max=100_000_000))
+    amount = money(required=True)
 
 
 class WindowIn(Schema):
@@ -53,7 +53,7 @@ class TaskIn(Schema):
     recipient = fields.Nested(RecipientIn, required=True)
     parcels = fields.List(fields.Nested(ParcelIn), required=True,
                           validate=validate.Length(min=1, max=200))
-    cod_amount = fields.Integer(load_default=0, validate=validate.Range(min=0, max=100_000_000))
+    cod_amount = money(load_default=0)
     fees = fields.List(fields.Nested(FeeIn), load_default=list, validate=validate.Length(max=20))
     window = fields.Nested(WindowIn, required=True)
 

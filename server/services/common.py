@@ -1,5 +1,6 @@
 """Helpers every service uses: lookups, pagination, audit snapshots."""
 import base64
+import re
 from datetime import date, datetime
 from typing import TypeVar
 
@@ -11,6 +12,7 @@ from server.extensions import db
 from server.models import AuditEntry
 
 M = TypeVar("M")
+_ID = re.compile(r"[a-z]-[0-9a-z]{26}")
 
 
 def get_or_404(model: type[M], entity_id: str, *, what: str) -> M:
@@ -29,10 +31,13 @@ def encode_cursor(value: str) -> str:
 def decode_cursor(cursor: str) -> str:
     """Undo encode_cursor; a mangled cursor is a 422 on the cursor field."""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ValidationFailed("The cursor is not valid.",
-                               fields={"cursor": ["Not a valid cursor."]}) from exc
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_",
+                                 validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if value is None or not _ID.fullmatch(value):
+        raise ValidationFailed("The cursor is not valid.", fields={"cursor": ["Not a valid cursor."]})
+    return value
 
 
 def paginate(query: Select, key_column, *, cursor: str | None, limit: int) -> dict:

@@ -171,6 +171,12 @@ def get_for_courier(*, actor: Actor) -> list[Task]:
         .order_by(Task.window_start, Task.id)))
 
 
+def _open_assignments(task_id: str) -> list[TaskAssignment]:
+    """The task's current assignment rows (load them before mutating, so one change is one version)."""
+    return list(db.session.scalars(select(TaskAssignment).where(
+        TaskAssignment.task_id == task_id, TaskAssignment.ended_at.is_(None))))
+
+
 def assign(*, actor: Actor, task_id: str, courier_id: str) -> Task:
     """Give an open task to an active courier (reassigning takes it off the previous one)."""
     task = get(task_id=task_id)
@@ -185,8 +191,7 @@ def assign(*, actor: Actor, task_id: str, courier_id: str) -> Task:
         return task
     before = snapshot(task)
     now = utcnow()
-    for current in db.session.scalars(select(TaskAssignment).where(
-            TaskAssignment.task_id == task.id, TaskAssignment.ended_at.is_(None))):
+    for current in _open_assignments(task.id):
         current.ended_at = now
     db.session.add(TaskAssignment(task_id=task.id, courier_id=courier.id, assigned_at=now,
                                   assigned_by=actor.id))
@@ -209,12 +214,11 @@ def cancel(*, actor: Actor, task_id: str, reason: str) -> Task:
                             code="task_finished")
     before = snapshot(task)
     now = utcnow()
+    for current in _open_assignments(task.id):
+        current.ended_at = now
     task.status = "cancelled"
     task.cancel_reason = reason
     task.finished_at = now
-    for current in db.session.scalars(select(TaskAssignment).where(
-            TaskAssignment.task_id == task.id, TaskAssignment.ended_at.is_(None))):
-        current.ended_at = now
     _mark_dispatch_change(task)
     _event(task, "cancelled", actor, text=reason)
     audit(actor, "task.cancel", task, before)

@@ -1,0 +1,128 @@
+"""Who may call what: every route × every role, and couriers never see others' tasks."""
+import pytest
+
+from tests.sync.routes import SYNC_ROUTES
+
+ROLES = ("admin", "dispatcher", "quality", "maintenance", "courier")
+DISPATCH = {"admin", "dispatcher"}
+OFFICE = DISPATCH | {"quality"}
+FLEET = DISPATCH | {"quality", "maintenance"}
+COURIER = {"courier"}
+PUBLIC = None  # no token needed
+
+# (method, url rule, who may call it)
+ROUTES = [
+    ("POST", "/api/v1/dispatch/couriers", DISPATCH),
+    ("GET", "/api/v1/dispatch/couriers", OFFICE),
+    ("GET", "/api/v1/dispatch/couriers/<courier_id>", OFFICE),
+    ("PATCH", "/api/v1/dispatch/couriers/<courier_id>", DISPATCH),
+    ("POST", "/api/v1/dispatch/couriers/<courier_id>/deactivate", DISPATCH),
+    ("GET", "/api/v1/dispatch/couriers/<courier_id>/devices", DISPATCH),
+    ("POST", "/api/v1/dispatch/couriers/<courier_id>/enrollments", DISPATCH),
+    ("POST", "/api/v1/dispatch/vehicles", DISPATCH),
+    ("GET", "/api/v1/dispatch/vehicles", FLEET),
+    ("GET", "/api/v1/dispatch/vehicles/<vehicle_id>", FLEET),
+    ("PATCH", "/api/v1/dispatch/vehicles/<vehicle_id>", DISPATCH),
+    ("POST", "/api/v1/dispatch/tasks", DISPATCH),
+    ("GET", "/api/v1/dispatch/tasks", OFFICE),
+    ("POST", "/api/v1/dispatch/tasks/import", DISPATCH),
+    ("GET", "/api/v1/dispatch/tasks/<task_id>", OFFICE),
+    ("POST", "/api/v1/dispatch/tasks/<task_id>/assign", DISPATCH),
+    ("POST", "/api/v1/dispatch/tasks/<task_id>/cancel", DISPATCH),
+    ("POST", "/api/v1/dispatch/tasks/<task_id>/notes", DISPATCH),
+    ("GET", "/api/v1/dispatch/enrollments/<code>/qr.<fmt>", DISPATCH),
+    ("POST", "/api/v1/devices/enroll", PUBLIC),
+    ("POST", "/api/v1/dispatch/devices/<device_id>/revoke", DISPATCH),
+    ("GET", "/api/v1/me/tasks", COURIER),
+    ("GET", "/api/v1/me/tasks/<task_id>", COURIER),
+    ("POST", "/api/v1/me/tasks/<task_id>/notes", COURIER),
+    ("POST", "/api/v1/me/tasks/<task_id>/arrive", COURIER),
+]
+ALL_ROUTES = ROUTES + SYNC_ROUTES
+
+_NOT_API = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/<path:filename>",
+            "/api/v1/redoc"}
+
+
+def test_every_api_route_is_in_the_table(app):
+    """A route added without an access rule in this table fails here."""
+    served = {(method, rule.rule) for rule in app.url_map.iter_rules()
+              if rule.rule.startswith("/api/v1") and rule.rule not in _NOT_API
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    listed = {(method, rule) for method, rule, _ in ALL_ROUTES}
+    assert served == listed
+
+
+def _url(rule: str) -> str:
+    """Fill a rule's placeholders with ids that do not exist."""
+    return (rule.replace("<courier_id>", "c-none").replace("<vehicle_id>", "v-none")
+            .replace("<task_id>", "t-none").replace("<device_id>", "d-none")
+            .replace("<code>", "NOCODE").replace("<fmt>", "png")
+            .replace("<sha256>", "0" * 64))
+
+
+@pytest.fixture
+def tokens(make):
+    """A token per role, the courier's from an enrolled device."""
+    courier = make.courier()
+    result = {role: make.token(role) for role in ROLES if role != "courier"}
+    result["courier"] = make.device(courier)["token"]
+    return result
+
+
+@pytest.mark.parametrize("method,rule,allowed", ALL_ROUTES,
+                         ids=[f"{m} {r}" for m, r, _ in ALL_ROUTES])
+def test_roles_per_route(client, tokens, method, rule, allowed):
+    """No token and a bad token are 401; a role not allowed is 403; an allowed one passes auth."""
+    url = _url(rule)
+    if allowed is PUBLIC:
+        assert client.open(url, method=method, json={}).status_code not in (401, 403)
+        return
+    assert client.open(url, method=method, json={}).status_code == 401
+    bad = client.open(url, method=method, json={}, headers={"Authorization": "Bearer fos_nope"})
+    assert bad.status_code == 401
+    assert bad.mimetype == "application/problem+json" and bad.json["code"] == "unauthorized"
+    for role in ROLES:
+        response = client.open(url, method=method, json={},
+                               headers={"Authorization": f"Bearer {tokens[role]}"})
+        if role in allowed:
+            assert response.status_code not in (401, 403), (role, response.json)
+        else:
+            assert response.status_code == 403, (role, response.status_code)
+            assert response.json["code"] == "forbidden"
+
+
+def test_courier_never_sees_another_couriers_task(client, make):
+    """Every courier route answers 404 for a task of another courier, exactly as for no task."""
+    alice, bob = make.courier(), make.courier()
+    alice_token = make.device(alice)["token"]
+    bobs_task = make.task(courier=bob)
+    headers = {"Authorization": f"Bearer {alice_token}"}
+    for method, path, body in [
+        ("GET", f"/api/v1/me/tasks/{bobs_task['id']}", None),
+        ("POST", f"/api/v1/me/tasks/{bobs_task['id']}/notes", {"text": "hello"}),
+        ("POST", f"/api/v1/me/tasks/{bobs_task['id']}/arrive", {"lat": 31.2, "lon": 121.4}),
+    ]:
+        foreign = client.open(path, method=method, json=body, headers=headers)
+        missing = client.open(path.replace(bobs_task["id"], "t-missing"), method=method,
+                              json=body, headers=headers)
+        assert foreign.status_code == missing.status_code == 404
+        assert foreign.json["code"] == missing.json["code"] == "task_not_found"
+    listed = client.get("/api/v1/me/tasks", headers=headers).json["items"]
+    assert bobs_task["id"] not in {t["id"] for t in listed}
+    # Bob's task has no note from Alice.
+    history = client.get(f"/api/v1/dispatch/tasks/{bobs_task['id']}",
+                         headers=make.headers("dispatcher")).json["history"]
+    assert [e["kind"] for e in history] == ["created", "assigned"]
+
+
+def test_reassigned_task_disappears_for_previous_courier(client, make):
+    """After reassignment the first courier gets 404 and no longer lists it."""
+    alice, bob = make.courier(), make.courier()
+    token = make.device(alice)["token"]
+    task = make.task(courier=alice)
+    headers = {"Authorization": f"Bearer {token}"}
+    assert client.get(f"/api/v1/me/tasks/{task['id']}", headers=headers).status_code == 200
+    make.assign(task["id"], bob["id"])
+    assert client.get(f"/api/v1/me/tasks/{task['id']}", headers=headers).status_code == 404
+    assert client.get("/api/v1/me/tasks", headers=headers).json["items"] == []

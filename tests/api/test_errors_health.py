@@ -1,0 +1,68 @@
+"""Errors are problem+json everywhere; health and readiness probes; the OpenAPI spec."""
+import pytest
+
+
+def test_malformed_json_is_a_problem_not_500(client, make):
+    """Broken JSON is a 400 problem with a stable code."""
+    response = client.post("/api/v1/dispatch/tasks", data="{not json", content_type="application/json",
+                           headers=make.headers("dispatcher"))
+    assert response.status_code in (400, 422)
+    assert response.mimetype == "application/problem+json"
+    assert response.json["code"] in ("bad_request", "validation_failed")
+    for key in ("type", "title", "status", "detail", "code", "request_id"):
+        assert key in response.json
+
+
+def test_body_too_large_is_413(client, make, app):
+    """Past the limit the body is refused before it is parsed."""
+    app.config["MAX_CONTENT_LENGTH"] = 1000
+    response = client.post("/api/v1/dispatch/tasks", json={"pad": "x" * 2000},
+                           headers=make.headers("dispatcher"))
+    assert response.status_code == 413 and response.json["code"] == "body_too_large"
+
+
+@pytest.mark.parametrize("method,path,status,code", [
+    ("GET", "/api/v1/nowhere", 404, "not_found"),
+    ("DELETE", "/api/v1/dispatch/tasks", 405, "method_not_allowed"),
+])
+def test_routing_errors_are_problems(client, method, path, status, code):
+    """Unknown routes and methods answer problem+json too."""
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json" and response.json["code"] == code
+
+
+def test_request_id_is_echoed(client):
+    """A caller's request id comes back, or one is made."""
+    assert client.get("/healthz", headers={"X-Request-Id": "abc12345"}).headers["X-Request-Id"] == "abc12345"
+    assert len(client.get("/healthz").headers["X-Request-Id"]) == 32
+
+
+def test_health_and_readiness(client):
+    """Liveness is trivial; readiness checks the database and migrations."""
+    assert client.get("/healthz").json == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200 and ready.json["migrations"] == "head"
+
+
+def test_readiness_reports_schema_behind(client, app):
+    """A database not at the migrations' head is not ready."""
+    from sqlalchemy import text
+
+    from server.extensions import db
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
+    try:
+        response = client.get("/readyz")
+        assert response.status_code == 503 and response.json["migrations"] == "behind"
+    finally:
+        with db.engine.begin() as conn:
+            conn.execute(text("UPDATE alembic_version SET version_num = '0001_initial'"))
+
+
+def test_openapi_spec_lists_the_contract(client):
+    """The spec is served and documents the main routes and the problem schema."""
+    spec = client.get("/api/v1/openapi.json").json
+    for path in ("/api/v1/dispatch/tasks", "/api/v1/devices/enroll", "/api/v1/me/tasks"):
+        assert path in spec["paths"]
+    assert "Problem" in spec["components"]["schemas"]

@@ -1,0 +1,214 @@
+"""Fixtures: one app per database (SQLite and a throw-away PostgreSQL), factories, clients.
+
+Every test runs on both engines. The PostgreSQL database has a random name,
+is migrated from empty, and is dropped at the end; nothing an earlier run
+left is trusted. Tables are emptied after each test instead of rolling back a
+wrapping transaction, because the sync tests need real commits seen by other
+connections and threads.
+"""
+import os
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from flask_migrate import upgrade
+from sqlalchemy import text
+
+from server import create_app
+from server.config import TestConfig
+from server.database import MIGRATIONS_DIR
+from server.extensions import db
+
+PG_BASE_URL = os.environ.get("FIELDOPS_TEST_DATABASE_URL",
+                             "postgresql://postgres@127.0.0.1:5432/test")
+_KEEP_TABLES = {"alembic_version", "fee_codes"}
+
+
+def pytest_addoption(parser):
+    """--db chooses the engines: sqlite, postgresql or all."""
+    parser.addoption("--db", default="all", choices=("sqlite", "postgresql", "all"),
+                     help="database engine(s) to run the suite on")
+
+
+def _pg_reachable() -> str | None:
+    """None if PostgreSQL answers, else why not."""
+    import psycopg
+    try:
+        with psycopg.connect(PG_BASE_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means the pass cannot run
+        return f"{type(exc).__name__}: {exc}".strip()
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize every test that needs a database over the chosen engines."""
+    if "engine_name" in metafunc.fixturenames:
+        choice = metafunc.config.getoption("--db")
+        engines = ["sqlite", "postgresql"] if choice == "all" else [choice]
+        metafunc.parametrize("engine_name", engines, scope="session")
+
+
+def pytest_report_header(config):
+    """Say up front which engines run, and why PostgreSQL would be skipped."""
+    if config.getoption("--db") == "sqlite":
+        return "fieldops: SQLite pass"
+    reason = _pg_reachable()
+    if reason:
+        return f"fieldops: PostgreSQL NOT reachable at {PG_BASE_URL} ({reason}): its pass is SKIPPED"
+    return f"fieldops: PostgreSQL at {PG_BASE_URL} reachable"
+
+
+@pytest.fixture(scope="session")
+def database_url(engine_name, tmp_path_factory):
+    """A fresh, migrated database of the given engine, removed at the end."""
+    if engine_name == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'fieldops.sqlite3'}"
+        return
+    reason = _pg_reachable()
+    if reason:
+        if os.environ.get("FIELDOPS_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"PostgreSQL is required but not reachable: {reason}")
+        pytest.skip(f"PostgreSQL pass skipped: {reason}")
+    import psycopg
+    name = f"fieldops_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_BASE_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_BASE_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_BASE_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def app_session(database_url, tmp_path_factory):
+    """The app bound to the test database, migrated to head once per engine."""
+    app = create_app(TestConfig(database_url, str(tmp_path_factory.mktemp("attachments"))))
+    with app.app_context():
+        upgrade(directory=MIGRATIONS_DIR)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+def _wipe(app) -> None:
+    """Empty every table but the reference data the migrations seed."""
+    with app.app_context():
+        tables = [t for t in reversed(db.metadata.sorted_tables) if t.name not in _KEEP_TABLES]
+        with db.engine.begin() as conn:
+            for table in tables:
+                conn.execute(table.delete())
+            if conn.dialect.name == "sqlite":
+                conn.execute(text("DELETE FROM sqlite_sequence WHERE name != 'changes'"))
+
+
+@pytest.fixture
+def app(app_session):
+    """The app, with empty tables afterwards and config changes undone."""
+    saved = dict(app_session.config)
+    with app_session.app_context():
+        yield app_session
+        db.session.remove()
+    app_session.config.clear()
+    app_session.config.update(saved)
+    _wipe(app_session)
+
+
+@pytest.fixture
+def client(app):
+    """A test client."""
+    return app.test_client()
+
+
+class Factory:
+    """Builds staff, couriers, vehicles, tasks and devices through the real services."""
+
+    def __init__(self, client):
+        """Remember the client; create an admin and a dispatcher lazily."""
+        self.client = client
+        self._tokens: dict[str, str] = {}
+        self._n = 0
+
+    def _next(self) -> int:
+        """A counter for unique names."""
+        self._n += 1
+        return self._n
+
+    def token(self, role: str) -> str:
+        """A token for a staff user of the role (one user per role per test)."""
+        if role not in self._tokens:
+            from server.services import staff
+            self._tokens[role] = staff.create(username=f"{role}-{uuid.uuid4().hex[:6]}", role=role)[1]
+        return self._tokens[role]
+
+    def headers(self, role_or_token: str) -> dict:
+        """Authorization header for a role name or a raw token."""
+        token = role_or_token if role_or_token.startswith("fo") else self.token(role_or_token)
+        return {"Authorization": f"Bearer {token}"}
+
+    def courier(self, **overrides) -> dict:
+        """A courier via the API."""
+        n = self._next()
+        body = {"name": f"Courier {n}", "phone": f"1380000{n:04d}", "employee_no": f"E{n:05d}"}
+        body.update(overrides)
+        response = self.client.post("/api/v1/dispatch/couriers", json=body,
+                                    headers=self.headers("dispatcher"))
+        assert response.status_code == 201, response.json
+        return response.json
+
+    def vehicle(self, **overrides) -> dict:
+        """A vehicle via the API."""
+        body = {"plate": f"A{self._next():05d}", "kind": "van"}
+        body.update(overrides)
+        response = self.client.post("/api/v1/dispatch/vehicles", json=body,
+                                    headers=self.headers("dispatcher"))
+        assert response.status_code == 201, response.json
+        return response.json
+
+    def task_spec(self, **overrides) -> dict:
+        """A valid task body."""
+        n = self._next()
+        start = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(hours=1)
+        spec = {"waybill_no": f"WB{n:08d}", "kind": "delivery",
+                "recipient": {"name": f"Recipient {n}", "phone": f"13912345{n:03d}",
+                              "address": f"{n} Renmin Rd", "lat": 31.23, "lon": 121.47},
+                "parcels": [{"parcel_no": f"P{n}-1", "description": "box", "count": 2}],
+                "cod_amount": 4990, "fees": [{"code": "delivery", "amount": 1200}],
+                "window": {"start": start.isoformat(), "end": (start + timedelta(hours=2)).isoformat()}}
+        spec.update(overrides)
+        return spec
+
+    def task(self, courier: dict | None = None, **overrides) -> dict:
+        """A task via the API, assigned to the courier if one is given."""
+        response = self.client.post("/api/v1/dispatch/tasks", json=self.task_spec(**overrides),
+                                    headers=self.headers("dispatcher"))
+        assert response.status_code == 201, response.json
+        task = response.json
+        if courier:
+            task = self.assign(task["id"], courier["id"])
+        return task
+
+    def assign(self, task_id: str, courier_id: str) -> dict:
+        """Assign via the API."""
+        response = self.client.post(f"/api/v1/dispatch/tasks/{task_id}/assign",
+                                    json={"courier_id": courier_id},
+                                    headers=self.headers("dispatcher"))
+        assert response.status_code == 200, response.json
+        return response.json
+
+    def device(self, courier: dict, name: str = "handheld") -> dict:
+        """Enroll a device for the courier through the API; returns {device_id, token}."""
+        response = self.client.post(f"/api/v1/dispatch/couriers/{courier['id']}/enrollments",
+                                    headers=self.headers("dispatcher"))
+        assert response.status_code == 201, response.json
+        response = self.client.post("/api/v1/devices/enroll",
+                                    json={"code": response.json["code"], "device_name": name})
+        assert response.status_code == 201, response.json
+        return response.json
+
+
+@pytest.fixture
+def make(client):
+    """The factory."""
+    return Factory(client)
