@@ -10,6 +10,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
     from server import cli, database, extensions, logs, requests
     from server.api import register_blueprints
+    from server.sync_wiring import build_registry
     from sync import feed
 
     app = Flask(__name__, instance_path=os.path.abspath("instance"))
@@ -24,6 +25,7 @@ def create_app(config: Config | None = None) -> Flask:
         database.configure_engine(extensions.db.engine,
                                   busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
     feed.init_app(app)
+    app.extensions["fieldops_sync"] = build_registry()
     requests.init_app(app)
     register_blueprints(app, extensions.api)
     cli.init_app(app)

@@ -19,6 +19,8 @@ class Base(DeclarativeBase):
     })
 
 
-db = SQLAlchemy(model_class=Base)
+# Objects stay readable after commit: views dump what the service committed
+# without a refresh query (which on SQLite would open another write transaction).
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
 api = ProblemApi()

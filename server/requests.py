@@ -4,6 +4,7 @@ import functools
 from flask import Flask, current_app, g, request
 
 from server.database import mark_read_only, reset_read_only
+from server.extensions import db
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -16,7 +17,10 @@ def init_app(app: Flask) -> None:
         g.read_only_token = mark_read_only(request.method in _READ_METHODS)
 
     @app.teardown_request
-    def _unmark(_exc):
+    def _end(_exc):
+        # A request's unit of work ends with the request, even where an outer
+        # app context (a CLI command, a test) outlives it.
+        db.session.remove()
         token = g.pop("read_only_token", None)
         if token is not None:
             reset_read_only(token)

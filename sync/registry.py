@@ -28,13 +28,21 @@ class OpType:
 
 @dataclass(frozen=True)
 class EntityType:
-    """One kind of entity a device holds offline."""
+    """One kind of entity a device holds offline, and how the engine reaches it."""
 
     name: str
     # scope(courier_id) -> [(id, version)] for everything in the courier's scope now
     scope: Callable[[str], list[tuple[str, int]]]
     # load(courier_id, ids) -> {id: data} for those ids still in scope (others are tombstones)
     load: Callable[[str, list[str]], dict[str, dict]]
+    # versions(ids) -> {id: version} for those that exist at all
+    versions: Callable[[list[str]], dict[str, int]]
+    # Only entities that ops act on need the rest.
+    lock: Callable[[str], Any] | None = None  # load for update, or None
+    # access(obj, courier_id) -> "owner", "former" (held it before), or None (never theirs)
+    access: Callable[[Any, str], str | None] | None = None
+    dispatch_version: Callable[[Any], int] | None = None  # ops based below this conflict
+    flag: Callable[[Any], None] | None = None  # mark for dispatch review after a conflict
 
 
 class Registry:

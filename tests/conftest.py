@@ -21,7 +21,7 @@ from server.extensions import db
 
 PG_BASE_URL = os.environ.get("FIELDOPS_TEST_DATABASE_URL",
                              "postgresql://postgres@127.0.0.1:5432/test")
-_KEEP_TABLES = {"alembic_version", "fee_codes"}
+_KEEP_TABLES = {"alembic_version", "fee_codes", "sync_state"}
 
 
 def pytest_addoption(parser):

@@ -5,6 +5,8 @@ Revises:
 Create Date: 2026-11-23 00:14:09.151175
 
 """
+import uuid
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -316,6 +318,11 @@ def upgrade():
         {"code": "packaging", "name": "Packaging", "active": True},
         {"code": "storage", "name": "Storage beyond the free period", "active": True},
     ])
+    # A random epoch per database: a sync cursor minted by another database's
+    # server (a restore, a different depot) is recognised and answered with reset.
+    sync_state = sa.table("sync_state", sa.column("key", sa.String), sa.column("value", sa.String))
+    op.bulk_insert(sync_state, [{"key": "epoch", "value": uuid.uuid4().hex[:16]},
+                                {"key": "compacted_through", "value": "0"}])
     # ### end Alembic commands ###
 
 

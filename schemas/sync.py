@@ -1,0 +1,170 @@
+"""The handheld sync protocol on the wire (../shared/sync-protocol.md)."""
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import PageOut, Schema, text
+
+
+class OpIn(Schema):
+    """One op from the device's queue."""
+
+    op_id = text(64)
+    seq = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    type = text(64)
+    entity_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
+    base_version = fields.Integer(strict=True, load_default=None, allow_none=True,
+                                  validate=validate.Range(min=0))
+    device_time = fields.AwareDateTime(required=True)
+    payload = fields.Dict(load_default=dict)
+
+
+class PushIn(Schema):
+    """A batch of ops; at most PUSH_MAX_OPS, seqs unique within the batch."""
+
+    device_id = text(32)
+    ops = fields.List(fields.Nested(OpIn), required=True, validate=validate.Length(max=500))
+
+    @validates_schema
+    def _unique_seqs(self, data, **_kw):
+        """One batch cannot carry two ops for one seq."""
+        seqs = [op["seq"] for op in data.get("ops", [])]
+        if len(seqs) != len(set(seqs)):
+            raise ValidationError("Each seq may appear once in a batch.", field_name="ops")
+
+
+class OpResultOut(Schema):
+    """What became of one op."""
+
+    seq = fields.Integer()
+    op_id = fields.String()
+    status = fields.String(metadata={"enum": ["applied", "rejected", "conflict"]})
+    code = fields.String(allow_none=True)
+    detail = fields.String(allow_none=True)
+    entity = fields.Dict(allow_none=True)
+    duplicate = fields.Boolean()
+
+
+class PushOut(Schema):
+    """Results in seq order; stopped_at/retry_after after a transient stop; expected_seq after a gap."""
+
+    results = fields.List(fields.Nested(OpResultOut))
+    last_seq = fields.Integer()
+    server_time = fields.AwareDateTime()
+    expected_seq = fields.Integer()
+    stopped_at = fields.Integer()
+    retry_after = fields.Integer()
+    stop_code = fields.String()
+    stop_detail = fields.String()
+
+
+class PullQuery(Schema):
+    """Where to continue from, and how many changes at most."""
+
+    cursor = fields.String(load_default=None)
+    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=5000))
+
+
+class ScopeOut(Schema):
+    """The drift check over the device's whole scope."""
+
+    count = fields.Integer()
+    checksum = fields.String()
+
+
+class ChangeOut(Schema):
+    """An entity at its latest version, or its tombstone."""
+
+    entity = fields.String()
+    id = fields.String()
+    version = fields.Integer(allow_none=True)
+    deleted = fields.Boolean()
+    data = fields.Dict()
+
+
+class PullOut(Schema):
+    """A page of changes."""
+
+    changes = fields.List(fields.Nested(ChangeOut))
+    cursor = fields.String(allow_none=True)
+    has_more = fields.Boolean()
+    last_seq = fields.Integer()
+    reset = fields.Boolean()
+    scope = fields.Nested(ScopeOut)
+
+
+class OpLogOut(Schema):
+    """An op as the log keeps it."""
+
+    id = fields.Integer()
+    device_id = fields.String()
+    courier_id = fields.String()
+    seq = fields.Integer()
+    op_id = fields.String()
+    type = fields.String()
+    entity_id = fields.String(allow_none=True)
+    base_version = fields.Integer(allow_none=True)
+    payload = fields.Dict()
+    status = fields.String()
+    code = fields.String(allow_none=True)
+    detail = fields.String(allow_none=True)
+    device_time = fields.AwareDateTime(allow_none=True)
+    device_utc_offset_min = fields.Integer(allow_none=True)
+    received_at = fields.AwareDateTime()
+    in_sequence = fields.Boolean()
+
+
+class OpLogQuery(Schema):
+    """Filters for the op log."""
+
+    device_id = fields.String(load_default=None)
+    courier_id = fields.String(load_default=None)
+    status = fields.String(load_default=None, validate=validate.OneOf(["applied", "rejected", "conflict"]))
+    type = fields.String(load_default=None)
+    entity_id = fields.String(load_default=None)
+    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class OpLogPage(PageOut):
+    """A page of the op log."""
+
+    items = fields.List(fields.Nested(OpLogOut))
+
+
+class ConflictOut(Schema):
+    """A conflict for dispatch to review."""
+
+    id = fields.Integer()
+    op_log_id = fields.Integer()
+    task_id = fields.String()
+    courier_id = fields.String()
+    applied = fields.Boolean()
+    reason = fields.String()
+    status = fields.String()
+    resolution = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    created_at = fields.AwareDateTime()
+
+
+class ConflictQuery(Schema):
+    """Filters for conflicts."""
+
+    status = fields.String(load_default=None, validate=validate.OneOf(["open", "resolved"]))
+    task_id = fields.String(load_default=None)
+    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class ConflictPage(PageOut):
+    """A page of conflicts."""
+
+    items = fields.List(fields.Nested(ConflictOut))
+
+
+class ResolveIn(Schema):
+    """How dispatch settled a conflict."""
+
+    resolution = fields.String(required=True, validate=validate.OneOf(
+        ["field_fact_stands", "dispatch_stands", "followed_up"]))
+    note = fields.String(load_default=None, validate=validate.Length(max=2000))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Set up a venv and run the whole suite: the SQLite pass, then the PostgreSQL pass.
+# Without a reachable PostgreSQL the second pass is skipped and says so, unless
+# FIELDOPS_REQUIRE_POSTGRES=1 (as in .ci/run), which makes it fail instead.
+# Extra arguments go to pytest (e.g. -k sync, -x).
+source "$(dirname "$0")/_venv.sh" dev
+
+run_pass() {
+  local db="$1"; shift
+  echo "=== Fieldops tests: $db pass ==="
+  set +e
+  python -m pytest --db="$db" "$@"
+  local rc=$?
+  set -e
+  if [ "$rc" -eq 5 ]; then
+    echo "(no tests selected for the $db pass)"
+    rc=0
+  fi
+  return "$rc"
+}
+
+run_pass sqlite "$@"
+
+pg_url="${FIELDOPS_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
+if python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$pg_url" 2>/dev/null; then
+  run_pass postgresql "$@"
+elif [ "${FIELDOPS_REQUIRE_POSTGRES:-0}" = "1" ]; then
+  echo "PostgreSQL pass FAILED: no PostgreSQL at $pg_url (FIELDOPS_REQUIRE_POSTGRES=1)" >&2
+  exit 1
+else
+  echo "=== PostgreSQL pass SKIPPED: no PostgreSQL at $pg_url (set FIELDOPS_TEST_DATABASE_URL) ==="
+fi

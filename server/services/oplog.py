@@ -1,0 +1,65 @@
+"""The op log and sync conflicts, as dispatch and quality staff read and resolve them."""
+from sqlalchemy import Select, func, select
+
+from server.auth import Actor
+from server.clock import utcnow
+from server.errors import RuleViolation
+from server.extensions import db
+from server.models import OpLog, SyncConflict, Task, TaskEvent
+from server.services.common import audit, get_or_404, snapshot
+
+
+def _int_page(query: Select, key_column, *, cursor: int | None, limit: int) -> dict:
+    """Keyset pagination over an integer key, newest first."""
+    if cursor:
+        query = query.where(key_column < cursor)
+    rows = list(db.session.scalars(query.order_by(key_column.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": str(rows[-1].id) if more and rows else None}
+
+
+def get_ops(*, device_id: str | None = None, courier_id: str | None = None,
+            status: str | None = None, type: str | None = None, entity_id: str | None = None,
+            cursor: int | None = None, limit: int = 50) -> dict:
+    """A filtered page of the op log, newest first."""
+    query = select(OpLog)
+    for column, value in ((OpLog.device_id, device_id), (OpLog.courier_id, courier_id),
+                          (OpLog.status, status), (OpLog.type, type), (OpLog.entity_id, entity_id)):
+        if value is not None:
+            query = query.where(column == value)
+    return _int_page(query, OpLog.id, cursor=cursor, limit=limit)
+
+
+def get_conflicts(*, status: str | None = None, task_id: str | None = None,
+                  cursor: int | None = None, limit: int = 50) -> dict:
+    """A page of conflicts, newest first."""
+    query = select(SyncConflict)
+    if status:
+        query = query.where(SyncConflict.status == status)
+    if task_id:
+        query = query.where(SyncConflict.task_id == task_id)
+    return _int_page(query, SyncConflict.id, cursor=cursor, limit=limit)
+
+
+def resolve_conflict(*, actor: Actor, conflict_id: int, resolution: str, note: str | None) -> SyncConflict:
+    """Close a conflict; the task leaves review once none of its conflicts is open."""
+    conflict = get_or_404(SyncConflict, conflict_id, what="conflict")
+    if conflict.status != "open":
+        raise RuleViolation("The conflict is already resolved.", code="conflict_resolved")
+    before = snapshot(conflict)
+    conflict.status, conflict.resolution, conflict.note = "resolved", resolution, note
+    conflict.resolved_by, conflict.resolved_at = actor.id, utcnow()
+    db.session.flush()
+    task = db.session.get(Task, conflict.task_id)
+    still_open = db.session.scalar(select(func.count()).select_from(SyncConflict).where(
+        SyncConflict.task_id == task.id, SyncConflict.status == "open"))
+    if not still_open:
+        task.needs_review = False
+    db.session.add(TaskEvent(task=task, kind="conflict_resolved", actor_kind=actor.kind,
+                             actor_id=actor.id, text=note,
+                             data={"conflict_id": conflict.id, "resolution": resolution}))
+    task.updated_at = utcnow()
+    audit(actor, "conflict.resolve", conflict, before)
+    db.session.commit()
+    return conflict

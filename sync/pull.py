@@ -1,0 +1,148 @@
+"""Pull: the device's scope, then what changed since, in change order.
+
+A cursor is either
+  f.<H>.<entity>.<id>  - listing the whole scope; H is the feed position the listing started at
+  i.<P>                - incremental: every change up to P is reflected on the device
+wrapped with this database's epoch and made opaque. An incremental page never
+moves the cursor past a change a transaction in flight could still commit
+behind it: feed positions are assigned in commit order (server.database.
+take_feed_lock) and the whole pull reads one snapshot, so every position at
+or below the highest one visible is final.
+"""
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+
+from server.auth import Actor
+from server.errors import ValidationFailed
+from server.extensions import db
+from server.models import Change, Device, SyncState
+from sync.registry import Registry
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A decoded cursor."""
+
+    mode: str  # "f" (full listing) or "i" (incremental)
+    position: int
+    after: tuple[int, str] | None = None  # full listing: (entity type index, id) last sent
+
+
+def _state(key: str) -> str:
+    """A server-wide sync fact."""
+    return db.session.get(SyncState, key).value
+
+
+def encode(epoch: str, cursor: Cursor) -> str:
+    """Make a cursor opaque."""
+    raw = f"{epoch}.{cursor.mode}.{cursor.position}"
+    if cursor.after is not None:
+        raw += f".{cursor.after[0]}.{cursor.after[1]}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode(token: str) -> tuple[str, Cursor]:
+    """(epoch, cursor); a cursor that is not one of ours at all is a 422."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        epoch, mode, position, *rest = raw.split(".", 4)
+        if mode not in ("f", "i") or (mode == "f") != (len(rest) == 2):
+            raise ValueError(mode)
+        after = (int(rest[0]), rest[1]) if rest else None
+        return epoch, Cursor(mode=mode, position=int(position), after=after)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("The cursor is not valid.",
+                               fields={"cursor": ["Not a cursor this server issued."]}) from exc
+
+
+def checksum(items: list[tuple[str, str, int]]) -> dict:
+    """Count and SHA-256 over "entity:id:version" lines, sorted: the drift check."""
+    lines = sorted(f"{entity}:{entity_id}:{version}" for entity, entity_id, version in items)
+    return {"count": len(lines), "checksum": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
+
+
+def _snapshot() -> None:
+    """Read everything below in one snapshot (PostgreSQL; SQLite's read transaction already is)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.commit()  # only the auth lookup ran; start afresh at REPEATABLE READ
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]]) -> list[dict]:
+    """Current state for each (entity, id) in order: data if in scope, else a tombstone."""
+    by_type: dict[str, list[str]] = {}
+    for entity, entity_id in keys:
+        by_type.setdefault(entity, []).append(entity_id)
+    loaded = {name: registry.entities[name].load(courier_id, ids) for name, ids in by_type.items()}
+    versions = {name: registry.entities[name].versions(ids) for name, ids in by_type.items()}
+    out = []
+    for entity, entity_id in keys:
+        data = loaded[entity].get(entity_id)
+        if data is None:
+            out.append({"entity": entity, "id": entity_id, "deleted": True,
+                        "version": versions[entity].get(entity_id)})
+        else:
+            out.append({"entity": entity, "id": entity_id, "deleted": False,
+                        "version": data["version"], "data": data})
+    return out
+
+
+def _scope(registry: Registry, courier_id: str) -> list[tuple[int, str, str, int]]:
+    """The whole scope as (type index, entity, id, version), in listing order."""
+    items = []
+    for index, (name, entity_type) in enumerate(registry.entities.items()):
+        items.extend((index, name, entity_id, version)
+                     for entity_id, version in entity_type.scope(courier_id))
+    return sorted(items)
+
+
+def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) -> dict:
+    """One page of changes for the device, with last_seq and (on the last page) the scope checksum."""
+    _snapshot()
+    epoch = _state("epoch")
+    last_seq = db.session.scalar(select(Device.last_seq).where(Device.id == actor.device_id))
+    high = db.session.scalar(select(func.max(Change.position))) or 0
+    courier_id = actor.courier_id
+    current = Cursor(mode="f", position=high)
+    if cursor:
+        cursor_epoch, current = decode(cursor)
+        compacted = int(_state("compacted_through"))
+        if cursor_epoch != epoch or current.position > high or (
+                current.mode == "i" and current.position < compacted):
+            return {"changes": [], "cursor": None, "has_more": True, "reset": True,
+                    "last_seq": last_seq}
+    scope = None
+    if current.mode == "f":
+        scope = _scope(registry, courier_id)
+        remaining = [s for s in scope if current.after is None or s[:1] + s[2:3] > current.after]
+        page = remaining[:limit]
+        changes = _changes_for(registry, courier_id, [(s[1], s[2]) for s in page])
+        if len(remaining) > limit:
+            next_cursor = Cursor(mode="f", position=current.position, after=(page[-1][0], page[-1][2]))
+            has_more = True
+        else:
+            next_cursor = Cursor(mode="i", position=current.position)
+            has_more = high > current.position
+    else:
+        rows = db.session.execute(
+            select(Change.position, Change.entity, Change.entity_id)
+            .where(Change.position > current.position,
+                   or_(Change.courier_id == courier_id, Change.courier_id.is_(None)))
+            .order_by(Change.position).limit(limit)).all()
+        has_more = len(rows) == limit
+        # The last page jumps to the snapshot's head, past other couriers' changes too.
+        next_cursor = Cursor(mode="i", position=rows[-1].position if has_more else high)
+        latest: dict[tuple[str, str], int] = {}
+        for row in rows:
+            latest[(row.entity, row.entity_id)] = row.position
+        keys = sorted(latest, key=latest.get)
+        changes = _changes_for(registry, courier_id, keys)
+    response = {"changes": changes, "cursor": encode(epoch, next_cursor), "has_more": has_more,
+                "last_seq": last_seq}
+    if not has_more:
+        scope = scope if scope is not None else _scope(registry, courier_id)
+        response["scope"] = checksum([(s[1], s[2], s[3]) for s in scope])
+    return response

@@ -1,0 +1,269 @@
+"""Push: exactly-once, seq order, duplicates, seq_reused, gaps, rejections, conflicts, stops, limits."""
+import hashlib
+import threading
+
+import pytest
+from sqlalchemy import func, select
+
+from server.extensions import db
+from server.models import OpLog, SyncConflict, Task, TaskEvent
+from tests.sync.conftest import PROTOCOL, Device
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+def _events(task_id: str, kind: str) -> int:
+    db.session.expire_all()
+    return db.session.scalar(select(func.count()).select_from(TaskEvent).where(
+        TaskEvent.task_id == task_id, TaskEvent.kind == kind))
+
+
+def test_applied_op_returns_entity_and_is_logged(device, make, courier):
+    """An arrival is applied: new version, last_seq, server_time, and a full op-log row."""
+    task = make.task(courier=courier)
+    op = device.op("stop.arrive", task["id"], {"lat": 31.23, "lon": 121.47}, base_version=task["version"])
+    body = device.push([op])
+    [result] = body["results"]
+    assert result["status"] == "applied" and result["seq"] == 1 and result["op_id"] == op["op_id"]
+    assert result["entity"]["version"] == task["version"] + 1
+    assert result["entity"]["data"]["status"] == "arrived"
+    assert body["last_seq"] == 1 and body["server_time"]
+    row = db.session.scalars(select(OpLog)).one()
+    assert (row.seq, row.type, row.status, row.payload) == (1, "stop.arrive", "applied", op["payload"])
+    assert row.device_utc_offset_min == 480 and row.device_time and row.received_at
+
+
+def test_duplicate_batch_replays_stored_results_and_changes_nothing(device, make, courier):
+    """The same batch twice: the second answer is the first, marked duplicate; one effect."""
+    task = make.task(courier=courier)
+    ops = [device.op("task.note", task["id"], {"text": f"note {i}"}) for i in range(3)]
+    first = device.push(ops)
+    second = device.push(ops)
+    assert [r["status"] for r in first["results"]] == ["applied"] * 3
+    assert all(r["duplicate"] for r in second["results"])
+    assert [dict(r, duplicate=None) for r in second["results"]] == \
+           [dict(r, duplicate=None) for r in first["results"]]
+    assert _events(task["id"], "note") == 3
+    assert second["last_seq"] == 3
+
+
+def test_same_seq_different_op_is_seq_reused_and_kept(device, make, courier):
+    """A reused seq is rejected with seq_reused, kept in the log, and takes no slot."""
+    task = make.task(courier=courier)
+    device.push([device.op("task.note", task["id"], {"text": "a"}, seq=1)])
+    body = device.push([device.op("task.note", task["id"], {"text": "b"}, seq=1)])
+    assert body["results"][0]["status"] == "rejected" and body["results"][0]["code"] == "seq_reused"
+    assert _events(task["id"], "note") == 1
+    rows = db.session.scalars(select(OpLog).order_by(OpLog.id)).all()
+    assert [(r.in_sequence, r.payload["text"]) for r in rows] == [(True, "a"), (False, "b")]
+
+
+def test_gap_is_not_applied_and_names_expected_seq(device, make, courier):
+    """An op beyond last_seq + 1 waits; the answer says where to resend from."""
+    task = make.task(courier=courier)
+    device.push([device.op("task.note", task["id"], {"text": "1"}, seq=1)])
+    body = device.push([device.op("task.note", task["id"], {"text": "3"}, seq=3)])
+    assert body["results"] == [] and body["expected_seq"] == 2 and body["last_seq"] == 1
+    assert _events(task["id"], "note") == 1
+    body = device.push([device.op("task.note", task["id"], {"text": "2"}, seq=2),
+                        device.op("task.note", task["id"], {"text": "3"}, seq=3)])
+    assert [r["seq"] for r in body["results"]] == [2, 3] and body["last_seq"] == 3
+
+
+def test_rejected_ops_are_consumed_kept_and_do_not_block(device, make, courier):
+    """Unknown type, bad payload, a task never assigned: rejected, logged, queue moves on."""
+    mine = make.task(courier=courier)
+    other = make.task(courier=make.courier())
+    ops = [device.op("teleport", mine["id"], {}),
+           device.op("stop.arrive", mine["id"], {"lat": 500, "lon": 0}),
+           device.op("stop.arrive", other["id"], {"lat": 31.2, "lon": 121.4}),
+           device.op("stop.arrive", "t-missing", {"lat": 31.2, "lon": 121.4}),
+           device.op("task.note", mine["id"], {"text": "after the rejects"})]
+    body = device.push(ops)
+    assert [(r["status"], r["code"]) for r in body["results"]] == [
+        ("rejected", "unknown_op_type"), ("rejected", "invalid_payload"), ("rejected", "not_assigned"),
+        ("rejected", "not_assigned"), ("applied", None)]
+    assert "lat" in body["results"][1]["detail"]
+    assert body["last_seq"] == 5
+    assert _events(other["id"], "arrived") == 0
+    logged = db.session.scalars(select(OpLog.status).order_by(OpLog.seq)).all()
+    assert logged == ["rejected"] * 4 + ["applied"]
+    listed = make.client.get("/api/v1/dispatch/ops", query_string={"status": "rejected"},
+                             headers=make.headers("quality")).json["items"]
+    assert len(listed) == 4 and {op["payload"].get("lat") for op in listed} >= {500}
+
+
+def test_arrival_on_task_cancelled_meanwhile_is_conflict_applied_and_reviewed(device, make, courier, client):
+    """A field fact on a stale version is applied, flagged and opens a conflict for dispatch."""
+    task = make.task(courier=courier)
+    seen_version = task["version"]
+    client.post(f"/api/v1/dispatch/tasks/{task['id']}/cancel", json={"reason": "customer called"},
+                headers=make.headers("dispatcher"))
+    body = device.push([device.op("stop.arrive", task["id"], {"lat": 31.2, "lon": 121.4},
+                                  base_version=seen_version)])
+    [result] = body["results"]
+    assert result["status"] == "conflict" and result["code"] == "cancelled_by_dispatch"
+    assert result["entity"]["deleted"] is True  # cancelled tasks leave the device
+    assert _events(task["id"], "arrived") == 1
+    row = db.session.get(Task, task["id"])
+    assert row.needs_review and row.status == "cancelled"
+    conflicts = client.get("/api/v1/dispatch/conflicts", query_string={"status": "open"},
+                           headers=make.headers("dispatcher")).json["items"]
+    assert len(conflicts) == 1 and conflicts[0]["applied"] is True and conflicts[0]["task_id"] == task["id"]
+    resolved = client.post(f"/api/v1/dispatch/conflicts/{conflicts[0]['id']}/resolve",
+                           json={"resolution": "dispatch_stands", "note": "customer confirmed"},
+                           headers=make.headers("dispatcher"))
+    assert resolved.status_code == 200 and resolved.json["status"] == "resolved"
+    db.session.expire_all()
+    assert not db.session.get(Task, task["id"]).needs_review
+    again = client.post(f"/api/v1/dispatch/conflicts/{conflicts[0]['id']}/resolve",
+                        json={"resolution": "dispatch_stands"}, headers=make.headers("dispatcher"))
+    assert again.status_code == 422 and again.json["code"] == "conflict_resolved"
+    bad = client.post(f"/api/v1/dispatch/conflicts/{conflicts[0]['id']}/resolve",
+                      json={"resolution": "whatever"}, headers=make.headers("dispatcher"))
+    assert bad.status_code == 422 and "resolution" in bad.json["fields"]
+
+
+def test_op_on_current_version_is_not_a_conflict(device, make, courier):
+    """The device's own earlier ops raise the version but never make its next op a conflict."""
+    task = make.task(courier=courier)
+    ops = [device.op("task.note", task["id"], {"text": "a"}, base_version=task["version"]),
+           device.op("stop.arrive", task["id"], {"lat": 31.2, "lon": 121.4}, base_version=task["version"])]
+    assert [r["status"] for r in device.push(ops)["results"]] == ["applied", "applied"]
+
+
+def test_fact_from_a_courier_the_task_was_taken_from_is_a_conflict(client, make, courier, device):
+    """A reassigned courier's arrival is kept as a conflict; a stranger's is rejected."""
+    task = make.task(courier=courier)
+    make.assign(task["id"], make.courier()["id"])
+    body = device.push([device.op("stop.arrive", task["id"], {"lat": 31.2, "lon": 121.4},
+                                  base_version=task["version"])])
+    assert body["results"][0]["status"] == "conflict" and body["results"][0]["code"] == "reassigned"
+    assert body["results"][0]["entity"]["deleted"] is True
+    assert db.session.scalar(select(func.count()).select_from(SyncConflict)) == 1
+
+
+def test_wish_overruled_by_dispatch_is_recorded_not_applied(app, make, courier, device):
+    """A wish op on a stale version opens a conflict and changes nothing."""
+    from schemas.tasks import NoteIn
+    from server.services import tasks
+    from sync.registry import OpType
+    registry = app.extensions["fieldops_sync"]
+    registry.ops["test.wish"] = OpType(
+        name="test.wish", schema=NoteIn, kind="wish",
+        handler=lambda *, ctx, obj, payload: tasks.add_note(actor=ctx.actor, task=obj, text=payload["text"],
+                                                            photos=[]))
+    try:
+        task = make.task(courier=courier)
+        make.client.post(f"/api/v1/dispatch/tasks/{task['id']}/notes", json={"text": "dispatch"},
+                         headers=make.headers("dispatcher"))
+        make.client.post(f"/api/v1/dispatch/tasks/{task['id']}/cancel", json={"reason": "x"},
+                         headers=make.headers("dispatcher"))
+        body = device.push([device.op("test.wish", task["id"], {"text": "please"},
+                                      base_version=task["version"])])
+        assert body["results"][0]["status"] == "conflict"
+        assert _events(task["id"], "note") == 1  # only dispatch's
+        conflict = db.session.scalars(select(SyncConflict)).one()
+        assert conflict.applied is False and conflict.status == "open"
+        assert body["last_seq"] == 1
+    finally:
+        del registry.ops["test.wish"]
+
+
+def test_missing_attachment_stops_the_batch_until_uploaded(device, make, courier, client):
+    """An op naming an attachment not uploaded yet stops the batch there; earlier ops are kept."""
+    task = make.task(courier=courier)
+    sha = hashlib.sha256(PNG).hexdigest()
+    ops = [device.op("task.note", task["id"], {"text": "before"}),
+           device.op("task.note", task["id"], {"text": "photo", "photos": [sha]}),
+           device.op("task.note", task["id"], {"text": "after"})]
+    body = device.push(ops)
+    assert [r["seq"] for r in body["results"]] == [1]
+    assert body["stopped_at"] == 2 and body["retry_after"] > 0 and body["last_seq"] == 1
+    assert body["stop_code"] == "attachment_missing"
+    assert client.head(f"/api/v1/attachments/{sha}", headers=device.headers).status_code == 404
+    put = client.put(f"/api/v1/attachments/{sha}", data=PNG, headers=device.headers)
+    assert put.status_code == 201
+    assert client.put(f"/api/v1/attachments/{sha}", data=PNG, headers=device.headers).status_code == 200
+    assert client.head(f"/api/v1/attachments/{sha}", headers=device.headers).status_code == 200
+    body = device.push(ops)
+    assert [r.get("duplicate", False) for r in body["results"]] == [True, False, False]
+    assert body["last_seq"] == 3 and _events(task["id"], "note") == 3
+    photo = client.get(f"/api/v1/dispatch/attachments/{sha}", headers=make.headers("quality"))
+    assert photo.status_code == 200 and photo.mimetype == "image/png" and photo.data == PNG
+
+
+@pytest.mark.parametrize("data,status,code", [
+    (PNG, 422, "hash_mismatch"),
+    (b"GIF89a" + b"\x00" * 10, 422, "unsupported_content"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", 422, "unsupported_content"),
+])
+def test_attachment_checks(device, client, data, status, code):
+    """Hash verified, type checked by content, scripts in SVG refused."""
+    name = hashlib.sha256(data).hexdigest() if code != "hash_mismatch" else "0" * 64
+    response = client.put(f"/api/v1/attachments/{name}", data=data, headers=device.headers)
+    assert response.status_code == status and response.json["code"] == code
+
+
+def test_attachment_size_limit(device, client, app):
+    """Past the attachment limit: 413."""
+    app.config["ATTACHMENT_LIMIT"] = 100
+    data = PNG + b"\x00" * 200
+    response = client.put(f"/api/v1/attachments/{hashlib.sha256(data).hexdigest()}", data=data,
+                          headers=device.headers)
+    assert response.status_code == 413
+
+
+def test_push_limits_and_protocol(device, client, make, courier, app):
+    """501 ops is 422; a body over 5 MB is 413; no or old protocol header is 426; wrong device 403."""
+    task = make.task(courier=courier)
+    too_many = [device.op("task.note", task["id"], {"text": "x"}, seq=i) for i in range(1, 502)]
+    response = client.post("/api/v1/sync/push", json={"device_id": device.id, "ops": too_many},
+                           headers=device.headers)
+    assert response.status_code == 422 and "ops" in response.json["fields"]
+    app.config["PUSH_BODY_LIMIT"] = 2000
+    big = [device.op("task.note", task["id"], {"text": "x" * 1900}, seq=1)]
+    response = client.post("/api/v1/sync/push", json={"device_id": device.id, "ops": big},
+                           headers=device.headers)
+    assert response.status_code == 413
+    headers = {k: v for k, v in device.headers.items() if k not in PROTOCOL}
+    for extra in ({}, {"Fieldops-Protocol": "0"}):
+        response = client.post("/api/v1/sync/push", json={"device_id": device.id, "ops": []},
+                               headers={**headers, **extra})
+        assert response.status_code == 426 and response.json["supported"] == [1]
+    response = client.post("/api/v1/sync/push", json={"device_id": "d-other", "ops": []},
+                           headers=device.headers)
+    assert response.status_code == 403 and response.json["code"] == "device_mismatch"
+    dup = [device.op("task.note", task["id"], {"text": "x"}, seq=1)] * 2
+    response = client.post("/api/v1/sync/push", json={"device_id": device.id, "ops": dup},
+                           headers=device.headers)
+    assert response.status_code == 422
+    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 0
+
+
+def test_racing_pushes_of_the_same_batch_apply_once(app, make, courier):
+    """A retry racing the original (separate connections, real threads) applies the batch once."""
+    task = make.task(courier=courier)
+    enrolled = make.device(courier)
+    device = Device(app.test_client(), enrolled)
+    ops = [device.op("task.note", task["id"], {"text": f"n{i}"}) for i in range(40)]
+    answers, errors = [], []
+
+    def push():
+        try:
+            with app.app_context():
+                answers.append(Device(app.test_client(), enrolled).push(ops))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    assert all(a["last_seq"] == 40 for a in answers)
+    assert _events(task["id"], "note") == 40
+    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 40
+    fresh = [a for a in answers if not any(r.get("duplicate") for r in a["results"])]
+    assert len(fresh) == 1  # exactly one push applied; the others replayed
