@@ -64,9 +64,24 @@ def seed_demo(day):
         click.echo(line)
 
 
+@click.command("sync-maintain")
+@with_appcontext
+def sync_maintain():
+    """Day-end tombstones for finished tasks, then compact the change feed past the retention."""
+    from flask import current_app
+
+    from server.clock import utcnow
+    from server.services.tasks import close_day
+    from sync.maintenance import compact_feed
+    now = utcnow()
+    click.echo(f"day-end tombstones: {close_day(now=now)} tasks")
+    deleted = compact_feed(now=now, retention=current_app.config["SYNC_RETENTION"])
+    click.echo(f"feed compaction: {deleted} changes older than {current_app.config['SYNC_RETENTION']} removed")
+
+
 def init_app(app: Flask) -> None:
     """Attach the commands to the app (so `flask` and `fieldops` both see them)."""
-    for command in (create_staff, seed_demo):
+    for command in (create_staff, seed_demo, sync_maintain):
         app.cli.add_command(command)
 
 

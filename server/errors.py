@@ -4,6 +4,7 @@ import logging
 import marshmallow as ma
 from flask import g, jsonify
 from flask_smorest import Api
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,7 @@ class ProblemApi(Api):
         """Register one handler per error family; nothing else formats errors."""
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
         self._app.register_error_handler(DomainError, handle_domain_error)
+        self._app.register_error_handler(StaleDataError, handle_concurrent_update)
         self._app.register_error_handler(Exception, handle_unexpected)
 
     def handle_http_exception(self, error):
@@ -178,6 +180,13 @@ def handle_domain_error(error: DomainError):
     """Services' errors carry their own status and code."""
     return problem_response(error.status, error.code, error.title, error.detail,
                             error.fields, error.headers, error.extra)
+
+
+def handle_concurrent_update(_error: StaleDataError):
+    """Someone changed the row between our read and our write: the caller may simply retry."""
+    return problem_response(409, "concurrent_update", "Conflict",
+                            "The record changed while this request was being applied; retry.",
+                            headers={"Retry-After": "1"})
 
 
 def handle_unexpected(error: Exception):

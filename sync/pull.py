@@ -110,8 +110,7 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
     if cursor:
         cursor_epoch, current = decode(cursor)
         compacted = int(_state("compacted_through"))
-        if cursor_epoch != epoch or current.position > high or (
-                current.mode == "i" and current.position < compacted):
+        if cursor_epoch != epoch or current.position > high or current.position < compacted:
             return {"changes": [], "cursor": None, "has_more": True, "reset": True,
                     "last_seq": last_seq}
     scope = None

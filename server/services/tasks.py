@@ -1,6 +1,6 @@
 """Tasks: creation and import, assignment, cancellation, notes and arrivals."""
 import math
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +13,7 @@ from server.extensions import db
 from server.models import (OPEN_STATUSES, Attachment, Courier, FeeCode, Parcel, Task,
                            TaskAssignment, TaskEvent, TaskFee)
 from server.services.common import audit, get_or_404, paginate, snapshot
+from sync import feed
 
 
 def _event(task: Task, kind: str, actor: Actor, *, text: str | None = None,
@@ -125,9 +126,13 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
     return tasks
 
 
-def get(*, task_id: str, actor: Actor | None = None) -> Task:
-    """One task; a courier asking for a task that is not theirs gets the same 404."""
-    task = db.session.get(Task, task_id)
+def get(*, task_id: str, actor: Actor | None = None, for_update: bool = False) -> Task:
+    """One task; a courier asking for a task that is not theirs gets the same 404.
+
+    for_update locks the row until commit, so concurrent changes queue up
+    instead of failing the version check.
+    """
+    task = db.session.get(Task, task_id, with_for_update=for_update)
     if task is None or (actor is not None and actor.is_courier
                         and task.courier_id != actor.courier_id):
         raise NotFound(f"No task {task_id}.", code="task_not_found")
@@ -163,6 +168,24 @@ def in_courier_scope(courier_id: str, now: datetime):
                 or_(Task.status.in_(OPEN_STATUSES), Task.finished_at >= local_day_start(now)))
 
 
+def close_day(*, now: datetime) -> int:
+    """Tell handhelds that tasks finished before today have left their scope. Commits.
+
+    Nothing about such a task changes at midnight, so no row would record it;
+    this touches the feed for each one so devices receive the tombstone.
+    Run shortly after the depot's midnight (the scheduler does); running it
+    twice only repeats harmless tombstones.
+    """
+    today = local_day_start(now)
+    rows = db.session.execute(select(Task.id, Task.courier_id).where(
+        Task.status.in_(("delivered", "refused", "failed")), Task.courier_id.is_not(None),
+        Task.finished_at < today, Task.finished_at >= today - timedelta(days=2))).all()
+    for task_id, courier_id in rows:
+        feed.touch(db.session, "task", task_id, {courier_id})
+    db.session.commit()
+    return len(rows)
+
+
 def get_for_courier(*, actor: Actor) -> list[Task]:
     """The courier's tasks in their handheld's scope, in window order."""
     return list(db.session.scalars(
@@ -179,7 +202,7 @@ def _open_assignments(task_id: str) -> list[TaskAssignment]:
 
 def assign(*, actor: Actor, task_id: str, courier_id: str) -> Task:
     """Give an open task to an active courier (reassigning takes it off the previous one)."""
-    task = get(task_id=task_id)
+    task = get(task_id=task_id, for_update=True)
     if task.status not in OPEN_STATUSES:
         raise RuleViolation(f"Task is {task.status}; only open tasks can be assigned.",
                             code="task_finished")
@@ -208,7 +231,7 @@ def assign(*, actor: Actor, task_id: str, courier_id: str) -> Task:
 
 def cancel(*, actor: Actor, task_id: str, reason: str) -> Task:
     """Cancel an open task; it leaves the courier's handheld."""
-    task = get(task_id=task_id)
+    task = get(task_id=task_id, for_update=True)
     if task.status not in OPEN_STATUSES:
         raise RuleViolation(f"Task is {task.status}; only open tasks can be cancelled.",
                             code="task_finished")
@@ -284,13 +307,14 @@ def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
 
 def note(*, actor: Actor, task_id: str, text: str, photos: list[str]) -> Task:
     """HTTP entry point: add a note to a task the caller may see."""
-    task = add_note(actor=actor, task=get(task_id=task_id, actor=actor), text=text, photos=photos)
+    task = add_note(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), text=text,
+                    photos=photos)
     db.session.commit()
     return task
 
 
 def record_arrival(*, actor: Actor, task_id: str, lat: float, lon: float) -> Task:
     """HTTP entry point: the courier, online, reports arriving at the stop."""
-    task = arrive(actor=actor, task=get(task_id=task_id, actor=actor), lat=lat, lon=lon)
+    task = arrive(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), lat=lat, lon=lon)
     db.session.commit()
     return task
