@@ -1,0 +1,299 @@
+"""The reference handheld: the Python twin of what the mobile app does.
+
+Everything the courier does goes into a local SQLite queue first (a seq is
+assigned in the same transaction), so a crash at any point loses nothing:
+an op is only marked done when a push answer or a pull's last_seq says the
+server has it, and the server applies a resent op at most once. Each pulled
+page is applied in one local transaction together with its cursor.
+"""
+import hashlib
+import json
+import random
+import sqlite3
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable, Protocol
+
+PROTOCOL_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS queue (
+    seq INTEGER PRIMARY KEY, op_id TEXT NOT NULL, type TEXT NOT NULL, entity_id TEXT,
+    base_version INTEGER, device_time TEXT NOT NULL, payload TEXT NOT NULL, blobs TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending', result TEXT);
+CREATE INDEX IF NOT EXISTS queue_state ON queue (state, seq);
+CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL, uploaded INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS entities (
+    entity TEXT NOT NULL, id TEXT NOT NULL, version INTEGER, data TEXT NOT NULL, PRIMARY KEY (entity, id));
+"""
+
+
+@dataclass
+class Reply:
+    """An HTTP answer."""
+
+    status: int
+    headers: dict
+    body: bytes
+
+    def json(self):
+        """The body as JSON (None when empty)."""
+        return json.loads(self.body) if self.body else None
+
+
+class Transport(Protocol):
+    """How the client reaches the server (HTTP in the field, a test client in tests)."""
+
+    def request(self, method: str, path: str, *, headers: dict, body: bytes | None = None,
+                query: dict | None = None) -> Reply:
+        """Send one request; raise ConnectionError when the network fails."""
+
+
+class HttpTransport:
+    """urllib over HTTP(S), with a timeout."""
+
+    def __init__(self, base_url: str, timeout: float = 30.0):
+        """base_url like http://127.0.0.1:8000/api/v1."""
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+
+    def request(self, method, path, *, headers, body=None, query=None) -> Reply:
+        """Send; HTTP errors are replies, network errors are ConnectionError."""
+        url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return Reply(resp.status, dict(resp.headers), resp.read())
+        except urllib.error.HTTPError as exc:
+            return Reply(exc.code, dict(exc.headers), exc.read())
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise ConnectionError(str(exc)) from exc
+
+
+class SyncFailed(Exception):
+    """The server refused in a way retrying will not fix (401, 426, a bug)."""
+
+
+class DriftDetected(SyncFailed):
+    """The local store still differs from the server's scope after a full resync."""
+
+
+class Handheld:
+    """One device: local queue and store, push, pull."""
+
+    def __init__(self, store_path: str, transport: Transport, *, batch_size: int = 500,
+                 page_size: int = 1000, sleep: Callable[[float], None] = time.sleep,
+                 rng: random.Random | None = None, max_attempts: int = 8,
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone()):
+        """Open (or create) the local store."""
+        self.db = sqlite3.connect(store_path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")  # the queue is the courier's only copy
+        self.db.executescript(_SCHEMA)
+        self.transport = transport
+        self.batch_size, self.page_size = batch_size, page_size
+        self.sleep, self.rng, self.max_attempts, self.clock = sleep, rng or random.Random(), max_attempts, clock
+
+    # -- local state -------------------------------------------------------
+    def _meta(self, key: str, default=None):
+        row = self.db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else default
+
+    def _set_meta(self, key: str, value) -> None:
+        self.db.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                        "DO UPDATE SET value = excluded.value", (key, None if value is None else str(value)))
+
+    @property
+    def device_id(self) -> str | None:
+        """The enrolled device's id."""
+        return self._meta("device_id")
+
+    def _headers(self, content_type: str | None = "application/json") -> dict:
+        headers = {"Authorization": f"Bearer {self._meta('token')}", "Fieldops-Protocol": PROTOCOL_VERSION}
+        if content_type:
+            headers["Content-Type"] = content_type
+        return headers
+
+    def enroll(self, code: str, device_name: str) -> str:
+        """Trade a one-time code for this device's identity and token."""
+        reply = self.transport.request("POST", "/devices/enroll", headers={"Content-Type": "application/json"},
+                                       body=json.dumps({"code": code, "device_name": device_name}).encode())
+        if reply.status != 201:
+            raise SyncFailed(f"enrollment refused: {reply.status} {reply.body[:200]!r}")
+        body = reply.json()
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            self._set_meta("device_id", body["device_id"])
+            self._set_meta("token", body["token"])
+        return body["device_id"]
+
+    def add_blob(self, data: bytes) -> str:
+        """Keep a photo or signature locally; returns the sha256 ops refer to it by."""
+        sha = hashlib.sha256(data).hexdigest()
+        self.db.execute("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (sha, data))
+        return sha
+
+    def queue(self, op_type: str, entity_id: str | None, payload: dict, *, blobs: list[str] = ()) -> int:
+        """Record what the courier did; the seq is assigned in the same local transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            seq = int(self._meta("next_seq", 1))
+            row = self.db.execute("SELECT version FROM entities WHERE entity = 'task' AND id = ?",
+                                  (entity_id,)).fetchone() if entity_id else None
+            self.db.execute(
+                "INSERT INTO queue (seq, op_id, type, entity_id, base_version, device_time, payload, blobs) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (seq, str(uuid.uuid4()), op_type, entity_id, row[0] if row else None,
+                 self.clock().isoformat(), json.dumps(payload), json.dumps(list(blobs))))
+            self._set_meta("next_seq", seq + 1)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return seq
+
+    def pending(self) -> int:
+        """Ops not yet known to be on the server."""
+        return self.db.execute("SELECT count(*) FROM queue WHERE state = 'pending'").fetchone()[0]
+
+    def results(self) -> dict[int, dict]:
+        """Stored results by seq (None for ops acknowledged without a result in hand)."""
+        return {seq: json.loads(result) if result else None for seq, result in
+                self.db.execute("SELECT seq, result FROM queue WHERE state = 'done' ORDER BY seq")}
+
+    def entities(self) -> dict[tuple[str, str], dict]:
+        """The local store: (entity, id) -> {version, data}."""
+        return {(e, i): {"version": v, "data": json.loads(d)} for e, i, v, d in
+                self.db.execute("SELECT entity, id, version, data FROM entities")}
+
+    def checksum(self) -> dict:
+        """The same drift check the server computes over the device's scope."""
+        lines = sorted(f"{e}:{i}:{v}" for e, i, v in self.db.execute("SELECT entity, id, version FROM entities"))
+        return {"count": len(lines), "checksum": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
+
+    def _ack_through(self, last_seq: int) -> None:
+        """The server has every op up to last_seq (from a push answer or a pull)."""
+        self.db.execute("UPDATE queue SET state = 'done' WHERE state = 'pending' AND seq <= ?", (last_seq,))
+
+    # -- network -----------------------------------------------------------
+    def _call(self, method: str, path: str, **kwargs) -> Reply:
+        """A request with retries on network failure and 5xx/429, backing off with jitter."""
+        for attempt in range(self.max_attempts):
+            try:
+                reply = self.transport.request(method, path, **kwargs)
+            except ConnectionError:
+                reply = None
+            if reply is not None and reply.status < 500 and reply.status != 429:
+                return reply
+            retry_after = float((reply.headers.get("Retry-After") if reply else None) or 0)
+            self.sleep(max(retry_after, min(30.0, 0.25 * 2 ** attempt) * (0.5 + self.rng.random())))
+        raise ConnectionError(f"{method} {path}: no answer after {self.max_attempts} attempts")
+
+    def _upload(self, shas: set[str]) -> None:
+        """Upload attachments before the ops that name them; HEAD first, PUT is idempotent."""
+        for sha in sorted(shas):
+            row = self.db.execute("SELECT data, uploaded FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+            if row is None or row[1]:
+                continue
+            if self._call("HEAD", f"/attachments/{sha}", headers=self._headers(None)).status != 200:
+                reply = self._call("PUT", f"/attachments/{sha}", headers=self._headers("application/octet-stream"),
+                                   body=row[0])
+                if reply.status not in (200, 201):
+                    raise SyncFailed(f"attachment {sha} refused: {reply.status} {reply.body[:200]!r}")
+            self.db.execute("UPDATE blobs SET uploaded = 1 WHERE sha256 = ?", (sha,))
+
+    def push(self) -> int:
+        """Push pending ops in seq order until none is left; returns how many were acknowledged."""
+        acked, stops = 0, 0
+        while True:
+            rows = self.db.execute(
+                "SELECT seq, op_id, type, entity_id, base_version, device_time, payload, blobs FROM queue "
+                "WHERE state = 'pending' ORDER BY seq LIMIT ?", (self.batch_size,)).fetchall()
+            if not rows:
+                return acked
+            self._upload({sha for row in rows for sha in json.loads(row[7])})
+            ops = [{"seq": r[0], "op_id": r[1], "type": r[2], "entity_id": r[3], "base_version": r[4],
+                    "device_time": r[5], "payload": json.loads(r[6])} for r in rows]
+            reply = self._call("POST", "/sync/push", headers=self._headers(),
+                               body=json.dumps({"device_id": self.device_id, "ops": ops}).encode())
+            if reply.status != 200:
+                raise SyncFailed(f"push refused: {reply.status} {reply.body[:300]!r}")
+            body = reply.json()
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                for result in body["results"]:
+                    self.db.execute("UPDATE queue SET state = 'done', result = ? WHERE seq = ? AND op_id = ?",
+                                    (json.dumps(result), result["seq"], result["op_id"]))
+                before = self.pending()
+                self._ack_through(body["last_seq"])
+                acked += len(body["results"]) + before - self.pending()
+            if "expected_seq" in body:
+                # The server lacks ops we held as done (it was restored from a backup):
+                # they are still in the queue, so send them again from where it asks.
+                stops += 1
+                self.db.execute("UPDATE queue SET state = 'pending' WHERE seq >= ?", (body["expected_seq"],))
+            if "stopped_at" in body:
+                stops += 1
+                self.sleep(body["retry_after"] * (0.5 + self.rng.random()))
+            if stops > self.max_attempts:
+                raise ConnectionError(f"server keeps stopping the push: {body.get('stop_code')} "
+                                      f"at {body.get('stopped_at', body.get('expected_seq'))}")
+
+    def pull(self) -> dict:
+        """Pull until has_more is false; verify the scope checksum, resyncing once on drift."""
+        for attempt in range(2):
+            last = self._pull_pages()
+            if last["scope"] == self.checksum():
+                return last
+            with self.db:  # drift: forget the local copy and fetch the whole scope again
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute("DELETE FROM entities")
+                self._set_meta("cursor", None)
+        raise DriftDetected(f"local store differs from the server's scope: {self.checksum()} vs {last['scope']}")
+
+    def _pull_pages(self) -> dict:
+        """Apply pages, each in one local transaction with its cursor."""
+        while True:
+            cursor = self._meta("cursor")
+            query = {"limit": self.page_size, **({"cursor": cursor} if cursor else {})}
+            reply = self._call("GET", "/sync/pull", headers=self._headers(None), query=query)
+            if reply.status != 200:
+                raise SyncFailed(f"pull refused: {reply.status} {reply.body[:300]!r}")
+            page = reply.json()
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                if page.get("reset"):
+                    self.db.execute("DELETE FROM entities")
+                    self._set_meta("cursor", None)
+                    continue
+                if cursor is None:
+                    self.db.execute("DELETE FROM entities")  # a full listing replaces the store
+                for change in page["changes"]:
+                    if change["deleted"]:
+                        self.db.execute("DELETE FROM entities WHERE entity = ? AND id = ?",
+                                        (change["entity"], change["id"]))
+                    else:
+                        self.db.execute("INSERT INTO entities (entity, id, version, data) VALUES (?, ?, ?, ?) "
+                                        "ON CONFLICT (entity, id) DO UPDATE SET version = excluded.version, "
+                                        "data = excluded.data",
+                                        (change["entity"], change["id"], change["version"],
+                                         json.dumps(change["data"])))
+                self._ack_through(page["last_seq"])
+                self._set_meta("cursor", page["cursor"])
+            if not page["has_more"]:
+                return page
+
+    def sync(self) -> dict:
+        """Push everything pending, then pull everything new."""
+        pushed = self.push()
+        last = self.pull()
+        return {"pushed": pushed, "pending": self.pending(), "scope": last["scope"], "last_seq": last["last_seq"]}
+
+    def close(self) -> None:
+        """Close the local store."""
+        self.db.close()
