@@ -4,6 +4,7 @@ import logging
 import marshmallow as ma
 from flask import g, jsonify
 from flask_smorest import Api
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
@@ -156,6 +157,7 @@ class ProblemApi(Api):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
         self._app.register_error_handler(DomainError, handle_domain_error)
         self._app.register_error_handler(StaleDataError, handle_concurrent_update)
+        self._app.register_error_handler(OperationalError, handle_database_busy)
         self._app.register_error_handler(Exception, handle_unexpected)
 
     def handle_http_exception(self, error):
@@ -187,6 +189,14 @@ def handle_concurrent_update(_error: StaleDataError):
     return problem_response(409, "concurrent_update", "Conflict",
                             "The record changed while this request was being applied; retry.",
                             headers={"Retry-After": "1"})
+
+
+def handle_database_busy(error: OperationalError):
+    """The database is locked, unreachable or shutting down: retry shortly, nothing was half-written."""
+    log.warning("database unavailable", extra={"error": str(error.orig)[:200]})
+    return problem_response(503, "database_busy", "Service unavailable",
+                            "The database is busy or unreachable; retry shortly.",
+                            headers={"Retry-After": "2"})
 
 
 def handle_unexpected(error: Exception):

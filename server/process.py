@@ -1,0 +1,102 @@
+"""Run Fieldops under gunicorn in a child process (crash tests, benchmarks, the fleet simulator)."""
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _rss_kb(pid: int, field: str) -> int:
+    """VmRSS or VmHWM of a process, in kB (0 if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+class ServerProcess:
+    """gunicorn serving server.wsgi:app on 127.0.0.1 with the given database."""
+
+    def __init__(self, database_url: str, *, workers: int = 2, attachments_dir: str | None = None,
+                 port: int | None = None, log_path: str | None = None, threads: int = 1):
+        """Configure; start() runs it."""
+        self.database_url, self.workers, self.threads = database_url, workers, threads
+        self.attachments_dir = attachments_dir
+        self.port = port or free_port()
+        self.log_path = log_path or os.devnull
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The API root."""
+        return f"http://127.0.0.1:{self.port}/api/v1"
+
+    def start(self, timeout: float = 30.0) -> "ServerProcess":
+        """Start gunicorn and wait until /readyz answers 200."""
+        env = dict(os.environ, FIELDOPS_DATABASE_URL=self.database_url, FIELDOPS_LOG_LEVEL="WARNING")
+        if self.attachments_dir:
+            env["FIELDOPS_ATTACHMENTS_DIR"] = self.attachments_dir
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--threads", str(self.threads),
+             "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "5", "--timeout", "120",
+             "server.wsgi:app"],
+            env=env, stdout=log, stderr=log, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {self.proc.returncode}; see {self.log_path}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/readyz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            except OSError:
+                time.sleep(0.1)
+        self.kill()
+        raise RuntimeError("gunicorn did not become ready in time")
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers' pids."""
+        if self.proc is None:
+            return []
+        out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                             capture_output=True, text=True).stdout
+        return [int(p) for p in out.split()]
+
+    def peak_rss_kb(self) -> int:
+        """The largest peak resident set size (VmHWM) among the workers, in kB."""
+        return max((_rss_kb(pid, "VmHWM") for pid in self.worker_pids()), default=0)
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: master and workers die at once, mid-request."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        """Graceful stop."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
