@@ -141,6 +141,12 @@ class NoteOut(Schema):
     photos = fields.Function(lambda event: (event.data or {}).get("photos", []))
 
 
+_recipient_out = RecipientOut()
+_courier_recipient_out = CourierRecipientOut()
+_window_out = WindowOut()
+_notes_out = NoteOut(many=True)
+
+
 class TaskOut(Schema):
     """A task as dispatch sees it."""
 
@@ -149,11 +155,11 @@ class TaskOut(Schema):
     kind = fields.String()
     status = fields.String()
     version = fields.Integer()
-    recipient = fields.Function(lambda task: RecipientOut().dump(task))
+    recipient = fields.Function(lambda task: _recipient_out.dump(task))
     parcels = fields.List(fields.Nested(ParcelOut))
     cod_amount = fields.Integer()
     fees = fields.List(fields.Nested(FeeOut))
-    window = fields.Function(lambda task: WindowOut().dump(task))
+    window = fields.Function(lambda task: _window_out.dump(task))
     service_date = fields.Date()
     courier_id = fields.String(allow_none=True)
     needs_review = fields.Boolean()
@@ -172,15 +178,14 @@ class CourierTaskOut(Schema):
     kind = fields.String()
     status = fields.String()
     version = fields.Integer()
-    recipient = fields.Function(lambda task: CourierRecipientOut().dump(task))
+    recipient = fields.Function(lambda task: _courier_recipient_out.dump(task))
     parcels = fields.List(fields.Nested(ParcelOut))
     cod_amount = fields.Integer()
     fees = fields.List(fields.Nested(FeeOut))
-    window = fields.Function(lambda task: WindowOut().dump(task))
+    window = fields.Function(lambda task: _window_out.dump(task))
     arrived_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
-    notes = fields.Function(lambda task: NoteOut(many=True).dump(
-        [e for e in task.events if e.kind == "note"]))
+    notes = fields.Function(lambda task: _notes_out.dump([e for e in task.events if e.kind == "note"]))
 
 
 class TaskEventOut(Schema):

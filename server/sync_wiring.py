@@ -46,6 +46,13 @@ def _task_load(courier_id: str, ids: list[str]) -> dict[str, dict]:
     return {task.id: _task_out.dump(task) for task in rows}
 
 
+def _task_state(task: Task, courier_id: str) -> dict | None:
+    """The task as the courier's handheld holds it, if still in their scope (one-row check)."""
+    in_scope = db.session.scalar(select(Task.id).where(
+        Task.id == task.id, tasks.in_courier_scope(courier_id, utcnow())))
+    return _task_out.dump(task) if in_scope else None
+
+
 def _versions(model):
     """versions(ids) for a model with id and version."""
     def versions(ids: list[str]) -> dict[str, int]:
@@ -98,7 +105,8 @@ def build_registry() -> Registry:
     """All op and entity types this server speaks."""
     registry = Registry()
     registry.entity(EntityType(
-        name="task", scope=_task_scope, load=_task_load, versions=_versions(Task), lock=_task_lock,
+        name="task", scope=_task_scope, load=_task_load, versions=_versions(Task), state=_task_state,
+        lock=_task_lock,
         access=_task_access, dispatch_version=lambda task: task.dispatch_version, flag=_task_flag))
     registry.entity(EntityType(name="vehicle", scope=_vehicle_scope, load=_vehicle_load,
                                versions=_versions(Vehicle)))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import marshmallow as ma
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -62,23 +62,27 @@ def _result(op: dict, status: str, code: str | None = None, detail: str | None =
             "detail": detail, "entity": entity}
 
 
-def _log_op(device: Device, op: dict, digest: str, result: dict, *, in_sequence: bool = True) -> OpLog:
-    """Keep the op, whatever became of it: field data is never dropped."""
+def _log_row(device: Device, op: dict, digest: str, result: dict, *, in_sequence: bool = True) -> dict:
+    """The op-log row for an op, whatever became of it: field data is never dropped."""
     device_time = op.get("device_time")
     offset = device_time.utcoffset() if device_time else None
-    row = OpLog(device_id=device.id, courier_id=device.courier_id, seq=op["seq"], op_id=op["op_id"],
-                type=op["type"], entity_id=op.get("entity_id"), base_version=op.get("base_version"),
-                payload=op.get("payload") or {}, payload_hash=digest,
-                device_time=device_time.astimezone(timezone.utc) if device_time else None,
-                device_utc_offset_min=int(offset.total_seconds() // 60) if offset is not None else None,
-                received_at=utcnow(), status=result["status"], code=result["code"],
-                detail=result["detail"], result=result, in_sequence=in_sequence)
-    db.session.add(row)
-    db.session.flush()
-    return row
+    return {"device_id": device.id, "courier_id": device.courier_id, "seq": op["seq"], "op_id": op["op_id"],
+            "type": op["type"], "entity_id": op.get("entity_id"), "base_version": op.get("base_version"),
+            "payload": op.get("payload") or {}, "payload_hash": digest,
+            "device_time": device_time.astimezone(timezone.utc) if device_time else None,
+            "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,
+            "received_at": utcnow(), "status": result["status"], "code": result["code"],
+            "detail": result["detail"], "result": result, "in_sequence": in_sequence}
 
 
-def _replay(device: Device, op: dict, digest: str) -> dict:
+def _write_log(rows: list[dict]) -> None:
+    """Insert the batch's op-log rows in one statement (the unit of work per row costs more)."""
+    if rows:
+        db.session.execute(insert(OpLog), rows)
+        rows.clear()
+
+
+def _replay(device: Device, op: dict, digest: str, log_rows: list[dict]) -> dict:
     """An op at or below last_seq: the stored result if it is the same op, else seq_reused."""
     stored = db.session.scalar(select(OpLog).where(
         OpLog.device_id == device.id, OpLog.seq == op["seq"], OpLog.in_sequence.is_(True)))
@@ -86,14 +90,13 @@ def _replay(device: Device, op: dict, digest: str) -> dict:
         return dict(stored.result, duplicate=True)
     result = _result(op, "rejected", "seq_reused",
                      f"seq {op['seq']} was already used by another op; seqs must never be reused.")
-    _log_op(device, op, digest, result, in_sequence=False)
+    log_rows.append(_log_row(device, op, digest, result, in_sequence=False))
     return result
 
 
 def _entity_state(registry: Registry, entity_name: str, obj, courier_id: str) -> dict:
     """The entity after the op, as the device will hold it (or a tombstone if it left scope)."""
-    entity_type = registry.entities[entity_name]
-    data = entity_type.load(courier_id, [obj.id]).get(obj.id)
+    data = registry.entities[entity_name].state(obj, courier_id)
     if data is None:
         return {"entity": entity_name, "id": obj.id, "version": obj.version, "deleted": True}
     return {"entity": entity_name, "id": obj.id, "version": obj.version, "deleted": False, "data": data}
@@ -107,7 +110,8 @@ def _missing_attachments(shas: list[str]) -> list[str]:
     return [s for s in shas if s not in present]
 
 
-def _apply(registry: Registry, actor: Actor, device: Device, op: dict) -> tuple[dict, dict | None]:
+def _apply(registry: Registry, actor: Actor, device: Device, op: dict,
+           held: dict) -> tuple[dict, dict | None]:
     """Apply one in-sequence op; returns (result, conflict to open). Raises Transient."""
     op_type = registry.ops.get(op["type"])
     if op_type is None:
@@ -122,6 +126,10 @@ def _apply(registry: Registry, actor: Actor, device: Device, op: dict) -> tuple[
         raise Transient("attachment_missing", f"Upload first: {', '.join(missing)}")
     entity_type = registry.entities[op_type.entity]
     obj = entity_type.lock(op.get("entity_id") or "")
+    if obj is not None:
+        # The session holds clean objects weakly; keep this one (and its loaded
+        # collections) for the rest of the batch instead of reloading it per op.
+        held[(op_type.entity, obj.id)] = obj
     access = entity_type.access(obj, device.courier_id) if obj is not None else None
     if access is None or (access == "former" and op_type.kind != "fact"):
         return _result(op, "rejected", "not_assigned",
@@ -140,7 +148,7 @@ def _apply(registry: Registry, actor: Actor, device: Device, op: dict) -> tuple[
     op_type.handler(ctx=ctx, obj=obj, payload=payload)
     if conflict_reason:
         entity_type.flag(obj)
-    db.session.flush()
+        db.session.flush()
     entity = _entity_state(registry, op_type.entity, obj, device.courier_id)
     if conflict_reason:
         return (_result(op, "conflict", conflict_reason,
@@ -165,16 +173,18 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict]) -> dict:
     device = db.session.scalar(select(Device).where(Device.id == actor.device_id).with_for_update())
     results: list[dict] = []
     response: dict = {}
+    held: dict = {}
+    log_rows: list[dict] = []
     for op in sorted(ops, key=lambda o: o["seq"]):
         digest = payload_hash(op)
         if op["seq"] <= device.last_seq:
-            results.append(_replay(device, op, digest))
+            results.append(_replay(device, op, digest, log_rows))
             continue
         if op["seq"] > device.last_seq + 1:
             response["expected_seq"] = device.last_seq + 1
             break
         try:
-            result, conflict = _apply_rejecting(registry, actor, device, op)
+            result, conflict = _apply_rejecting(registry, actor, device, op, held)
         except Transient as exc:
             response.update(stopped_at=op["seq"], retry_after=exc.retry_after,
                             stop_code=exc.code, stop_detail=exc.detail)
@@ -187,23 +197,27 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict]) -> dict:
                             stop_code="busy" if _is_transient(exc) else "internal_error",
                             stop_detail="The server could not apply this op now; resend from here.")
             break
-        row = _log_op(device, op, digest, result)
+        log_rows.append(_log_row(device, op, digest, result))
         if conflict:
-            db.session.add(SyncConflict(op_log_id=row.id, task_id=conflict["entity_id"],
+            _write_log(log_rows)  # the conflict refers to the op-log row's id
+            row_id = db.session.scalar(select(OpLog.id).where(
+                OpLog.device_id == device.id, OpLog.seq == op["seq"], OpLog.in_sequence.is_(True)))
+            db.session.add(SyncConflict(op_log_id=row_id, task_id=conflict["entity_id"],
                                         courier_id=device.courier_id, applied=conflict["applied"],
                                         reason=conflict["reason"]))
         device.last_seq = op["seq"]
         results.append(result)
+    _write_log(log_rows)
     device.last_seen_at = utcnow()
     db.session.commit()
     response.update(results=results, last_seq=device.last_seq, server_time=utcnow())
     return response
 
 
-def _apply_rejecting(registry: Registry, actor: Actor, device: Device, op: dict):
+def _apply_rejecting(registry: Registry, actor: Actor, device: Device, op: dict, held: dict):
     """_apply inside a savepoint: a refusal or failure undoes this op's writes and nothing else."""
     try:
         with db.session.begin_nested():
-            return _apply(registry, actor, device, op)
+            return _apply(registry, actor, device, op, held)
     except DomainError as exc:
         return _result(op, "rejected", exc.code, exc.detail), None

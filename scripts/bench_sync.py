@@ -1,0 +1,193 @@
+#!/usr/bin/env python
+"""Sync benchmark: M devices push N ops through HTTP (gunicorn) and pull them back, per engine.
+
+Prints push ops/s and p50/p99 per batch, pull changes/s, peak worker RSS, the
+raw insert floor for the same rows, and server memory for a 2,000- vs a
+20,000-op offline backlog. Figures go into docs/benchmarks.md by hand, with
+the command line that produced them.
+"""
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from server.process import ServerProcess  # noqa: E402
+from sync.loadgen import app_for, call, make_ops, provision, throwaway_database  # noqa: E402
+
+
+def _pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of values."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def push_phase(base_url, devices, ops_per_device, batch) -> dict:
+    """Every device pushes its ops in batches, all devices at once."""
+    latencies, errors = [], []
+    lock = threading.Lock()
+
+    def run(device):
+        seq = 1
+        while seq <= ops_per_device:
+            ops = make_ops(device, seq, min(batch, ops_per_device - seq + 1))
+            started = time.perf_counter()
+            status, body = call(base_url, "POST", "/sync/push", device.token,
+                                {"device_id": device.device_id, "ops": ops})
+            took = time.perf_counter() - started
+            if status != 200 or body.get("stopped_at") or body["last_seq"] != ops[-1]["seq"]:
+                errors.append((status, str(body)[:200]))
+                return
+            with lock:
+                latencies.append(took)
+            seq += len(ops)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(d,)) for d in devices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise SystemExit(f"push failed: {errors[:3]}")
+    total = ops_per_device * len(devices)
+    return {"ops": total, "seconds": wall, "ops_per_s": total / wall,
+            "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000}
+
+
+def pull_phase(base_url, devices, page) -> dict:
+    """Every device pulls its whole scope from no cursor, all at once."""
+    counts, latencies = [], []
+
+    def run(device):
+        cursor, n = None, 0
+        while True:
+            query = "?" + urllib.parse.urlencode({"limit": page, **({"cursor": cursor} if cursor else {})})
+            started = time.perf_counter()
+            status, body = call(base_url, "GET", "/sync/pull", device.token, query=query)
+            latencies.append(time.perf_counter() - started)
+            assert status == 200, body
+            n += len(body["changes"])
+            cursor = body["cursor"]
+            if not body["has_more"]:
+                break
+        counts.append(n)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(d,)) for d in devices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    return {"changes": sum(counts), "seconds": wall, "changes_per_s": sum(counts) / wall,
+            "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000}
+
+
+def raw_insert_floor(url, workdir, devices, ops_per_device) -> dict:
+    """The same op-log and event rows inserted straight into the database, in batches, no HTTP, no rules."""
+    from sqlalchemy import insert
+
+    from server.clock import utcnow
+    from server.extensions import db
+    from server.models import Device, OpLog, TaskEvent
+    app = app_for(url, workdir)
+    with app.app_context():
+        ghost = [Device(courier_id=d.courier_id, name="floor", token_hash=f"floor-{d.device_id}")
+                 for d in devices]
+        db.session.add_all(ghost)
+        db.session.commit()
+        started = time.perf_counter()
+        for device, shadow in zip(devices, ghost):
+            for first in range(1, ops_per_device + 1, 500):
+                ops = make_ops(device, first, min(500, ops_per_device - first + 1))
+                now = utcnow()
+                db.session.execute(insert(OpLog), [
+                    {"device_id": shadow.id, "courier_id": device.courier_id, "seq": op["seq"],
+                     "op_id": op["op_id"], "type": op["type"], "entity_id": op["entity_id"],
+                     "payload": op["payload"], "payload_hash": "x" * 64, "received_at": now,
+                     "status": "applied", "result": {"seq": op["seq"]}, "in_sequence": True} for op in ops])
+                db.session.execute(insert(TaskEvent), [
+                    {"task_id": op["entity_id"], "at": now, "kind": "note", "actor_kind": "courier",
+                     "actor_id": device.courier_id, "text": op["payload"].get("text")} for op in ops])
+                db.session.commit()
+        wall = time.perf_counter() - started
+        db.engine.dispose()
+    total = ops_per_device * len(devices)
+    return {"ops": total, "seconds": wall, "ops_per_s": total / wall}
+
+
+def backlog_phase(base_url, server, device, backlogs, batch) -> list[dict]:
+    """One device comes back with a large queue; worker peak RSS after each backlog size."""
+    out, seq = [], 1
+    for size in backlogs:
+        started = time.perf_counter()
+        end = seq + size
+        while seq < end:
+            ops = make_ops(device, seq, min(batch, end - seq))
+            status, body = call(base_url, "POST", "/sync/push", device.token,
+                                {"device_id": device.device_id, "ops": ops})
+            assert status == 200 and body["last_seq"] == ops[-1]["seq"], body
+            seq += len(ops)
+        out.append({"backlog": size, "seconds": time.perf_counter() - started,
+                    "worker_peak_rss_mb": server.peak_rss_kb() / 1024})
+    return out
+
+
+def run_engine(engine, args) -> dict:
+    """All phases on one engine."""
+    with tempfile.TemporaryDirectory() as workdir, throwaway_database(engine, workdir) as url:
+        app = app_for(url, workdir)
+        _, devices = provision(app, couriers=args.devices, tasks_per_courier=args.tasks)
+        _, (backlog_device,) = provision(app, couriers=1, tasks_per_courier=20)
+        with ServerProcess(url, workers=args.workers, attachments_dir=workdir + "/att",
+                           log_path=workdir + "/gunicorn.log") as server:
+            push = push_phase(server.base_url, devices, args.ops, args.batch)
+            pull = pull_phase(server.base_url, devices, args.page)
+            rss = server.peak_rss_kb() / 1024
+            backlog = backlog_phase(server.base_url, server, backlog_device, args.backlog, 500) \
+                if args.backlog else []
+        floor = raw_insert_floor(url, workdir, devices, args.ops)
+    return {"engine": engine, "push": push, "pull": pull, "floor": floor, "rss_mb": rss, "backlog": backlog}
+
+
+def main() -> int:
+    """Parse arguments, run the engines, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--devices", type=int, default=10, help="M simulated devices")
+    parser.add_argument("--ops", type=int, default=2000, help="N ops per device")
+    parser.add_argument("--batch", type=int, default=250, help="ops per push (100-500)")
+    parser.add_argument("--tasks", type=int, default=200, help="tasks in each device's scope")
+    parser.add_argument("--page", type=int, default=1000, help="pull page size")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--backlog", default="2000,20000",
+                        help="offline backlogs to push in sequence (comma list; empty to skip)")
+    args = parser.parse_args()
+    args.backlog = [int(b) for b in args.backlog.split(",") if b]
+    print(f"bench_sync: {args.devices} devices x {args.ops} ops, batch {args.batch}, "
+          f"{args.tasks} tasks/device, {args.workers} gunicorn workers")
+    for engine in args.engines.split(","):
+        r = run_engine(engine, args)
+        p, q, f = r["push"], r["pull"], r["floor"]
+        print(f"[{engine}] push  {p['ops_per_s']:8.0f} ops/s   ({p['ops']} ops in {p['seconds']:.1f}s; "
+              f"per batch p50 {p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms)")
+        print(f"[{engine}] pull  {q['changes_per_s']:8.0f} changes/s ({q['changes']} changes in {q['seconds']:.1f}s;"
+              f" per page p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms)")
+        print(f"[{engine}] floor {f['ops_per_s']:8.0f} ops/s raw insert of the same rows "
+              f"(engine at {100 * p['ops_per_s'] / f['ops_per_s']:.0f}% of the floor)")
+        print(f"[{engine}] peak worker RSS after push+pull: {r['rss_mb']:.0f} MB")
+        for b in r["backlog"]:
+            print(f"[{engine}] backlog {b['backlog']:6d} ops pushed in {b['seconds']:.1f}s; "
+                  f"worker peak RSS {b['worker_peak_rss_mb']:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
