@@ -20,11 +20,6 @@ class JsonFormatter(logging.Formatter):
                   + f".{int(record.msecs):03d}Z",
             "level": record.levelname, "logger": record.name, "msg": record.getMessage(),
         }
-        if has_request_context():
-            entry["request_id"] = getattr(g, "request_id", None)
-            actor = getattr(g, "actor", None)
-            if actor is not None:
-                entry["actor"] = {"kind": actor.kind, "id": actor.id, "device_id": actor.device_id}
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
@@ -33,8 +28,23 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+_base_factory = logging.getLogRecordFactory()
+
+
+def _record_with_request(*args, **kwargs) -> logging.LogRecord:
+    """Stamp each record with the request id and the caller when it is created (not formatted)."""
+    record = _base_factory(*args, **kwargs)
+    if has_request_context():
+        record.request_id = g.get("request_id")
+        actor = g.get("actor")
+        if actor is not None:
+            record.actor = {"kind": actor.kind, "id": actor.id, "device_id": actor.device_id}
+    return record
+
+
 def init_app(app: Flask) -> None:
     """JSON logging to stderr, a request id per request, one access line per response."""
+    logging.setLogRecordFactory(_record_with_request)
     root = logging.getLogger()
     if not any(isinstance(h.formatter, JsonFormatter) for h in root.handlers):
         handler = logging.StreamHandler()

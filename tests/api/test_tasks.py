@@ -262,3 +262,17 @@ def test_arrival_online_moves_status_and_measures_distance(client, make):
     bad = client.post(f"/api/v1/me/tasks/{task['id']}/arrive", json={"lat": 100, "lon": 0},
                       headers={"Authorization": f"Bearer {token}"})
     assert bad.status_code == 422 and "lat" in bad.json["fields"]
+
+
+def test_handheld_gets_the_twenty_newest_notes_dispatch_gets_all(client, make):
+    """A long-running task's notes stay bounded on the handheld; the full history stays with dispatch."""
+    courier = make.courier()
+    token = make.device(courier)["token"]
+    task = make.task(courier=courier)
+    for i in range(25):
+        client.post(f"/api/v1/dispatch/tasks/{task['id']}/notes", json={"text": f"n{i}"},
+                    headers=make.headers("dispatcher"))
+    shown = client.get(f"/api/v1/me/tasks/{task['id']}", headers={"Authorization": f"Bearer {token}"}).json
+    assert [n["text"] for n in shown["notes"]] == [f"n{i}" for i in range(24, 4, -1)]
+    history = client.get(f"/api/v1/dispatch/tasks/{task['id']}", headers=make.headers("dispatcher")).json["history"]
+    assert sum(1 for e in history if e["kind"] == "note") == 25

@@ -80,3 +80,38 @@ def done_seqs(store: str) -> list[int]:
 def handheld_done(store: str) -> int:
     """How many ops the client holds as acknowledged."""
     return len(done_seqs(store))
+
+
+def test_racing_pushes_through_several_gunicorn_workers_apply_once(app, make, courier, database_url, tmp_path):
+    """Four identical pushes at once, spread over three worker processes: one effect per op."""
+    import json
+    import urllib.request
+    task = make.task(courier=courier)
+    enrolled = make.device(courier)
+    ops = [{"op_id": f"op-{i}", "seq": i, "type": "task.note", "entity_id": task["id"], "base_version": None,
+            "device_time": "2026-11-22T09:00:00+08:00", "payload": {"text": f"n{i}"}} for i in range(1, 101)]
+    body = json.dumps({"device_id": enrolled["device_id"], "ops": ops}).encode()
+    answers, errors = [], []
+    with ServerProcess(database_url, workers=3, attachments_dir=str(tmp_path / "att"),
+                       log_path=str(tmp_path / "gunicorn.log")) as server:
+        def push():
+            req = urllib.request.Request(server.base_url + "/sync/push", data=body, method="POST", headers={
+                "Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1",
+                "Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(req, timeout=60) as resp:
+                    answers.append(json.loads(resp.read()))
+            except Exception as exc:  # surfaced below
+                errors.append(exc)
+        threads = [threading.Thread(target=push) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(90)
+    assert not errors, errors
+    assert len(answers) == 4 and all(a["last_seq"] == 100 for a in answers)
+    assert sum(1 for a in answers if not any(r.get("duplicate") for r in a["results"])) == 1
+    db.session.expire_all()
+    notes = db.session.scalar(select(func.count()).select_from(TaskEvent).where(TaskEvent.kind == "note"))
+    assert notes == 100
+    db.session.remove()
