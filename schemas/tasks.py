@@ -1,6 +1,4 @@
 """Tasks on the wire: what dispatch creates, what dispatch and couriers read."""
-from itertools import islice
-
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import PHONE, PageOut, PageQuery, Schema, money, text
@@ -143,18 +141,9 @@ class NoteOut(Schema):
     photos = fields.Function(lambda event: (event.data or {}).get("photos", []))
 
 
-HANDHELD_NOTES = 20
-
-
-def recent_notes(task) -> list:
-    """The newest notes of a task, newest first: a handheld needs these, not years of history."""
-    return list(islice((e for e in reversed(task.events) if e.kind == "note"), HANDHELD_NOTES))
-
-
 _recipient_out = RecipientOut()
 _courier_recipient_out = CourierRecipientOut()
 _window_out = WindowOut()
-_notes_out = NoteOut(many=True)
 
 
 class TaskOut(Schema):
@@ -195,8 +184,8 @@ class CourierTaskOut(Schema):
     window = fields.Function(lambda task: _window_out.dump(task))
     arrived_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
-    notes = fields.Function(lambda task: _notes_out.dump(recent_notes(task)), metadata={
-        "description": f"The {HANDHELD_NOTES} most recent notes, newest first (full history: dispatch)"})
+    notes = fields.List(fields.Nested(NoteOut), attribute="handheld_notes", metadata={
+        "description": "The most recent notes (20), newest first; the full history is dispatch's"})
 
 
 class TaskEventOut(Schema):

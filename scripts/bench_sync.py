@@ -15,16 +15,28 @@ import time
 import urllib.parse
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from server.process import ServerProcess  # noqa: E402
-from sync.loadgen import app_for, call, make_ops, provision, throwaway_database  # noqa: E402
+from sync.loadgen import KintoServer, app_for, call, make_ops, provision, throwaway_database  # noqa: E402
 
 
 def _pct(values: list[float], q: float) -> float:
     """The q-quantile (0..1) of values."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _each_device_at_once(devices, work) -> float:
+    """Run work(device) in a thread per device; returns the wall time."""
+    started = time.perf_counter()
+    threads = [threading.Thread(target=work, args=(d,)) for d in devices]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
 
 
 def push_phase(base_url, devices, ops_per_device, batch) -> dict:
@@ -47,13 +59,7 @@ def push_phase(base_url, devices, ops_per_device, batch) -> dict:
                 latencies.append(took)
             seq += len(ops)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=run, args=(d,)) for d in devices]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
+    wall = _each_device_at_once(devices, run)
     if errors:
         raise SystemExit(f"push failed: {errors[:3]}")
     total = ops_per_device * len(devices)
@@ -79,13 +85,7 @@ def pull_phase(base_url, devices, page) -> dict:
                 break
         counts.append(n)
 
-    started = time.perf_counter()
-    threads = [threading.Thread(target=run, args=(d,)) for d in devices]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    wall = time.perf_counter() - started
+    wall = _each_device_at_once(devices, run)
     return {"changes": sum(counts), "seconds": wall, "changes_per_s": sum(counts) / wall,
             "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000}
 
@@ -140,6 +140,28 @@ def backlog_phase(base_url, server, device, backlogs, batch) -> list[dict]:
     return out
 
 
+def kinto_phase(devices, ops_per_device, batch, workers, workdir) -> dict:
+    """The same records pushed through Kinto's /v1/batch, on its own database of the same PostgreSQL."""
+    with throwaway_database("postgresql", workdir, migrate=False) as url:
+        kinto = KintoServer(str(ROOT / ".bench" / "kinto-venv"), workdir, url, workers=workers).start()
+        try:
+            kinto.prepare([d.device_id for d in devices])
+            latencies = []
+
+            def run(device):
+                for first in range(1, ops_per_device + 1, batch):
+                    started = time.perf_counter()
+                    kinto.push_batch(device.device_id, make_ops(device, first, min(batch, ops_per_device - first + 1)))
+                    latencies.append(time.perf_counter() - started)
+
+            wall = _each_device_at_once(devices, run)
+        finally:
+            kinto.stop()
+    total = ops_per_device * len(devices)
+    return {"ops": total, "seconds": wall, "ops_per_s": total / wall,
+            "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000}
+
+
 def run_engine(engine, args) -> dict:
     """All phases on one engine."""
     with tempfile.TemporaryDirectory() as workdir, throwaway_database(engine, workdir) as url:
@@ -154,7 +176,10 @@ def run_engine(engine, args) -> dict:
             backlog = backlog_phase(server.base_url, server, backlog_device, args.backlog, 500) \
                 if args.backlog else []
         floor = raw_insert_floor(url, workdir, devices, args.ops)
-    return {"engine": engine, "push": push, "pull": pull, "floor": floor, "rss_mb": rss, "backlog": backlog}
+        kinto = kinto_phase(devices, args.ops, args.batch, args.workers, workdir) \
+            if args.kinto and engine == "postgresql" else None
+    return {"engine": engine, "push": push, "pull": pull, "floor": floor, "rss_mb": rss, "backlog": backlog,
+            "kinto": kinto}
 
 
 def main() -> int:
@@ -167,6 +192,8 @@ def main() -> int:
     parser.add_argument("--tasks", type=int, default=200, help="tasks in each device's scope")
     parser.add_argument("--page", type=int, default=1000, help="pull page size")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
+    parser.add_argument("--kinto", action="store_true",
+                        help="also push the same records through Kinto on PostgreSQL (installs it into .bench/)")
     parser.add_argument("--backlog", default="2000,20000",
                         help="offline backlogs to push in sequence (comma list; empty to skip)")
     args = parser.parse_args()
@@ -183,6 +210,11 @@ def main() -> int:
         print(f"[{engine}] floor {f['ops_per_s']:8.0f} ops/s raw insert of the same rows "
               f"(engine at {100 * p['ops_per_s'] / f['ops_per_s']:.0f}% of the floor)")
         print(f"[{engine}] peak worker RSS after push+pull: {r['rss_mb']:.0f} MB")
+        if r["kinto"]:
+            k = r["kinto"]
+            print(f"[{engine}] kinto {k['ops_per_s']:8.0f} records/s via /v1/batch (same records, "
+                  f"{args.workers} gunicorn workers; p50 {k['p50_ms']:.0f} ms, p99 {k['p99_ms']:.0f} ms); "
+                  f"Fieldops/Kinto = {p['ops_per_s'] / k['ops_per_s']:.2f}")
         for b in r["backlog"]:
             print(f"[{engine}] backlog {b['backlog']:6d} ops pushed in {b['seconds']:.1f}s; "
                   f"worker peak RSS {b['worker_peak_rss_mb']:.0f} MB")

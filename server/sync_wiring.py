@@ -42,15 +42,15 @@ def _task_load(courier_id: str, ids: list[str]) -> dict[str, dict]:
     """The courier's in-scope tasks among ids, as the handheld holds them."""
     rows = db.session.scalars(
         select(Task).where(Task.id.in_(ids), tasks.in_courier_scope(courier_id, utcnow()))
-        .options(selectinload(Task.parcels), selectinload(Task.fees), selectinload(Task.events)))
-    return {task.id: _task_out.dump(task) for task in rows}
+        .options(selectinload(Task.parcels), selectinload(Task.fees)))
+    return {task.id: _task_out.dump(task) for task in tasks.with_recent_notes(list(rows))}
 
 
 def _task_state(task: Task, courier_id: str) -> dict | None:
     """The task as the courier's handheld holds it, if still in their scope (one-row check)."""
     in_scope = db.session.scalar(select(Task.id).where(
         Task.id == task.id, tasks.in_courier_scope(courier_id, utcnow())))
-    return _task_out.dump(task) if in_scope else None
+    return _task_out.dump(tasks.with_recent_notes([task])[0]) if in_scope else None
 
 
 def _versions(model):

@@ -113,11 +113,21 @@ def run(base_url: str, token: str, *, devices: int = 50, tasks_per_device: int =
     errors: list[str] = []
 
     def device_day(index: int, sim: SimDevice):
+        try:
+            _work_the_day(index, sim)
+        except Exception as exc:  # reported as a failure of the run
+            errors.append(f"device {index}: {type(exc).__name__}: {exc}")
+
+    def _work_the_day(index: int, sim: SimDevice):
         drng = random.Random(seed * 1000 + index)
         sim.flaky = _Flaky(HttpTransport(base_url, timeout=60), drng, lose)
-        sim.handheld = Handheld(sim.store, sim.flaky, batch_size=drng.choice([50, 200, 500]),
+        sim.handheld = Handheld(sim.store, HttpTransport(base_url, timeout=60),
+                                batch_size=drng.choice([50, 200, 500]),
                                 sleep=lambda s: time.sleep(min(s, 0.2)), rng=drng, max_attempts=4)
+        # Enrollment happens at the depot, on a good network: a lost enrollment
+        # answer would burn the single-use code (a new one is then needed).
         sim.handheld.enroll(sim.code, f"sim-{index}")
+        sim.handheld.transport = sim.flaky
         offline_until = -1
         for step in range(steps):
             while clock["step"] < step:

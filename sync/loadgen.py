@@ -12,8 +12,9 @@ PROTOCOL_HEADERS = {"Fieldops-Protocol": "1", "Content-Type": "application/json"
 
 
 @contextmanager
-def throwaway_database(engine: str, workdir: str, pg_base: str = "postgresql://postgres@127.0.0.1:5432/test"):
-    """Yield the URL of a new, migrated database; remove it afterwards."""
+def throwaway_database(engine: str, workdir: str, pg_base: str = "postgresql://postgres@127.0.0.1:5432/test",
+                       migrate: bool = True):
+    """Yield the URL of a new (by default migrated) database; remove it afterwards."""
     if engine == "sqlite":
         path = os.path.join(workdir, f"bench-{uuid.uuid4().hex[:8]}.sqlite3")
         url = f"sqlite:///{path}"
@@ -31,7 +32,8 @@ def throwaway_database(engine: str, workdir: str, pg_base: str = "postgresql://p
         conn.execute(f'CREATE DATABASE "{name}"')
     url = pg_base.rpartition("/")[0] + "/" + name
     try:
-        _migrate(url, workdir)
+        if migrate:
+            _migrate(url, workdir)
         yield url
     finally:
         with psycopg.connect(pg_base, autocommit=True) as conn:
@@ -130,3 +132,126 @@ def call(base_url: str, method: str, path: str, token: str, body=None, query: st
             return resp.status, json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"null")
+
+
+KINTO_VERSION = "26.5.0"
+_KINTO_INI = """[app:main]
+use = egg:kinto
+kinto.storage_backend = kinto.core.storage.postgresql
+kinto.storage_url = {url}
+kinto.permission_backend = kinto.core.permission.postgresql
+kinto.permission_url = {url}
+kinto.cache_backend = kinto.core.cache.memory
+kinto.batch_max_requests = 500
+kinto.userid_hmac_secret = fieldops-bench
+multiauth.policies = basicauth
+kinto.bucket_create_principals = system.Authenticated
+
+[loggers]
+keys = root
+
+[handlers]
+keys = console
+
+[formatters]
+keys = generic
+
+[logger_root]
+level = WARNING
+handlers = console
+
+[handler_console]
+class = StreamHandler
+args = (sys.stderr,)
+level = WARNING
+formatter = generic
+
+[formatter_generic]
+format = %(levelname)s %(message)s
+"""
+
+
+class KintoServer:
+    """Mozilla's Kinto, installed from PyPI into its own venv, on its own PostgreSQL database."""
+
+    def __init__(self, venv: str, workdir: str, pg_url: str, workers: int = 2):
+        """Configure; start() installs (once) and runs it under gunicorn."""
+        from server.process import free_port
+        self.venv, self.workdir, self.pg_url, self.workers = venv, workdir, pg_url, workers
+        self.port = free_port()
+        self.proc = None
+
+    def _install(self) -> None:
+        """A venv with Kinto and gunicorn, made once and reused."""
+        import subprocess
+        import sys
+        python = os.path.join(self.venv, "bin", "python")
+        if not os.path.exists(python):
+            subprocess.run([sys.executable, "-m", "venv", self.venv], check=True)
+        stamp = os.path.join(self.venv, f".kinto-{KINTO_VERSION}")
+        if not os.path.exists(stamp):
+            subprocess.run([python, "-m", "pip", "install", "--quiet", f"kinto[postgresql]=={KINTO_VERSION}",
+                            "gunicorn", "psycopg2-binary"], check=True)
+            open(stamp, "w").close()
+
+    def start(self) -> "KintoServer":
+        """Install, migrate, serve; wait until it answers."""
+        import subprocess
+        import time
+        self._install()
+        ini = os.path.join(self.workdir, "kinto.ini")
+        url = self.pg_url.replace("postgresql+psycopg://", "postgresql://")
+        with open(ini, "w") as fh:
+            fh.write(_KINTO_INI.format(url=url))
+        bin_dir = os.path.join(self.venv, "bin")
+        subprocess.run([os.path.join(bin_dir, "kinto"), "migrate", "--ini", ini], check=True,
+                       capture_output=True)
+        log = open(os.path.join(self.workdir, "kinto.log"), "ab")
+        self.proc = subprocess.Popen([os.path.join(bin_dir, "gunicorn"), "--paste", ini, "--workers",
+                                      str(self.workers), "--bind", f"127.0.0.1:{self.port}"],
+                                     stdout=log, stderr=log, start_new_session=True)
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v1/__heartbeat__", timeout=2):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("Kinto did not start; see kinto.log")
+
+    def stop(self) -> None:
+        """Stop the server."""
+        import signal
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(15)
+
+    def call(self, method: str, path: str, body=None, user: str = "bench") -> tuple[int, dict]:
+        """One request with basic auth."""
+        import base64
+        auth = base64.b64encode(f"{user}:secret".encode()).decode()
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}/v1{path}", method=method,
+                                     data=json.dumps(body).encode() if body is not None else None,
+                                     headers={"Authorization": f"Basic {auth}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def push_batch(self, collection: str, ops: list[dict]) -> None:
+        """The same records, as one /v1/batch of record creations."""
+        status, body = self.call("POST", "/batch", {
+            "defaults": {"method": "POST", "path": f"/buckets/bench/collections/{collection}/records"},
+            "requests": [{"body": {"data": {"seq": op["seq"], "op_id": op["op_id"], "type": op["type"],
+                                            "entity_id": op["entity_id"], "device_time": op["device_time"],
+                                            "payload": op["payload"]}}} for op in ops]})
+        if status != 200 or any(r["status"] >= 400 for r in body["responses"]):
+            raise RuntimeError(f"kinto batch failed: {status} {str(body)[:300]}")
+
+    def prepare(self, collections: list[str]) -> None:
+        """The bucket and one collection per device."""
+        self.call("PUT", "/buckets/bench", {"data": {}})
+        for name in collections:
+            status, body = self.call("PUT", f"/buckets/bench/collections/{name}", {"data": {}})
+            if status not in (200, 201):
+                raise RuntimeError(f"kinto collection: {status} {body}")

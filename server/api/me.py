@@ -28,7 +28,7 @@ class MyTask(MethodView):
     @blp.response(200, CourierTaskOut)
     def get(self, task_id):
         """Read one task; another courier's is a 404."""
-        return tasks.get(task_id=task_id, actor=current_actor())
+        return tasks.get_own(actor=current_actor(), task_id=task_id)
 
 
 @blp.route("/tasks/<task_id>/notes")

@@ -2,7 +2,7 @@
 import math
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -186,12 +186,40 @@ def close_day(*, now: datetime) -> int:
     return len(rows)
 
 
+HANDHELD_NOTES = 20
+
+
+def with_recent_notes(task_list: list[Task]) -> list[Task]:
+    """Give each task the newest notes a handheld shows, in one query, never the whole history.
+
+    A task's history grows without bound (a week of notes, a backlog of ops);
+    loading it to show the last few would make memory grow with it.
+    """
+    if not task_list:
+        return task_list
+    rank = func.row_number().over(partition_by=TaskEvent.task_id, order_by=TaskEvent.id.desc()).label("rank")
+    newest = (select(TaskEvent.id, rank)
+              .where(TaskEvent.task_id.in_([t.id for t in task_list]), TaskEvent.kind == "note").subquery())
+    by_task: dict[str, list[TaskEvent]] = {t.id: [] for t in task_list}
+    for event in db.session.scalars(select(TaskEvent).join(newest, TaskEvent.id == newest.c.id)
+                                    .where(newest.c.rank <= HANDHELD_NOTES).order_by(TaskEvent.id.desc())):
+        by_task[event.task_id].append(event)
+    for task in task_list:
+        task.handheld_notes = by_task[task.id]
+    return task_list
+
+
+def get_own(*, actor: Actor, task_id: str) -> Task:
+    """One of the courier's tasks as the handheld shows it."""
+    return with_recent_notes([get(task_id=task_id, actor=actor)])[0]
+
+
 def get_for_courier(*, actor: Actor) -> list[Task]:
     """The courier's tasks in their handheld's scope, in window order."""
-    return list(db.session.scalars(
+    return with_recent_notes(list(db.session.scalars(
         select(Task).where(in_courier_scope(actor.courier_id, utcnow()))
-        .options(selectinload(Task.parcels), selectinload(Task.fees), selectinload(Task.events))
-        .order_by(Task.window_start, Task.id)))
+        .options(selectinload(Task.parcels), selectinload(Task.fees))
+        .order_by(Task.window_start, Task.id))))
 
 
 def _open_assignments(task_id: str) -> list[TaskAssignment]:
@@ -310,11 +338,11 @@ def note(*, actor: Actor, task_id: str, text: str, photos: list[str]) -> Task:
     task = add_note(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), text=text,
                     photos=photos)
     db.session.commit()
-    return task
+    return with_recent_notes([task])[0]
 
 
 def record_arrival(*, actor: Actor, task_id: str, lat: float, lon: float) -> Task:
     """HTTP entry point: the courier, online, reports arriving at the stop."""
     task = arrive(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), lat=lat, lon=lon)
     db.session.commit()
-    return task
+    return with_recent_notes([task])[0]

@@ -1,13 +1,10 @@
 """Who may call what: every route × every role, and couriers never see others' tasks."""
 import pytest
 
-from tests.sync.routes import SYNC_ROUTES
+from tests.sync.routes import COURIER, DISPATCH, OFFICE, SYNC_ROUTES
 
 ROLES = ("admin", "dispatcher", "quality", "maintenance", "courier")
-DISPATCH = {"admin", "dispatcher"}
-OFFICE = DISPATCH | {"quality"}
 FLEET = DISPATCH | {"quality", "maintenance"}
-COURIER = {"courier"}
 PUBLIC = None  # no token needed
 
 # (method, url rule, who may call it)

@@ -1,4 +1,4 @@
-"""The sync routes' access table (joined to tests/api/test_access.py)."""
+"""The sync routes' access table and the role sets both tables use (see tests/api/test_access.py)."""
 DISPATCH = {"admin", "dispatcher"}
 OFFICE = DISPATCH | {"quality"}
 COURIER = {"courier"}
