@@ -7,7 +7,6 @@ raw insert floor for the same rows, and server memory for a 2,000- vs a
 the command line that produced them.
 """
 import argparse
-import statistics
 import sys
 import tempfile
 import threading
@@ -104,7 +103,7 @@ def raw_insert_floor(url, workdir, devices, ops_per_device) -> dict:
         db.session.add_all(ghost)
         db.session.commit()
         started = time.perf_counter()
-        for device, shadow in zip(devices, ghost):
+        for device, shadow in zip(devices, ghost, strict=True):
             for first in range(1, ops_per_device + 1, 500):
                 ops = make_ops(device, first, min(500, ops_per_device - first + 1))
                 now = utcnow()

@@ -19,6 +19,9 @@ run_pass() {
   return "$rc"
 }
 
+echo "=== Lint (ruff) ==="
+ruff check server sync schemas scripts tests
+
 run_pass sqlite "$@"
 
 pg_url="${FIELDOPS_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"

@@ -1,6 +1,5 @@
 """The `fieldops` command: a Flask CLI group (db, create-staff, serve, seed-demo, ...)."""
 import os
-import subprocess
 import sys
 
 import click

@@ -5,11 +5,11 @@ import os
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
+_FEED_LOCK_SQL = text("SELECT pg_advisory_xact_lock(7302001)")
+
 # SQLite: a transaction that will write takes the write lock when it begins
 # (BEGIN IMMEDIATE) so it never fails half-way when upgrading a read lock under
 # concurrency; read-only requests begin deferred and never block writers (WAL).
-_FEED_LOCK_SQL = text("SELECT pg_advisory_xact_lock(7302001)")
-
 _sqlite_read_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "fieldops_sqlite_read_only", default=False)
 

@@ -246,7 +246,7 @@ class Handheld:
 
     def pull(self) -> dict:
         """Pull until has_more is false; verify the scope checksum, resyncing once on drift."""
-        for attempt in range(2):
+        for _ in range(2):
             last = self._pull_pages()
             if last["scope"] == self.checksum():
                 return last

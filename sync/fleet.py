@@ -112,11 +112,15 @@ def run(base_url: str, token: str, *, devices: int = 50, tasks_per_device: int =
     clock = {"step": 0}
     errors: list[str] = []
 
+    progress = [0] * len(fleet)  # steps each device has finished
+
     def device_day(index: int, sim: SimDevice):
         try:
             _work_the_day(index, sim)
         except Exception as exc:  # reported as a failure of the run
             errors.append(f"device {index}: {type(exc).__name__}: {exc}")
+        finally:
+            progress[index] = steps
 
     def _work_the_day(index: int, sim: SimDevice):
         drng = random.Random(seed * 1000 + index)
@@ -156,6 +160,7 @@ def run(base_url: str, token: str, *, devices: int = 50, tasks_per_device: int =
                         counters["syncs"] += 1
                 except ConnectionError:
                     sim.sync_errors += 1
+            progress[index] = step + 1
         sim.handheld.close()
 
     def dispatcher():
@@ -189,6 +194,8 @@ def run(base_url: str, token: str, *, devices: int = 50, tasks_per_device: int =
         clock["step"] = step
         _progress(step, steps, counters)
         time.sleep(step_seconds)
+        while min(progress) < step:  # the day's clock waits for the slowest handheld
+            time.sleep(step_seconds / 4)
     for t in threads:
         t.join()
     sys.stderr.write("\n")
