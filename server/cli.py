@@ -48,8 +48,11 @@ def serve(host, port, workers):
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
                f"{host}:{port}", "--access-logfile", "-", "server.wsgi:app"]
         os.execvp(cmd[0], cmd)
+    # app.run() is ignored under the flask CLI; run werkzeug's server directly.
+    from werkzeug.serving import run_simple
+
     from server import create_app
-    create_app().run(host=host, port=port, threaded=True)
+    run_simple(host, port, create_app(), threaded=True)
 
 
 @click.command("seed-demo")

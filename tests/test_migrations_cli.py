@@ -48,3 +48,37 @@ def test_seed_demo_is_idempotent(app):
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0 and "already present" in second.output
     assert db.session.query(Task).count() == tasks
+
+
+def test_fieldops_serve_answers_requests(tmp_path, engine_name):
+    """`fieldops db upgrade` then `fieldops serve` really serves (the README's first command)."""
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    import pytest
+
+    from server.process import free_port
+    if engine_name != "sqlite":
+        pytest.skip("the command is engine-independent; once on SQLite is enough")
+    port = free_port()
+    env = dict(os.environ, FIELDOPS_DATABASE_URL=f"sqlite:///{tmp_path / 'serve.sqlite3'}")
+    fieldops = [sys.executable, "-c", "from server.cli import main; main()"]
+    subprocess.run(fieldops + ["db", "upgrade"], env=env, check=True, capture_output=True)
+    proc = subprocess.Popen(fieldops + ["serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+                    assert resp.status == 200
+                    break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise AssertionError("fieldops serve did not answer")
+    finally:
+        proc.terminate()
+        proc.wait(10)
