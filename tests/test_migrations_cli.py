@@ -82,3 +82,15 @@ def test_fieldops_serve_answers_requests(tmp_path, engine_name):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(app, engine_name):
+    """The embedded engine's settings are on for every connection."""
+    import pytest
+    from sqlalchemy import text
+    if engine_name != "sqlite":
+        pytest.skip("SQLite settings")
+    with db.engine.connect() as conn:
+        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
