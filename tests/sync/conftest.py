@@ -1,5 +1,6 @@
 """Sync test helpers: a raw protocol speaker for a device."""
 import itertools
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -58,6 +59,31 @@ class Device:
             cursor = page["cursor"]
             if not page["has_more"]:
                 return store, cursor, page
+
+
+def at_once(work, times: int, timeout: float = 90) -> list:
+    """Call work() from `times` threads at once; returns the answers, raising the first error."""
+    answers, errors = [], []
+
+    def run():
+        try:
+            answers.append(work())
+        except Exception as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    if errors:
+        raise errors[0]
+    return answers
+
+
+def fresh_pushes(answers: list[dict]) -> int:
+    """How many push answers applied something (the rest only replayed duplicates)."""
+    return sum(1 for a in answers if not any(r.get("duplicate") for r in a["results"]))
 
 
 @pytest.fixture

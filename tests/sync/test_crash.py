@@ -10,6 +10,7 @@ from server.extensions import db
 from server.models import OpLog, TaskEvent
 from server.process import ServerProcess
 from sync.client import Handheld, HttpTransport
+from tests.sync.conftest import at_once, fresh_pushes
 
 OPS = 120 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 600
 
@@ -91,26 +92,18 @@ def test_racing_pushes_through_several_gunicorn_workers_apply_once(app, make, co
     ops = [{"op_id": f"op-{i}", "seq": i, "type": "task.note", "entity_id": task["id"], "base_version": None,
             "device_time": "2026-11-22T09:00:00+08:00", "payload": {"text": f"n{i}"}} for i in range(1, 101)]
     body = json.dumps({"device_id": enrolled["device_id"], "ops": ops}).encode()
-    answers, errors = [], []
     with ServerProcess(database_url, workers=3, attachments_dir=str(tmp_path / "att"),
                        log_path=str(tmp_path / "gunicorn.log")) as server:
         def push():
             req = urllib.request.Request(server.base_url + "/sync/push", data=body, method="POST", headers={
                 "Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1",
                 "Content-Type": "application/json"})
-            try:
-                with urllib.request.urlopen(req, timeout=60) as resp:
-                    answers.append(json.loads(resp.read()))
-            except Exception as exc:  # surfaced below
-                errors.append(exc)
-        threads = [threading.Thread(target=push) for _ in range(4)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(90)
-    assert not errors, errors
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return json.loads(resp.read())
+
+        answers = at_once(push, 4)
     assert len(answers) == 4 and all(a["last_seq"] == 100 for a in answers)
-    assert sum(1 for a in answers if not any(r.get("duplicate") for r in a["results"])) == 1
+    assert fresh_pushes(answers) == 1
     db.session.expire_all()
     notes = db.session.scalar(select(func.count()).select_from(TaskEvent).where(TaskEvent.kind == "note"))
     assert notes == 100

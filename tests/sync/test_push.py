@@ -1,13 +1,12 @@
 """Push: exactly-once, seq order, duplicates, seq_reused, gaps, rejections, conflicts, stops, limits."""
 import hashlib
-import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import OpLog, SyncConflict, Task, TaskEvent
-from tests.sync.conftest import PROTOCOL, Device
+from tests.sync.conftest import PROTOCOL, Device, at_once, fresh_pushes
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -247,23 +246,12 @@ def test_racing_pushes_of_the_same_batch_apply_once(app, make, courier):
     enrolled = make.device(courier)
     device = Device(app.test_client(), enrolled)
     ops = [device.op("task.note", task["id"], {"text": f"n{i}"}) for i in range(40)]
-    answers, errors = [], []
-
     def push():
-        try:
-            with app.app_context():
-                answers.append(Device(app.test_client(), enrolled).push(ops))
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
+        with app.app_context():
+            return Device(app.test_client(), enrolled).push(ops)
 
-    threads = [threading.Thread(target=push) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    assert not errors, errors
+    answers = at_once(push, 4)
     assert all(a["last_seq"] == 40 for a in answers)
     assert _events(task["id"], "note") == 40
     assert db.session.scalar(select(func.count()).select_from(OpLog)) == 40
-    fresh = [a for a in answers if not any(r.get("duplicate") for r in a["results"])]
-    assert len(fresh) == 1  # exactly one push applied; the others replayed
+    assert fresh_pushes(answers) == 1  # exactly one push applied; the others replayed
