@@ -46,11 +46,12 @@ def _task_load(courier_id: str, ids: list[str]) -> dict[str, dict]:
     return {task.id: _task_out.dump(task) for task in tasks.with_recent_notes(list(rows))}
 
 
-def _task_state(task: Task, courier_id: str) -> dict | None:
-    """The task as the courier's handheld holds it, if still in their scope (one-row check)."""
-    in_scope = db.session.scalar(select(Task.id).where(
-        Task.id == task.id, tasks.in_courier_scope(courier_id, utcnow())))
-    return _task_out.dump(tasks.with_recent_notes([task])[0]) if in_scope else None
+def _task_states(task_list: list[Task], courier_id: str) -> dict[str, dict]:
+    """The tasks still in the courier's scope, as the handheld holds them (one query for all)."""
+    in_scope = set(db.session.scalars(select(Task.id).where(
+        Task.id.in_([t.id for t in task_list]), tasks.in_courier_scope(courier_id, utcnow()))))
+    kept = tasks.with_recent_notes([t for t in task_list if t.id in in_scope])
+    return {task.id: _task_out.dump(task) for task in kept}
 
 
 def _versions(model):
@@ -60,9 +61,11 @@ def _versions(model):
     return versions
 
 
-def _task_lock(task_id: str) -> Task | None:
-    """The task, locked for the rest of the transaction."""
-    return db.session.scalar(select(Task).where(Task.id == task_id).with_for_update())
+def _task_lock_many(ids: list[str]) -> dict[str, Task]:
+    """The tasks, locked until commit, with what their dump needs."""
+    rows = db.session.scalars(select(Task).where(Task.id.in_(ids)).order_by(Task.id).with_for_update()
+                              .options(selectinload(Task.parcels), selectinload(Task.fees)))
+    return {task.id: task for task in rows}
 
 
 def _task_access(task: Task, courier_id: str) -> str | None:
@@ -105,8 +108,8 @@ def build_registry() -> Registry:
     """All op and entity types this server speaks."""
     registry = Registry()
     registry.entity(EntityType(
-        name="task", scope=_task_scope, load=_task_load, versions=_versions(Task), state=_task_state,
-        lock=_task_lock,
+        name="task", scope=_task_scope, load=_task_load, versions=_versions(Task), states=_task_states,
+        lock_many=_task_lock_many,
         access=_task_access, dispatch_version=lambda task: task.dispatch_version, flag=_task_flag))
     registry.entity(EntityType(name="vehicle", scope=_vehicle_scope, load=_vehicle_load,
                                versions=_versions(Vehicle)))

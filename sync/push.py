@@ -94,14 +94,6 @@ def _replay(device: Device, op: dict, digest: str, log_rows: list[dict]) -> dict
     return result
 
 
-def _entity_state(registry: Registry, entity_name: str, obj, courier_id: str) -> dict:
-    """The entity after the op, as the device will hold it (or a tombstone if it left scope)."""
-    data = registry.entities[entity_name].state(obj, courier_id)
-    if data is None:
-        return {"entity": entity_name, "id": obj.id, "version": obj.version, "deleted": True}
-    return {"entity": entity_name, "id": obj.id, "version": obj.version, "deleted": False, "data": data}
-
-
 def _missing_attachments(shas: list[str]) -> list[str]:
     """Attachments an op names that have not been uploaded yet."""
     if not shas:
@@ -110,51 +102,93 @@ def _missing_attachments(shas: list[str]) -> list[str]:
     return [s for s in shas if s not in present]
 
 
-def _apply(registry: Registry, actor: Actor, device: Device, op: dict,
-           held: dict) -> tuple[dict, dict | None]:
-    """Apply one in-sequence op; returns (result, conflict to open). Raises Transient."""
+class _Restart(Exception):
+    """Undo this attempt and apply the batch again with the op at seq decided in advance."""
+
+    def __init__(self, seq: int, outcome: dict):
+        super().__init__(seq)
+        self.seq, self.outcome = seq, outcome
+
+
+@dataclass
+class _Applied:
+    """An op applied (or recorded) in this attempt; its entity is dumped once the batch is flushed."""
+
+    op: dict
+    status: str
+    code: str | None
+    detail: str | None
+    entity_name: str
+    obj: object
+    conflict: dict | None
+
+
+def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict]):
+    """Everything about an op that needs no change: its type, payload, entity, access, conflict.
+
+    Returns a finished result (rejected), or (op_type, payload, obj, conflict_reason).
+    Raises Transient for a missing attachment.
+    """
     op_type = registry.ops.get(op["type"])
     if op_type is None:
-        return _result(op, "rejected", "unknown_op_type", f"Unknown op type {op['type']!r}."), None
+        return _result(op, "rejected", "unknown_op_type", f"Unknown op type {op['type']!r}.")
     try:
         payload = op_type.schema().load(op.get("payload") or {})
     except ma.ValidationError as exc:
-        return _result(op, "rejected", "invalid_payload",
-                       json.dumps(exc.normalized_messages(), sort_keys=True)), None
+        return _result(op, "rejected", "invalid_payload", json.dumps(exc.normalized_messages(), sort_keys=True))
     missing = _missing_attachments(op_type.attachments(payload))
     if missing:
         raise Transient("attachment_missing", f"Upload first: {', '.join(missing)}")
     entity_type = registry.entities[op_type.entity]
-    obj = entity_type.lock(op.get("entity_id") or "")
-    if obj is not None:
-        # The session holds clean objects weakly; keep this one (and its loaded
-        # collections) for the rest of the batch instead of reloading it per op.
-        held[(op_type.entity, obj.id)] = obj
+    obj = held[op_type.entity].get(op.get("entity_id"))
     access = entity_type.access(obj, device.courier_id) if obj is not None else None
     if access is None or (access == "former" and op_type.kind != "fact"):
         return _result(op, "rejected", "not_assigned",
-                       f"No {op_type.entity} {op.get('entity_id')} assigned to this courier."), None
+                       f"No {op_type.entity} {op.get('entity_id')} assigned to this courier.")
     base = op.get("base_version")
     stale = base is not None and base < entity_type.dispatch_version(obj)
     conflict_reason = ("reassigned" if access == "former" else
                        f"{obj.status}_by_dispatch" if stale and getattr(obj, "status", None) == "cancelled"
                        else "stale_version" if stale else None)
+    return op_type, payload, obj, conflict_reason
+
+
+def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: dict) -> dict | _Applied:
+    """Apply one in-sequence op in memory; a rule's refusal inside its handler restarts the attempt."""
+    decided = _decide(registry, device, op, held)
+    if isinstance(decided, dict):
+        return decided
+    op_type, payload, obj, conflict_reason = decided
     if conflict_reason and op_type.kind == "wish":
-        entity = _entity_state(registry, op_type.entity, obj, device.courier_id)
-        return (_result(op, "conflict", conflict_reason,
-                        "Dispatch changed this since; the request was recorded, not applied.", entity),
-                {"applied": False, "reason": conflict_reason, "entity_id": obj.id})
+        return _Applied(op, "conflict", conflict_reason,
+                        "Dispatch changed this since; the request was recorded, not applied.",
+                        op_type.entity, obj, {"applied": False, "reason": conflict_reason, "entity_id": obj.id})
     ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=op.get("device_time"))
-    op_type.handler(ctx=ctx, obj=obj, payload=payload)
+    try:
+        op_type.handler(ctx=ctx, obj=obj, payload=payload)
+    except DomainError as exc:
+        # The handler may have changed something before refusing: undo the attempt,
+        # and next time record this op as rejected without running it.
+        raise _Restart(op["seq"], {"result": _result(op, "rejected", exc.code, exc.detail)}) from exc
     if conflict_reason:
-        entity_type.flag(obj)
-        db.session.flush()
-    entity = _entity_state(registry, op_type.entity, obj, device.courier_id)
-    if conflict_reason:
-        return (_result(op, "conflict", conflict_reason,
-                        "Applied as a field fact; dispatch changed this since and will review it.", entity),
-                {"applied": True, "reason": conflict_reason, "entity_id": obj.id})
-    return _result(op, "applied", entity=entity), None
+        registry.entities[op_type.entity].flag(obj)
+        return _Applied(op, "conflict", conflict_reason,
+                        "Applied as a field fact; dispatch changed this since and will review it.",
+                        op_type.entity, obj, {"applied": True, "reason": conflict_reason, "entity_id": obj.id})
+    return _Applied(op, "applied", None, None, op_type.entity, obj, None)
+
+
+def _lock_entities(registry: Registry, ops: list[dict]) -> dict[str, dict]:
+    """Every entity the batch's ops name, locked in one query per type (in id order: no deadlocks)."""
+    wanted: dict[str, set[str]] = {}
+    for op in ops:
+        op_type = registry.ops.get(op["type"])
+        if op_type is not None and op.get("entity_id"):
+            wanted.setdefault(op_type.entity, set()).add(op["entity_id"])
+    held = {name: {} for name in registry.entities}
+    for name, ids in wanted.items():
+        held[name] = registry.entities[name].lock_many(sorted(ids))
+    return held
 
 
 _TRANSIENT_DB_ERRORS = (OperationalError, StaleDataError)
@@ -169,55 +203,102 @@ def _is_transient(exc: Exception) -> bool:
 
 
 def push(*, registry: Registry, actor: Actor, ops: list[dict]) -> dict:
-    """Apply a batch; every op gets a result; what the response acknowledges is committed."""
-    device = db.session.scalar(select(Device).where(Device.id == actor.device_id).with_for_update())
-    results: list[dict] = []
-    response: dict = {}
-    held: dict = {}
-    log_rows: list[dict] = []
-    for op in sorted(ops, key=lambda o: o["seq"]):
-        digest = payload_hash(op)
-        if op["seq"] <= device.last_seq:
-            results.append(_replay(device, op, digest, log_rows))
-            continue
-        if op["seq"] > device.last_seq + 1:
-            response["expected_seq"] = device.last_seq + 1
-            break
+    """Apply a batch; every op gets a result; what the response acknowledges is committed.
+
+    The batch is applied in memory and flushed once; each touched entity is
+    dumped once, so every result of the batch shows its entity as the batch left
+    it. An op whose handler refuses or fails makes the attempt start over with
+    that op decided in advance (rejected, or a stop), so nothing a refused op
+    changed survives.
+    """
+    decided: dict[int, dict] = {}
+    for _ in range(len(ops) + 1):
         try:
-            result, conflict = _apply_rejecting(registry, actor, device, op, held)
-        except Transient as exc:
-            response.update(stopped_at=op["seq"], retry_after=exc.retry_after,
-                            stop_code=exc.code, stop_detail=exc.detail)
-            break
-        except Exception as exc:
-            if not _is_transient(exc):
-                log.exception("op failed unexpectedly; batch stopped",
-                              extra={"seq": op["seq"], "op_type": op["type"]})
-            response.update(stopped_at=op["seq"], retry_after=TRANSIENT_RETRY_AFTER,
-                            stop_code="busy" if _is_transient(exc) else "internal_error",
-                            stop_detail="The server could not apply this op now; resend from here.")
-            break
-        log_rows.append(_log_row(device, op, digest, result))
-        if conflict:
-            _write_log(log_rows)  # the conflict refers to the op-log row's id
-            row_id = db.session.scalar(select(OpLog.id).where(
-                OpLog.device_id == device.id, OpLog.seq == op["seq"], OpLog.in_sequence.is_(True)))
-            db.session.add(SyncConflict(op_log_id=row_id, task_id=conflict["entity_id"],
-                                        courier_id=device.courier_id, applied=conflict["applied"],
-                                        reason=conflict["reason"]))
-        device.last_seq = op["seq"]
-        results.append(result)
+            return _attempt(registry, actor, sorted(ops, key=lambda o: o["seq"]), decided)
+        except _Restart as restart:
+            db.session.rollback()
+            decided[restart.seq] = restart.outcome
+    raise RuntimeError("push did not settle")  # pragma: no cover - each restart decides one more op
+
+
+def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict]) -> dict:
+    """One pass over the batch under the device lock."""
+    device = db.session.scalar(select(Device).where(Device.id == actor.device_id).with_for_update())
+    response: dict = {}
+    taken: list[tuple[dict, dict | _Applied]] = []  # in-sequence ops and their outcomes
+    replies: dict[int, dict] = {}  # replays of ops at or below last_seq
+    log_rows: list[dict] = []
+    held = _lock_entities(registry, [op for op in ops if op["seq"] > device.last_seq])
+    last_seq = device.last_seq
+    with db.session.no_autoflush:
+        for op in ops:
+            if op["seq"] <= device.last_seq:
+                replies[op["seq"]] = _replay(device, op, payload_hash(op), log_rows)
+                continue
+            if op["seq"] > last_seq + 1:
+                response["expected_seq"] = last_seq + 1
+                break
+            outcome = decided.get(op["seq"])
+            if outcome and "stop" in outcome:
+                response.update(outcome["stop"])
+                break
+            if outcome:
+                taken.append((op, outcome["result"]))
+            else:
+                try:
+                    taken.append((op, _apply_op(registry, actor, device, op, held)))
+                except Transient as exc:  # decided before anything changed: stop here
+                    response.update(stopped_at=op["seq"], retry_after=exc.retry_after,
+                                    stop_code=exc.code, stop_detail=exc.detail)
+                    break
+                except _Restart:
+                    raise
+                except Exception as exc:
+                    if not _is_transient(exc):
+                        log.exception("op failed unexpectedly; batch stopped",
+                                      extra={"seq": op["seq"], "op_type": op["type"]})
+                    raise _Restart(op["seq"], {"stop": {
+                        "stopped_at": op["seq"], "retry_after": TRANSIENT_RETRY_AFTER,
+                        "stop_code": "busy" if _is_transient(exc) else "internal_error",
+                        "stop_detail": "The server could not apply this op now; resend from here."}}) from exc
+            last_seq = op["seq"]
+    return _settle(registry, device, ops, taken, replies, log_rows, last_seq, response)
+
+
+def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, replies: dict[int, dict],
+            log_rows: list[dict], last_seq: int, response: dict) -> dict:
+    """Flush the batch once, dump each touched entity once, log every op, commit."""
+    db.session.flush()
+    touched: dict[str, dict[str, object]] = {}
+    for _, outcome in taken:
+        if isinstance(outcome, _Applied):
+            touched.setdefault(outcome.entity_name, {})[outcome.obj.id] = outcome.obj
+    states = {name: registry.entities[name].states(list(objs.values()), device.courier_id)
+              for name, objs in touched.items()}
+    taken_results, conflicts = {}, []
+    for op, outcome in taken:
+        if isinstance(outcome, _Applied):
+            obj, data = outcome.obj, states[outcome.entity_name].get(outcome.obj.id)
+            entity = {"entity": outcome.entity_name, "id": obj.id, "version": obj.version,
+                      "deleted": data is None, **({"data": data} if data is not None else {})}
+            result = _result(op, outcome.status, outcome.code, outcome.detail, entity)
+            if outcome.conflict:
+                conflicts.append((op["seq"], outcome.conflict))
+        else:
+            result = outcome
+        log_rows.append(_log_row(device, op, payload_hash(op), result))
+        taken_results[op["seq"]] = result
     _write_log(log_rows)
+    if conflicts:
+        ids = dict(db.session.execute(select(OpLog.seq, OpLog.id).where(
+            OpLog.device_id == device.id, OpLog.in_sequence.is_(True),
+            OpLog.seq.in_([seq for seq, _ in conflicts]))).all())
+        db.session.add_all(SyncConflict(op_log_id=ids[seq], task_id=c["entity_id"], courier_id=device.courier_id,
+                                        applied=c["applied"], reason=c["reason"]) for seq, c in conflicts)
+    device.last_seq = last_seq
     device.last_seen_at = utcnow()
     db.session.commit()
-    response.update(results=results, last_seq=device.last_seq, server_time=utcnow())
+    results = [replies.get(op["seq"]) or taken_results.get(op["seq"]) for op in ops]
+    response.update(results=[r for r in results if r is not None], last_seq=device.last_seq,
+                    server_time=utcnow())
     return response
-
-
-def _apply_rejecting(registry: Registry, actor: Actor, device: Device, op: dict, held: dict):
-    """_apply inside a savepoint: a refusal or failure undoes this op's writes and nothing else."""
-    try:
-        with db.session.begin_nested():
-            return _apply(registry, actor, device, op, held)
-    except DomainError as exc:
-        return _result(op, "rejected", exc.code, exc.detail), None

@@ -37,10 +37,10 @@ class EntityType:
     load: Callable[[str, list[str]], dict[str, dict]]
     # versions(ids) -> {id: version} for those that exist at all
     versions: Callable[[list[str]], dict[str, int]]
-    # state(obj, courier_id) -> data if obj is in the courier's scope, else None (an op's result)
-    state: Callable[[Any, str], dict | None] | None = None
     # Only entities that ops act on need the rest.
-    lock: Callable[[str], Any] | None = None  # load for update, or None
+    # states(objs, courier_id) -> {id: data} for those still in the courier's scope (ops' results)
+    states: Callable[[list, str], dict[str, dict]] | None = None
+    lock_many: Callable[[list[str]], dict[str, Any]] | None = None  # {id: obj} loaded for update
     # access(obj, courier_id) -> "owner", "former" (held it before), or None (never theirs)
     access: Callable[[Any, str], str | None] | None = None
     dispatch_version: Callable[[Any], int] | None = None  # ops based below this conflict

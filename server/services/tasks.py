@@ -296,11 +296,10 @@ def _check_attachments(photos: list[str]) -> None:
 
 def add_note(*, actor: Actor, task: Task, text: str, photos: list[str],
              device_time: datetime | None = None) -> Task:
-    """Add a note (and photos) to a task's history; couriers and dispatch alike. Flushes only."""
+    """Add a note (and photos) to a task's history; couriers and dispatch alike. Does not commit."""
     _check_attachments(photos)
     _event(task, "note", actor, text=text, data={"photos": photos} if photos else None,
            device_time=device_time)
-    db.session.flush()
     return task
 
 
@@ -314,7 +313,7 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
            at: datetime | None = None) -> Task:
-    """Record that the courier reached the stop (a field fact). Flushes only.
+    """Record that the courier reached the stop (a field fact). Does not commit.
 
     The first arrival sets arrived_at (the courier's own clock, which is when
     it happened); an open assigned task moves to `arrived`. On a task that is
@@ -329,7 +328,6 @@ def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
         task.status = "arrived"
     if task.status in OPEN_STATUSES and task.arrived_at is None:
         task.arrived_at = at
-    db.session.flush()
     return task
 
 

@@ -255,3 +255,63 @@ def test_racing_pushes_of_the_same_batch_apply_once(app, make, courier):
     assert _events(task["id"], "note") == 40
     assert db.session.scalar(select(func.count()).select_from(OpLog)) == 40
     assert fresh_pushes(answers) == 1  # exactly one push applied; the others replayed
+
+
+def _register(app, name, handler):
+    """Add a test-only op type to the app's registry; returns a remover."""
+    from schemas.tasks import NoteIn
+    from sync.registry import OpType
+    registry = app.extensions["fieldops_sync"]
+    registry.ops[name] = OpType(name=name, schema=NoteIn, kind="fact", handler=handler)
+    return lambda: registry.ops.pop(name)
+
+
+def test_a_rule_refusing_after_changing_leaves_no_trace(app, make, courier, device):
+    """The refused op's half-made change is undone; the ops around it are applied."""
+    from server.errors import RuleViolation
+    from server.services import tasks
+
+    def change_then_refuse(*, ctx, obj, payload):
+        tasks.add_note(actor=ctx.actor, task=obj, text="half-made", photos=[])
+        obj.cod_amount = 1
+        raise RuleViolation("COD before inspection", code="cod_before_inspection")
+
+    remove = _register(app, "test.refuse", change_then_refuse)
+    try:
+        task = make.task(courier=courier)
+        body = device.push([device.op("task.note", task["id"], {"text": "before"}),
+                            device.op("test.refuse", task["id"], {"text": "x"}),
+                            device.op("task.note", task["id"], {"text": "after"})])
+    finally:
+        remove()
+    assert [(r["status"], r["code"]) for r in body["results"]] == [
+        ("applied", None), ("rejected", "cod_before_inspection"), ("applied", None)]
+    assert body["last_seq"] == 3
+    db.session.expire_all()
+    texts = db.session.scalars(select(TaskEvent.text).where(TaskEvent.task_id == task["id"],
+                                                            TaskEvent.kind == "note")).all()
+    assert sorted(texts) == ["after", "before"]
+    assert db.session.get(Task, task["id"]).cod_amount == task["cod_amount"]
+    assert db.session.scalar(select(OpLog.code).where(OpLog.seq == 2)) == "cod_before_inspection"
+
+
+def test_a_crashing_handler_stops_the_batch_there(app, make, courier, device):
+    """Earlier ops are committed and acknowledged; the failing op is not consumed and left no change."""
+    from server.services import tasks
+
+    def crash(*, ctx, obj, payload):
+        tasks.add_note(actor=ctx.actor, task=obj, text="half-made", photos=[])
+        raise ZeroDivisionError("bug")
+
+    remove = _register(app, "test.crash", crash)
+    try:
+        task = make.task(courier=courier)
+        ops = [device.op("task.note", task["id"], {"text": "before"}),
+               device.op("test.crash", task["id"], {"text": "x"}),
+               device.op("task.note", task["id"], {"text": "after"})]
+        body = device.push(ops)
+    finally:
+        remove()
+    assert [r["seq"] for r in body["results"]] == [1]
+    assert body["stopped_at"] == 2 and body["stop_code"] == "internal_error" and body["last_seq"] == 1
+    assert _events(task["id"], "note") == 1
