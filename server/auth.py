@@ -81,12 +81,27 @@ def _bearer() -> str | None:
 def authenticate() -> Actor:
     """Resolve the bearer token to an Actor, or raise 401 (429 after repeated failures)."""
     key = client_key("auth")
-    check_failure_budget(key)
     token = _bearer()
-    if token is None:
-        record_failure(key, "missing token")
-        raise Unauthorized("A bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
-    digest = hash_secret(token)
+    # Read in a short read-only transaction of its own: the write transaction
+    # that follows (on SQLite, the database's single write lock) then does not
+    # span the request's parsing.
+    read_only = mark_read_only(True)
+    try:
+        check_failure_budget(key)
+        actor = _actor_for(hash_secret(token), token) if token else None
+    finally:
+        db.session.commit()
+        reset_read_only(read_only)
+    if actor is None:
+        record_failure(key, "missing token" if token is None else "unknown or revoked token")
+        raise Unauthorized("A bearer token is required." if token is None else "The token is not valid.",
+                           headers={"WWW-Authenticate": "Bearer"})
+    g.actor = actor
+    return actor
+
+
+def _actor_for(digest: str, token: str) -> Actor | None:
+    """Match a token hash to an active staff user or an unrevoked device of an active courier."""
     actor = None
     if token.startswith(STAFF_TOKEN_PREFIX):
         row = db.session.execute(
@@ -103,10 +118,6 @@ def authenticate() -> Actor:
         if row:
             actor = Actor(kind="courier", id=row.courier_id, role="courier",
                           courier_id=row.courier_id, device_id=row.id)
-    if actor is None:
-        record_failure(key, "unknown or revoked token")
-        raise Unauthorized("The token is not valid.", headers={"WWW-Authenticate": "Bearer"})
-    g.actor = actor
     return actor
 
 

@@ -1,6 +1,9 @@
 """Engine set-up per dialect: SQLite pragmas and write locking, PostgreSQL snapshots."""
 import contextvars
+import fcntl
 import os
+import sqlite3
+import time
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
@@ -41,9 +44,94 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
+    path = engine.url.database
+    lock_path = f"{path}.writelock" if path and path != ":memory:" else None
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN" if _sqlite_read_only.get() else "BEGIN IMMEDIATE")
+        if _sqlite_read_only.get():
+            conn.exec_driver_sql("BEGIN")
+            return
+        if lock_path:
+            info = conn.connection.info
+            if "writer_lock" not in info:
+                info["writer_lock"] = _WriterLock(lock_path)
+            info["writer_lock"].acquire(busy_timeout_ms / 1000)
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    if lock_path:
+        # Every way a transaction or a connection can end frees the writer slot.
+        event.listen(engine, "commit", lambda conn: _release(conn.connection.info))
+        event.listen(engine, "rollback", lambda conn: _release(conn.connection.info))
+        event.listen(engine.pool, "reset", _on_reset)
+        event.listen(engine.pool, "invalidate", _on_invalidate)
+        event.listen(engine.pool, "close", _on_close)
+
+
+def _on_reset(dbapi_connection, connection_record, reset_state) -> None:
+    """A connection returned to the pool."""
+    _release(connection_record.info)
+
+
+def _on_invalidate(dbapi_connection, connection_record, exception) -> None:
+    """A connection found broken."""
+    _release(connection_record.info)
+
+
+def _on_close(dbapi_connection, connection_record) -> None:
+    """A connection closed for good."""
+    _release(connection_record.info, close=True)
+
+
+def _release(info: dict, close: bool = False) -> None:
+    """Free the connection's writer slot (harmless when not held); close its file with the connection."""
+    lock = info.get("writer_lock")
+    if lock is not None:
+        lock.release()
+        if close:
+            lock.close()
+            del info["writer_lock"]
+
+
+class _WriterLock:
+    """An flock beside a SQLite file that queues its writers, across threads and processes.
+
+    SQLite's own busy handler sleeps in growing steps (up to 100 ms) while the
+    write lock is taken, so with several gunicorn workers the lock often sits
+    free while the next writer sleeps. Waiting here in ~1 ms steps hands it on
+    at once; SQLite's busy timeout stays as the backstop for other processes.
+    Each connection has its own open file, so threads exclude each other too;
+    the kernel frees the lock if the process dies.
+    """
+
+    def __init__(self, lock_path: str):
+        self.fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        self.locked = False
+
+    def acquire(self, timeout: float) -> None:
+        """Wait for the writer slot; give up like SQLite would after the busy timeout."""
+        deadline = time.monotonic() + timeout
+        pause = 0.0005
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                self.locked = True
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise sqlite3.OperationalError("database is locked (writer queue timeout)") from None
+                time.sleep(pause)
+                pause = min(pause * 1.5, 0.002)
+
+    def release(self) -> None:
+        """Free the writer slot (harmless when not held)."""
+        if self.locked:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            self.locked = False
+
+    def close(self) -> None:
+        """Close the lock file."""
+        os.close(self.fd)
 
 
 def take_feed_lock(session) -> None:

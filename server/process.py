@@ -49,12 +49,12 @@ class ServerProcess:
         env = dict(os.environ, FIELDOPS_DATABASE_URL=self.database_url, FIELDOPS_LOG_LEVEL="WARNING")
         if self.attachments_dir:
             env["FIELDOPS_ATTACHMENTS_DIR"] = self.attachments_dir
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--threads", str(self.threads),
-             "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "5", "--timeout", "120",
-             "server.wsgi:app"],
-            env=env, stdout=log, stderr=log, start_new_session=True)
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--threads", str(self.threads),
+                 "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "5", "--timeout", "120",
+                 "server.wsgi:app"],
+                env=env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -206,10 +206,10 @@ class KintoServer:
         bin_dir = os.path.join(self.venv, "bin")
         subprocess.run([os.path.join(bin_dir, "kinto"), "migrate", "--ini", ini], check=True,
                        capture_output=True)
-        log = open(os.path.join(self.workdir, "kinto.log"), "ab")
-        self.proc = subprocess.Popen([os.path.join(bin_dir, "gunicorn"), "--paste", ini, "--workers",
-                                      str(self.workers), "--bind", f"127.0.0.1:{self.port}"],
-                                     stdout=log, stderr=log, start_new_session=True)
+        with open(os.path.join(self.workdir, "kinto.log"), "ab") as log:
+            self.proc = subprocess.Popen([os.path.join(bin_dir, "gunicorn"), "--paste", ini, "--workers",
+                                          str(self.workers), "--bind", f"127.0.0.1:{self.port}"],
+                                         stdout=log, stderr=log, start_new_session=True)
         for _ in range(300):
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v1/__heartbeat__", timeout=2):
