@@ -43,15 +43,19 @@ def _task_load(courier_id: str, ids: list[str]) -> dict[str, dict]:
     rows = db.session.scalars(
         select(Task).where(Task.id.in_(ids), tasks.in_courier_scope(courier_id, utcnow()))
         .options(selectinload(Task.parcels), selectinload(Task.fees)))
-    return {task.id: _task_out.dump(task) for task in tasks.with_recent_notes(list(rows))}
+    return _dump_tasks(list(rows))
 
 
 def _task_states(task_list: list[Task], courier_id: str) -> dict[str, dict]:
     """The tasks still in the courier's scope, as the handheld holds them (one query for all)."""
     in_scope = set(db.session.scalars(select(Task.id).where(
         Task.id.in_([t.id for t in task_list]), tasks.in_courier_scope(courier_id, utcnow()))))
-    kept = tasks.with_recent_notes([t for t in task_list if t.id in in_scope])
-    return {task.id: _task_out.dump(task) for task in kept}
+    return _dump_tasks([t for t in task_list if t.id in in_scope])
+
+
+def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
+    """Tasks as the handheld holds them, with their newest notes (one query for all)."""
+    return {task.id: _task_out.dump(task) for task in tasks.with_recent_notes(task_list)}
 
 
 def _versions(model):

@@ -5,48 +5,45 @@ the dispatcher reassigns and cancels. At the end every device comes online
 and syncs; the run checks that each converged with the server and that every
 op it queued was applied exactly once (the op log holds seqs 1..n once each).
 """
-import json
 import random
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sync.client import Handheld, HttpTransport
+from sync.loadgen import call
 
 
-class _Flaky:
-    """Wraps a transport: offline means every call fails; online, some answers are lost."""
+class FlakyTransport:
+    """Wraps a transport: offline, every call fails; online, a request may be dropped before it
+    reaches the server, or its answer lost after the server acted."""
 
-    def __init__(self, inner, rng: random.Random, lose: float):
-        self.inner, self.rng, self.lose = inner, rng, lose
+    def __init__(self, inner, rng: random.Random, drop: float = 0.0, lose: float = 0.0):
+        """drop/lose are probabilities per request."""
+        self.inner, self.rng, self.drop, self.lose = inner, rng, drop, lose
         self.offline = False
-        self.lost = 0
+        self.lost_answers = 0
 
     def request(self, method, path, **kwargs):
-        if self.offline:
-            raise ConnectionError("offline")
+        """Maybe fail before, maybe after."""
+        if self.offline or (self.drop and self.rng.random() < self.drop):
+            raise ConnectionError("offline: the request never reached the server")
         reply = self.inner.request(method, path, **kwargs)
         if self.rng.random() < self.lose:
-            self.lost += 1
-            raise ConnectionError("answer lost")
+            self.lost_answers += 1
+            raise ConnectionError("answer lost (the server did act)")
         return reply
 
 
 def _api(base_url: str, token: str, method: str, path: str, body=None, query: str = ""):
     """A dispatch API call; returns the JSON answer or raises on an error status."""
-    req = urllib.request.Request(base_url + path + query, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as resp:
-            return json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"{method} {path}: {exc.code} {exc.read()[:300]!r}") from exc
+    status, answer = call(base_url, method, path, token, body, query)
+    if status >= 400:
+        raise RuntimeError(f"{method} {path}: {status} {str(answer)[:300]}")
+    return answer
 
 
 @dataclass
@@ -61,7 +58,7 @@ class SimDevice:
     offline_stretches: int = 0
     sync_errors: int = 0
     handheld: Handheld | None = None
-    flaky: _Flaky | None = None
+    flaky: FlakyTransport | None = None
     stats: dict = field(default_factory=dict)
 
 
@@ -124,7 +121,7 @@ def run(base_url: str, token: str, *, devices: int = 50, tasks_per_device: int =
 
     def _work_the_day(index: int, sim: SimDevice):
         drng = random.Random(seed * 1000 + index)
-        sim.flaky = _Flaky(HttpTransport(base_url, timeout=60), drng, lose)
+        sim.flaky = FlakyTransport(HttpTransport(base_url, timeout=60), drng, lose=lose)
         sim.handheld = Handheld(sim.store, HttpTransport(base_url, timeout=60),
                                 batch_size=drng.choice([50, 200, 500]),
                                 sleep=lambda s: time.sleep(min(s, 0.2)), rng=drng, max_attempts=4)
@@ -227,7 +224,7 @@ def _finish(base_url, token, fleet, counters, errors, seconds) -> dict:
             cursor = f"&cursor={page['next_cursor']}"
         if sorted(seqs) != list(range(1, sim.queued + 1)):
             failures.append(f"{sim.courier_id}: op log seqs are not exactly 1..{sim.queued}")
-        lost += sim.flaky.lost
+        lost += sim.flaky.lost_answers
         handheld.close()
     return {"ok": not failures, "failures": failures[:20], "devices": len(fleet), "ops_queued": counters["ops"],
             "results": results, "answers_lost": lost, "offline_stretches": counters["offline"],

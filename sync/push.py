@@ -79,13 +79,19 @@ def _write_log(rows: list[dict]) -> None:
     """Insert the batch's op-log rows in one statement (the unit of work per row costs more)."""
     if rows:
         db.session.execute(insert(OpLog), rows)
-        rows.clear()
 
 
-def _replay(device: Device, op: dict, digest: str, log_rows: list[dict]) -> dict:
+def _stored_ops(device: Device, ops: list[dict]) -> dict[int, OpLog]:
+    """The op-log rows of the batch's ops already taken (a retry replays them), in one query."""
+    seqs = [op["seq"] for op in ops if op["seq"] <= device.last_seq]
+    if not seqs:
+        return {}
+    return {row.seq: row for row in db.session.scalars(select(OpLog).where(
+        OpLog.device_id == device.id, OpLog.in_sequence.is_(True), OpLog.seq.in_(seqs)))}
+
+
+def _replay(device: Device, op: dict, digest: str, stored: OpLog | None, log_rows: list[dict]) -> dict:
     """An op at or below last_seq: the stored result if it is the same op, else seq_reused."""
-    stored = db.session.scalar(select(OpLog).where(
-        OpLog.device_id == device.id, OpLog.seq == op["seq"], OpLog.in_sequence.is_(True)))
     if stored is not None and stored.payload_hash == digest:
         return dict(stored.result, duplicate=True)
     result = _result(op, "rejected", "seq_reused",
@@ -212,9 +218,10 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict]) -> dict:
     changed survives.
     """
     decided: dict[int, dict] = {}
+    ops = sorted(ops, key=lambda o: o["seq"])
     for _ in range(len(ops) + 1):
         try:
-            return _attempt(registry, actor, sorted(ops, key=lambda o: o["seq"]), decided)
+            return _attempt(registry, actor, ops, decided)
         except _Restart as restart:
             db.session.rollback()
             decided[restart.seq] = restart.outcome
@@ -229,11 +236,12 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
     replies: dict[int, dict] = {}  # replays of ops at or below last_seq
     log_rows: list[dict] = []
     held = _lock_entities(registry, [op for op in ops if op["seq"] > device.last_seq])
+    stored = _stored_ops(device, ops)
     last_seq = device.last_seq
     with db.session.no_autoflush:
         for op in ops:
             if op["seq"] <= device.last_seq:
-                replies[op["seq"]] = _replay(device, op, payload_hash(op), log_rows)
+                replies[op["seq"]] = _replay(device, op, payload_hash(op), stored.get(op["seq"]), log_rows)
                 continue
             if op["seq"] > last_seq + 1:
                 response["expected_seq"] = last_seq + 1

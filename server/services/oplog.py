@@ -5,7 +5,8 @@ from server.auth import Actor
 from server.clock import utcnow
 from server.errors import RuleViolation
 from server.extensions import db
-from server.models import OpLog, SyncConflict, Task, TaskEvent
+from server.models import OpLog, SyncConflict
+from server.services import tasks
 from server.services.common import audit, get_or_404, snapshot
 
 
@@ -51,15 +52,13 @@ def resolve_conflict(*, actor: Actor, conflict_id: int, resolution: str, note: s
     conflict.status, conflict.resolution, conflict.note = "resolved", resolution, note
     conflict.resolved_by, conflict.resolved_at = actor.id, utcnow()
     db.session.flush()
-    task = db.session.get(Task, conflict.task_id)
+    task = tasks.get(task_id=conflict.task_id, for_update=True)
     still_open = db.session.scalar(select(func.count()).select_from(SyncConflict).where(
         SyncConflict.task_id == task.id, SyncConflict.status == "open"))
     if not still_open:
         task.needs_review = False
-    db.session.add(TaskEvent(task=task, kind="conflict_resolved", actor_kind=actor.kind,
-                             actor_id=actor.id, text=note,
-                             data={"conflict_id": conflict.id, "resolution": resolution}))
-    task.updated_at = utcnow()
+    tasks.record_event(task, "conflict_resolved", actor, text=note,
+                       data={"conflict_id": conflict.id, "resolution": resolution})
     audit(actor, "conflict.resolve", conflict, before)
     db.session.commit()
     return conflict

@@ -16,7 +16,7 @@ from server.services.common import audit, get_or_404, paginate, snapshot
 from sync import feed
 
 
-def _event(task: Task, kind: str, actor: Actor, *, text: str | None = None,
+def record_event(task: Task, kind: str, actor: Actor, *, text: str | None = None,
            data: dict | None = None, device_time: datetime | None = None) -> TaskEvent:
     """Append to a task's history and make the change bump the task's version."""
     event = TaskEvent(task=task, kind=kind, actor_kind=actor.kind, actor_id=actor.id, text=text,
@@ -251,7 +251,7 @@ def assign(*, actor: Actor, task_id: str, courier_id: str) -> Task:
     task.status = "assigned"
     task.arrived_at = None
     _mark_dispatch_change(task)
-    _event(task, "assigned", actor, data={"courier_id": courier.id, "previous": previous})
+    record_event(task, "assigned", actor, data={"courier_id": courier.id, "previous": previous})
     audit(actor, "task.assign", task, before)
     db.session.commit()
     return task
@@ -271,7 +271,7 @@ def cancel(*, actor: Actor, task_id: str, reason: str) -> Task:
     task.cancel_reason = reason
     task.finished_at = now
     _mark_dispatch_change(task)
-    _event(task, "cancelled", actor, text=reason)
+    record_event(task, "cancelled", actor, text=reason)
     audit(actor, "task.cancel", task, before)
     db.session.commit()
     return task
@@ -298,7 +298,7 @@ def add_note(*, actor: Actor, task: Task, text: str, photos: list[str],
              device_time: datetime | None = None) -> Task:
     """Add a note (and photos) to a task's history; couriers and dispatch alike. Does not commit."""
     _check_attachments(photos)
-    _event(task, "note", actor, text=text, data={"photos": photos} if photos else None,
+    record_event(task, "note", actor, text=text, data={"photos": photos} if photos else None,
            device_time=device_time)
     return task
 
@@ -323,7 +323,7 @@ def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
     data = {"lat": lat, "lon": lon}
     if task.lat is not None and task.lon is not None:
         data["distance_m"] = round(_distance_m(lat, lon, task.lat, task.lon), 1)
-    _event(task, "arrived", actor, data=data, device_time=at)
+    record_event(task, "arrived", actor, data=data, device_time=at)
     if task.status == "assigned":
         task.status = "arrived"
     if task.status in OPEN_STATUSES and task.arrived_at is None:

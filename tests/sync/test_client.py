@@ -7,7 +7,8 @@ from sqlalchemy import func, select
 from server.extensions import db
 from server.models import OpLog, TaskEvent
 from sync.client import Handheld
-from tests.sync.transport import FlakyTransport, FlaskTransport
+from sync.fleet import FlakyTransport
+from tests.sync.transport import FlaskTransport
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
