@@ -51,13 +51,14 @@ def test_readiness_reports_schema_behind(client, app):
 
     from server.extensions import db
     with db.engine.begin() as conn:
+        head = conn.scalar(text("SELECT version_num FROM alembic_version"))
         conn.execute(text("UPDATE alembic_version SET version_num = 'older'"))
     try:
         response = client.get("/readyz")
         assert response.status_code == 503 and response.json["migrations"] == "behind"
     finally:
         with db.engine.begin() as conn:
-            conn.execute(text("UPDATE alembic_version SET version_num = '0001_initial'"))
+            conn.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
 
 
 def test_openapi_spec_lists_the_contract(client):
