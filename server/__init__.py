@@ -8,13 +8,14 @@ from server.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
-    from server import cli, database, extensions, logs, requests
+    from server import cli, database, extensions, jsonio, logs, requests
     from server.api import register_blueprints
     from server.sync_wiring import build_registry
     from sync import feed
 
     app = Flask(__name__, instance_path=os.path.abspath("instance"))
     app.config.from_object(config or Config())
+    jsonio.init_app(app)
     database.apply_defaults(app)
     logs.init_app(app)
     extensions.db.init_app(app)

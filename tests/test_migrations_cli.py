@@ -94,3 +94,4 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(app, engine_name)
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
+        assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: acknowledged is on disk
