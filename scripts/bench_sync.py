@@ -96,11 +96,15 @@ def verify_pushed(url, workdir, devices, ops_per_device) -> None:
         db.engine.dispose()
 
 
-def pull_phase(base_url, devices, page) -> dict:
-    """Every device pulls its whole scope from no cursor, all at once."""
+def pull_phase(base_url, devices, page, rounds) -> dict:
+    """Every device pulls its whole scope from no cursor, rounds times over, all devices at once."""
     counts, latencies = [], []
 
     def run(device):
+        for _ in range(rounds):
+            pull_scope(device)
+
+    def pull_scope(device):
         cursor, n = None, 0
         while True:
             query = "?" + urllib.parse.urlencode({"limit": page, **({"cursor": cursor} if cursor else {})})
@@ -112,6 +116,8 @@ def pull_phase(base_url, devices, page) -> dict:
             cursor = body["cursor"]
             if not body["has_more"]:
                 break
+        if n < len(device.task_ids):
+            raise SystemExit(f"device {device.device_id} pulled {n} changes, fewer than its {len(device.task_ids)} tasks")
         counts.append(n)
 
     wall = _each_device_at_once(devices, run)
@@ -201,7 +207,7 @@ def run_engine(engine, args) -> dict:
                            log_path=workdir + "/gunicorn.log") as server:
             push = push_phase(server.base_url, devices, args.ops, args.batch)
             verify_pushed(url, workdir, devices, args.ops)
-            pull = pull_phase(server.base_url, devices, args.page)
+            pull = pull_phase(server.base_url, devices, args.page, args.pull_rounds)
             rss = server.peak_rss_kb() / 1024
             backlog = backlog_phase(server.base_url, server, backlog_device, args.backlog, 500) \
                 if args.backlog else []
@@ -221,6 +227,8 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=250, help="ops per push (100-500)")
     parser.add_argument("--tasks", type=int, default=200, help="tasks in each device's scope")
     parser.add_argument("--page", type=int, default=1000, help="pull page size")
+    parser.add_argument("--pull-rounds", type=int, default=5,
+                        help="times each device pulls its whole scope (more rounds, steadier figure)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--kinto", action="store_true",
                         help="also push the same records through Kinto on PostgreSQL (installs it into .bench/)")

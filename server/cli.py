@@ -69,16 +69,21 @@ def seed_demo(day):
 @click.command("sync-maintain")
 @with_appcontext
 def sync_maintain():
-    """Day-end tombstones for finished tasks, then compact the change feed past the retention."""
+    """Day-end tombstones for finished tasks, compact the change feed, bring handheld docs up to date."""
     from flask import current_app
 
     from server.clock import utcnow
+    from server.extensions import db
     from server.services.tasks import close_day
+    from sync import docs
     from sync.maintenance import compact_feed
     now = utcnow()
     click.echo(f"day-end tombstones: {close_day(now=now)} tasks")
     deleted = compact_feed(now=now, retention=current_app.config["SYNC_RETENTION"])
     click.echo(f"feed compaction: {deleted} changes older than {current_app.config['SYNC_RETENTION']} removed")
+    written = docs.rebuild(db.session, current_app.extensions["fieldops_sync"])
+    db.session.commit()
+    click.echo(f"handheld docs: {written} missing or behind, rewritten")
 
 
 def init_app(app: Flask) -> None:

@@ -3,7 +3,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import DateTime
+from sqlalchemy import DateTime, event
 from sqlalchemy.types import TypeDecorator
 
 
@@ -62,3 +62,24 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=timezone.utc)
         return value.astimezone(timezone.utc)
+
+
+def _to_utc_on_set(_target, value, _oldvalue, _initiator):
+    """An aware datetime assigned to a UTCDateTime attribute is held in UTC, as it will load."""
+    if isinstance(value, datetime) and value.tzinfo is not None:
+        return value.astimezone(timezone.utc)
+    return value
+
+
+def hold_utc(registry) -> None:
+    """Make every UTCDateTime attribute of the mapped classes hold UTC in memory too.
+
+    Otherwise an object keeps a device's +08:00 until it is reloaded, and the
+    same instant dumps as two different strings depending on where it came from.
+    """
+    for mapper in registry.mappers:
+        for prop in mapper.column_attrs:
+            if any(isinstance(column.type, UTCDateTime) for column in prop.columns):
+                attribute = getattr(mapper.class_, prop.key)
+                if not event.contains(attribute, "set", _to_utc_on_set):
+                    event.listen(attribute, "set", _to_utc_on_set, retval=True)

@@ -2,16 +2,20 @@
 
 Entities opt in by having `feed_entity` and `feed_scope()`. Recording is done
 from the ORM's flush, so no service can forget it; the rows are appended in
-before_commit under the feed lock, so positions follow commit order.
+before_commit under the feed lock, so positions follow commit order. In the
+same place each changed entity's handheld JSON is brought up to date
+(sync.docs), so what a pull reads is exactly as consistent as the feed.
 """
 from itertools import chain
 
+from flask import current_app
 from sqlalchemy import event, inspect, insert
 from sqlalchemy.orm import Session
 
 from server.clock import utcnow
 from server.database import take_feed_lock
 from server.models import Change
+from sync import docs
 
 _PENDING = "fieldops_feed_pending"
 
@@ -25,13 +29,27 @@ def _scope_couriers(obj) -> set[str | None]:
     return couriers
 
 
+def _changed(obj) -> bool:
+    """Whether a dirty object's columns really changed (only the attributes it touched are compared).
+
+    Session.is_modified() computes the history of every attribute; a push
+    flushes hundreds of tasks at once, and this is the difference.
+    """
+    state = inspect(obj)
+    columns = state.mapper.column_attrs
+    current = state.dict
+    return any(key in columns and current.get(key, original) != original
+               for key, original in state.committed_state.items())
+
+
 def _after_flush(session: Session, _flush_context) -> None:
     """Remember which syncable entities this flush wrote, and for whom."""
     pending = session.info.setdefault(_PENDING, set())
-    for obj in chain(session.new, session.dirty, session.deleted):
+    dirty = session.dirty  # a property that builds a new set: once, not per object
+    for obj in chain(session.new, dirty, session.deleted):
         if not hasattr(obj, "feed_entity"):
             continue
-        if obj in session.dirty and not session.is_modified(obj, include_collections=False):
+        if obj in dirty and not _changed(obj):
             continue
         for courier_id in _scope_couriers(obj):
             pending.add((obj.feed_entity, obj.id, courier_id))
@@ -44,7 +62,9 @@ def _before_commit(session: Session) -> None:
     session.flush()
     pending = session.info.pop(_PENDING, None)
     if not pending:
+        docs.forget(session)
         return
+    docs.write(session, current_app.extensions["fieldops_sync"], {(e, i) for e, i, _ in pending})
     take_feed_lock(session)
     now = utcnow()
     session.execute(insert(Change), [
@@ -71,3 +91,4 @@ def _after_rollback_soft(session: Session, previous_transaction) -> None:
     """Drop pending changes when the outermost transaction rolls back."""
     if previous_transaction.parent is None:
         session.info.pop(_PENDING, None)
+        docs.forget(session)

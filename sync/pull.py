@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 
 from server.auth import Actor
+from server.clock import utcnow
 from server.errors import ValidationFailed
 from server.extensions import db
 from server.models import Change, Device, SyncState
+from sync import docs
 from sync.registry import Registry
 
 
@@ -71,41 +73,53 @@ def _snapshot() -> None:
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
-def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]]) -> list[dict]:
-    """Current state for each (entity, id) in order: data if in scope, else a tombstone."""
+def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]], now) -> list[dict]:
+    """Current state for each (entity, id) in order: its stored JSON if in scope, else a tombstone."""
     by_type: dict[str, list[str]] = {}
     for entity, entity_id in keys:
         by_type.setdefault(entity, []).append(entity_id)
-    loaded = {name: registry.entities[name].load(courier_id, ids) for name, ids in by_type.items()}
-    versions = {name: registry.entities[name].versions(ids) for name, ids in by_type.items()}
+    current = {name: docs.read(db.session, registry.entities[name], courier_id, ids, now)
+               for name, ids in by_type.items()}
+    tombstones = {}
+    for name, ids in by_type.items():
+        gone = [entity_id for entity_id in ids if entity_id not in current[name]]
+        if gone:
+            model = registry.entities[name].model
+            tombstones[name] = dict(db.session.execute(
+                select(model.id, model.version).where(model.id.in_(gone))).all())
     out = []
     for entity, entity_id in keys:
-        data = loaded[entity].get(entity_id)
-        if data is None:
+        doc = current[entity].get(entity_id)
+        if doc is None:
             out.append({"entity": entity, "id": entity_id, "deleted": True,
-                        "version": versions[entity].get(entity_id)})
+                        "version": tombstones[entity].get(entity_id)})
         else:
-            out.append({"entity": entity, "id": entity_id, "deleted": False,
-                        "version": data["version"], "data": data})
+            out.append({"entity": entity, "id": entity_id, "deleted": False, "version": doc[0], "data": doc[1]})
     return out
 
 
-def _scope(registry: Registry, courier_id: str) -> list[tuple[int, str, str, int]]:
+def _scope(registry: Registry, courier_id: str, now) -> list[tuple[int, str, str, int]]:
     """The whole scope as (type index, entity, id, version), in listing order."""
     items = []
     for index, (name, entity_type) in enumerate(registry.entities.items()):
-        items.extend((index, name, entity_id, version)
-                     for entity_id, version in entity_type.scope(courier_id))
+        model = entity_type.model
+        items.extend((index, name, entity_id, version) for entity_id, version in db.session.execute(
+            select(model.id, model.version).where(entity_type.in_scope(courier_id, now))))
     return sorted(items)
 
 
 def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) -> dict:
-    """One page of changes for the device, with last_seq and (on the last page) the scope checksum."""
+    """One page of changes for the device, with last_seq and (on the last page) the scope checksum.
+
+    Each change's `data` is the entity's stored JSON (an orjson.Fragment): the
+    answer must be encoded with orjson (server.jsonio), not through a schema.
+    """
     _snapshot()
     epoch = _state("epoch")
     last_seq = db.session.scalar(select(Device.last_seq).where(Device.id == actor.device_id))
     high = db.session.scalar(select(func.max(Change.position))) or 0
     courier_id = actor.courier_id
+    now = utcnow()
     current = Cursor(mode="f", position=high)
     if cursor:
         cursor_epoch, current = decode(cursor)
@@ -115,10 +129,10 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
                     "last_seq": last_seq}
     scope = None
     if current.mode == "f":
-        scope = _scope(registry, courier_id)
+        scope = _scope(registry, courier_id, now)
         remaining = [s for s in scope if current.after is None or s[:1] + s[2:3] > current.after]
         page = remaining[:limit]
-        changes = _changes_for(registry, courier_id, [(s[1], s[2]) for s in page])
+        changes = _changes_for(registry, courier_id, [(s[1], s[2]) for s in page], now)
         if len(remaining) > limit:
             next_cursor = Cursor(mode="f", position=current.position, after=(page[-1][0], page[-1][2]))
             has_more = True
@@ -138,10 +152,10 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
         for row in rows:
             latest[(row.entity, row.entity_id)] = row.position
         keys = sorted(latest, key=latest.get)
-        changes = _changes_for(registry, courier_id, keys)
+        changes = _changes_for(registry, courier_id, keys, now)
     response = {"changes": changes, "cursor": encode(epoch, next_cursor), "has_more": has_more,
                 "last_seq": last_seq}
     if not has_more:
-        scope = scope if scope is not None else _scope(registry, courier_id)
+        scope = scope if scope is not None else _scope(registry, courier_id, now)
         response["scope"] = checksum([(s[1], s[2], s[3]) for s in scope])
     return response

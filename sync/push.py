@@ -6,6 +6,7 @@ BEGIN IMMEDIATE serialises writers), and (device_id, seq) is unique in the op
 log. A retry racing the original waits for it, then finds every op already
 taken and replays the stored results.
 """
+import functools
 import hashlib
 import json
 import logging
@@ -22,7 +23,8 @@ from server.clock import utcnow
 from server.errors import DomainError
 from server.extensions import db
 from server.models import Attachment, Device, OpLog, SyncConflict
-from sync.registry import Registry
+from sync import docs
+from sync.registry import EntityType, Registry
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +110,12 @@ def _missing_attachments(shas: list[str]) -> list[str]:
     return [s for s in shas if s not in present]
 
 
+@functools.cache
+def _payload_schema(schema: type[ma.Schema]) -> ma.Schema:
+    """One instance per payload schema (loading keeps no state in it)."""
+    return schema()
+
+
 class _Restart(Exception):
     """Undo this attempt and apply the batch again with the op at seq decided in advance."""
 
@@ -139,7 +147,7 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
     if op_type is None:
         return _result(op, "rejected", "unknown_op_type", f"Unknown op type {op['type']!r}.")
     try:
-        payload = op_type.schema().load(op.get("payload") or {})
+        payload = _payload_schema(op_type.schema).load(op.get("payload") or {})
     except ma.ValidationError as exc:
         return _result(op, "rejected", "invalid_payload", json.dumps(exc.normalized_messages(), sort_keys=True))
     missing = _missing_attachments(op_type.attachments(payload))
@@ -273,6 +281,19 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
     return _settle(registry, device, ops, taken, replies, log_rows, last_seq, response)
 
 
+def _states(entity_type: EntityType, objs: dict[str, object], courier_id: str) -> dict[str, dict]:
+    """The touched entities still in the courier's scope, as the handheld holds them.
+
+    All are dumped (and remembered, so the commit's doc write reuses the dumps);
+    one query tells which are still in scope.
+    """
+    model = entity_type.model
+    in_scope = set(db.session.scalars(select(model.id).where(
+        model.id.in_(list(objs)), entity_type.in_scope(courier_id, utcnow()))))
+    data = docs.dump(db.session, entity_type, list(objs.values()))
+    return {entity_id: data[entity_id] for entity_id in objs if entity_id in in_scope}
+
+
 def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, replies: dict[int, dict],
             log_rows: list[dict], last_seq: int, response: dict) -> dict:
     """Flush the batch once, dump each touched entity once, log every op, commit."""
@@ -281,8 +302,7 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
     for _, outcome in taken:
         if isinstance(outcome, _Applied):
             touched.setdefault(outcome.entity_name, {})[outcome.obj.id] = outcome.obj
-    states = {name: registry.entities[name].states(list(objs.values()), device.courier_id)
-              for name, objs in touched.items()}
+    states = {name: _states(registry.entities[name], objs, device.courier_id) for name, objs in touched.items()}
     taken_results, conflicts = {}, []
     for op, outcome in taken:
         if isinstance(outcome, _Applied):

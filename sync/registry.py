@@ -5,6 +5,7 @@ server.sync_wiring registers them here, so the HTTP API and the op handlers
 call the very same functions.
 """
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, Literal
 
 import marshmallow as ma
@@ -28,18 +29,22 @@ class OpType:
 
 @dataclass(frozen=True)
 class EntityType:
-    """One kind of entity a device holds offline, and how the engine reaches it."""
+    """One kind of entity a device holds offline, and how the engine reaches it.
+
+    The engine builds every query from `model` (which has `id` and `version`)
+    and `in_scope`; the handheld's JSON of each entity is kept materialised
+    (sync.docs) from `dump`, so a pull reads it instead of loading and dumping.
+    """
 
     name: str
-    # scope(courier_id) -> [(id, version)] for everything in the courier's scope now
-    scope: Callable[[str], list[tuple[str, int]]]
-    # load(courier_id, ids) -> {id: data} for those ids still in scope (others are tombstones)
-    load: Callable[[str, list[str]], dict[str, dict]]
-    # versions(ids) -> {id: version} for those that exist at all
-    versions: Callable[[list[str]], dict[str, int]]
+    model: Any
+    # in_scope(courier_id, now) -> SQL condition on model: in the courier's scope now
+    in_scope: Callable[[str, datetime], Any]
+    # dump(objs) -> {id: data}: the entities as the handheld holds them (what a pull sends)
+    dump: Callable[[list], dict[str, dict]]
+    # load(ids) -> [obj] with what dump needs loaded (for those that exist)
+    load: Callable[[list[str]], list]
     # Only entities that ops act on need the rest.
-    # states(objs, courier_id) -> {id: data} for those still in the courier's scope (ops' results)
-    states: Callable[[list, str], dict[str, dict]] | None = None
     lock_many: Callable[[list[str]], dict[str, Any]] | None = None  # {id: obj} loaded for update
     # access(obj, courier_id) -> "owner", "former" (held it before), or None (never theirs)
     access: Callable[[Any, str], str | None] | None = None

@@ -55,7 +55,9 @@ class Pull(MethodView):
     @blp.response(200, PullOut)
     def get(self, query):
         """The device's scope, then what changed since the cursor."""
-        return sync_service.pull(actor=current_actor(), **query)
+        # Entities arrive as stored JSON (sync.docs): encoded as they are, the
+        # schema above documents them; each was dumped by its schema when written.
+        return current_app.json.response(sync_service.pull(actor=current_actor(), **query))
 
 
 @blp.route("/attachments/<sha256>")

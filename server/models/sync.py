@@ -80,6 +80,21 @@ class Change(db.Model):
     )
 
 
+class SyncDoc(db.Model):
+    """An entity as the handheld holds it, materialised as JSON when the entity changes.
+
+    Written in the same transaction as the entity's feed row (sync.docs), so it
+    is exactly as consistent as the feed; `version` is the entity's version the
+    body shows, and a reader that finds it behind the entity renders afresh.
+    """
+
+    __tablename__ = "sync_docs"
+    entity: Mapped[str] = mapped_column(String(32), primary_key=True)
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int]
+    body: Mapped[str] = mapped_column(Text)
+
+
 class SyncState(db.Model):
     """Server-wide sync facts: this database's epoch, how far the feed was compacted."""
 

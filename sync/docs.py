@@ -1,0 +1,126 @@
+"""Materialised handheld documents: each synced entity's JSON, kept current at write time.
+
+Pull is the hot read path: a device lists its whole scope after every reset,
+and a fleet pulls all day. Loading a task with its parcels, fees and newest
+notes and dumping it through marshmallow costs ~0.3 ms; reading a stored JSON
+text costs microseconds. The feed already knows, at commit, which entities
+changed; for each of them it also writes the handheld's JSON (EntityType.dump)
+into sync_docs, in the same transaction as the feed row, so a doc is exactly
+as consistent as the feed.
+
+A doc carries the entity version it shows. Readers compare it with the
+entity's own version and render afresh when the doc is behind or missing (a
+row changed by SQL that bypassed the ORM, data from before this table), so a
+stale doc costs time, never correctness. `rebuild()` brings every doc up to
+date (run by `fieldops sync-maintain`).
+"""
+from datetime import datetime
+
+import orjson
+from sqlalchemy import and_, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
+
+from server.models import SyncDoc
+from sync.registry import EntityType, Registry
+
+_DUMPED = "fieldops_docs_dumped"
+
+
+def dump(session: Session, entity_type: EntityType, objs: list) -> dict[str, dict]:
+    """Dump entities for the handheld, remembering each dump so the commit need not repeat it."""
+    data = entity_type.dump(objs)
+    remembered = session.info.setdefault(_DUMPED, {})
+    for obj in objs:
+        remembered[(entity_type.name, obj.id)] = (obj.version, data[obj.id])
+    return data
+
+
+def forget(session: Session) -> None:
+    """Drop remembered dumps (the transaction rolled back)."""
+    session.info.pop(_DUMPED, None)
+
+
+def _upsert(session: Session, rows: list[dict]) -> None:
+    """Insert or replace docs, in one statement."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(SyncDoc)
+    # A writer that rendered from an older snapshot (a feed touch that holds no
+    # row lock) must not put an older doc over a newer one.
+    session.execute(stmt.on_conflict_do_update(
+        index_elements=[SyncDoc.entity, SyncDoc.entity_id],
+        set_={"version": stmt.excluded.version, "body": stmt.excluded.body},
+        where=SyncDoc.version <= stmt.excluded.version), rows)
+
+
+def write(session: Session, registry: Registry, keys: set[tuple[str, str]]) -> None:
+    """Bring the docs of these (entity, id) up to date; called by the feed before commit, after the flush.
+
+    A dump made earlier in this transaction is reused when the entity's version
+    has not moved since; everything else is loaded and dumped here.
+    """
+    remembered = session.info.pop(_DUMPED, {})
+    by_type: dict[str, list[str]] = {}
+    for entity, entity_id in keys:
+        if entity in registry.entities:
+            by_type.setdefault(entity, []).append(entity_id)
+    rows, gone = [], []
+    for name, ids in by_type.items():
+        entity_type = registry.entities[name]
+        stale = []
+        for entity_id in ids:
+            obj = session.identity_map.get(identity_key(entity_type.model, entity_id))
+            hit = remembered.get((name, entity_id))
+            if obj is not None and hit is not None and hit[0] == obj.version:
+                rows.append({"entity": name, "entity_id": entity_id, "version": hit[0],
+                             "body": orjson.dumps(hit[1]).decode()})
+            else:
+                stale.append(entity_id)
+        if stale:
+            objs = entity_type.load(stale)
+            data = entity_type.dump(objs)
+            rows.extend({"entity": name, "entity_id": obj.id, "version": obj.version,
+                         "body": orjson.dumps(data[obj.id]).decode()} for obj in objs)
+            found = {obj.id for obj in objs}
+            gone.extend((name, entity_id) for entity_id in stale if entity_id not in found)
+    if rows:
+        _upsert(session, sorted(rows, key=lambda r: (r["entity"], r["entity_id"])))
+    for name, entity_id in gone:
+        session.execute(delete(SyncDoc).where(SyncDoc.entity == name, SyncDoc.entity_id == entity_id))
+
+
+def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[str],
+         now: datetime) -> dict[str, tuple[int, orjson.Fragment]]:
+    """{id: (version, JSON)} for those of ids in the courier's scope now; the rest are tombstones."""
+    model = entity_type.model
+    rows = session.execute(
+        select(model.id, model.version, SyncDoc.version, SyncDoc.body)
+        .outerjoin(SyncDoc, and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == model.id))
+        .where(model.id.in_(ids), entity_type.in_scope(courier_id, now))).all()
+    out = {}
+    behind = []
+    for entity_id, version, doc_version, body in rows:
+        if doc_version == version:
+            out[entity_id] = (version, orjson.Fragment(body))
+        else:
+            behind.append(entity_id)
+    if behind:
+        objs = entity_type.load(behind)
+        data = entity_type.dump(objs)
+        out.update({obj.id: (obj.version, orjson.Fragment(orjson.dumps(data[obj.id]))) for obj in objs})
+    return out
+
+
+def rebuild(session: Session, registry: Registry, batch: int = 500) -> int:
+    """Write every doc that is missing or behind its entity; returns how many were written."""
+    written = 0
+    for name, entity_type in registry.entities.items():
+        model = entity_type.model
+        behind = list(session.scalars(
+            select(model.id).outerjoin(SyncDoc, and_(SyncDoc.entity == name, SyncDoc.entity_id == model.id))
+            .where((SyncDoc.version.is_(None)) | (SyncDoc.version != model.version))))
+        for start in range(0, len(behind), batch):
+            write(session, registry, {(name, entity_id) for entity_id in behind[start:start + batch]})
+            written += len(behind[start:start + batch])
+    return written

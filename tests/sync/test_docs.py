@@ -1,0 +1,115 @@
+"""Materialised handheld docs: always the entity as a live dump shows it, or rendered afresh."""
+import orjson
+from sqlalchemy import select, update
+
+from server.extensions import db
+from server.models import SyncDoc, Task, TaskEvent
+from sync import docs
+
+
+def _registry(app):
+    return app.extensions["fieldops_sync"]
+
+
+def _stored(entity: str, entity_id: str) -> tuple[int, dict] | None:
+    """(version, body) of the stored doc, read in a fresh session."""
+    db.session.remove()
+    row = db.session.execute(select(SyncDoc.version, SyncDoc.body).where(
+        SyncDoc.entity == entity, SyncDoc.entity_id == entity_id)).first()
+    return (row.version, orjson.loads(row.body)) if row else None
+
+
+def _live(app, entity: str, entity_id: str) -> tuple[int, dict]:
+    """(version, dump) rendered now from the entity itself, in a fresh session."""
+    db.session.remove()
+    entity_type = _registry(app).entities[entity]
+    (obj,) = entity_type.load([entity_id])
+    return obj.version, entity_type.dump([obj])[entity_id]
+
+
+def test_doc_follows_every_kind_of_change(app, client, device, make, courier):
+    """Dispatch notes, pushed arrivals and notes, reassignment and cancellation: the doc is the live dump."""
+    task = make.task(courier=courier)
+    assert _stored("task", task["id"]) == _live(app, "task", task["id"])
+    client.post(f"/api/v1/dispatch/tasks/{task['id']}/notes", json={"text": "gate code 1234"},
+                headers=make.headers("dispatcher"))
+    assert _stored("task", task["id"]) == _live(app, "task", task["id"])
+    answer = device.push([device.op("stop.arrive", task["id"], {"lat": 31.2, "lon": 121.4}),
+                          device.op("task.note", task["id"], {"text": "at the door"})])
+    stored = _stored("task", task["id"])
+    assert stored == _live(app, "task", task["id"])
+    assert stored[1]["status"] == "arrived" and [n["text"] for n in stored[1]["notes"]][:2] == [
+        "at the door", "gate code 1234"]
+    # The push answered with the very dump the doc was written from.
+    assert answer["results"][-1]["entity"]["data"] == stored[1]
+    make.assign(task["id"], make.courier()["id"])
+    assert _stored("task", task["id"]) == _live(app, "task", task["id"])
+    client.post(f"/api/v1/dispatch/tasks/{task['id']}/cancel", json={"reason": "customer moved"},
+                headers=make.headers("dispatcher"))
+    assert _stored("task", task["id"])[1]["status"] == "cancelled"
+
+
+def test_courier_and_vehicle_docs_follow_dispatch_edits(app, client, make, courier):
+    """A renamed courier, and a van given to a courier then grounded, are re-materialised."""
+    headers = make.headers("dispatcher")
+    client.patch(f"/api/v1/dispatch/couriers/{courier['id']}", json={"name": "Wang Fang"}, headers=headers)
+    assert _stored("courier", courier["id"]) == _live(app, "courier", courier["id"])
+    assert _stored("courier", courier["id"])[1]["name"] == "Wang Fang"
+    driver, van = make.courier(), make.vehicle()
+    for change in ({"courier_id": driver["id"]}, {"status": "grounded"}):
+        response = client.patch(f"/api/v1/dispatch/vehicles/{van['id']}", json=change, headers=headers)
+        assert response.status_code == 200, response.json
+    assert _stored("vehicle", van["id"]) == _live(app, "vehicle", van["id"])
+    assert _stored("vehicle", van["id"])[1]["status"] == "grounded"
+
+
+def test_pull_renders_a_missing_or_stale_doc_and_maintenance_rewrites_it(app, device, make, courier):
+    """A doc behind its entity (or absent) is never sent: pull renders afresh; rebuild() repairs it."""
+    first, second = make.task(courier=courier), make.task(courier=courier)
+    store, _, _ = device.pull_all()
+    expected = {key: change["data"] for key, change in store.items()}
+    db.session.execute(update(SyncDoc).where(SyncDoc.entity_id == first["id"])
+                       .values(version=0, body='{"stale": true}'))
+    db.session.execute(SyncDoc.__table__.delete().where(SyncDoc.entity_id == second["id"]))
+    db.session.commit()
+    store, _, _ = device.pull_all()
+    assert {key: change["data"] for key, change in store.items()} == expected
+    assert docs.rebuild(db.session, _registry(app)) == 2
+    db.session.commit()
+    assert docs.rebuild(db.session, _registry(app)) == 0
+    assert _stored("task", first["id"]) == _live(app, "task", first["id"])
+    assert _stored("task", second["id"]) == _live(app, "task", second["id"])
+
+
+def test_an_older_render_never_replaces_a_newer_doc(app, make, courier):
+    """A writer holding an older snapshot (a feed touch, no row lock) loses to the newer doc."""
+    task = make.task(courier=courier)
+    db.session.execute(update(SyncDoc).where(SyncDoc.entity_id == task["id"])
+                       .values(version=99, body='{"newer": true}'))
+    db.session.commit()
+    docs.write(db.session, _registry(app), {("task", task["id"])})
+    db.session.commit()
+    assert _stored("task", task["id"]) == (99, {"newer": True})
+
+
+def test_history_rows_are_written_at_flush_and_dropped_with_a_rollback(app, make, courier):
+    """record_event buffers rows: a flush writes them (and a loaded history reloads), a rollback drops them."""
+    from server.auth import Actor
+    from server.services import tasks
+    actor = Actor(kind="staff", id="s-test", role="dispatcher")
+    task_id = make.task(courier=courier)["id"]
+    task = db.session.get(Task, task_id)
+    before = len(task.events)
+    tasks.add_note(actor=actor, task=task, text="first", photos=[])
+    db.session.flush()
+    assert [e.text for e in task.events][before:] == ["first"]
+    db.session.commit()
+    task = db.session.get(Task, task_id)
+    tasks.add_note(actor=actor, task=task, text="never", photos=[])
+    db.session.rollback()
+    task = db.session.get(Task, task_id)
+    tasks.add_note(actor=actor, task=task, text="second", photos=[])
+    db.session.commit()
+    texts = db.session.scalars(select(TaskEvent.text).where(TaskEvent.task_id == task_id,
+                                                            TaskEvent.kind == "note").order_by(TaskEvent.id))
+    assert list(texts) == ["first", "second"]
