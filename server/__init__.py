@@ -8,8 +8,9 @@ from server.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
-    from server import cli, database, extensions, jsonio, logs, requests
+    from server import cli, database, extensions, jsonio, logs, models, requests
     from server.api import register_blueprints
+    from server.services import tasks
     from server.sync_wiring import build_registry
     from sync import feed
 
@@ -25,6 +26,8 @@ def create_app(config: Config | None = None) -> Flask:
     with app.app_context():
         database.configure_engine(extensions.db.engine,
                                   busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    models.init_app(app)
+    tasks.init_app(app)
     feed.init_app(app)
     app.extensions["fieldops_sync"] = build_registry()
     requests.init_app(app)

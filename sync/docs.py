@@ -90,17 +90,18 @@ def write(session: Session, registry: Registry, keys: set[tuple[str, str]]) -> N
         session.execute(delete(SyncDoc).where(SyncDoc.entity == name, SyncDoc.entity_id == entity_id))
 
 
-def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[str],
+def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[str] | None,
          now: datetime) -> dict[str, tuple[int, orjson.Fragment]]:
-    """{id: (version, JSON)} for those of ids in the courier's scope now; the rest are tombstones."""
+    """{id: (version, JSON)} for those of ids (None: all) in the courier's scope now; the rest are tombstones."""
     model = entity_type.model
-    rows = session.execute(
-        select(model.id, model.version, SyncDoc.version, SyncDoc.body)
-        .outerjoin(SyncDoc, and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == model.id))
-        .where(model.id.in_(ids), entity_type.in_scope(courier_id, now))).all()
+    query = (select(model.id, model.version, SyncDoc.version, SyncDoc.body)
+             .outerjoin(SyncDoc, and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == model.id))
+             .where(entity_type.in_scope(courier_id, now)))
+    if ids is not None:
+        query = query.where(model.id.in_(ids))
     out = {}
     behind = []
-    for entity_id, version, doc_version, body in rows:
+    for entity_id, version, doc_version, body in session.execute(query):
         if doc_version == version:
             out[entity_id] = (version, orjson.Fragment(body))
         else:

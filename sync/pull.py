@@ -33,11 +33,6 @@ class Cursor:
     after: tuple[int, str] | None = None  # full listing: (entity type index, id) last sent
 
 
-def _state(key: str) -> str:
-    """A server-wide sync fact."""
-    return db.session.get(SyncState, key).value
-
-
 def encode(epoch: str, cursor: Cursor) -> str:
     """Make a cursor opaque."""
     raw = f"{epoch}.{cursor.mode}.{cursor.position}"
@@ -98,6 +93,18 @@ def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]
     return out
 
 
+def _first_listing(registry: Registry, courier_id: str, now) -> tuple[list[tuple[int, str, str, int]], list[dict]]:
+    """The whole scope in listing order, and a change for each entity in it."""
+    items = []
+    for index, (name, entity_type) in enumerate(registry.entities.items()):
+        items.extend((index, name, entity_id, version, data) for entity_id, (version, data)
+                     in docs.read(db.session, entity_type, courier_id, None, now).items())
+    items.sort(key=lambda item: item[:3])
+    return ([item[:4] for item in items],
+            [{"entity": name, "id": entity_id, "deleted": False, "version": version, "data": data}
+             for _, name, entity_id, version, data in items])
+
+
 def _scope(registry: Registry, courier_id: str, now) -> list[tuple[int, str, str, int]]:
     """The whole scope as (type index, entity, id, version), in listing order."""
     items = []
@@ -115,25 +122,31 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
     answer must be encoded with orjson (server.jsonio), not through a schema.
     """
     _snapshot()
-    epoch = _state("epoch")
-    last_seq = db.session.scalar(select(Device.last_seq).where(Device.id == actor.device_id))
-    high = db.session.scalar(select(func.max(Change.position))) or 0
+    state = dict(db.session.execute(select(SyncState.key, SyncState.value)).all())
+    epoch = state["epoch"]
+    last_seq, high = db.session.execute(select(
+        select(Device.last_seq).where(Device.id == actor.device_id).scalar_subquery(),
+        select(func.coalesce(func.max(Change.position), 0)).scalar_subquery())).one()
     courier_id = actor.courier_id
     now = utcnow()
     current = Cursor(mode="f", position=high)
     if cursor:
         cursor_epoch, current = decode(cursor)
-        compacted = int(_state("compacted_through"))
-        if cursor_epoch != epoch or current.position > high or current.position < compacted:
+        if cursor_epoch != epoch or current.position > high or current.position < int(state["compacted_through"]):
             return {"changes": [], "cursor": None, "has_more": True, "reset": True,
                     "last_seq": last_seq}
     scope = None
     if current.mode == "f":
-        scope = _scope(registry, courier_id, now)
-        remaining = [s for s in scope if current.after is None or s[:1] + s[2:3] > current.after]
-        page = remaining[:limit]
-        changes = _changes_for(registry, courier_id, [(s[1], s[2]) for s in page], now)
-        if len(remaining) > limit:
+        if current.after is None:
+            # The first page: the whole scope with its docs, one query per entity type.
+            scope, changes = _first_listing(registry, courier_id, now)
+            page = scope[:limit]
+            changes = changes[:limit]
+        else:
+            scope = _scope(registry, courier_id, now)
+            page = [s for s in scope if s[:1] + s[2:3] > current.after][:limit]
+            changes = _changes_for(registry, courier_id, [(s[1], s[2]) for s in page], now)
+        if page and page[-1] != scope[-1]:
             next_cursor = Cursor(mode="f", position=current.position, after=(page[-1][0], page[-1][2]))
             has_more = True
         else:

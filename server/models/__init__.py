@@ -1,6 +1,4 @@
 """All models, importable from one place (Alembic and services use this)."""
-from server.clock import hold_utc
-from server.extensions import db
 from server.models.couriers import GRADES, Courier, Device, Enrollment
 from server.models.staff import STAFF_ROLES, ApiToken, AuditEntry, AuthFailure, StaffUser
 from server.models.sync import Attachment, Change, OpLog, SyncConflict, SyncDoc, SyncState
@@ -16,4 +14,9 @@ __all__ = [
     "VEHICLE_STATUSES",
 ]
 
-hold_utc(db.Model.registry)
+
+def init_app(_app) -> None:
+    """Mapped-class behaviour that needs every model defined first."""
+    from server.clock import hold_utc
+    from server.extensions import db
+    hold_utc(db.Model.registry)

@@ -54,9 +54,11 @@ def _drop_history(session: Session, previous_transaction) -> None:
         session.info.pop(_HISTORY, None)
 
 
-if not event.contains(Session, "after_flush_postexec", _write_history):
-    event.listen(Session, "after_flush_postexec", _write_history)
-    event.listen(Session, "after_soft_rollback", _drop_history)
+def init_app(_app) -> None:
+    """Install the history writer once per process (session events are per Session class)."""
+    if not event.contains(Session, "after_flush_postexec", _write_history):
+        event.listen(Session, "after_flush_postexec", _write_history)
+        event.listen(Session, "after_soft_rollback", _drop_history)
 
 
 def _mark_dispatch_change(task: Task) -> None:
