@@ -7,14 +7,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from schemas.couriers import CourierSelfOut
-from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn
+from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn, NoteOut
 from schemas.vehicles import VehicleOut
 from server.extensions import db
 from server.models import Courier, Task, Vehicle
 from server.services import tasks
+from sync import docs
 from sync.registry import EntityType, OpType, Registry
 
 _task_out = CourierTaskOut()
+_task_out_without_notes = CourierTaskOut(exclude=("notes",))
+_notes_out = NoteOut(many=True)
 _vehicle_out = VehicleOut()
 _courier_out = CourierSelfOut()
 
@@ -37,15 +40,38 @@ def _task_load(ids: list[str]) -> list[Task]:
                                    .options(selectinload(Task.parcels), selectinload(Task.fees))))
 
 
+def _load_items(task_list: list[Task]) -> None:
+    """Load parcels and fees, in two queries, for the tasks that do not have them yet."""
+    missing = [t.id for t in task_list if "parcels" not in t.__dict__ or "fees" not in t.__dict__]
+    if missing:
+        db.session.execute(select(Task).where(Task.id.in_(missing))
+                           .options(selectinload(Task.parcels), selectinload(Task.fees))).all()
+
+
 def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
-    """Tasks as the handheld holds them, with their newest notes (one query for all)."""
-    return {task.id: _task_out.dump(task) for task in tasks.with_recent_notes(task_list)}
+    """Tasks as the handheld holds them, with their newest notes.
+
+    A task this transaction only added notes to, whose stored doc shows the
+    version it had before, takes its older notes from that doc: no history
+    query and no second dump of notes dumped before. The rest read their
+    newest notes in one query.
+    """
+    _load_items(task_list)
+    added = tasks.notes_added([t.id for t in task_list])
+    before = docs.at_versions(db.session, "task", {task_id: base for task_id, (base, _) in added.items()})
+    out = {task.id: _task_out.dump(task)
+           for task in tasks.with_recent_notes([t for t in task_list if t.id not in before])}
+    for task in task_list:
+        if task.id in before:
+            data = _task_out_without_notes.dump(task)
+            data["notes"] = (_notes_out.dump(added[task.id][1]) + before[task.id]["notes"])[:tasks.HANDHELD_NOTES]
+            out[task.id] = data
+    return out
 
 
 def _task_lock_many(ids: list[str]) -> dict[str, Task]:
-    """The tasks, locked until commit, with what their dump needs."""
-    rows = db.session.scalars(select(Task).where(Task.id.in_(ids)).order_by(Task.id).with_for_update()
-                              .options(selectinload(Task.parcels), selectinload(Task.fees)))
+    """The tasks, locked until commit (parcels and fees wait for the dump, after the flush)."""
+    rows = db.session.scalars(select(Task).where(Task.id.in_(ids)).order_by(Task.id).with_for_update())
     return {task.id: task for task in rows}
 
 

@@ -90,6 +90,16 @@ def write(session: Session, registry: Registry, keys: set[tuple[str, str]]) -> N
         session.execute(delete(SyncDoc).where(SyncDoc.entity == name, SyncDoc.entity_id == entity_id))
 
 
+def at_versions(session: Session, entity: str, versions: dict[str, int | None]) -> dict[str, dict]:
+    """{id: body} of the stored docs that show exactly the given versions (others are left out)."""
+    wanted = {entity_id: version for entity_id, version in versions.items() if version is not None}
+    if not wanted:
+        return {}
+    rows = session.execute(select(SyncDoc.entity_id, SyncDoc.version, SyncDoc.body).where(
+        SyncDoc.entity == entity, SyncDoc.entity_id.in_(list(wanted))))
+    return {entity_id: orjson.loads(body) for entity_id, version, body in rows if wanted[entity_id] == version}
+
+
 def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[str] | None,
          now: datetime) -> dict[str, tuple[int, orjson.Fragment]]:
     """{id: (version, JSON)} for those of ids (None: all) in the courier's scope now; the rest are tombstones."""

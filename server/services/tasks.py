@@ -1,6 +1,7 @@
 """Tasks: creation and import, assignment, cancellation, notes and arrivals."""
 import math
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
+from types import SimpleNamespace
 
 from sqlalchemy import and_, event, func, insert, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +19,7 @@ from sync import feed
 
 
 _HISTORY = "fieldops_history_pending"
+_NOTES_ADDED = "fieldops_notes_added"
 
 
 def record_event(task: Task, kind: str, actor: Actor, *, text: str | None = None,
@@ -27,12 +29,29 @@ def record_event(task: Task, kind: str, actor: Actor, *, text: str | None = None
     The history row is written at the next flush, with every other one the
     transaction appended, in one multi-row INSERT (_write_history): a push
     appends hundreds at once, and the unit of work's per-object bookkeeping for
-    them was the largest part of its time.
+    them was the largest part of its time. The notes added (and the task's
+    version before its first event here) are also remembered for the rest of
+    the transaction (notes_added).
     """
-    db.session.info.setdefault(_HISTORY, []).append({
-        "task_id": task.id, "kind": kind, "actor_kind": actor.kind, "actor_id": actor.id, "text": text,
-        "data": data, "device_time": device_time, "at": utcnow()})
+    row = {"task_id": task.id, "kind": kind, "actor_kind": actor.kind, "actor_id": actor.id, "text": text,
+           "data": data, "device_time": device_time.astimezone(timezone.utc) if device_time else None,
+           "at": utcnow()}
+    db.session.info.setdefault(_HISTORY, []).append(row)
+    notes = db.session.info.setdefault(_NOTES_ADDED, {}).setdefault(task.id, (task.version, []))[1]
+    if kind == "note":
+        notes.append(SimpleNamespace(**row))
     task.updated_at = utcnow()  # forces an UPDATE, so version and the change feed move
+
+
+def notes_added(task_ids: list[str]) -> dict[str, tuple[int | None, list]]:
+    """For tasks with events in this transaction: (their version before the first, the notes added, newest first).
+
+    The version is read when the first event is recorded; if this transaction
+    had already flushed a change to the task it is past the committed one,
+    which is how a caller comparing it with stored state sees it cannot build on it.
+    """
+    added = db.session.info.get(_NOTES_ADDED, {})
+    return {task_id: (added[task_id][0], added[task_id][1][::-1]) for task_id in task_ids if task_id in added}
 
 
 def _write_history(session: Session, _flush_context) -> None:
@@ -48,17 +67,23 @@ def _write_history(session: Session, _flush_context) -> None:
             session.expire(task, ["events"])
 
 
-def _drop_history(session: Session, previous_transaction) -> None:
-    """Rows recorded in a transaction that rolled back are not written."""
-    if previous_transaction.parent is None:
-        session.info.pop(_HISTORY, None)
+def _forget_history(session: Session, _transaction=None) -> None:
+    """Nothing recorded outlives its transaction.
+
+    On any rollback, savepoints included, unwritten rows go (begin_nested()
+    flushes first, so whatever is still buffered was recorded inside the
+    savepoint), and so does the record of notes added.
+    """
+    session.info.pop(_HISTORY, None)
+    session.info.pop(_NOTES_ADDED, None)
 
 
 def init_app(_app) -> None:
     """Install the history writer once per process (session events are per Session class)."""
     if not event.contains(Session, "after_flush_postexec", _write_history):
         event.listen(Session, "after_flush_postexec", _write_history)
-        event.listen(Session, "after_soft_rollback", _drop_history)
+        event.listen(Session, "after_soft_rollback", _forget_history)
+        event.listen(Session, "after_commit", _forget_history)
 
 
 def _mark_dispatch_change(task: Task) -> None:

@@ -113,3 +113,47 @@ def test_history_rows_are_written_at_flush_and_dropped_with_a_rollback(app, make
     texts = db.session.scalars(select(TaskEvent.text).where(TaskEvent.task_id == task_id,
                                                             TaskEvent.kind == "note").order_by(TaskEvent.id))
     assert list(texts) == ["first", "second"]
+
+
+def test_notes_built_on_the_stored_doc_match_the_history(app, device, make, courier):
+    """Pushes that only add notes extend the doc's newest-20 list exactly as a fresh query would."""
+    task_id = make.task(courier=courier)["id"]
+    for batch in range(3):
+        answer = device.push([device.op("task.note", task_id, {"text": f"note {batch}.{i}"}) for i in range(9)])
+        assert {r["status"] for r in answer["results"]} == {"applied"}
+        stored = _stored("task", task_id)
+        assert stored == _live(app, "task", task_id)
+    notes = stored[1]["notes"]
+    assert len(notes) == 20 and notes[0]["text"] == "note 2.8" and notes[-1]["text"] == "note 0.7"
+
+
+def test_a_note_after_a_flushed_change_in_the_same_transaction_reads_the_history(app, make, courier):
+    """The doc cannot be built on when the task moved past it earlier in the transaction."""
+    from server.auth import Actor
+    from server.services import tasks
+    actor = Actor(kind="staff", id="s-test", role="dispatcher")
+    task_id = make.task(courier=courier)["id"]
+    db.session.remove()
+    task = db.session.get(Task, task_id)
+    task.needs_review = True
+    db.session.flush()  # version moves past the stored doc's
+    tasks.add_note(actor=actor, task=task, text="after the flush", photos=[])
+    db.session.commit()
+    stored = _stored("task", task_id)
+    assert stored == _live(app, "task", task_id)
+    assert stored[1]["notes"][0]["text"] == "after the flush"
+
+
+def test_a_doc_behind_its_task_is_not_built_on(app, client, device, make, courier):
+    """Notes pushed onto a task whose doc lags get the full history, not the lagging doc's notes."""
+    task_id = make.task(courier=courier)["id"]
+    client.post(f"/api/v1/dispatch/tasks/{task_id}/notes", json={"text": "older"},
+                headers=make.headers("dispatcher"))
+    version, body = _stored("task", task_id)
+    db.session.execute(update(SyncDoc).where(SyncDoc.entity_id == task_id)
+                       .values(version=version - 1, body=orjson.dumps(dict(body, notes=[])).decode()))
+    db.session.commit()
+    device.push([device.op("task.note", task_id, {"text": "newer"})])
+    stored = _stored("task", task_id)
+    assert stored == _live(app, "task", task_id)
+    assert [n["text"] for n in stored[1]["notes"]] == ["newer", "older"]
