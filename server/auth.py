@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app, g, request
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 
 from server.clock import utcnow
-from server.database import mark_read_only, reset_read_only
+from server.database import is_read_only, mark_read_only, reset_read_only
 from server.errors import Forbidden, TooManyRequests, Unauthorized
 from server.extensions import db
 from server.ids import hash_secret
@@ -44,13 +44,22 @@ def client_key(prefix: str) -> str:
     return f"{prefix}:{request.remote_addr or 'unknown'}"
 
 
+# Every request runs these; they are built once (building costs more than running them).
+_FAILURES = (select(func.count()).select_from(AuthFailure)
+             .where(AuthFailure.key == bindparam("key"), AuthFailure.at >= bindparam("since")))
+_STAFF_TOKEN = (select(ApiToken, StaffUser).join(StaffUser)
+                .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None),
+                       StaffUser.active.is_(True)))
+_DEVICE_TOKEN = (select(Device.id, Device.courier_id).join(Courier)
+                 .where(Device.token_hash == bindparam("digest"), Device.revoked_at.is_(None),
+                        Courier.active.is_(True)))
+
+
 def check_failure_budget(key: str) -> None:
     """Refuse with 429 when this key failed too often recently."""
     window = current_app.config["AUTH_FAILURE_WINDOW"]
     since = utcnow() - timedelta(seconds=window)
-    failures = db.session.scalar(
-        select(func.count()).select_from(AuthFailure)
-        .where(AuthFailure.key == key, AuthFailure.at >= since))
+    failures = db.session.scalar(_FAILURES, {"key": key, "since": since})
     if failures >= current_app.config["AUTH_FAILURE_LIMIT"]:
         raise TooManyRequests("Too many failed attempts; wait before trying again.",
                               headers={"Retry-After": str(window)})
@@ -82,15 +91,18 @@ def authenticate() -> Actor:
     """Resolve the bearer token to an Actor, or raise 401 (429 after repeated failures)."""
     key = client_key("auth")
     token = _bearer()
-    # Read in a short read-only transaction of its own: the write transaction
-    # that follows (on SQLite, the database's single write lock) then does not
-    # span the request's parsing.
+    # A read request goes on in the transaction the lookup began (one snapshot,
+    # fewer round trips). Otherwise the lookup reads in a short read-only
+    # transaction of its own, so the write transaction that follows (on SQLite,
+    # the database's single write lock) does not span the request's parsing.
+    reading = is_read_only()
     read_only = mark_read_only(True)
     try:
         check_failure_budget(key)
         actor = _actor_for(hash_secret(token), token) if token else None
     finally:
-        db.session.commit()
+        if not reading:
+            db.session.commit()
         reset_read_only(read_only)
     if actor is None:
         record_failure(key, "missing token" if token is None else "unknown or revoked token")
@@ -104,17 +116,11 @@ def _actor_for(digest: str, token: str) -> Actor | None:
     """Match a token hash to an active staff user or an unrevoked device of an active courier."""
     actor = None
     if token.startswith(STAFF_TOKEN_PREFIX):
-        row = db.session.execute(
-            select(ApiToken, StaffUser).join(StaffUser)
-            .where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None),
-                   StaffUser.active.is_(True))).first()
+        row = db.session.execute(_STAFF_TOKEN, {"digest": digest}).first()
         if row:
             actor = Actor(kind="staff", id=row.StaffUser.id, role=row.StaffUser.role)
     elif token.startswith(DEVICE_TOKEN_PREFIX):
-        row = db.session.execute(
-            select(Device.id, Device.courier_id).join(Courier)
-            .where(Device.token_hash == digest, Device.revoked_at.is_(None),
-                   Courier.active.is_(True))).first()
+        row = db.session.execute(_DEVICE_TOKEN, {"digest": digest}).first()
         if row:
             actor = Actor(kind="courier", id=row.courier_id, role="courier",
                           courier_id=row.courier_id, device_id=row.id)

@@ -13,25 +13,37 @@ from server import jsonio
 
 _FEED_LOCK_SQL = text("SELECT pg_advisory_xact_lock(7302001)")
 
-# SQLite: a transaction that will write takes the write lock when it begins
-# (BEGIN IMMEDIATE) so it never fails half-way when upgrading a read lock under
-# concurrency; read-only requests begin deferred and never block writers (WAL).
-_sqlite_read_only: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "fieldops_sqlite_read_only", default=False)
+# Whether transactions begun now will only read. SQLite: a transaction that
+# will write takes the write lock when it begins (BEGIN IMMEDIATE) so it never
+# fails half-way when upgrading a read lock under concurrency; read-only ones
+# begin deferred and never block writers (WAL). PostgreSQL: a read-only one is
+# REPEATABLE READ, so a whole read request (auth included) sees one snapshot.
+_read_only: contextvars.ContextVar[bool] = contextvars.ContextVar("fieldops_read_only", default=False)
 
 
 def mark_read_only(read_only: bool) -> contextvars.Token:
     """Declare whether transactions begun from now on in this context will only read."""
-    return _sqlite_read_only.set(read_only)
+    return _read_only.set(read_only)
 
 
 def reset_read_only(token: contextvars.Token) -> None:
     """Undo mark_read_only."""
-    _sqlite_read_only.reset(token)
+    _read_only.reset(token)
+
+
+def is_read_only() -> bool:
+    """Whether transactions begun now in this context only read."""
+    return _read_only.get()
 
 
 def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
     """Install per-connection settings for the engine's dialect."""
+    if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "begin")
+        def _on_pg_begin(conn):
+            if _read_only.get():
+                conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        return
     if engine.dialect.name != "sqlite":
         return
 
@@ -55,7 +67,7 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        if _sqlite_read_only.get():
+        if _read_only.get():
             conn.exec_driver_sql("BEGIN")
             return
         if lock_path:

@@ -102,10 +102,10 @@ def build_registry() -> Registry:
         lock_many=_task_lock_many,
         access=_task_access, dispatch_version=lambda task: task.dispatch_version, flag=_task_flag))
     registry.entity(EntityType(
-        name="vehicle", model=Vehicle, in_scope=lambda courier_id, _now: Vehicle.courier_id == courier_id,
+        name="vehicle", model=Vehicle, in_scope=lambda courier_id, _day_start: Vehicle.courier_id == courier_id,
         dump=lambda objs: {v.id: _vehicle_out.dump(v) for v in objs}, load=_load(Vehicle)))
     registry.entity(EntityType(
-        name="courier", model=Courier, in_scope=lambda courier_id, _now: Courier.id == courier_id,
+        name="courier", model=Courier, in_scope=lambda courier_id, _day_start: Courier.id == courier_id,
         dump=lambda objs: {c.id: _courier_out.dump(c) for c in objs}, load=_load(Courier)))
     registry.op(OpType(name="task.note", schema=NoteIn, handler=_task_note, kind="fact",
                        attachments=lambda payload: payload["photos"]))

@@ -14,10 +14,11 @@ row changed by SQL that bypassed the ORM, data from before this table), so a
 stale doc costs time, never correctness. `rebuild()` brings every doc up to
 date (run by `fieldops sync-maintain`).
 """
+import functools
 from datetime import datetime
 
 import orjson
-from sqlalchemy import and_, delete, select
+from sqlalchemy import and_, bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -100,18 +101,26 @@ def at_versions(session: Session, entity: str, versions: dict[str, int | None]) 
     return {entity_id: orjson.loads(body) for entity_id, version, body in rows if wanted[entity_id] == version}
 
 
-def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[str] | None,
-         now: datetime) -> dict[str, tuple[int, orjson.Fragment]]:
-    """{id: (version, JSON)} for those of ids (None: all) in the courier's scope now; the rest are tombstones."""
+@functools.lru_cache(maxsize=64)
+def _read_statement(entity_type: EntityType, by_id: bool):
+    """Entities in a courier's scope with their docs; built once (building costs more than running it)."""
     model = entity_type.model
     query = (select(model.id, model.version, SyncDoc.version, SyncDoc.body)
              .outerjoin(SyncDoc, and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == model.id))
-             .where(entity_type.in_scope(courier_id, now)))
+             .where(entity_type.in_scope(bindparam("courier_id"), bindparam("day_start"))))
+    return query.where(model.id.in_(bindparam("ids", expanding=True))) if by_id else query
+
+
+def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[str] | None,
+         day_start: datetime) -> dict[str, tuple[int, orjson.Fragment]]:
+    """{id: (version, JSON)} for those of ids (None: all) in the courier's scope today; the rest are tombstones."""
+    params = {"courier_id": courier_id, "day_start": day_start}
     if ids is not None:
-        query = query.where(model.id.in_(ids))
+        params["ids"] = ids
     out = {}
     behind = []
-    for entity_id, version, doc_version, body in session.execute(query):
+    for entity_id, version, doc_version, body in session.execute(_read_statement(entity_type, ids is not None),
+                                                                  params):
         if doc_version == version:
             out[entity_id] = (version, orjson.Fragment(body))
         else:

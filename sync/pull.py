@@ -13,10 +13,11 @@ import base64
 import hashlib
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 
 from server.auth import Actor
-from server.clock import utcnow
+from server.clock import local_day_start, utcnow
+from server.database import is_read_only
 from server.errors import ValidationFailed
 from server.extensions import db
 from server.models import Change, Device, SyncState
@@ -61,19 +62,29 @@ def checksum(items: list[tuple[str, str, int]]) -> dict:
     return {"count": len(lines), "checksum": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
 
+# Built once: building a statement costs more than running these.
+_STATE = select(SyncState.key, SyncState.value)
+_SEQ_AND_HEAD = select(select(Device.last_seq).where(Device.id == bindparam("device_id")).scalar_subquery(),
+                       select(func.coalesce(func.max(Change.position), 0)).scalar_subquery())
+
+
 def _snapshot() -> None:
-    """Read everything below in one snapshot (PostgreSQL; SQLite's read transaction already is)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        db.session.commit()  # only the auth lookup ran; start afresh at REPEATABLE READ
+    """Read everything below in one snapshot.
+
+    A read request already does (server.database: SQLite's read transaction,
+    REPEATABLE READ on PostgreSQL); anything else starts one afresh here.
+    """
+    if db.session.get_bind().dialect.name == "postgresql" and not is_read_only():
+        db.session.commit()
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
-def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]], now) -> list[dict]:
+def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]], day_start) -> list[dict]:
     """Current state for each (entity, id) in order: its stored JSON if in scope, else a tombstone."""
     by_type: dict[str, list[str]] = {}
     for entity, entity_id in keys:
         by_type.setdefault(entity, []).append(entity_id)
-    current = {name: docs.read(db.session, registry.entities[name], courier_id, ids, now)
+    current = {name: docs.read(db.session, registry.entities[name], courier_id, ids, day_start)
                for name, ids in by_type.items()}
     tombstones = {}
     for name, ids in by_type.items():
@@ -93,25 +104,26 @@ def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]
     return out
 
 
-def _first_listing(registry: Registry, courier_id: str, now) -> tuple[list[tuple[int, str, str, int]], list[dict]]:
+def _first_listing(registry: Registry, courier_id: str,
+                   day_start) -> tuple[list[tuple[int, str, str, int]], list[dict]]:
     """The whole scope in listing order, and a change for each entity in it."""
     items = []
     for index, (name, entity_type) in enumerate(registry.entities.items()):
         items.extend((index, name, entity_id, version, data) for entity_id, (version, data)
-                     in docs.read(db.session, entity_type, courier_id, None, now).items())
+                     in docs.read(db.session, entity_type, courier_id, None, day_start).items())
     items.sort(key=lambda item: item[:3])
     return ([item[:4] for item in items],
             [{"entity": name, "id": entity_id, "deleted": False, "version": version, "data": data}
              for _, name, entity_id, version, data in items])
 
 
-def _scope(registry: Registry, courier_id: str, now) -> list[tuple[int, str, str, int]]:
+def _scope(registry: Registry, courier_id: str, day_start) -> list[tuple[int, str, str, int]]:
     """The whole scope as (type index, entity, id, version), in listing order."""
     items = []
     for index, (name, entity_type) in enumerate(registry.entities.items()):
         model = entity_type.model
         items.extend((index, name, entity_id, version) for entity_id, version in db.session.execute(
-            select(model.id, model.version).where(entity_type.in_scope(courier_id, now))))
+            select(model.id, model.version).where(entity_type.in_scope(courier_id, day_start))))
     return sorted(items)
 
 
@@ -122,13 +134,11 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
     answer must be encoded with orjson (server.jsonio), not through a schema.
     """
     _snapshot()
-    state = dict(db.session.execute(select(SyncState.key, SyncState.value)).all())
+    state = dict(db.session.execute(_STATE).all())
     epoch = state["epoch"]
-    last_seq, high = db.session.execute(select(
-        select(Device.last_seq).where(Device.id == actor.device_id).scalar_subquery(),
-        select(func.coalesce(func.max(Change.position), 0)).scalar_subquery())).one()
+    last_seq, high = db.session.execute(_SEQ_AND_HEAD, {"device_id": actor.device_id}).one()
     courier_id = actor.courier_id
-    now = utcnow()
+    day_start = local_day_start(utcnow())
     current = Cursor(mode="f", position=high)
     if cursor:
         cursor_epoch, current = decode(cursor)
@@ -139,13 +149,13 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
     if current.mode == "f":
         if current.after is None:
             # The first page: the whole scope with its docs, one query per entity type.
-            scope, changes = _first_listing(registry, courier_id, now)
+            scope, changes = _first_listing(registry, courier_id, day_start)
             page = scope[:limit]
             changes = changes[:limit]
         else:
-            scope = _scope(registry, courier_id, now)
+            scope = _scope(registry, courier_id, day_start)
             page = [s for s in scope if s[:1] + s[2:3] > current.after][:limit]
-            changes = _changes_for(registry, courier_id, [(s[1], s[2]) for s in page], now)
+            changes = _changes_for(registry, courier_id, [(s[1], s[2]) for s in page], day_start)
         if page and page[-1] != scope[-1]:
             next_cursor = Cursor(mode="f", position=current.position, after=(page[-1][0], page[-1][2]))
             has_more = True
@@ -165,10 +175,10 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
         for row in rows:
             latest[(row.entity, row.entity_id)] = row.position
         keys = sorted(latest, key=latest.get)
-        changes = _changes_for(registry, courier_id, keys, now)
+        changes = _changes_for(registry, courier_id, keys, day_start)
     response = {"changes": changes, "cursor": encode(epoch, next_cursor), "has_more": has_more,
                 "last_seq": last_seq}
     if not has_more:
-        scope = scope if scope is not None else _scope(registry, courier_id, now)
+        scope = scope if scope is not None else _scope(registry, courier_id, day_start)
         response["scope"] = checksum([(s[1], s[2], s[3]) for s in scope])
     return response

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from server.auth import Actor
-from server.clock import utcnow
+from server.clock import local_day_start, utcnow
 from server.errors import DomainError
 from server.extensions import db
 from server.models import Attachment, Device, OpLog, SyncConflict
@@ -289,7 +289,7 @@ def _states(entity_type: EntityType, objs: dict[str, object], courier_id: str) -
     """
     model = entity_type.model
     in_scope = set(db.session.scalars(select(model.id).where(
-        model.id.in_(list(objs)), entity_type.in_scope(courier_id, utcnow()))))
+        model.id.in_(list(objs)), entity_type.in_scope(courier_id, local_day_start(utcnow())))))
     data = docs.dump(db.session, entity_type, list(objs.values()))
     return {entity_id: data[entity_id] for entity_id in objs if entity_id in in_scope}
 

@@ -5,7 +5,6 @@ server.sync_wiring registers them here, so the HTTP API and the op handlers
 call the very same functions.
 """
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Callable, Literal
 
 import marshmallow as ma
@@ -38,8 +37,10 @@ class EntityType:
 
     name: str
     model: Any
-    # in_scope(courier_id, now) -> SQL condition on model: in the courier's scope now
-    in_scope: Callable[[str, datetime], Any]
+    # in_scope(courier_id, day_start) -> SQL condition on model: in the courier's scope today.
+    # day_start is the start of the local day (scopes may keep things until it
+    # ends); both arguments may be SQL bind parameters, so statements are built once.
+    in_scope: Callable[[Any, Any], Any]
     # dump(objs) -> {id: data}: the entities as the handheld holds them (what a pull sends)
     dump: Callable[[list], dict[str, dict]]
     # load(ids) -> [obj] with what dump needs loaded (for those that exist)

@@ -217,15 +217,16 @@ def get_all(*, status: str | None = None, courier_id: str | None = None,
     return paginate(query, Task.id, cursor=cursor, limit=limit)
 
 
-def in_courier_scope(courier_id: str, now: datetime):
-    """SQL condition: the task belongs on the courier's handheld now.
+def in_courier_scope(courier_id, day_start):
+    """SQL condition: the task belongs on the courier's handheld today (values or bind parameters).
 
-    Open tasks assigned to them, and tasks they finished today (the device
-    still shows today's work); cancelled tasks and earlier days' finished
-    tasks leave the device, so customer data does not linger there.
+    Open tasks assigned to them, and tasks they finished since day_start, the
+    start of the local day (the device still shows today's work); cancelled
+    tasks and earlier days' finished tasks leave the device, so customer data
+    does not linger there.
     """
     return and_(Task.courier_id == courier_id, Task.status != "cancelled",
-                or_(Task.status.in_(OPEN_STATUSES), Task.finished_at >= local_day_start(now)))
+                or_(Task.status.in_(OPEN_STATUSES), Task.finished_at >= day_start))
 
 
 def close_day(*, now: datetime) -> int:
@@ -281,7 +282,7 @@ def get_own(*, actor: Actor, task_id: str) -> Task:
 def get_for_courier(*, actor: Actor) -> list[Task]:
     """The courier's tasks in their handheld's scope, in window order."""
     return with_recent_notes(list(db.session.scalars(
-        select(Task).where(in_courier_scope(actor.courier_id, utcnow()))
+        select(Task).where(in_courier_scope(actor.courier_id, local_day_start(utcnow())))
         .options(selectinload(Task.parcels), selectinload(Task.fees))
         .order_by(Task.window_start, Task.id))))
 
