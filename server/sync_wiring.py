@@ -5,12 +5,13 @@ service function the HTTP API calls.
 """
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas.couriers import CourierSelfOut
 from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn, NoteOut
 from schemas.vehicles import VehicleOut
 from server.extensions import db
-from server.models import Courier, Task, Vehicle
+from server.models import Courier, Parcel, Task, TaskFee, Vehicle
 from server.services import tasks
 from sync import docs
 from sync.registry import EntityType, OpType, Registry
@@ -41,11 +42,16 @@ def _task_load(ids: list[str]) -> list[Task]:
 
 
 def _load_items(task_list: list[Task]) -> None:
-    """Load parcels and fees, in two queries, for the tasks that do not have them yet."""
-    missing = [t.id for t in task_list if "parcels" not in t.__dict__ or "fees" not in t.__dict__]
-    if missing:
-        db.session.execute(select(Task).where(Task.id.in_(missing))
-                           .options(selectinload(Task.parcels), selectinload(Task.fees))).all()
+    """Give tasks loaded without them their parcels and fees: two queries, not a reload of the tasks."""
+    missing = {t.id: t for t in task_list if "parcels" not in t.__dict__ or "fees" not in t.__dict__}
+    if not missing:
+        return
+    for model, key in ((Parcel, "parcels"), (TaskFee, "fees")):
+        by_task: dict[str, list] = {task_id: [] for task_id in missing}
+        for item in db.session.scalars(select(model).where(model.task_id.in_(list(missing))).order_by(model.id)):
+            by_task[item.task_id].append(item)
+        for task_id, items in by_task.items():
+            set_committed_value(missing[task_id], key, items)
 
 
 def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:

@@ -23,9 +23,10 @@ _PENDING = "fieldops_feed_pending"
 def _scope_couriers(obj) -> set[str | None]:
     """Couriers whose scope the object is in now or was in before this flush."""
     couriers = set(obj.feed_scope())
-    state = inspect(obj)
-    if "courier_id" in state.attrs:
-        couriers.update(c for c in state.attrs.courier_id.history.deleted if c)
+    # The value before the flush, if the flush changed it (after_flush still sees it).
+    before = inspect(obj).committed_state.get("courier_id")
+    if isinstance(before, str):
+        couriers.add(before)
     return couriers
 
 
