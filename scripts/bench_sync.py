@@ -120,9 +120,11 @@ def pull_phase(base_url, devices, page, rounds) -> dict:
             raise SystemExit(f"device {device.device_id} pulled {n} changes, fewer than its {len(device.task_ids)} tasks")
         counts.append(n)
 
+    cpu = time.process_time()
     wall = _each_device_at_once(devices, run)
     return {"changes": sum(counts), "seconds": wall, "changes_per_s": sum(counts) / wall,
-            "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000}
+            "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000,
+            "client_cpu_s": time.process_time() - cpu}
 
 
 def raw_insert_floor(url, workdir, devices, ops_per_device) -> dict:
@@ -250,7 +252,8 @@ def main() -> int:
               f"per batch p50 {p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms)")
         print(f"[{engine}] pull  {q['changes_per_s']:8.0f} changes/s ({q['changes']} changes in {q['seconds']:.1f}s;"
               f" per page p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms; "
-              f"first round, workers cold: {q['first_round_per_s']:.0f} changes/s)")
+              f"first round, workers cold: {q['first_round_per_s']:.0f} changes/s; "
+              f"load generator CPU {q['client_cpu_s']:.1f}s)")
         print(f"[{engine}] floor {f['ops_per_s']:8.0f} ops/s raw insert of the same rows "
               f"(engine at {100 * p['ops_per_s'] / f['ops_per_s']:.0f}% of the floor)")
         print(f"[{engine}] peak worker RSS after push+pull: {r['rss_mb']:.0f} MB")

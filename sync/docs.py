@@ -18,7 +18,7 @@ import functools
 from datetime import datetime
 
 import orjson
-from sqlalchemy import and_, bindparam, delete, select
+from sqlalchemy import String, and_, bindparam, delete, literal_column, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -120,7 +120,7 @@ def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[s
     out = {}
     behind = []
     for entity_id, version, doc_version, body in session.execute(_read_statement(entity_type, ids is not None),
-                                                                  params):
+                                                                  params).all():
         if doc_version == version:
             out[entity_id] = (version, orjson.Fragment(body))
         else:
@@ -129,6 +129,39 @@ def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[s
         objs = entity_type.load(behind)
         data = entity_type.dump(objs)
         out.update({obj.id: (obj.version, orjson.Fragment(orjson.dumps(data[obj.id]))) for obj in objs})
+    return out
+
+
+@functools.lru_cache(maxsize=16)
+def _scope_statement(registry: Registry):
+    """Every entity type's in-scope entities with their docs, as one UNION ALL (one round trip)."""
+    parts = []
+    for name, entity_type in registry.entities.items():
+        model = entity_type.model
+        parts.append(
+            select(literal_column(f"'{name}'", String).label("entity"), model.id.label("id"),
+                   model.version.label("version"), SyncDoc.version.label("doc_version"), SyncDoc.body.label("body"))
+            .outerjoin(SyncDoc, and_(SyncDoc.entity == name, SyncDoc.entity_id == model.id))
+            .where(entity_type.in_scope(bindparam("courier_id"), bindparam("day_start"))))
+    return union_all(*parts)
+
+
+def read_scope(session: Session, registry: Registry, courier_id: str,
+               day_start: datetime) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
+    """{entity: {id: (version, JSON)}} for the courier's whole scope today, in one query."""
+    out: dict[str, dict] = {name: {} for name in registry.entities}
+    behind: dict[str, list[str]] = {}
+    for name, entity_id, version, doc_version, body in session.execute(
+            _scope_statement(registry), {"courier_id": courier_id, "day_start": day_start}).all():
+        if doc_version == version:
+            out[name][entity_id] = (version, orjson.Fragment(body))
+        else:
+            behind.setdefault(name, []).append(entity_id)
+    for name, ids in behind.items():
+        entity_type = registry.entities[name]
+        objs = entity_type.load(ids)
+        data = entity_type.dump(objs)
+        out[name].update({obj.id: (obj.version, orjson.Fragment(orjson.dumps(data[obj.id]))) for obj in objs})
     return out
 
 

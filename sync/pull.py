@@ -63,9 +63,11 @@ def checksum(items: list[tuple[str, str, int]]) -> dict:
 
 
 # Built once: building a statement costs more than running these.
-_STATE = select(SyncState.key, SyncState.value)
-_SEQ_AND_HEAD = select(select(Device.last_seq).where(Device.id == bindparam("device_id")).scalar_subquery(),
-                       select(func.coalesce(func.max(Change.position), 0)).scalar_subquery())
+_STATE = select(
+    select(SyncState.value).where(SyncState.key == "epoch").scalar_subquery(),
+    select(SyncState.value).where(SyncState.key == "compacted_through").scalar_subquery(),
+    select(Device.last_seq).where(Device.id == bindparam("device_id")).scalar_subquery(),
+    select(func.coalesce(func.max(Change.position), 0)).scalar_subquery())
 
 
 def _snapshot() -> None:
@@ -107,11 +109,10 @@ def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]
 def _first_listing(registry: Registry, courier_id: str,
                    day_start) -> tuple[list[tuple[int, str, str, int]], list[dict]]:
     """The whole scope in listing order, and a change for each entity in it."""
-    items = []
-    for index, (name, entity_type) in enumerate(registry.entities.items()):
-        items.extend((index, name, entity_id, version, data) for entity_id, (version, data)
-                     in docs.read(db.session, entity_type, courier_id, None, day_start).items())
-    items.sort(key=lambda item: item[:3])
+    current = docs.read_scope(db.session, registry, courier_id, day_start)
+    items = sorted((index, name, entity_id, version, data)
+                   for index, name in enumerate(registry.entities)
+                   for entity_id, (version, data) in current[name].items())
     return ([item[:4] for item in items],
             [{"entity": name, "id": entity_id, "deleted": False, "version": version, "data": data}
              for _, name, entity_id, version, data in items])
@@ -134,15 +135,14 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
     answer must be encoded with orjson (server.jsonio), not through a schema.
     """
     _snapshot()
-    state = dict(db.session.execute(_STATE).all())
-    epoch = state["epoch"]
-    last_seq, high = db.session.execute(_SEQ_AND_HEAD, {"device_id": actor.device_id}).one()
+    epoch, compacted_through, last_seq, high = db.session.execute(
+        _STATE, {"device_id": actor.device_id}).one()
     courier_id = actor.courier_id
     day_start = local_day_start(utcnow())
     current = Cursor(mode="f", position=high)
     if cursor:
         cursor_epoch, current = decode(cursor)
-        if cursor_epoch != epoch or current.position > high or current.position < int(state["compacted_through"]):
+        if cursor_epoch != epoch or current.position > high or current.position < int(compacted_through):
             return {"changes": [], "cursor": None, "has_more": True, "reset": True,
                     "last_seq": last_seq}
     scope = None
