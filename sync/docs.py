@@ -101,58 +101,33 @@ def at_versions(session: Session, entity: str, versions: dict[str, int | None]) 
     return {entity_id: orjson.loads(body) for entity_id, version, body in rows if wanted[entity_id] == version}
 
 
-@functools.lru_cache(maxsize=64)
-def _read_statement(entity_type: EntityType, by_id: bool):
-    """Entities in a courier's scope with their docs; built once (building costs more than running it)."""
+def _docs_select(entity_type: EntityType):
+    """(entity, id, version, doc_version, body) of the entities in a courier's scope today."""
     model = entity_type.model
-    query = (select(model.id, model.version, SyncDoc.version, SyncDoc.body)
-             .outerjoin(SyncDoc, and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == model.id))
-             .where(entity_type.in_scope(bindparam("courier_id"), bindparam("day_start"))))
-    return query.where(model.id.in_(bindparam("ids", expanding=True))) if by_id else query
+    return (select(literal_column(f"'{entity_type.name}'", String).label("entity"), model.id.label("id"),
+                   model.version.label("version"), SyncDoc.version.label("doc_version"), SyncDoc.body.label("body"))
+            .outerjoin(SyncDoc, and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == model.id))
+            .where(entity_type.in_scope(bindparam("courier_id"), bindparam("day_start"))))
 
 
-def read(session: Session, entity_type: EntityType, courier_id: str, ids: list[str] | None,
-         day_start: datetime) -> dict[str, tuple[int, orjson.Fragment]]:
-    """{id: (version, JSON)} for those of ids (None: all) in the courier's scope today; the rest are tombstones."""
-    params = {"courier_id": courier_id, "day_start": day_start}
-    if ids is not None:
-        params["ids"] = ids
-    out = {}
-    behind = []
-    for entity_id, version, doc_version, body in session.execute(_read_statement(entity_type, ids is not None),
-                                                                  params).all():
-        if doc_version == version:
-            out[entity_id] = (version, orjson.Fragment(body))
-        else:
-            behind.append(entity_id)
-    if behind:
-        objs = entity_type.load(behind)
-        data = entity_type.dump(objs)
-        out.update({obj.id: (obj.version, orjson.Fragment(orjson.dumps(data[obj.id]))) for obj in objs})
-    return out
+# Built once (building a statement costs more than running it here).
+@functools.lru_cache(maxsize=64)
+def _by_id_statement(entity_type: EntityType):
+    """_docs_select for a list of ids."""
+    return _docs_select(entity_type).where(entity_type.model.id.in_(bindparam("ids", expanding=True)))
 
 
 @functools.lru_cache(maxsize=16)
 def _scope_statement(registry: Registry):
-    """Every entity type's in-scope entities with their docs, as one UNION ALL (one round trip)."""
-    parts = []
-    for name, entity_type in registry.entities.items():
-        model = entity_type.model
-        parts.append(
-            select(literal_column(f"'{name}'", String).label("entity"), model.id.label("id"),
-                   model.version.label("version"), SyncDoc.version.label("doc_version"), SyncDoc.body.label("body"))
-            .outerjoin(SyncDoc, and_(SyncDoc.entity == name, SyncDoc.entity_id == model.id))
-            .where(entity_type.in_scope(bindparam("courier_id"), bindparam("day_start"))))
-    return union_all(*parts)
+    """_docs_select of every entity type, as one UNION ALL (one round trip)."""
+    return union_all(*(_docs_select(entity_type) for entity_type in registry.entities.values()))
 
 
-def read_scope(session: Session, registry: Registry, courier_id: str,
-               day_start: datetime) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
-    """{entity: {id: (version, JSON)}} for the courier's whole scope today, in one query."""
+def _current(registry: Registry, rows) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
+    """{entity: {id: (version, JSON)}}: the stored doc where it shows the entity's version, else a fresh render."""
     out: dict[str, dict] = {name: {} for name in registry.entities}
     behind: dict[str, list[str]] = {}
-    for name, entity_id, version, doc_version, body in session.execute(
-            _scope_statement(registry), {"courier_id": courier_id, "day_start": day_start}).all():
+    for name, entity_id, version, doc_version, body in rows:
         if doc_version == version:
             out[name][entity_id] = (version, orjson.Fragment(body))
         else:
@@ -163,6 +138,23 @@ def read_scope(session: Session, registry: Registry, courier_id: str,
         data = entity_type.dump(objs)
         out[name].update({obj.id: (obj.version, orjson.Fragment(orjson.dumps(data[obj.id]))) for obj in objs})
     return out
+
+
+def read(session: Session, registry: Registry, courier_id: str, ids_by_entity: dict[str, list[str]],
+         day_start: datetime) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
+    """{entity: {id: (version, JSON)}} for those of the ids in the courier's scope today (the rest are tombstones)."""
+    rows = []
+    for name, ids in ids_by_entity.items():
+        rows += session.execute(_by_id_statement(registry.entities[name]),
+                                {"courier_id": courier_id, "day_start": day_start, "ids": ids}).all()
+    return _current(registry, rows)
+
+
+def read_scope(session: Session, registry: Registry, courier_id: str,
+               day_start: datetime) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
+    """{entity: {id: (version, JSON)}} for the courier's whole scope today, in one query."""
+    return _current(registry, session.execute(
+        _scope_statement(registry), {"courier_id": courier_id, "day_start": day_start}).all())
 
 
 def rebuild(session: Session, registry: Registry, batch: int = 500) -> int:

@@ -86,8 +86,7 @@ def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]
     by_type: dict[str, list[str]] = {}
     for entity, entity_id in keys:
         by_type.setdefault(entity, []).append(entity_id)
-    current = {name: docs.read(db.session, registry.entities[name], courier_id, ids, day_start)
-               for name, ids in by_type.items()}
+    current = docs.read(db.session, registry, courier_id, by_type, day_start)
     tombstones = {}
     for name, ids in by_type.items():
         gone = [entity_id for entity_id in ids if entity_id not in current[name]]
