@@ -3,7 +3,7 @@
 Every handler here is an adapter of a few lines: the rule itself is the same
 service function the HTTP API calls.
 """
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -41,6 +41,13 @@ def _task_load(ids: list[str]) -> list[Task]:
                                    .options(selectinload(Task.parcels), selectinload(Task.fees))))
 
 
+# Every push runs these; built once, since building costs about as much as running them.
+_LOCK_TASKS = (select(Task).where(Task.id.in_(bindparam("ids", expanding=True))).order_by(Task.id)
+               .with_for_update())
+_ITEMS = {model: select(model).where(model.task_id.in_(bindparam("ids", expanding=True))).order_by(model.id)
+          for model in (Parcel, TaskFee)}
+
+
 def _load_items(task_list: list[Task]) -> None:
     """Give tasks loaded without them their parcels and fees: two queries, not a reload of the tasks."""
     missing = {t.id: t for t in task_list if "parcels" not in t.__dict__ or "fees" not in t.__dict__}
@@ -48,7 +55,7 @@ def _load_items(task_list: list[Task]) -> None:
         return
     for model, key in ((Parcel, "parcels"), (TaskFee, "fees")):
         by_task: dict[str, list] = {task_id: [] for task_id in missing}
-        for item in db.session.scalars(select(model).where(model.task_id.in_(list(missing))).order_by(model.id)):
+        for item in db.session.scalars(_ITEMS[model], {"ids": list(missing)}):
             by_task[item.task_id].append(item)
         for task_id, items in by_task.items():
             set_committed_value(missing[task_id], key, items)
@@ -77,7 +84,7 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
 
 def _task_lock_many(ids: list[str]) -> dict[str, Task]:
     """The tasks, locked until commit (parcels and fees wait for the dump, after the flush)."""
-    rows = db.session.scalars(select(Task).where(Task.id.in_(ids)).order_by(Task.id).with_for_update())
+    rows = db.session.scalars(_LOCK_TASKS, {"ids": ids})
     return {task.id: task for task in rows}
 
 

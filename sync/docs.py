@@ -43,16 +43,21 @@ def forget(session: Session) -> None:
     session.info.pop(_DUMPED, None)
 
 
-def _upsert(session: Session, rows: list[dict]) -> None:
-    """Insert or replace docs, in one statement."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(SyncDoc)
+@functools.lru_cache(maxsize=4)
+def _upsert_statement(dialect: str):
+    """Insert or replace docs; built once per dialect."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SyncDoc)
     # A writer that rendered from an older snapshot (a feed touch that holds no
     # row lock) must not put an older doc over a newer one.
-    session.execute(stmt.on_conflict_do_update(
+    return stmt.on_conflict_do_update(
         index_elements=[SyncDoc.entity, SyncDoc.entity_id],
         set_={"version": stmt.excluded.version, "body": stmt.excluded.body},
-        where=SyncDoc.version <= stmt.excluded.version), rows)
+        where=SyncDoc.version <= stmt.excluded.version)
+
+
+def _upsert(session: Session, rows: list[dict]) -> None:
+    """Insert or replace docs, in one statement."""
+    session.execute(_upsert_statement(session.get_bind().dialect.name), rows)
 
 
 def write(session: Session, registry: Registry, keys: set[tuple[str, str]]) -> None:
@@ -91,13 +96,16 @@ def write(session: Session, registry: Registry, keys: set[tuple[str, str]]) -> N
         session.execute(delete(SyncDoc).where(SyncDoc.entity == name, SyncDoc.entity_id == entity_id))
 
 
+_AT_VERSIONS = select(SyncDoc.entity_id, SyncDoc.version, SyncDoc.body).where(
+    SyncDoc.entity == bindparam("entity"), SyncDoc.entity_id.in_(bindparam("ids", expanding=True)))
+
+
 def at_versions(session: Session, entity: str, versions: dict[str, int | None]) -> dict[str, dict]:
     """{id: body} of the stored docs that show exactly the given versions (others are left out)."""
     wanted = {entity_id: version for entity_id, version in versions.items() if version is not None}
     if not wanted:
         return {}
-    rows = session.execute(select(SyncDoc.entity_id, SyncDoc.version, SyncDoc.body).where(
-        SyncDoc.entity == entity, SyncDoc.entity_id.in_(list(wanted))))
+    rows = session.execute(_AT_VERSIONS, {"entity": entity, "ids": list(wanted)})
     return {entity_id: orjson.loads(body) for entity_id, version, body in rows if wanted[entity_id] == version}
 
 

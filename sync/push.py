@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import marshmallow as ma
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -238,7 +238,7 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict]) -> dict:
 
 def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict]) -> dict:
     """One pass over the batch under the device lock."""
-    device = db.session.scalar(select(Device).where(Device.id == actor.device_id).with_for_update())
+    device = db.session.scalar(_DEVICE_FOR_UPDATE, {"device_id": actor.device_id})
     response: dict = {}
     taken: list[tuple[dict, dict | _Applied]] = []  # in-sequence ops and their outcomes
     replies: dict[int, dict] = {}  # replays of ops at or below last_seq
@@ -281,15 +281,26 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
     return _settle(registry, device, ops, taken, replies, log_rows, last_seq, response)
 
 
+# A batch runs these once each; built once, since building costs about as much as running them.
+_DEVICE_FOR_UPDATE = select(Device).where(Device.id == bindparam("device_id")).with_for_update()
+
+
+@functools.lru_cache(maxsize=64)
+def _in_scope_statement(entity_type: EntityType):
+    """Which of some ids are in a courier's scope today."""
+    model = entity_type.model
+    return select(model.id).where(model.id.in_(bindparam("ids", expanding=True)),
+                                  entity_type.in_scope(bindparam("courier_id"), bindparam("day_start")))
+
+
 def _states(entity_type: EntityType, objs: dict[str, object], courier_id: str) -> dict[str, dict]:
     """The touched entities still in the courier's scope, as the handheld holds them.
 
     All are dumped (and remembered, so the commit's doc write reuses the dumps);
     one query tells which are still in scope.
     """
-    model = entity_type.model
-    in_scope = set(db.session.scalars(select(model.id).where(
-        model.id.in_(list(objs)), entity_type.in_scope(courier_id, local_day_start(utcnow())))))
+    in_scope = set(db.session.scalars(_in_scope_statement(entity_type), {
+        "ids": list(objs), "courier_id": courier_id, "day_start": local_day_start(utcnow())}))
     data = docs.dump(db.session, entity_type, list(objs.values()))
     return {entity_id: data[entity_id] for entity_id in objs if entity_id in in_scope}
 
