@@ -111,5 +111,13 @@ def test_any_interleaving_converges_exactly_once(app, client, make, tmp_path, ac
     fresh.pull()
     assert {k: v["version"] for k, v in fresh.entities().items()} == \
            {k: v["version"] for k, v in handheld.entities().items()}
+    # Not only the versions: what the device holds is what a fresh render of each
+    # entity shows now (push results, stored docs and notes built on them included).
+    registry = app.extensions["fieldops_sync"]
+    db.session.remove()
+    for (entity, entity_id), held in handheld.entities().items():
+        entity_type = registry.entities[entity]
+        (obj,) = entity_type.load([entity_id])
+        assert held["data"] == entity_type.dump([obj])[entity_id], (entity, entity_id)
     handheld.close()
     fresh.close()
