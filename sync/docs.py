@@ -46,7 +46,7 @@ def forget(session: Session) -> None:
 @functools.lru_cache(maxsize=4)
 def _upsert_statement(dialect: str):
     """Insert or replace docs; built once per dialect."""
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SyncDoc)
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SyncDoc.__table__)
     # A writer that rendered from an older snapshot (a feed touch that holds no
     # row lock) must not put an older doc over a newer one.
     return stmt.on_conflict_do_update(

@@ -68,7 +68,7 @@ def _before_commit(session: Session) -> None:
     docs.write(session, current_app.extensions["fieldops_sync"], {(e, i) for e, i, _ in pending})
     take_feed_lock(session)
     now = utcnow()
-    session.execute(insert(Change), [
+    session.execute(insert(Change.__table__), [
         {"entity": entity, "entity_id": entity_id, "courier_id": courier_id, "at": now}
         for entity, entity_id, courier_id in sorted(pending, key=lambda p: (p[0], p[1], p[2] or ""))
     ])
