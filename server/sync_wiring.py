@@ -49,11 +49,14 @@ _ITEMS = {model: select(model).where(model.task_id.in_(bindparam("ids", expandin
 
 
 def _load_items(task_list: list[Task]) -> None:
-    """Give tasks loaded without them their parcels and fees: two queries, not a reload of the tasks."""
-    missing = {t.id: t for t in task_list if "parcels" not in t.__dict__ or "fees" not in t.__dict__}
-    if not missing:
-        return
+    """Give tasks loaded without them their parcels and fees: two queries, not a reload of the tasks.
+
+    A collection already loaded (a handler may have changed it) is left as it is.
+    """
     for model, key in ((Parcel, "parcels"), (TaskFee, "fees")):
+        missing = {t.id: t for t in task_list if key not in t.__dict__}
+        if not missing:
+            continue
         by_task: dict[str, list] = {task_id: [] for task_id in missing}
         for item in db.session.scalars(_ITEMS[model], {"ids": list(missing)}):
             by_task[item.task_id].append(item)
@@ -64,10 +67,11 @@ def _load_items(task_list: list[Task]) -> None:
 def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
     """Tasks as the handheld holds them, with their newest notes.
 
-    A task this transaction only added notes to, whose stored doc shows the
-    version it had before, takes its older notes from that doc: no history
-    query and no second dump of notes dumped before. The rest read their
-    newest notes in one query.
+    A task whose events in this transaction were all recorded through
+    tasks.record_event, and whose stored doc shows the version it had before
+    the first, takes its older notes from that doc: no history query, and no
+    second dump of notes dumped before. The rest read their newest notes in
+    one query.
     """
     _load_items(task_list)
     added = tasks.notes_added([t.id for t in task_list])

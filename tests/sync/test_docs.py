@@ -157,3 +157,18 @@ def test_a_doc_behind_its_task_is_not_built_on(app, client, device, make, courie
     stored = _stored("task", task_id)
     assert stored == _live(app, "task", task_id)
     assert [n["text"] for n in stored[1]["notes"]] == ["newer", "older"]
+
+
+def test_a_loaded_and_changed_collection_is_dumped_as_changed(app, make, courier):
+    """Attaching parcels and fees for the dump never replaces a collection the transaction already changed."""
+    from server.models import Parcel
+    entity_type = _registry(app).entities["task"]
+    task_id = make.task(courier=courier)["id"]
+    db.session.remove()
+    (task,) = db.session.scalars(select(Task).where(Task.id == task_id))  # parcels and fees not loaded
+    with db.session.no_autoflush:  # the change is not in the database yet
+        task.parcels.append(Parcel(parcel_no="EXTRA-1", description="gift", count=1))
+        data = docs.dump(db.session, entity_type, [task])[task_id]
+    assert [p["parcel_no"] for p in data["parcels"]][-1] == "EXTRA-1"
+    assert data["fees"] == [{"code": "delivery", "amount": 1200}]
+    db.session.rollback()
