@@ -18,7 +18,7 @@ import functools
 from datetime import datetime
 
 import orjson
-from sqlalchemy import String, and_, bindparam, delete, literal_column, select, union_all
+from sqlalchemy import and_, bindparam, delete, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -109,13 +109,17 @@ def at_versions(session: Session, entity: str, versions: dict[str, int | None]) 
     return {entity_id: orjson.loads(body) for entity_id, version, body in rows if wanted[entity_id] == version}
 
 
+def _doc_of(entity_type: EntityType):
+    """Join condition: the entity's stored doc."""
+    return and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == entity_type.model.id)
+
+
 def _docs_select(entity_type: EntityType):
     """(entity, id, version, doc_version, body) of the entities in a courier's scope today."""
     model = entity_type.model
-    return (select(literal_column(f"'{entity_type.name}'", String).label("entity"), model.id.label("id"),
-                   model.version.label("version"), SyncDoc.version.label("doc_version"), SyncDoc.body.label("body"))
-            .outerjoin(SyncDoc, and_(SyncDoc.entity == entity_type.name, SyncDoc.entity_id == model.id))
-            .where(entity_type.in_scope(bindparam("courier_id"), bindparam("day_start"))))
+    return (entity_type.scoped(model.id.label("id"), model.version.label("version"),
+                               SyncDoc.version.label("doc_version"), SyncDoc.body.label("body"))
+            .outerjoin(SyncDoc, _doc_of(entity_type)))
 
 
 # Built once (building a statement costs more than running it here).
@@ -171,7 +175,7 @@ def rebuild(session: Session, registry: Registry, batch: int = 500) -> int:
     for name, entity_type in registry.entities.items():
         model = entity_type.model
         behind = list(session.scalars(
-            select(model.id).outerjoin(SyncDoc, and_(SyncDoc.entity == name, SyncDoc.entity_id == model.id))
+            select(model.id).outerjoin(SyncDoc, _doc_of(entity_type))
             .where((SyncDoc.version.is_(None)) | (SyncDoc.version != model.version))))
         for start in range(0, len(behind), batch):
             write(session, registry, {(name, entity_id) for entity_id in behind[start:start + batch]})

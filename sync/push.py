@@ -289,8 +289,7 @@ _DEVICE_FOR_UPDATE = select(Device).where(Device.id == bindparam("device_id")).w
 def _in_scope_statement(entity_type: EntityType):
     """Which of some ids are in a courier's scope today."""
     model = entity_type.model
-    return select(model.id).where(model.id.in_(bindparam("ids", expanding=True)),
-                                  entity_type.in_scope(bindparam("courier_id"), bindparam("day_start")))
+    return entity_type.scoped(model.id).where(model.id.in_(bindparam("ids", expanding=True)))
 
 
 def _states(entity_type: EntityType, objs: dict[str, object], courier_id: str) -> dict[str, dict]:
@@ -299,8 +298,8 @@ def _states(entity_type: EntityType, objs: dict[str, object], courier_id: str) -
     All are dumped (and remembered, so the commit's doc write reuses the dumps);
     one query tells which are still in scope.
     """
-    in_scope = set(db.session.scalars(_in_scope_statement(entity_type), {
-        "ids": list(objs), "courier_id": courier_id, "day_start": local_day_start(utcnow())}))
+    in_scope = {row.id for row in db.session.execute(_in_scope_statement(entity_type), {
+        "ids": list(objs), "courier_id": courier_id, "day_start": local_day_start(utcnow())})}
     data = docs.dump(db.session, entity_type, list(objs.values()))
     return {entity_id: data[entity_id] for entity_id in objs if entity_id in in_scope}
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Literal
 
 import marshmallow as ma
+from sqlalchemy import String, bindparam, literal_column, select
 
 # A physical fact recorded in the field is applied even on a stale version
 # (and flagged); a wish that dispatch has overruled is only recorded.
@@ -51,6 +52,15 @@ class EntityType:
     access: Callable[[Any, str], str | None] | None = None
     dispatch_version: Callable[[Any], int] | None = None  # ops based below this conflict
     flag: Callable[[Any], None] | None = None  # mark for dispatch review after a conflict
+
+    def scoped(self, *columns):
+        """select(entity name, *columns) of the entities in a courier's scope today.
+
+        The scope is bound as parameters `courier_id` and `day_start`, so the
+        statement can be built once and run for any courier.
+        """
+        return (select(literal_column(f"'{self.name}'", String).label("entity"), *columns)
+                .where(self.in_scope(bindparam("courier_id"), bindparam("day_start"))))
 
 
 class Registry:
