@@ -1,7 +1,7 @@
 """The handheld sync protocol on the wire (../shared/sync-protocol.md)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, Schema, text
+from schemas.common import PageOut, PageQuery, Schema, text
 
 
 class OpIn(Schema):
@@ -112,7 +112,13 @@ class OpLogOut(Schema):
     in_sequence = fields.Boolean()
 
 
-class OpLogQuery(Schema):
+class NewestFirstQuery(PageQuery):
+    """Paging newest first over an integer id: the cursor is the last id seen."""
+
+    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+
+
+class OpLogQuery(NewestFirstQuery):
     """Filters for the op log."""
 
     device_id = fields.String(load_default=None)
@@ -120,8 +126,6 @@ class OpLogQuery(Schema):
     status = fields.String(load_default=None, validate=validate.OneOf(["applied", "rejected", "conflict"]))
     type = fields.String(load_default=None)
     entity_id = fields.String(load_default=None)
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class OpLogPage(PageOut):
@@ -147,13 +151,11 @@ class ConflictOut(Schema):
     created_at = fields.AwareDateTime()
 
 
-class ConflictQuery(Schema):
+class ConflictQuery(NewestFirstQuery):
     """Filters for conflicts."""
 
     status = fields.String(load_default=None, validate=validate.OneOf(["open", "resolved"]))
     task_id = fields.String(load_default=None)
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
 class ConflictPage(PageOut):
