@@ -1,6 +1,6 @@
 """Building blocks shared by every schema."""
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 
 class Schema(ma.Schema):
@@ -9,6 +9,16 @@ class Schema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+
+class PatchSchema(Schema):
+    """Base of partial updates: a body that changes nothing is an error, not a silent 200."""
+
+    @validates_schema
+    def _changes_something(self, data, **_kw):
+        """At least one field must be given."""
+        if not data:
+            raise ValidationError("Give at least one field to change.")
 
 
 PHONE = validate.Regexp(r"^\+?[0-9][0-9 \-]{5,30}$", error="Not a phone number.")

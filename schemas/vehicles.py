@@ -1,7 +1,7 @@
 """Vehicles on the wire."""
 from marshmallow import fields, validate
 
-from schemas.common import PageOut, PageQuery, Schema
+from schemas.common import PageOut, PageQuery, PatchSchema, Schema
 from server.models import VEHICLE_KINDS, VEHICLE_STATUSES
 
 PLATE = validate.Regexp(r"^[A-Z0-9\u4e00-\u9fff·\-]{4,16}$",
@@ -15,7 +15,7 @@ class VehicleIn(Schema):
     kind = fields.String(required=True, validate=validate.OneOf(VEHICLE_KINDS))
 
 
-class VehiclePatch(Schema):
+class VehiclePatch(PatchSchema):
     """Fields dispatch may change on a vehicle."""
 
     plate = fields.String(validate=PLATE)
