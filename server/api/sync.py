@@ -70,8 +70,9 @@ class AttachmentUpload(MethodView):
     @speaks_protocol
     @require(*COURIER)
     @body_limit("ATTACHMENT_LIMIT")
-    @blp.doc(requestBody={"required": True, "description": "JPEG, PNG, or SVG without scripts, "
-                          "whose SHA-256 is the name in the path", "content": _IMAGES})
+    @blp.doc(requestBody={"required": True, "description": "JPEG, PNG, or SVG without scripts, whose "
+                          "SHA-256 is the name in the path; the type is read from the bytes",
+                          "content": {"application/octet-stream": _BINARY, **_IMAGES}})
     @blp.response(201, description="Stored")
     @blp.alt_response(200, description="Already stored", success=True)
     def put(self, sha256):
