@@ -97,6 +97,14 @@ class ProblemSchema(ma.Schema):
     fields = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
                             metadata={"description": "Failing fields by path (validation)"})
     request_id = ma.fields.String()
+    # Extension members some problems carry (RFC 9457 lets problems add members; clients ignore others).
+    supported = ma.fields.List(ma.fields.Integer(), metadata={
+        "description": "protocol_unsupported: the Fieldops-Protocol versions the server accepts"})
+    missing = ma.fields.List(ma.fields.String(), metadata={
+        "description": "attachment_missing: the attachments to upload first"})
+
+    class Meta:
+        unknown = ma.INCLUDE
 
 
 # Stable codes for errors raised by Flask/webargs rather than by our services.
