@@ -1,6 +1,25 @@
 """Building blocks shared by every schema."""
+from collections.abc import Mapping
+
 import marshmallow as ma
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+
+
+def _has_nul(value) -> bool:
+    """Whether a string anywhere in the value (keys included) holds the NUL character."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, Mapping):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+def _is_nested(field) -> bool:
+    """Whether a field loads through another schema (itself or as a list's items)."""
+    return isinstance(field, fields.Nested) or (isinstance(field, fields.List)
+                                                and isinstance(field.inner, fields.Nested))
 
 
 class Schema(ma.Schema):
@@ -9,6 +28,18 @@ class Schema(ma.Schema):
     class Meta:
         unknown = ma.RAISE
         ordered = True
+
+    @pre_load
+    def _refuse_nul(self, data, **_kw):
+        """PostgreSQL cannot store NUL in text or JSON: refuse it as a field error, not a 500."""
+        if isinstance(data, Mapping):
+            by_key = {field.data_key or name: field for name, field in self.load_fields.items()}
+            # Nested schemas check their own fields, so the error names the innermost one.
+            bad = [str(key) for key, value in data.items()
+                   if not _is_nested(by_key.get(key)) and (_has_nul(key) or _has_nul(value))]
+            if bad:
+                raise ValidationError({key: ["Must not contain the NUL character."] for key in bad})
+        return data
 
 
 class PatchSchema(Schema):

@@ -21,7 +21,7 @@ class VehiclePatch(PatchSchema):
     plate = fields.String(validate=PLATE)
     kind = fields.String(validate=validate.OneOf(VEHICLE_KINDS))
     status = fields.String(validate=validate.OneOf(VEHICLE_STATUSES))
-    courier_id = fields.String(allow_none=True)
+    courier_id = fields.String(allow_none=True, validate=validate.Length(min=1, max=32))
 
 
 class VehicleOut(Schema):

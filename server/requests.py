@@ -2,6 +2,7 @@
 import functools
 
 from flask import Flask, current_app, g, request
+from werkzeug.routing import UnicodeConverter
 
 from server.database import mark_read_only, reset_read_only
 from server.extensions import db
@@ -9,8 +10,18 @@ from server.extensions import db
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
+class TextConverter(UnicodeConverter):
+    """A path segment without NUL, which PostgreSQL cannot even compare: such a URL is a 404."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        """Werkzeug's string segment, NUL excluded."""
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00]")
+
+
 def init_app(app: Flask) -> None:
     """Reads begin deferred (never block writers on SQLite); writes take the lock up front."""
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
 
     @app.before_request
     def _mark_reads():

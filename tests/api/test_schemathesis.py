@@ -71,3 +71,35 @@ def test_answers_conform_to_the_spec(app, world, mode):
         except Exception as exc:  # collected: the assertion below names every failing operation
             failures[operation.label] = f"{type(exc).__name__}: {exc}"
     assert not failures, "\n\n".join(f"{label}\n{error}" for label, error in failures.items())
+
+
+# What the fuzzer found, pinned as plain tests.
+
+def test_nul_character_is_a_field_error(client, make):
+    """PostgreSQL stores no NUL: in a body, a nested body or a query it is a 422 naming the field."""
+    headers = make.headers("dispatcher")
+    body = {"name": "A\x00B", "phone": "13800000000", "employee_no": "E1"}
+    response = client.post("/api/v1/dispatch/couriers", json=body, headers=headers)
+    assert response.status_code == 422, response.json
+    assert response.json["fields"] == {"name": ["Must not contain the NUL character."]}
+    spec = make.task_spec()
+    spec["recipient"]["address"] = "\x00"
+    response = client.post("/api/v1/dispatch/tasks", json=spec, headers=headers)
+    assert response.status_code == 422 and list(response.json["fields"]) == ["recipient.address"]
+    response = client.get("/api/v1/dispatch/tasks", query_string={"waybill_no": "W\x00"}, headers=headers)
+    assert response.status_code == 422 and list(response.json["fields"]) == ["waybill_no"]
+
+
+def test_nul_character_in_a_path_is_not_found(client, make):
+    """An id with NUL in the path matches nothing (404), on both engines."""
+    response = client.get("/api/v1/dispatch/tasks/t-%00", headers=make.headers("dispatcher"))
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_vehicle_driver_cannot_be_an_empty_id(client, make):
+    """PATCH courier_id "" is a 422, not a foreign-key 500; null still takes the driver away."""
+    vehicle, headers = make.vehicle(), make.headers("dispatcher")
+    url = f"/api/v1/dispatch/vehicles/{vehicle['id']}"
+    response = client.patch(url, json={"courier_id": ""}, headers=headers)
+    assert response.status_code == 422 and list(response.json["fields"]) == ["courier_id"]
+    assert client.patch(url, json={"courier_id": None}, headers=headers).status_code == 200
