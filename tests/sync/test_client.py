@@ -7,8 +7,8 @@ from sqlalchemy import func, select
 from server.extensions import db
 from server.models import OpLog, TaskEvent
 from sync.client import Handheld
-from sync.fleet import FlakyTransport
 from tests.sync.transport import FlaskTransport
+from tools.fleet import FlakyTransport
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
