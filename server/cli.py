@@ -7,7 +7,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from server.errors import DomainError
-from server.models import STAFF_ROLES
+from schemas.vocab import STAFF_ROLES
 
 
 def _create_app():

@@ -8,8 +8,6 @@ from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
 
-GRADES = ("A", "B", "C")
-
 
 class Courier(db.Model):
     """A courier; their own record (grade, conduct) syncs to their handheld."""

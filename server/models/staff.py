@@ -8,8 +8,6 @@ from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
 
-STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance")
-
 
 class StaffUser(db.Model):
     """A person in the dispatch office: dispatcher, quality, maintenance or admin."""

@@ -5,7 +5,8 @@ from server.auth import STAFF_TOKEN_PREFIX
 from server.errors import Conflict, ValidationFailed
 from server.extensions import db
 from server.ids import hash_secret, new_token
-from server.models import STAFF_ROLES, ApiToken, StaffUser
+from schemas.vocab import STAFF_ROLES
+from server.models import ApiToken, StaffUser
 
 
 def create(*, username: str, role: str) -> tuple[StaffUser, str]:

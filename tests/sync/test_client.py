@@ -10,8 +10,8 @@ from server.extensions import db
 from server.models import OpLog, TaskEvent
 from sync import push as push_engine
 from sync.client import Handheld, SyncFailed
-from sync.fleet import FlakyTransport
 from tests.sync.transport import FlaskTransport
+from tools.fleet import FlakyTransport
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
