@@ -155,6 +155,7 @@ def test_last_used_time_moves_at_most_once_a_minute(client, make, app):
     writes = []
 
     def spy(_conn, _cursor, statement, *_args):
+        """Note every UPDATE of a token row."""
         if statement.lstrip().upper().startswith("UPDATE") and "api_tokens" in statement:
             writes.append(statement)
     event.listen(db.engine, "before_cursor_execute", spy)
