@@ -116,7 +116,8 @@ class OpLogOut(Schema):
 class NewestFirstQuery(PageQuery):
     """Paging newest first over an integer id: the cursor is the last id seen."""
 
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    # The ids are 32-bit integer columns: a bigger cursor is bad input, not a database error.
+    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class OpLogQuery(NewestFirstQuery):
