@@ -3,7 +3,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import PageOut, Schema, text
 from schemas.sync import NewestFirstQuery
-from server.models import STAFF_ROLES
+from schemas.vocab import STAFF_ROLES
 
 
 class StaffIn(Schema):

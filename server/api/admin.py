@@ -4,8 +4,8 @@ from flask_smorest import Blueprint
 
 from schemas.admin import (AuditPage, AuditQuery, StaffCreatedOut, StaffIn, StaffList, TokenIn,
                            TokenIssuedOut, TokenList, TokenOut)
+from schemas.vocab import STAFF_ROLES
 from server.auth import current_actor, require
-from server.models import STAFF_ROLES
 from server.services import audit, staff
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Staff, tokens and the audit log")
