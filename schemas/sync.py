@@ -2,6 +2,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import PageOut, PageQuery, Schema, text
+from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_STATUSES
 
 
 class OpIn(Schema):
@@ -36,7 +37,7 @@ class OpResultOut(Schema):
 
     seq = fields.Integer()
     op_id = fields.String()
-    status = fields.String(metadata={"enum": ["applied", "rejected", "conflict"]})
+    status = fields.String(metadata={"enum": list(OP_STATUSES)})
     code = fields.String(allow_none=True)
     detail = fields.String(allow_none=True)
     entity = fields.Dict(allow_none=True)
@@ -115,7 +116,8 @@ class OpLogOut(Schema):
 class NewestFirstQuery(PageQuery):
     """Paging newest first over an integer id: the cursor is the last id seen."""
 
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    # The ids are 32-bit integer columns: a bigger cursor is bad input, not a database error.
+    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class OpLogQuery(NewestFirstQuery):
@@ -123,7 +125,7 @@ class OpLogQuery(NewestFirstQuery):
 
     device_id = fields.String(load_default=None)
     courier_id = fields.String(load_default=None)
-    status = fields.String(load_default=None, validate=validate.OneOf(["applied", "rejected", "conflict"]))
+    status = fields.String(load_default=None, validate=validate.OneOf(OP_STATUSES))
     type = fields.String(load_default=None)
     entity_id = fields.String(load_default=None)
 
@@ -154,7 +156,7 @@ class ConflictOut(Schema):
 class ConflictQuery(NewestFirstQuery):
     """Filters for conflicts."""
 
-    status = fields.String(load_default=None, validate=validate.OneOf(["open", "resolved"]))
+    status = fields.String(load_default=None, validate=validate.OneOf(CONFLICT_STATUSES))
     task_id = fields.String(load_default=None)
 
 
@@ -167,6 +169,5 @@ class ConflictPage(PageOut):
 class ResolveIn(Schema):
     """How dispatch settled a conflict."""
 
-    resolution = fields.String(required=True, validate=validate.OneOf(
-        ["field_fact_stands", "dispatch_stands", "followed_up"]))
+    resolution = fields.String(required=True, validate=validate.OneOf(CONFLICT_RESOLUTIONS))
     note = fields.String(load_default=None, validate=validate.Length(max=2000))

@@ -2,8 +2,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import PHONE, PageOut, PageQuery, Schema, money, text
-from server.models import TASK_KINDS, TASK_STATUSES
-from server.services.privacy import phone_for_courier
+from schemas.vocab import TASK_KINDS, TASK_STATUSES
 
 
 class RecipientIn(Schema):
@@ -103,9 +102,9 @@ class RecipientOut(Schema):
 
 
 class CourierRecipientOut(RecipientOut):
-    """The recipient as a courier sees it: the phone is masked once the task is finished."""
+    """The recipient as a courier sees it: the phone the service decided they may see (masked once finished)."""
 
-    phone = fields.Function(phone_for_courier)
+    phone = fields.String(attribute="recipient_phone_for_courier")
 
 
 class ParcelOut(Schema):

@@ -2,7 +2,7 @@
 from marshmallow import fields, validate
 
 from schemas.common import PageOut, PageQuery, PatchSchema, Schema
-from server.models import VEHICLE_KINDS, VEHICLE_STATUSES
+from schemas.vocab import VEHICLE_KINDS, VEHICLE_STATUSES
 
 PLATE = validate.Regexp(r"^[A-Z0-9\u4e00-\u9fff·\-]{4,16}$",
                         error="Plate: 4-16 upper-case letters, digits or province characters.")

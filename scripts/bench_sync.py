@@ -20,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.process import ServerProcess  # noqa: E402
-from sync.loadgen import (PROTOCOL_HEADERS, KintoServer, app_for, call, make_ops, provision,  # noqa: E402
-                          throwaway_database)
+from tools.loadgen import (PROTOCOL_HEADERS, KintoServer, app_for, call, make_ops, provision,  # noqa: E402
+                           throwaway_database)
 
 
 def _pct(values: list[float], q: float) -> float:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sync import fleet  # noqa: E402
+from tools import fleet  # noqa: E402
 
 
 def main() -> int:
@@ -34,7 +34,7 @@ def main() -> int:
                    step_seconds=args.step_seconds, lose=args.lose, seed=args.seed)
     if args.spawn:
         from server.process import ServerProcess
-        from sync.loadgen import app_for, throwaway_database
+        from tools.loadgen import app_for, throwaway_database
         with tempfile.TemporaryDirectory() as workdir, throwaway_database(args.engine, workdir) as url:
             app = app_for(url, workdir)
             with app.app_context():

@@ -20,7 +20,7 @@ run_pass() {
 }
 
 echo "=== Lint (ruff) ==="
-ruff check server sync schemas scripts tests
+ruff check server sync schemas tools scripts tests
 
 run_pass sqlite "$@"
 

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app, g, request
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from server.clock import utcnow
 from server.database import is_read_only, mark_read_only, reset_read_only
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 STAFF_TOKEN_PREFIX = "fos_"
 DEVICE_TOKEN_PREFIX = "fod_"
+# A staff token's last use is stamped at most this often, so reads stay reads.
+TOKEN_USE_RESOLUTION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,8 @@ def client_key(prefix: str) -> str:
 # The token lookups also count the caller's recent failures: one round trip, not two.
 _FAILURES = (select(func.count()).select_from(AuthFailure)
              .where(AuthFailure.key == bindparam("key"), AuthFailure.at >= bindparam("since")))
-_STAFF_TOKEN = (select(ApiToken, StaffUser, _FAILURES.scalar_subquery().label("failures")).join(StaffUser)
+_STAFF_TOKEN = (select(ApiToken.id, ApiToken.last_used_at, StaffUser.id.label("staff_id"), StaffUser.role,
+                       _FAILURES.scalar_subquery().label("failures")).join(ApiToken.staff)
                 .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None),
                        StaffUser.active.is_(True)))
 _DEVICE_TOKEN = (select(Device.id, Device.courier_id, _FAILURES.scalar_subquery().label("failures"))
@@ -108,7 +112,7 @@ def authenticate() -> Actor:
     read_only = mark_read_only(True)
     try:
         window = _failure_window(key)
-        actor, failures = _actor_for(hash_secret(token), token, window) if token else (None, None)
+        actor, failures, unstamped = _actor_for(hash_secret(token), token, window) if token else (None, None, None)
         _refuse_over_budget(db.session.scalar(_FAILURES, window) if failures is None else failures)
     finally:
         if not reading:
@@ -118,22 +122,44 @@ def authenticate() -> Actor:
         record_failure(key, "missing token" if token is None else "unknown or revoked token")
         raise Unauthorized("A bearer token is required." if token is None else "The token is not valid.",
                            headers={"WWW-Authenticate": "Bearer"})
+    if unstamped is not None:
+        _stamp_use(unstamped)
     g.actor = actor
     return actor
 
 
-def _actor_for(digest: str, token: str, window: dict) -> tuple[Actor | None, int | None]:
-    """(actor, recent failures) for an active staff user's or an unrevoked device's token; (None, None) if none."""
+def _stamp_use(token_id: int) -> None:
+    """Record a staff token's use in its own short committed transaction; a failure here never fails the request."""
+    db.session.rollback()
+    read_only = mark_read_only(False)
+    try:
+        now = utcnow()
+        # The condition keeps concurrent workers from stamping one token twice a minute.
+        db.session.execute(update(ApiToken).where(
+            ApiToken.id == token_id,
+            or_(ApiToken.last_used_at.is_(None), ApiToken.last_used_at < now - TOKEN_USE_RESOLUTION),
+        ).values(last_used_at=now))
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("token use not recorded", extra={"token_id": token_id}, exc_info=True)
+    finally:
+        reset_read_only(read_only)
+
+
+def _actor_for(digest: str, token: str, window: dict) -> tuple[Actor | None, int | None, int | None]:
+    """(actor, recent failures, staff token id if its last use is due a stamp) for a valid token; Nones if none."""
     if token.startswith(STAFF_TOKEN_PREFIX):
         row = db.session.execute(_STAFF_TOKEN, {"digest": digest, **window}).first()
         if row:
-            return Actor(kind="staff", id=row.StaffUser.id, role=row.StaffUser.role), row.failures
+            due = row.last_used_at is None or row.last_used_at < utcnow() - TOKEN_USE_RESOLUTION
+            return Actor(kind="staff", id=row.staff_id, role=row.role), row.failures, row.id if due else None
     elif token.startswith(DEVICE_TOKEN_PREFIX):
         row = db.session.execute(_DEVICE_TOKEN, {"digest": digest, **window}).first()
         if row:
             return Actor(kind="courier", id=row.courier_id, role="courier", courier_id=row.courier_id,
-                         device_id=row.id), row.failures
-    return None, None
+                         device_id=row.id), row.failures, None
+    return None, None, None
 
 
 def require(*roles: str):

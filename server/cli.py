@@ -7,7 +7,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, with_appcontext
 
 from server.errors import DomainError
-from server.models import STAFF_ROLES
+from schemas.vocab import STAFF_ROLES
 
 
 def _create_app():
@@ -35,6 +35,77 @@ def create_staff(username, role):
         raise click.ClickException(exc.detail) from exc
     click.echo(f"created {user.role} {user.username} ({user.id}); API token (shown once):")
     click.echo(token)
+
+
+def _when(at) -> str:
+    """A stored time for the console: UTC to the second, or 'never'."""
+    return at.strftime("%Y-%m-%d %H:%M:%SZ") if at else "never"
+
+
+@click.command("list-staff")
+@with_appcontext
+def list_staff():
+    """List staff users, their roles and tokens with their last use (never a secret)."""
+    from server.services import staff
+    for user in staff.get_all():
+        click.echo(f"{user.username}\t{user.role}\t{user.id}\t{'active' if user.active else 'inactive'}")
+        for token in user.tokens:
+            state = f"revoked {_when(token.revoked_at)}" if token.revoked_at else "valid"
+            click.echo(f"  token {token.id}\t{token.label or '-'}\tcreated {_when(token.created_at)}"
+                       f"\tlast used {_when(token.last_used_at)}\t{state}")
+
+
+@click.command("issue-token")
+@click.argument("username")
+@click.option("--label", default=None, help="What the token is for (e.g. the machine it lives on).")
+@with_appcontext
+def issue_token(username, label):
+    """Issue another API token for a staff user; it is printed once, on the last line."""
+    from server.auth import SYSTEM
+    from server.services import staff
+    try:
+        row, token = staff.issue_token(actor=SYSTEM, staff_id=staff.get_by_username(username=username).id,
+                                       label=label)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"issued token {row.id} for {username}; API token (shown once):")
+    click.echo(token)
+
+
+@click.command("revoke-token")
+@click.argument("token_id", type=int)
+@with_appcontext
+def revoke_token(token_id):
+    """Revoke a staff API token by its id (see list-staff); it is refused from its next request."""
+    from server.auth import SYSTEM
+    from server.services import staff
+    try:
+        row = staff.revoke_token(actor=SYSTEM, token_id=token_id)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"token {row.id} of {row.staff.username} revoked at {_when(row.revoked_at)}")
+
+
+@click.command("enroll-courier")
+@click.argument("courier")
+@with_appcontext
+def enroll_courier(courier):
+    """Issue a one-time enrollment code for a courier (by employee number or id), with its QR paths."""
+    from flask import current_app
+
+    from server.auth import SYSTEM
+    from server.services import couriers, devices
+    try:
+        enrollment, code = devices.create_enrollment(
+            actor=SYSTEM, courier_id=couriers.get_by_id_or_employee_no(key=courier).id)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    urls = current_app.url_map.bind("localhost")
+    click.echo(f"courier {enrollment.courier_id}: code expires {_when(enrollment.expires_at)}")
+    for fmt in ("png", "svg"):
+        click.echo(f"QR: {urls.build('devices.enrollment_qr', {'code': code, 'fmt': fmt})}")
+    click.echo("enrollment code (single use, shown once):")
+    click.echo(code)
 
 
 @click.command("serve")
@@ -88,7 +159,8 @@ def sync_maintain():
 
 def init_app(app: Flask) -> None:
     """Attach the commands to the app (so `flask` and `fieldops` both see them)."""
-    for command in (create_staff, seed_demo, sync_maintain):
+    for command in (create_staff, list_staff, issue_token, revoke_token, enroll_courier, seed_demo,
+                    sync_maintain):
         app.cli.add_command(command)
 
 

@@ -27,6 +27,12 @@ def init_app(app: Flask) -> None:
     def _mark_reads():
         g.read_only_token = mark_read_only(request.method in _READ_METHODS)
 
+    @app.after_request
+    def _nosniff(response):
+        # A browser must never second-guess a declared type (an upload rendered as HTML).
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
     @app.teardown_request
     def _end(_exc):
         # A request's unit of work ends with the request, even where an outer

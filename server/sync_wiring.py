@@ -12,7 +12,7 @@ from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn, NoteOut
 from schemas.vehicles import VehicleOut
 from server.extensions import db
 from server.models import Courier, Parcel, Task, TaskFee, Vehicle
-from server.services import tasks
+from server.services import privacy, tasks
 from sync import docs
 from sync.registry import EntityType, OpType, Registry
 
@@ -65,7 +65,7 @@ def _load_items(task_list: list[Task]) -> None:
 
 
 def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
-    """Tasks as the handheld holds them, with their newest notes.
+    """Tasks as the handheld holds them, with their newest notes and the recipient data their courier may see.
 
     A task whose events in this transaction were all recorded through
     tasks.record_event, and whose stored doc shows the version it had before
@@ -74,6 +74,7 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
     one query.
     """
     _load_items(task_list)
+    privacy.for_courier(task_list)
     added = tasks.notes_added([t.id for t in task_list])
     before = docs.at_versions(db.session, "task", {task_id: base for task_id, (base, _) in added.items()})
     out = {task.id: _task_out.dump(task)

@@ -75,6 +75,19 @@ class HttpTransport:
             raise ConnectionError(str(exc)) from exc
 
 
+def _transient(reply: Reply) -> bool:
+    """5xx, 429, or 409 concurrent_update (a row changed under the request, which rolled back)."""
+    if reply.status >= 500 or reply.status == 429:
+        return True
+    if reply.status != 409:
+        return False
+    try:
+        problem = reply.json()
+    except ValueError:
+        return False
+    return isinstance(problem, dict) and problem.get("code") == "concurrent_update"
+
+
 class SyncFailed(Exception):
     """The server refused in a way retrying will not fix (401, 426, a bug)."""
 
@@ -182,13 +195,13 @@ class Handheld:
 
     # -- network -----------------------------------------------------------
     def _call(self, method: str, path: str, **kwargs) -> Reply:
-        """A request with retries on network failure and 5xx/429, backing off with jitter."""
+        """A request with retries on network failure and transient answers, backing off with jitter."""
         for attempt in range(self.max_attempts):
             try:
                 reply = self.transport.request(method, path, **kwargs)
             except ConnectionError:
                 reply = None
-            if reply is not None and reply.status < 500 and reply.status != 429:
+            if reply is not None and not _transient(reply):
                 return reply
             retry_after = float((reply.headers.get("Retry-After") if reply else None) or 0)
             self.sleep(max(retry_after, min(30.0, 0.25 * 2 ** attempt) * (0.5 + self.rng.random())))

@@ -8,8 +8,6 @@ from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
 
-GRADES = ("A", "B", "C")
-
 
 class Courier(db.Model):
     """A courier; their own record (grade, conduct) syncs to their handheld."""
@@ -56,7 +54,7 @@ class Enrollment(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"), index=True)
-    created_by: Mapped[str] = mapped_column(ForeignKey("staff_users.id"))
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))  # None: the CLI
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

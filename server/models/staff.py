@@ -8,8 +8,6 @@ from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
 
-STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance")
-
 
 class StaffUser(db.Model):
     """A person in the dispatch office: dispatcher, quality, maintenance or admin."""
@@ -20,20 +18,23 @@ class StaffUser(db.Model):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    tokens: Mapped[list["ApiToken"]] = relationship(back_populates="staff")
+    tokens: Mapped[list["ApiToken"]] = relationship(back_populates="staff", foreign_keys="ApiToken.staff_id",
+                                                    order_by="ApiToken.id")
 
 
 class ApiToken(db.Model):
-    """A staff bearer token; only its SHA-256 is stored."""
+    """A staff bearer token; only its SHA-256 is stored. last_used_at is stamped at most once a minute."""
 
     __tablename__ = "api_tokens"
     id: Mapped[int] = mapped_column(primary_key=True)
     staff_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    staff: Mapped[StaffUser] = relationship(back_populates="tokens")
+    staff: Mapped[StaffUser] = relationship(back_populates="tokens", foreign_keys=[staff_id])
 
 
 class AuditEntry(db.Model):

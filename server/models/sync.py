@@ -7,8 +7,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 
-OP_STATUSES = ("applied", "rejected", "conflict")
-
 
 class OpLog(db.Model):
     """Every op a device pushed, with what became of it: the field audit trail."""

@@ -4,15 +4,10 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from schemas.vocab import FINISHED_STATUSES
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
-
-TASK_KINDS = ("delivery", "pickup")
-# unassigned -> assigned -> arrived -> delivered | refused | failed; cancelled from any open state.
-TASK_STATUSES = ("unassigned", "assigned", "arrived", "delivered", "refused", "failed", "cancelled")
-OPEN_STATUSES = ("unassigned", "assigned", "arrived")
-FINISHED_STATUSES = ("delivered", "refused", "failed", "cancelled")
 
 
 class FeeCode(db.Model):

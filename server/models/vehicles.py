@@ -8,9 +8,6 @@ from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
 
-VEHICLE_KINDS = ("van", "truck", "tricycle", "ebike")
-VEHICLE_STATUSES = ("in_service", "grounded", "retired")
-
 
 class Vehicle(db.Model):
     """A vehicle; the one assigned to a courier syncs to their handheld."""

@@ -1,8 +1,12 @@
 """Content-addressed attachments (signatures, photos): verified, typed by content, stored once."""
 import hashlib
 import os
+import re
 import tempfile
+from xml.etree.ElementTree import ParseError, TreeBuilder
 
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import DefusedXMLParser
 from flask import current_app
 from sqlalchemy.exc import IntegrityError
 
@@ -11,20 +15,101 @@ from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import Attachment
 
-_SVG_FORBIDDEN = (b"<script", b"javascript:", b"onload=", b"onerror=", b"<foreignobject")
+SVG = "image/svg+xml"
+# JPEG and PNG may be shown inline; anything else (SVG) is only ever a download.
+EXTENSIONS = {"image/jpeg": ".jpg", "image/png": ".png", SVG: ".svg"}
+INLINE = frozenset({"image/jpeg", "image/png"})
+
+_SVG_NS = "http://www.w3.org/2000/svg"
+# Signature libraries declare xlink out of habit; declaring it is inert, any xlink attribute is refused.
+_SVG_DECLARABLE = frozenset({_SVG_NS, "http://www.w3.org/1999/xlink"})
+# A signature is a drawing: shapes and their paint, nothing that links, scripts, animates or embeds.
+_SVG_ELEMENTS = frozenset({"svg", "g", "path", "polyline", "polygon", "line", "rect", "circle", "ellipse",
+                           "title", "desc"})
+_SVG_ATTRIBUTES = frozenset({
+    "id", "version", "baseProfile", "width", "height", "viewBox", "preserveAspectRatio",
+    "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry", "d", "points", "pathLength",
+    "transform", "opacity", "fill", "fill-opacity", "fill-rule", "stroke", "stroke-width",
+    "stroke-opacity", "stroke-linecap", "stroke-linejoin", "stroke-miterlimit", "stroke-dasharray",
+    "stroke-dashoffset", "shape-rendering", "vector-effect"})
+# Numbers, lengths, colours, path data and transform lists need no more than these characters.
+_SVG_VALUE = re.compile(r"[A-Za-z0-9_.,+\-#%()\s]*")
+_SVG_VALUE_FORBIDDEN = ("url(", "javascript", "data:")
 
 
 def sniff(data: bytes) -> str | None:
-    """The content type by the bytes themselves: JPEG, PNG, or an SVG without scripts."""
+    """The content type by the bytes themselves: JPEG, PNG, or markup to be judged as SVG."""
     if data.startswith(b"\xff\xd8\xff"):
         return "image/jpeg"
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return "image/png"
-    head = data[:1024].lstrip().lower()
-    if head.startswith(b"<?xml") or head.startswith(b"<svg"):
-        lowered = data.lower()
-        if b"<svg" in lowered and not any(bad in lowered for bad in _SVG_FORBIDDEN):
-            return "image/svg+xml"
+    if data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<"):
+        return SVG
+    return None
+
+
+class _SvgBuilder(TreeBuilder):
+    """An element tree builder that also notes namespace declarations and processing instructions."""
+
+    def __init__(self):
+        """Start with nothing noted."""
+        super().__init__()
+        self.namespaces: set[str] = set()
+        self.instructions: list[str] = []
+
+    def start_ns(self, prefix, uri):
+        """Note a namespace declaration."""
+        self.namespaces.add(uri)
+
+    def pi(self, target, text=None):
+        """Note a processing instruction (an xml-stylesheet would load CSS)."""
+        self.instructions.append(target)
+        return super().pi(target, text)
+
+
+def _named(tag: str) -> tuple[str, str]:
+    """(namespace, name) of an element tree tag or attribute; '' for no namespace."""
+    ns, _, name = tag[1:].partition("}") if tag.startswith("{") else ("", "", tag)
+    return ns, name
+
+
+def _shown(tag: str) -> str:
+    """A tag or attribute as a refusal names it."""
+    ns, name = _named(tag)
+    return f"{name} (namespace {ns})" if ns not in ("", _SVG_NS) else name
+
+
+def _svg_problem(data: bytes) -> str | None:
+    """Why an SVG is not a plain drawing, or None when it is one."""
+    builder = _SvgBuilder()
+    # No DTD at all: no entity can be declared, expanded or fetched.
+    parser = DefusedXMLParser(target=builder, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+    try:
+        parser.feed(data)
+        root = parser.close()
+    except DefusedXmlException as exc:
+        return f"a DOCTYPE or entity declaration is not allowed ({type(exc).__name__})"
+    except (ParseError, ValueError, LookupError) as exc:  # ValueError, LookupError: encodings expat lacks
+        return f"not well-formed XML ({exc})"
+    if builder.instructions:
+        return f"processing instruction <?{builder.instructions[0]}?> is not allowed"
+    if extra := sorted(builder.namespaces - _SVG_DECLARABLE):
+        return f"namespace {extra[0]} is not allowed"
+    if _named(root.tag) != (_SVG_NS, "svg"):
+        return f"the root element is {_shown(root.tag)}; it must be svg in the SVG namespace"
+    for element in root.iter():
+        ns, name = _named(element.tag)
+        if ns != _SVG_NS or name not in _SVG_ELEMENTS:
+            return f"element {_shown(element.tag)} is not allowed"
+        for attribute, value in element.attrib.items():
+            if attribute not in _SVG_ATTRIBUTES:
+                return f"attribute {_shown(attribute)} is not allowed on {name}"
+            # The parser has decoded character references; browsers also ignore whitespace inside schemes.
+            squeezed = re.sub(r"\s+", "", value).lower()
+            if bad := next((b for b in _SVG_VALUE_FORBIDDEN if b in squeezed), None):
+                return f"attribute {attribute} on {name} contains {bad!r}"
+            if not _SVG_VALUE.fullmatch(value):
+                return f"attribute {attribute} on {name} has characters a drawing does not need"
     return None
 
 
@@ -50,6 +135,9 @@ def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
     if content_type is None:
         raise ValidationFailed("Only JPEG, PNG, or SVG (signatures, no scripts) are accepted.",
                                code="unsupported_content", fields={"body": ["Not JPEG, PNG or SVG."]})
+    if content_type == SVG and (problem := _svg_problem(data)):
+        raise ValidationFailed(f"The SVG is not a plain drawing: {problem}.",
+                               code="unsafe_svg", fields={"body": [problem]})
     path = _path(sha256)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Write then rename: a crash never leaves a half file under the final name.

@@ -51,6 +51,16 @@ def paginate(query: Select, key_column, *, cursor: str | None, limit: int) -> di
     return {"items": rows, "next_cursor": next_cursor}
 
 
+def newest_first(query: Select, key_column, *, cursor: int | None, limit: int) -> dict:
+    """Keyset pagination over an integer key, newest first."""
+    if cursor:
+        query = query.where(key_column < cursor)
+    rows = list(db.session.scalars(query.order_by(key_column.desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": str(rows[-1].id) if more and rows else None}
+
+
 def _json_safe(value):
     """Datetimes and dates as ISO strings for the audit log."""
     if isinstance(value, (datetime, date)):
@@ -59,8 +69,9 @@ def _json_safe(value):
 
 
 def snapshot(obj) -> dict:
-    """The column values of a row, for the audit log's before/after."""
-    return {attr.key: _json_safe(getattr(obj, attr.key)) for attr in inspect(obj).mapper.column_attrs}
+    """The column values of a row, for the audit log's before/after; secrets' digests stay out."""
+    return {attr.key: _json_safe(getattr(obj, attr.key)) for attr in inspect(obj).mapper.column_attrs
+            if not attr.key.endswith("_hash")}
 
 
 def audit(actor: Actor, action: str, obj, before: dict | None) -> None:

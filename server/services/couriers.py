@@ -3,7 +3,7 @@ from sqlalchemy import select
 
 from server.auth import Actor
 from server.clock import utcnow
-from server.errors import Conflict
+from server.errors import Conflict, NotFound
 from server.extensions import db
 from server.models import Courier, Device
 from server.services.common import audit, exists, get_or_404, paginate, snapshot
@@ -24,6 +24,14 @@ def create(*, actor: Actor, name: str, phone: str, employee_no: str) -> Courier:
 def get(*, courier_id: str) -> Courier:
     """One courier or 404."""
     return get_or_404(Courier, courier_id, what="courier")
+
+
+def get_by_id_or_employee_no(*, key: str) -> Courier:
+    """One courier by id or employee number (as people type them at a console), or 404."""
+    courier = db.session.get(Courier, key) or db.session.scalar(select(Courier).where(Courier.employee_no == key))
+    if courier is None:
+        raise NotFound(f"No courier with id or employee number {key}.", code="courier_not_found")
+    return courier
 
 
 def get_all(*, active: bool | None, cursor: str | None, limit: int) -> dict:

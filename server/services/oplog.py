@@ -1,5 +1,5 @@
 """The op log and sync conflicts, as dispatch and quality staff read and resolve them."""
-from sqlalchemy import Select, func, select
+from sqlalchemy import func, select
 
 from server.auth import Actor
 from server.clock import utcnow
@@ -7,17 +7,7 @@ from server.errors import RuleViolation
 from server.extensions import db
 from server.models import OpLog, SyncConflict
 from server.services import tasks
-from server.services.common import audit, get_or_404, snapshot
-
-
-def _int_page(query: Select, key_column, *, cursor: int | None, limit: int) -> dict:
-    """Keyset pagination over an integer key, newest first."""
-    if cursor:
-        query = query.where(key_column < cursor)
-    rows = list(db.session.scalars(query.order_by(key_column.desc()).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": str(rows[-1].id) if more and rows else None}
+from server.services.common import audit, get_or_404, newest_first, snapshot
 
 
 def get_ops(*, device_id: str | None = None, courier_id: str | None = None,
@@ -29,7 +19,7 @@ def get_ops(*, device_id: str | None = None, courier_id: str | None = None,
                           (OpLog.status, status), (OpLog.type, type), (OpLog.entity_id, entity_id)):
         if value is not None:
             query = query.where(column == value)
-    return _int_page(query, OpLog.id, cursor=cursor, limit=limit)
+    return newest_first(query, OpLog.id, cursor=cursor, limit=limit)
 
 
 def get_conflicts(*, status: str | None = None, task_id: str | None = None,
@@ -40,7 +30,7 @@ def get_conflicts(*, status: str | None = None, task_id: str | None = None,
         query = query.where(SyncConflict.status == status)
     if task_id:
         query = query.where(SyncConflict.task_id == task_id)
-    return _int_page(query, SyncConflict.id, cursor=cursor, limit=limit)
+    return newest_first(query, SyncConflict.id, cursor=cursor, limit=limit)
 
 
 def resolve_conflict(*, actor: Actor, conflict_id: int, resolution: str, note: str | None) -> SyncConflict:

@@ -8,12 +8,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
 
+from schemas.vocab import OPEN_STATUSES
 from server.auth import Actor
 from server.clock import local_date, local_day_start, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
-from server.models import (OPEN_STATUSES, Attachment, Courier, FeeCode, Parcel, Task,
-                           TaskAssignment, TaskEvent, TaskFee)
+from server.models import Attachment, Courier, FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
+from server.services import privacy
 from server.services.common import audit, get_or_404, paginate, snapshot
 from sync import feed
 
@@ -274,14 +275,19 @@ def with_recent_notes(task_list: list[Task]) -> list[Task]:
     return task_list
 
 
+def for_handheld(task_list: list[Task]) -> list[Task]:
+    """Tasks ready for a handheld's dump: their newest notes, and what their courier may see of the recipient."""
+    return privacy.for_courier(with_recent_notes(task_list))
+
+
 def get_own(*, actor: Actor, task_id: str) -> Task:
     """One of the courier's tasks as the handheld shows it."""
-    return with_recent_notes([get(task_id=task_id, actor=actor)])[0]
+    return for_handheld([get(task_id=task_id, actor=actor)])[0]
 
 
 def get_for_courier(*, actor: Actor) -> list[Task]:
     """The courier's tasks in their handheld's scope, in window order."""
-    return with_recent_notes(list(db.session.scalars(
+    return for_handheld(list(db.session.scalars(
         select(Task).where(in_courier_scope(actor.courier_id, local_day_start(utcnow())))
         .options(selectinload(Task.parcels), selectinload(Task.fees))
         .order_by(Task.window_start, Task.id))))
@@ -401,11 +407,11 @@ def note(*, actor: Actor, task_id: str, text: str, photos: list[str]) -> Task:
     task = add_note(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), text=text,
                     photos=photos)
     db.session.commit()
-    return with_recent_notes([task])[0]
+    return for_handheld([task])[0]
 
 
 def record_arrival(*, actor: Actor, task_id: str, lat: float, lon: float) -> Task:
     """HTTP entry point: the courier, online, reports arriving at the stop."""
     task = arrive(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), lat=lat, lon=lon)
     db.session.commit()
-    return with_recent_notes([task])[0]
+    return for_handheld([task])[0]

@@ -34,6 +34,12 @@ ROUTES = [
     ("GET", "/api/v1/me/tasks/<task_id>", COURIER),
     ("POST", "/api/v1/me/tasks/<task_id>/notes", COURIER),
     ("POST", "/api/v1/me/tasks/<task_id>/arrive", COURIER),
+    ("GET", "/api/v1/admin/staff", {"admin"}),
+    ("POST", "/api/v1/admin/staff", {"admin"}),
+    ("POST", "/api/v1/admin/staff/<staff_id>/tokens", {"admin"}),
+    ("GET", "/api/v1/admin/tokens", FLEET),
+    ("POST", "/api/v1/admin/tokens/<int:token_id>/revoke", FLEET),
+    ("GET", "/api/v1/admin/audit", {"admin", "quality"}),
 ]
 ALL_ROUTES = ROUTES + SYNC_ROUTES
 
@@ -59,7 +65,8 @@ def _url(rule: str) -> str:
     return (rule.replace("<courier_id>", "c-none").replace("<vehicle_id>", "v-none")
             .replace("<task_id>", "t-none").replace("<device_id>", "d-none")
             .replace("<code>", "NOCODE").replace("<fmt>", "png")
-            .replace("<sha256>", "0" * 64).replace("<int:conflict_id>", "999999"))
+            .replace("<sha256>", "0" * 64).replace("<int:conflict_id>", "999999")
+            .replace("<staff_id>", "s-none").replace("<int:token_id>", "999999"))
 
 
 @pytest.fixture

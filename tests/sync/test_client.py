@@ -3,12 +3,15 @@ import random
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.orm.exc import StaleDataError
 
+from server.errors import Conflict
 from server.extensions import db
 from server.models import OpLog, TaskEvent
-from sync.client import Handheld
-from sync.fleet import FlakyTransport
+from sync import push as push_engine
+from sync.client import Handheld, SyncFailed
 from tests.sync.transport import FlaskTransport
+from tools.fleet import FlakyTransport
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
 
@@ -113,3 +116,48 @@ def test_server_restored_from_backup_gets_ops_again(app, client, make, courier, 
     handheld.queue("task.note", task["id"], {"text": "n3"})
     handheld.sync()
     assert _in_sequence_seqs() == [1, 2, 3, 4]
+
+
+def _push_failing_on(monkeypatch, calls: dict[int, Exception], applied_first: set[int]) -> list[int]:
+    """Make the server's push raise on the given calls (after applying the batch on those in applied_first)."""
+    real, seen = push_engine.push, []
+
+    def push(**kwargs):
+        seen.append(len(seen) + 1)
+        if seen[-1] not in calls:
+            return real(**kwargs)
+        if seen[-1] in applied_first:
+            real(**kwargs)
+        raise calls[seen[-1]]
+    monkeypatch.setattr(push_engine, "push", push)
+    return seen
+
+
+def test_concurrent_update_409_is_retried_with_backoff_and_applies_once(app, client, make, courier, tmp_path,
+                                                                          monkeypatch):
+    """A push answered 409 concurrent_update is retried like a 503, honouring Retry-After; ops land once."""
+    task = make.task(courier=courier)
+    handheld = _enroll(client, make, courier, tmp_path / "hh.sqlite3", FlaskTransport(app), batch_size=2)
+    for i in range(5):
+        handheld.queue("task.note", task["id"], {"text": f"n{i}"})
+    sleeps: list[float] = []
+    handheld.sleep = sleeps.append
+    # Call 1 fails before anything is applied; call 3 fails after its batch was committed.
+    stale = StaleDataError("row changed under us")
+    seen = _push_failing_on(monkeypatch, {1: stale, 3: stale}, applied_first={3})
+    assert handheld.push() == 5
+    assert len(seen) == 5 and len(sleeps) == 2 and all(s >= 1 for s in sleeps)  # Retry-After: 1
+    assert handheld.pending() == 0
+    assert _in_sequence_seqs() == [1, 2, 3, 4, 5] and _events("note") == 5
+    assert [r.get("duplicate", False) for r in handheld.results().values()] == [False, False, True, True, False]
+
+
+def test_other_409s_are_not_retried(app, client, make, courier, tmp_path, monkeypatch):
+    """Only concurrent_update is transient: any other 409 stops the push at once, ops stay queued."""
+    task = make.task(courier=courier)
+    handheld = _enroll(client, make, courier, tmp_path / "hh.sqlite3", FlaskTransport(app))
+    handheld.queue("task.note", task["id"], {"text": "n"})
+    seen = _push_failing_on(monkeypatch, {1: Conflict("Already taken.", code="duplicate")}, applied_first=set())
+    with pytest.raises(SyncFailed, match="409"):
+        handheld.push()
+    assert seen == [1] and handheld.pending() == 1 and _events("note") == 0

@@ -2,7 +2,7 @@
 import os
 
 from server.process import ServerProcess
-from sync import fleet
+from tools import fleet
 
 SHORT = os.environ.get("FIELDOPS_TEST_TIER") == "short"
 

@@ -19,8 +19,8 @@ from server.extensions import db
 from server.models import OpLog, TaskEvent
 from sync.client import Handheld
 from tests.sync.conftest import PROTOCOL
-from sync.fleet import FlakyTransport
 from tests.sync.transport import FlaskTransport
+from tools.fleet import FlakyTransport
 
 EXAMPLES = 15 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 60
 

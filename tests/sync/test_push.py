@@ -195,7 +195,7 @@ def test_missing_attachment_stops_the_batch_until_uploaded(device, make, courier
 @pytest.mark.parametrize("data,status,code", [
     (PNG, 422, "hash_mismatch"),
     (b"GIF89a" + b"\x00" * 10, 422, "unsupported_content"),
-    (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", 422, "unsupported_content"),
+    (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", 422, "unsafe_svg"),
 ])
 def test_attachment_checks(device, client, data, status, code):
     """Hash verified, type checked by content, scripts in SVG refused."""

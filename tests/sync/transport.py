@@ -1,4 +1,4 @@
-"""An in-process transport for the reference client (the lossy one is sync.fleet.FlakyTransport)."""
+"""An in-process transport for the reference client (the lossy one is tools.fleet.FlakyTransport)."""
 from sync.client import Reply
 
 

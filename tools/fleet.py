@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from sync.client import Handheld, HttpTransport
-from sync.loadgen import call
+from tools.loadgen import call
 
 
 class FlakyTransport:

@@ -1,0 +1,80 @@
+"""Administration: staff users, their API tokens, and the audit log."""
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from schemas.admin import (AuditPage, AuditQuery, StaffCreatedOut, StaffIn, StaffList, TokenIn,
+                           TokenIssuedOut, TokenList, TokenOut)
+from schemas.vocab import STAFF_ROLES
+from server.auth import current_actor, require
+from server.services import audit, staff
+
+blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Staff, tokens and the audit log")
+
+ADMIN = ("admin",)
+AUDIT_READERS = ("admin", "quality")
+
+
+@blp.route("/staff")
+class Staff(MethodView):
+    """Staff users."""
+
+    @require(*ADMIN)
+    @blp.response(200, StaffList)
+    def get(self):
+        """List every staff user with their tokens (never the secrets)."""
+        return {"items": staff.get_all()}
+
+    @require(*ADMIN)
+    @blp.arguments(StaffIn)
+    @blp.response(201, StaffCreatedOut)
+    def post(self, data):
+        """Add a staff user; their first token is in the answer, shown this once."""
+        user, token = staff.create(actor=current_actor(), **data)
+        return {"staff": user, "token": token}
+
+
+@blp.route("/staff/<staff_id>/tokens")
+class StaffTokens(MethodView):
+    """A staff user's tokens."""
+
+    @require(*ADMIN)
+    @blp.arguments(TokenIn)
+    @blp.response(201, TokenIssuedOut)
+    def post(self, data, staff_id):
+        """Issue another token; the secret is in the answer, shown this once (only its hash is kept)."""
+        row, token = staff.issue_token(actor=current_actor(), staff_id=staff_id, **data)
+        return {"api_token": row, "token": token}
+
+
+@blp.route("/tokens")
+class Tokens(MethodView):
+    """Staff tokens."""
+
+    @require(*STAFF_ROLES)
+    @blp.response(200, TokenList)
+    def get(self):
+        """Every token for an admin; your own for other staff."""
+        return {"items": staff.get_tokens(actor=current_actor())}
+
+
+@blp.route("/tokens/<int:token_id>/revoke")
+class TokenRevocation(MethodView):
+    """Revoking a token: refused from its next request on."""
+
+    @require(*STAFF_ROLES)
+    @blp.response(200, TokenOut)
+    def post(self, token_id):
+        """Revoke a token (admin, or its owner; another user's token is a 404). Repeating it changes nothing."""
+        return staff.revoke_token(actor=current_actor(), token_id=token_id)
+
+
+@blp.route("/audit")
+class Audit(MethodView):
+    """The audit log: every staff change with before and after."""
+
+    @require(*AUDIT_READERS)
+    @blp.arguments(AuditQuery, location="query")
+    @blp.response(200, AuditPage)
+    def get(self, query):
+        """A filtered page of the audit log, newest first; pass next_cursor back as cursor."""
+        return audit.get_entries(**query)
