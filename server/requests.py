@@ -2,7 +2,7 @@
 import functools
 
 from flask import Flask, current_app, g, request
-from werkzeug.routing import UnicodeConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from server.database import mark_read_only, reset_read_only
 from server.extensions import db
@@ -19,9 +19,19 @@ class TextConverter(UnicodeConverter):
         self.regex = self.regex.replace("[^/]", "[^/\\x00]")
 
 
+class IdConverter(IntegerConverter):
+    """An integer path id as an integer column holds it: a larger one is a 404, not an overflow 500."""
+
+    def __init__(self, url_map, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = 2**31 - 1, signed: bool = False):
+        """Werkzeug's int, capped at PostgreSQL's integer unless the rule says otherwise."""
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
 def init_app(app: Flask) -> None:
     """Reads begin deferred (never block writers on SQLite); writes take the lock up front."""
     app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
+    app.url_map.converters["int"] = IdConverter
 
     @app.before_request
     def _mark_reads():

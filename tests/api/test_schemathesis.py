@@ -96,6 +96,16 @@ def test_nul_character_in_a_path_is_not_found(client, make):
     assert response.status_code == 404 and response.mimetype == "application/problem+json"
 
 
+def test_integer_path_id_beyond_the_column_is_not_found(client, make):
+    """An int id past PostgreSQL's integer is a 404 (was an overflow 500), and the spec says the bound."""
+    response = client.post(f"/api/v1/dispatch/conflicts/{2**31}/resolve",
+                           json={"resolution": "followed_up"}, headers=make.headers("dispatcher"))
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    spec = client.get("/api/v1/openapi.json").json
+    parameter = spec["paths"]["/api/v1/dispatch/conflicts/{conflict_id}/resolve"]["parameters"][0]
+    assert parameter["schema"]["maximum"] == 2**31 - 1
+
+
 def test_vehicle_driver_cannot_be_an_empty_id(client, make):
     """PATCH courier_id "" is a 422, not a foreign-key 500; null still takes the driver away."""
     vehicle, headers = make.vehicle(), make.headers("dispatcher")
