@@ -2,7 +2,10 @@
 from http import HTTPStatus
 
 from apispec import BasePlugin
+from apispec.ext.marshmallow.common import resolve_schema_cls
 from flask import Flask
+
+from schemas.common import PatchSchema
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROTOCOL_PARAMETER = "FieldopsProtocol"
@@ -50,6 +53,13 @@ class ProblemDocsPlugin(BasePlugin):
         """Views are looked up in this app's view functions."""
         super().__init__()
         self._app = app
+
+    def schema_helper(self, name, definition, **kwargs):
+        """A partial update must change something: say so, as the schema's check enforces it."""
+        schema = kwargs.get("schema")
+        if schema is not None and issubclass(resolve_schema_cls(schema), PatchSchema):
+            return {"minProperties": 1}
+        return None
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         """Add each operation's error answers (references to problem+json responses) and auth facts."""

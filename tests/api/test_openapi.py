@@ -154,6 +154,8 @@ def test_empty_patch_is_422(client, make, path):
     response = client.patch(path.format(id=target["id"]), json={}, headers=make.headers("dispatcher"))
     assert response.status_code == 422 and response.mimetype == PROBLEM
     assert response.json["fields"] == {"_schema": ["Give at least one field to change."]}
+    schemas = client.get(SPEC_URL).json["components"]["schemas"]
+    assert schemas["CourierPatch" if "couriers" in path else "VehiclePatch"]["minProperties"] == 1
 
 
 # What openapi-python-client cannot express, by its own limits (not defects of the spec):
