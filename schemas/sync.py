@@ -1,7 +1,7 @@
 """The handheld sync protocol on the wire (../shared/sync-protocol.md)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, PageQuery, Schema, text
+from schemas.common import PageOut, PageQuery, Schema, integer, text
 
 
 class OpIn(Schema):
@@ -59,8 +59,8 @@ class PushOut(Schema):
 class PullQuery(Schema):
     """Where to continue from, and how many changes at most."""
 
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=5000))
+    cursor = text(200, required=False, load_default=None)
+    limit = integer(minimum=1, maximum=5000, strict=False, load_default=500)
 
 
 class ScopeOut(Schema):
@@ -115,17 +115,18 @@ class OpLogOut(Schema):
 class NewestFirstQuery(PageQuery):
     """Paging newest first over an integer id: the cursor is the last id seen."""
 
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    cursor = integer(minimum=1, strict=False, load_default=None)
 
 
 class OpLogQuery(NewestFirstQuery):
     """Filters for the op log."""
 
-    device_id = fields.String(load_default=None)
-    courier_id = fields.String(load_default=None)
-    status = fields.String(load_default=None, validate=validate.OneOf(["applied", "rejected", "conflict"]))
-    type = fields.String(load_default=None)
-    entity_id = fields.String(load_default=None)
+    device_id = text(32, required=False, load_default=None)
+    courier_id = text(32, required=False, load_default=None)
+    status = text(16, required=False, load_default=None,
+                  validate=validate.OneOf(["applied", "rejected", "conflict"]))
+    type = text(64, required=False, load_default=None)
+    entity_id = text(64, required=False, load_default=None)
 
 
 class OpLogPage(PageOut):
@@ -154,8 +155,8 @@ class ConflictOut(Schema):
 class ConflictQuery(NewestFirstQuery):
     """Filters for conflicts."""
 
-    status = fields.String(load_default=None, validate=validate.OneOf(["open", "resolved"]))
-    task_id = fields.String(load_default=None)
+    status = text(16, required=False, load_default=None, validate=validate.OneOf(["open", "resolved"]))
+    task_id = text(32, required=False, load_default=None)
 
 
 class ConflictPage(PageOut):
@@ -167,6 +168,5 @@ class ConflictPage(PageOut):
 class ResolveIn(Schema):
     """How dispatch settled a conflict."""
 
-    resolution = fields.String(required=True, validate=validate.OneOf(
-        ["field_fact_stands", "dispatch_stands", "followed_up"]))
-    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+    resolution = text(32, validate=validate.OneOf(["field_fact_stands", "dispatch_stands", "followed_up"]))
+    note = text(2000, required=False, min_len=0, multiline=True, load_default=None)
