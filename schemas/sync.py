@@ -59,7 +59,7 @@ class PushOut(Schema):
 class PullQuery(Schema):
     """Where to continue from, and how many changes at most."""
 
-    cursor = text(200, required=False, load_default=None)
+    cursor = text(500, required=False, load_default=None)
     limit = integer(minimum=1, maximum=5000, strict=False, load_default=500)
 
 

@@ -319,3 +319,31 @@ def test_json_import_of_a_non_json_body_says_so(client, make):
     """The import reads JSON through the same parser: malformed is 400, not a 500 or a 422."""
     response = _post_raw(client, IMPORT, "[{", make.headers("dispatcher"))
     assert response.status_code == 400 and response.json["code"] == "invalid_json"
+
+
+def test_migration_normalises_older_identifiers(app):
+    """Rows written before normalisation are trimmed and upper-cased by 0003."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text as sql
+
+    from server.database import MIGRATIONS_DIR
+    db.session.add(Courier(name="Old", phone="13800000000", employee_no=" e042\t"))
+    db.session.commit()
+    downgrade(directory=MIGRATIONS_DIR, revision="0002_sync_docs")
+    upgrade(directory=MIGRATIONS_DIR)
+    db.session.remove()
+    assert db.session.scalar(sql("SELECT employee_no FROM couriers")) == "E042"
+
+
+def test_employee_number_race_is_409(app, make, monkeypatch):
+    """A number that appears between the service's check and its insert is a 409, not a 500."""
+    from server.auth import Actor
+    from server.errors import Conflict
+    from server.services import couriers
+    make.courier(employee_no="E500")
+    monkeypatch.setattr(couriers, "exists", lambda _query: False)
+    actor = Actor(kind="system", id=None)
+    with pytest.raises(Conflict) as raised:
+        couriers.create(actor=actor, name="Li", phone="13800000000", employee_no="E500")
+    assert raised.value.code == "duplicate_employee_no"
+    assert _count(Courier) == 1
