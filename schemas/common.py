@@ -12,6 +12,7 @@ from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT64
 _UNSAFE_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 # A one-line value (a name, a code, a phone) holds no line breaks or tabs either.
 _UNSAFE_IN_LINE = re.compile(r"[\t\n\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 UNSAFE_MESSAGE = "Must not contain control characters, direction overrides or unpaired surrogates."
 OUT_OF_RANGE_INT = f"Must be between {-MAX_INT64} and {MAX_INT64}."
 
@@ -24,7 +25,23 @@ def _unsafe_value_error(value) -> str | None:
         return OUT_OF_RANGE_INT
     if isinstance(value, list):
         return next(filter(None, map(_unsafe_value_error, value)), None)
+    if isinstance(value, dict) and _holds_surrogate(value):
+        return UNSAFE_MESSAGE
     return None
+
+
+def _holds_surrogate(value) -> bool:
+    """True if a free-form structure (an op payload) holds a lone surrogate: no encoder can store it.
+
+    Other characters in it are left to the schema that reads the structure later.
+    """
+    if isinstance(value, str):
+        return bool(_SURROGATE.search(value))
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_holds_surrogate, value))
+    return False
 
 
 class Schema(ma.Schema):
