@@ -110,9 +110,9 @@ def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> Text
     return Text(max_len, required=required, min_len=min_len, **kw)
 
 
-def identifier(max_len: int, **kw) -> Text:
+def identifier(max_len: int, *, required: bool = True, **kw) -> Text:
     """An identifier (employee number, waybill, plate): trimmed and upper-cased, so unique as normalised."""
-    return Text(max_len, upper=True, required=kw.pop("required", True), **kw)
+    return Text(max_len, upper=True, required=required, **kw)
 
 
 def phone(**kw) -> Text:

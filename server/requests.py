@@ -30,7 +30,7 @@ def _load_json_body(req):
 
 
 def init_app(app: Flask) -> None:
-    """Reads begin deferred (never block writers on SQLite); writes take the lock up front."""
+    """Bounded route ids, our JSON parsing; reads begin deferred, writes take the lock up front."""
     app.url_map.converters["int"] = Int64Converter
     # flask-smorest parses every blueprint's arguments with one shared webargs
     # parser; its own JSON loading (stdlib json, no depth limit, a non-JSON body
