@@ -185,4 +185,6 @@ def apply_defaults(app) -> None:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("ATTACHMENTS_DIR"):
         app.config["ATTACHMENTS_DIR"] = os.path.join(app.instance_path, "attachments")
-    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["JSON_BODY_LIMIT"])
+    # Flask defines MAX_CONTENT_LENGTH (as None), so setdefault would never apply the limit.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["JSON_BODY_LIMIT"]

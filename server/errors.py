@@ -2,7 +2,7 @@
 import logging
 
 import marshmallow as ma
-from flask import g, jsonify
+from flask import g, jsonify, request
 from flask_smorest import Api
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -53,6 +53,18 @@ class ValidationFailed(DomainError):
     """Input failed validation; fields maps each failing path to its messages."""
 
     status, code, title = 422, "validation_failed", "Validation failed"
+
+
+class InvalidJson(DomainError):
+    """The body is not JSON this API can read (malformed, not UTF-8, nested too deep)."""
+
+    status, code, title = 400, "invalid_json", "Invalid JSON"
+
+
+class UnsupportedMediaType(DomainError):
+    """The body comes in a content type the endpoint does not read."""
+
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
 class Unauthorized(DomainError):
@@ -165,17 +177,21 @@ class ProblemApi(Api):
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         fields = None
+        title = error.name
         detail = error.description or error.name
         if "messages" in data:
             fields = fields_from_messages(data["messages"])
-            status = 422 if status == 400 and fields else status
+            if fields:
+                status, title = ValidationFailed.status, ValidationFailed.title
             detail = "Request has invalid fields: " + ", ".join(sorted(fields))
         elif status == 400:
-            detail = "The request body is not valid JSON or is malformed."
+            detail = "The request is malformed."
         if status == 413:
-            detail = "Request body is larger than this endpoint accepts."
+            limit = request.max_content_length
+            detail = (f"The request body is larger than {limit} bytes, the most this endpoint accepts."
+                      if limit else "The request body is larger than this endpoint accepts.")
         return problem_response(status, _HTTP_CODES.get(status, f"http_{status}"),
-                                error.name, detail, fields, data.get("headers"))
+                                title, detail, fields, data.get("headers"))
 
 
 def handle_domain_error(error: DomainError):
