@@ -1,6 +1,4 @@
 """Fieldops: the backend of express couriers' handhelds and their dispatch office."""
-import os
-
 from flask import Flask
 
 from server.config import Config
@@ -14,8 +12,9 @@ def create_app(config: Config | None = None) -> Flask:
     from server.sync_wiring import build_registry
     from sync import feed
 
-    app = Flask(__name__, instance_path=os.path.abspath("instance"))
-    app.config.from_object(config or Config())
+    config = config or Config()
+    app = Flask(__name__, instance_path=config.INSTANCE_DIR)
+    app.config.from_object(config)
     jsonio.init_app(app)
     database.apply_defaults(app)
     logs.init_app(app)
