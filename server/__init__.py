@@ -12,9 +12,8 @@ def create_app(config: Config | None = None) -> Flask:
     from server.sync_wiring import build_registry
     from sync import feed
 
-    config = config or Config()
-    app = Flask(__name__, instance_path=config.INSTANCE_DIR)
-    app.config.from_object(config)
+    app = Flask(__name__)  # its instance folder is the config's INSTANCE_DIR (database.apply_defaults)
+    app.config.from_object(config or Config())
     jsonio.init_app(app)
     database.apply_defaults(app)
     logs.init_app(app)

@@ -127,4 +127,3 @@ for _command in (db_group, *db_group.commands.values()):
     for _param in _command.params:
         if _param.name == "directory":
             _param.help = f"Migration script directory (default: {MIGRATIONS_DIR})"
-

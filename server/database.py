@@ -6,7 +6,7 @@ import sqlite3
 import time
 
 import orjson
-from sqlalchemy import event, inspect, text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
 
 from server import jsonio
@@ -169,8 +169,21 @@ def take_feed_lock(session) -> None:
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
 
+def schema_revisions(app, conn) -> tuple[set[str], set[str]]:
+    """The database's current Alembic revisions and the migrations' heads."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    # Read the version table directly: MigrationContext logs two INFO lines per call.
+    current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) \
+        if inspect(conn).has_table("alembic_version") else set()
+    heads = set(ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config()).get_heads())
+    return current, heads
+
+
 def apply_defaults(app) -> None:
     """Fill in the database URL and attachment folder when the config left them unset."""
+    app.instance_path = app.config["INSTANCE_DIR"]
     if not app.config.get("SQLALCHEMY_DATABASE_URI") or not app.config.get("ATTACHMENTS_DIR"):
         os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
@@ -188,13 +201,3 @@ def apply_defaults(app) -> None:
         app.config["ATTACHMENTS_DIR"] = os.path.join(app.instance_path, "attachments")
     app.config.setdefault("MAX_CONTENT_LENGTH", app.config["JSON_BODY_LIMIT"])
 
-
-def schema_revisions(app, conn) -> tuple[set[str], set[str]]:
-    """The database's current Alembic revisions and the migrations' heads."""
-    from alembic.script import ScriptDirectory
-
-    # Read the version table directly: MigrationContext logs two INFO lines per call.
-    current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) \
-        if inspect(conn).has_table("alembic_version") else set()
-    heads = set(ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config()).get_heads())
-    return current, heads

@@ -167,8 +167,7 @@ def test_every_command_reaches_the_same_database_from_any_directory(tmp_path, en
     """The instance folder comes from FIELDOPS_INSTANCE_DIR (else the checkout's instance/), never the cwd."""
     if engine_name != "sqlite":
         pytest.skip("the default database is SQLite")
-    from server.config import DEFAULT_INSTANCE_DIR, Config
-    assert DEFAULT_INSTANCE_DIR == os.path.join(os.path.dirname(os.path.dirname(MIGRATIONS_DIR)), "instance")
+    from server.config import Config
     instance, here, there = tmp_path / "instance", tmp_path / "a", tmp_path / "b"
     here.mkdir()
     there.mkdir()
@@ -180,7 +179,7 @@ def test_every_command_reaches_the_same_database_from_any_directory(tmp_path, en
     assert (instance / "fieldops.sqlite3").exists()
     assert list(here.iterdir()) == [] and list(there.iterdir()) == []
     monkeypatch.delenv("FIELDOPS_INSTANCE_DIR", raising=False)
-    assert Config().INSTANCE_DIR == DEFAULT_INSTANCE_DIR
+    assert Config().INSTANCE_DIR == os.path.join(os.path.dirname(os.path.dirname(MIGRATIONS_DIR)), "instance")
 
 
 def test_db_help_names_the_migrations_inside_the_package():
