@@ -7,6 +7,7 @@ are printed on one line) or the store is not enrolled; 2 the server cannot be re
 import argparse
 import json
 import socket
+import sqlite3
 import sys
 import urllib.error
 from collections import Counter
@@ -102,7 +103,11 @@ def main(argv=None, transport: Transport | None = None) -> int:
     args = parser.parse_args(argv)
 
     seen = CliTransport(transport or HttpTransport(args.server), args.server)
-    handheld = Handheld(args.store, seen)
+    try:
+        handheld = Handheld(args.store, seen)
+    except sqlite3.Error as exc:
+        print(f"error: cannot open the store {args.store}: {exc}", file=sys.stderr)
+        return 1
     try:
         return _run(args, handheld, seen)
     except Unreachable as exc:

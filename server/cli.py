@@ -27,19 +27,22 @@ class _FieldopsGroup(FlaskGroup):
         try:
             return super().invoke(ctx)
         except DBAPIError as exc:
-            if ctx.invoked_subcommand == "db" or not current_app or _schema_at_head():
+            if ctx.invoked_subcommand == "db" or not current_app or _schema_at_head() is not False:
                 raise
             url = current_app.extensions["sqlalchemy"].engines[None].url.render_as_string(hide_password=True)
             raise click.ClickException(f"the database at {url} has no schema (or is behind): "
                                        "run 'fieldops db upgrade'") from exc
 
 
-def _schema_at_head() -> bool:
-    """Whether the database's Alembic revision is the migrations' head."""
+def _schema_at_head() -> bool | None:
+    """Whether the database's Alembic revision is the migrations' head; None if it cannot be read."""
     from server.extensions import db
-    db.session.rollback()
-    with db.engine.connect() as conn:
-        current, heads = schema_revisions(current_app, conn)
+    try:
+        db.session.rollback()
+        with db.engine.connect() as conn:
+            current, heads = schema_revisions(current_app, conn)
+    except DBAPIError:  # unreachable, say: the command's own error is the one to show
+        return None
     return current == heads
 
 
