@@ -1,6 +1,4 @@
 """Fieldops: the backend of express couriers' handhelds and their dispatch office."""
-import os
-
 from flask import Flask
 
 from server.config import Config
@@ -14,7 +12,7 @@ def create_app(config: Config | None = None) -> Flask:
     from server.sync_wiring import build_registry
     from sync import feed
 
-    app = Flask(__name__, instance_path=os.path.abspath("instance"))
+    app = Flask(__name__)  # its instance folder is the config's INSTANCE_DIR (database.apply_defaults)
     app.config.from_object(config or Config())
     jsonio.init_app(app)
     database.apply_defaults(app)

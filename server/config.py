@@ -28,6 +28,10 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _env_str("DATABASE_URL")  # None: SQLite under instance/
         self.SECRET_KEY = _env_str("SECRET_KEY", "dev-only-not-secret")
         self.ATTACHMENTS_DIR = _env_str("ATTACHMENTS_DIR")  # None: instance/attachments
+        # instance/ is FIELDOPS_INSTANCE_DIR, else the checkout's own folder beside the package:
+        # never the current directory, so every command reaches the same database.
+        self.INSTANCE_DIR = os.path.abspath(_env_str("INSTANCE_DIR") or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instance"))
         self.TIMEZONE = _env_str("TIMEZONE", "Asia/Shanghai")
         self.LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
         # Devices may stay offline this long; tombstones and op results outlive it.
