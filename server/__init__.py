@@ -2,6 +2,7 @@
 import os
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import Config
 
@@ -16,6 +17,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     app = Flask(__name__, instance_path=os.path.abspath("instance"))
     app.config.from_object(config or Config())
+    if app.config["PROXY_HOPS"] > 0:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     jsonio.init_app(app)
     database.apply_defaults(app)
     logs.init_app(app)
