@@ -100,10 +100,11 @@ def init_app(app: Flask) -> None:
         line = {"method": request.method, "path": _loggable_path(), "status": status,
                 "client": request.remote_addr,
                 "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1)}
-        if "problem_code" in g:
-            line["code"] = g.problem_code
-        if "auth_failure" in g:
-            line["auth_failure"] = g.auth_failure
+        # Popped: where an app context outlives its requests (tests, CLI), g does too.
+        for key, name in (("code", "problem_code"), ("auth_failure", "auth_failure")):
+            value = g.pop(name, None)
+            if value is not None:
+                line[key] = value
         level = logging.ERROR if status >= 500 else \
             logging.WARNING if status in _WARNING_STATUSES else logging.INFO
         access.log(level, "request", extra=line)
