@@ -17,7 +17,8 @@ _SECRET_SHAPES = re.compile(r"(?P<token>fo[sd]_)[A-Za-z0-9_-]{8,}"
                             rf"|\b[{ENROLLMENT_CODE_ALPHABET}]{{{ENROLLMENT_CODE_LENGTH}}}\b")
 # URL variables that carry a secret (the enrollment code of the QR routes).
 _SECRET_URL_VARIABLES = ("code",)
-# Responses logged above INFO: auth failures and throttling (WARNING), server errors (ERROR).
+# Responses logged above INFO: auth failures (these, and a bad enrollment code's 404)
+# and throttling at WARNING, server errors at ERROR.
 _WARNING_STATUSES = {401, 403, 429}
 
 
@@ -106,7 +107,7 @@ def init_app(app: Flask) -> None:
             if value is not None:
                 line[key] = value
         level = logging.ERROR if status >= 500 else \
-            logging.WARNING if status in _WARNING_STATUSES else logging.INFO
+            logging.WARNING if status in _WARNING_STATUSES or "auth_failure" in line else logging.INFO
         access.log(level, "request", extra=line)
         return response
 

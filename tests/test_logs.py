@@ -83,7 +83,7 @@ def test_sql_errors_never_carry_their_parameters(app):
 
 
 def test_access_lines_carry_level_and_problem_code(client, make, lines, monkeypatch):
-    """200 at INFO without a code; 404 at INFO, 401/403 at WARNING, 500 at ERROR, each with its code."""
+    """200 at INFO without a code; 404 at INFO, auth failures at WARNING, 500 at ERROR, each with its code."""
     client.get("/api/v1/dispatch/tasks", headers=make.headers("dispatcher"))
     client.get("/api/v1/dispatch/tasks/t-nope", headers=make.headers("dispatcher"))
     client.get("/api/v1/dispatch/tasks", headers={"Authorization": "Bearer fos_not-a-real-token"})
@@ -94,10 +94,12 @@ def test_access_lines_carry_level_and_problem_code(client, make, lines, monkeypa
         raise RuntimeError("boom")
     monkeypatch.setattr(vehicles, "get_all", broken)
     client.get("/api/v1/dispatch/vehicles", headers=make.headers("dispatcher"))
+    client.post("/api/v1/devices/enroll", json={"code": "WRONG23456", "device_name": "PDA"})
     seen = [(e["status"], e["level"], e.get("code"), e.get("auth_failure")) for e in _access(lines)]
     assert seen == [(200, "INFO", None, None), (404, "INFO", "task_not_found", None),
                     (401, "WARNING", "unauthorized", "unknown or revoked token"),
-                    (403, "WARNING", "forbidden", None), (500, "ERROR", "internal_error", None)]
+                    (403, "WARNING", "forbidden", None), (500, "ERROR", "internal_error", None),
+                    (404, "WARNING", "enrollment_invalid", "bad enrollment code")]
     assert "fos_not-a-real-token" not in "\n".join(lines)
 
 
