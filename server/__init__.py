@@ -1,5 +1,6 @@
 """Fieldops: the backend of express couriers' handhelds and their dispatch office."""
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import Config
 
@@ -14,6 +15,9 @@ def create_app(config: Config | None = None) -> Flask:
 
     app = Flask(__name__)  # its instance folder is the config's INSTANCE_DIR (database.apply_defaults)
     app.config.from_object(config or Config())
+    if app.config["PROXY_HOPS"] > 0:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     jsonio.init_app(app)
     database.apply_defaults(app)
     logs.init_app(app)

@@ -147,13 +147,14 @@ def serve(host, port, workers):
     """Serve the API (development server, or gunicorn with --workers N)."""
     if workers > 0:
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-               f"{host}:{port}", "--access-logfile", "-", "server.wsgi:app"]
+               f"{host}:{port}", "--config", "python:server.gunicorn_conf", "server.wsgi:app"]
         os.execvp(cmd[0], cmd)
     # app.run() is ignored under the flask CLI; run werkzeug's server directly.
     from werkzeug.serving import run_simple
 
     from server import create_app
-    run_simple(host, port, create_app(), threaded=True)
+    from server.logs import DevRequestHandler
+    run_simple(host, port, create_app(), threaded=True, request_handler=DevRequestHandler)
 
 
 @click.command("seed-demo")

@@ -137,6 +137,7 @@ def problem_response(status: int, code: str, title: str, detail: str,
         body["fields"] = fields
     if extra:
         body.update(extra)
+    g.problem_code = code  # for the access line
     request_id = getattr(g, "request_id", None)
     if request_id:
         body["request_id"] = request_id
