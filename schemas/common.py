@@ -1,25 +1,47 @@
 """Building blocks shared by every schema."""
-from collections.abc import Mapping
+import re
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, pre_load, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT64
+
+# Never meant as text: unpaired surrogates (not Unicode at all; they break every
+# encoder), C0/C1 controls (NUL, ESC, ...) and the bidi overrides and isolates
+# that make a name display as something else. Free text may still hold \t and \n.
+_UNSAFE_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# A one-line value (a name, a code, a phone) holds no line breaks or tabs either.
+_UNSAFE_IN_LINE = re.compile(r"[\t\n\u2028\u2029]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+UNSAFE_MESSAGE = "Must not contain control characters, direction overrides or unpaired surrogates."
+OUT_OF_RANGE_INT = f"Must be between {-MAX_INT64} and {MAX_INT64}."
 
 
-def _has_nul(value) -> bool:
-    """Whether a string anywhere in the value (keys included) holds the NUL character."""
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, Mapping):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+def _unsafe_value_error(value) -> str | None:
+    """Why a loaded value cannot be stored (a string with unsafe characters, an int beyond 64 bits)."""
+    if isinstance(value, str) and _UNSAFE_IN_TEXT.search(value):
+        return UNSAFE_MESSAGE
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT64:
+        return OUT_OF_RANGE_INT
     if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
+        return next(filter(None, map(_unsafe_value_error, value)), None)
+    if isinstance(value, dict) and _holds_surrogate(value):
+        return UNSAFE_MESSAGE
+    return None
+
+
+def _holds_surrogate(value) -> bool:
+    """True if a free-form structure (an op payload) holds a lone surrogate: no encoder can store it.
+
+    Other characters in it are left to the schema that reads the structure later.
+    """
+    if isinstance(value, str):
+        return bool(_SURROGATE.search(value))
+    if isinstance(value, dict):
+        return any(_holds_surrogate(k) or _holds_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(map(_holds_surrogate, value))
     return False
-
-
-def _is_nested(field) -> bool:
-    """Whether a field loads through another schema (itself or as a list's items)."""
-    return isinstance(field, fields.Nested) or (isinstance(field, fields.List)
-                                                and isinstance(field.inner, fields.Nested))
 
 
 class Schema(ma.Schema):
@@ -29,16 +51,13 @@ class Schema(ma.Schema):
         unknown = ma.RAISE
         ordered = True
 
-    @pre_load
-    def _refuse_nul(self, data, **_kw):
-        """PostgreSQL cannot store NUL in text or JSON: refuse it as a field error, not a 500."""
-        if isinstance(data, Mapping):
-            by_key = {field.data_key or name: field for name, field in self.load_fields.items()}
-            # Nested schemas check their own fields, so the error names the innermost one.
-            bad = [str(key) for key, value in data.items()
-                   if not _is_nested(by_key.get(key)) and (_has_nul(key) or _has_nul(value))]
-            if bad:
-                raise ValidationError({key: ["Must not contain the NUL character."] for key in bad})
+    @ma.post_load
+    def _refuse_unsafe_values(self, data, **_kw):
+        """Every schema, even a field declared without Text or integer(), refuses what cannot be stored."""
+        errors = {name: [message] for name, value in data.items()
+                  if (message := _unsafe_value_error(value))}
+        if errors:
+            raise ValidationError(errors)
         return data
 
 
@@ -52,24 +71,95 @@ class PatchSchema(Schema):
             raise ValidationError("Give at least one field to change.")
 
 
-PHONE = validate.Regexp(r"^\+?[0-9][0-9 \-]{5,30}$", error="Not a phone number.")
+def full_match(pattern: str, error: str) -> validate.Regexp:
+    """A regex validator over the whole value: `$` would let a trailing newline through."""
+    return validate.Regexp(rf"(?:{pattern})\Z", error=error)
 
 
-def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> fields.String:
-    """A stripped-length-checked string field."""
-    return fields.String(required=required, validate=validate.Length(min=min_len, max=max_len), **kw)
+class Text(fields.String):
+    """A string that means what it says: no control or bidi characters, no surrogates, not blank.
+
+    Surrounding whitespace is stripped before the length and pattern checks.
+    Only multiline (free-text) fields may hold tabs and line breaks inside; CRLF
+    is stored as LF. upper=True normalises identifiers to upper case.
+    """
+
+    default_error_messages = {"unsafe": UNSAFE_MESSAGE, "blank": "Must not be blank.",
+                              "line": "Must be a single line without tabs."}
+
+    def __init__(self, max_len: int, *, min_len: int = 1, multiline: bool = False,
+                 upper: bool = False, pattern: str | None = None,
+                 pattern_error: str = "Not in the expected format.", **kw):
+        """Build the field; extra keywords go to marshmallow's String."""
+        validators = [validate.Length(min=min_len, max=max_len)]
+        if pattern:
+            validators.append(full_match(pattern, pattern_error))
+        extra = kw.pop("validate", None)
+        if extra:
+            validators.append(extra)
+        super().__init__(validate=validators, **kw)
+        self.min_len, self.multiline, self.upper = min_len, multiline, upper
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        """Refuse unsafe characters, then strip (and upper-case) the value."""
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if self.multiline:
+            value = value.replace("\r\n", "\n")
+        if _UNSAFE_IN_TEXT.search(value):
+            raise self.make_error("unsafe")
+        value = value.strip()
+        if not self.multiline and _UNSAFE_IN_LINE.search(value):
+            raise self.make_error("line")
+        if self.min_len and not value:
+            raise self.make_error("blank")
+        return value.upper() if self.upper else value
+
+
+def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> Text:
+    """A stripped, length-checked, safe string field (see Text)."""
+    return Text(max_len, required=required, min_len=min_len, **kw)
+
+
+def identifier(max_len: int, *, required: bool = True, **kw) -> Text:
+    """An identifier (employee number, waybill, plate): trimmed and upper-cased, so unique as normalised."""
+    return Text(max_len, upper=True, required=required, **kw)
+
+
+def phone(**kw) -> Text:
+    """A phone number: digits, spaces and dashes, an optional leading +."""
+    return Text(32, pattern=r"\+?[0-9][0-9 \-]{5,30}", pattern_error="Not a phone number.", **kw)
+
+
+def integer(*, minimum: int = 0, maximum: int = MAX_INT64, strict: bool = True, **kw) -> fields.Integer:
+    """A whole number within 64 bits (strict=False for query strings, which arrive as text)."""
+    return fields.Integer(strict=strict, validate=validate.Range(min=minimum, max=maximum), **kw)
 
 
 def money(**kw) -> fields.Integer:
     """An amount in fen: a whole number, never a float that would be truncated."""
-    return fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000_000), **kw)
+    return integer(maximum=100_000_000, **kw)
+
+
+class Time(fields.AwareDateTime):
+    """An input time: it carries its zone and lies between EARLIEST_TIME and LATEST_TIME."""
+
+    default_error_messages = {
+        "range": f"Must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)."}
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        """Parse, then refuse times outside the range (checked by year first: no UTC overflow)."""
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_TIME.year - 1 <= value.year <= LATEST_TIME.year \
+                or not EARLIEST_TIME <= value < LATEST_TIME:
+            raise self.make_error("range")
+        return value
 
 
 class PageQuery(Schema):
     """Cursor pagination: pass back next_cursor to get the next page."""
 
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    cursor = text(200, required=False, load_default=None)
+    limit = integer(minimum=1, maximum=500, strict=False, load_default=50)
 
 
 class PageOut(Schema):

@@ -1,22 +1,22 @@
 """Couriers, devices and enrollments on the wire."""
 from marshmallow import fields, validate
 
-from schemas.common import PHONE, PageOut, PageQuery, PatchSchema, Schema, text
+from schemas.common import PageOut, PageQuery, PatchSchema, Schema, identifier, phone, text
 
 
 class CourierIn(Schema):
     """A new courier."""
 
     name = text(100)
-    phone = fields.String(required=True, validate=PHONE)
-    employee_no = text(32)
+    phone = phone(required=True)
+    employee_no = identifier(32)
 
 
 class CourierPatch(PatchSchema):
     """Fields dispatch may change on a courier."""
 
     name = text(100, required=False)
-    phone = fields.String(validate=PHONE)
+    phone = phone()
     active = fields.Boolean()
 
 

@@ -1,11 +1,13 @@
 """Task imports: a JSON list, or a CSV file with one row per parcel (rows of a waybill group)."""
 import csv
 import io
+import re
 
 from marshmallow import ValidationError
 
-from schemas.tasks import TaskIn
-from server.errors import DomainError, ValidationFailed, fields_from_messages
+from schemas.tasks import MAX_IMPORT_TASKS, TaskIn
+from server.errors import UnsupportedMediaType, ValidationFailed, fields_from_messages
+from server.jsonio import request_json
 
 CSV_COLUMNS = ("waybill_no", "kind", "recipient_name", "recipient_phone", "address", "lat", "lon",
                "window_start", "window_end", "cod_amount", "fees", "parcel_no",
@@ -19,12 +21,9 @@ _COLUMN_OF = {"recipient.name": "recipient_name", "recipient.phone": "recipient_
               "window._schema": "window_end", "recipient": "recipient_name"}
 _PARCEL_COLUMN = {"parcel_no": "parcel_no", "description": "parcel_description",
                   "count": "parcel_count"}
-
-
-class UnsupportedImport(DomainError):
-    """The import body is neither JSON nor CSV."""
-
-    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+# ASCII digits only: str.isdigit() also accepts superscripts and other digits int() refuses.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+_TOO_MANY = f"At most {MAX_IMPORT_TASKS} tasks per import."
 
 
 def _blank_to_none(value: str | None):
@@ -37,7 +36,7 @@ def _whole_number(value: str | None, default=None):
     value = _blank_to_none(value)
     if value is None:
         return default
-    return int(value) if value.lstrip("-").isdigit() else value
+    return int(value) if _WHOLE_NUMBER.fullmatch(value) else value
 
 
 def _parse_fees(cell: str | None):
@@ -86,6 +85,16 @@ def _csv_error_path(path: str, rows: list[tuple[int, dict]]) -> str:
 def _load_csv(text: str) -> tuple[list[dict], list[str]]:
     """Parse and validate a CSV import; every bad row and column is reported at once."""
     reader = csv.DictReader(io.StringIO(text))
+    try:
+        return _validate_csv(reader)
+    except csv.Error as exc:
+        line = reader.reader.line_num  # DictReader's own line_num only moves past good rows
+        raise ValidationFailed(f"The CSV cannot be read at line {line}: {exc}.",
+                               fields={f"rows.{line}": [str(exc)]}) from exc
+
+
+def _validate_csv(reader: csv.DictReader) -> tuple[list[dict], list[str]]:
+    """Group a CSV reader's rows by waybill and validate each group as a TaskIn."""
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in _REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS]
@@ -98,6 +107,8 @@ def _load_csv(text: str) -> tuple[list[dict], list[str]]:
     for row in reader:
         groups.setdefault((row.get("waybill_no") or "").strip(), []).append(
             (reader.line_num, row))
+        if len(groups) > MAX_IMPORT_TASKS:
+            raise ValidationFailed(_TOO_MANY, fields={"rows": [_TOO_MANY]})
     if not groups:
         raise ValidationFailed("The CSV has no rows.", fields={"rows": ["No data rows."]})
     specs, labels, errors = [], [], {}
@@ -122,9 +133,8 @@ def _load_json(body) -> tuple[list[dict], list[str]]:
     if not isinstance(body, list) or not body:
         raise ValidationFailed("Send a non-empty JSON list of tasks.",
                                fields={"tasks": ["Must be a non-empty list."]})
-    if len(body) > 5000:
-        raise ValidationFailed("At most 5000 tasks per import.",
-                               fields={"tasks": ["At most 5000 tasks per import."]})
+    if len(body) > MAX_IMPORT_TASKS:
+        raise ValidationFailed(_TOO_MANY, fields={"tasks": [_TOO_MANY]})
     try:
         specs = TaskIn(many=True).load(body)
     except ValidationError as exc:
@@ -138,13 +148,13 @@ def load_import(request) -> tuple[list[dict], list[str]]:
     """Read an import request by its content type: JSON, text/csv, or a multipart CSV file."""
     mimetype = request.mimetype
     if mimetype == "application/json":
-        return _load_json(request.get_json())
+        return _load_json(request_json(request))
     if mimetype in ("text/csv", "text/plain"):
         raw = request.get_data()
     elif mimetype == "multipart/form-data" and "file" in request.files:
         raw = request.files["file"].read()
     else:
-        raise UnsupportedImport("Send application/json, text/csv, or multipart/form-data "
+        raise UnsupportedMediaType("Send application/json, text/csv, or multipart/form-data "
                                 "with a CSV in 'file'.")
     try:
         text = raw.decode("utf-8-sig")

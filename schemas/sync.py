@@ -1,7 +1,7 @@
 """The handheld sync protocol on the wire (../shared/sync-protocol.md)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, PageQuery, Schema, text
+from schemas.common import PageOut, PageQuery, Schema, integer, text
 from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_STATUSES
 
 
@@ -60,8 +60,8 @@ class PushOut(Schema):
 class PullQuery(Schema):
     """Where to continue from, and how many changes at most."""
 
-    cursor = fields.String(load_default=None)
-    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=5000))
+    cursor = text(500, required=False, load_default=None)
+    limit = integer(minimum=1, maximum=5000, strict=False, load_default=500)
 
 
 class ScopeOut(Schema):
@@ -117,17 +117,18 @@ class NewestFirstQuery(PageQuery):
     """Paging newest first over an integer id: the cursor is the last id seen."""
 
     # The ids are 32-bit integer columns: a bigger cursor is bad input, not a database error.
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
+    cursor = integer(minimum=1, maximum=2**31 - 1, strict=False, load_default=None)
 
 
 class OpLogQuery(NewestFirstQuery):
     """Filters for the op log."""
 
-    device_id = fields.String(load_default=None)
-    courier_id = fields.String(load_default=None)
-    status = fields.String(load_default=None, validate=validate.OneOf(OP_STATUSES))
-    type = fields.String(load_default=None)
-    entity_id = fields.String(load_default=None)
+    device_id = text(32, required=False, load_default=None)
+    courier_id = text(32, required=False, load_default=None)
+    status = text(16, required=False, load_default=None,
+                  validate=validate.OneOf(OP_STATUSES))
+    type = text(64, required=False, load_default=None)
+    entity_id = text(64, required=False, load_default=None)
 
 
 class OpLogPage(PageOut):
@@ -156,8 +157,8 @@ class ConflictOut(Schema):
 class ConflictQuery(NewestFirstQuery):
     """Filters for conflicts."""
 
-    status = fields.String(load_default=None, validate=validate.OneOf(CONFLICT_STATUSES))
-    task_id = fields.String(load_default=None)
+    status = text(16, required=False, load_default=None, validate=validate.OneOf(CONFLICT_STATUSES))
+    task_id = text(32, required=False, load_default=None)
 
 
 class ConflictPage(PageOut):
@@ -169,5 +170,5 @@ class ConflictPage(PageOut):
 class ResolveIn(Schema):
     """How dispatch settled a conflict."""
 
-    resolution = fields.String(required=True, validate=validate.OneOf(CONFLICT_RESOLUTIONS))
-    note = fields.String(load_default=None, validate=validate.Length(max=2000))
+    resolution = text(32, validate=validate.OneOf(CONFLICT_RESOLUTIONS))
+    note = text(2000, required=False, min_len=0, multiline=True, load_default=None)

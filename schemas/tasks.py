@@ -1,15 +1,19 @@
 """Tasks on the wire: what dispatch creates, what dispatch and couriers read."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PHONE, PageOut, PageQuery, Schema, money, text
+from schemas.common import (PageOut, PageQuery, Schema, Time, full_match, identifier, integer, money,
+                            phone, text)
 from schemas.vocab import TASK_KINDS, TASK_STATUSES
+
+WAYBILL = {"pattern": r"[A-Za-z0-9\-]{4,40}", "pattern_error": "Waybill: 4-40 letters, digits or dashes."}
+MAX_IMPORT_TASKS = 5000  # per import, JSON or CSV
 
 
 class RecipientIn(Schema):
     """Who receives (or hands over) the parcels, and where."""
 
     name = text(100)
-    phone = fields.String(required=True, validate=PHONE)
+    phone = phone(required=True)
     address = text(300)
     lat = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-90, 90))
     lon = fields.Float(load_default=None, allow_none=True, validate=validate.Range(-180, 180))
@@ -19,8 +23,8 @@ class ParcelIn(Schema):
     """A parcel and how many pieces it holds."""
 
     parcel_no = text(40)
-    description = fields.String(load_default="", validate=validate.Length(max=200))
-    count = fields.Integer(strict=True, load_default=1, validate=validate.Range(min=1, max=10_000))
+    description = text(200, required=False, min_len=0, load_default="")
+    count = integer(minimum=1, maximum=10_000, load_default=1)
 
 
 class FeeIn(Schema):
@@ -33,8 +37,8 @@ class FeeIn(Schema):
 class WindowIn(Schema):
     """The appointment window; both ends carry a time zone."""
 
-    start = fields.AwareDateTime(required=True)
-    end = fields.AwareDateTime(required=True)
+    start = Time(required=True)
+    end = Time(required=True)
 
     @validates_schema
     def _end_after_start(self, data, **_kw):
@@ -46,9 +50,8 @@ class WindowIn(Schema):
 class TaskIn(Schema):
     """A task as dispatch creates it (amounts in fen)."""
 
-    waybill_no = fields.String(required=True, validate=validate.Regexp(
-        r"^[A-Za-z0-9\-]{4,40}$", error="Waybill: 4-40 letters, digits or dashes."))
-    kind = fields.String(required=True, validate=validate.OneOf(TASK_KINDS))
+    waybill_no = identifier(40, **WAYBILL)
+    kind = text(16, validate=validate.OneOf(TASK_KINDS))
     recipient = fields.Nested(RecipientIn, required=True)
     parcels = fields.List(fields.Nested(ParcelIn), required=True,
                           validate=validate.Length(min=1, max=200))
@@ -61,7 +64,7 @@ class TaskImportIn(Schema):
     """Many tasks at once; all are stored or none."""
 
     tasks = fields.List(fields.Nested(TaskIn), required=True,
-                        validate=validate.Length(min=1, max=5000))
+                        validate=validate.Length(min=1, max=MAX_IMPORT_TASKS))
 
 
 class TaskImportOut(Schema):
@@ -86,8 +89,8 @@ class CancelIn(Schema):
 class NoteIn(Schema):
     """A free-text note on a task, optionally with photos already uploaded."""
 
-    text = text(2000)
-    photos = fields.List(fields.String(validate=validate.Regexp(r"^[0-9a-f]{64}$")),
+    text = text(2000, multiline=True)
+    photos = fields.List(fields.String(validate=full_match(r"[0-9a-f]{64}", "Not a SHA-256 in hex.")),
                          load_default=list, validate=validate.Length(max=10))
 
 
@@ -209,10 +212,10 @@ class TaskDetailOut(TaskOut):
 class TaskQuery(PageQuery):
     """Filters for the dispatch task list."""
 
-    status = fields.String(load_default=None, validate=validate.OneOf(TASK_STATUSES))
-    courier_id = fields.String(load_default=None)
+    status = text(16, required=False, load_default=None, validate=validate.OneOf(TASK_STATUSES))
+    courier_id = text(32, required=False, load_default=None)
     date = fields.Date(load_default=None, metadata={"description": "Depot-local service date"})
-    waybill_no = fields.String(load_default=None)
+    waybill_no = identifier(40, required=False, load_default=None)
     needs_review = fields.Boolean(load_default=None)
 
 

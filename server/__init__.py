@@ -1,7 +1,6 @@
 """Fieldops: the backend of express couriers' handhelds and their dispatch office."""
-import os
-
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import Config
 
@@ -14,8 +13,11 @@ def create_app(config: Config | None = None) -> Flask:
     from server.sync_wiring import build_registry
     from sync import feed
 
-    app = Flask(__name__, instance_path=os.path.abspath("instance"))
+    app = Flask(__name__)  # its instance folder is the config's INSTANCE_DIR (database.apply_defaults)
     app.config.from_object(config or Config())
+    if app.config["PROXY_HOPS"] > 0:
+        hops = app.config["PROXY_HOPS"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     jsonio.init_app(app)
     database.apply_defaults(app)
     logs.init_app(app)

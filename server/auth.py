@@ -1,11 +1,12 @@
 """Who is calling: staff and device bearer tokens, roles, and auth-failure limits."""
 import functools
 import logging
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app, g, request
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from server.clock import utcnow
@@ -43,54 +44,88 @@ SYSTEM = Actor(kind="system", id=None, role="system")
 
 
 def client_key(prefix: str) -> str:
-    """A rate-limit key for the calling address."""
+    """A rate-limit key for the calling address (ProxyFix has put the client's there when behind proxies)."""
     return f"{prefix}:{request.remote_addr or 'unknown'}"
 
 
+@dataclass(frozen=True)
+class Budget:
+    """One failure limit applied to one key: its name (in the 429), its setting, the counted key."""
+
+    name: str
+    setting: str
+    key: str
+
+
+_SETTINGS = ("AUTH_TOKEN_FAILURES_PER_ADDRESS", "AUTH_TOKEN_FAILURES_PER_TOKEN",
+             "AUTH_ENROLL_FAILURES_PER_ADDRESS", "AUTH_ENROLL_FAILURES_PER_CODE")
+
+
+def _credential_key(prefix: str, secret: str) -> str:
+    """A rate-limit key for a presented credential: a hash of it, never the credential."""
+    return f"{prefix}:{hash_secret(secret)[:32]}"
+
+
+def token_budgets(address_key: str, token: str | None) -> list[Budget]:
+    """The limits on failed bearer tokens: per address, and per presented token."""
+    budgets = [Budget("token_failures_per_address", "AUTH_TOKEN_FAILURES_PER_ADDRESS", address_key)]
+    if token is not None:
+        budgets.append(Budget("token_failures_per_token", "AUTH_TOKEN_FAILURES_PER_TOKEN",
+                              _credential_key("auth-token", token)))
+    return budgets
+
+
+def enrollment_budgets(address_key: str, code: str) -> list[Budget]:
+    """The limits on failed enrollment codes: per address, and per presented code."""
+    return [Budget("enroll_failures_per_address", "AUTH_ENROLL_FAILURES_PER_ADDRESS", address_key),
+            Budget("enroll_failures_per_code", "AUTH_ENROLL_FAILURES_PER_CODE",
+                   _credential_key("enroll-code", code))]
+
+
 # Every request runs these; they are built once (building costs more than running them).
-# The token lookups also count the caller's recent failures: one round trip, not two.
-_FAILURES = (select(func.count()).select_from(AuthFailure)
-             .where(AuthFailure.key == bindparam("key"), AuthFailure.at >= bindparam("since")))
-_STAFF_TOKEN = (select(ApiToken.id, ApiToken.last_used_at, StaffUser.id.label("staff_id"), StaffUser.role,
-                       _FAILURES.scalar_subquery().label("failures")).join(ApiToken.staff)
+_STAFF_TOKEN = (select(ApiToken.id, ApiToken.last_used_at, StaffUser.id.label("staff_id"), StaffUser.role)
+                .join(ApiToken.staff)
                 .where(ApiToken.token_hash == bindparam("digest"), ApiToken.revoked_at.is_(None),
                        StaffUser.active.is_(True)))
-_DEVICE_TOKEN = (select(Device.id, Device.courier_id, _FAILURES.scalar_subquery().label("failures"))
-                 .join(Courier)
+_DEVICE_TOKEN = (select(Device.id, Device.courier_id).join(Courier)
                  .where(Device.token_hash == bindparam("digest"), Device.revoked_at.is_(None),
                         Courier.active.is_(True)))
 
 
-def _failure_window(key: str) -> dict:
-    """Bind parameters for counting the key's failures in the current window."""
-    return {"key": key, "since": utcnow() - timedelta(seconds=current_app.config["AUTH_FAILURE_WINDOW"])}
+def check_failure_budget(budgets: list[Budget]) -> None:
+    """Refuse with 429, naming the limit, when any of these keys failed too often recently."""
+    now = utcnow()
+    limits = {b.key: (b, current_app.config[b.setting]) for b in budgets}
+    in_window = or_(*(and_(AuthFailure.key == key, AuthFailure.at >= now - timedelta(seconds=limit.seconds))
+                      for key, (_budget, limit) in limits.items()))
+    rows = db.session.execute(select(AuthFailure.key, func.count(), func.min(AuthFailure.at))
+                              .where(in_window).group_by(AuthFailure.key))
+    for key, failures, oldest in rows:
+        budget, limit = limits[key]
+        if failures >= limit.attempts:
+            # The budget reopens when its oldest counted failure leaves the window.
+            wait = math.ceil((oldest + timedelta(seconds=limit.seconds) - now).total_seconds())
+            raise TooManyRequests(f"Too many failed attempts ({budget.name}); wait before trying again.",
+                                  headers={"Retry-After": str(max(wait, 1))}, extra={"limit": budget.name})
 
 
-def _refuse_over_budget(failures: int) -> None:
-    """429 when a key failed too often recently (even with a correct token, until the window passes)."""
-    if failures >= current_app.config["AUTH_FAILURE_LIMIT"]:
-        raise TooManyRequests("Too many failed attempts; wait before trying again.",
-                              headers={"Retry-After": str(current_app.config["AUTH_FAILURE_WINDOW"])})
-
-
-def check_failure_budget(key: str) -> None:
-    """Refuse with 429 when this key failed too often recently."""
-    _refuse_over_budget(db.session.scalar(_FAILURES, _failure_window(key)))
-
-
-def record_failure(key: str, reason: str) -> None:
-    """Count a failure in its own committed transaction, and log it without the secret."""
+def record_failure(budgets: list[Budget], reason: str) -> None:
+    """Count a failure against each budget in its own committed transaction (429 if one is spent)."""
+    g.auth_failure = reason  # the access line says why
     db.session.rollback()
     token = mark_read_only(False)
     try:
+        # Checked again under the write transaction, so concurrent failures do not
+        # overshoot; a refused attempt is not counted, so the table stays bounded.
+        check_failure_budget(budgets)
         now = utcnow()
-        db.session.execute(delete(AuthFailure).where(
-            AuthFailure.at < now - timedelta(seconds=current_app.config["AUTH_FAILURE_WINDOW"])))
-        db.session.add(AuthFailure(key=key, at=now))
+        longest = max(current_app.config[setting].seconds for setting in _SETTINGS)
+        db.session.execute(delete(AuthFailure).where(AuthFailure.at < now - timedelta(seconds=longest)))
+        db.session.add_all([AuthFailure(key=budget.key, at=now) for budget in budgets])
         db.session.commit()
     finally:
+        db.session.rollback()
         reset_read_only(token)
-    log.warning("auth failure", extra={"auth_key": key, "reason": reason})
 
 
 def _bearer() -> str | None:
@@ -102,7 +137,6 @@ def _bearer() -> str | None:
 
 def authenticate() -> Actor:
     """Resolve the bearer token to an Actor, or raise 401 (429 after repeated failures)."""
-    key = client_key("auth")
     token = _bearer()
     # A read request goes on in the transaction the lookup began (one snapshot,
     # fewer round trips). Otherwise the lookup reads in a short read-only
@@ -111,15 +145,15 @@ def authenticate() -> Actor:
     reading = is_read_only()
     read_only = mark_read_only(True)
     try:
-        window = _failure_window(key)
-        actor, failures, unstamped = _actor_for(hash_secret(token), token, window) if token else (None, None, None)
-        _refuse_over_budget(db.session.scalar(_FAILURES, window) if failures is None else failures)
+        actor, unstamped = _actor_for(hash_secret(token), token) if token else (None, None)
     finally:
         if not reading:
             db.session.commit()
         reset_read_only(read_only)
     if actor is None:
-        record_failure(key, "missing token" if token is None else "unknown or revoked token")
+        # Only failures are limited: a valid token is served whatever its address did.
+        record_failure(token_budgets(client_key("auth"), token),
+                       "missing token" if token is None else "unknown or revoked token")
         raise Unauthorized("A bearer token is required." if token is None else "The token is not valid.",
                            headers={"WWW-Authenticate": "Bearer"})
     if unstamped is not None:
@@ -147,19 +181,19 @@ def _stamp_use(token_id: int) -> None:
         reset_read_only(read_only)
 
 
-def _actor_for(digest: str, token: str, window: dict) -> tuple[Actor | None, int | None, int | None]:
-    """(actor, recent failures, staff token id if its last use is due a stamp) for a valid token; Nones if none."""
+def _actor_for(digest: str, token: str) -> tuple[Actor | None, int | None]:
+    """(actor, staff token id if its last use is due a stamp) for a valid token; (None, None) if none."""
     if token.startswith(STAFF_TOKEN_PREFIX):
-        row = db.session.execute(_STAFF_TOKEN, {"digest": digest, **window}).first()
+        row = db.session.execute(_STAFF_TOKEN, {"digest": digest}).first()
         if row:
             due = row.last_used_at is None or row.last_used_at < utcnow() - TOKEN_USE_RESOLUTION
-            return Actor(kind="staff", id=row.staff_id, role=row.role), row.failures, row.id if due else None
+            return Actor(kind="staff", id=row.staff_id, role=row.role), row.id if due else None
     elif token.startswith(DEVICE_TOKEN_PREFIX):
-        row = db.session.execute(_DEVICE_TOKEN, {"digest": digest, **window}).first()
+        row = db.session.execute(_DEVICE_TOKEN, {"digest": digest}).first()
         if row:
             return Actor(kind="courier", id=row.courier_id, role="courier", courier_id=row.courier_id,
-                         device_id=row.id), row.failures, None
-    return None, None, None
+                         device_id=row.id), None
+    return None, None
 
 
 def require(*roles: str):

@@ -3,9 +3,12 @@ import os
 import sys
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
+from flask_migrate.cli import db as db_group
+from sqlalchemy.exc import DBAPIError
 
+from server.database import MIGRATIONS_DIR, schema_revisions
 from server.errors import DomainError
 from schemas.vocab import STAFF_ROLES
 
@@ -16,7 +19,34 @@ def _create_app():
     return create_app()
 
 
-@click.group(cls=FlaskGroup, create_app=_create_app, add_default_commands=True,
+class _FieldopsGroup(FlaskGroup):
+    """The CLI group: a command that meets a database without its schema says so in one line."""
+
+    def invoke(self, ctx: click.Context):
+        """Run the subcommand; a database error on a schema not at head becomes 'run fieldops db upgrade'."""
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as exc:
+            if ctx.invoked_subcommand == "db" or not current_app or _schema_at_head() is not False:
+                raise
+            url = current_app.extensions["sqlalchemy"].engines[None].url.render_as_string(hide_password=True)
+            raise click.ClickException(f"the database at {url} has no schema (or is behind): "
+                                       "run 'fieldops db upgrade'") from exc
+
+
+def _schema_at_head() -> bool | None:
+    """Whether the database's Alembic revision is the migrations' head; None if it cannot be read."""
+    from server.extensions import db
+    try:
+        db.session.rollback()
+        with db.engine.connect() as conn:
+            current, heads = schema_revisions(current_app, conn)
+    except DBAPIError:  # unreachable, say: the command's own error is the one to show
+        return None
+    return current == heads
+
+
+@click.group(cls=_FieldopsGroup, create_app=_create_app, add_default_commands=True,
              add_version_option=False)
 def main():
     """Fieldops administration."""
@@ -117,13 +147,14 @@ def serve(host, port, workers):
     """Serve the API (development server, or gunicorn with --workers N)."""
     if workers > 0:
         cmd = [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind",
-               f"{host}:{port}", "--access-logfile", "-", "server.wsgi:app"]
+               f"{host}:{port}", "--config", "python:server.gunicorn_conf", "server.wsgi:app"]
         os.execvp(cmd[0], cmd)
     # app.run() is ignored under the flask CLI; run werkzeug's server directly.
     from werkzeug.serving import run_simple
 
     from server import create_app
-    run_simple(host, port, create_app(), threaded=True)
+    from server.logs import DevRequestHandler
+    run_simple(host, port, create_app(), threaded=True, request_handler=DevRequestHandler)
 
 
 @click.command("seed-demo")
@@ -165,3 +196,10 @@ def init_app(app: Flask) -> None:
 
 
 main.add_command(serve)
+
+# Flask-Migrate's help names a ./migrations folder; ours ship inside the package.
+db_group.help = f"Alembic migrations of the Fieldops schema (scripts in {MIGRATIONS_DIR}/versions)."
+for _command in (db_group, *db_group.commands.values()):
+    for _param in _command.params:
+        if _param.name == "directory":
+            _param.help = f"Migration script directory (default: {MIGRATIONS_DIR})"

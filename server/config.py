@@ -1,6 +1,7 @@
 """Configuration: one Config class that reads FIELDOPS_* environment variables."""
 import os
 from datetime import timedelta
+from typing import NamedTuple
 
 
 def _env_str(name: str, default: str | None = None) -> str | None:
@@ -20,6 +21,26 @@ def _env_int(name: str, default: int) -> int:
         raise RuntimeError(f"FIELDOPS_{name} must be an integer, got {value!r}") from exc
 
 
+class FailureLimit(NamedTuple):
+    """At most `attempts` failed attempts in any `seconds`-long window."""
+
+    attempts: int
+    seconds: int
+
+
+def _env_limit(name: str, default: str) -> FailureLimit:
+    """Return FIELDOPS_<name>, written ATTEMPTS/SECONDS (e.g. 10/300), as a FailureLimit."""
+    value = _env_str(name, default)
+    attempts, _, seconds = value.partition("/")
+    try:
+        limit = FailureLimit(int(attempts), int(seconds))
+    except ValueError as exc:
+        raise RuntimeError(f"FIELDOPS_{name} must be ATTEMPTS/SECONDS, got {value!r}") from exc
+    if limit.attempts < 1 or limit.seconds < 1:
+        raise RuntimeError(f"FIELDOPS_{name} must be positive, got {value!r}")
+    return limit
+
+
 class Config:
     """Settings read from the environment when the class is instantiated."""
 
@@ -28,15 +49,27 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _env_str("DATABASE_URL")  # None: SQLite under instance/
         self.SECRET_KEY = _env_str("SECRET_KEY", "dev-only-not-secret")
         self.ATTACHMENTS_DIR = _env_str("ATTACHMENTS_DIR")  # None: instance/attachments
+        # instance/ is FIELDOPS_INSTANCE_DIR, else the checkout's own folder beside the package:
+        # never the current directory, so every command reaches the same database.
+        self.INSTANCE_DIR = os.path.abspath(_env_str("INSTANCE_DIR") or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instance"))
         self.TIMEZONE = _env_str("TIMEZONE", "Asia/Shanghai")
         self.LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
         # Devices may stay offline this long; tombstones and op results outlive it.
         self.SYNC_RETENTION = timedelta(days=_env_int("SYNC_RETENTION_DAYS", 30))
         self.ENROLLMENT_TTL = timedelta(minutes=_env_int("ENROLLMENT_TTL_MINUTES", 15))
-        self.AUTH_FAILURE_LIMIT = _env_int("AUTH_FAILURE_LIMIT", 10)
-        self.AUTH_FAILURE_WINDOW = _env_int("AUTH_FAILURE_WINDOW_SECONDS", 300)
+        # Failed attempts only; a valid token is never refused. Bearer tokens are
+        # 256-bit (the limits spare the database, not the secret); enrollment
+        # codes are ~50-bit and typed by people, so they are limited strictly.
+        self.AUTH_TOKEN_FAILURES_PER_ADDRESS = _env_limit("AUTH_TOKEN_FAILURES_PER_ADDRESS", "100/300")
+        self.AUTH_TOKEN_FAILURES_PER_TOKEN = _env_limit("AUTH_TOKEN_FAILURES_PER_TOKEN", "10/300")
+        self.AUTH_ENROLL_FAILURES_PER_ADDRESS = _env_limit("AUTH_ENROLL_FAILURES_PER_ADDRESS", "10/900")
+        self.AUTH_ENROLL_FAILURES_PER_CODE = _env_limit("AUTH_ENROLL_FAILURES_PER_CODE", "3/900")
+        # Reverse proxies in front of us whose X-Forwarded-* headers are trusted (0: none).
+        self.PROXY_HOPS = _env_int("PROXY_HOPS", 0)
 
-    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # hide_parameters: SQL errors in logs never carry the values (hashes, names, codes).
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
     JSON_BODY_LIMIT = 1024 * 1024
     PUSH_BODY_LIMIT = 5 * 1024 * 1024
     IMPORT_BODY_LIMIT = 10 * 1024 * 1024
@@ -74,4 +107,4 @@ class TestConfig(Config):
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.ATTACHMENTS_DIR = attachments_dir
         self.SECRET_KEY = "test"
-        self.LOG_LEVEL = "WARNING"
+        self.LOG_LEVEL = "INFO"  # every access line reaches the suite's log audit (tests/log_audit.py)

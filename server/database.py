@@ -169,9 +169,23 @@ def take_feed_lock(session) -> None:
 MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
 
 
+def schema_revisions(app, conn) -> tuple[set[str], set[str]]:
+    """The database's current Alembic revisions and the migrations' heads."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import inspect
+
+    # Read the version table directly: MigrationContext logs two INFO lines per call.
+    current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars()) \
+        if inspect(conn).has_table("alembic_version") else set()
+    heads = set(ScriptDirectory.from_config(app.extensions["migrate"].migrate.get_config()).get_heads())
+    return current, heads
+
+
 def apply_defaults(app) -> None:
     """Fill in the database URL and attachment folder when the config left them unset."""
-    os.makedirs(app.instance_path, exist_ok=True)
+    app.instance_path = app.config["INSTANCE_DIR"]
+    if not app.config.get("SQLALCHEMY_DATABASE_URI") or not app.config.get("ATTACHMENTS_DIR"):
+        os.makedirs(app.instance_path, exist_ok=True)
     if not app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = \
             "sqlite:///" + os.path.join(app.instance_path, "fieldops.sqlite3")
@@ -185,4 +199,6 @@ def apply_defaults(app) -> None:
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("ATTACHMENTS_DIR"):
         app.config["ATTACHMENTS_DIR"] = os.path.join(app.instance_path, "attachments")
-    app.config.setdefault("MAX_CONTENT_LENGTH", app.config["JSON_BODY_LIMIT"])
+    # Flask defines MAX_CONTENT_LENGTH (as None), so setdefault would never apply the limit.
+    if app.config.get("MAX_CONTENT_LENGTH") is None:
+        app.config["MAX_CONTENT_LENGTH"] = app.config["JSON_BODY_LIMIT"]

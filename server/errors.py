@@ -5,7 +5,7 @@ import os
 
 import marshmallow as ma
 import swagger_ui_bundle
-from flask import g, jsonify, send_from_directory
+from flask import g, jsonify, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest.spec import _add_leading_slash
 from flask_smorest.utils import prepare_response
@@ -60,6 +60,18 @@ class ValidationFailed(DomainError):
     """Input failed validation; fields maps each failing path to its messages."""
 
     status, code, title = 422, "validation_failed", "Validation failed"
+
+
+class InvalidJson(DomainError):
+    """The body is not JSON this API can read (malformed, not UTF-8, nested too deep)."""
+
+    status, code, title = 400, "invalid_json", "Invalid JSON"
+
+
+class UnsupportedMediaType(DomainError):
+    """The body comes in a content type the endpoint does not read."""
+
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
 
 
 class Unauthorized(DomainError):
@@ -141,6 +153,7 @@ def problem_response(status: int, code: str, title: str, detail: str,
         body["fields"] = fields
     if extra:
         body.update(extra)
+    g.problem_code = code  # for the access line
     request_id = getattr(g, "request_id", None)
     if request_id:
         body["request_id"] = request_id
@@ -206,17 +219,21 @@ class ProblemApi(Api):
         status = error.code or 500
         data = getattr(error, "data", None) or {}
         fields = None
+        title = error.name
         detail = error.description or error.name
         if "messages" in data:
             fields = fields_from_messages(data["messages"])
-            status = 422 if status == 400 and fields else status
+            if fields:
+                status, title = ValidationFailed.status, ValidationFailed.title
             detail = "Request has invalid fields: " + ", ".join(sorted(fields))
         elif status == 400:
-            detail = "The request body is not valid JSON or is malformed."
+            detail = "The request is malformed."
         if status == 413:
-            detail = "Request body is larger than this endpoint accepts."
+            limit = request.max_content_length
+            detail = (f"The request body is larger than {limit} bytes, the most this endpoint accepts."
+                      if limit else "The request body is larger than this endpoint accepts.")
         return problem_response(status, _HTTP_CODES.get(status, f"http_{status}"),
-                                error.name, detail, fields, data.get("headers"))
+                                title, detail, fields, data.get("headers"))
 
 
 def _swagger_ui_asset(filename: str):

@@ -6,6 +6,8 @@ import secrets
 import time
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32, lower case
+ENROLLMENT_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud safely
+ENROLLMENT_CODE_LENGTH = 10
 
 
 def new_id(prefix: str) -> str:
@@ -25,6 +27,11 @@ def new_id(prefix: str) -> str:
 def new_token(prefix: str) -> str:
     """A 256-bit random bearer token with a readable kind prefix."""
     return prefix + base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+
+
+def new_enrollment_code() -> str:
+    """A one-time enrollment code of about 50 random bits."""
+    return "".join(secrets.choice(ENROLLMENT_CODE_ALPHABET) for _ in range(ENROLLMENT_CODE_LENGTH))
 
 
 def hash_secret(secret: str) -> str:

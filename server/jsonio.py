@@ -6,12 +6,18 @@ without parsing it again. Keys are not sorted (nothing depends on their order).
 """
 import dataclasses
 import decimal
+import json
 from typing import Any
 
 import orjson
 from flask.json.provider import JSONProvider
 
+from server.errors import InvalidJson, UnsupportedMediaType
+
 _OPTIONS = orjson.OPT_NON_STR_KEYS  # marshmallow's error dicts have integer keys for list items
+# No request of this API nests deeper; refusing more keeps every recursive
+# consumer (marshmallow, the op handlers) far from Python's recursion limit.
+MAX_DEPTH = 64
 
 
 def _default(obj: Any) -> Any:
@@ -37,6 +43,50 @@ def dumps_str(obj: Any) -> str:
     return dumps_bytes(obj).decode()
 
 
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True if arrays and objects nest more than limit deep (walked level by level, no recursion)."""
+    level, depth = [value], 0
+    while level:
+        level = [v for v in level if isinstance(v, (dict, list))]
+        if level and (depth := depth + 1) > limit:
+            return True
+        level = [child for v in level for child in (v.values() if isinstance(v, dict) else v)]
+    return False
+
+
+def loads(data: str | bytes) -> Any:
+    """Decode request JSON; ValueError if malformed or nested deeper than MAX_DEPTH."""
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        if "surrogate" not in str(exc):
+            raise
+        # orjson refuses a lone surrogate escape outright, which would hide where it
+        # is; the standard library decodes it, so the field's own check can name it.
+        try:
+            value = json.loads(data)
+        except RecursionError as deep:
+            raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from deep
+    if _depth_exceeds(value, MAX_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels")
+    return value
+
+
+def request_json(request) -> Any:
+    """A request's JSON body: None when empty, 415 for another content type, 400 if malformed or too deep."""
+    data = request.get_data(cache=True)
+    if not data:
+        return None
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            f"Send the body as application/json (got {request.mimetype or 'no content type'}).")
+    try:
+        return loads(data)
+    except ValueError as exc:
+        message = str(exc).replace("depth limit exceeded", f"nested deeper than {MAX_DEPTH} levels")
+        raise InvalidJson(f"The body is not valid JSON: {message}.") from exc
+
+
 class OrjsonProvider(JSONProvider):
     """Flask's JSON provider (jsonify, request.get_json, the test client) on orjson."""
 
@@ -47,8 +97,8 @@ class OrjsonProvider(JSONProvider):
         return dumps_str(obj)
 
     def loads(self, s: str | bytes, **_kwargs: Any) -> Any:
-        """Decode str or bytes."""
-        return orjson.loads(s)
+        """Decode str or bytes, within the depth limit."""
+        return loads(s)
 
     def response(self, *args: Any, **kwargs: Any):
         """A JSON response, encoded once straight to bytes."""

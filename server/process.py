@@ -46,14 +46,15 @@ class ServerProcess:
 
     def start(self, timeout: float = 30.0) -> "ServerProcess":
         """Start gunicorn and wait until /readyz answers 200."""
-        env = dict(os.environ, FIELDOPS_DATABASE_URL=self.database_url, FIELDOPS_LOG_LEVEL="WARNING")
+        env = dict(os.environ, FIELDOPS_DATABASE_URL=self.database_url,
+                   FIELDOPS_LOG_LEVEL=os.environ.get("FIELDOPS_LOG_LEVEL", "WARNING"))
         if self.attachments_dir:
             env["FIELDOPS_ATTACHMENTS_DIR"] = self.attachments_dir
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--threads", str(self.threads),
                  "--bind", f"127.0.0.1:{self.port}", "--graceful-timeout", "5", "--timeout", "120",
-                 "server.wsgi:app"],
+                 "--config", "python:server.gunicorn_conf", "server.wsgi:app"],
                 env=env, stdout=log, stderr=log, start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,11 +1,14 @@
-"""Per-request plumbing: read-only transactions for reads, per-route body limits."""
+"""Per-request plumbing: read-only transactions for reads, per-route body limits, JSON bodies."""
 import functools
 
+import marshmallow as ma
 from flask import Flask, current_app, g, request
+from flask_smorest import Blueprint
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from server.database import mark_read_only, reset_read_only
 from server.extensions import db
+from server.jsonio import request_json
 
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
@@ -20,18 +23,28 @@ class TextConverter(UnicodeConverter):
 
 
 class IdConverter(IntegerConverter):
-    """An integer path id as an integer column holds it: a larger one is a 404, not an overflow 500."""
+    """`<int:...>` in a route: an id beyond its integer column matches no row, so it is a 404, never a 500."""
 
-    def __init__(self, url_map, fixed_digits: int = 0, min: int | None = None,
-                 max: int | None = 2**31 - 1, signed: bool = False):
-        """Werkzeug's int, capped at PostgreSQL's integer unless the rule says otherwise."""
-        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+    def __init__(self, url_map, *args, **kwargs):
+        """Bound the converter to what an INTEGER id column holds (a rule may pass its own max)."""
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def _load_json_body(req):
+    """Every blueprint's JSON arguments: parsed by jsonio (orjson, depth limit, 400/415 problems)."""
+    body = request_json(req)
+    return ma.missing if body is None else body
 
 
 def init_app(app: Flask) -> None:
-    """Reads begin deferred (never block writers on SQLite); writes take the lock up front."""
-    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
+    """Bounded route ids and segments, our JSON parsing; reads begin deferred, writes take the lock up front."""
     app.url_map.converters["int"] = IdConverter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
+    # flask-smorest parses every blueprint's arguments with one shared webargs
+    # parser; its own JSON loading (stdlib json, no depth limit, a non-JSON body
+    # read as "no body") is replaced by ours.
+    Blueprint.ARGUMENTS_PARSER._raw_load_json = _load_json_body
 
     @app.before_request
     def _mark_reads():

@@ -19,6 +19,8 @@ from server.config import TestConfig
 from server.database import MIGRATIONS_DIR
 from server.extensions import db
 
+pytest_plugins = ["tests.log_audit"]  # every log line of the run, checked for issued secrets
+
 PG_BASE_URL = os.environ.get("FIELDOPS_TEST_DATABASE_URL",
                              "postgresql://postgres@127.0.0.1:5432/test")
 _KEEP_TABLES = {"alembic_version", "fee_codes", "sync_state"}

@@ -1,4 +1,7 @@
 """Migrations apply from empty and back; the CLI creates staff and demo data."""
+import os
+
+import pytest
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect
 
@@ -95,3 +98,98 @@ def test_sqlite_runs_in_wal_with_foreign_keys_and_busy_timeout(app, engine_name)
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 10_000
         assert conn.execute(text("PRAGMA synchronous")).scalar() == 2  # FULL: acknowledged is on disk
+
+
+def _fieldops(*args, env, cwd=None):
+    """Run the installed CLI's entry point in a child process."""
+    import subprocess
+    import sys
+    return subprocess.run([sys.executable, "-c", "from server.cli import main; main()", *args],
+                          env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def empty_database_url(engine_name, database_url, tmp_path):
+    """A database of the test's engine with no schema at all."""
+    if engine_name == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return
+    import psycopg
+    base, _, admin_db = database_url.rpartition("/")
+    name = f"{admin_db}_empty"
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_commands_on_a_database_without_schema_say_run_db_upgrade(empty_database_url, tmp_path):
+    """Every command that needs the schema ends in one line naming `fieldops db upgrade`, not a traceback."""
+    env = dict(os.environ, FIELDOPS_DATABASE_URL=empty_database_url, FIELDOPS_INSTANCE_DIR=str(tmp_path))
+    for args in (["create-staff", "ops1", "--role", "admin"], ["seed-demo"], ["sync-maintain"]):
+        result = _fieldops(*args, env=env)
+        assert result.returncode == 1, (args, result.stderr)
+        assert "Traceback" not in result.stderr, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, result.stderr
+        assert "has no schema" in lines[0] and "run 'fieldops db upgrade'" in lines[0], lines[0]
+        assert "database at " + empty_database_url.split("://")[0] in lines[0]
+    # db commands are not blocked: upgrade, and then the same command works.
+    assert _fieldops("db", "upgrade", env=env).returncode == 0
+    created = _fieldops("create-staff", "ops1", "--role", "admin", env=env)
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().splitlines()[-1].startswith("fos_")
+
+
+def test_a_database_error_on_a_migrated_schema_is_not_blamed_on_migrations(app, monkeypatch):
+    """With the schema at head, a database error stays what it is (no 'run db upgrade' misdirection)."""
+    from click.testing import CliRunner
+    from flask.cli import ScriptInfo
+    from sqlalchemy.exc import OperationalError
+
+    from server import cli
+    from server.services import staff
+
+    def broken(**_kw):
+        raise OperationalError("SELECT 1", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(staff, "create", broken)
+    result = CliRunner().invoke(cli.main, ["create-staff", "ops1", "--role", "admin"],
+                                obj=ScriptInfo(create_app=lambda: app))
+    assert isinstance(result.exception, OperationalError)
+    assert "fieldops db upgrade" not in result.output
+
+
+def test_every_command_reaches_the_same_database_from_any_directory(tmp_path, engine_name, monkeypatch):
+    """The instance folder comes from FIELDOPS_INSTANCE_DIR (else the checkout's instance/), never the cwd."""
+    if engine_name != "sqlite":
+        pytest.skip("the default database is SQLite")
+    from server.config import Config
+    instance, here, there = tmp_path / "instance", tmp_path / "a", tmp_path / "b"
+    here.mkdir()
+    there.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("FIELDOPS_DATABASE_URL", "FIELDOPS_ATTACHMENTS_DIR")}
+    env["FIELDOPS_INSTANCE_DIR"] = str(instance)
+    assert _fieldops("db", "upgrade", env=env, cwd=here).returncode == 0
+    created = _fieldops("create-staff", "ops1", "--role", "admin", env=env, cwd=there)
+    assert created.returncode == 0, created.stderr
+    assert (instance / "fieldops.sqlite3").exists()
+    assert list(here.iterdir()) == [] and list(there.iterdir()) == []
+    monkeypatch.delenv("FIELDOPS_INSTANCE_DIR", raising=False)
+    assert Config().INSTANCE_DIR == os.path.join(os.path.dirname(os.path.dirname(MIGRATIONS_DIR)), "instance")
+
+
+def test_db_help_names_the_migrations_inside_the_package():
+    """`fieldops db --help` points at server/migrations, not a ./migrations folder."""
+    from click.testing import CliRunner
+
+    from server import cli
+    for args in (["db", "--help"], ["db", "upgrade", "--help"]):
+        result = CliRunner().invoke(cli.main, args)
+        assert result.exit_code == 0, result.output
+        assert 'default is "migrations"' not in result.output
+        assert MIGRATIONS_DIR.replace(os.sep, "") in result.output.replace("\n", "").replace(" ", "").replace(
+            os.sep, "")

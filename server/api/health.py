@@ -1,9 +1,8 @@
 """Liveness and readiness probes."""
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from flask import Blueprint, current_app
 from sqlalchemy import text
 
+from server.database import schema_revisions
 from server.extensions import db
 
 bp = Blueprint("health", __name__)
@@ -21,13 +20,11 @@ def readyz():
     try:
         with db.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
-            current = MigrationContext.configure(conn).get_current_heads()
+            current, heads = schema_revisions(current_app, conn)
     except Exception as exc:  # any failure to reach the database means not ready
         current_app.logger.warning("readiness: database unreachable", extra={"error": str(exc)})
         return {"status": "unavailable", "database": "unreachable"}, 503
-    migrate_config = current_app.extensions["migrate"].migrate.get_config()
-    heads = ScriptDirectory.from_config(migrate_config).get_heads()
-    if set(current) != set(heads):
+    if current != heads:
         return {"status": "unavailable", "database": "ok", "migrations": "behind",
                 "current": sorted(current), "head": sorted(heads)}, 503
     return {"status": "ok", "database": "ok", "migrations": "head"}

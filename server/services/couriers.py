@@ -1,5 +1,6 @@
 """Couriers: create, read, update, deactivate."""
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from server.auth import Actor
 from server.clock import utcnow
@@ -10,12 +11,18 @@ from server.services.common import audit, exists, get_or_404, paginate, snapshot
 
 
 def create(*, actor: Actor, name: str, phone: str, employee_no: str) -> Courier:
-    """Add a courier; employee numbers are unique."""
+    """Add a courier; employee numbers (normalised by the schema) are unique."""
+    taken = Conflict(f"Employee number {employee_no} is taken.", code="duplicate_employee_no",
+                     fields={"employee_no": ["Already used by another courier."]})
     if exists(select(Courier.id).where(Courier.employee_no == employee_no)):
-        raise Conflict(f"Employee number {employee_no} is taken.", code="duplicate_employee_no",
-                       fields={"employee_no": ["Already used by another courier."]})
+        raise taken
     courier = Courier(name=name, phone=phone, employee_no=employee_no)
     db.session.add(courier)
+    try:
+        db.session.flush()
+    except IntegrityError as exc:  # the same number raced in between the check and the insert
+        db.session.rollback()
+        raise taken from exc
     audit(actor, "courier.create", courier, None)
     db.session.commit()
     return courier

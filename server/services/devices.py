@@ -1,6 +1,5 @@
 """Handheld devices: one-time enrollment codes (with QR), enrollment, revocation."""
 import io
-import secrets
 from urllib.parse import urlencode
 
 import qrcode
@@ -9,22 +8,13 @@ import qrcode.image.svg
 from flask import current_app
 from sqlalchemy import select
 
-from server.auth import DEVICE_TOKEN_PREFIX, Actor, check_failure_budget, record_failure
+from server.auth import DEVICE_TOKEN_PREFIX, Actor, check_failure_budget, enrollment_budgets, record_failure
 from server.clock import utcnow
 from server.errors import NotFound, RuleViolation
 from server.extensions import db
-from server.ids import hash_secret, new_token
+from server.ids import hash_secret, new_enrollment_code, new_token
 from server.models import Courier, Device, Enrollment
 from server.services.common import audit, get_or_404, snapshot
-
-_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L: read aloud safely
-_CODE_LENGTH = 10
-
-
-def _new_code() -> str:
-    """A one-time code of about 50 random bits."""
-    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(_CODE_LENGTH))
-
 
 def _normalise(code: str) -> str:
     """Codes are typed by people: ignore case, spaces and dashes."""
@@ -36,7 +26,7 @@ def create_enrollment(*, actor: Actor, courier_id: str) -> tuple[Enrollment, str
     courier = get_or_404(Courier, courier_id, what="courier")
     if not courier.active:
         raise RuleViolation("An inactive courier cannot enroll a device.", code="courier_inactive")
-    code = _new_code()
+    code = new_enrollment_code()
     enrollment = Enrollment(code_hash=hash_secret(code), courier_id=courier.id, created_by=actor.id,
                             expires_at=utcnow() + current_app.config["ENROLLMENT_TTL"])
     db.session.add(enrollment)
@@ -68,10 +58,12 @@ def enrollment_qr(*, code: str, fmt: str, server_url: str) -> tuple[bytes, str]:
 
 def enroll(*, code: str, device_name: str, rate_key: str) -> tuple[Device, str]:
     """Turn a one-time code into a device and its token (shown once)."""
-    check_failure_budget(rate_key)
+    # Checked before the lookup: a guesser over budget learns nothing, even when right.
+    budgets = enrollment_budgets(rate_key, _normalise(code))
+    check_failure_budget(budgets)
     enrollment = _usable_enrollment(code, lock=True)
     if enrollment is None:
-        record_failure(rate_key, "bad enrollment code")
+        record_failure(budgets, "bad enrollment code")
         raise NotFound("The enrollment code is unknown, used or expired.",
                        code="enrollment_invalid")
     courier = db.session.get(Courier, enrollment.courier_id)

@@ -84,7 +84,7 @@ def test_nul_character_is_a_field_error(client, make):
     body = {"name": "A\x00B", "phone": "13800000000", "employee_no": "E1"}
     response = client.post("/api/v1/dispatch/couriers", json=body, headers=headers)
     assert response.status_code == 422, response.json
-    assert response.json["fields"] == {"name": ["Must not contain the NUL character."]}
+    assert list(response.json["fields"]) == ["name"]
     spec = make.task_spec()
     spec["recipient"]["address"] = "\x00"
     response = client.post("/api/v1/dispatch/tasks", json=spec, headers=headers)

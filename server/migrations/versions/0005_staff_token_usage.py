@@ -1,7 +1,7 @@
 """staff token usage: a label and issuer on API tokens; enrollments issued from the CLI
 
 Revision ID: 0005_staff_token_usage
-Revises: 0002_sync_docs
+Revises: 0003_normalised_identifiers
 Create Date: 2026-11-24 02:00:00
 
 api_tokens.last_used_at exists since 0001; it is now stamped (at most once a
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 
 revision = '0005_staff_token_usage'
-down_revision = '0002_sync_docs'
+down_revision = '0003_normalised_identifiers'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+"""Alembic migrations of the Fieldops schema (Flask-Migrate), shipped inside the package."""

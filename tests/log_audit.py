@@ -1,0 +1,128 @@
+"""The suite's log audit: every log line of the run is kept, and no secret the run issued may be in one.
+
+Each staff token, device token and enrollment code minted during the run is
+recorded (the minting functions in server.ids are wrapped); every record the
+app logs in this process goes, formatted by the production JsonFormatter, to
+one file; gunicorn children write theirs to the files ServerProcess is given.
+At the end of the session those files are searched for every issued secret
+(also without its kind prefix, and codes in any letter case), and a find
+fails the run.
+"""
+import functools
+import logging
+import os
+import re
+import sys
+import tempfile
+
+import pytest
+
+from server import ids, process
+from server.logs import JsonFormatter
+
+_issued: set[str] = set()
+_watched: list[str] = []
+_state: dict = {}
+_MINTS = ("new_token", "new_enrollment_code")
+_TOKEN_BODY = 43  # 32 random bytes, unpadded urlsafe base64
+
+
+def watch(path: str) -> None:
+    """Add a log file written by another process (a server under test) to the audit."""
+    _watched.append(str(path))
+
+
+def _recording(mint):
+    """Wrap a minting function so that the audit knows every secret it returns."""
+    @functools.wraps(mint)
+    def wrapper(*args, **kwargs):
+        secret = mint(*args, **kwargs)
+        _issued.add(secret)
+        return secret
+    return wrapper
+
+
+def _record_mints() -> None:
+    """Wrap the mints in server.ids and wherever a module already imported them."""
+    originals = {name: getattr(ids, name) for name in _MINTS}
+    wrapped = {name: _recording(mint) for name, mint in originals.items()}
+    for module in list(sys.modules.values()):
+        if getattr(module, "__name__", "").split(".")[0] not in ("server", "sync"):
+            continue
+        for name, mint in originals.items():
+            if getattr(module, name, None) is mint:
+                setattr(module, name, wrapped[name])
+
+
+def _watch_servers() -> None:
+    """Audit the log file of every gunicorn the suite starts."""
+    start = process.ServerProcess.start
+
+    @functools.wraps(start)
+    def recording_start(self, *args, **kwargs):
+        if self.log_path != os.devnull:
+            watch(self.log_path)
+        return start(self, *args, **kwargs)
+    process.ServerProcess.start = recording_start
+
+
+def pytest_configure(config):
+    """Collect every log line of the run into one file, and record every issued secret."""
+    fd, path = tempfile.mkstemp(prefix="fieldops-test-logs-", suffix=".jsonl")
+    os.close(fd)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(JsonFormatter())
+    # The app's logging set-up sees a JSON handler on the root and adds no other.
+    logging.getLogger().addHandler(handler)
+    _state.update(path=path, handler=handler)
+    _watched.append(path)
+    _record_mints()
+    _watch_servers()
+    # gunicorn children log access lines too (ServerProcess passes this on).
+    os.environ["FIELDOPS_LOG_LEVEL"] = "INFO"
+
+
+def leaks(text: str, secrets: set[str]) -> set[str]:
+    """The secrets found in text: tokens with or without prefix, codes in any case."""
+    bodies = {secret[4:]: secret for secret in secrets if secret.startswith("fo")}
+    codes = {secret for secret in secrets if not secret.startswith("fo")}
+    found = set()
+    # A token's body lies inside a run of at least its length of its characters;
+    # such runs are rare in log lines, so each window of them can be checked.
+    for run in re.findall(r"[A-Za-z0-9_-]{%d,}" % _TOKEN_BODY, text):
+        found |= {bodies[run[i:i + _TOKEN_BODY]] for i in range(len(run) - _TOKEN_BODY + 1)
+                  if run[i:i + _TOKEN_BODY] in bodies}
+    if codes:
+        width = len(next(iter(codes)))
+        for run in re.findall(r"[%s]{%d,}" % (ids.ENROLLMENT_CODE_ALPHABET, width), text.upper()):
+            found |= {run[i:i + width] for i in range(len(run) - width + 1)} & codes
+    return found
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """Fail the run if any log line holds a secret the run issued."""
+    handler = _state.get("handler")
+    if handler is None:
+        return
+    logging.getLogger().removeHandler(handler)
+    handler.close()
+    text = ""
+    for path in _watched:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as log:
+                text += log.read() + "\n"
+        except FileNotFoundError:
+            pass
+    found = leaks(text, _issued)
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if found:
+        if reporter:
+            reporter.write_line(f"LOG AUDIT FAILED: {len(found)} of the {len(_issued)} secrets this run issued "
+                                f"appear in its logs (kept in {_state['path']})", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return
+    if reporter and _issued:
+        reporter.write_line(f"log audit: none of the {len(_issued)} issued secrets in "
+                            f"{len(text.splitlines())} log lines")
+    os.unlink(_state["path"])

@@ -1,0 +1,133 @@
+"""scripts/handheld.py: one-line errors (server down, not enrolled, refusals) and what a sync did."""
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.process import free_port
+from tests.sync.transport import FlaskTransport
+
+SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "handheld.py"
+
+
+def _load_cli():
+    """The script as a module, so the in-process tests drive its main() through a test client."""
+    spec = importlib.util.spec_from_file_location("handheld_cli", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+handheld_cli = _load_cli()
+
+
+def _run_script(*args) -> subprocess.CompletedProcess:
+    """Run the script as a user would."""
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60)
+
+
+def _cli(app, store, *args, transport=None):
+    """main() in process against the test app; returns (exit status, stdout, stderr)."""
+    return handheld_cli.main(["--store", str(store), *args], transport=transport or FlaskTransport(app))
+
+
+def _code(make, courier) -> str:
+    """A one-time enrollment code for the courier."""
+    response = make.client.post(f"/api/v1/dispatch/couriers/{courier['id']}/enrollments",
+                                headers=make.headers("dispatcher"))
+    return response.json["code"]
+
+
+def test_server_down_is_one_line_and_exit_2(tmp_path):
+    """Nothing listening: no traceback, no minute of retries, the address and the reason."""
+    server = f"http://127.0.0.1:{free_port()}/api/v1"
+    result = _run_script("--store", str(tmp_path / "hh.sqlite3"), "--server", server, "enroll", "ABC123")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip() == f"error: cannot reach {server}: connection refused"
+    assert result.stdout == ""
+
+
+def test_sync_before_enrolment_says_enroll_first(tmp_path):
+    """A store that never enrolled is told what to do, without asking the server anything."""
+    server = f"http://127.0.0.1:{free_port()}/api/v1"
+    result = _run_script("--store", str(tmp_path / "hh.sqlite3"), "--server", server, "sync")
+    assert result.returncode == 1
+    assert result.stderr.strip() == "error: not enrolled: run 'handheld.py enroll CODE' first"
+
+
+def test_sync_reports_applied_rejected_conflicts_and_pulled(app, make, tmp_path, capsys):
+    """The summary says what became of each op (rejections with their codes) and how much came down."""
+    courier, stranger = make.courier(), make.courier()
+    kept, cancelled = make.task(courier=courier), make.task(courier=courier)
+    foreign = make.task(courier=stranger)
+    store = tmp_path / "hh.sqlite3"
+    assert _cli(app, store, "enroll", _code(make, courier)) == 0
+    assert capsys.readouterr().out.startswith("enrolled as d-")
+    assert _cli(app, store, "sync") == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["pushed"] == 0 and first["pulled"] >= 2 and first["rejected"] == 0
+    make.client.post(f"/api/v1/dispatch/tasks/{cancelled['id']}/cancel", json={"reason": "customer called"},
+                     headers=make.headers("dispatcher"))
+    assert _cli(app, store, "arrive", kept["id"], "31.2", "121.4") == 0
+    assert _cli(app, store, "arrive", cancelled["id"], "31.2", "121.4") == 0
+    assert _cli(app, store, "note", foreign["id"], "not mine") == 0
+    capsys.readouterr()
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pushed"] == 3 and summary["pending"] == 0
+    assert (summary["applied"], summary["conflicts"], summary["rejected"]) == (1, 1, 1)
+    [rejected] = summary["rejected_ops"]
+    assert rejected["seq"] == 3 and rejected["code"] and summary["rejected_codes"] == {rejected["code"]: 1}
+    assert summary["pulled"] >= 2  # the arrival's task, and the cancelled one's tombstone
+    assert summary["last_seq"] == 3
+
+
+def test_refusals_are_one_line_with_title_detail_and_code(app, make, tmp_path, capsys):
+    """A bad code, a revoked device (401) and an old protocol (426) each print the server's problem."""
+    courier = make.courier()
+    store = tmp_path / "hh.sqlite3"
+    assert _cli(app, store, "enroll", "NOT-A-CODE") == 1
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: ") and "\n" not in line and "code " in line
+
+    assert _cli(app, store, "enroll", _code(make, courier)) == 0
+    capsys.readouterr()
+
+    class OldApp(FlaskTransport):
+        """A handheld that speaks a protocol version the server no longer accepts."""
+
+        def request(self, method, path, *, headers, body=None, query=None):
+            return super().request(method, path, headers={**headers, "Fieldops-Protocol": "0"}, body=body,
+                                   query=query)
+
+    assert _cli(app, store, "sync", transport=OldApp(app)) == 1
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: 426 ") and "code protocol_unsupported" in line
+    assert "server speaks protocol 1" in line and "\n" not in line
+
+    device_id = json.loads(_show(app, store, capsys))["device_id"]
+    revoked = make.client.post(f"/api/v1/dispatch/devices/{device_id}/revoke", headers=make.headers("admin"))
+    assert revoked.status_code in (200, 204), revoked.json
+    assert _cli(app, store, "sync") == 1
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("error: 401 ") and "code " in line and "\n" not in line
+
+
+def _show(app, store, capsys) -> str:
+    """The `show` command's output."""
+    assert _cli(app, store, "show") == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("status,body,expected", [
+    (502, b"<html>bad gateway</html>", "the server answered 502: <html>bad gateway</html>"),
+    (422, json.dumps({"title": "Validation failed", "status": 422, "detail": "Bad input.",
+                      "code": "validation_failed", "fields": {"code": ["Missing."]}}).encode(),
+     '422 Validation failed: Bad input. (code validation_failed; fields {"code": ["Missing."]})'),
+])
+def test_describe_problem(status, body, expected):
+    """Problem+json and anything else both fit on one line."""
+    assert handheld_cli.describe_problem(handheld_cli.Reply(status, {}, body)) == expected
