@@ -71,9 +71,19 @@ class PatchSchema(Schema):
             raise ValidationError("Give at least one field to change.")
 
 
+class _FullMatch(validate.Regexp):
+    """Regexp over the whole value; its pattern stays ECMA-262, as the OpenAPI spec publishes it."""
+
+    def __call__(self, value):
+        """fullmatch: `$` alone would let a trailing newline through."""
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def full_match(pattern: str, error: str) -> validate.Regexp:
-    """A regex validator over the whole value: `$` would let a trailing newline through."""
-    return validate.Regexp(rf"(?:{pattern})\Z", error=error)
+    """A regex validator over the whole value (a trailing newline does not pass)."""
+    return _FullMatch(rf"^(?:{pattern})$", error=error)
 
 
 class Text(fields.String):
