@@ -1,0 +1,9 @@
+"""Bounds every input shares: the range of times and integers the service accepts."""
+from datetime import datetime, timezone
+
+# Times outside this range are typos or clock faults; inside it every local date
+# in any zone (UTC-12 to UTC+14) is representable, so no date arithmetic overflows.
+EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
+# Integers the databases store (BIGINT): anything larger is refused, never a 500.
+MAX_INT64 = 2**63 - 1
