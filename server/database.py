@@ -8,6 +8,7 @@ import time
 import orjson
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from server import jsonio
 
@@ -137,7 +138,10 @@ class _WriterLock:
                 return
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise sqlite3.OperationalError("database is locked (writer queue timeout)") from None
+                    # Raised from the engine's "begin" event, which SQLAlchemy does not
+                    # wrap: wrapped here, so busy is one error class (503, a push's stop).
+                    raise OperationalError("BEGIN IMMEDIATE", None,
+                                           sqlite3.OperationalError("database is locked (writer queue timeout)"))
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.002)
 
