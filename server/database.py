@@ -147,7 +147,7 @@ class _WriterLock:
                     # Raised from the engine's "begin" event, which SQLAlchemy does not
                     # wrap: wrapped here, so busy is one error class (503, a push's stop).
                     raise OperationalError("BEGIN IMMEDIATE", None,
-                                           sqlite3.OperationalError("database is locked (writer queue timeout)"))
+                                           sqlite3.OperationalError("database is locked (writer queue timeout)")) from None
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.002)
 
