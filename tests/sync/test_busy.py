@@ -1,11 +1,13 @@
 """A busy database is transient: 503 with Retry-After over HTTP, a stop to retry in a push; never a 500."""
 import contextlib
+import itertools
+import threading
 import time
 
 from sqlalchemy import func, select, text
 
 from server.extensions import db
-from server.models import OpLog
+from server.models import AuditEntry, OpLog
 
 WAIT_MS = 300  # how long a writer waits for a lock in these tests
 
@@ -76,3 +78,31 @@ def test_busy_database_is_a_503_and_a_push_stop_then_the_retry_completes(app, ma
                                    headers=make.headers("dispatcher"))
         assert retried.status_code == 201
 
+
+
+def test_a_large_import_and_pushes_at_once_both_go_through(app, make, courier, device):
+    """An all-or-nothing import holds the writer only while it writes: pushes made meanwhile wait
+    (or stop, busy) and never fail; every imported task is audited."""
+    task = make.task(courier=courier)
+    specs = [make.task_spec() for _ in range(800)]
+    headers = make.headers("dispatcher")
+
+    def run_import():
+        with app.app_context():
+            return app.test_client().post("/api/v1/dispatch/tasks/import", json=specs, headers=headers)
+
+    importing = threading.Thread(target=lambda: answers.append(run_import()))
+    answers: list = []
+    importing.start()
+    pushed = []
+    while importing.is_alive() or not pushed:
+        pushed.append(device.push([device.op("task.note", task["id"], {"text": f"n{len(pushed)}"})]))
+        if pushed[-1].get("stopped_at"):
+            device._seq = itertools.count(pushed[-1]["stopped_at"])
+    importing.join()
+    assert answers[0].status_code == 201, answers[0].json
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(AuditEntry)
+                             .where(AuditEntry.action == "task.import")) == 800
+    applied = [r for body in pushed for r in body["results"] if r["status"] == "applied"]
+    assert len(applied) == pushed[-1]["last_seq"] > 0
