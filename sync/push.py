@@ -75,7 +75,7 @@ def _escape_char(match: re.Match) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
-def storable(value, path: str = "", bad: list | None = None):
+def storable(value, path: str = "", bad: list[str] | None = None):
     """JSON as received, made storable: unstorable characters escaped, integers beyond 64 bits as text.
 
     Paths of what had to change are appended to bad, when given.
@@ -87,10 +87,13 @@ def storable(value, path: str = "", bad: list | None = None):
             bad.append(path)
         return _UNSTORABLE.sub(_escape_char, value)
     if isinstance(value, dict):
-        return {storable(k, f"{path}.{k}" if path else str(k), bad): storable(v, f"{path}.{k}" if path else str(k), bad)
-                for k, v in value.items()}
+        out = {}
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            out[storable(key, inner, bad)] = storable(item, inner, bad)
+        return out
     if isinstance(value, list):
-        return [storable(v, f"{path}.{i}" if path else str(i), bad) for i, v in enumerate(value)]
+        return [storable(item, f"{path}.{i}" if path else str(i), bad) for i, item in enumerate(value)]
     if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT64 - 1 <= value <= MAX_INT64:
         return str(value)
     return value
@@ -195,7 +198,7 @@ def _device_time(value) -> tuple[datetime | None, str | None]:
     except ma.ValidationError as exc:
         return None, f"device_time: {' '.join(exc.messages)}"
     if not EARLIEST_TIME <= at < LATEST_TIME:
-        return None, (f"device_time {value} is outside {EARLIEST_TIME.date().isoformat()}"
+        return None, (f"device_time {value[:40]} is outside {EARLIEST_TIME.date().isoformat()}"
                       f"..{LATEST_TIME.date().isoformat()}; is the device clock wrong?")
     return at, None
 
