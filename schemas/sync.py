@@ -1,4 +1,4 @@
-"""The handheld sync protocol on the wire (../shared/sync-protocol.md)."""
+"""The handheld sync protocol on the wire (docs/protocol.md)."""
 from marshmallow import INCLUDE, ValidationError, fields, validate, validates_schema
 
 from schemas.common import PageOut, PageQuery, Schema, integer, text
