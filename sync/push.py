@@ -102,8 +102,10 @@ def storable(value, path: str = "", bad: list[str] | None = None):
 def _result(op: dict, status: str, code: str | None = None, detail: str | None = None,
             entity: dict | None = None, fields: dict | None = None) -> dict:
     """One op's result, as stored and sent."""
+    # The detail may quote what was received (a field path made of a payload key):
+    # stored and sent, so escaped like the rest of the op.
     result = {"seq": op["seq"], "op_id": op["op_id"], "status": status, "code": code,
-              "detail": detail, "entity": entity}
+              "detail": storable(detail), "entity": entity}
     if fields:
         result["fields"] = storable(fields)
     return result
