@@ -4,6 +4,7 @@ import functools
 import marshmallow as ma
 from flask import Flask, current_app, g, request
 from flask_smorest import Blueprint
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter
 
 from schemas.limits import MAX_INT64
@@ -41,6 +42,17 @@ def init_app(app: Flask) -> None:
     def _mark_reads():
         g.read_only_token = mark_read_only(request.method in _READ_METHODS)
 
+    @app.before_request
+    def _refuse_oversize_bodies():
+        # Before the view, so before its credentials are looked at: an oversize
+        # body is a 413 naming the route's limit with or without a token.
+        key = _body_limit_key()
+        if key is not None:
+            request.max_content_length = current_app.config[key]
+        limit, length = request.max_content_length, request.content_length
+        if limit is not None and length is not None and length > limit:
+            raise RequestEntityTooLarge()
+
     @app.after_request
     def _nosniff(response):
         # A browser must never second-guess a declared type (an upload rendered as HTML).
@@ -57,6 +69,14 @@ def init_app(app: Flask) -> None:
             reset_read_only(token)
 
 
+def _body_limit_key() -> str | None:
+    """The config key of the routed view's body_limit, if it has one (read before the view runs)."""
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    return getattr(handler, "_fieldops_body_limit", None)
+
+
 def body_limit(config_key: str):
     """Decorate a view: allow a request body up to config[config_key] bytes (413 beyond)."""
     def decorator(view):
@@ -64,5 +84,7 @@ def body_limit(config_key: str):
         def wrapper(*args, **kwargs):
             request.max_content_length = current_app.config[config_key]
             return view(*args, **kwargs)
+        # Carried outwards by functools.wraps, so the limit is known before auth runs.
+        wrapper._fieldops_body_limit = config_key
         return wrapper
     return decorator
