@@ -5,7 +5,7 @@ import marshmallow as ma
 from flask import Flask, current_app, g, request
 from flask_smorest import Blueprint
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from schemas.limits import MAX_INT64
 from server.database import mark_read_only, reset_read_only
@@ -24,6 +24,15 @@ class Int64Converter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+class TextConverter(UnicodeConverter):
+    """A plain `<name>` in a route: no control characters (PostgreSQL cannot even compare a NUL), so a 404."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        """As werkzeug's string converter, minus the control characters."""
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00-\\x1f\\x7f]")
+
+
 def _load_json_body(req):
     """Every blueprint's JSON arguments: parsed by jsonio (orjson, depth limit, 400/415 problems)."""
     body = request_json(req)
@@ -33,6 +42,7 @@ def _load_json_body(req):
 def init_app(app: Flask) -> None:
     """Bounded route ids, our JSON parsing; reads begin deferred, writes take the lock up front."""
     app.url_map.converters["int"] = Int64Converter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     # flask-smorest parses every blueprint's arguments with one shared webargs
     # parser; its own JSON loading (stdlib json, no depth limit, a non-JSON body
     # read as "no body") is replaced by ours.

@@ -68,3 +68,34 @@ def test_bodies_within_a_route_limit_still_reach_auth(client):
     response = client.post("/api/v1/sync/push", data=b"x" * (2 * 1024 * 1024), content_type="application/json",
                            headers={"Fieldops-Protocol": "1"})
     assert response.status_code == 401
+
+
+def test_control_characters_in_route_ids_are_404_on_every_route(client, make):
+    """A NUL in a path id reached the database: PostgreSQL refuses NUL in text, a 500 on every route
+    that takes a string id (tasks, couriers, vehicles, devices, attachments, /me)."""
+    courier = make.courier()
+    device = make.device(courier)
+    handheld = {"Authorization": f"Bearer {device['token']}", "Fieldops-Protocol": "1"}
+    dispatcher, admin = make.headers("dispatcher"), make.headers("admin")
+    for bad in ("%00", "t-1%00", "a%1Bb", "%7F"):
+        for method, path, headers in [
+                ("get", f"/api/v1/dispatch/tasks/{bad}", dispatcher),
+                ("post", f"/api/v1/dispatch/tasks/{bad}/assign", dispatcher),
+                ("get", f"/api/v1/dispatch/couriers/{bad}", dispatcher),
+                ("patch", f"/api/v1/dispatch/couriers/{bad}", dispatcher),
+                ("get", f"/api/v1/dispatch/couriers/{bad}/devices", dispatcher),
+                ("post", f"/api/v1/dispatch/couriers/{bad}/deactivate", dispatcher),
+                ("post", f"/api/v1/dispatch/couriers/{bad}/enrollments", dispatcher),
+                ("get", f"/api/v1/dispatch/vehicles/{bad}", dispatcher),
+                ("patch", f"/api/v1/dispatch/vehicles/{bad}", dispatcher),
+                ("post", f"/api/v1/dispatch/devices/{bad}/revoke", dispatcher),
+                ("get", f"/api/v1/dispatch/attachments/{bad}", dispatcher),
+                ("get", f"/api/v1/dispatch/enrollments/{bad}/qr.png", dispatcher),
+                ("post", f"/api/v1/admin/staff/{bad}/tokens", admin),
+                ("get", f"/api/v1/me/tasks/{bad}", handheld),
+                ("post", f"/api/v1/me/tasks/{bad}/notes", handheld),
+                ("post", f"/api/v1/me/tasks/{bad}/arrive", handheld),
+                ("head", f"/api/v1/attachments/{bad}", handheld),
+                ("put", f"/api/v1/attachments/{bad}", handheld)]:
+            response = getattr(client, method)(path, headers=headers, json={})
+            assert response.status_code == 404, (method, path, response.status_code)
