@@ -99,3 +99,41 @@ def test_control_characters_in_route_ids_are_404_on_every_route(client, make):
                 ("put", f"/api/v1/attachments/{bad}", handheld)]:
             response = getattr(client, method)(path, headers=headers, json={})
             assert response.status_code == 404, (method, path, response.status_code)
+
+
+IMPORT = "/api/v1/dispatch/tasks/import"
+CSV_HEADER = ("waybill_no,kind,recipient_name,recipient_phone,address,lat,lon,window_start,"
+              "window_end,cod_amount,fees,parcel_no,parcel_description,parcel_count\n")
+
+
+def _csv_row(waybill: str, cod: str = "", fees: str = "", count: str = "1", extra: str = "") -> str:
+    return (f"{waybill},delivery,Ann,13900000001,1 Main St,,,2026-11-22T09:00:00+08:00,"
+            f"2026-11-22T11:00:00+08:00,{cod},{fees},P1,box,{count}{extra}\n")
+
+
+def _tasks() -> int:
+    from server.models import Task
+    db.session.rollback()
+    return db.session.scalar(select(func.count()).select_from(Task))
+
+
+@pytest.mark.parametrize(("cells", "field"), [
+    ({"cod": "9" * 5000}, "rows.2.cod_amount"), ({"count": "9" * 5000}, "rows.2.parcel_count"),
+    ({"fees": "delivery:" + "9" * 5000}, "rows.2.fees"), ({"cod": "9" * 31}, "rows.2.cod_amount"),
+    ({"extra": ",x"}, "rows.2")])
+def test_csv_cells_too_long_for_int_or_beyond_the_header_are_422(client, make, cells, field):
+    """A number cell of 5,000 digits made int() raise (a 500); a row with more cells than the header
+    was imported with the extra cells dropped."""
+    response = client.post(IMPORT, data=CSV_HEADER + _csv_row("CSV0001", **cells), content_type="text/csv",
+                           headers=make.headers("dispatcher"))
+    assert response.status_code == 422, response.json
+    assert field in response.json["fields"]
+    assert _tasks() == 0
+
+
+def test_csv_with_a_repeated_column_is_422(client, make):
+    """With `kind` twice, the last cell silently won."""
+    body = CSV_HEADER.strip() + ",kind\n" + _csv_row("CSV0001").strip() + ",pickup\n"
+    response = client.post(IMPORT, data=body, content_type="text/csv", headers=make.headers("dispatcher"))
+    assert response.status_code == 422 and set(response.json["fields"]) == {"header"}, response.json
+    assert _tasks() == 0
