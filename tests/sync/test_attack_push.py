@@ -1,4 +1,6 @@
 """Ops found by the hostile-client review: each must be decided, never fail or stall the batch."""
+from datetime import datetime, timedelta, timezone
+
 from sqlalchemy import select
 
 from server.extensions import db
@@ -24,3 +26,24 @@ def test_unstorable_keys_in_a_payload_or_envelope_are_rejected_not_a_500(device,
     assert db.session.scalar(select(OpLog.detail).where(OpLog.seq == 3)).count("\\udc00") == 1
     again = device.push(ops)
     assert [r.get("duplicate") for r in again["results"]] == [True] * 5
+
+
+def test_an_attachment_that_never_arrives_does_not_stall_the_queue_forever(device, make, courier, app):
+    """An op naming a photo the device lost (or one the server refused as unsafe_svg or hash_mismatch)
+    stopped every retry with attachment_missing, for good. Past ATTACHMENT_WAIT after its device_time
+    it is rejected, consumed and kept instead; a recent one still stops (the upload may be on its way)."""
+    task = make.task(courier=courier)
+    lost = "ab" * 32
+    recent = device.op("task.note", task["id"], {"text": "photo", "photos": [lost]})
+    body = device.push([recent])
+    assert body["stop_code"] == "attachment_missing" and body["stopped_at"] == 1 and body["last_seq"] == 0
+    old = dict(recent, device_time=(datetime.now(timezone.utc) - app.config["ATTACHMENT_WAIT"]
+                                    - timedelta(minutes=1)).isoformat())
+    after = device.op("task.note", task["id"], {"text": "after"})
+    body = device.push([old, after])
+    assert [(r["seq"], r["status"], r["code"]) for r in body["results"]] == [
+        (1, "rejected", "attachment_never_uploaded"), (2, "applied", None)]
+    assert body["last_seq"] == 2 and "stopped_at" not in body
+    assert set(body["results"][0]["fields"]) == {"payload.photos"}
+    db.session.rollback()
+    assert db.session.scalar(select(OpLog.payload).where(OpLog.seq == 1))["photos"] == [lost]
