@@ -137,3 +137,20 @@ def test_csv_with_a_repeated_column_is_422(client, make):
     response = client.post(IMPORT, data=body, content_type="text/csv", headers=make.headers("dispatcher"))
     assert response.status_code == 422 and set(response.json["fields"]) == {"header"}, response.json
     assert _tasks() == 0
+
+
+@pytest.mark.parametrize("employee_no", ["E1001\u200b", "\u200bE1001", "E10\u00ad01", "\ufeffE1001", "\uff25\uff11\uff10\uff10\uff11",
+                                         "e1001\u3000"])
+def test_identifiers_that_look_like_a_taken_one_are_refused(client, make, employee_no):
+    """`E1001` plus a zero-width space, a soft hyphen or a BOM, or written in full-width letters, was a
+    second courier that reads exactly like the first."""
+    make.courier(employee_no="E1001")
+    from server.models import Courier
+    db.session.rollback()
+    before = db.session.scalar(select(func.count()).select_from(Courier))
+    response = client.post("/api/v1/dispatch/couriers", headers=make.headers("dispatcher"),
+                           json={"name": "Twin", "phone": "13800000009", "employee_no": employee_no})
+    assert response.status_code in (409, 422), response.json
+    assert set(response.json["fields"]) == {"employee_no"}
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(Courier)) == before
