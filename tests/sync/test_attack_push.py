@@ -47,3 +47,14 @@ def test_an_attachment_that_never_arrives_does_not_stall_the_queue_forever(devic
     assert set(body["results"][0]["fields"]) == {"payload.photos"}
     db.session.rollback()
     assert db.session.scalar(select(OpLog.payload).where(OpLog.seq == 1))["photos"] == [lost]
+
+
+def test_a_protocol_header_that_is_not_plain_digits_is_426(client, device):
+    """`isdigit()` let `²` (the header byte 0xB2) and 5,000 digits reach int(): a 500 on every
+    handheld route, before the token was even looked at."""
+    for value in ("9" * 5000, "\u00b2", "1\u00b2", " 1x"):
+        for method, path in (("get", "/api/v1/sync/pull"), ("post", "/api/v1/sync/push"),
+                             ("head", "/api/v1/attachments/" + "a" * 64)):
+            headers = {**device.headers, "Fieldops-Protocol": value}
+            response = getattr(client, method)(path, headers=headers)
+            assert response.status_code == 426, (value[:5], path, response.status_code)
