@@ -7,7 +7,7 @@ from flask_smorest import Blueprint
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
-from schemas.limits import MAX_INT64
+from schemas.limits import MAX_INT32
 from server.database import mark_read_only, reset_read_only
 from server.extensions import db
 from server.jsonio import request_json
@@ -16,11 +16,16 @@ _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class Int64Converter(IntegerConverter):
-    """`<int:...>` in a route: an id beyond 64 bits matches no row, so it is a 404, never a 500."""
+    """`<int:...>` in a route: an id beyond its column matches no row, so it is a 404, never a 500.
+
+    Every integer id a route takes (tokens, conflicts) is an INTEGER column, which
+    PostgreSQL refuses to compare with anything beyond 32 bits; a route over a
+    BIGINT id says so with `<int(max=...):...>`.
+    """
 
     def __init__(self, url_map, *args, **kwargs):
-        """Bound the converter to what a BIGINT holds."""
-        kwargs.setdefault("max", MAX_INT64)
+        """Bound the converter to what an INTEGER id column holds."""
+        kwargs.setdefault("max", MAX_INT32)
         super().__init__(url_map, *args, **kwargs)
 
 

@@ -154,3 +154,14 @@ def test_identifiers_that_look_like_a_taken_one_are_refused(client, make, employ
     assert set(response.json["fields"]) == {"employee_no"}
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(Courier)) == before
+
+
+@pytest.mark.parametrize("number", [2**31, 2**40, 2**63 - 1])
+def test_integer_route_ids_beyond_their_columns_are_404(client, make, number):
+    """Token and conflict ids are INTEGER columns: PostgreSQL failed (500) on a route id between
+    2**31 and 2**63, which the converter let through as a 64-bit value."""
+    admin = make.headers("admin")
+    assert client.post(f"/api/v1/admin/tokens/{number}/revoke", headers=admin).status_code == 404
+    response = client.post(f"/api/v1/dispatch/conflicts/{number}/resolve", headers=admin,
+                           json={"resolution": "followed_up"})
+    assert response.status_code == 404
