@@ -165,3 +165,14 @@ def test_integer_route_ids_beyond_their_columns_are_404(client, make, number):
     response = client.post(f"/api/v1/dispatch/conflicts/{number}/resolve", headers=admin,
                            json={"resolution": "followed_up"})
     assert response.status_code == 404
+
+
+def test_a_note_naming_a_photo_not_uploaded_names_the_field(client, make):
+    """The 422 attachment_missing said which hashes, but named no field."""
+    courier = make.courier()
+    task = make.task(courier=courier)
+    device = make.device(courier)
+    response = client.post(f"/api/v1/me/tasks/{task['id']}/notes", headers={"Authorization": f"Bearer {device['token']}"},
+                           json={"text": "photo", "photos": ["ab" * 32]})
+    assert response.status_code == 422 and response.json["code"] == "attachment_missing"
+    assert set(response.json["fields"]) == {"photos.0"}
