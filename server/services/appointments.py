@@ -89,6 +89,7 @@ def _agree(task: Task, appointment: Appointment, *, actor: Actor, start: datetim
         if window.status == "proposed" and window is not agreed:
             window.status = "declined"
     agreed.status, agreed.via, agreed.agreed_by_kind, agreed.agreed_by_id = "agreed", via, actor.kind, actor.id
+    agreed.agreed_op_id = op_id
     appointment.status = "confirmed"
     appointment.window_start, appointment.window_end = start, end
     appointment.arrived_at = None
@@ -184,8 +185,8 @@ def _evidence(task: Task, appointment: Appointment, **more) -> dict:
                         "reason": appointment.notice_reason} if appointment.notice_at else None),
             "contact_attempts": [{"outcome": a.outcome, "device_time": a.device_time and a.device_time.isoformat(),
                                   "op_id": a.op_id} for a in appointment.attempts],
-            "ops": [op_id for op_id in [w.op_id for w in appointment.windows] + [a.op_id for a in appointment.attempts]
-                    if op_id],
+            "ops": [op_id for op_id in [i for w in appointment.windows for i in (w.op_id, w.agreed_op_id)]
+                    + [a.op_id for a in appointment.attempts] if op_id],
             "clock_suspect": appointment.clock_suspect, **more}
 
 
