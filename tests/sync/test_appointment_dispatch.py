@@ -317,3 +317,16 @@ def test_jobs_cli_lists_and_runs_the_sweep(app, client, make, courier):
     assert ran.output.startswith("missed-appointments: due 0, missed 0")
     unknown = runner.invoke(args=["jobs", "run", "nope"])
     assert unknown.exit_code != 0 and "no job 'nope'" in unknown.output
+
+
+def test_demo_day_shows_every_appointment_state(app):
+    """`fieldops seed-demo`: unconfirmed, confirmed, kept, late and missed appointments, and a violation."""
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--day", "2026-11-22"])
+    assert result.exit_code == 0, result.output
+    assert "appointments of Wang Lei" in result.output
+    statuses = set(db.session.scalars(select(Appointment.status)))
+    assert statuses == {"unconfirmed", "confirmed", "kept", "late", "missed"}
+    codes = [v.code for v in db.session.scalars(select(Violation))]
+    assert codes == ["late_without_notice", "late_without_notice"]
+    assert db.session.scalar(select(func.count()).select_from(Appointment).where(
+        Appointment.exception == "wrong_number")) == 1
