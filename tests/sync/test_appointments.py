@@ -402,3 +402,15 @@ def test_device_now_must_be_a_time(client, device):
         response = client.post("/api/v1/sync/push", headers=device.headers,
                                json={"device_id": device.id, "ops": [], "device_now": bad})
         assert response.status_code == 422 and "device_now" in response.json["fields"], bad
+
+
+def test_handheld_holds_the_newest_history_dispatch_all_of_it(client, make, courier, device):
+    """12 contact attempts: the handheld's task shows the newest 10 (oldest first), the board all 12."""
+    task = make.task(courier=courier)
+    device.push([device.op("appointment.contact", task["id"], {"outcome": "no_answer", "note": f"call {i}"})
+                 for i in range(12)])
+    store, _, _ = device.pull_all()
+    attempts = store[("task", task["id"])]["data"]["appointment"]["contact_attempts"]
+    assert [a["note"] for a in attempts] == [f"call {i}" for i in range(2, 12)]
+    board = client.get("/api/v1/dispatch/appointments", headers=make.headers("dispatcher")).json["items"]
+    assert len(board[0]["appointment"]["contact_attempts"]) == 12
