@@ -1,8 +1,9 @@
 """Building blocks shared by every schema."""
 import re
+import unicodedata
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT64
 
@@ -51,9 +52,15 @@ class Schema(ma.Schema):
         unknown = ma.RAISE
         ordered = True
 
+    # A schema whose values another layer decides one by one (a push op's envelope:
+    # the engine rejects a bad op alone, so one op never refuses its batch) opts out.
+    refuse_unsafe_values = True
+
     @ma.post_load
     def _refuse_unsafe_values(self, data, **_kw):
         """Every schema, even a field declared without Text or integer(), refuses what cannot be stored."""
+        if not self.refuse_unsafe_values:
+            return data
         errors = {name: [message] for name, value in data.items()
                   if (message := _unsafe_value_error(value))}
         if errors:
@@ -61,9 +68,29 @@ class Schema(ma.Schema):
         return data
 
 
+class PatchSchema(Schema):
+    """Base of partial updates: a body that changes nothing is an error, not a silent 200."""
+
+    @validates_schema
+    def _changes_something(self, data, **_kw):
+        """At least one field must be given."""
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class _FullMatch(validate.Regexp):
+    """Regexp over the whole value; its pattern stays ECMA-262, as the OpenAPI spec publishes it."""
+
+    def __call__(self, value):
+        """fullmatch: `$` alone would let a trailing newline through."""
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def full_match(pattern: str, error: str) -> validate.Regexp:
-    """A regex validator over the whole value: `$` would let a trailing newline through."""
-    return validate.Regexp(rf"(?:{pattern})\Z", error=error)
+    """A regex validator over the whole value (a trailing newline does not pass)."""
+    return _FullMatch(rf"^(?:{pattern})$", error=error)
 
 
 class Text(fields.String):
@@ -75,7 +102,8 @@ class Text(fields.String):
     """
 
     default_error_messages = {"unsafe": UNSAFE_MESSAGE, "blank": "Must not be blank.",
-                              "line": "Must be a single line without tabs."}
+                              "line": "Must be a single line without tabs.",
+                              "invisible": "Must not contain invisible characters (zero-width spaces, soft hyphens)."}
 
     def __init__(self, max_len: int, *, min_len: int = 1, multiline: bool = False,
                  upper: bool = False, pattern: str | None = None,
@@ -102,7 +130,14 @@ class Text(fields.String):
             raise self.make_error("line")
         if self.min_len and not value:
             raise self.make_error("blank")
-        return value.upper() if self.upper else value
+        if not self.upper:
+            return value
+        # An identifier is unique as people read it: full-width and other compatibility forms
+        # fold to their plain letters (ＥＩ００１ is EI001), and nothing invisible may tell two apart.
+        value = unicodedata.normalize("NFKC", value).strip()
+        if any(unicodedata.category(c) == "Cf" for c in value):
+            raise self.make_error("invisible")
+        return value.upper()
 
 
 def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> Text:

@@ -58,6 +58,9 @@ class Config:
         # Devices may stay offline this long; tombstones and op results outlive it.
         self.SYNC_RETENTION = timedelta(days=_env_int("SYNC_RETENTION_DAYS", 30))
         self.ENROLLMENT_TTL = timedelta(minutes=_env_int("ENROLLMENT_TTL_MINUTES", 15))
+        # An op whose attachment is still not uploaded this long after its device_time is
+        # rejected (attachment_never_uploaded) instead of stopping every retry forever.
+        self.ATTACHMENT_WAIT = timedelta(hours=_env_int("ATTACHMENT_WAIT_HOURS", 24))
         # Failed attempts only; a valid token is never refused. Bearer tokens are
         # 256-bit (the limits spare the database, not the secret); enrollment
         # codes are ~50-bit and typed by people, so they are limited strictly.
@@ -92,9 +95,8 @@ class Config:
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
-    OPENAPI_REDOC_PATH = "redoc"
-    OPENAPI_REDOC_URL = "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js"
+    # Relative to the docs page: its assets are served under it (server/errors.py), no CDN needed.
+    OPENAPI_SWAGGER_UI_URL = "docs/"
     API_SPEC_OPTIONS = {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

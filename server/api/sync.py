@@ -1,5 +1,6 @@
 """The handheld sync protocol (push, pull, attachments) and dispatch's view of it."""
 import functools
+import re
 
 from flask import Response, current_app, request, send_file
 from flask.views import MethodView
@@ -14,6 +15,11 @@ from server.services import attachments, oplog
 from server.services import sync as sync_service
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Handheld sync protocol v1")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_IMAGES = {"image/jpeg": _BINARY, "image/png": _BINARY, "image/svg+xml": _BINARY}
+
+
+_PROTOCOL_VERSION = re.compile(r"[0-9]{1,9}")
 
 
 def speaks_protocol(view):
@@ -22,12 +28,15 @@ def speaks_protocol(view):
     def wrapper(*args, **kwargs):
         supported = current_app.config["SYNC_PROTOCOLS"]
         header = request.headers.get("Fieldops-Protocol", "")
-        if not header.isdigit() or int(header) not in supported:
+        # ASCII digits, a few of them: str.isdigit() also takes "²" (a header byte 0xB2), and
+        # int() refuses both it and 5,000 digits (each was a 500).
+        if not _PROTOCOL_VERSION.fullmatch(header) or int(header) not in supported:
             raise UpgradeRequired(
-                f"Fieldops-Protocol {header or '(missing)'} is not accepted; update the app.",
+                f"Fieldops-Protocol {header[:20] or '(missing)'} is not accepted; update the app.",
                 headers={"Fieldops-Protocol": ", ".join(map(str, supported))},
                 extra={"supported": list(supported)})
         return view(*args, **kwargs)
+    wrapper._fieldops_protocol = True  # the spec declares the header and the 426 (server/openapi.py)
     return wrapper
 
 
@@ -68,7 +77,11 @@ class AttachmentUpload(MethodView):
     @speaks_protocol
     @require(*COURIER)
     @body_limit("ATTACHMENT_LIMIT")
-    @blp.response(201)
+    @blp.doc(requestBody={"required": True, "description": "JPEG, PNG, or SVG without scripts, whose "
+                          "SHA-256 is the name in the path; the type is read from the bytes",
+                          "content": {"application/octet-stream": _BINARY, **_IMAGES}})
+    @blp.response(201, description="Stored")
+    @blp.alt_response(200, description="Already stored", success=True)
     def put(self, sha256):
         """Store the bytes if they hash to the name; a repeat upload is harmless (200)."""
         _, created = attachments.store(actor=current_actor(), sha256=sha256, data=request.get_data())
@@ -76,6 +89,7 @@ class AttachmentUpload(MethodView):
 
     @speaks_protocol
     @require(*COURIER)
+    @blp.doc(responses={"200": {"description": "Stored"}, "404": {"description": "Not stored"}})
     def head(self, sha256):
         """200 if the attachment is already stored, else 404."""
         return Response(status=200 if attachments.exists(sha256=sha256) else 404)
@@ -86,7 +100,7 @@ class AttachmentDownload(MethodView):
     """Photos and signatures for the office."""
 
     @require(*OFFICE)
-    @blp.response(200)
+    @blp.doc(responses={"200": {"description": "The attachment", "content": _IMAGES}})
     def get(self, sha256):
         """The stored bytes with their checked content type; SVGs only as downloads, nothing runs."""
         row, path = attachments.read(sha256=sha256)
