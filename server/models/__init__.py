@@ -1,12 +1,13 @@
 """All models, importable from one place (Alembic and services use this)."""
 from server.models.couriers import Courier, Device, Enrollment
+from server.models.customer_links import CustomerLink
 from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
 from server.models.sync import Attachment, Change, OpLog, SyncConflict, SyncDoc, SyncState
 from server.models.tasks import FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
 from server.models.vehicles import Vehicle
 
 __all__ = [
-    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Courier", "Device",
+    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Courier", "CustomerLink", "Device",
     "Enrollment", "FeeCode", "OpLog", "Parcel", "StaffUser", "SyncConflict", "SyncDoc", "SyncState",
     "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle",
 ]
