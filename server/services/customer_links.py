@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from server.auth import Actor, Budget, count_attempt
 from server.clock import local_zone, utcnow
