@@ -228,3 +228,13 @@ def test_link_tokens_are_redacted_from_the_logs(client, link):
     paths = [json.loads(line)["path"] for line in collected if '"fieldops.access"' in line]
     assert paths == ["/c/[redacted]", "/c/[redacted]/instructions", "/c/[redacted]"]
     assert json.loads(collected[-1])["msg"] == "saw /c/foc_[redacted]"
+
+
+def test_seed_demo_prints_a_customer_link_that_opens(app, client):
+    """`fieldops seed-demo` prints one customer link, for an open task of the first demo courier."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("customer link for ")]
+    assert len(lines) == 1 and "http://127.0.0.1:8000/c/foc_" in lines[0]
+    page = client.get(lines[0][lines[0].index("/c/"):])
+    assert page.status_code == 200 and '<span id="proposed"' not in page.text and 'id="proposed"' in page.text
