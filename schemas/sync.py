@@ -1,7 +1,7 @@
 """The handheld sync protocol on the wire (../shared/sync-protocol.md)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, PageQuery, Schema, integer, text
+from schemas.common import PageOut, PageQuery, Schema, Time, integer, text
 from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_STATUSES
 
 
@@ -23,6 +23,8 @@ class PushIn(Schema):
 
     device_id = text(32)
     ops = fields.List(fields.Nested(OpIn), required=True, validate=validate.Length(max=500))
+    device_now = Time(load_default=None, metadata={
+        "description": "The device's clock as it sends the batch: the server measures the clock's skew from it"})
 
     @validates_schema
     def _unique_seqs(self, data, **_kw):
@@ -55,6 +57,8 @@ class PushOut(Schema):
     retry_after = fields.Integer()
     stop_code = fields.String()
     stop_detail = fields.String()
+    clock_skew_s = fields.Integer(metadata={"description": "device_now minus the server's time, in seconds"})
+    clock_suspect = fields.Boolean(metadata={"description": "The skew is beyond the server's tolerance"})
 
 
 class PullQuery(Schema):
@@ -111,6 +115,8 @@ class OpLogOut(Schema):
     device_utc_offset_min = fields.Integer(allow_none=True)
     received_at = fields.AwareDateTime()
     in_sequence = fields.Boolean()
+    clock_skew_s = fields.Integer(allow_none=True)
+    clock_suspect = fields.Boolean()
 
 
 class NewestFirstQuery(PageQuery):

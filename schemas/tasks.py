@@ -1,4 +1,6 @@
 """Tasks on the wire: what dispatch creates, what dispatch and couriers read."""
+import functools
+
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import (PageOut, PageQuery, Schema, Time, full_match, identifier, integer, money,
@@ -144,6 +146,15 @@ class NoteOut(Schema):
 
 
 _recipient_out = RecipientOut()
+
+
+@functools.cache
+def _appointment_out():
+    """The appointment schema (schemas.appointments builds on this module's WindowIn)."""
+    from schemas.appointments import AppointmentOut
+    return AppointmentOut()
+
+
 _courier_recipient_out = CourierRecipientOut()
 _window_out = WindowOut()
 
@@ -186,6 +197,7 @@ class CourierTaskOut(Schema):
     window = fields.Function(lambda task: _window_out.dump(task))
     arrived_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
+    appointment = fields.Function(lambda task: _appointment_out().dump(task.appointment) if task.appointment else None)
     notes = fields.List(fields.Nested(NoteOut), attribute="handheld_notes", metadata={
         "description": "The most recent notes (20), newest first; the full history is dispatch's"})
 

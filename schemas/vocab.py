@@ -20,3 +20,15 @@ STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance")
 OP_STATUSES = ("applied", "rejected", "conflict")
 CONFLICT_STATUSES = ("open", "resolved")
 CONFLICT_RESOLUTIONS = ("field_fact_stands", "dispatch_stands", "followed_up")
+
+# unconfirmed -> confirmed (window agreed) -> kept | late | missed; back to unconfirmed when a new one is needed.
+APPOINTMENT_STATUSES = ("unconfirmed", "confirmed", "kept", "late", "missed")
+# What dispatch's board shows: the stored status, with confirmed ones about to end unvisited as at_risk.
+APPOINTMENT_STATES = ("unconfirmed", "confirmed", "at_risk", "late", "missed", "kept")
+APPOINTMENT_VIA = ("phone", "in_person", "customer_link", "dispatch")
+FIELD_VIA = ("phone", "in_person")  # how a courier's handheld may say a window was agreed
+WINDOW_STATUSES = ("proposed", "agreed", "superseded", "declined")
+CONTACT_OUTCOMES = ("reached", "no_answer", "wrong_number", "refused")
+VIOLATION_CODES = ("late_without_notice", "left_before_inspection", "private_surcharge", "gift_not_disclosed",
+                   "conduct_item_failed", "complaint_upheld")
+VIOLATION_SOURCES = ("auto", "complaint", "checklist")

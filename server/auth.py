@@ -41,6 +41,12 @@ class Actor:
 
 
 SYSTEM = Actor(kind="system", id=None, role="system")
+CUSTOMER = Actor(kind="customer", id=None, role="customer")
+
+
+def customer(link_id: str | None) -> Actor:
+    """The customer acting through a confirmation link (its id names the link)."""
+    return Actor(kind="customer", id=link_id, role="customer")
 
 
 def client_key(prefix: str) -> str:

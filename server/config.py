@@ -70,6 +70,12 @@ class Config:
         self.CUSTOMER_LINK_TTL_HOURS = _env_int("CUSTOMER_LINK_TTL_HOURS", 48)
         # Reverse proxies in front of us whose X-Forwarded-* headers are trusted (0: none).
         self.PROXY_HOPS = _env_int("PROXY_HOPS", 0)
+        # Appointments: a pushing device's clock this far off the server's flags its ops for review;
+        # a courier waits this long at the stop before reporting the customer absent; the board
+        # shows a confirmed appointment at risk this long before its window ends unvisited.
+        self.CLOCK_SKEW_TOLERANCE_SECONDS = _env_int("CLOCK_SKEW_TOLERANCE_SECONDS", 300)
+        self.MIN_WAIT_MINUTES = _env_int("MIN_WAIT_MINUTES", 10)
+        self.AT_RISK_LEAD_MINUTES = _env_int("AT_RISK_LEAD_MINUTES", 30)
 
     # hide_parameters: SQL errors in logs never carry the values (hashes, names, codes).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}

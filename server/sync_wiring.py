@@ -7,12 +7,13 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from schemas.appointments import ConfirmIn, ContactIn, CustomerAbsentIn, LateNoticeIn, RescheduleIn
 from schemas.couriers import CourierSelfOut
 from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn, NoteOut
 from schemas.vehicles import VehicleOut
 from server.extensions import db
 from server.models import Courier, Parcel, Task, TaskFee, Vehicle
-from server.services import privacy, tasks
+from server.services import appointments, privacy, tasks
 from sync import docs
 from sync.registry import EntityType, OpType, Registry
 
@@ -32,7 +33,41 @@ def _task_note(*, ctx, obj: Task, payload: dict) -> None:
 def _stop_arrive(*, ctx, obj: Task, payload: dict) -> None:
     """stop.arrive {lat, lon}: arrival time is the device's, when it happened."""
     tasks.arrive(actor=ctx.actor, task=obj, lat=payload["lat"], lon=payload["lon"],
-                 at=ctx.device_time)
+                 at=ctx.device_time, op_id=ctx.op_id, clock_suspect=ctx.clock_suspect)
+
+
+def _op_facts(ctx) -> dict:
+    """What every appointment rule takes from the op itself."""
+    return {"actor": ctx.actor, "device_time": ctx.device_time, "op_id": ctx.op_id,
+            "clock_suspect": ctx.clock_suspect}
+
+
+def _appointment_contact(*, ctx, obj: Task, payload: dict) -> None:
+    """appointment.contact {outcome, note}."""
+    appointments.contact(task=obj, outcome=payload["outcome"], note=payload["note"], **_op_facts(ctx))
+
+
+def _appointment_confirm(*, ctx, obj: Task, payload: dict) -> None:
+    """appointment.confirm {window, via}: agreed in the field."""
+    appointments.confirm_task(task=obj, start=payload["window"]["start"], end=payload["window"]["end"],
+                              via=payload["via"], **_op_facts(ctx))
+
+
+def _appointment_reschedule(*, ctx, obj: Task, payload: dict) -> None:
+    """appointment.reschedule {window, reason, customer_agreed, via}."""
+    appointments.reschedule_task(task=obj, start=payload["window"]["start"], end=payload["window"]["end"],
+                                 reason=payload["reason"], customer_agreed=payload["customer_agreed"],
+                                 via=payload["via"], **_op_facts(ctx))
+
+
+def _appointment_late_notice(*, ctx, obj: Task, payload: dict) -> None:
+    """appointment.late_notice {eta, reason}."""
+    appointments.late_notice(task=obj, eta=payload["eta"], reason=payload["reason"], **_op_facts(ctx))
+
+
+def _stop_customer_absent(*, ctx, obj: Task, payload: dict) -> None:
+    """stop.customer_absent {waited_minutes}."""
+    appointments.customer_absent(task=obj, waited_minutes=payload["waited_minutes"], **_op_facts(ctx))
 
 
 def _task_load(ids: list[str]) -> list[Task]:
@@ -74,6 +109,7 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
     one query.
     """
     _load_items(task_list)
+    appointments.load_for(task_list)
     privacy.for_courier(task_list)
     added = tasks.notes_added([t.id for t in task_list])
     before = docs.at_versions(db.session, "task", {task_id: base for task_id, (base, _) in added.items()})
@@ -88,8 +124,9 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
 
 
 def _task_lock_many(ids: list[str]) -> dict[str, Task]:
-    """The tasks, locked until commit (parcels and fees wait for the dump, after the flush)."""
-    rows = db.session.scalars(_LOCK_TASKS, {"ids": ids})
+    """The tasks, locked until commit, with their appointments (parcels and fees wait for the dump)."""
+    rows = list(db.session.scalars(_LOCK_TASKS, {"ids": ids}))
+    appointments.load_for(rows)
     return {task.id: task for task in rows}
 
 
@@ -128,4 +165,12 @@ def build_registry() -> Registry:
     registry.op(OpType(name="task.note", schema=NoteIn, handler=_task_note, kind="fact",
                        attachments=lambda payload: payload["photos"]))
     registry.op(OpType(name="stop.arrive", schema=ArriveIn, handler=_stop_arrive, kind="fact"))
+    registry.op(OpType(name="stop.customer_absent", schema=CustomerAbsentIn, handler=_stop_customer_absent,
+                       kind="fact"))
+    registry.op(OpType(name="appointment.contact", schema=ContactIn, handler=_appointment_contact, kind="fact"))
+    registry.op(OpType(name="appointment.confirm", schema=ConfirmIn, handler=_appointment_confirm, kind="fact"))
+    registry.op(OpType(name="appointment.reschedule", schema=RescheduleIn, handler=_appointment_reschedule,
+                       kind="wish"))
+    registry.op(OpType(name="appointment.late_notice", schema=LateNoticeIn, handler=_appointment_late_notice,
+                       kind="fact"))
     return registry

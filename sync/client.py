@@ -233,7 +233,8 @@ class Handheld:
             ops = [{"seq": r[0], "op_id": r[1], "type": r[2], "entity_id": r[3], "base_version": r[4],
                     "device_time": r[5], "payload": json.loads(r[6])} for r in rows]
             reply = self._call("POST", "/sync/push", headers=self._headers(),
-                               body=json.dumps({"device_id": self.device_id, "ops": ops}).encode())
+                               body=json.dumps({"device_id": self.device_id, "ops": ops,
+                                                "device_now": datetime.now(timezone.utc).isoformat()}).encode())
             if reply.status != 200:
                 raise SyncFailed(f"push refused: {reply.status} {reply.body[:300]!r}")
             body = reply.json()

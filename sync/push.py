@@ -47,6 +47,10 @@ class OpContext:
     op_id: str
     seq: int
     device_time: datetime | None
+    # The device's clock minus the server's at receipt (push's device_now), and whether it is beyond the
+    # tolerance: a rule still decides by device_time, and marks what it decided for review.
+    clock_skew_s: int | None = None
+    clock_suspect: bool = False
 
 
 def payload_hash(op: dict) -> str:
@@ -74,7 +78,8 @@ def _log_row(device: Device, op: dict, digest: str, result: dict, *, in_sequence
             "device_time": device_time.astimezone(timezone.utc) if device_time else None,
             "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,
             "received_at": utcnow(), "status": result["status"], "code": result["code"],
-            "detail": result["detail"], "result": result, "in_sequence": in_sequence}
+            "detail": result["detail"], "result": result, "in_sequence": in_sequence,
+            "clock_skew_s": op.get("clock_skew_s"), "clock_suspect": op.get("clock_suspect", False)}
 
 
 def _write_log(rows: list[dict]) -> None:
@@ -177,7 +182,8 @@ def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: 
         return _Applied(op, "conflict", conflict_reason,
                         "Dispatch changed this since; the request was recorded, not applied.",
                         op_type.entity, obj, {"applied": False, "reason": conflict_reason, "entity_id": obj.id})
-    ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=op.get("device_time"))
+    ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=op.get("device_time"),
+                    clock_skew_s=op.get("clock_skew_s"), clock_suspect=op.get("clock_suspect", False))
     try:
         op_type.handler(ctx=ctx, obj=obj, payload=payload)
     except DomainError as exc:
@@ -216,17 +222,22 @@ def _is_transient(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and sqlstate in ("40001", "40P01", "55P03")
 
 
-def push(*, registry: Registry, actor: Actor, ops: list[dict]) -> dict:
+def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datetime | None = None,
+         skew_tolerance_s: int = 300) -> dict:
     """Apply a batch; every op gets a result; what the response acknowledges is committed.
 
     The batch is applied in memory and flushed once; each touched entity is
     dumped once, so every result of the batch shows its entity as the batch left
     it. An op whose handler refuses or fails makes the attempt start over with
     that op decided in advance (rejected, or a stop), so nothing a refused op
-    changed survives.
+    changed survives. device_now, the device's clock when it sent the batch,
+    gives the batch's clock skew: every op of it carries the skew to its
+    handler and its op-log row, flagged beyond skew_tolerance_s.
     """
     decided: dict[int, dict] = {}
-    ops = sorted(ops, key=lambda o: o["seq"])
+    skew = round((device_now - utcnow()).total_seconds()) if device_now is not None else None
+    suspect = skew is not None and abs(skew) > skew_tolerance_s
+    ops = [dict(op, clock_skew_s=skew, clock_suspect=suspect) for op in sorted(ops, key=lambda o: o["seq"])]
     for _ in range(len(ops) + 1):
         try:
             return _attempt(registry, actor, ops, decided)
@@ -339,4 +350,6 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
     results = [replies.get(op["seq"]) or taken_results.get(op["seq"]) for op in ops]
     response.update(results=[r for r in results if r is not None], last_seq=device.last_seq,
                     server_time=utcnow())
+    if ops and ops[0]["clock_skew_s"] is not None:
+        response.update(clock_skew_s=ops[0]["clock_skew_s"], clock_suspect=ops[0]["clock_suspect"])
     return response

@@ -42,7 +42,8 @@ class Push(MethodView):
     @blp.response(200, PushOut)
     def post(self, body):
         """Apply ops exactly once, in seq order; every op gets a result."""
-        return sync_service.push(actor=current_actor(), device_id=body["device_id"], ops=body["ops"])
+        return sync_service.push(actor=current_actor(), device_id=body["device_id"], ops=body["ops"],
+                                 device_now=body["device_now"])
 
 
 @blp.route("/sync/pull")

@@ -24,6 +24,10 @@ class OpLog(db.Model):
     payload_hash: Mapped[str] = mapped_column(String(64))
     device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     device_utc_offset_min: Mapped[int | None]
+    # The device's clock minus the server's when the batch arrived (push's device_now), and whether
+    # that is beyond the tolerance: decisions taken on this op's device_time are then for dispatch to review.
+    clock_skew_s: Mapped[int | None]
+    clock_suspect: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     status: Mapped[str] = mapped_column(String(16), index=True)
     code: Mapped[str | None] = mapped_column(String(64))

@@ -55,6 +55,8 @@ class Task(db.Model):
         back_populates="task", cascade="all, delete-orphan", order_by="TaskFee.id")
     events: Mapped[list["TaskEvent"]] = relationship(
         back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan")
+    appointment: Mapped["Appointment | None"] = relationship(  # noqa: F821 - server.models.appointments
+        back_populates="task", cascade="all, delete-orphan", uselist=False)
     __mapper_args__ = {"version_id_col": version}
 
     def feed_scope(self) -> set[str]:

@@ -9,7 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 
-from server.auth import Actor, Budget, count_attempt
+from server.auth import CUSTOMER, Actor, Budget, count_attempt
 from server.clock import local_zone, utcnow
 from server.errors import Gone, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
@@ -179,7 +179,7 @@ def page(*, link: CustomerLink) -> dict:
 def confirm(*, link: CustomerLink) -> None:
     """The customer agrees to the proposed window."""
     start, end, _pending = _proposed(appointments.current(task_id=link.task_id))
-    appointments.confirm(actor=appointments.CUSTOMER, task_id=link.task_id, start=start, end=end, via=VIA)
+    appointments.confirm(actor=CUSTOMER, task_id=link.task_id, start=start, end=end, via=VIA)
 
 
 def choose_slot(*, link: CustomerLink, index: int) -> None:
@@ -189,7 +189,7 @@ def choose_slot(*, link: CustomerLink, index: int) -> None:
     start, end = _as_utc(link.slots[index]["start"]), _as_utc(link.slots[index]["end"])
     if start <= utcnow():
         raise RuleViolation("That slot has already begun; pick a later one.", code="slot_past")
-    appointments.reschedule(actor=appointments.CUSTOMER, task_id=link.task_id, start=start, end=end,
+    appointments.reschedule(actor=CUSTOMER, task_id=link.task_id, start=start, end=end,
                             reason="chosen by the customer on the confirmation page", customer_agreed=True,
                             via=VIA)
 
@@ -199,5 +199,5 @@ def leave_instructions(*, link: CustomerLink, text: str) -> None:
     task = tasks.get(task_id=link.task_id, for_update=True)
     if task.is_finished:
         raise RuleViolation(f"Task is {task.status}.", code="task_closed")
-    tasks.add_note(actor=appointments.CUSTOMER, task=task, text=text, photos=[])
+    tasks.add_note(actor=CUSTOMER, task=task, text=text, photos=[])
     db.session.commit()

@@ -1,4 +1,6 @@
 """Entry points of the sync protocol for the HTTP layer: who may push, and with what registry."""
+from datetime import datetime
+
 from flask import current_app
 
 from server.auth import Actor
@@ -13,11 +15,12 @@ def registry() -> Registry:
     return current_app.extensions["fieldops_sync"]
 
 
-def push(*, actor: Actor, device_id: str, ops: list[dict]) -> dict:
+def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime | None = None) -> dict:
     """Apply a device's batch; a device may only push as itself."""
     if device_id != actor.device_id:
         raise Forbidden("device_id does not match the token's device.", code="device_mismatch")
-    return push_engine.push(registry=registry(), actor=actor, ops=ops)
+    return push_engine.push(registry=registry(), actor=actor, ops=ops, device_now=device_now,
+                            skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
 
 
 def pull(*, actor: Actor, cursor: str | None, limit: int) -> dict:

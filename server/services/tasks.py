@@ -14,7 +14,7 @@ from server.clock import local_date, local_day_start, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.models import Attachment, Courier, FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
-from server.services import privacy
+from server.services import appointments, privacy
 from server.services.common import audit, get_or_404, paginate, snapshot
 from sync import feed
 
@@ -128,6 +128,7 @@ def _build_task(spec: dict, actor: Actor) -> Task:
         fees=[TaskFee(code=f["code"], amount=f["amount"]) for f in spec.get("fees", [])])
     task.events.append(TaskEvent(kind="created", actor_kind=actor.kind, actor_id=actor.id,
                                  at=utcnow()))
+    task.appointment = appointments.new_appointment(task, actor)
     return task
 
 
@@ -276,8 +277,8 @@ def with_recent_notes(task_list: list[Task]) -> list[Task]:
 
 
 def for_handheld(task_list: list[Task]) -> list[Task]:
-    """Tasks ready for a handheld's dump: their newest notes, and what their courier may see of the recipient."""
-    return privacy.for_courier(with_recent_notes(task_list))
+    """Tasks ready for a handheld's dump: newest notes, appointment, and what their courier may see of the recipient."""
+    return privacy.for_courier(with_recent_notes(appointments.load_for(task_list)))
 
 
 def get_own(*, actor: Actor, task_id: str) -> Task:
@@ -383,12 +384,13 @@ def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
-           at: datetime | None = None) -> Task:
+           at: datetime | None = None, op_id: str | None = None, clock_suspect: bool = False) -> Task:
     """Record that the courier reached the stop (a field fact). Does not commit.
 
     The first arrival sets arrived_at (the courier's own clock, which is when
-    it happened); an open assigned task moves to `arrived`. On a task that is
-    no longer open the fact is kept in the history without changing status.
+    it happened); an open assigned task moves to `arrived`, and its appointment
+    is kept or late. On a task that is no longer open the fact is kept in the
+    history without changing status.
     """
     at = at or utcnow()
     data = {"lat": lat, "lon": lon}
@@ -399,6 +401,8 @@ def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
         task.status = "arrived"
     if task.status in OPEN_STATUSES and task.arrived_at is None:
         task.arrived_at = at
+    if task.status in OPEN_STATUSES:
+        appointments.arrived(actor=actor, task=task, at=at, op_id=op_id, clock_suspect=clock_suspect)
     return task
 
 

@@ -1,7 +1,7 @@
 """customer links: signed, expiring links to the customer confirmation page
 
 Revision ID: 0007_customer_links
-Revises: 0005_staff_token_usage
+Revises: 0006_appointments
 Create Date: 2026-11-24 03:00:00
 
 The token itself is never stored: only a hash of its nonce, beside the task,
@@ -14,7 +14,7 @@ import server.clock
 
 
 revision = '0007_customer_links'
-down_revision = '0005_staff_token_usage'
+down_revision = '0006_appointments'
 branch_labels = None
 depends_on = None
 

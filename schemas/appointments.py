@@ -1,0 +1,145 @@
+"""Appointments on the wire: the ops a handheld pushes, the dispatch routes, and the appointment a task carries."""
+from marshmallow import fields, validate
+
+from schemas.common import PageOut, PageQuery, Schema, Time, integer, text
+from schemas.tasks import WindowIn
+from schemas.vocab import APPOINTMENT_STATES, CONTACT_OUTCOMES, FIELD_VIA
+
+
+class ContactIn(Schema):
+    """appointment.contact: one attempt to reach the customer, whatever came of it."""
+
+    outcome = text(16, validate=validate.OneOf(CONTACT_OUTCOMES))
+    note = text(500, required=False, multiline=True, load_default=None)
+
+
+class ConfirmIn(Schema):
+    """appointment.confirm: a window agreed with the customer in the field."""
+
+    window = fields.Nested(WindowIn, required=True)
+    via = text(16, validate=validate.OneOf(FIELD_VIA))
+
+
+class RescheduleIn(Schema):
+    """appointment.reschedule: another window; only the customer's agreement makes it current."""
+
+    window = fields.Nested(WindowIn, required=True)
+    reason = text(300)
+    customer_agreed = fields.Boolean(required=True)
+    via = text(16, required=False, load_default="phone", validate=validate.OneOf(FIELD_VIA))
+
+
+class LateNoticeIn(Schema):
+    """appointment.late_notice: the customer was told the courier will be late, and when to expect them."""
+
+    eta = Time(required=True)
+    reason = text(300)
+
+
+class CustomerAbsentIn(Schema):
+    """stop.customer_absent: the courier waited at the stop and the customer did not come."""
+
+    waited_minutes = integer(minimum=0, maximum=24 * 60, required=True)
+
+
+class DispatchConfirmIn(Schema):
+    """Dispatch agrees a window with the customer (by phone from the office)."""
+
+    window = fields.Nested(WindowIn, required=True)
+
+
+class DispatchRescheduleIn(Schema):
+    """Dispatch proposes, or agrees, another window."""
+
+    window = fields.Nested(WindowIn, required=True)
+    reason = text(300)
+    customer_agreed = fields.Boolean(required=True)
+
+
+class AppointmentWindowOut(Schema):
+    """A window in the appointment's history."""
+
+    start = fields.AwareDateTime()
+    end = fields.AwareDateTime()
+    status = fields.String()
+    proposed_by_kind = fields.String()
+    proposed_by_id = fields.String(allow_none=True)
+    agreed_by_kind = fields.String(allow_none=True)
+    agreed_by_id = fields.String(allow_none=True)
+    via = fields.String(allow_none=True)
+    reason = fields.String(allow_none=True)
+    device_time = fields.AwareDateTime(allow_none=True)
+    received_at = fields.AwareDateTime()
+    clock_suspect = fields.Boolean()
+
+
+class ContactAttemptOut(Schema):
+    """A contact attempt."""
+
+    outcome = fields.String()
+    note = fields.String(allow_none=True)
+    courier_id = fields.String(allow_none=True)
+    device_time = fields.AwareDateTime(allow_none=True)
+    received_at = fields.AwareDateTime()
+    clock_suspect = fields.Boolean()
+
+
+class NoticeOut(Schema):
+    """The latest late notice."""
+
+    at = fields.AwareDateTime(attribute="notice_at")
+    eta = fields.AwareDateTime(attribute="notice_eta")
+    reason = fields.String(attribute="notice_reason")
+    in_time = fields.Boolean(attribute="notice_in_time")
+
+
+class CurrentWindowOut(Schema):
+    """The current window."""
+
+    start = fields.AwareDateTime(attribute="window_start")
+    end = fields.AwareDateTime(attribute="window_end")
+
+
+_notice_out = NoticeOut()
+_window_out = CurrentWindowOut()
+
+
+class AppointmentOut(Schema):
+    """A task's appointment: status, current window, history, contact attempts."""
+
+    status = fields.String()
+    window = fields.Function(lambda a: _window_out.dump(a))
+    needs_new_appointment = fields.Boolean()
+    exception = fields.String(allow_none=True)
+    arrived_at = fields.AwareDateTime(allow_none=True)
+    notice = fields.Function(lambda a: _notice_out.dump(a) if a.notice_at else None)
+    clock_suspect = fields.Boolean()
+    windows = fields.List(fields.Nested(AppointmentWindowOut))
+    contact_attempts = fields.List(fields.Nested(ContactAttemptOut), attribute="attempts")
+
+
+class BoardQuery(PageQuery):
+    """The dispatch board's filters."""
+
+    date = fields.Date(load_default=None, metadata={"description": "Depot-local service date (default today)"})
+    status = text(16, required=False, load_default=None, validate=validate.OneOf(APPOINTMENT_STATES))
+    courier_id = text(32, required=False, load_default=None)
+
+
+class BoardItemOut(Schema):
+    """One task on the board."""
+
+    task_id = fields.String(attribute="id")
+    waybill_no = fields.String()
+    kind = fields.String()
+    task_status = fields.String(attribute="status")
+    courier_id = fields.String(allow_none=True)
+    needs_review = fields.Boolean()
+    state = fields.String(attribute="appointment_state", metadata={"enum": list(APPOINTMENT_STATES)})
+    appointment = fields.Nested(AppointmentOut)
+
+
+class BoardPage(PageOut):
+    """A page of the board."""
+
+    items = fields.List(fields.Nested(BoardItemOut))

@@ -1,0 +1,76 @@
+"""Appointments: the window agreed with a task's customer, every window ever proposed, and contact attempts."""
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.clock import UTCDateTime, utcnow
+from server.extensions import db
+
+
+class Appointment(db.Model):
+    """A task's appointment: its status and current window (the task's window_start/end mirror it)."""
+
+    __tablename__ = "appointments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="unconfirmed", index=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_end: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # The courier's first arrival (device time) for the current window; a new window clears it.
+    arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The latest late notice (device time), and whether any notice came before the window ended.
+    notice_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notice_eta: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    notice_reason: Mapped[str | None] = mapped_column(String(300))
+    notice_in_time: Mapped[bool] = mapped_column(default=False)
+    needs_new_appointment: Mapped[bool] = mapped_column(default=False)
+    # Why dispatch must look (wrong_number, customer_absent), shown on the board.
+    exception: Mapped[str | None] = mapped_column(String(32))
+    # A decision (kept/late, notice in time, the wait) was taken on a device clock off by more than the tolerance.
+    clock_suspect: Mapped[bool] = mapped_column(default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    task: Mapped["Task"] = relationship(back_populates="appointment")  # noqa: F821 - server.models.tasks
+    windows: Mapped[list["AppointmentWindow"]] = relationship(
+        back_populates="appointment", cascade="all, delete-orphan", order_by="AppointmentWindow.id")
+    attempts: Mapped[list["ContactAttempt"]] = relationship(
+        back_populates="appointment", cascade="all, delete-orphan", order_by="ContactAttempt.id")
+
+
+class AppointmentWindow(db.Model):
+    """A window proposed or agreed for a task, kept forever as history."""
+
+    __tablename__ = "appointment_windows"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), index=True)
+    start: Mapped[datetime] = mapped_column(UTCDateTime)
+    end: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(16))
+    proposed_by_kind: Mapped[str] = mapped_column(String(16))
+    proposed_by_id: Mapped[str | None] = mapped_column(String(64))
+    agreed_by_kind: Mapped[str | None] = mapped_column(String(16))
+    agreed_by_id: Mapped[str | None] = mapped_column(String(64))
+    via: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    op_id: Mapped[str | None] = mapped_column(String(64))
+    clock_suspect: Mapped[bool] = mapped_column(default=False)
+    appointment: Mapped[Appointment] = relationship(back_populates="windows")
+
+
+class ContactAttempt(db.Model):
+    """A courier's attempt to reach the customer, whatever its outcome."""
+
+    __tablename__ = "contact_attempts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(ForeignKey("appointments.id", ondelete="CASCADE"), index=True)
+    courier_id: Mapped[str | None] = mapped_column(String(32))
+    outcome: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str | None] = mapped_column(Text)
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    op_id: Mapped[str | None] = mapped_column(String(64))
+    clock_suspect: Mapped[bool] = mapped_column(default=False)
+    appointment: Mapped[Appointment] = relationship(back_populates="attempts")
