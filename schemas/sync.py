@@ -1,28 +1,43 @@
-"""The handheld sync protocol on the wire (../shared/sync-protocol.md)."""
-from marshmallow import ValidationError, fields, validate, validates_schema
+"""The handheld sync protocol on the wire (docs/protocol.md)."""
+from marshmallow import INCLUDE, ValidationError, fields, validate, validates_schema
 
 from schemas.common import PageOut, PageQuery, Schema, Time, integer, text
+from schemas.limits import MAX_INT64
 from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_STATUSES
 
 
 class OpIn(Schema):
-    """One op from the device's queue."""
+    """One op from the device's queue, checked op by op: a failing op is rejected, never the batch."""
 
+    # The engine escapes what cannot be stored and answers invalid_op / invalid_payload itself.
+    refuse_unsafe_values = False
     op_id = text(64)
-    seq = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    seq = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_INT64))
     type = text(64)
     entity_id = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=64))
-    base_version = fields.Integer(strict=True, load_default=None, allow_none=True,
-                                  validate=validate.Range(min=0))
-    device_time = fields.AwareDateTime(required=True)
-    payload = fields.Dict(load_default=dict)
+    base_version = fields.Integer(strict=True, required=True, validate=validate.Range(min=0, max=MAX_INT64))
+    # Parsed and range-checked by the engine, which answers invalid_device_time.
+    device_time = fields.Raw(required=True)
+    # Checked by the op type's own schema, which answers invalid_payload.
+    payload = fields.Raw(load_default=dict)
+
+
+class OpSeqIn(Schema):
+    """What the batch needs of each op to sequence it; the rest is OpIn's, op by op."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    refuse_unsafe_values = False  # the rest of the op is OpIn's, op by op
+    seq = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_INT64))
 
 
 class PushIn(Schema):
     """A batch of ops; at most PUSH_MAX_OPS, seqs unique within the batch."""
 
+    refuse_unsafe_values = False  # each op's values are decided op by op (OpIn)
     device_id = text(32)
-    ops = fields.List(fields.Nested(OpIn), required=True, validate=validate.Length(max=500))
+    ops = fields.List(fields.Nested(OpSeqIn), required=True, validate=validate.Length(max=500))
     device_now = Time(load_default=None, metadata={
         "description": "The device's clock as it sends the batch: the server measures the clock's skew from it"})
 
@@ -44,6 +59,8 @@ class OpResultOut(Schema):
     detail = fields.String(allow_none=True)
     entity = fields.Dict(allow_none=True)
     duplicate = fields.Boolean()
+    # Last: from here on the name is this field, not marshmallow's module.
+    fields = fields.Dict(metadata={"description": "Failing fields by path (invalid_op, invalid_payload)"})
 
 
 class PushOut(Schema):

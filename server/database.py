@@ -6,8 +6,10 @@ import sqlite3
 import time
 
 import orjson
+from flask import current_app, has_app_context
 from sqlalchemy import event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
 
 from server import jsonio
 
@@ -74,7 +76,7 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
             info = conn.connection.info
             if "writer_lock" not in info:
                 info["writer_lock"] = _WriterLock(lock_path)
-            info["writer_lock"].acquire(busy_timeout_ms / 1000)
+            info["writer_lock"].acquire(_busy_timeout_ms(busy_timeout_ms) / 1000)
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     if lock_path:
@@ -84,6 +86,11 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         event.listen(engine.pool, "reset", _on_reset)
         event.listen(engine.pool, "invalidate", _on_invalidate)
         event.listen(engine.pool, "close", _on_close)
+
+
+def _busy_timeout_ms(default: int) -> int:
+    """How long a writer queues: the app's setting now (tests shorten it), else the engine's."""
+    return current_app.config["SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else default
 
 
 def _on_reset(dbapi_connection, connection_record, reset_state) -> None:
@@ -137,7 +144,10 @@ class _WriterLock:
                 return
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise sqlite3.OperationalError("database is locked (writer queue timeout)") from None
+                    # Raised from the engine's "begin" event, which SQLAlchemy does not
+                    # wrap: wrapped here, so busy is one error class (503, a push's stop).
+                    raise OperationalError("BEGIN IMMEDIATE", None,
+                                           sqlite3.OperationalError("database is locked (writer queue timeout)")) from None
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.002)
 

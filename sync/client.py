@@ -161,7 +161,9 @@ class Handheld:
             self.db.execute(
                 "INSERT INTO queue (seq, op_id, type, entity_id, base_version, device_time, payload, blobs) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, str(uuid.uuid4()), op_type, entity_id, row[0] if row else None,
+                # The version this device last saw; 0 when it never saw the entity
+                # (a new one it creates, or one it acts on before its first pull).
+                (seq, str(uuid.uuid4()), op_type, entity_id, row[0] if row else 0,
                  self.clock().isoformat(), json.dumps(payload), json.dumps(list(blobs))))
             self._set_meta("next_seq", seq + 1)
             self.db.execute("COMMIT")

@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -18,9 +19,12 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
+from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT64
+from schemas.sync import OpIn
 from server.auth import Actor
 from server.clock import local_day_start, utcnow
-from server.errors import DomainError
+from server.database import mark_read_only, reset_read_only
+from server.errors import DomainError, fields_from_messages
 from server.extensions import db
 from server.models import Attachment, Device, OpLog, SyncConflict
 from sync import docs
@@ -54,32 +58,154 @@ class OpContext:
 
 
 def payload_hash(op: dict) -> str:
-    """Fingerprint of what an op asks for, to tell a true duplicate from a reused seq."""
-    canonical = json.dumps({k: op.get(k) for k in ("op_id", "type", "entity_id", "base_version",
-                                                   "payload")},
+    """Fingerprint of what an op asks for, to tell a true duplicate from a reused seq.
+
+    Taken over the op as received (any JSON: the encoder escapes what it must).
+    """
+    canonical = json.dumps({k: op.get(k) for k in ("op_id", "type", "entity_id", "base_version")}
+                           | {"payload": op.get("payload", {})},
                            sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+# What neither database can store as text or JSON: NUL (PostgreSQL) and lone
+# surrogates (not UTF-8 at all). Stored as the \uXXXX text instead.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+_UNSTORABLE_MESSAGE = "Contains a NUL character or a lone UTF-16 surrogate."
+
+
+def _escape_char(match: re.Match) -> str:
+    """A character neither database stores, as its \\uXXXX text."""
+    return f"\\u{ord(match.group()):04x}"
+
+
+def storable(value, path: str = "", bad: list[str] | None = None):
+    """JSON as received, made storable: unstorable characters escaped, integers beyond 64 bits as text.
+
+    Paths of what had to change are appended to bad, when given.
+    """
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value) is None:
+            return value
+        if bad is not None:
+            bad.append(path)
+        return _UNSTORABLE.sub(_escape_char, value)
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else key
+            out[storable(key, inner, bad)] = storable(item, inner, bad)
+        return out
+    if isinstance(value, list):
+        return [storable(item, f"{path}.{i}" if path else str(i), bad) for i, item in enumerate(value)]
+    if isinstance(value, int) and not isinstance(value, bool) and not -MAX_INT64 - 1 <= value <= MAX_INT64:
+        return str(value)
+    return value
+
+
 def _result(op: dict, status: str, code: str | None = None, detail: str | None = None,
-            entity: dict | None = None) -> dict:
+            entity: dict | None = None, fields: dict | None = None) -> dict:
     """One op's result, as stored and sent."""
-    return {"seq": op["seq"], "op_id": op["op_id"], "status": status, "code": code,
-            "detail": detail, "entity": entity}
+    result = {"seq": op["seq"], "op_id": op["op_id"], "status": status, "code": code,
+              "detail": detail, "entity": entity}
+    if fields:
+        result["fields"] = storable(fields)
+    return result
+
+
+_INT32_MAX = 2**31 - 1  # op_log.base_version is an INTEGER column
+
+
+def _column_text(value) -> str | None:
+    """A received value as the op log's 64-character text columns can hold it."""
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return storable(text)[:64]
 
 
 def _log_row(device: Device, op: dict, digest: str, result: dict, *, in_sequence: bool = True) -> dict:
     """The op-log row for an op, whatever became of it: field data is never dropped."""
     device_time = op.get("device_time")
     offset = device_time.utcoffset() if device_time else None
-    return {"device_id": device.id, "courier_id": device.courier_id, "seq": op["seq"], "op_id": op["op_id"],
-            "type": op["type"], "entity_id": op.get("entity_id"), "base_version": op.get("base_version"),
-            "payload": op.get("payload") or {}, "payload_hash": digest,
+    base = op.get("base_version")
+    return {"device_id": device.id, "courier_id": device.courier_id, "seq": op["seq"],
+            "op_id": _column_text(op["op_id"]) or "", "type": _column_text(op["type"]) or "",
+            "entity_id": _column_text(op.get("entity_id")),
+            "base_version": base if isinstance(base, int) and 0 <= base <= _INT32_MAX else None,
+            "payload": op["stored_payload"], "payload_hash": digest,
             "device_time": device_time.astimezone(timezone.utc) if device_time else None,
             "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,
             "received_at": utcnow(), "status": result["status"], "code": result["code"],
             "detail": result["detail"], "result": result, "in_sequence": in_sequence,
             "clock_skew_s": op.get("clock_skew_s"), "clock_suspect": op.get("clock_suspect", False)}
+
+
+_OP_IN = OpIn()
+_DEVICE_TIME = ma.fields.AwareDateTime()
+# Rejections decided from the op alone; the log keeps such an op whole, as received.
+_ENVELOPE_CODES = ("invalid_op", "invalid_base_version", "invalid_device_time")
+
+
+def _envelope_code(fields: dict) -> str:
+    """The code for an op whose envelope fails: one field named in it if only that one fails."""
+    if set(fields) == {"base_version"}:
+        return "invalid_base_version"
+    return "invalid_device_time" if set(fields) == {"device_time"} else "invalid_op"
+
+
+def _check(raw: dict) -> dict:
+    """An op as the engine works on it; whatever is wrong with it alone is decided here, as rejected.
+
+    `verdict` is that rejection (or None); the other keys are storable versions
+    of what was received; `digest` is taken over the op as received.
+    """
+    bad: list[str] = []
+    escaped = storable(raw, "", bad)
+    op_id, op_type, entity_id = (escaped.get(k) for k in ("op_id", "type", "entity_id"))
+    op = {"seq": raw["seq"], "op_id": op_id if isinstance(op_id, str) else None,
+          "type": op_type if isinstance(op_type, str) else None,
+          "entity_id": entity_id if isinstance(entity_id, str) else None,
+          "base_version": raw.get("base_version"), "device_time": None,
+          "payload": escaped.get("payload", {}), "digest": payload_hash(raw), "verdict": None}
+    try:
+        _OP_IN.load(raw)
+        fields = {}
+    except ma.ValidationError as exc:
+        fields = fields_from_messages(exc.messages)
+    fields.update({path: [_UNSTORABLE_MESSAGE] for path in bad if path.split(".")[0] != "payload"})
+    if fields:
+        code = _envelope_code(fields)
+        op["verdict"] = _result(op, "rejected", code, f"The op is invalid: {', '.join(sorted(fields))}.",
+                                fields=fields)
+    else:
+        op["device_time"], problem = _device_time(raw["device_time"])
+        if problem:
+            op["verdict"] = _result(op, "rejected", "invalid_device_time", problem,
+                                    fields={"device_time": [problem]})
+        elif not isinstance(op["payload"], dict):
+            op["verdict"] = _result(op, "rejected", "invalid_payload", "The payload is not an object.",
+                                    fields={"payload": ["Not an object."]})
+        elif bad:
+            op["verdict"] = _result(op, "rejected", "invalid_payload",
+                                    f"The payload is invalid: {', '.join(sorted(bad))}.",
+                                    fields={path: [_UNSTORABLE_MESSAGE] for path in bad})
+    whole = op["verdict"] is not None and (op["verdict"]["code"] in _ENVELOPE_CODES
+                                           or not isinstance(op["payload"], dict))
+    op["stored_payload"] = {"_received": escaped} if whole else op["payload"]
+    return op
+
+
+def _device_time(value) -> tuple[datetime | None, str | None]:
+    """The op's device time, or why it is refused (unparsable, without an offset, out of range)."""
+    try:
+        at = _DEVICE_TIME.deserialize(value)
+    except ma.ValidationError as exc:
+        return None, f"device_time: {' '.join(exc.messages)}"
+    if not EARLIEST_TIME <= at < LATEST_TIME:
+        return None, (f"device_time {value[:40]} is outside {EARLIEST_TIME.date().isoformat()}"
+                      f"..{LATEST_TIME.date().isoformat()}; is the device clock wrong?")
+    return at, None
 
 
 def _write_log(rows: list[dict]) -> None:
@@ -97,13 +223,13 @@ def _stored_ops(device: Device, ops: list[dict]) -> dict[int, OpLog]:
         OpLog.device_id == device.id, OpLog.in_sequence.is_(True), OpLog.seq.in_(seqs)))}
 
 
-def _replay(device: Device, op: dict, digest: str, stored: OpLog | None, log_rows: list[dict]) -> dict:
+def _replay(device: Device, op: dict, stored: OpLog | None, log_rows: list[dict]) -> dict:
     """An op at or below last_seq: the stored result if it is the same op, else seq_reused."""
-    if stored is not None and stored.payload_hash == digest:
+    if stored is not None and stored.payload_hash == op["digest"]:
         return dict(stored.result, duplicate=True)
     result = _result(op, "rejected", "seq_reused",
                      f"seq {op['seq']} was already used by another op; seqs must never be reused.")
-    log_rows.append(_log_row(device, op, digest, result, in_sequence=False))
+    log_rows.append(_log_row(device, op, op["digest"], result, in_sequence=False))
     return result
 
 
@@ -148,13 +274,17 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
     Returns a finished result (rejected), or (op_type, payload, obj, conflict_reason).
     Raises Transient for a missing attachment.
     """
+    if op["verdict"] is not None:
+        return op["verdict"]
     op_type = registry.ops.get(op["type"])
     if op_type is None:
         return _result(op, "rejected", "unknown_op_type", f"Unknown op type {op['type']!r}.")
     try:
-        payload = _payload_schema(op_type.schema).load(op.get("payload") or {})
+        payload = _payload_schema(op_type.schema).load(op["payload"])
     except ma.ValidationError as exc:
-        return _result(op, "rejected", "invalid_payload", json.dumps(exc.normalized_messages(), sort_keys=True))
+        fields = {f"payload.{path}": messages for path, messages in fields_from_messages(exc.messages).items()}
+        return _result(op, "rejected", "invalid_payload",
+                       f"The payload is invalid for {op['type']}: {', '.join(sorted(fields))}.", fields=fields)
     missing = _missing_attachments(op_type.attachments(payload))
     if missing:
         raise Transient("attachment_missing", f"Upload first: {', '.join(missing)}")
@@ -164,8 +294,12 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
     if access is None or (access == "former" and op_type.kind != "fact"):
         return _result(op, "rejected", "not_assigned",
                        f"No {op_type.entity} {op.get('entity_id')} assigned to this courier.")
-    base = op.get("base_version")
-    stale = base is not None and base < entity_type.dispatch_version(obj)
+    base = op["base_version"]
+    if base > obj.version:
+        return _result(op, "rejected", "invalid_base_version",
+                       f"base_version {base} is above the {op_type.entity}'s version {obj.version}.",
+                       fields={"base_version": [f"Above the current version {obj.version}."]})
+    stale = base < entity_type.dispatch_version(obj)
     conflict_reason = ("reassigned" if access == "former" else
                        f"{obj.status}_by_dispatch" if stale and getattr(obj, "status", None) == "cancelled"
                        else "stale_version" if stale else None)
@@ -182,7 +316,7 @@ def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: 
         return _Applied(op, "conflict", conflict_reason,
                         "Dispatch changed this since; the request was recorded, not applied.",
                         op_type.entity, obj, {"applied": False, "reason": conflict_reason, "entity_id": obj.id})
-    ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=op.get("device_time"),
+    ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=op["device_time"],
                     clock_skew_s=op.get("clock_skew_s"), clock_suspect=op.get("clock_suspect", False))
     try:
         op_type.handler(ctx=ctx, obj=obj, payload=payload)
@@ -202,8 +336,8 @@ def _lock_entities(registry: Registry, ops: list[dict]) -> dict[str, dict]:
     """Every entity the batch's ops name, locked in one query per type (in id order: no deadlocks)."""
     wanted: dict[str, set[str]] = {}
     for op in ops:
-        op_type = registry.ops.get(op["type"])
-        if op_type is not None and op.get("entity_id"):
+        op_type = registry.ops.get(op["type"]) if op["verdict"] is None else None
+        if op_type is not None and op["entity_id"]:
             wanted.setdefault(op_type.entity, set()).add(op["entity_id"])
     held = {name: {} for name in registry.entities}
     for name, ids in wanted.items():
@@ -237,14 +371,37 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
     decided: dict[int, dict] = {}
     skew = round((device_now - utcnow()).total_seconds()) if device_now is not None else None
     suspect = skew is not None and abs(skew) > skew_tolerance_s
-    ops = [dict(op, clock_skew_s=skew, clock_suspect=suspect) for op in sorted(ops, key=lambda o: o["seq"])]
+    ops = [dict(_check(op), clock_skew_s=skew, clock_suspect=suspect) for op in sorted(ops, key=lambda o: o["seq"])]
     for _ in range(len(ops) + 1):
         try:
             return _attempt(registry, actor, ops, decided)
         except _Restart as restart:
             db.session.rollback()
             decided[restart.seq] = restart.outcome
+        except Exception as exc:
+            if not _is_transient(exc):
+                raise
+            db.session.rollback()
+            return _busy_stop(actor, ops)
     raise RuntimeError("push did not settle")  # pragma: no cover - each restart decides one more op
+
+
+def _busy_stop(actor: Actor, ops: list[dict]) -> dict:
+    """The database could not take the batch (busy, deadlock): nothing applied, resend from the first new op.
+
+    last_seq is read in a read-only transaction, which waits for no writer.
+    """
+    token = mark_read_only(True)
+    try:
+        last_seq = db.session.scalar(select(Device.last_seq).where(Device.id == actor.device_id))
+        db.session.rollback()
+    finally:
+        reset_read_only(token)
+    new = [op["seq"] for op in ops if op["seq"] > last_seq]
+    return {"results": [], "last_seq": last_seq, "server_time": utcnow(),
+            "stopped_at": new[0] if new else (ops[0]["seq"] if ops else last_seq + 1),
+            "retry_after": TRANSIENT_RETRY_AFTER, "stop_code": "busy",
+            "stop_detail": "The database is busy; nothing in this batch was applied, resend it."}
 
 
 def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict]) -> dict:
@@ -260,7 +417,7 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
     with db.session.no_autoflush:
         for op in ops:
             if op["seq"] <= device.last_seq:
-                replies[op["seq"]] = _replay(device, op, payload_hash(op), stored.get(op["seq"]), log_rows)
+                replies[op["seq"]] = _replay(device, op, stored.get(op["seq"]), log_rows)
                 continue
             if op["seq"] > last_seq + 1:
                 response["expected_seq"] = last_seq + 1
@@ -281,13 +438,17 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
                 except _Restart:
                     raise
                 except Exception as exc:
-                    if not _is_transient(exc):
-                        log.exception("op failed unexpectedly; batch stopped",
-                                      extra={"seq": op["seq"], "op_type": op["type"]})
-                    raise _Restart(op["seq"], {"stop": {
-                        "stopped_at": op["seq"], "retry_after": TRANSIENT_RETRY_AFTER,
-                        "stop_code": "busy" if _is_transient(exc) else "internal_error",
-                        "stop_detail": "The server could not apply this op now; resend from here."}}) from exc
+                    if _is_transient(exc):
+                        raise _Restart(op["seq"], {"stop": {
+                            "stopped_at": op["seq"], "retry_after": TRANSIENT_RETRY_AFTER, "stop_code": "busy",
+                            "stop_detail": "The database is busy; resend from here."}}) from exc
+                    # A bug or a case the handler never met: retrying cannot help, so the
+                    # op is consumed and kept for dispatch, and the queue moves on.
+                    log.exception("op handler failed; op rejected as handler_error",
+                                  extra={"seq": op["seq"], "op_type": op["type"]})
+                    raise _Restart(op["seq"], {"result": _result(
+                        op, "rejected", "handler_error",
+                        "The server failed to apply this op; it is kept for dispatch to review.")}) from exc
             last_seq = op["seq"]
     return _settle(registry, device, ops, taken, replies, log_rows, last_seq, response)
 
@@ -335,7 +496,7 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
                 conflicts.append((op["seq"], outcome.conflict))
         else:
             result = outcome
-        log_rows.append(_log_row(device, op, payload_hash(op), result))
+        log_rows.append(_log_row(device, op, op["digest"], result))
         taken_results[op["seq"]] = result
     _write_log(log_rows)
     if conflicts:

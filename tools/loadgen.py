@@ -73,12 +73,18 @@ class Provisioned:
     device_id: str
     token: str
     task_ids: list[str]
+    # Each task's version when provisioned: what the device holds, sent as base_version
+    # (versions only grow, and dispatch changes nothing during a run: never a conflict).
+    task_versions: dict[str, int]
 
 
 def provision(app, *, couriers: int, tasks_per_courier: int, tag: str = "") -> tuple[str, list[Provisioned]]:
     """Create couriers with an enrolled device and assigned tasks; returns (dispatcher token, devices)."""
+    from sqlalchemy import select
+
     from server.auth import Actor
     from server.extensions import db
+    from server.models import Task
     from server.services import couriers as courier_service
     from server.services import devices, staff, tasks
     tag = tag or uuid.uuid4().hex[:6]
@@ -103,7 +109,10 @@ def provision(app, *, couriers: int, tasks_per_courier: int, tag: str = "") -> t
             db.session.commit()  # one bulk assignment; the feed records every task for the courier
             _, code = devices.create_enrollment(actor=actor, courier_id=courier.id)
             device, device_token = devices.enroll(code=code, device_name="bench", rate_key=f"bench:{tag}")
-            out.append(Provisioned(courier.id, device.id, device_token, [t.id for t in created]))
+            ids = [t.id for t in created]
+            versions = dict(db.session.execute(select(Task.id, Task.version).where(Task.id.in_(ids))).all())
+            db.session.rollback()
+            out.append(Provisioned(courier.id, device.id, device_token, ids, versions))
         db.engine.dispose()
     return token, out
 
@@ -119,7 +128,8 @@ def make_ops(device: Provisioned, first_seq: int, count: int) -> list[dict]:
             op = {"type": "stop.arrive", "payload": {"lat": 31.2, "lon": 121.4}}
         else:
             op = {"type": "task.note", "payload": {"text": f"note {seq}"}}
-        ops.append({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": task_id, "base_version": None,
+        ops.append({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": task_id,
+                    "base_version": device.task_versions[task_id],
                     "device_time": now, **op})
     return ops
 

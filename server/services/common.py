@@ -4,7 +4,7 @@ import re
 from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, inspect, select
+from sqlalchemy import Select, insert, inspect, select
 
 from server.auth import Actor
 from server.errors import NotFound, ValidationFailed
@@ -77,9 +77,21 @@ def snapshot(obj) -> dict:
 def audit(actor: Actor, action: str, obj, before: dict | None) -> None:
     """Record a staff action; call after the change so `after` is the new state."""
     db.session.flush()
-    db.session.add(AuditEntry(
-        staff_id=actor.id if actor.kind == "staff" else None, action=action,
-        entity=obj.__tablename__, entity_id=str(obj.id), before=before, after=snapshot(obj)))
+    db.session.add(AuditEntry(**_audit_row(actor, action, obj, before)))
+
+
+def audit_created(actor: Actor, action: str, objs: list) -> None:
+    """audit() for many new rows at once: one flush and one insert, not one of each per row."""
+    db.session.flush()
+    rows = [_audit_row(actor, action, obj, None) for obj in objs]
+    if rows:
+        db.session.execute(insert(AuditEntry.__table__), rows)
+
+
+def _audit_row(actor: Actor, action: str, obj, before: dict | None) -> dict:
+    """The audit entry's values for an action on obj, as it is now."""
+    return {"staff_id": actor.id if actor.kind == "staff" else None, "action": action,
+            "entity": obj.__tablename__, "entity_id": str(obj.id), "before": before, "after": snapshot(obj)}
 
 
 def exists(query: Select) -> bool:

@@ -11,11 +11,12 @@ from sqlalchemy.orm.util import identity_key
 from schemas.vocab import OPEN_STATUSES
 from server.auth import Actor
 from server.clock import local_date, local_day_start, utcnow
+from server.database import mark_read_only, reset_read_only
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.models import Attachment, Courier, FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
 from server.services import appointments, privacy
-from server.services.common import audit, get_or_404, paginate, snapshot
+from server.services.common import audit, audit_created, get_or_404, paginate, snapshot
 from sync import feed
 
 
@@ -161,10 +162,20 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
     """Create many tasks, all or none; every bad row and field is named at once.
 
     labels[i] names where spec i came from ("tasks.3", "rows.7") in error paths.
+    Checking and building the rows read in a read-only transaction of their own,
+    so SQLite's single writer is held only while the rows are written (a waybill
+    imported meanwhile still fails the insert: 409 duplicate_waybill).
     """
-    published = _published_fee_codes()
-    waybills = [s["waybill_no"] for s in specs]
-    taken = set(db.session.scalars(select(Task.waybill_no).where(Task.waybill_no.in_(waybills))))
+    separate = not db.session().in_transaction()
+    token = mark_read_only(separate)
+    try:
+        published = _published_fee_codes()
+        waybills = [s["waybill_no"] for s in specs]
+        taken = set(db.session.scalars(select(Task.waybill_no).where(Task.waybill_no.in_(waybills))))
+    finally:
+        if separate:
+            db.session.commit()
+        reset_read_only(token)
     fields: dict = {}
     seen: dict[str, int] = {}
     for i, spec in enumerate(specs):
@@ -181,9 +192,8 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
                                fields=fields)
     tasks = [_build_task(spec, actor) for spec in specs]
     db.session.add_all(tasks)
-    _flush_new_tasks(tasks)
-    for task in tasks:
-        audit(actor, "task.import", task, None)
+    _flush_new_tasks(tasks)  # the write transaction, and on SQLite the writer, begin here
+    audit_created(actor, "task.import", tasks)
     db.session.commit()
     return tasks
 

@@ -1,10 +1,16 @@
 """Sync test helpers: a raw protocol speaker for a device."""
 import itertools
+import json
 import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
+
+from server.database import mark_read_only, reset_read_only
+from server.extensions import db
+from server.models import Task
 
 PROTOCOL = {"Fieldops-Protocol": "1"}
 SHANGHAI = timezone(timedelta(hours=8))
@@ -22,15 +28,18 @@ class Device:
 
     def op(self, type_: str, entity_id: str | None, payload: dict, *, base_version: int | None = None,
            seq: int | None = None) -> dict:
-        """A new op with the next seq (or the one given)."""
+        """A new op with the next seq (or the one given), based on the version given or the task's current one."""
+        if base_version is None:
+            base_version = _current_version(entity_id)
         return {"op_id": str(uuid.uuid4()), "seq": seq if seq is not None else next(self._seq),
                 "type": type_, "entity_id": entity_id, "base_version": base_version,
                 "device_time": datetime.now(SHANGHAI).isoformat(), "payload": payload}
 
     def push(self, ops: list[dict], *, expect: int = 200):
         """POST /sync/push; returns the JSON body."""
-        response = self.client.post("/api/v1/sync/push", json={"device_id": self.id, "ops": ops},
-                                    headers=self.headers)
+        # The standard library's encoder, which (unlike orjson) can send any string, lone surrogates too.
+        response = self.client.post("/api/v1/sync/push", data=json.dumps({"device_id": self.id, "ops": ops}),
+                                    content_type="application/json", headers=self.headers)
         assert response.status_code == expect, response.json
         return response.json
 
@@ -59,6 +68,16 @@ class Device:
             cursor = page["cursor"]
             if not page["has_more"]:
                 return store, cursor, page
+
+
+def _current_version(task_id: str | None) -> int:
+    """The task's version now (0 for no such task): what an up-to-date device holds."""
+    token = mark_read_only(True)  # a reader never waits for the test's own open write transaction
+    try:
+        with db.engine.connect() as conn:
+            return conn.scalar(select(Task.version).where(Task.id == task_id)) or 0
+    finally:
+        reset_read_only(token)
 
 
 def at_once(work, times: int, timeout: float = 90) -> list:

@@ -89,7 +89,7 @@ def test_racing_pushes_through_several_gunicorn_workers_apply_once(app, make, co
     import urllib.request
     task = make.task(courier=courier)
     enrolled = make.device(courier)
-    ops = [{"op_id": f"op-{i}", "seq": i, "type": "task.note", "entity_id": task["id"], "base_version": None,
+    ops = [{"op_id": f"op-{i}", "seq": i, "type": "task.note", "entity_id": task["id"], "base_version": task["version"],
             "device_time": "2026-11-22T09:00:00+08:00", "payload": {"text": f"n{i}"}} for i in range(1, 101)]
     body = json.dumps({"device_id": enrolled["device_id"], "ops": ops}).encode()
     with ServerProcess(database_url, workers=3, attachments_dir=str(tmp_path / "att"),

@@ -295,8 +295,9 @@ def test_a_rule_refusing_after_changing_leaves_no_trace(app, make, courier, devi
     assert db.session.scalar(select(OpLog.code).where(OpLog.seq == 2)) == "cod_before_inspection"
 
 
-def test_a_crashing_handler_stops_the_batch_there(app, make, courier, device):
-    """Earlier ops are committed and acknowledged; the failing op is not consumed and left no change."""
+def test_a_crashing_handler_rejects_its_op_and_the_queue_moves_on(app, make, courier, device, caplog):
+    """An unexpected error in a handler: that op is rejected (handler_error), kept and logged with its
+    stack; its half-made change is undone; the ops around it are applied; a retry replays the same."""
     from server.services import tasks
 
     def crash(*, ctx, obj, payload):
@@ -310,8 +311,14 @@ def test_a_crashing_handler_stops_the_batch_there(app, make, courier, device):
                device.op("test.crash", task["id"], {"text": "x"}),
                device.op("task.note", task["id"], {"text": "after"})]
         body = device.push(ops)
+        again = device.push(ops)
     finally:
         remove()
-    assert [r["seq"] for r in body["results"]] == [1]
-    assert body["stopped_at"] == 2 and body["stop_code"] == "internal_error" and body["last_seq"] == 1
-    assert _events(task["id"], "note") == 1
+    assert [(r["status"], r["code"]) for r in body["results"]] == [
+        ("applied", None), ("rejected", "handler_error"), ("applied", None)]
+    assert "stopped_at" not in body and body["last_seq"] == 3
+    assert [dict(r, duplicate=None) for r in again["results"]] == [dict(r, duplicate=None) for r in body["results"]]
+    assert _events(task["id"], "note") == 2
+    row = db.session.scalars(select(OpLog).where(OpLog.seq == 2)).one()
+    assert (row.code, row.payload) == ("handler_error", {"text": "x"})
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
