@@ -60,14 +60,12 @@ def _slot(start: datetime, end: datetime) -> dict:
 def default_slots(*, task: Task, now: datetime) -> list[dict]:
     """The task's current window, then the next two-hour depot slots of its day and the next, none past."""
     zone = local_zone()
-    slots = [_slot(task.window_start, task.window_end)] if task.window_end > now else []
     first_day = task.window_start.astimezone(zone).date()
-    for day in (first_day, first_day + timedelta(days=1)):
-        for hour in range(_DEPOT_OPEN, _DEPOT_CLOSE, _SLOT_HOURS):
-            start = datetime.combine(day, time(hour), zone)
-            if start >= task.window_end and start > now and len(slots) <= _DEFAULT_ALTERNATIVES:
-                slots.append(_slot(start, start + timedelta(hours=_SLOT_HOURS)))
-    return slots
+    starts = [datetime.combine(day, time(hour), zone) for day in (first_day, first_day + timedelta(days=1))
+              for hour in range(_DEPOT_OPEN, _DEPOT_CLOSE, _SLOT_HOURS)]
+    later = [_slot(start, start + timedelta(hours=_SLOT_HOURS)) for start in starts
+             if start >= task.window_end and start > now][:_DEFAULT_ALTERNATIVES]
+    return ([_slot(task.window_start, task.window_end)] if task.window_end > now else []) + later
 
 
 def _check_slots(slots: list[dict], now: datetime) -> None:

@@ -105,3 +105,21 @@ def test_no_link_for_a_finished_task(client, make):
                 headers=make.headers("dispatcher"))
     response = issue(client, make, task["id"])
     assert response.status_code == 422 and response.json["code"] == "task_closed"
+
+
+def test_default_slots_follow_depot_hours_and_never_lie_in_the_past(app):
+    """The current window first, then up to four two-hour slots from 09:00 to 21:00 local, after it and after now."""
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from server.services.customer_links import default_slots
+    zone = ZoneInfo("Asia/Shanghai")
+    task = SimpleNamespace(window_start=datetime(2030, 5, 6, 14, 0, tzinfo=zone),
+                           window_end=datetime(2030, 5, 6, 16, 0, tzinfo=zone))
+    hours = [(datetime.fromisoformat(s["start"]).astimezone(zone).strftime("%d %H"),
+              datetime.fromisoformat(s["end"]).astimezone(zone).strftime("%H"))
+             for s in default_slots(task=task, now=datetime(2030, 5, 6, 12, 0, tzinfo=zone))]
+    assert hours == [("06 14", "16"), ("06 17", "19"), ("06 19", "21"), ("07 09", "11"), ("07 11", "13")]
+    late = default_slots(task=task, now=datetime(2030, 5, 6, 20, 30, tzinfo=zone))
+    assert [datetime.fromisoformat(s["start"]).astimezone(zone).strftime("%d %H") for s in late] == \
+        ["07 09", "07 11", "07 13", "07 15"]
