@@ -92,9 +92,11 @@ def _is_browser_test(nodeid: str) -> bool:
 
 
 def pytest_collectreport(report):
-    """A module skipped as a whole (no browser) is remembered with its reason."""
-    if report.skipped and _is_browser_test(report.nodeid):
+    """A module skipped as a whole (no browser), or failed (a required browser missing), is remembered."""
+    if _is_browser_test(report.nodeid) and report.skipped:
         _skipped.append(str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else "skipped")
+    elif _is_browser_test(report.nodeid) and report.failed:
+        _outcomes["failed to collect"] = _outcomes.get("failed to collect", 0) + 1
 
 
 def pytest_runtest_logreport(report):
@@ -105,18 +107,20 @@ def pytest_runtest_logreport(report):
 
 def _summary() -> str:
     """One line: did the browser tests run, and how did they do."""
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(_outcomes.items()))
+    if "failed to collect" in _outcomes:
+        return f"browser tests FAILED: {counts}"
     if _outcomes.get("passed") or _outcomes.get("failed"):
-        counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(_outcomes.items()))
         return f"browser tests RAN in headless Chromium: {counts}"
     if _skipped:
-        return f"browser tests SKIPPED: {_skipped[0].removeprefix('Skipped: ')}"
+        return "browser tests SKIPPED: " + _skipped[0].removeprefix("Skipped: ").removeprefix("browser tests skipped: ")
     return "browser tests not selected"
 
 
 def pytest_terminal_summary(terminalreporter):
     """Say at the end of the run whether the browser tests ran or were skipped."""
     line = _summary()
-    terminalreporter.write_line(f"fieldops: {line}", yellow="SKIPPED" in line, bold=True)
+    terminalreporter.write_line(f"fieldops: {line}", yellow="SKIPPED" in line, red="FAILED" in line, bold=True)
     report = os.environ.get("FIELDOPS_BROWSER_REPORT")
     if report:
         with open(report, "w", encoding="utf-8") as out:
