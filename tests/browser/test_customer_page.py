@@ -13,7 +13,8 @@ from tests.sync.conftest import Device
 
 require_browser()
 
-from selenium.webdriver.common.by import By  # noqa: E402  (only once the browser is known to be there)
+from selenium.common.exceptions import WebDriverException  # noqa: E402  (only once the browser is known to be there)
+from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -44,9 +45,12 @@ def text_of(page, element_id: str) -> str:
 
 
 def submit(page, element) -> None:
-    """Click a submit button and wait for the page it leads to."""
+    """Click a submit button and wait for the page it leads to (every answer to a post says how it went)."""
     element.click()
-    WebDriverWait(page, 30).until(expected_conditions.staleness_of(element))
+    # Polled, with errors of the page being replaced ignored: asking about the old
+    # button while it goes is a race chromedriver does not always report as staleness.
+    WebDriverWait(page, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, "#message, #error"))
 
 
 def pulled_task(device: Device, cursor: str, task_id: str) -> dict:
