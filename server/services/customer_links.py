@@ -23,6 +23,8 @@ VIA = "customer_link"
 # Depot hours for the slots offered by default: two-hour slots from 09:00 to 21:00 local.
 _DEPOT_OPEN, _DEPOT_CLOSE, _SLOT_HOURS = 9, 21, 2
 _DEFAULT_ALTERNATIVES = 4
+# Appointment states in which the courier has arrived: the page no longer changes the time.
+_SETTLED = ("kept", "late")
 _SALT = "fieldops.customer-link"
 _DIGITS = re.compile(r"[0-9\uff10-\uff19]+")
 _CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
@@ -167,16 +169,24 @@ def page(*, link: CustomerLink) -> dict:
     now = utcnow()
     slots = [{"index": i, "start": _as_utc(s["start"]), "end": _as_utc(s["end"])} for i, s in enumerate(link.slots)]
     return {"kind": task.kind, "surname": surname(task.recipient_name), "address": masked_address(task.address),
-            "closed": task.is_finished, "status": appointment.status,
+            "closed": task.is_finished, "status": appointment.status, "arrived": appointment.status in _SETTLED,
             "confirmed": appointment.status == "confirmed" and not pending,
             "proposed": {"start": start, "end": end},
             "slots": [s for s in slots if s["start"] > now and (s["start"], s["end"]) != (start, end)],
             "expires_at": link.expires_at}
 
 
+def _changeable(task_id: str):
+    """The task's appointment, if the courier has not arrived yet (else the time is settled: 422)."""
+    appointment = appointments.current(task_id=task_id)
+    if appointment.status in _SETTLED:
+        raise RuleViolation("The courier has already arrived.", code="appointment_settled")
+    return appointment
+
+
 def confirm(*, link: CustomerLink) -> None:
     """The customer agrees to the proposed window."""
-    start, end, _pending = _proposed(appointments.current(task_id=link.task_id))
+    start, end, _pending = _proposed(_changeable(link.task_id))
     appointments.confirm(actor=CUSTOMER, task_id=link.task_id, start=start, end=end, via=VIA)
 
 
@@ -184,6 +194,7 @@ def choose_slot(*, link: CustomerLink, index: int) -> None:
     """The customer picks one of the offered slots: a new window they agreed to."""
     if not 0 <= index < len(link.slots):
         raise ValidationFailed("No such slot.", fields={"slot": ["Not one of the offered slots."]})
+    _changeable(link.task_id)
     start, end = _as_utc(link.slots[index]["start"]), _as_utc(link.slots[index]["end"])
     if start <= utcnow():
         raise RuleViolation("That slot has already begun; pick a later one.", code="slot_past")

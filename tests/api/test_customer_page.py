@@ -238,3 +238,18 @@ def test_seed_demo_prints_a_customer_link_that_opens(app, client):
     assert len(lines) == 1 and "http://127.0.0.1:8000/c/foc_" in lines[0]
     page = client.get(lines[0][lines[0].index("/c/"):])
     assert page.status_code == 200 and '<span id="proposed"' not in page.text and 'id="proposed"' in page.text
+
+
+def test_once_the_courier_arrived_the_time_is_settled(client, make, courier, task, link):
+    """After the arrival the page says so; a confirmation or a slot is refused (422 page); instructions still go."""
+    device = make.device(courier)
+    arrived = client.post(f"/api/v1/me/tasks/{task['id']}/arrive", json={"lat": 31.23, "lon": 121.47},
+                          headers={"Authorization": f"Bearer {device['token']}"})
+    assert arrived.status_code == 200, arrived.json
+    page = client.get(link + "?lang=en")
+    assert 'id="arrived"' in page.text and 'id="confirm"' not in page.text and 'name="slot"' not in page.text
+    token = csrf_of(page)
+    for action, fields in (("/confirm", {}), ("/slot", {"slot": "0"})):
+        answer = client.post(link + action + "?lang=en", data={"csrf": token, **fields})
+        assert answer.status_code == 422 and "Your courier has arrived" in answer.text
+    assert client.post(link + "/instructions", data={"csrf": token, "text": "at the door"}).status_code == 303
