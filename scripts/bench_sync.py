@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,7 @@ def push_phase(base_url, devices, ops_per_device, batch) -> dict:
     that encodes and parses ~400 KB of JSON per request competes with the server
     for CPU. verify_pushed() checks every op in the database afterwards.
     """
-    bodies = {d.device_id: [json.dumps({"device_id": d.device_id,
+    bodies = {d.device_id: [json.dumps({"device_id": d.device_id, "device_now": datetime.now(timezone.utc).isoformat(),
                                          "ops": make_ops(d, seq, min(batch, ops_per_device - seq + 1))}).encode()
                              for seq in range(1, ops_per_device + 1, batch)] for d in devices}
     latencies, errors = [], []

@@ -188,10 +188,37 @@ def sync_maintain():
     click.echo(f"handheld docs: {written} missing or behind, rewritten")
 
 
+@click.group("jobs")
+def jobs_group():
+    """Background jobs (the scheduler runs the same list)."""
+
+
+@jobs_group.command("list")
+@with_appcontext
+def jobs_list():
+    """Every job: name, schedule, what it does."""
+    from server.jobs import JOBS
+    for job in JOBS:
+        click.echo(f"{job.name}\t{job.schedule}\t{job.description}")
+
+
+@jobs_group.command("run")
+@click.argument("name")
+@with_appcontext
+def jobs_run(name):
+    """Run one job now and print its counts."""
+    from server import jobs
+    try:
+        counts = jobs.run(name)
+    except KeyError as exc:
+        raise click.ClickException(exc.args[0]) from exc
+    click.echo(f"{name}: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
+
+
 def init_app(app: Flask) -> None:
     """Attach the commands to the app (so `flask` and `fieldops` both see them)."""
     for command in (create_staff, list_staff, issue_token, revoke_token, enroll_courier, seed_demo,
-                    sync_maintain):
+                    sync_maintain, jobs_group):
         app.cli.add_command(command)
 
 

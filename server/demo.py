@@ -5,13 +5,12 @@ from datetime import date, datetime, time, timedelta
 from flask import current_app, url_for
 from sqlalchemy import select
 
-from schemas.vocab import OPEN_STATUSES
 from server.auth import STAFF_TOKEN_PREFIX, Actor
 from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
 from server.models import ApiToken, Courier, StaffUser, Task, Vehicle
-from server.services import customer_links, devices, staff, tasks
+from server.services import appointments, customer_links, devices, staff, tasks
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -32,8 +31,8 @@ def _staff_token(username: str, role: str) -> str:
 
 
 def _customer_link(actor: Actor, courier_id: str) -> str:
-    """A line with a customer link for the courier's first open task not yet over (as `fieldops serve` serves it)."""
-    task = db.session.scalar(select(Task).where(Task.courier_id == courier_id, Task.status.in_(OPEN_STATUSES))
+    """A line with a customer link for the courier's first task not yet reached, preferably not yet over."""
+    task = db.session.scalar(select(Task).where(Task.courier_id == courier_id, Task.status == "assigned")
                              .order_by(Task.window_end <= utcnow(), Task.window_start).limit(1))
     if task is None:
         return "customer link: no open task"
@@ -41,6 +40,36 @@ def _customer_link(actor: Actor, courier_id: str) -> str:
     with current_app.test_request_context(base_url="http://127.0.0.1:8000"):
         url = url_for("customer_page.show", token=token, _external=True)
     return f"customer link for {task.waybill_no} (until {link.expires_at:%Y-%m-%d %H:%M} UTC): {url}"
+
+
+def _appointment_day(courier: Courier, task_ids: list[str]) -> str:
+    """Give the first courier's day every appointment state, and a late_without_notice violation.
+
+    The field facts carry device times around each window (an agreement an hour
+    before it, arrivals inside or after it), so the states are the same on
+    whatever day the demo is seeded.
+    """
+    field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
+    by_window = sorted((db.session.get(Task, task_id) for task_id in task_ids), key=lambda t: t.window_start)
+    unconfirmed, kept, late, late_noticed, missed, wrong_number, *_, confirmed = by_window
+    for task in (kept, late, late_noticed, missed, confirmed):
+        appointments.confirm_task(actor=field, task=task, start=task.window_start, end=task.window_end,
+                                  via="phone", device_time=task.window_start - timedelta(hours=1))
+    appointments.contact(actor=field, task=wrong_number, outcome="wrong_number", note="number not in service",
+                         device_time=wrong_number.window_start - timedelta(hours=1))
+    appointments.contact(actor=field, task=late, outcome="no_answer", note=None,
+                         device_time=late.window_end - timedelta(minutes=30))
+    tasks.arrive(actor=field, task=kept, lat=kept.lat, lon=kept.lon, at=kept.window_start + timedelta(minutes=25))
+    tasks.arrive(actor=field, task=late, lat=late.lat, lon=late.lon, at=late.window_end + timedelta(minutes=35))
+    appointments.late_notice(actor=field, task=late_noticed, eta=late_noticed.window_end + timedelta(minutes=30),
+                             reason="traffic on the ring road", device_time=late_noticed.window_end - timedelta(minutes=20))
+    tasks.arrive(actor=field, task=late_noticed, lat=late_noticed.lat, lon=late_noticed.lon,
+                 at=late_noticed.window_end + timedelta(minutes=25))
+    db.session.commit()
+    appointments.sweep_missed(now=missed.window_end + timedelta(minutes=1))
+    return (f"appointments of {courier.name}: unconfirmed {unconfirmed.waybill_no}, confirmed {confirmed.waybill_no}, "
+            f"kept {kept.waybill_no}, late {late.waybill_no} (violation) and {late_noticed.waybill_no} (with notice), "
+            f"missed {missed.waybill_no} (violation), wrong number {wrong_number.waybill_no}")
 
 
 def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
@@ -80,6 +109,8 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
                                          labels=[f"tasks.{i}" for i in range(len(specs))])
             for task in created:
                 tasks.assign(actor=actor, task_id=task.id, courier_id=courier.id)
+            if n == 0:
+                lines.append(_appointment_day(courier, [t.id for t in created]))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day}")
     else:

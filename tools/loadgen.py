@@ -117,20 +117,38 @@ def provision(app, *, couriers: int, tasks_per_courier: int, tag: str = "") -> t
     return token, out
 
 
+# One stop's worth of ops, in the order a courier makes them: a block of ten consecutive seqs acts on one
+# task. Each pair is (op type, minutes before now on the device's clock): the arrival comes a quarter of an
+# hour before the customer is reported absent, with a call in between, so every op of the mix applies.
+_STOP = [("appointment.confirm", 40), ("appointment.contact", 39), ("task.note", 38), ("appointment.late_notice", 37),
+         ("stop.arrive", 15), ("task.note", 14), ("appointment.contact", 12), ("task.note", 2),
+         ("stop.customer_absent", 1), ("appointment.reschedule", 0)]
+
+
+def _payload(op_type: str, seq: int, now: datetime) -> dict:
+    """The payload of one op of the mix."""
+    window = {"start": (now + timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=3)).isoformat()}
+    return {"stop.arrive": {"lat": 31.2, "lon": 121.4},
+            "task.note": {"text": f"note {seq}"},
+            "appointment.confirm": {"window": window, "via": "phone"},
+            "appointment.contact": {"outcome": "no_answer" if seq % 10 == 6 else "reached"},
+            "appointment.late_notice": {"eta": window["start"], "reason": "traffic"},
+            "stop.customer_absent": {"waited_minutes": 14},
+            "appointment.reschedule": {"window": window, "reason": "customer asked", "customer_agreed": False},
+            }[op_type]
+
+
 def make_ops(device: Provisioned, first_seq: int, count: int) -> list[dict]:
-    """count ops (notes and arrivals over the device's tasks), seq from first_seq."""
-    now = datetime.now(timezone(timedelta(hours=8))).isoformat()
+    """count ops of the realistic mix (_STOP: notes, arrivals, appointment ops) over the device's tasks."""
+    now = datetime.now(timezone(timedelta(hours=8)))
     ops = []
     for i in range(count):
         seq = first_seq + i
-        task_id = device.task_ids[seq % len(device.task_ids)]
-        if seq % 4 == 0:
-            op = {"type": "stop.arrive", "payload": {"lat": 31.2, "lon": 121.4}}
-        else:
-            op = {"type": "task.note", "payload": {"text": f"note {seq}"}}
-        ops.append({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": task_id,
-                    "base_version": device.task_versions[task_id],
-                    "device_time": now, **op})
+        task_id = device.task_ids[(seq // len(_STOP)) % len(device.task_ids)]
+        op_type, minutes_ago = _STOP[seq % len(_STOP)]
+        ops.append({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": task_id, "base_version": device.task_versions[task_id],
+                    "device_time": (now - timedelta(minutes=minutes_ago)).isoformat(), "type": op_type,
+                    "payload": _payload(op_type, seq, now)})
     return ops
 
 

@@ -55,7 +55,8 @@ class AppointmentWindow(db.Model):
     reason: Mapped[str | None] = mapped_column(String(300))
     device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-    op_id: Mapped[str | None] = mapped_column(String(64))
+    op_id: Mapped[str | None] = mapped_column(String(64))  # the op that proposed it
+    agreed_op_id: Mapped[str | None] = mapped_column(String(64))  # the op that agreed it
     clock_suspect: Mapped[bool] = mapped_column(default=False)
     appointment: Mapped[Appointment] = relationship(back_populates="windows")
 

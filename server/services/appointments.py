@@ -89,6 +89,7 @@ def _agree(task: Task, appointment: Appointment, *, actor: Actor, start: datetim
         if window.status == "proposed" and window is not agreed:
             window.status = "declined"
     agreed.status, agreed.via, agreed.agreed_by_kind, agreed.agreed_by_id = "agreed", via, actor.kind, actor.id
+    agreed.agreed_op_id = op_id
     appointment.status = "confirmed"
     appointment.window_start, appointment.window_end = start, end
     appointment.arrived_at = None
@@ -131,8 +132,8 @@ def reschedule_task(*, actor: Actor, task: Task, start: datetime, end: datetime,
         _agree(task, appointment, actor=actor, start=start, end=end, via=via, reason=reason,
                device_time=device_time, op_id=op_id, clock_suspect=clock_suspect)
         return task
-    appointment.windows.append(AppointmentWindow(
-        start=start, end=end, status="proposed", proposed_by_kind=actor.kind, proposed_by_id=actor.id, via=via,
+    db.session.add(AppointmentWindow(
+        appointment=appointment, start=start, end=end, status="proposed", proposed_by_kind=actor.kind, proposed_by_id=actor.id, via=via,
         reason=reason, device_time=device_time, received_at=utcnow(), op_id=op_id, clock_suspect=clock_suspect))
     _stamp(task, appointment, "appointment.proposed", actor, device_time=device_time, clock_suspect=clock_suspect,
            data={"start": start.isoformat(), "end": end.isoformat(), "via": via, "reason": reason, "op_id": op_id})
@@ -152,9 +153,10 @@ def contact(*, actor: Actor, task: Task, outcome: str, note: str | None, device_
             op_id: str | None = None, clock_suspect: bool = False) -> Task:
     """Keep a contact attempt; a wrong number is an exception dispatch must resolve. Does not commit."""
     appointment = _of(task)
-    appointment.attempts.append(ContactAttempt(
-        courier_id=actor.courier_id, outcome=outcome, note=note, device_time=device_time, received_at=utcnow(),
-        op_id=op_id, clock_suspect=clock_suspect))
+    # Added from the attempt's side: the appointment's attempts are not loaded for it (the dump loads them in bulk).
+    db.session.add(ContactAttempt(
+        appointment=appointment, courier_id=actor.courier_id, outcome=outcome, note=note, device_time=device_time,
+        received_at=utcnow(), op_id=op_id, clock_suspect=clock_suspect))
     if outcome == "wrong_number":
         appointment.exception = "wrong_number"
         task.needs_review = True
@@ -184,8 +186,8 @@ def _evidence(task: Task, appointment: Appointment, **more) -> dict:
                         "reason": appointment.notice_reason} if appointment.notice_at else None),
             "contact_attempts": [{"outcome": a.outcome, "device_time": a.device_time and a.device_time.isoformat(),
                                   "op_id": a.op_id} for a in appointment.attempts],
-            "ops": [op_id for op_id in [w.op_id for w in appointment.windows] + [a.op_id for a in appointment.attempts]
-                    if op_id],
+            "ops": [op_id for op_id in [i for w in appointment.windows for i in (w.op_id, w.agreed_op_id)]
+                    + [a.op_id for a in appointment.attempts] if op_id],
             "clock_suspect": appointment.clock_suspect, **more}
 
 

@@ -9,7 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 
-from server.auth import CUSTOMER, Actor, Budget, count_attempt
+from server.auth import Actor, Budget, count_attempt, customer
 from server.clock import local_zone, utcnow
 from server.errors import Gone, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
@@ -187,7 +187,7 @@ def _changeable(task_id: str):
 def confirm(*, link: CustomerLink) -> None:
     """The customer agrees to the proposed window."""
     start, end, _pending = _proposed(_changeable(link.task_id))
-    appointments.confirm(actor=CUSTOMER, task_id=link.task_id, start=start, end=end, via=VIA)
+    appointments.confirm(actor=customer(link.id), task_id=link.task_id, start=start, end=end, via=VIA)
 
 
 def choose_slot(*, link: CustomerLink, index: int) -> None:
@@ -198,7 +198,7 @@ def choose_slot(*, link: CustomerLink, index: int) -> None:
     start, end = _as_utc(link.slots[index]["start"]), _as_utc(link.slots[index]["end"])
     if start <= utcnow():
         raise RuleViolation("That slot has already begun; pick a later one.", code="slot_past")
-    appointments.reschedule(actor=CUSTOMER, task_id=link.task_id, start=start, end=end,
+    appointments.reschedule(actor=customer(link.id), task_id=link.task_id, start=start, end=end,
                             reason="chosen by the customer on the confirmation page", customer_agreed=True,
                             via=VIA)
 
@@ -208,5 +208,5 @@ def leave_instructions(*, link: CustomerLink, text: str) -> None:
     task = tasks.get(task_id=link.task_id, for_update=True)
     if task.is_finished:
         raise RuleViolation(f"Task is {task.status}.", code="task_closed")
-    tasks.add_note(actor=CUSTOMER, task=task, text=text, photos=[])
+    tasks.add_note(actor=customer(link.id), task=task, text=text, photos=[])
     db.session.commit()

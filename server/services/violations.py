@@ -18,8 +18,8 @@ def record_auto(*, courier_id: str, code: str, task_id: str, occurred_at: dateti
     statement = insert(Violation.__table__).values(
         courier_id=courier_id, code=code, task_id=task_id, source="auto", evidence=evidence,
         occurred_at=occurred_at, recorded_at=utcnow(), dedupe_key=f"{code}:{task_id}",
-    ).on_conflict_do_nothing(index_elements=["dedupe_key"])
-    return db.session.execute(statement).rowcount == 1
+    ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Violation.id)
+    return db.session.execute(statement).scalar() is not None
 
 
 def for_courier(*, courier_id: str, cursor: int | None = None, limit: int = 50) -> dict:

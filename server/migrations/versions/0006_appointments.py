@@ -57,6 +57,7 @@ def upgrade():
     sa.Column('device_time', sa.DateTime(timezone=True), nullable=True),
     sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('op_id', sa.String(length=64), nullable=True),
+    sa.Column('agreed_op_id', sa.String(length=64), nullable=True),
     sa.Column('clock_suspect', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['appointment_id'], ['appointments.id'],
                             name=op.f('fk_appointment_windows_appointment_id_appointments'), ondelete='CASCADE'),
