@@ -114,8 +114,10 @@ class AppointmentOut(Schema):
     arrived_at = fields.AwareDateTime(allow_none=True)
     notice = fields.Function(lambda a: _notice_out.dump(a) if a.notice_at else None)
     clock_suspect = fields.Boolean()
-    windows = fields.List(fields.Nested(AppointmentWindowOut))
-    contact_attempts = fields.List(fields.Nested(ContactAttemptOut), attribute="attempts")
+    windows = fields.List(fields.Nested(AppointmentWindowOut), attribute="recent_windows", metadata={
+        "description": "Oldest first; a handheld gets the newest 10, dispatch all"})
+    contact_attempts = fields.List(fields.Nested(ContactAttemptOut), attribute="recent_attempts", metadata={
+        "description": "Oldest first; a handheld gets the newest 10, dispatch all"})
 
 
 class BoardQuery(PageQuery):

@@ -109,7 +109,7 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
     one query.
     """
     _load_items(task_list)
-    appointments.load_for(task_list)
+    appointments.with_history(task_list)
     privacy.for_courier(task_list)
     added = tasks.notes_added([t.id for t in task_list])
     before = docs.at_versions(db.session, "task", {task_id: base for task_id, (base, _) in added.items()})

@@ -8,7 +8,7 @@ the appointment (and any violation's evidence) for dispatch to review.
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -251,28 +251,41 @@ def current(*, task_id: str, actor: Actor | None = None) -> Appointment:
     return appointment
 
 
-def load_for(task_list: list[Task]) -> list[Task]:
-    """Give tasks their appointments, windows and attempts: one query each for the whole list, never per task.
+HANDHELD_HISTORY = 10  # windows and contact attempts a handheld holds per task (dispatch sees them all)
 
-    Whatever is already loaded (a handler may have changed it) is left as it is.
-    """
+
+def load_for(task_list: list[Task]) -> list[Task]:
+    """Give tasks their appointments in one query for the whole list (one already loaded is left as it is)."""
     missing = {t.id: t for t in task_list if "appointment" not in t.__dict__}
     if missing:
         found = {a.task_id: a for a in db.session.scalars(
             select(Appointment).where(Appointment.task_id.in_(list(missing))))}
         for task_id, task in missing.items():
             set_committed_value(task, "appointment", found.get(task_id))
-    appointments = [t.appointment for t in task_list if t.appointment is not None]
-    for model, key in ((AppointmentWindow, "windows"), (ContactAttempt, "attempts")):
-        unloaded = {a.id: a for a in appointments if key not in a.__dict__ and a.id is not None}
-        if not unloaded:
-            continue
-        by_appointment: dict[int, list] = {appointment_id: [] for appointment_id in unloaded}
-        for row in db.session.scalars(select(model).where(model.appointment_id.in_(list(unloaded)))
-                                      .order_by(model.id)):
-            by_appointment[row.appointment_id].append(row)
+    return task_list
+
+
+def with_history(task_list: list[Task], newest: int | None = HANDHELD_HISTORY) -> list[Task]:
+    """Tasks with their appointments and the newest windows and attempts (all if newest is None), one query each.
+
+    The history is read as plain rows into recent_windows and recent_attempts
+    (what AppointmentOut reads), never through the relationships: a task rescheduled
+    and phoned all week would otherwise make every push that touches it dump, and
+    load, all of it. The rules keep using the relationships.
+    """
+    appointments = {t.appointment.id: t.appointment for t in load_for(task_list) if t.appointment is not None}
+    for model, attribute in ((AppointmentWindow, "recent_windows"), (ContactAttempt, "recent_attempts")):
+        by_appointment: dict[int, list] = {appointment_id: [] for appointment_id in appointments}
+        if appointments:
+            rank = func.row_number().over(partition_by=model.appointment_id, order_by=model.id.desc()).label("rank")
+            ranked = select(*model.__table__.c, rank).where(model.appointment_id.in_(list(appointments))).subquery()
+            query = select(ranked)
+            if newest is not None:
+                query = query.where(ranked.c.rank <= newest)
+            for row in db.session.execute(query.order_by(ranked.c.id)):
+                by_appointment[row.appointment_id].append(row)
         for appointment_id, rows in by_appointment.items():
-            set_committed_value(unloaded[appointment_id], key, rows)
+            setattr(appointments[appointment_id], attribute, rows)
     return task_list
 
 
@@ -307,7 +320,7 @@ def board(*, day: date | None = None, state_filter: str | None = None, courier_i
     if state_filter:
         query = query.where(_state_condition(state_filter, now))
     page = paginate(query, Task.id, cursor=cursor, limit=limit)
-    for task in load_for(page["items"]):
+    for task in with_history(page["items"], newest=None):
         task.appointment_state = state(task.appointment, now)
     return page
 

@@ -288,7 +288,7 @@ def with_recent_notes(task_list: list[Task]) -> list[Task]:
 
 def for_handheld(task_list: list[Task]) -> list[Task]:
     """Tasks ready for a handheld's dump: newest notes, appointment, and what their courier may see of the recipient."""
-    return privacy.for_courier(with_recent_notes(appointments.load_for(task_list)))
+    return privacy.for_courier(with_recent_notes(appointments.with_history(task_list)))
 
 
 def get_own(*, actor: Actor, task_id: str) -> Task:

@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import Appointment, ContactAttempt, OpLog, Violation
-from tests.sync.conftest import PROTOCOL, SHANGHAI, Device
+from tests.sync.conftest import SHANGHAI, Device
 
 HERE = {"lat": 31.23, "lon": 121.47}
 
@@ -396,9 +396,21 @@ def test_a_handheld_pull_reads_appointments_without_a_query_per_task(app, device
     assert counts[0] == counts[1]
 
 
-def test_push_protocol_header_is_required_for_device_now_too(client, device):
-    """device_now is bad input when it is not a time: a 422 naming it."""
-    response = client.post("/api/v1/sync/push", headers=device.headers,
-                           json={"device_id": device.id, "ops": [], "device_now": "soon"})
-    assert response.status_code == 422 and "device_now" in response.json["fields"]
-    assert PROTOCOL
+def test_device_now_must_be_a_time(client, device):
+    """device_now that is not a time with an offset is a 422 naming it."""
+    for bad in ("soon", "2026-11-24T10:00:00", 12):
+        response = client.post("/api/v1/sync/push", headers=device.headers,
+                               json={"device_id": device.id, "ops": [], "device_now": bad})
+        assert response.status_code == 422 and "device_now" in response.json["fields"], bad
+
+
+def test_handheld_holds_the_newest_history_dispatch_all_of_it(client, make, courier, device):
+    """12 contact attempts: the handheld's task shows the newest 10 (oldest first), the board all 12."""
+    task = make.task(courier=courier)
+    device.push([device.op("appointment.contact", task["id"], {"outcome": "no_answer", "note": f"call {i}"})
+                 for i in range(12)])
+    store, _, _ = device.pull_all()
+    attempts = store[("task", task["id"])]["data"]["appointment"]["contact_attempts"]
+    assert [a["note"] for a in attempts] == [f"call {i}" for i in range(2, 12)]
+    board = client.get("/api/v1/dispatch/appointments", headers=make.headers("dispatcher")).json["items"]
+    assert len(board[0]["appointment"]["contact_attempts"]) == 12
