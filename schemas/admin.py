@@ -1,7 +1,7 @@
 """Staff users, their API tokens and the audit log on the wire (admin routes)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, Schema, text
+from schemas.common import PageOut, Schema, Time, text
 from schemas.sync import NewestFirstQuery
 from schemas.vocab import STAFF_ROLES
 
@@ -9,9 +9,7 @@ from schemas.vocab import STAFF_ROLES
 class StaffIn(Schema):
     """A new staff user."""
 
-    username = fields.String(required=True, validate=[
-        validate.Length(min=1, max=64),
-        validate.Regexp(r"^[A-Za-z0-9._@-]+$", error="Letters, digits and . _ @ - only.")])
+    username = text(64, pattern=r"[A-Za-z0-9._@-]+", pattern_error="Letters, digits and . _ @ - only.")
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
 
 
@@ -80,8 +78,8 @@ class AuditQuery(NewestFirstQuery):
     entity = fields.String(load_default=None, validate=validate.Length(max=32),
                            metadata={"description": "Kind of entity (its table), e.g. couriers, api_tokens"})
     entity_id = fields.String(load_default=None, validate=validate.Length(max=64))
-    since = fields.AwareDateTime(load_default=None, data_key="from")
-    until = fields.AwareDateTime(load_default=None, data_key="to")
+    since = Time(load_default=None, data_key="from")
+    until = Time(load_default=None, data_key="to")
 
     @validates_schema
     def _ordered(self, data, **_kw):

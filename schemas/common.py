@@ -1,5 +1,6 @@
 """Building blocks shared by every schema."""
 import re
+import unicodedata
 
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate
@@ -81,7 +82,8 @@ class Text(fields.String):
     """
 
     default_error_messages = {"unsafe": UNSAFE_MESSAGE, "blank": "Must not be blank.",
-                              "line": "Must be a single line without tabs."}
+                              "line": "Must be a single line without tabs.",
+                              "invisible": "Must not contain invisible characters (zero-width spaces, soft hyphens)."}
 
     def __init__(self, max_len: int, *, min_len: int = 1, multiline: bool = False,
                  upper: bool = False, pattern: str | None = None,
@@ -108,7 +110,14 @@ class Text(fields.String):
             raise self.make_error("line")
         if self.min_len and not value:
             raise self.make_error("blank")
-        return value.upper() if self.upper else value
+        if not self.upper:
+            return value
+        # An identifier is unique as people read it: full-width and other compatibility forms
+        # fold to their plain letters (ＥＩ００１ is EI001), and nothing invisible may tell two apart.
+        value = unicodedata.normalize("NFKC", value).strip()
+        if any(unicodedata.category(c) == "Cf" for c in value):
+            raise self.make_error("invisible")
+        return value.upper()
 
 
 def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> Text:

@@ -22,7 +22,9 @@ _COLUMN_OF = {"recipient.name": "recipient_name", "recipient.phone": "recipient_
 _PARCEL_COLUMN = {"parcel_no": "parcel_no", "description": "parcel_description",
                   "count": "parcel_count"}
 # ASCII digits only: str.isdigit() also accepts superscripts and other digits int() refuses.
-_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# At most 30 of them: int() refuses over 4,300 digits, and any longer number is out of range anyway
+# (left as text, the schema calls it not a valid integer).
+_WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 _TOO_MANY = f"At most {MAX_IMPORT_TASKS} tasks per import."
 
 
@@ -98,9 +100,11 @@ def _validate_csv(reader: csv.DictReader) -> tuple[list[dict], list[str]]:
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in _REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in CSV_COLUMNS]
-    if missing or unknown:
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if missing or unknown or repeated:
         messages = ([f"Missing columns: {', '.join(missing)}."] if missing else []) + \
-                   ([f"Unknown columns: {', '.join(unknown)}."] if unknown else [])
+                   ([f"Unknown columns: {', '.join(unknown)}."] if unknown else []) + \
+                   ([f"Repeated columns: {', '.join(repeated)}."] if repeated else [])
         raise ValidationFailed("The CSV header is wrong.", fields={"header": messages})
     reader.fieldnames = header
     groups: dict[str, list[tuple[int, dict]]] = {}
@@ -112,6 +116,12 @@ def _validate_csv(reader: csv.DictReader) -> tuple[list[dict], list[str]]:
     if not groups:
         raise ValidationFailed("The CSV has no rows.", fields={"rows": ["No data rows."]})
     specs, labels, errors = [], [], {}
+    # More cells than columns (an unquoted comma in an address) would shift or drop values silently.
+    for rows in groups.values():
+        for line, row in rows:
+            if row.get(None):
+                errors[f"rows.{line}"] = [f"More cells than the header's {len(header)} columns; "
+                                          "quote cells that hold commas."]
     schema = TaskIn()
     for rows in groups.values():
         try:

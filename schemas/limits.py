@@ -7,3 +7,5 @@ EARLIEST_TIME = datetime(2000, 1, 1, tzinfo=timezone.utc)
 LATEST_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
 # Integers the databases store (BIGINT): anything larger is refused, never a 500.
 MAX_INT64 = 2**63 - 1
+# Integer id columns (tokens, conflicts, ...) are INTEGER: route ids beyond this match nothing.
+MAX_INT32 = 2**31 - 1

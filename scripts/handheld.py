@@ -6,6 +6,7 @@ are printed on one line) or the store is not enrolled; 2 the server cannot be re
 """
 import argparse
 import json
+import os
 import socket
 import sqlite3
 import sys
@@ -85,7 +86,9 @@ def main(argv=None, transport: Transport | None = None) -> int:
     """Parse the command and run it against the store file (transport: tests pass an in-process one)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--store", default="handheld.sqlite3", help="local store file")
-    parser.add_argument("--server", default="http://127.0.0.1:8000/api/v1")
+    parser.add_argument("--server", default="http://127.0.0.1:8000/api/v1",
+                        help="the API's base URL (default: %(default)s; serve-demo.sh with another "
+                             "FIELDOPS_PORT: http://127.0.0.1:PORT/api/v1)")
     sub = parser.add_subparsers(dest="command", required=True)
     enroll = sub.add_parser("enroll", help="enroll with a one-time code")
     enroll.add_argument("code")
@@ -109,7 +112,12 @@ def main(argv=None, transport: Transport | None = None) -> int:
         print(f"error: cannot open the store {args.store}: {exc}", file=sys.stderr)
         return 1
     try:
-        return _run(args, handheld, seen)
+        status = _run(args, handheld, seen)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:  # `show | head`: the reader left; not the server's fault
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Unreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

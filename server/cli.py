@@ -1,6 +1,7 @@
 """The `fieldops` command: a Flask CLI group (db, create-staff, serve, seed-demo, ...)."""
 import os
 import sys
+from datetime import date
 
 import click
 from flask import Flask, current_app
@@ -157,11 +158,22 @@ def serve(host, port, workers):
     run_simple(host, port, create_app(), threaded=True, request_handler=DevRequestHandler)
 
 
+def _iso_day(ctx, param, value):
+    """--day as YYYY-MM-DD: a bad date is a usage error, not a traceback."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD.") from None
+    return value
+
+
 @click.command("seed-demo")
-@click.option("--day", default=None, help="Service date YYYY-MM-DD (default: today, depot time).")
+@click.option("--day", default=None, callback=_iso_day,
+              help="Service date YYYY-MM-DD (default: today, depot time).")
 @with_appcontext
 def seed_demo(day):
-    """Load a demo depot: staff, couriers, vans and a day of tasks (idempotent)."""
+    """Load a demo depot: staff, couriers, vans and a day of tasks (once: run again, it only issues fresh tokens)."""
     from server.demo import seed
     summary = seed(day=day)
     for line in summary:

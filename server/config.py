@@ -58,6 +58,9 @@ class Config:
         # Devices may stay offline this long; tombstones and op results outlive it.
         self.SYNC_RETENTION = timedelta(days=_env_int("SYNC_RETENTION_DAYS", 30))
         self.ENROLLMENT_TTL = timedelta(minutes=_env_int("ENROLLMENT_TTL_MINUTES", 15))
+        # An op whose attachment is still not uploaded this long after its device_time is
+        # rejected (attachment_never_uploaded) instead of stopping every retry forever.
+        self.ATTACHMENT_WAIT = timedelta(hours=_env_int("ATTACHMENT_WAIT_HOURS", 24))
         # Failed attempts only; a valid token is never refused. Bearer tokens are
         # 256-bit (the limits spare the database, not the secret); enrollment
         # codes are ~50-bit and typed by people, so they are limited strictly.

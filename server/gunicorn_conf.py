@@ -14,5 +14,7 @@ logconfig_dict = {
     "loggers": {
         "gunicorn.error": {"level": "INFO", "handlers": [], "propagate": True},
         "gunicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
+        # alembic >= 1.17 announces its 7 built-in plugins at INFO, in each worker, on the first /readyz
+        "alembic.runtime.plugins": {"level": "WARNING"},
     },
 }

@@ -4,9 +4,10 @@ import functools
 import marshmallow as ma
 from flask import Flask, current_app, g, request
 from flask_smorest import Blueprint
-from werkzeug.routing import IntegerConverter
+from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
-from schemas.limits import MAX_INT64
+from schemas.limits import MAX_INT32
 from server.database import mark_read_only, reset_read_only
 from server.extensions import db
 from server.jsonio import request_json
@@ -15,12 +16,26 @@ _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 class Int64Converter(IntegerConverter):
-    """`<int:...>` in a route: an id beyond 64 bits matches no row, so it is a 404, never a 500."""
+    """`<int:...>` in a route: an id beyond its column matches no row, so it is a 404, never a 500.
+
+    Every integer id a route takes (tokens, conflicts) is an INTEGER column, which
+    PostgreSQL refuses to compare with anything beyond 32 bits; a route over a
+    BIGINT id says so with `<int(max=...):...>`.
+    """
 
     def __init__(self, url_map, *args, **kwargs):
-        """Bound the converter to what a BIGINT holds."""
-        kwargs.setdefault("max", MAX_INT64)
+        """Bound the converter to what an INTEGER id column holds."""
+        kwargs.setdefault("max", MAX_INT32)
         super().__init__(url_map, *args, **kwargs)
+
+
+class TextConverter(UnicodeConverter):
+    """A plain `<name>` in a route: no control characters (PostgreSQL cannot even compare a NUL), so a 404."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        """As werkzeug's string converter, minus the control characters."""
+        super().__init__(url_map, *args, **kwargs)
+        self.regex = self.regex.replace("[^/]", "[^/\\x00-\\x1f\\x7f]")
 
 
 def _load_json_body(req):
@@ -32,6 +47,7 @@ def _load_json_body(req):
 def init_app(app: Flask) -> None:
     """Bounded route ids, our JSON parsing; reads begin deferred, writes take the lock up front."""
     app.url_map.converters["int"] = Int64Converter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
     # flask-smorest parses every blueprint's arguments with one shared webargs
     # parser; its own JSON loading (stdlib json, no depth limit, a non-JSON body
     # read as "no body") is replaced by ours.
@@ -40,6 +56,17 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def _mark_reads():
         g.read_only_token = mark_read_only(request.method in _READ_METHODS)
+
+    @app.before_request
+    def _refuse_oversize_bodies():
+        # Before the view, so before its credentials are looked at: an oversize
+        # body is a 413 naming the route's limit with or without a token.
+        key = _body_limit_key()
+        if key is not None:
+            request.max_content_length = current_app.config[key]
+        limit, length = request.max_content_length, request.content_length
+        if limit is not None and length is not None and length > limit:
+            raise RequestEntityTooLarge()
 
     @app.after_request
     def _nosniff(response):
@@ -57,6 +84,14 @@ def init_app(app: Flask) -> None:
             reset_read_only(token)
 
 
+def _body_limit_key() -> str | None:
+    """The config key of the routed view's body_limit, if it has one (read before the view runs)."""
+    view = current_app.view_functions.get(request.endpoint)
+    view_class = getattr(view, "view_class", None)
+    handler = getattr(view_class, request.method.lower(), None) if view_class else view
+    return getattr(handler, "_fieldops_body_limit", None)
+
+
 def body_limit(config_key: str):
     """Decorate a view: allow a request body up to config[config_key] bytes (413 beyond)."""
     def decorator(view):
@@ -64,5 +99,7 @@ def body_limit(config_key: str):
         def wrapper(*args, **kwargs):
             request.max_content_length = current_app.config[config_key]
             return view(*args, **kwargs)
+        # Carried outwards by functools.wraps, so the limit is known before auth runs.
+        wrapper._fieldops_body_limit = config_key
         return wrapper
     return decorator

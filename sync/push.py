@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import marshmallow as ma
+from flask import current_app
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -106,8 +107,10 @@ def storable(value, path: str = "", bad: list[str] | None = None):
 def _result(op: dict, status: str, code: str | None = None, detail: str | None = None,
             entity: dict | None = None, fields: dict | None = None) -> dict:
     """One op's result, as stored and sent."""
+    # The detail may quote what was received (a field path made of a payload key):
+    # stored and sent, so escaped like the rest of the op.
     result = {"seq": op["seq"], "op_id": op["op_id"], "status": status, "code": code,
-              "detail": detail, "entity": entity}
+              "detail": storable(detail), "entity": entity}
     if fields:
         result["fields"] = storable(fields)
     return result
@@ -287,6 +290,13 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
                        f"The payload is invalid for {op['type']}: {', '.join(sorted(fields))}.", fields=fields)
     missing = _missing_attachments(op_type.attachments(payload))
     if missing:
+        wait = current_app.config["ATTACHMENT_WAIT"]
+        if utcnow() - op["device_time"] > wait:
+            # A file the device lost, or one the server refused (unsafe_svg, hash_mismatch),
+            # never arrives: stopping every retry would stall the queue for good.
+            return _result(op, "rejected", "attachment_never_uploaded",
+                           f"Still not uploaded {wait} after device_time: {', '.join(missing)}.",
+                           fields={"payload.photos": [f"Not uploaded: {', '.join(missing)}."]})
         raise Transient("attachment_missing", f"Upload first: {', '.join(missing)}")
     entity_type = registry.entities[op_type.entity]
     obj = held[op_type.entity].get(op.get("entity_id"))

@@ -50,6 +50,17 @@ def test_server_down_is_one_line_and_exit_2(tmp_path):
     assert result.stdout == ""
 
 
+def test_show_into_a_closed_pipe_is_not_a_server_error(tmp_path):
+    """`show | head`: the reader leaving is no 'cannot reach' and no exit 2."""
+    reader = subprocess.Popen(["true"], stdin=subprocess.PIPE)
+    reader.wait()
+    result = subprocess.run([sys.executable, str(SCRIPT), "--store", str(tmp_path / "hh.sqlite3"), "show"],
+                            stdout=reader.stdin, stderr=subprocess.PIPE, text=True, timeout=60)
+    reader.stdin.close()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
 def test_sync_before_enrolment_says_enroll_first(tmp_path):
     """A store that never enrolled is told what to do, without asking the server anything."""
     server = f"http://127.0.0.1:{free_port()}/api/v1"

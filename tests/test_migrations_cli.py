@@ -53,6 +53,13 @@ def test_seed_demo_is_idempotent(app):
     assert db.session.query(Task).count() == tasks
 
 
+def test_seed_demo_bad_day_is_one_line(app):
+    """A --day that is not YYYY-MM-DD is a usage error naming it, not a traceback."""
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--day", "bad"])
+    assert result.exit_code == 2 and "'bad' is not a date YYYY-MM-DD" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 def test_fieldops_serve_answers_requests(tmp_path, engine_name):
     """`fieldops db upgrade` then `fieldops serve` really serves (the README's first command)."""
     import os

@@ -1,5 +1,6 @@
 """The handheld sync protocol (push, pull, attachments) and dispatch's view of it."""
 import functools
+import re
 
 from flask import Response, current_app, request, send_file
 from flask.views import MethodView
@@ -16,15 +17,20 @@ from server.services import sync as sync_service
 blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Handheld sync protocol v1")
 
 
+_PROTOCOL_VERSION = re.compile(r"[0-9]{1,9}")
+
+
 def speaks_protocol(view):
     """Refuse, loudly, a handheld whose Fieldops-Protocol version is not accepted (426)."""
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         supported = current_app.config["SYNC_PROTOCOLS"]
         header = request.headers.get("Fieldops-Protocol", "")
-        if not header.isdigit() or int(header) not in supported:
+        # ASCII digits, a few of them: str.isdigit() also takes "²" (a header byte 0xB2), and
+        # int() refuses both it and 5,000 digits (each was a 500).
+        if not _PROTOCOL_VERSION.fullmatch(header) or int(header) not in supported:
             raise UpgradeRequired(
-                f"Fieldops-Protocol {header or '(missing)'} is not accepted; update the app.",
+                f"Fieldops-Protocol {header[:20] or '(missing)'} is not accepted; update the app.",
                 headers={"Fieldops-Protocol": ", ".join(map(str, supported))},
                 extra={"supported": list(supported)})
         return view(*args, **kwargs)

@@ -1,5 +1,5 @@
 """Staff users and their API tokens."""
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from server.auth import STAFF_TOKEN_PREFIX, SYSTEM, Actor
@@ -30,7 +30,8 @@ def create(*, username: str, role: str, actor: Actor = SYSTEM) -> tuple[StaffUse
     """Add a staff user with a first API token; the token is returned once, never stored."""
     if role not in STAFF_ROLES:
         raise ValidationFailed(f"Unknown role {role!r}.", fields={"role": [f"One of {STAFF_ROLES}."]})
-    if db.session.scalar(select(StaffUser.id).where(StaffUser.username == username)):
+    # Unique regardless of case: `Bob` beside `bob` would read as one person in the audit log.
+    if db.session.scalar(select(StaffUser.id).where(func.lower(StaffUser.username) == username.lower())):
         raise Conflict(f"User {username} exists.", code="duplicate_username",
                        fields={"username": ["Already taken."]})
     staff = StaffUser(username=username, role=role)

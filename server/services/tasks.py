@@ -373,7 +373,8 @@ def _check_attachments(photos: list[str]) -> None:
     missing = [p for p in photos if p not in present]
     if missing:
         raise RuleViolation("Upload the attachments before referring to them.",
-                            code="attachment_missing", extra={"missing": missing})
+                            code="attachment_missing", extra={"missing": missing},
+                            fields={f"photos.{photos.index(p)}": ["Not uploaded yet."] for p in missing})
 
 
 def add_note(*, actor: Actor, task: Task, text: str, photos: list[str],
