@@ -8,7 +8,7 @@ the appointment (and any violation's evidence) for dispatch to review.
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -277,15 +277,11 @@ def with_history(task_list: list[Task], newest: int | None = HANDHELD_HISTORY) -
     for model, attribute in ((AppointmentWindow, "recent_windows"), (ContactAttempt, "recent_attempts")):
         by_appointment: dict[int, list] = {appointment_id: [] for appointment_id in appointments}
         if appointments:
-            rank = func.row_number().over(partition_by=model.appointment_id, order_by=model.id.desc()).label("rank")
-            ranked = select(*model.__table__.c, rank).where(model.appointment_id.in_(list(appointments))).subquery()
-            query = select(ranked)
-            if newest is not None:
-                query = query.where(ranked.c.rank <= newest)
-            for row in db.session.execute(query.order_by(ranked.c.id)):
+            for row in db.session.execute(select(*model.__table__.c).where(
+                    model.appointment_id.in_(list(appointments))).order_by(model.id)):
                 by_appointment[row.appointment_id].append(row)
         for appointment_id, rows in by_appointment.items():
-            setattr(appointments[appointment_id], attribute, rows)
+            setattr(appointments[appointment_id], attribute, rows[-newest:] if newest else rows)
     return task_list
 
 
