@@ -3,7 +3,7 @@ import re
 import unicodedata
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT64
 
@@ -68,9 +68,29 @@ class Schema(ma.Schema):
         return data
 
 
+class PatchSchema(Schema):
+    """Base of partial updates: a body that changes nothing is an error, not a silent 200."""
+
+    @validates_schema
+    def _changes_something(self, data, **_kw):
+        """At least one field must be given."""
+        if not data:
+            raise ValidationError("Give at least one field to change.")
+
+
+class _FullMatch(validate.Regexp):
+    """Regexp over the whole value; its pattern stays ECMA-262, as the OpenAPI spec publishes it."""
+
+    def __call__(self, value):
+        """fullmatch: `$` alone would let a trailing newline through."""
+        if self.regex.fullmatch(value) is None:
+            raise ValidationError(self._format_error(value))
+        return value
+
+
 def full_match(pattern: str, error: str) -> validate.Regexp:
-    """A regex validator over the whole value: `$` would let a trailing newline through."""
-    return validate.Regexp(rf"(?:{pattern})\Z", error=error)
+    """A regex validator over the whole value (a trailing newline does not pass)."""
+    return _FullMatch(rf"^(?:{pattern})$", error=error)
 
 
 class Text(fields.String):

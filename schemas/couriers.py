@@ -1,7 +1,7 @@
 """Couriers, devices and enrollments on the wire."""
 from marshmallow import fields, validate
 
-from schemas.common import PageOut, PageQuery, Schema, identifier, phone, text
+from schemas.common import PageOut, PageQuery, PatchSchema, Schema, identifier, phone, text
 
 
 class CourierIn(Schema):
@@ -12,7 +12,7 @@ class CourierIn(Schema):
     employee_no = identifier(32)
 
 
-class CourierPatch(Schema):
+class CourierPatch(PatchSchema):
     """Fields dispatch may change on a courier."""
 
     name = text(100, required=False)

@@ -1,7 +1,7 @@
 """Vehicles on the wire."""
 from marshmallow import fields, validate
 
-from schemas.common import PageOut, PageQuery, Schema, identifier, text
+from schemas.common import PageOut, PageQuery, PatchSchema, Schema, identifier, text
 from schemas.vocab import VEHICLE_KINDS, VEHICLE_STATUSES
 
 PLATE = {"pattern": r"[A-Z0-9\u4e00-\u9fff·\-]{4,16}",
@@ -15,7 +15,7 @@ class VehicleIn(Schema):
     kind = text(16, validate=validate.OneOf(VEHICLE_KINDS))
 
 
-class VehiclePatch(Schema):
+class VehiclePatch(PatchSchema):
     """Fields dispatch may change on a vehicle."""
 
     plate = identifier(16, required=False, **PLATE)

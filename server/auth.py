@@ -217,7 +217,7 @@ def require(*roles: str):
             if actor.role not in roles:
                 raise Forbidden(f"This route is for: {', '.join(roles)}.")
             return view(*args, **kwargs)
-        wrapper._fieldops_roles = roles  # read by the route × role test table
+        wrapper._fieldops_roles = roles  # read by the spec (server/openapi.py) and the route × role test
         return wrapper
     return decorator
 

@@ -98,9 +98,8 @@ class Config:
     OPENAPI_URL_PREFIX = "/api/v1"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
-    OPENAPI_REDOC_PATH = "redoc"
-    OPENAPI_REDOC_URL = "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js"
+    # Relative to the docs page: its assets are served under it (server/errors.py), no CDN needed.
+    OPENAPI_SWAGGER_UI_URL = "docs/"
     API_SPEC_OPTIONS = {
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},

@@ -1,12 +1,19 @@
 """Domain exceptions and the one handler that turns every error into problem+json."""
+import http
 import logging
+import os
 
 import marshmallow as ma
-from flask import g, jsonify, request
+import swagger_ui_bundle
+from flask import g, jsonify, request, send_from_directory
 from flask_smorest import Api
+from flask_smorest.spec import _add_leading_slash
+from flask_smorest.utils import prepare_response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
+
+from server.openapi import PROBLEM_MEDIA_TYPE, PROTOCOL_PARAMETER, ProblemDocsPlugin, protocol_parameter
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +107,22 @@ class UpgradeRequired(DomainError):
 class ProblemSchema(ma.Schema):
     """RFC 9457 problem details, as every error of this API is sent."""
 
-    type = ma.fields.String()
-    title = ma.fields.String()
-    status = ma.fields.Integer()
-    detail = ma.fields.String()
-    code = ma.fields.String(metadata={"description": "Stable machine-readable error code"})
-    fields = ma.fields.Dict(metadata={"description": "Failing fields by path (validation)"})
+    type = ma.fields.String(required=True)
+    title = ma.fields.String(required=True)
+    status = ma.fields.Integer(required=True)
+    detail = ma.fields.String(required=True)
+    code = ma.fields.String(required=True, metadata={"description": "Stable machine-readable error code"})
+    fields = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.List(ma.fields.String()),
+                            metadata={"description": "Failing fields by path (validation)"})
     request_id = ma.fields.String()
+    # Extension members some problems carry (RFC 9457 lets problems add members; clients ignore others).
+    supported = ma.fields.List(ma.fields.Integer(), metadata={
+        "description": "protocol_unsupported: the Fieldops-Protocol versions the server accepts"})
+    missing = ma.fields.List(ma.fields.String(), metadata={
+        "description": "attachment_missing: the attachments to upload first"})
+
+    class Meta:
+        unknown = ma.INCLUDE
 
 
 # Stable codes for errors raised by Flask/webargs rather than by our services.
@@ -171,6 +187,31 @@ class ProblemApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
+    def _init_spec(self, *, extra_plugins=None, **options):
+        """Add the plugin that documents every operation's problem answers, and the protocol header."""
+        super()._init_spec(extra_plugins=[*(extra_plugins or ()), ProblemDocsPlugin(self._app)], **options)
+        self.spec.components.parameter(PROTOCOL_PARAMETER, "header",
+                                       protocol_parameter(self._app.config["SYNC_PROTOCOLS"]), lazy=True)
+
+    def _register_responses(self):
+        """One lazily registered problem+json response per error status, all with the Problem schema."""
+        for status in http.HTTPStatus:
+            if status >= 400:
+                response = {"description": status.phrase, "schema": self.ERROR_SCHEMA}
+                prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
+                self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Unexpected error", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_MEDIA_TYPE)
+        self.spec.components.response(self.DEFAULT_ERROR_RESPONSE_NAME, response, lazy=True)
+
+    def _register_swagger_ui_rule(self, blueprint):
+        """Serve Swagger UI's assets from the app (swagger-ui-bundle): the docs work without internet."""
+        super()._register_swagger_ui_rule(blueprint)
+        path = self.config.get("OPENAPI_SWAGGER_UI_PATH")
+        if path is not None:
+            blueprint.add_url_rule(_add_leading_slash(path) + "/<path:filename>",
+                                   endpoint="openapi_swagger_ui_asset", view_func=_swagger_ui_asset)
+
     def _register_error_handlers(self):
         """Register one handler per error family; nothing else formats errors."""
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
@@ -199,6 +240,11 @@ class ProblemApi(Api):
                       if limit else "The request body is larger than this endpoint accepts.")
         return problem_response(status, _HTTP_CODES.get(status, f"http_{status}"),
                                 title, detail, fields, data.get("headers"))
+
+
+def _swagger_ui_asset(filename: str):
+    """One file of the bundled Swagger UI."""
+    return send_from_directory(os.fspath(swagger_ui_bundle.swagger_ui_path), filename, max_age=86400)
 
 
 def handle_domain_error(error: DomainError):

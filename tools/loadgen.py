@@ -146,7 +146,8 @@ def make_ops(device: Provisioned, first_seq: int, count: int) -> list[dict]:
         seq = first_seq + i
         task_id = device.task_ids[(seq // len(_STOP)) % len(device.task_ids)]
         op_type, minutes_ago = _STOP[seq % len(_STOP)]
-        ops.append({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": task_id, "base_version": device.task_versions[task_id],
+        ops.append({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": task_id,
+                    "base_version": device.task_versions[task_id],
                     "device_time": (now - timedelta(minutes=minutes_ago)).isoformat(), "type": op_type,
                     "payload": _payload(op_type, seq, now)})
     return ops

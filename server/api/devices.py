@@ -12,8 +12,9 @@ blp = Blueprint("devices", __name__, url_prefix="/api/v1", description="Devices 
 
 
 @blp.route("/dispatch/enrollments/<code>/qr.<fmt>", endpoint="enrollment_qr")
-@blp.doc(responses={"200": {"description": "QR image",
-                            "content": {"image/png": {}, "image/svg+xml": {}}}})
+@blp.doc(responses={"200": {"description": "QR image", "content": {
+    "image/png": {"schema": {"type": "string", "format": "binary"}},
+    "image/svg+xml": {"schema": {"type": "string", "format": "binary"}}}}})
 @require(*DISPATCH)
 def enrollment_qr(code, fmt):
     """The QR code of an unused, unexpired enrollment code, as PNG or SVG."""
@@ -31,6 +32,8 @@ class Enroll(MethodView):
 
     @blp.arguments(EnrollIn)
     @blp.response(201, EnrollOut)
+    @blp.alt_response(404, response="NOT_FOUND")
+    @blp.alt_response(429, response="TOO_MANY_REQUESTS")
     def post(self, data):
         """Enroll a device; the token in the answer is never shown again."""
         device, token = devices.enroll(code=data["code"], device_name=data["device_name"],

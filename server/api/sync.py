@@ -15,6 +15,8 @@ from server.services import attachments, oplog
 from server.services import sync as sync_service
 
 blp = Blueprint("sync", __name__, url_prefix="/api/v1", description="Handheld sync protocol v1")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_IMAGES = {"image/jpeg": _BINARY, "image/png": _BINARY, "image/svg+xml": _BINARY}
 
 
 _PROTOCOL_VERSION = re.compile(r"[0-9]{1,9}")
@@ -34,6 +36,7 @@ def speaks_protocol(view):
                 headers={"Fieldops-Protocol": ", ".join(map(str, supported))},
                 extra={"supported": list(supported)})
         return view(*args, **kwargs)
+    wrapper._fieldops_protocol = True  # the spec declares the header and the 426 (server/openapi.py)
     return wrapper
 
 
@@ -74,7 +77,11 @@ class AttachmentUpload(MethodView):
     @speaks_protocol
     @require(*COURIER)
     @body_limit("ATTACHMENT_LIMIT")
-    @blp.response(201)
+    @blp.doc(requestBody={"required": True, "description": "JPEG, PNG, or SVG without scripts, whose "
+                          "SHA-256 is the name in the path; the type is read from the bytes",
+                          "content": {"application/octet-stream": _BINARY, **_IMAGES}})
+    @blp.response(201, description="Stored")
+    @blp.alt_response(200, description="Already stored", success=True)
     def put(self, sha256):
         """Store the bytes if they hash to the name; a repeat upload is harmless (200)."""
         _, created = attachments.store(actor=current_actor(), sha256=sha256, data=request.get_data())
@@ -82,6 +89,7 @@ class AttachmentUpload(MethodView):
 
     @speaks_protocol
     @require(*COURIER)
+    @blp.doc(responses={"200": {"description": "Stored"}, "404": {"description": "Not stored"}})
     def head(self, sha256):
         """200 if the attachment is already stored, else 404."""
         return Response(status=200 if attachments.exists(sha256=sha256) else 404)
@@ -92,7 +100,7 @@ class AttachmentDownload(MethodView):
     """Photos and signatures for the office."""
 
     @require(*OFFICE)
-    @blp.response(200)
+    @blp.doc(responses={"200": {"description": "The attachment", "content": _IMAGES}})
     def get(self, sha256):
         """The stored bytes with their checked content type; SVGs only as downloads, nothing runs."""
         row, path = attachments.read(sha256=sha256)

@@ -3,14 +3,24 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.imports import load_import
-from schemas.tasks import (AssignIn, CancelIn, NoteIn, TaskDetailOut, TaskImportOut, TaskIn,
-                           TaskOut, TaskPage, TaskQuery)
+from schemas.imports import _REQUIRED_COLUMNS, CSV_COLUMNS, load_import
+from schemas.tasks import (AssignIn, CancelIn, NoteIn, TaskDetailOut, TaskImportIn, TaskImportOut,
+                           TaskIn, TaskOut, TaskPage, TaskQuery)
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.requests import body_limit
 from server.services import tasks
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/dispatch/tasks", description="Tasks (dispatch)")
+_CSV_IMPORT = (
+    "A UTF-8 CSV file (a byte-order mark is allowed) with a header row, one row per parcel; rows "
+    "sharing a waybill_no form one task, whose task columns are read from its first row. "
+    f"Columns: {', '.join(CSV_COLUMNS)}. Required: {', '.join(_REQUIRED_COLUMNS)}. "
+    "Formats: waybill_no 4-40 letters, digits or dashes; kind delivery or pickup; recipient_phone "
+    "digits, spaces or dashes, optionally after a +; lat and lon decimal degrees; window_start and "
+    "window_end ISO 8601 date-times with a time zone (2026-01-05T09:00:00+08:00), the end after the "
+    "start; cod_amount whole fen (default 0); fees code:amount pairs in fen joined by ; "
+    "(delivery:1200;insurance:300); parcel_count a whole number from 1 (default 1). All rows are "
+    "imported or none; each bad cell is named in the problem's fields as rows.<line>.<column>.")
 
 
 @blp.route("")
@@ -39,12 +49,14 @@ class TaskImport(MethodView):
 
     @require(*DISPATCH)
     @body_limit("IMPORT_BODY_LIMIT")
-    @blp.doc(requestBody={"content": {
-        "application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}}},
-        "text/csv": {"schema": {"type": "string"}},
-        "multipart/form-data": {"schema": {"type": "object",
-                                           "properties": {"file": {"type": "string", "format": "binary"}}}}}})
+    @blp.doc(requestBody={"required": True, "content": {
+        "application/json": {"schema": {"oneOf": [
+            {"type": "array", "items": TaskIn, "minItems": 1, "maxItems": 5000}, TaskImportIn]}},
+        "text/csv": {"schema": {"type": "string", "description": _CSV_IMPORT}},
+        "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+            "file": {"type": "string", "format": "binary", "description": _CSV_IMPORT}}}}}})
     @blp.response(201, TaskImportOut)
+    @blp.alt_response(415, response="UNSUPPORTED_MEDIA_TYPE")
     def post(self):
         """Import tasks from a JSON list or a CSV file; all or nothing, every bad row named."""
         specs, labels = load_import(request)

@@ -1,0 +1,118 @@
+"""Schemathesis drives every operation of the spec, valid and invalid input, on both engines.
+
+Each answer must not be a server error, and its status, content type and body must be
+the ones the spec documents for that operation. Requests go in process to the WSGI app,
+authenticated as a role the operation allows (its x-fieldops-roles), with the sync header.
+"""
+import os
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                                status_code_conformance)
+
+EXAMPLES = 5 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 25
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance]
+
+
+@pytest.fixture
+def world(make):
+    """Real records for path parameters, so cases reach past 404; the courier's device is kept apart
+    from the courier and device that cases may deactivate or revoke."""
+    handheld_courier, office_courier = make.courier(), make.courier()
+    device = make.device(handheld_courier)
+    spare = make.device(office_courier, name="spare")
+    enrollment = make.client.post(f"/api/v1/dispatch/couriers/{office_courier['id']}/enrollments",
+                                  headers=make.headers("dispatcher")).json
+    return {
+        "token": lambda role: device["token"] if role == "courier" else make.token(role),
+        "ids": {"task_id": make.task(courier=handheld_courier)["id"], "courier_id": office_courier["id"],
+                "vehicle_id": make.vehicle()["id"], "device_id": spare["device_id"],
+                "code": enrollment["code"]},
+    }
+
+
+def _authenticate(case, world) -> dict:
+    """Swap half the generated ids for real ones; headers of a role the operation allows."""
+    for name, real in world["ids"].items():
+        # Which half is decided by the generated value itself, so Hypothesis can shrink and replay.
+        if name in (case.path_parameters or {}) and len(str(case.path_parameters[name])) % 2 == 0:
+            case.path_parameters[name] = real
+    roles = case.operation.definition.raw.get("x-fieldops-roles")
+    headers = {"Fieldops-Protocol": "1"}
+    if roles:
+        headers["Authorization"] = f"Bearer {world['token'](roles[0])}"
+    return headers
+
+
+# One test walks all operations (Schemathesis' own pytest plugin does not run on pytest 9.2),
+# and reports every operation that fails, not only the first.
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
+def test_answers_conform_to_the_spec(app, world, mode):
+    """No 5xx; status, content type and body as documented, for every operation."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    failures, succeeded = {}, set()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 30
+    for operation in operations:
+        @settings(max_examples=EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy(generation_mode=mode))
+        def conforms(case):
+            response = case.call_and_validate(headers=_authenticate(case, world), checks=CHECKS)
+            if response.status_code < 300:
+                succeeded.add(case.operation.label)
+
+        try:
+            conforms()
+        except Exception as exc:  # collected: the assertion below names every failing operation
+            failures[operation.label] = f"{type(exc).__name__}: {exc}"
+    assert not failures, "\n\n".join(f"{label}\n{error}" for label, error in failures.items())
+    if mode == GenerationMode.POSITIVE:  # the cases get past auth and lookups, not only to 4xx
+        assert len(succeeded) >= len(operations) // 2, sorted(succeeded)
+
+
+# What the fuzzer found, pinned as plain tests.
+
+def test_nul_character_is_a_field_error(client, make):
+    """PostgreSQL stores no NUL: in a body, a nested body or a query it is a 422 naming the field."""
+    headers = make.headers("dispatcher")
+    body = {"name": "A\x00B", "phone": "13800000000", "employee_no": "E1"}
+    response = client.post("/api/v1/dispatch/couriers", json=body, headers=headers)
+    assert response.status_code == 422, response.json
+    assert list(response.json["fields"]) == ["name"]
+    spec = make.task_spec()
+    spec["recipient"]["address"] = "\x00"
+    response = client.post("/api/v1/dispatch/tasks", json=spec, headers=headers)
+    assert response.status_code == 422 and list(response.json["fields"]) == ["recipient.address"]
+    response = client.get("/api/v1/dispatch/tasks", query_string={"waybill_no": "W\x00"}, headers=headers)
+    assert response.status_code == 422 and list(response.json["fields"]) == ["waybill_no"]
+
+
+def test_nul_character_in_a_path_is_not_found(client, make):
+    """An id with NUL in the path matches nothing (404), on both engines."""
+    response = client.get("/api/v1/dispatch/tasks/t-%00", headers=make.headers("dispatcher"))
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+
+
+def test_integer_path_id_beyond_the_column_is_not_found(client, make):
+    """An int id past PostgreSQL's integer is a 404 (was an overflow 500), and the spec says the bound."""
+    response = client.post(f"/api/v1/dispatch/conflicts/{2**31}/resolve",
+                           json={"resolution": "followed_up"}, headers=make.headers("dispatcher"))
+    assert response.status_code == 404 and response.mimetype == "application/problem+json"
+    spec = client.get("/api/v1/openapi.json").json
+    parameter = spec["paths"]["/api/v1/dispatch/conflicts/{conflict_id}/resolve"]["parameters"][0]
+    assert parameter["schema"]["maximum"] == 2**31 - 1
+
+
+def test_vehicle_driver_cannot_be_an_empty_id(client, make):
+    """PATCH courier_id "" is a 422, not a foreign-key 500; null still takes the driver away."""
+    vehicle, headers = make.vehicle(), make.headers("dispatcher")
+    url = f"/api/v1/dispatch/vehicles/{vehicle['id']}"
+    response = client.patch(url, json={"courier_id": ""}, headers=headers)
+    assert response.status_code == 422 and list(response.json["fields"]) == ["courier_id"]
+    assert client.patch(url, json={"courier_id": None}, headers=headers).status_code == 200
