@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS queue (
     base_version INTEGER, device_time TEXT NOT NULL, payload TEXT NOT NULL, blobs TEXT NOT NULL,
     state TEXT NOT NULL DEFAULT 'pending', result TEXT);
 CREATE INDEX IF NOT EXISTS queue_state ON queue (state, seq);
+-- uploaded: 0 not yet, 1 stored by the server, 2 refused by it for its content (final)
 CREATE TABLE IF NOT EXISTS blobs (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL, uploaded INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS entities (
     entity TEXT NOT NULL, id TEXT NOT NULL, version INTEGER, data TEXT NOT NULL, PRIMARY KEY (entity, id));
@@ -86,6 +87,19 @@ def _transient(reply: Reply) -> bool:
     except ValueError:
         return False
     return isinstance(problem, dict) and problem.get("code") == "concurrent_update"
+
+
+# Upload refusals that are final for the bytes (attachments are content-addressed).
+_REFUSED_CONTENT = ("unsafe_svg", "unsupported_content")
+
+
+def _problem_code(reply: Reply) -> str | None:
+    """The stable code of a problem+json answer, if it is one."""
+    try:
+        body = reply.json()
+    except ValueError:
+        return None
+    return body.get("code") if isinstance(body, dict) else None
 
 
 class SyncFailed(Exception):
@@ -218,6 +232,11 @@ class Handheld:
             if self._call("HEAD", f"/attachments/{sha}", headers=self._headers(None)).status != 200:
                 reply = self._call("PUT", f"/attachments/{sha}", headers=self._headers("application/octet-stream"),
                                    body=row[0])
+                if reply.status == 422 and _problem_code(reply) in _REFUSED_CONTENT:
+                    # Final for these bytes: the ops naming them go anyway, and the
+                    # server rejects them (attachment_refused) so the queue moves on.
+                    self.db.execute("UPDATE blobs SET uploaded = 2 WHERE sha256 = ?", (sha,))
+                    continue
                 if reply.status not in (200, 201):
                     raise SyncFailed(f"attachment {sha} refused: {reply.status} {reply.body[:200]!r}")
             self.db.execute("UPDATE blobs SET uploaded = 1 WHERE sha256 = ?", (sha,))

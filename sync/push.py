@@ -27,7 +27,7 @@ from server.clock import local_day_start, utcnow
 from server.database import mark_read_only, reset_read_only
 from server.errors import DomainError, fields_from_messages
 from server.extensions import db
-from server.models import Attachment, Device, OpLog, SyncConflict
+from server.models import Attachment, Device, OpLog, RefusedAttachment, SyncConflict
 from sync import docs
 from sync.registry import EntityType, Registry
 
@@ -244,6 +244,14 @@ def _missing_attachments(shas: list[str]) -> list[str]:
     return [s for s in shas if s not in present]
 
 
+def _refused_attachments(shas: list[str]) -> dict[str, RefusedAttachment]:
+    """Of the attachments not uploaded, those refused for their content at upload (final, by hash)."""
+    if not shas:
+        return {}
+    return {row.sha256: row for row in db.session.scalars(
+        select(RefusedAttachment).where(RefusedAttachment.sha256.in_(shas)))}
+
+
 @functools.cache
 def _payload_schema(schema: type[ma.Schema]) -> ma.Schema:
     """One instance per payload schema (loading keeps no state in it)."""
@@ -289,6 +297,12 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
         return _result(op, "rejected", "invalid_payload",
                        f"The payload is invalid for {op['type']}: {', '.join(sorted(fields))}.", fields=fields)
     missing = _missing_attachments(op_type.attachments(payload))
+    refused = _refused_attachments(missing)
+    if refused:
+        return _result(op, "rejected", "attachment_refused",
+                       "The server refused these files at upload: " + "; ".join(
+                           f"{sha} ({row.code}: {row.reason})" for sha, row in refused.items()) + ".",
+                       fields={"payload": [f"Refused at upload: {', '.join(refused)}."]})
     if missing:
         wait = current_app.config["ATTACHMENT_WAIT"]
         if utcnow() - op["device_time"] > wait:

@@ -3,7 +3,7 @@ from server.models.appointments import Appointment, AppointmentWindow, ContactAt
 from server.models.couriers import Courier, Device, Enrollment
 from server.models.customer_links import CustomerLink
 from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
-from server.models.sync import Attachment, Change, OpLog, SyncConflict, SyncDoc, SyncState
+from server.models.sync import Attachment, Change, OpLog, RefusedAttachment, SyncConflict, SyncDoc, SyncState
 from server.models.tasks import FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
 from server.models.vehicles import Vehicle
 from server.models.violations import Violation
@@ -11,7 +11,8 @@ from server.models.violations import Violation
 __all__ = [
     "Appointment", "AppointmentWindow", "ContactAttempt", "Violation",
     "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Courier", "CustomerLink", "Device",
-    "Enrollment", "FeeCode", "OpLog", "Parcel", "StaffUser", "SyncConflict", "SyncDoc", "SyncState",
+    "Enrollment", "FeeCode", "OpLog", "Parcel", "RefusedAttachment", "StaffUser", "SyncConflict", "SyncDoc",
+    "SyncState",
     "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle",
 ]
 

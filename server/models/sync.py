@@ -114,3 +114,17 @@ class Attachment(db.Model):
     content_type: Mapped[str] = mapped_column(String(32))
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+class RefusedAttachment(db.Model):
+    """Bytes that hashed to their name but were refused (unsafe SVG, not an image).
+
+    Content-addressed, so the refusal is final for that sha256: an op naming it
+    is rejected at once instead of waiting for an upload that cannot succeed.
+    """
+
+    __tablename__ = "refused_attachments"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    code: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(300))
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
+    refused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from server.auth import Actor
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import Attachment
+from server.models import Attachment, RefusedAttachment
 
 SVG = "image/svg+xml"
 # JPEG and PNG may be shown inline; anything else (SVG) is only ever a download.
@@ -133,11 +133,10 @@ def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
                                code="hash_mismatch", fields={"sha256": ["Does not match the body."]})
     content_type = sniff(data)
     if content_type is None:
-        raise ValidationFailed("Only JPEG, PNG, or SVG (signatures, no scripts) are accepted.",
-                               code="unsupported_content", fields={"body": ["Not JPEG, PNG or SVG."]})
+        _refuse(actor, sha256, "unsupported_content", "Only JPEG, PNG, or SVG (signatures, no scripts) are accepted.",
+                "Not JPEG, PNG or SVG.")
     if content_type == SVG and (problem := _svg_problem(data)):
-        raise ValidationFailed(f"The SVG is not a plain drawing: {problem}.",
-                               code="unsafe_svg", fields={"body": [problem]})
+        _refuse(actor, sha256, "unsafe_svg", f"The SVG is not a plain drawing: {problem}.", problem)
     path = _path(sha256)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # Write then rename: a crash never leaves a half file under the final name.
@@ -155,6 +154,21 @@ def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
         db.session.rollback()
         return db.session.get(Attachment, sha256), False
     return row, True
+
+
+def _refuse(actor: Actor, sha256: str, code: str, detail: str, reason: str) -> None:
+    """Remember that these bytes (they hash to their name) were refused, then raise the 422.
+
+    The refusal is final for that sha256, so an op naming it can be rejected at
+    once (push: attachment_refused) instead of waiting for an upload that cannot come.
+    """
+    db.session.merge(RefusedAttachment(sha256=sha256, code=code, reason=reason[:300],
+                                       device_id=actor.device_id))
+    try:
+        db.session.commit()
+    except IntegrityError:  # the same bytes refused for another upload at the same moment
+        db.session.rollback()
+    raise ValidationFailed(detail, code=code, fields={"body": [reason]})
 
 
 def read(*, sha256: str) -> tuple[Attachment, str]:

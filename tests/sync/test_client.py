@@ -162,3 +162,19 @@ def test_other_409s_are_not_retried(app, client, make, courier, tmp_path, monkey
     with pytest.raises(SyncFailed, match="409"):
         handheld.push()
     assert seen == [1] and handheld.pending() == 1 and _events("note") == 0
+
+
+def test_an_upload_the_server_refuses_does_not_stall_the_queue(app, client, make, courier, tmp_path):
+    """A signature refused for its content: the op still goes, is rejected, and later ops apply."""
+    task = make.task(courier=courier)
+    handheld = _enroll(client, make, courier, tmp_path / "hh.sqlite3", FlaskTransport(app))
+    handheld.sync()
+    bad = handheld.add_blob(b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>")
+    handheld.queue("task.note", task["id"], {"text": "signed", "photos": [bad]}, blobs=[bad])
+    handheld.queue("task.note", task["id"], {"text": "after"})
+    summary = handheld.sync()
+    assert summary["pending"] == 0 and summary["last_seq"] == 2
+    assert [(r["status"], r["code"]) for r in handheld.results().values()] == [
+        ("rejected", "attachment_refused"), ("applied", None)]
+    assert _events("note") == 1
+

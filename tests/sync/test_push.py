@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.extensions import db
-from server.models import OpLog, SyncConflict, Task, TaskEvent
+from server.models import OpLog, RefusedAttachment, SyncConflict, Task, TaskEvent
 from tests.sync.conftest import PROTOCOL, Device, at_once, fresh_pushes
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -202,6 +202,24 @@ def test_attachment_checks(device, client, data, status, code):
     name = hashlib.sha256(data).hexdigest() if code != "hash_mismatch" else "0" * 64
     response = client.put(f"/api/v1/attachments/{name}", data=data, headers=device.headers)
     assert response.status_code == status and response.json["code"] == code
+
+
+def test_an_op_naming_a_refused_upload_is_rejected_at_once(device, make, courier, client):
+    """Bytes refused for their content can never arrive under that hash: the op is rejected, the queue moves."""
+    task = make.task(courier=courier)
+    svg = b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>"
+    sha = hashlib.sha256(svg).hexdigest()
+    ops = [device.op("task.note", task["id"], {"text": "signed", "photos": [sha]}),
+           device.op("task.note", task["id"], {"text": "after"})]
+    assert device.push(ops)["stop_code"] == "attachment_missing"  # not refused yet: it may still come
+    assert client.put(f"/api/v1/attachments/{sha}", data=svg, headers=device.headers).json["code"] == "unsafe_svg"
+    body = device.push(ops)
+    assert [(r["status"], r["code"]) for r in body["results"]] == [
+        ("rejected", "attachment_refused"), ("applied", None)]
+    assert "stopped_at" not in body and body["last_seq"] == 2 and "unsafe_svg" in body["results"][0]["detail"]
+    wrong = b"not the bytes"
+    client.put(f"/api/v1/attachments/{hashlib.sha256(svg + b' ').hexdigest()}", data=wrong, headers=device.headers)
+    assert db.session.scalar(select(func.count()).select_from(RefusedAttachment)) == 1  # hash mismatches are not
 
 
 def test_attachment_size_limit(device, client, app):
