@@ -1,7 +1,7 @@
 """customer links: signed, expiring links to the customer confirmation page
 
 Revision ID: 0007_customer_links
-Revises: 0006_appointments
+Revises: 0008_refused_attachments
 Create Date: 2026-11-24 03:00:00
 
 The token itself is never stored: only a hash of its nonce, beside the task,
@@ -14,7 +14,7 @@ import server.clock
 
 
 revision = '0007_customer_links'
-down_revision = '0006_appointments'
+down_revision = '0008_refused_attachments'
 branch_labels = None
 depends_on = None
 

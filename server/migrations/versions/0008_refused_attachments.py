@@ -1,7 +1,7 @@
 """refused attachments: uploads refused for their content, so ops naming them are rejected at once
 
 Revision ID: 0008_refused_attachments
-Revises: 0007_customer_links
+Revises: 0006_appointments
 Create Date: 2026-11-24 03:00:00
 
 Attachments are content-addressed: bytes that hash to their name and are
@@ -16,7 +16,7 @@ import server.clock
 
 
 revision = '0008_refused_attachments'
-down_revision = '0007_customer_links'
+down_revision = '0006_appointments'
 branch_labels = None
 depends_on = None
 
