@@ -2,16 +2,23 @@
 # Set up a venv and run the whole suite: the SQLite pass, then the PostgreSQL pass.
 # Without a reachable PostgreSQL the second pass is skipped and says so, unless
 # FIELDOPS_REQUIRE_POSTGRES=1 (as in .ci/run), which makes it fail instead.
+# Each pass ends saying whether the browser tests (headless Chromium) ran or were
+# skipped; FIELDOPS_REQUIRE_BROWSER=1 (as in .ci/run) makes a missing browser fail.
 # Extra arguments go to pytest (e.g. -k sync, -x).
 source "$(dirname "$0")/_venv.sh" dev
 
 run_pass() {
   local db="$1"; shift
   echo "=== Fieldops tests: $db pass ==="
+  local browser_report browser_line
+  browser_report="$(mktemp)"
   set +e
-  python -m pytest --db="$db" "$@"
+  FIELDOPS_BROWSER_REPORT="$browser_report" python -m pytest --db="$db" "$@"
   local rc=$?
   set -e
+  browser_line="$(cat "$browser_report" 2>/dev/null || true)"
+  echo "=== $db pass: ${browser_line:-browser tests not collected} ==="
+  rm -f "$browser_report"
   if [ "$rc" -eq 5 ]; then
     echo "(no tests selected for the $db pass)"
     rc=0

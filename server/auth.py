@@ -64,7 +64,8 @@ class Budget:
 
 
 _SETTINGS = ("AUTH_TOKEN_FAILURES_PER_ADDRESS", "AUTH_TOKEN_FAILURES_PER_TOKEN",
-             "AUTH_ENROLL_FAILURES_PER_ADDRESS", "AUTH_ENROLL_FAILURES_PER_CODE")
+             "AUTH_ENROLL_FAILURES_PER_ADDRESS", "AUTH_ENROLL_FAILURES_PER_CODE",
+             "CUSTOMER_LINK_REQUESTS")
 
 
 def _credential_key(prefix: str, secret: str) -> str:
@@ -118,6 +119,11 @@ def check_failure_budget(budgets: list[Budget]) -> None:
 def record_failure(budgets: list[Budget], reason: str) -> None:
     """Count a failure against each budget in its own committed transaction (429 if one is spent)."""
     g.auth_failure = reason  # the access line says why
+    count_attempt(budgets)
+
+
+def count_attempt(budgets: list[Budget]) -> None:
+    """Count an attempt against each budget in its own committed transaction (429 if one is spent)."""
     db.session.rollback()
     token = mark_read_only(False)
     try:

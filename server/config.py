@@ -68,6 +68,9 @@ class Config:
         self.AUTH_TOKEN_FAILURES_PER_TOKEN = _env_limit("AUTH_TOKEN_FAILURES_PER_TOKEN", "10/300")
         self.AUTH_ENROLL_FAILURES_PER_ADDRESS = _env_limit("AUTH_ENROLL_FAILURES_PER_ADDRESS", "10/900")
         self.AUTH_ENROLL_FAILURES_PER_CODE = _env_limit("AUTH_ENROLL_FAILURES_PER_CODE", "3/900")
+        # Every request to one customer link (page views and form posts) counts; links never share a budget.
+        self.CUSTOMER_LINK_REQUESTS = _env_limit("CUSTOMER_LINK_REQUESTS", "30/600")
+        self.CUSTOMER_LINK_TTL_HOURS = _env_int("CUSTOMER_LINK_TTL_HOURS", 48)
         # Reverse proxies in front of us whose X-Forwarded-* headers are trusted (0: none).
         self.PROXY_HOPS = _env_int("PROXY_HOPS", 0)
         # Appointments: a pushing device's clock this far off the server's flags its ops for review;

@@ -2,6 +2,7 @@
 import random
 from datetime import date, datetime, time, timedelta
 
+from flask import current_app, url_for
 from sqlalchemy import select
 
 from server.auth import STAFF_TOKEN_PREFIX, Actor
@@ -9,7 +10,7 @@ from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
 from server.models import ApiToken, Courier, StaffUser, Task, Vehicle
-from server.services import appointments, devices, staff, tasks
+from server.services import appointments, customer_links, devices, staff, tasks
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -27,6 +28,18 @@ def _staff_token(username: str, role: str) -> str:
     db.session.add(ApiToken(staff_id=user.id, token_hash=hash_secret(token)))
     db.session.commit()
     return token
+
+
+def _customer_link(actor: Actor, courier_id: str) -> str:
+    """A line with a customer link for the courier's first task not yet reached, preferably not yet over."""
+    task = db.session.scalar(select(Task).where(Task.courier_id == courier_id, Task.status == "assigned")
+                             .order_by(Task.window_end <= utcnow(), Task.window_start).limit(1))
+    if task is None:
+        return "customer link: no open task"
+    link, token = customer_links.create(actor=actor, task_id=task.id)
+    with current_app.test_request_context(base_url="http://127.0.0.1:8000"):
+        url = url_for("customer_page.show", token=token, _external=True)
+    return f"customer link for {task.waybill_no} (until {link.expires_at:%Y-%m-%d %H:%M} UTC): {url}"
 
 
 def _appointment_day(courier: Courier, task_ids: list[str]) -> str:
@@ -105,5 +118,6 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
     first = db.session.scalar(select(Courier).where(Courier.employee_no == "E1001"))
     _, code = devices.create_enrollment(actor=actor, courier_id=first.id)
     lines.append(f"enrollment code for {first.name} (15 min): {code}")
+    lines.append(_customer_link(actor, first.id))
     lines.append(f"tasks: {db.session.query(Task).count()}, vehicles: {db.session.query(Vehicle).count()}")
     return lines

@@ -44,6 +44,12 @@ class NotFound(DomainError):
     status, code, title = 404, "not_found", "Not found"
 
 
+class Gone(DomainError):
+    """The thing existed but is no longer usable (an expired or revoked link)."""
+
+    status, code, title = 410, "gone", "Gone"
+
+
 class Conflict(DomainError):
     """The request clashes with stored state (a duplicate, a stale version)."""
 

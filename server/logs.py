@@ -11,12 +11,13 @@ from werkzeug.serving import WSGIRequestHandler
 from server.ids import ENROLLMENT_CODE_ALPHABET, ENROLLMENT_CODE_LENGTH
 
 REDACTED = "[redacted]"
-# Anything shaped like our bearer tokens or enrollment codes, wherever it turns up
-# in a line (message, arguments, extra fields, a traceback): the last line of defence.
-_SECRET_SHAPES = re.compile(r"(?P<token>fo[sd]_)[A-Za-z0-9_-]{8,}"
+# Anything shaped like our bearer tokens, customer link tokens (signed, so with dots)
+# or enrollment codes, wherever it turns up in a line (message, arguments, extra
+# fields, a traceback): the last line of defence.
+_SECRET_SHAPES = re.compile(r"(?P<token>fo[sd]_)[A-Za-z0-9_-]{8,}|(?P<link>foc_)[A-Za-z0-9_.-]{8,}"
                             rf"|\b[{ENROLLMENT_CODE_ALPHABET}]{{{ENROLLMENT_CODE_LENGTH}}}\b")
-# URL variables that carry a secret (the enrollment code of the QR routes).
-_SECRET_URL_VARIABLES = ("code",)
+# URL variables that carry a secret (the enrollment code of the QR routes, a customer link's token).
+_SECRET_URL_VARIABLES = ("code", "token")
 # Responses logged above INFO: auth failures (these, and a bad enrollment code's 404)
 # and throttling at WARNING, server errors at ERROR.
 _WARNING_STATUSES = {401, 403, 429}
@@ -24,7 +25,7 @@ _WARNING_STATUSES = {401, 403, 429}
 
 def redact(text: str) -> str:
     """Replace token- and code-shaped substrings (a token keeps its kind prefix)."""
-    return _SECRET_SHAPES.sub(lambda m: (m.group("token") or "") + REDACTED, text)
+    return _SECRET_SHAPES.sub(lambda m: (m.group("token") or m.group("link") or "") + REDACTED, text)
 
 
 def _scrub(value):

@@ -1,7 +1,8 @@
 """The suite's log audit: every log line of the run is kept, and no secret the run issued may be in one.
 
-Each staff token, device token and enrollment code minted during the run is
-recorded (the minting functions in server.ids are wrapped); every record the
+Each staff token, device token, enrollment code and customer link token minted
+during the run is recorded (the minting functions in server.ids, and the link
+signer in server.services.customer_links, are wrapped); every record the
 app logs in this process goes, formatted by the production JsonFormatter, to
 one file; gunicorn children write theirs to the files ServerProcess is given.
 At the end of the session those files are searched for every issued secret
@@ -18,6 +19,7 @@ import tempfile
 import pytest
 
 from server import ids, process
+from server.services import customer_links
 from server.logs import JsonFormatter
 
 _issued: set[str] = set()
@@ -43,7 +45,8 @@ def _recording(mint):
 
 
 def _record_mints() -> None:
-    """Wrap the mints in server.ids and wherever a module already imported them."""
+    """Wrap the mints in server.ids and wherever a module already imported them, and the link signer."""
+    customer_links.link_token = _recording(customer_links.link_token)
     originals = {name: getattr(ids, name) for name in _MINTS}
     wrapped = {name: _recording(mint) for name, mint in originals.items()}
     for module in list(sys.modules.values()):
@@ -83,10 +86,12 @@ def pytest_configure(config):
 
 
 def leaks(text: str, secrets: set[str]) -> set[str]:
-    """The secrets found in text: tokens with or without prefix, codes in any case."""
-    bodies = {secret[4:]: secret for secret in secrets if secret.startswith("fo")}
+    """The secrets found in text: tokens with or without prefix, codes in any case, link tokens or their signature."""
+    links = {secret for secret in secrets if secret.startswith(customer_links.LINK_TOKEN_PREFIX)}
+    bodies = {secret[4:]: secret for secret in secrets - links if secret.startswith("fo")}
     codes = {secret for secret in secrets if not secret.startswith("fo")}
-    found = set()
+    # A link token is payload.signature: the signature alone is what cannot be forged.
+    found = {secret for secret in links if secret[4:] in text or secret.rsplit(".", 1)[1] in text}
     # A token's body lies inside a run of at least its length of its characters;
     # such runs are rare in log lines, so each window of them can be checked.
     for run in re.findall(r"[A-Za-z0-9_-]{%d,}" % _TOKEN_BODY, text):

@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic and services use this)."""
 from server.models.appointments import Appointment, AppointmentWindow, ContactAttempt
 from server.models.couriers import Courier, Device, Enrollment
+from server.models.customer_links import CustomerLink
 from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
 from server.models.sync import Attachment, Change, OpLog, RefusedAttachment, SyncConflict, SyncDoc, SyncState
 from server.models.tasks import FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
@@ -9,8 +10,9 @@ from server.models.violations import Violation
 
 __all__ = [
     "Appointment", "AppointmentWindow", "ContactAttempt", "Violation",
-    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Courier", "Device",
-    "Enrollment", "FeeCode", "OpLog", "Parcel", "RefusedAttachment", "StaffUser", "SyncConflict", "SyncDoc", "SyncState",
+    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Courier", "CustomerLink", "Device",
+    "Enrollment", "FeeCode", "OpLog", "Parcel", "RefusedAttachment", "StaffUser", "SyncConflict", "SyncDoc",
+    "SyncState",
     "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle",
 ]
 

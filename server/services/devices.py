@@ -1,10 +1,6 @@
 """Handheld devices: one-time enrollment codes (with QR), enrollment, revocation."""
-import io
 from urllib.parse import urlencode
 
-import qrcode
-import qrcode.image.pure
-import qrcode.image.svg
 from flask import current_app
 from sqlalchemy import select
 
@@ -14,6 +10,7 @@ from server.errors import NotFound, RuleViolation
 from server.extensions import db
 from server.ids import hash_secret, new_enrollment_code, new_token
 from server.models import Courier, Device, Enrollment
+from server.qr import qr_image
 from server.services.common import audit, get_or_404, snapshot
 
 def _normalise(code: str) -> str:
@@ -47,13 +44,7 @@ def enrollment_qr(*, code: str, fmt: str, server_url: str) -> tuple[bytes, str]:
     """The QR image (png or svg) a handheld scans to enroll; only while the code is usable."""
     if _usable_enrollment(code) is None:
         raise NotFound("No usable enrollment with that code.", code="enrollment_not_found")
-    payload = "fieldops://enroll?" + urlencode({"code": _normalise(code), "server": server_url})
-    buffer = io.BytesIO()
-    if fmt == "svg":
-        qrcode.make(payload, image_factory=qrcode.image.svg.SvgPathImage).save(buffer)
-        return buffer.getvalue(), "image/svg+xml"
-    qrcode.make(payload, image_factory=qrcode.image.pure.PyPNGImage).save(buffer)
-    return buffer.getvalue(), "image/png"
+    return qr_image("fieldops://enroll?" + urlencode({"code": _normalise(code), "server": server_url}), fmt)
 
 
 def enroll(*, code: str, device_name: str, rate_key: str) -> tuple[Device, str]:

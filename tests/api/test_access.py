@@ -27,6 +27,8 @@ ROUTES = [
     ("POST", "/api/v1/dispatch/tasks/<task_id>/assign", DISPATCH),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/cancel", DISPATCH),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/notes", DISPATCH),
+    ("POST", "/api/v1/dispatch/tasks/<task_id>/customer-link", DISPATCH),
+    ("GET", "/api/v1/dispatch/customer-links/<link_id>/qr.<fmt>", DISPATCH),
     ("GET", "/api/v1/dispatch/appointments", OFFICE),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/appointment/confirm", DISPATCH),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/appointment/reschedule", DISPATCH),
@@ -70,7 +72,7 @@ def _url(rule: str) -> str:
             .replace("<task_id>", "t-none").replace("<device_id>", "d-none")
             .replace("<code>", "NOCODE").replace("<fmt>", "png")
             .replace("<sha256>", "0" * 64).replace("<int:conflict_id>", "999999")
-            .replace("<staff_id>", "s-none").replace("<int:token_id>", "999999"))
+            .replace("<staff_id>", "s-none").replace("<link_id>", "l-none").replace("<int:token_id>", "999999"))
 
 
 @pytest.fixture

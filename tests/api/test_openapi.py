@@ -15,6 +15,8 @@ METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 # Routes that are not API operations: the spec itself, its docs page and that page's assets, and
 # the health probes, which load balancers call at the root, outside /api/v1 and the spec.
 NOT_IN_SPEC = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/{filename}", "/healthz", "/readyz"}
+# The customer confirmation page (server/customer_page.py) is HTML for recipients, not an API operation.
+NOT_IN_SPEC |= {"/c/{token}", "/c/{token}/confirm", "/c/{token}/slot", "/c/{token}/instructions"}
 PROBLEM = "application/problem+json"
 
 

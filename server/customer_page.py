@@ -1,0 +1,202 @@
+"""The customer confirmation page: /c/<token>, server-rendered, outside the API and its OpenAPI spec."""
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+
+import marshmallow as ma
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from werkzeug.exceptions import HTTPException
+
+from schemas.customer_links import InstructionsForm, PageForm, SlotForm
+from server.clock import local_zone
+from server.errors import DomainError, ValidationFailed
+from server.services import customer_links
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("customer_page", __name__, url_prefix="/c")
+
+LANGS = ("zh", "en")
+VISIT_COOKIE = "fo_visit"
+_VISIT_NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}")
+_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; " \
+       "base-uri 'none'"
+_DONE = ("confirmed", "slot", "note")
+
+TEXT = {
+    "zh": {
+        "title": "预约确认", "delivery": "派送", "pickup": "上门取件", "recipient": "收件人",
+        "address": "地址", "proposed": "快递员建议的时间", "confirmed": "已确认", "unconfirmed": "待确认",
+        "confirm": "确认这个时间", "or_pick": "或选择其他时间", "pick": "选择",
+        "instructions": "派送说明（如：放门卫室）", "send": "提交说明", "closed": "这个订单已完成，无需再确认。",
+        "done_confirmed": "已确认，快递员会按时上门。", "done_slot": "已改约，快递员会收到新的时间。",
+        "done_note": "说明已提交，快递员会看到。", "expires": "链接有效期至", "switch": "English",
+        "err_link_invalid": "这个链接无效。请检查短信里的完整链接。",
+        "err_link_expired": "这个链接已过期。如需改约，请联系快递员或客服。",
+        "err_link_revoked": "这个链接已被新的链接替代，请使用最新收到的链接。",
+        "err_rate_limited": "操作太频繁了，请稍后再试。",
+        "err_csrf_failed": "页面已过期，请重新打开链接后再提交。",
+        "err_task_closed": "这个订单已完成，无法再修改。", "arrived": "快递员已到达，时间无法再修改。",
+        "err_appointment_settled": "快递员已到达，时间无法再修改。",
+        "err_slot_past": "这个时间段已经开始，请选择更晚的时间。",
+        "err_validation_failed": "提交的内容有误，请检查后重试。",
+        "err_other": "出了点问题，请稍后再试。", "back": "返回",
+    },
+    "en": {
+        "title": "Confirm your delivery time", "delivery": "Delivery", "pickup": "Pickup",
+        "recipient": "Recipient", "address": "Address", "proposed": "Time proposed by your courier",
+        "confirmed": "Confirmed", "unconfirmed": "Not yet confirmed", "confirm": "Confirm this time",
+        "or_pick": "Or pick another time", "pick": "Pick", "instructions": "Delivery instructions "
+        "(e.g. leave it at the gatehouse)", "send": "Send instructions",
+        "closed": "This order is finished; nothing to confirm.",
+        "done_confirmed": "Confirmed: your courier will come at this time.",
+        "done_slot": "Changed: your courier will get the new time.",
+        "done_note": "Instructions sent: your courier will see them.", "expires": "This link works until",
+        "switch": "中文",
+        "err_link_invalid": "This link is not valid. Please check you have the whole link from the message.",
+        "err_link_expired": "This link has expired. To change the time, please call your courier or us.",
+        "err_link_revoked": "This link was replaced by a newer one; please use the latest link you received.",
+        "err_rate_limited": "Too many requests; please try again in a few minutes.",
+        "err_csrf_failed": "This page has expired; please open the link again and resubmit.",
+        "err_task_closed": "This order is finished and can no longer be changed.",
+        "arrived": "Your courier has arrived; the time can no longer be changed.",
+        "err_appointment_settled": "Your courier has arrived; the time can no longer be changed.",
+        "err_slot_past": "That time has already begun; please pick a later one.",
+        "err_validation_failed": "Something in the form was not right; please check it and try again.",
+        "err_other": "Something went wrong; please try again later.", "back": "Back",
+    },
+}
+
+
+def _lang() -> str:
+    """The page language: ?lang= (or the form's) when given, else the browser's preference, else Chinese."""
+    chosen = request.values.get("lang")
+    if chosen in LANGS:
+        return chosen
+    return request.accept_languages.best_match(LANGS, default="zh")
+
+
+def _window(start, end, lang: str) -> str:
+    """A window in depot-local time, as people write it."""
+    zone = local_zone()
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    day = f"{start.month}月{start.day}日" if lang == "zh" else start.strftime("%a %d %b")
+    return f"{day} {start:%H:%M}–{end:%H:%M}"
+
+
+def _visit_nonce() -> str:
+    """This browser's visit nonce (double-submit CSRF): the cookie's, or a new one set on the answer."""
+    nonce = request.cookies.get(VISIT_COOKIE, "")
+    if not _VISIT_NONCE.fullmatch(nonce):
+        nonce = g.new_visit_nonce = secrets.token_urlsafe(24)
+    return nonce
+
+
+def _csrf(link_id: str, nonce: str) -> str:
+    """The form token: an HMAC of the link and the visit nonce, so a token fits one link in one browser."""
+    return hmac.new(current_app.config["SECRET_KEY"].encode(), f"customer-csrf:{link_id}:{nonce}".encode(),
+                    hashlib.sha256).hexdigest()
+
+
+class CsrfFailed(DomainError):
+    """A form post without the token of this link and this browser's visit."""
+
+    status, code, title = 400, "csrf_failed", "Bad request"
+
+
+def _form(schema: type[PageForm], link) -> dict:
+    """The post's fields, parsed by the schema, once its CSRF token matches the visit cookie."""
+    nonce = request.cookies.get(VISIT_COOKIE, "")
+    submitted = request.form.get("csrf", "")
+    if not _VISIT_NONCE.fullmatch(nonce) or not hmac.compare_digest(submitted, _csrf(link.id, nonce)):
+        raise CsrfFailed("The form token does not match this visit.")
+    try:
+        return schema().load(request.form.to_dict())
+    except ma.ValidationError as exc:
+        raise ValidationFailed("The form is not valid.", fields=exc.messages) from exc
+
+
+def _back(token: str, done: str):
+    """Post/redirect/get: the page again, saying what was done."""
+    return redirect(url_for(".show", token=token, lang=_lang(), done=done), code=303)
+
+
+@bp.get("/<token>")
+def show(token):
+    """The page: who and where (masked), the proposed window, the offered slots, an instructions box."""
+    link = customer_links.open_link(token=token)
+    view = customer_links.page(link=link)
+    lang = _lang()
+    done = request.args.get("done")
+    return render_template(
+        "customer/page.html", t=TEXT[lang], lang=lang, token=token, view=view,
+        csrf=_csrf(link.id, _visit_nonce()), done=done if done in _DONE else None,
+        proposed=_window(view["proposed"]["start"], view["proposed"]["end"], lang),
+        slots=[(s["index"], _window(s["start"], s["end"], lang)) for s in view["slots"]],
+        expires=view["expires_at"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
+        other="en" if lang == "zh" else "zh")
+
+
+@bp.post("/<token>/confirm")
+def confirm(token):
+    """The customer agrees to the proposed window."""
+    link = customer_links.open_link(token=token)
+    _form(PageForm, link)
+    customer_links.confirm(link=link)
+    return _back(token, "confirmed")
+
+
+@bp.post("/<token>/slot")
+def choose_slot(token):
+    """The customer picks one of the offered slots."""
+    link = customer_links.open_link(token=token)
+    customer_links.choose_slot(link=link, index=_form(SlotForm, link)["slot"])
+    return _back(token, "slot")
+
+
+@bp.post("/<token>/instructions")
+def instructions(token):
+    """The customer leaves delivery instructions for the courier."""
+    link = customer_links.open_link(token=token)
+    customer_links.leave_instructions(link=link, text=_form(InstructionsForm, link)["text"])
+    return _back(token, "note")
+
+
+def _error_page(status: int, code: str, headers: dict | None = None):
+    """A friendly page in the visitor's language; never a stack trace."""
+    g.problem_code = code  # for the access line
+    lang = _lang()
+    text = TEXT[lang]
+    body = render_template("customer/error.html", t=text, lang=lang,
+                           message=text.get(f"err_{code}", text["err_other"]))
+    return body, status, headers or {}
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    """A refused link or post, as a page."""
+    return _error_page(error.status, error.code, error.headers)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(error: Exception):
+    """Anything else, as a page: HTTP errors keep their status, a bug is logged and is a 500."""
+    if isinstance(error, HTTPException):
+        return _error_page(error.code or 500, "other")
+    log.exception("unhandled error on the customer page")
+    return _error_page(500, "other")
+
+
+@bp.after_request
+def _headers(response):
+    """A strict CSP, nothing cached or referred, and the visit cookie for CSRF when it is new."""
+    response.headers["Content-Security-Policy"] = _CSP
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    nonce = g.pop("new_visit_nonce", None)
+    if nonce:
+        response.set_cookie(VISIT_COOKIE, nonce, path=bp.url_prefix + "/", httponly=True, samesite="Strict",
+                            secure=request.is_secure)
+    return response

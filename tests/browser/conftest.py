@@ -1,0 +1,127 @@
+"""Browser tests: headless Chromium (Debian's chromium and chromium-driver) driven by selenium.
+
+The app is served over real HTTP on 127.0.0.1 (werkzeug's server in a thread).
+Without a browser the tests are skipped, and the run says so at its end;
+FIELDOPS_REQUIRE_BROWSER=1 (as in .ci/run) makes a missing browser a failure.
+FIELDOPS_BROWSER_REPORT names a file to which the outcome is written, for scripts/test.sh.
+"""
+import os
+import shutil
+import tempfile
+import threading
+
+import pytest
+from werkzeug.serving import make_server
+
+from server.logs import DevRequestHandler
+
+CHROMIUM = os.environ.get("FIELDOPS_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("FIELDOPS_CHROMEDRIVER", "/usr/bin/chromedriver")
+_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+          "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          "--lang=zh-CN", "--window-size=414,896")
+_outcomes: dict[str, int] = {}
+_skipped: list[str] = []
+
+
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here, or None."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            return f"{path} not found (apt-get install {package})"
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        return "selenium is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def require_browser() -> None:
+    """Skip the calling module without a browser, or fail it when FIELDOPS_REQUIRE_BROWSER=1."""
+    reason = browser_missing()
+    if reason is None:
+        return
+    if os.environ.get("FIELDOPS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"browser tests required (FIELDOPS_REQUIRE_BROWSER=1) but {reason}", pytrace=False)
+    pytest.skip(f"browser tests skipped: {reason}", allow_module_level=True)
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served over HTTP on a free loopback port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=DevRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """A headless Chromium with a fresh profile, Chinese as its language; quit at the end of the module."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="fieldops-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in _FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={profile}")
+    options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def page(browser):
+    """The browser, with no cookies left from the previous test."""
+    browser.delete_all_cookies()
+    return browser
+
+
+def _is_browser_test(nodeid: str) -> bool:
+    """True for a test (or module) in this folder."""
+    return nodeid.replace("\\", "/").startswith("tests/browser/")
+
+
+def pytest_collectreport(report):
+    """A module skipped as a whole (no browser), or failed (a required browser missing), is remembered."""
+    if _is_browser_test(report.nodeid) and report.skipped:
+        _skipped.append(str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else "skipped")
+    elif _is_browser_test(report.nodeid) and report.failed:
+        _outcomes["failed to collect"] = _outcomes.get("failed to collect", 0) + 1
+
+
+def pytest_runtest_logreport(report):
+    """Count the browser tests' outcomes."""
+    if _is_browser_test(report.nodeid) and (report.when == "call" or report.outcome != "passed"):
+        _outcomes[report.outcome] = _outcomes.get(report.outcome, 0) + 1
+
+
+def _summary() -> str:
+    """One line: did the browser tests run, and how did they do."""
+    counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(_outcomes.items()))
+    if "failed to collect" in _outcomes:
+        return f"browser tests FAILED: {counts}"
+    if _outcomes.get("passed") or _outcomes.get("failed"):
+        return f"browser tests RAN in headless Chromium: {counts}"
+    if _skipped:
+        return "browser tests SKIPPED: " + _skipped[0].removeprefix("Skipped: ").removeprefix("browser tests skipped: ")
+    return "browser tests not selected"
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Say at the end of the run whether the browser tests ran or were skipped."""
+    line = _summary()
+    terminalreporter.write_line(f"fieldops: {line}", yellow="SKIPPED" in line, red="FAILED" in line, bold=True)
+    report = os.environ.get("FIELDOPS_BROWSER_REPORT")
+    if report:
+        with open(report, "w", encoding="utf-8") as out:
+            out.write(line + "\n")
