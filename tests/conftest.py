@@ -6,6 +6,7 @@ left is trusted. Tables are emptied after each test instead of rolling back a
 wrapping transaction, because the sync tests need real commits seen by other
 connections and threads.
 """
+import logging
 import os
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -18,6 +19,7 @@ from server import create_app
 from server.config import TestConfig
 from server.database import MIGRATIONS_DIR
 from server.extensions import db
+from server.logs import JsonFormatter
 
 pytest_plugins = ["tests.log_audit"]  # every log line of the run, checked for issued secrets
 
@@ -214,3 +216,20 @@ class Factory:
 def make(client):
     """The factory."""
     return Factory(client)
+
+
+@pytest.fixture
+def lines():
+    """The JSON lines the app logs during the test, formatted as in production."""
+    collected: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record):
+            collected.append(self.format(record))
+
+    handler = Collect()
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    yield collected
+    root.removeHandler(handler)

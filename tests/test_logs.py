@@ -17,23 +17,6 @@ from server.process import ServerProcess, free_port
 from tests.log_audit import watch
 
 
-@pytest.fixture
-def lines():
-    """The JSON lines the app logs during the test, formatted as in production."""
-    collected: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record):
-            collected.append(self.format(record))
-
-    handler = Collect()
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    root.addHandler(handler)
-    yield collected
-    root.removeHandler(handler)
-
-
 def _access(lines: list[str]) -> list[dict]:
     """The access lines among the collected ones."""
     return [entry for entry in map(json.loads, lines) if entry["logger"] == "fieldops.access"]
