@@ -73,6 +73,9 @@ class Config:
         self.CUSTOMER_LINK_TTL_HOURS = _env_int("CUSTOMER_LINK_TTL_HOURS", 48)
         # Reverse proxies in front of us whose X-Forwarded-* headers are trusted (0: none).
         self.PROXY_HOPS = _env_int("PROXY_HOPS", 0)
+        # The address customers reach the service at (customer links, their QR codes, the
+        # demo's printed link); unset, links follow the request's own host.
+        self.PUBLIC_URL = _env_str("PUBLIC_URL")
         # Appointments: a pushing device's clock this far off the server's flags its ops for review;
         # a courier waits this long at the stop before reporting the customer absent; the board
         # shows a confirmed appointment at risk this long before its window ends unvisited.

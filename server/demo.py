@@ -2,7 +2,6 @@
 import random
 from datetime import date, datetime, time, timedelta
 
-from flask import current_app, url_for
 from sqlalchemy import select
 
 from server.auth import STAFF_TOKEN_PREFIX, Actor
@@ -37,8 +36,7 @@ def _customer_link(actor: Actor, courier_id: str) -> str:
     if task is None:
         return "customer link: no open task"
     link, token = customer_links.create(actor=actor, task_id=task.id)
-    with current_app.test_request_context(base_url="http://127.0.0.1:8000"):
-        url = url_for("customer_page.show", token=token, _external=True)
+    url = customer_links.page_url(token=token)
     return f"customer link for {task.waybill_no} (until {link.expires_at:%Y-%m-%d %H:%M} UTC): {url}"
 
 

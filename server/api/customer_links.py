@@ -15,7 +15,7 @@ blp = Blueprint("customer_links", __name__, url_prefix="/api/v1/dispatch",
 
 def _link_out(link, token: str) -> dict:
     """The answer for a link: its page URL and where its QR images are (by link id: no token in those paths)."""
-    return {"url": url_for("customer_page.show", token=token, _external=True), "expires_at": link.expires_at,
+    return {"url": customer_links.page_url(token=token), "expires_at": link.expires_at,
             **{f"qr_{fmt}": url_for("customer_links.customer_link_qr", link_id=link.id, fmt=fmt, _external=True)
                for fmt in QR_FORMATS}}
 
@@ -42,5 +42,5 @@ def customer_link_qr(link_id, fmt):
     if fmt not in QR_FORMATS:
         raise NotFound("QR codes come as .png or .svg.", code="not_found")
     _link, token = customer_links.get_for_dispatch(link_id=link_id)
-    body, mimetype = qr_image(url_for("customer_page.show", token=token, _external=True), fmt)
+    body, mimetype = qr_image(customer_links.page_url(token=token), fmt)
     return Response(body, mimetype=mimetype, headers={"Cache-Control": "no-store"})

@@ -5,7 +5,7 @@ import hmac
 import re
 from datetime import datetime, time, timedelta, timezone
 
-from flask import current_app
+from flask import current_app, has_request_context, url_for
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 
@@ -40,6 +40,15 @@ def _nonce(link_id: str) -> str:
     digest = hmac.new(current_app.config["SECRET_KEY"].encode(), f"{_SALT}:{link_id}".encode(),
                       hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest[:16]).rstrip(b"=").decode()
+
+
+def page_url(*, token: str) -> str:
+    """The customer page's address for a token: under FIELDOPS_PUBLIC_URL when set, else the request's host."""
+    base = current_app.config.get("PUBLIC_URL")
+    if base is None and has_request_context():
+        return url_for("customer_page.show", token=token, _external=True)
+    with current_app.test_request_context(base_url=base or "http://127.0.0.1:8000"):
+        return url_for("customer_page.show", token=token, _external=True)
 
 
 def link_token(link: CustomerLink) -> str:

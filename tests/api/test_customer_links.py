@@ -29,6 +29,17 @@ def link(client, make):
     return task, response.json
 
 
+def test_links_use_the_public_url_when_one_is_configured(app, client, make):
+    """Behind a proxy, or for the demo on another port, links point where customers reach the service."""
+    app.config["PUBLIC_URL"] = "https://fieldops.example.cn/"
+    task = make.task(courier=make.courier())
+    body = issue(client, make, task["id"]).json
+    assert body["url"].startswith("https://fieldops.example.cn/c/foc_")
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    printed = [line for line in result.output.splitlines() if line.startswith("customer link for ")]
+    assert len(printed) == 1 and "https://fieldops.example.cn/c/foc_" in printed[0], result.output
+
+
 def test_dispatch_issues_a_link_with_expiry_and_qr_urls(client, make, link):
     """The answer: a /c/ URL with a signed token, its expiry (48 h by default), QR URLs without the token."""
     _task, body = link
