@@ -1,8 +1,7 @@
 """Staff users, their API tokens and the audit log on the wire (admin routes)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, Schema, Time, text
-from schemas.sync import NewestFirstQuery
+from schemas.common import NewestFirstQuery, PageOut, Schema, Time, text
 from schemas.vocab import STAFF_ROLES
 
 

@@ -5,7 +5,7 @@ import unicodedata
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT64
+from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
 
 # Never meant as text: unpaired surrogates (not Unicode at all; they break every
 # encoder), C0/C1 controls (NUL, ESC, ...) and the bidi overrides and isolates
@@ -185,6 +185,13 @@ class PageQuery(Schema):
 
     cursor = text(200, required=False, load_default=None)
     limit = integer(minimum=1, maximum=500, strict=False, load_default=50)
+
+
+class NewestFirstQuery(PageQuery):
+    """Paging newest first over an integer id: the cursor is the last id seen."""
+
+    # The ids are 32-bit integer columns: a bigger cursor is bad input, not a database error.
+    cursor = integer(minimum=1, maximum=MAX_INT32, strict=False, load_default=None)
 
 
 class PageOut(Schema):

@@ -1,7 +1,7 @@
 """The handheld sync protocol on the wire (docs/protocol.md)."""
 from marshmallow import INCLUDE, ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, PageQuery, Schema, Time, integer, text
+from schemas.common import NewestFirstQuery, PageOut, Schema, Time, integer, text
 from schemas.limits import MAX_INT64
 from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_STATUSES
 
@@ -134,13 +134,6 @@ class OpLogOut(Schema):
     in_sequence = fields.Boolean()
     clock_skew_s = fields.Integer(allow_none=True)
     clock_suspect = fields.Boolean()
-
-
-class NewestFirstQuery(PageQuery):
-    """Paging newest first over an integer id: the cursor is the last id seen."""
-
-    # The ids are 32-bit integer columns: a bigger cursor is bad input, not a database error.
-    cursor = integer(minimum=1, maximum=2**31 - 1, strict=False, load_default=None)
 
 
 class OpLogQuery(NewestFirstQuery):

@@ -1,14 +1,12 @@
 """Conduct violations on the wire."""
 from marshmallow import fields
 
-from schemas.common import PageOut, PageQuery, Schema, integer
+from schemas.common import NewestFirstQuery, PageOut, Schema
 from schemas.vocab import VIOLATION_CODES, VIOLATION_SOURCES
 
 
-class ViolationQuery(PageQuery):
-    """Newest first: the cursor is the last id seen."""
-
-    cursor = integer(minimum=1, maximum=2**31 - 1, strict=False, load_default=None)
+class ViolationQuery(NewestFirstQuery):
+    """A courier's violations, newest first."""
 
 
 class ViolationOut(Schema):

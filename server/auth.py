@@ -41,7 +41,6 @@ class Actor:
 
 
 SYSTEM = Actor(kind="system", id=None, role="system")
-CUSTOMER = Actor(kind="customer", id=None, role="customer")
 
 
 def customer(link_id: str | None) -> Actor:

@@ -20,7 +20,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
-from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT64
+from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
 from schemas.sync import OpIn
 from server.auth import Actor
 from server.clock import local_day_start, utcnow
@@ -116,7 +116,6 @@ def _result(op: dict, status: str, code: str | None = None, detail: str | None =
     return result
 
 
-_INT32_MAX = 2**31 - 1  # op_log.base_version is an INTEGER column
 
 
 def _column_text(value) -> str | None:
@@ -135,7 +134,7 @@ def _log_row(device: Device, op: dict, digest: str, result: dict, *, in_sequence
     return {"device_id": device.id, "courier_id": device.courier_id, "seq": op["seq"],
             "op_id": _column_text(op["op_id"]) or "", "type": _column_text(op["type"]) or "",
             "entity_id": _column_text(op.get("entity_id")),
-            "base_version": base if isinstance(base, int) and 0 <= base <= _INT32_MAX else None,
+            "base_version": base if isinstance(base, int) and 0 <= base <= MAX_INT32 else None,
             "payload": op["stored_payload"], "payload_hash": digest,
             "device_time": device_time.astimezone(timezone.utc) if device_time else None,
             "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,

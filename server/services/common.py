@@ -58,7 +58,7 @@ def newest_first(query: Select, key_column, *, cursor: int | None, limit: int) -
     rows = list(db.session.scalars(query.order_by(key_column.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"items": rows, "next_cursor": str(rows[-1].id) if more and rows else None}
+    return {"items": rows, "next_cursor": str(getattr(rows[-1], key_column.key)) if more and rows else None}
 
 
 def _json_safe(value):
