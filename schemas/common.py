@@ -45,6 +45,11 @@ def _holds_surrogate(value) -> bool:
     return False
 
 
+def says_something(value: str) -> bool:
+    """Whether a text shows anything: not only spaces and invisible characters (zero-width, soft hyphens)."""
+    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value)
+
+
 class Schema(ma.Schema):
     """Base: unknown fields are an error, so typos never pass silently."""
 
@@ -128,7 +133,7 @@ class Text(fields.String):
         value = value.strip()
         if not self.multiline and _UNSAFE_IN_LINE.search(value):
             raise self.make_error("line")
-        if self.min_len and not value:
+        if self.min_len and not says_something(value):
             raise self.make_error("blank")
         if not self.upper:
             return value

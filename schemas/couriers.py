@@ -2,6 +2,7 @@
 from marshmallow import fields, validate
 
 from schemas.common import PageOut, PageQuery, PatchSchema, Schema, identifier, phone, text
+from schemas.vocab import (COMPLAINT_CATEGORIES, SEVERITIES, VIOLATION_CODES, VIOLATION_SOURCES)
 
 
 class CourierIn(Schema):
@@ -10,6 +11,8 @@ class CourierIn(Schema):
     name = text(100)
     phone = phone(required=True)
     employee_no = identifier(32)
+    depot = identifier(32, required=False, load_default=None,
+                       metadata={"description": "The depot (station) code the courier works out of"})
 
 
 class CourierPatch(PatchSchema):
@@ -18,6 +21,7 @@ class CourierPatch(PatchSchema):
     name = text(100, required=False)
     phone = phone()
     active = fields.Boolean()
+    depot = identifier(32, required=False, allow_none=True)
 
 
 class CourierOut(Schema):
@@ -27,6 +31,7 @@ class CourierOut(Schema):
     name = fields.String()
     phone = fields.String()
     employee_no = fields.String()
+    depot = fields.String(allow_none=True)
     active = fields.Boolean()
     grade = fields.String()
     version = fields.Integer()
@@ -45,13 +50,32 @@ class CourierPage(PageOut):
     items = fields.List(fields.Nested(CourierOut))
 
 
+class ConductViolationOut(Schema):
+    """A violation as the courier sees it on their handheld: what, when, how bad; never a customer's words."""
+
+    id = fields.Integer()
+    code = fields.String(metadata={"enum": list(VIOLATION_CODES)})
+    severity = fields.String(metadata={"enum": list(SEVERITIES)})
+    source = fields.String(metadata={"enum": list(VIOLATION_SOURCES)})
+    task_id = fields.String(allow_none=True)
+    occurred_at = fields.AwareDateTime()
+    complaint_category = fields.Function(
+        lambda v: v.evidence.get("category") if v.source == "complaint" else None,
+        metadata={"enum": [*COMPLAINT_CATEGORIES, None], "nullable": True})
+
+
 class CourierSelfOut(Schema):
-    """A courier's own record, as their handheld holds it."""
+    """A courier's own record, as their handheld holds it: their grade with its reasons, their newest violations."""
 
     id = fields.String()
     name = fields.String()
     employee_no = fields.String()
     grade = fields.String()
+    grade_score = fields.Function(lambda c: (c.grade_detail or {}).get("score"))
+    grade_reasons = fields.Function(lambda c: (c.grade_detail or {}).get("reasons", []))
+    grade_window = fields.Function(lambda c: (c.grade_detail or {}).get("window"))
+    grade_as_of = fields.Function(lambda c: (c.grade_detail or {}).get("computed_at"))
+    violations = fields.List(fields.Nested(ConductViolationOut), attribute="recent_violations")
     version = fields.Integer()
 
 

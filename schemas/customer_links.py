@@ -3,6 +3,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from schemas.common import Schema, Time, integer, text
+from schemas.vocab import ALTERNATE_PLACES
 
 MAX_SLOTS = 8
 MAX_TTL_HOURS = 14 * 24
@@ -54,3 +55,17 @@ class InstructionsForm(PageForm):
     """Delivery instructions left by the customer."""
 
     text = text(500, multiline=True)
+
+
+class ConsentForm(PageForm):
+    """The customer's consent to delivery at an alternate place, with an optional note (e.g. which neighbour)."""
+
+    place = fields.String(required=True, validate=validate.OneOf(ALTERNATE_PLACES))
+    note = text(200, required=False, min_len=0, load_default="")
+
+
+class RatingForm(PageForm):
+    """The customer's rating of the handover (1–5) and an optional comment."""
+
+    score = integer(minimum=1, maximum=5, strict=False, required=True)
+    comment = text(500, required=False, min_len=0, multiline=True, load_default="")

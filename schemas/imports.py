@@ -1,6 +1,7 @@
 """Task imports: a JSON list, or a CSV file with one row per parcel (rows of a waybill group)."""
 import csv
 import io
+import os
 import re
 
 from marshmallow import ValidationError
@@ -26,6 +27,7 @@ _PARCEL_COLUMN = {"parcel_no": "parcel_no", "description": "parcel_description",
 # (left as text, the schema calls it not a valid integer).
 _WHOLE_NUMBER = re.compile(r"-?[0-9]{1,30}")
 _TOO_MANY = f"At most {MAX_IMPORT_TASKS} tasks per import."
+_TASK_IN = TaskIn()
 
 
 def _blank_to_none(value: str | None):
@@ -84,52 +86,64 @@ def _csv_error_path(path: str, rows: list[tuple[int, dict]]) -> str:
     return f"rows.{line}.{column}"
 
 
-def _load_csv(text: str) -> tuple[list[dict], list[str]]:
-    """Parse and validate a CSV import; every bad row and column is reported at once."""
+def read_csv(text: str, *, limit: int | None = MAX_IMPORT_TASKS) -> tuple[int, list[list[tuple[int, dict]]]]:
+    """Check a CSV's header and group its rows by waybill: (header width, groups of (line, row) in file order).
+
+    A wrong header, an unreadable line or more than limit waybills is a
+    ValidationFailed: nothing after it could be read row by row.
+    """
     reader = csv.DictReader(io.StringIO(text))
     try:
-        return _validate_csv(reader)
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        missing = [c for c in _REQUIRED_COLUMNS if c not in header]
+        unknown = [c for c in header if c not in CSV_COLUMNS]
+        repeated = sorted({c for c in header if header.count(c) > 1})
+        if missing or unknown or repeated:
+            messages = ([f"Missing columns: {', '.join(missing)}."] if missing else []) + \
+                       ([f"Unknown columns: {', '.join(unknown)}."] if unknown else []) + \
+                       ([f"Repeated columns: {', '.join(repeated)}."] if repeated else [])
+            raise ValidationFailed("The CSV header is wrong.", fields={"header": messages})
+        reader.fieldnames = header
+        groups: dict[str, list[tuple[int, dict]]] = {}
+        for row in reader:
+            groups.setdefault((row.get("waybill_no") or "").strip(), []).append((reader.line_num, row))
+            if limit is not None and len(groups) > limit:
+                raise ValidationFailed(_TOO_MANY, fields={"rows": [_TOO_MANY]})
     except csv.Error as exc:
         line = reader.reader.line_num  # DictReader's own line_num only moves past good rows
         raise ValidationFailed(f"The CSV cannot be read at line {line}: {exc}.",
                                fields={f"rows.{line}": [str(exc)]}) from exc
+    return len(header), list(groups.values())
 
 
-def _validate_csv(reader: csv.DictReader) -> tuple[list[dict], list[str]]:
-    """Group a CSV reader's rows by waybill and validate each group as a TaskIn."""
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    missing = [c for c in _REQUIRED_COLUMNS if c not in header]
-    unknown = [c for c in header if c not in CSV_COLUMNS]
-    repeated = sorted({c for c in header if header.count(c) > 1})
-    if missing or unknown or repeated:
-        messages = ([f"Missing columns: {', '.join(missing)}."] if missing else []) + \
-                   ([f"Unknown columns: {', '.join(unknown)}."] if unknown else []) + \
-                   ([f"Repeated columns: {', '.join(repeated)}."] if repeated else [])
-        raise ValidationFailed("The CSV header is wrong.", fields={"header": messages})
-    reader.fieldnames = header
-    groups: dict[str, list[tuple[int, dict]]] = {}
-    for row in reader:
-        groups.setdefault((row.get("waybill_no") or "").strip(), []).append(
-            (reader.line_num, row))
-        if len(groups) > MAX_IMPORT_TASKS:
-            raise ValidationFailed(_TOO_MANY, fields={"rows": [_TOO_MANY]})
+def validate_csv_group(rows: list[tuple[int, dict]], width: int) -> tuple[dict | None, dict[str, list[str]]]:
+    """One waybill's rows as a TaskIn: (spec, {}), or (None, messages by 'rows.<line>[.<column>]')."""
+    errors: dict[str, list[str]] = {}
+    # More cells than columns (an unquoted comma in an address) would shift or drop values silently.
+    for line, row in rows:
+        if row.get(None):
+            errors[f"rows.{line}"] = [f"More cells than the header's {width} columns; "
+                                      "quote cells that hold commas."]
+    try:
+        spec = _TASK_IN.load(_csv_group_to_spec(rows))
+    except ValidationError as exc:
+        for path, messages in fields_from_messages(exc.messages).items():
+            errors.setdefault(_csv_error_path(path, rows), []).extend(messages)
+    return (None, errors) if errors else (spec, errors)
+
+
+def _load_csv(text: str) -> tuple[list[dict], list[str]]:
+    """Parse and validate a CSV import; every bad row and column is reported at once."""
+    width, groups = read_csv(text)
     if not groups:
         raise ValidationFailed("The CSV has no rows.", fields={"rows": ["No data rows."]})
     specs, labels, errors = [], [], {}
-    # More cells than columns (an unquoted comma in an address) would shift or drop values silently.
-    for rows in groups.values():
-        for line, row in rows:
-            if row.get(None):
-                errors[f"rows.{line}"] = [f"More cells than the header's {len(header)} columns; "
-                                          "quote cells that hold commas."]
-    schema = TaskIn()
-    for rows in groups.values():
-        try:
-            specs.append(schema.load(_csv_group_to_spec(rows)))
+    for rows in groups:
+        spec, group_errors = validate_csv_group(rows, width)
+        errors.update(group_errors)
+        if spec is not None:
+            specs.append(spec)
             labels.append(f"rows.{rows[0][0]}")
-        except ValidationError as exc:
-            for path, messages in fields_from_messages(exc.messages).items():
-                errors.setdefault(_csv_error_path(path, rows), []).extend(messages)
     if errors:
         raise ValidationFailed(f"{len({k.split('.')[1] for k in errors})} row(s) are invalid; "
                                "nothing was imported.", fields=errors)
@@ -171,3 +185,17 @@ def load_import(request) -> tuple[list[dict], list[str]]:
     except UnicodeDecodeError as exc:
         raise ValidationFailed("The CSV must be UTF-8.", fields={"file": ["Not UTF-8."]}) from exc
     return _load_csv(text)
+
+
+def read_manifest_upload(request) -> tuple[str, bytes, str]:
+    """An uploaded manifest as (file name, bytes, csv|json), by content type: JSON rows, text/csv, or a multipart file."""
+    mimetype = request.mimetype
+    if mimetype == "application/json":
+        return "upload.json", request.get_data(), "json"
+    if mimetype in ("text/csv", "text/plain"):
+        return "upload.csv", request.get_data(), "csv"
+    if mimetype == "multipart/form-data" and "file" in request.files:
+        upload = request.files["file"]
+        name = os.path.basename(upload.filename or "") or "upload.csv"
+        return name, upload.read(), "json" if name.lower().endswith(".json") else "csv"
+    raise UnsupportedMediaType("Send application/json, text/csv, or multipart/form-data with the manifest in 'file'.")

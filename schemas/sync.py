@@ -59,6 +59,8 @@ class OpResultOut(Schema):
     detail = fields.String(allow_none=True)
     entity = fields.Dict(allow_none=True)
     duplicate = fields.Boolean()
+    archived = fields.Boolean(metadata={"description": "A duplicate answered after the sync retention: "
+                                                       "the stored result without its entity"})
     # Last: from here on the name is this field, not marshmallow's module.
     fields = fields.Dict(metadata={"description": "Failing fields by path (invalid_op, invalid_payload)"})
 

@@ -60,6 +60,8 @@ class TaskIn(Schema):
     cod_amount = money(load_default=0)
     fees = fields.List(fields.Nested(FeeIn), load_default=list, validate=validate.Length(max=20))
     window = fields.Nested(WindowIn, required=True)
+    gift_description = text(200, required=False, load_default=None, allow_none=True,
+                            metadata={"description": "An enclosed gift the courier must tell the customer about"})
 
 
 class TaskImportIn(Schema):
@@ -86,6 +88,12 @@ class CancelIn(Schema):
     """Cancel a task, saying why."""
 
     reason = text(300)
+
+
+class GiftIn(Schema):
+    """The enclosed gift the courier must tell the customer about; null clears it."""
+
+    gift_description = text(200, required=True, allow_none=True)
 
 
 class NoteIn(Schema):
@@ -155,6 +163,24 @@ def _appointment_out():
     return AppointmentOut()
 
 
+@functools.cache
+def _handover_out():
+    """The handover state schema."""
+    from schemas.handover import HandoverStateOut
+    return HandoverStateOut()
+
+
+_NO_HANDOVER = {"recipient_verified": False, "verify_method": None, "inspection": None, "items": None,
+                "discrepancy": False, "paid": False, "paid_amount": None, "paid_method": None, "signed": False,
+                "outcome": None, "alternate_place": None, "not_at_address": False, "consent_place": None,
+                "consent_note": None, "pin": None}
+
+
+def _handover_state(handover) -> dict:
+    """A task's handover state as the handheld holds it (nothing done yet when there is none)."""
+    return _handover_out().dump(handover) if handover is not None else dict(_NO_HANDOVER)
+
+
 _courier_recipient_out = CourierRecipientOut()
 _window_out = WindowOut()
 
@@ -178,6 +204,9 @@ class TaskOut(Schema):
     arrived_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
     cancel_reason = fields.String(allow_none=True)
+    gift_description = fields.String(allow_none=True)
+    pin_required = fields.Boolean()
+    return_of_id = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
@@ -198,6 +227,11 @@ class CourierTaskOut(Schema):
     arrived_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
     appointment = fields.Function(lambda task: _appointment_out().dump(task.appointment) if task.appointment else None)
+    gift_description = fields.String(allow_none=True)
+    pin_required = fields.Boolean()
+    amount_due = fields.Function(lambda task: task.cod_amount + sum(fee.amount for fee in task.fees),
+                                 metadata={"description": "COD plus published fees, in fen: what pod.collect_payment takes"})
+    handover = fields.Function(lambda task: _handover_state(task.handover))
     notes = fields.List(fields.Nested(NoteOut), attribute="handheld_notes", metadata={
         "description": "The most recent notes (20), newest first; the full history is dispatch's"})
 

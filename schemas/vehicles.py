@@ -32,6 +32,8 @@ class VehicleOut(Schema):
     kind = fields.String()
     status = fields.String()
     courier_id = fields.String(allow_none=True)
+    open_defects = fields.Integer()
+    odometer = fields.Integer(allow_none=True, metadata={"description": "Highest reading reported, km"})
     version = fields.Integer()
 
 

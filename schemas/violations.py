@@ -2,7 +2,7 @@
 from marshmallow import fields
 
 from schemas.common import NewestFirstQuery, PageOut, Schema
-from schemas.vocab import VIOLATION_CODES, VIOLATION_SOURCES
+from schemas.vocab import SEVERITIES, VIOLATION_CODES, VIOLATION_SOURCES
 
 
 class ViolationQuery(NewestFirstQuery):
@@ -15,6 +15,7 @@ class ViolationOut(Schema):
     id = fields.Integer()
     courier_id = fields.String()
     code = fields.String(metadata={"enum": list(VIOLATION_CODES)})
+    severity = fields.String(metadata={"enum": list(SEVERITIES), "description": "What it weighs in the grade"})
     task_id = fields.String(allow_none=True)
     source = fields.String(metadata={"enum": list(VIOLATION_SOURCES)})
     evidence = fields.Dict()

@@ -5,17 +5,22 @@ The values travel on the wire and are stored as they are, so the wire contract
 module imports nothing, so importing it never loads the app or the database.
 """
 
-TASK_KINDS = ("delivery", "pickup")
-# unassigned -> assigned -> arrived -> delivered | refused | failed; cancelled from any open state.
-TASK_STATUSES = ("unassigned", "assigned", "arrived", "delivered", "refused", "failed", "cancelled")
+# A return brings refused parcels back (made by a refusal, for dispatch to assign).
+TASK_KINDS = ("delivery", "pickup", "return")
+# unassigned -> assigned -> arrived -> delivered | refused | failed (a delivery or return), collected (a pickup);
+# cancelled from any open state.
+TASK_STATUSES = ("unassigned", "assigned", "arrived", "delivered", "refused", "failed", "collected", "cancelled")
 OPEN_STATUSES = ("unassigned", "assigned", "arrived")
-FINISHED_STATUSES = ("delivered", "refused", "failed", "cancelled")
+FINISHED_STATUSES = ("delivered", "refused", "failed", "collected", "cancelled")
+DONE_STATUSES = ("delivered", "refused", "failed", "collected")  # finished by the courier, not cancelled
 
 VEHICLE_KINDS = ("van", "truck", "tricycle", "ebike")
-VEHICLE_STATUSES = ("in_service", "grounded", "retired")
+# out_of_service: off the road (a critical defect open, or dispatch said so); was `grounded` before issue 11.
+VEHICLE_STATUSES = ("in_service", "out_of_service", "retired")
 
 GRADES = ("A", "B", "C")
-STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance")
+# integration: an upstream system's token (reads the event feed, imports manifests, nothing else).
+STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance", "integration")
 
 OP_STATUSES = ("applied", "rejected", "conflict")
 CONFLICT_STATUSES = ("open", "resolved")
@@ -32,3 +37,58 @@ CONTACT_OUTCOMES = ("reached", "no_answer", "wrong_number", "refused")
 VIOLATION_CODES = ("late_without_notice", "left_before_inspection", "private_surcharge", "gift_not_disclosed",
                    "conduct_item_failed", "complaint_upheld")
 VIOLATION_SOURCES = ("auto", "complaint", "checklist")
+
+# The handover at the door (pod.* and pickup.* ops).
+VERIFY_METHODS = ("id_check", "pin", "known_recipient", "proxy")
+ITEM_CONDITIONS = ("ok", "damaged", "missing")
+PAYMENT_METHODS = ("cash", "qr")
+REFUSAL_REASONS = ("damaged", "quality", "wrong_item", "other")
+ALTERNATE_PLACES = ("locker", "station", "neighbour")
+# How the customer's consent to an alternate place was given: on the customer page (its link, as appointment
+# windows say), or reached by phone.
+AUTHORIZATION_VIA = ("customer_link", "contact")
+HANDOVER_STEPS = ("verify_recipient", "inspect", "collect_payment", "sign", "refuse", "deliver_alternate",
+                  "pickup_collect")
+STEP_OUTCOMES = ("accepted", "rejected")
+# What dispatch's exception list shows.
+HANDOVER_EXCEPTIONS = ("damage", "discrepancy", "refusal", "not_at_address", "pin_mismatch", "pin_locked",
+                       "amount_mismatch", "gift_not_disclosed")
+# Why a handover op is rejected (the op result's code).
+HANDOVER_CODES = ("pin_mismatch", "pin_locked", "pin_required", "photo_required", "inspection_required", "amount_mismatch",
+                  "already_paid", "payment_required", "gift_not_disclosed", "recipient_unverified",
+                  "courier_cannot_sign", "authorization_required", "handover_closed", "wrong_task_kind",
+                  "fee_not_published")
+LEDGER_KINDS = ("payment", "remittance", "correction")
+CHECKLIST_KINDS = ("conduct.pre_shift", "conduct.stop", "vehicle.pre_trip", "vehicle.post_trip")
+VEHICLE_CHECK_KINDS = ("vehicle.pre_trip", "vehicle.post_trip")
+TEMPLATE_STATUSES = ("active", "retired")
+ANSWER_TYPES = ("pass_fail", "number", "choice", "text", "photo")
+SEVERITIES = ("critical", "major", "minor")
+# open -> repaired (a certified repair) | no_repair_needed (maintenance judged it fine)
+DEFECT_STATUSES = ("open", "repaired", "no_repair_needed")
+SHIFT_STATUSES = ("open", "ended", "abandoned")
+# A completed handover's sealed receipt: a delivery signed for, a refusal after inspection, a pickup collected.
+RECEIPT_KINDS = ("delivery", "refusal", "pickup")
+# How bad each violation code is, in one place: the grade weighs a violation by its severity's points.
+VIOLATION_SEVERITY = {"late_without_notice": "minor", "left_before_inspection": "major",
+                      "private_surcharge": "critical", "gift_not_disclosed": "major",
+                      "conduct_item_failed": "minor", "complaint_upheld": "major"}
+
+COMPLAINT_CHANNELS = ("phone", "app", "web", "email", "in_person", "regulator")
+COMPLAINT_CATEGORIES = ("impolite", "dispute", "late", "surcharge", "gift_withheld", "damage", "loss", "other")
+# open -> responded (first response recorded) -> resolved (with an outcome).
+COMPLAINT_STATUSES = ("open", "responded", "resolved")
+COMPLAINT_OUTCOMES = ("upheld", "rejected", "withdrawn")
+SATISFACTION = ("satisfied", "neutral", "dissatisfied")
+# Why a courier's grade is what it is: one reason per violation code, the on-time rate, the critical cap.
+GRADE_REASONS = ("violations", "on_time_rate", "low_ratings", "critical_violation")
+# How the service-quality KPI report groups its figures (docs/kpis.md).
+KPI_GROUPS = ("courier", "depot", "day")
+
+# Domain events (docs/events.md): written in the same transaction as the change, read from the event feed
+# and delivered to webhook subscriptions. Named <entity>.<event>.
+EVENT_TYPES = ("task.assigned", "task.delivered", "task.refused", "task.exception_raised",
+               "appointment.confirmed", "appointment.rescheduled", "appointment.missed",
+               "vehicle.out_of_service", "complaint.opened", "grade.changed")
+# pending -> delivered | dead (after the last attempt); an admin's replay makes any delivery pending again.
+DELIVERY_STATUSES = ("pending", "delivered", "dead")

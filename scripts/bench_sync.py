@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,8 +22,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from server.process import ServerProcess  # noqa: E402
-from tools.loadgen import (PROTOCOL_HEADERS, KintoServer, app_for, call, make_ops, provision,  # noqa: E402
-                           throwaway_database)
+from tools.loadgen import (PROTOCOL_HEADERS, KintoServer, app_for, call, files_for, make_ops,  # noqa: E402
+                           provision, throwaway_database, upload)
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -40,6 +41,14 @@ def _each_device_at_once(devices, work) -> float:
     for t in threads:
         t.join()
     return time.perf_counter() - started
+
+
+def upload_phase(base_url, devices, first_seq, ops_per_device) -> dict:
+    """Every device uploads the signatures and photos its ops name, all devices at once (before their push)."""
+    files = {d.device_id: files_for(d, first_seq, ops_per_device) for d in devices}
+    wall = _each_device_at_once(devices, lambda d: upload(base_url, d, files[d.device_id]))
+    total = sum(len(f) for f in files.values())
+    return {"files": total, "seconds": wall, "files_per_s": total / wall if wall else 0.0}
 
 
 def push_phase(base_url, devices, ops_per_device, batch) -> dict:
@@ -78,27 +87,43 @@ def push_phase(base_url, devices, ops_per_device, batch) -> dict:
             "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000}
 
 
-def verify_pushed(url, workdir, devices, ops_per_device) -> None:
-    """Every device's seqs 1..N are in the op log exactly once, all applied."""
+def verify_pushed(url, workdir, devices, ops_per_device) -> dict[str, int]:
+    """Every device's seqs 1..N are in the op log exactly once, all applied; returns each device's tasks in scope.
+
+    The rejected ops, if any, are named by type and code.
+    """
     from sqlalchemy import func, select
 
+    from server.clock import local_day_start, utcnow
     from server.extensions import db
-    from server.models import OpLog
+    from server.models import OpLog, Task
+    from server.services import tasks
     app = app_for(url, workdir)
+    scope = {}
     with app.app_context():
+        day_start = local_day_start(utcnow())
         for device in devices:
+            scope[device.device_id] = db.session.scalar(select(func.count()).select_from(Task).where(
+                tasks.in_courier_scope(device.courier_id, day_start)))
             count, low, high = db.session.execute(
                 select(func.count(), func.min(OpLog.seq), func.max(OpLog.seq))
                 .where(OpLog.device_id == device.device_id, OpLog.in_sequence.is_(True),
                        OpLog.status == "applied")).one()
             if (count, low, high) != (ops_per_device, 1, ops_per_device):
+                refused = db.session.execute(select(OpLog.seq, OpLog.type, OpLog.status, OpLog.result).where(
+                    OpLog.device_id == device.device_id, OpLog.status != "applied").order_by(OpLog.seq).limit(5)).all()
+                named = [(r.seq, r.type, r.status, (r.result or {}).get("code")) for r in refused]
                 raise SystemExit(f"device {device.device_id}: op log has {count} applied ops "
-                                 f"({low}..{high}), expected 1..{ops_per_device}")
+                                 f"({low}..{high}), expected 1..{ops_per_device}; not applied: {named}")
         db.engine.dispose()
+    return scope
 
 
-def pull_phase(base_url, devices, page, rounds) -> dict:
-    """Every device pulls its whole scope from no cursor, rounds times over, all devices at once."""
+def pull_phase(base_url, devices, page, rounds, scope) -> dict:
+    """Every device pulls its whole scope from no cursor, rounds times over, all devices at once.
+
+    scope: each device's tasks in scope (finished tasks of earlier days have left it).
+    """
     counts, latencies = [], []
 
     def run(device):
@@ -117,8 +142,9 @@ def pull_phase(base_url, devices, page, rounds) -> dict:
             cursor = body["cursor"]
             if not body["has_more"]:
                 break
-        if n < len(device.task_ids):
-            raise SystemExit(f"device {device.device_id} pulled {n} changes, fewer than its {len(device.task_ids)} tasks")
+        if n < scope[device.device_id]:
+            raise SystemExit(f"device {device.device_id} pulled {n} changes, fewer than its "
+                             f"{scope[device.device_id]} tasks in scope")
         counts.append(n)
 
     cpu = time.process_time()
@@ -129,7 +155,10 @@ def pull_phase(base_url, devices, page, rounds) -> dict:
 
 
 def raw_insert_floor(url, workdir, devices, ops_per_device) -> dict:
-    """The same op-log and event rows inserted straight into the database, in batches, no HTTP, no rules."""
+    """The same op-log rows, and an event row for each task op, inserted straight into the database in batches.
+
+    No HTTP, no rules. Op ids are fresh: the pushed ops' rows are in the same op log.
+    """
     from sqlalchemy import insert
 
     from server.clock import utcnow
@@ -143,17 +172,19 @@ def raw_insert_floor(url, workdir, devices, ops_per_device) -> dict:
         db.session.commit()
         started = time.perf_counter()
         for device, shadow in zip(devices, ghost, strict=True):
+            tasks = set(device.task_ids)
             for first in range(1, ops_per_device + 1, 500):
                 ops = make_ops(device, first, min(500, ops_per_device - first + 1))
                 now = utcnow()
                 db.session.execute(insert(OpLog), [
                     {"device_id": shadow.id, "courier_id": device.courier_id, "seq": op["seq"],
-                     "op_id": op["op_id"], "type": op["type"], "entity_id": op["entity_id"],
+                     "op_id": str(uuid.uuid4()), "type": op["type"], "entity_id": op["entity_id"],
                      "payload": op["payload"], "payload_hash": "x" * 64, "received_at": now,
                      "status": "applied", "result": {"seq": op["seq"]}, "in_sequence": True} for op in ops])
                 db.session.execute(insert(TaskEvent), [
                     {"task_id": op["entity_id"], "at": now, "kind": "note", "actor_kind": "courier",
-                     "actor_id": device.courier_id, "text": op["payload"].get("text")} for op in ops])
+                     "actor_id": device.courier_id, "text": op["payload"].get("text")} for op in ops
+                    if op["entity_id"] in tasks])
                 db.session.commit()
         wall = time.perf_counter() - started
         db.engine.dispose()
@@ -162,9 +193,13 @@ def raw_insert_floor(url, workdir, devices, ops_per_device) -> dict:
 
 
 def backlog_phase(base_url, server, device, backlogs, batch) -> list[dict]:
-    """One device comes back with a large queue; worker peak RSS after each backlog size."""
+    """One device comes back with a large queue; worker peak RSS after each backlog size.
+
+    Its signatures and photos are uploaded first, timed apart.
+    """
     out, seq = [], 1
     for size in backlogs:
+        uploads = upload_phase(base_url, [device], seq, size)
         started = time.perf_counter()
         end = seq + size
         while seq < end:
@@ -173,7 +208,7 @@ def backlog_phase(base_url, server, device, backlogs, batch) -> list[dict]:
                                 {"device_id": device.device_id, "ops": ops})
             assert status == 200 and body["last_seq"] == ops[-1]["seq"], body
             seq += len(ops)
-        out.append({"backlog": size, "seconds": time.perf_counter() - started,
+        out.append({"backlog": size, "seconds": time.perf_counter() - started, "uploads": uploads,
                     "worker_peak_rss_mb": server.peak_rss_kb() / 1024})
     return out
 
@@ -204,17 +239,18 @@ def run_engine(engine, args) -> dict:
     """All phases on one engine."""
     with tempfile.TemporaryDirectory() as workdir, throwaway_database(engine, workdir) as url:
         app = app_for(url, workdir)
-        _, devices = provision(app, couriers=args.devices, tasks_per_courier=args.tasks)
-        _, (backlog_device,) = provision(app, couriers=1, tasks_per_courier=20)
+        _, devices = provision(app, couriers=args.devices, tasks_per_courier=args.tasks, ops_per_courier=args.ops)
+        _, (backlog_device,) = provision(app, couriers=1, tasks_per_courier=20, ops_per_courier=sum(args.backlog))
         with ServerProcess(url, workers=args.workers, attachments_dir=workdir + "/att",
                            log_path=workdir + "/gunicorn.log") as server:
+            uploads = upload_phase(server.base_url, devices, 1, args.ops)
             push = push_phase(server.base_url, devices, args.ops, args.batch)
-            verify_pushed(url, workdir, devices, args.ops)
+            scope = verify_pushed(url, workdir, devices, args.ops)
             # The first round is timed on its own: it includes each worker's first
             # pull (database connection, statement compilation); the steady-state
             # figure is the rounds after it.
-            pull_first = pull_phase(server.base_url, devices, args.page, 1)
-            pull = pull_phase(server.base_url, devices, args.page, args.pull_rounds)
+            pull_first = pull_phase(server.base_url, devices, args.page, 1, scope)
+            pull = pull_phase(server.base_url, devices, args.page, args.pull_rounds, scope)
             pull["first_round_per_s"] = pull_first["changes_per_s"]
             rss = server.peak_rss_kb() / 1024
             backlog = backlog_phase(server.base_url, server, backlog_device, args.backlog, 500) \
@@ -222,7 +258,7 @@ def run_engine(engine, args) -> dict:
         floor = raw_insert_floor(url, workdir, devices, args.ops)
         kinto = kinto_phase(devices, args.ops, args.batch, args.workers, workdir) \
             if args.kinto and engine == "postgresql" else None
-    return {"engine": engine, "push": push, "pull": pull, "floor": floor, "rss_mb": rss, "backlog": backlog,
+    return {"engine": engine, "uploads": uploads, "push": push, "pull": pull, "floor": floor, "rss_mb": rss, "backlog": backlog,
             "kinto": kinto}
 
 
@@ -248,7 +284,9 @@ def main() -> int:
           f"{args.tasks} tasks/device, {args.workers} gunicorn workers")
     for engine in args.engines.split(","):
         r = run_engine(engine, args)
-        p, q, f = r["push"], r["pull"], r["floor"]
+        p, q, f, u = r["push"], r["pull"], r["floor"], r["uploads"]
+        print(f"[{engine}] uploads {u['files']} signatures and photos in {u['seconds']:.1f}s "
+              f"({u['files_per_s']:.0f} files/s), before the push")
         print(f"[{engine}] push  {p['ops_per_s']:8.0f} ops/s   ({p['ops']} ops in {p['seconds']:.1f}s; "
               f"per batch p50 {p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms)")
         print(f"[{engine}] pull  {q['changes_per_s']:8.0f} changes/s ({q['changes']} changes in {q['seconds']:.1f}s;"
@@ -264,7 +302,8 @@ def main() -> int:
                   f"{args.workers} gunicorn workers; p50 {k['p50_ms']:.0f} ms, p99 {k['p99_ms']:.0f} ms); "
                   f"Fieldops/Kinto = {p['ops_per_s'] / k['ops_per_s']:.2f}")
         for b in r["backlog"]:
-            print(f"[{engine}] backlog {b['backlog']:6d} ops pushed in {b['seconds']:.1f}s; "
+            print(f"[{engine}] backlog {b['backlog']:6d} ops pushed in {b['seconds']:.1f}s "
+                  f"(its {b['uploads']['files']} files uploaded first in {b['uploads']['seconds']:.1f}s); "
                   f"worker peak RSS {b['worker_peak_rss_mb']:.0f} MB")
     return 0
 

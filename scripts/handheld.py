@@ -1,8 +1,13 @@
 #!/usr/bin/env python
 """A handheld from the command line: enroll, queue ops, sync, show state (sync.client underneath).
 
+The handover at the door: verify, inspect, pay, sign, refuse, alternate,
+pickup queue the pod.* and pickup.collect ops (amounts in fen); a task's
+handover PIN is checked here, offline, before anything is queued.
+
 Exit status: 0 done; 1 the server refused (its problem's title, detail and code
-are printed on one line) or the store is not enrolled; 2 the server cannot be reached.
+are printed on one line), the store is not enrolled, a PIN is refused or the
+task is not on this handheld; 2 the server cannot be reached (or the command line is wrong).
 """
 import argparse
 import json
@@ -16,11 +21,69 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sync.client import Handheld, HttpTransport, Reply, SyncFailed, Transport  # noqa: E402
+from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, ITEM_CONDITIONS,  # noqa: E402 - plain tuples
+                           PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
+from sync.client import Handheld, HttpTransport, PinRefused, Reply, SyncFailed, Transport  # noqa: E402
+
+
 
 
 class Unreachable(Exception):
     """Nothing answers at the server's address: retrying will not help a person at a prompt."""
+
+
+class NotOnHandheld(Exception):
+    """The command needs the task as pulled, and this handheld does not hold it."""
+
+
+def _parts(spec: str, what: str, least: int, most: int) -> list[str]:
+    """A colon-separated command-line value, its number of parts checked."""
+    parts = spec.split(":", most - 1)
+    if not least <= len(parts) <= most or not all(parts[:least]):
+        raise argparse.ArgumentTypeError(f"{spec!r}: expected {what}")
+    return parts
+
+
+def _count(text: str, spec: str) -> int:
+    """A whole, non-negative count or amount."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{spec!r}: {text!r} is not a whole number")
+    return int(text)
+
+
+def item_arg(spec: str) -> dict:
+    """--item PARCEL_NO:COUNTED[:CONDITION] (condition ok, damaged or missing; default ok)."""
+    parts = _parts(spec, "PARCEL_NO:COUNTED[:CONDITION]", 2, 3)
+    condition = parts[2] if len(parts) == 3 else "ok"
+    if condition not in ITEM_CONDITIONS:
+        raise argparse.ArgumentTypeError(f"{spec!r}: condition must be one of {', '.join(ITEM_CONDITIONS)}")
+    return {"parcel_no": parts[0], "counted": _count(parts[1], spec), "condition": condition}
+
+
+def parcel_arg(spec: str) -> dict:
+    """--parcel PARCEL_NO[:COUNT[:DESCRIPTION]] (count default 1)."""
+    parts = _parts(spec, "PARCEL_NO[:COUNT[:DESCRIPTION]]", 1, 3)
+    return {"parcel_no": parts[0], "count": _count(parts[1], spec) if len(parts) > 1 else 1,
+            "description": parts[2] if len(parts) > 2 else ""}
+
+
+def fee_arg(spec: str) -> dict:
+    """--fee CODE:AMOUNT (fen)."""
+    code, amount = _parts(spec, "CODE:AMOUNT (fen)", 2, 2)
+    return {"code": code, "amount": _count(amount, spec)}
+
+
+def _photos(paths: list[str]) -> list[bytes]:
+    """The photo files' bytes."""
+    return [Path(p).read_bytes() for p in paths]
+
+
+def _held_task(handheld: Handheld, task_id: str) -> dict:
+    """The task as this handheld last pulled it."""
+    task = handheld.task(task_id)
+    if task is None:
+        raise NotOnHandheld(f"task {task_id} is not on this handheld: run 'handheld.py sync' first")
+    return task
 
 
 class CliTransport:
@@ -82,6 +145,53 @@ def sync_summary(handheld: Handheld, seen: CliTransport) -> dict:
             "last_seq": outcome["last_seq"], "scope": outcome["scope"]}
 
 
+def _handover_commands(sub) -> None:
+    """The handover at the door: one subcommand per pod.* op, and pickup.collect."""
+    verify = sub.add_parser("verify", help="queue a recipient check (a task's PIN is checked offline first)")
+    verify.add_argument("task_id")
+    verify.add_argument("name", help="the name of the person taking the parcel")
+    verify.add_argument("--method", choices=VERIFY_METHODS, help="default: pin with --pin, else id_check")
+    verify.add_argument("--relation", help="a proxy's relation to the recipient")
+    verify.add_argument("--pin", help="the handover PIN the recipient gives")
+    inspect = sub.add_parser("inspect", help="queue the customer's count and inspection")
+    inspect.add_argument("task_id")
+    inspect.add_argument("--item", action="append", type=item_arg, default=[], metavar="PARCEL_NO:COUNTED[:CONDITION]",
+                         help="each parcel as counted (default: every parcel of the task, as expected, ok)")
+    inspect.add_argument("--refused", action="store_true", help="the customer did not accept the parcel")
+    inspect.add_argument("--photo", action="append", default=[], help="JPEG/PNG file (needed for damage)")
+    pay = sub.add_parser("pay", help="queue the payment taken (COD plus published fees)")
+    pay.add_argument("task_id")
+    pay.add_argument("amount", type=int, nargs="?", help="in fen (default: the task's amount due)")
+    pay.add_argument("--method", choices=PAYMENT_METHODS, default="cash")
+    sign = sub.add_parser("sign", help="queue the recipient's signature")
+    sign.add_argument("task_id")
+    sign.add_argument("signature", help="the signature image file")
+    sign.add_argument("signer_name")
+    sign.add_argument("lat", type=float)
+    sign.add_argument("lon", type=float)
+    sign.add_argument("--gift-disclosed", action="store_true", help="the customer was told about the gift")
+    refuse = sub.add_parser("refuse", help="queue the customer's refusal after inspection")
+    refuse.add_argument("task_id")
+    refuse.add_argument("reason", choices=REFUSAL_REASONS)
+    refuse.add_argument("--note")
+    refuse.add_argument("--photo", action="append", default=[], help="JPEG/PNG file")
+    alternate = sub.add_parser("alternate", help="queue a delivery to a locker, station or neighbour")
+    alternate.add_argument("task_id")
+    alternate.add_argument("place", choices=ALTERNATE_PLACES)
+    alternate.add_argument("--via", choices=AUTHORIZATION_VIA, required=True,
+                           help="the customer's consent: on their page, or a phone contact that reached them")
+    alternate.add_argument("--reference", default="", help="what identifies the consent (needed with contact)")
+    alternate.add_argument("--photo", action="append", default=[], help="JPEG/PNG file")
+    pickup = sub.add_parser("pickup", help="queue a pickup: parcels, published fees, the sender's signature")
+    pickup.add_argument("task_id")
+    pickup.add_argument("signature", help="the signature image file")
+    pickup.add_argument("signer_name")
+    pickup.add_argument("--parcel", action="append", type=parcel_arg, required=True,
+                        metavar="PARCEL_NO[:COUNT[:DESCRIPTION]]")
+    pickup.add_argument("--fee", action="append", type=fee_arg, default=[], metavar="CODE:AMOUNT")
+    pickup.add_argument("--pay", choices=PAYMENT_METHODS, help="the fees were paid now, this way")
+
+
 def main(argv=None, transport: Transport | None = None) -> int:
     """Parse the command and run it against the store file (transport: tests pass an in-process one)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -101,6 +211,7 @@ def main(argv=None, transport: Transport | None = None) -> int:
     arrive.add_argument("task_id")
     arrive.add_argument("lat", type=float)
     arrive.add_argument("lon", type=float)
+    _handover_commands(sub)
     sub.add_parser("sync", help="push the queue, pull changes")
     sub.add_parser("show", help="print the local queue and store")
     args = parser.parse_args(argv)
@@ -118,6 +229,9 @@ def main(argv=None, transport: Transport | None = None) -> int:
     except BrokenPipeError:  # `show | head`: the reader left; not the server's fault
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except (PinRefused, NotOnHandheld) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except Unreachable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -143,6 +257,8 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
         print(f"queued seq {handheld.queue('task.note', args.task_id, {'text': args.text, 'photos': shas}, blobs=shas)}")
     elif args.command == "arrive":
         print(f"queued seq {handheld.queue('stop.arrive', args.task_id, {'lat': args.lat, 'lon': args.lon})}")
+    elif args.command in HANDOVER:
+        print(f"queued seq {HANDOVER[args.command](args, handheld)}")
     elif args.command == "sync":
         if handheld.device_id is None:
             print("error: not enrolled: run 'handheld.py enroll CODE' first", file=sys.stderr)
@@ -153,9 +269,68 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
         print(json.dumps({
             "device_id": handheld.device_id, "pending": handheld.pending(),
             "results": handheld.results(), "checksum": handheld.checksum(),
-            "entities": {f"{e}:{i}": {"version": v["version"], "status": v["data"].get("status")}
+            "entities": {f"{e}:{i}": {"version": v["version"], "status": v["data"].get("status"),
+                                      **(_task_facts(v["data"]) if e == "task" else {})}
                          for (e, i), v in sorted(entities.items())}}, indent=2, default=str))
     return 0
+
+
+def _task_facts(data: dict) -> dict:
+    """What `show` tells of a task: which one it is, where its door is, what is due."""
+    recipient = data.get("recipient") or {}
+    return {"waybill_no": data.get("waybill_no"), "kind": data.get("kind"), "lat": recipient.get("lat"),
+            "lon": recipient.get("lon"), "amount_due": data.get("amount_due"),
+            "pin_required": data.get("pin_required"), "gift_description": data.get("gift_description")}
+
+
+def _verify(args, handheld: Handheld) -> int:
+    """pod.verify_recipient; the PIN checked offline."""
+    method = args.method or ("pin" if args.pin else "id_check")
+    return handheld.verify_recipient(args.task_id, method=method, name=args.name, relation=args.relation,
+                                     pin=args.pin)
+
+
+def _inspect(args, handheld: Handheld) -> int:
+    """pod.inspect; without --item every parcel of the task as expected."""
+    items = args.item or [{"parcel_no": p["parcel_no"], "counted": p["count"], "condition": "ok"}
+                          for p in _held_task(handheld, args.task_id)["parcels"]]
+    return handheld.inspect(args.task_id, items=items, customer_accepted=not args.refused,
+                            photos=_photos(args.photo))
+
+
+def _pay(args, handheld: Handheld) -> int:
+    """pod.collect_payment; by default the amount due the task shows."""
+    amount = args.amount if args.amount is not None else _held_task(handheld, args.task_id)["amount_due"]
+    return handheld.collect_payment(args.task_id, amount=amount, method=args.method)
+
+
+def _sign(args, handheld: Handheld) -> int:
+    """pod.sign."""
+    return handheld.sign(args.task_id, signature=Path(args.signature).read_bytes(), signer_name=args.signer_name,
+                         lat=args.lat, lon=args.lon, gift_disclosed=args.gift_disclosed)
+
+
+def _refuse(args, handheld: Handheld) -> int:
+    """pod.refuse."""
+    return handheld.refuse(args.task_id, reason=args.reason, note=args.note, photos=_photos(args.photo))
+
+
+def _alternate(args, handheld: Handheld) -> int:
+    """pod.deliver_alternate."""
+    return handheld.deliver_alternate(args.task_id, place=args.place, via=args.via, reference=args.reference,
+                                      photos=_photos(args.photo))
+
+
+def _pickup(args, handheld: Handheld) -> int:
+    """pickup.collect; --pay takes the fees' total."""
+    payment = {"amount": sum(fee["amount"] for fee in args.fee), "method": args.pay} if args.pay else None
+    return handheld.collect_pickup(args.task_id, parcels=args.parcel, fees=args.fee,
+                                   signature=Path(args.signature).read_bytes(), signer_name=args.signer_name,
+                                   payment=payment)
+
+
+HANDOVER = {"verify": _verify, "inspect": _inspect, "pay": _pay, "sign": _sign, "refuse": _refuse,
+            "alternate": _alternate, "pickup": _pickup}
 
 
 if __name__ == "__main__":

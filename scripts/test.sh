@@ -29,14 +29,24 @@ run_pass() {
 echo "=== Lint (ruff) ==="
 ruff check server sync schemas tools scripts tests
 
-run_pass sqlite "$@"
+# Both passes run whatever the first one did (a failure on SQLite says nothing about PostgreSQL);
+# the script fails if either did, and its last lines say how each went.
+sqlite_rc=0
+run_pass sqlite "$@" || sqlite_rc=$?
+summary="SQLite pass: $([ "$sqlite_rc" -eq 0 ] && echo passed || echo "FAILED (pytest exit $sqlite_rc)")"
 
+pg_rc=0
 pg_url="${FIELDOPS_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
 if python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$pg_url" 2>/dev/null; then
-  run_pass postgresql "$@"
+  run_pass postgresql "$@" || pg_rc=$?
+  summary="$summary; PostgreSQL pass: $([ "$pg_rc" -eq 0 ] && echo passed || echo "FAILED (pytest exit $pg_rc)")"
 elif [ "${FIELDOPS_REQUIRE_POSTGRES:-0}" = "1" ]; then
   echo "PostgreSQL pass FAILED: no PostgreSQL at $pg_url (FIELDOPS_REQUIRE_POSTGRES=1)" >&2
-  exit 1
+  pg_rc=1
+  summary="$summary; PostgreSQL pass: FAILED (no PostgreSQL at $pg_url)"
 else
   echo "=== PostgreSQL pass SKIPPED: no PostgreSQL at $pg_url (set FIELDOPS_TEST_DATABASE_URL) ==="
+  summary="$summary; PostgreSQL pass: SKIPPED (no PostgreSQL at $pg_url)"
 fi
+echo "=== $summary ==="
+[ "$sqlite_rc" -eq 0 ] && [ "$pg_rc" -eq 0 ]

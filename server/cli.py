@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from server.database import MIGRATIONS_DIR, schema_revisions
 from server.errors import DomainError
-from schemas.vocab import STAFF_ROLES
+from schemas.vocab import KPI_GROUPS, STAFF_ROLES
 
 
 def _create_app():
@@ -183,21 +183,64 @@ def seed_demo(day):
 @click.command("sync-maintain")
 @with_appcontext
 def sync_maintain():
-    """Day-end tombstones for finished tasks, compact the change feed, bring handheld docs up to date."""
+    """Day-end tombstones for finished tasks, compact the change feed, bring handheld docs up to date.
+
+    The same as `fieldops jobs run sync-maintain` (and recorded as its run).
+    """
     from flask import current_app
 
-    from server.clock import utcnow
-    from server.extensions import db
-    from server.services.tasks import close_day
-    from sync import docs
-    from sync.maintenance import compact_feed
-    now = utcnow()
-    click.echo(f"day-end tombstones: {close_day(now=now)} tasks")
-    deleted = compact_feed(now=now, retention=current_app.config["SYNC_RETENTION"])
-    click.echo(f"feed compaction: {deleted} changes older than {current_app.config['SYNC_RETENTION']} removed")
-    written = docs.rebuild(db.session, current_app.extensions["fieldops_sync"])
-    db.session.commit()
-    click.echo(f"handheld docs: {written} missing or behind, rewritten")
+    counts = _run_job("sync-maintain")
+    click.echo(f"day-end tombstones: {counts['tombstones']} tasks")
+    click.echo(f"feed compaction: {counts['compacted']} changes older than {current_app.config['SYNC_RETENTION']} "
+               "removed")
+    click.echo(f"handheld docs: {counts['docs']} missing or behind, rewritten")
+
+
+def _run_job(name: str) -> dict:
+    """Run a job now (recorded); an unknown name or a failure is a one-line error, exit status 1."""
+    from server import jobs
+    try:
+        return jobs.run(name)
+    except KeyError as exc:
+        raise click.ClickException(exc.args[0]) from exc
+    except DBAPIError:
+        raise  # the group says what to do about a database without its schema
+    except Exception as exc:
+        raise click.ClickException(f"{name} failed (recorded in its runs): {type(exc).__name__}: {exc}") from exc
+
+
+def _counts(counts: dict | None) -> str:
+    """A run's counts on one line."""
+    return ", ".join(f"{key} {value}" for key, value in (counts or {}).items()) or "-"
+
+
+@click.command("import-manifest")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(("csv", "json")), default=None,
+              help="Default: by the file's extension.")
+@with_appcontext
+def import_manifest(file, fmt):
+    """Import an upstream manifest: tasks created or updated by waybill, bad rows quarantined (exit status 2)."""
+    from server.auth import SYSTEM
+    from server.services import manifests
+    fmt = fmt or manifests.format_of(file)
+    if fmt is None:
+        raise click.BadParameter("name a .csv or .json file, or give --format.", param_hint="FILE")
+    with open(file, "rb") as source:
+        content = source.read()
+    try:
+        report = manifests.import_manifest(actor=SYSTEM, file_name=os.path.basename(file), content=content, fmt=fmt)
+    except DomainError as exc:
+        problems = "; ".join(f"{path}: {' '.join(messages)}" for path, messages in (exc.fields or {}).items())
+        raise click.ClickException(f"{exc.detail} {problems}".strip()) from exc
+    click.echo(f"{report['file_name']} ({report['file_sha256'][:12]}): "
+               + ", ".join(f"{key} {value}" for key, value in report["counts"].items()))
+    for row in report["rows"]:
+        for reason in row["reasons"]:
+            click.echo(f"quarantined row {row['row']} ({row['waybill_no'] or 'no waybill'}): "
+                       f"{reason['field']} {reason['code']}: {reason['message']}")
+    if report["counts"]["quarantined"]:
+        sys.exit(2)
 
 
 @click.group("jobs")
@@ -208,29 +251,118 @@ def jobs_group():
 @jobs_group.command("list")
 @with_appcontext
 def jobs_list():
-    """Every job: name, schedule, what it does."""
-    from server.jobs import JOBS
-    for job in JOBS:
-        click.echo(f"{job.name}\t{job.schedule}\t{job.description}")
+    """Every job: name, schedule, last run (outcome, when, where, counts), what it does."""
+    from server.services import job_runs
+    for job in job_runs.get_all():
+        run = job["last_run"]
+        if run is None:
+            last = "never ran"
+        else:
+            last = f"{run.outcome or 'unfinished'} {_when(run.started_at)} on {run.host} ({_counts(run.counts)})"
+        click.echo(f"{job['name']}\t{job['schedule']}\t{last}\t{job['description']}")
 
 
 @jobs_group.command("run")
 @click.argument("name")
 @with_appcontext
 def jobs_run(name):
-    """Run one job now and print its counts."""
-    from server import jobs
+    """Run one job now and print its counts (recorded in its runs, with this host)."""
+    counts = _run_job(name)
+    click.echo(f"{name}: {_counts(counts)}")
+
+
+@click.command("scheduler")
+@with_appcontext
+def scheduler():
+    """Run the jobs on their schedules until SIGTERM; start one on each of several hosts: one leads at a time."""
+    from server.scheduler import Scheduler
+    if _schema_at_head() is False:
+        # Its errors happen in threads, logged and retried: without this it would log them forever.
+        url = current_app.extensions["sqlalchemy"].engines[None].url.render_as_string(hide_password=True)
+        raise click.ClickException(f"the database at {url} has no schema (or is behind): run 'fieldops db upgrade'")
     try:
-        counts = jobs.run(name)
-    except KeyError as exc:
-        raise click.ClickException(exc.args[0]) from exc
-    click.echo(f"{name}: " + ", ".join(f"{key} {value}" for key, value in counts.items()))
+        process = Scheduler(current_app._get_current_object())
+    except (KeyError, ValueError) as exc:  # a bad FIELDOPS_JOB_SCHEDULES
+        raise click.ClickException(str(exc.args[0])) from exc
+    process.run()
+
+
+@click.group("report")
+def report_group():
+    """Reports for the office (docs/kpis.md)."""
+
+
+def _date(_ctx, _param, value):
+    """A YYYY-MM-DD option as a date: a bad one is a usage error, not a traceback."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date YYYY-MM-DD.") from None
+
+
+@report_group.command("kpis")
+@click.option("--from", "start", required=True, callback=_date, help="First depot-local date, YYYY-MM-DD.")
+@click.option("--to", "end", required=True, callback=_date, help="Last depot-local date (included).")
+@click.option("--group-by", type=click.Choice(KPI_GROUPS), default=None, help="One column per courier, depot or day.")
+@click.option("--chart", type=click.Path(dir_okay=False, writable=True), default=None,
+              help="Also draw the daily trend into this PNG file.")
+@with_appcontext
+def report_kpis(start, end, group_by, chart):
+    """Print the service-quality KPIs (value and numerator/denominator) and optionally chart their daily trend."""
+    from server.database import mark_read_only, reset_read_only
+    from server.extensions import db
+    from server.services import kpis
+    # A read: on SQLite it must not hold the writers' lock for the seconds a big report takes.
+    db.session.rollback()
+    token = mark_read_only(True)
+    try:
+        result = kpis.report(start=start, end=end, group_by=group_by)
+        drawn = kpis.chart(start=start, end=end) if chart else None
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.detail} {exc.fields or ''}".strip()) from exc
+    finally:
+        db.session.rollback()
+        reset_read_only(token)
+    for line in kpis.table(result):
+        click.echo(line)
+    if chart:
+        with open(chart, "wb") as out:
+            out.write(drawn)
+        click.echo(f"daily trend chart written to {chart}")
+
+
+@click.group("receipt-key")
+def receipt_key_group():
+    """The Ed25519 key that seals receipts (docs/receipts.md)."""
+
+
+@receipt_key_group.command("rotate")
+@with_appcontext
+def receipt_key_rotate():
+    """Make a new signing key in the instance folder; the old public keys stay published."""
+    from server.services import receipts
+    try:
+        row = receipts.rotate()
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"new receipt key {row.key_id} signs from now on; earlier keys are retired and stay published")
+
+
+@receipt_key_group.command("list")
+@with_appcontext
+def receipt_key_list():
+    """Every published key: id, status, from, until."""
+    from server.services import receipts
+    for key in receipts.key_set()["keys"]:
+        click.echo(f"{key['kid']}\t{key['status']}\t{_when(key['valid_from'])}\t{_when(key['valid_until'])}")
 
 
 def init_app(app: Flask) -> None:
     """Attach the commands to the app (so `flask` and `fieldops` both see them)."""
     for command in (create_staff, list_staff, issue_token, revoke_token, enroll_courier, seed_demo,
-                    sync_maintain, jobs_group):
+                    sync_maintain, import_manifest, jobs_group, scheduler, report_group, receipt_key_group):
         app.cli.add_command(command)
 
 

@@ -1,4 +1,5 @@
 """Configuration: one Config class that reads FIELDOPS_* environment variables."""
+import ipaddress
 import os
 from datetime import timedelta
 from typing import NamedTuple
@@ -41,6 +42,22 @@ def _env_limit(name: str, default: str) -> FailureLimit:
     return limit
 
 
+# Where webhooks are never sent (checked on every address a URL resolves to): private, loopback,
+# link-local, carrier-grade NAT, "this network", and their IPv6 kin (unique local, link-local, loopback).
+DEFAULT_FORBIDDEN_NETWORKS = ("0.0.0.0/8,10.0.0.0/8,100.64.0.0/10,127.0.0.0/8,169.254.0.0/16,172.16.0.0/12,"
+                              "192.168.0.0/16,::/128,::1/128,fc00::/7,fe80::/10")
+
+
+def parse_networks(value: str, name: str = "WEBHOOK_FORBIDDEN_NETWORKS") -> tuple:
+    """Comma-separated CIDR blocks as ip_network objects ("none": no block); a malformed one fails at start-up."""
+    if value.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip())
+    except ValueError as exc:
+        raise RuntimeError(f"FIELDOPS_{name} must be comma-separated CIDR blocks: {exc}") from exc
+
+
 class Config:
     """Settings read from the environment when the class is instantiated."""
 
@@ -71,6 +88,15 @@ class Config:
         # Every request to one customer link (page views and form posts) counts; links never share a budget.
         self.CUSTOMER_LINK_REQUESTS = _env_limit("CUSTOMER_LINK_REQUESTS", "30/600")
         self.CUSTOMER_LINK_TTL_HOURS = _env_int("CUSTOMER_LINK_TTL_HOURS", 48)
+        # Sealed receipts: the Ed25519 signing key (PEM or base64 of the 32 raw bytes; unset: the
+        # instance folder's receipt-key.pem, made on first use), the depot code that starts every
+        # receipt number, and the public receipt page's budgets: requests per receipt, and unknown
+        # tokens per client address (guessing).
+        self.RECEIPT_KEY = _env_str("RECEIPT_KEY")
+        self.RECEIPT_KEY_FILE = os.path.join(self.INSTANCE_DIR, "receipt-key.pem")
+        self.RECEIPT_PREFIX = _env_str("RECEIPT_PREFIX", "FO")
+        self.RECEIPT_PAGE_REQUESTS = _env_limit("RECEIPT_PAGE_REQUESTS", "30/600")
+        self.RECEIPT_TOKEN_FAILURES_PER_ADDRESS = _env_limit("RECEIPT_TOKEN_FAILURES_PER_ADDRESS", "20/600")
         # Reverse proxies in front of us whose X-Forwarded-* headers are trusted (0: none).
         self.PROXY_HOPS = _env_int("PROXY_HOPS", 0)
         # The address customers reach the service at (customer links, their QR codes, the
@@ -82,6 +108,55 @@ class Config:
         self.CLOCK_SKEW_TOLERANCE_SECONDS = _env_int("CLOCK_SKEW_TOLERANCE_SECONDS", 300)
         self.MIN_WAIT_MINUTES = _env_int("MIN_WAIT_MINUTES", 10)
         self.AT_RISK_LEAD_MINUTES = _env_int("AT_RISK_LEAD_MINUTES", 30)
+        # A signature further than this from the task's address is flagged not_at_address.
+        self.HANDOVER_MAX_DISTANCE_M = _env_int("HANDOVER_MAX_DISTANCE_M", 200)
+        self.HANDOVER_PIN_MAX_FAILURES = _env_int("HANDOVER_PIN_MAX_FAILURES", 5)
+        self.HANDOVER_CONSENT_CALL_HOURS = _env_int("HANDOVER_CONSENT_CALL_HOURS", 4)
+        # Checklists: a device may submit against a template version this long after the next one
+        # was published; a vehicle check this far from the van's last known position is flagged.
+        self.CHECKLIST_GRACE = timedelta(hours=_env_int("CHECKLIST_GRACE_HOURS", 24))
+        self.VEHICLE_CHECK_RADIUS_M = _env_int("VEHICLE_CHECK_RADIUS_M", 500)
+        # Complaints: a first response is due this long after the complaint was received.
+        self.COMPLAINT_RESPONSE_HOURS = _env_int("COMPLAINT_RESPONSE_HOURS", 24)
+        # The service grade (docs/decisions.md, "Complaints and the service grade"): a score of 100
+        # less points per violation by severity and per percentage point of on-time rate below target,
+        # over a rolling window; A at or above GRADE_A_MIN, B at or above GRADE_B_MIN, else C.
+        self.GRADE_WINDOW_DAYS = _env_int("GRADE_WINDOW_DAYS", 30)
+        self.GRADE_POINTS = {"critical": _env_int("GRADE_POINTS_CRITICAL", 20),
+                             "major": _env_int("GRADE_POINTS_MAJOR", 8),
+                             "minor": _env_int("GRADE_POINTS_MINOR", 3)}
+        self.GRADE_A_MIN = _env_int("GRADE_A_MIN", 90)
+        self.GRADE_B_MIN = _env_int("GRADE_B_MIN", 75)
+        self.GRADE_ON_TIME_TARGET_PERCENT = _env_int("GRADE_ON_TIME_TARGET_PERCENT", 95)
+        self.GRADE_ON_TIME_MIN_APPOINTMENTS = _env_int("GRADE_ON_TIME_MIN_APPOINTMENTS", 10)
+        self.GRADE_ON_TIME_POINTS_PER_PERCENT = _env_int("GRADE_ON_TIME_POINTS_PER_PERCENT", 1)
+        # Upstream manifests: the drop folder the manifest-import job reads (unset: the job does nothing).
+        self.MANIFEST_INBOX = _env_str("MANIFEST_INBOX")
+        # Recipients' personal data on tasks finished longer ago than this is redacted (the retention job).
+        self.RETENTION_DAYS = _env_int("RETENTION_DAYS", 90)
+        # Webhooks (docs/events.md): a delivery is dead after this many attempts; retries wait a random time
+        # up to BASE * 2^(attempts-1) seconds, at most MAX (full jitter). A worker's claim on a delivery
+        # lasts CLAIM seconds (more than the connect and read timeouts), then another worker may take it.
+        self.WEBHOOK_MAX_ATTEMPTS = _env_int("WEBHOOK_MAX_ATTEMPTS", 8)
+        self.WEBHOOK_BACKOFF_BASE_SECONDS = _env_int("WEBHOOK_BACKOFF_BASE_SECONDS", 300)
+        self.WEBHOOK_BACKOFF_MAX_SECONDS = _env_int("WEBHOOK_BACKOFF_MAX_SECONDS", 6 * 3600)
+        self.WEBHOOK_CONNECT_TIMEOUT_SECONDS = _env_int("WEBHOOK_CONNECT_TIMEOUT_SECONDS", 5)
+        self.WEBHOOK_READ_TIMEOUT_SECONDS = _env_int("WEBHOOK_READ_TIMEOUT_SECONDS", 10)
+        self.WEBHOOK_CLAIM_SECONDS = _env_int("WEBHOOK_CLAIM_SECONDS", 60)
+        self.WEBHOOK_MAX_PER_RUN = _env_int("WEBHOOK_MAX_PER_RUN", 500)
+        self.WEBHOOK_FORBIDDEN_NETWORKS = parse_networks(
+            _env_str("WEBHOOK_FORBIDDEN_NETWORKS", DEFAULT_FORBIDDEN_NETWORKS))
+        # The scheduler (server/scheduler.py): the leader's lease lasts this long and is renewed every
+        # third of it; JOB_SCHEDULES overrides schedules ("missed-appointments=every 1 min; grades=off").
+        self.SCHEDULER_LEASE_SECONDS = _env_int("SCHEDULER_LEASE_SECONDS", 30)
+        if self.SCHEDULER_LEASE_SECONDS < 1:
+            raise RuntimeError("FIELDOPS_SCHEDULER_LEASE_SECONDS must be at least 1")
+        self.JOB_SCHEDULES = _env_str("JOB_SCHEDULES")
+        # An upload nothing names is deleted by attachments-gc once it is this old.
+        self.ATTACHMENT_GC_GRACE = timedelta(hours=_env_int("ATTACHMENT_GC_GRACE_HOURS", 48))
+        # Customers' ratings (1-5) of this score or less, given in the window, cost points each.
+        self.GRADE_LOW_RATING_MAX = _env_int("GRADE_LOW_RATING_MAX", 2)
+        self.GRADE_LOW_RATING_POINTS = _env_int("GRADE_LOW_RATING_POINTS", 2)
 
     # hide_parameters: SQL errors in logs never carry the values (hashes, names, codes).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
@@ -121,5 +196,7 @@ class TestConfig(Config):
         super().__init__()
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.ATTACHMENTS_DIR = attachments_dir
+        # Made on first use, beside the attachments: never in the checkout's instance folder.
+        self.RECEIPT_KEY_FILE = os.path.join(os.path.dirname(attachments_dir), "receipt-key.pem")
         self.SECRET_KEY = "test"
         self.LOG_LEVEL = "INFO"  # every access line reaches the suite's log audit (tests/log_audit.py)

@@ -9,9 +9,9 @@ import marshmallow as ma
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from schemas.customer_links import InstructionsForm, PageForm, SlotForm
+from schemas.customer_links import ConsentForm, InstructionsForm, PageForm, RatingForm, SlotForm
 from server.clock import local_zone
-from server.errors import DomainError, ValidationFailed
+from server.errors import DomainError, ValidationFailed, apply_keep
 from server.services import customer_links
 
 log = logging.getLogger(__name__)
@@ -21,13 +21,14 @@ bp = Blueprint("customer_page", __name__, url_prefix="/c")
 LANGS = ("zh", "en")
 VISIT_COOKIE = "fo_visit"
 _VISIT_NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}")
-_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; " \
+PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; " \
        "base-uri 'none'"
-_DONE = ("confirmed", "slot", "note")
+_DONE = ("confirmed", "slot", "note", "consent", "withdrawn", "rated")
 
 TEXT = {
     "zh": {
-        "title": "预约确认", "delivery": "派送", "pickup": "上门取件", "recipient": "收件人",
+        "title": "预约确认", "delivery": "派送", "pickup": "上门取件", "return": "退回",
+        "pin": "收件码（请只告诉上门的快递员）", "recipient": "收件人",
         "address": "地址", "proposed": "快递员建议的时间", "confirmed": "已确认", "unconfirmed": "待确认",
         "confirm": "确认这个时间", "or_pick": "或选择其他时间", "pick": "选择",
         "instructions": "派送说明（如：放门卫室）", "send": "提交说明", "closed": "这个订单已完成，无需再确认。",
@@ -43,9 +44,20 @@ TEXT = {
         "err_slot_past": "这个时间段已经开始，请选择更晚的时间。",
         "err_validation_failed": "提交的内容有误，请检查后重试。",
         "err_other": "出了点问题，请稍后再试。", "back": "返回",
+        "alternate": "不在家时可以放在别处吗？", "alternate_help": "只有你同意，快递员才会把快递放在以下地点。",
+        "place": "存放地点", "locker": "快递柜", "station": "驿站（代收点）", "neighbour": "邻居",
+        "consent_note": "备注（如：哪位邻居）", "give_consent": "同意放在这里",
+        "consent_given": "你已同意放在", "withdraw": "撤回同意",
+        "done_consent": "已同意，快递员会看到。", "done_withdrawn": "已撤回，快递员只会当面交给你。",
+        "err_wrong_task_kind": "这个订单不能放在别处。",
+        "rate": "为这次服务打分", "score": "评分（1 最差，5 最好）", "comment": "意见或建议（可不填）",
+        "send_rating": "提交评价", "rated": "你的评分", "thanks": "谢谢你的评价！",
+        "done_rated": "评价已提交，谢谢！", "err_already_rated": "这个订单已经评价过了，谢谢你！",
+        "err_not_rateable": "快递交接完成后才能评价。",
     },
     "en": {
-        "title": "Confirm your delivery time", "delivery": "Delivery", "pickup": "Pickup",
+        "title": "Confirm your appointment", "delivery": "Delivery", "pickup": "Pickup",
+        "return": "Return", "pin": "Handover PIN (give it only to your courier at the door)",
         "recipient": "Recipient", "address": "Address", "proposed": "Time proposed by your courier",
         "confirmed": "Confirmed", "unconfirmed": "Not yet confirmed", "confirm": "Confirm this time",
         "or_pick": "Or pick another time", "pick": "Pick", "instructions": "Delivery instructions "
@@ -66,11 +78,22 @@ TEXT = {
         "err_slot_past": "That time has already begun; please pick a later one.",
         "err_validation_failed": "Something in the form was not right; please check it and try again.",
         "err_other": "Something went wrong; please try again later.", "back": "Back",
+        "alternate": "Not at home? Leave it elsewhere", "alternate_help": "Your courier leaves the parcel at one "
+        "of these places only with your consent.", "place": "Place", "locker": "Parcel locker",
+        "station": "Parcel station", "neighbour": "A neighbour", "consent_note": "Note (e.g. which neighbour)",
+        "give_consent": "I agree to this place", "consent_given": "You agreed to", "withdraw": "Withdraw consent",
+        "done_consent": "Consent given: your courier will see it.",
+        "done_withdrawn": "Consent withdrawn: your courier will hand the parcel to you in person.",
+        "err_wrong_task_kind": "This order cannot be left elsewhere.",
+        "rate": "Rate this service", "score": "Score (1 worst, 5 best)", "comment": "Comments (optional)",
+        "send_rating": "Send rating", "rated": "Your rating", "thanks": "Thank you for your rating!",
+        "done_rated": "Rating sent: thank you!", "err_already_rated": "This order is already rated: thank you!",
+        "err_not_rateable": "You can rate the service once the parcel is handed over.",
     },
 }
 
 
-def _lang() -> str:
+def page_language() -> str:
     """The page language: ?lang= (or the form's) when given, else the browser's preference, else Chinese."""
     chosen = request.values.get("lang")
     if chosen in LANGS:
@@ -120,7 +143,7 @@ def _form(schema: type[PageForm], link) -> dict:
 
 def _back(token: str, done: str):
     """Post/redirect/get: the page again, saying what was done."""
-    return redirect(url_for(".show", token=token, lang=_lang(), done=done), code=303)
+    return redirect(url_for(".show", token=token, lang=page_language(), done=done), code=303)
 
 
 @bp.get("/<token>")
@@ -128,7 +151,7 @@ def show(token):
     """The page: who and where (masked), the proposed window, the offered slots, an instructions box."""
     link = customer_links.open_link(token=token)
     view = customer_links.page(link=link)
-    lang = _lang()
+    lang = page_language()
     done = request.args.get("done")
     return render_template(
         "customer/page.html", t=TEXT[lang], lang=lang, token=token, view=view,
@@ -164,10 +187,37 @@ def instructions(token):
     return _back(token, "note")
 
 
+@bp.post("/<token>/consent")
+def give_consent(token):
+    """The customer consents to delivery at a locker, station or neighbour."""
+    link = customer_links.open_link(token=token)
+    form = _form(ConsentForm, link)
+    customer_links.consent(link=link, place=form["place"], note=form["note"])
+    return _back(token, "consent")
+
+
+@bp.post("/<token>/consent/withdraw")
+def withdraw_consent(token):
+    """The customer takes their consent back, before delivery."""
+    link = customer_links.open_link(token=token)
+    _form(PageForm, link)
+    customer_links.withdraw_consent(link=link)
+    return _back(token, "withdrawn")
+
+
+@bp.post("/<token>/rating")
+def rate(token):
+    """The customer rates the handover, once."""
+    link = customer_links.open_link(token=token)
+    form = _form(RatingForm, link)
+    customer_links.rate(link=link, score=form["score"], comment=form["comment"])
+    return _back(token, "rated")
+
+
 def _error_page(status: int, code: str, headers: dict | None = None):
     """A friendly page in the visitor's language; never a stack trace."""
     g.problem_code = code  # for the access line
-    lang = _lang()
+    lang = page_language()
     text = TEXT[lang]
     body = render_template("customer/error.html", t=text, lang=lang,
                            message=text.get(f"err_{code}", text["err_other"]))
@@ -176,7 +226,8 @@ def _error_page(status: int, code: str, headers: dict | None = None):
 
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
-    """A refused link or post, as a page."""
+    """A refused link or post, as a page (what the refusal keeps is kept, as in the API)."""
+    apply_keep(error)
     return _error_page(error.status, error.code, error.headers)
 
 
@@ -192,7 +243,7 @@ def _unexpected(error: Exception):
 @bp.after_request
 def _headers(response):
     """A strict CSP, nothing cached or referred, and the visit cookie for CSRF when it is new."""
-    response.headers["Content-Security-Policy"] = _CSP
+    response.headers["Content-Security-Policy"] = PAGE_CSP
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     nonce = g.pop("new_visit_nonce", None)

@@ -1,15 +1,18 @@
-"""A demo depot: staff, couriers, vans and a day of tasks with appointment windows."""
+"""A demo depot: staff, couriers, vans and a day of tasks with appointment windows, handovers; one van out of service."""
+import hashlib
 import random
+import uuid
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from server.auth import STAFF_TOKEN_PREFIX, Actor
 from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
-from server.models import ApiToken, Courier, StaffUser, Task, Vehicle
-from server.services import appointments, customer_links, devices, staff, tasks
+from server.models import ApiToken, ChecklistTemplate, Courier, StaffUser, Task, TaskAssignment, Vehicle
+from server.services import (appointments, attachments, complaints, customer_links, devices, grades, handover, staff,
+                             tasks, violations)
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -70,6 +73,119 @@ def _appointment_day(courier: Courier, task_ids: list[str]) -> str:
             f"missed {missed.waybill_no} (violation), wrong number {wrong_number.waybill_no}")
 
 
+_SIGNATURE = b"\x89PNG\r\n\x1a\n" + bytes(range(64))  # a stand-in image for signatures and photos
+
+
+def _handover_day(courier: Courier, task_ids: list[str]) -> str:
+    """Give the second courier's day each kind of handover, through the same rules the handheld's ops run.
+
+    A COD delivery (the cash in the ledger), a refusal with its return task, a
+    damaged item signed for, an authorised locker delivery and a pickup.
+    """
+    field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
+    sha = attachments.store(actor=field, sha256=hashlib.sha256(_SIGNATURE).hexdigest(), data=_SIGNATURE)[0].sha256
+    todo = sorted((db.session.get(Task, task_id) for task_id in task_ids), key=lambda t: t.window_start)
+    pickup = next(t for t in todo if t.kind == "pickup")
+    cod = next((t for t in todo if t.kind == "delivery" and t.cod_amount), None)
+    deliveries = [t for t in todo if t.kind == "delivery" and t is not cod]
+    locker = next(t for t in deliveries if not t.cod_amount)
+    refused, damaged = [t for t in deliveries if t is not locker][:2]
+
+    def at(task: Task, minutes: int) -> dict:
+        """The op facts of a step `minutes` into the task's window."""
+        return {"actor": field, "device_time": task.window_start + timedelta(minutes=minutes)}
+
+    def counted(task: Task, condition: str = "ok") -> list[dict]:
+        """Every parcel counted as expected."""
+        return [{"parcel_no": p.parcel_no, "counted": p.count, "condition": condition} for p in task.parcels]
+
+    for task, condition, accepted in ((cod, "ok", True), (damaged, "damaged", True), (refused, "ok", False)):
+        if task is None:
+            continue
+        handover.verify_recipient(task=task, method="id_check", name=task.recipient_name, relation=None, pin=None,
+                                  lat=task.lat, lon=task.lon, **at(task, 20))
+        handover.inspect(task=task, items=counted(task, condition), customer_accepted=accepted,
+                         photos=[sha] if condition != "ok" else [], **at(task, 22))
+        if not accepted:
+            handover.refuse(task=task, reason="quality", note="the customer found it faulty", photos=[], **at(task, 25))
+            continue
+        if task.cod_amount:
+            handover.collect_payment(task=task, amount=handover.amount_due(task), method="cash", **at(task, 25))
+        handover.sign(task=task, signature=sha, signer_name=task.recipient_name, lat=task.lat, lon=task.lon,
+                      gift_disclosed=False, **at(task, 27))
+    appointments.contact(actor=field, task=locker, outcome="reached", note="agreed to the locker",
+                         device_time=locker.window_start + timedelta(minutes=10))
+    handover.deliver_alternate(task=locker, place="locker", via="contact", reference="phone call", photos=[sha],
+                               lat=locker.lat, lon=locker.lon, **at(locker, 30))
+    handover.pickup_collect(task=pickup, parcels=[{"parcel_no": f"PK-{pickup.waybill_no}", "description": "documents",
+                                                   "count": 1}], fees=[{"code": "delivery", "amount": 1200}],
+                            payment={"amount": 1200, "method": "qr"}, signature=sha, signer_name=pickup.recipient_name,
+                            lat=pickup.lat, lon=pickup.lon, **at(pickup, 15))
+    db.session.commit()
+    return (f"handovers of {courier.name}: COD {cod.waybill_no if cod else '-'}, refused {refused.waybill_no} "
+            f"(return {handover.return_waybill(refused)}), damaged {damaged.waybill_no}, locker {locker.waybill_no}, "
+            f"pickup {pickup.waybill_no}")
+# A 1x1 PNG: the demo's photo of the broken safety equipment.
+_DEMO_PHOTO = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+                            "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d9bd6f0000000049454e44ae426082")
+
+
+def _van_out_of_service(courier: Courier, vehicle_id: str) -> str:
+    """The courier's pre-trip check failed the (critical) safety equipment: the van is out of service."""
+    from server.services import checklists
+    checklists.seed_defaults()
+    template = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.kind == "vehicle.pre_trip",
+                                                                 ChecklistTemplate.status == "active"))
+    photo = hashlib.sha256(_DEMO_PHOTO).hexdigest()
+    driver = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
+    attachments.store(actor=driver, sha256=photo, data=_DEMO_PHOTO)
+    items = next(v.items for v in template.versions if v.number == template.current)
+    answers = [{"item": i["code"], "value": {"pass_fail": True, "number": 0}.get(i["type"])} for i in items]
+    for answer in answers:
+        if answer["item"] == "safety_equipment":
+            answer.update(value=False, photo=photo)
+        elif answer["item"] == "odometer":
+            answer["value"] = 48_210
+    checklists.submit(actor=driver, submission_id=str(uuid.uuid4()), template_id=template.id,
+                      template_version=template.current, answers=answers, lat=_DEPOT[0], lon=_DEPOT[1],
+                      device_time=utcnow(), op_id=str(uuid.uuid4()), vehicle_id=vehicle_id)
+    db.session.commit()
+    return f"van of {courier.name} is out of service: its safety equipment failed the pre-trip check"
+def _complaint(quality: Actor, courier: Courier, task: Task, category: str, text: str, *, upheld: bool = True,
+               hours_ago: int = 30) -> None:
+    """A complaint about the courier's task, received hours ago; answered and upheld unless upheld is False."""
+    complaint = complaints.create(actor=quality, task_id=task.id, courier_id=courier.id, channel="phone",
+                                  category=category, text=text, received_at=utcnow() - timedelta(hours=hours_ago))
+    if upheld:
+        complaints.respond(actor=quality, complaint_id=complaint.id, text="We called the customer back.")
+        complaints.resolve(actor=quality, complaint_id=complaint.id, outcome="upheld",
+                           note="Confirmed with the courier.", resolved_at_first_contact=False)
+
+
+def _grades(quality: Actor, couriers: list[Courier]) -> str:
+    """Couriers at each grade: the first keeps A (two late arrivals), the second B, the third C; then the job.
+
+    B: two upheld complaints (major, 8 each) leave 84. C: two upheld complaints
+    and a private surcharge (critical, 20) leave 64. The fourth courier has an
+    unanswered complaint past its response target (overdue).
+    """
+    first_task = {c.id: db.session.scalar(select(Task).where(Task.courier_id == c.id).order_by(Task.id).limit(1))
+                  for c in couriers}
+    _, b, c, overdue, *_ = couriers
+    _complaint(quality, b, first_task[b.id], "impolite", "The courier was rude at the door.")
+    _complaint(quality, b, first_task[b.id], "late", "Came two hours after the agreed time.")
+    _complaint(quality, c, first_task[c.id], "surcharge", "Asked for 10 yuan for carrying upstairs.")
+    _complaint(quality, c, first_task[c.id], "gift_withheld", "The promised gift was not handed over.")
+    violations.record_auto(courier_id=c.id, code="private_surcharge", task_id=first_task[c.id].id,
+                           occurred_at=utcnow() - timedelta(days=2),
+                           evidence={"fee": "stairs", "amount": 1000, "found_by": "handover check"})
+    db.session.commit()
+    _complaint(quality, overdue, first_task[overdue.id], "damage", "The box was crushed.", upheld=False)
+    grades.recompute_all()
+    return "grades: " + ", ".join(f"{courier.name} {courier.grade}" for courier in couriers[:3]) + \
+        f"; an overdue complaint about {overdue.name}"
+
+
 def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
     """Create the demo depot once; later runs only add fresh tokens. Returns lines to print."""
     rng = random.Random(7)
@@ -107,8 +223,23 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
                                          labels=[f"tasks.{i}" for i in range(len(specs))])
             for task in created:
                 tasks.assign(actor=actor, task_id=task.id, courier_id=courier.id)
+            # Dispatch assigned the day's tasks before the morning's first window (the seed runs at
+            # any hour; a handover made earlier today must not come before its assignment).
+            db.session.execute(update(TaskAssignment).where(TaskAssignment.task_id.in_([t.id for t in created]))
+                               .values(assigned_at=min(t.window_start for t in created) - timedelta(hours=2)))
+            db.session.commit()
             if n == 0:
                 lines.append(_appointment_day(courier, [t.id for t in created]))
+            if n == 1:
+                lines.append(_handover_day(courier, [t.id for t in created]))
+            if n == len(_COURIERS) - 1:
+                lines.append(_van_out_of_service(courier, van.id))
+        quality_token = _staff_token("demo-quality", "quality")
+        quality = Actor(kind="staff", id=db.session.scalar(
+            select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
+        lines.append(f"quality token: {quality_token}")
+        lines.append(_grades(quality, list(db.session.scalars(
+            select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no)))))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day}")
     else:

@@ -28,8 +28,11 @@ class DomainError(Exception):
     title = "Bad request"
 
     def __init__(self, detail: str, *, code: str | None = None, fields: dict | None = None,
-                 headers: dict | None = None, extra: dict | None = None):
+                 headers: dict | None = None, extra: dict | None = None, keep=None):
         super().__init__(detail)
+        # keep(): what the refusal itself leaves behind (a violation, a flag for dispatch), applied after
+        # the refused change is rolled back; it must read nothing but plain values it was given.
+        self.keep = keep
         self.detail = detail
         if code:
             self.code = code
@@ -247,8 +250,32 @@ def _swagger_ui_asset(filename: str):
     return send_from_directory(os.fspath(swagger_ui_bundle.swagger_ui_path), filename, max_age=86400)
 
 
+def apply_keep(error: DomainError) -> None:
+    """Write what a refusal leaves behind (error.keep) after rolling back the refused change. Commits.
+
+    Push applies keep itself, after restarting the batch without the refused
+    op (sync.push). Over HTTP no route reaches a rule with a keep today (the
+    handover rules run only as sync ops), but one that ever does gets the same
+    treatment here: the request's half-made change goes, the kept facts
+    (violation, exception, rejected step) stay. If writing them fails, the
+    refusal is still answered and the failure logged.
+    """
+    if error.keep is None:
+        return
+    from server.extensions import db  # here: server.extensions builds its Api from this module
+
+    db.session.rollback()
+    try:
+        error.keep()
+        db.session.commit()
+    except Exception:  # the refusal stands; what it leaves behind is lost, and logged
+        log.exception("could not keep what a refusal leaves behind", extra={"code": error.code})
+        db.session.rollback()
+
+
 def handle_domain_error(error: DomainError):
-    """Services' errors carry their own status and code."""
+    """Services' errors carry their own status and code (and what a refusal keeps is kept)."""
+    apply_keep(error)
     return problem_response(error.status, error.code, error.title, error.detail,
                             error.fields, error.headers, error.extra)
 

@@ -11,10 +11,10 @@ from werkzeug.serving import WSGIRequestHandler
 from server.ids import ENROLLMENT_CODE_ALPHABET, ENROLLMENT_CODE_LENGTH
 
 REDACTED = "[redacted]"
-# Anything shaped like our bearer tokens, customer link tokens (signed, so with dots)
+# Anything shaped like our bearer tokens, webhook signing secrets, receipt tokens, customer link tokens (signed, so with dots)
 # or enrollment codes, wherever it turns up in a line (message, arguments, extra
 # fields, a traceback): the last line of defence.
-_SECRET_SHAPES = re.compile(r"(?P<token>fo[sd]_)[A-Za-z0-9_-]{8,}|(?P<link>foc_)[A-Za-z0-9_.-]{8,}"
+_SECRET_SHAPES = re.compile(r"(?P<token>fo[sdr]_|whsec_)[A-Za-z0-9_+/=-]{8,}|(?P<link>foc_)[A-Za-z0-9_.-]{8,}"
                             rf"|\b[{ENROLLMENT_CODE_ALPHABET}]{{{ENROLLMENT_CODE_LENGTH}}}\b")
 # URL variables that carry a secret (the enrollment code of the QR routes, a customer link's token).
 _SECRET_URL_VARIABLES = ("code", "token")

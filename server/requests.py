@@ -1,8 +1,9 @@
 """Per-request plumbing: read-only transactions for reads, per-route body limits, JSON bodies."""
 import functools
+from urllib.parse import urlsplit
 
 import marshmallow as ma
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_smorest import Blueprint
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import IntegerConverter, UnicodeConverter
@@ -103,3 +104,17 @@ def body_limit(config_key: str):
         wrapper._fieldops_body_limit = config_key
         return wrapper
     return decorator
+
+def public_url(endpoint: str, **values) -> str:
+    """An absolute URL for a public page: under FIELDOPS_PUBLIC_URL when set, else the request's host.
+
+    Outside a request (a CLI command, a job) it is built from the URL map
+    directly: pushing a request context there would end it, and its teardown
+    would throw away the caller's unit of work.
+    """
+    base = current_app.config.get("PUBLIC_URL")
+    if base is None and has_request_context():
+        return url_for(endpoint, _external=True, **values)
+    parts = urlsplit(base or "http://127.0.0.1:8000")
+    adapter = current_app.url_map.bind(parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme)
+    return adapter.build(endpoint, values, force_external=True)

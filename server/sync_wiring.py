@@ -8,19 +8,25 @@ from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas.appointments import ConfirmIn, ContactIn, CustomerAbsentIn, LateNoticeIn, RescheduleIn
+from schemas.checklists import (ChecklistSubmitIn, ShiftEndIn, ShiftStartIn, SubmissionOut, TemplateOut,
+                                VehicleHandheldOut, submission_attachments)
 from schemas.couriers import CourierSelfOut
+from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, PickupCollectIn, RefuseIn, SignIn,
+                              VerifyRecipientIn)
 from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn, NoteOut
-from schemas.vehicles import VehicleOut
 from server.extensions import db
-from server.models import Courier, Parcel, Task, TaskFee, Vehicle
-from server.services import appointments, privacy, tasks
+from server.errors import ValidationFailed
+from server.models import ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle
+from server.services import appointments, checklists, handover, privacy, tasks, violations
 from sync import docs
 from sync.registry import EntityType, OpType, Registry
 
 _task_out = CourierTaskOut()
 _task_out_without_notes = CourierTaskOut(exclude=("notes",))
 _notes_out = NoteOut(many=True)
-_vehicle_out = VehicleOut()
+_vehicle_out = VehicleHandheldOut()
+_template_out = TemplateOut()
+_submission_out = SubmissionOut()
 _courier_out = CourierSelfOut()
 
 
@@ -70,10 +76,86 @@ def _stop_customer_absent(*, ctx, obj: Task, payload: dict) -> None:
     appointments.customer_absent(task=obj, waited_minutes=payload["waited_minutes"], **_op_facts(ctx))
 
 
+def _pod_verify_recipient(*, ctx, obj: Task, payload: dict) -> None:
+    """pod.verify_recipient {method, name, relation, pin}."""
+    handover.verify_recipient(task=obj, **payload, **_op_facts(ctx))
+
+
+def _pod_inspect(*, ctx, obj: Task, payload: dict) -> None:
+    """pod.inspect {items, customer_accepted, photos}."""
+    handover.inspect(task=obj, **payload, **_op_facts(ctx))
+
+
+def _pod_collect_payment(*, ctx, obj: Task, payload: dict) -> None:
+    """pod.collect_payment {amount, method}."""
+    handover.collect_payment(task=obj, **payload, **_op_facts(ctx))
+
+
+def _pod_sign(*, ctx, obj: Task, payload: dict) -> None:
+    """pod.sign {signature, signer_name, lat, lon, gift_disclosed}."""
+    gift_seen = obj.gift_version is None or ctx.base_version is None or ctx.base_version >= obj.gift_version
+    handover.sign(task=obj, **payload, gift_seen=gift_seen, **_op_facts(ctx))
+
+
+def _pod_refuse(*, ctx, obj: Task, payload: dict) -> None:
+    """pod.refuse {reason, note, photos}."""
+    handover.refuse(task=obj, **payload, **_op_facts(ctx))
+
+
+def _pod_deliver_alternate(*, ctx, obj: Task, payload: dict) -> None:
+    """pod.deliver_alternate {place, authorization: {via, reference}, photos}."""
+    authorization = payload.pop("authorization")
+    handover.deliver_alternate(task=obj, via=authorization["via"], reference=authorization["reference"],
+                               **payload, **_op_facts(ctx))
+
+
+def _pickup_collect(*, ctx, obj: Task, payload: dict) -> None:
+    """pickup.collect {parcels, fees, payment, signature, signer_name}."""
+    handover.pickup_collect(task=obj, **payload, **_op_facts(ctx))
+def _checklist_submit(*, ctx, obj: None, payload: dict) -> ChecklistSubmission:
+    """checklist.submit {template_id, template_version, vehicle_id?, task_id?, answers, lat, lon, signature?}."""
+    return checklists.submit(actor=ctx.actor, submission_id=ctx.entity_id, device_time=ctx.device_time,
+                             op_id=ctx.op_id, clock_suspect=ctx.clock_suspect, **payload)
+
+
+def _shift_facts(ctx, obj: Vehicle, payload: dict) -> dict:
+    """What shift.start and shift.end take from the op; a vehicle_id in the payload must be the op's entity."""
+    if payload["vehicle_id"] not in (None, obj.id):
+        raise ValidationFailed("vehicle_id differs from the op's entity_id.", code="invalid_payload",
+                               fields={"payload.vehicle_id": ["Must be the op's entity_id."]})
+    return {"actor": ctx.actor, "vehicle": obj, "odometer": payload["odometer"], "lat": payload["lat"],
+            "lon": payload["lon"], "device_time": ctx.device_time, "op_id": ctx.op_id}
+
+
+def _shift_start(*, ctx, obj: Vehicle, payload: dict) -> None:
+    """shift.start {odometer, lat?, lon?} on the van (the op's entity)."""
+    checklists.start_shift(**_shift_facts(ctx, obj, payload))
+
+
+def _shift_end(*, ctx, obj: Vehicle, payload: dict) -> None:
+    """shift.end {odometer, lat?, lon?} on the van (the op's entity)."""
+    checklists.end_shift(**_shift_facts(ctx, obj, payload))
+
+
+_LOCK_VEHICLES = (select(Vehicle).where(Vehicle.id.in_(bindparam("ids", expanding=True))).order_by(Vehicle.id)
+                  .with_for_update())
+
+
+def _vehicle_lock_many(ids: list[str]) -> dict[str, Vehicle]:
+    """The vans shift ops name, locked until commit."""
+    return {vehicle.id: vehicle for vehicle in db.session.scalars(_LOCK_VEHICLES, {"ids": ids})}
+
+
+def _dump_vehicles(objs: list[Vehicle]) -> dict[str, dict]:
+    """Vans as the handheld holds them: open defects and the last report to acknowledge."""
+    return {v.id: _vehicle_out.dump(v) for v in checklists.with_reports(objs)}
+
+
 def _task_load(ids: list[str]) -> list[Task]:
     """Tasks with what their handheld dump needs."""
     return list(db.session.scalars(select(Task).where(Task.id.in_(ids))
-                                   .options(selectinload(Task.parcels), selectinload(Task.fees))))
+                                   .options(selectinload(Task.parcels), selectinload(Task.fees),
+                                            selectinload(Task.handover))))
 
 
 # Every push runs these; built once, since building costs about as much as running them.
@@ -109,6 +191,7 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
     one query.
     """
     _load_items(task_list)
+    handover.with_receipts(task_list)
     appointments.with_history(task_list)
     privacy.for_courier(task_list)
     added = tasks.notes_added([t.id for t in task_list])
@@ -124,9 +207,16 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
 
 
 def _task_lock_many(ids: list[str]) -> dict[str, Task]:
-    """The tasks, locked until commit, with their appointments (parcels and fees wait for the dump)."""
+    """The tasks, locked until commit, with their appointments, handovers, parcels and fees.
+
+    Parcels and fees are loaded here, two queries for the batch, because the
+    handover's rules read them (counts, amount due): loaded per op they were a
+    query each; the dump then finds them loaded.
+    """
     rows = list(db.session.scalars(_LOCK_TASKS, {"ids": ids}))
     appointments.load_for(rows)
+    handover.load_for(rows)
+    _load_items(rows)
     return {task.id: task for task in rows}
 
 
@@ -149,6 +239,12 @@ def _load(model):
     return load
 
 
+def _dump_couriers(couriers: list[Courier]) -> dict[str, dict]:
+    """Couriers' own records with their grade, its reasons and their newest violations."""
+    violations.attach_recent(couriers)
+    return {c.id: _courier_out.dump(c) for c in couriers}
+
+
 def build_registry() -> Registry:
     """All op and entity types this server speaks."""
     registry = Registry()
@@ -158,10 +254,19 @@ def build_registry() -> Registry:
         access=_task_access, dispatch_version=lambda task: task.dispatch_version, flag=_task_flag))
     registry.entity(EntityType(
         name="vehicle", model=Vehicle, in_scope=lambda courier_id, _day_start: Vehicle.courier_id == courier_id,
-        dump=lambda objs: {v.id: _vehicle_out.dump(v) for v in objs}, load=_load(Vehicle)))
+        dump=_dump_vehicles, load=_load(Vehicle), lock_many=_vehicle_lock_many,
+        access=lambda vehicle, courier_id: "owner" if vehicle.courier_id == courier_id else None,
+        dispatch_version=lambda _vehicle: 0))
     registry.entity(EntityType(
         name="courier", model=Courier, in_scope=lambda courier_id, _day_start: Courier.id == courier_id,
-        dump=lambda objs: {c.id: _courier_out.dump(c) for c in objs}, load=_load(Courier)))
+        dump=_dump_couriers, load=_load(Courier)))
+    registry.entity(EntityType(
+        name="checklist_template", model=ChecklistTemplate, in_scope=checklists.active_in_scope,
+        dump=lambda objs: {t.id: _template_out.dump(t) for t in objs}, load=checklists.load_templates))
+    registry.entity(EntityType(
+        name="checklist_submission", model=ChecklistSubmission, in_scope=checklists.never_held,
+        dump=lambda objs: {s.id: _submission_out.dump(s) for s in objs}, load=checklists.load_submissions,
+        held=False))
     registry.op(OpType(name="task.note", schema=NoteIn, handler=_task_note, kind="fact",
                        attachments=lambda payload: payload["photos"]))
     registry.op(OpType(name="stop.arrive", schema=ArriveIn, handler=_stop_arrive, kind="fact"))
@@ -173,4 +278,19 @@ def build_registry() -> Registry:
                        kind="wish"))
     registry.op(OpType(name="appointment.late_notice", schema=LateNoticeIn, handler=_appointment_late_notice,
                        kind="fact"))
+    for name, schema, handler, attachments in (
+            ("pod.verify_recipient", VerifyRecipientIn, _pod_verify_recipient, None),
+            ("pod.inspect", InspectIn, _pod_inspect, lambda payload: payload["photos"]),
+            ("pod.collect_payment", CollectPaymentIn, _pod_collect_payment, None),
+            ("pod.sign", SignIn, _pod_sign, lambda payload: [payload["signature"]]),
+            ("pod.refuse", RefuseIn, _pod_refuse, lambda payload: payload["photos"]),
+            ("pod.deliver_alternate", DeliverAlternateIn, _pod_deliver_alternate, lambda payload: payload["photos"]),
+            ("pickup.collect", PickupCollectIn, _pickup_collect, lambda payload: [payload["signature"]])):
+        registry.op(OpType(name=name, schema=schema, handler=handler, kind="fact",
+                           **({"attachments": attachments} if attachments else {}),
+                           secret_fields=("pin",) if name == "pod.verify_recipient" else ()))
+    registry.op(OpType(name="checklist.submit", schema=ChecklistSubmitIn, handler=_checklist_submit, kind="fact",
+                       entity="checklist_submission", create=True, attachments=submission_attachments))
+    registry.op(OpType(name="shift.start", schema=ShiftStartIn, handler=_shift_start, kind="fact", entity="vehicle"))
+    registry.op(OpType(name="shift.end", schema=ShiftEndIn, handler=_shift_end, kind="fact", entity="vehicle"))
     return registry

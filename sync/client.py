@@ -7,6 +7,7 @@ server has it, and the server applies a resent op at most once. Each pulled
 page is applied in one local transaction together with its cursor.
 """
 import hashlib
+import hmac
 import json
 import random
 import sqlite3
@@ -110,6 +111,18 @@ class DriftDetected(SyncFailed):
     """The local store still differs from the server's scope after a full resync."""
 
 
+class PinRefused(Exception):
+    """The task's handover PIN is missing or does not match (checked offline; nothing was queued)."""
+
+
+def pin_matches(pin: str, pin_state: dict) -> bool:
+    """Check a PIN against the salt and hash the task carries: PBKDF2-HMAC-SHA256(pin, salt as text), hex."""
+    if pin_state.get("algorithm") != "pbkdf2_sha256":
+        raise ValueError(f"unknown PIN algorithm {pin_state.get('algorithm')!r}")
+    digest = hashlib.pbkdf2_hmac("sha256", pin.encode(), pin_state["salt"].encode(), pin_state["iterations"]).hex()
+    return hmac.compare_digest(digest, pin_state["hash"])
+
+
 class Handheld:
     """One device: local queue and store, push, pull."""
 
@@ -165,13 +178,14 @@ class Handheld:
         self.db.execute("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (sha, data))
         return sha
 
-    def queue(self, op_type: str, entity_id: str | None, payload: dict, *, blobs: list[str] = ()) -> int:
+    def queue(self, op_type: str, entity_id: str | None, payload: dict, *, blobs: list[str] = (),
+              entity: str = "task") -> int:
         """Record what the courier did; the seq is assigned in the same local transaction."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             seq = int(self._meta("next_seq", 1))
-            row = self.db.execute("SELECT version FROM entities WHERE entity = 'task' AND id = ?",
-                                  (entity_id,)).fetchone() if entity_id else None
+            row = self.db.execute("SELECT version FROM entities WHERE entity = ? AND id = ?",
+                                  (entity, entity_id)).fetchone() if entity_id else None
             self.db.execute(
                 "INSERT INTO queue (seq, op_id, type, entity_id, base_version, device_time, payload, blobs) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -185,6 +199,77 @@ class Handheld:
             self.db.execute("ROLLBACK")
             raise
         return seq
+
+    def task(self, task_id: str) -> dict | None:
+        """The task as last pulled (None if this device does not hold it)."""
+        row = self.db.execute("SELECT data FROM entities WHERE entity = 'task' AND id = ?", (task_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    # The handover at the door: each method queues one op (the server applies the same rules again).
+    def verify_recipient(self, task_id: str, *, method: str, name: str, relation: str | None = None,
+                         pin: str | None = None, lat: float | None = None, lon: float | None = None) -> int:
+        """pod.verify_recipient; a task that requires a PIN is checked here first, offline (PinRefused)."""
+        task = self.task(task_id)
+        pin_state = ((task or {}).get("handover") or {}).get("pin")
+        if pin_state and pin is None:
+            raise PinRefused("This task needs the handover PIN; ask the recipient for it.")
+        if pin_state and not pin_matches(pin, pin_state):
+            raise PinRefused("The PIN does not match; ask the recipient again.")
+        return self.queue("pod.verify_recipient", task_id, {"method": method, "name": name, "relation": relation,
+                                                            "pin": pin, "lat": lat, "lon": lon})
+
+    def inspect(self, task_id: str, *, items: list[dict], customer_accepted: bool, photos: list[bytes] = ()) -> int:
+        """pod.inspect: items [{parcel_no, counted, condition}], photos as bytes (kept and uploaded first)."""
+        shas = [self.add_blob(photo) for photo in photos]
+        return self.queue("pod.inspect", task_id, {"items": items, "customer_accepted": customer_accepted,
+                                                   "photos": shas}, blobs=shas)
+
+    def collect_payment(self, task_id: str, *, amount: int, method: str) -> int:
+        """pod.collect_payment, in fen."""
+        return self.queue("pod.collect_payment", task_id, {"amount": amount, "method": method})
+
+    def sign(self, task_id: str, *, signature: bytes, signer_name: str, lat: float, lon: float,
+             gift_disclosed: bool = False) -> int:
+        """pod.sign with the signature image (kept and uploaded first)."""
+        sha = self.add_blob(signature)
+        return self.queue("pod.sign", task_id, {"signature": sha, "signer_name": signer_name, "lat": lat, "lon": lon,
+                                                "gift_disclosed": gift_disclosed}, blobs=[sha])
+
+    def refuse(self, task_id: str, *, reason: str, note: str | None = None, photos: list[bytes] = ()) -> int:
+        """pod.refuse."""
+        shas = [self.add_blob(photo) for photo in photos]
+        return self.queue("pod.refuse", task_id, {"reason": reason, "note": note, "photos": shas}, blobs=shas)
+
+    def deliver_alternate(self, task_id: str, *, place: str, via: str, reference: str = "",
+                          photos: list[bytes] = ()) -> int:
+        """pod.deliver_alternate with the customer's consent (via customer_link or contact)."""
+        shas = [self.add_blob(photo) for photo in photos]
+        return self.queue("pod.deliver_alternate", task_id, {
+            "place": place, "authorization": {"via": via, "reference": reference}, "photos": shas}, blobs=shas)
+
+    def collect_pickup(self, task_id: str, *, parcels: list[dict], fees: list[dict], signature: bytes,
+                       signer_name: str, payment: dict | None = None) -> int:
+        """pickup.collect."""
+        sha = self.add_blob(signature)
+        return self.queue("pickup.collect", task_id, {"parcels": parcels, "fees": fees, "payment": payment,
+                                                      "signature": sha, "signer_name": signer_name}, blobs=[sha])
+    def submit_checklist(self, template: dict, answers: list[dict], *, lat: float, lon: float,
+                         vehicle_id: str | None = None, task_id: str | None = None, signature: str | None = None,
+                         acknowledged_report_id: str | None = None, blobs: list[str] = ()) -> tuple[int, str]:
+        """Queue checklist.submit against a template held locally: a create op named by a fresh UUID.
+
+        Returns (seq, submission id); the id is the device's, so the op never waits for the server.
+        """
+        submission_id = str(uuid.uuid4())
+        payload = {"template_id": template["id"], "template_version": template["current"], "answers": answers,
+                   "lat": lat, "lon": lon, "vehicle_id": vehicle_id, "task_id": task_id, "signature": signature,
+                   "acknowledged_report_id": acknowledged_report_id}
+        return self.queue("checklist.submit", submission_id, payload, blobs=blobs,
+                          entity="checklist_submission"), submission_id
+
+    def shift(self, kind: str, vehicle_id: str, odometer: int) -> int:
+        """Queue shift.start or shift.end (kind "start" or "end") on the van, at the version held."""
+        return self.queue(f"shift.{kind}", vehicle_id, {"odometer": odometer}, entity="vehicle")
 
     def pending(self) -> int:
         """Ops not yet known to be on the server."""

@@ -173,6 +173,8 @@ def rebuild(session: Session, registry: Registry, batch: int = 500) -> int:
     """Write every doc that is missing or behind its entity; returns how many were written."""
     written = 0
     for name, entity_type in registry.entities.items():
+        if not entity_type.held:
+            continue  # no device keeps it: no doc to serve
         model = entity_type.model
         behind = list(session.scalars(
             select(model.id).outerjoin(SyncDoc, _doc_of(entity_type))

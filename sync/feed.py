@@ -9,8 +9,9 @@ same place each changed entity's handheld JSON is brought up to date
 from itertools import chain
 
 from flask import current_app
-from sqlalchemy import event, inspect, insert
+from sqlalchemy import event, inspect, insert, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from server.clock import utcnow
 from server.database import take_feed_lock
@@ -18,6 +19,7 @@ from server.models import Change
 from sync import docs
 
 _PENDING = "fieldops_feed_pending"
+_BUMPS = "fieldops_feed_bumps"
 
 
 def _scope_couriers(obj) -> set[str | None]:
@@ -61,6 +63,7 @@ def _before_commit(session: Session) -> None:
     if session.in_nested_transaction():
         return
     session.flush()
+    _apply_bumps(session)
     pending = session.info.pop(_PENDING, None)
     if not pending:
         docs.forget(session)
@@ -80,6 +83,37 @@ def touch(session: Session, entity: str, entity_id: str, courier_ids: set[str | 
     pending.update((entity, entity_id, c) for c in courier_ids)
 
 
+def bump(session: Session, entity: str, entity_id: str) -> None:
+    """Move an entity's version at commit: its handheld doc shows rows of other tables that changed.
+
+    A courier's own record shows their violations, which are inserted without
+    touching the courier row. The version moves by one UPDATE of `version + 1`
+    just before commit, after the transaction's other row locks (so it adds no
+    lock-order cycle with task locks) and without the ORM's version check (so
+    two transactions bumping one courier never clash).
+    """
+    session.info.setdefault(_BUMPS, set()).add((entity, entity_id))
+
+
+def _apply_bumps(session: Session) -> None:
+    """Move the versions bump() asked for, in (entity, id) order, and feed the changes."""
+    bumps = session.info.pop(_BUMPS, None)
+    if not bumps:
+        return
+    registry = current_app.extensions["fieldops_sync"]
+    pending = session.info.setdefault(_PENDING, set())
+    for entity, entity_id in sorted(bumps):
+        model = registry.entities[entity].model
+        table = model.__table__
+        version = session.execute(update(table).where(table.c.id == entity_id)
+                                  .values(version=table.c.version + 1).returning(table.c.version)).scalar()
+        if version is None:
+            continue
+        obj = session.get(model, entity_id)
+        set_committed_value(obj, "version", version)  # an object loaded before the UPDATE still shows the old one
+        pending.update((entity, entity_id, courier_id) for courier_id in obj.feed_scope())
+
+
 def init_app(_app) -> None:
     """Install the listeners once per process (they are per Session class)."""
     if not event.contains(Session, "after_flush", _after_flush):
@@ -92,4 +126,5 @@ def _after_rollback_soft(session: Session, previous_transaction) -> None:
     """Drop pending changes when the outermost transaction rolls back."""
     if previous_transaction.parent is None:
         session.info.pop(_PENDING, None)
+        session.info.pop(_BUMPS, None)
         docs.forget(session)

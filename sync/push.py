@@ -11,12 +11,14 @@ import hashlib
 import json
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import marshmallow as ma
 from flask import current_app
 from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -27,7 +29,8 @@ from server.clock import local_day_start, utcnow
 from server.database import mark_read_only, reset_read_only
 from server.errors import DomainError, fields_from_messages
 from server.extensions import db
-from server.models import Attachment, Device, OpLog, RefusedAttachment, SyncConflict
+from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncConflict
+from server.services import attachments
 from sync import docs
 from sync.registry import EntityType, Registry
 
@@ -56,6 +59,8 @@ class OpContext:
     # tolerance: a rule still decides by device_time, and marks what it decided for review.
     clock_skew_s: int | None = None
     clock_suspect: bool = False
+    entity_id: str | None = None  # the op's entity_id: for a create op, the id of what it makes
+    base_version: int | None = None  # the entity's version the device held when it made the op
 
 
 def payload_hash(op: dict) -> str:
@@ -126,6 +131,24 @@ def _column_text(value) -> str | None:
     return storable(text)[:64]
 
 
+REDACTED = "[redacted]"
+
+
+def _without_secrets(op: dict) -> dict:
+    """The payload to store, with the op type's secret fields replaced (a PIN never reaches the op log)."""
+    payload = op["stored_payload"]
+    op_type = current_app.extensions["fieldops_sync"].ops.get(op["type"]) if op["type"] else None
+    if op_type is None or not op_type.secret_fields:
+        return payload
+    if "_received" in payload:  # a malformed op stored whole: its payload may still hold the secret
+        received = dict(payload["_received"])
+        if isinstance(received.get("payload"), dict):
+            received["payload"] = {k: REDACTED if k in op_type.secret_fields and v is not None else v
+                                   for k, v in received["payload"].items()}
+        return {"_received": received}
+    return {k: REDACTED if k in op_type.secret_fields and v is not None else v for k, v in payload.items()}
+
+
 def _log_row(device: Device, op: dict, digest: str, result: dict, *, in_sequence: bool = True) -> dict:
     """The op-log row for an op, whatever became of it: field data is never dropped."""
     device_time = op.get("device_time")
@@ -135,7 +158,7 @@ def _log_row(device: Device, op: dict, digest: str, result: dict, *, in_sequence
             "op_id": _column_text(op["op_id"]) or "", "type": _column_text(op["type"]) or "",
             "entity_id": _column_text(op.get("entity_id")),
             "base_version": base if isinstance(base, int) and 0 <= base <= MAX_INT32 else None,
-            "payload": op["stored_payload"], "payload_hash": digest,
+            "payload": _without_secrets(op), "payload_hash": digest,
             "device_time": device_time.astimezone(timezone.utc) if device_time else None,
             "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,
             "received_at": utcnow(), "status": result["status"], "code": result["code"],
@@ -239,8 +262,8 @@ def _missing_attachments(shas: list[str]) -> list[str]:
     """Attachments an op names that have not been uploaded yet."""
     if not shas:
         return []
-    present = set(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(shas))))
-    return [s for s in shas if s not in present]
+    stored = attachments.present(shas)
+    return [s for s in shas if s not in stored]
 
 
 def _refused_attachments(shas: list[str]) -> dict[str, RefusedAttachment]:
@@ -276,6 +299,7 @@ class _Applied:
     entity_name: str
     obj: object
     conflict: dict | None
+    created: bool = False  # a create op's: its entity_id is spent at settle
 
 
 def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict]):
@@ -301,7 +325,7 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
         return _result(op, "rejected", "attachment_refused",
                        "The server refused these files at upload: " + "; ".join(
                            f"{sha} ({row.code}: {row.reason})" for sha, row in refused.items()) + ".",
-                       fields={"payload": [f"Refused at upload: {', '.join(refused)}."]})
+                       fields={path: ["Refused at upload."] for path in _naming(payload, set(refused))})
     if missing:
         wait = current_app.config["ATTACHMENT_WAIT"]
         if utcnow() - op["device_time"] > wait:
@@ -309,8 +333,10 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
             # never arrives: stopping every retry would stall the queue for good.
             return _result(op, "rejected", "attachment_never_uploaded",
                            f"Still not uploaded {wait} after device_time: {', '.join(missing)}.",
-                           fields={"payload.photos": [f"Not uploaded: {', '.join(missing)}."]})
+                           fields={path: ["Never uploaded."] for path in _naming(payload, set(missing))})
         raise Transient("attachment_missing", f"Upload first: {', '.join(missing)}")
+    if op_type.create:
+        return _decide_create(op, op_type, payload, held)
     entity_type = registry.entities[op_type.entity]
     obj = held[op_type.entity].get(op.get("entity_id"))
     access = entity_type.access(obj, device.courier_id) if obj is not None else None
@@ -329,6 +355,41 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
     return op_type, payload, obj, conflict_reason
 
 
+def _naming(payload, shas: set[str], path: str = "payload") -> list[str]:
+    """The payload's fields that name some of these files (payload.photos.0, payload.answers.2.photo)."""
+    if isinstance(payload, str):
+        return [path] if payload in shas else []
+    if isinstance(payload, dict):
+        items = payload.items()
+    elif isinstance(payload, list):
+        items = enumerate(payload)
+    else:
+        return []
+    return [found for key, value in items for found in _naming(value, shas, f"{path}.{key}")]
+
+
+def _is_uuid(value: str | None) -> bool:
+    """A UUID in its canonical (lower-case) text form: what a create op's entity_id must be."""
+    try:
+        return value is not None and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
+def _decide_create(op: dict, op_type, payload: dict, held: dict):
+    """A create op: its entity_id must be a fresh UUID and its base_version 0; nothing is locked."""
+    entity_id = op.get("entity_id")
+    if not _is_uuid(entity_id):
+        return _result(op, "rejected", "invalid_op", f"{op['type']} creates an entity: entity_id must be a UUID.",
+                       fields={"entity_id": ["A create op names a new UUID the device made."]})
+    if op["base_version"] != 0:
+        return _result(op, "rejected", "invalid_base_version", f"{op['type']} creates an entity: base_version is 0.",
+                       fields={"base_version": ["Must be 0 for a create op."]})
+    if entity_id in held[_CREATED]:
+        return _result(op, "rejected", "entity_exists", f"An entity {entity_id} exists already; make a new id.")
+    return op_type, payload, None, None
+
+
 def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: dict) -> dict | _Applied:
     """Apply one in-sequence op in memory; a rule's refusal inside its handler restarts the attempt."""
     decided = _decide(registry, device, op, held)
@@ -340,13 +401,18 @@ def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: 
                         "Dispatch changed this since; the request was recorded, not applied.",
                         op_type.entity, obj, {"applied": False, "reason": conflict_reason, "entity_id": obj.id})
     ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=op["device_time"],
-                    clock_skew_s=op.get("clock_skew_s"), clock_suspect=op.get("clock_suspect", False))
+                    clock_skew_s=op.get("clock_skew_s"), clock_suspect=op.get("clock_suspect", False),
+                    entity_id=op.get("entity_id"), base_version=op.get("base_version"))
     try:
-        op_type.handler(ctx=ctx, obj=obj, payload=payload)
+        made = op_type.handler(ctx=ctx, obj=obj, payload=payload)
     except DomainError as exc:
         # The handler may have changed something before refusing: undo the attempt,
         # and next time record this op as rejected without running it.
-        raise _Restart(op["seq"], {"result": _result(op, "rejected", exc.code, exc.detail)}) from exc
+        raise _Restart(op["seq"], {"result": _result(op, "rejected", exc.code, exc.detail, fields=exc.fields),
+                                   "keep": exc.keep}) from exc
+    if op_type.create:
+        held[_CREATED][op["entity_id"]] = op_type.entity
+        return _Applied(op, "applied", None, None, op_type.entity, made, None, created=True)
     if conflict_reason:
         registry.entities[op_type.entity].flag(obj)
         return _Applied(op, "conflict", conflict_reason,
@@ -355,16 +421,30 @@ def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: 
     return _Applied(op, "applied", None, None, op_type.entity, obj, None)
 
 
+# held[_CREATED]: {entity_id: entity} of the ids create ops have spent, stored or made in this attempt.
+_CREATED = ""
+_CREATED_AMONG = select(CreatedEntity.entity_id, CreatedEntity.entity).where(
+    CreatedEntity.entity_id.in_(bindparam("ids", expanding=True)))
+
+
 def _lock_entities(registry: Registry, ops: list[dict]) -> dict[str, dict]:
-    """Every entity the batch's ops name, locked in one query per type (in id order: no deadlocks)."""
+    """Every entity the batch's ops name, locked in one query per type (in id order: no deadlocks).
+
+    Create ops lock nothing: the ids of theirs already spent are read in one query.
+    """
     wanted: dict[str, set[str]] = {}
+    creating: set[str] = set()
     for op in ops:
         op_type = registry.ops.get(op["type"]) if op["verdict"] is None else None
         if op_type is not None and op["entity_id"]:
-            wanted.setdefault(op_type.entity, set()).add(op["entity_id"])
+            if op_type.create:
+                creating.add(op["entity_id"])
+            else:
+                wanted.setdefault(op_type.entity, set()).add(op["entity_id"])
     held = {name: {} for name in registry.entities}
     for name, ids in wanted.items():
         held[name] = registry.entities[name].lock_many(sorted(ids))
+    held[_CREATED] = dict(db.session.execute(_CREATED_AMONG, {"ids": sorted(creating)}).all()) if creating else {}
     return held
 
 
@@ -450,6 +530,8 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
                 response.update(outcome["stop"])
                 break
             if outcome:
+                if outcome.get("keep"):
+                    outcome["keep"]()  # what the refusal leaves behind survives the rollback of its attempt
                 taken.append((op, outcome["result"]))
             else:
                 try:
@@ -491,17 +573,47 @@ def _states(entity_type: EntityType, objs: dict[str, object], courier_id: str) -
     """The touched entities still in the courier's scope, as the handheld holds them.
 
     All are dumped (and remembered, so the commit's doc write reuses the dumps);
-    one query tells which are still in scope.
+    one query tells which are still in scope. An entity devices do not keep is
+    shown as it is.
     """
-    in_scope = {row.id for row in db.session.execute(_in_scope_statement(entity_type), {
-        "ids": list(objs), "courier_id": courier_id, "day_start": local_day_start(utcnow())})}
+    if entity_type.held:
+        in_scope = {row.id for row in db.session.execute(_in_scope_statement(entity_type), {
+            "ids": list(objs), "courier_id": courier_id, "day_start": local_day_start(utcnow())})}
+    else:
+        in_scope = set(objs)
     data = docs.dump(db.session, entity_type, list(objs.values()))
     return {entity_id: data[entity_id] for entity_id in objs if entity_id in in_scope}
+
+
+_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def _spend_created(device: Device, taken: list) -> None:
+    """Record the ids the batch's applied create ops made, before their entities are flushed.
+
+    An id another device spent since this batch read them (a push racing this
+    one) makes that op entity_exists: the attempt starts over with it decided.
+    """
+    rows = [{"entity_id": op["entity_id"], "entity": outcome.entity_name, "device_id": device.id,
+             "seq": op["seq"], "created_at": utcnow()}
+            for op, outcome in taken if isinstance(outcome, _Applied) and outcome.created]
+    if not rows:
+        return
+    insert_ = _INSERT[db.session.get_bind().dialect.name]
+    statement = insert_(CreatedEntity.__table__).on_conflict_do_nothing(
+        index_elements=["entity_id"]).returning(CreatedEntity.entity_id)
+    spent = set(db.session.scalars(statement, rows))
+    for row in rows:
+        if row["entity_id"] not in spent:
+            op = next(op for op, _ in taken if op["seq"] == row["seq"])
+            raise _Restart(op["seq"], {"result": _result(
+                op, "rejected", "entity_exists", f"An entity {op['entity_id']} exists already; make a new id.")})
 
 
 def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, replies: dict[int, dict],
             log_rows: list[dict], last_seq: int, response: dict) -> dict:
     """Flush the batch once, dump each touched entity once, log every op, commit."""
+    _spend_created(device, taken)
     db.session.flush()
     touched: dict[str, dict[str, object]] = {}
     for _, outcome in taken:

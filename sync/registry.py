@@ -21,10 +21,16 @@ class OpType:
 
     name: str
     schema: type[ma.Schema]
-    handler: Callable[..., Any]  # handler(ctx=OpContext, task=..., payload=dict) -> entity
+    handler: Callable[..., Any]  # handler(ctx=OpContext, obj=entity or None, payload=dict) -> new entity or None
     kind: OpKind
     entity: str = "task"
     attachments: Callable[[dict], list[str]] = field(default=lambda payload: [])
+    # A create op makes its entity: entity_id is a UUID the device made and base_version is 0;
+    # its handler returns the new object. An entity_id is spent once a create op naming it is applied.
+    create: bool = False
+    # Payload keys the op log never keeps (a handover PIN): stored as "[redacted]". The replay
+    # check still compares the whole op, through its digest.
+    secret_fields: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,9 @@ class EntityType:
     access: Callable[[Any, str], str | None] | None = None
     dispatch_version: Callable[[Any], int] | None = None  # ops based below this conflict
     flag: Callable[[Any], None] | None = None  # mark for dispatch review after a conflict
+    # False for entities a device makes but does not keep (a checklist submission): an op's
+    # result still shows them; in_scope should then be false() so a pull never lists them.
+    held: bool = True
 
     def scoped(self, *columns):
         """select(entity name, *columns) of the entities in a courier's scope today.

@@ -91,6 +91,7 @@ def app_session(database_url, tmp_path_factory):
     app = create_app(TestConfig(database_url, str(tmp_path_factory.mktemp("attachments"))))
     with app.app_context():
         upgrade(directory=MIGRATIONS_DIR)
+    _wipe(app)  # what migrations seed beyond the kept tables (default checklists): tests add their own
     yield app
     with app.app_context():
         db.engine.dispose()

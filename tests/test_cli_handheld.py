@@ -142,3 +142,108 @@ def _show(app, store, capsys) -> str:
 def test_describe_problem(status, body, expected):
     """Problem+json and anything else both fit on one line."""
     assert handheld_cli.describe_problem(handheld_cli.Reply(status, {}, body)) == expected
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 64
+
+
+def _enrolled(app, make, courier, store, capsys) -> None:
+    """Enroll the store for the courier and pull its tasks."""
+    assert _cli(app, store, "enroll", _code(make, courier)) == 0
+    assert _cli(app, store, "sync") == 0
+    capsys.readouterr()
+
+
+def _err(capsys) -> str:
+    """The one line of stderr of the last command."""
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_handover_at_the_door_with_the_pin_checked_offline(app, make, tmp_path, capsys):
+    """verify (PIN missing or wrong: refused offline, nothing queued), inspect, pay, sign: delivered on sync."""
+    courier = make.courier()
+    task = make.task(courier=courier, gift_description="a mug")
+    pin = make.client.post(f"/api/v1/dispatch/tasks/{task['id']}/handover-pin",
+                           headers=make.headers("dispatcher")).json["pin"]
+    store, signature = tmp_path / "hh.sqlite3", tmp_path / "signature.png"
+    signature.write_bytes(PNG)
+    _enrolled(app, make, courier, store, capsys)
+    assert _cli(app, store, "verify", task["id"], "Recipient") == 1
+    assert _err(capsys) == "error: This task needs the handover PIN; ask the recipient for it."
+    assert _cli(app, store, "verify", task["id"], "Recipient", "--pin", f"{(int(pin) + 1) % 10 ** 6:06d}") == 1
+    assert _err(capsys) == "error: The PIN does not match; ask the recipient again."
+    assert json.loads(_show(app, store, capsys))["pending"] == 0
+    assert _cli(app, store, "verify", task["id"], "Recipient", "--pin", pin) == 0
+    assert _cli(app, store, "inspect", task["id"]) == 0
+    assert _cli(app, store, "pay", task["id"]) == 0
+    assert _cli(app, store, "sign", task["id"], str(signature), "Recipient", "31.23", "121.47", "--gift-disclosed") == 0
+    assert capsys.readouterr().out.split("\n")[-2] == "queued seq 4"
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["pushed"], summary["applied"], summary["rejected"]) == (4, 4, 0)
+    shown = json.loads(_show(app, store, capsys))["entities"][f"task:{task['id']}"]
+    assert shown["status"] == "delivered" and shown["waybill_no"] == task["waybill_no"]
+    assert (shown["lat"], shown["lon"], shown["pin_required"], shown["gift_description"]) == (
+        task["recipient"]["lat"], task["recipient"]["lon"], True, "a mug")
+
+
+def test_refuse_alternate_and_pickup(app, make, tmp_path, capsys):
+    """refuse after a refused inspection with a damage photo; alternate on the customer's consent; a paid pickup."""
+    from server.auth import customer
+    from server.services import handover
+
+    courier = make.courier()
+    refused = make.task(courier=courier)
+    dropped = make.task(courier=courier, cod_amount=0, fees=[])
+    pickup = make.task(courier=courier, kind="pickup", cod_amount=0, fees=[])
+    handover.record_consent(actor=customer(None), task_id=dropped["id"], place="locker")
+    store, photo = tmp_path / "hh.sqlite3", tmp_path / "photo.png"
+    photo.write_bytes(PNG)
+    _enrolled(app, make, courier, store, capsys)
+    parcel_no = refused["parcels"][0]["parcel_no"]
+    assert _cli(app, store, "inspect", refused["id"], "--item", f"{parcel_no}:2:damaged", "--refused",
+                "--photo", str(photo)) == 0
+    assert _cli(app, store, "refuse", refused["id"], "damaged", "--note", "box crushed", "--photo", str(photo)) == 0
+    assert _cli(app, store, "alternate", dropped["id"], "locker", "--via", "customer_link") == 0
+    assert _cli(app, store, "pickup", pickup["id"], str(photo), "Sender", "--parcel", "PK1:2:books",
+                "--fee", "delivery:1500", "--pay", "qr") == 0
+    assert capsys.readouterr().out.splitlines() == [f"queued seq {n}" for n in range(1, 5)]
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["pushed"], summary["applied"], summary["rejected"]) == (4, 4, 0), summary
+    statuses = {key: e["status"] for key, e in json.loads(_show(app, store, capsys))["entities"].items()}
+    assert (statuses[f"task:{refused['id']}"], statuses[f"task:{dropped['id']}"],
+            statuses[f"task:{pickup['id']}"]) == ("refused", "delivered", "collected")
+    # A refusal by the server comes back in the summary with its code.
+    assert _cli(app, store, "pay", refused["id"], "100") == 0
+    capsys.readouterr()
+    assert _cli(app, store, "sync") == 0
+    assert json.loads(capsys.readouterr().out)["rejected_codes"] == {"handover_closed": 1}
+
+
+@pytest.mark.parametrize("args,exit_status,message", [
+    (["inspect", "T-NOT-HERE"], 1, "error: task T-NOT-HERE is not on this handheld: run 'handheld.py sync' first"),
+    (["pay", "T-NOT-HERE"], 1, "error: task T-NOT-HERE is not on this handheld: run 'handheld.py sync' first"),
+    (["sign", "T1", "no-such-file.png", "Recipient", "31.2", "121.4"], 1, "No such file or directory"),
+    (["inspect", "T1", "--item", "P1:two"], 2, "'P1:two': 'two' is not a whole number"),
+    (["inspect", "T1", "--item", "P1:2:broken"], 2, "condition must be one of ok, damaged, missing"),
+    (["pickup", "T1", "sig.png", "Sender", "--parcel", "PK1", "--fee", "rush"], 2, "expected CODE:AMOUNT (fen)"),
+    (["alternate", "T1", "rooftop", "--via", "contact"], 2, "invalid choice: 'rooftop'"),
+    (["alternate", "T1", "locker"], 2, "the following arguments are required: --via"),
+])
+def test_handover_commands_refuse_bad_input_in_one_line(app, tmp_path, capsys, args, exit_status, message):
+    """Bad values, missing files and tasks not pulled yet: one line, no traceback, nothing queued."""
+    store = tmp_path / "hh.sqlite3"
+    if exit_status == 2:
+        with pytest.raises(SystemExit) as stop:
+            handheld_cli.main(["--store", str(store), *args], transport=None)
+        assert stop.value.code == 2
+        assert message in capsys.readouterr().err
+        return
+    assert handheld_cli.main(["--store", str(store), *args], transport=FlaskTransport(app)) == exit_status
+    err = _err(capsys)
+    assert err.startswith("error: ") and message in err
+    assert handheld_cli.main(["--store", str(store), "show"], transport=FlaskTransport(app)) == 0
+    assert json.loads(capsys.readouterr().out)["pending"] == 0

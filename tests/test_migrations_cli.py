@@ -7,7 +7,7 @@ from sqlalchemy import inspect
 
 from server.database import MIGRATIONS_DIR
 from server.extensions import db
-from server.models import Courier, Task
+from server.models import Courier, Task, Vehicle, VehicleDefect
 
 
 def test_migrations_downgrade_to_empty_and_upgrade_again(app):
@@ -46,8 +46,22 @@ def test_seed_demo_is_idempotent(app):
     first = runner.invoke(args=["seed-demo", "--day", "2026-11-22"])
     assert first.exit_code == 0, first.output
     couriers, tasks = db.session.query(Courier).count(), db.session.query(Task).count()
-    assert couriers == 5 and tasks == 40
-    assert db.session.query(Task).filter(Task.courier_id.is_(None)).count() == 0
+    assert couriers == 5 and tasks == 41  # 40 and the return task of the demo's refusal, for dispatch to assign
+    assert [t.kind for t in db.session.query(Task).filter(Task.courier_id.is_(None))] == ["return"]
+    grounded = db.session.query(Vehicle).filter(Vehicle.status == "out_of_service").one()
+    assert [(d.item, d.severity, d.status) for d in db.session.query(VehicleDefect)] == [
+        ("safety_equipment", "critical", "open")]
+    assert grounded.open_defects == 1
+    by_employee = {c.employee_no: c.grade for c in db.session.query(Courier)}
+    assert [by_employee[e] for e in ("E1001", "E1002", "E1003")] == ["A", "B", "C"]
+    assert "grades: Wang Lei A, Li Na B, Zhang Wei C; an overdue complaint about Liu Yang" in first.output
+    # The return waybill printed is the return task's; every handover comes after its task's assignment.
+    returned = db.session.query(Task).filter(Task.kind == "return").one()
+    assert f"(return {returned.waybill_no})" in first.output
+    from server.models import Handover, TaskAssignment
+    pairs = db.session.query(TaskAssignment.assigned_at, Handover.completed_at).join(
+        Handover, Handover.task_id == TaskAssignment.task_id).filter(Handover.completed_at.is_not(None)).all()
+    assert pairs and all(assigned < completed for assigned, completed in pairs)
     second = runner.invoke(args=["seed-demo"])
     assert second.exit_code == 0 and "already present" in second.output
     assert db.session.query(Task).count() == tasks
@@ -136,7 +150,7 @@ def empty_database_url(engine_name, database_url, tmp_path):
 def test_commands_on_a_database_without_schema_say_run_db_upgrade(empty_database_url, tmp_path):
     """Every command that needs the schema ends in one line naming `fieldops db upgrade`, not a traceback."""
     env = dict(os.environ, FIELDOPS_DATABASE_URL=empty_database_url, FIELDOPS_INSTANCE_DIR=str(tmp_path))
-    for args in (["create-staff", "ops1", "--role", "admin"], ["seed-demo"], ["sync-maintain"]):
+    for args in (["create-staff", "ops1", "--role", "admin"], ["seed-demo"], ["sync-maintain"], ["scheduler"]):
         result = _fieldops(*args, env=env)
         assert result.returncode == 1, (args, result.stderr)
         assert "Traceback" not in result.stderr, result.stderr
@@ -200,3 +214,65 @@ def test_db_help_names_the_migrations_inside_the_package():
         assert 'default is "migrations"' not in result.output
         assert MIGRATIONS_DIR.replace(os.sep, "") in result.output.replace("\n", "").replace(" ", "").replace(
             os.sep, "")
+
+
+def test_0017_counts_the_lines_of_inspections_made_before_it(app):
+    """Upgrading past 0017 counts existing inspections' lines, damaged and short lines from their JSON."""
+    import sqlalchemy as sa
+
+    from server.clock import utcnow
+    downgrade(directory=MIGRATIONS_DIR, revision="0013_handover_consent")
+    now = utcnow()
+    tasks = sa.table("tasks", *(sa.column(c) for c in (
+        "id", "waybill_no", "kind", "status", "recipient_name", "recipient_phone", "address", "cod_amount",
+        "window_start", "window_end", "service_date", "version", "dispatch_version", "needs_review", "pin_required",
+        "created_at", "updated_at")))
+    handovers = sa.table("handovers", sa.column("task_id"), sa.column("items", sa.JSON), sa.column("inspection"),
+                         *(sa.column(c) for c in ("recipient_verified", "discrepancy", "damaged", "signed",
+                                                  "gift_disclosed", "not_at_address", "updated_at")))
+    items = [{"parcel_no": "P1", "expected": 1, "counted": 1, "condition": "damaged"},
+             {"parcel_no": "P2", "expected": 2, "counted": 1, "condition": "ok"},
+             {"parcel_no": "P3", "expected": 1, "counted": 0, "condition": "missing"},
+             {"parcel_no": "P4", "expected": 1, "counted": 1, "condition": "ok"}]
+    with db.engine.begin() as conn:
+        for task_id, inspected in (("t-old1", "accepted"), ("t-old2", None)):
+            conn.execute(tasks.insert().values(
+                id=task_id, waybill_no=task_id.upper(), kind="delivery", status="assigned", recipient_name="R",
+                recipient_phone="13900000000", address="1 Rd", cod_amount=0, window_start=now, window_end=now,
+                service_date=now.date(), version=1, dispatch_version=1, needs_review=False, pin_required=False,
+                created_at=now, updated_at=now))
+            conn.execute(handovers.insert().values(
+                task_id=task_id, items=items if inspected else None, inspection=inspected, recipient_verified=False,
+                discrepancy=False, damaged=False, signed=False, gift_disclosed=False, not_at_address=False,
+                updated_at=now))
+    upgrade(directory=MIGRATIONS_DIR)
+    with db.engine.connect() as conn:
+        rows = dict((r[0], tuple(r[1:])) for r in conn.execute(sa.text(
+            "SELECT task_id, items_inspected, items_damaged, items_short FROM handovers")))
+    assert rows == {"t-old1": (4, 1, 2), "t-old2": (None, None, None)}
+
+
+def test_0020_gives_violations_recorded_before_it_their_severity(app):
+    """Upgrading past 0020: a violation takes its code's severity, a failed checklist item its evidence's."""
+    import sqlalchemy as sa
+
+    from server.clock import utcnow
+    downgrade(directory=MIGRATIONS_DIR, revision="0017_ratings_kpis")
+    now = utcnow()
+    couriers = sa.table("couriers", *(sa.column(c) for c in (
+        "id", "name", "phone", "employee_no", "active", "grade", "version", "created_at", "updated_at")))
+    violations = sa.table("violations", sa.column("id"), sa.column("courier_id"), sa.column("code"),
+                          sa.column("source"), sa.column("evidence", sa.JSON), sa.column("occurred_at"),
+                          sa.column("recorded_at"), sa.column("dedupe_key"))
+    with db.engine.begin() as conn:
+        conn.execute(couriers.insert().values(id="c-old", name="Old", phone="13900000000", employee_no="E-OLD",
+                                              active=True, grade="A", version=1, created_at=now, updated_at=now))
+        for n, code, evidence in ((1, "private_surcharge", {}), (2, "conduct_item_failed", {"severity": "major"}),
+                                  (3, "conduct_item_failed", {"item": "hair"}), (4, "late_without_notice", {})):
+            conn.execute(violations.insert().values(id=n, courier_id="c-old", code=code, source="auto",
+                                                    evidence=evidence, occurred_at=now, recorded_at=now,
+                                                    dedupe_key=f"{code}:{n}"))
+    upgrade(directory=MIGRATIONS_DIR)
+    with db.engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT id, severity FROM violations")).all())
+    assert rows == {1: "critical", 2: "major", 3: "minor", 4: "minor"}

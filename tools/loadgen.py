@@ -1,11 +1,13 @@
 """Load for benchmarks and the fleet simulator: throw-away databases, provisioning, raw protocol calls."""
+import hashlib
 import json
 import os
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import orjson
@@ -67,7 +69,7 @@ def _migrate(url: str, workdir: str) -> None:
 
 @dataclass
 class Provisioned:
-    """One courier's device and tasks."""
+    """One courier's device, van and tasks, and the op stream of the days it works."""
 
     courier_id: str
     device_id: str
@@ -76,33 +78,269 @@ class Provisioned:
     # Each task's version when provisioned: what the device holds, sent as base_version
     # (versions only grow, and dispatch changes nothing during a run: never a conflict).
     task_versions: dict[str, int]
+    vehicle_id: str = ""
+    vehicle_version: int = 1
+    # The checklist templates a day needs: kind -> (template id, current version).
+    templates: dict[str, tuple[str, int]] = field(default_factory=dict)
+    # Device time of the stream's minute 0: the stream ends a few minutes before provisioning.
+    start: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    # The ops made so far (seq n is ops[n - 1]) and the files they name, by seq.
+    ops: list[dict] = field(default_factory=list, repr=False)
+    files: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict, repr=False)
+    _stream: Iterator | None = field(default=None, repr=False)
 
 
-def provision(app, *, couriers: int, tasks_per_courier: int, tag: str = "") -> tuple[str, list[Provisioned]]:
-    """Create couriers with an enrolled device and assigned tasks; returns (dispatcher token, devices)."""
+# A courier's day: the conduct and van checks, shift.start, DAY_STOPS stops (each task once), the van's
+# post-trip check, shift.end; the next day starts 24 hours after the last. Stops come in a cycle of 50
+# that mixes them as a day does: 38 handovers at the door (a third cash on delivery, a fifth announced
+# late), 4 customers absent, 2 refusals at inspection, 2 deliveries to a locker, 4 pickups.
+DAY_STOPS = 120
+_CYCLE = 50
+_PICKUP, _ABSENT, _REFUSED, _ALTERNATE = {7, 19, 31, 43}, {11, 24, 37, 49}, {16, 41}, {28, 45}
+_PNG = b"\x89PNG\r\n\x1a\n"
+_AT = {"lat": 31.2, "lon": 121.4}  # every bench task's address; signatures are taken there
+
+
+def stop_kind(k: int) -> str:
+    """What happens at the courier's k-th stop: door, absent, refused, alternate or pickup."""
+    i = k % _CYCLE
+    return ("pickup" if i in _PICKUP else "absent" if i in _ABSENT else "refused" if i in _REFUSED
+            else "alternate" if i in _ALTERNATE else "door")
+
+
+def _cod(k: int) -> int:
+    """The COD amount (fen) of the k-th stop's task: a third of the doorstep handovers, and the refusals."""
+    kind = stop_kind(k)
+    return 4990 + (k % 7) * 1000 if kind == "refused" or (kind == "door" and k % 3 == 0) else 0
+
+
+def _late(k: int) -> bool:
+    """Whether the k-th stop is reached after its window (with a late notice given in time)."""
+    return stop_kind(k) == "door" and k % 5 == 1
+
+
+def _parcels(k: int) -> list[dict]:
+    """The k-th task's parcels: one box, two on every fourth task."""
+    return [{"parcel_no": f"P{k}-1", "description": "box", "count": 2 if k % 4 == 0 else 1}]
+
+
+def _fees(k: int) -> list[dict]:
+    """The k-th task's published fees: delivery, and the COD service fee on COD tasks."""
+    if stop_kind(k) == "pickup":
+        return []
+    return [{"code": "delivery", "amount": 1200}] + ([{"code": "cod_service", "amount": 300}] if _cod(k) else [])
+
+
+def _task_spec(tag: str, c: int, k: int, window_start: datetime) -> dict:
+    """The task behind the courier's k-th stop."""
+    return {"waybill_no": f"BN{tag}{c:04d}{k:06d}", "kind": "pickup" if stop_kind(k) == "pickup" else "delivery",
+            "recipient": {"name": f"R{k}", "phone": f"139{k:08d}", "address": f"{k} Bench Rd", **_AT},
+            "parcels": _parcels(k), "cod_amount": _cod(k), "fees": _fees(k),
+            "window": {"start": window_start, "end": window_start + timedelta(hours=2)}}
+
+
+def _stop_steps(k: int) -> tuple[list[tuple[str, float]], float]:
+    """(op type, minutes after the stop began) of the k-th stop, and the stop's length in minutes."""
+    kind = stop_kind(k)
+    if kind == "absent":  # wait at the door past the minimum (10 min), call, report, propose another day
+        return [("stop.arrive", 0), ("task.note", 0.5), ("appointment.contact", 6), ("stop.customer_absent", 11),
+                ("appointment.reschedule", 12)], 13
+    if kind == "alternate":  # reached by phone, the customer agrees to the locker
+        return [("appointment.contact", 0), ("stop.arrive", 2), ("task.note", 2.5), ("pod.deliver_alternate", 3)], 4
+    if kind == "pickup":
+        return [("appointment.contact", 0), ("appointment.confirm", 0.25), ("stop.arrive", 2),
+                ("pickup.collect", 3)], 4
+    if kind == "refused":  # damage found at inspection, photographed; refused
+        return [("appointment.contact", 0), ("appointment.confirm", 0.25), ("stop.arrive", 2),
+                ("pod.verify_recipient", 2.5), ("pod.inspect", 3), ("task.note", 3.5), ("pod.refuse", 4)], 5
+    steps = [("appointment.contact", 0), ("appointment.confirm", 0.25)]
+    steps += [("appointment.late_notice", 0.5)] if _late(k) else []
+    steps += [("stop.arrive", 2), ("task.note", 2.25), ("pod.verify_recipient", 2.5), ("pod.inspect", 3)]
+    steps += [("pod.collect_payment", 3.5)] if _cod(k) else []
+    return steps + [("pod.sign", 4)], 5
+
+
+def _steps() -> Iterator[tuple[str, int | None, float, int]]:
+    """The op stream's skeleton, day after day: (op type, stop index or None, minute, day)."""
+    day = 0
+    while True:
+        t = day * 1440.0
+        yield from (("checklist.submit:conduct.pre_shift", None, t, day),
+                    ("checklist.submit:vehicle.pre_trip", None, t + 1, day), ("shift.start", None, t + 2, day))
+        t += 10
+        for k in range(day * DAY_STOPS, (day + 1) * DAY_STOPS):
+            steps, length = _stop_steps(k)
+            yield from ((op_type, k, t + minute, day) for op_type, minute in steps)
+            t += length
+        yield from (("checklist.submit:vehicle.post_trip", None, t + 5, day), ("shift.end", None, t + 6, day))
+        day += 1
+
+
+def plan(ops: int) -> tuple[int, float]:
+    """How many tasks (stops) a stream of `ops` ops works, and the minutes from its first op to its last."""
+    stops, last = 0, 0.0
+    for _, (_, k, minute, _) in zip(range(ops), _steps(), strict=False):
+        stops, last = (k + 1 if k is not None else stops), minute
+    return stops, last
+
+
+def _file(device: Provisioned, k: int, role: str) -> tuple[str, bytes]:
+    """A signature or photo of the k-th stop: bytes of its own (a PNG), named by their sha256."""
+    data = _PNG + f"{device.device_id}/{k}/{role}".encode()
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def _checklist(device: Provisioned, kind: str, day: int) -> tuple[str, int, dict, list]:
+    """A checklist.submit of the kind, every item passing: (entity_id, base_version, payload, files)."""
+    template_id, version = device.templates[kind]
+    if kind == "conduct.pre_shift":
+        answers = [{"item": code, "value": True} for code in ("uniform", "tidy", "shoe_covers", "water_cup", "id_badge")]
+        answers.append({"item": "hair", "value": "tied"})
+        extra = {}
+    else:
+        odometer = 10_000 + day * 150 + (120 if kind == "vehicle.post_trip" else 0)
+        answers = [{"item": code, "value": True} for code in (
+            "body_clean", "lettering_intact", "hood_decal", "interior_clean", "technical_condition", "safety_equipment")]
+        answers += [{"item": "paint_loss_cm2", "value": 0}, {"item": "odometer", "value": odometer}]
+        extra = {"vehicle_id": device.vehicle_id}
+    return (str(uuid.uuid4()), 0, {"template_id": template_id, "template_version": version, "answers": answers,
+                                   **_AT, **extra}, [])
+
+
+def _stop_op(device: Provisioned, op_type: str, k: int, at: datetime) -> tuple[str, int, dict, list]:
+    """One op of the k-th stop: (entity_id, base_version, payload, files it names)."""
+    task_id = device.task_ids[k]
+    files: list[tuple[str, bytes]] = []
+    window = {"start": (at - timedelta(hours=1)).isoformat(), "end": (at + timedelta(hours=1)).isoformat()}
+    if _late(k):  # the agreed window ends a minute before the courier arrives; the notice came in time
+        window = {"start": (at - timedelta(hours=2)).isoformat(), "end": (at + timedelta(minutes=1)).isoformat()}
+    parcels, due = _parcels(k), _cod(k) + sum(fee["amount"] for fee in _fees(k))
+    if op_type in ("pod.sign", "pickup.collect"):
+        files.append(_file(device, k, "signature"))
+    if op_type in ("pod.inspect", "pod.refuse", "pod.deliver_alternate") and stop_kind(k) in ("refused", "alternate"):
+        files.append(_file(device, k, "photo"))
+    shas = [sha for sha, _ in files]
+    payload = {
+        "appointment.contact": lambda: {"outcome": "no_answer" if stop_kind(k) == "absent" else "reached"},
+        "appointment.confirm": lambda: {"window": window, "via": "phone"},
+        "appointment.late_notice": lambda: {"eta": (at + timedelta(minutes=2)).isoformat(), "reason": "traffic"},
+        "stop.arrive": lambda: dict(_AT),
+        "task.note": lambda: {"text": f"stop {k}: {stop_kind(k)}"},
+        "stop.customer_absent": lambda: {"waited_minutes": 11},
+        "appointment.reschedule": lambda: {"window": {"start": (at + timedelta(days=1)).isoformat(),
+                                                      "end": (at + timedelta(days=1, hours=2)).isoformat()},
+                                           "reason": "customer not at home", "customer_agreed": False},
+        "pod.verify_recipient": lambda: {"method": "id_check", "name": f"R{k}", **_AT},
+        "pod.inspect": lambda: {"items": [{"parcel_no": p["parcel_no"], "counted": p["count"],
+                                           "condition": "damaged" if shas else "ok"} for p in parcels],
+                                "customer_accepted": not shas, "photos": shas, **_AT},
+        "pod.collect_payment": lambda: {"amount": due, "method": "cash" if k % 2 else "qr", **_AT},
+        "pod.sign": lambda: {"signature": shas[0], "signer_name": f"R{k}", "gift_disclosed": False, **_AT},
+        "pod.refuse": lambda: {"reason": "damaged", "note": "box crushed", "photos": shas, **_AT},
+        "pod.deliver_alternate": lambda: {"place": "locker", "photos": shas, **_AT,
+                                          "authorization": {"via": "contact", "reference": f"call before stop {k}"}},
+        "pickup.collect": lambda: {"parcels": parcels, "fees": [{"code": "delivery", "amount": 1500}],
+                                   "payment": {"amount": 1500, "method": "qr"}, "signature": shas[0],
+                                   "signer_name": f"R{k}", **_AT},
+    }[op_type]()
+    return task_id, device.task_versions[task_id], payload, files
+
+
+def _stream(device: Provisioned) -> Iterator[tuple[dict, list]]:
+    """The device's ops in seq order, with the files each names (uploaded before the op is pushed)."""
+    zone = timezone(timedelta(hours=8))
+    for seq, (step, k, minute, day) in enumerate(_steps(), start=1):
+        at = (device.start + timedelta(minutes=minute)).astimezone(zone)
+        op_type, _, kind = step.partition(":")
+        if kind:
+            entity_id, base, payload, files = _checklist(device, kind, day)
+        elif op_type.startswith("shift."):
+            entity_id, base, files = device.vehicle_id, device.vehicle_version, []
+            payload = {"odometer": 10_000 + day * 150 + (120 if op_type == "shift.end" else 0), **_AT}
+        else:
+            if k >= len(device.task_ids):
+                raise RuntimeError(f"device {device.device_id} has {len(device.task_ids)} tasks; op {seq} "
+                                   f"needs stop {k}: provision it for more ops")
+            entity_id, base, payload, files = _stop_op(device, op_type, k, at)
+        yield ({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": entity_id, "base_version": base,
+                "device_time": at.isoformat(), "type": op_type, "payload": payload}, files)
+
+
+def make_ops(device: Provisioned, first_seq: int, count: int) -> list[dict]:
+    """Ops first_seq..first_seq+count-1 of the device's days (the same ops every time they are asked for)."""
+    if device._stream is None:
+        device._stream = _stream(device)
+    while len(device.ops) < first_seq + count - 1:
+        op, files = next(device._stream)
+        device.ops.append(op)
+        if files:
+            device.files[op["seq"]] = files
+    return device.ops[first_seq - 1:first_seq - 1 + count]
+
+
+def files_for(device: Provisioned, first_seq: int, count: int) -> dict[str, bytes]:
+    """The signatures and photos ops first_seq..first_seq+count-1 name, by sha256."""
+    make_ops(device, first_seq, count)
+    return {sha: data for seq in range(first_seq, first_seq + count) for sha, data in device.files.get(seq, ())}
+
+
+def upload(base_url: str, device: Provisioned, files: dict[str, bytes]) -> None:
+    """PUT each file to /attachments/{sha256} as the handheld does before pushing the ops that name it."""
+    headers = {"Fieldops-Protocol": "1", "Content-Type": "application/octet-stream",
+               "Authorization": f"Bearer {device.token}"}
+    for sha, data in files.items():
+        req = urllib.request.Request(f"{base_url}/attachments/{sha}", data=data, method="PUT", headers=headers)
+        with urllib.request.urlopen(req, timeout=120) as resp:
+            if resp.status not in (200, 201):
+                raise RuntimeError(f"upload {sha}: {resp.status}")
+
+
+def _stream_start(ops: int) -> datetime:
+    """Minute 0 of a stream of `ops` ops that ends five minutes ago.
+
+    Moved earlier when a day's checks and shift.start would straddle the
+    depot's midnight (shift.start needs that day's checks).
+    """
+    _, minutes = plan(ops)
+    start = datetime.now(timezone.utc) - timedelta(minutes=minutes + 5)
+    local = start.astimezone(timezone(timedelta(hours=8)))
+    if local.hour == 23 and local.minute >= 50:
+        start -= timedelta(minutes=15)
+    return start
+
+
+def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier: int = 0,
+              tag: str = "") -> tuple[str, list[Provisioned]]:
+    """Couriers with an enrolled device, a van and assigned tasks; returns (dispatcher token, devices).
+
+    Each gets at least tasks_per_courier tasks, and as many as its first
+    ops_per_courier ops work through (a task is worked once), with their COD
+    amounts, fees and parcels.
+    """
     from sqlalchemy import select
 
     from server.auth import Actor
     from server.extensions import db
-    from server.models import Task
+    from server.models import ChecklistTemplate, Task, Vehicle
     from server.services import couriers as courier_service
-    from server.services import devices, staff, tasks
+    from server.services import devices, staff, tasks, vehicles
     tag = tag or uuid.uuid4().hex[:6]
+    needed, _ = plan(ops_per_courier)
+    count = max(tasks_per_courier, needed)
+    start = _stream_start(ops_per_courier)
     out = []
     with app.app_context():
         user, token = staff.create(username=f"bench-{tag}", role="dispatcher")
         actor = Actor(kind="staff", id=user.id, role="dispatcher")
-        start = datetime.now(timezone.utc) + timedelta(hours=1)
+        templates = {t.kind: (t.id, t.current) for t in db.session.scalars(
+            select(ChecklistTemplate).where(ChecklistTemplate.status == "active"))}
+        window = datetime.now(timezone.utc) + timedelta(hours=1)
         for c in range(couriers):
             courier = courier_service.create(actor=actor, name=f"Bench {c}", phone=f"1380000{c:04d}",
                                              employee_no=f"B{tag}{c:05d}")
-            specs = [{"waybill_no": f"BN{tag}{c:04d}{k:06d}", "kind": "delivery",
-                      "recipient": {"name": f"R{k}", "phone": f"139{k:08d}", "address": f"{k} Bench Rd",
-                                    "lat": 31.2, "lon": 121.4},
-                      "parcels": [{"parcel_no": f"P{k}", "description": "box", "count": 1}],
-                      "cod_amount": 0, "fees": [{"code": "delivery", "amount": 1200}],
-                      "window": {"start": start, "end": start + timedelta(hours=2)}}
-                     for k in range(tasks_per_courier)]
+            van = vehicles.create(actor=actor, plate=f"B{tag}{c:04d}", kind="van")
+            vehicles.update(actor=actor, vehicle_id=van.id, changes={"courier_id": courier.id})
+            specs = [_task_spec(tag, c, k, window) for k in range(count)]
             created = tasks.import_tasks(actor=actor, specs=specs, labels=[str(i) for i in range(len(specs))])
             for task in created:
                 task.courier_id, task.status = courier.id, "assigned"
@@ -111,46 +349,12 @@ def provision(app, *, couriers: int, tasks_per_courier: int, tag: str = "") -> t
             device, device_token = devices.enroll(code=code, device_name="bench", rate_key=f"bench:{tag}")
             ids = [t.id for t in created]
             versions = dict(db.session.execute(select(Task.id, Task.version).where(Task.id.in_(ids))).all())
+            van_version = db.session.scalar(select(Vehicle.version).where(Vehicle.id == van.id))
             db.session.rollback()
-            out.append(Provisioned(courier.id, device.id, device_token, ids, versions))
+            out.append(Provisioned(courier.id, device.id, device_token, ids, versions, vehicle_id=van.id,
+                                   vehicle_version=van_version, templates=templates, start=start))
         db.engine.dispose()
     return token, out
-
-
-# One stop's worth of ops, in the order a courier makes them: a block of ten consecutive seqs acts on one
-# task. Each pair is (op type, minutes before now on the device's clock): the arrival comes a quarter of an
-# hour before the customer is reported absent, with a call in between, so every op of the mix applies.
-_STOP = [("appointment.confirm", 40), ("appointment.contact", 39), ("task.note", 38), ("appointment.late_notice", 37),
-         ("stop.arrive", 15), ("task.note", 14), ("appointment.contact", 12), ("task.note", 2),
-         ("stop.customer_absent", 1), ("appointment.reschedule", 0)]
-
-
-def _payload(op_type: str, seq: int, now: datetime) -> dict:
-    """The payload of one op of the mix."""
-    window = {"start": (now + timedelta(hours=1)).isoformat(), "end": (now + timedelta(hours=3)).isoformat()}
-    return {"stop.arrive": {"lat": 31.2, "lon": 121.4},
-            "task.note": {"text": f"note {seq}"},
-            "appointment.confirm": {"window": window, "via": "phone"},
-            "appointment.contact": {"outcome": "no_answer" if seq % 10 == 6 else "reached"},
-            "appointment.late_notice": {"eta": window["start"], "reason": "traffic"},
-            "stop.customer_absent": {"waited_minutes": 14},
-            "appointment.reschedule": {"window": window, "reason": "customer asked", "customer_agreed": False},
-            }[op_type]
-
-
-def make_ops(device: Provisioned, first_seq: int, count: int) -> list[dict]:
-    """count ops of the realistic mix (_STOP: notes, arrivals, appointment ops) over the device's tasks."""
-    now = datetime.now(timezone(timedelta(hours=8)))
-    ops = []
-    for i in range(count):
-        seq = first_seq + i
-        task_id = device.task_ids[(seq // len(_STOP)) % len(device.task_ids)]
-        op_type, minutes_ago = _STOP[seq % len(_STOP)]
-        ops.append({"op_id": str(uuid.uuid4()), "seq": seq, "entity_id": task_id,
-                    "base_version": device.task_versions[task_id],
-                    "device_time": (now - timedelta(minutes=minutes_ago)).isoformat(), "type": op_type,
-                    "payload": _payload(op_type, seq, now)})
-    return ops
 
 
 def call(base_url: str, method: str, path: str, token: str, body=None, query: str = "") -> tuple[int, dict]:

@@ -1,13 +1,18 @@
 """HTTP API: one blueprint per domain, all under /api/v1 (health checks at the root)."""
 from flask import Flask
 
-from server import customer_page
-from server.api import admin, appointments, couriers, customer_links, devices, health, me, sync, tasks, vehicles
+from server import customer_page, receipt_page
+from server.api import (admin, appointments, checklists, complaints, couriers, customer_links, devices, grades,
+                        handover, health, integrations, ledger, manifests, me, receipts, reports, sync, tasks,
+                        vehicles, webhooks)
 
 
 def register_blueprints(app: Flask, api) -> None:
-    """Attach every blueprint; health checks and the customer page stay outside the OpenAPI spec."""
+    """Attach every blueprint; health checks and the customer and receipt pages stay outside the OpenAPI spec."""
     app.register_blueprint(health.bp)
     app.register_blueprint(customer_page.bp)
-    for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments):
+    app.register_blueprint(receipt_page.bp)
+    for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments,
+                   handover, ledger, checklists, receipts, complaints, grades, manifests, webhooks,
+                   integrations, reports):
         api.register_blueprint(module.blp)

@@ -1,17 +1,21 @@
-"""Administration: staff users, their API tokens, and the audit log."""
+"""Administration: staff users, their API tokens, the audit log, and the scheduled jobs' runs."""
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from schemas.admin import (AuditPage, AuditQuery, StaffCreatedOut, StaffIn, StaffList, TokenIn,
                            TokenIssuedOut, TokenList, TokenOut)
-from schemas.vocab import STAFF_ROLES
+from schemas.common import NewestFirstQuery
+from schemas.jobs import JobList, JobRunPage
 from server.auth import current_actor, require
-from server.services import audit, staff
+from server.services import audit, job_runs, staff
 
-blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Staff, tokens and the audit log")
+blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Staff, tokens, the audit log and the scheduled jobs")
 
 ADMIN = ("admin",)
 AUDIT_READERS = ("admin", "quality")
+# Staff who manage their own tokens: an integration token reads events and imports manifests, nothing else
+# (an admin lists and revokes it).
+TOKEN_HOLDERS = ("admin", "dispatcher", "quality", "maintenance")
 
 
 @blp.route("/staff")
@@ -50,7 +54,7 @@ class StaffTokens(MethodView):
 class Tokens(MethodView):
     """Staff tokens."""
 
-    @require(*STAFF_ROLES)
+    @require(*TOKEN_HOLDERS)
     @blp.response(200, TokenList)
     def get(self):
         """Every token for an admin; your own for other staff."""
@@ -61,7 +65,7 @@ class Tokens(MethodView):
 class TokenRevocation(MethodView):
     """Revoking a token: refused from its next request on."""
 
-    @require(*STAFF_ROLES)
+    @require(*TOKEN_HOLDERS)
     @blp.response(200, TokenOut)
     def post(self, token_id):
         """Revoke a token (admin, or its owner; another user's token is a 404). Repeating it changes nothing."""
@@ -78,3 +82,26 @@ class Audit(MethodView):
     def get(self, query):
         """A filtered page of the audit log, newest first; pass next_cursor back as cursor."""
         return audit.get_entries(**query)
+
+
+@blp.route("/jobs")
+class Jobs(MethodView):
+    """The scheduled jobs."""
+
+    @require(*ADMIN)
+    @blp.response(200, JobList)
+    def get(self):
+        """Every job with its schedule and last run (what `fieldops jobs list` shows)."""
+        return {"items": job_runs.get_all()}
+
+
+@blp.route("/jobs/<name>/runs")
+class JobRuns(MethodView):
+    """One job's runs."""
+
+    @require(*ADMIN)
+    @blp.arguments(NewestFirstQuery, location="query")
+    @blp.response(200, JobRunPage)
+    def get(self, query, name):
+        """A page of the job's runs, newest first; pass next_cursor back as cursor."""
+        return job_runs.get_runs(job=name, **query)

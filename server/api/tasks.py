@@ -1,10 +1,10 @@
-"""Dispatch: tasks (create, import, list, read, assign, cancel, note)."""
+"""Dispatch: tasks (create, import, list, read, assign, cancel, gift, note)."""
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from schemas.imports import _REQUIRED_COLUMNS, CSV_COLUMNS, load_import
-from schemas.tasks import (AssignIn, CancelIn, NoteIn, TaskDetailOut, TaskImportIn, TaskImportOut,
+from schemas.tasks import (AssignIn, CancelIn, GiftIn, NoteIn, TaskDetailOut, TaskImportIn, TaskImportOut,
                            TaskIn, TaskOut, TaskPage, TaskQuery)
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.requests import body_limit
@@ -97,6 +97,18 @@ class TaskCancellation(MethodView):
     def post(self, data, task_id):
         """Cancel an open task, with a reason."""
         return tasks.cancel(actor=current_actor(), task_id=task_id, reason=data["reason"])
+
+
+@blp.route("/<task_id>/gift")
+class TaskGift(MethodView):
+    """The gift enclosed with a task's parcels."""
+
+    @require(*DISPATCH)
+    @blp.arguments(GiftIn)
+    @blp.response(200, TaskOut)
+    def put(self, data, task_id):
+        """Set, change or clear an open task's gift (a dispatch change: older device ops conflict)."""
+        return tasks.set_gift(actor=current_actor(), task_id=task_id, description=data["gift_description"])
 
 
 @blp.route("/<task_id>/notes")

@@ -2,9 +2,10 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from schemas.checklists import VehicleDetailOut
 from schemas.vehicles import VehicleIn, VehicleOut, VehiclePage, VehiclePatch, VehicleQuery
 from server.auth import DISPATCH, current_actor, require
-from server.services import vehicles
+from server.services import checklists, vehicles
 
 blp = Blueprint("vehicles", __name__, url_prefix="/api/v1/dispatch/vehicles",
                 description="Vehicles (dispatch)")
@@ -35,10 +36,10 @@ class VehicleById(MethodView):
     """One vehicle."""
 
     @require(*_READERS)
-    @blp.response(200, VehicleOut)
+    @blp.response(200, VehicleDetailOut)
     def get(self, vehicle_id):
-        """Read a vehicle."""
-        return vehicles.get(vehicle_id=vehicle_id)
+        """Read a vehicle: status, open defects, last reports (with repairs and acknowledgements)."""
+        return checklists.vehicle_detail(vehicle_id=vehicle_id)
 
     @require(*DISPATCH)
     @blp.arguments(VehiclePatch)

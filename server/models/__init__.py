@@ -1,19 +1,33 @@
 """All models, importable from one place (Alembic and services use this)."""
 from server.models.appointments import Appointment, AppointmentWindow, ContactAttempt
+from server.models.checklists import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift,
+                                      VehicleDefect)
+from server.models.complaints import Complaint
 from server.models.couriers import Courier, Device, Enrollment
 from server.models.customer_links import CustomerLink
+from server.models.events import Event, WebhookDelivery, WebhookSubscription
+from server.models.grades import GradeChange
+from server.models.jobs import JobRun, SchedulerLease
+from server.models.handover import Handover, HandoverException, HandoverStep
+from server.models.ledger import LedgerEntry
+from server.models.manifests import ManifestQuarantine
+from server.models.ratings import Rating
+from server.models.receipts import Receipt, ReceiptCounter, ReceiptKey
 from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
-from server.models.sync import Attachment, Change, OpLog, RefusedAttachment, SyncConflict, SyncDoc, SyncState
+from server.models.sync import (Attachment, Change, CreatedEntity, OpLog, RefusedAttachment, SyncConflict, SyncDoc,
+                                SyncState)
 from server.models.tasks import FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
 from server.models.vehicles import Vehicle
 from server.models.violations import Violation
 
 __all__ = [
     "Appointment", "AppointmentWindow", "ContactAttempt", "Violation",
-    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Courier", "CustomerLink", "Device",
-    "Enrollment", "FeeCode", "OpLog", "Parcel", "RefusedAttachment", "StaffUser", "SyncConflict", "SyncDoc",
-    "SyncState",
-    "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle",
+    "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
+    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Complaint", "Courier", "CreatedEntity",
+    "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel",
+    "RefusedAttachment", "SchedulerLease", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
+    "HandoverException", "HandoverStep", "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
+    "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle", "WebhookDelivery", "WebhookSubscription",
 ]
 
 

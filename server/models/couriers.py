@@ -1,7 +1,7 @@
 """Couriers, their handheld devices and device enrollments."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import JSON, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.clock import UTCDateTime, utcnow
@@ -19,7 +19,11 @@ class Courier(db.Model):
     phone: Mapped[str] = mapped_column(String(32))
     employee_no: Mapped[str] = mapped_column(String(32), unique=True)
     active: Mapped[bool] = mapped_column(default=True)
+    # The depot (station) the courier works out of, as the company codes it; reports group by it.
+    depot: Mapped[str | None] = mapped_column(String(32), index=True)
     grade: Mapped[str] = mapped_column(String(1), default="A")
+    # The evaluation behind the grade ({score, reasons, window, computed_at}); None until first graded.
+    grade_detail: Mapped[dict | None] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -35,11 +35,17 @@ class OpLog(db.Model):
     result: Mapped[dict] = mapped_column(JSON)
     # False for a seq_reused op: it is kept for the record but holds no seq slot.
     in_sequence: Mapped[bool] = mapped_column(default=True)
+    # Set when the op-results-archive job slimmed `result` past the sync retention (sync.maintenance).
+    result_archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (
         # The database, not Python, guarantees one effect per (device, seq).
         Index("uq_op_log_device_seq", "device_id", "seq", unique=True,
               sqlite_where=db.text("in_sequence"), postgresql_where=db.text("in_sequence")),
         Index("ix_op_log_device_id_id", "device_id", "id"),
+        Index("ix_op_log_received_at", "received_at"),  # the attachment collector reads the recent ops
+        # Only the rows still to archive: small, whatever the size of the log.
+        Index("ix_op_log_unarchived", "received_at", sqlite_where=db.text("result_archived_at IS NULL"),
+              postgresql_where=db.text("result_archived_at IS NULL")),
     )
 
 
@@ -114,6 +120,13 @@ class Attachment(db.Model):
     content_type: Mapped[str] = mapped_column(String(32))
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the attachments-gc job found something naming it: it is never collected after that.
+    kept_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    __table_args__ = (
+        Index("ix_attachments_unchecked", "created_at", sqlite_where=db.text("kept_at IS NULL"),
+              postgresql_where=db.text("kept_at IS NULL")),
+    )
+
 
 class RefusedAttachment(db.Model):
     """Bytes that hashed to their name but were refused (unsafe SVG, not an image).
@@ -128,3 +141,18 @@ class RefusedAttachment(db.Model):
     reason: Mapped[str] = mapped_column(String(300))
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
     refused_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CreatedEntity(db.Model):
+    """An entity_id a device's create op made: one entity per id, whatever its kind or device.
+
+    The primary key is what makes the rule hold across devices pushing at once
+    (sync.push inserts here before it flushes the batch's new entities).
+    """
+
+    __tablename__ = "created_entities"
+    entity_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entity: Mapped[str] = mapped_column(String(32))
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -42,10 +42,20 @@ class Task(db.Model):
     # The version at dispatch's last change: a device op based on an older
     # version did not see it, which is what makes the op a conflict.
     dispatch_version: Mapped[int] = mapped_column(default=1)
+    # The version at which the current gift was set: a handheld whose copy is older never showed it.
+    gift_version: Mapped[int | None]
     needs_review: Mapped[bool] = mapped_column(default=False)
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
+    # An enclosed gift the courier must tell the customer about before they sign.
+    gift_description: Mapped[str | None] = mapped_column(String(200))
+    # The recipient must give the handover PIN dispatch issued (the hash is on the handover).
+    pin_required: Mapped[bool] = mapped_column(default=False)
+    # A return task: the task whose refused parcels it brings back.
+    return_of_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), index=True)
+    # When the retention job redacted the recipient's personal data (docs/decisions.md, "Retention").
+    redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -57,7 +67,11 @@ class Task(db.Model):
         back_populates="task", order_by="TaskEvent.id", cascade="all, delete-orphan")
     appointment: Mapped["Appointment | None"] = relationship(  # noqa: F821 - server.models.appointments
         back_populates="task", cascade="all, delete-orphan", uselist=False)
+    handover: Mapped["Handover | None"] = relationship(  # noqa: F821 - server.models.handover
+        back_populates="task", cascade="all, delete-orphan", uselist=False)
     __mapper_args__ = {"version_id_col": version}
+    # The retention job's search: finished long ago, not yet redacted.
+    __table_args__ = (Index("ix_tasks_redacted_at_finished_at", "redacted_at", "finished_at"),)
 
     def feed_scope(self) -> set[str]:
         """A task is in its assigned courier's scope (the feed decides tombstones)."""

@@ -1,7 +1,7 @@
 """Vans and other vehicles."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, Float, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime, utcnow
@@ -19,6 +19,15 @@ class Vehicle(db.Model):
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="in_service")
     courier_id: Mapped[str | None] = mapped_column(ForeignKey("couriers.id"), unique=True)
+    # Kept by the checklists: open defects (a change re-syncs the van), the highest odometer
+    # reading, where and when it was last checked, and its newest check (the report the next
+    # driver acknowledges).
+    open_defects: Mapped[int] = mapped_column(default=0)
+    odometer: Mapped[int | None] = mapped_column(BigInteger)
+    last_lat: Mapped[float | None] = mapped_column(Float)
+    last_lon: Mapped[float | None] = mapped_column(Float)
+    last_report_id: Mapped[str | None] = mapped_column(String(36))
+    last_report_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

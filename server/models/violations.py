@@ -15,6 +15,7 @@ class Violation(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
     code: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))  # critical | major | minor: what it weighs in the grade
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(16))
     evidence: Mapped[dict] = mapped_column(JSON)

@@ -8,8 +8,8 @@ the appointment (and any violation's evidence) for dispatch to review.
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.orm import selectinload
+from sqlalchemy import and_, bindparam, event, func, or_, select, update
+from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from server.auth import SYSTEM, Actor
@@ -17,7 +17,7 @@ from server.clock import local_date, utcnow
 from server.errors import NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.models import Appointment, AppointmentWindow, ContactAttempt, Task
-from server.services import tasks, violations
+from server.services import events, tasks, violations
 from server.services.common import paginate
 
 MAX_WINDOW = timedelta(hours=12)
@@ -69,25 +69,103 @@ def _stamp(task: Task, appointment: Appointment, kind: str, actor: Actor, *, dat
     tasks.record_event(task, kind, actor, data=data, device_time=device_time)
 
 
+_TOUCHED = "fieldops.appointments.touched_windows"
+
+
+def _touched(appointment: Appointment) -> list[AppointmentWindow]:
+    """The appointment's windows this transaction added or changed (in memory, perhaps not flushed)."""
+    return db.session.info.setdefault(_TOUCHED, {}).setdefault(appointment.id, [])
+
+
+def _add_window(appointment: Appointment, **fields) -> AppointmentWindow:
+    """A new window of the appointment, linked by its key: the history is not loaded for it."""
+    if appointment.id is None:  # an appointment created in this transaction: its windows are in memory
+        window = AppointmentWindow(received_at=utcnow(), **fields)
+        appointment.windows.append(window)
+        return window
+    window = AppointmentWindow(appointment_id=appointment.id, received_at=utcnow(), **fields)
+    db.session.add(window)
+    _touched(appointment).append(window)
+    return window
+
+
+def _settle_windows(appointment: Appointment, start: datetime, end: datetime) -> AppointmentWindow | None:
+    """Supersede the agreed window and decline the proposals, but the first one proposing (start, end): returned.
+
+    Only the open windows change; the rest is history. A task rescheduled all
+    week has a long history, and agreeing a window must neither load it nor grow
+    with it. Windows this transaction added or changed are settled in memory (a
+    push applies its batch before its one flush, so the database does not know
+    them yet), and so are the stored windows still open, read in one query.
+    """
+    def settle(windows, agreed):
+        for window in windows:
+            if window.status == "agreed":
+                window.status = "superseded"
+            elif window.status == "proposed" and window is not agreed:
+                window.status = "declined"
+
+    def proposes(window):
+        return window.status == "proposed" and (window.start, window.end) == (start, end)
+
+    if appointment.id is None:
+        agreed = next((w for w in appointment.windows if proposes(w)), None)
+        settle(appointment.windows, agreed)
+        return agreed
+    touched = _touched(appointment)
+    # The stored windows still open (an agreed one, proposals: a few, whatever the history's
+    # length) join those this transaction touched, and are settled in memory with them: one
+    # SELECT, and their changes go out with the batch's flush.
+    stored = list(db.session.scalars(_STORED_OPEN, {
+        "of_appointment": appointment.id, "touched_ids": [w.id for w in touched if w.id is not None]}))
+    agreed = next((w for w in stored if proposes(w)), None) or next((w for w in touched if proposes(w)), None)
+    touched.extend(stored)
+    settle(touched, agreed)
+    return agreed
+
+
+# _settle_windows' statement, built once (building cost as much as running it): an appointment's
+# stored open windows but those the transaction touched.
+_STORED_OPEN = (select(AppointmentWindow).where(
+    AppointmentWindow.appointment_id == bindparam("of_appointment"),
+    AppointmentWindow.id.not_in(bindparam("touched_ids", expanding=True)),
+    AppointmentWindow.status.in_(("agreed", "proposed"))).order_by(AppointmentWindow.id))
+
+
+def _windows(appointment: Appointment) -> list[AppointmentWindow]:
+    """Every window of the appointment, those this transaction added and has not flushed included."""
+    windows = list(appointment.windows)
+    added = db.session.info.get(_TOUCHED, {}).get(appointment.id, []) if appointment.id else []
+    return windows + [w for w in added if w not in windows]
+
+
+def _forget_touched(session, _transaction=None) -> None:
+    """The record of windows touched does not outlive its transaction."""
+    session.info.pop(_TOUCHED, None)
+
+
+def init_app(_app) -> None:
+    """Install the window bookkeeping once per process (session events are per Session class)."""
+    if not event.contains(Session, "after_commit", _forget_touched):
+        event.listen(Session, "after_soft_rollback", _forget_touched)
+        event.listen(Session, "after_commit", _forget_touched)
+
+
 def _agree(task: Task, appointment: Appointment, *, actor: Actor, start: datetime, end: datetime, via: str,
-           reason: str | None, device_time: datetime | None, op_id: str | None, clock_suspect: bool) -> None:
+           reason: str | None, device_time: datetime | None, op_id: str | None, clock_suspect: bool,
+           event_type: str) -> None:
     """Make a window the agreed one: the previous agreed window is superseded; the task's window follows."""
     if appointment.status == "confirmed" and (appointment.window_start, appointment.window_end) == (start, end):
         return  # the same agreement again (a second tap, a second channel): nothing changes
-    agreed = None
-    for window in appointment.windows:
-        if window.status == "agreed":
-            window.status = "superseded"
-        elif window.status == "proposed" and (window.start, window.end) == (start, end) and agreed is None:
-            agreed = window
+    events.emit(event_type, task.id, events.task_facts(
+        task, window_start=start.isoformat(), window_end=end.isoformat(), via=via,
+        previous_window_start=events.iso(appointment.window_start),
+        previous_window_end=events.iso(appointment.window_end)))
+    agreed = _settle_windows(appointment, start, end)
     if agreed is None:
-        agreed = AppointmentWindow(start=start, end=end, proposed_by_kind=actor.kind, proposed_by_id=actor.id,
-                                   reason=reason, device_time=device_time, received_at=utcnow(), op_id=op_id,
-                                   clock_suspect=clock_suspect)
-        appointment.windows.append(agreed)
-    for window in appointment.windows:
-        if window.status == "proposed" and window is not agreed:
-            window.status = "declined"
+        agreed = _add_window(appointment, start=start, end=end, proposed_by_kind=actor.kind,
+                             proposed_by_id=actor.id, reason=reason, device_time=device_time, op_id=op_id,
+                             clock_suspect=clock_suspect)
     agreed.status, agreed.via, agreed.agreed_by_kind, agreed.agreed_by_id = "agreed", via, actor.kind, actor.id
     agreed.agreed_op_id = op_id
     appointment.status = "confirmed"
@@ -108,7 +186,7 @@ def confirm_task(*, actor: Actor, task: Task, start: datetime, end: datetime, vi
     _ensure_open(task)
     _check_window(start, end, device_time or utcnow())
     _agree(task, _of(task), actor=actor, start=start, end=end, via=via, reason=None, device_time=device_time,
-           op_id=op_id, clock_suspect=clock_suspect)
+           op_id=op_id, clock_suspect=clock_suspect, event_type="appointment.confirmed")
     return task
 
 
@@ -130,11 +208,11 @@ def reschedule_task(*, actor: Actor, task: Task, start: datetime, end: datetime,
     appointment = _of(task)
     if customer_agreed:
         _agree(task, appointment, actor=actor, start=start, end=end, via=via, reason=reason,
-               device_time=device_time, op_id=op_id, clock_suspect=clock_suspect)
+               device_time=device_time, op_id=op_id, clock_suspect=clock_suspect, event_type="appointment.rescheduled")
         return task
-    db.session.add(AppointmentWindow(
-        appointment=appointment, start=start, end=end, status="proposed", proposed_by_kind=actor.kind, proposed_by_id=actor.id, via=via,
-        reason=reason, device_time=device_time, received_at=utcnow(), op_id=op_id, clock_suspect=clock_suspect))
+    _add_window(appointment, start=start, end=end, status="proposed", proposed_by_kind=actor.kind,
+                proposed_by_id=actor.id, via=via, reason=reason, device_time=device_time, op_id=op_id,
+                clock_suspect=clock_suspect)
     _stamp(task, appointment, "appointment.proposed", actor, device_time=device_time, clock_suspect=clock_suspect,
            data={"start": start.isoformat(), "end": end.isoformat(), "via": via, "reason": reason, "op_id": op_id})
     return task
@@ -160,6 +238,7 @@ def contact(*, actor: Actor, task: Task, outcome: str, note: str | None, device_
     if outcome == "wrong_number":
         appointment.exception = "wrong_number"
         task.needs_review = True
+        events.emit_exception(events.task_facts(task), "wrong_number", op_id=op_id, at=device_time)
     tasks.record_event(task, "appointment.contact", actor, text=note, device_time=device_time,
                        data={"outcome": outcome, "op_id": op_id, **({"clock_suspect": True} if clock_suspect else {})})
     return task
@@ -186,7 +265,7 @@ def _evidence(task: Task, appointment: Appointment, **more) -> dict:
                         "reason": appointment.notice_reason} if appointment.notice_at else None),
             "contact_attempts": [{"outcome": a.outcome, "device_time": a.device_time and a.device_time.isoformat(),
                                   "op_id": a.op_id} for a in appointment.attempts],
-            "ops": [op_id for op_id in [i for w in appointment.windows for i in (w.op_id, w.agreed_op_id)]
+            "ops": [op_id for op_id in [i for w in _windows(appointment) for i in (w.op_id, w.agreed_op_id)]
                     + [a.op_id for a in appointment.attempts] if op_id],
             "clock_suspect": appointment.clock_suspect, **more}
 
@@ -235,6 +314,7 @@ def customer_absent(*, actor: Actor, task: Task, waited_minutes: int, device_tim
     appointment.needs_new_appointment = True
     appointment.exception = "customer_absent"
     task.needs_review = True
+    events.emit_exception(events.task_facts(task), "customer_absent", op_id=op_id, at=device_time)
     _stamp(task, appointment, "appointment.customer_absent", actor, device_time=device_time,
            clock_suspect=clock_suspect, data={"waited_minutes": waited_minutes, "arrived_at": arrival.isoformat(),
                                               "op_id": op_id})
@@ -277,11 +357,18 @@ def with_history(task_list: list[Task], newest: int | None = HANDHELD_HISTORY) -
     for model, attribute in ((AppointmentWindow, "recent_windows"), (ContactAttempt, "recent_attempts")):
         by_appointment: dict[int, list] = {appointment_id: [] for appointment_id in appointments}
         if appointments:
-            for row in db.session.execute(select(*model.__table__.c).where(
-                    model.appointment_id.in_(list(appointments))).order_by(model.id)):
+            rows = select(*model.__table__.c).where(model.appointment_id.in_(list(appointments)))
+            if newest:  # only the newest rows of each appointment leave the database
+                rank = func.row_number().over(partition_by=model.appointment_id, order_by=model.id.desc())
+                ranked = rows.add_columns(rank.label("rank")).subquery()
+                rows = select(*[ranked.c[c.name] for c in model.__table__.c]).where(ranked.c.rank <= newest)
+                model_id = ranked.c.id
+            else:
+                model_id = model.id
+            for row in db.session.execute(rows.order_by(model_id)):
                 by_appointment[row.appointment_id].append(row)
         for appointment_id, rows in by_appointment.items():
-            setattr(appointments[appointment_id], attribute, rows[-newest:] if newest else rows)
+            setattr(appointments[appointment_id], attribute, rows)
     return task_list
 
 
@@ -365,6 +452,9 @@ def _sweep_one(task: Task, due) -> bool:
     set_committed_value(task, "appointment", appointment)
     if appointment.status == "late":
         task.needs_review = True
+    else:
+        events.emit("appointment.missed", task.id, events.task_facts(
+            task, window_start=appointment.window_start.isoformat(), window_end=appointment.window_end.isoformat()))
     tasks.record_event(task, f"appointment.{appointment.status}", SYSTEM,
                        data={"window_end": appointment.window_end.isoformat()})
     return True

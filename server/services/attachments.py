@@ -1,19 +1,23 @@
 """Content-addressed attachments (signatures, photos): verified, typed by content, stored once."""
 import hashlib
+import json
 import os
 import re
 import tempfile
+from datetime import datetime, timedelta
+from typing import Iterator
 from xml.etree.ElementTree import ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 from flask import current_app
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from server.auth import Actor
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import Attachment, RefusedAttachment
+from server.models import Attachment, OpLog, RefusedAttachment, TaskEvent, VehicleDefect
 
 SVG = "image/svg+xml"
 # JPEG and PNG may be shown inline; anything else (SVG) is only ever a download.
@@ -177,3 +181,78 @@ def read(*, sha256: str) -> tuple[Attachment, str]:
     if row is None:
         raise NotFound(f"No attachment {sha256}.", code="attachment_not_found")
     return row, _path(sha256)
+
+
+def present(shas: list[str]) -> set[str]:
+    """Which of these attachments are stored; held (FOR KEY SHARE) until commit, so the collector cannot
+    delete one that the caller's transaction is about to refer to."""
+    if not shas:
+        return set()
+    return set(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(shas))
+                                  .with_for_update(read=True, key_share=True)))
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+# Upload and reference may be stamped by different hosts: look this far before the upload.
+_CLOCK_SLACK = timedelta(hours=1)
+
+
+def _naming_rows(since: datetime) -> Iterator[object]:
+    """Every value written since `since` that can name an attachment.
+
+    Devices name files only in ops, and the op log keeps every op whatever became of it
+    (a rejected op's photos stay: field data is never dropped); staff name them in task
+    notes and defect repairs. A file is named after it was uploaded, never before.
+    """
+    yield from db.session.scalars(select(OpLog.payload).where(OpLog.received_at >= since))
+    yield from db.session.scalars(select(TaskEvent.data).where(
+        TaskEvent.kind == "note", TaskEvent.at >= since, TaskEvent.data.is_not(None)))
+    yield from db.session.scalars(select(VehicleDefect.photos).where(VehicleDefect.resolved_at >= since))
+
+
+def collect_garbage(*, now: datetime, grace: timedelta, batch: int = 500) -> dict:
+    """Delete uploads older than the grace period that nothing names, row and file; mark the rest kept.
+
+    Commits once per batch. Each upload is judged once: a kept one is never looked at again.
+    """
+    deleted = kept = 0
+    while True:
+        candidates = list(db.session.scalars(
+            select(Attachment).where(Attachment.kept_at.is_(None), Attachment.created_at < now - grace)
+            .order_by(Attachment.created_at).limit(batch).with_for_update()))
+        if not candidates:
+            return {"deleted": deleted, "kept": kept}
+        wanted = {row.sha256 for row in candidates}
+        named = set()
+        for value in _naming_rows(min(row.created_at for row in candidates) - _CLOCK_SLACK):
+            named.update(wanted.intersection(_SHA256.findall(json.dumps(value))))
+        aside = []
+        for row in candidates:
+            if row.sha256 in named:
+                row.kept_at = now
+                kept += 1
+            else:
+                aside.append(_set_aside(row.sha256))
+                db.session.delete(row)
+                deleted += 1
+        try:
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            for path, moved in aside:
+                if moved:
+                    os.replace(moved, path)
+            raise
+        for _, moved in aside:
+            if moved:
+                os.remove(moved)
+
+
+def _set_aside(sha256: str) -> tuple[str, str | None]:
+    """Move a file out of its name before its row goes (put back if the commit fails); (path, new path)."""
+    path = _path(sha256)
+    try:
+        os.replace(path, path + ".gc")
+    except FileNotFoundError:
+        return path, None
+    return path, path + ".gc"

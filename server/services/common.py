@@ -71,7 +71,7 @@ def _json_safe(value):
 def snapshot(obj) -> dict:
     """The column values of a row, for the audit log's before/after; secrets' digests stay out."""
     return {attr.key: _json_safe(getattr(obj, attr.key)) for attr in inspect(obj).mapper.column_attrs
-            if not attr.key.endswith("_hash")}
+            if not attr.key.endswith(("_hash", "_sealed"))}
 
 
 def audit(actor: Actor, action: str, obj, before: dict | None) -> None:

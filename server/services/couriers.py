@@ -10,13 +10,13 @@ from server.models import Courier, Device
 from server.services.common import audit, exists, get_or_404, paginate, snapshot
 
 
-def create(*, actor: Actor, name: str, phone: str, employee_no: str) -> Courier:
-    """Add a courier; employee numbers (normalised by the schema) are unique."""
+def create(*, actor: Actor, name: str, phone: str, employee_no: str, depot: str | None = None) -> Courier:
+    """Add a courier (with the depot they work out of, if given); employee numbers are unique."""
     taken = Conflict(f"Employee number {employee_no} is taken.", code="duplicate_employee_no",
                      fields={"employee_no": ["Already used by another courier."]})
     if exists(select(Courier.id).where(Courier.employee_no == employee_no)):
         raise taken
-    courier = Courier(name=name, phone=phone, employee_no=employee_no)
+    courier = Courier(name=name, phone=phone, employee_no=employee_no, depot=depot)
     db.session.add(courier)
     try:
         db.session.flush()
@@ -50,7 +50,7 @@ def get_all(*, active: bool | None, cursor: str | None, limit: int) -> dict:
 
 
 def update(*, actor: Actor, courier_id: str, changes: dict) -> Courier:
-    """Change a courier's name, phone or active flag."""
+    """Change a courier's name, phone, depot or active flag."""
     courier = get(courier_id=courier_id)
     if "active" in changes and not changes["active"]:
         return deactivate(actor=actor, courier_id=courier_id, other_changes=changes)

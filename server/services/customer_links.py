@@ -5,7 +5,7 @@ import hmac
 import re
 from datetime import datetime, time, timedelta, timezone
 
-from flask import current_app, has_request_context, url_for
+from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 
@@ -13,9 +13,10 @@ from server.auth import Actor, Budget, count_attempt, customer
 from server.clock import local_zone, utcnow
 from server.errors import Gone, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
+from server.requests import public_url
 from server.ids import hash_secret, new_id
 from server.models import CustomerLink, Task
-from server.services import appointments, tasks
+from server.services import appointments, handover, privacy, ratings, tasks
 from server.services.common import audit, get_or_404
 
 LINK_TOKEN_PREFIX = "foc_"
@@ -27,7 +28,6 @@ _DEFAULT_ALTERNATIVES = 4
 _SETTLED = ("kept", "late")
 _SALT = "fieldops.customer-link"
 _DIGITS = re.compile(r"[0-9\uff10-\uff19]+")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
 
 
 def _serializer() -> URLSafeSerializer:
@@ -44,11 +44,7 @@ def _nonce(link_id: str) -> str:
 
 def page_url(*, token: str) -> str:
     """The customer page's address for a token: under FIELDOPS_PUBLIC_URL when set, else the request's host."""
-    base = current_app.config.get("PUBLIC_URL")
-    if base is None and has_request_context():
-        return url_for("customer_page.show", token=token, _external=True)
-    with current_app.test_request_context(base_url=base or "http://127.0.0.1:8000"):
-        return url_for("customer_page.show", token=token, _external=True)
+    return public_url("customer_page.show", token=token)
 
 
 def link_token(link: CustomerLink) -> str:
@@ -149,14 +145,6 @@ def open_link(*, token: str) -> CustomerLink:
     return link
 
 
-def surname(name: str) -> str:
-    """What the page shows of the recipient: a Chinese name's first character, a Latin name's last word."""
-    name = name.strip()
-    if not name:
-        return ""
-    return name[0] if _CJK.match(name) else name.split()[-1]
-
-
 def masked_address(address: str) -> str:
     """The address with every number (house, building, room) masked; the road and district stay."""
     return _DIGITS.sub("**", address)
@@ -177,12 +165,24 @@ def page(*, link: CustomerLink) -> dict:
     start, end, pending = _proposed(appointment)
     now = utcnow()
     slots = [{"index": i, "start": _as_utc(s["start"]), "end": _as_utc(s["end"])} for i, s in enumerate(link.slots)]
-    return {"kind": task.kind, "surname": surname(task.recipient_name), "address": masked_address(task.address),
+    return {"kind": task.kind, "surname": privacy.surname(task.recipient_name), "address": masked_address(task.address),
             "closed": task.is_finished, "status": appointment.status, "arrived": appointment.status in _SETTLED,
             "confirmed": appointment.status == "confirmed" and not pending,
             "proposed": {"start": start, "end": end},
             "slots": [s for s in slots if s["start"] > now and (s["start"], s["end"]) != (start, end)],
-            "expires_at": link.expires_at}
+            "expires_at": link.expires_at,
+            # The handover PIN the courier will ask for (never logged; only this page shows it).
+            "pin": None if task.is_finished else handover.pin_for_customer(task),
+            # Delivery elsewhere (locker, station, neighbour): what the customer has consented to, if anything.
+            "alternate": task.kind != "pickup", "consent": handover.consent_for_customer(task),
+            # After the handover the page asks for a rating, once; a given one is shown instead.
+            "rateable": ratings.rateable(task), "rating": _score(task)}
+
+
+def _score(task: Task) -> int | None:
+    """The score the customer gave the task, if any."""
+    rating = ratings.for_task(task_id=task.id) if ratings.rateable(task) else None
+    return rating.score if rating else None
 
 
 def _changeable(task_id: str):
@@ -219,3 +219,18 @@ def leave_instructions(*, link: CustomerLink, text: str) -> None:
         raise RuleViolation(f"Task is {task.status}.", code="task_closed")
     tasks.add_note(actor=customer(link.id), task=task, text=text, photos=[])
     db.session.commit()
+
+
+def consent(*, link: CustomerLink, place: str, note: str) -> None:
+    """The customer consents to delivery at an alternate place (the courier's handheld pulls it)."""
+    handover.record_consent(actor=customer(link.id), task_id=link.task_id, place=place, note=note or None)
+
+
+def withdraw_consent(*, link: CustomerLink) -> None:
+    """The customer takes back their consent to an alternate place, before delivery."""
+    handover.withdraw_consent(actor=customer(link.id), task_id=link.task_id)
+
+
+def rate(*, link: CustomerLink, score: int, comment: str) -> None:
+    """The customer rates the handover (once per task)."""
+    ratings.rate(actor=customer(link.id), task_id=link.task_id, score=score, comment=comment)

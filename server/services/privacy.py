@@ -1,4 +1,6 @@
-"""What customer data a courier may see."""
+"""What customer data a courier may see, and how customer-facing pages and receipts mask a person."""
+import re
+
 from server.models import Task
 
 
@@ -8,6 +10,31 @@ def mask_phone(phone: str) -> str:
     if len(digits) <= 7:
         return "*" * len(digits)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_name(name: str) -> str:
+    """Keep the first character only: 张** / J***."""
+    name = name.strip()
+    return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
+
+
+_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def surname(name: str) -> str:
+    """What a customer-facing page shows of the recipient: a Chinese name's first character, a Latin name's last word."""
+    name = name.strip()
+    if not name:
+        return ""
+    return name[0] if _CJK.match(name) else name.split()[-1]
+
+
+def surname_masked(name: str) -> str:
+    """A person as a receipt shows them: the surname and stars (王**, ** Smith), never the full name."""
+    shown = surname(name)
+    if not shown:
+        return "**"
+    return f"{shown}**" if _CJK.match(shown) else f"** {shown}"
 
 
 def phone_for_courier(task: Task) -> str:

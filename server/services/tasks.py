@@ -8,14 +8,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
 
-from schemas.vocab import OPEN_STATUSES
+from schemas.vocab import DONE_STATUSES, OPEN_STATUSES
 from server.auth import Actor
 from server.clock import local_date, local_day_start, utcnow
 from server.database import mark_read_only, reset_read_only
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
-from server.models import Attachment, Courier, FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
-from server.services import appointments, privacy
+from server.models import Change, Courier, FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
+from server.services import appointments, attachments, events, handover, privacy
 from server.services.common import audit, audit_created, get_or_404, paginate, snapshot
 from sync import feed
 
@@ -88,41 +88,49 @@ def init_app(_app) -> None:
         event.listen(Session, "after_commit", _forget_history)
 
 
-def _mark_dispatch_change(task: Task) -> None:
+def mark_dispatch_change(task: Task) -> None:
     """Remember that dispatch changed the task: device ops made before this conflict."""
     # The flush that follows raises version by one; any version at or above
     # this one includes the change.
     task.dispatch_version = task.version + 1
 
 
-def _published_fee_codes() -> set[str]:
+def published_fee_codes() -> set[str]:
     """The fee codes a task may charge."""
     return set(db.session.scalars(select(FeeCode.code).where(FeeCode.active.is_(True))))
 
 
-def _check_task_spec(spec: dict, published: set[str], prefix: str = "") -> dict:
-    """Rules a task spec must meet beyond its schema; returns failing fields by path."""
-    fields = {}
+def spec_problems(spec: dict, published: set[str]) -> list[tuple[str, str, str]]:
+    """Rules a task spec must meet beyond its schema, as (field path, code, message)."""
+    problems = []
     for i, fee in enumerate(spec.get("fees", [])):
         if fee["code"] not in published:
-            fields[f"{prefix}fees.{i}.code"] = [
-                f"{fee['code']!r} is not a published fee; charge only published fees."]
+            problems.append((f"fees.{i}.code", "fee_not_published",
+                             f"{fee['code']!r} is not a published fee; charge only published fees."))
     codes = [fee["code"] for fee in spec.get("fees", [])]
     if len(codes) != len(set(codes)):
-        fields[f"{prefix}fees"] = ["A fee code may appear once."]
+        problems.append(("fees", "fee_repeated", "A fee code may appear once."))
     parcel_nos = [p["parcel_no"] for p in spec["parcels"]]
     if len(parcel_nos) != len(set(parcel_nos)):
-        fields[f"{prefix}parcels"] = ["Parcel numbers must be unique within a task."]
+        problems.append(("parcels", "parcel_repeated", "Parcel numbers must be unique within a task."))
+    return problems
+
+
+def _check_task_spec(spec: dict, published: set[str], prefix: str = "") -> dict:
+    """spec_problems as failing fields by path (under prefix)."""
+    fields: dict[str, list[str]] = {}
+    for path, _code, message in spec_problems(spec, published):
+        fields.setdefault(prefix + path, []).append(message)
     return fields
 
 
-def _build_task(spec: dict, actor: Actor) -> Task:
+def build_task(spec: dict, actor: Actor) -> Task:
     """A Task (not yet added) from a validated spec."""
     recipient, window = spec["recipient"], spec["window"]
     task = Task(
         waybill_no=spec["waybill_no"], kind=spec["kind"], recipient_name=recipient["name"],
         recipient_phone=recipient["phone"], address=recipient["address"], lat=recipient.get("lat"),
-        lon=recipient.get("lon"), cod_amount=spec.get("cod_amount", 0),
+        lon=recipient.get("lon"), cod_amount=spec.get("cod_amount", 0), gift_description=spec.get("gift_description"),
         window_start=window["start"], window_end=window["end"],
         service_date=local_date(window["start"]),
         parcels=[Parcel(**p) for p in spec["parcels"]],
@@ -133,7 +141,7 @@ def _build_task(spec: dict, actor: Actor) -> Task:
     return task
 
 
-def _flush_new_tasks(tasks: list[Task]) -> None:
+def flush_new_tasks(tasks: list[Task]) -> None:
     """Insert tasks; a waybill that raced in concurrently is a 409, not a 500."""
     try:
         db.session.flush()
@@ -144,15 +152,15 @@ def _flush_new_tasks(tasks: list[Task]) -> None:
 
 def create(*, actor: Actor, spec: dict) -> Task:
     """Create one task; a duplicate waybill is a 409 and stores nothing."""
-    fields = _check_task_spec(spec, _published_fee_codes())
+    fields = _check_task_spec(spec, published_fee_codes())
     if fields:
         raise ValidationFailed("The task breaks a rule.", fields=fields)
     if db.session.scalar(select(Task.id).where(Task.waybill_no == spec["waybill_no"])):
         raise Conflict(f"Waybill {spec['waybill_no']} already exists.", code="duplicate_waybill",
                        fields={"waybill_no": ["Already exists."]})
-    task = _build_task(spec, actor)
+    task = build_task(spec, actor)
     db.session.add(task)
-    _flush_new_tasks([task])
+    flush_new_tasks([task])
     audit(actor, "task.create", task, None)
     db.session.commit()
     return task
@@ -169,7 +177,7 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
     separate = not db.session().in_transaction()
     token = mark_read_only(separate)
     try:
-        published = _published_fee_codes()
+        published = published_fee_codes()
         waybills = [s["waybill_no"] for s in specs]
         taken = set(db.session.scalars(select(Task.waybill_no).where(Task.waybill_no.in_(waybills))))
     finally:
@@ -190,9 +198,9 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
         bad = {label for label in labels if any(k.startswith(label + ".") for k in fields)}
         raise ValidationFailed(f"{len(bad)} row(s) are invalid; nothing was imported.",
                                fields=fields)
-    tasks = [_build_task(spec, actor) for spec in specs]
+    tasks = [build_task(spec, actor) for spec in specs]
     db.session.add_all(tasks)
-    _flush_new_tasks(tasks)  # the write transaction, and on SQLite the writer, begin here
+    flush_new_tasks(tasks)  # the write transaction, and on SQLite the writer, begin here
     audit_created(actor, "task.import", tasks)
     db.session.commit()
     return tasks
@@ -246,13 +254,14 @@ def close_day(*, now: datetime) -> int:
 
     Nothing about such a task changes at midnight, so no row would record it;
     this touches the feed for each one so devices receive the tombstone.
-    Run shortly after the depot's midnight (the scheduler does); running it
-    twice only repeats harmless tombstones.
+    Run shortly after the depot's midnight (the scheduler does); a task that already
+    has a feed row since that midnight is skipped, so a second run touches nothing.
     """
     today = local_day_start(now)
+    fed_today = select(Change.entity_id).where(Change.entity == "task", Change.at >= today)
     rows = db.session.execute(select(Task.id, Task.courier_id).where(
-        Task.status.in_(("delivered", "refused", "failed")), Task.courier_id.is_not(None),
-        Task.finished_at < today, Task.finished_at >= today - timedelta(days=2))).all()
+        Task.status.in_(DONE_STATUSES), Task.courier_id.is_not(None),
+        Task.finished_at < today, Task.finished_at >= today - timedelta(days=2), Task.id.not_in(fed_today))).all()
     for task_id, courier_id in rows:
         feed.touch(db.session, "task", task_id, {courier_id})
     db.session.commit()
@@ -288,7 +297,7 @@ def with_recent_notes(task_list: list[Task]) -> list[Task]:
 
 def for_handheld(task_list: list[Task]) -> list[Task]:
     """Tasks ready for a handheld's dump: newest notes, appointment, and what their courier may see of the recipient."""
-    return privacy.for_courier(with_recent_notes(appointments.with_history(task_list)))
+    return privacy.for_courier(with_recent_notes(appointments.with_history(handover.with_receipts(task_list))))
 
 
 def get_own(*, actor: Actor, task_id: str) -> Task:
@@ -332,8 +341,10 @@ def assign(*, actor: Actor, task_id: str, courier_id: str) -> Task:
     task.courier_id = courier.id
     task.status = "assigned"
     task.arrived_at = None
-    _mark_dispatch_change(task)
+    mark_dispatch_change(task)
     record_event(task, "assigned", actor, data={"courier_id": courier.id, "previous": previous})
+    events.emit("task.assigned", task.id, events.task_facts(task, previous_courier_id=previous,
+                                                            assigned_at=now.isoformat()))
     audit(actor, "task.assign", task, before)
     db.session.commit()
     return task
@@ -352,9 +363,32 @@ def cancel(*, actor: Actor, task_id: str, reason: str) -> Task:
     task.status = "cancelled"
     task.cancel_reason = reason
     task.finished_at = now
-    _mark_dispatch_change(task)
+    mark_dispatch_change(task)
     record_event(task, "cancelled", actor, text=reason)
     audit(actor, "task.cancel", task, before)
+    db.session.commit()
+    return task
+
+
+def set_gift(*, actor: Actor, task_id: str, description: str | None) -> Task:
+    """Dispatch sets, changes or clears an open task's enclosed gift. Commits.
+
+    A dispatch change: the courier must tell the customer about the gift the
+    handheld shows, so a device op based on an older version is a conflict
+    (applied as a field fact, flagged for dispatch) like after other dispatch
+    changes. The same description again changes nothing.
+    """
+    task = get(task_id=task_id, for_update=True)
+    if task.status not in OPEN_STATUSES:
+        raise RuleViolation(f"Task is {task.status}; only an open task's gift can change.", code="task_finished")
+    if task.gift_description == description:
+        return task
+    before = snapshot(task)
+    previous, task.gift_description = task.gift_description, description
+    mark_dispatch_change(task)
+    task.gift_version = task.dispatch_version if description else None
+    record_event(task, "gift_changed", actor, data={"gift_description": description, "previous": previous})
+    audit(actor, "task.gift", task, before)
     db.session.commit()
     return task
 
@@ -369,8 +403,8 @@ def _check_attachments(photos: list[str]) -> None:
     """Every referenced attachment must already be uploaded."""
     if not photos:
         return
-    present = set(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(photos))))
-    missing = [p for p in photos if p not in present]
+    stored = attachments.present(photos)
+    missing = [p for p in photos if p not in stored]
     if missing:
         raise RuleViolation("Upload the attachments before referring to them.",
                             code="attachment_missing", extra={"missing": missing},

@@ -5,6 +5,7 @@ from server.auth import Actor
 from server.errors import Conflict, RuleViolation
 from server.extensions import db
 from server.models import Courier, Vehicle
+from server.services import checklists, events
 from server.services.common import audit, exists, get_or_404, paginate, snapshot
 
 
@@ -57,8 +58,13 @@ def update(*, actor: Actor, vehicle_id: str, changes: dict) -> Vehicle:
                                            Vehicle.id != vehicle.id)):
             raise Conflict("That courier already has a vehicle.", code="courier_has_vehicle",
                            fields={"courier_id": ["Already drives another vehicle."]})
+    if "status" in changes:
+        checklists.check_status_change(vehicle, changes["status"])
+    grounded = changes.get("status") == "out_of_service" and vehicle.status != "out_of_service"
     for key, value in changes.items():
         setattr(vehicle, key, value)
+    if grounded:
+        events.emit("vehicle.out_of_service", vehicle.id, events.vehicle_facts(vehicle, reason="dispatch"))
     audit(actor, "vehicle.update", vehicle, before)
     db.session.commit()
     return vehicle

@@ -3,7 +3,7 @@ import pytest
 
 from tests.sync.routes import COURIER, DISPATCH, OFFICE, SYNC_ROUTES
 
-ROLES = ("admin", "dispatcher", "quality", "maintenance", "courier")
+ROLES = ("admin", "dispatcher", "quality", "maintenance", "integration", "courier")
 FLEET = DISPATCH | {"quality", "maintenance"}
 PUBLIC = None  # no token needed
 
@@ -33,6 +33,22 @@ ROUTES = [
     ("POST", "/api/v1/dispatch/tasks/<task_id>/appointment/confirm", DISPATCH),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/appointment/reschedule", DISPATCH),
     ("GET", "/api/v1/dispatch/couriers/<courier_id>/violations", OFFICE),
+    ("POST", "/api/v1/dispatch/tasks/<task_id>/handover-pin", DISPATCH),
+    ("PUT", "/api/v1/dispatch/tasks/<task_id>/gift", DISPATCH),
+    ("GET", "/api/v1/dispatch/tasks/<task_id>/handover", OFFICE),
+    ("GET", "/api/v1/dispatch/exceptions", OFFICE),
+    ("POST", "/api/v1/dispatch/couriers/<courier_id>/remittances", DISPATCH),
+    ("POST", "/api/v1/dispatch/couriers/<courier_id>/cash-corrections", DISPATCH),
+    ("GET", "/api/v1/dispatch/couriers/<courier_id>/cash", OFFICE),
+    ("GET", "/api/v1/dispatch/couriers/<courier_id>/grade", OFFICE),
+    ("POST", "/api/v1/dispatch/couriers/<courier_id>/grade/recompute", {"admin", "quality"}),
+    ("GET", "/api/v1/dispatch/couriers/<courier_id>/grade/history", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints", OFFICE),
+    ("GET", "/api/v1/dispatch/complaints", OFFICE),
+    ("GET", "/api/v1/dispatch/complaints/<int:complaint_id>", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/respond", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/resolve", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/satisfaction", OFFICE),
     ("GET", "/api/v1/dispatch/enrollments/<code>/qr.<fmt>", DISPATCH),
     ("POST", "/api/v1/devices/enroll", PUBLIC),
     ("POST", "/api/v1/dispatch/devices/<device_id>/revoke", DISPATCH),
@@ -46,6 +62,35 @@ ROUTES = [
     ("GET", "/api/v1/admin/tokens", FLEET),
     ("POST", "/api/v1/admin/tokens/<int:token_id>/revoke", FLEET),
     ("GET", "/api/v1/admin/audit", {"admin", "quality"}),
+    ("GET", "/api/v1/admin/jobs", {"admin"}),
+    ("GET", "/api/v1/admin/jobs/<name>/runs", {"admin"}),
+    ("GET", "/api/v1/dispatch/checklist-templates", {"admin", "quality", "maintenance"}),
+    ("POST", "/api/v1/dispatch/checklist-templates", {"admin", "quality"}),
+    ("GET", "/api/v1/dispatch/checklist-templates/<template_id>", {"admin", "quality", "maintenance"}),
+    ("POST", "/api/v1/dispatch/checklist-templates/<template_id>/versions", {"admin", "quality"}),
+    ("POST", "/api/v1/dispatch/checklist-templates/<template_id>/retire", {"admin", "quality"}),
+    ("GET", "/api/v1/dispatch/defects", FLEET),
+    ("POST", "/api/v1/dispatch/vehicles/<vehicle_id>/defects/<int:defect_id>/repair", {"admin", "maintenance"}),
+    ("POST", "/api/v1/dispatch/vehicles/<vehicle_id>/defects/<int:defect_id>/no_repair_needed",
+     {"admin", "maintenance"}),
+    ("GET", "/api/v1/receipts/keys", PUBLIC),
+    ("GET", "/api/v1/receipts/<number>", OFFICE),
+    ("GET", "/api/v1/receipts/<number>/qr.<fmt>", OFFICE),
+    ("POST", "/api/v1/integrations/manifests", {"admin", "dispatcher", "integration"}),
+    ("GET", "/api/v1/dispatch/manifests/quarantine", DISPATCH),
+    ("POST", "/api/v1/dispatch/manifests/quarantine/<int:entry_id>/resolve", DISPATCH),
+    ("POST", "/api/v1/admin/webhooks", {"admin"}),
+    ("GET", "/api/v1/admin/webhooks", {"admin"}),
+    ("GET", "/api/v1/admin/webhooks/<subscription_id>", {"admin"}),
+    ("PATCH", "/api/v1/admin/webhooks/<subscription_id>", {"admin"}),
+    ("DELETE", "/api/v1/admin/webhooks/<subscription_id>", {"admin"}),
+    ("POST", "/api/v1/admin/webhooks/<subscription_id>/rotate-secret", {"admin"}),
+    ("GET", "/api/v1/admin/webhooks/<subscription_id>/deliveries", {"admin"}),
+    ("POST", "/api/v1/admin/webhooks/<subscription_id>/deliveries/<int:delivery_id>/replay", {"admin"}),
+    ("GET", "/api/v1/integrations/events", {"admin", "integration"}),
+    ("GET", "/api/v1/reports/kpis", OFFICE),
+    ("GET", "/api/v1/reports/kpis/chart.png", OFFICE),
+    ("GET", "/api/v1/reports/kpis/<figure>/tasks", OFFICE),
 ]
 ALL_ROUTES = ROUTES + SYNC_ROUTES
 
@@ -72,7 +117,12 @@ def _url(rule: str) -> str:
             .replace("<task_id>", "t-none").replace("<device_id>", "d-none")
             .replace("<code>", "NOCODE").replace("<fmt>", "png")
             .replace("<sha256>", "0" * 64).replace("<int:conflict_id>", "999999")
-            .replace("<staff_id>", "s-none").replace("<link_id>", "l-none").replace("<int:token_id>", "999999"))
+            .replace("<staff_id>", "s-none").replace("<link_id>", "l-none").replace("<int:token_id>", "999999")
+            .replace("<template_id>", "k-none").replace("<int:defect_id>", "999999")
+            .replace("<number>", "FO-20000101-00001").replace("<int:complaint_id>", "999999")
+            .replace("<int:entry_id>", "999999")
+            .replace("<subscription_id>", "w-none").replace("<int:delivery_id>", "999999")
+            .replace("<name>", "no-such-job").replace("<figure>", "on_time_delivery"))
 
 
 @pytest.fixture

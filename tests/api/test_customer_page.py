@@ -2,7 +2,7 @@
 import json
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import update
@@ -74,9 +74,9 @@ def test_latin_names_show_their_last_word(client, make, courier):
 
 def test_language_from_the_browser_or_the_switch(client, link):
     """Accept-Language picks English; ?lang= overrides it either way."""
-    assert "Confirm your delivery time" in client.get(link, headers={"Accept-Language": "en-GB,en;q=0.8"}).text
+    assert "Confirm your appointment" in client.get(link, headers={"Accept-Language": "en-GB,en;q=0.8"}).text
     assert "预约确认" in client.get(link, headers={"Accept-Language": "fr-FR"}).text
-    assert "Confirm your delivery time" in client.get(link + "?lang=en").text
+    assert "Confirm your appointment" in client.get(link + "?lang=en").text
     assert "预约确认" in client.get(link + "?lang=zh", headers={"Accept-Language": "en"}).text
 
 
@@ -168,8 +168,8 @@ def test_forged_posts_are_refused_and_change_nothing(client, app, make, task, li
         other = make.task(courier=make.courier())
         other_link = path_of(issue(client, make, other["id"]))
         data["csrf"] = csrf_of(client.get(other_link))
-    for action in ("/instructions", "/confirm", "/slot"):
-        answer = client.post(link + action, data={**data, "slot": "0"})
+    for action in ("/instructions", "/confirm", "/slot", "/consent", "/consent/withdraw"):
+        answer = client.post(link + action, data={**data, "slot": "0", "place": "locker"})
         assert answer.status_code == 400 and answer.mimetype == "text/html", (action, answer.status_code)
         assert "页面已过期" in answer.text
     assert _notes(task["id"]) == []
@@ -242,3 +242,99 @@ def test_once_the_courier_arrived_the_time_is_settled(client, make, courier, tas
         answer = client.post(link + action + "?lang=en", data={"csrf": token, **fields})
         assert answer.status_code == 422 and "Your courier has arrived" in answer.text
     assert client.post(link + "/instructions", data={"csrf": token, "text": "at the door"}).status_code == 303
+
+
+def _alternate(device: Device, task_id: str, *, via: str = "customer_link", place: str = "locker",
+               device_time: datetime | None = None) -> dict:
+    """Push a pod.deliver_alternate (at the device time given); its result."""
+    op = device.op("pod.deliver_alternate", task_id, {"place": place, "authorization": {"via": via}})
+    if device_time is not None:
+        op["device_time"] = device_time.isoformat()
+    return device.push([op])["results"][0]
+
+
+def _consent_events(task_id: str) -> list[tuple]:
+    """(kind, data) of the task's consent history."""
+    db.session.expire_all()
+    return [(e.kind, e.data) for e in db.session.query(TaskEvent).filter_by(task_id=task_id).order_by(TaskEvent.id)
+            if e.kind.startswith("handover.consent")]
+
+
+def test_consent_reaches_the_handheld_and_authorises_an_alternate(client, make, courier):
+    """Consent on the page (with a note) is in the next pull's handover state; via customer_link is then accepted."""
+    task = make.task(courier=courier, cod_amount=0, fees=[])
+    link = path_of(issue(client, make, task["id"]))
+    device = Device(client, make.device(courier))
+    store, cursor, _page = device.pull_all()
+    assert store[("task", task["id"])]["data"]["handover"]["consent_place"] is None
+    assert _alternate(device, task["id"])["code"] == "authorization_required"
+    page = client.get(link + "?lang=en")
+    assert 'id="give-consent"' in page.text and "Parcel locker" in page.text
+    token = csrf_of(page)
+    answer = client.post(link + "/consent", data={"csrf": token, "lang": "en", "place": "neighbour",
+                                                  "note": "  Mrs Wang, room 302  "})
+    assert answer.status_code == 303 and answer.headers["Location"].endswith("lang=en&done=consent")
+    shown = client.get(answer.headers["Location"]).text
+    assert "Consent given" in shown and '<strong id="consent-place">A neighbour</strong>' in shown
+    assert "Mrs Wang, room 302" in shown and 'id="withdraw-consent"' in shown and 'id="give-consent"' not in shown
+    store, cursor, _page = device.pull_all(cursor)
+    state = store[("task", task["id"])]["data"]["handover"]
+    assert (state["consent_place"], state["consent_note"]) == ("neighbour", "Mrs Wang, room 302")
+    # Consent is to one place: not to a locker.
+    assert _alternate(device, task["id"], place="locker")["code"] == "authorization_required"
+    result = _alternate(device, task["id"], place="neighbour")
+    assert result["status"] == "applied", result
+    assert result["entity"]["data"]["status"] == "delivered"
+    assert result["entity"]["data"]["handover"]["alternate_place"] == "neighbour"
+    assert _consent_events(task["id"]) == [("handover.consent", {"place": "neighbour", "note": "Mrs Wang, room 302"})]
+    # Delivered: the page no longer offers consent, and a late post is refused.
+    page = client.get(link)
+    assert 'id="give-consent"' not in page.text and 'id="withdraw-consent"' not in page.text
+    answer = client.post(link + "/consent/withdraw", data={"csrf": token, "lang": "en"})
+    assert answer.status_code == 422 and "This order is finished" in answer.text
+
+
+def test_withdrawn_consent_refuses_later_drops_but_not_earlier_ones(client, make, courier):
+    """After withdrawal via customer_link is refused; an offline drop made before it (device time) still stands."""
+    late, earlier = (make.task(courier=courier, cod_amount=0, fees=[]) for _ in range(2))
+    device = Device(client, make.device(courier))
+    before = {}
+    for task in (late, earlier):
+        link = path_of(issue(client, make, task["id"]))
+        token = csrf_of(client.get(link))
+        assert client.post(link + "/consent", data={"csrf": token, "place": "station"}).status_code == 303
+        before[task["id"]] = datetime.now(timezone.utc)
+        answer = client.post(link + "/consent/withdraw", data={"csrf": token})
+        assert answer.status_code == 303 and answer.headers["Location"].endswith("done=withdrawn")
+        page = client.get(answer.headers["Location"])
+        assert "已撤回" in page.text and 'id="give-consent"' in page.text
+        # Withdrawing twice changes nothing.
+        assert client.post(link + "/consent/withdraw", data={"csrf": token}).status_code == 303
+        assert [kind for kind, _ in _consent_events(task["id"])] == ["handover.consent",
+                                                                      "handover.consent_withdrawn"]
+    store, _cursor, _page = device.pull_all()
+    assert store[("task", late["id"])]["data"]["handover"]["consent_place"] is None
+    assert _alternate(device, late["id"], place="station")["code"] == "authorization_required"
+    result = _alternate(device, earlier["id"], place="station", device_time=before[earlier["id"]])
+    assert result["status"] == "applied", result
+    # Consent given again after a withdrawal stands again.
+    link = path_of(issue(client, make, late["id"]))
+    assert client.post(link + "/consent", data={"csrf": csrf_of(client.get(link)), "place": "station"}
+                       ).status_code == 303
+    assert _alternate(device, late["id"], place="station")["status"] == "applied"
+
+
+def test_consent_form_refusals(client, make, courier, link):
+    """A place not offered is a 422 page; a pickup has no form and is refused; nothing is recorded."""
+    token = csrf_of(client.get(link))
+    answer = client.post(link + "/consent?lang=en", data={"csrf": token, "place": "rooftop"})
+    assert answer.status_code == 422 and "Something in the form was not right" in answer.text
+    answer = client.post(link + "/consent", data={"csrf": token, "place": "locker", "note": "x" * 201})
+    assert answer.status_code == 422
+    pickup = make.task(courier=courier, kind="pickup", cod_amount=0, fees=[])
+    pickup_link = path_of(issue(client, make, pickup["id"]))
+    page = client.get(pickup_link)
+    assert 'id="alternate"' not in page.text
+    answer = client.post(pickup_link + "/consent?lang=en", data={"csrf": csrf_of(page), "place": "locker"})
+    assert answer.status_code == 422 and "cannot be left elsewhere" in answer.text
+    assert _consent_events(pickup["id"]) == []

@@ -66,3 +66,28 @@ def test_openapi_spec_lists_the_contract(client):
     for path in ("/api/v1/dispatch/tasks", "/api/v1/devices/enroll", "/api/v1/me/tasks"):
         assert path in spec["paths"]
     assert "Problem" in spec["components"]["schemas"]
+
+
+@pytest.mark.parametrize("keep_fails", [False, True], ids=["kept", "keep fails"])
+def test_a_refusal_over_http_keeps_only_what_it_keeps(app, make, caplog, keep_fails):
+    """No route reaches a rule with a keep today; the handler still rolls back the half-made change and keeps the rest."""
+    from server.errors import RuleViolation, handle_domain_error
+    from server.extensions import db
+    from server.models import Task
+
+    task_id = make.task()["id"]
+
+    def keep():
+        """What the refusal leaves behind: a flag for dispatch."""
+        db.session.get(Task, task_id).needs_review = True
+        if keep_fails:
+            raise RuntimeError("disk full")
+
+    with app.test_request_context("/api/v1/dispatch/tasks"):
+        db.session.get(Task, task_id).gift_description = "half-made"
+        response = handle_domain_error(RuleViolation("Refused.", code="some_rule", keep=keep))
+        assert response.status_code == 422 and response.json["code"] == "some_rule"
+    db.session.expire_all()
+    stored = db.session.get(Task, task_id)
+    assert stored.gift_description is None and stored.needs_review is (not keep_fails)
+    assert ("could not keep" in caplog.text) is keep_fails

@@ -16,7 +16,10 @@ METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 # the health probes, which load balancers call at the root, outside /api/v1 and the spec.
 NOT_IN_SPEC = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/{filename}", "/healthz", "/readyz"}
 # The customer confirmation page (server/customer_page.py) is HTML for recipients, not an API operation.
-NOT_IN_SPEC |= {"/c/{token}", "/c/{token}/confirm", "/c/{token}/slot", "/c/{token}/instructions"}
+NOT_IN_SPEC |= {"/c/{token}", "/c/{token}/confirm", "/c/{token}/slot", "/c/{token}/instructions",
+                "/c/{token}/consent", "/c/{token}/consent/withdraw", "/c/{token}/rating"}
+# So is the public receipt page (server/receipt_page.py), its JSON form and its QR.
+NOT_IN_SPEC |= {"/r/{token}", "/r/{token}.json", "/r/{token}/qr.{fmt}"}
 PROBLEM = "application/problem+json"
 
 
@@ -115,6 +118,8 @@ def test_auth_protocol_and_errors_per_operation(spec):
         if path == "/api/v1/devices/enroll":
             assert operation["security"] == [] and not {"401", "403"} & responses
             assert {"404", "422", "429"} <= responses
+        elif path == "/api/v1/receipts/keys":  # published for anyone verifying a receipt
+            assert operation["security"] == [] and not {"401", "403"} & responses
         else:
             assert "security" not in operation and operation["x-fieldops-roles"], (method, path)
             assert {"401", "403", "429"} <= responses, (method, path)

@@ -46,6 +46,60 @@ def require_browser() -> None:
     pytest.skip(f"browser tests skipped: {reason}", allow_module_level=True)
 
 
+def text_of(page, element_id: str) -> str:
+    """The visible text of an element, waiting for it to be there (and read again if the page replaced it).
+
+    Any driver error while the page is being replaced (a stale element, or chromedriver's
+    "node does not belong to the document") means "not yet": the wait asks again.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(page, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: driver.find_element(By.ID, element_id).text
+        if driver.find_elements(By.ID, element_id) else False)
+
+
+def _gone(element) -> bool:
+    """Whether an element's document has been replaced (any driver error about it says so)."""
+    from selenium.common.exceptions import WebDriverException
+
+    try:
+        element.is_enabled()
+    except WebDriverException:
+        return True
+    return False
+
+
+def follow(page, element) -> None:
+    """Click a link or button that loads another page, and wait until the old document is gone.
+
+    Reading right after the click could still read the old page (its text, its title).
+    """
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    old = page.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(page, 30).until(lambda _driver: _gone(old))
+
+
+def submit(page, element) -> None:
+    """Click a submit button and wait for the page it leads to (every answer to a post says how it went).
+
+    The page before the click may already show a message (a second post on the same page), so
+    the wait is first for the old document to go, then for the new one's message or error.
+    """
+    from selenium.common.exceptions import WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    follow(page, element)
+    WebDriverWait(page, 30, ignored_exceptions=(WebDriverException,)).until(
+        lambda driver: driver.find_elements(By.CSS_SELECTOR, "#message, #error"))
+
+
 @pytest.fixture
 def live_server(app):
     """The test app served over HTTP on a free loopback port; yields its base URL."""

@@ -8,15 +8,12 @@ from server.clock import utcnow
 from server.customer_page import _window
 from server.extensions import db
 from server.models import CustomerLink
-from tests.browser.conftest import require_browser
+from tests.browser.conftest import follow, require_browser, submit, text_of
 from tests.sync.conftest import Device
 
 require_browser()
 
-from selenium.common.exceptions import WebDriverException  # noqa: E402  (only once the browser is known to be there)
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402  (only once the browser is known to be there)
 
 
 def issue(client, make, task_id: str) -> str:
@@ -36,21 +33,6 @@ def scene(client, make):
     device = Device(client, make.device(courier))
     _store, cursor, _page = device.pull_all()
     return task, device, cursor
-
-
-def text_of(page, element_id: str) -> str:
-    """The visible text of an element, waiting for it to be there."""
-    return WebDriverWait(page, 30).until(
-        expected_conditions.presence_of_element_located((By.ID, element_id))).text
-
-
-def submit(page, element) -> None:
-    """Click a submit button and wait for the page it leads to (every answer to a post says how it went)."""
-    element.click()
-    # Polled, with errors of the page being replaced ignored: asking about the old
-    # button while it goes is a race chromedriver does not always report as staleness.
-    WebDriverWait(page, 30, ignored_exceptions=(WebDriverException,)).until(
-        lambda driver: driver.find_elements(By.CSS_SELECTOR, "#message, #error"))
 
 
 def pulled_task(device: Device, cursor: str, task_id: str) -> dict:
@@ -127,9 +109,29 @@ def test_english_switch(page, live_server, client, make, scene):
     task, _device, _cursor = scene
     page.get(live_server + issue(client, make, task["id"]))
     assert text_of(page, "status") == "待确认"
-    page.find_element(By.ID, "switch-lang").click()
+    follow(page, page.find_element(By.ID, "switch-lang"))
     assert text_of(page, "status") == "Not yet confirmed"
-    assert page.title == "Confirm your delivery time"
+    assert page.title == "Confirm your appointment"
     submit(page, page.find_element(By.ID, "confirm"))
     assert text_of(page, "message").startswith("Confirmed") and text_of(page, "status") == "Confirmed"
     assert text_of(page, "switch-lang") == "中文"
+
+
+def test_consent_to_a_neighbour_then_withdraw_it(page, live_server, client, make, scene):
+    """Consent with a note reaches the device's next pull and authorises the drop; withdrawn, it is gone."""
+    task, device, cursor = scene
+    page.get(live_server + issue(client, make, task["id"]))
+    assert "快递柜" in text_of(page, "alternate")
+    page.find_element(By.ID, "place-neighbour").click()
+    page.find_element(By.ID, "consent-note-input").send_keys("302室王阿姨")
+    submit(page, page.find_element(By.ID, "give-consent"))
+    assert "已同意" in text_of(page, "message")
+    assert text_of(page, "consent-place") == "邻居" and text_of(page, "consent-note") == "302室王阿姨"
+    state = pulled_task(device, cursor, task["id"])["handover"]
+    assert (state["consent_place"], state["consent_note"]) == ("neighbour", "302室王阿姨")
+    submit(page, page.find_element(By.ID, "withdraw-consent"))
+    assert "已撤回" in text_of(page, "message") and page.find_elements(By.ID, "give-consent")
+    assert pulled_task(device, cursor, task["id"])["handover"]["consent_place"] is None
+    result = device.push([device.op("pod.deliver_alternate", task["id"], {
+        "place": "neighbour", "authorization": {"via": "customer_link"}})])["results"][0]
+    assert result["code"] == "authorization_required"

@@ -119,3 +119,79 @@ def courier(make):
 def device(client, make, courier):
     """An enrolled handheld of the courier."""
     return Device(client, make.device(courier))
+
+
+def race(writer, reader, *, writers: int = 4) -> None:
+    """Run writer(n) in `writers` threads while reader(stop) polls in another, commits jittered; re-raise failures.
+
+    Each writer commit waits a random 0-4 ms just before committing, so commits
+    land in every order; the reader runs until the writers are done and `stop`
+    is set, then should read to the end. Any exception in a thread fails the test.
+    """
+    import random
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    stop, errors = threading.Event(), []
+
+    def jitter(_session):
+        if threading.current_thread().name.startswith("writer"):
+            threading.Event().wait(random.random() * 0.004)
+
+    def guarded(target, *args):
+        try:
+            target(*args)
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    event.listen(Session, "before_commit", jitter)
+    try:
+        threads = [threading.Thread(target=guarded, args=(writer, n), name=f"writer-{n}") for n in range(writers)]
+        polling = threading.Thread(target=guarded, args=(reader, stop), name="reader")
+        polling.start()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        stop.set()
+        polling.join(120)
+    finally:
+        event.remove(Session, "before_commit", jitter)
+    assert not errors, errors
+
+
+def interleave(write_a, write_b, read_between):
+    """A writes and pauses just before COMMIT (its feed row inserted, its position taken); B commits; then
+    read_between() reads; then A commits. Returns what read_between returned.
+
+    The pause is a before_commit listener registered after the app's own, so A's row
+    is in when A stops. With the feed lock B waits for A; without it B commits at once.
+    """
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    a_inserted, a_go = threading.Event(), threading.Event()
+
+    def pause_writer_a(_session):
+        if threading.current_thread().name == "writer-a":
+            a_inserted.set()
+            a_go.wait(20)
+
+    event.listen(Session, "before_commit", pause_writer_a)
+    try:
+        a = threading.Thread(target=write_a, name="writer-a")
+        a.start()
+        assert a_inserted.wait(20)
+        b = threading.Thread(target=write_b, name="writer-b")
+        b.start()
+        b.join(1.0)  # with the lock B waits for A; without it B commits now
+        middle = read_between()
+        a_go.set()
+        a.join(20)
+        b.join(20)
+    finally:
+        event.remove(Session, "before_commit", pause_writer_a)
+        a_go.set()
+    return middle
+

@@ -88,6 +88,48 @@ def test_reschedule_without_agreement_is_only_a_proposal(device, make, courier):
     assert [w["status"] for w in appointment["windows"]] == ["superseded", "agreed"]
 
 
+def _windows_after(device, task, batches) -> list[tuple[str, str]]:
+    """Push the batches; the task's windows as (status, start) in order."""
+    for batch in batches:
+        assert {r["status"] for r in device.push(batch)["results"]} == {"applied"}
+    return [(w.status, w.start.isoformat()) for w in
+            sorted(_appointment(task["id"]).windows, key=lambda w: w.id)]
+
+
+def test_proposals_made_and_agreed_in_one_batch_settle_as_in_separate_ones(device, make, courier):
+    """A proposal agreed later in the same push (not flushed yet) is the one agreed, the others declined.
+
+    The windows an agreement changes are settled in SQL for stored ones and in
+    memory for those the batch added, so one batch and four batches must agree.
+    """
+    outcomes = []
+    for batched in (True, False):
+        task = make.task(courier=courier)
+        start, _ = _task_window(task)
+        first, second = _window(start + timedelta(hours=3)), _window(start + timedelta(hours=5))
+        ops = [device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+               device.op("appointment.reschedule", task["id"], {"window": first, "reason": "a", "customer_agreed": False}),
+               device.op("appointment.reschedule", task["id"], {"window": second, "reason": "b", "customer_agreed": False}),
+               device.op("appointment.confirm", task["id"], {"window": first, "via": "phone"})]
+        windows = _windows_after(device, task, [ops] if batched else [[op] for op in ops])
+        assert [status for status, _ in windows] == ["superseded", "agreed", "declined"]
+        assert windows[1][1] == datetime.fromisoformat(first["start"]).astimezone(timezone.utc).isoformat()
+        outcomes.append([status for status, _ in windows])
+    assert outcomes[0] == outcomes[1]
+
+
+def test_evidence_names_the_agreement_made_in_the_same_batch(device, make, courier):
+    """A late arrival in the batch that agreed a new window cites the agreeing op, not yet flushed."""
+    task = make.task(courier=courier)
+    start, _ = _task_window(task)
+    window = _window(start + timedelta(hours=1))
+    confirm = device.op("appointment.confirm", task["id"], {"window": window, "via": "phone"})
+    arrive = _at(device.op("stop.arrive", task["id"], HERE), datetime.fromisoformat(window["end"]) + timedelta(hours=1))
+    device.push([confirm, arrive])
+    [violation] = _violations(task["id"])
+    assert confirm["op_id"] in violation.evidence["ops"]
+
+
 def test_reschedule_on_a_task_dispatch_cancelled_is_recorded_not_applied(device, make, courier, client):
     """A wish dispatch overruled (cancelled since the device's version) is a conflict; nothing changes."""
     task = make.task(courier=courier)

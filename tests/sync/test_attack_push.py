@@ -44,7 +44,7 @@ def test_an_attachment_that_never_arrives_does_not_stall_the_queue_forever(devic
     assert [(r["seq"], r["status"], r["code"]) for r in body["results"]] == [
         (1, "rejected", "attachment_never_uploaded"), (2, "applied", None)]
     assert body["last_seq"] == 2 and "stopped_at" not in body
-    assert set(body["results"][0]["fields"]) == {"payload.photos"}
+    assert set(body["results"][0]["fields"]) == {"payload.photos.0"}
     db.session.rollback()
     assert db.session.scalar(select(OpLog.payload).where(OpLog.seq == 1))["photos"] == [lost]
 

@@ -50,17 +50,17 @@ def test_doc_follows_every_kind_of_change(app, client, device, make, courier):
 
 
 def test_courier_and_vehicle_docs_follow_dispatch_edits(app, client, make, courier):
-    """A renamed courier, and a van given to a courier then grounded, are re-materialised."""
+    """A renamed courier, and a van given to a courier then out of service, are re-materialised."""
     headers = make.headers("dispatcher")
     client.patch(f"/api/v1/dispatch/couriers/{courier['id']}", json={"name": "Wang Fang"}, headers=headers)
     assert _stored("courier", courier["id"]) == _live(app, "courier", courier["id"])
     assert _stored("courier", courier["id"])[1]["name"] == "Wang Fang"
     driver, van = make.courier(), make.vehicle()
-    for change in ({"courier_id": driver["id"]}, {"status": "grounded"}):
+    for change in ({"courier_id": driver["id"]}, {"status": "out_of_service"}):
         response = client.patch(f"/api/v1/dispatch/vehicles/{van['id']}", json=change, headers=headers)
         assert response.status_code == 200, response.json
     assert _stored("vehicle", van["id"]) == _live(app, "vehicle", van["id"])
-    assert _stored("vehicle", van["id"])[1]["status"] == "grounded"
+    assert _stored("vehicle", van["id"])[1]["status"] == "out_of_service"
 
 
 def test_pull_renders_a_missing_or_stale_doc_and_maintenance_rewrites_it(app, device, make, courier):

@@ -3,12 +3,10 @@ import random
 import threading
 
 import pytest
-from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from server.auth import SYSTEM
 from server.services import tasks
-from tests.sync.conftest import Device
+from tests.sync.conftest import Device, interleave, race
 
 
 def _note(app, task_id: str, text: str) -> None:
@@ -22,30 +20,7 @@ def _interleave(app, device, t1: str, t2: str, cursor: str) -> set[str]:
 
     Returns the ids the device received across the pull in between and the pulls after.
     """
-    a_appended, a_go = threading.Event(), threading.Event()
-
-    def pause_writer_a(_session):
-        # Registered after the feed's own before_commit listener, so the change
-        # row is already inserted (its position taken) when A stops here.
-        if threading.current_thread().name == "writer-a":
-            a_appended.set()
-            a_go.wait(20)
-
-    event.listen(Session, "before_commit", pause_writer_a)
-    try:
-        a = threading.Thread(target=_note, args=(app, t1, "a"), name="writer-a")
-        a.start()
-        assert a_appended.wait(20)
-        b = threading.Thread(target=_note, args=(app, t2, "b"), name="writer-b")
-        b.start()
-        b.join(1.0)  # with the feed lock B waits for A; without it B commits now
-        middle = device.pull(cursor)
-        a_go.set()
-        a.join(20)
-        b.join(20)
-    finally:
-        event.remove(Session, "before_commit", pause_writer_a)
-        a_go.set()
+    middle = interleave(lambda: _note(app, t1, "a"), lambda: _note(app, t2, "b"), lambda: device.pull(cursor))
     seen = {c["id"] for c in middle["changes"]}
     store, _, _ = device.pull_all(middle["cursor"])
     return seen | {task_id for _, task_id in store}
@@ -75,53 +50,27 @@ def test_concurrent_writers_and_puller_converge(app, make, courier, device):
     """Several writers commit at random moments while a device pulls; it ends equal to the server."""
     ids = [make.task(courier=courier)["id"] for _ in range(6)]
     enrolled = {"device_id": device.id, "token": device.headers["Authorization"].split()[1]}
-    stop = threading.Event()
-    errors: list = []
-
-    def jitter(_session):
-        if threading.current_thread().name.startswith("writer"):
-            threading.Event().wait(random.random() * 0.004)
-
-    def writer(n: int):
-        try:
-            rng = random.Random(n)
-            for k in range(15):
-                _note(app, rng.choice(ids), f"w{n}-{k}")
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
-
     puller_state = {}
 
-    def puller():
-        try:
-            with app.app_context():
-                me = Device(app.test_client(), enrolled)
-                store, cursor, _ = me.pull_all(limit=3)
-                while not stop.is_set():
-                    page = me.pull(cursor, limit=3)
-                    for change in page["changes"]:
-                        store[(change["entity"], change["id"])] = change
-                    cursor = page["cursor"]
-                more, cursor, last = me.pull_all(cursor)
-                store.update(more)
-                puller_state.update(store=store, last=last)
-        except Exception as exc:  # surfaced below
-            errors.append(exc)
+    def writer(n: int):
+        rng = random.Random(n)
+        for k in range(15):
+            _note(app, rng.choice(ids), f"w{n}-{k}")
 
-    event.listen(Session, "before_commit", jitter)
-    try:
-        threads = [threading.Thread(target=writer, args=(n,), name=f"writer-{n}") for n in range(4)]
-        pull_thread = threading.Thread(target=puller, name="puller")
-        pull_thread.start()
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        stop.set()
-        pull_thread.join(120)
-    finally:
-        event.remove(Session, "before_commit", jitter)
-    assert not errors, errors
+    def puller(stop: threading.Event):
+        with app.app_context():
+            me = Device(app.test_client(), enrolled)
+            store, cursor, _ = me.pull_all(limit=3)
+            while not stop.is_set():
+                page = me.pull(cursor, limit=3)
+                for change in page["changes"]:
+                    store[(change["entity"], change["id"])] = change
+                cursor = page["cursor"]
+            more, cursor, last = me.pull_all(cursor)
+            store.update(more)
+            puller_state.update(store=store, last=last)
+
+    race(writer, puller)
     fresh, _, _ = device.pull_all()
     got = {k: v["version"] for k, v in puller_state["store"].items()}
     assert got == {k: v["version"] for k, v in fresh.items()}

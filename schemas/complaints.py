@@ -1,0 +1,91 @@
+"""Complaints on the wire: recording one, answering, resolving, rating; the dispatch list."""
+from marshmallow import ValidationError, fields, validate, validates_schema
+
+from schemas.common import NewestFirstQuery, PageOut, Schema, Time, text
+from schemas.vocab import (COMPLAINT_CATEGORIES, COMPLAINT_CHANNELS, COMPLAINT_OUTCOMES, COMPLAINT_STATUSES,
+                           SATISFACTION)
+
+
+class ComplaintIn(Schema):
+    """A complaint as the office records it: about a task's courier, or a courier named."""
+
+    task_id = text(32, required=False, load_default=None)
+    courier_id = text(32, required=False, load_default=None)
+    channel = text(16, validate=validate.OneOf(COMPLAINT_CHANNELS))
+    category = text(16, validate=validate.OneOf(COMPLAINT_CATEGORIES))
+    text = text(2000, multiline=True)
+    received_at = Time(load_default=None, metadata={
+        "description": "When the customer complained (default now): the response time runs from it"})
+
+    @validates_schema
+    def _names_someone(self, data, **_kw):
+        """A complaint is about a courier: name one, or the task they served."""
+        if not data.get("task_id") and not data.get("courier_id"):
+            raise ValidationError("Give task_id or courier_id (or both).", field_name="courier_id")
+
+
+class ComplaintRespondIn(Schema):
+    """The first response to the customer."""
+
+    text = text(2000, multiline=True)
+
+
+class ComplaintResolveIn(Schema):
+    """A complaint's outcome."""
+
+    outcome = text(16, validate=validate.OneOf(COMPLAINT_OUTCOMES))
+    note = text(2000, multiline=True)
+    resolved_at_first_contact = fields.Boolean(required=True)
+
+
+class ComplaintSatisfactionIn(Schema):
+    """The customer's satisfaction with the outcome."""
+
+    satisfaction = text(16, validate=validate.OneOf(SATISFACTION))
+
+
+class ComplaintQuery(NewestFirstQuery):
+    """Filters for the complaint list, newest first."""
+
+    status = text(16, required=False, load_default=None, validate=validate.OneOf(COMPLAINT_STATUSES))
+    courier_id = text(32, required=False, load_default=None)
+    category = text(16, required=False, load_default=None, validate=validate.OneOf(COMPLAINT_CATEGORIES))
+    overdue = fields.Boolean(load_default=None, metadata={
+        "description": "true: first response past due and still missing; false: the others"})
+
+
+class ComplaintOut(Schema):
+    """A complaint with its times."""
+
+    id = fields.Integer()
+    courier_id = fields.String()
+    task_id = fields.String(allow_none=True)
+    channel = fields.String(metadata={"enum": list(COMPLAINT_CHANNELS)})
+    category = fields.String(metadata={"enum": list(COMPLAINT_CATEGORIES)})
+    text = fields.String()
+    status = fields.String(metadata={"enum": list(COMPLAINT_STATUSES)})
+    received_at = fields.AwareDateTime()
+    response_due_at = fields.AwareDateTime()
+    overdue = fields.Boolean(metadata={"description": "No first response yet, and it is past due"})
+    responded_in_time = fields.Boolean(allow_none=True, metadata={
+        "description": "Whether the first response came by its due time (null until there is one)"})
+    created_by = fields.String(allow_none=True)
+    created_at = fields.AwareDateTime()
+    first_response_at = fields.AwareDateTime(allow_none=True)
+    first_response_by = fields.String(allow_none=True)
+    first_response_text = fields.String(allow_none=True)
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+    outcome = fields.String(allow_none=True, metadata={"enum": [*COMPLAINT_OUTCOMES, None]})
+    resolution_note = fields.String(allow_none=True)
+    resolved_at_first_contact = fields.Boolean(allow_none=True)
+    satisfaction = fields.String(allow_none=True, metadata={"enum": [*SATISFACTION, None]})
+    satisfaction_at = fields.AwareDateTime(allow_none=True)
+    violation_id = fields.Integer(allow_none=True)
+
+
+class ComplaintPage(PageOut):
+    """A page of complaints, newest first."""
+
+    items = fields.List(fields.Nested(ComplaintOut))
+

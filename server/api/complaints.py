@@ -1,0 +1,77 @@
+"""Dispatch: customer complaints about couriers, from receipt to the customer's satisfaction."""
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from schemas.complaints import (ComplaintIn, ComplaintOut, ComplaintPage, ComplaintQuery, ComplaintResolveIn,
+                                ComplaintRespondIn, ComplaintSatisfactionIn)
+from server.auth import OFFICE, current_actor, require
+from server.services import complaints
+
+blp = Blueprint("complaints", __name__, url_prefix="/api/v1/dispatch/complaints",
+                description="Complaints (quality, dispatch)")
+
+
+@blp.route("")
+class Complaints(MethodView):
+    """Complaints."""
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintIn)
+    @blp.response(201, ComplaintOut)
+    def post(self, data):
+        """Record a complaint about a task's courier or a courier named; its first response falls due."""
+        return complaints.create(actor=current_actor(), **data)
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintQuery, location="query")
+    @blp.response(200, ComplaintPage)
+    def get(self, query):
+        """Complaints newest first, by status, courier, category, or overdue first response."""
+        return complaints.get_all(**query)
+
+
+@blp.route("/<int:complaint_id>")
+class ComplaintById(MethodView):
+    """One complaint."""
+
+    @require(*OFFICE)
+    @blp.response(200, ComplaintOut)
+    def get(self, complaint_id):
+        """Read a complaint with its times."""
+        return complaints.get(complaint_id=complaint_id)
+
+
+@blp.route("/<int:complaint_id>/respond")
+class ComplaintResponse(MethodView):
+    """The first response to the customer."""
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintRespondIn)
+    @blp.response(200, ComplaintOut)
+    def post(self, data, complaint_id):
+        """Record the first response (once); its time measures the response target."""
+        return complaints.respond(actor=current_actor(), complaint_id=complaint_id, text=data["text"])
+
+
+@blp.route("/<int:complaint_id>/resolve")
+class ComplaintResolution(MethodView):
+    """A complaint's outcome."""
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintResolveIn)
+    @blp.response(200, ComplaintOut)
+    def post(self, data, complaint_id):
+        """Resolve: upheld or rejected (quality, admin only), or withdrawn; upheld records the courier's violation."""
+        return complaints.resolve(actor=current_actor(), complaint_id=complaint_id, **data)
+
+
+@blp.route("/<int:complaint_id>/satisfaction")
+class ComplaintSatisfaction(MethodView):
+    """The customer's view of the outcome."""
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintSatisfactionIn)
+    @blp.response(200, ComplaintOut)
+    def post(self, data, complaint_id):
+        """Record the customer's satisfaction with the outcome (once, after resolution)."""
+        return complaints.rate(actor=current_actor(), complaint_id=complaint_id, **data)

@@ -1,0 +1,25 @@
+"""The history of couriers' service grades."""
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from server.clock import UTCDateTime
+from server.extensions import db
+
+
+class GradeChange(db.Model):
+    """One change of a courier's grade, with the evaluation that made it."""
+
+    __tablename__ = "grade_changes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
+    from_grade: Mapped[str] = mapped_column(String(1))
+    to_grade: Mapped[str] = mapped_column(String(1))
+    score: Mapped[int] = mapped_column()
+    reasons: Mapped[list] = mapped_column(JSON)
+    window_from: Mapped[datetime] = mapped_column(UTCDateTime)
+    window_to: Mapped[datetime] = mapped_column(UTCDateTime)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    computed_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))  # None: the job
+    __table_args__ = (Index("ix_grade_changes_courier_id_id", "courier_id", "id"),)

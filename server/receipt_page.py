@@ -1,0 +1,129 @@
+"""The public receipt page /r/<token>: what was handed over and whether the seal verifies; its JSON and QR.
+
+Server-rendered, outside the API and its OpenAPI spec, like the customer page.
+"""
+import logging
+
+from flask import Blueprint, Response, g, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from server.clock import local_zone
+from server.customer_page import PAGE_CSP, page_language
+from server.errors import DomainError, NotFound, problem_response
+from server.qr import QR_FORMATS, qr_image
+from server.services import receipts
+
+log = logging.getLogger(__name__)
+
+bp = Blueprint("receipt_page", __name__, url_prefix="/r")
+
+TEXT = {
+    "zh": {
+        "title": "电子回单", "number": "回单号", "recipient": "收件人", "time": "时间", "inspection": "验货",
+        "accepted": "客户验收", "yes": "是", "no": "否", "counted": "清点件数", "fees": "收取费用",
+        "amount": "实收金额", "no_fees": "无", "seal": "签章", "seal_ok": "签章有效：回单内容未被改动。",
+        "seal_bad": "签章无效：回单内容与签章不符。", "json": "下载签章回单（JSON，用于离线验证）",
+        "switch": "English",
+        "kind_delivery": "派送签收", "kind_refusal": "拒收", "kind_pickup": "上门取件",
+        "condition_ok": "完好", "condition_damaged": "破损", "condition_missing": "缺失",
+        "fee_delivery": "派送费", "fee_cod_service": "代收货款服务费", "fee_insurance": "保价费",
+        "fee_packaging": "包装费", "fee_storage": "超期保管费",
+        "err_receipt_link_invalid": "这个回单链接无效。请检查完整链接或扫描回单上的二维码。",
+        "err_rate_limited": "操作太频繁了，请稍后再试。", "err_other": "出了点问题，请稍后再试。",
+    },
+    "en": {
+        "title": "Receipt", "number": "Receipt number", "recipient": "Recipient", "time": "Time",
+        "inspection": "Inspection", "accepted": "Accepted by the customer", "yes": "yes", "no": "no",
+        "counted": "counted", "fees": "Fees charged", "amount": "Amount paid", "no_fees": "none", "seal": "Seal",
+        "seal_ok": "The seal verifies: this receipt is as it was issued.",
+        "seal_bad": "The seal does NOT verify: this receipt does not match its seal.",
+        "json": "Download the sealed receipt (JSON, for offline verification)", "switch": "中文",
+        "kind_delivery": "Delivery", "kind_refusal": "Refusal", "kind_pickup": "Pickup",
+        "condition_ok": "good", "condition_damaged": "damaged", "condition_missing": "missing",
+        "fee_delivery": "Delivery fee", "fee_cod_service": "Cash-on-delivery service fee",
+        "fee_insurance": "Declared-value insurance", "fee_packaging": "Packaging",
+        "fee_storage": "Storage beyond the free period",
+        "err_receipt_link_invalid": "This receipt link is not valid. Please check the whole link or scan the "
+                                    "receipt's QR code.",
+        "err_rate_limited": "Too many requests; please try again in a few minutes.",
+        "err_other": "Something went wrong; please try again later.",
+    },
+}
+
+
+def yuan(fen: int) -> str:
+    """An amount in fen as people read it: ¥12.00."""
+    return f"¥{fen // 100}.{fen % 100:02d}"
+
+
+def _wants_json() -> bool:
+    """True when the caller asked for the machine form (a .json path or an Accept header preferring JSON)."""
+    if request.path.endswith(".json"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+@bp.get("/<token>")
+def show(token):
+    """The receipt as a page (or, asked for JSON, the sealed receipt)."""
+    receipt = receipts.open_page(token=token)
+    if _wants_json():
+        return receipts.sealed(receipt)
+    view = receipts.page(receipt=receipt)
+    lang = page_language()
+    return render_template("receipt/page.html", t=TEXT[lang], lang=lang, token=token, view=view, yuan=yuan,
+                           time=view["time"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
+                           other="en" if lang == "zh" else "zh")
+
+
+@bp.get("/<token>.json")
+def sealed(token):
+    """The sealed receipt for machine verification: the signed JSON and its seal."""
+    return receipts.sealed(receipts.open_page(token=token))
+
+
+@bp.get("/<token>/qr.<fmt>")
+def qr(token, fmt):
+    """The QR code of the page's address, as PNG or SVG (for the paper receipt or the handheld's screen)."""
+    if fmt not in QR_FORMATS:
+        raise NotFound("QR codes come as .png or .svg.", code="not_found")
+    receipt = receipts.open_page(token=token)
+    body, mimetype = qr_image(receipts.page_url(token=receipt.token), fmt)
+    return Response(body, mimetype=mimetype)
+
+
+def _error(status: int, code: str, detail: str, headers: dict | None = None):
+    """A refusal: problem+json for the machine form, else a friendly page in the visitor's language."""
+    if _wants_json():
+        return problem_response(status, code, "Receipt", detail, headers=headers)
+    g.problem_code = code  # for the access line
+    lang = page_language()
+    text = TEXT[lang]
+    body = render_template("customer/error.html", t=text, lang=lang, message=text.get(f"err_{code}", text["err_other"]))
+    return body, status, headers or {}
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(error: DomainError):
+    """An unknown token (404) or too many requests (429)."""
+    return _error(error.status, error.code, error.detail, error.headers)
+
+
+@bp.errorhandler(Exception)
+def _unexpected(error: Exception):
+    """Anything else: HTTP errors keep their status, a bug is logged and is a 500; never a trace."""
+    if isinstance(error, HTTPException):
+        return _error(error.code or 500, "other", error.name)
+    log.exception("unhandled error on the receipt page")
+    return _error(500, "other", "Internal error.")
+
+
+@bp.after_request
+def _headers(response):
+    """The customer page's strict CSP; not cached, not referred (nosniff is set on every answer)."""
+    response.headers["Content-Security-Policy"] = PAGE_CSP
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Vary"] = "Accept, Accept-Language"
+    return response

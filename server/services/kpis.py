@@ -1,0 +1,464 @@
+"""Service-quality KPIs (docs/kpis.md): each figure a numerator over a denominator, aggregated in the database.
+
+A figure is declared once (Figure): which rows it is about (`base`), which
+of them count (`counted`), or what is summed instead of counting. The report
+turns every figure into SUM(CASE ...) columns of one GROUP BY query per
+source (tasks, complaints); the task list behind a figure reads the very same
+conditions. Nothing loads tasks into Python: only the grouped sums come back.
+
+Task figures belong to the depot-local service date of their task; complaint
+figures to the depot-local day the complaint was received.
+"""
+import csv
+import io
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Callable
+
+from sqlalchemy import (BigInteger, Date, Float, and_, bindparam, case, cast, false, func, literal_column, or_, select,
+                        text, true)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from schemas.limits import EARLIEST_TIME, LATEST_TIME
+from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
+from server.errors import NotFound, ValidationFailed
+from server.extensions import db
+from server.models import Appointment, Complaint, Courier, Handover, Rating, Task, TaskAssignment
+from server.services.common import decode_cursor, encode_cursor
+
+NO_GROUP = "-"  # the group of rows without a courier (or a courier without a depot)
+# Inline constants, not bound parameters: PostgreSQL matches a GROUP BY expression to its SELECT
+# column only when both are written the same, and two bound parameters are two different things.
+_NO_GROUP_SQL, _ALL_SQL = literal_column("'-'"), literal_column("'all'")
+_DECIDED = ("kept", "late", "missed")
+_NOW = bindparam("now", type_=UTCDateTime())
+# The courier's current assignment: a handover completes the task without ending it.
+_held = aliased(TaskAssignment, name="held")
+# The days a report may cover: those of the times the service accepts at all.
+FIRST_DAY, LAST_DAY = EARLIEST_TIME.date(), LATEST_TIME.date() - timedelta(days=1)
+# What makes a spreadsheet read a cell as a formula (OWASP's CSV injection list).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class epoch(FunctionElement):
+    """Seconds since 1970 of a stored time, on either engine."""
+
+    type = Float()
+    inherit_cache = True
+    name = "epoch"
+
+
+@compiles(epoch, "postgresql")
+def _epoch_postgresql(element, compiler, **kw):
+    """PostgreSQL: EXTRACT(EPOCH ...)."""
+    return f"EXTRACT(EPOCH FROM {compiler.process(element.clauses, **kw)})"
+
+
+@compiles(epoch, "sqlite")
+def _epoch_sqlite(element, compiler, **kw):
+    """SQLite stores UTC text: julianday in seconds."""
+    return f"(julianday({compiler.process(element.clauses, **kw)}) * 86400.0)"
+
+
+def seconds_between(start, end) -> ColumnElement:
+    """Whole seconds from start to end (rounded per row, so sums are exact integers on both engines)."""
+    return cast(func.round(epoch(end) - epoch(start)), BigInteger)
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A KPI: the rows it is about, which of them count, or what is summed over them instead."""
+
+    name: str
+    source: str  # tasks | complaints
+    unit: str  # ratio | seconds | score
+    description: str
+    base: Callable[[], ColumnElement]
+    counted: Callable[[], ColumnElement]  # the numerator's rows (and the task list's `counted`)
+    numerator: Callable[[], ColumnElement] | None = None  # summed over base rows instead of counting `counted`
+    denominator: Callable[[], ColumnElement] | None = None  # summed over base rows instead of counting them
+
+
+def _on_time(pickup: bool) -> Callable[[], ColumnElement]:
+    """Decided appointments of deliveries (and returns) or of pickups."""
+    kind = Task.kind == "pickup" if pickup else Task.kind != "pickup"
+    return lambda: and_(kind, Appointment.status.in_(_DECIDED))
+
+
+def _signed_off() -> ColumnElement:
+    """A task finished by its handover, delivered or collected, with the assignment it was done under."""
+    return and_(Handover.outcome.in_(("delivered", "collected")), Task.status == Handover.outcome,
+                Handover.completed_at.is_not(None), _held.assigned_at.is_not(None))
+
+
+def _delivered_in_person() -> ColumnElement:
+    """A delivered task not left at a locker, station or neighbour."""
+    return and_(Task.status == "delivered", Handover.alternate_place.is_(None))
+
+
+def _complaint_decided() -> ColumnElement:
+    """A complaint whose first response is in, or whose time for it is up."""
+    return or_(Complaint.first_response_at.is_not(None), Complaint.response_due_at < _NOW)
+
+
+FIGURES = (
+    Figure("on_time_delivery", "tasks", "ratio",
+           "Deliveries (and returns) whose appointment was kept, over those kept, late or missed.",
+           _on_time(False), lambda: Appointment.status == "kept"),
+    Figure("on_time_pickup", "tasks", "ratio",
+           "Pickups whose appointment was kept, over those kept, late or missed.",
+           _on_time(True), lambda: Appointment.status == "kept"),
+    Figure("assignment_to_signoff", "tasks", "seconds",
+           "Mean seconds from the courier's assignment to the handover (device time), delivered or collected.",
+           _signed_off, true, numerator=lambda: seconds_between(_held.assigned_at, Handover.completed_at)),
+    Figure("delivered_to_address", "tasks", "ratio",
+           "Delivered tasks handed over at the address (no alternate place, not flagged not_at_address).",
+           lambda: Task.status == "delivered",
+           lambda: and_(Handover.alternate_place.is_(None), Handover.not_at_address.is_(False))),
+    Figure("signoff_compliance", "tasks", "ratio",
+           "Deliveries handed over in person with the recipient checked, an inspection and a signature.",
+           _delivered_in_person,
+           lambda: and_(Handover.recipient_verified.is_(True), Handover.inspection.is_not(None),
+                        Handover.signed.is_(True))),
+    Figure("exception_notification", "tasks", "ratio",
+           "Late or missed appointments whose customer got a late notice before the window ended.",
+           lambda: Appointment.status.in_(("late", "missed")), lambda: Appointment.notice_in_time.is_(True)),
+    Figure("damage_rate", "tasks", "ratio",
+           "Inspected parcel lines found damaged, over parcel lines inspected.",
+           lambda: Handover.items_inspected > 0, lambda: Handover.items_damaged > 0,
+           numerator=lambda: Handover.items_damaged, denominator=lambda: Handover.items_inspected),
+    Figure("loss_rate", "tasks", "ratio",
+           "Inspected parcel lines missing or short of pieces, over parcel lines inspected.",
+           lambda: Handover.items_inspected > 0, lambda: Handover.items_short > 0,
+           numerator=lambda: Handover.items_short, denominator=lambda: Handover.items_inspected),
+    Figure("satisfaction_mean", "tasks", "score", "Mean customer rating (1–5) of handovers.",
+           lambda: Rating.score.is_not(None), true, numerator=lambda: Rating.score),
+    Figure("satisfaction_share", "tasks", "ratio", "Customer ratings of 4 or 5, over ratings.",
+           lambda: Rating.score.is_not(None), lambda: Rating.score >= 4),
+    Figure("complaint_response_on_time", "complaints", "ratio",
+           "Complaints first answered by their due time, over complaints answered or overdue.",
+           _complaint_decided, lambda: Complaint.first_response_at <= Complaint.response_due_at),
+    Figure("complaint_handling_time", "complaints", "seconds",
+           "Mean seconds from receiving a complaint to resolving it (resolved complaints).",
+           lambda: Complaint.resolved_at.is_not(None), true,
+           numerator=lambda: seconds_between(Complaint.received_at, Complaint.resolved_at)),
+    Figure("first_contact_resolution", "complaints", "ratio",
+           "Resolved complaints resolved at the first contact, over resolved complaints.",
+           lambda: Complaint.resolved_at.is_not(None), lambda: Complaint.resolved_at_first_contact.is_(True)),
+    Figure("complaint_satisfaction", "complaints", "ratio",
+           "Customers satisfied with a complaint's outcome, over those who said.",
+           lambda: Complaint.satisfaction.is_not(None), lambda: Complaint.satisfaction == "satisfied"),
+)
+BY_NAME = {figure.name: figure for figure in FIGURES}
+# The report's engine settings (_settle_in_for_a_big_read).
+REPORT_WORK_MEM = "64MB"
+REPORT_SQLITE_CACHE_KIB = 64 * 1024
+REPORT_SQLITE_MMAP_BYTES = 1024 ** 3
+# Rounding of a figure's value by unit (the numerator and denominator are exact).
+_DIGITS = {"ratio": 4, "seconds": 1, "score": 2}
+
+
+def figure(name: str) -> Figure:
+    """The figure of that name, or 404."""
+    if name not in BY_NAME:
+        raise NotFound(f"No figure {name}; known: {', '.join(BY_NAME)}.", code="figure_not_found")
+    return BY_NAME[name]
+
+
+def _numerator(fig: Figure) -> ColumnElement:
+    """SUM over the figure's rows of its numerator."""
+    value = fig.numerator() if fig.numerator is not None else 1
+    when = fig.base() if fig.numerator is not None else and_(fig.base(), fig.counted())
+    return func.sum(case((when, value), else_=0))
+
+
+def _denominator(fig: Figure) -> ColumnElement:
+    """SUM over the figure's rows of its denominator (a count of them, unless it sums a value)."""
+    return func.sum(case((fig.base(), fig.denominator() if fig.denominator is not None else 1), else_=0))
+
+
+def _local_day(column) -> ColumnElement:
+    """The depot-local date of a stored time, on either engine.
+
+    PostgreSQL converts with the zone's rules; SQLite adds the zone's offset of
+    the moment (exact for zones without daylight saving, such as Asia/Shanghai).
+    """
+    zone = local_zone()
+    if db.engine.dialect.name == "postgresql":
+        return cast(func.timezone(literal_column(_quoted(zone.key)), column), Date)
+    offset = int(utcnow().astimezone(zone).utcoffset().total_seconds())
+    return func.date(column, literal_column(_quoted(f"{offset:+d} seconds")))
+
+
+def _quoted(text: str) -> str:
+    """A constant as an SQL string literal (zone names and offsets: no quotes inside)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _group_key(source: str, group_by: str | None) -> ColumnElement:
+    """The grouping column of a source."""
+    if group_by is None:
+        return _ALL_SQL
+    if group_by == "courier":
+        return func.coalesce(Task.courier_id if source == "tasks" else Complaint.courier_id, _NO_GROUP_SQL)
+    if group_by == "depot":
+        return func.coalesce(Courier.depot, _NO_GROUP_SQL)
+    return Task.service_date if source == "tasks" else _local_day(Complaint.received_at)
+
+
+def _rows(source: str, columns: list, group_by: str | None, start: date, end: date):
+    """SELECT columns FROM the source's joined facts within the dates (inclusive, depot-local)."""
+    if source == "tasks":
+        query = (select(*columns).select_from(Task)
+                 .outerjoin(Appointment, Appointment.task_id == Task.id)
+                 .outerjoin(Handover, Handover.task_id == Task.id)
+                 .outerjoin(Rating, Rating.task_id == Task.id)
+                 .outerjoin(_held, and_(_held.task_id == Task.id, _held.ended_at.is_(None)))
+                 .where(Task.service_date >= start, Task.service_date <= end))
+        return query.outerjoin(Courier, Courier.id == Task.courier_id) if group_by == "depot" else query
+    first, last = local_day_bounds(start)[0], local_day_bounds(end)[1]
+    query = select(*columns).select_from(Complaint).where(Complaint.received_at >= first,
+                                                          Complaint.received_at < last)
+    return query.outerjoin(Courier, Courier.id == Complaint.courier_id) if group_by == "depot" else query
+
+
+def _key_text(value) -> str:
+    """A group key as text (dates as ISO, whichever type the engine gave back)."""
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _aggregate(source: str, group_by: str | None, start: date, end: date, now: datetime) -> dict[str, dict]:
+    """{group: {figure: (numerator, denominator)}} of one source's figures, in one GROUP BY query."""
+    figures = [fig for fig in FIGURES if fig.source == source]
+    key = _group_key(source, group_by).label("group_key")
+    columns = [key]
+    for fig in figures:
+        columns += [_numerator(fig).label(f"{fig.name}__n"), _denominator(fig).label(f"{fig.name}__d")]
+    query = _rows(source, columns, group_by, start, end)
+    if group_by is not None:
+        query = query.group_by(key)
+    out = {}
+    for row in db.session.execute(query, {"now": now}).mappings():
+        out[_key_text(row["group_key"])] = {
+            fig.name: (int(row[f"{fig.name}__n"] or 0), int(row[f"{fig.name}__d"] or 0)) for fig in figures}
+    return out
+
+
+def _settle_in_for_a_big_read() -> None:
+    """Engine settings for one aggregation over a month of a city (docs/benchmarks.md, "KPIs").
+
+    PostgreSQL, for this transaction only: hash joins of a million rows fit in
+    memory instead of spilling to temporary files in batches, and no JIT (half a
+    second of compiling for a query that runs once). SQLite: its page cache
+    (2 MB by default) and memory-mapped reads on this connection, so the joins'
+    index lookups are not each a read() of the file.
+    """
+    if db.engine.dialect.name == "postgresql":
+        db.session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+        db.session.execute(text("SET LOCAL jit = off"))
+    else:
+        db.session.execute(text(f"PRAGMA cache_size = -{REPORT_SQLITE_CACHE_KIB}"))
+        db.session.execute(text(f"PRAGMA mmap_size = {REPORT_SQLITE_MMAP_BYTES}"))
+
+
+def _value(fig: Figure, numerator: int, denominator: int) -> float | None:
+    """numerator / denominator, rounded for the unit; None without a denominator."""
+    return round(numerator / denominator, _DIGITS[fig.unit]) if denominator else None
+
+
+def _figures(sums: dict[str, tuple[int, int]], link: Callable[[str], str]) -> dict[str, dict]:
+    """Every figure of a group: numerator, denominator, value, unit and the link to its tasks."""
+    out = {}
+    for fig in FIGURES:
+        numerator, denominator = sums.get(fig.name, (0, 0))
+        out[fig.name] = {"numerator": numerator, "denominator": denominator,
+                         "value": _value(fig, numerator, denominator), "unit": fig.unit, "tasks_url": link(fig.name)}
+    return out
+
+
+def _check_day(day: date, field: str) -> None:
+    """A day the service keeps times for (a depot day of year 1 or 9999 does not even turn into UTC)."""
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationFailed(f"{field} is outside {FIRST_DAY}..{LAST_DAY}.",
+                               fields={field: [f"Must be between {FIRST_DAY} and {LAST_DAY}."]})
+
+
+def check_range(*, start: date, end: date) -> None:
+    """Both dates within the calendar the service keeps; from must not be after to."""
+    _check_day(start, "from")
+    _check_day(end, "to")
+    if start > end:
+        raise ValidationFailed("from is after to.", fields={"from": ["Must not be after to."]})
+
+
+def report(*, start: date, end: date, group_by: str | None = None, link: Callable[..., str] | None = None,
+           now: datetime | None = None) -> dict:
+    """The KPI report for depot-local dates start..end (inclusive), per group and in total."""
+    check_range(start=start, end=end)
+    now = now or utcnow()
+    link = link or (lambda name, group: f"/api/v1/reports/kpis/{name}/tasks")
+    _settle_in_for_a_big_read()
+    sums: dict[str, dict] = {}
+    for source in ("tasks", "complaints"):
+        for key, figures in _aggregate(source, group_by, start, end, now).items():
+            sums.setdefault(key, {}).update(figures)
+    total: dict[str, tuple[int, int]] = {}
+    for figures in sums.values():  # numerators and denominators add up across groups
+        for name, (numerator, denominator) in figures.items():
+            held = total.get(name, (0, 0))
+            total[name] = (held[0] + numerator, held[1] + denominator)
+    labels = _labels(group_by, list(sums))
+    groups = [] if group_by is None else [
+        {"group": key, "label": labels.get(key, key), "figures": _figures(sums[key], lambda name, k=key: link(name, k))}
+        for key in sorted(sums)]
+    return {"from_": start, "to": end, "group_by": group_by, "groups": groups,
+            "total": {"group": "total", "label": "total", "figures": _figures(total, lambda name: link(name, None))}}
+
+
+def _labels(group_by: str | None, keys: list[str]) -> dict[str, str]:
+    """Couriers' names for their ids; other groups are labelled by their key."""
+    if group_by != "courier":
+        return {}
+    names = {}
+    ids = [key for key in keys if key != NO_GROUP]
+    for begin in range(0, len(ids), 500):
+        chunk = ids[begin:begin + 500]
+        names.update((row.id, row.name) for row in db.session.execute(
+            select(Courier.id, Courier.name).where(Courier.id.in_(chunk))))
+    return names
+
+
+def _group_filter(source: str, group_by: str | None, group: str | None) -> ColumnElement:
+    """The condition picking one group's rows (all rows without a group)."""
+    if group_by is None or group is None:
+        return true()
+    if group_by == "day":
+        try:
+            day = date.fromisoformat(group)
+        except ValueError:
+            raise ValidationFailed("group is a date for group_by=day.",
+                                   fields={"group": ["Must be a date YYYY-MM-DD."]}) from None
+        _check_day(day, "group")
+        if source == "tasks":
+            return Task.service_date == day
+        first, last = local_day_bounds(day)
+        return and_(Complaint.received_at >= first, Complaint.received_at < last)
+    column = (Task.courier_id if source == "tasks" else Complaint.courier_id) if group_by == "courier" \
+        else Courier.depot
+    return column.is_(None) if group == NO_GROUP else column == group
+
+
+def rows_behind(*, name: str, start: date, end: date, group_by: str | None = None, group: str | None = None,
+                cursor: str | None = None, limit: int = 100, now: datetime | None = None) -> dict:
+    """The tasks (or complaints) in a figure's denominator, by id, each saying whether it is in the numerator."""
+    fig = figure(name)
+    check_range(start=start, end=end)
+    key = Task.id if fig.source == "tasks" else Complaint.id
+    query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted")],
+                  group_by, start, end).where(fig.base(), _group_filter(fig.source, group_by, group))
+    if cursor:
+        after = decode_cursor(cursor)
+        query = query.where(key > (after if fig.source == "tasks" else int(after)))
+    rows = db.session.execute(query.order_by(key).limit(limit + 1), {"now": now or utcnow()}).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"figure": fig.name, "subject": "task" if fig.source == "tasks" else "complaint",
+            "items": [{"id": str(row.id), "counted": bool(row.counted)} for row in rows],
+            "next_cursor": encode_cursor(str(rows[-1].id)) if more and rows else None}
+
+
+def _cell(value: str) -> str:
+    """A text cell a spreadsheet shows rather than runs: one that opens like a formula gets a leading quote."""
+    return "'" + value if value[:1] in _FORMULA_STARTS and value != NO_GROUP else value
+
+
+def as_csv(result: dict) -> str:
+    """The report as CSV: one line per group and figure, totals last (names never read as formulas)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["group", "label", "figure", "numerator", "denominator", "value", "unit"])
+    for group in [*result["groups"], result["total"]]:
+        for name, fig in group["figures"].items():
+            writer.writerow([_cell(str(group["group"])), _cell(str(group["label"])), name, fig["numerator"],
+                             fig["denominator"], "" if fig["value"] is None else fig["value"], fig["unit"]])
+    return out.getvalue()
+
+
+def table(result: dict) -> list[str]:
+    """The report as terminal lines: a row per figure, a column per group (totals last)."""
+    groups = [*result["groups"], result["total"]]
+    width = max(len(name) for name in BY_NAME)
+    lines = [" ".join([f"{'figure':<{width}}", *(f"{str(g['label'])[:18]:>18}" for g in groups)])]
+    for name in BY_NAME:
+        cells = []
+        for group in groups:
+            fig = group["figures"][name]
+            cells.append(f"{_shown(fig):>18}")
+        lines.append(" ".join([f"{name:<{width}}", *cells]))
+    return lines
+
+
+def _shown(fig: dict) -> str:
+    """A figure for the terminal: the value as people read it, with its numerator/denominator."""
+    if fig["value"] is None:
+        return "-"
+    value = fig["value"]
+    text = {"ratio": f"{value * 100:.1f}%", "seconds": f"{value / 3600:.2f}h", "score": f"{value:.2f}"}[fig["unit"]]
+    return f"{text} {fig['numerator']}/{fig['denominator']}" if fig["unit"] == "ratio" else text
+
+
+# What the daily trend chart draws: rates on top (percent), means below.
+CHART_RATES = ("on_time_delivery", "on_time_pickup", "delivered_to_address", "signoff_compliance",
+               "exception_notification", "satisfaction_share", "complaint_response_on_time")
+
+
+def chart(*, start: date, end: date, now: datetime | None = None) -> bytes:
+    """The daily trend of the report over the dates, as a PNG (matplotlib, Agg backend)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure as Canvas
+
+    result = report(start=start, end=end, group_by="day", now=now)
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    by_day = {group["group"]: group["figures"] for group in result["groups"]}
+
+    def series(name, scale=1.0):
+        """The figure's value per day (None where no rows)."""
+        values = [by_day.get(day.isoformat(), {}).get(name, {}).get("value") for day in days]
+        return [None if v is None else v * scale for v in values]
+
+    canvas = Canvas(figsize=(10, 7), dpi=100, layout="constrained")
+    top, bottom = canvas.subplots(2, 1, sharex=True, height_ratios=(2, 1))
+    for name in CHART_RATES:
+        top.plot(days, [float("nan") if v is None else v for v in series(name, 100)], marker="o", markersize=3,
+                 label=name.replace("_", " "))
+    top.set_ylabel("percent")
+    top.set_ylim(0, 105)
+    top.grid(True, alpha=0.3)
+    top.legend(loc="lower left", fontsize=8, ncols=2)
+    top.set_title(f"Service-quality KPIs per day, {start.isoformat()} to {end.isoformat()}")
+    hours = [float("nan") if v is None else v / 3600 for v in series("assignment_to_signoff")]
+    bottom.plot(days, hours, marker="o", markersize=3, color="tab:purple", label="assignment to sign-off (h)")
+    bottom.set_ylabel("hours")
+    bottom.grid(True, alpha=0.3)
+    rating = bottom.twinx()
+    rating.plot(days, [float("nan") if v is None else v for v in series("satisfaction_mean")], marker="s",
+                markersize=3, color="tab:orange", label="mean rating (1–5)")
+    rating.set_ylim(0, 5.5)
+    rating.set_ylabel("rating")
+    handles = bottom.get_legend_handles_labels()[0] + rating.get_legend_handles_labels()[0]
+    bottom.legend(handles, [h.get_label() for h in handles], loc="lower left", fontsize=8)
+    # The axis spans the dates asked for, a tick a day (or every few days), even where no day has data
+    # (matplotlib would otherwise fall back to its epoch, or to hours within one day).
+    from matplotlib import dates as mdates
+    bottom.set_xlim(datetime.combine(start, time.min) - timedelta(hours=12),
+                    datetime.combine(end, time.min) + timedelta(hours=12))
+    bottom.xaxis.set_major_locator(mdates.DayLocator(interval=max(1, len(days) // 12)))
+    bottom.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
+    canvas.autofmt_xdate()
+    out = io.BytesIO()
+    canvas.savefig(out, format="png")
+    return out.getvalue()

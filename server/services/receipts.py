@@ -1,0 +1,377 @@
+"""Sealed receipts: a completed handover's evidence as canonical JSON, signed with the server's Ed25519 key.
+
+The format (docs/receipts.md) is what a customer, a court or the upstream system
+re-creates to verify a receipt offline with nothing but the published public key.
+"""
+import base64
+import binascii
+import hashlib
+import json
+import os
+import re
+import tempfile
+from datetime import date, datetime, timezone
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.orm.util import identity_key
+from sqlalchemy.dialects import postgresql, sqlite
+
+from schemas.vocab import RECEIPT_KINDS
+from server import ids
+from server.auth import Budget, client_key, count_attempt, record_failure
+from server.clock import local_date, utcnow
+from server.errors import NotFound
+from server.extensions import db
+from server.requests import public_url
+from server.models import Receipt, ReceiptCounter, ReceiptKey, Task
+from server.services import privacy, tasks
+
+FORMAT = "fieldops.receipt.v1"
+ALG = "Ed25519"
+TOKEN_PREFIX = "for_"
+_TOKEN = re.compile(r"for_[A-Za-z0-9_-]{43}")
+_KEY_ASCII = re.compile(r"[\x20-\x7e]+")
+# JSON numbers every language reads exactly (JavaScript's safe integers); money is integer fen.
+MAX_SAFE_INTEGER = 2 ** 53 - 1
+_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+# --- canonical JSON -------------------------------------------------------------------------------
+
+def time_text(moment: datetime) -> str:
+    """An instant as the receipt writes it: UTC, to the second, with Z (2026-11-24T03:00:00Z)."""
+    if moment.tzinfo is None:
+        raise TypeError("receipt times must be timezone-aware")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def sealable(value):
+    """The value in the canonical subset of JSON: datetimes and dates become text; floats are refused.
+
+    Objects with printable-ASCII string keys, arrays, strings, booleans, null and integers
+    of at most 2**53 - 1 in magnitude; nothing else (a float has no single spelling).
+    """
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        if abs(value) > MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {value} is beyond 2**53 - 1")
+        return value
+    if isinstance(value, datetime):
+        return time_text(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [sealable(item) for item in value]
+    if isinstance(value, dict):
+        for key in value:
+            if not isinstance(key, str) or not _KEY_ASCII.fullmatch(key):
+                raise ValueError(f"object keys must be printable ASCII text, got {key!r}")
+        return {key: sealable(item) for key, item in value.items()}
+    raise TypeError(f"{type(value).__name__} cannot be sealed (money in integer fen, coordinates as text)")
+
+
+def canonical_json(value) -> bytes:
+    """The canonical bytes of a sealable value: sorted keys, no whitespace, UTF-8 (RFC 8785 for this subset)."""
+    return json.dumps(sealable(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                      allow_nan=False).encode("utf-8")
+
+
+def b64url(raw: bytes) -> str:
+    """Base64url without padding (as JWK and JWS write bytes)."""
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _unb64url(text: str) -> bytes:
+    """Undo b64url."""
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+def _raw_public(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of a public key."""
+    public = key.public_key() if isinstance(key, Ed25519PrivateKey) else key
+    return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def key_id(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
+    """A key's id: the first 16 hex digits of SHA-256 over its raw public key."""
+    return hashlib.sha256(_raw_public(key)).hexdigest()[:16]
+
+
+def load_private_key(text: str) -> Ed25519PrivateKey:
+    """An Ed25519 private key from PEM (PKCS#8) or from base64 (standard or url-safe) of its 32 raw bytes."""
+    text = text.strip()
+    if text.startswith("-----BEGIN"):
+        key = serialization.load_pem_private_key(text.encode(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError("the receipt key must be an Ed25519 key")
+        return key
+    try:
+        raw = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
+    except binascii.Error as exc:
+        raise ValueError("the receipt key is neither PEM nor base64") from exc
+    if len(raw) != 32:
+        raise ValueError("a raw Ed25519 private key has 32 bytes")
+    return Ed25519PrivateKey.from_private_bytes(raw)
+
+
+def _pem(key: Ed25519PrivateKey) -> bytes:
+    """A private key as unencrypted PKCS#8 PEM."""
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _write_key_file(path: str, key: Ed25519PrivateKey, *, replace: bool) -> bool:
+    """Write the key readable by its owner only (0600), whole or not at all; False if it exists and not replace."""
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=folder, prefix=".receipt-key-")  # mkstemp makes it 0600
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(_pem(key))
+            out.flush()
+            os.fsync(out.fileno())
+        if replace:
+            os.replace(temporary, path)
+            return True
+        try:
+            os.link(temporary, path)  # fails if another worker made it first: theirs stands
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+# Parsed keys by where they came from: the configured text, or the file's (path, mtime, size, inode).
+# A handover batch seals dozens of receipts; reading and parsing the key for each cost more than signing.
+_KEYS: dict[tuple, Ed25519PrivateKey] = {}
+
+
+def _cached_key(source: tuple, read) -> Ed25519PrivateKey:
+    """The key parsed from read() once per source (a rotated file is a new source)."""
+    key = _KEYS.get(source)
+    if key is None:
+        if len(_KEYS) > 16:
+            _KEYS.clear()
+        key = _KEYS[source] = load_private_key(read())
+    return key
+
+
+def signing_key() -> Ed25519PrivateKey:
+    """The key that seals new receipts: FIELDOPS_RECEIPT_KEY, else the instance folder's file (made on first use)."""
+    configured = current_app.config.get("RECEIPT_KEY")
+    if configured:
+        return _cached_key(("config", configured), lambda: configured)
+    path = current_app.config["RECEIPT_KEY_FILE"]
+    if not os.path.exists(path):
+        _write_key_file(path, Ed25519PrivateKey.generate(), replace=False)
+    stat = os.stat(path)
+
+    def read() -> str:
+        with open(path, encoding="ascii") as key_file:
+            return key_file.read()
+
+    return _cached_key(("file", path, stat.st_mtime_ns, stat.st_size, stat.st_ino), read)
+
+
+# session.info: {key id: the transaction that found it published}. Valid for that transaction only,
+# so a batch sealing dozens of receipts looks the key up once.
+_REGISTERED = "fieldops.receipts.registered"
+
+
+def register(key: Ed25519PrivateKey) -> str:
+    """Publish the key's public half (once); a key seen for the first time retires the keys before it. Its id."""
+    kid = key_id(key)
+    session = db.session()
+    known, transaction = session.info.setdefault(_REGISTERED, {}), session.get_transaction()
+    if transaction is not None and known.get(kid) is transaction:
+        return kid
+    if db.session.get(ReceiptKey, kid) is not None:
+        known.clear()
+        known[kid] = transaction
+        return kid
+    now = utcnow()
+    insert = _INSERT[db.session.get_bind().dialect.name]
+    added = db.session.execute(insert(ReceiptKey.__table__).values(
+        key_id=kid, public_key=b64url(_raw_public(key)), created_at=now,
+    ).on_conflict_do_nothing(index_elements=["key_id"]).returning(ReceiptKey.key_id)).scalar()
+    if added is not None:
+        db.session.execute(update(ReceiptKey).where(ReceiptKey.retired_at.is_(None), ReceiptKey.key_id != kid)
+                           .values(retired_at=now))
+    return kid
+
+
+def rotate() -> ReceiptKey:
+    """A new signing key in the instance folder; the old public keys stay published. Commits."""
+    if current_app.config.get("RECEIPT_KEY"):
+        raise RuntimeError("the receipt key comes from FIELDOPS_RECEIPT_KEY: set a new key there and restart; "
+                           "it is published and the old one retired when it first seals a receipt")
+    key = Ed25519PrivateKey.generate()
+    kid = register(key)
+    db.session.flush()
+    _write_key_file(current_app.config["RECEIPT_KEY_FILE"], key, replace=True)
+    db.session.commit()
+    return db.session.get(ReceiptKey, kid)
+
+
+def key_set() -> dict:
+    """Every published key, oldest first, as a JWK Set (RFC 7517; keys as RFC 8037 OKP) with ids and validity."""
+    rows = db.session.scalars(select(ReceiptKey).order_by(ReceiptKey.created_at, ReceiptKey.key_id))
+    return {"keys": [{"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": row.key_id,
+                      "x": row.public_key, "status": "retired" if row.retired_at else "active",
+                      "valid_from": row.created_at, "valid_until": row.retired_at} for row in rows]}
+
+
+# --- issuing --------------------------------------------------------------------------------------
+
+def _next_number(day: date) -> str:
+    """The next receipt number of a depot-local day: PREFIX-YYYYMMDD-NNNNN, gapless, from the day's counter.
+
+    The upsert takes the counter row's lock until the issuing transaction ends, so
+    two transactions never get one number (the second waits), and a rolled-back
+    issue gives its number back.
+    """
+    table = ReceiptCounter.__table__
+    insert = _INSERT[db.session.get_bind().dialect.name]
+    sequence = db.session.execute(insert(table).values(day=day, last=1).on_conflict_do_update(
+        index_elements=["day"], set_={"last": table.c.last + 1}).returning(table.c.last)).scalar_one()
+    return f"{current_app.config['RECEIPT_PREFIX']}-{day:%Y%m%d}-{sequence:05d}"
+
+
+def _existing(task_id: str, kind: str) -> Receipt | None:
+    """The task's receipt of this kind: one added earlier in this (unflushed) batch, or a stored one."""
+    for obj in db.session.new:
+        if isinstance(obj, Receipt) and obj.task_id == task_id and obj.kind == kind:
+            return obj
+    return db.session.scalar(select(Receipt).where(Receipt.task_id == task_id, Receipt.kind == kind))
+
+
+def issue(*, task_id: str, kind: str, evidence: dict, first: bool = False) -> Receipt:
+    """The sealed receipt of a completed handover (delivery, refusal or pickup); does not commit.
+
+    Idempotent per (task, kind): a second call returns the first receipt unchanged
+    (the task row's lock queues concurrent callers; a unique key backs it). A
+    caller that knows there is none yet (`first`: a handover completing now; a
+    completed one never reopens) saves the lookup. The
+    task's id, waybill and masked recipient are written into the evidence here;
+    see docs/receipts.md for the rest of the evidence and the format.
+    """
+    if kind not in RECEIPT_KINDS:
+        raise ValueError(f"receipt kind must be one of {RECEIPT_KINDS}, got {kind!r}")
+    # A caller completing a handover holds the task, locked, with unflushed changes: a locking
+    # re-read would refresh it from the database and lose them. Others get it locked here.
+    task = db.session.identity_map.get(identity_key(Task, task_id)) or tasks.get(task_id=task_id, for_update=True)
+    existing = None if first else _existing(task.id, kind)
+    if existing is not None:
+        return existing
+    key = signing_key()
+    kid = register(key)
+    issued_at = utcnow().replace(microsecond=0)
+    number = _next_number(local_date(issued_at))
+    sealed = {"format": FORMAT, "number": number, "issued_at": time_text(issued_at), "kind": kind, "key_id": kid,
+              "evidence": {**evidence, "task_id": task.id, "waybill_no": task.waybill_no,
+                           "recipient": privacy.surname_masked(task.recipient_name)}}
+    payload = canonical_json(sealed)
+    receipt = Receipt(id=ids.new_id("r"), number=number, token=ids.new_token(TOKEN_PREFIX), task_id=task.id,
+                      kind=kind, issued_at=issued_at, key_id=kid, payload=payload.decode("utf-8"),
+                      signature=b64url(key.sign(payload)))
+    db.session.add(receipt)
+    return receipt
+
+
+# --- reading and verifying ------------------------------------------------------------------------
+
+def get(*, number: str) -> Receipt:
+    """A receipt by its number (staff)."""
+    receipt = db.session.scalar(select(Receipt).where(Receipt.number == number))
+    if receipt is None:
+        raise NotFound(f"No receipt {number}.", code="receipt_not_found")
+    return receipt
+
+
+def for_staff(*, number: str) -> dict:
+    """A receipt for dispatch: the sealed receipt, whether it verifies, and the public page's address."""
+    receipt = get(number=number)
+    return {**sealed(receipt), "number": receipt.number, "kind": receipt.kind, "task_id": receipt.task_id,
+            "issued_at": receipt.issued_at, "verified": verifies(receipt), "url": page_url(token=receipt.token)}
+
+
+def open_page(*, token: str) -> Receipt:
+    """The receipt of a public page token, counted against that receipt's request budget.
+
+    A malformed or unknown token is the same 404 and counts as a failure of the
+    caller's address (429 once it guessed too often); a known token is never
+    refused for its address's failures, only past its own budget.
+    """
+    receipt = db.session.scalar(select(Receipt).where(Receipt.token == token)) if _TOKEN.fullmatch(token) else None
+    if receipt is None:
+        record_failure([Budget("receipt_token_failures_per_address", "RECEIPT_TOKEN_FAILURES_PER_ADDRESS",
+                               client_key("receipt-token"))], "unknown receipt token")
+        raise NotFound("This receipt link is not valid.", code="receipt_link_invalid")
+    receipt_id = receipt.id
+    count_attempt([Budget("receipt_page_requests", "RECEIPT_PAGE_REQUESTS", f"receipt:{receipt_id}")])
+    return db.session.get(Receipt, receipt_id)
+
+
+def sealed(receipt: Receipt) -> dict:
+    """The sealed receipt for machine verification: what was signed, and the seal."""
+    return {"receipt": json.loads(receipt.payload),
+            "seal": {"alg": ALG, "key_id": receipt.key_id, "signature": receipt.signature}}
+
+
+def verifies(receipt: Receipt) -> bool:
+    """Whether the stored receipt is canonical and its seal verifies with its published public key."""
+    row = db.session.get(ReceiptKey, receipt.key_id)
+    if row is None:
+        return False
+    payload = receipt.payload.encode("utf-8")
+    try:
+        if canonical_json(json.loads(payload)) != payload:
+            return False
+        Ed25519PublicKey.from_public_bytes(_unb64url(row.public_key)).verify(_unb64url(receipt.signature), payload)
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def page_url(*, token: str) -> str:
+    """The public page's address: under FIELDOPS_PUBLIC_URL when set, else the request's host."""
+    return public_url("receipt_page.show", token=token)
+
+
+def _shown_time(evidence: dict, issued_at: datetime) -> datetime:
+    """When the handover was completed (the evidence's completed_at), else when the receipt was issued."""
+    value = evidence.get("completed_at")
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            return moment
+    return issued_at
+
+
+def page(*, receipt: Receipt) -> dict:
+    """What the public page shows, and only that: number, kind, masked recipient, time, inspection, fees, seal."""
+    evidence = json.loads(receipt.payload).get("evidence", {})
+    inspection = evidence.get("inspection") if isinstance(evidence.get("inspection"), dict) else {}
+    items = [{"parcel_no": str(item.get("parcel_no", "")), "counted": item.get("counted"),
+              "condition": str(item.get("condition", ""))}
+             for item in inspection.get("items", []) if isinstance(item, dict)]
+    fees = [{"code": str(fee.get("code", "")), "amount": fee["amount"]}
+            for fee in evidence.get("fees", []) if isinstance(fee, dict) and isinstance(fee.get("amount"), int)]
+    amount = evidence.get("amount")
+    return {"number": receipt.number, "kind": receipt.kind, "recipient": str(evidence.get("recipient", "**")),
+            "time": _shown_time(evidence, receipt.issued_at), "items": items,
+            "accepted": inspection.get("customer_accepted"), "fees": fees,
+            "amount": amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
+            "verified": verifies(receipt)}

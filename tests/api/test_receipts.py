@@ -1,0 +1,276 @@
+"""Receipts over HTTP: the public keys, dispatch's view, the public page and its JSON, offline verification."""
+import ast
+import base64
+import importlib.util
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from server.config import FailureLimit
+from server.extensions import db
+from server.services import receipts
+from tests.services.test_receipts import evidence
+
+VERIFIER = Path(__file__).resolve().parents[2] / "scripts" / "verify_receipt.py"
+
+
+@pytest.fixture
+def task(make):
+    """A delivered task's data: a Chinese recipient with phone and full address."""
+    return make.task(courier=make.courier(), recipient={"name": "王小明", "phone": "13912345678",
+                                                        "address": "上海市黄浦区人民路123号5栋301室"})
+
+
+@pytest.fixture
+def receipt(app, task):
+    """A committed delivery receipt: (number, page path)."""
+    issued = receipts.issue(task_id=task["id"], kind="delivery", evidence=evidence(
+        photos=["cd" * 32], inspection={"items": [{"parcel_no": "P1-1", "counted": 2, "condition": "ok"},
+                                                  {"parcel_no": "P1-2", "counted": 1, "condition": "damaged"}],
+                                        "customer_accepted": True}))
+    db.session.commit()
+    return issued.number, f"/r/{issued.token}"
+
+
+def verify_offline(tmp_path, document: dict, keys: dict) -> subprocess.CompletedProcess:
+    """Run the standalone verifier on the two files, as a customer or a court would."""
+    (tmp_path / "receipt.json").write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    (tmp_path / "keys.json").write_text(json.dumps(keys), encoding="utf-8")
+    return subprocess.run([sys.executable, str(VERIFIER), "receipt.json", "keys.json"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+def test_keys_are_public_jwks(client, receipt):
+    """No token needed; each key as an OKP JWK with its id, status and validity."""
+    answer = client.get("/api/v1/receipts/keys")
+    assert answer.status_code == 200
+    (key,) = answer.json["keys"]
+    assert {k: key[k] for k in ("kty", "crv", "alg", "use", "status")} == \
+        {"kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "status": "active"}
+    assert len(key["kid"]) == 16 and len(key["x"]) == 43 and key["valid_until"] is None and key["valid_from"]
+
+
+# --- dispatch -------------------------------------------------------------------------------------
+
+def test_staff_get_the_whole_sealed_receipt(client, make, task, receipt):
+    """The sealed receipt, its seal, whether it verifies, and the page's address (office roles)."""
+    number, path = receipt
+    for role in ("admin", "dispatcher", "quality"):
+        answer = client.get(f"/api/v1/receipts/{number}", headers=make.headers(role))
+        assert answer.status_code == 200, answer.json
+    body = answer.json
+    assert body["number"] == number and body["kind"] == "delivery" and body["task_id"] == task["id"]
+    assert body["verified"] is True and body["url"].endswith(path)
+    assert body["receipt"]["evidence"]["photos"] == ["cd" * 32] and body["seal"]["alg"] == "Ed25519"
+    assert body["seal"]["key_id"] == body["receipt"]["key_id"]
+
+
+def test_staff_routes_refuse_others_and_unknown_numbers(client, make, receipt):
+    """No token 401, maintenance and couriers 403, an unknown number 404."""
+    number, _path = receipt
+    assert client.get(f"/api/v1/receipts/{number}").status_code == 401
+    assert client.get(f"/api/v1/receipts/{number}", headers=make.headers("maintenance")).status_code == 403
+    courier = make.device(make.courier())
+    assert client.get(f"/api/v1/receipts/{number}",
+                      headers={"Authorization": f"Bearer {courier['token']}"}).status_code == 403
+    answer = client.get("/api/v1/receipts/FO-20000101-00001", headers=make.headers("dispatcher"))
+    assert answer.status_code == 404 and answer.json["code"] == "receipt_not_found"
+
+
+def test_qr_images_of_the_page(client, make, receipt):
+    """Dispatch prints the QR by number; the page serves its own; both encode the page's address."""
+    number, path = receipt
+    png = client.get(f"/api/v1/receipts/{number}/qr.png", headers=make.headers("dispatcher"))
+    assert png.status_code == 200 and png.mimetype == "image/png" and png.data.startswith(b"\x89PNG")
+    svg = client.get(path + "/qr.svg")
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml" and b"<svg" in svg.data
+    assert client.get(f"/api/v1/receipts/{number}/qr.gif", headers=make.headers("dispatcher")).status_code == 404
+    assert client.get(path + "/qr.gif").status_code == 404
+
+
+# --- the public page ------------------------------------------------------------------------------
+
+def test_page_shows_only_what_it_must(client, task, receipt):
+    """Number, kind, masked recipient, time, inspection, fees, seal; no phone, address, name, waybill or ids."""
+    number, path = receipt
+    page = client.get(path)
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert "电子回单" in page.text and f'<span id="number">{number}</span>' in page.text
+    assert '<span id="recipient">王**</span>' in page.text and '<span id="time">2026-11-24 11:10</span>' in page.text
+    assert "P1-2" in page.text and "破损" in page.text and '<span id="accepted">是</span>' in page.text
+    assert "派送费" in page.text and "¥12.00" in page.text and '<span id="amount">¥61.90</span>' in page.text
+    assert 'class="status ok"' in page.text and "签章有效" in page.text
+    token = path.removeprefix("/r/")
+    shown = page.text.replace(token, "")
+    for secret in ("小明", "13912345678", "人民路", "123", "301", task["waybill_no"], task["id"], "ab" * 32, "cd" * 32):
+        assert secret not in shown, secret
+
+
+def test_page_in_english(client, receipt):
+    """Accept-Language or ?lang=en: the same facts in English."""
+    _number, path = receipt
+    page = client.get(path, headers={"Accept-Language": "en-GB,en;q=0.9"})
+    assert "Receipt number" in page.text and "damaged" in page.text and "The seal verifies" in page.text
+    assert "电子回单" in client.get(path + "?lang=zh", headers={"Accept-Language": "en"}).text
+
+
+def test_page_headers(client, receipt):
+    """The customer page's strict CSP, nosniff, nothing cached or referred."""
+    _number, path = receipt
+    for url in (path, path + ".json", "/r/for_nothing"):
+        headers = client.get(url).headers
+        assert "default-src 'none'" in headers["Content-Security-Policy"]
+        assert headers["X-Content-Type-Options"] == "nosniff" and headers["Cache-Control"] == "no-store"
+        assert headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_tampered_stored_receipt_says_its_seal_fails(client, receipt):
+    """Someone edits the stored amount: the page says the seal does not verify."""
+    number, path = receipt
+    stored = receipts.get(number=number)
+    stored.payload = stored.payload.replace('"amount":6190', '"amount":6191')
+    db.session.commit()
+    page = client.get(path)
+    assert 'class="status bad"' in page.text and "签章无效" in page.text
+
+
+@pytest.mark.parametrize("bad", ["for_" + "A" * 43, "for_short", "nonsense", "FO-20261124-00001", "for_" + "A" * 200])
+def test_bad_and_unknown_tokens_are_the_same_404(client, receipt, bad):
+    """Malformed, unknown, a receipt number or an overlong token: one friendly 404, nothing leaked."""
+    number, path = receipt
+    page = client.get(f"/r/{bad}")
+    assert page.status_code == 404 and page.mimetype == "text/html"
+    assert "回单链接无效" in page.text and number not in page.text and "Traceback" not in page.text
+    same = client.get("/r/for_" + "B" * 43)
+    assert page.text == same.text
+    machine = client.get(f"/r/{bad}.json")
+    assert machine.status_code == 404 and machine.mimetype == "application/problem+json"
+    assert machine.json["code"] == "receipt_link_invalid"
+
+
+def test_rate_limit_per_receipt_never_touches_another(client, app, make, receipt):
+    """Past a receipt's budget: 429 with Retry-After (page, JSON, QR alike); another receipt is served."""
+    app.config["RECEIPT_PAGE_REQUESTS"] = FailureLimit(3, 600)
+    _number, path = receipt
+    other = receipts.issue(task_id=make.task()["id"], kind="pickup", evidence={})
+    db.session.commit()
+    other_path = f"/r/{other.token}"
+    assert [client.get(url).status_code for url in (path, path + ".json", path + "/qr.png")] == [200, 200, 200]
+    page = client.get(path + "?lang=en")
+    assert page.status_code == 429 and "Too many requests" in page.text and int(page.headers["Retry-After"]) > 0
+    assert client.get(path + ".json").status_code == 429
+    assert [client.get(other_path).status_code for _ in range(3)] == [200, 200, 200]
+
+
+def test_guessing_tokens_is_limited_per_address_but_a_real_token_is_served(client, app, receipt):
+    """Unknown tokens count against the caller's address (429 once spent); a valid token still opens."""
+    app.config["RECEIPT_TOKEN_FAILURES_PER_ADDRESS"] = FailureLimit(3, 600)
+    _number, path = receipt
+    assert [client.get(f"/r/for_{'C' * 42}{i}").status_code for i in range(4)] == [404, 404, 404, 429]
+    assert client.get(path).status_code == 200
+
+
+def test_receipt_tokens_are_redacted_from_the_logs(client, receipt, lines):
+    """The access line's path says [redacted]; a token-shaped string is redacted anywhere."""
+    _number, path = receipt
+    client.get(path)
+    client.get(path + ".json")
+    logging.getLogger("t").warning("saw %s", path)
+    token = path.removeprefix("/r/")
+    assert token[4:] not in "\n".join(lines)
+    paths = [json.loads(line)["path"] for line in lines if '"fieldops.access"' in line]
+    assert paths == ["/r/[redacted]", "/r/[redacted].json"]
+    assert json.loads(lines[-1])["msg"] == "saw /r/for_[redacted]"
+
+
+# --- offline verification -------------------------------------------------------------------------
+
+def test_the_json_form_verifies_offline_with_only_the_public_key(client, receipt, tmp_path):
+    """/r/<token>.json (or Accept: application/json) plus GET /keys: the standalone verifier says OK."""
+    number, path = receipt
+    document = client.get(path + ".json")
+    assert document.status_code == 200 and document.mimetype == "application/json"
+    assert client.get(path, headers={"Accept": "application/json"}).json == document.json
+    assert set(document.json) == {"receipt", "seal"}
+    result = verify_offline(tmp_path, document.json, client.get("/api/v1/receipts/keys").json)
+    assert result.returncode == 0, result.stderr
+    assert f"OK: receipt {number} verifies" in result.stdout
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda d: d["receipt"]["evidence"].update(amount=d["receipt"]["evidence"]["amount"] + 1),  # one fen
+    lambda d: d["receipt"]["evidence"]["fees"][0].update(amount=1201),
+    lambda d: d["receipt"]["evidence"].update(recipient="李**"),
+    lambda d: d["receipt"]["evidence"]["inspection"]["items"][1].update(condition="ok"),
+    lambda d: d["receipt"]["evidence"]["photos"].append("ef" * 32),
+    lambda d: d["receipt"].update(number=d["receipt"]["number"][:-1] + "9"),
+    lambda d: d["receipt"].update(issued_at="2020-01-01T00:00:00Z"),
+    lambda d: d["receipt"].update(kind="refusal"),
+    lambda d: d["receipt"]["evidence"].update(amount=61.9),
+    lambda d: d["receipt"]["evidence"].update(extra="added"),
+    lambda d: d["seal"].update(signature=d["seal"]["signature"][:-2] + ("AA" if d["seal"]["signature"][-2:] != "AA"
+                                                                       else "BA")),
+], ids=["one-fen", "fee", "recipient", "condition", "photo", "number", "time", "kind", "float", "added", "signature"])
+def test_a_tampered_receipt_fails_offline(client, receipt, tmp_path, tamper):
+    """Any field changed, even by one fen: the verifier exits 1."""
+    _number, path = receipt
+    document = client.get(path + ".json").json
+    tamper(document)
+    result = verify_offline(tmp_path, document, client.get("/api/v1/receipts/keys").json)
+    assert result.returncode == 1 and "INVALID" in result.stderr
+
+
+def test_a_receipt_sealed_by_an_unknown_key_fails_offline(client, app, make, receipt, tmp_path):
+    """Signed by a key that is not published (or with the key list of another server): exit 1."""
+    _number, path = receipt
+    keys = client.get("/api/v1/receipts/keys").json
+    app.config["RECEIPT_KEY"] = base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
+    foreign = receipts.issue(task_id=make.task()["id"], kind="delivery", evidence=evidence())
+    db.session.commit()
+    foreign_key, foreign_document = foreign.key_id, receipts.sealed(foreign)
+    result = verify_offline(tmp_path, foreign_document, keys)  # the keys as published before
+    assert result.returncode == 1 and "unknown key" in result.stderr
+    genuine = client.get(path + ".json").json
+    genuine["seal"]["key_id"] = genuine["receipt"]["key_id"] = foreign_key  # renamed to the other key
+    result = verify_offline(tmp_path, genuine, client.get("/api/v1/receipts/keys").json)
+    assert result.returncode == 1 and "does not verify" in result.stderr
+
+
+def test_old_receipts_verify_offline_after_rotation(client, app, make, receipt, tmp_path):
+    """Rotate the key: the old receipt and a new one both verify against the published key set."""
+    _number, path = receipt
+    app.config["RECEIPT_KEY"] = None
+    app.config["RECEIPT_KEY_FILE"] = str(tmp_path / "instance" / "receipt-key.pem")
+    assert app.test_cli_runner().invoke(args=["receipt-key", "rotate"]).exit_code == 0
+    new = receipts.issue(task_id=make.task()["id"], kind="delivery", evidence=evidence())
+    db.session.commit()
+    keys = client.get("/api/v1/receipts/keys").json
+    assert [k["status"] for k in keys["keys"]] == ["retired", "active"]
+    for document in (client.get(path + ".json").json, client.get(f"/r/{new.token}.json").json):
+        result = verify_offline(tmp_path, document, keys)
+        assert result.returncode == 0, result.stderr
+
+
+def test_the_verifier_stands_alone():
+    """It imports only the standard library and cryptography: no app, no database, no Fieldops module."""
+    tree = ast.parse(VERIFIER.read_text(encoding="utf-8"))
+    imported = {alias.name.partition(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.partition(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= set(sys.stdlib_module_names) | {"cryptography"}, imported
+
+
+def test_the_verifier_and_the_server_write_the_same_canonical_json():
+    """The documented form, two implementations: the standalone verifier agrees with the server byte for byte."""
+    spec = importlib.util.spec_from_file_location("verify_receipt", VERIFIER)
+    verifier = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(verifier)
+    value = {"z": [1, -2, True, None, "王\u2028\x00\"\\/"], "a": {"b": "", "A": 2 ** 53 - 1}, "~": "😀"}
+    assert verifier.canonical_json(value) == receipts.canonical_json(value)

@@ -1,0 +1,347 @@
+"""Sealed receipts: issuing, idempotency, numbering under concurrency, keys and rotation, the canonical form."""
+import base64
+import hashlib
+import json
+import os
+import re
+import stat
+import threading
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from server.clock import local_date, utcnow
+from server.errors import NotFound
+from server.extensions import db
+from server.models import Receipt, ReceiptKey, Task
+from server.services import receipts
+
+NUMBER = re.compile(r"FO-(\d{8})-(\d{5})")
+
+
+def evidence(**extra) -> dict:
+    """A delivery's evidence as the handover hands it over."""
+    return {"completed_at": "2026-11-24T03:10:00Z",
+            "inspection": {"items": [{"parcel_no": "P1-1", "counted": 2, "condition": "ok"}],
+                           "customer_accepted": True},
+            "fees": [{"code": "delivery", "amount": 1200}], "cod_amount": 4990, "amount": 6190,
+            "signature": "ab" * 32, "photos": [], **extra}
+
+
+def issue(for_task: str, kind: str = "delivery", **extra) -> Receipt:
+    """Issue and commit a receipt."""
+    receipt = receipts.issue(task_id=for_task, kind=kind, evidence=evidence(**extra))
+    db.session.commit()
+    return receipt
+
+
+@pytest.fixture
+def task(make):
+    """A task with a Chinese recipient, phone and full address."""
+    return make.task(courier=make.courier(), recipient={"name": "王小明", "phone": "13912345678",
+                                                        "address": "上海市黄浦区人民路123号5栋301室"})
+
+
+@pytest.fixture
+def key_file(app, tmp_path):
+    """A fresh instance folder for the generated key (no FIELDOPS_RECEIPT_KEY)."""
+    app.config["RECEIPT_KEY"] = None
+    app.config["RECEIPT_KEY_FILE"] = str(tmp_path / "instance" / "receipt-key.pem")
+    return app.config["RECEIPT_KEY_FILE"]
+
+
+def public_raw(key: Ed25519PrivateKey) -> bytes:
+    """A key's 32 raw public bytes."""
+    return key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def test_issue_seals_the_canonical_json_of_number_time_kind_and_evidence(app, task, key_file):
+    """The stored payload is canonical, names its key, and carries the task's facts with the recipient masked."""
+    receipt = issue(task["id"])
+    sealed = json.loads(receipt.payload)
+    assert set(sealed) == {"format", "number", "issued_at", "kind", "key_id", "evidence"}
+    assert sealed["format"] == "fieldops.receipt.v1" and sealed["kind"] == "delivery"
+    assert sealed["number"] == receipt.number and sealed["key_id"] == receipt.key_id
+    assert sealed["issued_at"] == receipt.issued_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert receipts.canonical_json(sealed) == receipt.payload.encode()
+    assert " " not in receipt.payload and receipt.payload.index('"evidence"') < receipt.payload.index('"format"')
+    assert sealed["evidence"]["task_id"] == task["id"] and sealed["evidence"]["waybill_no"] == task["waybill_no"]
+    assert sealed["evidence"]["recipient"] == "王**" and sealed["evidence"]["amount"] == 6190
+    for secret in ("小明", "13912345678", "人民路", "301室"):  # "301" alone may be in a random id
+        assert secret not in receipt.payload
+    day, sequence = NUMBER.fullmatch(receipt.number).groups()
+    assert day == f"{local_date(receipt.issued_at):%Y%m%d}" and sequence == "00001"
+    assert re.fullmatch(r"for_[A-Za-z0-9_-]{43}", receipt.token) and receipt.number not in receipt.token
+    assert receipts.verifies(receipt)
+
+
+def test_the_caller_cannot_put_another_recipient_or_task_in_the_evidence(app, task, key_file):
+    """The task's own facts overwrite whatever the evidence said about them."""
+    receipt = issue(task["id"], recipient="王小明 13912345678", task_id="t-other", waybill_no="X")
+    sealed = json.loads(receipt.payload)["evidence"]
+    assert (sealed["recipient"], sealed["task_id"], sealed["waybill_no"]) == ("王**", task["id"], task["waybill_no"])
+
+
+def test_latin_names_are_masked_too(app, make, key_file):
+    """A Latin name keeps only its last word behind the stars."""
+    task = make.task(recipient={"name": "Anna Maria Smith", "phone": "13912345678", "address": "88 Renmin Rd"})
+    assert json.loads(issue(task["id"]).payload)["evidence"]["recipient"] == "** Smith"
+
+
+def test_a_second_issue_returns_the_first_receipt(app, task, key_file):
+    """Same task and kind: the same receipt, number and seal; no number is used up; another kind gets the next."""
+    first = issue(task["id"])
+    again = issue(task["id"], amount=1)  # different evidence: still the first receipt, unchanged
+    assert (again.id, again.number, again.signature, again.payload) == \
+        (first.id, first.number, first.signature, first.payload)
+    assert db.session.scalar(select(func.count()).select_from(Receipt)) == 1
+    refusal = issue(task["id"], kind="refusal")
+    assert refusal.id != first.id and refusal.number.endswith("-00002")
+
+
+def test_a_second_issue_in_the_same_unflushed_batch_returns_the_pending_receipt(app, task, key_file):
+    """Inside push's no_autoflush batch the query cannot see it: the pending receipt is found in the session."""
+    with db.session.no_autoflush:
+        first = receipts.issue(task_id=task["id"], kind="delivery", evidence=evidence())
+        again = receipts.issue(task_id=task["id"], kind="delivery", evidence=evidence())
+    db.session.commit()
+    assert again is first
+    assert db.session.scalar(select(func.count()).select_from(Receipt)) == 1
+
+
+def test_issue_inside_a_batch_keeps_the_batchs_unflushed_changes_to_the_task(app, task, key_file):
+    """The handover changes the task in memory, then issues: the task lock does not reload those changes away."""
+    with db.session.no_autoflush:
+        row = db.session.get(Task, task["id"])
+        row.status, row.finished_at = "delivered", utcnow()
+        receipts.issue(task_id=task["id"], kind="delivery", evidence=evidence())
+        assert row.status == "delivered"
+    db.session.commit()
+    db.session.expire_all()
+    assert db.session.get(Task, task["id"]).status == "delivered"
+
+
+def test_the_unique_key_refuses_a_second_receipt_of_a_kind(app, task, key_file):
+    """Beneath the service, the database itself keeps one receipt per (task, kind)."""
+    first = issue(task["id"])
+    db.session.add(Receipt(number="FO-X", token="for_x", task_id=task["id"], kind="delivery",
+                           issued_at=utcnow(), key_id=first.key_id, payload="{}", signature="x"))
+    with pytest.raises(IntegrityError):
+        db.session.flush()
+    db.session.rollback()
+
+
+def test_unknown_task_and_kind(app, key_file):
+    """No such task is the usual 404; a kind outside the vocabulary is a programming error."""
+    with pytest.raises(NotFound):
+        receipts.issue(task_id="t-nope", kind="delivery", evidence={})
+    with pytest.raises(ValueError):
+        receipts.issue(task_id="t-nope", kind="gift", evidence={})
+
+
+# --- the canonical form ---------------------------------------------------------------------------
+
+def test_canonical_json_is_exactly_as_documented():
+    """Sorted keys, no whitespace, raw UTF-8, JSON's short escapes, lowercase \\u00xx for other controls."""
+    value = {"b": 1, "a": "王\n\"\\\t\x01/", "c": [True, None, -5, {"z": 0, "Z": ""}]}
+    assert receipts.canonical_json(value) == \
+        '{"a":"王\\n\\"\\\\\\t\\u0001/","b":1,"c":[true,null,-5,{"Z":"","z":0}]}'.encode()
+    moment = datetime(2026, 11, 24, 11, 10, 5, 999, tzinfo=timezone(timedelta(hours=8)))
+    assert receipts.canonical_json({"at": moment}) == b'{"at":"2026-11-24T03:10:05Z"}'
+
+
+@pytest.mark.parametrize("bad", [{"amount": 12.5}, {"amount": 2 ** 53}, {"é": 1}, {1: "x"},
+                                 {"at": datetime(2026, 1, 1)}, {"x": {1, 2}}, {"x": float("nan")}])
+def test_canonical_json_refuses_what_has_no_single_spelling(bad):
+    """Floats (money is integer fen), unsafe integers, non-ASCII or non-text keys, naive times, sets."""
+    with pytest.raises((TypeError, ValueError)):
+        receipts.canonical_json(bad)
+
+
+def test_issue_refuses_float_money_and_writes_nothing(app, task, key_file):
+    """A float in the evidence is refused before anything is added or numbered."""
+    with pytest.raises(TypeError):
+        receipts.issue(task_id=task["id"], kind="delivery", evidence=evidence(amount=61.9))
+    db.session.rollback()
+    assert issue(task["id"]).number.endswith("-00001")
+
+
+# --- keys -----------------------------------------------------------------------------------------
+
+def test_the_key_is_generated_on_first_use_into_the_instance_folder_0600(app, task, key_file):
+    """No configured key: one is made once, readable by its owner only, and published with its id."""
+    assert not os.path.exists(key_file)
+    receipt = issue(task["id"])
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    with open(key_file, "rb") as pem:
+        key = serialization.load_pem_private_key(pem.read(), password=None)
+    assert receipt.key_id == hashlib.sha256(public_raw(key)).hexdigest()[:16]
+    row = db.session.get(ReceiptKey, receipt.key_id)
+    assert base64.urlsafe_b64decode(row.public_key + "=") == public_raw(key) and row.retired_at is None
+    assert not [name for name in os.listdir(os.path.dirname(key_file)) if name != "receipt-key.pem"]
+    assert receipts.signing_key().private_bytes_raw() == key.private_bytes_raw()  # the same key next time
+
+
+@pytest.mark.parametrize("form", ["pem", "base64", "base64url"])
+def test_the_key_from_configuration(app, task, form):
+    """FIELDOPS_RECEIPT_KEY as PEM or base64 of the raw 32 bytes; receipts name its id."""
+    key = Ed25519PrivateKey.generate()
+    raw = key.private_bytes_raw()
+    app.config["RECEIPT_KEY"] = {
+        "pem": key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption()).decode(),
+        "base64": base64.b64encode(raw).decode(),
+        "base64url": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}[form]
+    receipt = issue(task["id"])
+    assert receipt.key_id == hashlib.sha256(public_raw(key)).hexdigest()[:16]
+    key.public_key().verify(base64.urlsafe_b64decode(receipt.signature + "=="), receipt.payload.encode())
+
+
+@pytest.mark.parametrize("value", ["not a key", base64.b64encode(b"short").decode(),
+                                   "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----"])
+def test_a_bad_configured_key_is_refused(app, value):
+    """Neither PEM nor 32 raw bytes: a clear error, never a receipt sealed with something else."""
+    app.config["RECEIPT_KEY"] = value
+    with pytest.raises(ValueError):
+        receipts.signing_key()
+
+
+def test_rotation_keeps_old_receipts_verifiable(app, make, task, key_file):
+    """After rotate: new receipts carry the new key, old ones still verify, both keys are published."""
+    old = issue(task["id"])
+    result = app.test_cli_runner().invoke(args=["receipt-key", "rotate"])
+    assert result.exit_code == 0, result.output
+    new = issue(make.task()["id"])
+    assert new.key_id != old.key_id and new.key_id in result.output
+    assert receipts.verifies(old) and receipts.verifies(new)
+    keys = {k["kid"]: k for k in receipts.key_set()["keys"]}
+    assert keys[old.key_id]["status"] == "retired" and keys[old.key_id]["valid_until"] is not None
+    assert keys[new.key_id]["status"] == "active" and keys[new.key_id]["valid_until"] is None
+    listed = app.test_cli_runner().invoke(args=["receipt-key", "list"]).output
+    assert f"{old.key_id}\tretired" in listed and f"{new.key_id}\tactive" in listed
+
+
+def test_rotate_refuses_when_the_key_comes_from_configuration(app):
+    """The configured key is the operator's to change: the command says how, and changes nothing."""
+    app.config["RECEIPT_KEY"] = base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
+    result = app.test_cli_runner().invoke(args=["receipt-key", "rotate"])
+    assert result.exit_code != 0 and "FIELDOPS_RECEIPT_KEY" in result.output
+    assert receipts.key_set() == {"keys": []}
+
+
+def test_a_new_configured_key_retires_the_old_one_when_it_first_seals(app, make, task):
+    """Rotation by configuration: the new key is published (and the old retired) on its first receipt."""
+    app.config["RECEIPT_KEY"] = base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
+    old = issue(task["id"])
+    app.config["RECEIPT_KEY"] = base64.b64encode(Ed25519PrivateKey.generate().private_bytes_raw()).decode()
+    new = issue(make.task()["id"])
+    status = {k["kid"]: k["status"] for k in receipts.key_set()["keys"]}
+    assert status == {old.key_id: "retired", new.key_id: "active"}
+    assert receipts.verifies(old)
+
+
+def test_a_tampered_stored_receipt_no_longer_verifies(app, task, key_file):
+    """One fen more in the stored payload, or a payload re-spaced: the seal fails."""
+    receipt = issue(task["id"])
+    original = receipt.payload
+    receipt.payload = original.replace('"amount":6190', '"amount":6191')
+    assert not receipts.verifies(receipt)
+    receipt.payload = json.dumps(json.loads(original), ensure_ascii=False, sort_keys=True)
+    assert not receipts.verifies(receipt)
+    receipt.payload = original
+    assert receipts.verifies(receipt)
+
+
+# --- numbering under concurrency ------------------------------------------------------------------
+
+def _issuer(app, task_id: str, results: dict, name: str, ready=None, go=None, *, commit: bool = True) -> None:
+    """Issue in a session of its own; with events, pause before ending the transaction until told to go on."""
+    with app.app_context():
+        try:
+            results[name] = receipts.issue(task_id=task_id, kind="delivery", evidence=evidence()).number
+            if ready is not None:
+                ready.set()
+                go.wait(20)
+            db.session.commit() if commit else db.session.rollback()
+        except Exception as exc:  # reported to the test thread
+            results[name] = exc
+        finally:
+            if ready is not None:
+                ready.set()
+
+
+def _interleave(app, first_task: str, second_task: str, *, first_commits: bool = True) -> dict:
+    """A issues and pauses before its COMMIT (or ROLLBACK); B issues meanwhile; then A ends."""
+    results: dict = {}
+    ready, go = threading.Event(), threading.Event()
+    a = threading.Thread(target=_issuer, args=(app, first_task, results, "a", ready, go),
+                         kwargs={"commit": first_commits})
+    try:
+        a.start()
+        assert ready.wait(20)
+        b = threading.Thread(target=_issuer, args=(app, second_task, results, "b"))
+        b.start()
+        b.join(1.0)
+        results["b_waited"] = b.is_alive()
+        go.set()
+        a.join(20)
+        b.join(20)
+    finally:
+        go.set()
+    return results
+
+
+def _first_receipt(make) -> None:
+    """One receipt committed, so the key is published and the day's counter exists."""
+    receipts.issue(task_id=make.task()["id"], kind="delivery", evidence=evidence())
+    db.session.commit()
+
+
+def test_two_transactions_never_get_one_number(app, make, key_file):
+    """B issues while A holds its number uncommitted: B waits, then takes the next number."""
+    _first_receipt(make)
+    results = _interleave(app, make.task()["id"], make.task()["id"])
+    assert results["b_waited"], "B must queue behind A's uncommitted number"
+    assert [results["a"][-5:], results["b"][-5:]] == ["00002", "00003"], results
+    assert len(set(db.session.scalars(select(Receipt.number)))) == 3
+
+
+def test_a_rolled_back_issue_gives_its_number_back(app, make, key_file):
+    """A takes a number and rolls back: B, waiting meanwhile, gets that same number; no gap."""
+    _first_receipt(make)
+    t1, t2 = make.task()["id"], make.task()["id"]
+    results = _interleave(app, t1, t2, first_commits=False)
+    assert results["b_waited"] and results["a"] == results["b"] and results["b"].endswith("-00002"), results
+    assert db.session.scalar(select(Receipt.task_id).where(Receipt.number == results["b"])) == t2
+
+
+def test_two_transactions_issuing_for_one_task_share_one_receipt(app, make, key_file):
+    """Concurrent issues for the same task and kind: the second waits for the task and returns the first's."""
+    _first_receipt(make)
+    task_id = make.task()["id"]
+    results = _interleave(app, task_id, task_id)
+    assert not isinstance(results["b"], Exception), results
+    assert results["a"] == results["b"] and results["b_waited"]
+    assert db.session.scalar(select(func.count()).select_from(Receipt).where(Receipt.task_id == task_id)) == 1
+
+
+def test_the_numbering_test_catches_a_read_then_write_counter(app, make, key_file, engine_name, monkeypatch):
+    """Mutation check: number by reading the counter, then writing it, and two transactions collide."""
+    if engine_name != "postgresql":
+        pytest.skip("SQLite serialises writers by itself; the upsert's row lock matters on PostgreSQL")
+    from server.models import ReceiptCounter
+
+    def read_then_write(day):
+        row = db.session.get(ReceiptCounter, day)
+        row.last += 1
+        db.session.flush()
+        return f"FO-{day:%Y%m%d}-{row.last:05d}"
+
+    _first_receipt(make)
+    monkeypatch.setattr(receipts, "_next_number", read_then_write)
+    results = _interleave(app, make.task()["id"], make.task()["id"])
+    assert results["a"].endswith("-00002") and isinstance(results["b"], IntegrityError), results  # B took 00002 too
