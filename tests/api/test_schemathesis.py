@@ -4,6 +4,7 @@ Each answer must not be a server error, and its status, content type and body mu
 the ones the spec documents for that operation. Requests go in process to the WSGI app,
 authenticated as a role the operation allows (its x-fieldops-roles), with the sync header.
 """
+import hashlib
 import os
 
 import pytest
@@ -38,6 +39,16 @@ def world(make):
                                   json={"username": "spare-staff", "role": "quality"}).json
     spare_token = db.session.scalar(select(ApiToken.id).where(ApiToken.staff_id == spare_user["staff"]["id"]))
     assert spare_token is not None
+    webhook = make.client.post("/api/v1/admin/webhooks", headers=make.headers("admin"),
+                               json={"url": "https://hooks.example.com/fieldops", "event_types": ["*"]}).json
+    photo = b"\x89PNG\r\n\x1a\n" + b"schemathesis" * 8
+    sha = hashlib.sha256(photo).hexdigest()
+    assert make.client.put(f"/api/v1/attachments/{sha}", data=photo, headers={
+        "Authorization": f"Bearer {device['token']}", "Fieldops-Protocol": "1"}).status_code == 201
+    template = make.client.post("/api/v1/dispatch/checklist-templates", headers=make.headers("quality"), json={
+        "kind": "vehicle.pre_trip", "name": "Lights", "items": [{
+            "code": "lights", "label_zh": "灯光正常", "label_en": "Lights work", "type": "pass_fail",
+            "severity": "major"}]}).json
     return {
         # A generated token id could be one of the tokens the cases use (they are small numbers):
         # revoking it would answer 401 to every later case of its role. Revoke cases get a spare.
@@ -45,17 +56,22 @@ def world(make):
         "token": lambda role: device["token"] if role == "courier" else make.token(role),
         "ids": {"task_id": make.task(courier=handheld_courier)["id"], "courier_id": office_courier["id"],
                 "vehicle_id": make.vehicle()["id"], "device_id": spare["device_id"],
-                "code": enrollment["code"], "complaint_id": complaint["id"]},
+                "code": enrollment["code"], "complaint_id": complaint["id"],
+                "subscription_id": webhook["webhook"]["id"], "template_id": template["id"], "sha256": sha,
+                "staff_id": spare_user["staff"]["id"], "name": "grades", "figure": "on_time_delivery",
+                "fmt": "png"},
     }
 
 
-def _authenticate(case, world) -> dict:
-    """Swap half the generated ids for real ones; headers of a role the operation allows."""
+def _authenticate(case, world, mode) -> dict:
+    """Swap generated ids for real ones (all of them for valid input, half for invalid);
+    headers of a role the operation allows."""
     if "token_id" in (case.path_parameters or {}):
         case.path_parameters["token_id"] = world["token_id"]
     for name, real in world["ids"].items():
         # Which half is decided by the generated value itself, so Hypothesis can shrink and replay.
-        if name in (case.path_parameters or {}) and len(str(case.path_parameters[name])) % 2 == 0:
+        if name in (case.path_parameters or {}) and (
+                mode == GenerationMode.POSITIVE or len(str(case.path_parameters[name])) % 2 == 0):
             case.path_parameters[name] = real
     roles = case.operation.definition.raw.get("x-fieldops-roles")
     headers = {"Fieldops-Protocol": "1"}
@@ -81,7 +97,7 @@ def test_answers_conform_to_the_spec(app, world, mode):
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
         def conforms(case):
-            response = case.call_and_validate(headers=_authenticate(case, world), checks=CHECKS)
+            response = case.call_and_validate(headers=_authenticate(case, world, mode), checks=CHECKS)
             if response.status_code < 300:
                 succeeded.add(case.operation.label)
 
