@@ -9,7 +9,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
     from server import cli, database, extensions, jsonio, logs, models, requests
     from server.api import register_blueprints
-    from server.services import appointments, events, handover, tasks
+    from server.services import appointments, attachments, events, handover, receipts, tasks
     from server.sync_wiring import build_registry
     from sync import feed
 
@@ -32,6 +32,8 @@ def create_app(config: Config | None = None) -> Flask:
     tasks.init_app(app)
     appointments.init_app(app)
     handover.init_app(app)
+    receipts.init_app(app)
+    attachments.init_app(app)
     feed.init_app(app)
     events.init_app(app)  # after the feed: its lock is taken last, held only for the inserts
     app.extensions["fieldops_sync"] = build_registry()

@@ -215,6 +215,7 @@ def _task_lock_many(ids: list[str]) -> dict[str, Task]:
     """
     rows = list(db.session.scalars(_LOCK_TASKS, {"ids": ids}))
     appointments.load_for(rows)
+    appointments.load_open_windows(rows)
     handover.load_for(rows)
     _load_items(rows)
     return {task.id: task for task in rows}

@@ -515,6 +515,7 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
     replies: dict[int, dict] = {}  # replays of ops at or below last_seq
     log_rows: list[dict] = []
     held = _lock_entities(registry, [op for op in ops if op["seq"] > device.last_seq])
+    attachments.hold([op["payload"] for op in ops if op["seq"] > device.last_seq and op["verdict"] is None])
     stored = _stored_ops(device, ops)
     last_seq = device.last_seq
     with db.session.no_autoflush:

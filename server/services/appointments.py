@@ -74,7 +74,7 @@ _TOUCHED = "fieldops.appointments.touched_windows"
 
 def _touched(appointment: Appointment) -> list[AppointmentWindow]:
     """The appointment's windows this transaction added or changed (in memory, perhaps not flushed)."""
-    return db.session.info.setdefault(_TOUCHED, {}).setdefault(appointment.id, [])
+    return _touched_of(appointment.id)
 
 
 def _add_window(appointment: Appointment, **fields) -> AppointmentWindow:
@@ -113,6 +113,11 @@ def _settle_windows(appointment: Appointment, start: datetime, end: datetime) ->
         settle(appointment.windows, agreed)
         return agreed
     touched = _touched(appointment)
+    if appointment.id in db.session.info.get(_OPEN_LOADED, ()):
+        # load_open_windows put the stored open windows among the touched ones: nothing to ask.
+        agreed = next((w for w in touched if proposes(w)), None)
+        settle(touched, agreed)
+        return agreed
     # The stored windows still open (an agreed one, proposals: a few, whatever the history's
     # length) join those this transaction touched, and are settled in memory with them: one
     # SELECT, and their changes go out with the batch's flush.
@@ -139,9 +144,39 @@ def _windows(appointment: Appointment) -> list[AppointmentWindow]:
     return windows + [w for w in added if w not in windows]
 
 
+# session.info: the appointments whose stored open windows load_open_windows put among the touched.
+_OPEN_LOADED = "fieldops.appointments.open_windows_loaded"
+
+
+def load_open_windows(task_list: list[Task]) -> None:
+    """The stored open windows (agreed, proposed) of the tasks' appointments, in one query for the
+    batch, kept with the windows the transaction touches: agreeing a window then asks nothing."""
+    loaded = db.session.info.setdefault(_OPEN_LOADED, set())
+    wanted = [t.appointment.id for t in task_list
+              if t.appointment is not None and t.appointment.id is not None and t.appointment.id not in loaded]
+    if not wanted:
+        return
+    for window in db.session.scalars(_STORED_OPEN_OF_MANY, {"of_appointments": wanted}):
+        touched = _touched_of(window.appointment_id)
+        if window not in touched:  # one identity per row: a window touched already is that object
+            touched.append(window)
+    loaded.update(wanted)
+
+
+def _touched_of(appointment_id: int) -> list[AppointmentWindow]:
+    """_touched by the appointment's id."""
+    return db.session.info.setdefault(_TOUCHED, {}).setdefault(appointment_id, [])
+
+
+_STORED_OPEN_OF_MANY = (select(AppointmentWindow).where(
+    AppointmentWindow.appointment_id.in_(bindparam("of_appointments", expanding=True)),
+    AppointmentWindow.status.in_(("agreed", "proposed"))).order_by(AppointmentWindow.id))
+
+
 def _forget_touched(session, _transaction=None) -> None:
     """The record of windows touched does not outlive its transaction."""
     session.info.pop(_TOUCHED, None)
+    session.info.pop(_OPEN_LOADED, None)
 
 
 def init_app(_app) -> None:

@@ -11,8 +11,9 @@ from xml.etree.ElementTree import ParseError, TreeBuilder
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from server.auth import Actor
 from server.errors import NotFound, ValidationFailed
@@ -183,13 +184,57 @@ def read(*, sha256: str) -> tuple[Attachment, str]:
     return row, _path(sha256)
 
 
-def present(shas: list[str]) -> set[str]:
+# session.info: the attachments this transaction found stored and holds (FOR KEY SHARE) until it ends.
+_HELD = "fieldops.attachments.held"
+
+
+def present(shas) -> set[str]:
     """Which of these attachments are stored; held (FOR KEY SHARE) until commit, so the collector cannot
-    delete one that the caller's transaction is about to refer to."""
+    delete one that the caller's transaction is about to refer to.
+
+    What the transaction holds already is not asked again: a push holds every file its batch
+    names in one query (`hold`), and each op's check is then free.
+    """
     if not shas:
         return set()
-    return set(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(shas))
-                                  .with_for_update(read=True, key_share=True)))
+    held = db.session.info.setdefault(_HELD, set())
+    unknown = [sha for sha in shas if sha not in held]
+    if unknown:
+        held.update(db.session.scalars(select(Attachment.sha256).where(Attachment.sha256.in_(unknown))
+                                       .with_for_update(read=True, key_share=True)))
+    return {sha for sha in shas if sha in held}
+
+
+def hold(values) -> None:
+    """Hold, in one query, every stored attachment that these (JSON) values may name: each string
+    shaped like a sha256. A string that names no file costs nothing but its place in the query."""
+    found: set[str] = set()
+
+    def walk(value):
+        if isinstance(value, str):
+            if len(value) == 64 and _SHA256.fullmatch(value):
+                found.add(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+    walk(values)
+    present(sorted(found))
+
+
+def _forget_held(session, _transaction=None) -> None:
+    """Locks end with their transaction; so does the record of them (a savepoint's rollback may
+    have released some: all are forgotten, and asked again if needed)."""
+    session.info.pop(_HELD, None)
+
+
+def init_app(_app) -> None:
+    """Install the held-attachment bookkeeping once per process (session events are per Session class)."""
+    if not event.contains(Session, "after_commit", _forget_held):
+        event.listen(Session, "after_soft_rollback", _forget_held)
+        event.listen(Session, "after_commit", _forget_held)
 
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -205,12 +205,15 @@ def _finish(task: Task, handover: Handover, outcome: str, facts: dict) -> None:
         task.status, task.finished_at = outcome, at
     # The sealed receipt, in the same transaction: a completed handover always has one.
     receipt = receipts.issue(task_id=task.id, kind=_RECEIPT_KIND[outcome], evidence=evidence_for(task), first=True)
-    handover.receipt = {"number": receipt.number, "url": receipts.page_url(token=receipt.token)}
+    handover.receipt = {"url": receipts.page_url(token=receipt.token)}
+    receipts.number_into(receipt, handover.receipt)
     if outcome in _EVENT_OF_OUTCOME:
-        events.emit(_EVENT_OF_OUTCOME[outcome], task.id, events.task_facts(
-            task, receipt_number=receipt.number, completed_at=at.isoformat(), op_id=facts["op_id"],
+        data = events.task_facts(
+            task, completed_at=at.isoformat(), op_id=facts["op_id"],
             **({"alternate_place": handover.alternate_place} if outcome == "delivered" else
-               {"refusal_reason": handover.refusal_reason})))
+               {"refusal_reason": handover.refusal_reason}))
+        receipts.number_into(receipt, data, "receipt_number")
+        events.emit(_EVENT_OF_OUTCOME[outcome], task.id, data)
 
 
 def _add_photos(handover: Handover, photos: list[str]) -> None:

@@ -16,7 +16,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -232,18 +233,79 @@ def key_set() -> dict:
 
 # --- issuing --------------------------------------------------------------------------------------
 
-def _next_number(day: date) -> str:
-    """The next receipt number of a depot-local day: PREFIX-YYYYMMDD-NNNNN, gapless, from the day's counter.
+# session.info: the receipts issued in this transaction and not numbered yet, in issue order.
+_UNNUMBERED = "fieldops.receipts.unnumbered"
 
-    The upsert takes the counter row's lock until the issuing transaction ends, so
-    two transactions never get one number (the second waits), and a rolled-back
-    issue gives its number back.
+
+def _take_numbers(connection, day: date, count: int) -> range:
+    """`count` consecutive numbers of a depot-local day from its counter, gapless.
+
+    The upsert takes the counter row's lock until the transaction ends, so two
+    transactions never get one number (the second waits) and a rolled-back
+    transaction gives its numbers back.
     """
     table = ReceiptCounter.__table__
-    insert = _INSERT[db.session.get_bind().dialect.name]
-    sequence = db.session.execute(insert(table).values(day=day, last=1).on_conflict_do_update(
-        index_elements=["day"], set_={"last": table.c.last + 1}).returning(table.c.last)).scalar_one()
-    return f"{current_app.config['RECEIPT_PREFIX']}-{day:%Y%m%d}-{sequence:05d}"
+    insert = _INSERT[connection.dialect.name](table).values(day=day, last=count)
+    last = connection.execute(insert.on_conflict_do_update(
+        index_elements=["day"], set_={"last": table.c.last + insert.excluded.last}).returning(table.c.last)
+    ).scalar_one()
+    return range(last - count + 1, last + 1)
+
+
+def _number_pending(session, _flush_context=None, _instances=None) -> None:
+    """Number and seal, at the flush that inserts them, the receipts the transaction issued.
+
+    One counter upsert per day for all of them, and the counter's lock is taken
+    only now: a push issuing a receipt at its first op no longer holds every
+    other issuer from that op to its commit. A receipt whose issue was rolled
+    back (a savepoint's) is no longer pending and takes no number.
+    """
+    entries = [e for e in session.info.pop(_UNNUMBERED, ()) if e[0] in session.new]
+    if not entries:
+        return
+    prefix = current_app.config["RECEIPT_PREFIX"]
+    by_day: dict[date, list] = {}
+    for entry in entries:
+        by_day.setdefault(local_date(entry[0].issued_at), []).append(entry)
+    connection = session.connection()
+    for day in sorted(by_day):
+        numbers = _take_numbers(connection, day, len(by_day[day]))
+        for (receipt, sealed, key), sequence in zip(by_day[day], numbers, strict=True):
+            receipt.number = sealed["number"] = f"{prefix}-{day:%Y%m%d}-{sequence:05d}"
+            payload = canonical_json(sealed)
+            receipt.payload, receipt.signature = payload.decode("utf-8"), b64url(key.sign(payload))
+            for target, name in receipt.__dict__.pop("_number_targets", ()):
+                target[name] = receipt.number
+
+
+def _flush_pending(session) -> None:
+    """A commit with receipts still unflushed flushes them first: the before_commit hooks that
+    follow (events, handover steps) read their numbers."""
+    if session.info.get(_UNNUMBERED) and not session.in_nested_transaction():
+        session.flush()
+
+
+def _forget_pending(session, _transaction=None) -> None:
+    """Pending receipts do not outlive their transaction."""
+    session.info.pop(_UNNUMBERED, None)
+
+
+def init_app(_app) -> None:
+    """Install the flush-time numbering once per process (session events are per Session class)."""
+    if not event.contains(Session, "before_flush", _number_pending):
+        event.listen(Session, "before_flush", _number_pending)
+        event.listen(Session, "before_commit", _flush_pending, insert=True)
+        event.listen(Session, "after_soft_rollback", _forget_pending)
+        event.listen(Session, "after_commit", _forget_pending)
+
+
+def number_into(receipt: Receipt, target: dict, name: str = "number") -> None:
+    """Write the receipt's number into target[name] now, or at the flush that gives it one."""
+    if receipt.number is not None:
+        target[name] = receipt.number
+    else:
+        target[name] = None
+        receipt.__dict__.setdefault("_number_targets", []).append((target, name))
 
 
 def _existing(task_id: str, kind: str) -> Receipt | None:
@@ -256,6 +318,9 @@ def _existing(task_id: str, kind: str) -> Receipt | None:
 
 def issue(*, task_id: str, kind: str, evidence: dict, first: bool = False) -> Receipt:
     """The sealed receipt of a completed handover (delivery, refusal or pickup); does not commit.
+
+    Its number, payload and signature come at the flush that inserts it
+    (`number_into` hands the number to whoever needs it by then).
 
     Idempotent per (task, kind): a second call returns the first receipt unchanged
     (the task row's lock queues concurrent callers; a unique key backs it). A
@@ -275,15 +340,14 @@ def issue(*, task_id: str, kind: str, evidence: dict, first: bool = False) -> Re
     key = signing_key()
     kid = register(key)
     issued_at = utcnow().replace(microsecond=0)
-    number = _next_number(local_date(issued_at))
-    sealed = {"format": FORMAT, "number": number, "issued_at": time_text(issued_at), "kind": kind, "key_id": kid,
+    sealed = {"format": FORMAT, "number": None, "issued_at": time_text(issued_at), "kind": kind, "key_id": kid,
               "evidence": {**evidence, "task_id": task.id, "waybill_no": task.waybill_no,
                            "recipient": privacy.surname_masked(task.recipient_name)}}
-    payload = canonical_json(sealed)
-    receipt = Receipt(id=ids.new_id("r"), number=number, token=ids.new_token(TOKEN_PREFIX), task_id=task.id,
-                      kind=kind, issued_at=issued_at, key_id=kid, payload=payload.decode("utf-8"),
-                      signature=b64url(key.sign(payload)))
+    canonical_json(sealed)  # evidence with no single spelling (a float, a naive time) is refused here
+    receipt = Receipt(id=ids.new_id("r"), token=ids.new_token(TOKEN_PREFIX), task_id=task.id, kind=kind,
+                      issued_at=issued_at, key_id=kid)
     db.session.add(receipt)
+    db.session.info.setdefault(_UNNUMBERED, []).append((receipt, sealed, key))
     return receipt
 
 

@@ -11,7 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import func, select
+import sqlalchemy
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from server.clock import local_date, utcnow
@@ -262,7 +263,9 @@ def _issuer(app, task_id: str, results: dict, name: str, ready=None, go=None, *,
     """Issue in a session of its own; with events, pause before ending the transaction until told to go on."""
     with app.app_context():
         try:
-            results[name] = receipts.issue(task_id=task_id, kind="delivery", evidence=evidence()).number
+            receipt = receipts.issue(task_id=task_id, kind="delivery", evidence=evidence())
+            db.session.flush()  # numbered at the flush that inserts it
+            results[name] = receipt.number
             if ready is not None:
                 ready.set()
                 go.wait(20)
@@ -335,13 +338,49 @@ def test_the_numbering_test_catches_a_read_then_write_counter(app, make, key_fil
         pytest.skip("SQLite serialises writers by itself; the upsert's row lock matters on PostgreSQL")
     from server.models import ReceiptCounter
 
-    def read_then_write(day):
-        row = db.session.get(ReceiptCounter, day)
-        row.last += 1
-        db.session.flush()
-        return f"FO-{day:%Y%m%d}-{row.last:05d}"
+    def read_then_write(connection, day, count):
+        last = connection.execute(select(ReceiptCounter.last).where(ReceiptCounter.day == day)).scalar_one()
+        connection.execute(update(ReceiptCounter).where(ReceiptCounter.day == day).values(last=last + count))
+        return range(last + 1, last + count + 1)
 
     _first_receipt(make)
-    monkeypatch.setattr(receipts, "_next_number", read_then_write)
+    monkeypatch.setattr(receipts, "_take_numbers", read_then_write)
     results = _interleave(app, make.task()["id"], make.task()["id"])
     assert results["a"].endswith("-00002") and isinstance(results["b"], IntegrityError), results  # B took 00002 too
+
+
+def test_a_batch_is_numbered_at_its_flush_in_one_counter_statement(app, make, key_file):
+    """Receipts issued in one transaction get consecutive numbers at the flush, from one upsert;
+    whoever asked for the number (the handover, the event) gets it then; the seal carries it."""
+    _first_receipt(make)
+    task_ids = [make.task()["id"] for _ in range(3)]
+    statements: list[str] = []
+    listener = lambda _c, _cur, statement, *_a: statements.append(statement)  # noqa: E731 - a probe
+    sqlalchemy.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        with db.session.no_autoflush:
+            issued = [receipts.issue(task_id=task_id, kind="delivery", evidence=evidence()) for task_id in task_ids]
+            wanted = {}
+            receipts.number_into(issued[1], wanted, "receipt_number")
+            assert [r.number for r in issued] == [None] * 3 and wanted == {"receipt_number": None}
+        db.session.commit()
+    finally:
+        sqlalchemy.event.remove(db.engine, "before_cursor_execute", listener)
+    assert [r.number[-5:] for r in issued] == ["00002", "00003", "00004"]
+    assert wanted == {"receipt_number": issued[1].number}
+    assert sum("receipt_counters" in s for s in statements) == 1
+    assert all(json.loads(r.payload)["number"] == r.number and receipts.verifies(r) for r in issued)
+
+
+def test_a_receipt_issued_in_a_rolled_back_savepoint_takes_no_number(app, make, key_file):
+    """The savepoint's receipt is gone before the flush: the one issued after it takes the next number."""
+    _first_receipt(make)
+    dropped, kept = make.task()["id"], make.task()["id"]
+    savepoint = db.session.begin_nested()
+    with db.session.no_autoflush:
+        receipts.issue(task_id=dropped, kind="delivery", evidence=evidence())
+    savepoint.rollback()
+    kept = receipts.issue(task_id=kept, kind="delivery", evidence=evidence())
+    db.session.commit()
+    assert kept.number.endswith("-00002")
+    assert db.session.scalar(select(func.count()).select_from(Receipt)) == 2
