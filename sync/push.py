@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import marshmallow as ma
+import orjson
 from flask import current_app
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -85,11 +86,26 @@ def _escape_char(match: re.Match) -> str:
     return f"\\u{ord(match.group()):04x}"
 
 
+def _plainly_storable(value) -> bool:
+    """True when nothing in the value needs storable's care, told by one pass of the C encoder.
+
+    It refuses lone surrogates and (strict) integers beyond 53 bits, and spells NUL as
+    \\u0000: anything it refuses or spells so takes the slow, exact walk.
+    """
+    try:
+        return b"\\u0000" not in orjson.dumps(value, option=orjson.OPT_STRICT_INTEGER)
+    except (orjson.JSONEncodeError, TypeError):
+        return False
+
+
 def storable(value, path: str = "", bad: list[str] | None = None):
     """JSON as received, made storable: unstorable characters escaped, integers beyond 64 bits as text.
 
-    Paths of what had to change are appended to bad, when given.
+    Paths of what had to change are appended to bad, when given. A value with
+    nothing to change is returned as it is.
     """
+    if not path and isinstance(value, (dict, list)) and _plainly_storable(value):
+        return value
     if isinstance(value, str):
         if _UNSTORABLE.search(value) is None:
             return value
