@@ -88,8 +88,8 @@ def qr(token, fmt):
     """The QR code of the page's address, as PNG or SVG (for the paper receipt or the handheld's screen)."""
     if fmt not in QR_FORMATS:
         raise NotFound("QR codes come as .png or .svg.", code="not_found")
-    receipt = receipts.open_page(token=token)
-    body, mimetype = qr_image(receipts.page_url(token=receipt.token), fmt)
+    receipts.open_page(token=token)
+    body, mimetype = qr_image(receipts.page_url(token=token), fmt)
     return Response(body, mimetype=mimetype)
 
 
