@@ -93,10 +93,10 @@ def qr(token, fmt):
     return Response(body, mimetype=mimetype)
 
 
-def _error(status: int, code: str, detail: str, headers: dict | None = None):
+def _error(status: int, code: str, detail: str, headers: dict | None = None, extra: dict | None = None):
     """A refusal: problem+json for the machine form, else a friendly page in the visitor's language."""
     if _wants_json():
-        return problem_response(status, code, "Receipt", detail, headers=headers)
+        return problem_response(status, code, "Receipt", detail, headers=headers, extra=extra)
     g.problem_code = code  # for the access line
     lang = page_language()
     text = TEXT[lang]
@@ -107,7 +107,7 @@ def _error(status: int, code: str, detail: str, headers: dict | None = None):
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
     """An unknown token (404) or too many requests (429)."""
-    return _error(error.status, error.code, error.detail, error.headers)
+    return _error(error.status, error.code, error.detail, error.headers, error.extra)
 
 
 @bp.errorhandler(Exception)
