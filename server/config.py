@@ -87,6 +87,8 @@ class Config:
         self.AUTH_ENROLL_FAILURES_PER_CODE = _env_limit("AUTH_ENROLL_FAILURES_PER_CODE", "3/900")
         # Every request to one customer link (page views and form posts) counts; links never share a budget.
         self.CUSTOMER_LINK_REQUESTS = _env_limit("CUSTOMER_LINK_REQUESTS", "30/600")
+        # Invalid links (tampered, unknown) per client address; a valid link is never refused for them.
+        self.CUSTOMER_LINK_FAILURES_PER_ADDRESS = _env_limit("CUSTOMER_LINK_FAILURES_PER_ADDRESS", "20/600")
         self.CUSTOMER_LINK_TTL_HOURS = _env_int("CUSTOMER_LINK_TTL_HOURS", 48)
         # Sealed receipts: the Ed25519 signing key (PEM or base64 of the 32 raw bytes; unset: the
         # instance folder's receipt-key.pem, made on first use), the depot code that starts every

@@ -88,15 +88,15 @@ def qr(token, fmt):
     """The QR code of the page's address, as PNG or SVG (for the paper receipt or the handheld's screen)."""
     if fmt not in QR_FORMATS:
         raise NotFound("QR codes come as .png or .svg.", code="not_found")
-    receipt = receipts.open_page(token=token)
-    body, mimetype = qr_image(receipts.page_url(token=receipt.token), fmt)
+    receipts.open_page(token=token)
+    body, mimetype = qr_image(receipts.page_url(token=token), fmt)
     return Response(body, mimetype=mimetype)
 
 
-def _error(status: int, code: str, detail: str, headers: dict | None = None):
+def _error(status: int, code: str, detail: str, headers: dict | None = None, extra: dict | None = None):
     """A refusal: problem+json for the machine form, else a friendly page in the visitor's language."""
     if _wants_json():
-        return problem_response(status, code, "Receipt", detail, headers=headers)
+        return problem_response(status, code, "Receipt", detail, headers=headers, extra=extra)
     g.problem_code = code  # for the access line
     lang = page_language()
     text = TEXT[lang]
@@ -107,7 +107,7 @@ def _error(status: int, code: str, detail: str, headers: dict | None = None):
 @bp.errorhandler(DomainError)
 def _domain_error(error: DomainError):
     """An unknown token (404) or too many requests (429)."""
-    return _error(error.status, error.code, error.detail, error.headers)
+    return _error(error.status, error.code, error.detail, error.headers, error.extra)
 
 
 @bp.errorhandler(Exception)

@@ -17,7 +17,7 @@ from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn, NoteOut
 from server.extensions import db
 from server.errors import ValidationFailed
 from server.models import ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle
-from server.services import appointments, checklists, handover, privacy, tasks, violations
+from server.services import appointments, checklists, handover, privacy, receipts, tasks, violations
 from sync import docs
 from sync.registry import EntityType, OpType, Registry
 
@@ -252,7 +252,8 @@ def build_registry() -> Registry:
     registry.entity(EntityType(
         name="task", model=Task, in_scope=tasks.in_courier_scope, dump=_dump_tasks, load=_task_load,
         lock_many=_task_lock_many,
-        access=_task_access, dispatch_version=lambda task: task.dispatch_version, flag=_task_flag))
+        access=_task_access, dispatch_version=lambda task: task.dispatch_version, flag=_task_flag,
+        reveal=receipts.reveal_doc))
     registry.entity(EntityType(
         name="vehicle", model=Vehicle, in_scope=lambda courier_id, _day_start: Vehicle.courier_id == courier_id,
         dump=_dump_vehicles, load=_load(Vehicle), lock_many=_vehicle_lock_many,

@@ -141,14 +141,17 @@ def _current(registry: Registry, rows) -> dict[str, dict[str, tuple[int, orjson.
     behind: dict[str, list[str]] = {}
     for name, entity_id, version, doc_version, body in rows:
         if doc_version == version:
-            out[name][entity_id] = (version, orjson.Fragment(body))
+            reveal = registry.entities[name].reveal
+            out[name][entity_id] = (version, orjson.Fragment(body if reveal is None else reveal(body)))
         else:
             behind.setdefault(name, []).append(entity_id)
     for name, ids in behind.items():
         entity_type = registry.entities[name]
         objs = entity_type.load(ids)
         data = entity_type.dump(objs)
-        out[name].update({obj.id: (obj.version, orjson.Fragment(orjson.dumps(data[obj.id]))) for obj in objs})
+        reveal = entity_type.reveal or (lambda body: body)
+        out[name].update({obj.id: (obj.version, orjson.Fragment(reveal(orjson.dumps(data[obj.id]).decode())))
+                          for obj in objs})
     return out
 
 

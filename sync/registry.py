@@ -61,6 +61,9 @@ class EntityType:
     # False for entities a device makes but does not keep (a checklist submission): an op's
     # result still shows them; in_scope should then be false() so a pull never lists them.
     held: bool = True
+    # reveal(json_text) -> json_text: a stored doc as a device gets it, for docs that keep a secret
+    # sealed (the database never holds it as issued); None: sent as stored.
+    reveal: Callable[[str], str] | None = None
 
     def scoped(self, *columns):
         """select(entity name, *columns) of the entities in a courier's scope today.

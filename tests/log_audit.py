@@ -8,8 +8,16 @@ one file; gunicorn children write theirs to the files ServerProcess is given.
 At the end of the session those files are searched for every issued secret
 (also without its kind prefix, and codes in any letter case), and a find
 fails the run.
+
+Customers' and couriers' phone numbers and addresses are audited the same way:
+every one the run stores through the ORM in this process (a flush listener on
+Task and Courier) is searched for, as typed and, for a phone, as its digits
+alone (not inside a longer number); an address also as JSON escapes it. Values
+too short or too plain to be told from other text (a generated "0") are left
+out. Phones and addresses that only gunicorn children store are not recorded.
 """
 import functools
+import json
 import logging
 import os
 import re
@@ -23,6 +31,7 @@ from server.services import customer_links
 from server.logs import JsonFormatter
 
 _issued: set[str] = set()
+_personal: set[str] = set()  # phone numbers and addresses stored during the run
 _watched: list[str] = []
 _state: dict = {}
 _MINTS = ("new_token", "new_enrollment_code")
@@ -57,6 +66,50 @@ def _record_mints() -> None:
                 setattr(module, name, wrapped[name])
 
 
+def _plausible_phone(value) -> bool:
+    """A phone number worth searching for: 8 or more digits, not all alike (generated input can be anything)."""
+    digits = re.sub(r"\D", "", value) if isinstance(value, str) else ""
+    return len(digits) >= 8 and len(set(digits)) >= 4 and re.fullmatch(r"\+?[\d ()-]+", value.strip()) is not None
+
+
+def _plausible_address(value) -> bool:
+    """An address worth searching for: 10 or more characters with a letter in them and more than one word."""
+    return (isinstance(value, str) and len(value.strip()) >= 10 and any(c.isalpha() for c in value)
+            and (" " in value.strip() or any(ord(c) > 0x2e80 for c in value)))
+
+
+def _record_personal() -> None:
+    """Remember every phone number and address flushed to the database in this process."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from server.models import Courier, Task
+
+    @event.listens_for(Session, "before_flush")
+    def collect(session, _context, _instances):
+        for obj in (*session.new, *session.dirty):
+            if isinstance(obj, Task):
+                values = (("phone", obj.recipient_phone), ("address", obj.address))
+            elif isinstance(obj, Courier):
+                values = (("phone", obj.phone),)
+            else:
+                continue
+            for kind, value in values:
+                if (_plausible_phone if kind == "phone" else _plausible_address)(value):
+                    _personal.add(value.strip())
+
+
+def personal_leaks(text: str, values: set[str]) -> set[str]:
+    """The phone numbers and addresses found in text (a phone's digits only as a whole number)."""
+    numbers = set(re.findall(r"\d+", text))
+    found = set()
+    for value in values:
+        digits = re.sub(r"\D", "", value)
+        if value in text or json.dumps(value)[1:-1] in text or (_plausible_phone(value) and digits in numbers):
+            found.add(value)
+    return found
+
+
 def _watch_servers() -> None:
     """Audit the log file of every gunicorn the suite starts."""
     start = process.ServerProcess.start
@@ -80,6 +133,7 @@ def pytest_configure(config):
     _state.update(path=path, handler=handler)
     _watched.append(path)
     _record_mints()
+    _record_personal()
     _watch_servers()
     # gunicorn children log access lines too (ServerProcess passes this on).
     os.environ["FIELDOPS_LOG_LEVEL"] = "INFO"
@@ -120,14 +174,18 @@ def pytest_sessionfinish(session, exitstatus):
         except FileNotFoundError:
             pass
     found = leaks(text, _issued)
+    personal = personal_leaks(text, _personal)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if found:
+    if found or personal:
         if reporter:
-            reporter.write_line(f"LOG AUDIT FAILED: {len(found)} of the {len(_issued)} secrets this run issued "
-                                f"appear in its logs (kept in {_state['path']})", red=True)
+            reporter.write_line(f"LOG AUDIT FAILED: {len(found)} of the {len(_issued)} secrets this run issued and "
+                                f"{len(personal)} of the {len(_personal)} phone numbers and addresses it stored "
+                                f"appear in its logs (kept in {_state['path']}): "
+                                f"{sorted(personal)[:5]}", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return
-    if reporter and _issued:
-        reporter.write_line(f"log audit: none of the {len(_issued)} issued secrets in "
-                            f"{len(text.splitlines())} log lines")
+    if reporter and (_issued or _personal):
+        reporter.write_line(f"log audit: none of the {len(_issued)} issued secrets and none of the "
+                            f"{len(_personal)} stored phone numbers and addresses in {len(text.splitlines())} "
+                            f"log lines")
     os.unlink(_state["path"])

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from server.extensions import db
 from server.logs import JsonFormatter
 from server.process import ServerProcess, free_port
+from tests import log_audit
 from tests.log_audit import watch
 
 
@@ -148,3 +149,21 @@ def test_gunicorn_logs_are_json_lines_one_per_request(app, database_url, tmp_pat
     requests = [e for e in entries if "/me/tasks" in json.dumps(e)]
     assert len(requests) == 1 and requests[0]["logger"] == "fieldops.access"
     assert requests[0]["code"] == "unauthorized"
+
+
+def test_the_audit_finds_phone_numbers_and_addresses_however_they_are_written(client, make, lines):
+    """The audit knows what the run stored, finds a phone by its digits and an address as JSON escapes it."""
+    task = make.task(recipient={"name": "王小明", "phone": "+86 139 1234 5678", "address": "上海市黄浦区人民路123号",
+                                "lat": 31.2, "lon": 121.4})
+    assert {"+86 139 1234 5678", "上海市黄浦区人民路123号"} <= log_audit._personal
+    # Formatted, not logged: a logged line would fail this run's audit.
+    written = JsonFormatter().format(logging.LogRecord("t", logging.WARNING, __file__, 1, "reached %s at %s",
+                                                       ("8613912345678", "上海市黄浦区人民路123号"), None))
+    assert "人民路" not in written  # JSON escapes it: the audit must look for the escaped form too
+    assert log_audit.personal_leaks(written, {"+86 139 1234 5678", "上海市黄浦区人民路123号"}) == {
+        "+86 139 1234 5678", "上海市黄浦区人民路123号"}
+    # Inside a longer number the digits are not that phone; generated junk is not recorded.
+    assert log_audit.personal_leaks("id 9986139123456780", {"+86 139 1234 5678"}) == set()
+    assert not log_audit._plausible_phone("0") and not log_audit._plausible_phone("11111111")
+    assert not log_audit._plausible_address("0000000000")
+    assert task["recipient"]["phone"] not in "\n".join(lines)  # the requests themselves logged neither

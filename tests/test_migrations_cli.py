@@ -276,3 +276,45 @@ def test_0020_gives_violations_recorded_before_it_their_severity(app):
     with db.engine.connect() as conn:
         rows = dict(conn.execute(sa.text("SELECT id, severity FROM violations")).all())
     assert rows == {1: "critical", 2: "major", 3: "minor", 4: "minor"}
+
+
+def test_0021_seals_receipt_tokens_and_pins_stored_before_it(app, client, make):
+    """Down to 0020 the tokens and PIN are stored as issued again; up past 0021 they work from hash and seal alone."""
+    import sqlalchemy as sa
+
+    from server.services import receipts
+    from tests.api.test_ratings import deliver
+    from tests.sync.conftest import Device
+    courier = make.courier()
+    handheld = Device(client, make.device(courier))
+    delivered, waiting = make.task(courier=courier), make.task(courier=courier)
+    deliver(handheld, delivered)
+    pin = client.post(f"/api/v1/dispatch/tasks/{waiting['id']}/handover-pin",
+                      headers=make.headers("dispatcher")).json["pin"]
+    receipt_id = db.session.scalar(sa.text("SELECT id FROM receipts"))
+    token = receipts.page_token(db.session.get(receipts.Receipt, receipt_id))
+    db.session.remove()
+    downgrade(directory=MIGRATIONS_DIR, revision="0020_violation_severity")
+    with db.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT token FROM receipts")).scalar() == token
+        assert conn.execute(sa.text("SELECT pin_for_customer FROM handovers WHERE pin_for_customer IS NOT NULL")
+                            ).scalar() == pin
+        body = conn.execute(sa.text("SELECT body FROM sync_docs WHERE entity_id = :id"),
+                            {"id": delivered["id"]}).scalar()
+    assert f'"/r/{token}"' in body
+    upgrade(directory=MIGRATIONS_DIR)
+    with db.engine.connect() as conn:
+        stored = " ".join(str(value) for table in ("receipts", "handovers", "sync_docs", "op_log")
+                          for row in conn.execute(sa.text(f"SELECT * FROM {table}")) for value in row)
+    assert token not in stored and token[4:] not in stored
+    assert client.get(f"/r/{token}").status_code == 200
+    assert handheld.pull_all()[0][("task", delivered["id"])]["data"]["handover"]["receipt"]["url"].endswith(
+        f"/r/{token}")
+    assert handover_pin(waiting["id"]) == pin
+
+
+def handover_pin(task_id: str) -> str | None:
+    """The PIN the customer page shows for a task."""
+    from server.services import handover
+    db.session.expire_all()
+    return handover.pin_for_customer(db.session.get(Task, task_id))

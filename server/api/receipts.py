@@ -42,5 +42,5 @@ def receipt_qr(number, fmt):
     """The QR code of the receipt page, as PNG or SVG (to print on the paper receipt)."""
     if fmt not in QR_FORMATS:
         raise NotFound("QR codes come as .png or .svg.", code="not_found")
-    body, mimetype = qr_image(receipts.page_url(token=receipts.get(number=number).token), fmt)
+    body, mimetype = qr_image(receipts.staff_url_of(number=number), fmt)
     return Response(body, mimetype=mimetype, headers={"Cache-Control": "no-store"})

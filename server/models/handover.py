@@ -14,11 +14,12 @@ class Handover(db.Model):
     __tablename__ = "handovers"
     id: Mapped[int] = mapped_column(primary_key=True)
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), unique=True)
-    # The handover PIN: a salted PBKDF2 hash the handheld checks offline; the clear PIN only for the customer page.
+    # The handover PIN: a salted PBKDF2 hash the handheld checks offline; sealed (server.sealing) for the
+    # customer page, which shows it to its customer; never stored as issued.
     pin_salt: Mapped[str | None] = mapped_column(String(32))
     pin_hash: Mapped[str | None] = mapped_column(String(64))
     pin_iterations: Mapped[int | None]
-    pin_for_customer: Mapped[str | None] = mapped_column(String(6))
+    pin_sealed: Mapped[str | None] = mapped_column(String(200))
     pin_failures: Mapped[int] = mapped_column(default=0, server_default="0")  # wrong PINs since it was issued
     recipient_verified: Mapped[bool] = mapped_column(default=False)
     verify_method: Mapped[str | None] = mapped_column(String(16))

@@ -25,8 +25,10 @@ class Receipt(db.Model):
     __tablename__ = "receipts"
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("r"))
     number: Mapped[str] = mapped_column(String(40), unique=True)
-    # The public page's capability (random, 256 bits); unrelated to the number.
-    token: Mapped[str] = mapped_column(String(64), unique=True)
+    # The public page's capability (random, 256 bits; unrelated to the number): its SHA-256 finds the
+    # receipt, and it is kept sealed (server.sealing) to be shown again; never stored as issued.
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sealed: Mapped[str] = mapped_column(String(200))
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"))  # evidence outlives nothing: no cascade
     kind: Mapped[str] = mapped_column(String(16))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import update
 
-from server.auth import Actor, Budget, count_attempt, customer
+from server.auth import Actor, Budget, client_key, count_attempt, customer, record_failure
 from server.clock import local_zone, utcnow
 from server.errors import Gone, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
@@ -115,29 +115,38 @@ def get_for_dispatch(*, link_id: str) -> tuple[CustomerLink, str]:
     return link, link_token(link)
 
 
+def _invalid() -> NotFound:
+    """An invalid link: counted against the caller's address (429 once it failed too often), then a 404."""
+    record_failure([Budget("customer_link_failures_per_address", "CUSTOMER_LINK_FAILURES_PER_ADDRESS",
+                           client_key("customer-link"))], "invalid customer link")
+    return NotFound("This link is not valid.", code="link_invalid")
+
+
 def _verify(token: str) -> tuple[str, str]:
-    """(link id, nonce) of a token signed by us; a tampered or foreign token is a 404 (no database read)."""
+    """(link id, nonce) of a token signed by us; a tampered or foreign token is a 404 (counted, nothing else read)."""
     try:
         payload = _serializer().loads(token.removeprefix(LINK_TOKEN_PREFIX))
     except BadSignature:
         payload = None
     if not (token.startswith(LINK_TOKEN_PREFIX) and isinstance(payload, list) and len(payload) == 3
             and all(isinstance(part, str) for part in payload[::2])):
-        raise NotFound("This link is not valid.", code="link_invalid")
+        raise _invalid()
     return payload[0], payload[2]
 
 
 def open_link(*, token: str) -> CustomerLink:
     """The live link of a token, counted against its own request budget.
 
-    404 when tampered or unknown, 429 when the link was asked too often
-    (another link's budget is never touched), 410 when expired or revoked.
+    404 when tampered or unknown (counted against the caller's address: 429 once
+    it failed too often, while a valid link from there is still served), 429 when
+    the link was asked too often (another link's budget is never touched), 410
+    when expired or revoked.
     """
     link_id, nonce = _verify(token)
     count_attempt([Budget("customer_link_requests", "CUSTOMER_LINK_REQUESTS", f"customer-link:{link_id}")])
     link = db.session.get(CustomerLink, link_id)
     if link is None or not hmac.compare_digest(link.nonce_hash, hash_secret(nonce)):
-        raise NotFound("This link is not valid.", code="link_invalid")
+        raise _invalid()
     if link.revoked_at is not None:
         raise Gone("This link was replaced by a newer one.", code="link_revoked")
     if link.expires_at <= utcnow():

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas.vocab import OPEN_STATUSES
+from server import sealing
 from server.auth import Actor
 from server.clock import local_date, utcnow
 from server.errors import NotFound, RuleViolation
@@ -38,6 +39,7 @@ from server.services.common import audit, snapshot
 # milliseconds. A million PINs stay brute-forceable from a stolen device's hash (minutes); the
 # server re-checks every PIN on push and flags a mismatch, which is what the PIN really rests on.
 PIN_ITERATIONS = 10_000
+PIN_SEALING = "fieldops handover pin"  # the sealing key's purpose (server.sealing)
 PIN_ALGORITHM = "pbkdf2_sha256"
 
 
@@ -73,10 +75,10 @@ def with_receipts(task_list: list[Task]) -> list[Task]:
     done = {t.id: t.handover for t in load_for(task_list)
             if t.handover is not None and t.handover.outcome is not None and "receipt" not in t.handover.__dict__}
     if done:
-        rows = db.session.execute(select(Receipt.task_id, Receipt.number, Receipt.token)
+        rows = db.session.execute(select(Receipt.task_id, Receipt.number, Receipt.id, Receipt.token_sealed)
                                   .where(Receipt.task_id.in_(list(done))).order_by(Receipt.issued_at))
         for row in rows:
-            done[row.task_id].receipt = {"number": row.number, "url": receipts.page_url(token=row.token)}
+            done[row.task_id].receipt = {"number": row.number, "url": receipts.doc_url(row)}
     return task_list
 
 
@@ -205,7 +207,7 @@ def _finish(task: Task, handover: Handover, outcome: str, facts: dict) -> None:
         task.status, task.finished_at = outcome, at
     # The sealed receipt, in the same transaction: a completed handover always has one.
     receipt = receipts.issue(task_id=task.id, kind=_RECEIPT_KIND[outcome], evidence=evidence_for(task), first=True)
-    handover.receipt = {"url": receipts.page_url(token=receipt.token)}
+    handover.receipt = {"url": receipts.doc_url(receipt)}
     receipts.number_into(receipt, handover.receipt)
     if outcome in _EVENT_OF_OUTCOME:
         data = events.task_facts(
@@ -575,7 +577,7 @@ def require_pin(*, actor: Actor, task_id: str) -> dict:
     handover = _of(task)
     handover.pin_salt, handover.pin_iterations = secrets.token_hex(16), PIN_ITERATIONS
     handover.pin_hash = pin_digest(pin, handover.pin_salt, PIN_ITERATIONS)
-    handover.pin_for_customer, handover.pin_failures = pin, 0
+    handover.pin_sealed, handover.pin_failures = sealing.seal(pin, purpose=PIN_SEALING, bound_to=task.id), 0
     # A recipient checked before the PIN was required (or with the PIN it replaces) is checked again.
     handover.recipient_verified, handover.verify_method = False, None
     task.pin_required = True
@@ -588,7 +590,12 @@ def require_pin(*, actor: Actor, task_id: str) -> dict:
 def pin_for_customer(task: Task) -> str | None:
     """The PIN the customer page shows its customer (None when no PIN is required)."""
     handover = task.handover
-    return handover.pin_for_customer if task.pin_required and handover is not None else None
+    if not task.pin_required or handover is None or handover.pin_sealed is None:
+        return None
+    try:
+        return sealing.unseal(handover.pin_sealed, purpose=PIN_SEALING, bound_to=task.id)
+    except ValueError:
+        return None  # SECRET_KEY changed: dispatch issues a new PIN
 
 
 def _consentable(task_id: str) -> tuple[Task, Handover]:

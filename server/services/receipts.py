@@ -22,10 +22,10 @@ from sqlalchemy.orm.util import identity_key
 from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.vocab import RECEIPT_KINDS
-from server import ids
+from server import ids, sealing
 from server.auth import Budget, client_key, count_attempt, record_failure
 from server.clock import local_date, utcnow
-from server.errors import NotFound
+from server.errors import Gone, NotFound
 from server.extensions import db
 from server.requests import public_url
 from server.models import Receipt, ReceiptCounter, ReceiptKey, Task
@@ -35,6 +35,12 @@ FORMAT = "fieldops.receipt.v1"
 ALG = "Ed25519"
 TOKEN_PREFIX = "for_"
 _TOKEN = re.compile(r"for_[A-Za-z0-9_-]{43}")
+# The page token is kept sealed (shown again: dispatch's view, QR codes, the handheld); only its hash is looked up.
+_TOKEN_SEALING = "fieldops receipt page token"
+# A handheld's stored doc (and the op log's copy of a push result) holds the page's address as this
+# mark, so the database never holds the token: sync responses put the address in its place.
+_DOC_MARK = "fieldops-sealed-receipt:"
+_DOC_URL = re.compile(r"fieldops-sealed-receipt:([A-Za-z0-9_-]+):([A-Za-z0-9_=.-]+)")
 _KEY_ASCII = re.compile(r"[\x20-\x7e]+")
 # JSON numbers every language reads exactly (JavaScript's safe integers); money is integer fen.
 MAX_SAFE_INTEGER = 2 ** 53 - 1
@@ -344,7 +350,9 @@ def issue(*, task_id: str, kind: str, evidence: dict, first: bool = False) -> Re
               "evidence": {**evidence, "task_id": task.id, "waybill_no": task.waybill_no,
                            "recipient": privacy.surname_masked(task.recipient_name)}}
     canonical_json(sealed)  # evidence with no single spelling (a float, a naive time) is refused here
-    receipt = Receipt(id=ids.new_id("r"), token=ids.new_token(TOKEN_PREFIX), task_id=task.id, kind=kind,
+    receipt_id, token = ids.new_id("r"), ids.new_token(TOKEN_PREFIX)
+    receipt = Receipt(id=receipt_id, token_hash=ids.hash_secret(token), task_id=task.id, kind=kind,
+                      token_sealed=sealing.seal(token, purpose=_TOKEN_SEALING, bound_to=receipt_id),
                       issued_at=issued_at, key_id=kid)
     db.session.add(receipt)
     db.session.info.setdefault(_UNNUMBERED, []).append((receipt, sealed, key))
@@ -365,7 +373,7 @@ def for_staff(*, number: str) -> dict:
     """A receipt for dispatch: the sealed receipt, whether it verifies, and the public page's address."""
     receipt = get(number=number)
     return {**sealed(receipt), "number": receipt.number, "kind": receipt.kind, "task_id": receipt.task_id,
-            "issued_at": receipt.issued_at, "verified": verifies(receipt), "url": page_url(token=receipt.token)}
+            "issued_at": receipt.issued_at, "verified": verifies(receipt), "url": staff_url(receipt)}
 
 
 def open_page(*, token: str) -> Receipt:
@@ -375,7 +383,8 @@ def open_page(*, token: str) -> Receipt:
     caller's address (429 once it guessed too often); a known token is never
     refused for its address's failures, only past its own budget.
     """
-    receipt = db.session.scalar(select(Receipt).where(Receipt.token == token)) if _TOKEN.fullmatch(token) else None
+    receipt = (db.session.scalar(select(Receipt).where(Receipt.token_hash == ids.hash_secret(token)))
+               if _TOKEN.fullmatch(token) else None)
     if receipt is None:
         record_failure([Budget("receipt_token_failures_per_address", "RECEIPT_TOKEN_FAILURES_PER_ADDRESS",
                                client_key("receipt-token"))], "unknown receipt token")
@@ -409,6 +418,58 @@ def verifies(receipt: Receipt) -> bool:
 def page_url(*, token: str) -> str:
     """The public page's address: under FIELDOPS_PUBLIC_URL when set, else the request's host."""
     return public_url("receipt_page.show", token=token)
+
+
+def page_token(receipt) -> str | None:
+    """The page token of a receipt (or a row with id and token_sealed); None if it cannot be unsealed."""
+    try:
+        return sealing.unseal(receipt.token_sealed, purpose=_TOKEN_SEALING, bound_to=receipt.id)
+    except ValueError:
+        return None  # SECRET_KEY changed: the page still opens (by hash), its address cannot be shown
+
+
+def staff_url(receipt) -> str | None:
+    """The public page's address, for dispatch and QR codes."""
+    token = page_token(receipt)
+    return None if token is None else page_url(token=token)
+
+
+def staff_url_of(*, number: str) -> str:
+    """The page's address of a receipt by number (its QR code); 410 if the address cannot be recovered."""
+    url = staff_url(get(number=number))
+    if url is None:
+        raise Gone("The page's address cannot be recovered (FIELDOPS_SECRET_KEY changed); the page itself works.",
+                   code="receipt_url_gone")
+    return url
+
+
+def doc_url(receipt) -> str:
+    """What a stored handheld doc holds in place of the page's address (reveal_doc puts the address back)."""
+    return f"{_DOC_MARK}{receipt.id}:{receipt.token_sealed}"
+
+
+def _revealed(match: re.Match) -> str:
+    """The page address for a doc mark ("" if it cannot be unsealed)."""
+    try:
+        token = sealing.unseal(match[2], purpose=_TOKEN_SEALING, bound_to=match[1])
+    except ValueError:
+        return ""
+    return page_url(token=token)
+
+
+def reveal_doc(body: str) -> str:
+    """A stored doc's JSON text as the handheld gets it: each receipt mark replaced by the page's address."""
+    return _DOC_URL.sub(_revealed, body) if _DOC_MARK in body else body
+
+
+def reveal_state(entity: dict | None) -> dict | None:
+    """An entity of a push result ({..., "data": doc}) as the handheld gets it: its receipt mark made the address."""
+    data = entity.get("data") if isinstance(entity, dict) else None
+    receipt = (data.get("handover") or {}).get("receipt") if isinstance(data, dict) else None
+    if not (isinstance(receipt, dict) and str(receipt.get("url", "")).startswith(_DOC_MARK)):
+        return entity
+    url = _DOC_URL.sub(_revealed, receipt["url"])
+    return {**entity, "data": {**data, "handover": {**data["handover"], "receipt": {**receipt, "url": url}}}}
 
 
 def _shown_time(evidence: dict, issued_at: datetime) -> datetime:

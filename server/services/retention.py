@@ -71,7 +71,7 @@ def _redact(task: Task, now: datetime) -> None:
         if handover is not None:
             handover.recipient_name = privacy.surname_masked(handover.recipient_name) if handover.recipient_name else None
             handover.signer_name = privacy.surname_masked(handover.signer_name) if handover.signer_name else None
-            handover.consent_note, handover.pin_for_customer = None, None
+            handover.consent_note, handover.pin_sealed = None, None
         for step in db.session.scalars(select(HandoverStep).where(HandoverStep.task_id == task.id)):
             step.data = _masked_names(step.data)
         for exception in db.session.scalars(select(HandoverException).where(HandoverException.task_id == task.id)):

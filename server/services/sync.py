@@ -5,6 +5,7 @@ from flask import current_app
 
 from server.auth import Actor
 from server.errors import Forbidden
+from server.services import receipts
 from sync import pull as pull_engine
 from sync import push as push_engine
 from sync.registry import Registry
@@ -19,8 +20,13 @@ def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime 
     """Apply a device's batch; a device may only push as itself."""
     if device_id != actor.device_id:
         raise Forbidden("device_id does not match the token's device.", code="device_mismatch")
-    return push_engine.push(registry=registry(), actor=actor, ops=ops, device_now=device_now,
-                            skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
+    answer = push_engine.push(registry=registry(), actor=actor, ops=ops, device_now=device_now,
+                              skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
+    # The op log keeps each result's entity as its stored doc: a receipt's page address is sealed there.
+    for result in answer.get("results", ()):
+        if result.get("entity"):
+            result["entity"] = receipts.reveal_state(result["entity"])
+    return answer
 
 
 def pull(*, actor: Actor, cursor: str | None, limit: int) -> dict:

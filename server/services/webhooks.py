@@ -17,7 +17,6 @@ while the lease lasts (it outlasts the connect and read timeouts).
 """
 import base64
 import logging
-import os
 import random
 import secrets
 import time
@@ -25,15 +24,11 @@ from datetime import datetime, timedelta
 
 import orjson
 import standardwebhooks
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
 from sqlalchemy import insert, or_, select
 from sqlalchemy import update as sql_update
 
-from server import outbound
+from server import outbound, sealing
 from server.auth import Actor
 from server.clock import utcnow
 from server.errors import Conflict, NotFound
@@ -49,29 +44,19 @@ SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
 FAN_OUT_CHUNK = 1000
 FAN_OUT_CHUNKS_PER_RUN = 10  # a subscription back from a long pause catches up 10,000 events a run
-_SEALED_VERSION = "v1."
-
-
-def _sealing_key() -> AESGCM:
-    """The key that seals signing secrets at rest, derived from SECRET_KEY (never stored)."""
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"fieldops webhook secret sealing").derive(current_app.config["SECRET_KEY"].encode())
-    return AESGCM(key)
+_SEALING_PURPOSE = "fieldops webhook secret sealing"  # the key derivation's info: changing it loses every secret
 
 
 def seal(secret: str, subscription_id: str) -> str:
-    """Encrypt a signing secret for the database, bound to its subscription (AES-GCM)."""
-    nonce = os.urandom(12)
-    sealed = _sealing_key().encrypt(nonce, secret.encode(), subscription_id.encode())
-    return _SEALED_VERSION + base64.urlsafe_b64encode(nonce + sealed).decode()
+    """Encrypt a signing secret for the database, bound to its subscription (server.sealing)."""
+    return sealing.seal(secret, purpose=_SEALING_PURPOSE, bound_to=subscription_id)
 
 
 def unseal(sealed: str, subscription_id: str) -> str:
     """The signing secret; ValueError if it cannot be opened (SECRET_KEY changed: rotate the secret)."""
-    raw = base64.urlsafe_b64decode(sealed.removeprefix(_SEALED_VERSION))
     try:
-        return _sealing_key().decrypt(raw[:12], raw[12:], subscription_id.encode()).decode()
-    except InvalidTag:
+        return sealing.unseal(sealed, purpose=_SEALING_PURPOSE, bound_to=subscription_id)
+    except ValueError:
         raise ValueError("the signing secret cannot be unsealed (FIELDOPS_SECRET_KEY changed?): rotate it") from None
 
 

@@ -1,9 +1,7 @@
-"""Who may call what: every route × every role, and couriers never see others' tasks."""
-import pytest
-
+"""Who may call what: the intended roles of every API route, and couriers never see others' tasks."""
+from tests.api import test_access_matrix as matrix
 from tests.sync.routes import COURIER, DISPATCH, OFFICE, SYNC_ROUTES
 
-ROLES = ("admin", "dispatcher", "quality", "maintenance", "integration", "courier")
 FLEET = DISPATCH | {"quality", "maintenance"}
 PUBLIC = None  # no token needed
 
@@ -100,62 +98,21 @@ _NOT_API = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/<path:filename
 
 def test_every_api_route_is_in_the_table(app):
     """A route added without an access rule in this table fails here."""
-    def methods(rule):
-        view = getattr(app.view_functions[rule.endpoint], "view_class", None)
-        implicit = {"OPTIONS"} | ({"HEAD"} if not hasattr(view, "head") else set())
-        return rule.methods - implicit
-    served = {(method, rule.rule) for rule in app.url_map.iter_rules()
-              if rule.rule.startswith("/api/v1") and rule.rule not in _NOT_API
-              for method in methods(rule)}
+    served = {(method, rule.rule) for method, rule in matrix.served(app)
+              if rule.rule.startswith("/api/v1") and rule.rule not in _NOT_API}
     listed = {(method, rule) for method, rule, _ in ALL_ROUTES}
     assert served == listed
 
 
-def _url(rule: str) -> str:
-    """Fill a rule's placeholders with ids that do not exist."""
-    return (rule.replace("<courier_id>", "c-none").replace("<vehicle_id>", "v-none")
-            .replace("<task_id>", "t-none").replace("<device_id>", "d-none")
-            .replace("<code>", "NOCODE").replace("<fmt>", "png")
-            .replace("<sha256>", "0" * 64).replace("<int:conflict_id>", "999999")
-            .replace("<staff_id>", "s-none").replace("<link_id>", "l-none").replace("<int:token_id>", "999999")
-            .replace("<template_id>", "k-none").replace("<int:defect_id>", "999999")
-            .replace("<number>", "FO-20000101-00001").replace("<int:complaint_id>", "999999")
-            .replace("<int:entry_id>", "999999")
-            .replace("<subscription_id>", "w-none").replace("<int:delivery_id>", "999999")
-            .replace("<name>", "no-such-job").replace("<figure>", "on_time_delivery"))
-
-
-@pytest.fixture
-def tokens(make):
-    """A token per role, the courier's from an enrolled device."""
-    courier = make.courier()
-    result = {role: make.token(role) for role in ROLES if role != "courier"}
-    result["courier"] = make.device(courier)["token"]
-    return result
-
-
-@pytest.mark.parametrize("method,rule,allowed", ALL_ROUTES,
-                         ids=[f"{m} {r}" for m, r, _ in ALL_ROUTES])
-def test_roles_per_route(client, tokens, method, rule, allowed):
-    """No token and a bad token are 401; a role not allowed is 403; an allowed one passes auth."""
-    url = _url(rule)
-    client.environ_base["HTTP_FIELDOPS_PROTOCOL"] = "1"
-    if allowed is PUBLIC:
-        assert client.open(url, method=method, json={}).status_code not in (401, 403)
-        return
-    assert client.open(url, method=method, json={}).status_code == 401
-    bad = client.open(url, method=method, json={}, headers={"Authorization": "Bearer fos_nope"})
-    assert bad.status_code == 401
-    if method != "HEAD":  # HEAD answers carry no body
-        assert bad.mimetype == "application/problem+json" and bad.json["code"] == "unauthorized"
-    for role in ROLES:
-        response = client.open(url, method=method, json={},
-                               headers={"Authorization": f"Bearer {tokens[role]}"})
-        if role in allowed:
-            assert response.status_code not in (401, 403), (role, response.json)
-        else:
-            assert response.status_code == 403, (role, response.status_code)
-            assert method == "HEAD" or response.json["code"] == "forbidden"
+def test_declared_roles_are_the_intended_ones(app):
+    """Each view declares exactly the roles this table intends; the matrix (test_access_matrix.py) proves them over HTTP."""
+    rules = {rule.rule: rule for rule in app.url_map.iter_rules()}
+    wrong = []
+    for method, path, allowed in ALL_ROUTES:
+        declared = matrix.declared_roles(app, rules[path], method)
+        if (set(declared) if declared is not None else None) != allowed:
+            wrong.append(f"{method} {path}: declares {declared}, intended {allowed}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_courier_never_sees_another_couriers_task(client, make):

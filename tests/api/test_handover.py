@@ -7,6 +7,7 @@ from sqlalchemy import select
 from server.clock import local_date, utcnow
 from server.extensions import db
 from server.models import AuditEntry, Handover
+from server.services import handover as handover_service
 from tests.api.test_customer_page import issue, path_of
 from tests.sync.conftest import Device
 from tests.sync.test_handover import AT_DOOR, due, inspect_ok, one, sign, upload, verify
@@ -41,7 +42,8 @@ def test_pin_is_shown_once_and_stored_hashed(client, make, lines):
     assert first.json["pin"] not in str(audit.before) + str(audit.after)
     second = _pin(client, make, task["id"])
     db.session.expire_all()
-    assert db.session.get(Handover, row.id).pin_for_customer == second.json["pin"]
+    assert handover_service.pin_for_customer(db.session.get(Handover, row.id).task) == second.json["pin"]
+    assert second.json["pin"] not in db.session.get(Handover, row.id).pin_sealed
     assert not any(first.json["pin"] in line or second.json["pin"] in line for line in lines)
     detail = client.get(f"/api/v1/dispatch/tasks/{task['id']}", headers=make.headers("dispatcher")).json
     assert detail["pin_required"] is True and second.json["pin"] not in str(detail)

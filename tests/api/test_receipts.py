@@ -34,7 +34,7 @@ def receipt(app, task):
                                                   {"parcel_no": "P1-2", "counted": 1, "condition": "damaged"}],
                                         "customer_accepted": True}))
     db.session.commit()
-    return issued.number, f"/r/{issued.token}"
+    return issued.number, f"/r/{receipts.page_token(issued)}"
 
 
 def verify_offline(tmp_path, document: dict, keys: dict) -> subprocess.CompletedProcess:
@@ -161,7 +161,7 @@ def test_rate_limit_per_receipt_never_touches_another(client, app, make, receipt
     _number, path = receipt
     other = receipts.issue(task_id=make.task()["id"], kind="pickup", evidence={})
     db.session.commit()
-    other_path = f"/r/{other.token}"
+    other_path = f"/r/{receipts.page_token(other)}"
     assert [client.get(url).status_code for url in (path, path + ".json", path + "/qr.png")] == [200, 200, 200]
     page = client.get(path + "?lang=en")
     assert page.status_code == 429 and "Too many requests" in page.text and int(page.headers["Retry-After"]) > 0
@@ -253,7 +253,7 @@ def test_old_receipts_verify_offline_after_rotation(client, app, make, receipt, 
     db.session.commit()
     keys = client.get("/api/v1/receipts/keys").json
     assert [k["status"] for k in keys["keys"]] == ["retired", "active"]
-    for document in (client.get(path + ".json").json, client.get(f"/r/{new.token}.json").json):
+    for document in (client.get(path + ".json").json, client.get(f"/r/{receipts.page_token(new)}.json").json):
         result = verify_offline(tmp_path, document, keys)
         assert result.returncode == 0, result.stderr
 

@@ -22,7 +22,7 @@ def receipt(app, make):
                                                         "address": "上海市黄浦区南京路88号"})
     issued = receipts.issue(task_id=task["id"], kind="delivery", evidence=evidence())
     db.session.commit()
-    return issued.number, f"/r/{issued.token}"
+    return issued.number, f"/r/{receipts.page_token(issued)}"
 
 
 def test_the_receipt_in_chinese_with_a_verified_seal(page, live_server, receipt):

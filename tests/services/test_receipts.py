@@ -76,7 +76,9 @@ def test_issue_seals_the_canonical_json_of_number_time_kind_and_evidence(app, ta
         assert secret not in receipt.payload
     day, sequence = NUMBER.fullmatch(receipt.number).groups()
     assert day == f"{local_date(receipt.issued_at):%Y%m%d}" and sequence == "00001"
-    assert re.fullmatch(r"for_[A-Za-z0-9_-]{43}", receipt.token) and receipt.number not in receipt.token
+    token = receipts.page_token(receipt)
+    assert re.fullmatch(r"for_[A-Za-z0-9_-]{43}", token) and receipt.number not in token
+    assert token not in receipt.token_sealed and receipt.token_hash == hashlib.sha256(token.encode()).hexdigest()
     assert receipts.verifies(receipt)
 
 
@@ -129,7 +131,7 @@ def test_issue_inside_a_batch_keeps_the_batchs_unflushed_changes_to_the_task(app
 def test_the_unique_key_refuses_a_second_receipt_of_a_kind(app, task, key_file):
     """Beneath the service, the database itself keeps one receipt per (task, kind)."""
     first = issue(task["id"])
-    db.session.add(Receipt(number="FO-X", token="for_x", task_id=task["id"], kind="delivery",
+    db.session.add(Receipt(number="FO-X", token_hash="x" * 64, token_sealed="x", task_id=task["id"], kind="delivery",
                            issued_at=utcnow(), key_id=first.key_id, payload="{}", signature="x"))
     with pytest.raises(IntegrityError):
         db.session.flush()

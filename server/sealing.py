@@ -1,0 +1,40 @@
+"""Secrets the service must read back, sealed at rest: AES-GCM under a key derived from SECRET_KEY, never stored.
+
+Webhook signing secrets, receipt page tokens and handover PINs are shown again
+(signing, a QR code, the customer page), so a hash will not do; each is sealed
+under its own purpose's key and bound to the row it belongs to, so a sealed
+value copied to another row does not open.
+"""
+import base64
+import os
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import current_app
+
+_VERSION = "v1."
+
+
+def _key(purpose: str) -> AESGCM:
+    """The purpose's sealing key, derived from SECRET_KEY."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=purpose.encode()).derive(current_app.config["SECRET_KEY"].encode())
+    return AESGCM(key)
+
+
+def seal(value: str, *, purpose: str, bound_to: str) -> str:
+    """Encrypt a secret for the database, bound to its row's id."""
+    nonce = os.urandom(12)
+    sealed = _key(purpose).encrypt(nonce, value.encode(), bound_to.encode())
+    return _VERSION + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def unseal(sealed: str, *, purpose: str, bound_to: str) -> str:
+    """The secret; ValueError if it cannot be opened (SECRET_KEY changed, or another row's value)."""
+    raw = base64.urlsafe_b64decode(sealed.removeprefix(_VERSION))
+    try:
+        return _key(purpose).decrypt(raw[:12], raw[12:], bound_to.encode()).decode()
+    except InvalidTag:
+        raise ValueError("the sealed value cannot be opened (FIELDOPS_SECRET_KEY changed?)") from None
