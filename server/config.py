@@ -83,6 +83,13 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _env_str("DATABASE_URL")  # None: SQLite under instance/
         self.SECRET_KEY = _env_str("SECRET_KEY", "dev-only-not-secret")
         self.ATTACHMENTS_DIR = _env_str("ATTACHMENTS_DIR")  # None: instance/attachments
+        # PostgreSQL connections per process: kept open, and extra ones opened under a burst then closed.
+        self.DB_POOL_SIZE = _env_int("DB_POOL_SIZE", 5)
+        self.DB_MAX_OVERFLOW = _env_int("DB_MAX_OVERFLOW", 10)
+        prepared = _env_str("DB_PREPARED_STATEMENTS", "on")
+        if prepared not in ("on", "off"):
+            raise RuntimeError(f"FIELDOPS_DB_PREPARED_STATEMENTS must be on or off, got {prepared!r}")
+        self.DB_PREPARED_STATEMENTS = prepared == "on"
         # Attachments in an S3-compatible bucket instead (server/storage.py): s3://bucket/prefix, the store's
         # address (unset: AWS), the address staff browsers reach it at when it differs (their signed URLs
         # name it), region and credentials (unset: boto3's own chain, e.g. an instance role), and how long
