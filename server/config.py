@@ -235,7 +235,7 @@ class TestConfig(Config):
         super().__init__()
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.ATTACHMENTS_DIR = attachments_dir
-        self.ATTACHMENTS_URL = None  # the folder; tests that want a bucket set it (tests/seaweed.py)
+        self.ATTACHMENTS_URL = None  # the folder; tests that want a bucket set it (tools/seaweed.py)
         # Made on first use, beside the attachments: never in the checkout's instance folder.
         self.RECEIPT_KEY_FILE = os.path.join(os.path.dirname(attachments_dir), "receipt-key.pem")
         self.SECRET_KEY = "test"

@@ -124,7 +124,7 @@ def app(app_session):
 def seaweed(tmp_path_factory):
     """A real S3-compatible store (SeaweedFS) for the session; skipped when weed cannot run, unless
     FIELDOPS_REQUIRE_S3=1 (as in .ci/run), which fails instead."""
-    from tests.seaweed import SeaweedServer, cannot_run
+    from tools.seaweed import SeaweedServer, cannot_run
 
     reason = cannot_run()
     if reason:

