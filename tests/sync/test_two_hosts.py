@@ -123,7 +123,7 @@ def test_two_hosts_one_database_one_bucket_one_leader(app, client, make, courier
         via_b.close()
 
         # A dies mid-push (gunicorn and scheduler); the handheld turns to B, which takes everything once.
-        via_a = Handheld(store, HttpTransport(a.web.base_url, timeout=10), batch_size=5, max_attempts=2,
+        via_a = Handheld(store, HttpTransport(a.web.base_url, timeout=10), batch_size=2, max_attempts=2,
                          sleep=lambda s: None, rng=random.Random(7))
         for i in range(OPS):
             via_a.queue("task.note", task["id"], {"text": f"n{i}"})
@@ -131,7 +131,7 @@ def test_two_hosts_one_database_one_bucket_one_leader(app, client, make, courier
         failure: list = []
 
         def pushing():
-            pusher = Handheld(store, HttpTransport(a.web.base_url, timeout=10), batch_size=5, max_attempts=2,
+            pusher = Handheld(store, HttpTransport(a.web.base_url, timeout=10), batch_size=2, max_attempts=2,
                               sleep=lambda s: None, rng=random.Random(7))
             try:
                 pusher.push()
