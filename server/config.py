@@ -3,6 +3,7 @@ import ipaddress
 import os
 from datetime import timedelta
 from typing import NamedTuple
+from urllib.parse import urlsplit
 
 
 def _env_str(name: str, default: str | None = None) -> str | None:
@@ -58,6 +59,22 @@ def parse_networks(value: str, name: str = "WEBHOOK_FORBIDDEN_NETWORKS") -> tupl
         raise RuntimeError(f"FIELDOPS_{name} must be comma-separated CIDR blocks: {exc}") from exc
 
 
+class BucketLocation(NamedTuple):
+    """An s3://bucket/prefix URL taken apart; prefix is '' or ends with '/'."""
+
+    bucket: str
+    prefix: str
+
+
+def parse_attachments_url(url: str) -> BucketLocation:
+    """FIELDOPS_ATTACHMENTS_URL as a bucket and key prefix; anything but s3://bucket[/prefix] fails at start-up."""
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+        raise RuntimeError(f"FIELDOPS_ATTACHMENTS_URL must be s3://bucket/prefix, got {url!r}")
+    prefix = parts.path.strip("/")
+    return BucketLocation(parts.netloc, prefix + "/" if prefix else "")
+
+
 class Config:
     """Settings read from the environment when the class is instantiated."""
 
@@ -66,6 +83,28 @@ class Config:
         self.SQLALCHEMY_DATABASE_URI = _env_str("DATABASE_URL")  # None: SQLite under instance/
         self.SECRET_KEY = _env_str("SECRET_KEY", "dev-only-not-secret")
         self.ATTACHMENTS_DIR = _env_str("ATTACHMENTS_DIR")  # None: instance/attachments
+        # PostgreSQL connections per process: kept open, and extra ones opened under a burst then closed.
+        self.DB_POOL_SIZE = _env_int("DB_POOL_SIZE", 5)
+        self.DB_MAX_OVERFLOW = _env_int("DB_MAX_OVERFLOW", 10)
+        prepared = _env_str("DB_PREPARED_STATEMENTS", "on")
+        if prepared not in ("on", "off"):
+            raise RuntimeError(f"FIELDOPS_DB_PREPARED_STATEMENTS must be on or off, got {prepared!r}")
+        self.DB_PREPARED_STATEMENTS = prepared == "on"
+        # Attachments in an S3-compatible bucket instead (server/storage.py): s3://bucket/prefix, the store's
+        # address (unset: AWS), the address staff browsers reach it at when it differs (their signed URLs
+        # name it), region and credentials (unset: boto3's own chain, e.g. an instance role), and how long
+        # a signed URL handed to staff works.
+        self.ATTACHMENTS_URL = _env_str("ATTACHMENTS_URL")
+        if self.ATTACHMENTS_URL:
+            parse_attachments_url(self.ATTACHMENTS_URL)
+        self.S3_ENDPOINT = _env_str("S3_ENDPOINT")
+        self.S3_PUBLIC_ENDPOINT = _env_str("S3_PUBLIC_ENDPOINT")
+        self.S3_REGION = _env_str("S3_REGION", "us-east-1")
+        self.S3_ACCESS_KEY = _env_str("S3_ACCESS_KEY")
+        self.S3_SECRET_KEY = _env_str("S3_SECRET_KEY")
+        self.ATTACHMENT_URL_SECONDS = _env_int("ATTACHMENT_URL_SECONDS", 300)
+        if not 1 <= self.ATTACHMENT_URL_SECONDS <= 7 * 24 * 3600:
+            raise RuntimeError("FIELDOPS_ATTACHMENT_URL_SECONDS must be between 1 and 604800 (S3's longest)")
         # instance/ is FIELDOPS_INSTANCE_DIR, else the checkout's own folder beside the package:
         # never the current directory, so every command reaches the same database.
         self.INSTANCE_DIR = os.path.abspath(_env_str("INSTANCE_DIR") or os.path.join(
@@ -198,6 +237,7 @@ class TestConfig(Config):
         super().__init__()
         self.SQLALCHEMY_DATABASE_URI = database_url
         self.ATTACHMENTS_DIR = attachments_dir
+        self.ATTACHMENTS_URL = None  # the folder; tests that want a bucket set it (tools/seaweed.py)
         # Made on first use, beside the attachments: never in the checkout's instance folder.
         self.RECEIPT_KEY_FILE = os.path.join(os.path.dirname(attachments_dir), "receipt-key.pem")
         self.SECRET_KEY = "test"

@@ -206,6 +206,14 @@ def apply_defaults(app) -> None:
     # JSON columns (op payloads and results, event data) through orjson as well.
     options = {"json_serializer": jsonio.dumps_str, "json_deserializer": orjson.loads,
                **app.config.get("SQLALCHEMY_ENGINE_OPTIONS", {})}
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        # Each process (gunicorn worker, scheduler) has its own pool: docs/deployment.md adds them up
+        # against max_connections. Behind PgBouncer in transaction mode (before 1.21, or without
+        # max_prepared_statements) psycopg's automatic server-side prepared statements must be off.
+        options.setdefault("pool_size", app.config["DB_POOL_SIZE"])
+        options.setdefault("max_overflow", app.config["DB_MAX_OVERFLOW"])
+        if not app.config["DB_PREPARED_STATEMENTS"]:
+            options["connect_args"] = {**options.get("connect_args", {}), "prepare_threshold": None}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     if not app.config.get("ATTACHMENTS_DIR"):
         app.config["ATTACHMENTS_DIR"] = os.path.join(app.instance_path, "attachments")

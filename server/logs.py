@@ -77,6 +77,9 @@ def _record_with_request(*args, **kwargs) -> logging.LogRecord:
     return record
 
 
+_QUIET_LIBRARIES = ("botocore", "boto3", "s3transfer", "urllib3")
+
+
 def init_app(app: Flask) -> None:
     """JSON logging to stderr, a request id per request, one access line per response."""
     logging.setLogRecordFactory(_record_with_request)
@@ -86,6 +89,9 @@ def init_app(app: Flask) -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(app.config.get("LOG_LEVEL", "INFO"))
+    # The S3 client's debug lines carry request signatures and Authorization headers: never below WARNING.
+    for name in _QUIET_LIBRARIES:
+        logging.getLogger(name).setLevel(logging.WARNING)
     access = logging.getLogger("fieldops.access")
 
     @app.before_request

@@ -120,6 +120,33 @@ def app(app_session):
     _wipe(app_session)
 
 
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory):
+    """A real S3-compatible store (SeaweedFS) for the session; skipped when weed cannot run, unless
+    FIELDOPS_REQUIRE_S3=1 (as in .ci/run), which fails instead."""
+    from tools.seaweed import SeaweedServer, cannot_run
+
+    reason = cannot_run()
+    if reason:
+        if os.environ.get("FIELDOPS_REQUIRE_S3") == "1":
+            pytest.fail(f"S3 is required (FIELDOPS_REQUIRE_S3=1) but SeaweedFS cannot run: {reason}")
+        pytest.skip(f"S3 tests skipped: SeaweedFS cannot run: {reason}")
+    server = SeaweedServer(str(tmp_path_factory.mktemp("seaweed"))).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["folder", "s3"])
+def storage(request, app):
+    """Where attachments go for the test: the local folder, then (a second run) a SeaweedFS bucket
+    under a prefix of the test's own. The app fixture undoes the config change afterwards."""
+    if request.param == "s3":
+        server = request.getfixturevalue("seaweed")
+        app.config.update({name.removeprefix("FIELDOPS_"): value
+                           for name, value in server.env(f"t-{uuid.uuid4().hex[:12]}").items()})
+    return request.param
+
+
 @pytest.fixture
 def client(app):
     """A test client."""

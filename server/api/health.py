@@ -2,6 +2,7 @@
 from flask import Blueprint, current_app
 from sqlalchemy import text
 
+from server import storage
 from server.database import schema_revisions
 from server.extensions import db
 
@@ -27,4 +28,10 @@ def readyz():
     if current != heads:
         return {"status": "unavailable", "database": "ok", "migrations": "behind",
                 "current": sorted(current), "head": sorted(heads)}, 503
+    store = storage.backend()
+    if isinstance(store, storage.S3Bucket):
+        # A host that cannot reach the shared bucket would refuse every upload: keep it out of rotation.
+        if not store.ready():
+            return {"status": "unavailable", "database": "ok", "migrations": "head", "storage": "unreachable"}, 503
+        return {"status": "ok", "database": "ok", "migrations": "head", "storage": "ok"}
     return {"status": "ok", "database": "ok", "migrations": "head"}

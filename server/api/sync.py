@@ -2,7 +2,7 @@
 import functools
 import re
 
-from flask import Response, current_app, request, send_file
+from flask import Response, current_app, redirect, request, send_file
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -100,13 +100,20 @@ class AttachmentDownload(MethodView):
     """Photos and signatures for the office."""
 
     @require(*OFFICE)
-    @blp.doc(responses={"200": {"description": "The attachment", "content": _IMAGES}})
+    @blp.doc(responses={"200": {"description": "The attachment (attachments kept in a local folder)",
+                                "content": _IMAGES},
+                        "302": {"description": "Attachments kept in an object store: Location is a signed URL "
+                                               "of the store, valid FIELDOPS_ATTACHMENT_URL_SECONDS, answering "
+                                               "with the checked type (SVG as a download)"}})
     def get(self, sha256):
         """The stored bytes with their checked content type; SVGs only as downloads, nothing runs."""
-        row, path = attachments.read(sha256=sha256)
-        response = send_file(path, mimetype=row.content_type, max_age=86400, etag=sha256,
-                             as_attachment=row.content_type not in attachments.INLINE,
-                             download_name=sha256 + attachments.EXTENSIONS[row.content_type])
+        found = attachments.download(sha256=sha256)
+        if found.url is not None:
+            response = redirect(found.url, code=302)
+            response.headers["Cache-Control"] = "private, no-store"  # the URL expires; never reuse the answer
+            return response
+        response = send_file(found.path, mimetype=found.row.content_type, max_age=86400, etag=sha256,
+                             as_attachment=found.disposition == "attachment", download_name=found.download_name)
         # Opened directly, a file gets no origin, no scripts, nothing fetched (nosniff: every response).
         response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
         return response

@@ -1,16 +1,13 @@
 """Content-addressed attachments (signatures, photos): verified, typed by content, stored once."""
 import hashlib
 import json
-import os
 import re
-import tempfile
 from datetime import datetime, timedelta
-from typing import Iterator
+from typing import Iterator, NamedTuple
 from xml.etree.ElementTree import ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
-from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -19,6 +16,7 @@ from server.auth import Actor
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import Attachment, OpLog, RefusedAttachment, TaskEvent, VehicleDefect
+from server.storage import LocalFolder, backend
 
 SVG = "image/svg+xml"
 # JPEG and PNG may be shown inline; anything else (SVG) is only ever a download.
@@ -118,11 +116,6 @@ def _svg_problem(data: bytes) -> str | None:
     return None
 
 
-def _path(sha256: str) -> str:
-    """Where the bytes of an attachment live."""
-    return os.path.join(current_app.config["ATTACHMENTS_DIR"], sha256[:2], sha256)
-
-
 def exists(*, sha256: str) -> bool:
     """Whether the attachment is stored."""
     return db.session.get(Attachment, sha256) is not None
@@ -142,14 +135,8 @@ def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
                 "Not JPEG, PNG or SVG.")
     if content_type == SVG and (problem := _svg_problem(data)):
         _refuse(actor, sha256, "unsafe_svg", f"The SVG is not a plain drawing: {problem}.", problem)
-    path = _path(sha256)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    # Write then rename: a crash never leaves a half file under the final name.
-    with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False) as tmp:
-        tmp.write(data)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
+    # The bytes before their row: a row always names complete bytes (the store shows none half-written).
+    backend().put(sha256, data, content_type)
     row = Attachment(sha256=sha256, size=len(data), content_type=content_type,
                      device_id=actor.device_id)
     db.session.add(row)
@@ -176,12 +163,29 @@ def _refuse(actor: Actor, sha256: str, code: str, detail: str, reason: str) -> N
     raise ValidationFailed(detail, code=code, fields={"body": [reason]})
 
 
-def read(*, sha256: str) -> tuple[Attachment, str]:
-    """The row and file path of a stored attachment."""
+class Download(NamedTuple):
+    """How staff get an attachment's bytes: a file this host sends, or a short-lived signed URL of the bucket."""
+
+    row: Attachment
+    disposition: str  # "inline" or "attachment"
+    download_name: str
+    path: str | None = None
+    url: str | None = None
+
+
+def download(*, sha256: str) -> Download:
+    """Where staff fetch a stored attachment: the local file, or a signed URL that answers with the checked type."""
     row = db.session.get(Attachment, sha256)
     if row is None:
         raise NotFound(f"No attachment {sha256}.", code="attachment_not_found")
-    return row, _path(sha256)
+    # Only JPEG and PNG may open in the browser; SVG (and anything later) is a download.
+    disposition = "inline" if row.content_type in INLINE else "attachment"
+    name = sha256 + EXTENSIONS[row.content_type]
+    store = backend()
+    if isinstance(store, LocalFolder):
+        return Download(row, disposition, name, path=store.path(sha256))
+    url = store.signed_url(sha256, content_type=row.content_type, disposition=f"{disposition}; filename={name}")
+    return Download(row, disposition, name, url=url)
 
 
 # session.info: the attachments this transaction found stored and holds (FOR KEY SHARE) until it ends.
@@ -271,33 +275,25 @@ def collect_garbage(*, now: datetime, grace: timedelta, batch: int = 500) -> dic
         named = set()
         for value in _naming_rows(min(row.created_at for row in candidates) - _CLOCK_SLACK):
             named.update(wanted.intersection(_SHA256.findall(json.dumps(value))))
+        store = backend()
         aside = []
-        for row in candidates:
-            if row.sha256 in named:
-                row.kept_at = now
-                kept += 1
-            else:
-                aside.append(_set_aside(row.sha256))
-                db.session.delete(row)
-                deleted += 1
         try:
+            for row in candidates:
+                if row.sha256 in named:
+                    row.kept_at = now
+                    kept += 1
+                else:
+                    # Out of its name before its row goes: an upload of the same bytes after our commit
+                    # writes them anew under the name, and what we delete below is only the old copy.
+                    if store.set_aside(row.sha256):
+                        aside.append(row.sha256)
+                    db.session.delete(row)
+                    deleted += 1
             db.session.commit()
         except Exception:
             db.session.rollback()
-            for path, moved in aside:
-                if moved:
-                    os.replace(moved, path)
+            for sha256 in aside:
+                store.put_back(sha256)
             raise
-        for _, moved in aside:
-            if moved:
-                os.remove(moved)
-
-
-def _set_aside(sha256: str) -> tuple[str, str | None]:
-    """Move a file out of its name before its row goes (put back if the commit fails); (path, new path)."""
-    path = _path(sha256)
-    try:
-        os.replace(path, path + ".gc")
-    except FileNotFoundError:
-        return path, None
-    return path, path + ".gc"
+        for sha256 in aside:
+            store.discard(sha256)
