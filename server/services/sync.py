@@ -3,6 +3,7 @@ from datetime import datetime
 
 from flask import current_app
 
+from server import metrics
 from server.auth import Actor
 from server.errors import Forbidden
 from sync import pull as pull_engine
@@ -19,8 +20,11 @@ def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime 
     """Apply a device's batch; a device may only push as itself."""
     if device_id != actor.device_id:
         raise Forbidden("device_id does not match the token's device.", code="device_mismatch")
-    return push_engine.push(registry=registry(), actor=actor, ops=ops, device_now=device_now,
-                            skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
+    ops_registry = registry()
+    response = push_engine.push(registry=ops_registry, actor=actor, ops=ops, device_now=device_now,
+                                skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
+    metrics.observe_push(ops=ops, response=response, known_types=ops_registry.ops)
+    return response
 
 
 def pull(*, actor: Actor, cursor: str | None, limit: int) -> dict:
