@@ -1,20 +1,25 @@
-"""/metrics under a real gunicorn with several workers: one scrape, answered by any worker, sums them all."""
+"""Metrics across processes: a real gunicorn with several workers (one scrape sums them all) and the scheduler."""
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.process import ServerProcess
+from server.process import ServerProcess, free_port
+from tests.test_metrics import scrape as scrape_app
+from tests.test_metrics import value
 
 HEALTHZ = ("fieldops_http_requests_total", frozenset({("route", "/healthz"), ("method", "GET"), ("status", "2xx")}))
 
 
-def scrape(server: ServerProcess) -> dict:
-    """GET /metrics from the server as {(sample name, labels): value}."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10) as response:
+def scrape(server: ServerProcess | int) -> dict:
+    """GET /metrics from the server (or a port) as {(sample name, labels): value}."""
+    port = server if isinstance(server, int) else server.port
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
         text = response.read().decode()
     return {(s.name, frozenset(s.labels.items())): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
@@ -86,3 +91,32 @@ def test_an_operators_folder_is_emptied_at_start_and_kept(app, database_url, tmp
     finally:
         server.stop()
     assert folder.is_dir()
+
+
+def test_the_scheduler_serves_its_job_counts_and_the_web_scrape_shows_its_last_runs(app, client, database_url,
+                                                                                     tmp_path):
+    """`fieldops scheduler` with FIELDOPS_SCHEDULER_METRICS_PORT counts its runs; /metrics reads them from job_runs."""
+    port = free_port()
+    env = dict(os.environ, FIELDOPS_DATABASE_URL=database_url, FIELDOPS_INSTANCE_DIR=str(tmp_path / "instance"),
+               FIELDOPS_ATTACHMENTS_DIR=str(tmp_path / "attachments"), FIELDOPS_SCHEDULER_METRICS_PORT=str(port),
+               FIELDOPS_JOB_SCHEDULES="missed-appointments=every 1 s; outbox=off; manifest-import=off")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    with open(tmp_path / "scheduler.log", "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-c", "from server.cli import main; main()", "scheduler"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+    ok = ("fieldops_job_runs_total", frozenset({("job", "missed-appointments"), ("outcome", "ok")}))
+    try:
+        deadline, runs = time.monotonic() + 60, 0.0
+        while runs < 2 and time.monotonic() < deadline:
+            time.sleep(0.5)
+            try:
+                runs = scrape(port).get(ok, 0.0)
+            except OSError:  # not listening yet
+                continue
+        assert runs >= 2, (tmp_path / "scheduler.log").read_text()[-2000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    samples = scrape_app(client)
+    assert value(samples, "fieldops_job_last_run_failed", job="missed-appointments") == 0
+    assert value(samples, "fieldops_job_last_success_timestamp_seconds", job="missed-appointments") > time.time() - 120
