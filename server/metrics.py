@@ -74,12 +74,13 @@ def observe_request(response):
 def observe_push(*, ops: list[dict], response: dict, known_types) -> None:
     """Count a push batch once: its size, each op's outcome by type (tallied first: one increment per label)."""
     SYNC_PUSH_BATCH.observe(len(ops))
-    types = {op.get("seq"): op.get("type") for op in ops}
+    # As received: a type may be anything JSON holds (a list is unhashable); only a registered one is a label.
+    types = {op["seq"]: op.get("type") for op in ops if isinstance(op.get("seq"), int)}
     tally = Tally()
     for result in response.get("results", ()):
         op_type = types.get(result["seq"])
-        status = "duplicate" if result.get("duplicate") else result["status"]
-        tally[(op_type if op_type in known_types else "unknown", status)] += 1
+        known = isinstance(op_type, str) and op_type in known_types
+        tally[(op_type if known else "unknown", "duplicate" if result.get("duplicate") else result["status"])] += 1
     for (op_type, status), count in tally.items():
         SYNC_OPS.labels(op_type, status).inc(count)
     if response.get("stop_code"):

@@ -36,23 +36,24 @@ def moved(before: dict, after: dict, name: str, **labels) -> float:
 
 
 def test_push_counts_each_op_by_type_and_outcome_and_the_batch_size(client, make):
-    """Applied, rejected (an unknown type counted as `unknown`) and replayed duplicates; one batch-size sample each."""
+    """Applied, rejected (an unknown or malformed type counted as `unknown`), replayed duplicates; batch sizes."""
     courier = make.courier()
     task = make.task(courier=courier)
     device = Device(client, make.device(courier))
     ops = [device.op("task.note", task["id"], {"text": f"note {i}"}) for i in range(3)]
     ops.append(device.op("no.such.op", task["id"], {}))
+    ops.append(device.op(["not", "a", "type"], task["id"], {}))  # a type no dict can key
     before = scrape(client)
     first = device.push(ops)
-    assert [r["status"] for r in first["results"]] == ["applied"] * 3 + ["rejected"]
+    assert [r["status"] for r in first["results"]] == ["applied"] * 3 + ["rejected"] * 2
     device.push(ops)  # a retry: every op is answered from the op log
     after = scrape(client)
     assert moved(before, after, "fieldops_sync_ops_total", type="task.note", status="applied") == 3
-    assert moved(before, after, "fieldops_sync_ops_total", type="unknown", status="rejected") == 1
+    assert moved(before, after, "fieldops_sync_ops_total", type="unknown", status="rejected") == 2
     assert moved(before, after, "fieldops_sync_ops_total", type="task.note", status="duplicate") == 3
-    assert moved(before, after, "fieldops_sync_ops_total", type="unknown", status="duplicate") == 1
+    assert moved(before, after, "fieldops_sync_ops_total", type="unknown", status="duplicate") == 2
     assert moved(before, after, "fieldops_sync_push_batch_ops_count") == 2
-    assert moved(before, after, "fieldops_sync_push_batch_ops_sum") == 8
+    assert moved(before, after, "fieldops_sync_push_batch_ops_sum") == 10
     assert moved(before, after, "fieldops_sync_push_batch_ops_bucket", le="5.0") == 2
     assert moved(before, after, "fieldops_sync_push_batch_ops_bucket", le="2.0") == 0
     assert not any("no.such.op" in dict(labels).get("type", "") for _, labels in after)
