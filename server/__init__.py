@@ -7,7 +7,7 @@ from server.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
-    from server import cli, database, extensions, jsonio, logs, models, requests
+    from server import cli, database, extensions, jsonio, logs, metrics, models, requests
     from server.api import register_blueprints
     from server.services import appointments, attachments, events, handover, receipts, tasks
     from server.sync_wiring import build_registry
@@ -18,6 +18,7 @@ def create_app(config: Config | None = None) -> Flask:
     if app.config["PROXY_HOPS"] > 0:
         hops = app.config["PROXY_HOPS"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+    metrics.init_app(app)  # first: its clock starts before every other hook
     jsonio.init_app(app)
     database.apply_defaults(app)
     logs.init_app(app)

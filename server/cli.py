@@ -284,6 +284,9 @@ def scheduler():
         process = Scheduler(current_app._get_current_object())
     except (KeyError, ValueError) as exc:  # a bad FIELDOPS_JOB_SCHEDULES
         raise click.ClickException(str(exc.args[0])) from exc
+    if current_app.config["SCHEDULER_METRICS_PORT"]:
+        from server.metrics import serve_process_metrics
+        serve_process_metrics(current_app.config["SCHEDULER_METRICS_HOST"], current_app.config["SCHEDULER_METRICS_PORT"])
     process.run()
 
 

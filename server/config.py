@@ -198,6 +198,11 @@ class Config:
         # Customers' ratings (1-5) of this score or less, given in the window, cost points each.
         self.GRADE_LOW_RATING_MAX = _env_int("GRADE_LOW_RATING_MAX", 2)
         self.GRADE_LOW_RATING_POINTS = _env_int("GRADE_LOW_RATING_POINTS", 2)
+        # /metrics: with a token, only its bearer may scrape (from anywhere); without, loopback callers only.
+        self.METRICS_TOKEN = _env_str("METRICS_TOKEN")
+        # `fieldops scheduler` serves its own job and webhook counters on this port (0: not served).
+        self.SCHEDULER_METRICS_PORT = _env_int("SCHEDULER_METRICS_PORT", 0)
+        self.SCHEDULER_METRICS_HOST = _env_str("SCHEDULER_METRICS_HOST", "127.0.0.1")
 
     # hide_parameters: SQL errors in logs never carry the values (hashes, names, codes).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}

@@ -21,6 +21,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from flask import current_app
 from sqlalchemy import update
 
+from server import metrics
 from server.clock import utcnow
 from server.extensions import db
 from server.models import JobRun
@@ -167,6 +168,7 @@ def record_skipped(name: str, reason: str) -> None:
     db.session.add(JobRun(job=get(name).name, host=HOST, pid=os.getpid(), started_at=at, finished_at=at,
                           outcome="skipped", error=reason))
     db.session.commit()
+    metrics.observe_job(job=name, outcome="skipped")
 
 
 def run(name: str, *, now: datetime | None = None) -> dict:
@@ -187,8 +189,10 @@ def run(name: str, *, now: datetime | None = None) -> dict:
         error = "".join(traceback.format_exception(exc))
         _finish(run_id, "failed", None, f"{type(exc).__name__}: {exc}\n{error[-_ERROR_CHARS:]}")
         db.session.remove()
+        metrics.observe_job(job=job.name, outcome="failed", seconds=seconds)
         raise
     _finish(run_id, "ok", counts, None)
     db.session.remove()
+    metrics.observe_job(job=job.name, outcome="ok", seconds=time.monotonic() - started)
     log.info("job done", extra={"job": name, "seconds": round(time.monotonic() - started, 3), **counts})
     return counts

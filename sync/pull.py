@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, or_, select, union_all
 
+from server import metrics
 from server.auth import Actor
 from server.clock import local_day_start, utcnow
 from server.database import is_read_only
@@ -147,10 +148,12 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
     if cursor:
         cursor_epoch, current = decode(cursor)
         if cursor_epoch != epoch or current.position > high or current.position < int(compacted_through):
+            metrics.observe_pull(mode="reset")
             return {"changes": [], "cursor": None, "has_more": True, "reset": True,
                     "last_seq": last_seq}
     scope = None
     if current.mode == "f":
+        metrics.observe_pull(mode="full")
         if current.after is None:
             # The first page: the whole scope with its docs, in one query.
             scope, changes = _first_listing(registry, courier_id, day_start)
@@ -168,10 +171,12 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
             has_more = high > current.position
     else:
         rows = db.session.execute(
-            select(Change.position, Change.entity, Change.entity_id)
+            select(Change.position, Change.entity, Change.entity_id, Change.at)
             .where(Change.position > current.position,
                    or_(Change.courier_id == courier_id, Change.courier_id.is_(None)))
             .order_by(Change.position).limit(limit)).all()
+        metrics.observe_pull(mode="incremental", lag_changes=high - current.position,
+                             lag_seconds=(utcnow() - rows[0].at).total_seconds() if rows else None)
         has_more = len(rows) == limit
         # The last page jumps to the snapshot's head, past other couriers' changes too.
         next_cursor = Cursor(mode="i", position=rows[-1].position if has_more else high)

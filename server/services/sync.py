@@ -3,6 +3,7 @@ from datetime import datetime
 
 from flask import current_app
 
+from server import metrics
 from server.auth import Actor
 from server.errors import Forbidden
 from server.services import receipts
@@ -20,8 +21,10 @@ def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime 
     """Apply a device's batch; a device may only push as itself."""
     if device_id != actor.device_id:
         raise Forbidden("device_id does not match the token's device.", code="device_mismatch")
-    answer = push_engine.push(registry=registry(), actor=actor, ops=ops, device_now=device_now,
+    ops_registry = registry()
+    answer = push_engine.push(registry=ops_registry, actor=actor, ops=ops, device_now=device_now,
                               skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
+    metrics.observe_push(ops=ops, response=answer, known_types=ops_registry.ops)
     # The op log keeps each result's entity as its stored doc: a receipt's page address is sealed there.
     for result in answer.get("results", ()):
         if result.get("entity"):

@@ -28,7 +28,7 @@ from flask import current_app
 from sqlalchemy import insert, or_, select
 from sqlalchemy import update as sql_update
 
-from server import outbound, sealing
+from server import metrics, outbound, sealing
 from server.auth import Actor
 from server.clock import utcnow
 from server.errors import Conflict, NotFound
@@ -320,6 +320,7 @@ def deliver_due(*, now: datetime | None = None) -> dict:
         answer = _send(claim)
         status = _record(claim, answer, now + timedelta(seconds=time.monotonic() - started))
         counts["sent"] += 1
+        metrics.observe_webhook_attempt("lost" if status is None else "failed" if status == "pending" else status)
         counts["delivered" if status == "delivered" else "dead" if status == "dead" else "failed"] += 1
         if not answer.ok:
             log.info("webhook attempt failed", extra={"delivery_id": claim["id"], "event_id": claim["event_id"],

@@ -14,7 +14,8 @@ SPEC_URL = "/api/v1/openapi.json"
 METHODS = {"get", "put", "post", "patch", "delete", "head", "options"}
 # Routes that are not API operations: the spec itself, its docs page and that page's assets, and
 # the health probes, which load balancers call at the root, outside /api/v1 and the spec.
-NOT_IN_SPEC = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/{filename}", "/healthz", "/readyz"}
+NOT_IN_SPEC = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/{filename}", "/healthz", "/readyz",
+               "/metrics"}  # Prometheus text, outside the API (docs/metrics.md)
 # The customer confirmation page (server/customer_page.py) is HTML for recipients, not an API operation.
 NOT_IN_SPEC |= {"/c/{token}", "/c/{token}/confirm", "/c/{token}/slot", "/c/{token}/instructions",
                 "/c/{token}/consent", "/c/{token}/consent/withdraw", "/c/{token}/rating"}
