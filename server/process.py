@@ -31,9 +31,10 @@ class ServerProcess:
     """gunicorn serving server.wsgi:app on 127.0.0.1 with the given database."""
 
     def __init__(self, database_url: str, *, workers: int = 2, attachments_dir: str | None = None,
-                 port: int | None = None, log_path: str | None = None, threads: int = 1):
-        """Configure; start() runs it."""
+                 port: int | None = None, log_path: str | None = None, threads: int = 1, env: dict | None = None):
+        """Configure; start() runs it. env: more variables for the server (FIELDOPS_*)."""
         self.database_url, self.workers, self.threads = database_url, workers, threads
+        self.env = env or {}
         self.attachments_dir = attachments_dir
         self.port = port or free_port()
         self.log_path = log_path or os.devnull
@@ -47,7 +48,7 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> "ServerProcess":
         """Start gunicorn and wait until /readyz answers 200."""
         env = dict(os.environ, FIELDOPS_DATABASE_URL=self.database_url,
-                   FIELDOPS_LOG_LEVEL=os.environ.get("FIELDOPS_LOG_LEVEL", "WARNING"))
+                   FIELDOPS_LOG_LEVEL=os.environ.get("FIELDOPS_LOG_LEVEL", "WARNING"), **self.env)
         if self.attachments_dir:
             env["FIELDOPS_ATTACHMENTS_DIR"] = self.attachments_dir
         with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
