@@ -347,3 +347,43 @@ def _check_integrity() -> None:
             "GROUP BY d.id, d.last_seq HAVING d.last_seq != count(o.id) OR d.last_seq != coalesce(max(o.seq), 0)"
         ).all()
         assert gaps == []
+
+
+def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_retry(app, client, make, courier,
+                                                                                database_url, tmp_path):
+    """The push commits, its worker dies before answering (the fault hook): the handheld's retry is answered
+    with the stored results, marked duplicate, and nothing happens a second time (one payment, one step each)."""
+    task = make.task(courier=courier, cod_amount=4990)
+    code = client.post(f"/api/v1/dispatch/couriers/{courier['id']}/enrollments",
+                       headers=make.headers("dispatcher")).json["code"]
+    db.session.remove()
+    trigger = tmp_path / "exit-after-push-commit"
+    server = ServerProcess(database_url, workers=2, attachments_dir=str(tmp_path / "att"),
+                           log_path=str(tmp_path / "gunicorn.log"),
+                           env={"FIELDOPS_FAULT_EXIT_AFTER_PUSH_COMMIT": str(trigger)}).start()
+    try:
+        transport = _CountingTransport(server.base_url, timeout=15)
+        _CountingTransport.cut = 0
+        handheld = Handheld(str(tmp_path / "hh.sqlite3"), transport, sleep=lambda s: time.sleep(min(s, 0.5)))
+        handheld.enroll(code, "PDA")
+        handheld.pull()
+        due = handheld.task(task["id"])["amount_due"]
+        steps = _plan([task], random.Random(2))  # seed 2 draws a delivery, not a refusal
+        assert [step[0] for step in steps] == ["verify_recipient", "inspect", "collect_payment", "sign"]
+        assert steps[2][2]["amount"] == due
+        for method, task_id, kwargs in steps:
+            getattr(handheld, method)(task_id, **kwargs)
+        trigger.touch()
+        handheld.push()
+        assert not trigger.exists() and _CountingTransport.cut == 1  # one push was cut off after its commit
+        results = handheld.results()
+        assert [(r["status"], r.get("duplicate")) for r in results.values()] == [("applied", True)] * 4, results
+        handheld.pull()
+        assert handheld.task(task["id"])["status"] == "delivered"
+        handheld.close()
+    finally:
+        server.stop()
+    db.session.expire_all()
+    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 4
+    assert db.session.scalar(select(func.count()).select_from(HandoverStep)) == 4
+    assert db.session.execute(select(LedgerEntry.kind, LedgerEntry.amount)).all() == [("payment", due)]
