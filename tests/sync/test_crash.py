@@ -387,3 +387,38 @@ def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_ret
     assert db.session.scalar(select(func.count()).select_from(OpLog)) == 4
     assert db.session.scalar(select(func.count()).select_from(HandoverStep)) == 4
     assert db.session.execute(select(LedgerEntry.kind, LedgerEntry.amount)).all() == [("payment", due)]
+
+
+def test_an_answer_cut_off_half_way_is_a_network_failure_for_the_handheld():
+    """A server that dies while sending its answer (fewer bytes than Content-Length) leaves the client a
+    ConnectionError it retries, not an IncompleteRead that ends its sync (found by the day-of-handovers test)."""
+    import socket
+
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.settimeout(10)
+    port = listener.getsockname()[1]
+
+    def serve_half_answers():
+        for status in (200, 503):
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+                             '{"results": ['.encode())
+
+    serving = threading.Thread(target=serve_half_answers, daemon=True)
+    serving.start()
+    transport = HttpTransport(f"http://127.0.0.1:{port}/api/v1", timeout=10)
+    try:
+        for _ in range(2):
+            try:
+                transport.request("POST", "/sync/push", headers={}, body=b"{}")
+            except ConnectionError:
+                continue
+            raise AssertionError("a cut-off answer was taken for a reply")
+    finally:
+        serving.join(10)
+        listener.close()
