@@ -1,4 +1,5 @@
-"""A real gunicorn (several workers) is SIGKILLed during pushes; the client resumes; nothing is lost or doubled."""
+"""A real gunicorn (several workers) is SIGKILLed during pushes, during a day of handovers, and between a push's
+commit and its answer; the clients resume; nothing is lost or doubled (docs/reliability.md, Faults)."""
 import json
 import os
 import random
