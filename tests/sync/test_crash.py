@@ -173,14 +173,13 @@ class _Killer:
     def __init__(self, server: ServerProcess, times: int, rng: random.Random):
         self.server, self.times, self.rng = server, times, rng
         self.kills = 0
-        self.done = threading.Event()
+        self.done, self.halt = threading.Event(), threading.Event()
         self.error: list = []
 
     def run(self) -> None:
-        """Up for 0.2-1.5 s, killed, restarted; until `times` kills."""
+        """Up for 0.2-1.5 s, killed, restarted; until `times` kills (or halted: the test gave up)."""
         try:
-            while self.kills < self.times:
-                time.sleep(self.rng.uniform(0.2, 1.5))
+            while self.kills < self.times and not self.halt.wait(self.rng.uniform(0.2, 1.5)):
                 self.server.kill()
                 self.kills += 1
                 self.server.start(timeout=60)
@@ -246,13 +245,16 @@ def test_a_day_of_handovers_survives_sigkills_of_the_server(app, client, make, d
     server = ServerProcess(database_url, workers=2, attachments_dir=str(tmp_path / "att"),
                            log_path=str(tmp_path / "gunicorn.log")).start()
     killer = _Killer(server, DAY_KILLS, random.Random(7))
+    killing = threading.Thread(target=killer.run, daemon=True)
     errors: list = []
     try:
         for (_, code), store in zip(couriers, stores, strict=True):
-            Handheld(store, HttpTransport(server.base_url, timeout=15)).enroll(code, "PDA")
-        workers = [threading.Thread(target=_work_the_day, args=(store, server.base_url, plan, killer, n, errors))
-                   for n, (store, plan) in enumerate(zip(stores, plans, strict=True))]
-        killing = threading.Thread(target=killer.run)
+            enrolling = Handheld(store, HttpTransport(server.base_url, timeout=15))
+            enrolling.enroll(code, "PDA")
+            enrolling.close()
+        # Daemons: a handheld stuck for good fails the test below instead of hanging pytest at exit.
+        workers = [threading.Thread(target=_work_the_day, args=(store, server.base_url, plan, killer, n, errors),
+                                    daemon=True) for n, (store, plan) in enumerate(zip(stores, plans, strict=True))]
         killing.start()
         for worker in workers:
             worker.start()
@@ -268,6 +270,9 @@ def test_a_day_of_handovers_survives_sigkills_of_the_server(app, client, make, d
             handheld.sync()  # after the last kill: pushes nothing, pull verifies the scope checksum
             assert handheld.pending() == 0
     finally:
+        killer.halt.set()
+        if killing.is_alive():
+            killing.join(90)
         server.stop()
     ops, paid = _check_the_day(couriers, plans, handhelds)
     _check_integrity()
