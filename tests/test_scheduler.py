@@ -154,7 +154,8 @@ MANIFEST_ROWS = 1500  # enough that importing them takes seconds: the kill lands
 
 def test_the_leader_killed_mid_job_the_next_run_completes_it_once(app, make, database_url, tmp_path):
     """A manifest import is running when the leading scheduler is SIGKILLed: its transaction is gone (no task, the
-    file still in the inbox, the run never finished); the next leader's run imports the file once."""
+    file still in the inbox, the run unfinished); the next leader closes that run as interrupted, and its own run
+    imports the file once."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     rows = [make.task_spec(waybill_no=f"KILL-{n:05d}") for n in range(MANIFEST_ROWS)]
@@ -188,6 +189,8 @@ def test_the_leader_killed_mid_job_the_next_run_completes_it_once(app, make, dat
         time.sleep(2.5)  # a few more turns: each finds the inbox empty
         db.session.rollback()
         assert [run.counts["rows_created"] for run in finished] == [MANIFEST_ROWS]
+        db.session.refresh(killed_run)  # closed by the scheduler that took the lease over
+        assert killed_run.outcome == "interrupted" and killed_run.finished_at is not None
         assert [run.pid for run in finished] == [proc.pid]
         runs = db.session.scalars(select(JobRun).where(JobRun.job == "manifest-import", JobRun.id > killed_run.id)
                                   ).all()
@@ -217,3 +220,26 @@ def test_the_leader_killed_mid_job_the_next_run_completes_it_once(app, make, dat
 def _manifest_tasks() -> int:
     """Tasks the test's manifest made."""
     return db.session.scalar(select(func.count()).select_from(Task).where(Task.waybill_no.like("KILL-%")))
+
+
+def test_taking_an_expired_lease_closes_the_dead_leaders_unfinished_runs_only(app):
+    """The new leader closes as interrupted the runs the expired holder left open; its finished runs, and open
+    runs of other processes (a `fieldops jobs run` elsewhere), are left as they are."""
+    now = utcnow()
+    assert take_or_renew(holder="alpha:101:aaaa", ttl=TTL, now=now)
+    runs = {name: JobRun(job="grades", host=host, pid=pid, started_at=now, outcome=outcome,
+                         finished_at=now if outcome else None)
+            for name, host, pid, outcome in [("open", "alpha", 101, None), ("done", "alpha", 101, "ok"),
+                                             ("cli", "alpha", 202, None), ("elsewhere", "beta", 101, None)]}
+    db.session.add_all(runs.values())
+    db.session.commit()
+    assert not take_or_renew(holder="beta:7:bbbb", ttl=TTL, now=now + timedelta(seconds=10))  # not expired
+    db.session.expire_all()
+    assert runs["open"].outcome is None
+    assert take_or_renew(holder="beta:7:bbbb", ttl=TTL, now=now + timedelta(seconds=31))
+    db.session.expire_all()
+    assert {name: run.outcome for name, run in runs.items()} == {
+        "open": "interrupted", "done": "ok", "cli": None, "elsewhere": None}
+    assert runs["open"].finished_at is not None and "lease" in runs["open"].error
+    db.session.execute(SchedulerLease.__table__.delete())
+    db.session.commit()
