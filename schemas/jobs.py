@@ -3,11 +3,11 @@ from marshmallow import fields
 
 from schemas.common import PageOut, Schema
 
-JOB_OUTCOMES = ("ok", "failed", "skipped")
+JOB_OUTCOMES = ("ok", "failed", "skipped", "interrupted")
 
 
 class JobRunOut(Schema):
-    """One run of a job: where and when it ran, how it ended (null while running, or if its process died)."""
+    """One run of a job: where and when it ran, how it ended (null while running; interrupted: its scheduler died)."""
 
     id = fields.Integer()
     job = fields.String()

@@ -173,6 +173,9 @@ class Config:
         self.GRADE_ON_TIME_POINTS_PER_PERCENT = _env_int("GRADE_ON_TIME_POINTS_PER_PERCENT", 1)
         # Upstream manifests: the drop folder the manifest-import job reads (unset: the job does nothing).
         self.MANIFEST_INBOX = _env_str("MANIFEST_INBOX")
+        # Fault injection for the crash tests (server/faults.py): a worker that finds this file after a
+        # push committed deletes it and dies before answering. Unset in production: nothing is installed.
+        self.FAULT_EXIT_AFTER_PUSH_COMMIT = _env_str("FAULT_EXIT_AFTER_PUSH_COMMIT")
         # Recipients' personal data on tasks finished longer ago than this is redacted (the retention job).
         self.RETENTION_DAYS = _env_int("RETENTION_DAYS", 90)
         # Webhooks (docs/events.md): a delivery is dead after this many attempts; retries wait a random time

@@ -162,6 +162,15 @@ def _finish(run_id: int, outcome: str, counts: dict | None, error: str | None) -
     db.session.commit()
 
 
+def close_interrupted(*, host: str, pid: int, now: datetime) -> int:
+    """Close the runs a dead scheduler left without an outcome (`interrupted`); how many. Does not commit."""
+    return db.session.execute(update(JobRun).where(
+        JobRun.host == host, JobRun.pid == pid, JobRun.outcome.is_(None)).values(
+        finished_at=now, outcome="interrupted",
+        error="The scheduler running it stopped holding the lease (it died or stalled) before the run ended; "
+              "its own work was rolled back with it.")).rowcount
+
+
 def record_skipped(name: str, reason: str) -> None:
     """Record a run that did not happen (its previous run was still going). Commits."""
     at = utcnow()

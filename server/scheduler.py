@@ -46,14 +46,34 @@ def _ensure_lease_row() -> None:
 
 
 def take_or_renew(*, holder: str, ttl: timedelta, now: datetime | None = None) -> bool:
-    """Take the lease if it is free or expired, or renew it if it is ours; whether we hold it now. Commits."""
+    """Take the lease if it is free or expired, or renew it if it is ours; whether we hold it now. Commits.
+
+    Taken from a holder whose lease ran out (it died, or stalled past its lease), the
+    runs it left without an outcome are closed as interrupted: their transactions
+    are gone, and the job's next run does their work.
+    """
     now = now or utcnow()
     _ensure_lease_row()
+    before = db.session.scalar(select(SchedulerLease.holder).where(SchedulerLease.name == LEASE))
     taken = db.session.execute(update(SchedulerLease).where(
         SchedulerLease.name == LEASE, or_(SchedulerLease.holder == holder, SchedulerLease.expires_at < now))
         .values(holder=holder, expires_at=now + ttl)).rowcount == 1
+    process = _process_of(before) if taken and before not in (None, holder) else None
+    if process:
+        closed = jobs.close_interrupted(host=process[0], pid=process[1], now=now)
+        if closed:
+            log.warning("runs of the previous leader closed as interrupted", extra={"previous": before,
+                                                                                   "runs": closed})
     db.session.commit()
     return taken
+
+
+def _process_of(holder: str) -> tuple[str, int] | None:
+    """The host and pid in a lease holder's name (host:pid:random; None for any other name)."""
+    parts = holder.rsplit(":", 2)
+    if len(parts) != 3 or not parts[1].isdecimal():
+        return None
+    return parts[0], int(parts[1])
 
 
 def is_leader(*, holder: str, now: datetime | None = None) -> bool:

@@ -8,6 +8,7 @@ page is applied in one local transaction together with its cursor.
 """
 import hashlib
 import hmac
+import http.client
 import json
 import random
 import sqlite3
@@ -65,15 +66,23 @@ class HttpTransport:
         self.timeout = timeout
 
     def request(self, method, path, *, headers, body=None, query=None) -> Reply:
-        """Send; HTTP errors are replies, network errors are ConnectionError."""
+        """Send; HTTP errors are replies, network errors are ConnectionError.
+
+        An answer cut off half-way (the server died while sending it: IncompleteRead,
+        a bad status line) is a network error too: the request may or may not have
+        been applied, and resending is how the protocol finds out.
+        """
         url = self.base_url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         req = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:
                 return Reply(resp.status, dict(resp.headers), resp.read())
         except urllib.error.HTTPError as exc:
-            return Reply(exc.code, dict(exc.headers), exc.read())
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            try:
+                return Reply(exc.code, dict(exc.headers), exc.read())
+            except (http.client.HTTPException, OSError) as cut:
+                raise ConnectionError(str(cut)) from cut
+        except (urllib.error.URLError, TimeoutError, OSError, http.client.HTTPException) as exc:
             raise ConnectionError(str(exc)) from exc
 
 

@@ -1,4 +1,5 @@
 """The scheduler's lease, and two real `fieldops scheduler` processes on one database: one leads, then the other."""
+import json
 import os
 import signal
 import subprocess
@@ -7,12 +8,13 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from server import jobs
 from server.clock import utcnow
 from server.database import mark_read_only, reset_read_only
 from server.extensions import db
-from server.models import JobRun, SchedulerLease
+from server.models import JobRun, SchedulerLease, Task, TaskEvent
 from server.scheduler import current_holder, is_leader, release, take_or_renew
 
 TTL = timedelta(seconds=30)
@@ -36,13 +38,17 @@ def test_lease_taken_renewed_expired_and_released(app):
     assert take_or_renew(holder="a", ttl=TTL, now=now + timedelta(seconds=53))
 
 
-def _start(database_url: str, tmp_path, name: str, lease_seconds: int) -> tuple[subprocess.Popen, str]:
-    """A `fieldops scheduler` process with short schedules; its log file."""
+SHORT_SCHEDULES = "missed-appointments=every 1 s; op-results-archive=every 2 s"
+
+
+def _start(database_url: str, tmp_path, name: str, lease_seconds: int, schedules: str = SHORT_SCHEDULES,
+           **env) -> tuple[subprocess.Popen, str]:
+    """A `fieldops scheduler` process with short schedules (and more FIELDOPS_* variables); its log file."""
     log_path = str(tmp_path / f"{name}.log")
     env = dict(os.environ, FIELDOPS_DATABASE_URL=database_url, FIELDOPS_INSTANCE_DIR=str(tmp_path / name),
                FIELDOPS_ATTACHMENTS_DIR=str(tmp_path / "attachments"),
-               FIELDOPS_SCHEDULER_LEASE_SECONDS=str(lease_seconds),
-               FIELDOPS_JOB_SCHEDULES="missed-appointments=every 1 s; op-results-archive=every 2 s")
+               FIELDOPS_SCHEDULER_LEASE_SECONDS=str(lease_seconds), FIELDOPS_JOB_SCHEDULES=schedules,
+               **{f"FIELDOPS_{key}": value for key, value in env.items()})
     with open(log_path, "ab") as log:
         proc = subprocess.Popen([sys.executable, "-c", "from server.cli import main; main()", "scheduler"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT,
@@ -141,3 +147,99 @@ def test_a_bad_schedule_override_stops_the_scheduler_at_start(app, database_url,
     assert result.stderr.startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1, result.stderr
     db.session.rollback()
     assert current_holder() is None
+
+
+MANIFEST_ROWS = 1500  # enough that importing them takes seconds: the kill lands inside the run
+
+
+def test_the_leader_killed_mid_job_the_next_run_completes_it_once(app, make, database_url, tmp_path):
+    """A manifest import is running when the leading scheduler is SIGKILLed: its transaction is gone (no task, the
+    file still in the inbox, the run unfinished); the next leader closes that run as interrupted, and its own run
+    imports the file once."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    rows = [make.task_spec(waybill_no=f"KILL-{n:05d}") for n in range(MANIFEST_ROWS)]
+    (inbox / "big.json").write_text(json.dumps(rows))
+    db.session.remove()
+    only_the_import = "manifest-import=every 1 s; " + "; ".join(
+        f"{job.name}=off" for job in jobs.JOBS if job.name != "manifest-import")
+    procs, logs = [], []
+    reading = mark_read_only(True)  # SQLite: the test's reads never hold the schedulers' one writer
+    try:
+        proc, log_path = _start(database_url, tmp_path, "first", 3, only_the_import, MANIFEST_INBOX=str(inbox))
+        procs.append(proc)
+        logs.append(log_path)
+        killed_run = _wait_for(lambda: db.session.scalar(select(JobRun).where(JobRun.job == "manifest-import")),
+                               60, step=0.01)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        db.session.rollback()
+        db.session.refresh(killed_run)
+        # Killed inside the run: nothing of it committed, and its record says it never finished.
+        assert (killed_run.outcome, killed_run.finished_at) == (None, None)
+        assert set(os.listdir(inbox)) - {"done"} == {"big.json"} and not os.listdir(inbox / "done")
+        assert _manifest_tasks() == 0
+
+        proc, log_path = _start(database_url, tmp_path, "second", 3, only_the_import, MANIFEST_INBOX=str(inbox))
+        procs.append(proc)
+        logs.append(log_path)
+        finished = _wait_for(lambda: db.session.scalars(select(JobRun).where(
+            JobRun.job == "manifest-import", JobRun.outcome == "ok", JobRun.counts["files"].as_integer() == 1)).all(),
+            120)
+        time.sleep(2.5)  # a few more turns: each finds the inbox empty
+        db.session.rollback()
+        assert [run.counts["rows_created"] for run in finished] == [MANIFEST_ROWS]
+        db.session.refresh(killed_run)  # closed by the scheduler that took the lease over
+        assert killed_run.outcome == "interrupted" and killed_run.finished_at is not None
+        assert [run.pid for run in finished] == [proc.pid]
+        runs = db.session.scalars(select(JobRun).where(JobRun.job == "manifest-import", JobRun.id > killed_run.id)
+                                  ).all()
+        assert all(run.pid == proc.pid for run in runs) and len(runs) >= 2
+        assert {run.counts["files"] for run in runs if run.outcome == "ok"} == {0, 1}
+        assert _manifest_tasks() == MANIFEST_ROWS
+        assert db.session.scalar(select(func.count(func.distinct(Task.waybill_no))).where(
+            Task.waybill_no.like("KILL-%"))) == MANIFEST_ROWS
+        assert sorted(os.listdir(inbox)) == ["done"]
+        assert sorted(os.listdir(inbox / "done")) == ["big.json", "big.json.report.json"]
+        assert db.session.scalar(select(func.count()).select_from(TaskEvent).join(Task).where(
+            Task.waybill_no.like("KILL-%"), TaskEvent.kind == "created")) == MANIFEST_ROWS
+    finally:
+        db.session.rollback()
+        reset_read_only(reading)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait(30)
+        db.session.execute(SchedulerLease.__table__.delete())
+        db.session.commit()
+        for path in logs:
+            with open(path) as log:
+                sys.stderr.write(f"--- {path}\n{log.read()[-3000:]}\n")
+
+
+def _manifest_tasks() -> int:
+    """Tasks the test's manifest made."""
+    return db.session.scalar(select(func.count()).select_from(Task).where(Task.waybill_no.like("KILL-%")))
+
+
+def test_taking_an_expired_lease_closes_the_dead_leaders_unfinished_runs_only(app):
+    """The new leader closes as interrupted the runs the expired holder left open; its finished runs, and open
+    runs of other processes (a `fieldops jobs run` elsewhere), are left as they are."""
+    now = utcnow()
+    assert take_or_renew(holder="alpha:101:aaaa", ttl=TTL, now=now)
+    runs = {name: JobRun(job="grades", host=host, pid=pid, started_at=now, outcome=outcome,
+                         finished_at=now if outcome else None)
+            for name, host, pid, outcome in [("open", "alpha", 101, None), ("done", "alpha", 101, "ok"),
+                                             ("cli", "alpha", 202, None), ("elsewhere", "beta", 101, None)]}
+    db.session.add_all(runs.values())
+    db.session.commit()
+    assert not take_or_renew(holder="beta:7:bbbb", ttl=TTL, now=now + timedelta(seconds=10))  # not expired
+    db.session.expire_all()
+    assert runs["open"].outcome is None
+    assert take_or_renew(holder="beta:7:bbbb", ttl=TTL, now=now + timedelta(seconds=31))
+    db.session.expire_all()
+    assert {name: run.outcome for name, run in runs.items()} == {
+        "open": "interrupted", "done": "ok", "cli": None, "elsewhere": None}
+    assert runs["open"].finished_at is not None and "lease" in runs["open"].error
+    db.session.execute(SchedulerLease.__table__.delete())
+    db.session.commit()

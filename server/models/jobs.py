@@ -12,7 +12,8 @@ class JobRun(db.Model):
     """One run of a job: where, when, how it ended and what it counted.
 
     Written when the run starts (outcome null) and finished in a transaction of its
-    own, so a run whose process died shows as started and never finished.
+    own, so a run whose process died shows as started and never finished, until the
+    scheduler that takes the lease over closes it as interrupted (server.scheduler).
     """
 
     __tablename__ = "job_runs"
@@ -22,7 +23,7 @@ class JobRun(db.Model):
     pid: Mapped[int]
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    outcome: Mapped[str | None] = mapped_column(String(16))  # ok | failed | skipped; null while running
+    outcome: Mapped[str | None] = mapped_column(String(16))  # ok|failed|skipped|interrupted; null: running
     counts: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_job_runs_job_id", "job", "id"),)

@@ -106,3 +106,32 @@ def test_a_large_import_and_pushes_at_once_both_go_through(app, make, courier, d
                              .where(AuditEntry.action == "task.import")) == 800
     applied = [r for body in pushed for r in body["results"] if r["status"] == "applied"]
     assert len(applied) == pushed[-1]["last_seq"] > 0
+
+
+def test_the_reference_client_rides_out_a_busy_database(app, make, courier, tmp_path):
+    """The handheld's own loop: a busy stop, a back-off (the writer lets go meanwhile), a resend that applies
+    every op once; the queue ends empty."""
+    from tests.sync.test_client import _enroll
+    from tests.sync.transport import FlaskTransport
+
+    task = make.task(courier=courier)
+    naps: list[float] = []
+    with _short_waits(app), contextlib.ExitStack() as holding:
+        def nap(seconds: float) -> None:
+            naps.append(seconds)
+            holding.close()  # the other writer finishes while the handheld waits
+
+        handheld = _enroll(make.client, make, courier, tmp_path / "hh.sqlite3", FlaskTransport(app))
+        handheld.sleep = nap
+        handheld.pull()
+        for n in range(3):
+            handheld.queue("task.note", task["id"], {"text": f"busy {n}"})
+        db.session.remove()
+        holding.enter_context(_writer_held(handheld.device_id))
+        assert handheld.push() == 3
+        assert len(naps) == 1 and naps[0] > 0  # one stop, waited out, then through
+        assert handheld.pending() == 0
+        assert [r["status"] for r in handheld.results().values()] == ["applied"] * 3
+        handheld.close()
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 3
