@@ -21,7 +21,7 @@ from tools.two_hosts import run  # noqa: E402
 
 def main() -> None:
     """Parse the sizes, run, print the figures."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=10)
     parser.add_argument("--ops", type=int, default=400, help="ops per device (half through A, half through B)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per host")

