@@ -22,13 +22,14 @@ LOCUSTFILE = ROOT / "tools" / "locustfile.py"
 
 
 def ops_budget(seconds: float, sync_wait: tuple[float, float]) -> int:
-    """Ops to provision per device: enough for a run of `seconds` at the handheld's sync rate.
+    """Ops to provision per device: about what a run of `seconds` pushes if every sync is instant.
 
-    A sync pushes 22 ops on average (5-40, a backlog of 100-250 one time in 20);
-    twice the expected count, at least one day's worth of stops so that short runs work a real day.
+    A sync pushes 30 ops on average (5-40, a backlog of 100-250 one time in 20); syncs take time, so
+    this is more than a device gets to push (one that runs out only pulls, and is counted). At least
+    200, so that short runs work a real day.
     """
     syncs = seconds / max(sum(sync_wait) / 2, 0.1) + 1
-    return max(int(2 * syncs * 30), 200)
+    return max(int(syncs * 30), 200)
 
 
 def _load() -> str:
