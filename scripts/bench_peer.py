@@ -192,7 +192,7 @@ def report(r: dict) -> None:
     print(f"fieldops  pull {q['changes_per_s']:8.0f} changes/s  ({q['pulls_per_s']:.1f} whole-scope pulls/s: "
           f"{q['changes']} changes, the devices' tasks and shifts as the records left them)")
     floors = ", ".join(f"{how} {rate:.0f} rows/s" for how, rate in f["floor"].items())
-    print(f"floor     {floors} into a plain table; Fieldops push at {100 * r['fieldops_share_of_floor']:.0f}% "
+    print(f"floor     {floors} into a plain table; Fieldops push at {100 * r['fieldops_share_of_floor']:.1f}% "
           f"of the best")
     k = r["kinto"]
     if k:
