@@ -21,9 +21,9 @@ from locust import FastHttpUser, between, events, task
 
 from tools.loadgen import PROTOCOL_HEADERS, Provisioned, files_for, make_ops
 
-_PLAN_PATH = os.environ.get("FIELDOPS_LOAD_PLAN", "")
-PLAN = json.load(open(_PLAN_PATH)) if _PLAN_PATH else {"devices": [], "courier_ids": [], "dispatchers": 0,
-                                                        "sync_wait": [1, 2], "dispatch_wait": [1, 2]}
+_PLAN_PATH = os.environ["FIELDOPS_LOAD_PLAN"]  # set by tools/loadtest.py; this file is not run on its own
+with open(_PLAN_PATH) as _plan:
+    PLAN = json.load(_plan)
 API = "/api/v1"
 COUNTS = {"ops_sent": 0, "ops_pushed": 0, "ops_applied": 0, "busy_stops": 0, "changes_pulled": 0, "syncs": 0,
           "devices_out_of_ops": 0, "tasks_created": 0}
@@ -49,13 +49,12 @@ class Handheld(FastHttpUser):
     def on_start(self):
         """Take the next provisioned device; pull the whole scope as after enrollment."""
         index = next(_next_device)
-        self.device = _device(PLAN["devices"][index % len(PLAN["devices"])]) if PLAN["devices"] else None
+        self.device = _device(PLAN["devices"][index % len(PLAN["devices"])])
         self.rng = random.Random(index)
         self.seq, self.cursor = 1, None
         self.budget = PLAN.get("ops_per_device", 0)
-        self.headers = {**PROTOCOL_HEADERS, "Authorization": f"Bearer {self.device.token}"} if self.device else {}
-        if self.device:
-            self.pull()
+        self.headers = {**PROTOCOL_HEADERS, "Authorization": f"Bearer {self.device.token}"}
+        self.pull()
 
     @task
     def sync(self):
@@ -135,7 +134,7 @@ class Dispatcher(FastHttpUser):
 
     def on_start(self):
         """The dispatcher's token and a random source of its own."""
-        self.headers = {"Authorization": f"Bearer {PLAN.get('dispatcher_token', '')}",
+        self.headers = {"Authorization": f"Bearer {PLAN['dispatcher_token']}",
                         "Content-Type": "application/json"}
         self.rng = random.Random(f"dispatch-{id(self)}")
         self.today = datetime.now(timezone(timedelta(hours=8))).date()
@@ -203,7 +202,6 @@ class Dispatcher(FastHttpUser):
 @events.quitting.add_listener
 def _write_counts(environment, **_kwargs):
     """What locust does not count, beside the plan, for tools/loadtest.py to read."""
-    if _PLAN_PATH:
-        with open(os.path.join(os.path.dirname(_PLAN_PATH), "counts.json"), "w") as out:
-            json.dump(COUNTS, out)
+    with open(os.path.join(os.path.dirname(_PLAN_PATH), "counts.json"), "w") as out:
+        json.dump(COUNTS, out)
 
