@@ -26,6 +26,12 @@ def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
+def _once(engine_name: str) -> None:
+    """Engine-independent checks run in the SQLite pass only."""
+    if engine_name != "sqlite":
+        pytest.skip("engine-independent; once on SQLite is enough")
+
+
 def test_loadtest_runs_clean(engine_name, database_url, tmp_path):
     """A few handhelds and a dispatcher for a few seconds: every endpoint answers, zero errors, figures parse."""
     out = tmp_path / "load.json"
@@ -49,8 +55,9 @@ def test_loadtest_runs_clean(engine_name, database_url, tmp_path):
     assert "server RSS (gunicorn's process group): peak" in done.stdout
 
 
-def test_loadtest_counts_server_errors(tmp_path):
+def test_loadtest_counts_server_errors(tmp_path, engine_name):
     """ERROR lines, tracebacks and killed workers in gunicorn's log are errors; access lines are not."""
+    _once(engine_name)
     log = tmp_path / "gunicorn.log"
     log.write_text('{"level": "INFO", "msg": "request", "status": 200}\n'
                    '{"level": "ERROR", "msg": "unhandled", "status": 500}\n'
@@ -60,14 +67,16 @@ def test_loadtest_counts_server_errors(tmp_path):
     assert _server_errors(str(tmp_path / "missing.log")) == []
 
 
-def test_loadtest_refuses_unbounded_runs():
+def test_loadtest_refuses_unbounded_runs(engine_name):
     """Bounded in time and users: a run of an hour and a half is refused before anything starts."""
+    _once(engine_name)
     done = _run("scripts/loadtest.py", "--seconds", "5400", timeout=60)
     assert done.returncode == 2 and "bounded runs only" in done.stderr
 
 
-def test_bench_peer_help():
+def test_bench_peer_help(engine_name):
     """--help names what it compares."""
+    _once(engine_name)
     done = _run("scripts/bench_peer.py", "--help", timeout=60)
     assert done.returncode == 0
     assert "Kinto" in done.stdout and "--no-kinto" in done.stdout and "floor" in done.stdout
