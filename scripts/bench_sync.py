@@ -216,7 +216,7 @@ def backlog_phase(base_url, server, device, backlogs, batch) -> list[dict]:
 def kinto_phase(devices, ops_per_device, batch, workers, workdir) -> dict:
     """The same records pushed through Kinto's /v1/batch, on its own database of the same PostgreSQL."""
     with throwaway_database("postgresql", workdir, migrate=False) as url:
-        kinto = KintoServer(str(ROOT / ".bench" / "kinto-venv"), workdir, url, workers=workers).start()
+        kinto = KintoServer(None, workdir, url, workers=workers).start()
         try:
             kinto.prepare([d.device_id for d in devices])
             latencies = []
@@ -275,7 +275,7 @@ def main() -> int:
                         help="times each device pulls its whole scope (more rounds, steadier figure)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--kinto", action="store_true",
-                        help="also push the same records through Kinto on PostgreSQL (installs it into .bench/)")
+                        help="also push the same records through Kinto on PostgreSQL (installs it into .cache/kinto-venv)")
     parser.add_argument("--backlog", default="2000,20000",
                         help="offline backlogs to push in sequence (comma list; empty to skip)")
     args = parser.parse_args()

@@ -83,6 +83,25 @@ class ServerProcess:
         """The largest peak resident set size (VmHWM) among the workers, in kB."""
         return max((_rss_kb(pid, "VmHWM") for pid in self.worker_pids()), default=0)
 
+    def group_pids(self) -> list[int]:
+        """Every process in gunicorn's process group: the master and its workers."""
+        if self.proc is None:
+            return []
+        pids = []
+        for entry in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rpartition(")")[2].split()  # the command name may hold spaces
+            except (FileNotFoundError, NotADirectoryError, ProcessLookupError):
+                continue
+            if int(fields[2]) == self.proc.pid:  # after the name: state, ppid, pgrp
+                pids.append(int(entry))
+        return pids
+
+    def group_rss_kb(self) -> int:
+        """The resident set size summed over the process group (master and workers), in kB."""
+        return sum(_rss_kb(pid, "VmRSS") for pid in self.group_pids())
+
     def kill(self) -> None:
         """SIGKILL the whole process group: master and workers die at once, mid-request."""
         if self.proc and self.proc.poll() is None:

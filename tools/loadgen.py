@@ -371,49 +371,27 @@ def call(base_url: str, method: str, path: str, token: str, body=None, query: st
 
 
 KINTO_VERSION = "26.5.0"
-_KINTO_INI = """[app:main]
-use = egg:kinto
-kinto.storage_backend = kinto.core.storage.postgresql
-kinto.storage_url = {url}
-kinto.permission_backend = kinto.core.permission.postgresql
-kinto.permission_url = {url}
-kinto.cache_backend = kinto.core.cache.memory
-kinto.batch_max_requests = 500
-kinto.userid_hmac_secret = fieldops-bench
-multiauth.policies = basicauth
-kinto.bucket_create_principals = system.Authenticated
-
-[loggers]
-keys = root
-
-[handlers]
-keys = console
-
-[formatters]
-keys = generic
-
-[logger_root]
-level = WARNING
-handlers = console
-
-[handler_console]
-class = StreamHandler
-args = (sys.stderr,)
-level = WARNING
-formatter = generic
-
-[formatter_generic]
-format = %(levelname)s %(message)s
-"""
+# Made on first use and reused; outside the package (a fresh clone makes it again).
+KINTO_VENV = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".cache", "kinto-venv")
+# What the benchmarks change in the configuration `kinto init --backend postgresql` writes: our database for
+# storage and permissions, batches as large as ours, basic auth (the accounts policy `init` picks checks a
+# bcrypt hash on each request; Fieldops checks a hashed token), quiet logs (Fieldops logs at WARNING too).
+_KINTO_SETTINGS = {
+    "app:main": {"kinto.storage_url": "{url}", "kinto.permission_url": "{url}",
+                 "kinto.batch_max_requests": "500", "multiauth.policies": "basicauth",
+                 "kinto.bucket_create_principals": "system.Authenticated"},
+    "logger_root": {"level": "WARNING"},
+    "logger_kinto": {"level": "WARNING"},
+}
 
 
 class KintoServer:
     """Mozilla's Kinto, installed from PyPI into its own venv, on its own PostgreSQL database."""
 
-    def __init__(self, venv: str, workdir: str, pg_url: str, workers: int = 2):
-        """Configure; start() installs (once) and runs it under gunicorn."""
+    def __init__(self, venv: str | None, workdir: str, pg_url: str, workers: int = 2):
+        """Configure (venv None: KINTO_VENV); start() installs (once) and runs it under gunicorn."""
         from server.process import free_port
-        self.venv, self.workdir, self.pg_url, self.workers = venv, workdir, pg_url, workers
+        self.venv, self.workdir, self.pg_url, self.workers = venv or KINTO_VENV, workdir, pg_url, workers
         self.port = free_port()
         self.proc = None
 
@@ -430,15 +408,32 @@ class KintoServer:
                             "gunicorn", "psycopg2-binary"], check=True)
             open(stamp, "w").close()
 
+    def _configure(self) -> str:
+        """`kinto init` with the PostgreSQL backends, then _KINTO_SETTINGS; returns the ini's path."""
+        import configparser
+        import subprocess
+        ini = os.path.join(self.workdir, "kinto.ini")
+        if os.path.exists(ini):
+            os.remove(ini)
+        subprocess.run([os.path.join(self.venv, "bin", "kinto"), "init", "--ini", ini, "--backend", "postgresql",
+                        "--cache-backend", "memory"], check=True, capture_output=True)
+        config = configparser.RawConfigParser()
+        config.optionxform = str  # keys as written
+        config.read(ini)
+        url = self.pg_url.replace("postgresql+psycopg://", "postgresql://")
+        for section, values in _KINTO_SETTINGS.items():
+            for key, value in values.items():
+                config.set(section, key, value.format(url=url))
+        with open(ini, "w") as fh:
+            config.write(fh)
+        return ini
+
     def start(self) -> "KintoServer":
-        """Install, migrate, serve; wait until it answers."""
+        """Install, configure, migrate, serve; wait until it answers."""
         import subprocess
         import time
         self._install()
-        ini = os.path.join(self.workdir, "kinto.ini")
-        url = self.pg_url.replace("postgresql+psycopg://", "postgresql://")
-        with open(ini, "w") as fh:
-            fh.write(_KINTO_INI.format(url=url))
+        ini = self._configure()
         bin_dir = os.path.join(self.venv, "bin")
         subprocess.run([os.path.join(bin_dir, "kinto"), "migrate", "--ini", ini], check=True,
                        capture_output=True)
@@ -446,13 +441,15 @@ class KintoServer:
             self.proc = subprocess.Popen([os.path.join(bin_dir, "gunicorn"), "--paste", ini, "--workers",
                                           str(self.workers), "--bind", f"127.0.0.1:{self.port}"],
                                          stdout=log, stderr=log, start_new_session=True)
-        for _ in range(300):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self.proc.poll() is None:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/v1/__heartbeat__", timeout=2):
                     return self
             except OSError:
                 time.sleep(0.1)
-        raise RuntimeError("Kinto did not start; see kinto.log")
+        self.stop()
+        raise RuntimeError(f"Kinto did not start; see {self.workdir}/kinto.log")
 
     def stop(self) -> None:
         """Stop the server."""
@@ -491,3 +488,15 @@ class KintoServer:
             status, body = self.call("PUT", f"/buckets/bench/collections/{name}", {"data": {}})
             if status not in (200, 201):
                 raise RuntimeError(f"kinto collection: {status} {body}")
+
+    def pull_records(self, collection: str, page: int) -> int:
+        """Every record of the collection, a page at a time (following Next-Page); returns how many."""
+        import base64
+        auth = base64.b64encode(b"bench:secret").decode()
+        url, count = f"http://127.0.0.1:{self.port}/v1/buckets/bench/collections/{collection}/records?_limit={page}", 0
+        while url:
+            req = urllib.request.Request(url, headers={"Authorization": f"Basic {auth}"})
+            with urllib.request.urlopen(req, timeout=120) as resp:
+                count += len(orjson.loads(resp.read())["data"])
+                url = resp.headers.get("Next-Page")
+        return count
