@@ -56,7 +56,7 @@ def _start(database_url: str, tmp_path, name: str, lease_seconds: int, schedules
     return proc, log_path
 
 
-def _wait_for(what, timeout: float, step: float = 0.2):
+def wait_for(what, timeout: float, step: float = 0.2):
     """Poll what() (in a fresh transaction) until it is truthy; its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -67,7 +67,8 @@ def _wait_for(what, timeout: float, step: float = 0.2):
     raise AssertionError(f"not within {timeout} s")
 
 
-def _holder_pid() -> int | None:
+def holder_pid() -> int | None:
+    """The pid of the scheduler holding an unexpired lease."""
     lease = current_holder()
     if lease is None or lease.holder is None or lease.expires_at < utcnow():
         return None
@@ -91,11 +92,11 @@ def test_two_schedulers_one_leads_and_the_other_takes_over_after_sigkill(app, da
             proc, log_path = _start(database_url, tmp_path, name, lease_seconds)
             procs[proc.pid] = proc
             logs.append(log_path)
-        leader = _wait_for(_holder_pid, 60)
+        leader = wait_for(holder_pid, 60)
         other = next(pid for pid in procs if pid != leader)
         # Several turns of the every-second jobs, and the daily ones caught up on taking the lease.
         every_job = {"missed-appointments", "op-results-archive", "sync-maintain", "grades", "attachments-gc"}
-        _wait_for(lambda: set(db.session.scalars(select(JobRun.job).where(JobRun.outcome == "ok"))) >= every_job, 60)
+        wait_for(lambda: set(db.session.scalars(select(JobRun.job).where(JobRun.outcome == "ok"))) >= every_job, 60)
         time.sleep(lease_seconds)
         db.session.rollback()
         assert set(_run_pids()) == {leader}
@@ -105,11 +106,11 @@ def test_two_schedulers_one_leads_and_the_other_takes_over_after_sigkill(app, da
         procs[leader].send_signal(signal.SIGKILL)
         killed = time.monotonic()
         procs[leader].wait(10)
-        _wait_for(lambda: _holder_pid() == other, 30, step=0.05)
+        wait_for(lambda: holder_pid() == other, 30, step=0.05)
         took_over = time.monotonic() - killed
         # The bound: the lease plus one renewal interval (a third of it); 5 s more for a loaded machine.
         assert took_over <= lease_seconds + lease_seconds / 3 + 5, took_over
-        _wait_for(lambda: _run_pids(last_id).count(other) >= 3, 30)
+        wait_for(lambda: _run_pids(last_id).count(other) >= 3, 30)
         db.session.rollback()
         after = db.session.scalars(select(JobRun).where(JobRun.id > last_id)).all()
         # The killed leader may have finished a run it had started; none begins after the takeover.
@@ -169,7 +170,7 @@ def test_the_leader_killed_mid_job_the_next_run_completes_it_once(app, make, dat
         proc, log_path = _start(database_url, tmp_path, "first", 3, only_the_import, MANIFEST_INBOX=str(inbox))
         procs.append(proc)
         logs.append(log_path)
-        killed_run = _wait_for(lambda: db.session.scalar(select(JobRun).where(JobRun.job == "manifest-import")),
+        killed_run = wait_for(lambda: db.session.scalar(select(JobRun).where(JobRun.job == "manifest-import")),
                                60, step=0.01)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
@@ -183,7 +184,7 @@ def test_the_leader_killed_mid_job_the_next_run_completes_it_once(app, make, dat
         proc, log_path = _start(database_url, tmp_path, "second", 3, only_the_import, MANIFEST_INBOX=str(inbox))
         procs.append(proc)
         logs.append(log_path)
-        finished = _wait_for(lambda: db.session.scalars(select(JobRun).where(
+        finished = wait_for(lambda: db.session.scalars(select(JobRun).where(
             JobRun.job == "manifest-import", JobRun.outcome == "ok", JobRun.counts["files"].as_integer() == 1)).all(),
             120)
         time.sleep(2.5)  # a few more turns: each finds the inbox empty

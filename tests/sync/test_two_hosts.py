@@ -21,9 +21,9 @@ from server.clock import utcnow
 from server.extensions import db
 from server.models import Attachment, JobRun, OpLog, TaskEvent
 from server.process import ServerProcess
-from server.scheduler import current_holder
 from sync.client import Handheld, HttpTransport
 from tests.sync.test_crash import handheld_done
+from tests.test_scheduler import holder_pid, wait_for
 
 OPS = 40 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 200
 LEASE_SECONDS = 4
@@ -61,25 +61,6 @@ class Host:
             self.scheduler.wait(10)
 
 
-def _wait_for(what, timeout: float, step: float = 0.1):
-    """Poll what() in a fresh transaction until it is truthy; its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        db.session.rollback()
-        if value := what():
-            return value
-        time.sleep(step)
-    raise AssertionError(f"not within {timeout} s")
-
-
-def _leader_pid() -> int | None:
-    """The pid of the scheduler holding an unexpired lease."""
-    lease = current_holder()
-    if lease is None or lease.holder is None or lease.expires_at < utcnow():
-        return None
-    return int(lease.holder.split(":")[1])
-
-
 def _collector_of_an_orphan() -> int | None:
     """The pid of the scheduler whose attachments-gc run deleted something and finished ok."""
     for pid, counts in db.session.execute(select(JobRun.pid, JobRun.counts).where(
@@ -113,7 +94,7 @@ def test_two_hosts_one_database_one_bucket_one_leader(app, client, make, courier
     store = str(tmp_path / "handheld.sqlite3")
     try:
         a, b = (host.start() for host in hosts)
-        leader = _wait_for(_leader_pid, 30)
+        leader = wait_for(holder_pid, 30)
         assert leader in (a.scheduler.pid, b.scheduler.pid)
 
         # Pushed through A, with a photo uploaded through A.
@@ -169,7 +150,7 @@ def test_two_hosts_one_database_one_bucket_one_leader(app, client, make, courier
         assert _staff_photo(b.web.base_url, dispatcher, photo) == PHOTO
 
         # B's scheduler leads now (it may have all along), and its collector works on the shared bucket.
-        _wait_for(lambda: _leader_pid() == b.scheduler.pid, LEASE_SECONDS + LEASE_SECONDS / 3 + 10)
+        wait_for(lambda: holder_pid() == b.scheduler.pid, LEASE_SECONDS + LEASE_SECONDS / 3 + 10)
         orphan = hashlib.sha256(b"\x89PNG\r\n\x1a\nnever named").hexdigest()
         put = urllib.request.Request(f"{b.web.base_url}/attachments/{orphan}", method="PUT",
                                      data=b"\x89PNG\r\n\x1a\nnever named",
@@ -181,7 +162,7 @@ def test_two_hosts_one_database_one_bucket_one_leader(app, client, make, courier
                            .values(created_at=utcnow() - timedelta(hours=49)))
         db.session.commit()
         # The run that deletes it commits the deletion before it records its outcome: wait for the record.
-        assert _wait_for(_collector_of_an_orphan, 30) == b.scheduler.pid
+        assert wait_for(_collector_of_an_orphan, 30) == b.scheduler.pid
         assert db.session.get(Attachment, orphan) is None
         assert not db.session.scalar(select(func.count()).select_from(JobRun).where(
             JobRun.job == "attachments-gc", JobRun.outcome == "failed"))
