@@ -43,6 +43,9 @@ PUBLIC = {
     ("GET", "/r/<token>"): 404,
     ("GET", "/r/<token>.json"): 404,
     ("GET", "/r/<token>/qr.<fmt>"): 404,
+    # Loopback only unless FIELDOPS_METRICS_TOKEN is set (the test client calls from 127.0.0.1);
+    # its refusals are tests/test_metrics.py's.
+    ("GET", "/metrics"): 200,
 }
 # Public routes' path values (links and receipt tokens that are not valid: a valid one is a capability).
 PUBLIC_VALUES = {"/static/<path:filename>": {"filename": "customer.css"},
