@@ -1,0 +1,43 @@
+"""Attachments attacked as a careless operator would: bytes gone from the local folder under a row
+that still names them (a second host without the shared mount, a restored database, a wiped disk)."""
+import hashlib
+import os
+
+import pytest
+
+from server.storage import LocalFolder
+from tests.api.test_attachments import PNG, _put
+
+
+@pytest.fixture
+def handheld(make) -> dict:
+    """A courier's enrolled device's headers."""
+    enrolled = make.device(make.courier())
+    return {"Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1"}
+
+
+def test_a_row_whose_local_bytes_are_gone_is_a_404_and_the_handhelds_reupload_repairs_it(app, client, handheld, make):
+    """Dispatch gets problem+json 404 attachment_bytes_missing (was a 500 from send_file), the
+    handheld's HEAD says not stored so it uploads again, and that upload writes the bytes back."""
+    sha = hashlib.sha256(PNG).hexdigest()
+    assert _put(client, handheld, PNG).status_code == 201
+    os.remove(LocalFolder(app.config["ATTACHMENTS_DIR"]).path(sha))
+    lost = client.get(f"/api/v1/dispatch/attachments/{sha}", headers=make.headers("dispatcher"))
+    assert lost.status_code == 404 and lost.content_type == "application/problem+json"
+    assert lost.json["code"] == "attachment_bytes_missing"
+    assert client.head(f"/api/v1/attachments/{sha}", headers=handheld).status_code == 404
+    assert _put(client, handheld, PNG).status_code == 200  # the row was there; the bytes are again
+    served = client.get(f"/api/v1/dispatch/attachments/{sha}", headers=make.headers("dispatcher"))
+    assert served.status_code == 200 and served.data == PNG
+    assert client.head(f"/api/v1/attachments/{sha}", headers=handheld).status_code == 200
+
+
+def test_a_reupload_under_an_existing_row_is_still_checked_against_its_name(app, client, handheld):
+    """The repair path writes nothing that does not hash to the name (no other bytes under a known sha)."""
+    sha = hashlib.sha256(PNG).hexdigest()
+    assert _put(client, handheld, PNG).status_code == 201
+    path = LocalFolder(app.config["ATTACHMENTS_DIR"]).path(sha)
+    os.remove(path)
+    forged = client.put(f"/api/v1/attachments/{sha}", data=PNG + b"x", headers=handheld)
+    assert forged.status_code == 422 and forged.json["code"] == "hash_mismatch"
+    assert not os.path.exists(path)
