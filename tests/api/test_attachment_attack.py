@@ -41,3 +41,18 @@ def test_a_reupload_under_an_existing_row_is_still_checked_against_its_name(app,
     forged = client.put(f"/api/v1/attachments/{sha}", data=PNG + b"x", headers=handheld)
     assert forged.status_code == 422 and forged.json["code"] == "hash_mismatch"
     assert not os.path.exists(path)
+
+
+def test_names_that_are_not_a_sha256_touch_no_file(app, client, handheld, make):
+    """Upper-case, short, dotted and percent-encoded traversal names: 422 or 404, nothing written outside."""
+    root = app.config["ATTACHMENTS_DIR"]
+    def files():  # the folder's tree, and what sits beside it (where a traversal would land)
+        return sorted(os.walk(root)), sorted(os.listdir(os.path.dirname(root)))
+
+    before = files()
+    for name in (hashlib.sha256(PNG).hexdigest().upper(), "abc", "..", "..%2F..%2Fetc", "%2e%2e"):
+        upload = client.put(f"/api/v1/attachments/{name}", data=PNG, headers=handheld)
+        assert upload.status_code in (404, 422) and upload.content_type == "application/problem+json", name
+        served = client.get(f"/api/v1/dispatch/attachments/{name}", headers=make.headers("dispatcher"))
+        assert served.status_code == 404 and served.content_type == "application/problem+json", name
+    assert files() == before
