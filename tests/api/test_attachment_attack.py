@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from server.extensions import db
+from server.models import Attachment
 from server.storage import LocalFolder
 from tests.api.test_attachments import PNG, _put
 
@@ -56,3 +58,23 @@ def test_names_that_are_not_a_sha256_touch_no_file(app, client, handheld, make):
         served = client.get(f"/api/v1/dispatch/attachments/{name}", headers=make.headers("dispatcher"))
         assert served.status_code == 404 and served.content_type == "application/problem+json", name
     assert files() == before
+
+
+def test_a_bucket_without_credentials_is_a_503_for_staff_not_a_500(app, client, make, monkeypatch):
+    """A host configured for the bucket but given no keys (none in the environment either): the signed
+    URL cannot be made, which is the store refusing us (503 storage_unavailable), not a server error."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+                 "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                 "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    sha = hashlib.sha256(PNG).hexdigest()
+    db.session.add(Attachment(sha256=sha, size=len(PNG), content_type="image/png"))
+    db.session.commit()
+    app.config.update(ATTACHMENTS_URL="s3://photos/p/", S3_ENDPOINT="http://127.0.0.1:9",
+                      S3_ACCESS_KEY=None, S3_SECRET_KEY=None)
+    served = client.get(f"/api/v1/dispatch/attachments/{sha}", headers=make.headers("dispatcher"))
+    assert served.status_code == 503 and served.content_type == "application/problem+json"
+    assert served.json["code"] == "storage_unavailable" and served.headers["Retry-After"] == "5"
