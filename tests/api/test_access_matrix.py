@@ -27,9 +27,6 @@ AUTH_FAILURES = ("none", "bad_token", "revoked_device")
 PUBLIC = {
     ("GET", "/healthz"): 200,
     ("GET", "/readyz"): 200,
-    # Not by role: loopback callers (the test client is one), or FIELDOPS_METRICS_TOKEN's bearer
-    # (tests/test_metrics.py, tests/test_metrics_attack.py).
-    ("GET", "/metrics"): 200,
     ("GET", "/static/<path:filename>"): 200,
     ("GET", "/api/v1/openapi.json"): 200,
     ("GET", "/api/v1/docs"): 200,
