@@ -167,6 +167,38 @@ def exposition() -> bytes:
     return generate_latest(registry) + generate_latest(_STORED)
 
 
+def _is_loopback(address: str) -> bool:
+    """Whether an address (bracketed or with a port as Forwarded may write it) is a loopback one."""
+    address = address.strip().strip('"')
+    if address.startswith("["):
+        address = address[1:].partition("]")[0]
+    elif address.count(":") == 1:
+        address = address.partition(":")[0]
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _whole_chain_is_loopback() -> bool:
+    """The caller, the peer that connected and every address the proxies named are all loopback.
+
+    A reverse proxy on this host relays the world from 127.0.0.1: with FIELDOPS_PROXY_HOPS unset
+    remote_addr is the proxy's, and with too many hops ProxyFix takes an address the client wrote.
+    A client can add a forged 127.0.0.1 to X-Forwarded-For but cannot remove the address its
+    proxy appends, so requiring every one of them to be loopback refuses both."""
+    original = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
+    addresses = [request.remote_addr or "", *([original] if original is not None else [])]
+    for header in request.headers.getlist("X-Forwarded-For"):
+        addresses += header.split(",")
+    for header in request.headers.getlist("Forwarded"):
+        for element in header.replace(";", ",").split(","):
+            name, _, given = element.strip().partition("=")
+            if name.strip().lower() == "for":
+                addresses.append(given)
+    return all(_is_loopback(address) for address in addresses)
+
+
 def _authorize() -> None:
     """FIELDOPS_METRICS_TOKEN set: its bearer only, from anywhere. Unset: loopback callers only."""
     token = current_app.config["METRICS_TOKEN"]
@@ -175,11 +207,7 @@ def _authorize() -> None:
         if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
             raise Unauthorized("/metrics needs the metrics bearer token.", code="metrics_token_required")
         return
-    try:
-        loopback = ipaddress.ip_address(request.remote_addr or "").is_loopback
-    except ValueError:
-        loopback = False
-    if not loopback:
+    if not _whole_chain_is_loopback():
         raise Forbidden("/metrics answers loopback callers only unless FIELDOPS_METRICS_TOKEN is set.",
                         code="metrics_loopback_only")
 

@@ -111,11 +111,14 @@ class S3Bucket:
             self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256) + _ASIDE)
 
     def signed_url(self, sha256: str, *, content_type: str, disposition: str) -> str:
-        """A GET URL for the object that works for url_seconds, answering with the type and disposition given."""
-        return self.signing_client.generate_presigned_url(
-            "get_object", ExpiresIn=self.url_seconds,
-            Params={"Bucket": self.bucket, "Key": self.key(sha256), "ResponseContentType": content_type,
-                    "ResponseContentDisposition": disposition, "ResponseCacheControl": "private, no-store"})
+        """A GET URL for the object that works for url_seconds, answering with the type and disposition given.
+
+        Signing needs credentials: none found (no keys, no role) is the store refusing us, a 503."""
+        with _store_errors("sign"):
+            return self.signing_client.generate_presigned_url(
+                "get_object", ExpiresIn=self.url_seconds,
+                Params={"Bucket": self.bucket, "Key": self.key(sha256), "ResponseContentType": content_type,
+                        "ResponseContentDisposition": disposition, "ResponseCacheControl": "private, no-store"})
 
     def ready(self) -> bool:
         """Whether the bucket answers to our credentials (the readiness probe)."""

@@ -1,6 +1,7 @@
 """Content-addressed attachments (signatures, photos): verified, typed by content, stored once."""
 import hashlib
 import json
+import os
 import re
 from datetime import datetime, timedelta
 from typing import Iterator, NamedTuple
@@ -8,6 +9,7 @@ from xml.etree.ElementTree import ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
+from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -116,19 +118,31 @@ def _svg_problem(data: bytes) -> str | None:
     return None
 
 
+def _bytes_lost(sha256: str) -> bool:
+    """Whether a local folder has lost the bytes its row names (a host without the shared mount,
+    a wiped disk). A bucket's PUT comes before the row and is strongly consistent: not asked."""
+    store = backend()
+    return isinstance(store, LocalFolder) and not os.path.exists(store.path(sha256))
+
+
 def exists(*, sha256: str) -> bool:
-    """Whether the attachment is stored."""
-    return db.session.get(Attachment, sha256) is not None
+    """Whether the attachment is stored (its row, and in a local folder its bytes: else the handheld uploads again)."""
+    return db.session.get(Attachment, sha256) is not None and not _bytes_lost(sha256)
 
 
 def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
-    """Keep the bytes if they hash to sha256 and are an allowed type; (row, created)."""
-    existing = db.session.get(Attachment, sha256)
-    if existing is not None:
-        return existing, False
+    """Keep the bytes if they hash to sha256 and are an allowed type; (row, created).
+
+    Checked against the name even when the row exists: a repeat upload writes back bytes a
+    local folder lost, and never other bytes under a known name."""
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ValidationFailed("The bytes do not hash to the name they were sent under.",
                                code="hash_mismatch", fields={"sha256": ["Does not match the body."]})
+    existing = db.session.get(Attachment, sha256)
+    if existing is not None:
+        if _bytes_lost(sha256):
+            backend().put(sha256, data, existing.content_type)
+        return existing, False
     content_type = sniff(data)
     if content_type is None:
         _refuse(actor, sha256, "unsupported_content", "Only JPEG, PNG, or SVG (signatures, no scripts) are accepted.",
@@ -183,6 +197,10 @@ def download(*, sha256: str) -> Download:
     name = sha256 + EXTENSIONS[row.content_type]
     store = backend()
     if isinstance(store, LocalFolder):
+        if not os.path.exists(store.path(sha256)):
+            current_app.logger.error("attachment bytes missing", extra={"sha256": sha256})
+            raise NotFound(f"Attachment {sha256} is recorded but its bytes are not in this host's folder; "
+                           "the handheld uploads it again.", code="attachment_bytes_missing")
         return Download(row, disposition, name, path=store.path(sha256))
     url = store.signed_url(sha256, content_type=row.content_type, disposition=f"{disposition}; filename={name}")
     return Download(row, disposition, name, url=url)
