@@ -70,6 +70,10 @@ def main() -> int:
                         help="seconds between a dispatcher's actions, MIN,MAX")
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test",
                         help="PostgreSQL to make the throw-away database on")
+    parser.add_argument("--spawn-rate", type=float, default=None,
+                        help="users started a second (default: all within 5 s)")
+    parser.add_argument("--steady", action="store_true",
+                        help="latencies from the end of the ramp (locust --reset-stats); errors over the whole run")
     parser.add_argument("--json", help="also write the figures to this file")
     parser.add_argument("--keep", help="copy gunicorn's and locust's logs and CSVs into this folder")
     args = parser.parse_args()
@@ -79,6 +83,7 @@ def main() -> int:
     for engine in args.engine.split(","):
         r = loadtest.run(engine=engine, handhelds=args.handhelds, dispatchers=args.dispatchers, seconds=args.seconds,
                          workers=args.workers, threads=args.threads, sync_wait=args.sync_wait,
+                         spawn_rate=args.spawn_rate, steady=args.steady,
                          dispatch_wait=args.dispatch_wait, pg_base=args.pg,
                          keep=f"{args.keep}/{engine}" if args.keep else None)
         report(r)

@@ -122,7 +122,7 @@ def _check_op_log(url: str, workdir: str) -> tuple[list[str], int]:
 
 
 def run(*, engine: str = "sqlite", handhelds: int = 200, dispatchers: int = 3, seconds: float = 60,
-        workers: int = 4, threads: int = 1, spawn_rate: float | None = None,
+        workers: int = 4, threads: int = 1, spawn_rate: float | None = None, steady: bool = False,
         sync_wait: tuple[float, float] = (5.0, 15.0), dispatch_wait: tuple[float, float] = (1.0, 3.0),
         pg_base: str = "postgresql://postgres@127.0.0.1:5432/test", keep: str | None = None,
         say=print) -> dict:
@@ -158,7 +158,10 @@ def run(*, engine: str = "sqlite", handhelds: int = 200, dispatchers: int = 3, s
                     [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
                      "--host", f"http://127.0.0.1:{server.port}", "--users", str(users),
                      "--spawn-rate", f"{rate:g}", "--run-time", f"{seconds:g}s", "--stop-timeout", "60",
-                     "--csv", prefix, "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0"],
+                     "--csv", prefix, "--only-summary", "--loglevel", "WARNING", "--exit-code-on-error", "0",
+                     # steady: latencies from the moment every user has started (locust's
+                     # --reset-stats); errors are counted over the whole run either way.
+                     *(["--reset-stats"] if steady else [])],
                     env={**os.environ, "FIELDOPS_LOAD_PLAN": plan_path,
                          "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
                     stdout=locust_log, stderr=subprocess.STDOUT, timeout=seconds + 180, cwd=str(ROOT))
