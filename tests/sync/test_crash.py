@@ -33,25 +33,8 @@ def test_sigkill_during_pushes_loses_and_doubles_nothing(app, client, make, cour
         for i in range(OPS):
             handheld.queue("task.note", task["id"], {"text": f"n{i}"})
         handheld.close()
-        failure: list = []
-
-        def pushing():
-            pusher_client = Handheld(store, HttpTransport(server.base_url, timeout=10), batch_size=10,
-                                     max_attempts=2, sleep=lambda s: None, rng=random.Random(5))
-            try:
-                pusher_client.push()
-            except ConnectionError as exc:
-                failure.append(exc)
-            finally:
-                pusher_client.close()
-
-        pusher = threading.Thread(target=pushing)
-        pusher.start()
-        deadline = time.monotonic() + 60
-        while handheld_done(store) < OPS // 3 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        server.kill()
-        pusher.join(60)
+        failure = push_until_killed(store, server.base_url, batch_size=10, seed=5, done_at=OPS // 3,
+                                    kill=server.kill)
         assert failure, "the kill should have interrupted the push"
         acknowledged = done_seqs(store)
         assert 0 < len(acknowledged) < OPS
@@ -84,6 +67,33 @@ def done_seqs(store: str) -> list[int]:
 def handheld_done(store: str) -> int:
     """How many ops the client holds as acknowledged."""
     return len(done_seqs(store))
+
+
+def push_until_killed(store: str, base_url: str, *, batch_size: int, seed: int, done_at: int, kill) -> list:
+    """Push the handheld's queue from a thread; once done_at ops are acknowledged, kill() the server.
+
+    Returns the connection errors the push met (the kill should cause one).
+    """
+    failure: list = []
+
+    def pushing():
+        pusher = Handheld(store, HttpTransport(base_url, timeout=10), batch_size=batch_size, max_attempts=2,
+                          sleep=lambda s: None, rng=random.Random(seed))
+        try:
+            pusher.push()
+        except ConnectionError as exc:
+            failure.append(exc)
+        finally:
+            pusher.close()
+
+    thread = threading.Thread(target=pushing)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while handheld_done(store) < done_at and time.monotonic() < deadline:
+        time.sleep(0.005)
+    kill()
+    thread.join(60)
+    return failure
 
 
 def test_racing_pushes_through_several_gunicorn_workers_apply_once(app, make, courier, database_url, tmp_path):

@@ -8,8 +8,6 @@ import random
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.request
 import uuid
 from datetime import timedelta
@@ -22,7 +20,7 @@ from server.extensions import db
 from server.models import Attachment, JobRun, OpLog, TaskEvent
 from server.process import ServerProcess
 from sync.client import Handheld, HttpTransport
-from tests.sync.test_crash import handheld_done
+from tests.sync.test_crash import push_until_killed
 from tests.test_scheduler import holder_pid, wait_for
 
 OPS = 40 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 200
@@ -118,25 +116,7 @@ def test_two_hosts_one_database_one_bucket_one_leader(app, client, make, courier
         for i in range(OPS):
             via_a.queue("task.note", task["id"], {"text": f"n{i}"})
         via_a.close()
-        failure: list = []
-
-        def pushing():
-            pusher = Handheld(store, HttpTransport(a.web.base_url, timeout=10), batch_size=2, max_attempts=2,
-                              sleep=lambda s: None, rng=random.Random(7))
-            try:
-                pusher.push()
-            except ConnectionError as exc:
-                failure.append(exc)
-            finally:
-                pusher.close()
-
-        thread = threading.Thread(target=pushing)
-        thread.start()
-        deadline = time.monotonic() + 60
-        while handheld_done(store) < 1 + OPS // 3 and time.monotonic() < deadline:
-            time.sleep(0.005)
-        a.kill()
-        thread.join(60)
+        failure = push_until_killed(store, a.web.base_url, batch_size=2, seed=7, done_at=1 + OPS // 3, kill=a.kill)
         assert failure, "the kill should have interrupted the push through A"
 
         via_b = Handheld(store, HttpTransport(b.web.base_url, timeout=10), sleep=lambda s: None)
