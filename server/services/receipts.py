@@ -244,11 +244,10 @@ _UNNUMBERED = "fieldops.receipts.unnumbered"
 
 
 def _take_numbers(connection, day: date, count: int) -> range:
-    """`count` consecutive numbers of a depot-local day from its counter, gapless.
+    """`count` consecutive numbers of a depot-local day from its counter, in one upsert.
 
-    The upsert takes the counter row's lock until the transaction ends, so two
-    transactions never get one number (the second waits) and a rolled-back
-    transaction gives its numbers back.
+    The upsert is atomic: two callers never get one number. It holds the counter
+    row's lock until the connection's transaction ends.
     """
     table = ReceiptCounter.__table__
     insert = _INSERT[connection.dialect.name](table).values(day=day, last=count)
@@ -258,13 +257,30 @@ def _take_numbers(connection, day: date, count: int) -> range:
     return range(last - count + 1, last + 1)
 
 
+def _numbers(session, day: date, count: int) -> range:
+    """The day's next `count` numbers for the session's transaction.
+
+    PostgreSQL: taken in a transaction of their own, committed at once, so the
+    counter row is locked for one statement, not from this flush to the issuer's
+    commit (every push with a handover would queue behind every other one). A
+    transaction that rolls back after taking numbers leaves them unused: numbers
+    are unique and increase within a day, with a gap where an issue was rolled
+    back. SQLite runs one writer at a time anyway: the numbers are taken in the
+    issuing transaction, and a rollback gives them back.
+    """
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        return _take_numbers(connection, day, count)
+    with connection.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as own:
+        return _take_numbers(own, day, count)
+
+
 def _number_pending(session, _flush_context=None, _instances=None) -> None:
     """Number and seal, at the flush that inserts them, the receipts the transaction issued.
 
-    One counter upsert per day for all of them, and the counter's lock is taken
-    only now: a push issuing a receipt at its first op no longer holds every
-    other issuer from that op to its commit. A receipt whose issue was rolled
-    back (a savepoint's) is no longer pending and takes no number.
+    One counter upsert per day for all of them (`_numbers`: on PostgreSQL in a
+    transaction of its own). A receipt whose issue was rolled back (a
+    savepoint's) is no longer pending and takes no number.
     """
     entries = [e for e in session.info.pop(_UNNUMBERED, ()) if e[0] in session.new]
     if not entries:
@@ -273,9 +289,8 @@ def _number_pending(session, _flush_context=None, _instances=None) -> None:
     by_day: dict[date, list] = {}
     for entry in entries:
         by_day.setdefault(local_date(entry[0].issued_at), []).append(entry)
-    connection = session.connection()
     for day in sorted(by_day):
-        numbers = _take_numbers(connection, day, len(by_day[day]))
+        numbers = _numbers(session, day, len(by_day[day]))
         for (receipt, sealed, key), sequence in zip(by_day[day], numbers, strict=True):
             receipt.number = sealed["number"] = f"{prefix}-{day:%Y%m%d}-{sequence:05d}"
             payload = canonical_json(sealed)
