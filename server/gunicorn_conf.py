@@ -55,3 +55,11 @@ logconfig_dict = {
         "alembic.runtime.plugins": {"level": "WARNING"},
     },
 }
+
+
+def post_worker_init(_worker):
+    """The worker has loaded the app: freeze what start-up made (modules, mappers, schemas, compiled
+    statements), so the collector's full passes during requests no longer walk it each time."""
+    import gc
+    gc.collect()
+    gc.freeze()

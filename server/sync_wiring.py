@@ -104,9 +104,9 @@ def _pod_refuse(*, ctx, obj: Task, payload: dict) -> None:
 
 def _pod_deliver_alternate(*, ctx, obj: Task, payload: dict) -> None:
     """pod.deliver_alternate {place, authorization: {via, reference}, photos}."""
-    authorization = payload.pop("authorization")
+    authorization = payload["authorization"]
     handover.deliver_alternate(task=obj, via=authorization["via"], reference=authorization["reference"],
-                               **payload, **_op_facts(ctx))
+                               **{k: v for k, v in payload.items() if k != "authorization"}, **_op_facts(ctx))
 
 
 def _pickup_collect(*, ctx, obj: Task, payload: dict) -> None:
