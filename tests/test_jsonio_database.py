@@ -52,3 +52,28 @@ def test_read_transactions_see_one_snapshot_and_cannot_write(app, engine_name):
         assert db.session.scalar(text("SHOW transaction_isolation")) == "read committed"
         assert db.session.scalar(text("SHOW transaction_read_only")) == "off"
     db.session.rollback()
+
+
+def test_utc_datetimes_bind_on_sqlite_as_sqlalchemy_stores_them():
+    """UTCDateTime's one-step SQLite binding gives the text of SQLAlchemy's own DATETIME processor
+    (microseconds always written, years padded, any offset turned to UTC); naive values are refused."""
+    from datetime import datetime, timedelta, timezone
+
+    import pytest
+    from sqlalchemy import DateTime
+    from sqlalchemy.dialects import sqlite
+
+    from server.clock import UTCDateTime
+
+    dialect = sqlite.dialect()
+    ours = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)  # what the engine calls
+    theirs = DateTime().dialect_impl(dialect).bind_processor(dialect)
+    plus8 = timezone(timedelta(hours=8))
+    values = [datetime(2026, 11, 24, 9, 0, tzinfo=plus8), datetime(2026, 11, 24, 1, 2, 3, 4, tzinfo=timezone.utc),
+              datetime(1, 1, 1, 8, 0, tzinfo=plus8), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc),
+              datetime(2026, 3, 1, 0, 30, 0, 500000, tzinfo=timezone(timedelta(hours=-3, minutes=-30)))]
+    for value in values:
+        assert ours(value) == theirs(value.astimezone(timezone.utc).replace(tzinfo=None)), value
+    assert ours(None) is None
+    with pytest.raises(ValueError, match="naive"):
+        ours(datetime(2026, 11, 24, 9, 0))
