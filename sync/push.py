@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 import marshmallow as ma
 import orjson
 from flask import current_app
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
@@ -27,7 +27,7 @@ from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
 from schemas.sync import OpIn
 from server.auth import Actor
 from server.clock import local_day_start, utcnow
-from server.database import mark_read_only, reset_read_only
+from server.database import bulk_insert, mark_read_only, reset_read_only
 from server.errors import DomainError, fields_from_messages
 from server.extensions import db
 from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncConflict
@@ -300,7 +300,7 @@ def _device_time(value) -> tuple[datetime | None, str | None]:
 def _write_log(rows: list[dict]) -> None:
     """Insert the batch's op-log rows in one Core statement (the ORM's per-row bookkeeping costs more)."""
     if rows:
-        db.session.execute(insert(OpLog.__table__), rows)
+        bulk_insert(db.session, OpLog.__table__, rows)
 
 
 def _stored_ops(device: Device, ops: list[dict]) -> dict[int, OpLog]:

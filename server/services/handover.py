@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,6 +29,7 @@ from schemas.vocab import OPEN_STATUSES
 from server import sealing
 from server.auth import Actor
 from server.clock import local_date, utcnow
+from server.database import bulk_insert
 from server.errors import NotFound, RuleViolation
 from server.extensions import db
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
@@ -131,7 +132,7 @@ def _write_steps(session: Session, _flush_context=None) -> None:
     """Insert the steps recorded since the last flush (after the tasks are written), or at commit if none came."""
     rows = session.info.pop(_STEPS, None)
     if rows:
-        session.execute(insert(HandoverStep.__table__), rows)
+        bulk_insert(session, HandoverStep.__table__, rows)
 
 
 def _forget_steps(session: Session, _transaction=None) -> None:

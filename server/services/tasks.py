@@ -3,7 +3,7 @@ import math
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from sqlalchemy import and_, event, func, insert, or_, select
+from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
@@ -11,7 +11,7 @@ from sqlalchemy.orm.util import identity_key
 from schemas.vocab import DONE_STATUSES, OPEN_STATUSES
 from server.auth import Actor
 from server.clock import local_date, local_day_start, utcnow
-from server.database import mark_read_only, reset_read_only
+from server.database import bulk_insert, mark_read_only, reset_read_only
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.models import Change, Courier, FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
@@ -61,7 +61,7 @@ def _write_history(session: Session, _flush_context) -> None:
     rows = session.info.pop(_HISTORY, None)
     if not rows:
         return
-    session.execute(insert(TaskEvent.__table__), rows)
+    bulk_insert(session, TaskEvent.__table__, rows)
     # A task whose history is loaded in this session reloads it when next read.
     for task_id in {row["task_id"] for row in rows}:
         task = session.identity_map.get(identity_key(Task, task_id))
