@@ -364,7 +364,7 @@ def issue(*, task_id: str, kind: str, evidence: dict, first: bool = False) -> Re
     sealed = {"format": FORMAT, "number": None, "issued_at": time_text(issued_at), "kind": kind, "key_id": kid,
               "evidence": {**evidence, "task_id": task.id, "waybill_no": task.waybill_no,
                            "recipient": privacy.surname_masked(task.recipient_name)}}
-    canonical_json(sealed)  # evidence with no single spelling (a float, a naive time) is refused here
+    sealable(sealed)  # evidence with no single spelling (a float, a naive time) is refused here
     receipt_id, token = ids.new_id("r"), ids.new_token(TOKEN_PREFIX)
     receipt = Receipt(id=receipt_id, token_hash=ids.hash_secret(token), task_id=task.id, kind=kind,
                       token_sealed=sealing.seal(token, purpose=_TOKEN_SEALING, bound_to=receipt_id),
