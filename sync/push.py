@@ -165,21 +165,25 @@ def _without_secrets(op: dict) -> dict:
     return {k: REDACTED if k in op_type.secret_fields and v is not None else v for k, v in payload.items()}
 
 
-def _log_row(device: Device, op: dict, digest: str, result: dict, *, in_sequence: bool = True) -> dict:
-    """The op-log row for an op, whatever became of it: field data is never dropped."""
+def _log_fields(op: dict, received_at: datetime) -> dict:
+    """What an op's log row holds of the op itself: taken when the batch arrives, before any lock."""
     device_time = op.get("device_time")
     offset = device_time.utcoffset() if device_time else None
     base = op.get("base_version")
-    return {"device_id": device.id, "courier_id": device.courier_id, "seq": op["seq"],
-            "op_id": _column_text(op["op_id"]) or "", "type": _column_text(op["type"]) or "",
+    return {"seq": op["seq"], "op_id": _column_text(op["op_id"]) or "", "type": _column_text(op["type"]) or "",
             "entity_id": _column_text(op.get("entity_id")),
             "base_version": base if isinstance(base, int) and 0 <= base <= MAX_INT32 else None,
-            "payload": _without_secrets(op), "payload_hash": digest,
+            "payload": _without_secrets(op), "payload_hash": op["digest"],
             "device_time": device_time.astimezone(timezone.utc) if device_time else None,
             "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,
-            "received_at": utcnow(), "status": result["status"], "code": result["code"],
-            "detail": result["detail"], "result": result, "in_sequence": in_sequence,
-            "clock_skew_s": op.get("clock_skew_s"), "clock_suspect": op.get("clock_suspect", False)}
+            "received_at": received_at, "clock_skew_s": op.get("clock_skew_s"),
+            "clock_suspect": op.get("clock_suspect", False)}
+
+
+def _log_row(device: Device, op: dict, result: dict, *, in_sequence: bool = True) -> dict:
+    """The op-log row for an op, whatever became of it: field data is never dropped."""
+    return {**op["log"], "device_id": device.id, "courier_id": device.courier_id, "status": result["status"],
+            "code": result["code"], "detail": result["detail"], "result": result, "in_sequence": in_sequence}
 
 
 _OP_IN = OpIn()
@@ -318,7 +322,7 @@ def _replay(device: Device, op: dict, stored: OpLog | None, log_rows: list[dict]
         return dict(stored.result, duplicate=True)
     result = _result(op, "rejected", "seq_reused",
                      f"seq {op['seq']} was already used by another op; seqs must never be reused.")
-    log_rows.append(_log_row(device, op, op["digest"], result, in_sequence=False))
+    log_rows.append(_log_row(device, op, result, in_sequence=False))
     return result
 
 
@@ -531,8 +535,10 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
     skew = round((device_now - utcnow()).total_seconds()) if device_now is not None else None
     suspect = skew is not None and abs(skew) > skew_tolerance_s
     ops = [dict(_check(op), clock_skew_s=skew, clock_suspect=suspect) for op in sorted(ops, key=lambda o: o["seq"])]
+    received_at = utcnow()
     for op in ops:
         _load_payload(registry, op)
+        op["log"] = _log_fields(op, received_at)
     for _ in range(len(ops) + 1):
         try:
             return _attempt(registry, actor, ops, decided)
@@ -690,7 +696,7 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
                 conflicts.append((op["seq"], outcome.conflict))
         else:
             result = outcome
-        log_rows.append(_log_row(device, op, op["digest"], result))
+        log_rows.append(_log_row(device, op, result))
         taken_results[op["seq"]] = result
     _write_log(log_rows)
     if conflicts:
