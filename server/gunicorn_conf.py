@@ -57,9 +57,29 @@ logconfig_dict = {
 }
 
 
-def post_worker_init(_worker):
-    """The worker has loaded the app: freeze what start-up made (modules, mappers, schemas, compiled
-    statements), so the collector's full passes during requests no longer walk it each time."""
+def post_worker_init(worker):
+    """The worker has loaded the app: freeze what start-up made, and collect cycles only between requests.
+
+    Frozen, the modules, mappers, schemas and compiled statements are never
+    walked again by the cyclic collector. The collector is then switched off
+    while a request runs and run once after it (post_request). On CPython 3.11.7
+    a collection that ran in the middle of a large push could crash the worker
+    with SIGSEGV (docs/benchmarks.md: 5 of 11 runs of the 20,000-op appointment
+    backlog on SQLite, before this; none of 9 after), and a collection mid-push
+    walks every ORM object of the batch for nothing. With one request at a time
+    per worker (gunicorn's sync workers, as deployed) nothing of a request is
+    alive when its garbage is collected. A threaded worker (--threads > 1) keeps
+    the collector on: between one thread's requests another's may be running.
+    """
     import gc
     gc.collect()
     gc.freeze()
+    if worker.cfg.threads == 1:
+        gc.disable()
+
+
+def post_request(worker, _req, _environ, _resp):
+    """Collect the request's cyclic garbage now that nothing of it runs (one request at a time)."""
+    import gc
+    if worker.cfg.threads == 1:
+        gc.collect()
