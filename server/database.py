@@ -9,7 +9,7 @@ import orjson
 from flask import current_app, has_app_context
 from sqlalchemy import JSON, event, text
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import jsonio
 
@@ -247,11 +247,16 @@ def bulk_insert(session, table, rows: list[dict]) -> None:
     names = given + list(defaults)
     processors = [_copy_processor(table.c[name].type, dialect) for name in names]
     quoted = ", ".join(dialect.identifier_preparer.quote(name) for name in names)
-    with connection.connection.driver_connection.cursor() as cursor:
-        with cursor.copy(f"COPY {dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN") as copy:
+    statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({quoted}) FROM STDIN"
+    try:
+        with connection.connection.driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
             for row in rows:
                 values = [row[name] for name in given] + [d(None) if callable(d) else d for d in defaults.values()]
                 copy.write_row([p(v) if p else v for p, v in zip(processors, values, strict=True)])
+    except dialect.loaded_dbapi.Error as exc:
+        # As SQLAlchemy wraps a driver error of its own statements (OperationalError for a lock
+        # timeout, a deadlock, a dropped connection): the callers' busy handling sees it.
+        raise DBAPIError.instance(statement, None, exc, dialect.loaded_dbapi.Error) from exc
 
 
 def _copy_processor(type_, dialect):

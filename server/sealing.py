@@ -6,6 +6,8 @@ under its own purpose's key and bound to the row it belongs to, so a sealed
 value copied to another row does not open.
 """
 import base64
+import hashlib
+import hmac
 import os
 
 from cryptography.exceptions import InvalidTag
@@ -38,3 +40,12 @@ def unseal(sealed: str, *, purpose: str, bound_to: str) -> str:
         return _key(purpose).decrypt(raw[:12], raw[12:], bound_to.encode()).decode()
     except InvalidTag:
         raise ValueError("the sealed value cannot be opened (FIELDOPS_SECRET_KEY changed?)") from None
+
+
+def keyed_digest(value: str, *, purpose: str) -> str:
+    """A fingerprint of a secret that only this service can compute (HMAC-SHA256 under a key derived
+    from SECRET_KEY): equal secrets give equal digests, and a stored one cannot be searched for the
+    secret (a 6-digit PIN is 10^6 guesses) without the key."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=purpose.encode()).derive(current_app.config["SECRET_KEY"].encode())
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()

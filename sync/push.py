@@ -25,6 +25,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
 from schemas.sync import OpIn
+from server import sealing
 from server.auth import Actor
 from server.clock import local_day_start, utcnow
 from server.database import bulk_insert, mark_read_only, reset_read_only
@@ -64,15 +65,25 @@ class OpContext:
     base_version: int | None = None  # the entity's version the device held when it made the op
 
 
-def payload_hash(op: dict) -> str:
+def payload_hash(op: dict, secret_fields: tuple[str, ...] = ()) -> str:
     """Fingerprint of what an op asks for, to tell a true duplicate from a reused seq.
 
     Taken over the op as received (any JSON: the encoder escapes what it must).
+    A secret field of the op's type (a handover PIN) enters it only as a keyed
+    digest: the op log keeps this fingerprint, and a plain hash over a 6-digit
+    PIN and fields stored beside it would give the PIN back in 10^6 tries.
     """
+    payload = op.get("payload", {})
+    if secret_fields and isinstance(payload, dict):
+        payload = {k: sealing.keyed_digest(json.dumps(v, sort_keys=True, default=str), purpose=_SECRET_DIGEST)
+                   if k in secret_fields and v is not None else v for k, v in payload.items()}
     canonical = json.dumps({k: op.get(k) for k in ("op_id", "type", "entity_id", "base_version")}
-                           | {"payload": op.get("payload", {})},
+                           | {"payload": payload},
                            sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+_SECRET_DIGEST = "fieldops.op-secret-digest.v1"
 
 
 # What neither database can store as text or JSON: NUL (PostgreSQL) and lone
@@ -172,7 +183,7 @@ def _log_fields(op: dict, received_at: datetime) -> dict:
     base = op.get("base_version")
     return {"seq": op["seq"], "op_id": _column_text(op["op_id"]) or "", "type": _column_text(op["type"]) or "",
             "entity_id": _column_text(op.get("entity_id")),
-            "base_version": base if isinstance(base, int) and 0 <= base <= MAX_INT32 else None,
+            "base_version": base if type(base) is int and 0 <= base <= MAX_INT32 else None,  # not a bool
             "payload": _without_secrets(op), "payload_hash": op["digest"],
             "device_time": device_time.astimezone(timezone.utc) if device_time else None,
             "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,
@@ -220,7 +231,7 @@ def _envelope_code(fields: dict) -> str:
     return "invalid_device_time" if set(fields) == {"device_time"} else "invalid_op"
 
 
-def _check(raw: dict) -> dict:
+def _check(raw: dict, secret_fields: tuple[str, ...] = ()) -> dict:
     """An op as the engine works on it; whatever is wrong with it alone is decided here, as rejected.
 
     `verdict` is that rejection (or None); the other keys are storable versions
@@ -233,7 +244,9 @@ def _check(raw: dict) -> dict:
           "type": op_type if isinstance(op_type, str) else None,
           "entity_id": entity_id if isinstance(entity_id, str) else None,
           "base_version": raw.get("base_version"), "device_time": None,
-          "payload": escaped.get("payload", {}), "digest": payload_hash(raw), "verdict": None}
+          "payload": escaped.get("payload", {}), "digest": payload_hash(raw, secret_fields), "verdict": None}
+    if secret_fields:  # a retry of an op logged before secrets were keyed still replays as a duplicate
+        op["legacy_digest"] = payload_hash(raw)
     fields = {}
     if not _plainly_valid(raw):
         try:
@@ -241,6 +254,8 @@ def _check(raw: dict) -> dict:
         except ma.ValidationError as exc:
             fields = fields_from_messages(exc.messages)
     fields.update({path: [_UNSTORABLE_MESSAGE] for path in bad if path.split(".")[0] != "payload"})
+    if isinstance(op["op_id"], str) and len(op["op_id"]) > 64:  # OpIn measures it stripped; it is kept as sent
+        fields.setdefault("op_id", []).append("Longer than 64 characters as sent.")
     if fields:
         code = _envelope_code(fields)
         op["verdict"] = _result(op, "rejected", code, f"The op is invalid: {', '.join(sorted(fields))}.",
@@ -261,6 +276,12 @@ def _check(raw: dict) -> dict:
                                            or not isinstance(op["payload"], dict))
     op["stored_payload"] = {"_received": escaped} if whole else op["payload"]
     return op
+
+
+def _secret_fields(registry: Registry, raw: dict) -> tuple[str, ...]:
+    """The secret fields of the op's type, if its type is one."""
+    op_type = registry.ops.get(raw.get("type")) if isinstance(raw.get("type"), str) else None
+    return op_type.secret_fields if op_type is not None else ()
 
 
 def _load_payload(registry: Registry, op: dict) -> None:
@@ -318,7 +339,7 @@ def _stored_ops(device: Device, ops: list[dict]) -> dict[int, OpLog]:
 
 def _replay(device: Device, op: dict, stored: OpLog | None, log_rows: list[dict]) -> dict:
     """An op at or below last_seq: the stored result if it is the same op, else seq_reused."""
-    if stored is not None and stored.payload_hash == op["digest"]:
+    if stored is not None and stored.payload_hash in (op["digest"], op.get("legacy_digest")):
         return dict(stored.result, duplicate=True)
     result = _result(op, "rejected", "seq_reused",
                      f"seq {op['seq']} was already used by another op; seqs must never be reused.")
@@ -533,8 +554,11 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
     """
     decided: dict[int, dict] = {}
     skew = round((device_now - utcnow()).total_seconds()) if device_now is not None else None
+    if skew is not None:  # a clock decades off is flagged like any other; the column holds 32 bits
+        skew = max(-MAX_INT32, min(MAX_INT32, skew))
     suspect = skew is not None and abs(skew) > skew_tolerance_s
-    ops = [dict(_check(op), clock_skew_s=skew, clock_suspect=suspect) for op in sorted(ops, key=lambda o: o["seq"])]
+    ops = [dict(_check(op, _secret_fields(registry, op)), clock_skew_s=skew, clock_suspect=suspect)
+           for op in sorted(ops, key=lambda o: o["seq"])]
     received_at = utcnow()
     for op in ops:
         _load_payload(registry, op)
