@@ -4,8 +4,9 @@
 For each size and engine: a throw-away database at head, the rows written in
 bulk (tools/kpi_data.py: COPY on PostgreSQL, executemany on SQLite), then the
 report over the whole month timed without grouping and grouped by courier,
-depot and day (best and worst of --runs). --explain prints PostgreSQL's plan
-of the task aggregation; --chart FILE draws the month's daily trend.
+depot and day (best and worst of --runs). --explain prints the plan of the
+task aggregation (PostgreSQL's, with timings; SQLite's query plan); --chart
+FILE draws the month's daily trend.
 Figures go into docs/benchmarks.md by hand, with the command line.
 """
 import argparse
@@ -26,18 +27,16 @@ DAYS = 30
 
 
 def _explain(db) -> list[str]:
-    """PostgreSQL's plan (with timings) of the ungrouped task aggregation."""
+    """The engine's plan of the ungrouped task aggregation: PostgreSQL's with timings, SQLite's query plan."""
     from sqlalchemy import text
 
     from server.services import kpis
-    figures = [fig for fig in kpis.FIGURES if fig.source == "tasks"]
-    columns = [kpis._group_key("tasks", None).label("group_key")]
-    for fig in figures:
-        columns += [kpis._numerator(fig), kpis._denominator(fig)]
-    query = kpis._rows("tasks", columns, None, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
+    query = kpis._aggregate_query("tasks", None, FIRST_DAY, FIRST_DAY + timedelta(days=DAYS - 1))
     compiled = query.compile(db.engine, compile_kwargs={"literal_binds": True})
     db.session.rollback()
     kpis._settle_in_for_a_big_read()  # as the report does
+    if db.engine.dialect.name == "sqlite":
+        return [row[3] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
     return [row[0] for row in db.session.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}"))]
 
 
@@ -70,7 +69,7 @@ def run(engine_name: str, n: int, runs: int, explain: bool, chart: str | None, w
                 print(f"  report group_by={group_by or 'none':<7} best {min(times):6.2f} s  worst {max(times):6.2f} s"
                       f"  groups {len(result['groups']):>4}  (on_time_delivery {on_time['numerator']:,}/"
                       f"{on_time['denominator']:,})", flush=True)
-            if explain and engine_name == "postgresql":
+            if explain:
                 for line in _explain(db):
                     print("    " + line)
             if chart:

@@ -10,7 +10,7 @@ from datetime import date, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from server.extensions import db
 from server.models import Appointment, Complaint, Handover, Rating, Task, TaskAssignment
@@ -367,3 +367,28 @@ def test_the_csv_never_carries_a_formula_from_a_courier_name(client, make):
     assert not any(label[:1] in ("=", "+", "-", "@", "\t", "\r") for label in labels)
     plain = _get(client, make, group_by="courier")
     assert set(names) <= {g["label"] for g in plain.json["groups"]}
+
+
+def test_on_sqlite_a_range_of_tasks_is_visited_in_stored_order_and_by_day_in_index_order(app, world, engine_name):
+    """SQLite: the aggregation walks the range's sorted rowids, then each task, then its facts; by day, the index.
+
+    Only speed depends on it (docs/benchmarks.md, "KPIs"), so nothing else would notice a SQLite
+    that dropped the subquery's ORDER BY, or a day grouping that sorted a month of rows.
+    """
+    if engine_name != "sqlite":
+        pytest.skip("a SQLite plan")
+
+    def plan(group_by):
+        """EXPLAIN QUERY PLAN of the task aggregation, one step a line."""
+        compiled = kpis._aggregate_query("tasks", group_by, DAY1, DAY2).compile(
+            db.engine, compile_kwargs={"literal_binds": True})
+        return [row[3] for row in db.session.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+
+    for group_by in (None, "courier", "depot"):
+        steps = plan(group_by)
+        stored, fetched = steps.index("SCAN stored"), steps.index("SEARCH tasks USING INTEGER PRIMARY KEY (rowid=?)")
+        assert "USE TEMP B-TREE FOR ORDER BY" in steps[:stored]
+        assert stored < fetched < min(i for i, step in enumerate(steps) if step.startswith("SEARCH appointments"))
+    by_day = plan("day")
+    assert by_day[0].startswith("SEARCH tasks USING INDEX ix_tasks_service_date")
+    assert not any("TEMP B-TREE" in step for step in by_day)
