@@ -222,7 +222,6 @@ def apply_defaults(app) -> None:
         app.config["MAX_CONTENT_LENGTH"] = app.config["JSON_BODY_LIMIT"]
 
 
-
 def bulk_insert(session, table, rows: list[dict]) -> None:
     """Insert many rows of one table in the session's transaction, in their order.
 

@@ -19,11 +19,15 @@ from flask import current_app
 _VERSION = "v1."
 
 
+def _derived(purpose: str) -> bytes:
+    """The purpose's 32-byte key, derived from SECRET_KEY."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=purpose.encode()).derive(current_app.config["SECRET_KEY"].encode())
+
+
 def _key(purpose: str) -> AESGCM:
-    """The purpose's sealing key, derived from SECRET_KEY."""
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=purpose.encode()).derive(current_app.config["SECRET_KEY"].encode())
-    return AESGCM(key)
+    """The purpose's sealing key."""
+    return AESGCM(_derived(purpose))
 
 
 def seal(value: str, *, purpose: str, bound_to: str) -> str:
@@ -46,6 +50,4 @@ def keyed_digest(value: str, *, purpose: str) -> str:
     """A fingerprint of a secret that only this service can compute (HMAC-SHA256 under a key derived
     from SECRET_KEY): equal secrets give equal digests, and a stored one cannot be searched for the
     secret (a 6-digit PIN is 10^6 guesses) without the key."""
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=purpose.encode()).derive(current_app.config["SECRET_KEY"].encode())
-    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(_derived(purpose), value.encode(), hashlib.sha256).hexdigest()

@@ -203,7 +203,7 @@ _DEVICE_TIME = ma.fields.AwareDateTime()
 _ENVELOPE_CODES = ("invalid_op", "invalid_base_version", "invalid_device_time")
 
 
-_ENVELOPE_KEYS = frozenset(OpIn().fields)
+_ENVELOPE_KEYS = frozenset(_OP_IN.fields)
 # Printable ASCII without surrounding spaces, 1..64 characters: what OpIn's text fields take unchanged.
 _PLAIN_TEXT = re.compile(r"[!-~](?:[ -~]{0,62}[!-~])?")
 
