@@ -120,6 +120,15 @@ def app(app_session):
     _wipe(app_session)
 
 
+@pytest.fixture
+def midday(app):
+    """A depot time zone in which it is now about noon, so windows a few hours either side of now fall on one
+    depot-local day whatever the wall clock says (near Shanghai midnight they would not); the app fixture undoes it."""
+    offset = (12 - datetime.now(timezone.utc).hour + 12) % 24 - 12  # hours east of UTC, in [-12, 11]
+    app.config["TIMEZONE"] = f"Etc/GMT{-offset:+d}"  # the Etc/GMT names count west as positive
+    return app.config["TIMEZONE"]
+
+
 @pytest.fixture(scope="session")
 def seaweed(tmp_path_factory):
     """A real S3-compatible store (SeaweedFS) for the session; skipped when weed cannot run, unless

@@ -144,8 +144,9 @@ def _board(client, make, **query) -> dict:
     return response.json
 
 
-def test_board_shows_every_state(client, make, courier, device):
-    """unconfirmed, confirmed, at_risk, kept, late and missed, each with its windows and attempts."""
+def test_board_shows_every_state(client, make, courier, device, midday):
+    """unconfirmed, confirmed, at_risk, kept, late and missed, each with its windows and attempts (on one depot day:
+    `midday`)."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     soon = make.task(courier=courier, window=_window(now - timedelta(minutes=100)))  # ends in 20 minutes
     missed = make.task(courier=courier, window=_window(now - timedelta(hours=5)))
