@@ -691,7 +691,8 @@ def _spend_created(device: Device, taken: list) -> None:
     insert_ = _INSERT[db.session.get_bind().dialect.name]
     statement = insert_(CreatedEntity.__table__).on_conflict_do_nothing(
         index_elements=["entity_id"]).returning(CreatedEntity.entity_id)
-    spent = set(db.session.scalars(statement, rows))
+    with db.session.no_autoflush:  # RETURNING an ORM column would flush the entities first: a spent id, a 500
+        spent = set(db.session.scalars(statement, rows))
     for row in rows:
         if row["entity_id"] not in spent:
             op = next(op for op, _ in taken if op["seq"] == row["seq"])

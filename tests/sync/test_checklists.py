@@ -1,6 +1,7 @@
 """Checklists through the sync engine: create ops, every refusal, versions and grace, defects, shifts, late queues,
 and what a hostile or careless handheld sends."""
 import hashlib
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -8,7 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from server.extensions import db
-from server.models import ChecklistSubmission, CreatedEntity, Event, Shift, Vehicle, VehicleDefect, Violation
+import sync.push
+from server.models import (ChecklistSubmission, CreatedEntity, Event, OpLog, Shift, Vehicle, VehicleDefect,
+                           Violation)
 from server.services import checklists
 from tests.sync.conftest import SHANGHAI, Device
 
@@ -143,6 +146,36 @@ def test_an_entity_id_spent_is_entity_exists_from_any_device_or_kind(client, mak
     late = submit(device, templates["conduct.pre_shift"], conduct_answers(), entity_id=spent_elsewhere)
     assert _results(device, [late]) == [("rejected", "entity_exists")]
     assert db.session.query(ChecklistSubmission).count() == 2
+
+
+def test_an_id_spent_by_a_concurrent_push_is_entity_exists_not_a_500(monkeypatch, client, make, courier, device,
+                                                                     templates):
+    """Another handheld's push spends the id after this batch decided it and before it records its ids
+    (PostgreSQL: two pushes run at once). Recording them must not flush the batch's new rows first (the
+    clashing row would be a 500): the batch starts over with that op entity_exists, the rest applied, logged."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("on SQLite one push writes at a time: nothing can spend the id in between")
+    other = make.courier()
+    other_device = Device(client, make.device(other))
+    mine = submit(device, templates["conduct.pre_shift"], conduct_answers())
+    theirs = submit(other_device, templates["conduct.pre_shift"], conduct_answers(), entity_id=mine["entity_id"])
+    note = device.op("task.note", make.task(courier=courier)["id"], {"text": "gate 4"})
+    original, raced = sync.push._spend_created, []
+
+    def racing(*args):
+        if not raced and threading.current_thread() is threading.main_thread():  # once; not in the racing push
+            thread = threading.Thread(target=lambda: raced.append(_results(other_device, [theirs])))
+            thread.start()  # another request: its own thread, app context, session and connection
+            thread.join(30)
+        return original(*args)
+    monkeypatch.setattr(sync.push, "_spend_created", racing)
+    results = device.push([mine, note])["results"]
+    assert raced == [[("applied", None)]]
+    assert [(r["status"], r["code"]) for r in results] == [("rejected", "entity_exists"), ("applied", None)]
+    db.session.expire_all()
+    assert db.session.scalar(select(OpLog.code).where(OpLog.op_id == mine["op_id"])) == "entity_exists"
+    assert db.session.scalar(select(ChecklistSubmission.courier_id).where(
+        ChecklistSubmission.id == mine["entity_id"])) == other["id"]
 
 
 def test_a_rejected_create_op_does_not_spend_its_id(device, templates):
