@@ -6,6 +6,7 @@ under its own purpose's key and bound to the row it belongs to, so a sealed
 value copied to another row does not open.
 """
 import base64
+import functools
 import hashlib
 import hmac
 import os
@@ -20,9 +21,14 @@ _VERSION = "v1."
 
 
 def _derived(purpose: str) -> bytes:
-    """The purpose's 32-byte key, derived from SECRET_KEY."""
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-                info=purpose.encode()).derive(current_app.config["SECRET_KEY"].encode())
+    """The purpose's 32-byte key, derived from SECRET_KEY (as it is now: a changed key derives anew)."""
+    return _derive(current_app.config["SECRET_KEY"], purpose)
+
+
+@functools.lru_cache(maxsize=32)
+def _derive(secret_key: str, purpose: str) -> bytes:
+    """HKDF-SHA256 of the secret for the purpose; a push seals and digests hundreds of values with a few keys."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(secret_key.encode())
 
 
 def _key(purpose: str) -> AESGCM:

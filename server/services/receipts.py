@@ -5,6 +5,7 @@ re-creates to verify a receipt offline with nothing but the published public key
 """
 import base64
 import binascii
+import functools
 import hashlib
 import json
 import os
@@ -106,8 +107,9 @@ def _raw_public(key: Ed25519PrivateKey | Ed25519PublicKey) -> bytes:
     return public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
+@functools.lru_cache(maxsize=16)
 def key_id(key: Ed25519PrivateKey | Ed25519PublicKey) -> str:
-    """A key's id: the first 16 hex digits of SHA-256 over its raw public key."""
+    """A key's id: the first 16 hex digits of SHA-256 over its raw public key (kept per key: every receipt asks)."""
     return hashlib.sha256(_raw_public(key)).hexdigest()[:16]
 
 
