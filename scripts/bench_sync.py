@@ -8,6 +8,7 @@ the command line that produced them.
 """
 import argparse
 import json
+import re
 import sys
 import tempfile
 import threading
@@ -235,6 +236,14 @@ def kinto_phase(devices, ops_per_device, batch, workers, workdir) -> dict:
             "p50_ms": _pct(latencies, 0.5) * 1000, "p99_ms": _pct(latencies, 0.99) * 1000}
 
 
+def read_phases(base_url) -> dict[str, int]:
+    """SQLite's push read phases so far, by outcome, from /metrics (all workers; empty on PostgreSQL)."""
+    with urllib.request.urlopen(base_url.removesuffix("/api/v1") + "/metrics", timeout=30) as resp:
+        text = resp.read().decode()
+    found = re.findall(r'^fieldops_sync_push_read_phases_total\{outcome="(\w+)"\} ([0-9.e+]+)$', text, re.M)
+    return {outcome: int(float(count)) for outcome, count in found}
+
+
 def run_engine(engine, args) -> dict:
     """All phases on one engine."""
     with tempfile.TemporaryDirectory() as workdir, throwaway_database(engine, workdir) as url:
@@ -245,6 +254,7 @@ def run_engine(engine, args) -> dict:
                            log_path=workdir + "/gunicorn.log") as server:
             uploads = upload_phase(server.base_url, devices, 1, args.ops)
             push = push_phase(server.base_url, devices, args.ops, args.batch)
+            push["read_phases"] = read_phases(server.base_url)
             scope = verify_pushed(url, workdir, devices, args.ops)
             # The first round is timed on its own: it includes each worker's first
             # pull (database connection, statement compilation); the steady-state
@@ -289,6 +299,9 @@ def main() -> int:
               f"({u['files_per_s']:.0f} files/s), before the push")
         print(f"[{engine}] push  {p['ops_per_s']:8.0f} ops/s   ({p['ops']} ops in {p['seconds']:.1f}s; "
               f"per batch p50 {p['p50_ms']:.0f} ms, p99 {p['p99_ms']:.0f} ms)")
+        if p["read_phases"]:
+            print(f"[{engine}] push read phases (read, then write): "
+                  + ", ".join(f"{n} {outcome}" for outcome, n in sorted(p["read_phases"].items())))
         print(f"[{engine}] pull  {q['changes_per_s']:8.0f} changes/s ({q['changes']} changes in {q['seconds']:.1f}s;"
               f" per page p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms; "
               f"first round, workers cold: {q['first_round_per_s']:.0f} changes/s; "

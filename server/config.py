@@ -213,6 +213,8 @@ class Config:
     PUSH_BODY_LIMIT = 5 * 1024 * 1024
     IMPORT_BODY_LIMIT = 10 * 1024 * 1024
     PUSH_MAX_OPS = 500
+    # SQLite: decide a push's ops in a read transaction, hold the write lock only to write (docs/sync.md).
+    PUSH_READ_THEN_WRITE = True
     ATTACHMENT_LIMIT = 10 * 1024 * 1024
     PULL_DEFAULT_LIMIT = 500
     PULL_MAX_LIMIT = 5000

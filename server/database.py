@@ -72,12 +72,22 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         if _read_only.get():
             conn.exec_driver_sql("BEGIN")
             return
+        if conn.connection.info.pop(_QUERY_ONLY, False):  # a read phase left its guard on (read_then_write)
+            conn.exec_driver_sql("PRAGMA query_only=0")
         if lock_path:
             info = conn.connection.info
             if "writer_lock" not in info:
                 info["writer_lock"] = _WriterLock(lock_path)
             info["writer_lock"].acquire(_busy_timeout_ms(busy_timeout_ms) / 1000)
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _record_read(conn, _cursor, statement, parameters, _context, executemany):
+        reads = _reads.get()
+        if reads is not None and not executemany and statement.lstrip()[:6].upper().startswith(("SELECT", "WITH")):
+            # Run again on the same snapshot: what it returns now is what the write phase compares.
+            params = dict(parameters) if isinstance(parameters, dict) else tuple(parameters or ())
+            reads.append((statement, params, conn.connection.dbapi_connection.execute(statement, params).fetchall()))
 
     if lock_path:
         # Every way a transaction or a connection can end frees the writer slot.
@@ -94,8 +104,10 @@ def _busy_timeout_ms(default: int) -> int:
 
 
 def _on_reset(dbapi_connection, connection_record, reset_state) -> None:
-    """A connection returned to the pool."""
+    """A connection returned to the pool: its writer slot freed, a read phase's guard off."""
     _release(connection_record.info)
+    if connection_record.info.pop(_QUERY_ONLY, False):
+        dbapi_connection.execute("PRAGMA query_only=0")
 
 
 def _on_invalidate(dbapi_connection, connection_record, exception) -> None:
@@ -160,6 +172,71 @@ class _WriterLock:
     def close(self) -> None:
         """Close the lock file."""
         os.close(self.fd)
+
+
+# Read, then write (SQLite): a write transaction holds the database's only write lock
+# from its first statement, so work done in it is work no other writer can do meanwhile.
+# A push may instead do its reading and deciding in a read transaction (WAL: no lock),
+# with every SELECT it runs recorded with its rows, then take the write lock and run
+# them again: if every one returns the same rows, the decisions stand as if taken under
+# the lock, and only the writing is done there. If any differs, the caller starts over
+# under the lock. The read phase cannot write by mistake: PRAGMA query_only refuses it.
+_reads: contextvars.ContextVar[list | None] = contextvars.ContextVar("fieldops_reads", default=None)
+_QUERY_ONLY = "fieldops_query_only"
+
+
+def can_read_then_write(session) -> bool:
+    """Whether the session's database takes read-then-write: a SQLite file (its writer queue is a file too)."""
+    bind = session.get_bind()
+    return bind.dialect.name == "sqlite" and bind.url.database not in (None, "", ":memory:")
+
+
+def begin_reading(session) -> contextvars.Token:
+    """Begin the session's transaction as a read phase: no write lock, writes refused, SELECTs recorded."""
+    token = mark_read_only(True)
+    try:
+        connection = session.connection()
+    finally:
+        reset_read_only(token)
+    connection.exec_driver_sql("PRAGMA query_only=1")
+    connection.connection.info[_QUERY_ONLY] = True
+    return _reads.set([])
+
+
+def end_reading(token: contextvars.Token) -> list[tuple]:
+    """Stop recording; the read phase's SELECTs, their parameters and rows."""
+    reads = _reads.get()
+    _reads.reset(token)
+    return reads or []
+
+
+def begin_writing(session) -> None:
+    """Turn the session's read transaction into a write one on the same connection, the session unaware.
+
+    The read transaction ends (it wrote nothing); the writer queue and BEGIN
+    IMMEDIATE are taken as for any write transaction; the session's commit or
+    rollback ends it and frees the queue.
+    """
+    fairy = session.connection().connection
+    dbapi_connection = fairy.dbapi_connection
+    dbapi_connection.execute("PRAGMA query_only=0")
+    fairy.info.pop(_QUERY_ONLY, None)
+    dbapi_connection.execute("COMMIT")
+    lock = fairy.info.get("writer_lock")
+    if lock is None:
+        lock = fairy.info["writer_lock"] = _WriterLock(f"{session.get_bind().url.database}.writelock")
+    lock.acquire(_busy_timeout_ms(10_000) / 1000)
+    try:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        lock.release()
+        raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
+
+
+def reads_unchanged(session, reads: list[tuple]) -> bool:
+    """Whether every recorded SELECT returns the same rows now (in the write transaction)."""
+    dbapi_connection = session.connection().connection.dbapi_connection
+    return all(dbapi_connection.execute(statement, params).fetchall() == rows for statement, params, rows in reads)
 
 
 def take_feed_lock(session) -> None:

@@ -40,6 +40,9 @@ SYNC_PUSH_BATCH = Histogram(
 SYNC_PUSH_STOPS = Counter(
     "fieldops_sync_push_stops", "Push batches stopped before their end, by stop code (busy, attachment_missing...).",
     ["code"])
+SYNC_PUSH_READ_PHASES = Counter(
+    "fieldops_sync_push_read_phases", "SQLite push batches decided in a read transaction, by outcome: stood "
+    "(written as decided), read_changed or wrote_early (decided again under the write lock).", ["outcome"])
 SYNC_PULLS = Counter(
     "fieldops_sync_pulls", "Pull pages served, by cursor mode (full listing, incremental, reset).", ["mode"])
 SYNC_PULL_LAG_CHANGES = Histogram(
@@ -85,6 +88,11 @@ def observe_push(*, ops: list[dict], response: dict, known_types) -> None:
         SYNC_OPS.labels(op_type, status).inc(count)
     if response.get("stop_code"):
         SYNC_PUSH_STOPS.labels(response["stop_code"]).inc()
+
+
+def observe_read_phase(outcome: str) -> None:
+    """Count a push's read phase by what became of it."""
+    SYNC_PUSH_READ_PHASES.labels(outcome).inc()
 
 
 def observe_pull(*, mode: str, lag_changes: int | None = None, lag_seconds: float | None = None) -> None:

@@ -25,10 +25,11 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
 from schemas.sync import OpIn
-from server import sealing
+from server import metrics, sealing
 from server.auth import Actor
 from server.clock import local_day_start, utcnow
-from server.database import bulk_insert, mark_read_only, reset_read_only
+from server.database import (begin_reading, begin_writing, bulk_insert, can_read_then_write, end_reading,
+                             mark_read_only, reads_unchanged, reset_read_only)
 from server.errors import DomainError, fields_from_messages
 from server.extensions import db
 from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncConflict
@@ -563,9 +564,18 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
     for op in ops:
         _load_payload(registry, op)
         op["log"] = _log_fields(op, received_at)
-    for _ in range(len(ops) + 1):
+    read_first = current_app.config["PUSH_READ_THEN_WRITE"] and can_read_then_write(db.session)
+    for _ in range(2 * len(ops) + 2):  # each restart decides one more op; a stale read phase, all again
         try:
-            return _attempt(registry, actor, ops, decided)
+            return _attempt(registry, actor, ops, decided, read_first=read_first)
+        except _Stale as stale:
+            # What the batch read changed before it could write: everything is decided again, under the lock.
+            db.session.rollback()
+            decided.clear()
+            read_first = False
+            metrics.observe_read_phase(stale.outcome)
+            log.info("push read phase did not stand; deciding again under the write lock",
+                     extra={"device_id": actor.device_id, "outcome": stale.outcome, "detail": stale.detail})
         except _Restart as restart:
             db.session.rollback()
             decided[restart.seq] = restart.outcome
@@ -595,8 +605,44 @@ def _busy_stop(actor: Actor, ops: list[dict]) -> dict:
             "stop_detail": "The database is busy; nothing in this batch was applied, resend it."}
 
 
-def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict]) -> dict:
-    """One pass over the batch under the device lock."""
+class _Stale(Exception):
+    """A read-then-write attempt cannot stand: a read changed (read_changed), or the read phase tried
+    to write, which query_only refused (wrote_early: a rule that writes at once, a violation's insert)."""
+
+    def __init__(self, outcome: str, detail: str = ""):
+        super().__init__(outcome)
+        self.outcome, self.detail = outcome, detail
+
+
+def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict], *,
+             read_first: bool = False) -> dict:
+    """One pass over the batch: decide every op in memory, then write and commit.
+
+    Under the device lock from the start; or, with read_first (SQLite), decided
+    in a read transaction and written in a write transaction only if every read
+    returns the same rows there (server.database: read, then write). The
+    database's single write lock is then held for the writing only.
+    """
+    if not read_first:
+        return _settle(*_decide_batch(registry, actor, ops, decided))
+    reading = begin_reading(db.session)
+    try:
+        decided_batch = _decide_batch(registry, actor, ops, decided, read_first=True)
+    except DBAPIError as exc:  # query_only refused a write (or a read failed): nothing written, try under the lock
+        raise _Stale("wrote_early", f"{exc.orig or exc}: {(exc.statement or '')[:120]}") from exc
+    finally:
+        reads = end_reading(reading)
+    begin_writing(db.session)
+    if not reads_unchanged(db.session, reads):
+        raise _Stale("read_changed")
+    answer = _settle(*decided_batch)
+    metrics.observe_read_phase("stood")
+    return answer
+
+
+def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict], *,
+                  read_first: bool = False) -> tuple:
+    """Every op of the batch applied (or refused) in memory; what _settle needs to write and answer."""
     device = db.session.scalar(_DEVICE_FOR_UPDATE, {"device_id": actor.device_id})
     response: dict = {}
     taken: list[tuple[dict, dict | _Applied]] = []  # in-sequence ops and their outcomes
@@ -632,6 +678,8 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
                 except _Restart:
                     raise
                 except Exception as exc:
+                    if read_first and isinstance(exc, DBAPIError):
+                        raise  # the read phase's: the batch is decided again under the lock
                     if _is_transient(exc):
                         raise _Restart(op["seq"], {"stop": {
                             "stopped_at": op["seq"], "retry_after": TRANSIENT_RETRY_AFTER, "stop_code": "busy",
@@ -644,7 +692,7 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
                         op, "rejected", "handler_error",
                         "The server failed to apply this op; it is kept for dispatch to review.")}) from exc
             last_seq = op["seq"]
-    return _settle(registry, device, ops, taken, replies, log_rows, last_seq, response)
+    return registry, device, ops, taken, replies, log_rows, last_seq, response
 
 
 # A batch runs these once each; built once, since building costs about as much as running them.

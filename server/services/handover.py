@@ -136,8 +136,10 @@ def _write_steps(session: Session, _flush_context=None) -> None:
 
 
 def _forget_steps(session: Session, _transaction=None) -> None:
-    """Steps recorded in a transaction that rolls back, or that committed, are gone from the buffer."""
+    """Steps recorded in a transaction that rolls back, or that committed, are gone from the buffer; so are the
+    courier names read in it (a batch redone after a rollback reads them again: dispatch may have renamed one)."""
     session.info.pop(_STEPS, None)
+    session.info.pop(_COURIER_NAMES, None)
 
 
 def init_app(_app) -> None:
@@ -371,15 +373,15 @@ def collect_payment(*, actor: Actor, task: Task, amount: int, method: str, lat: 
     return task
 
 
-_COURIER_NAMES = "fieldops.handover.courier_names"  # session.info: {courier id: name}, for this session
+_COURIER_NAMES = "fieldops.handover.courier_names"  # session.info: {courier id: name}, for this transaction
 
 
 def _signer_is_courier(actor: Actor, signer_name: str) -> bool:
     """Whether the name signed is the courier's own.
 
-    The name is remembered for the session: the courier row, loaded and then
-    unreferenced, would leave the session's (weak) identity map and be read again
-    for every signature of a batch.
+    The name is remembered for the transaction (`_forget_steps` drops it at commit
+    and rollback): the courier row, loaded and then unreferenced, would leave the
+    session's (weak) identity map and be read again for every signature of a batch.
     """
     if not actor.courier_id:
         return False
