@@ -172,7 +172,7 @@ def test_board_shows_every_state(client, make, courier, device, midday):
     assert [i["task_id"] for i in _board(client, make, status="kept")["items"]] == [kept["id"]]
 
 
-def test_board_filters_pages_and_refuses_bad_input(client, make, courier):
+def test_board_filters_pages_and_refuses_bad_input(client, make, courier, midday):
     """A courier filter, cursor pages, and an unknown status or bad date as 422s."""
     other = make.courier()
     mine = sorted(make.task(courier=courier)["id"] for _ in range(3))
@@ -186,7 +186,7 @@ def test_board_filters_pages_and_refuses_bad_input(client, make, courier):
         assert response.status_code == 422 and set(query) <= set(response.json["fields"])
 
 
-def test_at_risk_lead_is_configurable(app, client, make, courier):
+def test_at_risk_lead_is_configurable(app, client, make, courier, midday):
     """FIELDOPS_AT_RISK_LEAD_MINUTES: a window ending in 90 minutes is at risk with a 120-minute lead."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     task = make.task(courier=courier, window=_window(now - timedelta(minutes=30)))

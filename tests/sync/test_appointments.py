@@ -446,7 +446,7 @@ def test_device_now_must_be_a_time(client, device):
         assert response.status_code == 422 and "device_now" in response.json["fields"], bad
 
 
-def test_handheld_holds_the_newest_history_dispatch_all_of_it(client, make, courier, device):
+def test_handheld_holds_the_newest_history_dispatch_all_of_it(client, make, courier, device, midday):
     """12 contact attempts: the handheld's task shows the newest 10 (oldest first), the board all 12."""
     task = make.task(courier=courier)
     device.push([device.op("appointment.contact", task["id"], {"outcome": "no_answer", "note": f"call {i}"})
