@@ -49,8 +49,13 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
     if engine.dialect.name != "sqlite":
         return
 
+    path = engine.url.database
+    lock_path = f"{path}.writelock" if path and path != ":memory:" else None
+
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection, record):
+        if lock_path:  # where this connection's writers queue, and for how long by default
+            record.info["writer_queue"] = (lock_path, busy_timeout_ms)
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT;
         # we emit BEGIN ourselves below.
         dbapi_connection.isolation_level = None
@@ -64,9 +69,6 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.close()
 
-    path = engine.url.database
-    lock_path = f"{path}.writelock" if path and path != ":memory:" else None
-
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         if _read_only.get():
@@ -75,10 +77,7 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         if conn.connection.info.pop(_QUERY_ONLY, False):  # a read phase left its guard on (read_then_write)
             conn.exec_driver_sql("PRAGMA query_only=0")
         if lock_path:
-            info = conn.connection.info
-            if "writer_lock" not in info:
-                info["writer_lock"] = _WriterLock(lock_path)
-            info["writer_lock"].acquire(_busy_timeout_ms(busy_timeout_ms) / 1000)
+            _queue_for_writer(conn.connection.info)
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     @event.listens_for(engine, "after_cursor_execute")
@@ -96,6 +95,14 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         event.listen(engine.pool, "reset", _on_reset)
         event.listen(engine.pool, "invalidate", _on_invalidate)
         event.listen(engine.pool, "close", _on_close)
+
+
+def _queue_for_writer(info: dict) -> None:
+    """Take the connection's place in its file's writer queue, waiting as long as the busy timeout allows."""
+    lock_path, default_timeout_ms = info["writer_queue"]
+    if "writer_lock" not in info:
+        info["writer_lock"] = _WriterLock(lock_path)
+    info["writer_lock"].acquire(_busy_timeout_ms(default_timeout_ms) / 1000)
 
 
 def _busy_timeout_ms(default: int) -> int:
@@ -222,14 +229,11 @@ def begin_writing(session) -> None:
     dbapi_connection.execute("PRAGMA query_only=0")
     fairy.info.pop(_QUERY_ONLY, None)
     dbapi_connection.execute("COMMIT")
-    lock = fairy.info.get("writer_lock")
-    if lock is None:
-        lock = fairy.info["writer_lock"] = _WriterLock(f"{session.get_bind().url.database}.writelock")
-    lock.acquire(_busy_timeout_ms(10_000) / 1000)
+    _queue_for_writer(fairy.info)
     try:
         dbapi_connection.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
-        lock.release()
+        fairy.info["writer_lock"].release()
         raise OperationalError("BEGIN IMMEDIATE", None, exc) from None
 
 
