@@ -223,10 +223,12 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
                                          labels=[f"tasks.{i}" for i in range(len(specs))])
             for task in created:
                 tasks.assign(actor=actor, task_id=task.id, courier_id=courier.id)
-            # Dispatch assigned the day's tasks before the morning's first window (the seed runs at
-            # any hour; a handover made earlier today must not come before its assignment).
+            # Dispatch assigned the day's tasks before the morning's first window, and not after now
+            # (the seed runs at any hour; a handover made earlier today, or just after seeding before
+            # dawn, must not come before its assignment).
+            assigned_at = min(min(t.window_start for t in created) - timedelta(hours=2), utcnow())
             db.session.execute(update(TaskAssignment).where(TaskAssignment.task_id.in_([t.id for t in created]))
-                               .values(assigned_at=min(t.window_start for t in created) - timedelta(hours=2)))
+                               .values(assigned_at=assigned_at))
             db.session.commit()
             if n == 0:
                 lines.append(_appointment_day(courier, [t.id for t in created]))
