@@ -243,7 +243,8 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
         lines.append(_grades(quality, list(db.session.scalars(
             select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no)))))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
-                     f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day}")
+                     f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day} "
+                     "(and the refusal's return task, unassigned)")
     else:
         lines.append("demo depot already present; issued fresh tokens only")
     first = db.session.scalar(select(Courier).where(Courier.employee_no == "E1001"))

@@ -55,6 +55,7 @@ def test_seed_demo_is_idempotent(app):
     by_employee = {c.employee_no: c.grade for c in db.session.query(Courier)}
     assert [by_employee[e] for e in ("E1001", "E1002", "E1003")] == ["A", "B", "C"]
     assert "grades: Wang Lei A, Li Na B, Zhang Wei C; an overdue complaint about Liu Yang" in first.output
+    assert "40 tasks on 2026-11-22 (and the refusal's return task, unassigned)" in first.output
     # The return waybill printed is the return task's; every handover comes after its task's assignment.
     returned = db.session.query(Task).filter(Task.kind == "return").one()
     assert f"(return {returned.waybill_no})" in first.output
