@@ -382,10 +382,11 @@ def test_the_numbering_test_catches_a_read_then_write_counter(app, engine_name, 
         connection.execute(update(ReceiptCounter).where(ReceiptCounter.day == day).values(last=last + count))
         return range(last + 1, last + count + 1)
 
-    monkeypatch.setattr(receipts, "_take_numbers", read_then_write)
     with app.app_context():
         receipts._numbers(db.session, date(2026, 11, 24), 1)  # the day's counter exists
         db.session.commit()
+    # Patched only now: the setup's call above, alone at the barrier, would break it for the two below.
+    monkeypatch.setattr(receipts, "_take_numbers", read_then_write)
     taken = _take_concurrently(app, threads=2, calls=1)
     assert len(taken) == 2 and len(set(taken)) == 1, taken  # both took the same number
 
