@@ -249,7 +249,14 @@ def main(argv=None, transport: Transport | None = None) -> int:
 
 
 def _run(args, handheld: Handheld, seen: CliTransport) -> int:
-    """The command itself; errors are turned into one line by main."""
+    """The command itself; errors are turned into one line by main.
+
+    A command on a task works only on one this handheld holds (as a handheld's screen
+    offers only those): a mistyped or not yet pulled id is refused here, before anything
+    is queued, whichever command names it.
+    """
+    if getattr(args, "task_id", None) is not None:
+        _held_task(handheld, args.task_id)
     if args.command == "enroll":
         print(f"enrolled as {handheld.enroll(args.code, args.name)}")
     elif args.command == "note":

@@ -84,14 +84,15 @@ def test_sync_reports_applied_rejected_conflicts_and_pulled(app, make, tmp_path,
                      headers=make.headers("dispatcher"))
     assert _cli(app, store, "arrive", kept["id"], "31.2", "121.4") == 0
     assert _cli(app, store, "arrive", cancelled["id"], "31.2", "121.4") == 0
-    assert _cli(app, store, "note", foreign["id"], "not mine") == 0
+    assert _cli(app, store, "note", foreign["id"], "not mine") == 1  # not on this handheld: nothing queued
+    assert _cli(app, store, "pay", kept["id"], "100") == 0  # the server's rules refuse it: no inspection yet
     capsys.readouterr()
     assert _cli(app, store, "sync") == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["pushed"] == 3 and summary["pending"] == 0
     assert (summary["applied"], summary["conflicts"], summary["rejected"]) == (1, 1, 1)
     [rejected] = summary["rejected_ops"]
-    assert rejected["seq"] == 3 and rejected["code"] and summary["rejected_codes"] == {rejected["code"]: 1}
+    assert rejected["seq"] == 3 and summary["rejected_codes"] == {"inspection_required": 1}
     assert summary["pulled"] >= 2  # the arrival's task, and the cancelled one's tombstone
     assert summary["last_seq"] == 3
 
@@ -223,10 +224,16 @@ def test_refuse_alternate_and_pickup(app, make, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["rejected_codes"] == {"handover_closed": 1}
 
 
+_NOT_HERE = "error: task T-NOT-HERE is not on this handheld: run 'handheld.py sync' first"
+
+
 @pytest.mark.parametrize("args,exit_status,message", [
-    (["inspect", "T-NOT-HERE"], 1, "error: task T-NOT-HERE is not on this handheld: run 'handheld.py sync' first"),
-    (["pay", "T-NOT-HERE"], 1, "error: task T-NOT-HERE is not on this handheld: run 'handheld.py sync' first"),
-    (["sign", "T1", "no-such-file.png", "Recipient", "31.2", "121.4"], 1, "No such file or directory"),
+    *[(command, 1, _NOT_HERE) for command in (
+        ["inspect", "T-NOT-HERE"], ["pay", "T-NOT-HERE"], ["arrive", "T-NOT-HERE", "31.2", "121.4"],
+        ["note", "T-NOT-HERE", "hello"], ["verify", "T-NOT-HERE", "Li Lei"],
+        ["sign", "T-NOT-HERE", "no-such-file.png", "Recipient", "31.2", "121.4"],
+        ["refuse", "T-NOT-HERE", "damaged"], ["alternate", "T-NOT-HERE", "locker", "--via", "contact"],
+        ["pickup", "T-NOT-HERE", "sig.png", "Sender", "--parcel", "PK1:1"])],
     (["inspect", "T1", "--item", "P1:two"], 2, "'P1:two': 'two' is not a whole number"),
     (["inspect", "T1", "--item", "P1:2:broken"], 2, "condition must be one of ok, damaged, missing"),
     (["pickup", "T1", "sig.png", "Sender", "--parcel", "PK1", "--fee", "rush"], 2, "expected CODE:AMOUNT (fen)"),
@@ -247,3 +254,15 @@ def test_handover_commands_refuse_bad_input_in_one_line(app, tmp_path, capsys, a
     assert err.startswith("error: ") and message in err
     assert handheld_cli.main(["--store", str(store), "show"], transport=FlaskTransport(app)) == 0
     assert json.loads(capsys.readouterr().out)["pending"] == 0
+
+
+def test_a_missing_signature_file_on_a_held_task_is_one_line(app, make, tmp_path, capsys):
+    """The task is on the handheld but the signature file is not: one line, nothing queued."""
+    courier = make.courier()
+    task = make.task(courier=courier)
+    store = tmp_path / "hh.sqlite3"
+    _enrolled(app, make, courier, store, capsys)
+    assert _cli(app, store, "sign", task["id"], str(tmp_path / "no-such-file.png"), "Recipient", "31.2", "121.4") == 1
+    err = _err(capsys)
+    assert err.startswith("error: ") and "No such file or directory" in err
+    assert json.loads(_show(app, store, capsys))["pending"] == 0
