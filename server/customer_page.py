@@ -27,7 +27,7 @@ _DONE = ("confirmed", "slot", "note", "consent", "withdrawn", "rated")
 
 TEXT = {
     "zh": {
-        "title": "预约确认", "delivery": "派送", "pickup": "上门取件", "return": "退回",
+        "title": "预约确认", "title_closed": "你的订单", "delivery": "派送", "pickup": "上门取件", "return": "退回",
         "pin": "收件码（请只告诉上门的快递员）", "recipient": "收件人",
         "address": "地址", "proposed": "快递员建议的时间", "confirmed": "已确认", "unconfirmed": "待确认",
         "confirm": "确认这个时间", "or_pick": "或选择其他时间", "pick": "选择",
@@ -56,7 +56,7 @@ TEXT = {
         "err_not_rateable": "快递交接完成后才能评价。",
     },
     "en": {
-        "title": "Confirm your appointment", "delivery": "Delivery", "pickup": "Pickup",
+        "title": "Confirm your appointment", "title_closed": "Your order", "delivery": "Delivery", "pickup": "Pickup",
         "return": "Return", "pin": "Handover PIN (give it only to your courier at the door)",
         "recipient": "Recipient", "address": "Address", "proposed": "Time proposed by your courier",
         "confirmed": "Confirmed", "unconfirmed": "Not yet confirmed", "confirm": "Confirm this time",
@@ -155,6 +155,7 @@ def show(token):
     done = request.args.get("done")
     return render_template(
         "customer/page.html", t=TEXT[lang], lang=lang, token=token, view=view,
+        title=TEXT[lang]["title_closed" if view["closed"] else "title"],
         csrf=_csrf(link.id, _visit_nonce()), done=done if done in _DONE else None,
         proposed=_window(view["proposed"]["start"], view["proposed"]["end"], lang),
         slots=[(s["index"], _window(s["start"], s["end"], lang)) for s in view["slots"]],

@@ -45,13 +45,16 @@ def ratings_of(task_id: str) -> list[tuple]:
 def test_the_page_asks_for_a_rating_only_after_the_handover(client, scene):
     """Open task: no rating form, and a posted rating is refused; delivered: the form, then the score."""
     _courier, device, task, link = scene
-    assert 'id="send-rating"' not in client.get(link).text
+    open_page = client.get(link).text
+    assert 'id="send-rating"' not in open_page and "<h1>预约确认</h1>" in open_page
     early = post_rating(client, link, score="5")
     assert early.status_code == 422 and "交接完成后才能评价" in early.text
     assert ratings_of(task["id"]) == []
     deliver(device, task)
     page = client.get(link)
     assert 'id="send-rating"' in page.text and 'id="score-5"' in page.text
+    # Finished: the page is the order's, no longer an appointment to confirm.
+    assert "<title>你的订单</title>" in page.text and "<h1>你的订单</h1>" in page.text and "预约确认" not in page.text
     sent = post_rating(client, link, score="4", comment="  准时，态度好  ")
     assert sent.status_code == 303 and "done=rated" in sent.headers["Location"]
     after = client.get(sent.headers["Location"])

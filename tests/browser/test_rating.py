@@ -26,6 +26,7 @@ def test_rate_once_after_the_handover(page, live_server, client, make):
     deliver(device, task)
     page.get(live_server + path)
     assert text_of(page, "closed") == "这个订单已完成，无需再确认。"
+    assert page.title == "你的订单" and page.find_element(By.TAG_NAME, "h1").text == "你的订单"
     page.find_element(By.ID, "score-4").click()
     page.find_element(By.ID, "rating-comment").send_keys("很准时")
     first = page.current_window_handle
