@@ -43,6 +43,10 @@ def _scrub(value):
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
+# Terminal colour codes some libraries put in messages (Werkzeug's development-server banner).
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class JsonFormatter(logging.Formatter):
     """Format a record as one JSON object; never includes tokens, codes or customer data."""
 
@@ -51,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         entry = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
                   + f".{int(record.msecs):03d}Z",
-            "level": record.levelname, "logger": record.name, "msg": record.getMessage(),
+            "level": record.levelname, "logger": record.name, "msg": _ANSI.sub("", record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _STANDARD and not key.startswith("_"):

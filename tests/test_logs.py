@@ -57,6 +57,15 @@ def test_formatter_scrubs_tokens_and_codes_from_message_args_extra_and_traceback
     assert "ValueError" in entry["exc"] and "fod_[redacted]" in entry["exc"]
 
 
+def test_terminal_colour_codes_stay_out_of_the_json():
+    """Werkzeug's banner comes coloured; the line keeps its words, not the escape codes."""
+    record = logging.getLogger("werkzeug").makeRecord(
+        "werkzeug", logging.WARNING, __file__, 1, "%s", ("\x1b[31m\x1b[1mWARNING: This is a development server.\x1b[0m",),
+        None)
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["msg"] == "WARNING: This is a development server."
+
+
 def test_sql_errors_never_carry_their_parameters(app):
     """A failing statement's message (as error logs render it) hides the bound values."""
     secret = "fos_sql-parameter-secret-value"
