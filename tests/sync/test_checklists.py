@@ -154,7 +154,8 @@ def test_an_id_spent_by_a_concurrent_push_is_entity_exists_not_a_500(monkeypatch
     (PostgreSQL: two pushes run at once). Recording them must not flush the batch's new rows first (the
     clashing row would be a 500): the batch starts over with that op entity_exists, the rest applied, logged."""
     if db.engine.dialect.name != "postgresql":
-        pytest.skip("on SQLite one push writes at a time: nothing can spend the id in between")
+        pytest.skip("SQLite writes one push at a time; an id spent between its read and write phases is the "
+                    "read phase's (test_read_then_write_races)")
     other = make.courier()
     other_device = Device(client, make.device(other))
     mine = submit(device, templates["conduct.pre_shift"], conduct_answers())
