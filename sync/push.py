@@ -736,6 +736,9 @@ def _spend_created(device: Device, taken: list) -> None:
             for op, outcome in taken if isinstance(outcome, _Applied) and outcome.created]
     if not rows:
         return
+    # In id order, as _lock_entities locks: two pushes creating the same ids in opposite orders
+    # would otherwise each wait on the other's uncommitted row (PostgreSQL: a deadlock, a busy stop).
+    rows.sort(key=lambda row: row["entity_id"])
     insert_ = _INSERT[db.session.get_bind().dialect.name]
     statement = insert_(CreatedEntity.__table__).on_conflict_do_nothing(
         index_elements=["entity_id"]).returning(CreatedEntity.entity_id)

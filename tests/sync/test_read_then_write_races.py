@@ -10,6 +10,7 @@ import uuid
 from collections import Counter
 
 import pytest
+import sqlalchemy
 from sqlalchemy import func, select
 
 from server.extensions import db
@@ -417,3 +418,15 @@ def test_two_devices_creating_the_same_ids_in_opposite_orders(app, make, templat
                 made[op["entity_id"]] += result["status"] == "applied"
         assert made == {first: 1, second: 1}
     db.session.rollback()
+
+
+def test_a_batch_spends_its_created_ids_in_id_order(app, make, templates, engine_name):
+    """A batch creating ids in descending order records them ascending (the order rows are locked in),
+    so two pushes creating the same ids in opposite orders never wait on each other in a cycle."""
+    ids = sorted((str(uuid.uuid4()) for _ in range(4)), reverse=True)
+    device = Device(make.client, make.device(make.courier()))
+    body = device.push([submit(device, templates["conduct.pre_shift"], conduct_answers(), entity_id=i) for i in ids])
+    assert [r["status"] for r in body["results"]] == ["applied"] * 4
+    physical = "ctid" if engine_name == "postgresql" else "rowid"
+    stored = db.session.execute(sqlalchemy.text(f"SELECT entity_id FROM created_entities ORDER BY {physical}")).scalars()
+    assert list(stored) == sorted(ids)
