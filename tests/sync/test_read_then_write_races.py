@@ -19,7 +19,7 @@ from server.models import ChecklistSubmission, CreatedEntity, OpLog, Task, TaskE
 from server.process import ServerProcess
 from server.services import checklists
 from sync.client import Handheld, HttpTransport
-from tests.sync.conftest import Device, at_once
+from tests.sync.conftest import Device, _current_version, at_once
 from tests.sync.test_checklists import conduct_answers, submit
 from tests.sync.test_read_then_write import _between_phases, _phases
 
@@ -430,3 +430,26 @@ def test_a_batch_spends_its_created_ids_in_id_order(app, make, templates, engine
     physical = "ctid" if engine_name == "postgresql" else "rowid"
     stored = db.session.execute(sqlalchemy.text(f"SELECT entity_id FROM created_entities ORDER BY {physical}")).scalars()
     assert list(stored) == sorted(ids)
+
+
+def test_a_push_decides_on_the_rows_not_on_objects_the_session_already_held(app, make, engine_name):
+    """A caller that loaded the task before pushing (here the test, sharing the request's session) and a
+    dispatch change on another connection in between: the push sees the change (a conflict), not the
+    session's old copy, on both engines and in both of SQLite's modes."""
+    courier = make.courier()
+    task = make.task(courier=courier)
+    device = Device(make.client, make.device(courier))
+    version = _current_version(task["id"])
+    db.session.rollback()
+    held = db.session.get(Task, task["id"])  # the session now holds the task as it was ...
+    db.session.commit()  # ... and keeps it past its transaction (expire_on_commit is off)
+    assert held.status == "assigned"
+    with db.engine.begin() as other:  # dispatch moves the task on another connection
+        other.execute(sqlalchemy.update(Task).where(Task.id == task["id"])
+                      .values(status="cancelled", version=Task.version + 1,
+                              dispatch_version=Task.version + 1))
+    body = device.push([device.op("stop.arrive", task["id"], {"lat": 31.2, "lon": 121.4}, base_version=version)])
+    [result] = body["results"]
+    assert result["status"] == "conflict", result
+    db.session.rollback()
+    assert db.session.get(Task, task["id"]).status == "cancelled"
