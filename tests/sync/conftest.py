@@ -195,3 +195,11 @@ def interleave(write_a, write_b, read_between):
         a_go.set()
     return middle
 
+
+@pytest.fixture
+def templates(app, make) -> dict[str, dict]:
+    """The default checklist templates, by kind, as the office reads them."""
+    from server.services import checklists
+    checklists.seed_defaults()
+    page = make.client.get("/api/v1/dispatch/checklist-templates", headers=make.headers("quality")).json
+    return {t["kind"]: t for t in page["items"]}

@@ -12,7 +12,6 @@ from server.extensions import db
 import sync.push
 from server.models import (ChecklistSubmission, CreatedEntity, Event, OpLog, Shift, Vehicle, VehicleDefect,
                            Violation)
-from server.services import checklists
 from tests.sync.conftest import SHANGHAI, Device
 
 HERE = {"lat": 31.2300, "lon": 121.4700}
@@ -20,14 +19,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 64
 VEHICLE_ITEMS = ("body_clean", "lettering_intact", "hood_decal", "interior_clean", "technical_condition",
                  "safety_equipment")
 CONDUCT_ITEMS = ("uniform", "tidy", "shoe_covers", "water_cup", "id_badge")
-
-
-@pytest.fixture
-def templates(app, make) -> dict[str, dict]:
-    """The default templates, by kind, as the office reads them."""
-    checklists.seed_defaults()
-    page = make.client.get("/api/v1/dispatch/checklist-templates", headers=make.headers("quality")).json
-    return {t["kind"]: t for t in page["items"]}
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from server.extensions import db
 from server.models import Device as DeviceRow
 from server.models import ChecklistSubmission, CreatedEntity, OpLog, Task, TaskEvent
 from server.process import ServerProcess
-from server.services import checklists
 from sync.client import Handheld, HttpTransport
 from tests.sync.conftest import Device, _current_version, at_once
 from tests.sync.test_checklists import conduct_answers, submit
@@ -25,14 +24,6 @@ from tests.sync.test_read_then_write import _between_phases, _phases
 
 BATCHES = 6
 PER_BATCH = 5
-
-
-@pytest.fixture
-def templates(app, make) -> dict[str, dict]:
-    """The default checklist templates, by kind (as tests/sync/test_checklists.py has them)."""
-    checklists.seed_defaults()
-    page = make.client.get("/api/v1/dispatch/checklist-templates", headers=make.headers("quality")).json
-    return {t["kind"]: t for t in page["items"]}
 
 
 @pytest.fixture
