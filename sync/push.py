@@ -556,7 +556,8 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
     decided: dict[int, dict] = {}
     if not (db.session.new or db.session.dirty or db.session.deleted):
         # The decisions rest on rows this push reads (and, reading first, records): objects the
-        # session kept from an earlier transaction (expire_on_commit is off) are read again.
+        # session kept from an earlier transaction (expire_on_commit is off) are read again. A session
+        # with unflushed changes is left as it is: expiring would drop them.
         db.session.expire_all()
     skew = round((device_now - utcnow()).total_seconds()) if device_now is not None else None
     if skew is not None:  # a clock decades off is flagged like any other; the column holds 32 bits
