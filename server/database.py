@@ -74,8 +74,7 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
         if _read_only.get():
             conn.exec_driver_sql("BEGIN")
             return
-        if conn.connection.info.pop(_QUERY_ONLY, False):  # a read phase left its guard on (read_then_write)
-            conn.exec_driver_sql("PRAGMA query_only=0")
+        _leave_query_only(conn.connection.info, conn.connection.dbapi_connection)  # a read phase's guard left on
         if lock_path:
             _queue_for_writer(conn.connection.info)
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -113,8 +112,7 @@ def _busy_timeout_ms(default: int) -> int:
 def _on_reset(dbapi_connection, connection_record, reset_state) -> None:
     """A connection returned to the pool: its writer slot freed, a read phase's guard off."""
     _release(connection_record.info)
-    if connection_record.info.pop(_QUERY_ONLY, False):
-        dbapi_connection.execute("PRAGMA query_only=0")
+    _leave_query_only(connection_record.info, dbapi_connection)
 
 
 def _on_invalidate(dbapi_connection, connection_record, exception) -> None:
@@ -210,6 +208,12 @@ def begin_reading(session) -> contextvars.Token:
     return _reads.set([])
 
 
+def _leave_query_only(info: dict, dbapi_connection) -> None:
+    """Turn off a read phase's PRAGMA query_only on the connection, if one is on."""
+    if info.pop(_QUERY_ONLY, False):
+        dbapi_connection.execute("PRAGMA query_only=0")
+
+
 def end_reading(token: contextvars.Token) -> list[tuple]:
     """Stop recording; the read phase's SELECTs, their parameters and rows."""
     reads = _reads.get()
@@ -226,8 +230,7 @@ def begin_writing(session) -> None:
     """
     fairy = session.connection().connection
     dbapi_connection = fairy.dbapi_connection
-    dbapi_connection.execute("PRAGMA query_only=0")
-    fairy.info.pop(_QUERY_ONLY, None)
+    _leave_query_only(fairy.info, dbapi_connection)
     dbapi_connection.execute("COMMIT")
     _queue_for_writer(fairy.info)
     try:
