@@ -8,6 +8,7 @@ the bytes are written before their row and set aside (not deleted) before
 their row goes, so a failed commit can put them back.
 """
 import base64
+import errno
 import os
 import tempfile
 
@@ -20,9 +21,19 @@ _ASIDE = ".gc"  # the suffix of bytes whose row is being deleted
 
 
 class StorageUnavailable(DomainError):
-    """The object store did not answer (or refused us): nothing was stored; retry shortly."""
+    """The store did not answer, refused us, or could not write (a folder's permissions, a full volume):
+    nothing was stored; retry shortly."""
 
     status, code, title = 503, "storage_unavailable", "Service unavailable"
+
+    def __init__(self, reason: str):
+        """reason: a short, safe name of the failure (an errno name, an S3 error code) for readiness and logs."""
+        super().__init__("The attachment store could not be reached or could not keep the file; retry shortly.",
+                         headers={"Retry-After": "5"})
+        self.reason = reason
+
+
+_PROBE = ".readyz"  # the readiness probe's name: never a content address (<sha256[:2]>/<sha256>)
 
 
 class LocalFolder:
@@ -39,28 +50,48 @@ class LocalFolder:
     def put(self, sha256: str, data: bytes, content_type: str) -> None:
         """Write then rename: a crash never leaves a half file under the final name."""
         path = self.path(sha256)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=os.path.dirname(path), delete=False) as tmp:
-            tmp.write(data)
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        os.replace(tmp.name, path)
+        with _store_errors("put"):
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            os.replace(_write_durably(os.path.dirname(path), data), path)
 
     def set_aside(self, sha256: str) -> bool:
         """Move the bytes out of their name (their row is about to go); whether there were any."""
-        try:
-            os.replace(self.path(sha256), self.path(sha256) + _ASIDE)
-        except FileNotFoundError:
-            return False
+        with _store_errors("set aside"):
+            try:
+                os.replace(self.path(sha256), self.path(sha256) + _ASIDE)
+            except FileNotFoundError:
+                return False
         return True
 
     def put_back(self, sha256: str) -> None:
         """Undo set_aside (the row's deletion did not commit)."""
-        os.replace(self.path(sha256) + _ASIDE, self.path(sha256))
+        with _store_errors("put back"):
+            os.replace(self.path(sha256) + _ASIDE, self.path(sha256))
 
     def discard(self, sha256: str) -> None:
         """Delete bytes set aside (their row is gone)."""
-        os.remove(self.path(sha256) + _ASIDE)
+        with _store_errors("discard"):
+            os.remove(self.path(sha256) + _ASIDE)
+
+    def probe(self) -> None:
+        """Write, sync and delete a small file in the folder, as an upload would; StorageUnavailable if it cannot."""
+        with _store_errors("probe"):
+            os.makedirs(self.root, exist_ok=True)
+            os.remove(_write_durably(self.root, b"ready", prefix=_PROBE))
+
+
+def _write_durably(folder: str, data: bytes, *, prefix: str = "tmp") -> str:
+    """A new file in folder holding data, synced to disk; its path. Nothing is left behind if that fails."""
+    fd, path = tempfile.mkstemp(dir=folder, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+    except BaseException:
+        os.remove(path)  # a full volume, say: no half file left to fill it further
+        raise
+    return path
 
 
 class S3Bucket:
@@ -120,15 +151,12 @@ class S3Bucket:
                 Params={"Bucket": self.bucket, "Key": self.key(sha256), "ResponseContentType": content_type,
                         "ResponseContentDisposition": disposition, "ResponseCacheControl": "private, no-store"})
 
-    def ready(self) -> bool:
-        """Whether the bucket answers to our credentials (the readiness probe)."""
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            self.client.head_bucket(Bucket=self.bucket)
-        except (BotoCoreError, ClientError):
-            return False
-        return True
+    def probe(self) -> None:
+        """PUT and DELETE a small object under the prefix, as an upload and the collector would;
+        StorageUnavailable if the bucket does not answer or refuses either."""
+        with _store_errors("probe"):
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + _PROBE, Body=b"ready")
+            self.client.delete_object(Bucket=self.bucket, Key=self.prefix + _PROBE)
 
 
 def _missing(exc) -> bool:
@@ -137,7 +165,8 @@ def _missing(exc) -> bool:
 
 
 class _store_errors:
-    """Turn the store's failures into StorageUnavailable (503), logged without credentials or URLs."""
+    """Turn either store's failures into StorageUnavailable (503): a bucket's (unreachable, refused) and a
+    folder's (permissions, a read-only or full volume, an I/O error); logged without credentials or URLs."""
 
     def __init__(self, action: str):
         """Name the action for the log."""
@@ -147,14 +176,22 @@ class _store_errors:
         return self
 
     def __exit__(self, kind, exc, _tb):
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        if exc is None or not isinstance(exc, (BotoCoreError, ClientError)):
+        reason = _failure(exc) if exc is not None else None
+        if reason is None:
             return False
-        code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
-        current_app.logger.warning("object store failed", extra={"action": self.action, "error": str(code)[:80]})
-        raise StorageUnavailable("The attachment store is unreachable or refused the request; retry shortly.",
-                                 headers={"Retry-After": "5"}) from exc
+        current_app.logger.warning("attachment store failed", extra={"action": self.action, "error": reason})
+        raise StorageUnavailable(reason) from exc
+
+
+def _failure(exc: BaseException) -> str | None:
+    """A store failure's short name (an errno name, an S3 error code), or None for anything else (a bug)."""
+    if isinstance(exc, OSError):
+        return errno.errorcode.get(exc.errno, type(exc).__name__)
+    from botocore.exceptions import BotoCoreError, ClientError  # here: a folder's users never load botocore
+
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code"))[:80]
+    return type(exc).__name__ if isinstance(exc, BotoCoreError) else None
 
 
 def _s3_client(config, endpoint: str | None):

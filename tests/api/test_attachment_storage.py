@@ -4,6 +4,7 @@ Tests taking the `storage` fixture run twice, once per store, with the same
 assertions on what handhelds and staff see; what only one store has (signed
 URLs, the folder's files) is checked beside.
 """
+import contextlib
 import hashlib
 import logging
 import os
@@ -22,6 +23,7 @@ from server.extensions import db
 from server.models import Attachment
 from server.process import free_port
 from server.clock import utcnow
+from tests.storage_faults import SmallVolume, Unwritable
 from tools.seaweed import SECRET_KEY
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"storage test " * 40
@@ -186,9 +188,46 @@ def test_unreachable_store_is_a_transient_refusal_with_nothing_kept(app, client,
     assert response.headers["Retry-After"] == "5"
     assert client.head(f"/api/v1/attachments/{hashlib.sha256(PNG).hexdigest()}",
                        headers=handheld).status_code == 404
-    assert ready.status_code == 503 and ready.json["storage"] == "unreachable"
-    assert any("object store failed" in line for line in lines)
+    assert ready.status_code == 503 and ready.json["storage"] == "unavailable"
+    assert ready.json["reasons"] == {"storage": "EndpointConnectionError"} and ready.json["database"] == "ok"
+    assert any("attachment store failed" in line for line in lines)
     assert not [line for line in lines if SECRET_KEY in line]
+
+
+@pytest.mark.parametrize("fault", ["unwritable", "full"])
+def test_a_folder_that_cannot_keep_the_file_answers_as_the_bucket_does_and_heals(app, client, handheld, tmp_path,
+                                                                                 fault):
+    """The local folder refusing writes (made unwritable, tests/storage_faults.py) or full (a 1 MiB tmpfs mounted
+    on it and filled to the last byte) answers an upload as an unreachable bucket does: 503 storage_unavailable
+    with Retry-After, nothing recorded; /readyz answers 503 naming the store and why. Once the fault is gone the
+    same upload is kept and /readyz is 200, with no restart; neither the refused upload nor a probe leaves a file."""
+    folder = str(tmp_path / "attachments")
+    os.makedirs(folder)
+    app.config["ATTACHMENTS_DIR"] = folder  # a folder of its own: the app fixture restores the setting
+    data = PNG + fault.encode()
+    sha = hashlib.sha256(data).hexdigest()
+    with contextlib.ExitStack() as faults:
+        if fault == "unwritable":
+            end = faults.enter_context(Unwritable(folder)).end
+        else:
+            volume = faults.enter_context(SmallVolume(folder))
+            volume.fill()
+            end = volume.free
+        refused = _put(client, handheld, data)
+        ready = client.get("/readyz")
+        recorded = client.head(f"/api/v1/attachments/{sha}", headers=handheld).status_code
+        end()
+        kept = _put(client, handheld, data)
+        healed = client.get("/readyz")
+        left = {name: sorted(os.listdir(os.path.join(folder, name))) for name in os.listdir(folder)}
+    assert refused.status_code == 503 and refused.json["code"] == "storage_unavailable", refused.json
+    assert refused.headers["Retry-After"] == "5" and refused.mimetype == "application/problem+json"
+    assert recorded == 404
+    assert ready.status_code == 503 and (ready.json["storage"], ready.json["database"]) == ("unavailable", "ok")
+    assert ready.json["reasons"]["storage"] in (("EPERM", "EACCES") if fault == "unwritable" else ("ENOSPC",))
+    assert kept.status_code == 201, kept.json
+    assert healed.status_code == 200 and healed.json["storage"] == "ok", healed.json
+    assert left == {sha[:2]: [sha]}
 
 
 def test_readiness_and_logs_with_a_live_store(app, client, handheld, make, seaweed, lines):
@@ -196,6 +235,7 @@ def test_readiness_and_logs_with_a_live_store(app, client, handheld, make, seawe
     app.config.update({k.removeprefix("FIELDOPS_"): v for k, v in seaweed.env("logs").items()})
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json["storage"] == "ok"
+    assert _objects(app) == {}  # the probe's object is deleted
     logging.getLogger().setLevel(logging.DEBUG)  # as FIELDOPS_LOG_LEVEL=DEBUG would: botocore stays at WARNING
     try:
         assert _put(client, handheld, PNG).status_code == 201

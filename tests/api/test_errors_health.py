@@ -1,4 +1,6 @@
 """Errors are problem+json everywhere; health and readiness probes; the OpenAPI spec."""
+import os
+
 import pytest
 
 
@@ -37,11 +39,32 @@ def test_request_id_is_echoed(client):
     assert len(client.get("/healthz").headers["X-Request-Id"]) == 32
 
 
-def test_health_and_readiness(client):
-    """Liveness is trivial; readiness checks the database and migrations."""
+def test_health_and_readiness(app, client):
+    """Liveness is trivial; readiness names each check: the database reads and takes a write (rolled back: no
+    row kept), its migrations are at head, the attachment store takes a file (deleted again)."""
+    from sqlalchemy import func, select
+
+    from server.extensions import db
+    from server.models import SyncState
+
     assert client.get("/healthz").json == {"status": "ok"}
     ready = client.get("/readyz")
-    assert ready.status_code == 200 and ready.json["migrations"] == "head"
+    assert ready.status_code == 200
+    assert ready.json == {"status": "ok", "database": "ok", "migrations": "head", "storage": "ok"}
+    assert not db.session.scalar(select(func.count()).select_from(SyncState).where(SyncState.key.like("readyz%")))
+    assert not [name for name in os.listdir(app.config["ATTACHMENTS_DIR"]) if name.startswith(".readyz")]
+
+
+def test_a_busy_database_is_still_ready(app, client, make):
+    """Readiness waits for the writer like any write and counts contention as ready (every host shares it, and every
+    writer rides it out): SQLite, with the write lock held past a writer's wait, says 200 "busy"; PostgreSQL's probe
+    writes a row of its own, which no lock on the device or the tasks holds up."""
+    from tests.sync.test_busy import _short_waits, _writer_held
+
+    with _short_waits(app), _writer_held(make.device(make.courier())["device_id"]):
+        ready = client.get("/readyz")
+    assert ready.status_code == 200, ready.json
+    assert ready.json["database"] == ("busy" if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") else "ok")
 
 
 def test_readiness_reports_schema_behind(client, app):
