@@ -1,6 +1,7 @@
 """Engine set-up per dialect: SQLite pragmas and write locking, PostgreSQL snapshots."""
 import contextvars
 import fcntl
+import logging
 import os
 import sqlite3
 import time
@@ -12,6 +13,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from server import jsonio
+from server.database_faults import classify, mark
+
+log = logging.getLogger(__name__)
 
 _FEED_LOCK_SQL = text("SELECT pg_advisory_xact_lock(7302001)")
 
@@ -40,9 +44,22 @@ def is_read_only() -> bool:
 
 def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
     """Install per-connection settings for the engine's dialect."""
+    event.listen(engine, "handle_error", _on_error)
     if engine.dialect.name == "postgresql":
+        @event.listens_for(engine, "connect")
+        def _on_pg_connect(dbapi_connection, record):
+            # A session takes default_transaction_read_only when it starts (a database frozen
+            # for a full disk, say) and keeps it after the database is writable again.
+            with dbapi_connection.cursor() as cursor:
+                cursor.execute("SHOW transaction_read_only")
+                read_only = cursor.fetchone()[0] == "on"
+            dbapi_connection.rollback()
+            if read_only:
+                _serve_once(record, "the session is read-only")
+
         @event.listens_for(engine, "begin")
         def _on_pg_begin(conn):
+            conn.info[_READ_ONLY_TRANSACTION] = _read_only.get()
             if _read_only.get():
                 conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         return
@@ -56,6 +73,11 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
     def _on_connect(dbapi_connection, record):
         if lock_path:  # where this connection's writers queue, and for how long by default
             record.info["writer_queue"] = (lock_path, busy_timeout_ms)
+            # SQLite opens a file it cannot write read-only, silently, and the connection stays
+            # read-only after the file heals. Asked as SQLite's open asks (the kernel's write
+            # permission: modes, an immutable flag, a read-only mount).
+            if not os.access(path, os.W_OK):
+                _serve_once(record, "the file is not writable")
         # pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT;
         # we emit BEGIN ourselves below.
         dbapi_connection.isolation_level = None
@@ -89,11 +111,46 @@ def configure_engine(engine: Engine, *, busy_timeout_ms: int) -> None:
 
     if lock_path:
         # Every way a transaction or a connection can end frees the writer slot.
-        event.listen(engine, "commit", lambda conn: _release(conn.connection.info))
-        event.listen(engine, "rollback", lambda conn: _release(conn.connection.info))
+        event.listen(engine, "commit", _on_transaction_end)
+        event.listen(engine, "rollback", _on_transaction_end)
         event.listen(engine.pool, "reset", _on_reset)
         event.listen(engine.pool, "invalidate", _on_invalidate)
         event.listen(engine.pool, "close", _on_close)
+
+
+# A connection that cannot write, or an error that says it: the pool does not keep the connection.
+_READ_ONLY_TRANSACTION = "fieldops_read_only_transaction"  # PostgreSQL: this transaction began READ ONLY
+
+
+def _serve_once(record, why: str) -> None:
+    """A connection opened unable to write serves the checkout that opened it and is replaced at the next.
+
+    Reads go on during the fault; the first checkout after it ends gets a connection that writes.
+    """
+    log.warning("database connection opened unable to write; it will not be reused", extra={"why": why})
+    record.invalidate(soft=True)
+
+
+def _on_error(context) -> None:
+    """Decide what a driver error says (busy, unavailable); a connection that cannot write is discarded."""
+    if context.sqlalchemy_exception is None or context.is_pre_ping:
+        return
+    fault = classify(context.original_exception, operational=isinstance(context.sqlalchemy_exception, OperationalError))
+    info = context.connection.info if context.connection is not None else {}
+    if fault is not None and fault.kind == "unavailable" and (info.get(_QUERY_ONLY) or info.get(_READ_ONLY_TRANSACTION)):
+        fault = None  # our own guard refused a write (a read phase, a read request): not the database's state
+    mark(context.sqlalchemy_exception, fault)
+    if fault is not None and fault.discard:
+        # SQLAlchemy closes it and, as for a lost connection, every pooled one opened before now:
+        # they were opened under the same fault.
+        context.is_disconnect = True
+
+
+def _sqlite_error(statement: str, message: str, code: int) -> OperationalError:
+    """An OperationalError as SQLAlchemy would wrap SQLite's, with SQLite's result code (for its classification)."""
+    orig = sqlite3.OperationalError(message)
+    orig.sqlite_errorcode = code
+    return OperationalError(statement, None, orig)
 
 
 def _queue_for_writer(info: dict) -> None:
@@ -107,6 +164,12 @@ def _queue_for_writer(info: dict) -> None:
 def _busy_timeout_ms(default: int) -> int:
     """How long a writer queues: the app's setting now (tests shorten it), else the engine's."""
     return current_app.config["SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else default
+
+
+def _on_transaction_end(conn) -> None:
+    """A transaction committed or rolled back: its writer slot freed (an invalidated connection's already was)."""
+    if not conn.invalidated:
+        _release(conn.connection.info)
 
 
 def _on_reset(dbapi_connection, connection_record, reset_state) -> None:
@@ -147,7 +210,11 @@ class _WriterLock:
     """
 
     def __init__(self, lock_path: str):
-        self.fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:  # the folder or the lock file not writable: the database cannot take writes
+            raise _sqlite_error("BEGIN IMMEDIATE", f"unable to open the writer queue: {exc.strerror}",
+                                sqlite3.SQLITE_CANTOPEN) from None
         self.locked = False
 
     def acquire(self, timeout: float) -> None:
@@ -163,8 +230,8 @@ class _WriterLock:
                 if time.monotonic() > deadline:
                     # Raised from the engine's "begin" event, which SQLAlchemy does not
                     # wrap: wrapped here, so busy is one error class (503, a push's stop).
-                    raise OperationalError("BEGIN IMMEDIATE", None,
-                                           sqlite3.OperationalError("database is locked (writer queue timeout)")) from None
+                    raise _sqlite_error("BEGIN IMMEDIATE", "database is locked (writer queue timeout)",
+                                        sqlite3.SQLITE_BUSY) from None
                 time.sleep(pause)
                 pause = min(pause * 1.5, 0.002)
 

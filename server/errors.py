@@ -9,15 +9,19 @@ from flask import g, jsonify, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest.spec import _add_leading_slash
 from flask_smorest.utils import prepare_response
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
+from server.database_faults import database_fault
 from server.openapi import PROBLEM_MEDIA_TYPE, PROTOCOL_PARAMETER, ProblemDocsPlugin, protocol_parameter
 
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://fieldops.dev/problems/"
+
+# A database that cannot write waits for someone to end the fault: clients come back less often than when busy.
+DATABASE_UNAVAILABLE_RETRY_AFTER = 30  # seconds
 
 
 class DomainError(Exception):
@@ -220,7 +224,7 @@ class ProblemApi(Api):
         self._app.register_error_handler(HTTPException, self.handle_http_exception)
         self._app.register_error_handler(DomainError, handle_domain_error)
         self._app.register_error_handler(StaleDataError, handle_concurrent_update)
-        self._app.register_error_handler(OperationalError, handle_database_busy)
+        self._app.register_error_handler(DBAPIError, handle_database_error)
         self._app.register_error_handler(Exception, handle_unexpected)
 
     def handle_http_exception(self, error):
@@ -287,12 +291,20 @@ def handle_concurrent_update(_error: StaleDataError):
                             headers={"Retry-After": "1"})
 
 
-def handle_database_busy(error: OperationalError):
-    """The database is locked, unreachable or shutting down: retry shortly, nothing was half-written."""
-    log.warning("database unavailable", extra={"error": str(error.orig)[:200]})
-    return problem_response(503, "database_busy", "Service unavailable",
-                            "The database is busy or unreachable; retry shortly.",
-                            headers={"Retry-After": "2"})
+def handle_database_error(error: DBAPIError):
+    """Busy (locked, unreachable, shutting down): retry shortly. Unavailable (it cannot write: read-only,
+    full, failing storage): retry later. Nothing was half-written either way; any other error is a bug."""
+    fault = database_fault(error)
+    if fault is None:
+        return handle_unexpected(error)
+    log.warning("database %s", fault.kind, extra={"error": str(error.orig)[:200], "reason": fault.reason})
+    if fault.kind == "busy":
+        return problem_response(503, "database_busy", "Service unavailable",
+                                "The database is busy or unreachable; retry shortly.",
+                                headers={"Retry-After": "2"})
+    return problem_response(503, "database_unavailable", "Service unavailable",
+                            f"The database cannot take writes now ({fault.reason}); nothing was changed, retry later.",
+                            headers={"Retry-After": str(DATABASE_UNAVAILABLE_RETRY_AFTER)})
 
 
 def handle_unexpected(error: Exception):

@@ -20,7 +20,7 @@ import orjson
 from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm.exc import StaleDataError
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
@@ -30,7 +30,8 @@ from server.auth import Actor
 from server.clock import local_day_start, utcnow
 from server.database import (begin_reading, begin_writing, bulk_insert, can_read_then_write, end_reading,
                              mark_read_only, reads_unchanged, reset_read_only)
-from server.errors import DomainError, fields_from_messages
+from server.database_faults import database_fault
+from server.errors import DATABASE_UNAVAILABLE_RETRY_AFTER, DomainError, fields_from_messages
 from server.extensions import db
 from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncConflict
 from server.services import attachments
@@ -530,15 +531,21 @@ def _lock_entities(registry: Registry, ops: list[dict]) -> dict[str, dict]:
     return held
 
 
-_TRANSIENT_DB_ERRORS = (OperationalError, StaleDataError)
-
-
 def _is_transient(exc: Exception) -> bool:
-    """Database busy, deadlock, serialization failure, a concurrent update: try again later."""
-    if isinstance(exc, _TRANSIENT_DB_ERRORS):
-        return True
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
-    return isinstance(exc, DBAPIError) and sqlstate in ("40001", "40P01", "55P03")
+    """Database busy (a lock, a deadlock, a serialization failure), unavailable (it cannot write now),
+    a concurrent update: nothing is applied, the device tries again later."""
+    return isinstance(exc, StaleDataError) or database_fault(exc) is not None
+
+
+def _database_stop(exc: Exception, stopped_at: int, applied: str) -> dict:
+    """The stop for a database that could not take the batch: busy, or unavailable with its reason."""
+    fault = database_fault(exc)
+    if fault is not None and fault.kind == "unavailable":
+        return {"stopped_at": stopped_at, "retry_after": DATABASE_UNAVAILABLE_RETRY_AFTER,
+                "stop_code": "database_unavailable",
+                "stop_detail": f"The database cannot take writes now ({fault.reason}); {applied}"}
+    return {"stopped_at": stopped_at, "retry_after": TRANSIENT_RETRY_AFTER, "stop_code": "busy",
+            "stop_detail": f"The database is busy; {applied}"}
 
 
 def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datetime | None = None,
@@ -588,14 +595,15 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
             if not _is_transient(exc):
                 raise
             db.session.rollback()
-            return _busy_stop(actor, ops)
+            return _stop_before_any_op(actor, ops, exc)
     raise RuntimeError("push did not settle")  # pragma: no cover - each restart decides one more op
 
 
-def _busy_stop(actor: Actor, ops: list[dict]) -> dict:
-    """The database could not take the batch (busy, deadlock): nothing applied, resend from the first new op.
+def _stop_before_any_op(actor: Actor, ops: list[dict], exc: Exception) -> dict:
+    """The database could not take the batch (busy, deadlock, unable to write): nothing applied, resend
+    from the first new op.
 
-    last_seq is read in a read-only transaction, which waits for no writer.
+    last_seq is read in a read-only transaction, which waits for no writer (and needs no write).
     """
     token = mark_read_only(True)
     try:
@@ -604,10 +612,9 @@ def _busy_stop(actor: Actor, ops: list[dict]) -> dict:
     finally:
         reset_read_only(token)
     new = [op["seq"] for op in ops if op["seq"] > last_seq]
+    stopped_at = new[0] if new else (ops[0]["seq"] if ops else last_seq + 1)
     return {"results": [], "last_seq": last_seq, "server_time": utcnow(),
-            "stopped_at": new[0] if new else (ops[0]["seq"] if ops else last_seq + 1),
-            "retry_after": TRANSIENT_RETRY_AFTER, "stop_code": "busy",
-            "stop_detail": "The database is busy; nothing in this batch was applied, resend it."}
+            **_database_stop(exc, stopped_at, "nothing in this batch was applied, resend it.")}
 
 
 class _Stale(Exception):
@@ -686,9 +693,7 @@ def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: di
                     if read_first and isinstance(exc, DBAPIError):
                         raise  # the read phase's: the batch is decided again under the lock
                     if _is_transient(exc):
-                        raise _Restart(op["seq"], {"stop": {
-                            "stopped_at": op["seq"], "retry_after": TRANSIENT_RETRY_AFTER, "stop_code": "busy",
-                            "stop_detail": "The database is busy; resend from here."}}) from exc
+                        raise _Restart(op["seq"], {"stop": _database_stop(exc, op["seq"], "resend from here.")}) from exc
                     # A bug or a case the handler never met: retrying cannot help, so the
                     # op is consumed and kept for dispatch, and the queue moves on.
                     log.exception("op handler failed; op rejected as handler_error",
