@@ -32,11 +32,14 @@ class DomainError(Exception):
     title = "Bad request"
 
     def __init__(self, detail: str, *, code: str | None = None, fields: dict | None = None,
-                 headers: dict | None = None, extra: dict | None = None, keep=None):
+                 headers: dict | None = None, extra: dict | None = None, keep=None, unchanged: bool = False):
         super().__init__(detail)
         # keep(): what the refusal itself leaves behind (a violation, a flag for dispatch), applied after
         # the refused change is rolled back; it must read nothing but plain values it was given.
         self.keep = keep
+        # unchanged: raised before the refused action changed anything, so there is nothing to roll back and
+        # keep may run at once, in the same transaction, under the locks the refusal was decided under.
+        self.unchanged = unchanged
         self.detail = detail
         if code:
             self.code = code

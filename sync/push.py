@@ -489,10 +489,17 @@ def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: 
     try:
         made = op_type.handler(ctx=ctx, obj=obj, payload=payload)
     except DomainError as exc:
+        result = _result(op, "rejected", exc.code, exc.detail, fields=exc.fields)
+        if exc.unchanged:
+            # Refused before changing anything: nothing to undo, so what the refusal leaves behind is
+            # written now, under the locks it was decided under (a wrong PIN is counted in the same span
+            # as it was checked: another device's guess cannot be checked at the same count meanwhile).
+            if exc.keep is not None:
+                exc.keep()
+            return result
         # The handler may have changed something before refusing: undo the attempt,
         # and next time record this op as rejected without running it.
-        raise _Restart(op["seq"], {"result": _result(op, "rejected", exc.code, exc.detail, fields=exc.fields),
-                                   "keep": exc.keep}) from exc
+        raise _Restart(op["seq"], {"result": result, "keep": exc.keep}) from exc
     if op_type.create:
         held[_CREATED][op["entity_id"]] = op_type.entity
         return _Applied(op, "applied", None, None, op_type.entity, made, None, created=True)

@@ -153,11 +153,13 @@ def init_app(_app) -> None:
 
 def _refuse(code: str, detail: str, task: Task, kind: str, facts: dict, data: dict, lat: float | None = None,
             lon: float | None = None, *, exception: tuple[str, dict] | None = None,
-            violation: tuple[str, dict] | None = None, also: Callable[[], None] | None = None):
+            violation: tuple[str, dict] | None = None, also: Callable[[], None] | None = None,
+            unchanged: bool = False):
     """Raise the rule's refusal; what it leaves behind (the rejected step, an exception, a violation) is kept.
 
     Everything the keep needs is taken as plain values now: it runs after the
     attempt that raised is rolled back. `also` is more to keep, written by the caller on the same terms.
+    `unchanged`: the step has changed nothing yet, so the keep may run at once (DomainError.unchanged).
     """
     step = _step_row(task, kind, facts, data, lat, lon, outcome="rejected", code=code)
     flagged = _exception_row(task, exception[0], facts, exception[1]) if exception else None
@@ -180,7 +182,7 @@ def _refuse(code: str, detail: str, task: Task, kind: str, facts: dict, data: di
         if also:
             also()
 
-    raise RuleViolation(detail, code=code, keep=keep)
+    raise RuleViolation(detail, code=code, keep=keep, unchanged=unchanged)
 
 
 def _ensure_open(task: Task, handover: Handover, kind: str, facts: dict, data: dict, *, pickup: bool = False) -> None:
@@ -264,28 +266,32 @@ def _check_pin(task: Task, handover: Handover, pin: str | None, facts: dict, dat
 
     A wrong PIN is flagged for dispatch; the one that reaches the limit is flagged
     as `pin_locked`. Locked, no PIN is checked (guessing stops), right or wrong.
+    Nothing has changed when a PIN is refused, so the wrong one is counted in the
+    same transaction, under the same task lock, as it was checked (`unchanged`):
+    two handhelds of one courier racing guesses get no more than the limit between them.
     """
     limit = current_app.config["HANDOVER_PIN_MAX_FAILURES"]
+    stored = handover.id is not None  # a handover made just now (no PIN issued) has nothing to count
     if handover.pin_failures >= limit:
         _refuse("pin_locked", f"{limit} wrong PINs: dispatch must issue a new PIN for this task.", task,
-                "verify_recipient", facts, data, lat, lon)
+                "verify_recipient", facts, data, lat, lon, unchanged=stored)
     if not pin:
         _refuse("pin_required", "This task needs the handover PIN the customer was given.", task,
-                "verify_recipient", facts, data, lat, lon)
+                "verify_recipient", facts, data, lat, lon, unchanged=stored)
     if hmac.compare_digest(pin_digest(pin, handover.pin_salt, handover.pin_iterations), handover.pin_hash):
         return
     failures, handover_id = handover.pin_failures + 1, handover.id
 
     def count() -> None:
-        """One more wrong PIN (an UPDATE: the handover may not be loaded after the rollback)."""
-        db.session.execute(update(Handover).where(Handover.id == handover_id)
+        """One more wrong PIN, never past the limit (the row is locked with its task; the guard holds without)."""
+        db.session.execute(update(Handover).where(Handover.id == handover_id, Handover.pin_failures < limit)
                            .values(pin_failures=Handover.pin_failures + 1))
 
     kind = "pin_locked" if failures >= limit else "pin_mismatch"
     _refuse("pin_mismatch", "The PIN does not match the task's handover PIN.", task, "verify_recipient",
             facts, data, lat, lon, exception=(kind, {"method": data["method"], "name": data["name"],
                                                      "failures": failures, "limit": limit}),
-            also=count if handover_id is not None else None)
+            also=count if stored else None, unchanged=stored)
 
 
 def verify_recipient(*, actor: Actor, task: Task, method: str, name: str, relation: str | None, pin: str | None,

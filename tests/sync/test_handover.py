@@ -732,3 +732,64 @@ def test_free_text_never_enters_the_public_receipt(device, make, courier, client
                  device.op("pod.sign", task["id"], sign(signature))])
     receipt = db.session.scalars(select(Receipt).where(Receipt.task_id == task["id"])).one()
     assert "13912345678" not in receipt.payload and '"proxy":true' in receipt.payload
+
+
+def test_devices_racing_wrong_pins_get_no_more_guesses_than_the_limit(app, make, courier, client):
+    """Two handhelds of one courier push wrong PINs at once: no more than the limit (5) are ever checked and
+    counted, every guess after that is pin_locked, and dispatch is told once; on both engines.
+
+    Each racing thread pauses after every rollback of its session: a refusal decided in one transaction and
+    counted in another would let the other handheld's guess be checked at the same count meanwhile."""
+    import threading
+    import time
+
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from tests.sync.conftest import Device, at_once
+    from tests.sync.test_read_then_write_races import _push_until_taken
+
+    limit = app.config["HANDOVER_PIN_MAX_FAILURES"]
+    assert limit == 5
+    task = make.task(courier=courier)
+    pin = client.post(f"/api/v1/dispatch/tasks/{task['id']}/handover-pin", headers=make.headers("dispatcher")).json["pin"]
+    handhelds = [make.device(courier, name=f"h{n}") for n in range(2)]
+    guesses = iter(f"{(int(pin) + n) % 10 ** 6:06d}" for n in range(1, 2 * limit + 1))
+    batches = {h["device_id"]: [] for h in handhelds}
+    for enrolled in handhelds:
+        speaker = Device(client, enrolled)
+        for _ in range(limit):
+            batches[enrolled["device_id"]].append(
+                [speaker.op("pod.verify_recipient", task["id"], verify(method="pin", pin=next(guesses)))])
+    start, answers, lock = threading.Barrier(len(handhelds)), [], threading.Lock()
+    order = iter(handhelds)
+
+    def pause(_session, _transaction):
+        if threading.current_thread().name.startswith("racer"):
+            time.sleep(0.05)
+
+    def racer():
+        with lock:
+            enrolled = next(order)
+        threading.current_thread().name = f"racer-{enrolled['device_id']}"
+        start.wait(30)
+        for batch in batches[enrolled["device_id"]]:
+            for body in _push_until_taken(app, enrolled, batch):
+                answers.extend(r for r in body["results"] if not r.get("duplicate"))
+
+    event.listen(Session, "after_soft_rollback", pause)
+    try:
+        at_once(racer, len(handhelds))
+    finally:
+        event.remove(Session, "after_soft_rollback", pause)
+    assert len(answers) == 2 * limit
+    outcomes = [(r["status"], r["code"]) for r in answers]
+    assert outcomes.count(("rejected", "pin_mismatch")) == limit, outcomes
+    assert outcomes.count(("rejected", "pin_locked")) == limit, outcomes
+    assert stored_task(task["id"]).handover.pin_failures == limit
+    assert exceptions(task["id"]) == ["pin_locked"] + ["pin_mismatch"] * (limit - 1)
+    assert sorted(s[2] for s in steps(task["id"])) == ["pin_locked"] * limit + ["pin_mismatch"] * limit
+    # Locked: the right PIN is not checked either, from either handheld.
+    right = Device(client, handhelds[0])
+    right._seq = iter(range(limit + 1, 100))
+    assert one(right, "pod.verify_recipient", task["id"], verify(method="pin", pin=pin))["code"] == "pin_locked"
