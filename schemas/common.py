@@ -5,7 +5,7 @@ import unicodedata
 import marshmallow as ma
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
+from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64, MAX_MONEY
 
 # Never meant as text: unpaired surrogates (not Unicode at all; they break every
 # encoder), C0/C1 controls (NUL, ESC, ...) and the bidi overrides and isolates
@@ -165,9 +165,27 @@ def integer(*, minimum: int = 0, maximum: int = MAX_INT64, strict: bool = True, 
     return fields.Integer(strict=strict, validate=validate.Range(min=minimum, max=maximum), **kw)
 
 
-def money(**kw) -> fields.Integer:
-    """An amount in fen: a whole number, never a float that would be truncated."""
-    return integer(maximum=100_000_000, **kw)
+def money(*, minimum: int = 0, **kw) -> fields.Integer:
+    """An amount in fen: a whole number (never a float that would be truncated), at most MAX_MONEY either way.
+
+    Every amount on the wire is one of these (COD, fees, payments, remittances, corrections).
+    """
+    return integer(minimum=max(minimum, -MAX_MONEY), maximum=MAX_MONEY, **kw)
+
+
+def check_payable(*, fees: list[dict], cod_amount: int = 0) -> None:
+    """What is due at once (COD plus fees, in fen) must be one payment can carry; the error names the field.
+
+    The fees are named when they alone are too much, else the COD amount, with the most it may be.
+    """
+    fees_total = sum(fee["amount"] for fee in fees)
+    if fees_total > MAX_MONEY:
+        raise ValidationError(f"The fees add up to {fees_total} fen; one payment carries at most {MAX_MONEY} fen.",
+                              field_name="fees")
+    if cod_amount + fees_total > MAX_MONEY:
+        raise ValidationError(
+            f"COD plus fees is {cod_amount + fees_total} fen; one payment carries at most {MAX_MONEY} fen, "
+            f"so with these fees the COD amount is at most {MAX_MONEY - fees_total}.", field_name="cod_amount")
 
 
 class Time(fields.AwareDateTime):

@@ -1,7 +1,7 @@
 """The handover on the wire: the ops a handheld pushes, the state a task carries, dispatch's timeline and exceptions."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, PageQuery, Schema, full_match, integer, text
+from schemas.common import PageOut, PageQuery, Schema, check_payable, full_match, integer, money, text
 from schemas.limits import MAX_INT32
 from schemas.tasks import FeeIn, ParcelIn
 from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, HANDOVER_EXCEPTIONS, ITEM_CONDITIONS,
@@ -68,7 +68,7 @@ class InspectIn(_Located):
 class CollectPaymentIn(_Located):
     """pod.collect_payment: exactly the COD amount plus the task's published fees, in fen."""
 
-    amount = integer(minimum=1, maximum=100_000_000, required=True)
+    amount = money(minimum=1, required=True)
     method = text(8, validate=validate.OneOf(PAYMENT_METHODS))
 
 
@@ -108,7 +108,7 @@ class DeliverAlternateIn(_Located):
 class PaymentIn(Schema):
     """A payment taken at a pickup."""
 
-    amount = integer(minimum=1, maximum=100_000_000, required=True)
+    amount = money(minimum=1, required=True)
     method = text(8, validate=validate.OneOf(PAYMENT_METHODS))
 
 
@@ -127,6 +127,11 @@ class PickupCollectIn(_Located):
         codes = [fee["code"] for fee in data.get("fees", [])]
         if len(codes) != len(set(codes)):
             raise ValidationError("A fee code may appear once.", field_name="fees")
+
+    @validates_schema
+    def _fees_payable(self, data, **_kw):
+        """The fees charged are paid at once: more than one payment carries is never a pickup's."""
+        check_payable(fees=data.get("fees", []))
 
 
 class PinOut(Schema):

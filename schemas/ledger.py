@@ -1,7 +1,8 @@
 """The cash ledger on the wire: remittances, corrections, a courier's day."""
 from marshmallow import fields
 
-from schemas.common import Schema, integer, text
+from schemas.common import Schema, integer, money, text
+from schemas.limits import MAX_MONEY
 from schemas.vocab import LEDGER_KINDS, PAYMENT_METHODS
 
 
@@ -9,7 +10,7 @@ class RemittanceIn(Schema):
     """Cash the courier handed in at the depot, in fen, for a depot-local day."""
 
     date = fields.Date(required=True)
-    amount = integer(minimum=1, maximum=100_000_000, required=True)
+    amount = money(minimum=1, required=True)
     note = text(300, required=False, load_default=None)
 
 
@@ -17,7 +18,7 @@ class CorrectionIn(Schema):
     """A correction of what was collected (signed fen), with why; it may name the entry it corrects."""
 
     date = fields.Date(required=True)
-    amount = integer(minimum=-100_000_000, maximum=100_000_000, required=True)
+    amount = money(minimum=-MAX_MONEY, required=True)
     note = text(300)
     corrects_id = integer(minimum=1, maximum=2_147_483_647, load_default=None, allow_none=True)
 

@@ -9,3 +9,6 @@ LATEST_TIME = datetime(2100, 1, 1, tzinfo=timezone.utc)
 MAX_INT64 = 2**63 - 1
 # Integer id columns (tokens, conflicts, ...) are INTEGER: route ids beyond this match nothing.
 MAX_INT32 = 2**31 - 1
+# The most one amount may be, in fen (1,000,000 yuan): a COD amount, a fee, a payment, a remittance, a
+# correction. A task's amount due (COD plus its fees) is one payment, so it is bounded by the same figure.
+MAX_MONEY = 100_000_000

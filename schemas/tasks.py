@@ -3,8 +3,8 @@ import functools
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import (PageOut, PageQuery, Schema, Time, full_match, identifier, integer, money,
-                            phone, text)
+from schemas.common import (PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier, integer,
+                            money, phone, text)
 from schemas.vocab import TASK_KINDS, TASK_STATUSES
 
 WAYBILL = {"pattern": r"[A-Za-z0-9\-]{4,40}", "pattern_error": "Waybill: 4-40 letters, digits or dashes."}
@@ -62,6 +62,11 @@ class TaskIn(Schema):
     window = fields.Nested(WindowIn, required=True)
     gift_description = text(200, required=False, load_default=None, allow_none=True,
                             metadata={"description": "An enclosed gift the courier must tell the customer about"})
+
+    @validates_schema
+    def _amount_due_payable(self, data, **_kw):
+        """COD plus fees is paid at once: a task whose amount due no payment can carry could never be handed over."""
+        check_payable(fees=data.get("fees", []), cod_amount=data.get("cod_amount", 0))
 
 
 class TaskImportIn(Schema):

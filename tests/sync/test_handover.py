@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from schemas.limits import MAX_MONEY
 from server.extensions import db
 from server.models import HandoverException, HandoverStep, LedgerEntry, OpLog, Task, Violation
 from server.services import handover
@@ -107,6 +108,18 @@ def test_cod_delivery_in_one_batch(device, make, courier):
     store, _, _ = device.pull_all()
     assert store[("task", task["id"])]["data"]["handover"]["outcome"] == "delivered"
     assert violations(task["id"]) == [] and exceptions(task["id"]) == []
+
+
+def test_the_most_payable_task_is_paid_and_signed(device, make, courier):
+    """COD plus fees exactly at the money bound: created by dispatch, paid in one payment and signed on push."""
+    fees = [{"code": "delivery", "amount": 1200}, {"code": "cod_service", "amount": 200}]
+    task = make.task(courier=courier, cod_amount=MAX_MONEY - 1400, fees=fees)
+    assert due(task) == MAX_MONEY
+    results = device.push(door_ops(device, task, upload(device)))["results"]
+    assert codes(results) == [("applied", None)] * 5
+    data = results[-1]["entity"]["data"]
+    assert data["status"] == "delivered" and data["handover"]["paid_amount"] == data["amount_due"] == MAX_MONEY
+    assert db.session.scalars(select(LedgerEntry.amount)).all() == [MAX_MONEY]
 
 
 def test_sign_before_inspection_is_refused_and_a_violation(device, make, courier):
@@ -489,6 +502,15 @@ def test_wrong_courier_is_not_assigned(client, make, courier, device):
     ("pod.deliver_alternate", {"place": "roof", "authorization": {"via": "contact"}}, "payload.place"),
     ("pod.deliver_alternate", {"place": "locker"}, "payload.authorization"),
     ("pickup.collect", {"parcels": [], "signature": "a" * 64, "signer_name": "A"}, "payload.parcels"),
+    # One money bound (schemas.limits.MAX_MONEY) for every amount, and for what is paid at once.
+    ("pod.collect_payment", {"amount": MAX_MONEY + 1, "method": "cash"}, "payload.amount"),
+    ("pickup.collect", {"parcels": [{"parcel_no": "P1"}], "signature": "a" * 64, "signer_name": "A",
+                        "fees": [{"code": "delivery", "amount": MAX_MONEY + 1}]}, "payload.fees.0.amount"),
+    ("pickup.collect", {"parcels": [{"parcel_no": "P1"}], "signature": "a" * 64, "signer_name": "A",
+                        "fees": [{"code": "delivery", "amount": MAX_MONEY}, {"code": "insurance", "amount": 1}],
+                        "payment": {"amount": MAX_MONEY, "method": "cash"}}, "payload.fees"),
+    ("pickup.collect", {"parcels": [{"parcel_no": "P1"}], "signature": "a" * 64, "signer_name": "A",
+                        "payment": {"amount": MAX_MONEY + 1, "method": "cash"}}, "payload.payment.amount"),
 ])
 def test_bad_payloads_name_the_field(device, make, courier, type_, payload, field):
     """invalid_payload, naming the field."""
