@@ -15,6 +15,18 @@ _UNSAFE_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\
 _UNSAFE_IN_LINE = re.compile(r"[\t\n\u2028\u2029]")
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 UNSAFE_MESSAGE = "Must not contain control characters, direction overrides or unpaired surrogates."
+# Characters that show nothing: Unicode's default-ignorable code points (DerivedCoreProperties.txt: zero-width
+# spaces and joiners, the soft hyphen, word joiners and invisible operators, the BOM, Hangul fillers, variation
+# selectors, tag characters) beside the format characters (category Cf, checked one by one), most of which they
+# are. A text holding one looks like the same text without it, so two names a person cannot tell apart would be
+# two names. Emoji are the exception (_in_emoji).
+_DEFAULT_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e0fff]")
+_ZWJ, _VS15, _VS16, _KEYCAP = "\u200d", "\ufe0e", "\ufe0f", "\u20e3"
+INVISIBLE_MESSAGE = ("Must not contain invisible characters (zero-width spaces or joiners, soft hyphens, "
+                     "byte-order marks, variation selectors) outside an emoji.")
 OUT_OF_RANGE_INT = f"Must be between {-MAX_INT64} and {MAX_INT64}."
 
 
@@ -43,6 +55,30 @@ def _holds_surrogate(value) -> bool:
     if isinstance(value, list):
         return any(map(_holds_surrogate, value))
     return False
+
+
+def _in_emoji(value: str, i: int) -> bool:
+    """Whether the joiner or selector at i is part of an emoji, where it shows as one picture (❤️, 👩‍💻, 1️⃣).
+
+    A selector follows a symbol (or a keycap's digit); a zero-width joiner joins two symbols (the first
+    maybe with its selector or skin tone). Between letters they would only hide a difference.
+    """
+    before = value[i - 1] if i else ""
+    after = value[i + 1] if i + 1 < len(value) else ""
+    if value[i] == _ZWJ:
+        return bool(before and after) and (before == _VS16 or unicodedata.category(before) in ("So", "Sk")) \
+            and unicodedata.category(after) == "So"
+    if value[i] in (_VS15, _VS16) and before:
+        return unicodedata.category(before) in ("So", "Sm", "Po") or (before in "0123456789#*" and after == _KEYCAP)
+    return False
+
+
+def holds_invisible(value: str) -> bool:
+    """Whether a text holds a character that shows nothing (a format character or a default-ignorable one)."""
+    if value.isascii():
+        return False
+    return any((unicodedata.category(c) == "Cf" or _DEFAULT_IGNORABLE.match(c)) and not _in_emoji(value, i)
+               for i, c in enumerate(value))
 
 
 def says_something(value: str) -> bool:
@@ -99,16 +135,16 @@ def full_match(pattern: str, error: str) -> validate.Regexp:
 
 
 class Text(fields.String):
-    """A string that means what it says: no control or bidi characters, no surrogates, not blank.
+    """A string that means what it says: no control, bidi or invisible characters, no surrogates, not blank.
 
+    Every human text on the wire is one (names, addresses, notes, reasons, identifiers).
     Surrounding whitespace is stripped before the length and pattern checks.
     Only multiline (free-text) fields may hold tabs and line breaks inside; CRLF
     is stored as LF. upper=True normalises identifiers to upper case.
     """
 
     default_error_messages = {"unsafe": UNSAFE_MESSAGE, "blank": "Must not be blank.",
-                              "line": "Must be a single line without tabs.",
-                              "invisible": "Must not contain invisible characters (zero-width spaces, soft hyphens)."}
+                              "line": "Must be a single line without tabs.", "invisible": INVISIBLE_MESSAGE}
 
     def __init__(self, max_len: int, *, min_len: int = 1, multiline: bool = False,
                  upper: bool = False, pattern: str | None = None,
@@ -133,16 +169,15 @@ class Text(fields.String):
         value = value.strip()
         if not self.multiline and _UNSAFE_IN_LINE.search(value):
             raise self.make_error("line")
+        if holds_invisible(value):
+            raise self.make_error("invisible")
         if self.min_len and not says_something(value):
             raise self.make_error("blank")
         if not self.upper:
             return value
         # An identifier is unique as people read it: full-width and other compatibility forms
-        # fold to their plain letters (ＥＩ００１ is EI001), and nothing invisible may tell two apart.
-        value = unicodedata.normalize("NFKC", value).strip()
-        if any(unicodedata.category(c) == "Cf" for c in value):
-            raise self.make_error("invisible")
-        return value.upper()
+        # fold to their plain letters (ＥＩ００１ is EI001).
+        return unicodedata.normalize("NFKC", value).strip().upper()
 
 
 def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> Text:

@@ -9,12 +9,13 @@ conduct item records a violation. Rules decide by the op's device time.
 import math
 from datetime import datetime
 
+import marshmallow as ma
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from schemas.checklists import MAX_READING
-from schemas.common import says_something
+from schemas.common import Text
 from schemas.limits import MAX_INT64
 from schemas.vocab import VEHICLE_CHECK_KINDS
 from server.auth import Actor
@@ -32,6 +33,7 @@ TEMPLATE_READERS = ("admin", "quality", "maintenance")
 REPAIRERS = ("admin", "maintenance")
 LAST_REPORTS = 5  # vehicle checks the dispatch view of a van lists
 MAX_TEXT_ANSWER = 1000
+_TEXT_ANSWER = Text(MAX_TEXT_ANSWER, multiline=True)
 
 
 # --- templates -----------------------------------------------------------------------------------------------
@@ -197,8 +199,11 @@ def _evaluate(item: dict, answer: dict, path: str) -> bool:
             raise _invalid(f"{item['code']} is one of {', '.join(item['choices'])}.", {path: ["Not one of the choices."]})
         return value in (item.get("failing_choices") or ())
     if kind == "text":
-        if not isinstance(value, str) or not says_something(value) or len(value) > MAX_TEXT_ANSWER:
-            raise _invalid(f"{item['code']} is answered with text.", {path: [f"Not text of 1-{MAX_TEXT_ANSWER}."]})
+        try:  # the one text field type: what a text answer may hold is what any human text may
+            _TEXT_ANSWER.deserialize(value)
+        except ma.ValidationError as exc:
+            raise _invalid(f"{item['code']} is answered with text.",
+                           {path: [f"Not text of 1-{MAX_TEXT_ANSWER}.", *exc.messages]}) from exc
         return False
     return False  # photo: the picture is the answer
 

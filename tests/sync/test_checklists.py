@@ -440,16 +440,18 @@ def test_a_reading_beyond_any_van_is_invalid_not_a_crash(device, van, templates,
 
 
 def test_answers_that_say_nothing_are_invalid(client, make, device, photo):
-    """Text of invisible characters only, and a value beside a photo item's photo, are invalid_payload."""
+    """Text of invisible characters only, or holding one (a text answer is human text, schemas.common.Text), and a
+    value beside a photo item's photo, are invalid_payload."""
     created = client.post("/api/v1/dispatch/checklist-templates", json=NOTE_TEMPLATE, headers=make.headers("quality"))
     template = created.json
     pic = {"item": "pic", "photo": photo}
     cases = [
         (submit(device, template, [pic, {"item": "note", "value": "\u200b\u2060 \u00ad"}]), "payload.answers.1.value"),
+        (submit(device, template, [pic, {"item": "note", "value": "Gate\u200bcode 1234"}]), "payload.answers.1.value"),
         (submit(device, template, [dict(pic, value={"junk": ["x" * 500]})]), "payload.answers.0.value"),
         (submit(device, template, [pic, {"item": "count", "value": 2e7}]), "payload.answers.1.value"),
     ]
-    ok = submit(device, template, [pic, {"item": "note", "value": " Gate\u200bcode 1234 "}, {"item": "count",
+    ok = submit(device, template, [pic, {"item": "note", "value": " Gate code 1234 ❤️ "}, {"item": "count",
                                                                                             "value": 3}])
     results = device.push([op for op, _ in cases] + [ok])["results"]
     for (_, field), result in zip(cases, results, strict=False):
