@@ -208,21 +208,49 @@ def test_a_database_that_cannot_write_says_so_and_heals_without_a_restart(app, c
         db.engine.dispose()
 
 
-def test_a_connection_found_unable_to_write_only_at_its_first_write_is_discarded(app, client, make, engine_name):
+@contextlib.contextmanager
+def _own_sqlite_app(path: str, attachments: str):
+    """A new app on a new SQLite file at path, migrated, in its app context: (client, factory).
+
+    No other connection of this process has ever opened that file. SQLite's unix VFS keeps a closed
+    connection's descriptor for reuse while another connection of the process holds a lock on the same
+    file, and a reused descriptor opened read-write before a fault bypasses it: on the session's shared
+    file, what earlier tests left open decided whether the fault was seen.
+    """
+    from flask_migrate import upgrade
+
+    from server import create_app
+    from server.config import TestConfig
+    from server.database import MIGRATIONS_DIR
+    from tests.conftest import Factory
+
+    app = create_app(TestConfig(f"sqlite:///{path}", attachments))
+    with app.app_context():
+        try:
+            upgrade(directory=MIGRATIONS_DIR)
+            client = app.test_client()
+            yield client, Factory(client)
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_a_connection_found_unable_to_write_only_at_its_first_write_is_discarded(engine_name, tmp_path):
     """The backstop: a connection that fails a write because it cannot write is closed, not pooled again.
 
     Staged: the file is unwritable when SQLite opens it (read-only, silently), and the fault ends just
     after, before the check that follows the open (a listener placed ahead of the app's own lifts it):
     the check finds the file writable, so only the failed write can tell. That write answers 503
-    database_unavailable; the next one goes through on a fresh connection.
+    database_unavailable; the next one goes through on a fresh connection. On a file of its own (see
+    _own_sqlite_app).
     """
     if engine_name != "sqlite":
         pytest.skip("PostgreSQL: a session's read-only default is read on the session itself (the test above)")
-    dispatcher = make.headers("dispatcher")
-    make.task()  # the token's use is stamped now: the staged request's first write is its own
-    db.session.remove()
-    db.engine.dispose()
-    try:
+    with _own_sqlite_app(str(tmp_path / "fieldops.sqlite3"), str(tmp_path / "attachments")) as (client, make):
+        dispatcher = make.headers("dispatcher")
+        make.task()  # the token's use is stamped now: the staged request's first write is its own
+        db.session.remove()
+        db.engine.dispose()
         with Unwritable(db.engine.url.database) as fault:
             lift = lambda _dbapi_connection, _record: fault.end()  # noqa: E731 - a listener
             event.listen(db.engine, "connect", lift, insert=True)
@@ -230,12 +258,9 @@ def test_a_connection_found_unable_to_write_only_at_its_first_write_is_discarded
                 refused = client.post("/api/v1/dispatch/tasks", json=make.task_spec(), headers=dispatcher)
             finally:
                 event.remove(db.engine, "connect", lift)
-        assert refused.status_code == 503 and refused.json["code"] == "database_unavailable", refused.json
         again = client.post("/api/v1/dispatch/tasks", json=make.task_spec(), headers=dispatcher)
-        assert again.status_code == 201, again.json
-    finally:  # as above
-        db.session.remove()
-        db.engine.dispose()
+    assert refused.status_code == 503 and refused.json["code"] == "database_unavailable", refused.json
+    assert again.status_code == 201, again.json
 
 
 def test_a_writer_queue_that_cannot_be_opened_is_unavailable_not_a_500(app, client, make, engine_name):
@@ -267,35 +292,21 @@ def test_a_full_volume_is_unavailable_not_busy_and_heals(engine_name, tmp_path):
     before the volume fills, so the write needs new room (as it does whenever the WAL's reused space runs out)."""
     if engine_name != "sqlite":
         pytest.skip("PostgreSQL's disk is the server's; its frozen database: the test above")
-    from flask_migrate import upgrade
-
-    from server import create_app
-    from server.config import TestConfig
-    from server.database import MIGRATIONS_DIR
-    from tests.conftest import Factory
     from tests.storage_faults import SmallVolume
 
-    with SmallVolume(str(tmp_path / "volume"), size="4m") as volume:
-        app = create_app(TestConfig(f"sqlite:///{volume.path}/fieldops.sqlite3", str(tmp_path / "attachments")))
-        with app.app_context():
-            try:
-                upgrade(directory=MIGRATIONS_DIR)
-                client = app.test_client()
-                make = Factory(client)
-                dispatcher = make.headers("dispatcher")
-                make.task()  # the token's use is stamped now: the request's first write is its own
-                raw = db.engine.raw_connection()  # outside a transaction, as a checkpoint must be
-                try:
-                    assert raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
-                finally:
-                    raw.close()
-                volume.fill()
-                refused = client.post("/api/v1/dispatch/tasks", json=make.task_spec(), headers=dispatcher)
-                volume.free()
-                again = client.post("/api/v1/dispatch/tasks", json=make.task_spec(), headers=dispatcher)
-            finally:
-                db.session.remove()
-                db.engine.dispose()
+    with SmallVolume(str(tmp_path / "volume"), size="4m") as volume, \
+            _own_sqlite_app(f"{volume.path}/fieldops.sqlite3", str(tmp_path / "attachments")) as (client, make):
+        dispatcher = make.headers("dispatcher")
+        make.task()  # the token's use is stamped now: the request's first write is its own
+        raw = db.engine.raw_connection()  # outside a transaction, as a checkpoint must be
+        try:
+            assert raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+        finally:
+            raw.close()
+        volume.fill()
+        refused = client.post("/api/v1/dispatch/tasks", json=make.task_spec(), headers=dispatcher)
+        volume.free()
+        again = client.post("/api/v1/dispatch/tasks", json=make.task_spec(), headers=dispatcher)
     assert refused.status_code == 503 and refused.json["code"] == "database_unavailable", refused.json
     assert "its volume is full" in refused.json["detail"]
     assert again.status_code == 201, again.json
