@@ -260,3 +260,29 @@ def test_a_nul_in_a_csv_cell_quarantines_that_row_only(client, make):
     report = upload(client, make, text, csv=True)
     assert report["counts"]["created"] == 1 and report["counts"]["quarantined"] == 1
     assert report["rows"][1]["waybill_no"] == "MUC\ufffdBAD"
+
+
+# Rows that are not objects: each is quarantined as the JSON value it is (on SQLite a bare number
+# was stored as a number and every read of the quarantine answered 500).
+NOT_OBJECTS = [5, -7, 0, 0.5, 1.0, 1e300, 18446744073709551615, "5", "1e3", "null", "", True, False, None,
+               [], [5], "中文"]
+
+
+def test_a_row_that_is_no_object_reads_back_as_the_json_it_was(client, make):
+    """Every such row is quarantined, listed as sent (same types), resolved once; the same file again adds none."""
+    report = upload(client, make, NOT_OBJECTS)
+    assert report["counts"]["quarantined"] == len(NOT_OBJECTS)
+    headers = make.headers("dispatcher")
+    listed = client.get(QUARANTINE, query_string={"limit": 100}, headers=headers)
+    assert listed.status_code == 200, listed.json
+    items = sorted(listed.json["items"], key=lambda i: i["row_number"])
+    assert [(type(i["raw"]), i["raw"]) for i in items] == [(type(v), v) for v in NOT_OBJECTS]
+    for item in items:
+        resolved = client.post(f"{QUARANTINE}/{item['id']}/resolve", json={"note": "not a task"}, headers=headers)
+        assert resolved.status_code == 200, resolved.json
+        assert (type(resolved.json["raw"]), resolved.json["raw"]) == (type(item["raw"]), item["raw"])
+    again = upload(client, make, NOT_OBJECTS)
+    assert again["counts"]["quarantined"] == len(NOT_OBJECTS)
+    assert db.session.scalar(select(func.count()).select_from(ManifestQuarantine)) == len(NOT_OBJECTS)
+    assert client.get(QUARANTINE, query_string={"resolved": "false"}, headers=headers).json["items"] == []
+
