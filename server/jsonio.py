@@ -7,6 +7,7 @@ without parsing it again. Keys are not sorted (nothing depends on their order).
 import dataclasses
 import decimal
 import json
+import math
 from typing import Any
 
 import orjson
@@ -54,6 +55,19 @@ def _depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def _double(text: str) -> float:
+    """A JSON number with a fraction or an exponent, as orjson reads it: a double, refused beyond its range."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number is infinity when parsed as double")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    """NaN and Infinity are not JSON (orjson refuses them too)."""
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def loads(data: str | bytes) -> Any:
     """Decode request JSON; ValueError if malformed or nested deeper than MAX_DEPTH."""
     try:
@@ -63,8 +77,11 @@ def loads(data: str | bytes) -> Any:
             raise
         # orjson refuses a lone surrogate escape outright, which would hide where it
         # is; the standard library decodes it, so the field's own check can name it.
+        # It refuses what orjson refuses, NaN, Infinity and numbers beyond a double
+        # (a JSON column would store them as null). Its integers stay exact, beyond 64
+        # bits too: the stores that take any JSON keep those as decimal text.
         try:
-            value = json.loads(data)
+            value = json.loads(data, parse_float=_double, parse_constant=_no_constant)
         except RecursionError as deep:
             raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from deep
     if _depth_exceeds(value, MAX_DEPTH):

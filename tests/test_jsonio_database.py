@@ -77,3 +77,23 @@ def test_utc_datetimes_bind_on_sqlite_as_sqlalchemy_stores_them():
     assert ours(None) is None
     with pytest.raises(ValueError, match="naive"):
         ours(datetime(2026, 11, 24, 9, 0))
+
+
+def test_a_body_with_a_lone_surrogate_refuses_the_numbers_orjson_refuses():
+    """The standard library's parser (taken for a lone surrogate) refuses NaN, Infinity and numbers beyond a
+    double, as orjson does (a JSON column would have stored them as null); other numbers read as orjson reads
+    them, but integers beyond 64 bits stay exact (orjson makes them doubles) for the stores to keep as text."""
+    import pytest
+
+    from server.jsonio import loads
+    for number in ["0", "-0", "5", "-0.0", "1E2", "1.5e-7", "0.30000000000000004", "1e308", "1.0e-400",
+                   "-9223372036854775808", "18446744073709551615"]:
+        expected = orjson.loads(number)
+        read = loads(f'["\\ud800", {number}]')[1]
+        assert (type(read), read) == (type(expected), expected), number
+    assert loads('["\\ud800", 18446744073709551616, -9223372036854775809]')[1:] == [2**64, -2**63 - 1]
+    for refused in ["NaN", "Infinity", "-Infinity", "1e400", "-1e309", "1" * 5000]:
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(refused)
+        with pytest.raises(ValueError):
+            loads(f'["\\ud800", {refused}]')

@@ -335,3 +335,49 @@ def handover_pin(task_id: str) -> str | None:
     from server.services import handover
     db.session.expire_all()
     return handover.pin_for_customer(db.session.get(Task, task_id))
+
+
+def test_0022_reads_back_json_values_stored_as_numbers_before_it(app, client, make, engine_name):
+    """Down to 0021, a manifest's bare numbers are stored as before (SQLite: as numbers, which no read took);
+    up past 0022 every one reads back. The tables rebuilt on SQLite keep their rows, the rows that refer to
+    them, their indexes, AUTOINCREMENT and its counter; foreign keys are on again afterwards."""
+    import sqlalchemy as sa
+    courier = make.courier()
+    make.device(courier)  # a device refers to the courier, whose table SQLite rebuilds
+    make.task(courier=courier)  # its assignment: an event (events counts by AUTOINCREMENT), task events
+    headers = make.headers("dispatcher")
+    sent = [5, -7, 0.30000000000000004, 1.0, 18446744073709551615, "5", None, {"a": [1]}]
+
+    def snapshot():
+        """SQLite: every index as created, whether events counts by AUTOINCREMENT, and the counters."""
+        if engine_name != "sqlite":
+            return None
+        with db.engine.connect() as conn:
+            return (conn.execute(sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name")).all(),
+                    "AUTOINCREMENT" in conn.execute(sa.text("SELECT sql FROM sqlite_master WHERE name = 'events'")).scalar(),
+                    conn.execute(sa.text("SELECT * FROM sqlite_sequence ORDER BY name")).all())
+    db.session.remove()
+    downgrade(directory=MIGRATIONS_DIR, revision="0021_access")
+    assert client.post("/api/v1/integrations/manifests", json=sent, headers=headers).status_code == 200
+    before = snapshot()
+    assert before is None or (before[1] and dict(before[2])["events"] >= 1)
+    if engine_name == "sqlite":
+        with db.engine.connect() as conn:
+            stored = conn.execute(sa.text("SELECT typeof(raw) FROM manifest_quarantine ORDER BY row_number")).scalars()
+            assert list(stored)[:5] == ["integer", "integer", "real", "integer", "real"]  # as 0021 kept them
+    db.session.remove()
+    upgrade(directory=MIGRATIONS_DIR)
+    listed = client.get("/api/v1/dispatch/manifests/quarantine", headers=headers)
+    assert listed.status_code == 200, listed.json
+    read = [i["raw"] for i in sorted(listed.json["items"], key=lambda i: i["row_number"])]
+    if engine_name == "sqlite":
+        # What SQLite had kept of them: 1.0 as the integer 1, the 64-bit unsigned integer as the nearest double.
+        assert read == [5, -7, 0.30000000000000004, 1, 1.8446744073709552e19, "5", None, {"a": [1]}]
+        assert [type(v) for v in read[3:5]] == [int, float]
+        assert snapshot() == before  # indexes (partial ones too) and events' AUTOINCREMENT as they were
+        with db.engine.connect() as conn:
+            assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(sa.text("PRAGMA foreign_key_check")).all() == []
+    else:
+        assert read == sent and type(read[3]) is float
+    assert client.get(f"/api/v1/dispatch/couriers/{courier['id']}", headers=headers).status_code == 200

@@ -92,14 +92,44 @@ def run_migrations_online():
     connectable = get_engine()
 
     with connectable.connect() as connection:
-        context.configure(
-            connection=connection,
-            target_metadata=get_metadata(),
-            **conf_args
-        )
+        sqlite = connection.dialect.name == 'sqlite'
+        if sqlite:
+            _sqlite_foreign_keys(connection, False)
+        try:
+            context.configure(
+                connection=connection,
+                target_metadata=get_metadata(),
+                **conf_args,
+                **({'on_version_apply': _check_foreign_keys} if sqlite else {})
+            )
 
-        with context.begin_transaction():
-            context.run_migrations()
+            with context.begin_transaction():
+                context.run_migrations()
+        finally:
+            if sqlite:
+                _sqlite_foreign_keys(connection, True)
+
+
+# SQLite rebuilds a table to change a column (batch mode: copy, drop, rename), as its
+# documentation prescribes: with foreign keys off, else dropping a table other rows
+# refer to fails (or cascades). Each migration is checked before it commits instead.
+def _sqlite_foreign_keys(connection, on):
+    """Turn SQLite's foreign key enforcement on or off for the connection (outside a transaction)."""
+    if connection.in_transaction():
+        connection.rollback()
+    dbapi_connection = connection.connection.dbapi_connection
+    dbapi_connection.execute(f"PRAGMA foreign_keys={'ON' if on else 'OFF'}")
+    if dbapi_connection.execute("PRAGMA foreign_keys").fetchone()[0] != int(on):
+        connection.invalidate()  # never pooled with the wrong setting
+        raise RuntimeError(f"SQLite refused to turn foreign keys {'on' if on else 'off'}")
+
+
+def _check_foreign_keys(ctx, step, heads, run_args):
+    """A migration commits only if every row it left refers to a row that exists."""
+    broken = ctx.connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"{step.up_revision_id}: rows refer to rows that do not exist "
+                           f"(table, rowid, parent, key): {broken[:10]}")
 
 
 if context.is_offline_mode():

@@ -1,12 +1,13 @@
 """Checklists: versioned templates, the submissions made against them, van defects and shifts."""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
+from server.models.types import JSONText
 
 
 class ChecklistTemplate(db.Model):
@@ -42,7 +43,7 @@ class ChecklistTemplateVersion(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     template_id: Mapped[str] = mapped_column(ForeignKey("checklist_templates.id", ondelete="CASCADE"))
     number: Mapped[int]
-    items: Mapped[list] = mapped_column(JSON)
+    items: Mapped[list] = mapped_column(JSONText)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     published_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
     # When the next version was published: submissions made later are taken only within the grace period.
@@ -62,14 +63,14 @@ class ChecklistSubmission(db.Model):
     courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
     vehicle_id: Mapped[str | None] = mapped_column(ForeignKey("vehicles.id"))
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="SET NULL"))
-    answers: Mapped[list] = mapped_column(JSON)
-    failed: Mapped[list] = mapped_column(JSON)  # codes of the items that failed
+    answers: Mapped[list] = mapped_column(JSONText)
+    failed: Mapped[list] = mapped_column(JSONText)  # codes of the items that failed
     lat: Mapped[float] = mapped_column(Float)
     lon: Mapped[float] = mapped_column(Float)
     signature: Mapped[str | None] = mapped_column(String(64))
     # The vehicle report this (pre-trip) check acknowledged: the DVIR chain driver -> mechanic -> next driver.
     acknowledged_id: Mapped[str | None] = mapped_column(String(36))
-    flags: Mapped[list] = mapped_column(JSON)  # far_from_vehicle, odometer_lower, stale_acknowledgement, ...
+    flags: Mapped[list] = mapped_column(JSONText)  # far_from_vehicle, odometer_lower, stale_acknowledgement, ...
     device_time: Mapped[datetime] = mapped_column(UTCDateTime)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     op_id: Mapped[str] = mapped_column(String(64))
@@ -92,13 +93,13 @@ class VehicleDefect(db.Model):
     label: Mapped[str] = mapped_column(String(200))
     severity: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default="open")
-    value: Mapped[dict] = mapped_column(JSON)  # the answer as given: {value, photo}
+    value: Mapped[dict] = mapped_column(JSONText)  # the answer as given: {value, photo}
     reported_by: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
     reported_at: Mapped[datetime] = mapped_column(UTCDateTime)  # the check's device time
     resolved_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note: Mapped[str | None] = mapped_column(Text)
-    photos: Mapped[list] = mapped_column(JSON, default=list)
+    photos: Mapped[list] = mapped_column(JSONText, default=list)
     __table_args__ = (
         Index("ix_vehicle_defects_vehicle_status", "vehicle_id", "status"),
         Index("ix_vehicle_defects_status_id", "status", "id"),
@@ -117,7 +118,7 @@ class Shift(db.Model):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     end_odometer: Mapped[int | None] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="open")  # open, ended, abandoned
-    flags: Mapped[list] = mapped_column(JSON, default=list)
+    flags: Mapped[list] = mapped_column(JSONText, default=list)
     start_op_id: Mapped[str] = mapped_column(String(64))
     end_op_id: Mapped[str | None] = mapped_column(String(64))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

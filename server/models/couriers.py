@@ -1,12 +1,13 @@
 """Couriers, their handheld devices and device enrollments."""
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
+from server.models.types import JSONText
 
 
 class Courier(db.Model):
@@ -23,7 +24,7 @@ class Courier(db.Model):
     depot: Mapped[str | None] = mapped_column(String(32), index=True)
     grade: Mapped[str] = mapped_column(String(1), default="A")
     # The evaluation behind the grade ({score, reasons, window, computed_at}); None until first graded.
-    grade_detail: Mapped[dict | None] = mapped_column(JSON)
+    grade_detail: Mapped[dict | None] = mapped_column(JSONText)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

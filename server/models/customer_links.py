@@ -1,12 +1,13 @@
 """Customer links: a signed, expiring page address through which a recipient agrees a delivery window."""
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, String
+from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
+from server.models.types import JSONText
 
 
 class CustomerLink(db.Model):
@@ -17,7 +18,7 @@ class CustomerLink(db.Model):
     task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     nonce_hash: Mapped[str] = mapped_column(String(64))
     # The alternative windows offered: [{"start": iso, "end": iso}, ...] in UTC.
-    slots: Mapped[list] = mapped_column(JSON)
+    slots: Mapped[list] = mapped_column(JSONText)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))  # None: the demo seed
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

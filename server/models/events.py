@@ -1,11 +1,12 @@
 """Domain events (the outbox), webhook subscriptions and their deliveries."""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
+from server.models.types import JSONText
 
 _POSITION = BigInteger().with_variant(Integer, "sqlite")
 
@@ -24,7 +25,7 @@ class Event(db.Model):
     id: Mapped[str] = mapped_column(String(32), unique=True)
     type: Mapped[str] = mapped_column(String(40))
     subject_id: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict] = mapped_column(JSON)
+    data: Mapped[dict] = mapped_column(JSONText)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     __table_args__ = (Index("ix_events_type_position", "type", "position"), {"sqlite_autoincrement": True})
 
@@ -35,7 +36,7 @@ class WebhookSubscription(db.Model):
     __tablename__ = "webhook_subscriptions"
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
-    event_types: Mapped[list] = mapped_column(JSON)  # ["*"] for every type
+    event_types: Mapped[list] = mapped_column(JSONText)  # ["*"] for every type
     description: Mapped[str | None] = mapped_column(String(200))
     active: Mapped[bool] = mapped_column(default=True)
     # The signing secret sealed with a key derived from SECRET_KEY (server.services.webhooks.seal).

@@ -1,11 +1,12 @@
 """The history of couriers' service grades."""
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime
 from server.extensions import db
+from server.models.types import JSONText
 
 
 class GradeChange(db.Model):
@@ -17,7 +18,7 @@ class GradeChange(db.Model):
     from_grade: Mapped[str] = mapped_column(String(1))
     to_grade: Mapped[str] = mapped_column(String(1))
     score: Mapped[int] = mapped_column()
-    reasons: Mapped[list] = mapped_column(JSON)
+    reasons: Mapped[list] = mapped_column(JSONText)
     window_from: Mapped[datetime] = mapped_column(UTCDateTime)
     window_to: Mapped[datetime] = mapped_column(UTCDateTime)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime)

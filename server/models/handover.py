@@ -1,11 +1,12 @@
 """The handover at the door: its current state per task, every step as a row, and the exceptions dispatch sees."""
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String
+from sqlalchemy import Date, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
+from server.models.types import JSONText
 
 
 class Handover(db.Model):
@@ -26,7 +27,7 @@ class Handover(db.Model):
     recipient_name: Mapped[str | None] = mapped_column(String(100))
     recipient_relation: Mapped[str | None] = mapped_column(String(100))
     inspection: Mapped[str | None] = mapped_column(String(16))  # accepted | refused (by the customer)
-    items: Mapped[list | None] = mapped_column(JSON)  # [{parcel_no, counted, expected, condition}]
+    items: Mapped[list | None] = mapped_column(JSONText)  # [{parcel_no, counted, expected, condition}]
     discrepancy: Mapped[bool] = mapped_column(default=False)
     # The inspection's parcel lines, and how many of them were damaged or short (missing, or fewer pieces
     # counted than expected): kept beside `items` so the damage and loss rates are sums in SQL.
@@ -36,15 +37,15 @@ class Handover(db.Model):
     damaged: Mapped[bool] = mapped_column(default=False)
     paid_amount: Mapped[int | None]  # fen
     paid_method: Mapped[str | None] = mapped_column(String(8))
-    fees: Mapped[list | None] = mapped_column(JSON)  # a pickup's fees charged [{code, amount}]
-    photos: Mapped[list | None] = mapped_column(JSON)  # sha256 of every photo of its accepted steps
+    fees: Mapped[list | None] = mapped_column(JSONText)  # a pickup's fees charged [{code, amount}]
+    photos: Mapped[list | None] = mapped_column(JSONText)  # sha256 of every photo of its accepted steps
     signed: Mapped[bool] = mapped_column(default=False)
     signer_name: Mapped[str | None] = mapped_column(String(100))
     signature_sha256: Mapped[str | None] = mapped_column(String(64))
     gift_disclosed: Mapped[bool] = mapped_column(default=False)
     refusal_reason: Mapped[str | None] = mapped_column(String(16))
     alternate_place: Mapped[str | None] = mapped_column(String(16))
-    authorization: Mapped[dict | None] = mapped_column(JSON)  # {via, reference}
+    authorization: Mapped[dict | None] = mapped_column(JSONText)  # {via, reference}
     # Consent to an alternate place given on the customer page (place, note, at), checked by pod.deliver_alternate;
     # withdrawn_at is set when the customer takes it back (a new consent clears it).
     consent_place: Mapped[str | None] = mapped_column(String(16))
@@ -79,7 +80,7 @@ class HandoverStep(db.Model):
     lat: Mapped[float | None]
     lon: Mapped[float | None]
     clock_suspect: Mapped[bool] = mapped_column(default=False)
-    data: Mapped[dict] = mapped_column(JSON)  # the payload as the rules read it (a PIN never)
+    data: Mapped[dict] = mapped_column(JSONText)  # the payload as the rules read it (a PIN never)
 
 
 class HandoverException(db.Model):
@@ -94,5 +95,5 @@ class HandoverException(db.Model):
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     op_id: Mapped[str | None] = mapped_column(String(64))
-    detail: Mapped[dict] = mapped_column(JSON)
+    detail: Mapped[dict] = mapped_column(JSONText)
     __table_args__ = (Index("ix_handover_exceptions_day_kind_id", "day", "kind", "id"),)

@@ -1,11 +1,12 @@
 """Scheduled jobs: the record of every run, and the lease that makes one scheduler the leader."""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime
 from server.extensions import db
+from server.models.types import JSONText
 
 
 class JobRun(db.Model):
@@ -24,7 +25,7 @@ class JobRun(db.Model):
     started_at: Mapped[datetime] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     outcome: Mapped[str | None] = mapped_column(String(16))  # ok|failed|skipped|interrupted; null: running
-    counts: Mapped[dict | None] = mapped_column(JSON)
+    counts: Mapped[dict | None] = mapped_column(JSONText)
     error: Mapped[str | None] = mapped_column(Text)
     __table_args__ = (Index("ix_job_runs_job_id", "job", "id"),)
 

@@ -1,11 +1,12 @@
 """Upstream manifest rows the import could not take, kept for dispatch until someone resolves them."""
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
+from server.models.types import JSONText
 
 
 class ManifestQuarantine(db.Model):
@@ -18,8 +19,8 @@ class ManifestQuarantine(db.Model):
     # A CSV's first line of the waybill's rows (the header is line 1); a JSON array's element from 1; 0: the file.
     row_number: Mapped[int]
     waybill_no: Mapped[str | None] = mapped_column(String(100))
-    raw: Mapped[dict | list | None] = mapped_column(JSON)  # null once retention redacted it
-    reasons: Mapped[list] = mapped_column(JSON)  # [{field, code, message}]
+    raw: Mapped[dict | list | None] = mapped_column(JSONText)  # null once retention redacted it
+    reasons: Mapped[list] = mapped_column(JSONText)  # [{field, code, message}]
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolved_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))

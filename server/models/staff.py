@@ -1,12 +1,13 @@
 """Staff users, their API tokens, the audit log and auth-failure records."""
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
+from server.models.types import JSONText
 
 
 class StaffUser(db.Model):
@@ -47,8 +48,8 @@ class AuditEntry(db.Model):
     action: Mapped[str] = mapped_column(String(64))
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[str] = mapped_column(String(64))
-    before: Mapped[dict | None] = mapped_column(JSON)
-    after: Mapped[dict | None] = mapped_column(JSON)
+    before: Mapped[dict | None] = mapped_column(JSONText)
+    after: Mapped[dict | None] = mapped_column(JSONText)
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
 
 

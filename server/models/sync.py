@@ -1,11 +1,12 @@
 """Sync state: the op log, conflicts, the change feed and attachments."""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
+from server.models.types import JSONText
 
 
 class OpLog(db.Model):
@@ -20,7 +21,7 @@ class OpLog(db.Model):
     type: Mapped[str] = mapped_column(String(64), index=True)
     entity_id: Mapped[str | None] = mapped_column(String(64), index=True)
     base_version: Mapped[int | None]
-    payload: Mapped[dict] = mapped_column(JSON)
+    payload: Mapped[dict] = mapped_column(JSONText)
     payload_hash: Mapped[str] = mapped_column(String(64))
     device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     device_utc_offset_min: Mapped[int | None]
@@ -32,7 +33,7 @@ class OpLog(db.Model):
     status: Mapped[str] = mapped_column(String(16), index=True)
     code: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
-    result: Mapped[dict] = mapped_column(JSON)
+    result: Mapped[dict] = mapped_column(JSONText)
     # False for a seq_reused op: it is kept for the record but holds no seq slot.
     in_sequence: Mapped[bool] = mapped_column(default=True)
     # Set when the op-results-archive job slimmed `result` past the sync retention (sync.maintenance).

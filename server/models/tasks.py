@@ -1,13 +1,14 @@
 """Tasks (a delivery or a pickup at one stop), their parcels, fees, history and assignments."""
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from schemas.vocab import FINISHED_STATUSES
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
+from server.models.types import JSONText
 
 
 class FeeCode(db.Model):
@@ -118,7 +119,7 @@ class TaskEvent(db.Model):
     actor_kind: Mapped[str] = mapped_column(String(16))  # staff | courier | system
     actor_id: Mapped[str | None] = mapped_column(String(32))
     text: Mapped[str | None] = mapped_column(Text)
-    data: Mapped[dict | None] = mapped_column(JSON)
+    data: Mapped[dict | None] = mapped_column(JSONText)
     task: Mapped[Task] = relationship(back_populates="events")
 
 

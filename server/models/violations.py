@@ -1,11 +1,12 @@
 """Conduct violations recorded against couriers."""
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
+from server.models.types import JSONText
 
 
 class Violation(db.Model):
@@ -18,7 +19,7 @@ class Violation(db.Model):
     severity: Mapped[str] = mapped_column(String(16))  # critical | major | minor: what it weighs in the grade
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     source: Mapped[str] = mapped_column(String(16))
-    evidence: Mapped[dict] = mapped_column(JSON)
+    evidence: Mapped[dict] = mapped_column(JSONText)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # An automatic violation has one key (code:task): recording it twice, even from two hosts, inserts once.

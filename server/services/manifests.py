@@ -23,6 +23,7 @@ from server.clock import utcnow
 from server.errors import Conflict, DomainError, NotFound, ValidationFailed, fields_from_messages
 from server.extensions import db
 from server.models import ManifestQuarantine, Parcel, Task, TaskFee
+from server.models.types import JSON_INTEGERS
 from server.services import tasks as task_service
 from server.services.common import audit, audit_created, newest_first, snapshot
 
@@ -45,7 +46,10 @@ _NOT_STORABLE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def storable(value):
-    """A value as received, with every NUL and lone surrogate (in strings and keys) replaced by U+FFFD."""
+    """A value as received, with every NUL and lone surrogate (in strings and keys) replaced by U+FFFD,
+    and an integer no JSON column holds as its decimal text (as the op log keeps one)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value not in JSON_INTEGERS:
+        return str(value)
     if isinstance(value, str):
         return _NOT_STORABLE.sub("\ufffd", value)
     if isinstance(value, dict):

@@ -260,3 +260,49 @@ def test_a_nul_in_a_csv_cell_quarantines_that_row_only(client, make):
     report = upload(client, make, text, csv=True)
     assert report["counts"]["created"] == 1 and report["counts"]["quarantined"] == 1
     assert report["rows"][1]["waybill_no"] == "MUC\ufffdBAD"
+
+
+# Rows that are not objects: each is quarantined as the JSON value it is (on SQLite a bare number
+# was stored as a number and every read of the quarantine answered 500).
+NOT_OBJECTS = [5, -7, 0, 0.5, 1.0, 1e300, 18446744073709551615, "5", "1e3", "null", "", True, False, None,
+               [], [5], "中文"]
+
+
+def test_a_row_that_is_no_object_reads_back_as_the_json_it_was(client, make):
+    """Every such row is quarantined, listed as sent (same types), resolved once; the same file again adds none."""
+    report = upload(client, make, NOT_OBJECTS)
+    assert report["counts"]["quarantined"] == len(NOT_OBJECTS)
+    headers = make.headers("dispatcher")
+    listed = client.get(QUARANTINE, query_string={"limit": 100}, headers=headers)
+    assert listed.status_code == 200, listed.json
+    items = sorted(listed.json["items"], key=lambda i: i["row_number"])
+    assert [(type(i["raw"]), i["raw"]) for i in items] == [(type(v), v) for v in NOT_OBJECTS]
+    for item in items:
+        resolved = client.post(f"{QUARANTINE}/{item['id']}/resolve", json={"note": "not a task"}, headers=headers)
+        assert resolved.status_code == 200, resolved.json
+        assert (type(resolved.json["raw"]), resolved.json["raw"]) == (type(item["raw"]), item["raw"])
+    again = upload(client, make, NOT_OBJECTS)
+    assert again["counts"]["quarantined"] == len(NOT_OBJECTS)
+    assert db.session.scalar(select(func.count()).select_from(ManifestQuarantine)) == len(NOT_OBJECTS)
+    assert client.get(QUARANTINE, query_string={"resolved": "false"}, headers=headers).json["items"] == []
+
+
+def test_numbers_beside_a_lone_surrogate_are_kept_or_refused_never_a_500(client, make):
+    """A lone surrogate sends the body through the standard library's parser, which reads integers beyond 64
+    bits exactly: such a row is kept with the integer as its decimal text (no JSON column holds it, as the op
+    log keeps one); NaN, Infinity and numbers beyond a double are refused as orjson refuses them."""
+    def send(text):
+        return client.post(UPLOAD, data=text.encode(), content_type="application/json",
+                           headers=make.headers("dispatcher"))
+    sent = send('["\\ud800", 18446744073709551616, -9223372036854775809, 18446744073709551615, '
+                '{"cod_amount": 1180591620717411303424, "n": [1e2]}]')
+    assert sent.status_code == 200 and sent.json["counts"]["quarantined"] == 5, sent.json
+    listed = client.get(QUARANTINE, query_string={"limit": 100}, headers=make.headers("dispatcher"))
+    assert listed.status_code == 200, listed.json
+    assert [i["raw"] for i in sorted(listed.json["items"], key=lambda i: i["row_number"])] == [
+        "\ufffd", "18446744073709551616", "-9223372036854775809", 18446744073709551615,
+        {"cod_amount": "1180591620717411303424", "n": [100.0]}]
+    for text in ('["\\ud800", NaN]', '["\\ud800", -Infinity]', '["\\ud800", 1e400]'):
+        refused = send(text)
+        assert refused.status_code == 422 and refused.json["code"] == "validation_failed", (text, refused.json)
+    assert db.session.scalar(select(func.count()).select_from(ManifestQuarantine)) == 5
