@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
 from server.config import FailureLimit
 from server.extensions import db
+from server.models import Receipt
 from server.services import receipts
+from tests.api.test_ratings import deliver
 from tests.services.test_receipts import evidence
+from tests.sync.conftest import Device
+from tests.sync.test_handover import due, inspect_ok, sign, upload, verify
 
 VERIFIER = Path(__file__).resolve().parents[2] / "scripts" / "verify_receipt.py"
 
@@ -274,3 +279,64 @@ def test_the_verifier_and_the_server_write_the_same_canonical_json():
     spec.loader.exec_module(verifier)
     value = {"z": [1, -2, True, None, "王\u2028\x00\"\\/"], "a": {"b": "", "A": 2 ** 53 - 1}, "~": "😀"}
     assert verifier.canonical_json(value) == receipts.canonical_json(value)
+
+
+# --- one receipt on every face --------------------------------------------------------------------
+
+def _handed_over(client, make) -> tuple[Device, dict, dict]:
+    """A doorstep handover pushed from a courier's handheld: (device, task, the push's last result)."""
+    courier = make.courier()
+    device = Device(client, make.device(courier))
+    task = make.task(courier=courier)
+    signature = upload(device)
+    pushed = device.push([device.op("pod.verify_recipient", task["id"], verify()),
+                          device.op("pod.inspect", task["id"], inspect_ok(task)),
+                          device.op("pod.collect_payment", task["id"], {"amount": due(task), "method": "cash"}),
+                          device.op("pod.sign", task["id"], sign(signature))])["results"][-1]
+    return device, task, pushed
+
+
+def _receipt_on_every_face(client, make, device: Device, task: dict, pushed: dict) -> dict:
+    """The task's receipt as each face shows it: {face: {number, url}}."""
+    own, dispatcher = {"Authorization": device.headers["Authorization"]}, make.headers("dispatcher")
+    listed = client.get("/api/v1/me/tasks", headers=own)
+    one = client.get(f"/api/v1/me/tasks/{task['id']}", headers=own)
+    handover = client.get(f"/api/v1/dispatch/tasks/{task['id']}/handover", headers=dispatcher)
+    assert (listed.status_code, one.status_code, handover.status_code) == (200, 200, 200)
+    number = handover.json["state"]["receipt"]["number"] if handover.json["state"]["receipt"] else None
+    by_number = client.get(f"/api/v1/receipts/{number}", headers=dispatcher).json if number else {}
+    return {"push": pushed["entity"]["data"]["handover"]["receipt"],
+            "pull": device.pull_all()[0][("task", task["id"])]["data"]["handover"]["receipt"],
+            "me/tasks": next(t for t in listed.json["items"] if t["id"] == task["id"])["handover"]["receipt"],
+            "me/tasks/{id}": one.json["handover"]["receipt"],
+            "dispatch handover": handover.json["state"]["receipt"],
+            "dispatch receipt": {key: by_number.get(key) for key in ("number", "url")}}
+
+
+def test_every_face_shows_the_same_receipt_with_its_page(client, make):
+    """A handover pushed from the handheld: the push answer, a pull, /me/tasks, /me/tasks/{id}, dispatch's handover
+    and receipt views all show one receipt, its number and its page's real address (which opens)."""
+    device, task, pushed = _handed_over(client, make)
+    stored = db.session.scalars(select(Receipt).where(Receipt.task_id == task["id"])).one()
+    expected = {"number": stored.number, "url": f"http://localhost/r/{receipts.page_token(stored)}"}
+    shown = _receipt_on_every_face(client, make, device, task, pushed)
+    assert shown == dict.fromkeys(shown, expected)
+    assert client.get(expected["url"].removeprefix("http://localhost")).status_code == 200
+    # Another handover dumped for the handheld's doc in this session: the online routes still show addresses.
+    deliver(device, make.task(courier={"id": task["courier_id"]}))
+    listed = client.get("/api/v1/me/tasks", headers={"Authorization": device.headers["Authorization"]})
+    assert all(t["handover"]["receipt"]["url"].startswith("http://localhost/r/for_")
+               for t in listed.json["items"] if t["handover"]["outcome"]) and "fieldops-sealed" not in listed.text
+
+
+def test_a_receipt_whose_address_is_lost_shows_none_on_every_face(client, app, make):
+    """FIELDOPS_SECRET_KEY changed: no face can recover the page's address, all say null alike (the page still
+    opens by its hash for whoever holds the link)."""
+    device, task, pushed = _handed_over(client, make)
+    number = pushed["entity"]["data"]["handover"]["receipt"]["number"]
+    page = pushed["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost")
+    app.config["SECRET_KEY"] = "another-secret-key"
+    shown = _receipt_on_every_face(client, make, device, task, pushed)
+    shown.pop("push")  # answered before the key changed
+    assert shown == dict.fromkeys(shown, {"number": number, "url": None})
+    assert client.get(page).status_code == 200
