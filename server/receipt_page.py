@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from server.clock import local_zone
 from server.customer_page import PAGE_CSP, page_language
-from server.errors import DomainError, NotFound, problem_response
+from server.errors import DomainError, NotFound, http_error_code, problem_response
 from server.qr import QR_FORMATS, qr_image
 from server.services import receipts
 
@@ -114,7 +114,8 @@ def _domain_error(error: DomainError):
 def _unexpected(error: Exception):
     """Anything else: HTTP errors keep their status, a bug is logged and is a 500; never a trace."""
     if isinstance(error, HTTPException):
-        return _error(error.code or 500, "other", error.name)
+        status = error.code or 500
+        return _error(status, http_error_code(status), error.name)
     log.exception("unhandled error on the receipt page")
     return _error(500, "other", "Internal error.")
 
