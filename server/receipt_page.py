@@ -20,8 +20,8 @@ bp = Blueprint("receipt_page", __name__, url_prefix="/r")
 TEXT = {
     "zh": {
         "title": "电子回单", "number": "回单号", "recipient": "收件人", "time": "时间", "inspection": "验货",
-        "accepted": "客户验收", "yes": "是", "no": "否", "counted": "清点件数", "fees": "收取费用",
-        "amount": "实收金额", "no_fees": "无", "seal": "签章", "seal_ok": "签章有效：回单内容未被改动。",
+        "accepted": "客户验收", "yes": "是", "no": "否", "counted": "清点件数", "fees": "收款明细",
+        "amount": "实收金额", "cod": "代收货款", "no_fees": "无", "seal": "签章", "seal_ok": "签章有效：回单内容未被改动。",
         "seal_bad": "签章无效：回单内容与签章不符。", "json": "下载签章回单（JSON，用于离线验证）",
         "switch": "English",
         "kind_delivery": "派送签收", "kind_refusal": "拒收", "kind_pickup": "上门取件",
@@ -34,7 +34,8 @@ TEXT = {
     "en": {
         "title": "Receipt", "number": "Receipt number", "recipient": "Recipient", "time": "Time",
         "inspection": "Inspection", "accepted": "Accepted by the customer", "yes": "yes", "no": "no",
-        "counted": "counted", "fees": "Fees charged", "amount": "Amount paid", "no_fees": "none", "seal": "Seal",
+        "counted": "counted", "fees": "Payment", "amount": "Amount paid",
+        "cod": "Cash on delivery (goods)", "no_fees": "none", "seal": "Seal",
         "seal_ok": "The seal verifies: this receipt is as it was issued.",
         "seal_bad": "The seal does NOT verify: this receipt does not match its seal.",
         "json": "Download the sealed receipt (JSON, for offline verification)", "switch": "中文",

@@ -528,7 +528,7 @@ def _shown_time(evidence: dict, issued_at: datetime) -> datetime:
 
 
 def page(*, receipt: Receipt) -> dict:
-    """What the public page shows, and only that: number, kind, masked recipient, time, inspection, fees, seal."""
+    """What the public page shows, and only that: number, kind, masked recipient, time, inspection, fees, COD, seal."""
     evidence = json.loads(receipt.payload).get("evidence", {})
     inspection = evidence.get("inspection") if isinstance(evidence.get("inspection"), dict) else {}
     items = [{"parcel_no": str(item.get("parcel_no", "")), "counted": item.get("counted"),
@@ -536,9 +536,15 @@ def page(*, receipt: Receipt) -> dict:
              for item in inspection.get("items", []) if isinstance(item, dict)]
     fees = [{"code": str(fee.get("code", "")), "amount": fee["amount"]}
             for fee in evidence.get("fees", []) if isinstance(fee, dict) and isinstance(fee.get("amount"), int)]
-    amount = evidence.get("amount")
+    amount, cod = _fen(evidence.get("amount")), _fen(evidence.get("cod_amount"))
     return {"number": receipt.number, "kind": receipt.kind, "recipient": str(evidence.get("recipient", "**")),
             "time": _shown_time(evidence, receipt.issued_at), "items": items,
             "accepted": inspection.get("customer_accepted"), "fees": fees,
-            "amount": amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
-            "verified": verifies(receipt)}
+            # The goods' cash on delivery, on its own line where the amount paid includes it (a payment is
+            # exactly COD plus fees); a handover paid nothing for (a refusal before paying) shows none.
+            "cod_amount": cod if cod and amount else None, "amount": amount, "verified": verifies(receipt)}
+
+
+def _fen(value) -> int | None:
+    """An amount of the evidence, if it is one (integer fen)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -111,11 +111,34 @@ def test_page_shows_only_what_it_must(client, task, receipt):
     assert '<span id="recipient">王**</span>' in page.text and '<span id="time">2026-11-24 11:10</span>' in page.text
     assert "P1-2" in page.text and "破损" in page.text and '<span id="accepted">是</span>' in page.text
     assert "派送费" in page.text and "¥12.00" in page.text and '<span id="amount">¥61.90</span>' in page.text
+    assert 'id="cod">¥49.90</span>' in page.text
     assert 'class="status ok"' in page.text and "签章有效" in page.text
     token = path.removeprefix("/r/")
     shown = page.text.replace(token, "")
     for secret in ("小明", "13912345678", "人民路", "123", "301", task["waybill_no"], task["id"], "ab" * 32, "cd" * 32):
         assert secret not in shown, secret
+
+
+def test_the_page_shows_the_cod_goods_amount_the_payment_includes(client, make):
+    """A COD delivery handed over from the handheld: its fees, the COD goods amount on its own line, and the amount
+    paid that is their sum, in Chinese and English; a refusal before any payment shows no COD line."""
+    _device, task, pushed = _handed_over(client, make)
+    path = pushed["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost")
+    page = client.get(path)
+    assert (task["cod_amount"], [fee["amount"] for fee in task["fees"]]) == (4990, [1200])
+    assert "派送费" in page.text and '<span class="fee-amount">¥12.00</span>' in page.text
+    assert '<span class="fee-name">代收货款</span> <span class="fee-amount" id="cod">¥49.90</span>' in page.text
+    assert '<span id="amount">¥61.90</span>' in page.text
+    english = client.get(path, query_string={"lang": "en"})
+    assert '<span class="fee-name">Cash on delivery (goods)</span> <span class="fee-amount" id="cod">¥49.90</span>' \
+        in english.text
+    courier = make.courier()
+    device, refused = Device(client, make.device(courier)), make.task(courier=courier)
+    results = device.push([device.op("pod.verify_recipient", refused["id"], verify()),
+                           device.op("pod.inspect", refused["id"], inspect_ok(refused, customer_accepted=False)),
+                           device.op("pod.refuse", refused["id"], {"reason": "quality"})])["results"]
+    page = client.get(results[-1]["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost"))
+    assert page.status_code == 200 and 'id="cod"' not in page.text and '<span id="amount">¥0.00</span>' in page.text
 
 
 def test_page_in_english(client, receipt):
