@@ -163,9 +163,13 @@ class HandoverStateOut(Schema):
                                               "their page (null when none, or withdrawn)"})
     consent_note = fields.Function(lambda h: h.consent_note if h.consent_withdrawn_at is None else None)
     pin = fields.Function(lambda h: _pin_out.dump(h) if h.pin_hash else None)
-    # The sealed receipt of a completed handover: its number and public page (the QR the customer scans).
+    # The sealed receipt of a completed handover: its number and public page (the QR the customer scans),
+    # as services.receipts.link dumps it for every face (services.handover.with_receipts sets it).
     receipt = fields.Function(lambda h: h.__dict__.get("receipt"), metadata={
-        "type": "object", "nullable": True, "properties": {"number": {"type": "string"}, "url": {"type": "string"}}})
+        "type": "object", "nullable": True, "properties": {
+            "number": {"type": "string"},
+            "url": {"type": "string", "nullable": True,
+                    "description": "The public receipt page (null if its address cannot be recovered)"}}})
 
 
 _pin_out = PinOut()

@@ -28,7 +28,9 @@ class ReceiptOut(SealedReceiptOut):
     task_id = fields.String()
     issued_at = fields.AwareDateTime()
     verified = fields.Boolean()
-    url = fields.String(metadata={"description": "The public page (its QR: /receipts/{number}/qr.png|svg)"})
+    url = fields.String(allow_none=True, metadata={
+        "description": "The public page (its QR: /receipts/{number}/qr.png|svg); null if its address cannot be "
+                       "recovered (FIELDOPS_SECRET_KEY changed)"})
 
 
 class PublicKeyOut(Schema):

@@ -7,6 +7,8 @@ module imports nothing, so importing it never loads the app or the database.
 
 # A return brings refused parcels back (made by a refusal, for dispatch to assign).
 TASK_KINDS = ("delivery", "pickup", "return")
+# The published fee for collecting cash on delivery: charged only on a task that carries a COD amount.
+COD_SERVICE_FEE = "cod_service"
 # unassigned -> assigned -> arrived -> delivered | refused | failed (a delivery or return), collected (a pickup);
 # cancelled from any open state.
 TASK_STATUSES = ("unassigned", "assigned", "arrived", "delivered", "refused", "failed", "collected", "cancelled")

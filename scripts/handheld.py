@@ -134,15 +134,20 @@ def describe_problem(reply: Reply) -> str:
 
 
 def sync_summary(handheld: Handheld, seen: CliTransport) -> dict:
-    """Push and pull, then say what became of every op the server answered and what came down."""
+    """Push and pull, then say what became of every op the server answered, what came down, and the
+    receipts of the handovers completed since the last sync (each one's number and page, to show the customer)."""
+    before = handheld.receipts()
     outcome = handheld.sync()
+    issued = {task_id: receipt for task_id, receipt in handheld.receipts().items() if task_id not in before}
     statuses = Counter(r["status"] for r in seen.results.values())
     rejected = [{"seq": seq, "code": r.get("code"), "detail": r.get("detail")}
                 for seq, r in sorted(seen.results.items()) if r["status"] == "rejected"]
     return {"pushed": outcome["pushed"], "applied": statuses["applied"], "rejected": len(rejected),
             "rejected_codes": dict(Counter(r["code"] for r in rejected)), "rejected_ops": rejected,
             "conflicts": statuses["conflict"], "pulled": seen.pulled, "pending": outcome["pending"],
-            "last_seq": outcome["last_seq"], "scope": outcome["scope"]}
+            "last_seq": outcome["last_seq"], "scope": outcome["scope"],
+            "receipts": [{"task_id": task_id, "waybill_no": (handheld.task(task_id) or {}).get("waybill_no"),
+                          **receipt} for task_id, receipt in sorted(issued.items())]}
 
 
 def _handover_commands(sub) -> None:
@@ -283,11 +288,12 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
 
 
 def _task_facts(data: dict) -> dict:
-    """What `show` tells of a task: which one it is, where its door is, what is due."""
+    """What `show` tells of a task: which one it is, where its door is, what is due, its receipt once handed over."""
     recipient = data.get("recipient") or {}
     return {"waybill_no": data.get("waybill_no"), "kind": data.get("kind"), "lat": recipient.get("lat"),
             "lon": recipient.get("lon"), "amount_due": data.get("amount_due"),
-            "pin_required": data.get("pin_required"), "gift_description": data.get("gift_description")}
+            "pin_required": data.get("pin_required"), "gift_description": data.get("gift_description"),
+            "receipt": (data.get("handover") or {}).get("receipt")}
 
 
 def _verify(args, handheld: Handheld) -> int:

@@ -209,6 +209,10 @@ class Config:
 
     # hide_parameters: SQL errors in logs never carry the values (hashes, names, codes).
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True, "hide_parameters": True}
+    # The longest request target (path and query, as sent) the app reads: a longer one is a 414 problem.
+    # gunicorn's own request line limit (server/gunicorn_conf.py) is above it, so gunicorn passes such a
+    # request on instead of answering its own HTML 414 (docs/decisions.md, "Over-long URLs").
+    URI_LIMIT = 4096
     JSON_BODY_LIMIT = 1024 * 1024
     PUSH_BODY_LIMIT = 5 * 1024 * 1024
     IMPORT_BODY_LIMIT = 10 * 1024 * 1024

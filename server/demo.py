@@ -204,10 +204,12 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
             specs = []
             for k in range(tasks_per_courier):
                 start = datetime.combine(service_day, time(9 + (k % 8), 0), zone)
-                cod = rng.choice([0, 0, 0, 4990, 12800])
+                kind = "pickup" if k % 5 == 4 else "delivery"
+                drawn = rng.choice([0, 0, 0, 4990, 12800])  # drawn for every task: the rest of the day stays as it was
+                cod = drawn if kind == "delivery" else 0  # a pickup collects its fees only, no COD
                 specs.append({
                     "waybill_no": f"SF{service_day:%y%m%d}{n}{k:03d}",
-                    "kind": "pickup" if k % 5 == 4 else "delivery",
+                    "kind": kind,
                     "recipient": {"name": f"Customer {n}-{k}", "phone": f"139{n:02d}{k:06d}",
                                   "address": f"{rng.randint(1, 999)} {rng.choice(_STREETS)}",
                                   "lat": _DEPOT[0] + rng.uniform(-0.05, 0.05),

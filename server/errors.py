@@ -5,7 +5,7 @@ import os
 
 import marshmallow as ma
 import swagger_ui_bundle
-from flask import g, jsonify, request, send_from_directory
+from flask import current_app, g, jsonify, request, send_from_directory
 from flask_smorest import Api
 from flask_smorest.spec import _add_leading_slash
 from flask_smorest.utils import prepare_response
@@ -138,10 +138,15 @@ class ProblemSchema(ma.Schema):
 # Stable codes for errors raised by Flask/webargs rather than by our services.
 _HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "body_too_large",
+    405: "method_not_allowed", 409: "conflict", 413: "body_too_large", 414: "uri_too_long",
     415: "unsupported_media_type", 422: "validation_failed", 429: "rate_limited",
     500: "internal_error",
 }
+
+
+def http_error_code(status: int) -> str:
+    """The stable code of an HTTP error raised outside our services (routing, parsing, limits)."""
+    return _HTTP_CODES.get(status, f"http_{status}")
 
 
 def _flatten(messages, prefix: str = "") -> dict:
@@ -248,7 +253,10 @@ class ProblemApi(Api):
             limit = request.max_content_length
             detail = (f"The request body is larger than {limit} bytes, the most this endpoint accepts."
                       if limit else "The request body is larger than this endpoint accepts.")
-        return problem_response(status, _HTTP_CODES.get(status, f"http_{status}"),
+        if status == 414:
+            detail = (f"The URL (path and query) is longer than {current_app.config['URI_LIMIT']} characters, "
+                      "the most this server reads.")
+        return problem_response(status, http_error_code(status),
                                 title, detail, fields, data.get("headers"))
 
 

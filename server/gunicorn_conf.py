@@ -17,6 +17,11 @@ import tempfile
 
 accesslog = None
 
+# gunicorn answers a request line beyond this itself, in HTML, before the app sees it. At gunicorn's
+# maximum (its default is 4094), so a URL above the app's own limit (Config.URI_LIMIT, 4096) but within
+# this reaches the app and gets its 414 problem+json; only a line beyond 8190 bytes gets gunicorn's page.
+limit_request_line = 8190
+
 _MADE_METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
 if _MADE_METRICS_DIR:
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fieldops-metrics-")

@@ -10,8 +10,9 @@ from schemas.common import PatchSchema
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROTOCOL_PARAMETER = "FieldopsProtocol"
 _WRITES = {"post", "put", "patch", "delete"}
-# Every operation may meet these: the database busy or gone (503); a bug is the default (500).
-_ALWAYS = (HTTPStatus.SERVICE_UNAVAILABLE,)
+# Every operation may meet these: a URL longer than the server reads (414), the database busy or
+# gone (503); a bug is the default (500).
+_ALWAYS = (HTTPStatus.REQUEST_URI_TOO_LONG, HTTPStatus.SERVICE_UNAVAILABLE)
 _AUTHENTICATED = (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN, HTTPStatus.TOO_MANY_REQUESTS)
 # Any write may clash with a concurrent one (409) or break a business rule (422).
 _WRITE = (HTTPStatus.CONFLICT, HTTPStatus.UNPROCESSABLE_ENTITY)

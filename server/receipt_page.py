@@ -9,7 +9,7 @@ from werkzeug.exceptions import HTTPException
 
 from server.clock import local_zone
 from server.customer_page import PAGE_CSP, page_language
-from server.errors import DomainError, NotFound, problem_response
+from server.errors import DomainError, NotFound, http_error_code, problem_response
 from server.qr import QR_FORMATS, qr_image
 from server.services import receipts
 
@@ -20,8 +20,8 @@ bp = Blueprint("receipt_page", __name__, url_prefix="/r")
 TEXT = {
     "zh": {
         "title": "电子回单", "number": "回单号", "recipient": "收件人", "time": "时间", "inspection": "验货",
-        "accepted": "客户验收", "yes": "是", "no": "否", "counted": "清点件数", "fees": "收取费用",
-        "amount": "实收金额", "no_fees": "无", "seal": "签章", "seal_ok": "签章有效：回单内容未被改动。",
+        "accepted": "客户验收", "yes": "是", "no": "否", "counted": "清点件数", "fees": "收款明细",
+        "amount": "实收金额", "cod": "代收货款", "no_fees": "无", "seal": "签章", "seal_ok": "签章有效：回单内容未被改动。",
         "seal_bad": "签章无效：回单内容与签章不符。", "json": "下载签章回单（JSON，用于离线验证）",
         "switch": "English",
         "kind_delivery": "派送签收", "kind_refusal": "拒收", "kind_pickup": "上门取件",
@@ -34,7 +34,8 @@ TEXT = {
     "en": {
         "title": "Receipt", "number": "Receipt number", "recipient": "Recipient", "time": "Time",
         "inspection": "Inspection", "accepted": "Accepted by the customer", "yes": "yes", "no": "no",
-        "counted": "counted", "fees": "Fees charged", "amount": "Amount paid", "no_fees": "none", "seal": "Seal",
+        "counted": "counted", "fees": "Payment", "amount": "Amount paid",
+        "cod": "Cash on delivery (goods)", "no_fees": "none", "seal": "Seal",
         "seal_ok": "The seal verifies: this receipt is as it was issued.",
         "seal_bad": "The seal does NOT verify: this receipt does not match its seal.",
         "json": "Download the sealed receipt (JSON, for offline verification)", "switch": "中文",
@@ -114,7 +115,8 @@ def _domain_error(error: DomainError):
 def _unexpected(error: Exception):
     """Anything else: HTTP errors keep their status, a bug is logged and is a 500; never a trace."""
     if isinstance(error, HTTPException):
-        return _error(error.code or 500, "other", error.name)
+        status = error.code or 500
+        return _error(status, http_error_code(status), error.name)
     log.exception("unhandled error on the receipt page")
     return _error(500, "other", "Internal error.")
 

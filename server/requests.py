@@ -5,7 +5,7 @@ from urllib.parse import urlsplit
 import marshmallow as ma
 from flask import Flask, current_app, g, has_request_context, request, url_for
 from flask_smorest import Blueprint
-from werkzeug.exceptions import RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge, RequestURITooLarge
 from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from schemas.limits import MAX_INT32
@@ -55,6 +55,12 @@ def init_app(app: Flask) -> None:
     Blueprint.ARGUMENTS_PARSER._raw_load_json = _load_json_body
 
     @app.before_request
+    def _refuse_overlong_uris():
+        # First: a URL too long to be one of ours is refused before it is read any further.
+        if _uri_length() > current_app.config["URI_LIMIT"]:
+            raise RequestURITooLarge()
+
+    @app.before_request
     def _mark_reads():
         g.read_only_token = mark_read_only(request.method in _READ_METHODS)
 
@@ -83,6 +89,12 @@ def init_app(app: Flask) -> None:
         token = g.pop("read_only_token", None)
         if token is not None:
             reset_read_only(token)
+
+
+def _uri_length() -> int:
+    """The request target's length as the client sent it (path and query; gunicorn and werkzeug keep it raw)."""
+    raw = request.environ.get("RAW_URI")
+    return len(raw) if raw is not None else len(request.full_path)
 
 
 def _body_limit_key() -> str | None:

@@ -191,7 +191,7 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
     one query.
     """
     _load_items(task_list)
-    handover.with_receipts(task_list)
+    handover.with_receipts(task_list, stored=True)  # a stored doc holds the receipt's address sealed
     appointments.with_history(task_list)
     privacy.for_courier(task_list)
     added = tasks.notes_added([t.id for t in task_list])

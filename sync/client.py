@@ -280,6 +280,15 @@ class Handheld:
         """Queue shift.start or shift.end (kind "start" or "end") on the van, at the version held."""
         return self.queue(f"shift.{kind}", vehicle_id, {"odometer": odometer}, entity="vehicle")
 
+    def receipts(self) -> dict[str, dict]:
+        """{task id: {number, url}} of the held tasks whose handover has its receipt (the page's QR to show)."""
+        held = {}
+        for task_id, data in self.db.execute("SELECT id, data FROM entities WHERE entity = 'task'"):
+            receipt = (json.loads(data).get("handover") or {}).get("receipt")
+            if receipt:
+                held[task_id] = receipt
+        return held
+
     def pending(self) -> int:
         """Ops not yet known to be on the server."""
         return self.db.execute("SELECT count(*) FROM queue WHERE state = 'pending'").fetchone()[0]

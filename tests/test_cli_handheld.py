@@ -266,3 +266,41 @@ def test_a_missing_signature_file_on_a_held_task_is_one_line(app, make, tmp_path
     err = _err(capsys)
     assert err.startswith("error: ") and "No such file or directory" in err
     assert json.loads(_show(app, store, capsys))["pending"] == 0
+
+
+def test_sync_and_show_print_each_handovers_receipt(app, make, tmp_path, capsys):
+    """After the handovers are synced, `sync` lists each new receipt (task, waybill, number, page) once; `show`
+    keeps it on its task; the page opens."""
+    from sqlalchemy import select
+
+    from server.extensions import db
+    from server.models import Receipt
+    from server.services import receipts
+
+    courier = make.courier()
+    delivered, open_task = make.task(courier=courier), make.task(courier=courier)
+    pickup = make.task(courier=courier, kind="pickup", cod_amount=0, fees=[])
+    store, signature = tmp_path / "hh.sqlite3", tmp_path / "signature.png"
+    signature.write_bytes(PNG)
+    _enrolled(app, make, courier, store, capsys)
+    for args in (("verify", delivered["id"], "Recipient"), ("inspect", delivered["id"]), ("pay", delivered["id"]),
+                 ("sign", delivered["id"], str(signature), "Recipient", "31.23", "121.47"),
+                 ("pickup", pickup["id"], str(signature), "Sender", "--parcel", "PK1:1")):
+        assert _cli(app, store, *args) == 0
+    capsys.readouterr()
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    issued = {row.task_id: row for row in db.session.scalars(select(Receipt))}
+    assert summary["receipts"] == [
+        {"task_id": task["id"], "waybill_no": task["waybill_no"], "number": issued[task["id"]].number,
+         "url": f"http://localhost/r/{receipts.page_token(issued[task['id']])}"}
+        for task in sorted((delivered, pickup), key=lambda t: t["id"])]
+    for receipt in summary["receipts"]:
+        assert make.client.get(receipt["url"].removeprefix("http://localhost")).status_code == 200
+    entities = json.loads(_show(app, store, capsys))["entities"]
+    assert {task_id: entities[f"task:{task_id}"]["receipt"] for task_id in (delivered["id"], pickup["id"])} == {
+        r["task_id"]: {"number": r["number"], "url": r["url"]} for r in summary["receipts"]}
+    assert entities[f"task:{open_task['id']}"]["receipt"] is None
+    # Nothing new since: the next sync lists no receipt again.
+    assert _cli(app, store, "sync") == 0
+    assert json.loads(capsys.readouterr().out)["receipts"] == []

@@ -1,10 +1,15 @@
-"""The settings docs/deployment.md sizes a deployment with: PostgreSQL pool per process, prepared statements."""
+"""The settings docs/deployment.md sizes a deployment with: PostgreSQL pool per process, prepared statements;
+gunicorn's request line limit."""
+import http.client
+import json
+
 import pytest
 from sqlalchemy import text
 
 from server import create_app
 from server import config
 from server.extensions import db
+from server.process import ServerProcess
 
 
 def _prepared_after_repeats(app) -> int:
@@ -42,3 +47,34 @@ def test_prepared_statements_setting_is_checked(monkeypatch):
     monkeypatch.setenv("FIELDOPS_DB_PREPARED_STATEMENTS", "no")
     with pytest.raises(RuntimeError, match="DB_PREPARED_STATEMENTS"):
         config.TestConfig("sqlite://", "/tmp/unused")
+
+
+def _get_raw(port: int, target: str) -> tuple[int, str, bytes]:
+    """GET a request target as is, over one connection: (status, content type, body)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        connection.close()
+
+
+def test_gunicorn_hands_overlong_urls_to_the_app_up_to_its_own_limit(app, database_url, tmp_path):
+    """Under gunicorn as deployed, a URL past the app's limit is the app's 414 problem+json, not gunicorn's HTML
+    page; only a request line past gunicorn's limit (8190 bytes, its maximum) is answered by gunicorn itself."""
+    from server import gunicorn_conf
+    limit = app.config["URI_LIMIT"]
+    request_line_overhead = len("GET  HTTP/1.1")
+    assert limit + request_line_overhead < gunicorn_conf.limit_request_line <= 8190
+    with ServerProcess(database_url, workers=1, log_path=str(tmp_path / "gunicorn.log")) as server:
+        def target(length: int) -> str:
+            return "/api/v1/me/tasks?pad=" + "x" * (length - len("/api/v1/me/tasks?pad="))
+        status, content_type, _body = _get_raw(server.port, target(limit))
+        assert (status, content_type) == (401, "application/problem+json")
+        for length in (limit + 1, gunicorn_conf.limit_request_line - request_line_overhead):
+            status, content_type, body = _get_raw(server.port, target(length))
+            assert (status, content_type) == (414, "application/problem+json"), (length, body[:200])
+            assert json.loads(body)["code"] == "uri_too_long"
+        status, content_type, _body = _get_raw(server.port, target(gunicorn_conf.limit_request_line))
+        assert status == 414 and content_type == "text/html"  # gunicorn's own answer: the documented edge

@@ -45,7 +45,19 @@ def _ensure_open(task: Task) -> None:
         raise RuleViolation(f"Task is {task.status}; its appointment can no longer change.", code="task_closed")
 
 
+def agreeable(*, start: datetime, end: datetime, at: datetime) -> bool:
+    """Whether a window can be agreed at `at` (what confirming it checks): pages offer only such a window."""
+    return not _window_problems(start, end, at)
+
+
 def _check_window(start: datetime, end: datetime, at: datetime) -> None:
+    """Refuse a window that cannot be agreed at `at` (422 naming window.start or window.end)."""
+    fields = _window_problems(start, end, at)
+    if fields:
+        raise ValidationFailed("The window is outside the allowed range.", fields=fields)
+
+
+def _window_problems(start: datetime, end: datetime, at: datetime) -> dict[str, list[str]]:
     """A window must end after it starts, last at most MAX_WINDOW, not be over at `at`, nor lie too far ahead."""
     fields = {}
     if end <= start:
@@ -56,8 +68,7 @@ def _check_window(start: datetime, end: datetime, at: datetime) -> None:
         fields["window.end"] = ["The window is already over."]
     if start - at > MAX_AHEAD:
         fields["window.start"] = [f"A window may start at most {MAX_AHEAD.days} days ahead."]
-    if fields:
-        raise ValidationFailed("The window is outside the allowed range.", fields=fields)
+    return fields
 
 
 def _stamp(task: Task, appointment: Appointment, kind: str, actor: Actor, *, data: dict,

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from server.auth import Actor, Budget, client_key, count_attempt, customer, record_failure
 from server.clock import local_zone, utcnow
-from server.errors import Gone, NotFound, RuleViolation, ValidationFailed
+from server.errors import DomainError, Gone, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.requests import public_url
 from server.ids import hash_secret, new_id
@@ -173,10 +173,14 @@ def page(*, link: CustomerLink) -> dict:
     appointment = appointments.current(task_id=task.id)
     start, end, pending = _proposed(appointment)
     now = utcnow()
+    confirmed = appointment.status == "confirmed" and not pending
     slots = [{"index": i, "start": _as_utc(s["start"]), "end": _as_utc(s["end"])} for i, s in enumerate(link.slots)]
     return {"kind": task.kind, "surname": privacy.surname(task.recipient_name), "address": masked_address(task.address),
             "closed": task.is_finished, "status": appointment.status, "arrived": appointment.status in _SETTLED,
-            "confirmed": appointment.status == "confirmed" and not pending,
+            "confirmed": confirmed,
+            # Confirming is offered only where it would be taken (confirm's own check).
+            "confirmable": not confirmed and _confirm_refusal(appointment, now) is None,
+            "missed": appointment.status == "missed" and not pending,
             "proposed": {"start": start, "end": end},
             "slots": [s for s in slots if s["start"] > now and (s["start"], s["end"]) != (start, end)],
             "expires_at": link.expires_at,
@@ -202,9 +206,31 @@ def _changeable(task_id: str):
     return appointment
 
 
+def _confirm_refusal(appointment, now: datetime) -> DomainError | None:
+    """Why the customer cannot confirm the window on offer now, if they cannot.
+
+    Not once the courier has arrived; not the window of a missed appointment (it is
+    over, or the visit it promised did not happen: a new window is to be agreed,
+    and confirming the courier's proposal of one is offered again); not a window
+    the appointment rules would refuse (one already over).
+    """
+    start, end, pending = _proposed(appointment)
+    if appointment.status in _SETTLED:
+        return RuleViolation("The courier has already arrived.", code="appointment_settled")
+    if appointment.status == "missed" and not pending:
+        return RuleViolation("The courier missed this time; a new one is to be agreed.", code="appointment_missed")
+    if not appointments.agreeable(start=start, end=end, at=now):
+        return RuleViolation("This time is over; pick another one.", code="window_over")
+    return None
+
+
 def confirm(*, link: CustomerLink) -> None:
     """The customer agrees to the proposed window."""
-    start, end, _pending = _proposed(_changeable(link.task_id))
+    appointment = appointments.current(task_id=link.task_id)
+    refusal = _confirm_refusal(appointment, utcnow())
+    if refusal is not None:
+        raise refusal
+    start, end, _pending = _proposed(appointment)
     appointments.confirm(actor=customer(link.id), task_id=link.task_id, start=start, end=end, via=VIA)
 
 

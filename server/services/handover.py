@@ -67,19 +67,31 @@ def load_for(task_list: list[Task]) -> list[Task]:
     return task_list
 
 
-def with_receipts(task_list: list[Task]) -> list[Task]:
-    """Give completed handovers their receipt ({number, url}) for the handheld, in one query for the list.
+# A completed handover's receipt, once looked up (or issued by _finish): a Receipt, or a row with its
+# id, number and token_sealed. Faces turn it into what they show (with_receipts).
+_RECEIPT_OF = "fieldops_receipt"
 
-    A receipt issued in this transaction is already set by _finish; the courier
-    shows its page's QR to the customer (the receipt the rules say to give).
+
+def with_receipts(task_list: list[Task], *, stored: bool = False) -> list[Task]:
+    """Give completed handovers their receipt as the face about to dump them shows it, in one query for the list.
+
+    The state's `receipt` is receipts.link ({number, url}: the page whose QR the
+    courier shows the customer, the receipt the rules say to give); a handheld's
+    stored doc (stored) holds receipts.doc_link, which sync responses reveal to
+    the same link. Every dump sets it afresh: one session may dump a task for a
+    stored doc and for an online answer.
     """
-    done = {t.id: t.handover for t in load_for(task_list)
-            if t.handover is not None and t.handover.outcome is not None and "receipt" not in t.handover.__dict__}
-    if done:
+    done = [t.handover for t in load_for(task_list) if t.handover is not None and t.handover.outcome is not None]
+    missing = {h.task_id: h for h in done if _RECEIPT_OF not in h.__dict__}
+    if missing:
         rows = db.session.execute(select(Receipt.task_id, Receipt.number, Receipt.id, Receipt.token_sealed)
-                                  .where(Receipt.task_id.in_(list(done))).order_by(Receipt.issued_at))
+                                  .where(Receipt.task_id.in_(list(missing))).order_by(Receipt.issued_at))
         for row in rows:
-            done[row.task_id].receipt = {"number": row.number, "url": receipts.doc_url(row)}
+            missing[row.task_id].__dict__[_RECEIPT_OF] = row
+    shown = receipts.doc_link if stored else receipts.link
+    for h in done:
+        receipt = h.__dict__.get(_RECEIPT_OF)
+        h.receipt = None if receipt is None else shown(receipt)
     return task_list
 
 
@@ -212,8 +224,7 @@ def _finish(task: Task, handover: Handover, outcome: str, facts: dict) -> None:
         task.status, task.finished_at = outcome, at
     # The sealed receipt, in the same transaction: a completed handover always has one.
     receipt = receipts.issue(task_id=task.id, kind=_RECEIPT_KIND[outcome], evidence=evidence_for(task), first=True)
-    handover.receipt = {"url": receipts.doc_url(receipt)}
-    receipts.number_into(receipt, handover.receipt)
+    handover.__dict__[_RECEIPT_OF] = receipt
     if outcome in _EVENT_OF_OUTCOME:
         data = events.task_facts(
             task, completed_at=at.isoformat(), op_id=facts["op_id"],
@@ -659,6 +670,7 @@ def timeline(*, task_id: str) -> dict:
     task = tasks.get(task_id=task_id)
     steps = list(db.session.scalars(select(HandoverStep).where(HandoverStep.task_id == task_id)
                                     .order_by(HandoverStep.id)))
+    with_receipts([task])
     return {"task": task, "handover": task.handover, "steps": steps}
 
 

@@ -42,6 +42,7 @@ _TOKEN_SEALING = "fieldops receipt page token"
 # mark, so the database never holds the token: sync responses put the address in its place.
 _DOC_MARK = "fieldops-sealed-receipt:"
 _DOC_URL = re.compile(r"fieldops-sealed-receipt:([A-Za-z0-9_-]+):([A-Za-z0-9_=.-]+)")
+_DOC_STRING = re.compile(f'"{_DOC_URL.pattern}"')  # the mark as a JSON string, quotes and all
 _KEY_ASCII = re.compile(r"[\x20-\x7e]+")
 # JSON numbers every language reads exactly (JavaScript's safe integers); money is integer fen.
 MAX_SAFE_INTEGER = 2 ** 53 - 1
@@ -389,8 +390,8 @@ def get(*, number: str) -> Receipt:
 def for_staff(*, number: str) -> dict:
     """A receipt for dispatch: the sealed receipt, whether it verifies, and the public page's address."""
     receipt = get(number=number)
-    return {**sealed(receipt), "number": receipt.number, "kind": receipt.kind, "task_id": receipt.task_id,
-            "issued_at": receipt.issued_at, "verified": verifies(receipt), "url": staff_url(receipt)}
+    return {**sealed(receipt), **link(receipt), "kind": receipt.kind, "task_id": receipt.task_id,
+            "issued_at": receipt.issued_at, "verified": verifies(receipt)}
 
 
 def open_page(*, token: str) -> Receipt:
@@ -439,14 +440,19 @@ def page_url(*, token: str) -> str:
 
 def page_token(receipt) -> str | None:
     """The page token of a receipt (or a row with id and token_sealed); None if it cannot be unsealed."""
+    return _unsealed_token(receipt.id, receipt.token_sealed)
+
+
+def _unsealed_token(receipt_id: str, token_sealed: str) -> str | None:
+    """A receipt's page token from its sealed copy; None if it cannot be unsealed."""
     try:
-        return sealing.unseal(receipt.token_sealed, purpose=_TOKEN_SEALING, bound_to=receipt.id)
+        return sealing.unseal(token_sealed, purpose=_TOKEN_SEALING, bound_to=receipt_id)
     except ValueError:
         return None  # SECRET_KEY changed: the page still opens (by hash), its address cannot be shown
 
 
 def staff_url(receipt) -> str | None:
-    """The public page's address, for dispatch and QR codes."""
+    """The public page's address (None if it cannot be recovered): what every face shows, and the QR codes."""
     token = page_token(receipt)
     return None if token is None else page_url(token=token)
 
@@ -460,32 +466,51 @@ def staff_url_of(*, number: str) -> str:
     return url
 
 
-def doc_url(receipt) -> str:
-    """What a stored handheld doc holds in place of the page's address (reveal_doc puts the address back)."""
-    return f"{_DOC_MARK}{receipt.id}:{receipt.token_sealed}"
+def _numbered(receipt, shown: dict) -> dict:
+    """shown with the receipt's number: now, or (a receipt issued in this transaction) at the flush that numbers it."""
+    if isinstance(receipt, Receipt):
+        number_into(receipt, shown)
+    else:
+        shown["number"] = receipt.number
+    return shown
+
+
+def link(receipt) -> dict:
+    """A receipt as every face shows it: {number, url}, the url its public page (null if it cannot be recovered).
+
+    The one dump of a receipt: handhelds (a stored doc's doc_link, revealed by the
+    sync response), the courier's online routes, dispatch's handover and receipt
+    views. receipt: a Receipt, or a row with id, number and token_sealed.
+    """
+    return _numbered(receipt, {"url": staff_url(receipt)})
+
+
+def doc_link(receipt) -> dict:
+    """link() as a stored handheld doc (and the op log's copy of a push result) holds it: the page's address
+    as a mark, so the database never holds the token; reveal_doc and reveal_state make it link() again."""
+    return _numbered(receipt, {"url": f"{_DOC_MARK}{receipt.id}:{receipt.token_sealed}"})
 
 
 def _revealed(match: re.Match) -> str:
-    """The page address for a doc mark ("" if it cannot be unsealed)."""
-    try:
-        token = sealing.unseal(match[2], purpose=_TOKEN_SEALING, bound_to=match[1])
-    except ValueError:
-        return ""
-    return page_url(token=token)
+    """A doc mark (a JSON string) as link()'s url: the page's address, or null if it cannot be unsealed."""
+    token = _unsealed_token(match[1], match[2])
+    return "null" if token is None else json.dumps(page_url(token=token))
 
 
 def reveal_doc(body: str) -> str:
     """A stored doc's JSON text as the handheld gets it: each receipt mark replaced by the page's address."""
-    return _DOC_URL.sub(_revealed, body) if _DOC_MARK in body else body
+    return _DOC_STRING.sub(_revealed, body) if _DOC_MARK in body else body
 
 
 def reveal_state(entity: dict | None) -> dict | None:
     """An entity of a push result ({..., "data": doc}) as the handheld gets it: its receipt mark made the address."""
     data = entity.get("data") if isinstance(entity, dict) else None
     receipt = (data.get("handover") or {}).get("receipt") if isinstance(data, dict) else None
-    if not (isinstance(receipt, dict) and str(receipt.get("url", "")).startswith(_DOC_MARK)):
+    mark = _DOC_URL.fullmatch(receipt.get("url") or "") if isinstance(receipt, dict) else None
+    if mark is None:
         return entity
-    url = _DOC_URL.sub(_revealed, receipt["url"])
+    token = _unsealed_token(mark[1], mark[2])
+    url = None if token is None else page_url(token=token)
     return {**entity, "data": {**data, "handover": {**data["handover"], "receipt": {**receipt, "url": url}}}}
 
 
@@ -503,7 +528,7 @@ def _shown_time(evidence: dict, issued_at: datetime) -> datetime:
 
 
 def page(*, receipt: Receipt) -> dict:
-    """What the public page shows, and only that: number, kind, masked recipient, time, inspection, fees, seal."""
+    """What the public page shows, and only that: number, kind, masked recipient, time, inspection, fees, COD, seal."""
     evidence = json.loads(receipt.payload).get("evidence", {})
     inspection = evidence.get("inspection") if isinstance(evidence.get("inspection"), dict) else {}
     items = [{"parcel_no": str(item.get("parcel_no", "")), "counted": item.get("counted"),
@@ -511,9 +536,15 @@ def page(*, receipt: Receipt) -> dict:
              for item in inspection.get("items", []) if isinstance(item, dict)]
     fees = [{"code": str(fee.get("code", "")), "amount": fee["amount"]}
             for fee in evidence.get("fees", []) if isinstance(fee, dict) and isinstance(fee.get("amount"), int)]
-    amount = evidence.get("amount")
+    amount, cod = _fen(evidence.get("amount")), _fen(evidence.get("cod_amount"))
     return {"number": receipt.number, "kind": receipt.kind, "recipient": str(evidence.get("recipient", "**")),
             "time": _shown_time(evidence, receipt.issued_at), "items": items,
             "accepted": inspection.get("customer_accepted"), "fees": fees,
-            "amount": amount if isinstance(amount, int) and not isinstance(amount, bool) else None,
-            "verified": verifies(receipt)}
+            # The goods' cash on delivery, on its own line where the amount paid includes it (a payment is
+            # exactly COD plus fees); a handover paid nothing for (a refusal before paying) shows none.
+            "cod_amount": cod if cod and amount else None, "amount": amount, "verified": verifies(receipt)}
+
+
+def _fen(value) -> int | None:
+    """An amount of the evidence, if it is one (integer fen)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

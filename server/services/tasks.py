@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
 
-from schemas.vocab import DONE_STATUSES, OPEN_STATUSES
+from schemas.vocab import COD_SERVICE_FEE, DONE_STATUSES, OPEN_STATUSES
 from server.auth import Actor
 from server.clock import local_date, local_day_start, utcnow
 from server.database import bulk_insert, mark_read_only, reset_read_only
@@ -101,12 +101,23 @@ def published_fee_codes() -> set[str]:
 
 
 def spec_problems(spec: dict, published: set[str]) -> list[tuple[str, str, str]]:
-    """Rules a task spec must meet beyond its schema, as (field path, code, message)."""
+    """Rules a task spec must meet beyond its schema, as (field path, code, message).
+
+    Cash on delivery is the recipient paying for goods handed to them: a pickup
+    takes parcels from a sender and charges only its fees, so it carries no COD
+    amount, and the COD service fee goes only with a COD amount.
+    """
     problems = []
+    cod = spec.get("cod_amount", 0)
+    if cod and spec.get("kind") == "pickup":
+        problems.append(("cod_amount", "cod_on_pickup", "A pickup collects no cash on delivery; its COD amount is 0."))
     for i, fee in enumerate(spec.get("fees", [])):
         if fee["code"] not in published:
             problems.append((f"fees.{i}.code", "fee_not_published",
                              f"{fee['code']!r} is not a published fee; charge only published fees."))
+        elif fee["code"] == COD_SERVICE_FEE and not cod:
+            problems.append((f"fees.{i}.code", "cod_fee_without_cod",
+                             "The COD service fee is charged only on a task with a COD amount."))
     codes = [fee["code"] for fee in spec.get("fees", [])]
     if len(codes) != len(set(codes)):
         problems.append(("fees", "fee_repeated", "A fee code may appear once."))

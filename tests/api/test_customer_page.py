@@ -244,6 +244,42 @@ def test_once_the_courier_arrived_the_time_is_settled(client, make, courier, tas
     assert client.post(link + "/instructions", data={"csrf": token, "text": "at the door"}).status_code == 303
 
 
+def _window(start: datetime, hours: int = 2) -> dict:
+    """A window body."""
+    return {"start": start.isoformat(), "end": (start + timedelta(hours=hours)).isoformat()}
+
+
+def test_a_missed_or_past_time_is_not_offered_for_confirmation(client, make, courier):
+    """A missed appointment (swept) and an unconfirmed window already over: no confirm button, the page says why,
+    a confirmation posted anyway is refused; once the courier proposes a new time, confirming it is offered again."""
+    from server.services import appointments
+    now = utcnow().replace(microsecond=0)
+    dispatcher = make.headers("dispatcher")
+    missed = make.task(courier=courier, window=_window(now - timedelta(hours=1)))
+    answer = client.post(f"/api/v1/dispatch/tasks/{missed['id']}/appointment/confirm",
+                         json={"window": missed["window"]}, headers=dispatcher)
+    assert answer.status_code == 200, answer.json
+    assert appointments.sweep_missed(now=now + timedelta(hours=1, minutes=1))["missed"] == 1
+    passed = make.task(courier=courier, window=_window(now - timedelta(hours=3)))
+    for task, status in ((missed, "Your courier did not come at this time"), (passed, "This time has passed.")):
+        link = path_of(issue(client, make, task["id"]))
+        page = client.get(link + "?lang=en")
+        assert 'id="confirm"' not in page.text and status in page.text, task
+        refused = client.post(link + "/confirm", data={"csrf": csrf_of(page), "lang": "en"})
+        assert refused.status_code == 422 and status.rstrip(".") in refused.text
+    answer = client.post(f"/api/v1/dispatch/tasks/{missed['id']}/appointment/reschedule", headers=dispatcher,
+                         json={"window": _window(now + timedelta(hours=3)), "reason": "missed",
+                               "customer_agreed": False})
+    assert answer.status_code == 200, answer.json
+    link = path_of(issue(client, make, missed["id"]))
+    page = client.get(link + "?lang=en")
+    assert 'id="confirm"' in page.text and "Not yet confirmed" in page.text
+    assert client.post(link + "/confirm", data={"csrf": csrf_of(page)}).status_code == 303
+    detail = client.get(f"/api/v1/dispatch/tasks/{missed['id']}", headers=dispatcher).json
+    assert datetime.fromisoformat(detail["window"]["start"]) == now + timedelta(hours=3)
+    assert [e["data"]["via"] for e in detail["history"] if e["kind"] == "appointment.confirmed"][-1] == "customer_link"
+
+
 def _alternate(device: Device, task_id: str, *, via: str = "customer_link", place: str = "locker",
                device_time: datetime | None = None) -> dict:
     """Push a pod.deliver_alternate (at the device time given); its result."""

@@ -22,6 +22,28 @@ def test_body_too_large_is_413(client, make):
     assert response.status_code == 413 and response.json["code"] == "body_too_large"
 
 
+def _target(path: str, length: int) -> str:
+    """path with a query that makes the request target exactly `length` characters."""
+    return f"{path}?pad={'x' * (length - len(path) - len('?pad='))}"
+
+
+def test_an_overlong_url_is_a_414_problem_before_anything_else(client, app, make):
+    """Past the app's URI limit (path and query, as sent): 414 uri_too_long, before routing, credentials and body.
+    At the limit the request goes on as usual."""
+    limit = app.config["URI_LIMIT"]
+    for method, path, headers in (("GET", "/api/v1/me/tasks", {}), ("GET", "/api/v1/nowhere", {}),
+                                  ("POST", "/api/v1/dispatch/tasks", make.headers("dispatcher"))):
+        response = client.open(_target(path, limit + 1), method=method, headers=headers, json={})
+        assert response.status_code == 414, (path, response.status_code)
+        assert response.mimetype == "application/problem+json" and response.json["code"] == "uri_too_long"
+        assert str(limit) in response.json["detail"]
+    assert client.get(_target("/api/v1/me/tasks", limit)).json["code"] == "unauthorized"
+    assert client.get("/api/v1/dispatch/tasks/" + "t" * limit, headers=make.headers("dispatcher")).status_code == 414
+    # The receipt page's machine form answers the same problem; its human form a page with the same status.
+    assert client.get(f"/r/for_{'A' * limit}.json").json["code"] == "uri_too_long"
+    assert client.get(f"/r/for_{'A' * limit}").status_code == 414
+
+
 @pytest.mark.parametrize("method,path,status,code", [
     ("GET", "/api/v1/nowhere", 404, "not_found"),
     ("DELETE", "/api/v1/dispatch/tasks", 405, "method_not_allowed"),

@@ -10,11 +10,16 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
 
 from server.config import FailureLimit
 from server.extensions import db
+from server.models import Receipt
 from server.services import receipts
+from tests.api.test_ratings import deliver
 from tests.services.test_receipts import evidence
+from tests.sync.conftest import Device
+from tests.sync.test_handover import due, inspect_ok, sign, upload, verify
 
 VERIFIER = Path(__file__).resolve().parents[2] / "scripts" / "verify_receipt.py"
 
@@ -106,11 +111,34 @@ def test_page_shows_only_what_it_must(client, task, receipt):
     assert '<span id="recipient">王**</span>' in page.text and '<span id="time">2026-11-24 11:10</span>' in page.text
     assert "P1-2" in page.text and "破损" in page.text and '<span id="accepted">是</span>' in page.text
     assert "派送费" in page.text and "¥12.00" in page.text and '<span id="amount">¥61.90</span>' in page.text
+    assert 'id="cod">¥49.90</span>' in page.text
     assert 'class="status ok"' in page.text and "签章有效" in page.text
     token = path.removeprefix("/r/")
     shown = page.text.replace(token, "")
     for secret in ("小明", "13912345678", "人民路", "123", "301", task["waybill_no"], task["id"], "ab" * 32, "cd" * 32):
         assert secret not in shown, secret
+
+
+def test_the_page_shows_the_cod_goods_amount_the_payment_includes(client, make):
+    """A COD delivery handed over from the handheld: its fees, the COD goods amount on its own line, and the amount
+    paid that is their sum, in Chinese and English; a refusal before any payment shows no COD line."""
+    _device, task, pushed = _handed_over(client, make)
+    path = pushed["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost")
+    page = client.get(path)
+    assert (task["cod_amount"], [fee["amount"] for fee in task["fees"]]) == (4990, [1200])
+    assert "派送费" in page.text and '<span class="fee-amount">¥12.00</span>' in page.text
+    assert '<span class="fee-name">代收货款</span> <span class="fee-amount" id="cod">¥49.90</span>' in page.text
+    assert '<span id="amount">¥61.90</span>' in page.text
+    english = client.get(path, query_string={"lang": "en"})
+    assert '<span class="fee-name">Cash on delivery (goods)</span> <span class="fee-amount" id="cod">¥49.90</span>' \
+        in english.text
+    courier = make.courier()
+    device, refused = Device(client, make.device(courier)), make.task(courier=courier)
+    results = device.push([device.op("pod.verify_recipient", refused["id"], verify()),
+                           device.op("pod.inspect", refused["id"], inspect_ok(refused, customer_accepted=False)),
+                           device.op("pod.refuse", refused["id"], {"reason": "quality"})])["results"]
+    page = client.get(results[-1]["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost"))
+    assert page.status_code == 200 and 'id="cod"' not in page.text and '<span id="amount">¥0.00</span>' in page.text
 
 
 def test_page_in_english(client, receipt):
@@ -274,3 +302,64 @@ def test_the_verifier_and_the_server_write_the_same_canonical_json():
     spec.loader.exec_module(verifier)
     value = {"z": [1, -2, True, None, "王\u2028\x00\"\\/"], "a": {"b": "", "A": 2 ** 53 - 1}, "~": "😀"}
     assert verifier.canonical_json(value) == receipts.canonical_json(value)
+
+
+# --- one receipt on every face --------------------------------------------------------------------
+
+def _handed_over(client, make) -> tuple[Device, dict, dict]:
+    """A doorstep handover pushed from a courier's handheld: (device, task, the push's last result)."""
+    courier = make.courier()
+    device = Device(client, make.device(courier))
+    task = make.task(courier=courier)
+    signature = upload(device)
+    pushed = device.push([device.op("pod.verify_recipient", task["id"], verify()),
+                          device.op("pod.inspect", task["id"], inspect_ok(task)),
+                          device.op("pod.collect_payment", task["id"], {"amount": due(task), "method": "cash"}),
+                          device.op("pod.sign", task["id"], sign(signature))])["results"][-1]
+    return device, task, pushed
+
+
+def _receipt_on_every_face(client, make, device: Device, task: dict, pushed: dict) -> dict:
+    """The task's receipt as each face shows it: {face: {number, url}}."""
+    own, dispatcher = {"Authorization": device.headers["Authorization"]}, make.headers("dispatcher")
+    listed = client.get("/api/v1/me/tasks", headers=own)
+    one = client.get(f"/api/v1/me/tasks/{task['id']}", headers=own)
+    handover = client.get(f"/api/v1/dispatch/tasks/{task['id']}/handover", headers=dispatcher)
+    assert (listed.status_code, one.status_code, handover.status_code) == (200, 200, 200)
+    number = handover.json["state"]["receipt"]["number"] if handover.json["state"]["receipt"] else None
+    by_number = client.get(f"/api/v1/receipts/{number}", headers=dispatcher).json if number else {}
+    return {"push": pushed["entity"]["data"]["handover"]["receipt"],
+            "pull": device.pull_all()[0][("task", task["id"])]["data"]["handover"]["receipt"],
+            "me/tasks": next(t for t in listed.json["items"] if t["id"] == task["id"])["handover"]["receipt"],
+            "me/tasks/{id}": one.json["handover"]["receipt"],
+            "dispatch handover": handover.json["state"]["receipt"],
+            "dispatch receipt": {key: by_number.get(key) for key in ("number", "url")}}
+
+
+def test_every_face_shows_the_same_receipt_with_its_page(client, make):
+    """A handover pushed from the handheld: the push answer, a pull, /me/tasks, /me/tasks/{id}, dispatch's handover
+    and receipt views all show one receipt, its number and its page's real address (which opens)."""
+    device, task, pushed = _handed_over(client, make)
+    stored = db.session.scalars(select(Receipt).where(Receipt.task_id == task["id"])).one()
+    expected = {"number": stored.number, "url": f"http://localhost/r/{receipts.page_token(stored)}"}
+    shown = _receipt_on_every_face(client, make, device, task, pushed)
+    assert shown == dict.fromkeys(shown, expected)
+    assert client.get(expected["url"].removeprefix("http://localhost")).status_code == 200
+    # Another handover dumped for the handheld's doc in this session: the online routes still show addresses.
+    deliver(device, make.task(courier={"id": task["courier_id"]}))
+    listed = client.get("/api/v1/me/tasks", headers={"Authorization": device.headers["Authorization"]})
+    assert all(t["handover"]["receipt"]["url"].startswith("http://localhost/r/for_")
+               for t in listed.json["items"] if t["handover"]["outcome"]) and "fieldops-sealed" not in listed.text
+
+
+def test_a_receipt_whose_address_is_lost_shows_none_on_every_face(client, app, make):
+    """FIELDOPS_SECRET_KEY changed: no face can recover the page's address, all say null alike (the page still
+    opens by its hash for whoever holds the link)."""
+    device, task, pushed = _handed_over(client, make)
+    number = pushed["entity"]["data"]["handover"]["receipt"]["number"]
+    page = pushed["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost")
+    app.config["SECRET_KEY"] = "another-secret-key"
+    shown = _receipt_on_every_face(client, make, device, task, pushed)
+    shown.pop("push")  # answered before the key changed
+    assert shown == dict.fromkeys(shown, {"number": number, "url": None})
+    assert client.get(page).status_code == 200

@@ -82,6 +82,33 @@ def test_import_json_all_or_nothing_names_every_bad_row(client, make):
     assert _count_tasks() == before + 2
 
 
+def test_a_pickup_carries_no_cod_and_the_cod_fee_needs_a_cod_amount(client, make):
+    """Dispatch one at a time, an import, an upstream manifest: one rule, each naming the field; a pickup with its
+    fees alone and a COD delivery with its COD fee are taken."""
+    from tests.api.test_manifests import reasons, upload
+    cod_fee = [{"code": "delivery", "amount": 1200}, {"code": "cod_service", "amount": 200}]
+    pickup_cod = make.task_spec(kind="pickup", cod_amount=4990, fees=[{"code": "delivery", "amount": 1200}])
+    pickup_cod_fee = make.task_spec(kind="pickup", cod_amount=0, fees=cod_fee)
+    delivery_cod_fee = make.task_spec(cod_amount=0, fees=cod_fee)
+    dispatcher = make.headers("dispatcher")
+    for spec, field in ((pickup_cod, "cod_amount"), (pickup_cod_fee, "fees.1.code"), (delivery_cod_fee, "fees.1.code")):
+        response = client.post("/api/v1/dispatch/tasks", json=spec, headers=dispatcher)
+        assert response.status_code == 422 and set(response.json["fields"]) == {field}, response.json
+    response = client.post("/api/v1/dispatch/tasks/import", json=[pickup_cod, pickup_cod_fee, make.task_spec()],
+                           headers=dispatcher)
+    assert response.status_code == 422
+    assert set(response.json["fields"]) == {"tasks.0.cod_amount", "tasks.1.fees.1.code"}
+    assert _count_tasks() == 0
+    report = upload(client, make, [pickup_cod, pickup_cod_fee, delivery_cod_fee])
+    assert reasons(report) == {1: {("cod_amount", "cod_on_pickup")}, 2: {("fees.1.code", "cod_fee_without_cod")},
+                               3: {("fees.1.code", "cod_fee_without_cod")}}
+    assert _count_tasks() == 0
+    for spec in (make.task_spec(kind="pickup", cod_amount=0, fees=[{"code": "delivery", "amount": 1200}]),
+                 make.task_spec(cod_amount=4990, fees=cod_fee)):
+        assert client.post("/api/v1/dispatch/tasks", json=spec, headers=dispatcher).status_code == 201
+    assert _count_tasks() == 2
+
+
 def test_import_rejects_duplicates_within_the_batch(client, make):
     """The same waybill twice in one import names the second row."""
     spec = make.task_spec()

@@ -34,6 +34,8 @@ def test_the_receipt_in_chinese_with_a_verified_seal(page, live_server, receipt)
     assert text_of(page, "time") == "2026-11-24 11:10" and text_of(page, "kind") == "派送签收"
     assert "P1-1" in text_of(page, "inspection") and "完好" in text_of(page, "inspection")
     assert "¥12.00" in text_of(page, "fees") and text_of(page, "amount") == "¥61.90"
+    # The goods' COD on its own line, between the fees and the amount paid that sums them: 12.00 + 49.90 = 61.90.
+    assert text_of(page, "fees").split("\n") == ["收款明细", "派送费", "¥12.00", "代收货款", "¥49.90", "实收金额", "¥61.90"]
     seal = page.find_element(By.ID, "seal")
     assert "签章有效" in seal.text
     assert seal.value_of_css_property("color") == "rgba(0, 168, 112, 1)"  # the same-origin stylesheet applies
@@ -48,6 +50,7 @@ def test_english_switch_and_the_sealed_json(page, live_server, receipt):
     page.get(live_server + path)
     follow(page, page.find_element(By.ID, "switch-lang"))
     assert "The seal verifies" in text_of(page, "seal") and page.title == "Receipt"
+    assert "Cash on delivery (goods)\n¥49.90\nAmount paid\n¥61.90" in text_of(page, "fees")
     page.find_element(By.ID, "sealed-json").click()
     document = json.loads(WebDriverWait(page, 30).until(
         expected_conditions.presence_of_element_located((By.TAG_NAME, "pre"))).text)

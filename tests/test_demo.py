@@ -1,0 +1,44 @@
+"""The demo depot (`fieldops seed-demo`) shows only states the product can reach, seen through the API and pages."""
+from schemas.vocab import OPEN_STATUSES
+from tests.api.test_customer_page import csrf_of, issue, path_of
+
+
+def _every(client, url: str, headers: dict, **query) -> list[dict]:
+    """Every item of a paged list."""
+    items, cursor = [], None
+    while True:
+        page = client.get(url, headers=headers, query_string={**query, **({"cursor": cursor} if cursor else {})})
+        assert page.status_code == 200, page.json
+        items += page.json["items"]
+        cursor = page.json.get("next_cursor")
+        if not cursor:
+            return items
+
+
+def test_the_demo_shows_only_states_the_product_can_reach(app, client, make):
+    """No pickup carries COD or the COD fee, no COD fee goes without COD; every customer page offers confirming
+    only where a confirmation is taken (a missed appointment's page does not), and the ones offered are taken."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    dispatcher = make.headers("dispatcher")
+    tasks = _every(client, "/api/v1/dispatch/tasks", dispatcher)
+    assert len(tasks) == 41
+    fees = {t["id"]: {fee["code"] for fee in t["fees"]} for t in tasks}
+    pickups = [t for t in tasks if t["kind"] == "pickup"]
+    assert pickups and [(t["waybill_no"], t["cod_amount"], fees[t["id"]] & {"cod_service"}) for t in pickups] == [
+        (t["waybill_no"], 0, set()) for t in pickups]
+    assert all(t["cod_amount"] for t in tasks if "cod_service" in fees[t["id"]])
+    assert any(t["cod_amount"] and t["kind"] == "delivery" for t in tasks)  # the demo still shows COD
+    board = {item["task_id"]: item for item in _every(client, "/api/v1/dispatch/appointments", dispatcher)}
+    assert [item["state"] for item in board.values()].count("missed") == 1
+    for task in tasks:
+        if task["status"] not in OPEN_STATUSES or task["id"] not in board:
+            continue
+        link = path_of(issue(client, make, task["id"]))
+        page = client.get(link + "?lang=en")
+        assert page.status_code == 200
+        if board[task["id"]]["state"] == "missed":
+            assert 'id="confirm"' not in page.text and "Your courier did not come at this time" in page.text
+        if 'id="confirm"' in page.text:
+            answer = client.post(link + "/confirm", data={"csrf": csrf_of(page)})
+            assert answer.status_code == 303, (task["waybill_no"], board[task["id"]]["state"], answer.text)
