@@ -3,7 +3,7 @@ from marshmallow import INCLUDE, ValidationError, fields, validate, validates_sc
 
 from schemas.common import NewestFirstQuery, PageOut, Schema, Time, integer, text
 from schemas.limits import MAX_INT64
-from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_STATUSES
+from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_LOG_STATUSES, OP_STATUSES
 
 
 class OpIn(Schema):
@@ -127,7 +127,7 @@ class OpLogOut(Schema):
     entity_id = fields.String(allow_none=True)
     base_version = fields.Integer(allow_none=True)
     payload = fields.Dict()
-    status = fields.String()
+    status = fields.String(metadata={"enum": list(OP_LOG_STATUSES)})
     code = fields.String(allow_none=True)
     detail = fields.String(allow_none=True)
     device_time = fields.AwareDateTime(allow_none=True)
@@ -144,7 +144,7 @@ class OpLogQuery(NewestFirstQuery):
     device_id = text(32, required=False, load_default=None)
     courier_id = text(32, required=False, load_default=None)
     status = text(16, required=False, load_default=None,
-                  validate=validate.OneOf(OP_STATUSES))
+                  validate=validate.OneOf(OP_LOG_STATUSES))
     type = text(64, required=False, load_default=None)
     entity_id = text(64, required=False, load_default=None)
 

@@ -25,6 +25,13 @@ GRADES = ("A", "B", "C")
 STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance", "integration")
 
 OP_STATUSES = ("applied", "rejected", "conflict")
+# The op log's statuses: an op's, or duplicate: an op_id the device sent again under a new seq, the same op,
+# answered with the first one's result (docs/protocol.md, "One op id, one effect").
+OP_LOG_STATUSES = (*OP_STATUSES, "duplicate")
+# Why the push engine itself rejects an op (docs/protocol.md's table); rules add their own codes (HANDOVER_CODES, ...).
+PUSH_REJECTION_CODES = ("invalid_op", "invalid_device_time", "invalid_base_version", "unknown_op_type",
+                        "invalid_payload", "not_assigned", "seq_reused", "op_id_reused", "handler_error",
+                        "attachment_never_uploaded", "attachment_refused", "entity_exists")
 CONFLICT_STATUSES = ("open", "resolved")
 CONFLICT_RESOLUTIONS = ("field_fact_stands", "dispatch_stands", "followed_up")
 

@@ -2,9 +2,10 @@
 
 Exactly-once is enforced by the database, not only here: the device row is
 locked for the whole batch (SELECT ... FOR UPDATE on PostgreSQL; SQLite's
-BEGIN IMMEDIATE serialises writers), and (device_id, seq) is unique in the op
-log. A retry racing the original waits for it, then finds every op already
-taken and replays the stored results.
+BEGIN IMMEDIATE serialises writers), and both (device_id, seq) and
+(device_id, op_id) are unique in the op log. A retry racing the original
+waits for it, then finds every op already taken and replays the stored
+results; an op sent again under a new seq is answered from the first.
 """
 import functools
 import hashlib
@@ -20,7 +21,7 @@ import orjson
 from flask import current_app
 from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
@@ -34,6 +35,7 @@ from server.database_faults import database_fault
 from server.errors import DATABASE_UNAVAILABLE_RETRY_AFTER, DomainError, fields_from_messages
 from server.extensions import db
 from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncConflict
+from server.models.sync import HOLDS_OP_ID
 from server.services import attachments
 from sync import docs
 from sync.registry import EntityType, Registry
@@ -193,10 +195,14 @@ def _log_fields(op: dict, received_at: datetime) -> dict:
             "clock_suspect": op.get("clock_suspect", False)}
 
 
-def _log_row(device: Device, op: dict, result: dict, *, in_sequence: bool = True) -> dict:
+def _log_row(device: Device, op: dict, result: dict, *, in_sequence: bool = True, holds_op_id: bool = False,
+             status: str | None = None, detail: str | None = None) -> dict:
     """The op-log row for an op, whatever became of it: field data is never dropped."""
-    return {**op["log"], "device_id": device.id, "courier_id": device.courier_id, "status": result["status"],
-            "code": result["code"], "detail": result["detail"], "result": result, "in_sequence": in_sequence}
+    status = status or result["status"]
+    row = {**op["log"], "device_id": device.id, "courier_id": device.courier_id, "status": status,
+           "code": None if status == "duplicate" else result["code"], "detail": detail or result["detail"],
+           "result": result, "in_sequence": in_sequence, "holds_op_id": holds_op_id}
+    return row
 
 
 _OP_IN = OpIn()
@@ -258,6 +264,9 @@ def _check(raw: dict, secret_fields: tuple[str, ...] = ()) -> dict:
     fields.update({path: [_UNSTORABLE_MESSAGE] for path in bad if path.split(".")[0] != "payload"})
     if isinstance(op["op_id"], str) and len(op["op_id"]) > 64:  # OpIn measures it stripped; it is kept as sent
         fields.setdefault("op_id", []).append("Longer than 64 characters as sent.")
+    # The op's identity for "one op id, one effect": only an op_id OpIn takes as sent (a malformed one,
+    # escaped or cut to fit the column, could stand for another op's).
+    op["key"] = op["op_id"] if "op_id" not in fields else None
     if fields:
         code = _envelope_code(fields)
         op["verdict"] = _result(op, "rejected", code, f"The op is invalid: {', '.join(sorted(fields))}.",
@@ -337,6 +346,41 @@ def _stored_ops(device: Device, ops: list[dict]) -> dict[int, OpLog]:
         return {}
     return {row.seq: row for row in db.session.scalars(select(OpLog).where(
         OpLog.device_id == device.id, OpLog.in_sequence.is_(True), OpLog.seq.in_(seqs)))}
+
+
+# The index's own condition (HOLDS_OP_ID), as written: SQLite uses a partial index only for a query that states it.
+_KNOWN_OP_IDS = select(OpLog).where(OpLog.device_id == bindparam("device_id"), HOLDS_OP_ID,
+                                    OpLog.op_id.in_(bindparam("op_ids", expanding=True)))
+
+
+def _known_op_ids(device: Device, ops: list[dict]) -> dict[str, OpLog]:
+    """The op-log rows holding the op_ids of the batch's new ops (sent before under another seq), in one query."""
+    keys = [op["key"] for op in ops if op["seq"] > device.last_seq and op["key"] is not None]
+    if not keys:
+        return {}
+    return {row.op_id: row for row in db.session.scalars(_KNOWN_OP_IDS, {"device_id": device.id, "op_ids": keys})}
+
+
+@dataclass
+class _Repeat:
+    """A new op whose op_id the device sent before (an earlier batch, or earlier in this one).
+
+    The same op (same fingerprint) is answered with the first one's result, as a duplicate;
+    another op under that op_id is rejected op_id_reused. Either way it takes its seq slot
+    and no effect, and holds no op_id.
+    """
+
+    first_seq: int
+    same: bool
+    stored: dict | None = None  # the first one's result, when an earlier batch took it
+
+
+def _repeat(op: dict, first: OpLog | dict) -> _Repeat:
+    """What a new op is, given the first op (a stored row, or an op of this batch) that took its op_id."""
+    if isinstance(first, OpLog):
+        same = first.payload_hash in (op["digest"], op.get("legacy_digest"))
+        return _Repeat(first.seq, same, first.result if same else None)
+    return _Repeat(first["seq"], first["digest"] == op["digest"])
 
 
 def _replay(device: Device, op: dict, stored: OpLog | None, log_rows: list[dict]) -> dict:
@@ -538,6 +582,19 @@ def _lock_entities(registry: Registry, ops: list[dict]) -> dict[str, dict]:
     return held
 
 
+# The op log's unique indexes: one row per (device, seq) and one per (device, op_id) that took effect.
+_SLOT_INDEXES = ("uq_op_log_device_seq", "uq_op_log_device_op_id")
+
+
+def _slot_taken(exc: IntegrityError) -> str | None:
+    """Which of the op log's slots (seq, op_id) a refused row wanted, if that is why it was refused."""
+    index = getattr(getattr(exc.orig, "diag", None), "constraint_name", None)  # PostgreSQL names the index
+    if index is not None:
+        return index.removeprefix("uq_op_log_device_") if index in _SLOT_INDEXES else None
+    taken = re.fullmatch(r"UNIQUE constraint failed: op_log\.device_id, op_log\.(seq|op_id)", str(exc.orig))
+    return taken[1] if taken else None  # SQLite names the columns
+
+
 def _is_transient(exc: Exception) -> bool:
     """Database busy (a lock, a deadlock, a serialization failure), unavailable (it cannot write now),
     a concurrent update: nothing is applied, the device tries again later."""
@@ -584,9 +641,24 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
         _load_payload(registry, op)
         op["log"] = _log_fields(op, received_at)
     read_first = current_app.config["PUSH_READ_THEN_WRITE"] and can_read_then_write(db.session)
-    for _ in range(2 * len(ops) + 2):  # each restart decides one more op; a stale read phase, all again
+    collided = False
+    for _ in range(2 * len(ops) + 3):  # each restart decides one more op; a stale read phase or a collision, all again
         try:
             return _attempt(registry, actor, ops, decided, read_first=read_first)
+        except IntegrityError as exc:
+            slot = _slot_taken(exc)
+            if slot is None:
+                raise
+            # The op log refused a seq or op_id another push took after this attempt read it. The device
+            # lock makes that a backstop, not a path: decided again under the lock, those ops are found
+            # taken and answered from the log; a second collision is a busy stop (the device resends).
+            db.session.rollback()
+            log.warning("push collided with the op log's unique index; deciding again under the lock",
+                        extra={"device_id": actor.device_id, "slot": slot})
+            if collided:
+                return _stop_before_any_op(actor, ops, exc)  # busy: a refused row is no fault of the database
+            collided, read_first = True, False
+            decided.clear()
         except _Stale as stale:
             # What the batch read changed before it could write: everything is decided again, under the lock.
             db.session.rollback()
@@ -664,12 +736,14 @@ def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: di
     """Every op of the batch applied (or refused) in memory; what _settle needs to write and answer."""
     device = db.session.scalar(_DEVICE_FOR_UPDATE, {"device_id": actor.device_id})
     response: dict = {}
-    taken: list[tuple[dict, dict | _Applied]] = []  # in-sequence ops and their outcomes
+    taken: list[tuple[dict, dict | _Applied | _Repeat]] = []  # in-sequence ops and their outcomes
     replies: dict[int, dict] = {}  # replays of ops at or below last_seq
     log_rows: list[dict] = []
     held = _lock_entities(registry, [op for op in ops if op["seq"] > device.last_seq])
     attachments.hold([op["payload"] for op in ops if op["seq"] > device.last_seq and op["verdict"] is None])
     stored = _stored_ops(device, ops)
+    known = _known_op_ids(device, ops)  # op_ids taken by earlier batches
+    holders: dict[str, dict] = {}  # op_ids taken by this batch, by the op that took each
     last_seq = device.last_seq
     with db.session.no_autoflush:
         for op in ops:
@@ -679,6 +753,11 @@ def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: di
             if op["seq"] > last_seq + 1:
                 response["expected_seq"] = last_seq + 1
                 break
+            first = (known.get(op["key"]) or holders.get(op["key"])) if op["key"] is not None else None
+            if first is not None:
+                taken.append((op, _repeat(op, first)))
+                last_seq = op["seq"]
+                continue
             outcome = decided.get(op["seq"])
             if outcome and "stop" in outcome:
                 response.update(outcome["stop"])
@@ -708,6 +787,8 @@ def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: di
                     raise _Restart(op["seq"], {"result": _result(
                         op, "rejected", "handler_error",
                         "The server failed to apply this op; it is kept for dispatch to review.")}) from exc
+            if op["key"] is not None:
+                holders[op["key"]] = op
             last_seq = op["seq"]
     return registry, device, ops, taken, replies, log_rows, last_seq, response
 
@@ -768,6 +849,19 @@ def _spend_created(device: Device, taken: list) -> None:
                 op, "rejected", "entity_exists", f"An entity {op['entity_id']} exists already; make a new id.")})
 
 
+def _repeat_result(device: Device, op: dict, repeat: _Repeat, taken_results: dict[int, dict]) -> tuple[dict, dict]:
+    """A resent op_id's answer and log row: the first op's result as a duplicate, or op_id_reused."""
+    if repeat.same:
+        first = repeat.stored if repeat.stored is not None else taken_results[repeat.first_seq]
+        result = dict(first, seq=op["seq"], duplicate=True)
+        return result, _log_row(device, op, result, status="duplicate", detail=(
+            f"The op taken at seq {repeat.first_seq}, sent again under a new seq: answered with its result."))
+    result = _result(op, "rejected", "op_id_reused",
+                     f"op_id {op['op_id']} was taken by another op (seq {repeat.first_seq}); a new op needs a new "
+                     f"op_id.")
+    return result, _log_row(device, op, result)
+
+
 def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, replies: dict[int, dict],
             log_rows: list[dict], last_seq: int, response: dict) -> dict:
     """Flush the batch once, dump each touched entity once, log every op, commit."""
@@ -780,6 +874,11 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
     states = {name: _states(registry.entities[name], objs, device.courier_id) for name, objs in touched.items()}
     taken_results, conflicts = {}, []
     for op, outcome in taken:
+        if isinstance(outcome, _Repeat):
+            result, row = _repeat_result(device, op, outcome, taken_results)
+            log_rows.append(row)
+            taken_results[op["seq"]] = result
+            continue
         if isinstance(outcome, _Applied):
             obj, data = outcome.obj, states[outcome.entity_name].get(outcome.obj.id)
             entity = {"entity": outcome.entity_name, "id": obj.id, "version": obj.version,
@@ -789,7 +888,7 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
                 conflicts.append((op["seq"], outcome.conflict))
         else:
             result = outcome
-        log_rows.append(_log_row(device, op, result))
+        log_rows.append(_log_row(device, op, result, holds_op_id=op["key"] is not None))
         taken_results[op["seq"]] = result
     _write_log(log_rows)
     if conflicts:

@@ -1,12 +1,16 @@
 """Sync state: the op log, conflicts, the change feed and attachments."""
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.models.types import JSONText
+
+
+# The condition of the op-id index, and of every query that means to use it.
+HOLDS_OP_ID = text("holds_op_id")
 
 
 class OpLog(db.Model):
@@ -36,12 +40,20 @@ class OpLog(db.Model):
     result: Mapped[dict] = mapped_column(JSONText)
     # False for a seq_reused op: it is kept for the record but holds no seq slot.
     in_sequence: Mapped[bool] = mapped_column(default=True)
+    # True for the row that took its op_id for the device: the first in-sequence op with a well-formed
+    # op_id. An op sent again under another seq (a duplicate, op_id_reused), a seq_reused op and an op
+    # whose op_id is malformed hold none.
+    holds_op_id: Mapped[bool] = mapped_column(default=False)
     # Set when the op-results-archive job slimmed `result` past the sync retention (sync.maintenance).
     result_archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     __table_args__ = (
         # The database, not Python, guarantees one effect per (device, seq).
         Index("uq_op_log_device_seq", "device_id", "seq", unique=True,
               sqlite_where=db.text("in_sequence"), postgresql_where=db.text("in_sequence")),
+        # ... and one effect per (device, op_id). A query uses it with the bare HOLDS_OP_ID condition
+        # (SQLite takes a partial index only for a query stating its condition as written).
+        Index("uq_op_log_device_op_id", "device_id", "op_id", unique=True,
+              sqlite_where=HOLDS_OP_ID, postgresql_where=HOLDS_OP_ID),
         Index("ix_op_log_device_id_id", "device_id", "id"),
         Index("ix_op_log_received_at", "received_at"),  # the attachment collector reads the recent ops
         # Only the rows still to archive: small, whatever the size of the log.
