@@ -114,10 +114,27 @@ class DeviceOut(Schema):
     revoked_at = fields.AwareDateTime(allow_none=True)
     last_seq = fields.Integer()
     last_seen_at = fields.AwareDateTime(allow_none=True)
+    rejected_ops = fields.Integer(metadata={"description": "Ops of this device rejected since it enrolled"})
+    noisy = fields.Boolean(metadata={"description": "rejected_ops is beyond FIELDOPS_DEVICE_REJECTIONS_ALERT: "
+                                                    "a broken app or a token in the wrong hands"})
 
 
 class DeviceList(Schema):
     """A courier's devices."""
+
+    items = fields.List(fields.Nested(DeviceOut))
+
+
+class DeviceQuery(PageQuery):
+    """Filters for every courier's devices."""
+
+    noisy = fields.Boolean(load_default=None, metadata={
+        "description": "true: only devices with rejections beyond the alert; false: only the others"})
+    courier_id = text(32, required=False, load_default=None)
+
+
+class DevicePage(PageOut):
+    """A page of devices."""
 
     items = fields.List(fields.Nested(DeviceOut))
 

@@ -126,7 +126,8 @@ class OpLogOut(Schema):
     type = fields.String()
     entity_id = fields.String(allow_none=True)
     base_version = fields.Integer(allow_none=True)
-    payload = fields.Dict()
+    payload = fields.Dict(metadata={"description": "As received; a rejected op's payload over 4 KiB is kept "
+                                                   "as {truncated, bytes, sha256, prefix, attachments}"})
     status = fields.String(metadata={"enum": list(OP_LOG_STATUSES)})
     code = fields.String(allow_none=True)
     detail = fields.String(allow_none=True)

@@ -117,6 +117,9 @@ class Config:
         # An op whose attachment is still not uploaded this long after its device_time is
         # rejected (attachment_never_uploaded) instead of stopping every retry forever.
         self.ATTACHMENT_WAIT = timedelta(hours=_env_int("ATTACHMENT_WAIT_HOURS", 24))
+        # A device with more rejected ops than this (since it enrolled) is shown to dispatch as noisy: a broken
+        # app or a token in the wrong hands (GET /dispatch/devices?noisy=true, fieldops_sync_noisy_devices).
+        self.DEVICE_REJECTIONS_ALERT = _env_int("DEVICE_REJECTIONS_ALERT", 1000)
         # Failed attempts only; a valid token is never refused. Bearer tokens are
         # 256-bit (the limits spare the database, not the secret); enrollment
         # codes are ~50-bit and typed by people, so they are limited strictly.
@@ -217,6 +220,9 @@ class Config:
     PUSH_BODY_LIMIT = 5 * 1024 * 1024
     IMPORT_BODY_LIMIT = 10 * 1024 * 1024
     PUSH_MAX_OPS = 500
+    # A rejected op's payload is kept whole up to this many bytes of canonical JSON; beyond, its size,
+    # SHA-256 and first bytes (sync.push: bounded). Applied ops keep theirs whole.
+    REJECTED_PAYLOAD_MAX_BYTES = 4096
     # SQLite: decide a push's ops in a read transaction, hold the write lock only to write (docs/sync.md).
     PUSH_READ_THEN_WRITE = True
     ATTACHMENT_LIMIT = 10 * 1024 * 1024

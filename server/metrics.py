@@ -120,9 +120,14 @@ class StoredStateCollector:
     """Gauges read from the database at scrape time: cheap indexed queries only."""
 
     def collect(self):
-        """The outbox backlog and each declared job's last run."""
+        """The outbox backlog, each declared job's last run, and the noisy devices."""
         from server import jobs
-        from server.models import Event, JobRun, WebhookDelivery, WebhookSubscription
+        from server.models import Device, Event, JobRun, WebhookDelivery, WebhookSubscription
+        yield GaugeMetricFamily(  # the devices table is the fleet's size: scanned, not indexed
+            "fieldops_sync_noisy_devices", "Devices not revoked whose rejected ops are beyond "
+            "FIELDOPS_DEVICE_REJECTIONS_ALERT (GET /dispatch/devices?noisy=true lists them).",
+            value=db.session.scalar(select(func.count()).select_from(Device).where(
+                Device.revoked_at.is_(None), Device.rejections_beyond(current_app.config["DEVICE_REJECTIONS_ALERT"]))))
         deliveries = GaugeMetricFamily("fieldops_outbox_deliveries",
                                        "Webhook deliveries waiting to be sent (pending) or given up (dead).",
                                        labels=["status"])

@@ -197,12 +197,42 @@ def _log_fields(op: dict, received_at: datetime) -> dict:
 
 def _log_row(device: Device, op: dict, result: dict, *, in_sequence: bool = True, holds_op_id: bool = False,
              status: str | None = None, detail: str | None = None) -> dict:
-    """The op-log row for an op, whatever became of it: field data is never dropped."""
+    """The op-log row for an op, whatever became of it; one that took no effect keeps a bounded payload."""
     status = status or result["status"]
     row = {**op["log"], "device_id": device.id, "courier_id": device.courier_id, "status": status,
            "code": None if status == "duplicate" else result["code"], "detail": detail or result["detail"],
            "result": result, "in_sequence": in_sequence, "holds_op_id": holds_op_id}
+    if status in ("rejected", "duplicate"):
+        row["payload"] = _bounded(op, row["payload"])
     return row
+
+
+def _canonical(value) -> bytes:
+    """JSON with sorted keys and no spaces (orjson; the standard encoder for what it refuses, deep nesting)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+
+
+def _bounded(op: dict, payload: dict) -> dict:
+    """A payload as the log keeps it for an op that took no effect (rejected, or a resend).
+
+    Whole while its canonical JSON is at most REJECTED_PAYLOAD_MAX_BYTES; beyond, a
+    marker with its size, SHA-256 and first bytes, and the files it names when its
+    type's schema read it (so attachments-gc keeps them): else a device could make the
+    log keep anything it sends, as fast as it sends it, for ever. The payload is the
+    one stored (secrets redacted), so the hash is no oracle for a PIN.
+    """
+    limit = current_app.config["REJECTED_PAYLOAD_MAX_BYTES"]
+    canonical = _canonical(payload)
+    if len(canonical) <= limit:
+        return payload
+    marker = {"truncated": True, "bytes": len(canonical), "sha256": hashlib.sha256(canonical).hexdigest(),
+              "prefix": canonical[:limit].decode("utf-8", "ignore")}
+    if "loaded" in op:
+        marker["attachments"] = current_app.extensions["fieldops_sync"].ops[op["type"]].attachments(op["loaded"])
+    return marker
 
 
 _OP_IN = OpIn()
@@ -899,6 +929,9 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
                                         applied=c["applied"], reason=c["reason"]) for seq, c in conflicts)
     device.last_seq = last_seq
     device.last_seen_at = utcnow()
+    rejected = sum(1 for row in log_rows if row["status"] == "rejected")
+    if rejected:  # in the device row's UPDATE that last_seq makes anyway
+        device.rejected_ops += rejected
     db.session.commit()
     results = [replies.get(op["seq"]) or taken_results.get(op["seq"]) for op in ops]
     response.update(results=[r for r in results if r is not None], last_seq=device.last_seq,

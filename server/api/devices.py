@@ -1,9 +1,9 @@
-"""Handheld enrollment (QR codes, enroll) and device revocation."""
+"""Handheld enrollment (QR codes, enroll), the fleet's devices and their revocation."""
 from flask import Response, url_for
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.couriers import DeviceOut, EnrollIn, EnrollOut
+from schemas.couriers import DeviceOut, DevicePage, DeviceQuery, EnrollIn, EnrollOut
 from server.auth import DISPATCH, client_key, current_actor, require
 from server.errors import NotFound
 from server.services import devices
@@ -39,6 +39,18 @@ class Enroll(MethodView):
         device, token = devices.enroll(code=data["code"], device_name=data["device_name"],
                                        rate_key=client_key("enroll"))
         return {"device_id": device.id, "courier_id": device.courier_id, "token": token}
+
+
+@blp.route("/dispatch/devices")
+class Devices(MethodView):
+    """Every courier's handhelds."""
+
+    @require(*DISPATCH)
+    @blp.arguments(DeviceQuery, location="query")
+    @blp.response(200, DevicePage)
+    def get(self, query):
+        """List devices, a page at a time; ?noisy=true: those with rejections beyond the alert."""
+        return devices.get_page(**query)
 
 
 @blp.route("/dispatch/devices/<device_id>/revoke")

@@ -2,6 +2,7 @@
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, String
+from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.clock import UTCDateTime, utcnow
@@ -49,7 +50,15 @@ class Device(db.Model):
     revoked_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
     last_seq: Mapped[int] = mapped_column(default=0)
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Ops of this device the push engine rejected since it enrolled (seq_reused and op_id_reused too; a
+    # replayed duplicate not): beyond FIELDOPS_DEVICE_REJECTIONS_ALERT dispatch sees the device as noisy.
+    rejected_ops: Mapped[int] = mapped_column(default=0)
     courier: Mapped[Courier] = relationship(back_populates="devices")
+
+    @hybrid_method
+    def rejections_beyond(self, threshold: int):
+        """Whether the device had more rejected ops than threshold (in Python, or as an SQL condition)."""
+        return self.rejected_ops > threshold
 
 
 class Enrollment(db.Model):

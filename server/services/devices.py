@@ -11,7 +11,7 @@ from server.extensions import db
 from server.ids import hash_secret, new_enrollment_code, new_token
 from server.models import Courier, Device, Enrollment
 from server.qr import qr_image
-from server.services.common import audit, get_or_404, snapshot
+from server.services.common import audit, get_or_404, paginate, snapshot
 
 def _normalise(code: str) -> str:
     """Codes are typed by people: ignore case, spaces and dashes."""
@@ -73,8 +73,30 @@ def enroll(*, code: str, device_name: str, rate_key: str) -> tuple[Device, str]:
 def get_all(*, courier_id: str) -> list[Device]:
     """A courier's devices, newest first."""
     get_or_404(Courier, courier_id, what="courier")
-    return list(db.session.scalars(
-        select(Device).where(Device.courier_id == courier_id).order_by(Device.enrolled_at.desc())))
+    return _flagged(list(db.session.scalars(
+        select(Device).where(Device.courier_id == courier_id).order_by(Device.enrolled_at.desc()))))
+
+
+def get_page(*, noisy: bool | None = None, courier_id: str | None = None, cursor: str | None = None,
+             limit: int = 50) -> dict:
+    """A page of every courier's devices, by id; noisy: only those with rejections beyond the alert (or only not)."""
+    query = select(Device)
+    if courier_id is not None:
+        query = query.where(Device.courier_id == courier_id)
+    if noisy is not None:
+        beyond = Device.rejections_beyond(current_app.config["DEVICE_REJECTIONS_ALERT"])
+        query = query.where(beyond if noisy else ~beyond)
+    page = paginate(query, Device.id, cursor=cursor, limit=limit)
+    _flagged(page["items"])
+    return page
+
+
+def _flagged(devices: list[Device]) -> list[Device]:
+    """The devices, each told whether it is noisy: more rejected ops than FIELDOPS_DEVICE_REJECTIONS_ALERT."""
+    threshold = current_app.config["DEVICE_REJECTIONS_ALERT"]
+    for device in devices:
+        device.noisy = device.rejections_beyond(threshold)
+    return devices
 
 
 def revoke(*, actor: Actor, device_id: str) -> Device:
@@ -86,4 +108,4 @@ def revoke(*, actor: Actor, device_id: str) -> Device:
         device.revoked_by = actor.id
         audit(actor, "device.revoke", device, before)
         db.session.commit()
-    return device
+    return _flagged([device])[0]

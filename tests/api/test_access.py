@@ -49,6 +49,7 @@ ROUTES = [
     ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/satisfaction", OFFICE),
     ("GET", "/api/v1/dispatch/enrollments/<code>/qr.<fmt>", DISPATCH),
     ("POST", "/api/v1/devices/enroll", PUBLIC),
+    ("GET", "/api/v1/dispatch/devices", DISPATCH),
     ("POST", "/api/v1/dispatch/devices/<device_id>/revoke", DISPATCH),
     ("GET", "/api/v1/me/tasks", COURIER),
     ("GET", "/api/v1/me/tasks/<task_id>", COURIER),

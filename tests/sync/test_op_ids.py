@@ -191,7 +191,7 @@ def test_every_engine_rejection_code_is_in_the_protocol():
 def test_0023_gives_each_op_id_to_its_first_row(app, device, make, courier):
     """Upgrading past 0023: the first in-sequence row of an op_id holds it; a resend the old code applied again
     (a copy of the row under a later seq, as that code wrote it), a seq_reused row and ops without an op_id do
-    not. A resend after the upgrade is a duplicate."""
+    not; each device's rejections so far are counted. A resend after the upgrade is a duplicate."""
     task = make.task(courier=courier)
     note = device.op("task.note", task["id"], {"text": "kept"}, seq=1)
     nameless = [{k: v for k, v in device.op("task.note", task["id"], {"text": "x"}, seq=seq).items() if k != "op_id"}
@@ -211,5 +211,7 @@ def test_0023_gives_each_op_id_to_its_first_row(app, device, make, courier):
     assert _rows(device.id) == [(1, "applied", None, True, True), (2, "rejected", "invalid_op", True, False),
                                 (3, "rejected", "invalid_op", True, False), (1, "rejected", "seq_reused", False, False),
                                 (4, "applied", None, True, False)]
+    listing = make.client.get(f"/api/v1/dispatch/couriers/{courier['id']}/devices", headers=make.headers("dispatcher"))
+    assert listing.json["items"][0]["rejected_ops"] == 3
     [result] = device.push([renumbered(note, 5)])["results"]
     assert result["duplicate"] is True and result["entity"]["data"]["notes"][0]["text"] == "kept"
