@@ -366,6 +366,8 @@ def test_0022_reads_back_json_values_stored_as_numbers_before_it(app, client, ma
             stored = conn.execute(sa.text("SELECT typeof(raw) FROM manifest_quarantine ORDER BY row_number")).scalars()
             assert list(stored)[:5] == ["integer", "integer", "real", "integer", "real"]  # as 0021 kept them
     db.session.remove()
+    upgrade(directory=MIGRATIONS_DIR, revision="0022_json_text")
+    rebuilt = snapshot()  # before later revisions add indexes of their own
     upgrade(directory=MIGRATIONS_DIR)
     listed = client.get("/api/v1/dispatch/manifests/quarantine", headers=headers)
     assert listed.status_code == 200, listed.json
@@ -374,7 +376,7 @@ def test_0022_reads_back_json_values_stored_as_numbers_before_it(app, client, ma
         # What SQLite had kept of them: 1.0 as the integer 1, the 64-bit unsigned integer as the nearest double.
         assert read == [5, -7, 0.30000000000000004, 1, 1.8446744073709552e19, "5", None, {"a": [1]}]
         assert [type(v) for v in read[3:5]] == [int, float]
-        assert snapshot() == before  # indexes (partial ones too) and events' AUTOINCREMENT as they were
+        assert rebuilt == before  # indexes (partial ones too) and events' AUTOINCREMENT as they were
         with db.engine.connect() as conn:
             assert conn.execute(sa.text("PRAGMA foreign_keys")).scalar() == 1
             assert conn.execute(sa.text("PRAGMA foreign_key_check")).all() == []
