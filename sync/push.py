@@ -35,7 +35,7 @@ from server.database_faults import database_fault
 from server.errors import DATABASE_UNAVAILABLE_RETRY_AFTER, DomainError, fields_from_messages
 from server.extensions import db
 from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncConflict
-from server.models.sync import HOLDS_OP_ID
+from server.models.sync import HOLDS_OP_ID, IN_SEQUENCE
 from server.services import attachments
 from sync import docs
 from sync.registry import EntityType, Registry
@@ -375,7 +375,7 @@ def _stored_ops(device: Device, ops: list[dict]) -> dict[int, OpLog]:
     if not seqs:
         return {}
     return {row.seq: row for row in db.session.scalars(select(OpLog).where(
-        OpLog.device_id == device.id, OpLog.in_sequence.is_(True), OpLog.seq.in_(seqs)))}
+        OpLog.device_id == device.id, IN_SEQUENCE, OpLog.seq.in_(seqs)))}
 
 
 # The index's own condition (HOLDS_OP_ID), as written: SQLite uses a partial index only for a query that states it.
@@ -923,7 +923,7 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
     _write_log(log_rows)
     if conflicts:
         ids = dict(db.session.execute(select(OpLog.seq, OpLog.id).where(
-            OpLog.device_id == device.id, OpLog.in_sequence.is_(True),
+            OpLog.device_id == device.id, IN_SEQUENCE,
             OpLog.seq.in_([seq for seq, _ in conflicts]))).all())
         db.session.add_all(SyncConflict(op_log_id=ids[seq], task_id=c["entity_id"], courier_id=device.courier_id,
                                         applied=c["applied"], reason=c["reason"]) for seq, c in conflicts)

@@ -9,7 +9,9 @@ from server.extensions import db
 from server.models.types import JSONText
 
 
-# The condition of the op-id index, and of every query that means to use it.
+# The conditions of the partial indexes, as every query that means to use one states them: SQLite uses a
+# partial index only for a query whose WHERE names its condition as written (`in_sequence IS 1` is not).
+IN_SEQUENCE = text("in_sequence")
 HOLDS_OP_ID = text("holds_op_id")
 
 
@@ -49,7 +51,7 @@ class OpLog(db.Model):
     __table_args__ = (
         # The database, not Python, guarantees one effect per (device, seq).
         Index("uq_op_log_device_seq", "device_id", "seq", unique=True,
-              sqlite_where=db.text("in_sequence"), postgresql_where=db.text("in_sequence")),
+              sqlite_where=IN_SEQUENCE, postgresql_where=IN_SEQUENCE),
         # ... and one effect per (device, op_id). A query uses it with the bare HOLDS_OP_ID condition
         # (SQLite takes a partial index only for a query stating its condition as written).
         Index("uq_op_log_device_op_id", "device_id", "op_id", unique=True,

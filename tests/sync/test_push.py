@@ -46,6 +46,36 @@ def test_duplicate_batch_replays_stored_results_and_changes_nothing(device, make
     assert second["last_seq"] == 3
 
 
+def test_a_retry_finds_its_stored_ops_through_the_partial_indexes(app, device, make, courier):
+    """SQLite: every op-log read a retried batch makes names its partial index's own condition, so the planner
+    searches (device_id, seq) or (device_id, op_id) instead of walking the device's whole log (`in_sequence IS 1`,
+    as SQLAlchemy renders is_(True), does not match the index's `WHERE in_sequence`)."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("the planner's partial-index match is SQLite's concern; PostgreSQL proves the implication")
+    from sqlalchemy import event
+
+    task = make.task(courier=courier)
+    ops = [device.op("task.note", task["id"], {"text": f"note {i}"}) for i in range(3)]
+    device.push(ops)
+    statements = []
+
+    def record(_conn, _cursor, statement, parameters, _context, executemany):
+        if not executemany and "FROM op_log" in statement and statement.lstrip().upper().startswith("SELECT"):
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        assert all(r["duplicate"] for r in device.push(ops)["results"])
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert statements
+    with db.engine.connect() as conn:
+        raw = conn.connection.driver_connection
+        plans = {statement: " ".join(row[-1] for row in raw.execute(f"EXPLAIN QUERY PLAN {statement}", parameters))
+                 for statement, parameters in statements}
+    assert all("uq_op_log_device_seq" in plan or "uq_op_log_device_op_id" in plan for plan in plans.values()), plans
+
+
 def test_same_seq_different_op_is_seq_reused_and_kept(device, make, courier):
     """A reused seq is rejected with seq_reused, kept in the log, and takes no slot."""
     task = make.task(courier=courier)
