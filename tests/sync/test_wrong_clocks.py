@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 import pytest
 
+from schemas.limits import MAX_INT32
 from server.clock import local_date
 from tests.sync.test_handover import due, inspect_ok, upload, verify
 
@@ -44,3 +45,18 @@ def test_cash_taken_under_a_wrong_clock_is_booked_on_a_day_a_remittance_balances
     day = min(_today(), clock[:10])
     listed = client.get("/api/v1/dispatch/exceptions", query_string={"date": day}, headers=headers).json
     assert [(e["kind"], e["task_id"]) for e in listed["items"]] == [("amount_mismatch", task["id"])], listed
+
+
+@pytest.mark.parametrize("device_now", ["1970-01-01T00:00:07+00:00", "2150-06-01T12:00:00+08:00"])
+def test_a_clock_reset_after_the_ops_were_made_does_not_block_the_queue(client, make, courier, device, device_now):
+    """A handheld whose clock reset to 1970 (a flat battery) after it queued its ops, or jumped past 2100, sent a
+    device_now outside the range of times: the whole batch was 422 and the queue never moved. The clock is flagged
+    like any other wrong clock (its skew held within 32 bits) and the ops, made under a good clock, are applied."""
+    task = make.task(courier=courier)
+    ops = [device.op("stop.arrive", task["id"], {"lat": 31.23, "lon": 121.47})]
+    response = client.post("/api/v1/sync/push", json={"device_id": device.id, "ops": ops, "device_now": device_now},
+                           headers=device.headers)
+    assert response.status_code == 200, response.json
+    assert [r["status"] for r in response.json["results"]] == ["applied"]
+    assert response.json["clock_suspect"] is True and 365 * 86400 < abs(response.json["clock_skew_s"]) <= MAX_INT32
+    assert response.json["last_seq"] == 1
