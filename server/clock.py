@@ -29,6 +29,13 @@ def local_date(at: datetime) -> date:
     return at.astimezone(local_zone()).date()
 
 
+def filed_at(device_time: datetime | None, received_at: datetime) -> datetime:
+    """When a field fact is filed (the day a payment or an exception counts on): its device time, never after the
+    server received it. A device clock ahead of the server's is wrong, and would file the fact under a day not yet
+    begun, which no one looks at and no remittance may be booked on."""
+    return received_at if device_time is None else min(device_time, received_at)
+
+
 def local_day_bounds(day: date) -> tuple[datetime, datetime]:
     """[start, end) of a depot-local day, in UTC."""
     zone = local_zone()

@@ -63,6 +63,15 @@ class Handover(db.Model):
 
     task: Mapped["Task"] = relationship(back_populates="handover")  # noqa: F821 - server.models.tasks
 
+    @property
+    def begun(self) -> bool:
+        """Whether a step at the door was taken (recipient checked, parcels inspected, paid, or completed).
+
+        A PIN issued is not a step: it makes the row before the courier arrives.
+        """
+        return (self.recipient_verified or self.inspection is not None or self.paid_amount is not None
+                or self.outcome is not None)
+
 
 class HandoverStep(db.Model):
     """One step of a handover as the field reported it, kept forever (the timeline); refused steps too."""

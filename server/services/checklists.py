@@ -20,7 +20,7 @@ from schemas.limits import MAX_INT64
 from schemas.vocab import VEHICLE_CHECK_KINDS
 from server.auth import Actor
 from server.checklist_defaults import DEFAULT_TEMPLATES
-from server.clock import local_day_start, utcnow
+from server.clock import filed_at, local_day_start, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift, Task,
@@ -276,7 +276,7 @@ def _made_at(submission: ChecklistSubmission) -> datetime:
     A device clock years ahead would otherwise make its check the van's newest
     report for good, and no later check would need acknowledging.
     """
-    return min(submission.device_time, submission.received_at)
+    return filed_at(submission.device_time, submission.received_at)
 
 
 def _acknowledge(submission: ChecklistSubmission, vehicle: Vehicle, given: str | None, at: datetime,

@@ -28,7 +28,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from schemas.vocab import OPEN_STATUSES
 from server import sealing
 from server.auth import Actor
-from server.clock import local_date, utcnow
+from server.clock import filed_at, local_date, utcnow
 from server.database import bulk_insert
 from server.errors import NotFound, RuleViolation
 from server.extensions import db
@@ -109,9 +109,10 @@ def _step_row(task: Task, kind: str, facts: dict, data: dict, lat: float | None,
 
 
 def _exception_row(task: Task, kind: str, facts: dict, detail: dict) -> dict:
-    """An exception for dispatch as plain values, dated by when it happened (device time)."""
+    """An exception for dispatch as plain values, dated by when it happened (device time, clock.filed_at's day)."""
     at = facts["device_time"] or utcnow()
-    return {"task_id": task.id, "courier_id": facts["actor"].courier_id, "kind": kind, "day": local_date(at),
+    return {"task_id": task.id, "courier_id": facts["actor"].courier_id, "kind": kind,
+            "day": local_date(filed_at(facts["device_time"], utcnow())),
             "occurred_at": at, "op_id": facts["op_id"], "detail": {"waybill_no": task.waybill_no, **detail}}
 
 

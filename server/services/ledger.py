@@ -8,7 +8,7 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 
 from server.auth import Actor
-from server.clock import local_date, utcnow
+from server.clock import filed_at, local_date, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import Courier, LedgerEntry
@@ -17,10 +17,17 @@ from server.services.common import audit, get_or_404
 
 def record_payment(*, courier_id: str, task_id: str, op_id: str | None, amount: int, method: str,
                    device_time: datetime | None) -> None:
-    """A payment collected at a handover, on the depot-local day it was taken (device time). Does not commit."""
-    at = device_time or utcnow()
-    db.session.add(LedgerEntry(courier_id=courier_id, day=local_date(at), kind="payment", amount=amount,
-                               method=method, task_id=task_id, op_id=op_id, device_time=at, created_at=utcnow()))
+    """A payment collected at a handover, on the depot-local day it was taken (device time). Does not commit.
+
+    A device clock ahead of the server's cannot date it later than it arrived (clock.filed_at); one so far behind
+    that the day's books are closed books it on the day it arrived: either way on a day a remittance can balance.
+    """
+    now = utcnow()
+    day = local_date(filed_at(device_time, now))
+    if _day_problem(day, local_date(now)):
+        day = local_date(now)
+    db.session.add(LedgerEntry(courier_id=courier_id, day=day, kind="payment", amount=amount, method=method,
+                               task_id=task_id, op_id=op_id, device_time=device_time or now, created_at=now))
 
 
 # A ledger day is at most this old: the books of an older day are closed (a correction then is a business
@@ -28,14 +35,20 @@ def record_payment(*, courier_id: str, task_id: str, op_id: str | None, amount: 
 LEDGER_MAX_AGE_DAYS = 366
 
 
+def _day_problem(day: date, today: date) -> tuple[str, str] | None:
+    """Why the books take nothing on a depot-local day (not begun, or older than a year): (detail, field message)."""
+    if day > today:
+        return f"{day} has not begun (today is {today}).", "A future day."
+    if (today - day).days > LEDGER_MAX_AGE_DAYS:
+        return f"{day} is more than {LEDGER_MAX_AGE_DAYS} days ago.", f"Older than {LEDGER_MAX_AGE_DAYS} days."
+    return None
+
+
 def _check_day(day: date) -> None:
     """A remittance or correction is booked on a depot-local day that has begun and is not older than a year."""
-    today = local_date(utcnow())
-    if day > today:
-        raise ValidationFailed(f"{day} has not begun (today is {today}).", fields={"date": ["A future day."]})
-    if (today - day).days > LEDGER_MAX_AGE_DAYS:
-        raise ValidationFailed(f"{day} is more than {LEDGER_MAX_AGE_DAYS} days ago.",
-                               fields={"date": [f"Older than {LEDGER_MAX_AGE_DAYS} days."]})
+    problem = _day_problem(day, local_date(utcnow()))
+    if problem:
+        raise ValidationFailed(problem[0], fields={"date": [problem[1]]})
 
 
 def remit(*, actor: Actor, courier_id: str, day: date, amount: int, note: str | None) -> LedgerEntry:

@@ -180,9 +180,13 @@ def _apply(task: Task, row: Row, actor: Actor, source: dict) -> str:
     changed = [f for f in compared if have[f] != want[f]]
     if not changed:
         return "unchanged"
-    if task.status not in UPDATABLE_STATUSES:
+    # The handover's steps need not wait for stop.arrive: one begun at the door (the COD paid, say) has taken the
+    # task as it was; a new COD amount then would be signed as delivered against the old payment.
+    begun = task.handover is not None and task.handover.begun
+    if task.status not in UPDATABLE_STATUSES or begun:
         code = "task_finished" if task.is_finished else "task_in_progress"
-        row.refuse("waybill_no", code, f"Task {task.id} is {task.status}; the manifest's changes to "
+        state = "at its handover" if begun and task.status in UPDATABLE_STATUSES else task.status
+        row.refuse("waybill_no", code, f"Task {task.id} is {state}; the manifest's changes to "
                    f"{', '.join(changed)} are not applied.", changed=changed)
         return "quarantined"
     before = snapshot(task)

@@ -176,3 +176,22 @@ def test_a_note_naming_a_photo_not_uploaded_names_the_field(client, make):
                            json={"text": "photo", "photos": ["ab" * 32]})
     assert response.status_code == 422 and response.json["code"] == "attachment_missing"
     assert set(response.json["fields"]) == {"photos.0"}
+
+
+def test_hostile_query_values_on_every_listed_route_are_problems_never_500s(client, make):
+    """Every GET the spec lists, each of its query parameters at once set to NUL, a direction override, a tag
+    character, 40 digits or the last day of year 9999: an answer below 500, a problem when it is an error (held)."""
+    spec = client.get("/api/v1/openapi.json").json
+    headers = make.headers("admin")
+    answered = 0
+    for path, operations in spec["paths"].items():
+        names = [p["name"] for p in operations.get("get", {}).get("parameters", []) if p.get("in") == "query"]
+        if not names or "{" in path:
+            continue
+        for value in ("\x00", "\u202eabc", "\U000e0041", "9" * 40, "9999-12-31T23:59:59-12:00"):
+            response = client.get(path, query_string={name: value for name in names}, headers=headers)
+            assert response.status_code < 500, (path, value, response.get_data(as_text=True)[:300])
+            if response.status_code >= 400:
+                assert response.mimetype == "application/problem+json", (path, value)
+            answered += 1
+    assert answered > 50

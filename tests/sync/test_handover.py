@@ -819,3 +819,25 @@ def test_devices_racing_wrong_pins_get_no_more_guesses_than_the_limit(app, make,
     right = Device(client, handhelds[0])
     right._seq = iter(range(limit + 1, 100))
     assert one(right, "pod.verify_recipient", task["id"], verify(method="pin", pin=pin))["code"] == "pin_locked"
+
+
+def test_a_manifest_does_not_change_a_task_whose_handover_has_begun(client, device, make, courier):
+    """The steps need not wait for stop.arrive, so the task was still `assigned` after the COD was paid: a manifest
+    row raised its COD by 100 yuan, the sign was applied, and the task was delivered with 61.90 paid of 161.90 due
+    (the receipt drew 12.00 + 149.90 = 61.90). Now the row is quarantined task_in_progress, the task keeps what
+    was paid for."""
+    from tests.api.test_manifests import UPLOAD, reasons
+    spec = make.task_spec()
+    created = client.post(UPLOAD, json=[spec], headers=make.headers("dispatcher")).json
+    task = make.assign(created["rows"][0]["task_id"], courier["id"])
+    paid = device.push([device.op("pod.verify_recipient", task["id"], verify()),
+                        device.op("pod.inspect", task["id"], inspect_ok(task)),
+                        device.op("pod.collect_payment", task["id"], {"amount": due(task), "method": "cash"})])
+    assert codes(paid["results"]) == [("applied", None)] * 3
+    assert paid["results"][-1]["entity"]["data"]["status"] == "assigned"
+    raised = client.post(UPLOAD, json=[dict(spec, cod_amount=spec["cod_amount"] + 10000)],
+                         headers=make.headers("dispatcher")).json
+    assert raised["rows"][0]["outcome"] == "quarantined", raised
+    assert reasons(raised)[1] == {("waybill_no", "task_in_progress")}
+    data = device.push([device.op("pod.sign", task["id"], sign(upload(device)))])["results"][0]["entity"]["data"]
+    assert data["status"] == "delivered" and data["amount_due"] == data["handover"]["paid_amount"] == due(task)
