@@ -8,7 +8,7 @@ from server.config import Config
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
     from server import cli, database, extensions, faults, jsonio, logs, metrics, models, requests
-    from server.api import register_blueprints
+    from server.api import api, register_blueprints
     from server.services import appointments, attachments, events, handover, receipts, tasks
     from server.sync_wiring import build_registry
     from sync import feed
@@ -25,7 +25,7 @@ def create_app(config: Config | None = None) -> Flask:
     extensions.db.init_app(app)
     extensions.migrate.init_app(app, extensions.db, directory=database.MIGRATIONS_DIR,
                                 render_as_batch=True, compare_type=True)
-    extensions.api.init_app(app)
+    api.init_app(app)
     with app.app_context():
         database.configure_engine(extensions.db.engine,
                                   busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
@@ -39,7 +39,7 @@ def create_app(config: Config | None = None) -> Flask:
     events.init_app(app)  # after the feed: its lock is taken last, held only for the inserts
     app.extensions["fieldops_sync"] = build_registry()
     requests.init_app(app)
-    register_blueprints(app, extensions.api)
+    register_blueprints(app)
     cli.init_app(app)
     faults.init_app(app)
     return app

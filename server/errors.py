@@ -14,6 +14,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from server.database_faults import database_fault
+from server.extensions import db
 from server.openapi import PROBLEM_MEDIA_TYPE, PROTOCOL_PARAMETER, ProblemDocsPlugin, protocol_parameter
 
 log = logging.getLogger(__name__)
@@ -277,8 +278,6 @@ def apply_keep(error: DomainError) -> None:
     """
     if error.keep is None:
         return
-    from server.extensions import db  # here: server.extensions builds its Api from this module
-
     db.session.rollback()
     try:
         error.keep()

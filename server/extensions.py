@@ -4,8 +4,6 @@ from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData
 from sqlalchemy.orm import DeclarativeBase
 
-from server.errors import ProblemApi
-
 
 class Base(DeclarativeBase):
     """Declarative base whose constraint names are stable across databases."""
@@ -23,4 +21,3 @@ class Base(DeclarativeBase):
 # without a refresh query (which on SQLite would open another write transaction).
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 migrate = Migrate()
-api = ProblemApi()

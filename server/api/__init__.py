@@ -5,9 +5,13 @@ from server import customer_page, receipt_page
 from server.api import (admin, appointments, checklists, complaints, couriers, customer_links, devices, grades,
                         handover, health, integrations, ledger, manifests, me, receipts, reports, sync, tasks,
                         vehicles, webhooks)
+from server.errors import ProblemApi
+
+# The documented API (flask-smorest): its blueprints, its spec, and the one handler of every error.
+api = ProblemApi()
 
 
-def register_blueprints(app: Flask, api) -> None:
+def register_blueprints(app: Flask) -> None:
     """Attach every blueprint; health checks and the customer and receipt pages stay outside the OpenAPI spec."""
     app.register_blueprint(health.bp)
     app.register_blueprint(customer_page.bp)
