@@ -1,29 +1,18 @@
-"""Prometheus metrics: what each process counts, what a scrape reads from the database, and `/metrics`.
+"""Prometheus metrics: what each process counts (server.scrape serves them at `/metrics`).
 
 Counters and histograms live in the process that records them. Under gunicorn
 (server.gunicorn_conf) every worker writes them to files in
 PROMETHEUS_MULTIPROC_DIR and a scrape, served by any one worker, sums them all;
-without that variable (flask run, tests, the CLI) they stay in memory. Gauges of
-stored state (the outbox backlog, each job's last run) are read from the
-database at scrape time, so every host and process agrees on them.
+without that variable (flask run, tests, the CLI) they stay in memory.
 
 Labels are route templates, methods, status classes, op types, outcomes and job
 names: a fixed, small set. Never an id, a token, a name or a raw path.
 """
-import hmac
-import ipaddress
-import os
 import time
 from collections import Counter as Tally
 
-from flask import Blueprint, Flask, Response, current_app, g, request
-from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
-                               generate_latest, multiprocess, start_http_server)
-from prometheus_client.core import GaugeMetricFamily
-from sqlalchemy import func, select
-
-from server.errors import Forbidden, Unauthorized
-from server.extensions import db
+from flask import Flask, g, request
+from prometheus_client import Counter, Histogram, start_http_server
 
 HTTP_REQUESTS = Counter(
     "fieldops_http_requests", "HTTP requests answered, by route template, method and status class.",
@@ -116,130 +105,15 @@ def observe_webhook_attempt(outcome: str) -> None:
     WEBHOOK_ATTEMPTS.labels(outcome).inc()
 
 
-class StoredStateCollector:
-    """Gauges read from the database at scrape time: cheap indexed queries only."""
-
-    def collect(self):
-        """The outbox backlog, each declared job's last run, and the noisy devices."""
-        from server import jobs
-        from server.models import Device, Event, JobRun, WebhookDelivery, WebhookSubscription
-        yield GaugeMetricFamily(  # the devices table is the fleet's size: scanned, not indexed
-            "fieldops_sync_noisy_devices", "Devices not revoked whose rejected ops are beyond "
-            "FIELDOPS_DEVICE_REJECTIONS_ALERT (GET /dispatch/devices?noisy=true lists them).",
-            value=db.session.scalar(select(func.count()).select_from(Device).where(
-                Device.revoked_at.is_(None), Device.rejections_beyond(current_app.config["DEVICE_REJECTIONS_ALERT"]))))
-        deliveries = GaugeMetricFamily("fieldops_outbox_deliveries",
-                                       "Webhook deliveries waiting to be sent (pending) or given up (dead).",
-                                       labels=["status"])
-        for status in ("pending", "dead"):  # ix_webhook_deliveries_due leads with status
-            deliveries.add_metric([status], db.session.scalar(
-                select(func.count()).select_from(WebhookDelivery).where(WebhookDelivery.status == status)))
-        yield deliveries
-        newest = db.session.scalar(select(func.max(Event.position))) or 0
-        behind = db.session.scalar(select(func.min(WebhookSubscription.fanned_out_to))
-                                   .where(WebhookSubscription.active.is_(True)))
-        yield GaugeMetricFamily("fieldops_outbox_events_behind",
-                                "Events not yet made into deliveries for the furthest-behind active subscription.",
-                                value=max(newest - behind, 0) if behind is not None else 0)
-        finished = GaugeMetricFamily("fieldops_job_last_finished_timestamp_seconds",
-                                     "When each job's last finished run ended (any host), Unix time.", labels=["job"])
-        failed = GaugeMetricFamily("fieldops_job_last_run_failed",
-                                   "1 if each job's last finished run failed, else 0.", labels=["job"])
-        succeeded = GaugeMetricFamily("fieldops_job_last_success_timestamp_seconds",
-                                      "When each job's last successful run ended, Unix time.", labels=["job"])
-        for job in jobs.JOBS:  # ix_job_runs_job_id (job, id): each is a short backward index scan
-            newest_runs = select(JobRun.outcome, JobRun.finished_at).where(
-                JobRun.job == job.name, JobRun.outcome.in_(("ok", "failed"))).order_by(JobRun.id.desc()).limit(1)
-            last = db.session.execute(newest_runs).first()
-            if last is not None:
-                finished.add_metric([job.name], last.finished_at.timestamp())
-                failed.add_metric([job.name], 1.0 if last.outcome == "failed" else 0.0)
-            ok = last if last is not None and last.outcome == "ok" else db.session.execute(
-                newest_runs.where(JobRun.outcome == "ok")).first()
-            if ok is not None:
-                succeeded.add_metric([job.name], ok.finished_at.timestamp())
-        yield from (finished, failed, succeeded)
-
-
 def serve_process_metrics(host: str, port: int) -> None:
     """Serve this process's own counters (the scheduler's job runs and webhook attempts) on a thread."""
     start_http_server(port, addr=host)
 
 
-_STORED = CollectorRegistry(auto_describe=False)
-_STORED.register(StoredStateCollector())
-
-
-def exposition() -> bytes:
-    """The text a scrape gets: every worker's counts (summed in multiprocess mode) and the stored state."""
-    if "PROMETHEUS_MULTIPROC_DIR" in os.environ:
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
-    else:
-        registry = REGISTRY
-    return generate_latest(registry) + generate_latest(_STORED)
-
-
-def _is_loopback(address: str) -> bool:
-    """Whether an address (bracketed or with a port as Forwarded may write it) is a loopback one."""
-    address = address.strip().strip('"')
-    if address.startswith("["):
-        address = address[1:].partition("]")[0]
-    elif address.count(":") == 1:
-        address = address.partition(":")[0]
-    try:
-        return ipaddress.ip_address(address).is_loopback
-    except ValueError:
-        return False
-
-
-def _whole_chain_is_loopback() -> bool:
-    """The caller, the peer that connected and every address the proxies named are all loopback.
-
-    A reverse proxy on this host relays the world from 127.0.0.1: with FIELDOPS_PROXY_HOPS unset
-    remote_addr is the proxy's, and with too many hops ProxyFix takes an address the client wrote.
-    A client can add a forged 127.0.0.1 to X-Forwarded-For but cannot remove the address its
-    proxy appends, so requiring every one of them to be loopback refuses both."""
-    original = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
-    addresses = [request.remote_addr or "", *([original] if original is not None else [])]
-    for header in request.headers.getlist("X-Forwarded-For"):
-        addresses += header.split(",")
-    for header in request.headers.getlist("Forwarded"):
-        for element in header.replace(";", ",").split(","):
-            name, _, given = element.strip().partition("=")
-            if name.strip().lower() == "for":
-                addresses.append(given)
-    return all(_is_loopback(address) for address in addresses)
-
-
-def _authorize() -> None:
-    """FIELDOPS_METRICS_TOKEN set: its bearer only, from anywhere. Unset: loopback callers only."""
-    token = current_app.config["METRICS_TOKEN"]
-    if token:
-        scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
-            raise Unauthorized("/metrics needs the metrics bearer token.", code="metrics_token_required")
-        return
-    if not _whole_chain_is_loopback():
-        raise Forbidden("/metrics answers loopback callers only unless FIELDOPS_METRICS_TOKEN is set.",
-                        code="metrics_loopback_only")
-
-
-bp = Blueprint("metrics", __name__)
-
-
-@bp.get("/metrics")
-def metrics():
-    """The Prometheus text exposition."""
-    _authorize()
-    return Response(exposition(), content_type=CONTENT_TYPE_LATEST)
-
-
 def init_app(app: Flask) -> None:
-    """Time and count every request, and serve /metrics."""
+    """Time and count every request."""
     @app.before_request
     def _start_clock():
         g.metrics_started = time.perf_counter()
 
     app.after_request(observe_request)
-    app.register_blueprint(bp)

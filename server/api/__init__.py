@@ -1,7 +1,7 @@
 """HTTP API: one blueprint per domain, all under /api/v1 (health checks at the root)."""
 from flask import Flask
 
-from server import customer_page, receipt_page
+from server import customer_page, receipt_page, scrape
 from server.api import (admin, appointments, checklists, complaints, couriers, customer_links, devices, grades,
                         handover, health, integrations, ledger, manifests, me, receipts, reports, sync, tasks,
                         vehicles, webhooks)
@@ -12,7 +12,8 @@ api = ProblemApi()
 
 
 def register_blueprints(app: Flask) -> None:
-    """Attach every blueprint; health checks and the customer and receipt pages stay outside the OpenAPI spec."""
+    """Attach every blueprint; /metrics, health checks and the customer and receipt pages stay outside the spec."""
+    app.register_blueprint(scrape.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(customer_page.bp)
     app.register_blueprint(receipt_page.bp)
