@@ -7,7 +7,7 @@ from server.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
-    from server import cli, database, extensions, faults, jsonio, logs, metrics, models, requests
+    from server import commands, database, extensions, faults, jsonio, logs, metrics, models, requests
     from server.api import api, register_blueprints
     from server.services import appointments, attachments, events, handover, receipts, tasks
     from server.sync_wiring import build_registry
@@ -40,6 +40,6 @@ def create_app(config: Config | None = None) -> Flask:
     app.extensions["fieldops_sync"] = build_registry()
     requests.init_app(app)
     register_blueprints(app)
-    cli.init_app(app)
+    commands.init_app(app)
     faults.init_app(app)
     return app
