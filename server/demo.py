@@ -60,11 +60,11 @@ def _appointment_day(courier: Courier, task_ids: list[str]) -> str:
                          device_time=wrong_number.window_start - timedelta(hours=1))
     appointments.contact(actor=field, task=late, outcome="no_answer", note=None,
                          device_time=late.window_end - timedelta(minutes=30))
-    tasks.arrive(actor=field, task=kept, lat=kept.lat, lon=kept.lon, at=kept.window_start + timedelta(minutes=25))
-    tasks.arrive(actor=field, task=late, lat=late.lat, lon=late.lon, at=late.window_end + timedelta(minutes=35))
+    appointments.arrive(actor=field, task=kept, lat=kept.lat, lon=kept.lon, at=kept.window_start + timedelta(minutes=25))
+    appointments.arrive(actor=field, task=late, lat=late.lat, lon=late.lon, at=late.window_end + timedelta(minutes=35))
     appointments.late_notice(actor=field, task=late_noticed, eta=late_noticed.window_end + timedelta(minutes=30),
                              reason="traffic on the ring road", device_time=late_noticed.window_end - timedelta(minutes=20))
-    tasks.arrive(actor=field, task=late_noticed, lat=late_noticed.lat, lon=late_noticed.lon,
+    appointments.arrive(actor=field, task=late_noticed, lat=late_noticed.lat, lon=late_noticed.lon,
                  at=late_noticed.window_end + timedelta(minutes=25))
     db.session.commit()
     appointments.sweep_missed(now=missed.window_end + timedelta(minutes=1))

@@ -38,7 +38,7 @@ def _task_note(*, ctx, obj: Task, payload: dict) -> None:
 
 def _stop_arrive(*, ctx, obj: Task, payload: dict) -> None:
     """stop.arrive {lat, lon}: arrival time is the device's, when it happened."""
-    tasks.arrive(actor=ctx.actor, task=obj, lat=payload["lat"], lon=payload["lon"],
+    appointments.arrive(actor=ctx.actor, task=obj, lat=payload["lat"], lon=payload["lon"],
                  at=ctx.device_time, op_id=ctx.op_id, clock_suspect=ctx.clock_suspect)
 
 

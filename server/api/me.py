@@ -4,7 +4,7 @@ from flask_smorest import Blueprint
 
 from schemas.tasks import ArriveIn, CourierTaskList, CourierTaskOut, NoteIn
 from server.auth import COURIER, current_actor, require
-from server.services import tasks
+from server.services import handheld
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="A courier's own work")
 
@@ -17,7 +17,7 @@ class MyTasks(MethodView):
     @blp.response(200, CourierTaskList)
     def get(self):
         """Open tasks and today's finished ones, in appointment order."""
-        return {"items": tasks.get_for_courier(actor=current_actor())}
+        return {"items": handheld.get_for_courier(actor=current_actor())}
 
 
 @blp.route("/tasks/<task_id>")
@@ -28,7 +28,7 @@ class MyTask(MethodView):
     @blp.response(200, CourierTaskOut)
     def get(self, task_id):
         """Read one task; another courier's is a 404."""
-        return tasks.get_own(actor=current_actor(), task_id=task_id)
+        return handheld.get_own(actor=current_actor(), task_id=task_id)
 
 
 @blp.route("/tasks/<task_id>/notes")
@@ -40,7 +40,7 @@ class MyTaskNotes(MethodView):
     @blp.response(201, CourierTaskOut)
     def post(self, data, task_id):
         """Add a note to one's own task."""
-        return tasks.note(actor=current_actor(), task_id=task_id, **data)
+        return handheld.note(actor=current_actor(), task_id=task_id, **data)
 
 
 @blp.route("/tasks/<task_id>/arrive")
@@ -52,4 +52,4 @@ class MyTaskArrival(MethodView):
     @blp.response(200, CourierTaskOut)
     def post(self, data, task_id):
         """Report arriving at the stop."""
-        return tasks.record_arrival(actor=current_actor(), task_id=task_id, **data)
+        return handheld.record_arrival(actor=current_actor(), task_id=task_id, **data)

@@ -8,7 +8,7 @@ from schemas.tasks import (AssignIn, CancelIn, GiftIn, NoteIn, TaskDetailOut, Ta
                            TaskIn, TaskOut, TaskPage, TaskQuery)
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.requests import body_limit
-from server.services import tasks
+from server.services import handheld, tasks
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/dispatch/tasks", description="Tasks (dispatch)")
 _CSV_IMPORT = (
@@ -120,4 +120,4 @@ class TaskNotes(MethodView):
     @blp.response(201, TaskDetailOut)
     def post(self, data, task_id):
         """Add a note."""
-        return tasks.note(actor=current_actor(), task_id=task_id, **data)
+        return handheld.note(actor=current_actor(), task_id=task_id, **data)

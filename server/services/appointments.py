@@ -5,6 +5,7 @@ hours); the server's receipt time is stored beside it. A decision taken on a
 device clock the push engine flagged (clock_suspect) still stands, and marks
 the appointment (and any violation's evidence) for dispatch to review.
 """
+import math
 from datetime import date, datetime, timedelta
 
 from flask import current_app
@@ -12,6 +13,7 @@ from sqlalchemy import and_, bindparam, event, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from schemas.vocab import OPEN_STATUSES
 from server.auth import SYSTEM, Actor
 from server.clock import local_date, utcnow
 from server.errors import NotFound, RuleViolation, ValidationFailed
@@ -24,18 +26,10 @@ MAX_WINDOW = timedelta(hours=12)
 MAX_AHEAD = timedelta(days=14)
 
 
-def new_appointment(task: Task, actor: Actor) -> Appointment:
-    """The appointment a new task starts with: unconfirmed, proposing the task's window."""
-    return Appointment(status="unconfirmed", window_start=task.window_start, window_end=task.window_end,
-                       windows=[AppointmentWindow(start=task.window_start, end=task.window_end, status="proposed",
-                                                  proposed_by_kind=actor.kind, proposed_by_id=actor.id,
-                                                  via="dispatch", received_at=utcnow())])
-
-
 def _of(task: Task) -> Appointment:
     """The task's appointment (a task from before appointments existed gets one now)."""
     if task.appointment is None:
-        task.appointment = new_appointment(task, SYSTEM)
+        task.appointment = tasks.new_appointment(task, SYSTEM)
     return task.appointment
 
 
@@ -319,7 +313,7 @@ def _evidence(task: Task, appointment: Appointment, **more) -> dict:
 def arrived(*, actor: Actor, task: Task, at: datetime, op_id: str | None = None, clock_suspect: bool = False) -> None:
     """The first arrival for the current window decides kept or late; late without timely notice is a violation.
 
-    Called by tasks.arrive (the stop.arrive op and the online route). An
+    Called by arrive (the stop.arrive op and the online route). An
     unconfirmed appointment is measured against the window the customer was
     promised, but only an agreed one makes a violation.
     """
@@ -335,6 +329,37 @@ def arrived(*, actor: Actor, task: Task, at: datetime, op_id: str | None = None,
         violations.record_auto(courier_id=task.courier_id, code="late_without_notice", task_id=task.id,
                                occurred_at=at, evidence=_evidence(task, appointment, arrived_at=at.isoformat(),
                                                                   arrival_op=op_id))
+
+
+def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6_371_000 * math.asin(math.sqrt(a))
+
+
+def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
+           at: datetime | None = None, op_id: str | None = None, clock_suspect: bool = False) -> Task:
+    """Record that the courier reached the stop (a field fact). Does not commit.
+
+    The first arrival sets arrived_at (the courier's own clock, which is when
+    it happened); an open assigned task moves to `arrived`, and its appointment
+    is kept or late. On a task that is no longer open the fact is kept in the
+    history without changing status.
+    """
+    at = at or utcnow()
+    data = {"lat": lat, "lon": lon}
+    if task.lat is not None and task.lon is not None:
+        data["distance_m"] = round(_distance_m(lat, lon, task.lat, task.lon), 1)
+    tasks.record_event(task, "arrived", actor, data=data, device_time=at)
+    if task.status == "assigned":
+        task.status = "arrived"
+    if task.status in OPEN_STATUSES and task.arrived_at is None:
+        task.arrived_at = at
+    if task.status in OPEN_STATUSES:
+        arrived(actor=actor, task=task, at=at, op_id=op_id, clock_suspect=clock_suspect)
+    return task
 
 
 def customer_absent(*, actor: Actor, task: Task, waited_minutes: int, device_time: datetime | None = None,

@@ -33,7 +33,7 @@ from server.database import bulk_insert
 from server.errors import NotFound, RuleViolation
 from server.extensions import db
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
-from server.services import appointments, events, ledger, privacy, receipts, tasks, violations
+from server.services import events, ledger, privacy, receipts, tasks, violations
 from server.services.common import audit, snapshot
 
 # PBKDF2-HMAC-SHA256 over a 6-digit PIN: few enough iterations for a handheld to check offline in
@@ -467,7 +467,7 @@ def _return_task(task: Task, actor: Actor) -> Task:
                              for p in task.parcels])
     returned.events.append(TaskEvent(kind="created", actor_kind=actor.kind, actor_id=actor.id, at=utcnow(),
                                      data={"return_of": task.id}))
-    returned.appointment = appointments.new_appointment(returned, actor)
+    returned.appointment = tasks.new_appointment(returned, actor)
     db.session.add(returned)
     return returned
 

@@ -1,5 +1,4 @@
-"""Tasks: creation and import, assignment, cancellation, notes and arrivals."""
-import math
+"""Tasks: creation and import, assignment, cancellation, notes; the history and events the others build on."""
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
@@ -14,8 +13,9 @@ from server.clock import local_date, local_day_start, utcnow
 from server.database import bulk_insert, mark_read_only, reset_read_only
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
-from server.models import Change, Courier, FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
-from server.services import appointments, attachments, events, handover, privacy
+from server.models import (Appointment, AppointmentWindow, Change, Courier, FeeCode, Parcel, Task, TaskAssignment,
+                           TaskEvent, TaskFee)
+from server.services import attachments, events
 from server.services.common import audit, audit_created, get_or_404, paginate, snapshot
 from sync import feed
 
@@ -135,6 +135,14 @@ def _check_task_spec(spec: dict, published: set[str], prefix: str = "") -> dict:
     return fields
 
 
+def new_appointment(task: Task, actor: Actor) -> Appointment:
+    """The appointment a new task starts with: unconfirmed, proposing the task's window."""
+    return Appointment(status="unconfirmed", window_start=task.window_start, window_end=task.window_end,
+                       windows=[AppointmentWindow(start=task.window_start, end=task.window_end, status="proposed",
+                                                  proposed_by_kind=actor.kind, proposed_by_id=actor.id,
+                                                  via="dispatch", received_at=utcnow())])
+
+
 def build_task(spec: dict, actor: Actor) -> Task:
     """A Task (not yet added) from a validated spec."""
     recipient, window = spec["recipient"], spec["window"]
@@ -148,7 +156,7 @@ def build_task(spec: dict, actor: Actor) -> Task:
         fees=[TaskFee(code=f["code"], amount=f["amount"]) for f in spec.get("fees", [])])
     task.events.append(TaskEvent(kind="created", actor_kind=actor.kind, actor_id=actor.id,
                                  at=utcnow()))
-    task.appointment = appointments.new_appointment(task, actor)
+    task.appointment = new_appointment(task, actor)
     return task
 
 
@@ -306,24 +314,6 @@ def with_recent_notes(task_list: list[Task]) -> list[Task]:
     return task_list
 
 
-def for_handheld(task_list: list[Task]) -> list[Task]:
-    """Tasks ready for a handheld's dump: newest notes, appointment, and what their courier may see of the recipient."""
-    return privacy.for_courier(with_recent_notes(appointments.with_history(handover.with_receipts(task_list))))
-
-
-def get_own(*, actor: Actor, task_id: str) -> Task:
-    """One of the courier's tasks as the handheld shows it."""
-    return for_handheld([get(task_id=task_id, actor=actor)])[0]
-
-
-def get_for_courier(*, actor: Actor) -> list[Task]:
-    """The courier's tasks in their handheld's scope, in window order."""
-    return for_handheld(list(db.session.scalars(
-        select(Task).where(in_courier_scope(actor.courier_id, local_day_start(utcnow())))
-        .options(selectinload(Task.parcels), selectinload(Task.fees))
-        .order_by(Task.window_start, Task.id))))
-
-
 def _open_assignments(task_id: str) -> list[TaskAssignment]:
     """The task's current assignment rows (load them before mutating, so one change is one version)."""
     return list(db.session.scalars(select(TaskAssignment).where(
@@ -431,47 +421,3 @@ def add_note(*, actor: Actor, task: Task, text: str, photos: list[str],
     return task
 
 
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(math.sqrt(a))
-
-
-def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
-           at: datetime | None = None, op_id: str | None = None, clock_suspect: bool = False) -> Task:
-    """Record that the courier reached the stop (a field fact). Does not commit.
-
-    The first arrival sets arrived_at (the courier's own clock, which is when
-    it happened); an open assigned task moves to `arrived`, and its appointment
-    is kept or late. On a task that is no longer open the fact is kept in the
-    history without changing status.
-    """
-    at = at or utcnow()
-    data = {"lat": lat, "lon": lon}
-    if task.lat is not None and task.lon is not None:
-        data["distance_m"] = round(_distance_m(lat, lon, task.lat, task.lon), 1)
-    record_event(task, "arrived", actor, data=data, device_time=at)
-    if task.status == "assigned":
-        task.status = "arrived"
-    if task.status in OPEN_STATUSES and task.arrived_at is None:
-        task.arrived_at = at
-    if task.status in OPEN_STATUSES:
-        appointments.arrived(actor=actor, task=task, at=at, op_id=op_id, clock_suspect=clock_suspect)
-    return task
-
-
-def note(*, actor: Actor, task_id: str, text: str, photos: list[str]) -> Task:
-    """HTTP entry point: add a note to a task the caller may see."""
-    task = add_note(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), text=text,
-                    photos=photos)
-    db.session.commit()
-    return for_handheld([task])[0]
-
-
-def record_arrival(*, actor: Actor, task_id: str, lat: float, lon: float) -> Task:
-    """HTTP entry point: the courier, online, reports arriving at the stop."""
-    task = arrive(actor=actor, task=get(task_id=task_id, actor=actor, for_update=True), lat=lat, lon=lon)
-    db.session.commit()
-    return for_handheld([task])[0]

@@ -2,7 +2,7 @@
 from server.clock import utcnow
 from server.extensions import db
 from server.models import Task
-from server.services import privacy, tasks
+from server.services import handheld, privacy
 from tests.sync.conftest import Device
 
 
@@ -18,7 +18,7 @@ def test_the_service_decides_the_phone_and_the_schema_only_dumps_it(app, make):
     courier = make.courier()
     task_id = make.task(courier=courier)["id"]
     task = db.session.get(Task, task_id)
-    (shown,) = tasks.for_handheld([task])
+    (shown,) = handheld.for_handheld([task])
     assert shown.recipient_phone_for_courier == task.recipient_phone
     dump = app.extensions["fieldops_sync"].entities["task"].dump
     assert dump([task])[task_id]["recipient"]["phone"] == task.recipient_phone

@@ -5,14 +5,14 @@ import threading
 import pytest
 
 from server.auth import SYSTEM
-from server.services import tasks
+from server.services import handheld
 from tests.sync.conftest import Device, interleave, race
 
 
 def _note(app, task_id: str, text: str) -> None:
     """A dispatch-side change to a task, in its own session and commit."""
     with app.app_context():
-        tasks.note(actor=SYSTEM, task_id=task_id, text=text, photos=[])
+        handheld.note(actor=SYSTEM, task_id=task_id, text=text, photos=[])
 
 
 def _interleave(app, device, t1: str, t2: str, cursor: str) -> set[str]:
