@@ -1,6 +1,4 @@
-"""Tasks on the wire: what dispatch creates, what dispatch and couriers read."""
-import functools
-
+"""Tasks on the wire: what dispatch creates and reads, and the parts a courier's view shares (schemas.handheld)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import (PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier, integer,
@@ -161,32 +159,6 @@ class NoteOut(Schema):
 _recipient_out = RecipientOut()
 
 
-@functools.cache
-def _appointment_out():
-    """The appointment schema (schemas.appointments builds on this module's WindowIn)."""
-    from schemas.appointments import AppointmentOut
-    return AppointmentOut()
-
-
-@functools.cache
-def _handover_out():
-    """The handover state schema."""
-    from schemas.handover import HandoverStateOut
-    return HandoverStateOut()
-
-
-_NO_HANDOVER = {"recipient_verified": False, "verify_method": None, "inspection": None, "items": None,
-                "discrepancy": False, "paid": False, "paid_amount": None, "paid_method": None, "signed": False,
-                "outcome": None, "alternate_place": None, "not_at_address": False, "consent_place": None,
-                "consent_note": None, "pin": None}
-
-
-def _handover_state(handover) -> dict:
-    """A task's handover state as the handheld holds it (nothing done yet when there is none)."""
-    return _handover_out().dump(handover) if handover is not None else dict(_NO_HANDOVER)
-
-
-_courier_recipient_out = CourierRecipientOut()
 _window_out = WindowOut()
 
 
@@ -214,31 +186,6 @@ class TaskOut(Schema):
     return_of_id = fields.String(allow_none=True)
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
-
-
-class CourierTaskOut(Schema):
-    """A task as its courier's handheld holds it (online and in sync pulls)."""
-
-    id = fields.String()
-    waybill_no = fields.String()
-    kind = fields.String()
-    status = fields.String()
-    version = fields.Integer()
-    recipient = fields.Function(lambda task: _courier_recipient_out.dump(task))
-    parcels = fields.List(fields.Nested(ParcelOut))
-    cod_amount = fields.Integer()
-    fees = fields.List(fields.Nested(FeeOut))
-    window = fields.Function(lambda task: _window_out.dump(task))
-    arrived_at = fields.AwareDateTime(allow_none=True)
-    finished_at = fields.AwareDateTime(allow_none=True)
-    appointment = fields.Function(lambda task: _appointment_out().dump(task.appointment) if task.appointment else None)
-    gift_description = fields.String(allow_none=True)
-    pin_required = fields.Boolean()
-    amount_due = fields.Function(lambda task: task.cod_amount + sum(fee.amount for fee in task.fees),
-                                 metadata={"description": "COD plus published fees, in fen: what pod.collect_payment takes"})
-    handover = fields.Function(lambda task: _handover_state(task.handover))
-    notes = fields.List(fields.Nested(NoteOut), attribute="handheld_notes", metadata={
-        "description": "The most recent notes (20), newest first; the full history is dispatch's"})
 
 
 class TaskEventOut(Schema):
@@ -274,12 +221,6 @@ class TaskPage(PageOut):
     """A page of tasks."""
 
     items = fields.List(fields.Nested(TaskOut))
-
-
-class CourierTaskList(Schema):
-    """A courier's own tasks."""
-
-    items = fields.List(fields.Nested(CourierTaskOut))
 
 
 class ArriveIn(Schema):

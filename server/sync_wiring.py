@@ -11,9 +11,10 @@ from schemas.appointments import ConfirmIn, ContactIn, CustomerAbsentIn, LateNot
 from schemas.checklists import (ChecklistSubmitIn, ShiftEndIn, ShiftStartIn, SubmissionOut, TemplateOut,
                                 VehicleHandheldOut, submission_attachments)
 from schemas.couriers import CourierSelfOut
+from schemas.handheld import CourierTaskOut
 from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, PickupCollectIn, RefuseIn, SignIn,
                               VerifyRecipientIn)
-from schemas.tasks import ArriveIn, CourierTaskOut, NoteIn, NoteOut
+from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from server.extensions import db
 from server.errors import ValidationFailed
 from server.models import ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle

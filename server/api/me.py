@@ -2,7 +2,8 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.tasks import ArriveIn, CourierTaskList, CourierTaskOut, NoteIn
+from schemas.handheld import CourierTaskList, CourierTaskOut
+from schemas.tasks import ArriveIn, NoteIn
 from server.auth import COURIER, current_actor, require
 from server.services import handheld
 
