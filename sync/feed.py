@@ -4,7 +4,8 @@ Entities opt in by having `feed_entity` and `feed_scope()`. Recording is done
 from the ORM's flush, so no service can forget it; the rows are appended in
 before_commit under the feed lock, so positions follow commit order. In the
 same place each changed entity's handheld JSON is brought up to date
-(sync.docs), so what a pull reads is exactly as consistent as the feed.
+(sync.docs), so what a pull reads is exactly as consistent as the feed. What no
+flushed row shows, the services note in server.changes; it is fed here too.
 """
 from itertools import chain
 
@@ -13,13 +14,11 @@ from sqlalchemy import event, inspect, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from server.changes import BUMPS, PENDING
 from server.clock import utcnow
 from server.database import take_feed_lock
 from server.models import Change
 from sync import docs
-
-_PENDING = "fieldops_feed_pending"
-_BUMPS = "fieldops_feed_bumps"
 
 
 def _scope_couriers(obj) -> set[str | None]:
@@ -47,7 +46,7 @@ def _changed(obj) -> bool:
 
 def _after_flush(session: Session, _flush_context) -> None:
     """Remember which syncable entities this flush wrote, and for whom."""
-    pending = session.info.setdefault(_PENDING, set())
+    pending = session.info.setdefault(PENDING, set())
     dirty = session.dirty  # a property that builds a new set: once, not per object
     for obj in chain(session.new, dirty, session.deleted):
         if not hasattr(obj, "feed_entity"):
@@ -64,7 +63,7 @@ def _before_commit(session: Session) -> None:
         return
     session.flush()
     _apply_bumps(session)
-    pending = session.info.pop(_PENDING, None)
+    pending = session.info.pop(PENDING, None)
     if not pending:
         docs.forget(session)
         return
@@ -77,31 +76,13 @@ def _before_commit(session: Session) -> None:
     ])
 
 
-def touch(session: Session, entity: str, entity_id: str, courier_ids: set[str | None]) -> None:
-    """Record a change that no row of the entity shows (e.g. a scope that expired by time)."""
-    pending = session.info.setdefault(_PENDING, set())
-    pending.update((entity, entity_id, c) for c in courier_ids)
-
-
-def bump(session: Session, entity: str, entity_id: str) -> None:
-    """Move an entity's version at commit: its handheld doc shows rows of other tables that changed.
-
-    A courier's own record shows their violations, which are inserted without
-    touching the courier row. The version moves by one UPDATE of `version + 1`
-    just before commit, after the transaction's other row locks (so it adds no
-    lock-order cycle with task locks) and without the ORM's version check (so
-    two transactions bumping one courier never clash).
-    """
-    session.info.setdefault(_BUMPS, set()).add((entity, entity_id))
-
-
 def _apply_bumps(session: Session) -> None:
-    """Move the versions bump() asked for, in (entity, id) order, and feed the changes."""
-    bumps = session.info.pop(_BUMPS, None)
+    """Move the versions server.changes.bump() asked for, in (entity, id) order, and feed the changes."""
+    bumps = session.info.pop(BUMPS, None)
     if not bumps:
         return
     registry = current_app.extensions["fieldops_sync"]
-    pending = session.info.setdefault(_PENDING, set())
+    pending = session.info.setdefault(PENDING, set())
     for entity, entity_id in sorted(bumps):
         model = registry.entities[entity].model
         table = model.__table__
@@ -125,6 +106,6 @@ def init_app(_app) -> None:
 def _after_rollback_soft(session: Session, previous_transaction) -> None:
     """Drop pending changes when the outermost transaction rolls back."""
     if previous_transaction.parent is None:
-        session.info.pop(_PENDING, None)
-        session.info.pop(_BUMPS, None)
+        session.info.pop(PENDING, None)
+        session.info.pop(BUMPS, None)
         docs.forget(session)

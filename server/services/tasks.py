@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
 
 from schemas.vocab import COD_SERVICE_FEE, DONE_STATUSES, OPEN_STATUSES
+from server import changes
 from server.auth import Actor
 from server.clock import local_date, local_day_start, utcnow
 from server.database import bulk_insert, mark_read_only, reset_read_only
@@ -17,7 +18,6 @@ from server.models import (Appointment, AppointmentWindow, Change, Courier, FeeC
                            TaskEvent, TaskFee)
 from server.services import attachments, events
 from server.services.common import audit, audit_created, get_or_404, paginate, snapshot
-from sync import feed
 
 
 _HISTORY = "fieldops_history_pending"
@@ -282,7 +282,7 @@ def close_day(*, now: datetime) -> int:
         Task.status.in_(DONE_STATUSES), Task.courier_id.is_not(None),
         Task.finished_at < today, Task.finished_at >= today - timedelta(days=2), Task.id.not_in(fed_today))).all()
     for task_id, courier_id in rows:
-        feed.touch(db.session, "task", task_id, {courier_id})
+        changes.touch(db.session, "task", task_id, {courier_id})
     db.session.commit()
     return len(rows)
 

@@ -5,11 +5,11 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from schemas.vocab import VIOLATION_SEVERITY
+from server import changes
 from server.clock import utcnow
 from server.extensions import db
 from server.models import Courier, Violation
 from server.services.common import get_or_404, newest_first
-from sync import feed
 
 # How many of their newest violations a courier's handheld holds.
 HANDHELD_VIOLATIONS = 20
@@ -35,7 +35,7 @@ def record_auto(*, courier_id: str, code: str, occurred_at: datetime, evidence: 
     ).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Violation.id)
     if db.session.execute(statement).scalar() is None:
         return False
-    feed.bump(db.session, "courier", courier_id)
+    changes.bump(db.session, "courier", courier_id)
     return True
 
 
