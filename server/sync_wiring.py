@@ -18,9 +18,9 @@ from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from server.extensions import db
 from server.errors import ValidationFailed
 from server.models import ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle
-from server.services import appointments, checklists, handover, privacy, receipts, tasks, violations
+from server.services import appointments, attachments, checklists, handover, privacy, receipts, tasks, violations
 from sync import docs
-from sync.registry import EntityType, OpType, Registry
+from sync.registry import AttachmentStore, EntityType, OpType, Registry
 
 _task_out = CourierTaskOut()
 _task_out_without_notes = CourierTaskOut(exclude=("notes",))
@@ -248,8 +248,9 @@ def _dump_couriers(couriers: list[Courier]) -> dict[str, dict]:
 
 
 def build_registry() -> Registry:
-    """All op and entity types this server speaks."""
+    """All op and entity types this server speaks, and its attachment store."""
     registry = Registry()
+    registry.attachment_store(AttachmentStore(present=attachments.present, hold=attachments.hold))
     registry.entity(EntityType(
         name="task", model=Task, in_scope=tasks.in_courier_scope, dump=_dump_tasks, load=_task_load,
         lock_many=_task_lock_many,
@@ -281,7 +282,7 @@ def build_registry() -> Registry:
                        kind="wish"))
     registry.op(OpType(name="appointment.late_notice", schema=LateNoticeIn, handler=_appointment_late_notice,
                        kind="fact"))
-    for name, schema, handler, attachments in (
+    for name, schema, handler, files in (
             ("pod.verify_recipient", VerifyRecipientIn, _pod_verify_recipient, None),
             ("pod.inspect", InspectIn, _pod_inspect, lambda payload: payload["photos"]),
             ("pod.collect_payment", CollectPaymentIn, _pod_collect_payment, None),
@@ -290,7 +291,7 @@ def build_registry() -> Registry:
             ("pod.deliver_alternate", DeliverAlternateIn, _pod_deliver_alternate, lambda payload: payload["photos"]),
             ("pickup.collect", PickupCollectIn, _pickup_collect, lambda payload: [payload["signature"]])):
         registry.op(OpType(name=name, schema=schema, handler=handler, kind="fact",
-                           **({"attachments": attachments} if attachments else {}),
+                           **({"attachments": files} if files else {}),
                            secret_fields=("pin",) if name == "pod.verify_recipient" else ()))
     registry.op(OpType(name="checklist.submit", schema=ChecklistSubmitIn, handler=_checklist_submit, kind="fact",
                        entity="checklist_submission", create=True, attachments=submission_attachments))

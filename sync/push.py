@@ -36,7 +36,6 @@ from server.errors import DATABASE_UNAVAILABLE_RETRY_AFTER, DomainError, fields_
 from server.extensions import db
 from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncConflict
 from server.models.sync import HOLDS_OP_ID, IN_SEQUENCE
-from server.services import attachments
 from sync import docs
 from sync.registry import EntityType, Registry
 
@@ -423,11 +422,11 @@ def _replay(device: Device, op: dict, stored: OpLog | None, log_rows: list[dict]
     return result
 
 
-def _missing_attachments(shas: list[str]) -> list[str]:
+def _missing_attachments(registry: Registry, shas: list[str]) -> list[str]:
     """Attachments an op names that have not been uploaded yet."""
     if not shas:
         return []
-    stored = attachments.present(shas)
+    stored = registry.attachments.present(shas)
     return [s for s in shas if s not in stored]
 
 
@@ -476,7 +475,7 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
     if op["verdict"] is not None:
         return op["verdict"]
     op_type, payload = registry.ops[op["type"]], dict(op["loaded"])  # a handler may change its copy
-    missing = _missing_attachments(op_type.attachments(payload))
+    missing = _missing_attachments(registry, op_type.attachments(payload))
     refused = _refused_attachments(missing)
     if refused:
         return _result(op, "rejected", "attachment_refused",
@@ -770,7 +769,7 @@ def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: di
     replies: dict[int, dict] = {}  # replays of ops at or below last_seq
     log_rows: list[dict] = []
     held = _lock_entities(registry, [op for op in ops if op["seq"] > device.last_seq])
-    attachments.hold([op["payload"] for op in ops if op["seq"] > device.last_seq and op["verdict"] is None])
+    registry.attachments.hold([op["payload"] for op in ops if op["seq"] > device.last_seq and op["verdict"] is None])
     stored = _stored_ops(device, ops)
     known = _known_op_ids(device, ops)  # op_ids taken by earlier batches
     holders: dict[str, dict] = {}  # op_ids taken by this batch, by the op that took each

@@ -1,4 +1,4 @@
-"""What the engine can sync: op types (with their rules' entry points) and entity types.
+"""What the engine can sync: op types (with their rules' entry points), entity types, and the attachment store.
 
 The engine knows ops, seqs and versions. The rules live in server.services;
 server.sync_wiring registers them here, so the HTTP API and the op handlers
@@ -75,13 +75,25 @@ class EntityType:
                 .where(self.in_scope(bindparam("courier_id"), bindparam("day_start"))))
 
 
+@dataclass(frozen=True)
+class AttachmentStore:
+    """How the engine asks whether the files an op names are uploaded (the server keeps them)."""
+
+    # present(shas) -> the stored ones among them, held until the transaction ends (the collector
+    # cannot delete a file the batch is about to refer to)
+    present: Callable[[list[str]], set[str]]
+    # hold(values) -> None: hold, in one go, every stored file these JSON values may name (a batch's payloads)
+    hold: Callable[[Any], None]
+
+
 class Registry:
-    """The op and entity types a server speaks."""
+    """The op and entity types a server speaks, and where it keeps the files ops name."""
 
     def __init__(self) -> None:
         """An empty registry."""
         self.ops: dict[str, OpType] = {}
         self.entities: dict[str, EntityType] = {}
+        self.attachments: AttachmentStore | None = None
 
     def op(self, op_type: OpType) -> None:
         """Register an op type; names are unique."""
@@ -94,3 +106,9 @@ class Registry:
         if entity_type.name in self.entities:
             raise ValueError(f"entity type {entity_type.name} registered twice")
         self.entities[entity_type.name] = entity_type
+
+    def attachment_store(self, store: AttachmentStore) -> None:
+        """Register where the files ops name are kept; once."""
+        if self.attachments is not None:
+            raise ValueError("attachment store registered twice")
+        self.attachments = store
