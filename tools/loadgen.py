@@ -317,13 +317,10 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
     ops_per_courier ops work through (a task is worked once), with their COD
     amounts, fees and parcels.
     """
-    from sqlalchemy import select
-
     from server.auth import Actor
     from server.extensions import db
-    from server.models import ChecklistTemplate, Task, Vehicle
+    from server.services import checklists, devices, staff, tasks, vehicles
     from server.services import couriers as courier_service
-    from server.services import devices, staff, tasks, vehicles
     tag = tag or uuid.uuid4().hex[:6]
     needed, _ = plan(ops_per_courier)
     count = max(tasks_per_courier, needed)
@@ -332,8 +329,8 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
     with app.app_context():
         user, token = staff.create(username=f"bench-{tag}", role="dispatcher")
         actor = Actor(kind="staff", id=user.id, role="dispatcher")
-        templates = {t.kind: (t.id, t.current) for t in db.session.scalars(
-            select(ChecklistTemplate).where(ChecklistTemplate.status == "active"))}
+        templates = {t.kind: (t.id, t.current) for t in checklists.list_templates(
+            kind=None, status="active", cursor=None, limit=200)["items"]}
         window = datetime.now(timezone.utc) + timedelta(hours=1)
         for c in range(couriers):
             courier = courier_service.create(actor=actor, name=f"Bench {c}", phone=f"1380000{c:04d}",
@@ -347,12 +344,10 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
             db.session.commit()  # one bulk assignment; the feed records every task for the courier
             _, code = devices.create_enrollment(actor=actor, courier_id=courier.id)
             device, device_token = devices.enroll(code=code, device_name="bench", rate_key=f"bench:{tag}")
-            ids = [t.id for t in created]
-            versions = dict(db.session.execute(select(Task.id, Task.version).where(Task.id.in_(ids))).all())
-            van_version = db.session.scalar(select(Vehicle.version).where(Vehicle.id == van.id))
-            db.session.rollback()
-            out.append(Provisioned(courier.id, device.id, device_token, ids, versions, vehicle_id=van.id,
-                                   vehicle_version=van_version, templates=templates, start=start))
+            # The versions as stored: each UPDATE set its object's (the session keeps objects after commit).
+            versions = {t.id: t.version for t in created}
+            out.append(Provisioned(courier.id, device.id, device_token, list(versions), versions, vehicle_id=van.id,
+                                   vehicle_version=van.version, templates=templates, start=start))
         db.engine.dispose()
     return token, out
 

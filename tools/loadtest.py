@@ -103,16 +103,12 @@ def _server_errors(log_path: str) -> list[str]:
 
 def _check_op_log(url: str, workdir: str) -> tuple[list[str], int]:
     """Each device's op log holds seqs 1..n once each, all applied (exactly once under load); and their count."""
-    from sqlalchemy import func, select
-
     from server.extensions import db
-    from server.models import OpLog
+    from server.services import oplog
     app = app_for(url, workdir)
     problems = []
     with app.app_context():
-        rows = db.session.execute(
-            select(OpLog.device_id, func.count(), func.max(OpLog.seq), func.count().filter(OpLog.status != "applied"))
-            .where(OpLog.in_sequence.is_(True)).group_by(OpLog.device_id)).all()
+        rows = oplog.sequence_totals()
         for device_id, count, high, not_applied in rows:
             if count != high or not_applied:
                 problems.append(f"device {device_id}: {count} ops for seqs up to {high}, {not_applied} not applied")

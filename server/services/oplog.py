@@ -22,6 +22,13 @@ def get_ops(*, device_id: str | None = None, courier_id: str | None = None,
     return newest_first(query, OpLog.id, cursor=cursor, limit=limit)
 
 
+def sequence_totals() -> list[tuple[str, int, int, int]]:
+    """Per device: its in-sequence ops, the highest seq and how many were not applied (exactly once means n, n, 0)."""
+    return list(db.session.execute(
+        select(OpLog.device_id, func.count(), func.max(OpLog.seq), func.count().filter(OpLog.status != "applied"))
+        .where(OpLog.in_sequence.is_(True)).group_by(OpLog.device_id)))
+
+
 def get_conflicts(*, status: str | None = None, task_id: str | None = None,
                   cursor: int | None = None, limit: int = 50) -> dict:
     """A page of conflicts, newest first."""
