@@ -124,12 +124,15 @@ def _iso_day(ctx, param, value):
 
 @click.command("seed-demo")
 @click.option("--day", default=None, callback=_iso_day,
-              help="Service date YYYY-MM-DD (default: today, depot time).")
+              help="Service date YYYY-MM-DD, today or before (default: today, depot time).")
 @with_appcontext
 def seed_demo(day):
     """Load a demo depot: staff, couriers, vans and a day of tasks (once: run again, it only issues fresh tokens)."""
     from server.demo import seed
-    summary = seed(day=day)
+    try:
+        summary = seed(day=day)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--day") from None
     for line in summary:
         click.echo(line)
 

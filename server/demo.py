@@ -2,7 +2,7 @@
 import hashlib
 import random
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import select, update
 
@@ -32,10 +32,10 @@ def _staff_token(username: str, role: str) -> str:
     return token
 
 
-def _customer_link(actor: Actor, courier_id: str) -> str:
+def _customer_link(actor: Actor, courier_id: str, now: datetime) -> str:
     """A line with a customer link for the courier's first task not yet reached, preferably not yet over."""
     task = db.session.scalar(select(Task).where(Task.courier_id == courier_id, Task.status == "assigned")
-                             .order_by(Task.window_end <= utcnow(), Task.window_start).limit(1))
+                             .order_by(Task.window_end <= now, Task.window_start).limit(1))
     if task is None:
         return "customer link: no open task"
     link, token = customer_links.create(actor=actor, task_id=task.id)
@@ -43,12 +43,14 @@ def _customer_link(actor: Actor, courier_id: str) -> str:
     return f"customer link for {task.waybill_no} (until {link.expires_at:%Y-%m-%d %H:%M} UTC): {url}"
 
 
-def _appointment_day(courier: Courier, task_ids: list[str]) -> str:
+def _appointment_day(courier: Courier, task_ids: list[str], now: datetime) -> str:
     """Give the first courier's day every appointment state, and a late_without_notice violation.
 
     The field facts carry device times around each window (an agreement an hour
-    before it, arrivals inside or after it), so the states are the same on
-    whatever day the demo is seeded.
+    before it, arrivals inside or after it), and the windows lie around the
+    seed's now (see `_window_start`), so the states are the same on whatever day
+    and at whatever time of day the demo is seeded: the missed window ended
+    before now, and no arrival is after it.
     """
     field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
     by_window = sorted((db.session.get(Task, task_id) for task_id in task_ids), key=lambda t: t.window_start)
@@ -67,7 +69,7 @@ def _appointment_day(courier: Courier, task_ids: list[str]) -> str:
     appointments.arrive(actor=field, task=late_noticed, lat=late_noticed.lat, lon=late_noticed.lon,
                  at=late_noticed.window_end + timedelta(minutes=25))
     db.session.commit()
-    appointments.sweep_missed(now=missed.window_end + timedelta(minutes=1))
+    appointments.sweep_missed(now=now)
     return (f"appointments of {courier.name}: unconfirmed {unconfirmed.waybill_no}, confirmed {confirmed.waybill_no}, "
             f"kept {kept.waybill_no}, late {late.waybill_no} (violation) and {late_noticed.waybill_no} (with notice), "
             f"missed {missed.waybill_no} (violation), wrong number {wrong_number.waybill_no}")
@@ -76,15 +78,18 @@ def _appointment_day(courier: Courier, task_ids: list[str]) -> str:
 _SIGNATURE = b"\x89PNG\r\n\x1a\n" + bytes(range(64))  # a stand-in image for signatures and photos
 
 
-def _handover_day(courier: Courier, task_ids: list[str]) -> str:
+def _handover_day(courier: Courier, task_ids: list[str], now: datetime) -> str:
     """Give the second courier's day each kind of handover, through the same rules the handheld's ops run.
 
     A COD delivery (the cash in the ledger), a refusal with its return task, a
-    damaged item signed for, an authorised locker delivery and a pickup.
+    damaged item signed for, an authorised locker delivery and a pickup: on
+    tasks whose window began long enough before now that every step (at most
+    half an hour into the window) has happened.
     """
     field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
     sha = attachments.store(actor=field, sha256=hashlib.sha256(_SIGNATURE).hexdigest(), data=_SIGNATURE)[0].sha256
-    todo = sorted((db.session.get(Task, task_id) for task_id in task_ids), key=lambda t: t.window_start)
+    todo = sorted((t for t in (db.session.get(Task, task_id) for task_id in task_ids)
+                   if t.window_start + timedelta(minutes=30) <= now), key=lambda t: t.window_start)
     pickup = next(t for t in todo if t.kind == "pickup")
     cod = next((t for t in todo if t.kind == "delivery" and t.cod_amount), None)
     deliveries = [t for t in todo if t.kind == "delivery" and t is not cod]
@@ -130,7 +135,7 @@ _DEMO_PHOTO = bytes.fromhex("89504e470d0a1a0a0000000d494844520000000100000001080
                             "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d9bd6f0000000049454e44ae426082")
 
 
-def _van_out_of_service(courier: Courier, vehicle_id: str) -> str:
+def _van_out_of_service(courier: Courier, vehicle_id: str, now: datetime) -> str:
     """The courier's pre-trip check failed the (critical) safety equipment: the van is out of service."""
     from server.services import checklists
     checklists.seed_defaults()
@@ -148,21 +153,21 @@ def _van_out_of_service(courier: Courier, vehicle_id: str) -> str:
             answer["value"] = 48_210
     checklists.submit(actor=driver, submission_id=str(uuid.uuid4()), template_id=template.id,
                       template_version=template.current, answers=answers, lat=_DEPOT[0], lon=_DEPOT[1],
-                      device_time=utcnow(), op_id=str(uuid.uuid4()), vehicle_id=vehicle_id)
+                      device_time=now, op_id=str(uuid.uuid4()), vehicle_id=vehicle_id)
     db.session.commit()
     return f"van of {courier.name} is out of service: its safety equipment failed the pre-trip check"
-def _complaint(quality: Actor, courier: Courier, task: Task, category: str, text: str, *, upheld: bool = True,
-               hours_ago: int = 30) -> None:
+def _complaint(quality: Actor, courier: Courier, task: Task, category: str, text: str, *, now: datetime,
+               upheld: bool = True, hours_ago: int = 30) -> None:
     """A complaint about the courier's task, received hours ago; answered and upheld unless upheld is False."""
     complaint = complaints.create(actor=quality, task_id=task.id, courier_id=courier.id, channel="phone",
-                                  category=category, text=text, received_at=utcnow() - timedelta(hours=hours_ago))
+                                  category=category, text=text, received_at=now - timedelta(hours=hours_ago))
     if upheld:
         complaints.respond(actor=quality, complaint_id=complaint.id, text="We called the customer back.")
         complaints.resolve(actor=quality, complaint_id=complaint.id, outcome="upheld",
                            note="Confirmed with the courier.", resolved_at_first_contact=False)
 
 
-def _grades(quality: Actor, couriers: list[Courier]) -> str:
+def _grades(quality: Actor, couriers: list[Courier], now: datetime) -> str:
     """Couriers at each grade: the first keeps A (two late arrivals), the second B, the third C; then the job.
 
     B: two upheld complaints (major, 8 each) leave 84. C: two upheld complaints
@@ -172,38 +177,60 @@ def _grades(quality: Actor, couriers: list[Courier]) -> str:
     first_task = {c.id: db.session.scalar(select(Task).where(Task.courier_id == c.id).order_by(Task.id).limit(1))
                   for c in couriers}
     _, b, c, overdue, *_ = couriers
-    _complaint(quality, b, first_task[b.id], "impolite", "The courier was rude at the door.")
-    _complaint(quality, b, first_task[b.id], "late", "Came two hours after the agreed time.")
-    _complaint(quality, c, first_task[c.id], "surcharge", "Asked for 10 yuan for carrying upstairs.")
-    _complaint(quality, c, first_task[c.id], "gift_withheld", "The promised gift was not handed over.")
+    _complaint(quality, b, first_task[b.id], "impolite", "The courier was rude at the door.", now=now)
+    _complaint(quality, b, first_task[b.id], "late", "Came two hours after the agreed time.", now=now)
+    _complaint(quality, c, first_task[c.id], "surcharge", "Asked for 10 yuan for carrying upstairs.", now=now)
+    _complaint(quality, c, first_task[c.id], "gift_withheld", "The promised gift was not handed over.", now=now)
     violations.record_auto(courier_id=c.id, code="private_surcharge", task_id=first_task[c.id].id,
-                           occurred_at=utcnow() - timedelta(days=2),
+                           occurred_at=now - timedelta(days=2),
                            evidence={"fee": "stairs", "amount": 1000, "found_by": "handover check"})
     db.session.commit()
-    _complaint(quality, overdue, first_task[overdue.id], "damage", "The box was crushed.", upheld=False)
+    _complaint(quality, overdue, first_task[overdue.id], "damage", "The box was crushed.", now=now, upheld=False)
     grades.recompute_all()
     return "grades: " + ", ".join(f"{courier.name} {courier.grade}" for courier in couriers[:3]) + \
         f"; an overdue complaint about {overdue.name}"
 
 
-def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
-    """Create the demo depot once; later runs only add fresh tokens. Returns lines to print."""
+def _window_start(anchor: datetime, k: int) -> datetime:
+    """The start of the k-th of a courier's hourly two-hour windows, which lie around the seed's anchor.
+
+    The first six end by the anchor's last full hour (the missed one, the fifth,
+    an hour before it; every arrival and handover step of the day comes before
+    the anchor), the last two are still open: whatever the time of day, the demo
+    has past facts and a window still open to offer the customer.
+    """
+    hour = anchor.astimezone(local_zone()).replace(minute=0, second=0, microsecond=0)
+    return hour + timedelta(hours=k - 7)
+
+
+def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_courier: int = 8) -> list[str]:
+    """Create the demo depot once; later runs only add fresh tokens. Returns lines to print.
+
+    The day's facts are dated at or before `now` (default: the clock's); `day`, a
+    past service date, puts the windows at now's time of day on that date.
+    """
     rng = random.Random(7)
-    service_day = date.fromisoformat(day) if day else utcnow().astimezone(local_zone()).date()
+    now = now or utcnow()
+    zone = local_zone()
+    today = now.astimezone(zone)
+    service_day = date.fromisoformat(day) if day else today.date()
+    if service_day > today.date():
+        raise ValueError(f"{service_day} has not begun: the demo's facts must have happened")
+    anchor = datetime.combine(service_day, today.time(), zone)
     dispatch_token = _staff_token("demo-dispatch", "dispatcher")
+    quality_token = _staff_token("demo-quality", "quality")
     actor = Actor(kind="staff", id=db.session.scalar(
         select(StaffUser.id).where(StaffUser.username == "demo-dispatch")), role="dispatcher")
-    lines = [f"dispatcher token: {dispatch_token}"]
+    lines = [f"dispatcher token: {dispatch_token}", f"quality token: {quality_token}"]
     if db.session.scalar(select(Courier.id).where(Courier.employee_no == "E1001")) is None:
         from server.services import couriers, vehicles
-        zone = local_zone()
         for n, (name, phone, employee_no) in enumerate(_COURIERS):
             courier = couriers.create(actor=actor, name=name, phone=phone, employee_no=employee_no)
             van = vehicles.create(actor=actor, plate=f"沪A{10001 + n}", kind="van")
             vehicles.update(actor=actor, vehicle_id=van.id, changes={"courier_id": courier.id})
             specs = []
             for k in range(tasks_per_courier):
-                start = datetime.combine(service_day, time(9 + (k % 8), 0), zone)
+                start = _window_start(anchor, k % 8)
                 kind = "pickup" if k % 5 == 4 else "delivery"
                 drawn = rng.choice([0, 0, 0, 4990, 12800])  # drawn for every task: the rest of the day stays as it was
                 cod = drawn if kind == "delivery" else 0  # a pickup collects its fees only, no COD
@@ -228,22 +255,20 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
             # Dispatch assigned the day's tasks before the morning's first window, and not after now
             # (the seed runs at any hour; a handover made earlier today, or just after seeding before
             # dawn, must not come before its assignment).
-            assigned_at = min(min(t.window_start for t in created) - timedelta(hours=2), utcnow())
+            assigned_at = min(min(t.window_start for t in created) - timedelta(hours=2), now)
             db.session.execute(update(TaskAssignment).where(TaskAssignment.task_id.in_([t.id for t in created]))
                                .values(assigned_at=assigned_at))
             db.session.commit()
             if n == 0:
-                lines.append(_appointment_day(courier, [t.id for t in created]))
+                lines.append(_appointment_day(courier, [t.id for t in created], now))
             if n == 1:
-                lines.append(_handover_day(courier, [t.id for t in created]))
+                lines.append(_handover_day(courier, [t.id for t in created], now))
             if n == len(_COURIERS) - 1:
-                lines.append(_van_out_of_service(courier, van.id))
-        quality_token = _staff_token("demo-quality", "quality")
+                lines.append(_van_out_of_service(courier, van.id, now))
         quality = Actor(kind="staff", id=db.session.scalar(
             select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
-        lines.append(f"quality token: {quality_token}")
         lines.append(_grades(quality, list(db.session.scalars(
-            select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no)))))
+            select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no))), now))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day} "
                      "(and the refusal's return task, unassigned)")
@@ -252,6 +277,6 @@ def seed(*, day: str | None = None, tasks_per_courier: int = 8) -> list[str]:
     first = db.session.scalar(select(Courier).where(Courier.employee_no == "E1001"))
     _, code = devices.create_enrollment(actor=actor, courier_id=first.id)
     lines.append(f"enrollment code for {first.name} (15 min): {code}")
-    lines.append(_customer_link(actor, first.id))
+    lines.append(_customer_link(actor, first.id, now))
     lines.append(f"tasks: {db.session.query(Task).count()}, vehicles: {db.session.query(Vehicle).count()}")
     return lines

@@ -1,5 +1,14 @@
 """The demo depot (`fieldops seed-demo`) shows only states the product can reach, seen through the API and pages."""
+from datetime import date, datetime, time, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
 from schemas.vocab import OPEN_STATUSES
+from server import clock
+from server.extensions import db
+from server.models import Appointment
 from tests.api.test_customer_page import csrf_of, issue, path_of
 
 
@@ -42,3 +51,49 @@ def test_the_demo_shows_only_states_the_product_can_reach(app, client, make):
         if 'id="confirm"' in page.text:
             answer = client.post(link + "/confirm", data={"csrf": csrf_of(page)})
             assert answer.status_code == 303, (task["waybill_no"], board[task["id"]]["state"], answer.text)
+
+
+class _Clock(datetime):
+    """A datetime whose now() is the frozen instant the test seeds the demo at."""
+
+    frozen: datetime
+
+    @classmethod
+    def now(cls, tz=None):
+        """The frozen instant, in the zone asked for."""
+        return cls.frozen.astimezone(tz)
+
+
+# Instants that are rightly later than the facts: windows, forecasts, deadlines and expiries.
+_AHEAD = {"window_start", "window_end", "start", "end", "notice_eta", "expires_at", "response_due_at",
+          "next_attempt_at", "claimed_until", "window_to"}
+
+
+@pytest.mark.parametrize("local", ["00:20", "06:05", "09:00", "14:17", "23:40"])
+def test_the_demo_dates_no_fact_after_it_was_seeded(app, client, make, monkeypatch, local):
+    """Seeded at any time of day, no recorded instant is after the seed ran, every missed window ended before it,
+    and the customer link it prints opens a page offering an action the product takes."""
+    zone = ZoneInfo("Asia/Shanghai")
+    now = datetime.combine(date(2026, 11, 25), time.fromisoformat(local), zone).astimezone(timezone.utc)
+    _Clock.frozen = now
+    monkeypatch.setattr(clock, "datetime", _Clock)
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    later = []
+    for mapper in db.Model.registry.mappers:
+        for column in mapper.columns:
+            if isinstance(column.type, clock.UTCDateTime) and column.key not in _AHEAD:
+                attribute = getattr(mapper.class_, column.key)
+                later += [(mapper.class_.__name__, column.key, at)
+                          for at in db.session.scalars(select(attribute).where(attribute > now))]
+    assert later == []
+    missed = list(db.session.scalars(select(Appointment).where(Appointment.status == "missed")))
+    assert len(missed) == 1 and all(a.window_end < now for a in missed)
+    assert {a.status for a in db.session.scalars(select(Appointment))} == {
+        "unconfirmed", "confirmed", "kept", "late", "missed"}
+    link = next(line for line in result.output.splitlines() if line.startswith("customer link for "))
+    url = path_of({"url": link.rsplit(" ", 1)[1]})
+    page = client.get(url + "?lang=en")
+    assert page.status_code == 200 and 'id="confirm"' in page.text, page.text
+    answer = client.post(url + "/confirm", data={"csrf": csrf_of(page)})
+    assert answer.status_code == 303, answer.text

@@ -68,20 +68,15 @@ def test_seed_demo_is_idempotent(app):
     assert db.session.query(Task).count() == tasks
 
 
-def test_seed_demo_for_a_later_day_assigns_no_later_than_now(app):
-    """Seeding before the day's first window (before dawn, or a later --day) dates no assignment in the future."""
+def test_seed_demo_for_a_later_day_is_a_usage_error(app):
+    """A --day not yet begun has no facts to show: a usage error naming it, and nothing seeded."""
     from datetime import timedelta
 
-    from server.clock import utcnow
-    from server.models import Handover, TaskAssignment
-    later = (utcnow() + timedelta(days=2)).date().isoformat()
-    before = utcnow()
+    from server.clock import local_date, utcnow
+    later = (local_date(utcnow()) + timedelta(days=1)).isoformat()
     result = app.test_cli_runner().invoke(args=["seed-demo", "--day", later])
-    assert result.exit_code == 0, result.output
-    assigned = [a.assigned_at for a in db.session.query(TaskAssignment)]
-    assert len(assigned) == 40 and all(before - timedelta(seconds=5) <= a <= utcnow() for a in assigned)
-    completed = [h.completed_at for h in db.session.query(Handover).filter(Handover.completed_at.is_not(None))]
-    assert completed and min(completed) > max(assigned)
+    assert result.exit_code == 2 and f"{later} has not begun" in result.output, result.output
+    assert db.session.query(Task).count() == 0
 
 
 def test_seed_demo_bad_day_is_one_line(app):
