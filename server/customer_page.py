@@ -28,11 +28,12 @@ _DONE = ("confirmed", "slot", "note", "consent", "withdrawn", "rated")
 TEXT = {
     "zh": {
         "title": "预约确认", "title_closed": "你的订单", "delivery": "派送", "pickup": "上门取件", "return": "退回",
-        "pin": "收件码（请只告诉上门的快递员）", "recipient": "收件人",
+        "pin": "收件码（请只告诉上门的快递员）", "recipient": "收件人", "sender": "寄件人",
         "address": "地址", "proposed": "快递员建议的时间", "confirmed": "已确认", "unconfirmed": "待确认",
         "missed": "快递员没有在这个时间上门，会和你重新约定时间。", "passed": "这个时间已经过去。",
         "confirm": "确认这个时间", "or_pick": "或选择其他时间", "pick": "选择",
-        "instructions": "派送说明（如：放门卫室）", "send": "提交说明", "closed": "这个订单已完成，无需再确认。",
+        "instructions": "派送说明（如：放门卫室）", "instructions_pickup": "取件说明（如：在门卫室取）",
+        "send": "提交说明", "closed": "这个订单已完成，无需再确认。",
         "done_confirmed": "已确认，快递员会按时上门。", "done_slot": "已改约，快递员会收到新的时间。",
         "done_note": "说明已提交，快递员会看到。", "expires": "链接有效期至", "switch": "English",
         "err_link_invalid": "这个链接无效。请检查短信里的完整链接。",
@@ -61,12 +62,13 @@ TEXT = {
     "en": {
         "title": "Confirm your appointment", "title_closed": "Your order", "delivery": "Delivery", "pickup": "Pickup",
         "return": "Return", "pin": "Handover PIN (give it only to your courier at the door)",
-        "recipient": "Recipient", "address": "Address", "proposed": "Time proposed by your courier",
+        "recipient": "Recipient", "sender": "Sender", "address": "Address", "proposed": "Time proposed by your courier",
         "confirmed": "Confirmed", "unconfirmed": "Not yet confirmed", "confirm": "Confirm this time",
         "missed": "Your courier did not come at this time and will agree a new one with you.",
         "passed": "This time has passed.",
         "or_pick": "Or pick another time", "pick": "Pick", "instructions": "Delivery instructions "
-        "(e.g. leave it at the gatehouse)", "send": "Send instructions",
+        "(e.g. leave it at the gatehouse)", "instructions_pickup": "Pickup instructions "
+        "(e.g. collect it at the gatehouse)", "send": "Send instructions",
         "closed": "This order is finished; nothing to confirm.",
         "done_confirmed": "Confirmed: your courier will come at this time.",
         "done_slot": "Changed: your courier will get the new time.",

@@ -19,7 +19,7 @@ bp = Blueprint("receipt_page", __name__, url_prefix="/r")
 
 TEXT = {
     "zh": {
-        "title": "电子回单", "number": "回单号", "recipient": "收件人", "time": "时间", "inspection": "验货",
+        "title": "电子回单", "number": "回单号", "recipient": "收件人", "sender": "寄件人", "time": "时间", "inspection": "验货",
         "accepted": "客户验收", "yes": "是", "no": "否", "counted": "清点件数", "fees": "收款明细",
         "amount": "实收金额", "cod": "代收货款", "no_fees": "无", "seal": "签章", "seal_ok": "签章有效：回单内容未被改动。",
         "seal_bad": "签章无效：回单内容与签章不符。", "json": "下载签章回单（JSON，用于离线验证）",
@@ -32,7 +32,7 @@ TEXT = {
         "err_rate_limited": "操作太频繁了，请稍后再试。", "err_other": "出了点问题，请稍后再试。",
     },
     "en": {
-        "title": "Receipt", "number": "Receipt number", "recipient": "Recipient", "time": "Time",
+        "title": "Receipt", "number": "Receipt number", "recipient": "Recipient", "sender": "Sender", "time": "Time",
         "inspection": "Inspection", "accepted": "Accepted by the customer", "yes": "yes", "no": "no",
         "counted": "counted", "fees": "Payment", "amount": "Amount paid",
         "cod": "Cash on delivery (goods)", "no_fees": "none", "seal": "Seal",

@@ -72,6 +72,21 @@ def test_latin_names_show_their_last_word(client, make, courier):
     assert "** Renmin Rd, Huangpu" in page.text
 
 
+def test_a_pickup_page_names_the_sender_and_asks_for_pickup_instructions(client, make, courier, link):
+    """A pickup's page names the sender and asks for pickup instructions, in Chinese and English; a delivery's
+    names the recipient and asks for delivery instructions."""
+    pickup = make.task(courier=courier, kind="pickup", cod_amount=0, fees=[])
+    pickup_link = path_of(issue(client, make, pickup["id"]))
+    english, chinese = client.get(pickup_link + "?lang=en"), client.get(pickup_link + "?lang=zh")
+    assert '<span class="label">Sender</span>' in english.text and "Pickup instructions" in english.text
+    assert "Recipient" not in english.text and "Delivery instructions" not in english.text
+    assert '<span class="label">寄件人</span>' in chinese.text and "取件说明" in chinese.text
+    assert "收件人" not in chinese.text and "派送说明" not in chinese.text
+    delivery = client.get(link + "?lang=en")
+    assert '<span class="label">Recipient</span>' in delivery.text and "Delivery instructions" in delivery.text
+    assert "Sender" not in delivery.text and "Pickup instructions" not in delivery.text
+
+
 def test_language_from_the_browser_or_the_switch(client, link):
     """Accept-Language picks English; ?lang= overrides it either way."""
     assert "Confirm your appointment" in client.get(link, headers={"Accept-Language": "en-GB,en;q=0.8"}).text

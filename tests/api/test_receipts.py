@@ -4,6 +4,7 @@ import base64
 import importlib.util
 import json
 import logging
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +20,7 @@ from server.services import receipts
 from tests.api.test_ratings import deliver
 from tests.services.test_receipts import evidence
 from tests.sync.conftest import Device
-from tests.sync.test_handover import due, inspect_ok, sign, upload, verify
+from tests.sync.test_handover import AT_DOOR, due, inspect_ok, sign, upload, verify
 
 VERIFIER = Path(__file__).resolve().parents[2] / "scripts" / "verify_receipt.py"
 
@@ -363,3 +364,25 @@ def test_a_receipt_whose_address_is_lost_shows_none_on_every_face(client, app, m
     shown.pop("push")  # answered before the key changed
     assert shown == dict.fromkeys(shown, {"number": number, "url": None})
     assert client.get(page).status_code == 200
+
+
+def test_a_pickup_receipt_names_the_sender_and_shows_no_condition_it_lacks(client, make):
+    """A pickup collected from the handheld: the page names the sender (not a recipient) and lists each parcel with
+    its count, with no condition (a pickup records none) and no separator left dangling; a delivery keeps its."""
+    courier = make.courier()
+    device = Device(client, make.device(courier))
+    task = make.task(courier=courier, kind="pickup", cod_amount=0, fees=[])
+    body = {"parcels": [{"parcel_no": "PK1", "description": "books", "count": 2}],
+            "fees": [{"code": "delivery", "amount": 1500}], "payment": {"amount": 1500, "method": "cash"},
+            "signature": upload(device), "signer_name": "Sender", **AT_DOOR}
+    result = device.push([device.op("pickup.collect", task["id"], body)])["results"][0]
+    path = result["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost")
+    english, chinese = client.get(path, query_string={"lang": "en"}), client.get(path, query_string={"lang": "zh"})
+    assert '<span class="label">Sender</span>' in english.text and "Recipient" not in english.text
+    assert '<span class="label">寄件人</span>' in chinese.text and "收件人" not in chinese.text
+    assert re.search(r'<span class="parcel">PK1</span> · counted 2</li>', english.text), english.text
+    assert 'class="condition"' not in english.text
+    delivered = client.get(_handed_over(client, make)[2]["entity"]["data"]["handover"]["receipt"]["url"]
+                           .removeprefix("http://localhost"), query_string={"lang": "en"})
+    assert '<span class="label">Recipient</span>' in delivered.text
+    assert re.search(r'counted \d+ · <span class="condition">good</span></li>', delivered.text), delivered.text
