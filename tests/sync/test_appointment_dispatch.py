@@ -313,8 +313,9 @@ def test_jobs_cli_lists_and_runs_the_sweep(app, client, make, courier):
 
 
 def test_demo_day_shows_every_appointment_state(app):
-    """`fieldops seed-demo`: unconfirmed, confirmed, kept, late and missed appointments, and a violation."""
-    result = app.test_cli_runner().invoke(args=["seed-demo", "--day", "2026-11-22"])
+    """`fieldops seed-demo` (today: a past --day's windows are all over): unconfirmed, confirmed, kept, late and
+    missed appointments, and a violation."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert "appointments of Wang Lei" in result.output
     statuses = set(db.session.scalars(select(Appointment.status)))
