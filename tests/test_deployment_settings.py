@@ -60,9 +60,12 @@ def _get_raw(port: int, target: str) -> tuple[int, str, bytes]:
         connection.close()
 
 
-def test_gunicorn_hands_overlong_urls_to_the_app_up_to_its_own_limit(app, database_url, tmp_path):
+def test_gunicorn_hands_overlong_urls_to_the_app_up_to_its_own_limit(app, database_url, tmp_path, monkeypatch):
     """Under gunicorn as deployed, a URL past the app's limit is the app's 414 problem+json, not gunicorn's HTML
     page; only a request line past gunicorn's limit (8190 bytes, its maximum) is answered by gunicorn itself."""
+    # Importing the config sets PROMETHEUS_MULTIPROC_DIR when unset (as gunicorn needs): set it for this test
+    # alone, or every later scrape in this process reads the empty multiprocess folder.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "metrics"))
     from server import gunicorn_conf
     limit = app.config["URI_LIMIT"]
     request_line_overhead = len("GET  HTTP/1.1")
