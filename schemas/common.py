@@ -294,11 +294,14 @@ def check_payable(*, fees: list[dict], cod_amount: int = 0) -> None:
 # the spec's patterns say them: a pattern can read the year as written, not the instant in UTC.
 assert EARLIEST_TIME.year % 100 == 0 and LATEST_TIME.year == EARLIEST_TIME.year + 100
 _YEAR = rf"{EARLIEST_TIME.year // 100}[0-9]{{2}}"
-_DATE = rf"{_YEAR}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_MONTH_DAY = "-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_DATE = _YEAR + _MONTH_DAY
 # RFC 3339 as Python reads it: upper-case T and Z, no leap second; any fraction of a second.
-DATE_TIME_PATTERN = (rf"^{_DATE}T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
-                     r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])$")
-DATE_PATTERN = rf"^{_DATE}$"
+_CLOCK = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+DATE_TIME_PATTERN = f"^{_DATE}{_CLOCK}$"
+DATE_PATTERN = f"^{_DATE}$"
+# Any time Python can hold (years 0001-9999), for a field that takes a clock however wrong (device_now).
+ANY_DATE_TIME_PATTERN = f"^(?:[0-9]{{3}}[1-9]|[0-9]{{2}}[1-9]0|[0-9][1-9]00|[1-9]000){_MONTH_DAY}{_CLOCK}$"
 _YEARS_MESSAGE = f"Must be in the years {EARLIEST_TIME.year}-{LATEST_TIME.year - 1}."
 
 
