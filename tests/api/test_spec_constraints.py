@@ -23,7 +23,7 @@ from schemas.tasks import TaskImportIn
 from server import create_app
 from server import config
 
-EXAMPLES = 20 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 60
+EXAMPLES = 10 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 60
 # The import reads its JSON itself (schemas.imports): a list of TaskIn, or {"tasks": [...]}.
 _IMPORT = {("POST", "/api/v1/dispatch/tasks/import"): {"json": TaskImportIn}}
 
