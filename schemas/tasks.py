@@ -3,6 +3,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import (Day, PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier,
                             integer, money, phone, text)
+from schemas.limits import MAX_MONEY
 from schemas.vocab import TASK_KINDS, TASK_STATUSES
 
 WAYBILL = {"pattern": r"[A-Za-z0-9\-]{4,40}", "pattern_error": "Waybill: 4-40 letters, digits or dashes."}
@@ -30,7 +31,8 @@ class ParcelIn(Schema):
 class FeeIn(Schema):
     """A published fee, in fen."""
 
-    code = text(32, metadata={"description": "A published fee code (delivery, cod_service, insurance, ...)"})
+    code = text(32, metadata={"description": "A published fee code (delivery, insurance, ...; cod_service only "
+                                             "with a COD amount)"})
     amount = money(required=True)
 
 
@@ -55,9 +57,10 @@ class TaskIn(Schema):
     recipient = fields.Nested(RecipientIn, required=True)
     parcels = fields.List(fields.Nested(ParcelIn), required=True, validate=validate.Length(min=1, max=200),
                           metadata={"description": "Each parcel_no once"})
-    cod_amount = money(load_default=0)
-    fees = fields.List(fields.Nested(FeeIn), load_default=list, validate=validate.Length(max=20),
-                       metadata={"description": "Each fee code once"})
+    cod_amount = money(load_default=0, metadata={
+        "description": f"In fen; 0 for a pickup; with the fees at most {MAX_MONEY} (the amount due is one payment)"})
+    fees = fields.List(fields.Nested(FeeIn), load_default=list, validate=validate.Length(max=20), metadata={
+        "description": f"Each fee code once; together at most {MAX_MONEY} fen"})
     window = fields.Nested(WindowIn, required=True)
     gift_description = text(200, required=False, load_default=None, allow_none=True,
                             metadata={"description": "An enclosed gift the courier must tell the customer about"})
