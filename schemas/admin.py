@@ -72,13 +72,13 @@ class StaffList(Schema):
 class AuditQuery(NewestFirstQuery):
     """Filters for the audit log; `from` is inclusive, `to` exclusive."""
 
-    actor = fields.String(load_default=None, attribute="staff_id", validate=validate.Length(max=32),
-                          metadata={"description": "Staff user id"})
-    entity = fields.String(load_default=None, validate=validate.Length(max=32),
-                           metadata={"description": "Kind of entity (its table), e.g. couriers, api_tokens"})
-    entity_id = fields.String(load_default=None, validate=validate.Length(max=64))
+    actor = text(32, required=False, load_default=None, attribute="staff_id",
+                 metadata={"description": "Staff user id"})
+    entity = text(32, required=False, load_default=None,
+                  metadata={"description": "Kind of entity (its table), e.g. couriers, api_tokens"})
+    entity_id = text(64, required=False, load_default=None)
     since = Time(load_default=None, data_key="from")
-    until = Time(load_default=None, data_key="to")
+    until = Time(load_default=None, data_key="to", metadata={"description": "After from"})
 
     @validates_schema
     def _ordered(self, data, **_kw):

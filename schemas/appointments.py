@@ -1,9 +1,22 @@
 """Appointments on the wire: the ops a handheld pushes, the dispatch routes, and the appointment a task carries."""
+from datetime import timedelta
+
 from marshmallow import fields, validate
 
-from schemas.common import PageOut, PageQuery, Schema, Time, integer, text
+from schemas.common import Day, PageOut, PageQuery, Schema, Time, integer, text
 from schemas.tasks import WindowIn
 from schemas.vocab import APPOINTMENT_STATES, CONTACT_OUTCOMES, FIELD_VIA
+
+# An appointment window is at most this long, and starts at most this far ahead (the service checks).
+MAX_WINDOW = timedelta(hours=12)
+MAX_AHEAD = timedelta(days=14)
+
+
+def _window() -> fields.Nested:
+    """An appointment window: what the service checks beyond the window's own fields, said in the spec."""
+    return fields.Nested(WindowIn, required=True, metadata={"description": (
+        f"At most {MAX_WINDOW.seconds // 3600} hours long, not over yet (end after now), "
+        f"starting at most {MAX_AHEAD.days} days ahead")})
 
 
 class ContactIn(Schema):
@@ -16,14 +29,14 @@ class ContactIn(Schema):
 class ConfirmIn(Schema):
     """appointment.confirm: a window agreed with the customer in the field."""
 
-    window = fields.Nested(WindowIn, required=True)
+    window = _window()
     via = text(16, validate=validate.OneOf(FIELD_VIA))
 
 
 class RescheduleIn(Schema):
     """appointment.reschedule: another window; only the customer's agreement makes it current."""
 
-    window = fields.Nested(WindowIn, required=True)
+    window = _window()
     reason = text(300)
     customer_agreed = fields.Boolean(required=True)
     via = text(16, required=False, load_default="phone", validate=validate.OneOf(FIELD_VIA))
@@ -45,13 +58,13 @@ class CustomerAbsentIn(Schema):
 class DispatchConfirmIn(Schema):
     """Dispatch agrees a window with the customer (by phone from the office)."""
 
-    window = fields.Nested(WindowIn, required=True)
+    window = _window()
 
 
 class DispatchRescheduleIn(Schema):
     """Dispatch proposes, or agrees, another window."""
 
-    window = fields.Nested(WindowIn, required=True)
+    window = _window()
     reason = text(300)
     customer_agreed = fields.Boolean(required=True)
 
@@ -123,7 +136,7 @@ class AppointmentOut(Schema):
 class BoardQuery(PageQuery):
     """The dispatch board's filters."""
 
-    date = fields.Date(load_default=None, metadata={"description": "Depot-local service date (default today)"})
+    date = Day(load_default=None, metadata={"description": "Depot-local service date (default today)"})
     status = text(16, required=False, load_default=None, validate=validate.OneOf(APPOINTMENT_STATES))
     courier_id = text(32, required=False, load_default=None)
 

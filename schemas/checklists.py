@@ -32,11 +32,14 @@ class ItemIn(Schema):
     required = fields.Boolean(load_default=True)
     severity = text(16, required=False, load_default="minor", validate=validate.OneOf(SEVERITIES))
     photo_required_on_failure = fields.Boolean(load_default=False)
-    min = _reading(load_default=None, allow_none=True)
-    max = _reading(load_default=None, allow_none=True)
-    unit = text(16, required=False, load_default=None, allow_none=True)
-    choices = fields.List(text(32), load_default=None, allow_none=True, validate=validate.Length(min=2, max=20))
-    failing_choices = fields.List(text(32), load_default=None, allow_none=True, validate=validate.Length(max=20))
+    min = _reading(load_default=None, allow_none=True, metadata={"description": "Number items only"})
+    max = _reading(load_default=None, allow_none=True, metadata={"description": "Number items only; not below min"})
+    unit = text(16, required=False, load_default=None, allow_none=True,
+                metadata={"description": "Number items only"})
+    choices = fields.List(text(32), load_default=None, allow_none=True, validate=validate.Length(min=2, max=20),
+                          metadata={"description": "Choice items only, and required for them; all different"})
+    failing_choices = fields.List(text(32), load_default=None, allow_none=True, validate=validate.Length(max=20),
+                                  metadata={"description": "Choice items only; each one of the choices"})
 
     @validates_schema
     def _fits_type(self, data, **_kw):
@@ -67,7 +70,8 @@ class ItemIn(Schema):
 class _Items(Schema):
     """A version's items: at least one, codes unique."""
 
-    items = fields.List(fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=MAX_ITEMS))
+    items = fields.List(fields.Nested(ItemIn), required=True, validate=validate.Length(min=1, max=MAX_ITEMS),
+                        metadata={"description": "Each item code once"})
 
     @validates_schema
     def _unique_codes(self, data, **_kw):

@@ -7,24 +7,49 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64, MAX_MONEY
 
-# Never meant as text: unpaired surrogates (not Unicode at all; they break every
-# encoder), C0/C1 controls (NUL, ESC, ...) and the bidi overrides and isolates
-# that make a name display as something else. Free text may still hold \t and \n.
-_UNSAFE_IN_TEXT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# Characters as code point ranges, written once: the checks below and the patterns the spec
+# publishes (text_pattern) are built from them. Never meant as text: C0/C1 controls (NUL, ESC, ...)
+# and the bidi overrides and isolates that make a name display as something else (unpaired
+# surrogates too, which no JSON document carries). Free text may still hold \t and \n.
+_UNSAFE = ((0x00, 0x08), (0x0B, 0x1F), (0x7F, 0x9F), (0x202A, 0x202E), (0x2066, 0x2069))
 # A one-line value (a name, a code, a phone) holds no line breaks or tabs either.
-_UNSAFE_IN_LINE = re.compile(r"[\t\n\u2028\u2029]")
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
-UNSAFE_MESSAGE = "Must not contain control characters, direction overrides or unpaired surrogates."
-# Characters that show nothing: Unicode's default-ignorable code points (DerivedCoreProperties.txt: zero-width
-# spaces and joiners, the soft hyphen, word joiners and invisible operators, the BOM, Hangul fillers, variation
-# selectors, tag characters) beside the format characters (category Cf, checked one by one), most of which they
-# are. A text holding one looks like the same text without it, so two names a person cannot tell apart would be
-# two names. Emoji are the exception (_in_emoji).
-_DEFAULT_IGNORABLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-    "\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
-    "\U000e0000-\U000e0fff]")
+_BREAKS = ((0x09, 0x0A), (0x2028, 0x2029))
+# The other white space strip() removes (controls aside).
+_SPACES = ((0x20, 0x20), (0xA0, 0xA0), (0x1680, 0x1680), (0x2000, 0x200A), (0x202F, 0x202F), (0x205F, 0x205F),
+           (0x3000, 0x3000))
+# Characters that show nothing: the format characters (category Cf) and Unicode's default-ignorable
+# code points (DerivedCoreProperties.txt: zero-width spaces and joiners, the soft hyphen, word joiners
+# and invisible operators, the BOM, Hangul fillers, variation selectors, tag characters), less the
+# unsafe ones above. A text holding one looks like the same text without it, so two names a person
+# cannot tell apart would be two names. Emoji are the exception (_in_emoji).
+_INVISIBLE = ((0xAD, 0xAD), (0x34F, 0x34F), (0x600, 0x605), (0x61C, 0x61C), (0x6DD, 0x6DD), (0x70F, 0x70F),
+              (0x890, 0x891), (0x8E2, 0x8E2), (0x115F, 0x1160), (0x17B4, 0x17B5), (0x180B, 0x180F),
+              (0x200B, 0x200F), (0x2060, 0x2065), (0x206A, 0x206F), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+              (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFFB), (0x110BD, 0x110BD), (0x110CD, 0x110CD),
+              (0x13430, 0x13438), (0x1BCA0, 0x1BCA3), (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF))
+_SURROGATES = ((0xD800, 0xDFFF),)
+
+
+def _class(*sets: tuple[tuple[int, int], ...]) -> str:
+    """The inside of a regex character class naming these ranges.
+
+    BMP characters as \\uXXXX escapes, which ECMA-262 (the spec's patterns), Python and Rust read
+    alike; characters beyond it as themselves, which every reader by code point (Python, Rust,
+    ECMA-262 with the u flag) takes as one character.
+    """
+    def char(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+    spans = sorted(span for ranges in sets for span in ranges)
+    return "".join(char(lo) if lo == hi else f"{char(lo)}-{char(hi)}" for lo, hi in spans)
+
+
+_UNSAFE_IN_TEXT = re.compile(f"[{_class(_UNSAFE, _SURROGATES)}]")
+_UNSAFE_IN_LINE = re.compile(f"[{_class(_BREAKS)}]")
+_SURROGATE = re.compile(f"[{_class(_SURROGATES)}]")
+_INVISIBLE_CHAR = re.compile(f"[{_class(_INVISIBLE)}]")
+_VISIBLE_CHAR = re.compile(f"[^{_class(_UNSAFE, _BREAKS, _SPACES, _INVISIBLE, _SURROGATES)}]")
 _ZWJ, _VS15, _VS16, _KEYCAP = "\u200d", "\ufe0e", "\ufe0f", "\u20e3"
+UNSAFE_MESSAGE = "Must not contain control characters, direction overrides or unpaired surrogates."
 INVISIBLE_MESSAGE = ("Must not contain invisible characters (zero-width spaces or joiners, soft hyphens, "
                      "byte-order marks, variation selectors) outside an emoji.")
 OUT_OF_RANGE_INT = f"Must be between {-MAX_INT64} and {MAX_INT64}."
@@ -75,15 +100,36 @@ def _in_emoji(value: str, i: int) -> bool:
 
 def holds_invisible(value: str) -> bool:
     """Whether a text holds a character that shows nothing (a format character or a default-ignorable one)."""
-    if value.isascii():
-        return False
-    return any((unicodedata.category(c) == "Cf" or _DEFAULT_IGNORABLE.match(c)) and not _in_emoji(value, i)
-               for i, c in enumerate(value))
+    return any(not _in_emoji(value, found.start()) for found in _INVISIBLE_CHAR.finditer(value))
 
 
 def says_something(value: str) -> bool:
     """Whether a text shows anything: not only spaces and invisible characters (zero-width, soft hyphens)."""
-    return any(not c.isspace() and unicodedata.category(c) != "Cf" for c in value)
+    return _VISIBLE_CHAR.search(value) is not None
+
+
+# A character of a URL's path, query or fragment, as Text takes it: nothing unsafe or invisible, no white space.
+URL_CHAR = f"[^{_class(_UNSAFE, _BREAKS, _SPACES, _INVISIBLE)}]"
+
+
+def text_pattern(*, multiline: bool = False, blank: bool = False) -> str:
+    """The pattern a Text field publishes, for the value as sent: the characters it may hold, and
+    (unless blank) one that shows. An emoji's own joiner or selector is left out: a pattern cannot
+    say where it stands, and leaving it out only refuses what the server would take.
+
+    Classes are negated and short: a generator reading a pattern (Hypothesis) pays for every
+    character a positive class names.
+    """
+    char = f"[^{_class(_UNSAFE, _INVISIBLE, *(() if multiline else (_BREAKS,)))}]"
+    # CRLF is read as LF in free text; a lone CR is a control character.
+    if multiline:
+        char = rf"(?:\r\n|{char})"
+    if blank:
+        return f"^{char}*$"
+    # Before the first character that shows, only white space: one way to match, so checking a
+    # long value stays linear.
+    unseen = rf"(?:\r\n|[{_class(_SPACES, _BREAKS)}])" if multiline else f"[{_class(_SPACES)}]"
+    return f"^{unseen}*[^{_class(_UNSAFE, _BREAKS, _SPACES, _INVISIBLE)}]{char}*$"
 
 
 class Schema(ma.Schema):
@@ -140,7 +186,9 @@ class Text(fields.String):
     Every human text on the wire is one (names, addresses, notes, reasons, identifiers).
     Surrounding whitespace is stripped before the length and pattern checks.
     Only multiline (free-text) fields may hold tabs and line breaks inside; CRLF
-    is stored as LF. upper=True normalises identifiers to upper case.
+    is stored as LF. upper=True normalises identifiers to upper case. The spec
+    publishes the length and, unless the field has its own pattern or choices,
+    text_pattern(): what a value must be, as the client sends it.
     """
 
     default_error_messages = {"unsafe": UNSAFE_MESSAGE, "blank": "Must not be blank.",
@@ -150,14 +198,24 @@ class Text(fields.String):
                  upper: bool = False, pattern: str | None = None,
                  pattern_error: str = "Not in the expected format.", **kw):
         """Build the field; extra keywords go to marshmallow's String."""
-        validators = [validate.Length(min=min_len, max=max_len)]
+        if min_len > 1 and not pattern:
+            raise ValueError("A Text of at least 2 characters says so in its own pattern: the published "
+                             "length counts the spaces it strips.")
+        self.length = validate.Length(min=min_len, max=max_len)
+        # An identifier's length is that of the value as sent: folding may lengthen it (ﬀ is FF), and
+        # the spec can only speak of what the client sends. Identifiers that are stored have a pattern
+        # whose characters fold one to one, so they still fit their column.
+        validators = [] if upper else [self.length]
         if pattern:
             validators.append(full_match(pattern, pattern_error))
         extra = kw.pop("validate", None)
         if extra:
             validators.append(extra)
-        super().__init__(validate=validators, **kw)
-        self.min_len, self.multiline, self.upper = min_len, multiline, upper
+        published = {"minLength": min_len, "maxLength": max_len} if upper else {}
+        if not pattern and not isinstance(extra, validate.OneOf):
+            published["pattern"] = text_pattern(multiline=multiline, blank=not min_len)
+        super().__init__(validate=validators, metadata={**published, **kw.pop("metadata", {})}, **kw)
+        self.min_len, self.max_len, self.multiline, self.upper = min_len, max_len, multiline, upper
 
     def _deserialize(self, value, attr, data, **kwargs):
         """Refuse unsafe characters, then strip (and upper-case) the value."""
@@ -175,6 +233,7 @@ class Text(fields.String):
             raise self.make_error("blank")
         if not self.upper:
             return value
+        self.length(value)
         # An identifier is unique as people read it: full-width and other compatibility forms
         # fold to their plain letters (ＥＩ００１ is EI001).
         return unicodedata.normalize("NFKC", value).strip().upper()
@@ -186,13 +245,21 @@ def text(max_len: int, *, required: bool = True, min_len: int = 1, **kw) -> Text
 
 
 def identifier(max_len: int, *, required: bool = True, **kw) -> Text:
-    """An identifier (employee number, waybill, plate): trimmed and upper-cased, so unique as normalised."""
+    """An identifier (employee number, waybill, plate): trimmed and upper-cased, so unique as normalised.
+
+    One that is stored takes a pattern (CODE, or its own) of characters that fold one to one.
+    """
     return Text(max_len, upper=True, required=required, **kw)
 
 
+# A code people type (an employee number, a depot): letters, digits and a few separators.
+CODE = {"pattern": r"[A-Za-z0-9][A-Za-z0-9._/\-]*",
+        "pattern_error": "Letters, digits and . _ / - only, starting with a letter or digit."}
+
+
 def phone(**kw) -> Text:
-    """A phone number: digits, spaces and dashes, an optional leading +."""
-    return Text(32, pattern=r"\+?[0-9][0-9 \-]{5,30}", pattern_error="Not a phone number.", **kw)
+    """A phone number: digits, spaces and dashes, an optional leading +; 6-31 characters, no space at the end."""
+    return Text(32, pattern=r"\+?[0-9][0-9 \-]{4,29}[0-9\-]", pattern_error="Not a phone number.", **kw)
 
 
 def integer(*, minimum: int = 0, maximum: int = MAX_INT64, strict: bool = True, **kw) -> fields.Integer:
@@ -223,17 +290,55 @@ def check_payable(*, fees: list[dict], cod_amount: int = 0) -> None:
             f"so with these fees the COD amount is at most {MAX_MONEY - fees_total}.", field_name="cod_amount")
 
 
-class Time(fields.AwareDateTime):
-    """An input time: it carries its zone and lies between EARLIEST_TIME and LATEST_TIME."""
+# The years a time or date may be written in (EARLIEST_TIME's up to LATEST_TIME's, excluded), as
+# the spec's patterns say them: a pattern can read the year as written, not the instant in UTC.
+assert EARLIEST_TIME.year % 100 == 0 and LATEST_TIME.year == EARLIEST_TIME.year + 100
+_YEAR = rf"{EARLIEST_TIME.year // 100}[0-9]{{2}}"
+_MONTH_DAY = "-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+_DATE = _YEAR + _MONTH_DAY
+# RFC 3339 as Python reads it: upper-case T and Z, no leap second; any fraction of a second.
+_CLOCK = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+DATE_TIME_PATTERN = f"^{_DATE}{_CLOCK}$"
+DATE_PATTERN = f"^{_DATE}$"
+# Any time Python can hold (years 0001-9999), for a field that takes a clock however wrong (device_now).
+ANY_DATE_TIME_PATTERN = f"^(?:[0-9]{{3}}[1-9]|[0-9]{{2}}[1-9]0|[0-9][1-9]00|[1-9]000){_MONTH_DAY}{_CLOCK}$"
+_YEARS_MESSAGE = f"Must be in the years {EARLIEST_TIME.year}-{LATEST_TIME.year - 1}."
 
-    default_error_messages = {
-        "range": f"Must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d} (UTC)."}
+
+class Time(fields.AwareDateTime):
+    """An input time: it carries its zone, and its year as written is EARLIEST_TIME's to LATEST_TIME's (excluded).
+
+    Any offset is within a day, so every such time, and its local date in any zone, is far
+    from the ends of what datetime can hold.
+    """
+
+    default_error_messages = {"range": _YEARS_MESSAGE}
+
+    def __init__(self, **kw):
+        """Build the field; the spec publishes the pattern a time must match."""
+        super().__init__(metadata={"pattern": DATE_TIME_PATTERN, **kw.pop("metadata", {})}, **kw)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        """Parse, then refuse times outside the range (checked by year first: no UTC overflow)."""
+        """Parse, then refuse years outside the range."""
         value = super()._deserialize(value, attr, data, **kwargs)
-        if not EARLIEST_TIME.year - 1 <= value.year <= LATEST_TIME.year \
-                or not EARLIEST_TIME <= value < LATEST_TIME:
+        if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year:
+            raise self.make_error("range")
+        return value
+
+
+class Day(fields.Date):
+    """An input date (YYYY-MM-DD), in the years EARLIEST_TIME's to LATEST_TIME's (excluded)."""
+
+    default_error_messages = {"range": _YEARS_MESSAGE}
+
+    def __init__(self, **kw):
+        """Build the field; the spec publishes the pattern a date must match."""
+        super().__init__(metadata={"pattern": DATE_PATTERN, **kw.pop("metadata", {})}, **kw)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        """Parse, then refuse years outside the range."""
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year:
             raise self.make_error("range")
         return value
 
@@ -241,7 +346,8 @@ class Time(fields.AwareDateTime):
 class PageQuery(Schema):
     """Cursor pagination: pass back next_cursor to get the next page."""
 
-    cursor = text(200, required=False, load_default=None)
+    cursor = text(200, required=False, load_default=None,
+                  metadata={"description": "The next_cursor of the previous page (another is refused)"})
     limit = integer(minimum=1, maximum=500, strict=False, load_default=50)
 
 

@@ -9,13 +9,15 @@ from schemas.vocab import (COMPLAINT_CATEGORIES, COMPLAINT_CHANNELS, COMPLAINT_O
 class ComplaintIn(Schema):
     """A complaint as the office records it: about a task's courier, or a courier named."""
 
-    task_id = text(32, required=False, load_default=None)
-    courier_id = text(32, required=False, load_default=None)
+    task_id = text(32, required=False, load_default=None,
+                   metadata={"description": "The task complained about (it names its courier)"})
+    courier_id = text(32, required=False, load_default=None,
+                      metadata={"description": "Required without a task_id, or when the task has no courier"})
     channel = text(16, validate=validate.OneOf(COMPLAINT_CHANNELS))
     category = text(16, validate=validate.OneOf(COMPLAINT_CATEGORIES))
     text = text(2000, multiline=True)
     received_at = Time(load_default=None, metadata={
-        "description": "When the customer complained (default now): the response time runs from it"})
+        "description": "When the customer complained (default now; not in the future): the response time runs from it"})
 
     @validates_schema
     def _names_someone(self, data, **_kw):

@@ -1,7 +1,7 @@
 """Couriers, devices and enrollments on the wire."""
 from marshmallow import fields, validate
 
-from schemas.common import PageOut, PageQuery, PatchSchema, Schema, identifier, phone, text
+from schemas.common import CODE, PageOut, PageQuery, PatchSchema, Schema, identifier, phone, text
 from schemas.vocab import (COMPLAINT_CATEGORIES, SEVERITIES, VIOLATION_CODES, VIOLATION_SOURCES)
 
 
@@ -10,8 +10,8 @@ class CourierIn(Schema):
 
     name = text(100)
     phone = phone(required=True)
-    employee_no = identifier(32)
-    depot = identifier(32, required=False, load_default=None,
+    employee_no = identifier(32, **CODE)
+    depot = identifier(32, required=False, load_default=None, **CODE,
                        metadata={"description": "The depot (station) code the courier works out of"})
 
 
@@ -21,7 +21,7 @@ class CourierPatch(PatchSchema):
     name = text(100, required=False)
     phone = phone()
     active = fields.Boolean()
-    depot = identifier(32, required=False, allow_none=True)
+    depot = identifier(32, required=False, allow_none=True, **CODE)
 
 
 class CourierOut(Schema):

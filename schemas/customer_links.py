@@ -13,7 +13,7 @@ class SlotIn(Schema):
     """A window offered to the customer."""
 
     start = Time(required=True)
-    end = Time(required=True)
+    end = Time(required=True, metadata={"description": "After start, and not over yet"})
 
     @ma.validates_schema
     def _ends_after_start(self, data, **_kw):

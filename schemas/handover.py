@@ -1,7 +1,7 @@
 """The handover on the wire: the ops a handheld pushes, the state a task carries, dispatch's timeline and exceptions."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import PageOut, PageQuery, Schema, check_payable, full_match, integer, money, text
+from schemas.common import Day, PageOut, PageQuery, Schema, check_payable, full_match, integer, money, text
 from schemas.limits import MAX_INT32
 from schemas.tasks import FeeIn, ParcelIn
 from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, HANDOVER_EXCEPTIONS, ITEM_CONDITIONS,
@@ -248,7 +248,7 @@ class ExceptionQuery(PageQuery):
     """A depot-local day's handover exceptions, of one kind or all."""
 
     cursor = integer(minimum=1, maximum=MAX_INT32, strict=False, load_default=None)
-    date = fields.Date(required=True, metadata={"description": "Depot-local date"})
+    date = Day(required=True, metadata={"description": "Depot-local date"})
     kind = text(24, required=False, load_default=None, validate=validate.OneOf(HANDOVER_EXCEPTIONS))
 
 

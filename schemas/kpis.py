@@ -4,7 +4,7 @@ from datetime import timedelta
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from schemas.common import Schema, integer, text
+from schemas.common import Day, Schema, integer, text
 from schemas.vocab import KPI_GROUPS
 
 KPI_FORMATS = ("json", "csv")
@@ -14,8 +14,9 @@ MAX_DAYS = 366
 class KpiRange(Schema):
     """Depot-local dates, both included, at most MAX_DAYS days."""
 
-    from_ = fields.Date(required=True, data_key="from", metadata={"description": "First depot-local date"})
-    to = fields.Date(required=True, metadata={"description": "Last depot-local date (included)"})
+    from_ = Day(required=True, data_key="from", metadata={"description": "First depot-local date; not after to"})
+    to = Day(required=True, metadata={
+        "description": f"Last depot-local date (included); fewer than {MAX_DAYS} days after from"})
 
     @ma.validates_schema
     def _ordered_and_bounded(self, data, **_kw):
@@ -38,7 +39,8 @@ class KpiRowsQuery(KpiRange):
     """Which figure's rows, of which group, a page at a time."""
 
     group_by = fields.String(load_default=None, validate=validate.OneOf(KPI_GROUPS))
-    group = text(40, required=False, load_default=None)
+    group = text(40, required=False, load_default=None,
+                 metadata={"description": "A courier id, a depot, or (group_by=day) a depot-local date"})
     cursor = text(200, required=False, load_default=None)
     limit = integer(minimum=1, maximum=1000, strict=False, load_default=100)
 

@@ -1,15 +1,25 @@
 """The cash ledger on the wire: remittances, corrections, a courier's day."""
 from marshmallow import fields
 
-from schemas.common import Schema, integer, money, text
+from schemas.common import Day, Schema, integer, money, text
 from schemas.limits import MAX_MONEY
 from schemas.vocab import LEDGER_KINDS, PAYMENT_METHODS
+
+# A ledger day is at most this old: the books of an older day are closed (a correction then is a business
+# decision outside the handheld's world); never a day not yet begun.
+LEDGER_MAX_AGE_DAYS = 366
+
+
+def _ledger_day(**kw) -> Day:
+    """The depot-local day an entry is booked on (the service checks it against today)."""
+    return Day(metadata={"description": f"Depot-local day: begun, and at most {LEDGER_MAX_AGE_DAYS} days ago"},
+               **kw)
 
 
 class RemittanceIn(Schema):
     """Cash the courier handed in at the depot, in fen, for a depot-local day."""
 
-    date = fields.Date(required=True)
+    date = _ledger_day(required=True)
     amount = money(minimum=1, required=True)
     note = text(300, required=False, load_default=None)
 
@@ -17,8 +27,9 @@ class RemittanceIn(Schema):
 class CorrectionIn(Schema):
     """A correction of what was collected (signed fen), with why; it may name the entry it corrects."""
 
-    date = fields.Date(required=True)
-    amount = money(minimum=-MAX_MONEY, required=True)
+    date = _ledger_day(required=True)
+    amount = money(minimum=-MAX_MONEY, required=True,
+                   metadata={"description": "Signed fen; not 0", "not": {"enum": [0]}})
     note = text(300)
     corrects_id = integer(minimum=1, maximum=2_147_483_647, load_default=None, allow_none=True)
 
@@ -26,7 +37,7 @@ class CorrectionIn(Schema):
 class CashQuery(Schema):
     """Which depot-local day."""
 
-    date = fields.Date(required=True)
+    date = Day(required=True)
 
 
 class LedgerEntryOut(Schema):

@@ -1,7 +1,7 @@
 """The handheld sync protocol on the wire (docs/protocol.md)."""
 from marshmallow import INCLUDE, ValidationError, fields, validate, validates_schema
 
-from schemas.common import NewestFirstQuery, PageOut, Schema, integer, text
+from schemas.common import ANY_DATE_TIME_PATTERN, NewestFirstQuery, PageOut, Schema, integer, text
 from schemas.limits import MAX_INT64
 from schemas.vocab import CONFLICT_RESOLUTIONS, CONFLICT_STATUSES, OP_LOG_STATUSES, OP_STATUSES
 
@@ -37,10 +37,12 @@ class PushIn(Schema):
 
     refuse_unsafe_values = False  # each op's values are decided op by op (OpIn)
     device_id = text(32)
-    ops = fields.List(fields.Nested(OpSeqIn), required=True, validate=validate.Length(max=500))
+    ops = fields.List(fields.Nested(OpSeqIn), required=True, validate=validate.Length(max=500),
+                      metadata={"description": "Each seq once"})
     # Any time with its offset: a clock outside the range of times (reset to 1970, say) is what the skew is
     # measured for; refusing it would refuse the batch, and the ops the device made under a good clock with it.
     device_now = fields.AwareDateTime(load_default=None, metadata={
+        "pattern": ANY_DATE_TIME_PATTERN,
         "description": "The device's clock as it sends the batch: the server measures the clock's skew from it "
                        "(any time; one far off is flagged clock_suspect like any other)"})
 

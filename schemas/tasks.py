@@ -1,8 +1,9 @@
 """Tasks on the wire: what dispatch creates and reads, and the parts a courier's view shares (schemas.handheld)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import (PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier, integer,
-                            money, phone, text)
+from schemas.common import (Day, PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier,
+                            integer, money, phone, text)
+from schemas.limits import MAX_MONEY
 from schemas.vocab import TASK_KINDS, TASK_STATUSES
 
 WAYBILL = {"pattern": r"[A-Za-z0-9\-]{4,40}", "pattern_error": "Waybill: 4-40 letters, digits or dashes."}
@@ -30,7 +31,8 @@ class ParcelIn(Schema):
 class FeeIn(Schema):
     """A published fee, in fen."""
 
-    code = text(32)
+    code = text(32, metadata={"description": "A published fee code (delivery, insurance, ...; cod_service only "
+                                             "with a COD amount)"})
     amount = money(required=True)
 
 
@@ -38,7 +40,7 @@ class WindowIn(Schema):
     """The appointment window; both ends carry a time zone."""
 
     start = Time(required=True)
-    end = Time(required=True)
+    end = Time(required=True, metadata={"description": "After start"})
 
     @validates_schema
     def _end_after_start(self, data, **_kw):
@@ -53,10 +55,12 @@ class TaskIn(Schema):
     waybill_no = identifier(40, **WAYBILL)
     kind = text(16, validate=validate.OneOf(TASK_KINDS))
     recipient = fields.Nested(RecipientIn, required=True)
-    parcels = fields.List(fields.Nested(ParcelIn), required=True,
-                          validate=validate.Length(min=1, max=200))
-    cod_amount = money(load_default=0)
-    fees = fields.List(fields.Nested(FeeIn), load_default=list, validate=validate.Length(max=20))
+    parcels = fields.List(fields.Nested(ParcelIn), required=True, validate=validate.Length(min=1, max=200),
+                          metadata={"description": "Each parcel_no once"})
+    cod_amount = money(load_default=0, metadata={
+        "description": f"In fen; 0 for a pickup; with the fees at most {MAX_MONEY} (the amount due is one payment)"})
+    fees = fields.List(fields.Nested(FeeIn), load_default=list, validate=validate.Length(max=20), metadata={
+        "description": f"Each fee code once; together at most {MAX_MONEY} fen"})
     window = fields.Nested(WindowIn, required=True)
     gift_description = text(200, required=False, load_default=None, allow_none=True,
                             metadata={"description": "An enclosed gift the courier must tell the customer about"})
@@ -212,7 +216,7 @@ class TaskQuery(PageQuery):
 
     status = text(16, required=False, load_default=None, validate=validate.OneOf(TASK_STATUSES))
     courier_id = text(32, required=False, load_default=None)
-    date = fields.Date(load_default=None, metadata={"description": "Depot-local service date"})
+    date = Day(load_default=None, metadata={"description": "Depot-local service date"})
     waybill_no = identifier(40, required=False, load_default=None)
     needs_review = fields.Boolean(load_default=None)
 

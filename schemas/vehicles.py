@@ -4,8 +4,9 @@ from marshmallow import fields, validate
 from schemas.common import PageOut, PageQuery, PatchSchema, Schema, identifier, text
 from schemas.vocab import VEHICLE_KINDS, VEHICLE_STATUSES
 
-PLATE = {"pattern": r"[A-Z0-9\u4e00-\u9fff·\-]{4,16}",
-         "pattern_error": "Plate: 4-16 upper-case letters, digits or province characters."}
+# Checked once upper-cased, so lower-case letters pass too.
+PLATE = {"pattern": r"[A-Za-z0-9\u4e00-\u9fff·\-]{4,16}",
+         "pattern_error": "Plate: 4-16 letters, digits or province characters."}
 
 
 class VehicleIn(Schema):

@@ -1,13 +1,28 @@
 """Webhook subscriptions, their delivery log, and the integration event feed on the wire."""
 import ipaddress
+import re
 from urllib.parse import urlsplit
 
 from marshmallow import ValidationError, fields, validate, validates
 
-from schemas.common import NewestFirstQuery, PageOut, PageQuery, PatchSchema, Schema, Text, integer, text
+from schemas.common import (URL_CHAR, NewestFirstQuery, PageOut, PageQuery, PatchSchema, Schema, Text, integer,
+                            text)
 from schemas.vocab import DELIVERY_STATUSES, EVENT_TYPES
 
 _TYPE_CHOICES = (*EVENT_TYPES, "*")
+_H16 = "[0-9A-Fa-f]{1,4}"
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LS32 = rf"(?:{_H16}:{_H16}|{_OCTET}(?:\.{_OCTET}){{3}})"
+# An IPv6 address as RFC 3986 writes it (IPv6address: every form ipaddress reads, no zone).
+_IPV6 = "|".join([rf"(?:{_H16}:){{6}}{_LS32}", rf"::(?:{_H16}:){{5}}{_LS32}",
+                  *(rf"(?:(?:{_H16}:){{0,{n - 1}}}{_H16})?::(?:{_H16}:){{{5 - n}}}{_LS32}" for n in range(1, 5)),
+                  rf"(?:(?:{_H16}:){{0,4}}{_H16})?::{_LS32}", rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}",
+                  rf"(?:(?:{_H16}:){{0,6}}{_H16})?::"])
+# Scheme, host (a registered name or IPv4 address in ASCII, or an IPv6 address in brackets), an optional
+# port 1-65535, then path, query and fragment: what _well_formed accepts, said as a pattern.
+_URL = (r"https?://(?:[A-Za-z0-9\-._~%!$&'()*+,;=]+|\[(?:" + _IPV6 + r")\])"
+        r"(?::(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3}))?"
+        rf"(?:[/?#]{URL_CHAR}*)?")
 
 
 def _well_formed(url: str) -> None:
@@ -30,7 +45,7 @@ def _well_formed(url: str) -> None:
 
 def _url(**kw) -> Text:
     """A webhook URL: http or https, one line, well formed (where it may point is checked when sending)."""
-    return Text(2000, pattern=r"https?://[^\s/?#]+[^\s]*", pattern_error="An http:// or https:// URL.",
+    return Text(2000, pattern=_URL, pattern_error="An http:// or https:// URL (no user name; a port 1-65535).",
                 validate=_well_formed, **kw)
 
 
@@ -38,7 +53,8 @@ def _event_types(**kw) -> fields.List:
     """Event types from the catalogue, or ["*"] for all."""
     return fields.List(fields.String(validate=validate.OneOf(_TYPE_CHOICES)),
                        validate=validate.Length(min=1, max=len(_TYPE_CHOICES)), metadata={
-                           "description": 'Event types (docs/events.md), or ["*"] for every type'}, **kw)
+                           "description": 'Event types (docs/events.md), or ["*"] for every type',
+                           "anyOf": [{"items": {"enum": list(EVENT_TYPES)}}, {"maxItems": 1}]}, **kw)
 
 
 def _star_alone(value: list[str]) -> None:
@@ -131,13 +147,18 @@ class DeliveryPage(PageOut):
     items = fields.List(fields.Nested(DeliveryOut))
 
 
+_TYPE = "(?:" + "|".join(map(re.escape, EVENT_TYPES)) + ")"
+_TYPE_LIST = rf" *{_TYPE} *(?:, *{_TYPE} *)*"
+
+
 class EventQuery(PageQuery):
     """Reading the event feed: after a cursor, of some types."""
 
     cursor = integer(minimum=0, strict=False, load_default=0, metadata={
         "description": "The cursor of the previous answer (0: from the first event)"})
-    types = text(1000, required=False, load_default=None, metadata={
-        "description": "Comma-separated event types (default: all)"})
+    types = text(1000, required=False, load_default=None, pattern=_TYPE_LIST,
+                 pattern_error="Event types, comma-separated.",
+                 metadata={"description": "Comma-separated event types (default: all)"})
     limit = integer(minimum=1, maximum=1000, strict=False, load_default=100)
 
     @validates("types")

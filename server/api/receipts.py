@@ -11,6 +11,9 @@ from server.services import receipts
 
 blp = Blueprint("receipts", __name__, url_prefix="/api/v1/receipts",
                 description="Sealed receipts and the keys that verify them")
+# <prefix>-<depot-local date>-<sequence> (services.receipts): never `keys`, whose route shares the path.
+NUMBER = {"in": "path", "name": "number", "description": "The receipt number, e.g. FO-20260105-00001",
+          "schema": {"type": "string", "pattern": r"^[^/\u0000-\u001f\u007f]+-[0-9]{8}-[0-9]{5,}$"}}
 
 
 @blp.route("/keys")
@@ -23,7 +26,7 @@ class ReceiptKeys(MethodView):
         return receipts.key_set()
 
 
-@blp.route("/<number>")
+@blp.route("/<number>", parameters=[NUMBER])
 class ReceiptByNumber(MethodView):
     """One receipt."""
 
@@ -34,7 +37,7 @@ class ReceiptByNumber(MethodView):
         return receipts.for_staff(number=number)
 
 
-@blp.route("/<number>/qr.<fmt>", endpoint="receipt_qr")
+@blp.route("/<number>/qr.<fmt>", endpoint="receipt_qr", parameters=[NUMBER])
 @blp.doc(responses={"200": {"description": "QR image of the receipt page's address",
                             "content": {"image/png": {}, "image/svg+xml": {}}}})
 @require(*OFFICE)

@@ -13,6 +13,7 @@ from sqlalchemy import and_, bindparam, event, func, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
+from schemas.appointments import MAX_AHEAD, MAX_WINDOW
 from schemas.vocab import OPEN_STATUSES
 from server.auth import SYSTEM, Actor
 from server.clock import local_date, utcnow
@@ -21,9 +22,6 @@ from server.extensions import db
 from server.models import Appointment, AppointmentWindow, ContactAttempt, Task
 from server.services import events, tasks, violations
 from server.services.common import paginate
-
-MAX_WINDOW = timedelta(hours=12)
-MAX_AHEAD = timedelta(days=14)
 
 
 def _of(task: Task) -> Appointment:

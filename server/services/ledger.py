@@ -7,6 +7,7 @@ from datetime import date, datetime
 
 from sqlalchemy import func, select
 
+from schemas.ledger import LEDGER_MAX_AGE_DAYS
 from server.auth import Actor
 from server.clock import filed_at, local_date, utcnow
 from server.errors import NotFound, ValidationFailed
@@ -28,11 +29,6 @@ def record_payment(*, courier_id: str, task_id: str, op_id: str | None, amount: 
         day = local_date(now)
     db.session.add(LedgerEntry(courier_id=courier_id, day=day, kind="payment", amount=amount, method=method,
                                task_id=task_id, op_id=op_id, device_time=device_time or now, created_at=now))
-
-
-# A ledger day is at most this old: the books of an older day are closed (a correction then is a business
-# decision outside the handheld's world); never a day not yet begun.
-LEDGER_MAX_AGE_DAYS = 366
 
 
 def _day_problem(day: date, today: date) -> tuple[str, str] | None:

@@ -155,7 +155,7 @@ def test_waybills_and_plates_are_normalised(client, make):
     ("2026-01-01T00:00:00", "2026-01-01T02:00:00+00:00"),
 ])
 def test_window_times_outside_the_range_are_422(client, make, start, end):
-    """Times are aware and between 2000-01-01 and 2100-01-01 UTC; no local date overflows."""
+    """Times are aware, in the years 2000-2099 as written; no local date overflows."""
     spec = make.task_spec(window={"start": start, "end": end})
     response = client.post(TASKS, json=spec, headers=make.headers("dispatcher"))
     assert response.status_code == 422, response.json

@@ -65,6 +65,15 @@ def test_keys_are_public_jwks(client, receipt):
 
 # --- dispatch -------------------------------------------------------------------------------------
 
+def test_the_spec_tells_a_receipt_number_from_the_keys_route(client, receipt):
+    """GET /receipts/keys is the key set: the fuzzer, sending `keys` as a number, got it back where a receipt
+    was documented. The spec's number pattern takes an issued number, and not `keys`."""
+    spec = client.get("/api/v1/openapi.json").json
+    for path in ("/api/v1/receipts/{number}", "/api/v1/receipts/{number}/qr.{fmt}"):
+        [number] = [p for p in spec["paths"][path]["parameters"] if p["name"] == "number"]
+        assert re.search(number["schema"]["pattern"], receipt[0]) and not re.search(number["schema"]["pattern"], "keys")
+
+
 def test_staff_get_the_whole_sealed_receipt(client, make, task, receipt):
     """The sealed receipt, its seal, whether it verifies, and the page's address (office roles)."""
     number, path = receipt

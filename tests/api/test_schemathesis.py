@@ -3,25 +3,34 @@
 Each answer must not be a server error, and its status, content type and body must be
 the ones the spec documents for that operation. Requests go in process to the WSGI app,
 authenticated as a role the operation allows (its x-fieldops-roles), with the sync header.
+Valid cases keep the rules the spec can only describe that most bodies would break (a window
+ends after it starts, a task's amount due is one payment); for enrollment, task creation and
+import nine in ten of them must get past validation to the service (docs/reliability.md, "Fuzzing").
 """
 import hashlib
 import os
+import re
+from datetime import datetime, timedelta
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                 status_code_conformance)
 from sqlalchemy import select
 
+from schemas.limits import MAX_MONEY
 from server.extensions import db
 from server.models import ApiToken
 
 EXAMPLES = 5 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 25
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_schema_conformance]
+# Operations whose valid cases must mostly get past validation, as many cases each (issue 20).
+REACHING = ("POST /api/v1/devices/enroll", "POST /api/v1/dispatch/tasks", "POST /api/v1/dispatch/tasks/import")
+REACHING_EXAMPLES = 20
 
 
 @pytest.fixture
@@ -80,10 +89,50 @@ def _authenticate(case, world, mode) -> dict:
     return headers
 
 
+def _keep_described_rules(body):
+    """A valid case kept to the rules the spec can only describe and most drawn bodies would break: a window
+    or slot ends after it starts (an end at or before its start becomes start + 1 h), and a task's COD plus
+    fees is one payment (fees cut to share MAX_MONEY, then the COD to what is left)."""
+    if isinstance(body, list):
+        for item in body:
+            _keep_described_rules(item)
+    elif isinstance(body, dict):
+        if isinstance(body.get("start"), str) and isinstance(body.get("end"), str):
+            start, end = datetime.fromisoformat(body["start"]), datetime.fromisoformat(body["end"])
+            if end <= start:
+                hour = timedelta(hours=1)
+                start, end = (start, start + hour) if start.year < 2099 else (start - hour, start)
+                body["start"], body["end"] = start.isoformat(), end.isoformat()
+        fees = body.get("fees") if isinstance(body.get("fees"), list) else []
+        if "waybill_no" in body and sum(fee["amount"] for fee in fees) > MAX_MONEY:
+            for fee in fees:
+                fee["amount"] = min(fee["amount"], MAX_MONEY // len(fees))
+        if "waybill_no" in body and body.get("cod_amount", 0) + sum(fee["amount"] for fee in fees) > MAX_MONEY:
+            body["cod_amount"] = MAX_MONEY - sum(fee["amount"] for fee in fees)
+        for value in body.values():
+            _keep_described_rules(value)
+
+
+# Refusals by the task service's rules, checked after the request schema: fees not in the published
+# tariff, a fee or parcel repeated, COD on a pickup, a waybill already taken (the import names them per row).
+_TASK_RULES = re.compile(r"(?:tasks\.\d+\.)?(?:waybill_no|fees|fees\.\d+\.code|parcels|cod_amount)")
+
+
+def _reached_the_logic(response) -> bool:
+    """Past parsing and the request schema: a success, or the service's answer (not found, a conflict,
+    a rule broken, a limit), not a 400/422 refusal of the request as the spec describes it."""
+    if response.status_code < 300:
+        return True
+    if response.status_code in (400, 413, 415) or response.status_code >= 500:
+        return False
+    problem = response.json()
+    return problem["code"] != "validation_failed" or all(map(_TASK_RULES.fullmatch, problem.get("fields", {})))
+
+
 # One test walks all operations (Schemathesis' own pytest plugin does not run on pytest 9.2),
 # and reports every operation that fails, not only the first.
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=str)
-def test_answers_conform_to_the_spec(app, world, mode):
+def test_answers_conform_to_the_spec(app, world, mode, astral_patterns):
     """No 5xx; status, content type and body as documented, for every operation."""
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     failures, succeeded = {}, set()
@@ -97,6 +146,8 @@ def test_answers_conform_to_the_spec(app, world, mode):
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
         def conforms(case):
+            if mode == GenerationMode.POSITIVE:
+                _keep_described_rules(case.body)
             response = case.call_and_validate(headers=_authenticate(case, world, mode), checks=CHECKS)
             if response.status_code < 300:
                 succeeded.add(case.operation.label)
@@ -109,6 +160,34 @@ def test_answers_conform_to_the_spec(app, world, mode):
     assert not failures, "\n\n".join(f"{label}\n{error}" for label, error in failures.items())
     if mode == GenerationMode.POSITIVE:  # the cases get past auth and lookups, not only to 4xx
         assert len(succeeded) >= len(operations) // 2, sorted(succeeded)
+
+
+def _outcomes(operation, world) -> list[bool]:
+    """REACHING_EXAMPLES valid cases of the operation sent: whether each reached the logic."""
+    outcomes = []
+
+    @settings(max_examples=REACHING_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE))
+    def reaches(case):
+        # The import's CSV and multipart bodies are free text to the spec: its JSON body is the one it describes.
+        assume(case.media_type == "application/json")
+        _keep_described_rules(case.body)
+        response = case.call(headers=_authenticate(case, world, GenerationMode.POSITIVE))
+        outcomes.append(_reached_the_logic(response))
+
+    reaches()
+    return outcomes
+
+
+def test_valid_cases_reach_the_logic(app, world, astral_patterns):
+    """Valid cases of enrollment, task creation and import pass validation: the spec states what the
+    server checks, so the fuzzer reaches the service (a 2xx, or the service's 4xx)."""
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    for label in REACHING:
+        method, path = label.split()
+        outcomes = _outcomes(schema[path][method], world)
+        assert len(outcomes) >= REACHING_EXAMPLES // 2, (label, len(outcomes))
+        assert sum(outcomes) >= 0.9 * len(outcomes), (label, f"{sum(outcomes)} of {len(outcomes)}")
 
 
 # What the fuzzer found, pinned as plain tests.
