@@ -188,7 +188,7 @@ def test_forged_posts_are_refused_and_change_nothing(client, app, make, task, li
         assert answer.status_code == 400 and answer.mimetype == "text/html", (action, answer.status_code)
         assert "页面已过期" in answer.text
     assert _notes(task["id"]) == []
-    assert [e.kind for e in db.session.query(TaskEvent).filter_by(task_id=task["id"])] == ["created", "assigned"]
+    assert [e.kind for e in db.session.query(TaskEvent).filter_by(task_id=task["id"]).order_by(TaskEvent.id)] == ["created", "assigned"]
 
 
 def test_bad_form_input_is_a_friendly_page(client, link, task):
