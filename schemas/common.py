@@ -305,42 +305,38 @@ ANY_DATE_TIME_PATTERN = f"^(?:[0-9]{{3}}[1-9]|[0-9]{{2}}[1-9]0|[0-9][1-9]00|[1-9
 _YEARS_MESSAGE = f"Must be in the years {EARLIEST_TIME.year}-{LATEST_TIME.year - 1}."
 
 
-class Time(fields.AwareDateTime):
+class _InYears:
+    """What Time and Day share: the spec's pattern, and years EARLIEST_TIME's to LATEST_TIME's (excluded)."""
+
+    default_error_messages = {"range": _YEARS_MESSAGE}
+    _pattern: str
+
+    def __init__(self, **kw):
+        """Build the field; the spec publishes the pattern a value must match."""
+        super().__init__(metadata={"pattern": self._pattern, **kw.pop("metadata", {})}, **kw)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        """Parse, then refuse years outside the range."""
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year:
+            raise self.make_error("range")
+        return value
+
+
+class Time(_InYears, fields.AwareDateTime):
     """An input time: it carries its zone, and its year as written is EARLIEST_TIME's to LATEST_TIME's (excluded).
 
     Any offset is within a day, so every such time, and its local date in any zone, is far
     from the ends of what datetime can hold.
     """
 
-    default_error_messages = {"range": _YEARS_MESSAGE}
-
-    def __init__(self, **kw):
-        """Build the field; the spec publishes the pattern a time must match."""
-        super().__init__(metadata={"pattern": DATE_TIME_PATTERN, **kw.pop("metadata", {})}, **kw)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        """Parse, then refuse years outside the range."""
-        value = super()._deserialize(value, attr, data, **kwargs)
-        if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year:
-            raise self.make_error("range")
-        return value
+    _pattern = DATE_TIME_PATTERN
 
 
-class Day(fields.Date):
+class Day(_InYears, fields.Date):
     """An input date (YYYY-MM-DD), in the years EARLIEST_TIME's to LATEST_TIME's (excluded)."""
 
-    default_error_messages = {"range": _YEARS_MESSAGE}
-
-    def __init__(self, **kw):
-        """Build the field; the spec publishes the pattern a date must match."""
-        super().__init__(metadata={"pattern": DATE_PATTERN, **kw.pop("metadata", {})}, **kw)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        """Parse, then refuse years outside the range."""
-        value = super()._deserialize(value, attr, data, **kwargs)
-        if not EARLIEST_TIME.year <= value.year < LATEST_TIME.year:
-            raise self.make_error("range")
-        return value
+    _pattern = DATE_PATTERN
 
 
 class PageQuery(Schema):
