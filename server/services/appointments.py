@@ -5,7 +5,6 @@ hours); the server's receipt time is stored beside it. A decision taken on a
 device clock the push engine flagged (clock_suspect) still stands, and marks
 the appointment (and any violation's evidence) for dispatch to review.
 """
-import math
 from datetime import date, datetime, timedelta
 
 from flask import current_app
@@ -19,6 +18,7 @@ from server.auth import SYSTEM, Actor
 from server.clock import local_date, utcnow
 from server.errors import NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
+from server.geo import distance_m
 from server.models import Appointment, AppointmentWindow, ContactAttempt, Task
 from server.services import events, tasks, violations
 from server.services.common import paginate
@@ -329,14 +329,6 @@ def arrived(*, actor: Actor, task: Task, at: datetime, op_id: str | None = None,
                                                                   arrival_op=op_id))
 
 
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(math.sqrt(a))
-
-
 def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
            at: datetime | None = None, op_id: str | None = None, clock_suspect: bool = False) -> Task:
     """Record that the courier reached the stop (a field fact). Does not commit.
@@ -349,7 +341,7 @@ def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
     at = at or utcnow()
     data = {"lat": lat, "lon": lon}
     if task.lat is not None and task.lon is not None:
-        data["distance_m"] = round(_distance_m(lat, lon, task.lat, task.lon), 1)
+        data["distance_m"] = round(distance_m(lat, lon, task.lat, task.lon), 1)
     tasks.record_event(task, "arrived", actor, data=data, device_time=at)
     if task.status == "assigned":
         task.status = "arrived"

@@ -23,6 +23,7 @@ from server.checklist_defaults import DEFAULT_TEMPLATES
 from server.clock import filed_at, local_day_start, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
+from server.geo import distance_m
 from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift, Task,
                            Vehicle, VehicleDefect)
 from server.services import attachments, events, violations
@@ -246,14 +247,6 @@ def _check_answers(items: list[dict], answers: list[dict]) -> list[dict]:
     return [{"item": item, "answer": answer} for _, item, answer in failed]
 
 
-def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in metres."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * 6_371_000 * math.asin(min(1.0, math.sqrt(h)))
-
-
 def _submission(submission_id: str | None) -> ChecklistSubmission | None:
     """A submission stored or made in this transaction."""
     if submission_id is None:
@@ -319,7 +312,7 @@ def _vehicle_check(submission: ChecklistSubmission, vehicle: Vehicle, failures: 
     """What a van check does to the van: flags, defects (a critical one takes it off the road), its last report."""
     at, flags = _made_at(submission), submission.flags
     radius = current_app.config["VEHICLE_CHECK_RADIUS_M"]
-    if vehicle.last_lat is not None and _distance_m(vehicle.last_lat, vehicle.last_lon,
+    if vehicle.last_lat is not None and distance_m(vehicle.last_lat, vehicle.last_lon,
                                                     submission.lat, submission.lon) > radius:
         flags.append("far_from_vehicle")
     odometer = next((a["value"] for a in submission.answers if a["item"] == "odometer"

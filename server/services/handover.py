@@ -14,7 +14,6 @@ engine flags the conflict for dispatch.
 """
 import hashlib
 import hmac
-import math
 import secrets
 import unicodedata
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from server.clock import filed_at, local_date, utcnow
 from server.database import bulk_insert
 from server.errors import NotFound, RuleViolation
 from server.extensions import db
+from server.geo import distance_m
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
 from server.services import events, ledger, privacy, receipts, tasks, violations
 from server.services.common import audit, snapshot
@@ -245,10 +245,7 @@ def _distance_m(task: Task, lat: float | None, lon: float | None) -> float | Non
     """Metres from the task's address to where the step happened, when both are known."""
     if None in (lat, lon, task.lat, task.lon):
         return None
-    p1, p2 = math.radians(task.lat), math.radians(lat)
-    dp, dl = p2 - p1, math.radians(lon - task.lon)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return round(2 * 6_371_000 * math.asin(math.sqrt(a)), 1)
+    return round(distance_m(task.lat, task.lon, lat, lon), 1)
 
 
 def _check_place(task: Task, handover: Handover, lat: float | None, lon: float | None) -> list[tuple[str, dict]]:
