@@ -78,6 +78,10 @@ def test_cash_dated_2099_under_a_true_clock_is_booked_today_and_flagged(client, 
     assert [r.get("clock_suspect", False) for r in body["results"]] == [False, False, True]
     paid = _logged(device.id)[2]
     assert paid.device_time.year == 2099 and before <= paid.effective_time <= after and paid.clock_suspect
+    [listed] = [o for o in client.get("/api/v1/dispatch/ops", headers=make.headers("dispatcher")).json["items"]
+                if o["seq"] == 3]
+    assert (listed["device_time"][:4], listed["clock_suspect"]) == ("2099", True)
+    assert datetime.fromisoformat(listed["effective_time"]) == paid.effective_time
     today = local_date(after).isoformat()
     cash = _cash(client, make, courier["id"], today)
     assert (cash["collected"], cash["difference"]) == (due(task), due(task)), cash
