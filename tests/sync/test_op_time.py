@@ -13,7 +13,7 @@ from server.models import Device as DeviceRow
 from server.models import OpLog, Task
 from sync.client import Handheld
 from tests.sync.conftest import SHANGHAI, Device
-from tests.sync.test_client import PNG
+from tests.sync.test_client import PNG, _enroll
 from tests.sync.test_handover import AT_DOOR, due, inspect_ok, verify
 from tests.sync.transport import FlaskTransport
 
@@ -166,6 +166,24 @@ def test_ops_queued_under_a_reset_clock_reach_the_task_once_it_is_fixed(app, cli
     assert handheld.task(task["id"])["status"] == "delivered"
     cash = _cash(client, make, courier["id"], local_date(anchor).isoformat())
     assert cash["collected"] == due(task)
+
+
+def test_the_handheld_pushes_with_its_clock_still_reset(app, client, make, courier, tmp_path):
+    """The reference handheld whose clock reset to 1970 pushes as ever (its device_now, 1970, is measured, not
+    refused): its ops are applied, flagged, and dated within the real span by the measured skew."""
+    task = make.task(courier=courier)
+    handheld = _enroll(client, make, courier, tmp_path / "hh.sqlite3", FlaskTransport(app),
+                       clock=lambda: EPOCH + timedelta(minutes=3))
+    handheld.pull()
+    handheld.queue("task.note", task["id"], {"text": "battery died", "photos": []})
+    handheld.queue("stop.arrive", task["id"], AT_DOOR)
+    summary = handheld.sync()
+    assert summary["pending"] == 0
+    assert [(r["status"], r["clock_suspect"]) for r in handheld.results().values()] == [("applied", True)] * 2
+    created = db.session.get(Task, task["id"]).created_at
+    assert all(r.device_time == EPOCH + timedelta(minutes=3) and created <= r.effective_time <= r.received_at
+               for r in _logged(handheld.device_id))
+    assert _device_row(handheld.device_id).trusted_sync_at is None  # a clock 56 years off anchors nothing
 
 
 def test_an_arrival_dated_before_its_task_existed_is_held_to_its_birth(client, make, courier, server_clock):
