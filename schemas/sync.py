@@ -45,6 +45,11 @@ class PushIn(Schema):
         "pattern": ANY_DATE_TIME_PATTERN,
         "description": "The device's clock as it sends the batch: the server measures the clock's skew from it "
                        "(any time; one far off is flagged clock_suspect like any other)"})
+    # With device_now within the tolerance, the device's trusted sync: no op it numbers after this seq happened
+    # before the batch arrived (docs/protocol.md, "What time an op happened").
+    last_seq = fields.Integer(strict=True, load_default=None, validate=validate.Range(min=0, max=MAX_INT64),
+                              metadata={"description": "The highest seq this device has assigned when it sent this "
+                                                       "batch (queued ops not in the batch included)"})
 
     @validates_schema
     def _unique_seqs(self, data, **_kw):
@@ -66,6 +71,8 @@ class OpResultOut(Schema):
     duplicate = fields.Boolean()
     archived = fields.Boolean(metadata={"description": "A duplicate answered after the sync retention: "
                                                        "the stored result without its entity"})
+    clock_suspect = fields.Boolean(metadata={"description": "Present (true) when the op's time cannot be trusted: "
+                                                            "applied at the time the server decided, for review"})
     # Last: from here on the name is this field, not marshmallow's module.
     fields = fields.Dict(metadata={"description": "Failing fields by path (invalid_op, invalid_payload)"})
 
@@ -82,7 +89,8 @@ class PushOut(Schema):
     stop_code = fields.String()
     stop_detail = fields.String()
     clock_skew_s = fields.Integer(metadata={"description": "device_now minus the server's time, in seconds"})
-    clock_suspect = fields.Boolean(metadata={"description": "The skew is beyond the server's tolerance"})
+    clock_suspect = fields.Boolean(metadata={"description": "The skew is beyond the server's tolerance (each op "
+                                                            "of the batch is then clock_suspect)"})
 
 
 class PullQuery(Schema):
@@ -136,8 +144,10 @@ class OpLogOut(Schema):
     status = fields.String(metadata={"enum": list(OP_LOG_STATUSES)})
     code = fields.String(allow_none=True)
     detail = fields.String(allow_none=True)
-    device_time = fields.AwareDateTime(allow_none=True)
+    device_time = fields.AwareDateTime(allow_none=True, metadata={"description": "As the device sent it"})
     device_utc_offset_min = fields.Integer(allow_none=True)
+    effective_time = fields.AwareDateTime(allow_none=True, metadata={
+        "description": "When the op happened, as the server decided: what its rules and the ledger went by"})
     received_at = fields.AwareDateTime()
     in_sequence = fields.Boolean()
     clock_skew_s = fields.Integer(allow_none=True)

@@ -356,9 +356,11 @@ class Handheld:
             self._upload({sha for row in rows for sha in json.loads(row[7])})
             ops = [{"seq": r[0], "op_id": r[1], "type": r[2], "entity_id": r[3], "base_version": r[4],
                     "device_time": r[5], "payload": json.loads(r[6])} for r in rows]
-            reply = self._call("POST", "/sync/push", headers=self._headers(),
-                               body=json.dumps({"device_id": self.device_id, "ops": ops,
-                                                "device_now": datetime.now(timezone.utc).isoformat()}).encode())
+            # The clock the ops were dated by, whatever it says (the server measures it, and dates the ops by
+            # it), and how far the queue is numbered: a batch of a long queue is not all of it.
+            body = {"device_id": self.device_id, "ops": ops, "device_now": self.clock().isoformat(),
+                    "last_seq": int(self._meta("next_seq", 1)) - 1}
+            reply = self._call("POST", "/sync/push", headers=self._headers(), body=json.dumps(body).encode())
             if reply.status != 200:
                 raise SyncFailed(f"push refused: {reply.status} {reply.body[:300]!r}")
             body = reply.json()

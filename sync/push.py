@@ -14,7 +14,7 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import marshmallow as ma
 import orjson
@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from schemas.limits import EARLIEST_TIME, LATEST_TIME, MAX_INT32, MAX_INT64
+from schemas.limits import MAX_INT32, MAX_INT64
 from schemas.sync import OpIn
 from server import metrics, sealing
 from server.auth import Actor
@@ -38,6 +38,7 @@ from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncC
 from server.models.sync import HOLDS_OP_ID, IN_SEQUENCE
 from sync import docs
 from sync.registry import EntityType, Registry
+from sync.timing import BatchClock, OpTime, floor_of, op_time
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,26 @@ class OpContext:
     actor: Actor
     op_id: str
     seq: int
+    # When the op happened, as the engine decided it (sync.timing): the device's time corrected by the batch's
+    # skew, never after the server received it nor before what the server knows came first. Every rule and
+    # the ledger go by it.
     device_time: datetime | None
-    # The device's clock minus the server's at receipt (push's device_now), and whether it is beyond the
-    # tolerance: a rule still decides by device_time, and marks what it decided for review.
+    # The device's clock minus the server's at receipt (push's device_now); and whether this op's time cannot
+    # be trusted (moved beyond the tolerance, or its batch's clock off by more): what a rule decides by time on
+    # a suspect op is for dispatch to review.
     clock_skew_s: int | None = None
     clock_suspect: bool = False
     entity_id: str | None = None  # the op's entity_id: for a create op, the id of what it makes
     base_version: int | None = None  # the entity's version the device held when it made the op
+    reported_time: datetime | None = None  # the op's device_time as the device sent it
+
+
+@dataclass(frozen=True)
+class _Clock:
+    """The batch's clock as measured, and the highest seq the device said it had assigned (push's last_seq)."""
+
+    batch: BatchClock
+    assigned_seq: int | None
 
 
 def payload_hash(op: dict, secret_fields: tuple[str, ...] = ()) -> str:
@@ -190,15 +204,17 @@ def _log_fields(op: dict, received_at: datetime) -> dict:
             "payload": _without_secrets(op), "payload_hash": op["digest"],
             "device_time": device_time.astimezone(timezone.utc) if device_time else None,
             "device_utc_offset_min": int(offset.total_seconds() // 60) if offset is not None else None,
-            "received_at": received_at, "clock_skew_s": op.get("clock_skew_s"),
-            "clock_suspect": op.get("clock_suspect", False)}
+            "received_at": received_at, "clock_skew_s": op.get("clock_skew_s")}
 
 
 def _log_row(device: Device, op: dict, result: dict, *, in_sequence: bool = True, holds_op_id: bool = False,
              status: str | None = None, detail: str | None = None) -> dict:
     """The op-log row for an op, whatever became of it; one that took no effect keeps a bounded payload."""
     status = status or result["status"]
-    row = {**op["log"], "device_id": device.id, "courier_id": device.courier_id, "status": status,
+    timed: OpTime | None = op.get("time")
+    row = {**op["log"], "effective_time": timed.effective if timed else None,
+           "clock_suspect": timed.suspect if timed else False,
+           "device_id": device.id, "courier_id": device.courier_id, "status": status,
            "code": None if status == "duplicate" else result["code"], "detail": detail or result["detail"],
            "result": result, "in_sequence": in_sequence, "holds_op_id": holds_op_id}
     if status in ("rejected", "duplicate"):
@@ -351,14 +367,15 @@ def _load_payload(registry: Registry, op: dict) -> None:
 
 
 def _device_time(value) -> tuple[datetime | None, str | None]:
-    """The op's device time, or why it is refused (unparsable, without an offset, out of range)."""
+    """The op's device time, or why it is not a time at all (unparsable, without an offset, beyond what UTC
+    can express). Any year is a time: a wrong clock is for sync.timing to hold and flag, never to refuse."""
     try:
         at = _DEVICE_TIME.deserialize(value)
+        at.astimezone(timezone.utc)
     except ma.ValidationError as exc:
         return None, f"device_time: {' '.join(exc.messages)}"
-    if not EARLIEST_TIME <= at < LATEST_TIME:
-        return None, (f"device_time {value[:40]} is outside {EARLIEST_TIME.date().isoformat()}"
-                      f"..{LATEST_TIME.date().isoformat()}; is the device clock wrong?")
+    except OverflowError:
+        return None, f"device_time {value[:40]} cannot be expressed in UTC (years 1 to 9999)."
     return at, None
 
 
@@ -484,7 +501,7 @@ def _decide(registry: Registry, device: Device, op: dict, held: dict[str, dict])
                        fields={path: ["Refused at upload."] for path in _naming(payload, set(refused))})
     if missing:
         wait = current_app.config["ATTACHMENT_WAIT"]
-        if utcnow() - op["device_time"] > wait:
+        if utcnow() - op["time"].effective > wait:
             # A file the device lost, or one the server refused (unsafe_svg, hash_mismatch),
             # never arrives: stopping every retry would stall the queue for good.
             return _result(op, "rejected", "attachment_never_uploaded",
@@ -556,9 +573,11 @@ def _apply_op(registry: Registry, actor: Actor, device: Device, op: dict, held: 
         return _Applied(op, "conflict", conflict_reason,
                         "Dispatch changed this since; the request was recorded, not applied.",
                         op_type.entity, obj, {"applied": False, "reason": conflict_reason, "entity_id": obj.id})
-    ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=op["device_time"],
-                    clock_skew_s=op.get("clock_skew_s"), clock_suspect=op.get("clock_suspect", False),
-                    entity_id=op.get("entity_id"), base_version=op.get("base_version"))
+    timed: OpTime = op["time"]
+    ctx = OpContext(actor=actor, op_id=op["op_id"], seq=op["seq"], device_time=timed.effective,
+                    clock_skew_s=op.get("clock_skew_s"), clock_suspect=timed.suspect,
+                    entity_id=op.get("entity_id"), base_version=op.get("base_version"),
+                    reported_time=op["device_time"])
     try:
         made = op_type.handler(ctx=ctx, obj=obj, payload=payload)
     except DomainError as exc:
@@ -642,16 +661,21 @@ def _database_stop(exc: Exception, stopped_at: int, applied: str) -> dict:
 
 
 def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datetime | None = None,
-         skew_tolerance_s: int = 300) -> dict:
+         skew_tolerance_s: int = 300, assigned_seq: int | None = None) -> dict:
     """Apply a batch; every op gets a result; what the response acknowledges is committed.
 
     The batch is applied in memory and flushed once; each touched entity is
     dumped once, so every result of the batch shows its entity as the batch left
     it. An op whose handler refuses or fails makes the attempt start over with
     that op decided in advance (rejected, or a stop), so nothing a refused op
-    changed survives. device_now, the device's clock when it sent the batch,
-    gives the batch's clock skew: every op of it carries the skew to its
-    handler and its op-log row, flagged beyond skew_tolerance_s.
+    changed survives.
+
+    device_now, the device's clock when it sent the batch, gives the batch's
+    clock skew; with it each op's effective time is decided (sync.timing) and
+    given to its handler as its device_time. A batch whose clock is within
+    skew_tolerance_s, and which says the highest seq its device had assigned
+    (assigned_seq, push's last_seq), is the device's trusted sync: no op it
+    numbers later happened before this batch arrived.
     """
     decided: dict[int, dict] = {}
     if not (db.session.new or db.session.dirty or db.session.deleted):
@@ -659,13 +683,13 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
         # session kept from an earlier transaction (expire_on_commit is off) are read again. A session
         # with unflushed changes is left as it is: expiring would drop them.
         db.session.expire_all()
-    skew = round((device_now - utcnow()).total_seconds()) if device_now is not None else None
+    received_at = utcnow()
+    skew = round((device_now - received_at).total_seconds()) if device_now is not None else None
     if skew is not None:  # a clock decades off is flagged like any other; the column holds 32 bits
         skew = max(-MAX_INT32, min(MAX_INT32, skew))
-    suspect = skew is not None and abs(skew) > skew_tolerance_s
-    ops = [dict(_check(op, _secret_fields(registry, op)), clock_skew_s=skew, clock_suspect=suspect)
+    clock = _Clock(BatchClock(received_at, skew, timedelta(seconds=skew_tolerance_s)), assigned_seq)
+    ops = [dict(_check(op, _secret_fields(registry, op)), clock_skew_s=skew)
            for op in sorted(ops, key=lambda o: o["seq"])]
-    received_at = utcnow()
     for op in ops:
         _load_payload(registry, op)
         op["log"] = _log_fields(op, received_at)
@@ -673,7 +697,7 @@ def push(*, registry: Registry, actor: Actor, ops: list[dict], device_now: datet
     collided = False
     for _ in range(2 * len(ops) + 3):  # each restart decides one more op; a stale read phase or a collision, all again
         try:
-            return _attempt(registry, actor, ops, decided, read_first=read_first)
+            return _attempt(registry, actor, ops, decided, clock, read_first=read_first)
         except IntegrityError as exc:
             slot = _slot_taken(exc)
             if slot is None:
@@ -734,7 +758,7 @@ class _Stale(Exception):
         self.outcome, self.detail = outcome, detail
 
 
-def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict], *,
+def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict], clock: _Clock, *,
              read_first: bool = False) -> dict:
     """One pass over the batch: decide every op in memory, then write and commit.
 
@@ -744,10 +768,10 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
     database's single write lock is then held for the writing only.
     """
     if not read_first:
-        return _settle(*_decide_batch(registry, actor, ops, decided))
+        return _settle(*_decide_batch(registry, actor, ops, decided, clock))
     reading = begin_reading(db.session)
     try:
-        decided_batch = _decide_batch(registry, actor, ops, decided, read_first=True)
+        decided_batch = _decide_batch(registry, actor, ops, decided, clock, read_first=True)
     except DBAPIError as exc:  # query_only refused a write (or a read failed): nothing written, try under the lock
         raise _Stale("wrote_early", f"{exc.orig or exc}: {(exc.statement or '')[:120]}") from exc
     finally:
@@ -760,7 +784,23 @@ def _attempt(registry: Registry, actor: Actor, ops: list[dict], decided: dict[in
     return answer
 
 
-def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict], *,
+def _timed(registry: Registry, device: Device, op: dict, held: dict, clock: _Clock,
+           previous: datetime | None) -> OpTime | None:
+    """When an op happened (sync.timing), from what the batch holds already: the device row and the locked
+    entities. None for an op without a device time (rejected invalid_device_time, or not a time at all)."""
+    if op["device_time"] is None:
+        return None
+    op_type = registry.ops.get(op["type"]) if op["verdict"] is None else None
+    born = None
+    if op_type is not None and not op_type.create:
+        entity_type, obj = registry.entities[op_type.entity], held[op_type.entity].get(op["entity_id"])
+        born = entity_type.born(obj) if entity_type.born is not None and obj is not None else None
+    floor = floor_of(enrolled_at=device.enrolled_at, previous=previous, anchor_at=device.trusted_sync_at,
+                     anchor_seq=device.trusted_sync_seq, seq=op["seq"], born=born)
+    return op_time(op["device_time"], clock.batch, floor)
+
+
+def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict], clock: _Clock, *,
                   read_first: bool = False) -> tuple:
     """Every op of the batch applied (or refused) in memory; what _settle needs to write and answer."""
     device = db.session.scalar(_DEVICE_FOR_UPDATE, {"device_id": actor.device_id})
@@ -774,16 +814,19 @@ def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: di
     known = _known_op_ids(device, ops)  # op_ids taken by earlier batches
     holders: dict[str, dict] = {}  # op_ids taken by this batch, by the op that took each
     last_seq = device.last_seq
+    previous = device.last_op_at  # the floor of the device's next op: each op taken moves it
     with db.session.no_autoflush:
         for op in ops:
+            op["time"] = None
             if op["seq"] <= device.last_seq:
                 replies[op["seq"]] = _replay(device, op, stored.get(op["seq"]), log_rows)
                 continue
             if op["seq"] > last_seq + 1:
                 response["expected_seq"] = last_seq + 1
                 break
+            op["time"] = _timed(registry, device, op, held, clock, previous)
             first = (known.get(op["key"]) or holders.get(op["key"])) if op["key"] is not None else None
-            if first is not None:
+            if first is not None:  # a resend: it answers as the first did, and says nothing new of the clock
                 taken.append((op, _repeat(op, first)))
                 last_seq = op["seq"]
                 continue
@@ -818,8 +861,10 @@ def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: di
                         "The server failed to apply this op; it is kept for dispatch to review.")}) from exc
             if op["key"] is not None:
                 holders[op["key"]] = op
+            if op["time"] is not None:
+                previous = op["time"].next_floor
             last_seq = op["seq"]
-    return registry, device, ops, taken, replies, log_rows, last_seq, response
+    return registry, device, ops, taken, replies, log_rows, last_seq, response, clock, previous
 
 
 # A batch runs these once each; built once, since building costs about as much as running them.
@@ -892,7 +937,7 @@ def _repeat_result(device: Device, op: dict, repeat: _Repeat, taken_results: dic
 
 
 def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, replies: dict[int, dict],
-            log_rows: list[dict], last_seq: int, response: dict) -> dict:
+            log_rows: list[dict], last_seq: int, response: dict, clock: _Clock, next_floor: datetime | None) -> dict:
     """Flush the batch once, dump each touched entity once, log every op, commit."""
     _spend_created(device, taken)
     db.session.flush()
@@ -917,6 +962,8 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
                 conflicts.append((op["seq"], outcome.conflict))
         else:
             result = outcome
+        if op["time"] is not None and op["time"].suspect:
+            result = dict(result, clock_suspect=True)
         log_rows.append(_log_row(device, op, result, holds_op_id=op["key"] is not None))
         taken_results[op["seq"]] = result
     _write_log(log_rows)
@@ -928,6 +975,13 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
                                         applied=c["applied"], reason=c["reason"]) for seq, c in conflicts)
     device.last_seq = last_seq
     device.last_seen_at = utcnow()
+    device.last_op_at = next_floor
+    if clock.batch.trusted and clock.assigned_seq is not None:
+        # The device's clock agreed with the server's, and it said how far it had numbered its ops: whatever
+        # it numbers later happened after this batch arrived (sync.timing's floor).
+        device.trusted_sync_at = clock.batch.received_at
+        device.trusted_sync_seq = max(device.trusted_sync_seq or 0, clock.assigned_seq,
+                                      max((op["seq"] for op in ops), default=0))
     rejected = sum(1 for row in log_rows if row["status"] == "rejected")
     if rejected:  # in the device row's UPDATE that last_seq makes anyway
         device.rejected_ops += rejected
@@ -935,6 +989,6 @@ def _settle(registry: Registry, device: Device, ops: list[dict], taken: list, re
     results = [replies.get(op["seq"]) or taken_results.get(op["seq"]) for op in ops]
     response.update(results=[r for r in results if r is not None], last_seq=device.last_seq,
                     server_time=utcnow())
-    if ops and ops[0]["clock_skew_s"] is not None:
-        response.update(clock_skew_s=ops[0]["clock_skew_s"], clock_suspect=ops[0]["clock_suspect"])
+    if clock.batch.skew_s is not None:
+        response.update(clock_skew_s=clock.batch.skew_s, clock_suspect=not clock.batch.trusted)
     return response

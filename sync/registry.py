@@ -5,6 +5,7 @@ server.sync_wiring registers them here, so the HTTP API and the op handlers
 call the very same functions.
 """
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Callable, Literal
 
 import marshmallow as ma
@@ -64,6 +65,9 @@ class EntityType:
     # reveal(json_text) -> json_text: a stored doc as a device gets it, for docs that keep a secret
     # sealed (the database never holds it as issued); None: sent as stored.
     reveal: Callable[[str], str] | None = None
+    # born(obj) -> when the entity came to exist (a task's creation): no op about it happened before, so an op
+    # dated earlier is held to it and flagged (sync.timing). None: the engine knows no such bound.
+    born: Callable[[Any], datetime | None] | None = None
 
     def scoped(self, *columns):
         """select(entity name, *columns) of the entities in a courier's scope today.

@@ -6,6 +6,7 @@ left is trusted. Tables are emptied after each test instead of rolling back a
 wrapping transaction, because the sync tests need real commits seen by other
 connections and threads.
 """
+import contextlib
 import logging
 import os
 import uuid
@@ -118,6 +119,56 @@ def app(app_session):
     app_session.config.clear()
     app_session.config.update(saved)
     _wipe(app_session)
+
+
+class ServerClock:
+    """The server's clock (server.clock.utcnow), which a test sets back to build through the API what was there
+    hours before (a task, an enrolled device, a sync) and then lets run on again.
+
+    Every server time is taken from server.clock.utcnow, which reads `datetime.now` from server.clock's
+    namespace: that name is replaced by a class answering now() with the offset and everything else (combine,
+    isinstance) as datetime itself, so no other kind of datetime ever reaches a row. Ids keep the real clock.
+    """
+
+    def __init__(self, monkeypatch):
+        """Install the offset clock (undone when the test ends)."""
+        import server.clock
+        self.offset = timedelta(0)
+        owner = self
+
+        class _Shifted(type):
+            def __instancecheck__(cls, obj):
+                return isinstance(obj, datetime)
+
+            def __getattr__(cls, name):
+                return getattr(datetime, name)
+
+        class ShiftedDatetime(metaclass=_Shifted):
+            @staticmethod
+            def now(tz=None):
+                return datetime.now(tz) + owner.offset
+
+        monkeypatch.setattr(server.clock, "datetime", ShiftedDatetime)
+
+    def now(self) -> datetime:
+        """The server's now, aware, in UTC."""
+        return datetime.now(timezone.utc) + self.offset
+
+    @contextlib.contextmanager
+    def at(self, when: datetime):
+        """Within the block the server's clock reads `when` (and runs on from there); afterwards it reads as before."""
+        saved = self.offset
+        self.offset = when - datetime.now(timezone.utc)
+        try:
+            yield
+        finally:
+            self.offset = saved
+
+
+@pytest.fixture
+def server_clock(monkeypatch):
+    """The server's clock, to be set back while a test builds what existed hours ago (ServerClock)."""
+    return ServerClock(monkeypatch)
 
 
 @pytest.fixture

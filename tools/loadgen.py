@@ -344,6 +344,12 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
             db.session.commit()  # one bulk assignment; the feed records every task for the courier
             _, code = devices.create_enrollment(actor=actor, courier_id=courier.id)
             device, device_token = devices.enroll(code=code, device_name="bench", rate_key=f"bench:{tag}")
+            # The ops' day begins before now: the device and its tasks existed before it, as they would have
+            # (the push engine holds an op dated before its device's enrollment or its task to that time).
+            device.enrolled_at = start - timedelta(minutes=30)
+            for task in created:
+                task.created_at = start - timedelta(minutes=30)
+            db.session.commit()
             # The versions as stored: each UPDATE set its object's (the session keeps objects after commit).
             versions = {t.id: t.version for t in created}
             out.append(Provisioned(courier.id, device.id, device_token, list(versions), versions, vehicle_id=van.id,

@@ -52,7 +52,7 @@ class Push(MethodView):
     def post(self, body):
         """Apply ops exactly once, in seq order; every op gets a result."""
         return sync_service.push(actor=current_actor(), device_id=body["device_id"], ops=body["ops"],
-                                 device_now=body["device_now"])
+                                 device_now=body["device_now"], last_seq=body["last_seq"])
 
 
 @blp.route("/sync/pull")

@@ -1,7 +1,7 @@
 """Couriers, their handheld devices and device enrollments."""
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, ForeignKey, String
 from sqlalchemy.ext.hybrid import hybrid_method
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -53,6 +53,12 @@ class Device(db.Model):
     # Ops of this device the push engine rejected since it enrolled (seq_reused and op_id_reused too; a
     # replayed duplicate not): beyond FIELDOPS_DEVICE_REJECTIONS_ALERT dispatch sees the device as noisy.
     rejected_ops: Mapped[int] = mapped_column(default=0)
+    # What the push engine knows of when this device's next op happened (sync.timing): not before its
+    # last trusted sync (the server's time of the last push whose clock was within the tolerance, for ops
+    # numbered after the highest seq the device had assigned then), nor before its last op.
+    trusted_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    trusted_sync_seq: Mapped[int | None] = mapped_column(BigInteger)
+    last_op_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     courier: Mapped[Courier] = relationship(back_populates="devices")
 
     @hybrid_method

@@ -29,10 +29,15 @@ class OpLog(db.Model):
     base_version: Mapped[int | None]
     payload: Mapped[dict] = mapped_column(JSONText)
     payload_hash: Mapped[str] = mapped_column(String(64))
+    # When the op happened, as the device said (device_time, its offset) and as the engine decided
+    # (effective_time, sync.timing: what every rule and the ledger went by). None for an op whose
+    # device_time is not a time at all; effective_time is the device's for rows logged before it existed.
     device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
     device_utc_offset_min: Mapped[int | None]
-    # The device's clock minus the server's when the batch arrived (push's device_now), and whether
-    # that is beyond the tolerance: decisions taken on this op's device_time are then for dispatch to review.
+    effective_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The device's clock minus the server's when the batch arrived (push's device_now), and whether this op's
+    # time cannot be trusted (held beyond the tolerance, or its batch's clock off by more): decisions taken
+    # on it are for dispatch to review.
     clock_skew_s: Mapped[int | None]
     clock_suspect: Mapped[bool] = mapped_column(default=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -17,13 +17,15 @@ def registry() -> Registry:
     return current_app.extensions["fieldops_sync"]
 
 
-def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime | None = None) -> dict:
+def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime | None = None,
+         last_seq: int | None = None) -> dict:
     """Apply a device's batch; a device may only push as itself."""
     if device_id != actor.device_id:
         raise Forbidden("device_id does not match the token's device.", code="device_mismatch")
     ops_registry = registry()
     answer = push_engine.push(registry=ops_registry, actor=actor, ops=ops, device_now=device_now,
-                              skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
+                              skew_tolerance_s=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"],
+                              assigned_seq=last_seq)
     metrics.observe_push(ops=ops, response=answer, known_types=ops_registry.ops)
     # The op log keeps each result's entity as its stored doc: a receipt's page address is sealed there.
     for result in answer.get("results", ()):

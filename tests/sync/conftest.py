@@ -70,6 +70,16 @@ class Device:
                 return store, cursor, page
 
 
+def morning_task(make, courier: dict, server_clock, **overrides) -> dict:
+    """A task of the courier created six hours ago (the server's clock set back), its window from five hours ago
+    to three: whatever a test dates around that window has happened by now, after the task existed (the push
+    engine dates no op later than it arrived, nor earlier than its task, sync.timing)."""
+    now = server_clock.now().replace(microsecond=0)
+    window = {"start": (now - timedelta(hours=5)).isoformat(), "end": (now - timedelta(hours=3)).isoformat()}
+    with server_clock.at(now - timedelta(hours=6)):
+        return make.task(courier=courier, **{"window": window, **overrides})
+
+
 def _current_version(task_id: str | None) -> int:
     """The task's version now (0 for no such task): what an up-to-date device holds."""
     token = mark_read_only(True)  # a reader never waits for the test's own open write transaction
@@ -116,9 +126,11 @@ def courier(make):
 
 
 @pytest.fixture
-def device(client, make, courier):
-    """An enrolled handheld of the courier."""
-    return Device(client, make.device(courier))
+def device(client, make, courier, server_clock):
+    """An enrolled handheld of the courier, enrolled the day before: nothing it did today precedes its enrollment
+    (the push engine holds no op earlier than that, sync.timing)."""
+    with server_clock.at(server_clock.now() - timedelta(days=1)):
+        return Device(client, make.device(courier))
 
 
 def race(writer, reader, *, writers: int = 4) -> None:

@@ -144,15 +144,17 @@ def _board(client, make, **query) -> dict:
     return response.json
 
 
-def test_board_shows_every_state(client, make, courier, device, midday):
+def test_board_shows_every_state(client, make, courier, device, midday, server_clock):
     """unconfirmed, confirmed, at_risk, kept, late and missed, each with its windows and attempts (on one depot day:
     `midday`)."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
+    with server_clock.at(now - timedelta(hours=6, minutes=30)):  # the morning's tasks, their windows over by now
+        missed, late = [make.task(courier=courier, window=_window(now - timedelta(hours=5))) for _ in range(2)]
+        _confirm(client, make, late)
     soon = make.task(courier=courier, window=_window(now - timedelta(minutes=100)))  # ends in 20 minutes
-    missed = make.task(courier=courier, window=_window(now - timedelta(hours=5)))
-    unconfirmed, confirmed, kept, late = [make.task(courier=courier, window=_window(now + timedelta(minutes=60)))
-                                          for _ in range(4)]
-    for task in (soon, confirmed, kept, late):
+    unconfirmed, confirmed, kept = [make.task(courier=courier, window=_window(now + timedelta(minutes=60)))
+                                    for _ in range(3)]
+    for task in (soon, confirmed, kept):
         _confirm(client, make, task)
     device.push([dict(device.op("appointment.confirm", missed["id"], {"window": missed["window"], "via": "phone"}),
                       device_time=(now - timedelta(hours=6)).astimezone(SHANGHAI).isoformat()),
@@ -196,11 +198,14 @@ def test_at_risk_lead_is_configurable(app, client, make, courier, midday):
     assert _board(client, make)["items"][0]["state"] == "at_risk"
 
 
-def test_sweep_marks_missed_once_and_records_the_violation(client, make, courier, device):
+def test_sweep_marks_missed_once_and_records_the_violation(client, make, courier, device, server_clock):
     """A confirmed window over without arrival: missed and late_without_notice; a second sweep changes nothing."""
-    task = make.task(courier=courier)
-    _confirm(client, make, task)
-    device.push([device.op("appointment.contact", task["id"], {"outcome": "no_answer"})])
+    now = server_clock.now().replace(microsecond=0)
+    with server_clock.at(now - timedelta(hours=4)):  # a task of the morning, its window ended an hour ago
+        task = make.task(courier=courier, window=_window(now - timedelta(hours=3)))
+        _confirm(client, make, task)
+    device.push([dict(device.op("appointment.contact", task["id"], {"outcome": "no_answer"}),
+                      device_time=(_end(task) - timedelta(minutes=30)).astimezone(SHANGHAI).isoformat())])
     _, cursor, _ = device.pull_all()
     after = _end(task) + timedelta(minutes=1)
     assert appointments.sweep_missed(now=_end(task) - timedelta(minutes=1))["missed"] == 0

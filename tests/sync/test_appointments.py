@@ -5,7 +5,7 @@ from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import Appointment, ContactAttempt, OpLog, Violation
-from tests.sync.conftest import SHANGHAI, Device
+from tests.sync.conftest import SHANGHAI, Device, morning_task
 
 HERE = {"lat": 31.23, "lon": 121.47}
 
@@ -118,12 +118,13 @@ def test_proposals_made_and_agreed_in_one_batch_settle_as_in_separate_ones(devic
     assert outcomes[0] == outcomes[1]
 
 
-def test_evidence_names_the_agreement_made_in_the_same_batch(device, make, courier):
+def test_evidence_names_the_agreement_made_in_the_same_batch(device, make, courier, server_clock):
     """A late arrival in the batch that agreed a new window cites the agreeing op, not yet flushed."""
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     start, _ = _task_window(task)
     window = _window(start + timedelta(hours=1))
-    confirm = device.op("appointment.confirm", task["id"], {"window": window, "via": "phone"})
+    confirm = _at(device.op("appointment.confirm", task["id"], {"window": window, "via": "phone"}),
+                  start - timedelta(minutes=30))
     arrive = _at(device.op("stop.arrive", task["id"], HERE), datetime.fromisoformat(window["end"]) + timedelta(hours=1))
     device.push([confirm, arrive])
     [violation] = _violations(task["id"])
@@ -187,16 +188,15 @@ def test_bad_payloads_are_rejected_with_their_fields(device, make, courier):
     assert _appointment(task["id"]).status == "unconfirmed"
 
 
-def test_window_beyond_the_allowed_range_is_rejected(device, make, courier):
-    """A 20-hour window, or one already over by the device's clock, breaks the window rule."""
-    task = make.task(courier=courier)
+def test_window_beyond_the_allowed_range_is_rejected(device, make, courier, server_clock):
+    """A 20-hour window, or one already over when the courier agreed it, breaks the window rule."""
+    task, morning = make.task(courier=courier), morning_task(make, courier, server_clock)
     start = _task_window(task)[0]
     too_long = _one(device, device.op("appointment.confirm", task["id"], {"window": _window(start, 20), "via": "phone"}))
-    over = _one(device, _at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
-                            start + timedelta(hours=5)))
+    over = _one(device, device.op("appointment.confirm", morning["id"], {"window": morning["window"], "via": "phone"}))
     for result in (too_long, over):
         assert (result["status"], result["code"]) == ("rejected", "validation_failed")
-    assert _appointment(task["id"]).status == "unconfirmed"
+    assert _appointment(task["id"]).status == _appointment(morning["id"]).status == "unconfirmed"
 
 
 def test_arrival_inside_the_window_keeps_the_appointment(device, make, courier):
@@ -209,12 +209,13 @@ def test_arrival_inside_the_window_keeps_the_appointment(device, make, courier):
     assert _violations(task["id"]) == []
 
 
-def test_late_arrival_without_notice_is_a_violation_recorded_once(device, make, courier, client):
+def test_late_arrival_without_notice_is_a_violation_recorded_once(device, make, courier, client, server_clock):
     """Arriving after the window without timely notice: late, and late_without_notice with its evidence, once."""
-    task = make.task(courier=courier)
-    _, end = _task_window(task)
-    confirm = device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"})
-    attempt = device.op("appointment.contact", task["id"], {"outcome": "no_answer"})
+    task = morning_task(make, courier, server_clock)
+    start, end = _task_window(task)
+    confirm = _at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+                  start - timedelta(minutes=30))
+    attempt = _at(device.op("appointment.contact", task["id"], {"outcome": "no_answer"}), end + timedelta(minutes=10))
     arrive = _at(device.op("stop.arrive", task["id"], HERE), end + timedelta(minutes=40))
     device.push([confirm, attempt, arrive])
     assert _appointment(task["id"]).status == "late"
@@ -234,11 +235,12 @@ def test_late_arrival_without_notice_is_a_violation_recorded_once(device, make, 
     assert [(v["code"], v["task_id"]) for v in page["items"]] == [("late_without_notice", task["id"])]
 
 
-def test_notice_before_the_window_ends_excuses_the_lateness(device, make, courier):
+def test_notice_before_the_window_ends_excuses_the_lateness(device, make, courier, server_clock):
     """A late notice given before the window ends: the late arrival is late, but no violation."""
-    task = make.task(courier=courier)
-    _, end = _task_window(task)
-    device.push([device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+    task = morning_task(make, courier, server_clock)
+    start, end = _task_window(task)
+    device.push([_at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+                     start - timedelta(minutes=30)),
                  _at(device.op("appointment.late_notice", task["id"], {
                      "eta": (end + timedelta(minutes=30)).isoformat(), "reason": "flat tyre"}),
                      end - timedelta(minutes=10)),
@@ -248,12 +250,13 @@ def test_notice_before_the_window_ends_excuses_the_lateness(device, make, courie
     assert _violations(task["id"]) == []
 
 
-def test_notice_after_the_window_ended_is_recorded_but_lateness_stands(device, make, courier):
+def test_notice_after_the_window_ended_is_recorded_but_lateness_stands(device, make, courier, server_clock):
     """A late notice sent after the window's end: kept in history, and the late arrival is a violation."""
-    task = make.task(courier=courier)
-    _, end = _task_window(task)
+    task = morning_task(make, courier, server_clock)
+    start, end = _task_window(task)
     body = device.push([
-        device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+        _at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+            start - timedelta(minutes=30)),
         _at(device.op("appointment.late_notice", task["id"], {
             "eta": (end + timedelta(minutes=30)).isoformat(), "reason": "forgot"}), end + timedelta(minutes=5)),
         _at(device.op("stop.arrive", task["id"], HERE), end + timedelta(minutes=25))])
@@ -263,14 +266,16 @@ def test_notice_after_the_window_ended_is_recorded_but_lateness_stands(device, m
     assert violation.evidence["notice"]["in_time"] is False
 
 
-def test_ops_arriving_hours_late_are_decided_by_device_time(device, make, courier):
-    """An offline queue pushed hours after the window: arrival inside it by device time is kept."""
+def test_ops_arriving_hours_late_are_decided_by_device_time(device, make, courier, server_clock):
+    """An offline queue pushed hours after the window: arrival inside it by device time is kept, and no op of it
+    is suspect (its clock was right)."""
     now = datetime.now(timezone.utc).replace(microsecond=0)
     start = now - timedelta(hours=6)
-    task = make.task(courier=courier, window={"start": start.isoformat(),
-                                              "end": (start + timedelta(hours=2)).isoformat()})
-    other = make.task(courier=courier, window={"start": start.isoformat(),
-                                               "end": (start + timedelta(hours=2)).isoformat()})
+    with server_clock.at(now - timedelta(hours=8)):  # the tasks of the morning
+        task = make.task(courier=courier, window={"start": start.isoformat(),
+                                                  "end": (start + timedelta(hours=2)).isoformat()})
+        other = make.task(courier=courier, window={"start": start.isoformat(),
+                                                   "end": (start + timedelta(hours=2)).isoformat()})
     device.push([
         _at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
             start - timedelta(hours=1)),
@@ -286,6 +291,7 @@ def test_ops_arriving_hours_late_are_decided_by_device_time(device, make, courie
     assert _violations(task["id"]) == _violations(other["id"]) == []
     rows = db.session.scalars(select(OpLog).where(OpLog.entity_id == task["id"]).order_by(OpLog.seq)).all()
     assert all(r.received_at - r.device_time > timedelta(hours=3) for r in rows)
+    assert all(r.effective_time == r.device_time and not r.clock_suspect for r in rows)
 
 
 def _arrive_and_wait(device, task, minutes: float, *, contact_after: bool = True) -> dict:
@@ -308,24 +314,25 @@ def test_customer_absent_needs_an_arrival_first(device, make, courier):
     assert (result["status"], result["code"]) == ("rejected", "wait_too_short")
 
 
-def test_customer_absent_before_the_minimum_wait_is_rejected(device, make, courier):
+def test_customer_absent_before_the_minimum_wait_is_rejected(device, make, courier, server_clock):
     """Five minutes after arriving (of the default ten) is wait_too_short; nothing changes."""
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     result = _arrive_and_wait(device, task, 5)
     assert (result["status"], result["code"]) == ("rejected", "wait_too_short")
     assert _appointment(task["id"]).needs_new_appointment is False
 
 
-def test_customer_absent_without_a_contact_attempt_is_rejected(device, make, courier):
+def test_customer_absent_without_a_contact_attempt_is_rejected(device, make, courier, server_clock):
     """A long wait without phoning the customer after arriving is still wait_too_short."""
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     result = _arrive_and_wait(device, task, 15, contact_after=False)
     assert (result["status"], result["code"]) == ("rejected", "wait_too_short")
 
 
-def test_customer_absent_after_waiting_and_phoning_needs_a_new_appointment(device, make, courier, client):
+def test_customer_absent_after_waiting_and_phoning_needs_a_new_appointment(device, make, courier, client,
+                                                                          server_clock):
     """Waited and phoned: unconfirmed again, needing a new appointment, flagged for dispatch."""
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     result = _arrive_and_wait(device, task, 12)
     assert result["status"] == "applied"
     appointment = result["entity"]["data"]["appointment"]
@@ -336,10 +343,10 @@ def test_customer_absent_after_waiting_and_phoning_needs_a_new_appointment(devic
     assert "appointment.customer_absent" in [e["kind"] for e in detail["history"]]
 
 
-def test_minimum_wait_is_configurable(app, device, make, courier):
+def test_minimum_wait_is_configurable(app, device, make, courier, server_clock):
     """FIELDOPS_MIN_WAIT_MINUTES: with 3 minutes, a 5-minute wait is enough."""
     app.config["MIN_WAIT_MINUTES"] = 3
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     assert _arrive_and_wait(device, task, 5)["status"] == "applied"
 
 
@@ -351,16 +358,20 @@ def _push_with_clock(client, device: Device, ops: list[dict], skew: timedelta) -
     return response.json
 
 
-def test_a_skewed_clock_is_flagged_and_its_decisions_marked(client, device, make, courier):
-    """device_now 20 minutes ahead: skew and clock_suspect on the reply, each op-log row, the decision's evidence."""
-    task = make.task(courier=courier)
-    _, end = _task_window(task)
-    ops = [device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
-           _at(device.op("stop.arrive", task["id"], HERE), end + timedelta(minutes=30))]
-    body = _push_with_clock(client, device, ops, timedelta(minutes=20))
+def test_a_skewed_clock_is_flagged_and_its_decisions_marked(client, device, make, courier, server_clock):
+    """device_now 20 minutes ahead: skew and clock_suspect on the reply, each op-log row, the decision's evidence;
+    each op dated by the device's clock less the skew."""
+    task = morning_task(make, courier, server_clock)
+    start, end = _task_window(task)
+    fast = timedelta(minutes=20)  # what the device's clock reads beyond the true time
+    ops = [_at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+               start - timedelta(minutes=30) + fast),
+           _at(device.op("stop.arrive", task["id"], HERE), end + timedelta(minutes=30) + fast)]
+    body = _push_with_clock(client, device, ops, fast)
     assert body["clock_suspect"] is True and 1190 <= body["clock_skew_s"] <= 1210
     rows = db.session.scalars(select(OpLog).order_by(OpLog.seq)).all()
     assert [r.clock_suspect for r in rows] == [True, True] and all(1190 <= r.clock_skew_s <= 1210 for r in rows)
+    assert all(abs(r.device_time - fast - r.effective_time) <= timedelta(seconds=10) for r in rows)
     appointment = body["results"][1]["entity"]["data"]["appointment"]
     assert appointment["status"] == "late" and appointment["clock_suspect"] is True
     [violation] = _violations(task["id"])

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.models import OpLog
+from tests.sync.conftest import Device
 
 
 def test_unstorable_keys_in_a_payload_or_envelope_are_rejected_not_a_500(device, make, courier):
@@ -28,11 +29,13 @@ def test_unstorable_keys_in_a_payload_or_envelope_are_rejected_not_a_500(device,
     assert [r.get("duplicate") for r in again["results"]] == [True] * 5
 
 
-def test_an_attachment_that_never_arrives_does_not_stall_the_queue_forever(device, make, courier, app):
+def test_an_attachment_that_never_arrives_does_not_stall_the_queue_forever(client, make, courier, app, server_clock):
     """An op naming a photo the device lost (or one the server refused as unsafe_svg or hash_mismatch)
     stopped every retry with attachment_missing, for good. Past ATTACHMENT_WAIT after its device_time
     it is rejected, consumed and kept instead; a recent one still stops (the upload may be on its way)."""
-    task = make.task(courier=courier)
+    with server_clock.at(server_clock.now() - app.config["ATTACHMENT_WAIT"] - timedelta(hours=1)):
+        device = Device(client, make.device(courier))
+        task = make.task(courier=courier)
     lost = "ab" * 32
     recent = device.op("task.note", task["id"], {"text": "photo", "photos": [lost]})
     body = device.push([recent])

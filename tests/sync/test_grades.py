@@ -17,7 +17,7 @@ from server import jobs
 from server.extensions import db
 from server.models import Appointment, Courier, GradeChange
 from server.services import grades, violations
-from tests.sync.conftest import SHANGHAI, Device, at_once
+from tests.sync.conftest import SHANGHAI, Device, at_once, morning_task
 
 HERE = {"lat": 31.23, "lon": 121.47}
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -247,13 +247,14 @@ def test_a_courier_never_pulls_another_couriers_record(client, make):
     assert full[("courier", bob["id"])]["data"]["violations"] == []
 
 
-def test_a_violation_recorded_in_a_push_moves_the_courier_record(client, make, courier, device):
+def test_a_violation_recorded_in_a_push_moves_the_courier_record(client, make, courier, device, server_clock):
     """A late arrival in a push records late_without_notice; the same pull brings the courier's record with it."""
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     _, cursor, _ = device.pull_all()
     before = db.session.get(Courier, courier["id"]).version
-    end = datetime.fromisoformat(task["window"]["end"])
-    confirm = device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"})
+    start, end = (datetime.fromisoformat(task["window"][k]) for k in ("start", "end"))
+    confirm = dict(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+                   device_time=(start - timedelta(minutes=30)).astimezone(SHANGHAI).isoformat())
     arrive = dict(device.op("stop.arrive", task["id"], HERE),
                   device_time=(end + timedelta(minutes=40)).astimezone(SHANGHAI).isoformat())
     results = device.push([confirm, arrive])["results"]

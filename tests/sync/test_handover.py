@@ -250,26 +250,30 @@ def test_alternate_delivery_needs_consent(device, make, courier):
         "place": "station", "authorization": {"via": "customer_link"}})["status"] == "applied"
 
 
-def test_consent_by_phone_is_a_recent_call_before_the_drop(device, make, courier):
-    """A call that reached the customer 5 hours before, or only after the drop, is no consent; one an hour before is."""
-    task = make.task(courier=courier, cod_amount=0, fees=[])
-    now = datetime.now(SHANGHAI)
+def test_consent_by_phone_is_a_recent_call_before_the_drop(device, make, courier, server_clock):
+    """A call that reached the customer 5 hours before, or only after the drop, is no consent; one an hour before is.
+
+    What came first is the device's numbering: a drop numbered after a call but dated before it happened after it
+    (held to the call's time, clock_suspect), so that call is its consent."""
+    with server_clock.at(server_clock.now() - timedelta(hours=8)):
+        task = make.task(courier=courier, cod_amount=0, fees=[])
+    base = datetime.now(SHANGHAI) - timedelta(hours=2)
     locker = {"place": "locker", "authorization": {"via": "contact", "reference": "call"}}
 
     def at(op: dict, hours: float) -> dict:
-        """The op made `hours` from now by the device's clock."""
-        op["device_time"] = (now + timedelta(hours=hours)).isoformat()
+        """The op made `hours` after the base time by the device's clock."""
+        op["device_time"] = (base + timedelta(hours=hours)).isoformat()
         return op
 
     results = device.push([at(device.op("appointment.contact", task["id"], {"outcome": "reached"}), -5),
                            at(device.op("pod.deliver_alternate", task["id"], locker), 0),
-                           at(device.op("appointment.contact", task["id"], {"outcome": "reached"}), 0.5),
-                           at(device.op("pod.deliver_alternate", task["id"], locker), 0.2)])["results"]
-    assert codes(results) == [("applied", None), ("rejected", "authorization_required"), ("applied", None),
-                              ("rejected", "authorization_required")]
-    late = at(device.op("pod.deliver_alternate", task["id"], locker), 1.4)
-    assert codes(device.push([late])["results"]) == [("applied", None)]
+                           at(device.op("appointment.contact", task["id"], {"outcome": "reached"}), 0.5)])["results"]
+    assert codes(results) == [("applied", None), ("rejected", "authorization_required"), ("applied", None)]
+    misdated = device.push([at(device.op("pod.deliver_alternate", task["id"], locker), 0.2)])["results"]
+    assert codes(misdated) == [("applied", None)] and misdated[0]["clock_suspect"] is True
     assert stored_task(task["id"]).status == "delivered"
+    again = codes(device.push([at(device.op("pod.deliver_alternate", task["id"], locker), 1.4)])["results"])
+    assert again == [("rejected", "handover_closed")]
 
 
 def test_alternate_with_cod_unpaid_is_payment_required(device, make, courier):
@@ -438,9 +442,10 @@ def test_duplicates_replay_and_do_not_double_pay(device, make, courier):
     assert [s[0] for s in steps(task["id"])] == ["verify_recipient", "inspect", "collect_payment", "sign"]
 
 
-def test_hours_late_queue_uses_device_time(device, make, courier):
+def test_hours_late_queue_uses_device_time(device, make, courier, server_clock):
     """A queue replayed hours later: steps keep their device times; the payment falls on the day it was taken."""
-    task = make.task(courier=courier)
+    with server_clock.at(server_clock.now() - timedelta(hours=6)):
+        task = make.task(courier=courier)
     signature = upload(device)
     then = datetime.now(timezone.utc) - timedelta(hours=5)
     ops = [device.op("pod.verify_recipient", task["id"], verify()),

@@ -12,7 +12,7 @@ import sync.push
 from server.database import begin_reading, begin_writing, end_reading, reads_unchanged
 from server.extensions import db
 from server.models import Appointment, OpLog, Violation
-from tests.sync.conftest import SHANGHAI
+from tests.sync.conftest import SHANGHAI, morning_task
 from tests.sync.test_handover import due, inspect_ok, sign, upload, verify
 
 HERE = {"lat": 31.23, "lon": 121.47}
@@ -101,13 +101,16 @@ def test_a_retry_racing_the_original_replays_it_after_the_read_phase(monkeypatch
     assert db.session.scalar(select(func.count()).select_from(OpLog).where(OpLog.device_id == device.id)) == 2
 
 
-def test_a_rule_that_writes_at_once_is_decided_again_under_the_lock(device, make, courier):
+def test_a_rule_that_writes_at_once_is_decided_again_under_the_lock(device, make, courier, server_clock):
     """A violation is inserted when the rule finds it (one per task, even from two hosts): query_only
     refuses it in the read phase, and the batch is decided under the lock, recording it once."""
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     early = _phases("wrote_early")
-    confirm = device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"})
-    contact = device.op("appointment.contact", task["id"], {"outcome": "no_answer"})
+    start = datetime.fromisoformat(task["window"]["start"])
+    confirm = dict(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+                   device_time=(start - timedelta(minutes=30)).astimezone(SHANGHAI).isoformat())
+    contact = dict(device.op("appointment.contact", task["id"], {"outcome": "no_answer"}),
+                   device_time=(start + timedelta(minutes=30)).astimezone(SHANGHAI).isoformat())
     late = datetime.fromisoformat(task["window"]["end"]) + timedelta(minutes=40)
     arrive = dict(device.op("stop.arrive", task["id"], HERE), device_time=late.astimezone(SHANGHAI).isoformat())
     body = device.push([confirm, contact, arrive])

@@ -3,9 +3,12 @@ balances and reviews it."""
 from datetime import datetime, timezone
 
 import pytest
+from sqlalchemy import select
 
 from schemas.limits import MAX_INT32
 from server.clock import local_date
+from server.extensions import db
+from server.models import OpLog
 from tests.sync.test_handover import due, inspect_ok, upload, verify
 
 
@@ -18,8 +21,9 @@ def _today() -> str:
 def test_cash_taken_under_a_wrong_clock_is_booked_on_a_day_a_remittance_balances(client, make, courier, device,
                                                                                    clock):
     """A clock at the end of the century booked the payment on 2099-12-31 (a day no remittance may name), one in
-    2000 on a day the books had closed: today's cash said 0 owed. Now both count today; the amount_mismatch
-    the clock ahead reported is among today's exceptions, not 2099's."""
+    2000 on a day the books had closed: today's cash said 0 owed. Now both count today, at the time the ops were
+    made by the measured skew (device_now is the same wrong clock); the amount_mismatch the clock ahead reported
+    is among today's exceptions, not 2099's; the op log keeps what the device said."""
     task = make.task(courier=courier)
     ops = [device.op("pod.verify_recipient", task["id"], verify()),
            device.op("pod.inspect", task["id"], inspect_ok(task)),
@@ -35,15 +39,16 @@ def test_cash_taken_under_a_wrong_clock_is_booked_on_a_day_a_remittance_balances
     headers, cash_url = make.headers("dispatcher"), f"/api/v1/dispatch/couriers/{courier['id']}/cash"
     cash = client.get(cash_url, query_string={"date": _today()}, headers=headers).json
     assert (cash["collected"], cash["difference"]) == (due(task), due(task)), cash
-    # The entry keeps what the device said.
-    assert cash["entries"][0]["device_time"].startswith(clock[:4])
+    assert cash["entries"][0]["device_time"][:10] == datetime.now(timezone.utc).date().isoformat()
+    db.session.expire_all()
+    rows = db.session.scalars(select(OpLog).order_by(OpLog.seq)).all()
+    assert {r.device_time.year for r in rows} == {int(clock[:4])} and all(r.clock_suspect for r in rows)
     remitted = client.post(f"/api/v1/dispatch/couriers/{courier['id']}/remittances",
                            json={"date": _today(), "amount": due(task)}, headers=headers)
     assert remitted.status_code == 201, remitted.json
     assert client.get(cash_url, query_string={"date": _today()}, headers=headers).json["difference"] == 0
-    # An exception is dated by its device time, but never after it arrived.
-    day = min(_today(), clock[:10])
-    listed = client.get("/api/v1/dispatch/exceptions", query_string={"date": day}, headers=headers).json
+    # An exception is dated by when it happened: today.
+    listed = client.get("/api/v1/dispatch/exceptions", query_string={"date": _today()}, headers=headers).json
     assert [(e["kind"], e["task_id"]) for e in listed["items"]] == [("amount_mismatch", task["id"])], listed
 
 
