@@ -455,3 +455,41 @@ def test_replacing_a_window_decides_it_by_when_and_by_whom(client, make, courier
     assert response.status_code == 200
     assert [w["outcome"] for w in _appointment(client, make, dispatch_late["id"])["windows"]] == ["replaced", None]
     assert [v["task_id"] for v in _violations(client, make, courier)] == [courier_late["id"]]
+
+
+def test_deciding_windows_in_a_push_reads_nothing_per_task(app, make, courier, device, clock):
+    """A batch that agrees (replacing a window), announces, arrives and phones on 3 tasks or on 12 reads the same
+    number of times: the windows a decision needs come with the batch's locks (load_open_windows). (Writes are
+    per row, as before.)"""
+    from sqlalchemy import event
+    start = clock.now() + timedelta(hours=1)
+    counts = []
+    for n in (3, 12):
+        tasks = [make.task(courier=courier, window=_window(start)) for _ in range(n)]
+        clock.set(start - timedelta(minutes=50))
+        ops = [_op(device, clock, "appointment.confirm", t["id"], {"window": _window(start + timedelta(minutes=30)),
+                                                                  "via": "phone"}) for t in tasks]
+        ops += [_op(device, clock, "appointment.late_notice", t["id"], {
+            "eta": (start + timedelta(hours=3)).isoformat(), "reason": "traffic"}) for t in tasks]
+        clock.set(start + timedelta(minutes=40))
+        ops += [_op(device, clock, "stop.arrive", t["id"], HERE) for t in tasks]
+        ops += [_op(device, clock, "appointment.contact", t["id"], {"outcome": "address_unknown"}) for t in tasks]
+        reads = [0]
+
+        def count(_conn, _cursor, statement, *_args, reads=reads, **_kw):
+            reads[0] += statement.lstrip().upper().startswith("SELECT")
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            results = _push(device, *ops)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        assert {r["status"] for r in results} == {"applied"}
+        data = results[-1]["entity"]["data"]
+        assert (data["status"], data["failure_reason"]) == ("failed", "address_unknown")
+        assert [(w["outcome"], w["failure_reason"]) for w in data["appointment"]["windows"]] == [
+            ("replaced", None), ("kept", "address_unknown")]
+        counts.append(reads[0])
+        clock.set(start + timedelta(hours=3))
+        start = clock.now() + timedelta(hours=1)
+    assert counts[0] == counts[1]
