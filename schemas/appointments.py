@@ -199,7 +199,6 @@ class ReviewItemOut(AppointmentWindowOut):
     waybill_no = fields.String(attribute="appointment.task.waybill_no")
     kind = fields.String(attribute="appointment.task.kind")
     courier_id = fields.String(attribute="appointment.task.courier_id", allow_none=True)
-    clock_suspect = fields.Boolean()
 
 
 class ReviewPage(PageOut):
