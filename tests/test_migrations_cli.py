@@ -380,33 +380,39 @@ def test_0022_reads_back_json_values_stored_as_numbers_before_it(app, client, ma
     assert client.get(f"/api/v1/dispatch/couriers/{courier['id']}", headers=headers).status_code == 200
 
 
-def test_0025_keeps_each_decision_on_its_window(app, client, make):
+def test_0025_keeps_each_decision_on_its_window(app, client, make, monkeypatch, midday):
     """Down to 0023 and up again: a late arrival's and a swept miss's outcomes are kept on their windows and their
     violations keyed by window; an appointment the old customer_absent set back to unconfirmed shows its kept window
     and why the attempt failed."""
-    from datetime import datetime, timedelta
+    from datetime import datetime, timedelta, timezone
 
     import sqlalchemy as sa
 
     from server.services import appointments
     from tests.sync.conftest import SHANGHAI, Device
+    from tests.sync.test_appointment_attempts import Clock
+    clock = Clock(monkeypatch)  # every fact dated when it happened: after its task, before it reached the server
+    clock.set(datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=10))
     courier = make.courier()
     device = Device(client, make.device(courier))
-    late, missed, absent = (make.task(courier=courier) for _ in range(3))
-
-    def at(op, when):
-        return dict(op, device_time=when.astimezone(SHANGHAI).isoformat())
-
-    start = datetime.fromisoformat(late["window"]["start"])
+    start = clock.now() + timedelta(hours=1)
     end = start + timedelta(hours=2)
-    device.push([device.op("appointment.confirm", t["id"], {"window": t["window"], "via": "phone"})
-                 for t in (late, missed, absent)])
-    device.push([at(device.op("stop.arrive", late["id"], {"lat": 31.23, "lon": 121.47}), end + timedelta(minutes=30)),
-                 at(device.op("stop.arrive", absent["id"], {"lat": 31.23, "lon": 121.47}), start),
-                 at(device.op("appointment.contact", absent["id"], {"outcome": "no_answer"}), start),
-                 at(device.op("stop.customer_absent", absent["id"], {"waited_minutes": 15}),
-                    start + timedelta(minutes=15))])
-    appointments.sweep_missed(now=end + timedelta(minutes=5))
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    late, missed, absent = (make.task(courier=courier, window=window) for _ in range(3))
+
+    def op(type_, task, payload):
+        return dict(device.op(type_, task["id"], payload), device_time=clock.now().astimezone(SHANGHAI).isoformat())
+
+    here = {"lat": 31.23, "lon": 121.47}
+    device.push([op("appointment.confirm", t, {"window": window, "via": "phone"}) for t in (late, missed, absent)])
+    clock.set(start)
+    device.push([op("stop.arrive", absent, here), op("appointment.contact", absent, {"outcome": "no_answer"})])
+    clock.advance(minutes=15)
+    device.push([op("stop.customer_absent", absent, {"waited_minutes": 15})])
+    clock.set(end + timedelta(minutes=5))
+    appointments.sweep_missed()
+    clock.advance(minutes=25)
+    device.push([op("stop.arrive", late, here)])
     db.session.remove()
     downgrade(directory=MIGRATIONS_DIR, revision="0023_op_ids")
     with db.engine.begin() as conn:  # what the old customer_absent left
