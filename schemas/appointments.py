@@ -4,8 +4,11 @@ from datetime import timedelta
 from marshmallow import fields, validate
 
 from schemas.common import Day, PageOut, PageQuery, Schema, Time, integer, text
+from schemas.limits import MAX_INT32
 from schemas.tasks import WindowIn
-from schemas.vocab import APPOINTMENT_STATES, CONTACT_OUTCOMES, FIELD_VIA
+from schemas.vocab import (APPOINTMENT_EXCEPTIONS, APPOINTMENT_STATES, APPOINTMENT_STATUSES, ATTEMPT_FAILURES,
+                           CONTACT_OUTCOMES, FIELD_VIA, REVIEW_OUTCOMES, REVIEW_REASONS, WINDOW_DECIDERS,
+                           WINDOW_OUTCOMES, WINDOW_STATUSES)
 
 # An appointment window is at most this long, and starts at most this far ahead (the service checks).
 MAX_WINDOW = timedelta(hours=12)
@@ -69,12 +72,33 @@ class DispatchRescheduleIn(Schema):
     customer_agreed = fields.Boolean(required=True)
 
 
-class AppointmentWindowOut(Schema):
-    """A window in the appointment's history."""
+def _one_of(values, description: str | None = None, **kwargs) -> fields.String:
+    """An output string from a vocabulary, the spec naming its values."""
+    return fields.String(metadata={"enum": list(values), **({"description": description} if description else {})},
+                         **kwargs)
 
+
+class AppointmentWindowOut(Schema):
+    """A window in the appointment's history, with its own decision."""
+
+    id = fields.Integer()
     start = fields.AwareDateTime()
     end = fields.AwareDateTime()
-    status = fields.String()
+    status = _one_of(WINDOW_STATUSES)
+    attempt = fields.Integer(allow_none=True, metadata={
+        "description": "The attempt the window was (null: a proposal never agreed)"})
+    outcome = _one_of(WINDOW_OUTCOMES, "Its decision; null while open or only proposed", allow_none=True)
+    decided_at = fields.AwareDateTime(allow_none=True)
+    decided_by = _one_of(WINDOW_DECIDERS, allow_none=True)
+    arrived_at = fields.AwareDateTime(allow_none=True, metadata={"description": "The counted arrival (device time)"})
+    notice_at = fields.AwareDateTime(allow_none=True)
+    notice_in_time = fields.Boolean()
+    failure_reason = _one_of(ATTEMPT_FAILURES, "Why the attempt failed", allow_none=True)
+    review_reason = _one_of(REVIEW_REASONS, "Why it went to dispatch's review", allow_none=True)
+    provisional_outcome = _one_of(REVIEW_OUTCOMES + ("replaced",), "What the facts would decide if trusted",
+                                  allow_none=True)
+    reviewed_at = fields.AwareDateTime(allow_none=True)
+    review_note = fields.String(allow_none=True)
     proposed_by_kind = fields.String()
     proposed_by_id = fields.String(allow_none=True)
     agreed_by_kind = fields.String(allow_none=True)
@@ -89,7 +113,8 @@ class AppointmentWindowOut(Schema):
 class ContactAttemptOut(Schema):
     """A contact attempt."""
 
-    outcome = fields.String()
+    outcome = _one_of(CONTACT_OUTCOMES)
+    attempt = fields.Integer(allow_none=True)
     note = fields.String(allow_none=True)
     courier_id = fields.String(allow_none=True)
     device_time = fields.AwareDateTime(allow_none=True)
@@ -120,10 +145,11 @@ _window_out = CurrentWindowOut()
 class AppointmentOut(Schema):
     """A task's appointment: status, current window, history, contact attempts."""
 
-    status = fields.String()
+    status = _one_of(APPOINTMENT_STATUSES, "The current window's: unconfirmed or confirmed until it is decided")
+    attempt = fields.Integer(metadata={"description": "The current attempt's number, from 1"})
     window = fields.Function(lambda a: _window_out.dump(a))
     needs_new_appointment = fields.Boolean()
-    exception = fields.String(allow_none=True)
+    exception = _one_of(APPOINTMENT_EXCEPTIONS, allow_none=True)
     arrived_at = fields.AwareDateTime(allow_none=True)
     notice = fields.Function(lambda a: _notice_out.dump(a) if a.notice_at else None)
     clock_suspect = fields.Boolean()
@@ -158,3 +184,35 @@ class BoardPage(PageOut):
     """A page of the board."""
 
     items = fields.List(fields.Nested(BoardItemOut))
+
+
+class ReviewQuery(PageQuery):
+    """Paging the review list oldest first: the cursor is the last window id seen."""
+
+    cursor = integer(minimum=1, maximum=MAX_INT32, strict=False, load_default=None)
+
+
+class ReviewItemOut(AppointmentWindowOut):
+    """A window under review (or just decided by dispatch), with its task."""
+
+    task_id = fields.String(attribute="appointment.task_id")
+    waybill_no = fields.String(attribute="appointment.task.waybill_no")
+    kind = fields.String(attribute="appointment.task.kind")
+    courier_id = fields.String(attribute="appointment.task.courier_id", allow_none=True)
+
+
+class ReviewPage(PageOut):
+    """A page of the review list."""
+
+    items = fields.List(fields.Nested(ReviewItemOut))
+
+
+class ReviewDecisionIn(Schema):
+    """Dispatch decides a window under review."""
+
+    outcome = text(16, validate=validate.OneOf(REVIEW_OUTCOMES))
+    note = text(500, multiline=True)
+    window_id = integer(minimum=1, maximum=MAX_INT32, required=False, load_default=None, metadata={
+        "description": "The window to decide (default: the task's oldest under review)"})
+    notice_in_time = fields.Boolean(load_default=False, metadata={
+        "description": "The late notice given on a flagged clock did come in time: no late_without_notice"})

@@ -9,6 +9,7 @@ from schemas.appointments import AppointmentOut
 from schemas.common import Schema
 from schemas.handover import HandoverStateOut
 from schemas.tasks import CourierRecipientOut, FeeOut, NoteOut, ParcelOut, WindowOut
+from schemas.vocab import ATTEMPT_FAILURES
 
 _appointment_out = AppointmentOut()
 _handover_out = HandoverStateOut()
@@ -41,6 +42,8 @@ class CourierTaskOut(Schema):
     window = fields.Function(lambda task: _window_out.dump(task))
     arrived_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
+    failure_reason = fields.String(allow_none=True, metadata={
+        "enum": list(ATTEMPT_FAILURES), "description": "Why the day's attempt failed, while the task is failed"})
     appointment = fields.Function(lambda task: _appointment_out.dump(task.appointment) if task.appointment else None)
     gift_description = fields.String(allow_none=True)
     pin_required = fields.Boolean()

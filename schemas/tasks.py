@@ -4,7 +4,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from schemas.common import (Day, PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier,
                             integer, money, phone, text)
 from schemas.limits import MAX_MONEY
-from schemas.vocab import TASK_KINDS, TASK_STATUSES
+from schemas.vocab import ATTEMPT_FAILURES, TASK_KINDS, TASK_STATUSES
 
 WAYBILL = {"pattern": r"[A-Za-z0-9\-]{4,40}", "pattern_error": "Waybill: 4-40 letters, digits or dashes."}
 MAX_IMPORT_TASKS = 5000  # per import, JSON or CSV
@@ -185,6 +185,8 @@ class TaskOut(Schema):
     arrived_at = fields.AwareDateTime(allow_none=True)
     finished_at = fields.AwareDateTime(allow_none=True)
     cancel_reason = fields.String(allow_none=True)
+    failure_reason = fields.String(allow_none=True, metadata={
+        "enum": list(ATTEMPT_FAILURES), "description": "Why the day's attempt failed, while the task is failed"})
     gift_description = fields.String(allow_none=True)
     pin_required = fields.Boolean()
     return_of_id = fields.String(allow_none=True)

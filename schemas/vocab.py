@@ -35,14 +35,34 @@ PUSH_REJECTION_CODES = ("invalid_op", "invalid_device_time", "invalid_base_versi
 CONFLICT_STATUSES = ("open", "resolved")
 CONFLICT_RESOLUTIONS = ("field_fact_stands", "dispatch_stands", "followed_up")
 
-# unconfirmed -> confirmed (window agreed) -> kept | late | missed; back to unconfirmed when a new one is needed.
-APPOINTMENT_STATUSES = ("unconfirmed", "confirmed", "kept", "late", "missed")
+# The appointment's status is its current window's: unconfirmed (promised, not agreed) or confirmed (agreed) until
+# that window is decided, then the window's outcome (kept, late, missed, not_attempted, review). A new agreed window
+# (a new attempt) makes it confirmed again; nothing goes back to unconfirmed.
+APPOINTMENT_STATUSES = ("unconfirmed", "confirmed", "kept", "late", "missed", "not_attempted", "review")
 # What dispatch's board shows: the stored status, with confirmed ones about to end unvisited as at_risk.
-APPOINTMENT_STATES = ("unconfirmed", "confirmed", "at_risk", "late", "missed", "kept")
+APPOINTMENT_STATES = ("unconfirmed", "confirmed", "at_risk", "late", "missed", "kept", "not_attempted", "review")
 APPOINTMENT_VIA = ("phone", "in_person", "customer_link", "dispatch")
 FIELD_VIA = ("phone", "in_person")  # how a courier's handheld may say a window was agreed
 WINDOW_STATUSES = ("proposed", "agreed", "superseded", "declined")
-CONTACT_OUTCOMES = ("reached", "no_answer", "wrong_number", "refused")
+# Each agreed (or promised) window's own decision, kept on the window (docs/decisions.md, "Issue 21: appointments
+# that cannot be rewritten"): kept (a counted arrival by its end), late (after it, or told after the notice lead,
+# or replaced by the courier once the lead had passed), missed (agreed, ended unvisited), not_attempted (promised,
+# never agreed, ended unvisited), replaced (another window agreed in time: it decides nothing), review (a decision
+# the facts cannot make alone: dispatch decides kept, late or missed).
+WINDOW_OUTCOMES = ("kept", "late", "missed", "not_attempted", "replaced", "review")
+REVIEW_OUTCOMES = ("kept", "late", "missed")  # what dispatch may decide a window under review to be
+# Why a window is under review: a device clock the push engine flagged; an arrival at a stop without coordinates;
+# a fact that reached the server after the window was decided and would decide it otherwise.
+REVIEW_REASONS = ("clock_suspect", "location_unknown", "late_sync")
+# What made a window's outcome what it is: an arrival, the sweep, another window agreed, a late notice or a wait
+# (customer_absent) that put it under review, dispatch's review, or the migration that kept the decisions before.
+WINDOW_DECIDERS = ("arrival", "sweep", "replacement", "notice", "wait", "dispatch", "migration")
+# address_unknown: the courier cannot find the address.
+CONTACT_OUTCOMES = ("reached", "no_answer", "wrong_number", "refused", "address_unknown")
+# Why an attempt failed (the window's failure_reason, the failed task's failure_reason).
+ATTEMPT_FAILURES = ("customer_absent", "address_unknown", "refused")
+# What the board's appointment.exception says dispatch must look at.
+APPOINTMENT_EXCEPTIONS = ("wrong_number", "customer_absent", "address_unknown", "refused", "not_attempted")
 VIOLATION_CODES = ("late_without_notice", "left_before_inspection", "private_surcharge", "gift_not_disclosed",
                    "conduct_item_failed", "complaint_upheld")
 VIOLATION_SOURCES = ("auto", "complaint", "checklist")

@@ -152,7 +152,11 @@ class Config:
         self.CLOCK_SKEW_TOLERANCE_SECONDS = _env_int("CLOCK_SKEW_TOLERANCE_SECONDS", 300)
         self.MIN_WAIT_MINUTES = _env_int("MIN_WAIT_MINUTES", 10)
         self.AT_RISK_LEAD_MINUTES = _env_int("AT_RISK_LEAD_MINUTES", 30)
-        # A signature further than this from the task's address is flagged not_at_address.
+        # A late notice (or a courier's new window) counts as given in time only this long before the window
+        # starts: "提前给顾客打电话或另约时间" (docs/decisions.md, "Issue 21: appointments that cannot be rewritten").
+        self.NOTICE_LEAD_MINUTES = _env_int("NOTICE_LEAD_MINUTES", 30)
+        # A signature further than this from the task's address is flagged not_at_address; an arrival further
+        # than this from the stop is kept in the history but is not an arrival (kept/late, the wait rule).
         self.HANDOVER_MAX_DISTANCE_M = _env_int("HANDOVER_MAX_DISTANCE_M", 200)
         self.HANDOVER_PIN_MAX_FAILURES = _env_int("HANDOVER_PIN_MAX_FAILURES", 5)
         self.HANDOVER_CONSENT_CALL_HOURS = _env_int("HANDOVER_CONSENT_CALL_HOURS", 4)

@@ -44,18 +44,18 @@ def _customer_link(actor: Actor, courier_id: str, now: datetime) -> str:
 
 
 def _appointment_day(courier: Courier, task_ids: list[str], now: datetime) -> str:
-    """Give the first courier's day every appointment state, and a late_without_notice violation.
+    """Give the first courier's day every appointment state, a failed attempt and a late_without_notice violation.
 
     The field facts carry device times around each window (an agreement an hour
     before it, arrivals inside or after it), and the windows lie around the
     seed's now (see `_window_start`), so the states are the same on whatever day
-    and at whatever time of day the demo is seeded: the missed window ended
-    before now, and no arrival is after it.
+    and at whatever time of day the demo is seeded: the missed and not attempted
+    windows ended before now, and no arrival is after it.
     """
     field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
     by_window = sorted((db.session.get(Task, task_id) for task_id in task_ids), key=lambda t: t.window_start)
-    unconfirmed, kept, late, late_noticed, missed, wrong_number, *_, confirmed = by_window
-    for task in (kept, late, late_noticed, missed, confirmed):
+    not_attempted, kept, late, late_noticed, missed, absent, *_, wrong_number, confirmed = by_window
+    for task in (kept, late, late_noticed, missed, absent, confirmed):
         appointments.confirm_task(actor=field, task=task, start=task.window_start, end=task.window_end,
                                   via="phone", device_time=task.window_start - timedelta(hours=1))
     appointments.contact(actor=field, task=wrong_number, outcome="wrong_number", note="number not in service",
@@ -65,14 +65,20 @@ def _appointment_day(courier: Courier, task_ids: list[str], now: datetime) -> st
     appointments.arrive(actor=field, task=kept, lat=kept.lat, lon=kept.lon, at=kept.window_start + timedelta(minutes=25))
     appointments.arrive(actor=field, task=late, lat=late.lat, lon=late.lon, at=late.window_end + timedelta(minutes=35))
     appointments.late_notice(actor=field, task=late_noticed, eta=late_noticed.window_end + timedelta(minutes=30),
-                             reason="traffic on the ring road", device_time=late_noticed.window_end - timedelta(minutes=20))
+                             reason="traffic on the ring road", device_time=late_noticed.window_start - timedelta(minutes=45))
     appointments.arrive(actor=field, task=late_noticed, lat=late_noticed.lat, lon=late_noticed.lon,
                  at=late_noticed.window_end + timedelta(minutes=25))
+    arrival = absent.window_start + timedelta(minutes=20)
+    appointments.arrive(actor=field, task=absent, lat=absent.lat, lon=absent.lon, at=arrival)
+    appointments.contact(actor=field, task=absent, outcome="no_answer", note="no one at the door",
+                         device_time=arrival + timedelta(minutes=2))
+    appointments.customer_absent(actor=field, task=absent, waited_minutes=15, device_time=arrival + timedelta(minutes=15))
     db.session.commit()
     appointments.sweep_missed(now=now)
-    return (f"appointments of {courier.name}: unconfirmed {unconfirmed.waybill_no}, confirmed {confirmed.waybill_no}, "
-            f"kept {kept.waybill_no}, late {late.waybill_no} (violation) and {late_noticed.waybill_no} (with notice), "
-            f"missed {missed.waybill_no} (violation), wrong number {wrong_number.waybill_no}")
+    return (f"appointments of {courier.name}: unconfirmed {wrong_number.waybill_no} (wrong number), confirmed "
+            f"{confirmed.waybill_no}, kept {kept.waybill_no}, late {late.waybill_no} (violation) and "
+            f"{late_noticed.waybill_no} (with notice), missed {missed.waybill_no} (violation), not attempted "
+            f"{not_attempted.waybill_no}, customer absent {absent.waybill_no} (failed)")
 
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n" + bytes(range(64))  # a stand-in image for signatures and photos

@@ -90,7 +90,7 @@ def test_the_demo_dates_no_fact_after_it_was_seeded(app, client, make, monkeypat
     missed = list(db.session.scalars(select(Appointment).where(Appointment.status == "missed")))
     assert len(missed) == 1 and all(a.window_end < now for a in missed)
     assert {a.status for a in db.session.scalars(select(Appointment))} == {
-        "unconfirmed", "confirmed", "kept", "late", "missed"}
+        "unconfirmed", "confirmed", "kept", "late", "missed", "not_attempted"}
     link = next(line for line in result.output.splitlines() if line.startswith("customer link for "))
     url = path_of({"url": link.rsplit(" ", 1)[1]})
     page = client.get(url + "?lang=en")

@@ -378,3 +378,55 @@ def test_0022_reads_back_json_values_stored_as_numbers_before_it(app, client, ma
     else:
         assert read == sent and type(read[3]) is float
     assert client.get(f"/api/v1/dispatch/couriers/{courier['id']}", headers=headers).status_code == 200
+
+
+def test_0025_keeps_each_decision_on_its_window(app, client, make, monkeypatch, midday):
+    """Down to 0023 and up again: a late arrival's and a swept miss's outcomes are kept on their windows and their
+    violations keyed by window; an appointment the old customer_absent set back to unconfirmed shows its kept window
+    and why the attempt failed."""
+    from datetime import datetime, timedelta, timezone
+
+    import sqlalchemy as sa
+
+    from server.services import appointments
+    from tests.sync.conftest import SHANGHAI, Device
+    from tests.sync.test_appointment_attempts import Clock
+    clock = Clock(monkeypatch)  # every fact dated when it happened: after its task, before it reached the server
+    clock.set(datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=10))
+    courier = make.courier()
+    device = Device(client, make.device(courier))
+    start = clock.now() + timedelta(hours=1)
+    end = start + timedelta(hours=2)
+    window = {"start": start.isoformat(), "end": end.isoformat()}
+    late, missed, absent = (make.task(courier=courier, window=window) for _ in range(3))
+
+    def op(type_, task, payload):
+        return dict(device.op(type_, task["id"], payload), device_time=clock.now().astimezone(SHANGHAI).isoformat())
+
+    here = {"lat": 31.23, "lon": 121.47}
+    device.push([op("appointment.confirm", t, {"window": window, "via": "phone"}) for t in (late, missed, absent)])
+    clock.set(start)
+    device.push([op("stop.arrive", absent, here), op("appointment.contact", absent, {"outcome": "no_answer"})])
+    clock.advance(minutes=15)
+    device.push([op("stop.customer_absent", absent, {"waited_minutes": 15})])
+    clock.set(end + timedelta(minutes=5))
+    appointments.sweep_missed()
+    clock.advance(minutes=25)
+    device.push([op("stop.arrive", late, here)])
+    db.session.remove()
+    downgrade(directory=MIGRATIONS_DIR, revision="0023_op_ids")
+    with db.engine.begin() as conn:  # what the old customer_absent left
+        conn.execute(sa.text("UPDATE appointments SET status = 'unconfirmed' WHERE task_id = :id"),
+                     {"id": absent["id"]})
+        assert sorted(conn.execute(sa.text("SELECT dedupe_key FROM violations")).scalars()) == sorted(
+            f"late_without_notice:{t['id']}" for t in (late, missed))
+    upgrade(directory=MIGRATIONS_DIR)
+    with db.engine.connect() as conn:
+        windows = {row[0]: tuple(row[1:]) for row in conn.execute(sa.text(
+            "SELECT a.task_id, w.id, w.outcome, w.failure_reason, w.decided_by, w.attempt, a.status "
+            "FROM appointment_windows w JOIN appointments a ON a.id = w.appointment_id WHERE w.status = 'agreed'"))}
+        keys = set(conn.execute(sa.text("SELECT dedupe_key FROM violations")).scalars())
+    assert {task_id: row[1:] for task_id, row in windows.items()} == {
+        late["id"]: ("late", None, "migration", 1, "late"), missed["id"]: ("missed", None, "migration", 1, "missed"),
+        absent["id"]: ("kept", "customer_absent", "migration", 1, "kept")}
+    assert keys == {f"late_without_notice:{t['id']}:{windows[t['id']][0]}" for t in (late, missed)}

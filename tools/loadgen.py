@@ -94,6 +94,9 @@ class Provisioned:
 # post-trip check, shift.end; the next day starts 24 hours after the last. Stops come in a cycle of 50
 # that mixes them as a day does: 38 handovers at the door (a third cash on delivery, a fifth announced
 # late), 4 customers absent, 2 refusals at inspection, 2 deliveries to a locker, 4 pickups.
+# A stop announced late was phoned LATE_CALL minutes ahead: agreed, then told of the lateness, more than the
+# notice lead (FIELDOPS_NOTICE_LEAD_MINUTES, 30) before its window starts, so the notice is in time.
+LATE_CALL = 35
 DAY_STOPS = 120
 _CYCLE = 50
 _PICKUP, _ABSENT, _REFUSED, _ALTERNATE = {7, 19, 31, 43}, {11, 24, 37, 49}, {16, 41}, {28, 45}
@@ -153,34 +156,39 @@ def _stop_steps(k: int) -> tuple[list[tuple[str, float]], float]:
     if kind == "refused":  # damage found at inspection, photographed; refused
         return [("appointment.contact", 0), ("appointment.confirm", 0.25), ("stop.arrive", 2),
                 ("pod.verify_recipient", 2.5), ("pod.inspect", 3), ("task.note", 3.5), ("pod.refuse", 4)], 5
-    steps = [("appointment.contact", 0), ("appointment.confirm", 0.25)]
-    steps += [("appointment.late_notice", 0.5)] if _late(k) else []
+    if _late(k):  # phoned ahead (while working earlier stops): agreed a window, then told it will be late
+        steps = [("appointment.contact", -LATE_CALL), ("appointment.confirm", 0.25 - LATE_CALL),
+                 ("appointment.late_notice", 0.5 - LATE_CALL)]
+    else:
+        steps = [("appointment.contact", 0), ("appointment.confirm", 0.25)]
     steps += [("stop.arrive", 2), ("task.note", 2.25), ("pod.verify_recipient", 2.5), ("pod.inspect", 3)]
     steps += [("pod.collect_payment", 3.5)] if _cod(k) else []
     return steps + [("pod.sign", 4)], 5
 
 
 def _steps() -> Iterator[tuple[str, int | None, float, int]]:
-    """The op stream's skeleton, day after day: (op type, stop index or None, minute, day)."""
+    """The op stream's skeleton, day after day, in time order: (op type, stop index or None, minute, day)."""
     day = 0
     while True:
         t = day * 1440.0
-        yield from (("checklist.submit:conduct.pre_shift", None, t, day),
-                    ("checklist.submit:vehicle.pre_trip", None, t + 1, day), ("shift.start", None, t + 2, day))
+        ops = [("checklist.submit:conduct.pre_shift", None, t, day),
+               ("checklist.submit:vehicle.pre_trip", None, t + 1, day), ("shift.start", None, t + 2, day)]
         t += 10
         for k in range(day * DAY_STOPS, (day + 1) * DAY_STOPS):
             steps, length = _stop_steps(k)
-            yield from ((op_type, k, t + minute, day) for op_type, minute in steps)
+            ops += [(op_type, k, t + minute, day) for op_type, minute in steps]
             t += length
-        yield from (("checklist.submit:vehicle.post_trip", None, t + 5, day), ("shift.end", None, t + 6, day))
+        ops += [("checklist.submit:vehicle.post_trip", None, t + 5, day), ("shift.end", None, t + 6, day)]
+        yield from sorted(ops, key=lambda op: op[2])  # a call ahead falls among the stops before (stable sort)
         day += 1
 
 
 def plan(ops: int) -> tuple[int, float]:
-    """How many tasks (stops) a stream of `ops` ops works, and the minutes from its first op to its last."""
+    """How many tasks (stops) a stream of `ops` ops works, and the minute of its last op (minute 0 is the first
+    day's pre-shift check; a call ahead before it is at a negative minute)."""
     stops, last = 0, 0.0
     for _, (_, k, minute, _) in zip(range(ops), _steps(), strict=False):
-        stops, last = (k + 1 if k is not None else stops), minute
+        stops, last = (max(stops, k + 1) if k is not None else stops), minute
     return stops, last
 
 
@@ -212,8 +220,10 @@ def _stop_op(device: Provisioned, op_type: str, k: int, at: datetime) -> tuple[s
     task_id = device.task_ids[k]
     files: list[tuple[str, bytes]] = []
     window = {"start": (at - timedelta(hours=1)).isoformat(), "end": (at + timedelta(hours=1)).isoformat()}
-    if _late(k):  # the agreed window ends a minute before the courier arrives; the notice came in time
-        window = {"start": (at - timedelta(hours=2)).isoformat(), "end": (at + timedelta(minutes=1)).isoformat()}
+    if _late(k):  # agreed on the call ahead: a window starting before the arrival and ending a minute before it
+        arrival = at + timedelta(minutes=LATE_CALL + 1.75)
+        window = {"start": (arrival - timedelta(minutes=6)).isoformat(),
+                  "end": (arrival - timedelta(minutes=1)).isoformat()}
     parcels, due = _parcels(k), _cod(k) + sum(fee["amount"] for fee in _fees(k))
     if op_type in ("pod.sign", "pickup.collect"):
         files.append(_file(device, k, "signature"))
@@ -223,7 +233,8 @@ def _stop_op(device: Provisioned, op_type: str, k: int, at: datetime) -> tuple[s
     payload = {
         "appointment.contact": lambda: {"outcome": "no_answer" if stop_kind(k) == "absent" else "reached"},
         "appointment.confirm": lambda: {"window": window, "via": "phone"},
-        "appointment.late_notice": lambda: {"eta": (at + timedelta(minutes=2)).isoformat(), "reason": "traffic"},
+        "appointment.late_notice": lambda: {"eta": (at + timedelta(minutes=LATE_CALL + 2)).isoformat(),
+                                            "reason": "traffic"},
         "stop.arrive": lambda: dict(_AT),
         "task.note": lambda: {"text": f"stop {k}: {stop_kind(k)}"},
         "stop.customer_absent": lambda: {"waited_minutes": 11},

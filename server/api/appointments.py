@@ -2,7 +2,8 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.appointments import BoardPage, BoardQuery, DispatchConfirmIn, DispatchRescheduleIn
+from schemas.appointments import (BoardPage, BoardQuery, DispatchConfirmIn, DispatchRescheduleIn, ReviewDecisionIn,
+                                  ReviewItemOut, ReviewPage, ReviewQuery)
 from schemas.tasks import TaskDetailOut
 from schemas.violations import ViolationPage, ViolationQuery
 from server.auth import DISPATCH, OFFICE, current_actor, require
@@ -23,6 +24,32 @@ class AppointmentBoard(MethodView):
         """Each task's appointment on a depot-local day, with its state, windows and contact attempts."""
         return appointments.board(day=query["date"], state_filter=query["status"], courier_id=query["courier_id"],
                                   cursor=query["cursor"], limit=query["limit"])
+
+
+@blp.route("/appointments/review")
+class AppointmentReviewList(MethodView):
+    """Windows whose decision the facts could not make alone."""
+
+    @require(*DISPATCH)
+    @blp.arguments(ReviewQuery, location="query")
+    @blp.response(200, ReviewPage)
+    def get(self, query):
+        """Windows under review (a flagged clock, a stop without coordinates, a fact after the decision), oldest
+        first."""
+        return appointments.review_list(cursor=query["cursor"], limit=query["limit"])
+
+
+@blp.route("/tasks/<task_id>/appointment/review")
+class AppointmentReview(MethodView):
+    """Dispatch decides a window under review."""
+
+    @require(*DISPATCH)
+    @blp.arguments(ReviewDecisionIn)
+    @blp.response(200, ReviewItemOut)
+    def post(self, data, task_id):
+        """Decide the task's window under review: kept, late or missed, with a note (late or missed on an agreed
+        window without notice in time records late_without_notice)."""
+        return appointments.decide_review(actor=current_actor(), task_id=task_id, **data)
 
 
 @blp.route("/tasks/<task_id>/appointment/confirm")

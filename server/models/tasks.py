@@ -49,6 +49,8 @@ class Task(db.Model):
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_reason: Mapped[str | None] = mapped_column(String(300))
+    # Why the day's attempt failed (schemas.vocab.ATTEMPT_FAILURES) while the task is `failed`.
+    failure_reason: Mapped[str | None] = mapped_column(String(32))
     # An enclosed gift the courier must tell the customer about before they sign.
     gift_description: Mapped[str | None] = mapped_column(String(200))
     # The recipient must give the handover PIN dispatch issued (the hash is on the handover).

@@ -1,27 +1,34 @@
-"""Appointments: agreeing a window with the customer, contact attempts, late notice, waiting, arrival, the sweep.
+"""Appointments: agreeing a window with the customer, contact attempts, late notice, waiting, arrival, the sweep,
+dispatch's review.
 
-Decisions use the device's time (the courier may have been offline for
-hours); the server's receipt time is stored beside it. A decision taken on a
-device clock the push engine flagged (clock_suspect) still stands, and marks
-the appointment (and any violation's evidence) for dispatch to review.
+Every agreed (or promised) window is decided once, on the window itself
+(docs/decisions.md, "Issue 21: appointments that cannot be rewritten"): kept or
+late by the first counted arrival, missed or not_attempted when it ends
+unvisited, late or replaced when another window is agreed before it ends. The
+decision is taken before anything replaces the window, and a later window is a
+new attempt: nothing undoes an earlier one. Decisions use the device's time
+(the courier may have been offline for hours), as the push engine corrected it;
+the server's receipt time is stored beside it. A rule that would give credit
+by time (kept, a notice in time, a wait long enough) on a clock the engine
+flagged (clock_suspect) gives none: the window goes to dispatch's review list.
 """
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, bindparam, event, func, or_, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, bindparam, event, func, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas.appointments import MAX_AHEAD, MAX_WINDOW
-from schemas.vocab import OPEN_STATUSES
+from schemas.vocab import ATTEMPT_FAILURES, OPEN_STATUSES
 from server.auth import SYSTEM, Actor
-from server.clock import local_date, utcnow
-from server.errors import NotFound, RuleViolation, ValidationFailed
+from server.clock import filed_at, local_date, utcnow
+from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.geo import distance_m
 from server.models import Appointment, AppointmentWindow, ContactAttempt, Task
 from server.services import events, tasks, violations
-from server.services.common import paginate
+from server.services.common import audit, paginate, snapshot
 
 
 def _of(task: Task) -> Appointment:
@@ -31,10 +38,15 @@ def _of(task: Task) -> Appointment:
     return task.appointment
 
 
-def _ensure_open(task: Task) -> None:
-    """Nobody agrees a time for a task that is finished or cancelled."""
-    if task.is_finished:
+def _ensure_open(task: Task, *, reopening: bool = False) -> None:
+    """Nobody agrees a time for a task that is finished or cancelled; a failed one takes a new attempt (reopening)."""
+    if task.is_finished and not (reopening and task.status == "failed"):
         raise RuleViolation(f"Task is {task.status}; its appointment can no longer change.", code="task_closed")
+
+
+def _lead() -> timedelta:
+    """How long before a window starts the customer must be told (FIELDOPS_NOTICE_LEAD_MINUTES)."""
+    return timedelta(minutes=current_app.config["NOTICE_LEAD_MINUTES"])
 
 
 def agreeable(*, start: datetime, end: datetime, at: datetime) -> bool:
@@ -92,43 +104,50 @@ def _add_window(appointment: Appointment, **fields) -> AppointmentWindow:
     return window
 
 
+def _open_windows(appointment: Appointment) -> list[AppointmentWindow]:
+    """The appointment's open windows (agreed, proposed) and those this transaction touched, in memory.
+
+    A task rescheduled all week has a long history, and agreeing or deciding a
+    window must neither load it nor grow with it. The stored windows still open
+    (an agreed one, proposals: a few, whatever the history's length) are read
+    once per transaction (none if load_open_windows read them for the batch) and
+    kept with those the transaction touched: a push applies its batch before its
+    one flush, so the database does not know those yet.
+    """
+    if appointment.id is None:  # an appointment created in this transaction: its windows are in memory
+        return appointment.windows
+    touched = _touched(appointment)
+    loaded = db.session.info.setdefault(_OPEN_LOADED, set())
+    if appointment.id not in loaded:
+        stored = db.session.scalars(_STORED_OPEN, {
+            "of_appointment": appointment.id, "touched_ids": [w.id for w in touched if w.id is not None]})
+        touched.extend(w for w in stored if w not in touched)
+        loaded.add(appointment.id)
+    return sorted(touched, key=lambda w: (w.id is None, w.id or 0))  # stored ones by id, then the new ones
+
+
+def _current_window(appointment: Appointment) -> AppointmentWindow | None:
+    """The window the appointment is about now: the agreed one, else the promised proposal (the task's window)."""
+    candidates = _open_windows(appointment)
+    agreed = [w for w in candidates if w.status == "agreed"]
+    if agreed:
+        return agreed[-1]
+    return next((w for w in candidates if w.status == "proposed"
+                 and (w.start, w.end) == (appointment.window_start, appointment.window_end)), None)
+
+
 def _settle_windows(appointment: Appointment, start: datetime, end: datetime) -> AppointmentWindow | None:
     """Supersede the agreed window and decline the proposals, but the first one proposing (start, end): returned.
 
-    Only the open windows change; the rest is history. A task rescheduled all
-    week has a long history, and agreeing a window must neither load it nor grow
-    with it. Windows this transaction added or changed are settled in memory (a
-    push applies its batch before its one flush, so the database does not know
-    them yet), and so are the stored windows still open, read in one query.
+    Only the open windows change; the rest is history.
     """
-    def settle(windows, agreed):
-        for window in windows:
-            if window.status == "agreed":
-                window.status = "superseded"
-            elif window.status == "proposed" and window is not agreed:
-                window.status = "declined"
-
-    def proposes(window):
-        return window.status == "proposed" and (window.start, window.end) == (start, end)
-
-    if appointment.id is None:
-        agreed = next((w for w in appointment.windows if proposes(w)), None)
-        settle(appointment.windows, agreed)
-        return agreed
-    touched = _touched(appointment)
-    if appointment.id in db.session.info.get(_OPEN_LOADED, ()):
-        # load_open_windows put the stored open windows among the touched ones: nothing to ask.
-        agreed = next((w for w in touched if proposes(w)), None)
-        settle(touched, agreed)
-        return agreed
-    # The stored windows still open (an agreed one, proposals: a few, whatever the history's
-    # length) join those this transaction touched, and are settled in memory with them: one
-    # SELECT, and their changes go out with the batch's flush.
-    stored = list(db.session.scalars(_STORED_OPEN, {
-        "of_appointment": appointment.id, "touched_ids": [w.id for w in touched if w.id is not None]}))
-    agreed = next((w for w in stored if proposes(w)), None) or next((w for w in touched if proposes(w)), None)
-    touched.extend(stored)
-    settle(touched, agreed)
+    windows = _open_windows(appointment)
+    agreed = next((w for w in windows if w.status == "proposed" and (w.start, w.end) == (start, end)), None)
+    for window in windows:
+        if window.status == "agreed":
+            window.status = "superseded"
+        elif window.status == "proposed" and window is not agreed:
+            window.status = "declined"
     return agreed
 
 
@@ -189,12 +208,147 @@ def init_app(_app) -> None:
         event.listen(Session, "after_commit", _forget_touched)
 
 
+# ---- Deciding a window: one place for the arrival, the sweep, a replacement, a late fact and dispatch's review.
+
+def _decide(task: Task, appointment: Appointment, window: AppointmentWindow | None, outcome: str, *, by: str,
+            reason: str | None = None, provisional: str | None = None, current: bool = True) -> None:
+    """Write the window's decision (and, for the current window, the appointment's status, which shows it)."""
+    if window is not None:
+        window.outcome, window.decided_at, window.decided_by = outcome, utcnow(), by
+        if outcome == "review":
+            window.review_reason, window.provisional_outcome = reason, provisional
+            task.needs_review = True
+        if current:
+            window.notice_at, window.notice_in_time = appointment.notice_at, appointment.notice_in_time
+    if current:
+        appointment.status = outcome
+
+
+def _agreed(window: AppointmentWindow | None) -> bool:
+    """Whether the customer agreed the window (a promised one never makes a violation)."""
+    return window is not None and window.agreed_by_kind is not None
+
+
+def _violation(task: Task, appointment: Appointment, window: AppointmentWindow | None, *, occurred_at: datetime,
+               **more) -> bool:
+    """late_without_notice for the window, once per window (its key names it), if the courier owes it; True if
+    this call recorded it."""
+    notice = window.notice_in_time if window is not None else appointment.notice_in_time
+    if not _agreed(window) or notice or not task.courier_id:
+        return False
+    if window.id is None:
+        db.session.flush()  # the key names the window: a window agreed in this batch is written first (rare)
+    return violations.record_auto(courier_id=task.courier_id, code="late_without_notice", task_id=task.id,
+                                  key=f"{task.id}:{window.id}", occurred_at=occurred_at,
+                                  evidence=_evidence(task, appointment, window, **more))
+
+
+def _decide_ended(task: Task, appointment: Appointment, window: AppointmentWindow | None, *, now: datetime,
+                  by: str) -> tuple[str, bool]:
+    """Decide a window that ended with no counted arrival: the sweep's rule, and a replacement's after the end.
+
+    Promised and never agreed: not_attempted (an exception for dispatch). Agreed:
+    late after a notice in time (no violation; a new window is needed), review
+    after a notice that would have been in time on a flagged clock, else missed
+    with late_without_notice. Returns (outcome, whether a violation was recorded).
+    """
+    recorded = False
+    if not (_agreed(window) if window is not None else appointment.status == "confirmed"):
+        outcome = "not_attempted"
+        _decide(task, appointment, window, outcome, by=by)
+        appointment.exception, appointment.needs_new_appointment, task.needs_review = "not_attempted", True, True
+        events.emit_exception(events.task_facts(task), "not_attempted", op_id=None, at=appointment.window_end)
+    elif appointment.notice_in_time:
+        outcome = "late"
+        _decide(task, appointment, window, outcome, by=by)
+        appointment.needs_new_appointment, task.needs_review = True, True
+    elif appointment.notice_suspect:
+        outcome = "review"
+        _decide(task, appointment, window, outcome, by=by, reason="clock_suspect", provisional="missed")
+    else:
+        outcome = "missed"
+        _decide(task, appointment, window, outcome, by=by)
+        events.emit("appointment.missed", task.id, events.task_facts(
+            task, window_start=appointment.window_start.isoformat(), window_end=appointment.window_end.isoformat()))
+        recorded = _violation(task, appointment, window, occurred_at=appointment.window_end, arrived_at=None,
+                              swept_at=now.isoformat(), decided_by=by)
+    tasks.record_event(task, f"appointment.{outcome}", SYSTEM, data={
+        "window_end": appointment.window_end.isoformat(), "attempt": appointment.attempt, "decided_by": by})
+    return outcome, recorded
+
+
+# A fact that reaches a window already decided may refine it only to an outcome that weighs the same (an
+# arrival after the end turns missed or not_attempted into late); one that would give credit goes to review.
+_AGAINST = ("late", "missed", "not_attempted")
+
+
+def _late_fact(task: Task, appointment: Appointment, window: AppointmentWindow, fact: str, *, by: str,
+               reason: str | None = None, **more) -> None:
+    """A fact (an arrival, a replacement, a notice) about a window someone decided before it arrived."""
+    decided = window.outcome
+    current = window is _current_window(appointment)
+    if decided == "review":
+        if window.reviewed_at is None:
+            window.provisional_outcome = fact
+    elif decided in ("missed", "not_attempted") and fact == "late" and reason is None:
+        _decide(task, appointment, window, "late", by=by, current=current)
+        _violation(task, appointment, window, occurred_at=window.end, **more)  # the sweep's, if it recorded one
+    elif decided in _AGAINST and fact not in _AGAINST:
+        _decide(task, appointment, window, "review", by=by, reason=reason or "late_sync", provisional=fact,
+                current=current)
+
+
+def _decide_replaced(task: Task, appointment: Appointment, window: AppointmentWindow | None, *, at: datetime,
+                     actor: Actor) -> None:
+    """Decide the current window before another is agreed at `at` (the courier's device time, else now).
+
+    Ended unvisited: as the sweep would. Replaced before its start less the notice
+    lead (or by the customer on their page, or by dispatch, before it ended):
+    replaced, deciding nothing. Replaced by the courier later than that: late,
+    with late_without_notice unless a notice came in time.
+    """
+    if window is None or appointment.arrived_at is not None:
+        return  # no window to decide (an appointment older than windows), or an arrival decided it
+    ended = window.end <= at
+    if ended:
+        fact = None
+    elif actor.kind != "courier" or at < window.start - _lead():
+        fact = "replaced"
+    elif _agreed(window) and not appointment.notice_in_time and appointment.notice_suspect:
+        fact = "review"
+    else:
+        fact = "late"
+    if window.outcome is not None:
+        if fact is not None and fact != "review":
+            _late_fact(task, appointment, window, fact, by="replacement", replaced_at=at.isoformat())
+        return
+    if ended:
+        _decide_ended(task, appointment, window, now=at, by="replacement")
+    elif fact == "review":
+        _decide(task, appointment, window, "review", by="replacement", reason="clock_suspect", provisional="late")
+    else:
+        _decide(task, appointment, window, fact, by="replacement")
+        if fact == "late":
+            _violation(task, appointment, window, occurred_at=at, arrived_at=None, replaced_at=at.isoformat())
+
+
+# ---- Agreeing a window
+
 def _agree(task: Task, appointment: Appointment, *, actor: Actor, start: datetime, end: datetime, via: str,
            reason: str | None, device_time: datetime | None, op_id: str | None, clock_suspect: bool,
            event_type: str) -> None:
-    """Make a window the agreed one: the previous agreed window is superseded; the task's window follows."""
+    """Make a window the agreed one, a new attempt when the current one was decided; a failed task opens again.
+
+    The current window is decided first (_decide_replaced), then superseded; the
+    appointment's working state (arrival, notice) starts afresh for the new one.
+    """
     if appointment.status == "confirmed" and (appointment.window_start, appointment.window_end) == (start, end):
         return  # the same agreement again (a second tap, a second channel): nothing changes
+    previous = _current_window(appointment)
+    if previous is not None and not (previous.status == "proposed" and (previous.start, previous.end) == (start, end)):
+        _decide_replaced(task, appointment, previous, at=device_time or utcnow(), actor=actor)
+    if previous is not None and previous.outcome not in (None, "replaced"):
+        appointment.attempt += 1
     events.emit(event_type, task.id, events.task_facts(
         task, window_start=start.isoformat(), window_end=end.isoformat(), via=via,
         previous_window_start=events.iso(appointment.window_start),
@@ -205,23 +359,28 @@ def _agree(task: Task, appointment: Appointment, *, actor: Actor, start: datetim
                              proposed_by_id=actor.id, reason=reason, device_time=device_time, op_id=op_id,
                              clock_suspect=clock_suspect)
     agreed.status, agreed.via, agreed.agreed_by_kind, agreed.agreed_by_id = "agreed", via, actor.kind, actor.id
-    agreed.agreed_op_id = op_id
+    agreed.agreed_op_id, agreed.attempt = op_id, appointment.attempt
     appointment.status = "confirmed"
     appointment.window_start, appointment.window_end = start, end
     appointment.arrived_at = None
     appointment.notice_at = appointment.notice_eta = appointment.notice_reason = None
-    appointment.notice_in_time = appointment.needs_new_appointment = False
+    appointment.notice_in_time = appointment.notice_suspect = appointment.needs_new_appointment = False
     appointment.exception = None
     task.window_start, task.window_end, task.service_date = start, end, local_date(start)
+    reopened = task.status == "failed"
+    if reopened:  # the new attempt: the task is open again, to its courier (or to dispatch to assign)
+        task.status = "assigned" if task.courier_id else "unassigned"
+        task.finished_at = task.failure_reason = None
     _stamp(task, appointment, "appointment.confirmed", actor, device_time=device_time, clock_suspect=clock_suspect,
-           data={"start": start.isoformat(), "end": end.isoformat(), "via": via, "op_id": op_id})
+           data={"start": start.isoformat(), "end": end.isoformat(), "via": via, "op_id": op_id,
+                 "attempt": appointment.attempt, **({"reopened": True} if reopened else {})})
 
 
 def confirm_task(*, actor: Actor, task: Task, start: datetime, end: datetime, via: str,
                  device_time: datetime | None = None, op_id: str | None = None,
                  clock_suspect: bool = False) -> Task:
     """Agree a window with the customer on a task already locked. Does not commit."""
-    _ensure_open(task)
+    _ensure_open(task, reopening=True)
     _check_window(start, end, device_time or utcnow())
     _agree(task, _of(task), actor=actor, start=start, end=end, via=via, reason=None, device_time=device_time,
            op_id=op_id, clock_suspect=clock_suspect, event_type="appointment.confirmed")
@@ -241,7 +400,7 @@ def reschedule_task(*, actor: Actor, task: Task, start: datetime, end: datetime,
                     via: str, device_time: datetime | None = None, op_id: str | None = None,
                     clock_suspect: bool = False) -> Task:
     """A new window: agreed with the customer it becomes current; otherwise it is only proposed. Does not commit."""
-    _ensure_open(task)
+    _ensure_open(task, reopening=True)
     _check_window(start, end, device_time or utcnow())
     appointment = _of(task)
     if customer_agreed:
@@ -265,40 +424,84 @@ def reschedule(*, actor: Actor, task_id: str, start: datetime, end: datetime, re
     return task
 
 
+# ---- Field facts: contact attempts, notice, arrival, the customer absent
+
+def _fail_attempt(task: Task, appointment: Appointment, reason: str, *, device_time: datetime | None,
+                  op_id: str | None, clock_suspect: bool) -> None:
+    """The day's attempt failed: the window keeps why, the task is `failed` with the reason, dispatch is told.
+
+    Nothing is reset: the window keeps its decision (an arrival decided it), and
+    a new agreed window is the next attempt.
+    """
+    window = _current_window(appointment)
+    if window is not None and window.failure_reason is None:
+        window.failure_reason = reason
+    appointment.needs_new_appointment, appointment.exception, task.needs_review = True, reason, True
+    if task.status in OPEN_STATUSES:
+        task.status, task.failure_reason = "failed", reason
+        # Filed no later than received; a flagged clock does not say when: the task left the road when we heard.
+        task.finished_at = utcnow() if clock_suspect else filed_at(device_time, utcnow())
+    events.emit_exception(events.task_facts(task), reason, op_id=op_id, at=device_time)
+
+
 def contact(*, actor: Actor, task: Task, outcome: str, note: str | None, device_time: datetime | None = None,
             op_id: str | None = None, clock_suspect: bool = False) -> Task:
-    """Keep a contact attempt; a wrong number is an exception dispatch must resolve. Does not commit."""
+    """Keep a contact attempt, in the current attempt. Does not commit.
+
+    A wrong number, an address the courier cannot find and a refusal are
+    exceptions dispatch must resolve; the last two, reported after a counted
+    arrival at the stop, fail the day's attempt.
+    """
     appointment = _of(task)
     # Added from the attempt's side: the appointment's attempts are not loaded for it (the dump loads them in bulk).
     db.session.add(ContactAttempt(
         appointment=appointment, courier_id=actor.courier_id, outcome=outcome, note=note, device_time=device_time,
-        received_at=utcnow(), op_id=op_id, clock_suspect=clock_suspect))
-    if outcome == "wrong_number":
-        appointment.exception = "wrong_number"
+        received_at=utcnow(), op_id=op_id, clock_suspect=clock_suspect, attempt=appointment.attempt))
+    failed = (outcome in ATTEMPT_FAILURES and appointment.arrived_at is not None and task.status in OPEN_STATUSES)
+    if failed:
+        _fail_attempt(task, appointment, outcome, device_time=device_time, op_id=op_id, clock_suspect=clock_suspect)
+    elif outcome in ("wrong_number", *ATTEMPT_FAILURES):
+        appointment.exception = outcome
         task.needs_review = True
-        events.emit_exception(events.task_facts(task), "wrong_number", op_id=op_id, at=device_time)
+        events.emit_exception(events.task_facts(task), outcome, op_id=op_id, at=device_time)
     tasks.record_event(task, "appointment.contact", actor, text=note, device_time=device_time,
-                       data={"outcome": outcome, "op_id": op_id, **({"clock_suspect": True} if clock_suspect else {})})
+                       data={"outcome": outcome, "op_id": op_id, "attempt": appointment.attempt,
+                             **({"attempt_failed": True} if failed else {}),
+                             **({"clock_suspect": True} if clock_suspect else {})})
     return task
 
 
 def late_notice(*, actor: Actor, task: Task, eta: datetime, reason: str, device_time: datetime | None = None,
                 op_id: str | None = None, clock_suspect: bool = False) -> Task:
-    """Warn the customer of lateness; it counts as notice only if given before the window ends. Does not commit."""
+    """Warn the customer of lateness; it counts as notice only NOTICE_LEAD_MINUTES before the window starts, on a
+    clock the engine did not flag ("提前给顾客打电话或另约时间"). Does not commit."""
     at = device_time or utcnow()
     appointment = _of(task)
-    in_time = at < appointment.window_end
+    timely = at <= appointment.window_start - _lead()
+    in_time = timely and not clock_suspect
+    window = _current_window(appointment)
+    already = window.notice_in_time if window is not None else appointment.notice_in_time
     appointment.notice_at, appointment.notice_eta, appointment.notice_reason = at, eta, reason
     appointment.notice_in_time = appointment.notice_in_time or in_time
+    appointment.notice_suspect = appointment.notice_suspect or (timely and clock_suspect)
+    if window is not None:
+        window.notice_at, window.notice_in_time = at, appointment.notice_in_time
+        if window.outcome in ("late", "missed") and in_time and not already and _agreed(window):
+            # Decided without notice before this notice (made in time) arrived: dispatch decides.
+            _decide(task, appointment, window, "review", by="notice", reason="late_sync",
+                    provisional=window.outcome)
     _stamp(task, appointment, "appointment.late_notice", actor, device_time=device_time, clock_suspect=clock_suspect,
            data={"eta": eta.isoformat(), "reason": reason, "in_time": in_time, "op_id": op_id})
     return task
 
 
-def _evidence(task: Task, appointment: Appointment, **more) -> dict:
+def _evidence(task: Task, appointment: Appointment, window: AppointmentWindow | None, **more) -> dict:
     """What a violation rests on: the window, the notice, the contact attempts and the ops behind them."""
+    start, end = (window.start, window.end) if window is not None else (appointment.window_start,
+                                                                        appointment.window_end)
     return {"task_id": task.id, "waybill_no": task.waybill_no,
-            "window": {"start": appointment.window_start.isoformat(), "end": appointment.window_end.isoformat()},
+            "window": {"start": start.isoformat(), "end": end.isoformat()},
+            "window_id": window.id if window is not None else None, "attempt": appointment.attempt,
             "notice": ({"at": appointment.notice_at.isoformat(), "in_time": appointment.notice_in_time,
                         "reason": appointment.notice_reason} if appointment.notice_at else None),
             "contact_attempts": [{"outcome": a.outcome, "device_time": a.device_time and a.device_time.isoformat(),
@@ -308,57 +511,84 @@ def _evidence(task: Task, appointment: Appointment, **more) -> dict:
             "clock_suspect": appointment.clock_suspect, **more}
 
 
-def arrived(*, actor: Actor, task: Task, at: datetime, op_id: str | None = None, clock_suspect: bool = False) -> None:
-    """The first arrival for the current window decides kept or late; late without timely notice is a violation.
-
-    Called by arrive (the stop.arrive op and the online route). An
-    unconfirmed appointment is measured against the window the customer was
-    promised, but only an agreed one makes a violation.
-    """
+def arrived(*, actor: Actor, task: Task, at: datetime, op_id: str | None = None, clock_suspect: bool = False,
+            location_known: bool = True) -> None:
+    """The first counted arrival for the current window decides it: kept (by its end) or late, with
+    late_without_notice on an agreed window without notice in time; review on a flagged clock or at a stop
+    without coordinates. Called by arrive (the stop.arrive op and the online route)."""
     appointment = _of(task)
-    if appointment.arrived_at is not None or appointment.status == "kept":
+    if appointment.arrived_at is not None:
         return
     appointment.arrived_at = at
-    agreed = appointment.status in ("confirmed", "missed")
-    appointment.status = "late" if at > appointment.window_end else "kept"
     if clock_suspect:
         appointment.clock_suspect = True
-    if appointment.status == "late" and agreed and not appointment.notice_in_time and task.courier_id:
-        violations.record_auto(courier_id=task.courier_id, code="late_without_notice", task_id=task.id,
-                               occurred_at=at, evidence=_evidence(task, appointment, arrived_at=at.isoformat(),
-                                                                  arrival_op=op_id))
+    window = _current_window(appointment)
+    fact = "kept" if at <= appointment.window_end else "late"
+    reason = "clock_suspect" if clock_suspect else None if location_known else "location_unknown"
+    if (fact == "late" and reason is None and _agreed(window) and not appointment.notice_in_time
+            and appointment.notice_suspect):
+        reason = "clock_suspect"  # late, and the notice that would excuse it was given on a flagged clock
+    if window is None:
+        appointment.status = fact
+        return
+    window.arrived_at = at
+    if window.outcome is not None:
+        _late_fact(task, appointment, window, fact, by="arrival", reason=reason, arrived_at=at.isoformat(),
+                   arrival_op=op_id)
+    elif reason is not None:
+        _decide(task, appointment, window, "review", by="arrival", reason=reason, provisional=fact)
+    else:
+        _decide(task, appointment, window, fact, by="arrival")
+        if fact == "late":
+            _violation(task, appointment, window, occurred_at=at, arrived_at=at.isoformat(), arrival_op=op_id)
 
 
 def arrive(*, actor: Actor, task: Task, lat: float, lon: float,
            at: datetime | None = None, op_id: str | None = None, clock_suspect: bool = False) -> Task:
     """Record that the courier reached the stop (a field fact). Does not commit.
 
-    The first arrival sets arrived_at (the courier's own clock, which is when
-    it happened); an open assigned task moves to `arrived`, and its appointment
-    is kept or late. On a task that is no longer open the fact is kept in the
-    history without changing status.
+    The fact is always kept in the history, with its distance from the stop.
+    Further than HANDOVER_MAX_DISTANCE_M it is not an arrival at the stop: nothing
+    else changes. Otherwise the first counted arrival sets arrived_at (the
+    courier's own clock, which is when it happened); an open assigned task moves
+    to `arrived`, and its appointment's window is decided. On a task that is no
+    longer open the fact is kept in the history without changing status.
     """
     at = at or utcnow()
     data = {"lat": lat, "lon": lon}
-    if task.lat is not None and task.lon is not None:
+    limit = current_app.config["HANDOVER_MAX_DISTANCE_M"]
+    location_known = task.lat is not None and task.lon is not None
+    if location_known:
         data["distance_m"] = round(distance_m(lat, lon, task.lat, task.lon), 1)
+        if data["distance_m"] > limit:
+            data.update(counted=False, limit_m=limit)
+    else:
+        data["location_unknown"] = True
+    if clock_suspect:
+        data["clock_suspect"] = True
     tasks.record_event(task, "arrived", actor, data=data, device_time=at)
+    if data.get("counted") is False:
+        return task
     if task.status == "assigned":
         task.status = "arrived"
     if task.status in OPEN_STATUSES and task.arrived_at is None:
         task.arrived_at = at
     if task.status in OPEN_STATUSES:
-        arrived(actor=actor, task=task, at=at, op_id=op_id, clock_suspect=clock_suspect)
+        arrived(actor=actor, task=task, at=at, op_id=op_id, clock_suspect=clock_suspect,
+                location_known=location_known)
     return task
 
 
 def customer_absent(*, actor: Actor, task: Task, waited_minutes: int, device_time: datetime | None = None,
                     op_id: str | None = None, clock_suspect: bool = False) -> Task:
-    """The customer is not there: allowed after the minimum wait since arrival and a contact attempt. Does not commit.
+    """The customer is not there: allowed after the minimum wait since a counted arrival and a contact attempt;
+    the day's attempt fails. Does not commit.
 
     The wait is measured by device time from the arrival; the contact attempt
     must be made at or after the arrival (phoning from the door, not the
-    morning's call). The appointment then needs a new window and dispatch is told.
+    morning's call). A wait the device's own times show too short is refused.
+    On a flagged clock the wait is not taken as long enough: the attempt still
+    fails (the fact stands), and the window goes to dispatch's review.
     """
     _ensure_open(task)
     at = device_time or utcnow()
@@ -371,14 +601,15 @@ def customer_absent(*, actor: Actor, task: Task, waited_minutes: int, device_tim
     if not any(a.device_time is not None and a.device_time >= arrival for a in appointment.attempts):
         raise RuleViolation("Try to reach the customer after arriving before reporting them absent.",
                             code="wait_too_short")
-    appointment.status = "unconfirmed"
-    appointment.needs_new_appointment = True
-    appointment.exception = "customer_absent"
-    task.needs_review = True
-    events.emit_exception(events.task_facts(task), "customer_absent", op_id=op_id, at=device_time)
+    window = _current_window(appointment)
+    if clock_suspect and window is not None and window.outcome != "review":
+        _decide(task, appointment, window, "review", by="wait", reason="clock_suspect", provisional=window.outcome)
+    _fail_attempt(task, appointment, "customer_absent", device_time=device_time, op_id=op_id,
+                  clock_suspect=clock_suspect)
     _stamp(task, appointment, "appointment.customer_absent", actor, device_time=device_time,
            clock_suspect=clock_suspect, data={"waited_minutes": waited_minutes, "arrived_at": arrival.isoformat(),
-                                              "op_id": op_id})
+                                              "op_id": op_id, "attempt": appointment.attempt,
+                                              "task_status": task.status})
     return task
 
 
@@ -470,52 +701,102 @@ def board(*, day: date | None = None, state_filter: str | None = None, courier_i
 
 
 def sweep_missed(*, now: datetime | None = None) -> dict:
-    """Mark confirmed appointments whose window ended unvisited: missed (and a violation), or late after notice.
+    """Decide the windows that ended unvisited: agreed ones missed (and a violation), or late after notice, or
+    under review; promised ones never agreed not_attempted (an exception for dispatch). Commits.
 
-    Idempotent, and safe on two hosts at once: the tasks are locked in id
-    order, each status change is an UPDATE guarded by status = 'confirmed'
-    (a second sweep finds nothing left to change), and the violation's unique
-    key makes recording it twice insert once. A window that ended after a
-    timely late notice leaves the appointment `late`, needing a new window,
-    without a violation. Commits.
+    Idempotent, and safe on two hosts at once: the tasks are locked in id order
+    and each appointment read again under the lock (a second sweep finds it
+    decided), and the violation's unique key makes recording it twice insert
+    once. A window of a task cancelled before the window ended is replaced: no
+    one was to come. Promised windows are swept only on open tasks.
     """
     now = now or utcnow()
-    due = and_(Appointment.status == "confirmed", Appointment.arrived_at.is_(None), Appointment.window_end <= now)
-    task_ids = list(db.session.scalars(select(Appointment.task_id).where(due).order_by(Appointment.task_id)))
-    counts = {"due": len(task_ids), "missed": 0, "late": 0, "violations": 0}
+    candidates = select(Appointment.task_id).join(Task, Task.id == Appointment.task_id).where(
+        Appointment.arrived_at.is_(None), Appointment.window_end <= now,
+        or_(Appointment.status == "confirmed",
+            and_(Appointment.status == "unconfirmed", Task.status.in_(OPEN_STATUSES)))).order_by(Appointment.task_id)
+    task_ids = list(db.session.scalars(candidates))
+    counts = {"due": len(task_ids), "missed": 0, "late": 0, "violations": 0, "not_attempted": 0, "review": 0,
+              "replaced": 0}
     if task_ids:
         locked = list(db.session.scalars(select(Task).where(Task.id.in_(task_ids)).order_by(Task.id)
                                          .with_for_update()))
         for task in locked:
-            if _sweep_one(task, due):
-                counts[task.appointment.status] += 1
-                if task.appointment.status == "missed" and task.courier_id and violations.record_auto(
-                        courier_id=task.courier_id, code="late_without_notice", task_id=task.id,
-                        occurred_at=task.appointment.window_end,
-                        evidence=_evidence(task, task.appointment, arrived_at=None, swept_at=now.isoformat())):
-                    counts["violations"] += 1
+            appointment = db.session.scalar(select(Appointment).where(Appointment.task_id == task.id).options(
+                selectinload(Appointment.attempts)).execution_options(populate_existing=True))
+            set_committed_value(task, "appointment", appointment)
+            if not _sweep_due(task, appointment, now):
+                continue
+            window = _current_window(appointment)
+            if task.status == "cancelled" and task.finished_at is not None and task.finished_at < appointment.window_end:
+                _decide(task, appointment, window, "replaced", by="sweep")
+                tasks.record_event(task, "appointment.replaced", SYSTEM, data={
+                    "window_end": appointment.window_end.isoformat(), "attempt": appointment.attempt,
+                    "decided_by": "sweep"})
+                outcome, recorded = "replaced", False
+            else:
+                outcome, recorded = _decide_ended(task, appointment, window, now=now, by="sweep")
+            counts[outcome] += 1
+            counts["violations"] += recorded
     db.session.commit()
     return counts
 
 
-def _sweep_one(task: Task, due) -> bool:
-    """Move one locked task's appointment past its window if no one else has; True if this call did."""
-    changed = 0
-    for notice, status in ((False, "missed"), (True, "late")):
-        changed += db.session.execute(update(Appointment).where(
-            Appointment.task_id == task.id, due, Appointment.notice_in_time.is_(notice)).values(
-            status=status, needs_new_appointment=notice, updated_at=utcnow())).rowcount
-    if not changed:
-        return False
-    appointment = db.session.scalar(select(Appointment).where(Appointment.task_id == task.id)
-                                    .options(selectinload(Appointment.windows), selectinload(Appointment.attempts))
-                                    .execution_options(populate_existing=True))
-    set_committed_value(task, "appointment", appointment)
-    if appointment.status == "late":
-        task.needs_review = True
-    else:
-        events.emit("appointment.missed", task.id, events.task_facts(
-            task, window_start=appointment.window_start.isoformat(), window_end=appointment.window_end.isoformat()))
-    tasks.record_event(task, f"appointment.{appointment.status}", SYSTEM,
-                       data={"window_end": appointment.window_end.isoformat()})
-    return True
+def _sweep_due(task: Task, appointment: Appointment | None, now: datetime) -> bool:
+    """Whether the sweep still has this window to decide, read again under the task's lock."""
+    return (appointment is not None and appointment.arrived_at is None and appointment.window_end <= now
+            and (appointment.status == "confirmed"
+                 or (appointment.status == "unconfirmed" and task.status in OPEN_STATUSES)))
+
+
+# ---- Dispatch's review list: decisions the facts could not make alone
+
+def review_list(*, cursor: int | None = None, limit: int = 50) -> dict:
+    """Windows under review, oldest first, with their tasks, a page at a time (cursor: the last window id seen)."""
+    query = select(AppointmentWindow).where(AppointmentWindow.outcome == "review").options(
+        joinedload(AppointmentWindow.appointment).joinedload(Appointment.task))
+    if cursor:
+        query = query.where(AppointmentWindow.id > cursor)
+    rows = list(db.session.scalars(query.order_by(AppointmentWindow.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": str(rows[-1].id) if more and rows else None}
+
+
+def decide_review(*, actor: Actor, task_id: str, outcome: str, note: str, window_id: int | None = None,
+                  notice_in_time: bool = False) -> AppointmentWindow:
+    """Dispatch decides a window under review: kept, late or missed, with a note. Commits.
+
+    The oldest window under review of the task, or the one named. Late or missed
+    on an agreed window records late_without_notice unless a notice came in time
+    (or dispatch finds the one given on a flagged clock was: notice_in_time).
+    """
+    task = tasks.get(task_id=task_id, for_update=True)
+    query = (select(AppointmentWindow).join(Appointment, Appointment.id == AppointmentWindow.appointment_id)
+             .where(Appointment.task_id == task.id, AppointmentWindow.outcome == "review"))
+    if window_id is not None:
+        query = query.where(AppointmentWindow.id == window_id)
+    window = db.session.scalar(query.order_by(AppointmentWindow.id).limit(1))
+    if window is None and window_id is not None:
+        raise NotFound(f"Task {task_id} has no window {window_id} under review.", code="review_not_found",
+                       fields={"window_id": ["Not a window of this task under review."]})
+    if window is None:
+        raise Conflict(f"Task {task_id} has no window under review.", code="nothing_to_review")
+    appointment = window.appointment
+    before = snapshot(window)
+    current = window is _current_window(appointment)
+    notice = window.notice_in_time or notice_in_time
+    _decide(task, appointment, window, outcome, by="dispatch", current=current)
+    window.notice_in_time = notice
+    if current:
+        appointment.notice_in_time = notice
+    window.reviewed_by_id, window.reviewed_at, window.review_note = actor.id, utcnow(), note
+    if outcome != "kept":
+        _violation(task, appointment, window, occurred_at=window.arrived_at if outcome == "late" and window.arrived_at
+                   else window.end, reviewed_by=actor.id, review_note=note, review_reason=window.review_reason)
+    tasks.record_event(task, "appointment.reviewed", actor, text=note, data={
+        "window_id": window.id, "outcome": outcome, "review_reason": window.review_reason,
+        "provisional_outcome": window.provisional_outcome, "attempt": window.attempt})
+    audit(actor, "appointment.review", window, before)
+    db.session.commit()
+    return window

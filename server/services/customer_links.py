@@ -176,7 +176,7 @@ def page(*, link: CustomerLink) -> dict:
     confirmed = appointment.status == "confirmed" and not pending
     slots = [{"index": i, "start": _as_utc(s["start"]), "end": _as_utc(s["end"])} for i, s in enumerate(link.slots)]
     return {"kind": task.kind, "surname": privacy.surname(task.recipient_name), "address": masked_address(task.address),
-            "closed": task.is_finished, "status": appointment.status, "arrived": appointment.status in _SETTLED,
+            "closed": task.is_finished, "status": appointment.status, "arrived": _settled(appointment),
             "confirmed": confirmed,
             # Confirming is offered only where it would be taken (confirm's own check).
             "confirmable": not confirmed and _confirm_refusal(appointment, now) is None,
@@ -198,10 +198,15 @@ def _score(task: Task) -> int | None:
     return rating.score if rating else None
 
 
+def _settled(appointment) -> bool:
+    """Whether the courier has arrived for the current window (kept or late, or an arrival under dispatch's review)."""
+    return appointment.status in _SETTLED or appointment.arrived_at is not None
+
+
 def _changeable(task_id: str):
     """The task's appointment, if the courier has not arrived yet (else the time is settled: 422)."""
     appointment = appointments.current(task_id=task_id)
-    if appointment.status in _SETTLED:
+    if _settled(appointment):
         raise RuleViolation("The courier has already arrived.", code="appointment_settled")
     return appointment
 
@@ -215,7 +220,7 @@ def _confirm_refusal(appointment, now: datetime) -> DomainError | None:
     the appointment rules would refuse (one already over).
     """
     start, end, pending = _proposed(appointment)
-    if appointment.status in _SETTLED:
+    if _settled(appointment):
         return RuleViolation("The courier has already arrived.", code="appointment_settled")
     if appointment.status == "missed" and not pending:
         return RuleViolation("The courier missed this time; a new one is to be agreed.", code="appointment_missed")

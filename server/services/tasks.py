@@ -140,7 +140,7 @@ def new_appointment(task: Task, actor: Actor) -> Appointment:
     return Appointment(status="unconfirmed", window_start=task.window_start, window_end=task.window_end,
                        windows=[AppointmentWindow(start=task.window_start, end=task.window_end, status="proposed",
                                                   proposed_by_kind=actor.kind, proposed_by_id=actor.id,
-                                                  via="dispatch", received_at=utcnow())])
+                                                  via="dispatch", received_at=utcnow(), attempt=1)])
 
 
 def build_task(spec: dict, actor: Actor) -> Task:

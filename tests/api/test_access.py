@@ -30,6 +30,8 @@ ROUTES = [
     ("GET", "/api/v1/dispatch/appointments", OFFICE),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/appointment/confirm", DISPATCH),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/appointment/reschedule", DISPATCH),
+    ("GET", "/api/v1/dispatch/appointments/review", DISPATCH),
+    ("POST", "/api/v1/dispatch/tasks/<task_id>/appointment/review", DISPATCH),
     ("GET", "/api/v1/dispatch/couriers/<courier_id>/violations", OFFICE),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/handover-pin", DISPATCH),
     ("PUT", "/api/v1/dispatch/tasks/<task_id>/gift", DISPATCH),

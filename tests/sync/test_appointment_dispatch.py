@@ -158,10 +158,10 @@ def test_board_shows_every_state(client, make, courier, device, midday, server_c
         _confirm(client, make, task)
     device.push([dict(device.op("appointment.confirm", missed["id"], {"window": missed["window"], "via": "phone"}),
                       device_time=(now - timedelta(hours=6)).astimezone(SHANGHAI).isoformat()),
-                 device.op("appointment.contact", confirmed["id"], {"outcome": "reached"}),
-                 device.op("stop.arrive", kept["id"], HERE),
                  dict(device.op("stop.arrive", late["id"], HERE),
-                      device_time=(_end(late) + timedelta(minutes=5)).astimezone(SHANGHAI).isoformat())])
+                      device_time=(_end(late) + timedelta(minutes=5)).astimezone(SHANGHAI).isoformat()),
+                 device.op("appointment.contact", confirmed["id"], {"outcome": "reached"}),
+                 device.op("stop.arrive", kept["id"], HERE)])  # in the order they happened, as a device numbers them
     assert appointments.sweep_missed()["missed"] == 1
     items = {i["task_id"]: i for i in _board(client, make)["items"]}
     assert {tid: item["state"] for tid, item in items.items()} == {
@@ -209,8 +209,9 @@ def test_sweep_marks_missed_once_and_records_the_violation(client, make, courier
     _, cursor, _ = device.pull_all()
     after = _end(task) + timedelta(minutes=1)
     assert appointments.sweep_missed(now=_end(task) - timedelta(minutes=1))["missed"] == 0
-    assert appointments.sweep_missed(now=after) == {"due": 1, "missed": 1, "late": 0, "violations": 1}
-    assert appointments.sweep_missed(now=after) == {"due": 0, "missed": 0, "late": 0, "violations": 0}
+    nothing = {"due": 0, "missed": 0, "late": 0, "violations": 0, "not_attempted": 0, "review": 0, "replaced": 0}
+    assert appointments.sweep_missed(now=after) == dict(nothing, due=1, missed=1, violations=1)
+    assert appointments.sweep_missed(now=after) == nothing
     assert _appointment(task["id"]).status == "missed"
     [violation] = client.get(f"/api/v1/dispatch/couriers/{courier['id']}/violations",
                              headers=make.headers("dispatcher")).json["items"]
@@ -238,13 +239,19 @@ def test_sweep_after_a_timely_notice_leaves_it_late_without_a_violation(client, 
     assert _violation_count() == 0
 
 
-def test_sweep_leaves_unconfirmed_and_visited_appointments_alone(client, make, courier, device):
-    """Only confirmed, unvisited, ended windows are swept."""
-    unconfirmed, visited = make.task(courier=courier), make.task(courier=courier)
+def test_sweep_leaves_visited_appointments_alone_and_unconfirmed_ones_not_attempted(client, make, courier, device):
+    """A visited window is decided already; a promised window never agreed and never visited is not_attempted (an
+    exception for dispatch, no violation); a finished task's promised window is not swept."""
+    unconfirmed, visited, delivered = make.task(courier=courier), make.task(courier=courier), make.task(courier=courier)
+    client.post(f"/api/v1/dispatch/tasks/{delivered['id']}/cancel", json={"reason": "x"},
+                headers=make.headers("dispatcher"))
     _confirm(client, make, visited)
     device.push([device.op("stop.arrive", visited["id"], HERE)])
-    assert appointments.sweep_missed(now=_end(visited) + timedelta(hours=1))["due"] == 0
-    assert (_appointment(unconfirmed["id"]).status, _appointment(visited["id"]).status) == ("unconfirmed", "kept")
+    counts = appointments.sweep_missed(now=_end(visited) + timedelta(hours=1))
+    assert (counts["due"], counts["not_attempted"], counts["violations"]) == (1, 1, 0)
+    assert (_appointment(unconfirmed["id"]).status, _appointment(visited["id"]).status) == ("not_attempted", "kept")
+    assert _appointment(delivered["id"]).status == "unconfirmed"
+    assert _violation_count() == 0
 
 
 def test_violation_key_is_enforced_by_the_database(app, make, courier):
@@ -318,13 +325,15 @@ def test_jobs_cli_lists_and_runs_the_sweep(app, client, make, courier):
 
 
 def test_demo_day_shows_every_appointment_state(app):
-    """`fieldops seed-demo` (today: a past --day's windows are all over): unconfirmed, confirmed, kept, late and
-    missed appointments, and a violation."""
+    """`fieldops seed-demo` (today: a past --day's windows are all over): unconfirmed, confirmed, kept, late, missed
+    and not attempted appointments, a failed attempt, and violations."""
     result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert "appointments of Wang Lei" in result.output
     statuses = set(db.session.scalars(select(Appointment.status)))
-    assert statuses == {"unconfirmed", "confirmed", "kept", "late", "missed"}
+    assert statuses == {"unconfirmed", "confirmed", "kept", "late", "missed", "not_attempted"}
+    assert db.session.scalar(select(func.count()).select_from(Task).where(
+        Task.status == "failed", Task.failure_reason == "customer_absent")) == 1
     codes = sorted(v.code for v in db.session.scalars(select(Violation)))
     # Wang Lei's two late arrivals; the rest put the next couriers at grades B and C.
     assert codes == ["complaint_upheld"] * 4 + ["late_without_notice"] * 2 + ["private_surcharge"]

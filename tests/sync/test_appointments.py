@@ -199,11 +199,12 @@ def test_window_beyond_the_allowed_range_is_rejected(device, make, courier, serv
     assert _appointment(task["id"]).status == _appointment(morning["id"]).status == "unconfirmed"
 
 
-def test_arrival_inside_the_window_keeps_the_appointment(device, make, courier):
+def test_arrival_inside_the_window_keeps_the_appointment(device, make, courier, server_clock):
     """stop.arrive inside the agreed window: kept, no violation."""
-    task = make.task(courier=courier)
+    task = morning_task(make, courier, server_clock)
     start, _ = _task_window(task)
-    _one(device, device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}))
+    _one(device, _at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
+                     start - timedelta(minutes=50)))
     result = _one(device, _at(device.op("stop.arrive", task["id"], HERE), start + timedelta(minutes=30)))
     assert result["entity"]["data"]["appointment"]["status"] == "kept"
     assert _violations(task["id"]) == []
@@ -235,15 +236,16 @@ def test_late_arrival_without_notice_is_a_violation_recorded_once(device, make, 
     assert [(v["code"], v["task_id"]) for v in page["items"]] == [("late_without_notice", task["id"])]
 
 
-def test_notice_before_the_window_ends_excuses_the_lateness(device, make, courier, server_clock):
-    """A late notice given before the window ends: the late arrival is late, but no violation."""
+def test_notice_before_the_window_starts_excuses_the_lateness(device, make, courier, server_clock):
+    """A late notice given the lead (30 minutes) before the window starts: the late arrival is late, but no
+    violation."""
     task = morning_task(make, courier, server_clock)
     start, end = _task_window(task)
     device.push([_at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
-                     start - timedelta(minutes=30)),
+                     start - timedelta(minutes=50)),
                  _at(device.op("appointment.late_notice", task["id"], {
                      "eta": (end + timedelta(minutes=30)).isoformat(), "reason": "flat tyre"}),
-                     end - timedelta(minutes=10)),
+                     start - timedelta(minutes=40)),
                  _at(device.op("stop.arrive", task["id"], HERE), end + timedelta(minutes=25))])
     appointment = _appointment(task["id"])
     assert (appointment.status, appointment.notice_in_time) == ("late", True)
@@ -276,14 +278,14 @@ def test_ops_arriving_hours_late_are_decided_by_device_time(device, make, courie
                                                   "end": (start + timedelta(hours=2)).isoformat()})
         other = make.task(courier=courier, window={"start": start.isoformat(),
                                                    "end": (start + timedelta(hours=2)).isoformat()})
-    device.push([
+    device.push([  # in the order the courier did them (a device numbers its ops as they happen)
         _at(device.op("appointment.confirm", task["id"], {"window": task["window"], "via": "phone"}),
             start - timedelta(hours=1)),
-        _at(device.op("stop.arrive", task["id"], HERE), start + timedelta(minutes=90)),
         _at(device.op("appointment.confirm", other["id"], {"window": other["window"], "via": "phone"}),
             start - timedelta(hours=1)),
         _at(device.op("appointment.late_notice", other["id"], {
-            "eta": (start + timedelta(hours=3)).isoformat(), "reason": "traffic"}), start + timedelta(minutes=100)),
+            "eta": (start + timedelta(hours=3)).isoformat(), "reason": "traffic"}), start - timedelta(minutes=50)),
+        _at(device.op("stop.arrive", task["id"], HERE), start + timedelta(minutes=90)),
         _at(device.op("stop.arrive", other["id"], HERE), start + timedelta(hours=3)),
     ])
     assert _appointment(task["id"]).status == "kept"
@@ -329,17 +331,21 @@ def test_customer_absent_without_a_contact_attempt_is_rejected(device, make, cou
     assert (result["status"], result["code"]) == ("rejected", "wait_too_short")
 
 
-def test_customer_absent_after_waiting_and_phoning_needs_a_new_appointment(device, make, courier, client,
-                                                                          server_clock):
-    """Waited and phoned: unconfirmed again, needing a new appointment, flagged for dispatch."""
+def test_customer_absent_after_waiting_and_phoning_fails_the_attempt(device, make, courier, client, server_clock):
+    """Waited and phoned: the window keeps its decision (kept: the arrival was in it) and why the attempt failed;
+    the task is failed with the reason, needing a new appointment, flagged for dispatch. Nothing is unconfirmed."""
     task = morning_task(make, courier, server_clock)
     result = _arrive_and_wait(device, task, 12)
     assert result["status"] == "applied"
-    appointment = result["entity"]["data"]["appointment"]
+    data = result["entity"]["data"]
+    appointment = data["appointment"]
     assert (appointment["status"], appointment["needs_new_appointment"], appointment["exception"]) == (
-        "unconfirmed", True, "customer_absent")
+        "kept", True, "customer_absent")
+    [window] = appointment["windows"]
+    assert (window["outcome"], window["failure_reason"], window["attempt"]) == ("kept", "customer_absent", 1)
+    assert (data["status"], data["failure_reason"]) == ("failed", "customer_absent")
     detail = client.get(f"/api/v1/dispatch/tasks/{task['id']}", headers=make.headers("dispatcher")).json
-    assert detail["needs_review"] is True
+    assert detail["needs_review"] is True and detail["failure_reason"] == "customer_absent"
     assert "appointment.customer_absent" in [e["kind"] for e in detail["history"]]
 
 
@@ -372,10 +378,14 @@ def test_a_skewed_clock_is_flagged_and_its_decisions_marked(client, device, make
     rows = db.session.scalars(select(OpLog).order_by(OpLog.seq)).all()
     assert [r.clock_suspect for r in rows] == [True, True] and all(1190 <= r.clock_skew_s <= 1210 for r in rows)
     assert all(abs(r.device_time - fast - r.effective_time) <= timedelta(seconds=10) for r in rows)
+    # No credit by time on a flagged clock: the late arrival is not decided, it goes to dispatch's review (and no
+    # violation is recorded until dispatch decides).
     appointment = body["results"][1]["entity"]["data"]["appointment"]
-    assert appointment["status"] == "late" and appointment["clock_suspect"] is True
-    [violation] = _violations(task["id"])
-    assert violation.evidence["clock_suspect"] is True
+    assert appointment["status"] == "review" and appointment["clock_suspect"] is True
+    window = appointment["windows"][-1]
+    assert (window["outcome"], window["review_reason"], window["provisional_outcome"]) == (
+        "review", "clock_suspect", "late")
+    assert _violations(task["id"]) == []
     ops_page = client.get("/api/v1/dispatch/ops", headers=make.headers("dispatcher")).json["items"]
     assert {o["clock_suspect"] for o in ops_page} == {True}
 

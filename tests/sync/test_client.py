@@ -41,7 +41,7 @@ def test_full_flow_enroll_pull_queue_sync(app, client, make, courier, tmp_path):
     handheld = _enroll(client, make, courier, tmp_path / "hh.sqlite3", FlaskTransport(app))
     handheld.sync()
     assert {k[1] for k in handheld.entities() if k[0] == "task"} == {t["id"] for t in tasks}
-    handheld.queue("stop.arrive", tasks[0]["id"], {"lat": 31.2, "lon": 121.4})
+    handheld.queue("stop.arrive", tasks[0]["id"], {"lat": 31.23, "lon": 121.47})
     photo = handheld.add_blob(PNG)
     handheld.queue("task.note", tasks[0]["id"], {"text": "left with guard", "photos": [photo]}, blobs=[photo])
     summary = handheld.sync()

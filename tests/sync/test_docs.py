@@ -34,7 +34,7 @@ def test_doc_follows_every_kind_of_change(app, client, device, make, courier):
     client.post(f"/api/v1/dispatch/tasks/{task['id']}/notes", json={"text": "gate code 1234"},
                 headers=make.headers("dispatcher"))
     assert _stored("task", task["id"]) == _live(app, "task", task["id"])
-    answer = device.push([device.op("stop.arrive", task["id"], {"lat": 31.2, "lon": 121.4}),
+    answer = device.push([device.op("stop.arrive", task["id"], {"lat": 31.23, "lon": 121.47}),
                           device.op("task.note", task["id"], {"text": "at the door"})])
     stored = _stored("task", task["id"])
     assert stored == _live(app, "task", task["id"])

@@ -111,7 +111,7 @@ def test_last_seq_in_pull_covers_effects(device, make, courier):
     """A device whose push answer was lost learns last_seq and sees the op's effect."""
     task = make.task(courier=courier)
     _, cursor, _ = device.pull_all()
-    device.push([device.op("stop.arrive", task["id"], {"lat": 31.2, "lon": 121.4})])
+    device.push([device.op("stop.arrive", task["id"], {"lat": 31.23, "lon": 121.47})])
     page = device.pull(cursor)
     assert page["last_seq"] == 1
     assert page["changes"][0]["data"]["status"] == "arrived"
