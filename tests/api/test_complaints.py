@@ -345,3 +345,22 @@ def test_reopening_keeps_the_resolution_and_opens_the_complaint_again(client, ma
     assert again["resolved_at_first_contact"] is None  # the box left out is kept as nothing
     assert _act(client, make, complaint, "satisfaction", {"satisfaction": "satisfied"}).status_code == 200
     assert [v.code for v in _violations()] == ["complaint_upheld"]
+
+
+def test_a_contact_posted_twice_at_once_is_one_contact(client, make):
+    """Four identical posts at the same moment (a double click, a retry racing the first): one contact, and every
+    answer is that contact (the complaint's row lock on PostgreSQL, the single writer on SQLite)."""
+    from tests.sync.conftest import at_once
+
+    complaint = _created(client, make, courier_id=make.courier()["id"])
+    headers = make.headers("quality")
+
+    def post():
+        answer = client.application.test_client().post(f"{URL}/{complaint['id']}/contacts", headers=headers,
+                                                       json={"channel": "phone", "note": "Called back."})
+        return answer.status_code, answer.json["id"]
+
+    answers = at_once(post, 4)
+    assert {status for status, _ in answers} == {201} and len({contact for _, contact in answers}) == 1
+    read = client.get(f"{URL}/{complaint['id']}", headers=headers).json
+    assert [c["kind"] for c in read["contacts"]] == ["first_response"]
