@@ -1,9 +1,9 @@
-"""Complaints on the wire: recording one, answering, resolving, rating; the dispatch list."""
+"""Complaints on the wire: recording one, answering, contacting, resolving, reopening, rating; the dispatch list."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import NewestFirstQuery, PageOut, Schema, Time, text
-from schemas.vocab import (COMPLAINT_CATEGORIES, COMPLAINT_CHANNELS, COMPLAINT_OUTCOMES, COMPLAINT_STATUSES,
-                           SATISFACTION)
+from schemas.vocab import (COMPLAINT_CATEGORIES, COMPLAINT_CHANNELS, COMPLAINT_CONTACT_CHANNELS,
+                           COMPLAINT_CONTACT_KINDS, COMPLAINT_OUTCOMES, COMPLAINT_STATUSES, SATISFACTION)
 
 
 class ComplaintIn(Schema):
@@ -37,7 +37,23 @@ class ComplaintResolveIn(Schema):
 
     outcome = text(16, validate=validate.OneOf(COMPLAINT_OUTCOMES))
     note = text(2000, multiline=True)
-    resolved_at_first_contact = fields.Boolean(required=True)
+    resolved_at_first_contact = fields.Boolean(load_default=None, allow_none=True, metadata={
+        "deprecated": True,
+        "description": "Deprecated: accepted and kept as the office's note, but first-contact resolution is derived "
+                       "from the complaint's contacts and reopenings (docs/kpis.md), never from this box"})
+
+
+class ComplaintContactIn(Schema):
+    """A contact with the customer about the complaint (a call, a message, a visit)."""
+
+    channel = text(16, validate=validate.OneOf(COMPLAINT_CONTACT_CHANNELS))
+    note = text(2000, multiline=True, metadata={"description": "What was said or done"})
+
+
+class ComplaintReopenIn(Schema):
+    """Why the customer brought a resolved complaint back."""
+
+    reason = text(2000, multiline=True)
 
 
 class ComplaintSatisfactionIn(Schema):
@@ -56,8 +72,39 @@ class ComplaintQuery(NewestFirstQuery):
         "description": "true: first response past due and still missing; false: the others"})
 
 
+class ComplaintContactOut(Schema):
+    """A contact with the customer about a complaint, dated when it was recorded."""
+
+    id = fields.Integer()
+    complaint_id = fields.Integer()
+    kind = fields.String(metadata={"enum": list(COMPLAINT_CONTACT_KINDS), "description": (
+        "first_response: the first response (by /respond, or the first contact recorded); contact: a later one; "
+        "legacy: stands for the contacts of a complaint resolved before contacts were recorded, whose office "
+        "said it was not resolved at first contact")})
+    channel = fields.String(allow_none=True, metadata={"enum": [*COMPLAINT_CONTACT_CHANNELS, None]})
+    note = fields.String(allow_none=True)
+    contacted_at = fields.AwareDateTime()
+    recorded_by = fields.String(allow_none=True)
+
+
+class ComplaintReopeningOut(Schema):
+    """A reopening: why, when, by whom, and the resolution it set aside."""
+
+    id = fields.Integer()
+    reason = fields.String()
+    reopened_at = fields.AwareDateTime()
+    reopened_by = fields.String(allow_none=True)
+    resolved_at = fields.AwareDateTime()
+    resolved_by = fields.String(allow_none=True)
+    outcome = fields.String(metadata={"enum": list(COMPLAINT_OUTCOMES)})
+    resolution_note = fields.String(allow_none=True)
+    resolved_at_first_contact = fields.Boolean(allow_none=True, metadata={"deprecated": True})
+    satisfaction = fields.String(allow_none=True, metadata={"enum": [*SATISFACTION, None]})
+    satisfaction_at = fields.AwareDateTime(allow_none=True)
+
+
 class ComplaintOut(Schema):
-    """A complaint with its times."""
+    """A complaint with its times, its contacts with the customer and its reopenings."""
 
     id = fields.Integer()
     courier_id = fields.String()
@@ -80,10 +127,15 @@ class ComplaintOut(Schema):
     resolved_by = fields.String(allow_none=True)
     outcome = fields.String(allow_none=True, metadata={"enum": [*COMPLAINT_OUTCOMES, None]})
     resolution_note = fields.String(allow_none=True)
-    resolved_at_first_contact = fields.Boolean(allow_none=True)
+    resolved_at_first_contact = fields.Boolean(allow_none=True, metadata={
+        "deprecated": True, "description": "Deprecated: what the office ticked, if anything; not what the "
+                                           "first_contact_resolution figure reads"})
     satisfaction = fields.String(allow_none=True, metadata={"enum": [*SATISFACTION, None]})
     satisfaction_at = fields.AwareDateTime(allow_none=True)
     violation_id = fields.Integer(allow_none=True)
+    contacts = fields.List(fields.Nested(ComplaintContactOut), metadata={
+        "description": "Every contact with the customer, oldest first; the first response is the first"})
+    reopenings = fields.List(fields.Nested(ComplaintReopeningOut), metadata={"description": "Oldest first"})
 
 
 class ComplaintPage(PageOut):

@@ -52,6 +52,9 @@ class FigureOut(Schema):
     denominator = fields.Integer()
     value = fields.Float(allow_none=True)
     unit = fields.String(metadata={"enum": ["ratio", "seconds", "score"]})
+    unknown = fields.Integer(allow_none=True, metadata={
+        "description": "Rows of the denominator a missing fact keeps from passing (a stop without coordinates), "
+                       "counted apart; null for a figure without unknowns"})
     tasks_url = fields.String(metadata={"description": "The tasks (or complaints) behind the figure"})
 
 
@@ -74,10 +77,11 @@ class KpiReportOut(Schema):
 
 
 class KpiRowOut(Schema):
-    """A task (or complaint) in a figure's denominator; counted: also in its numerator."""
+    """A task (or complaint) in a figure's denominator; counted: also in its numerator; unknown: left open."""
 
     id = fields.String()
     counted = fields.Boolean()
+    unknown = fields.Boolean(metadata={"description": "Not counted because a fact is missing (see the figure)"})
 
 
 class KpiRowsOut(Schema):

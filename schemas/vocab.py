@@ -87,6 +87,15 @@ HANDOVER_CODES = ("pin_mismatch", "pin_locked", "pin_required", "photo_required"
                   "already_paid", "payment_required", "gift_not_disclosed", "recipient_unverified",
                   "courier_cannot_sign", "authorization_required", "handover_closed", "wrong_task_kind",
                   "fee_not_published")
+# Refusals that say a step came before the one the rules put first (docs/kpis.md, 签收规范执行率): money or a
+# signature before an accepted inspection, a signature or a drop before the COD money, a signature before the
+# recipient check or before the gift was told, and the courier signing in the recipient's place. The PIN codes
+# are not among them: they are the recipient check doing its work on whoever stood at the door.
+ORDER_REFUSALS = ("inspection_required", "payment_required", "recipient_unverified", "gift_not_disclosed",
+                  "courier_cannot_sign")
+# Why a pod.deliver_alternate was refused when the courier reported leaving the parcel elsewhere (按址派送率):
+# no recorded consent, a PIN task, or COD unpaid. Such a drop happened without leave, whatever came after.
+UNAUTHORISED_DROPS = ("authorization_required", "pin_required", "payment_required")
 LEDGER_KINDS = ("payment", "remittance", "correction")
 CHECKLIST_KINDS = ("conduct.pre_shift", "conduct.stop", "vehicle.pre_trip", "vehicle.post_trip")
 VEHICLE_CHECK_KINDS = ("vehicle.pre_trip", "vehicle.post_trip")
@@ -105,8 +114,14 @@ VIOLATION_SEVERITY = {"late_without_notice": "minor", "left_before_inspection": 
 
 COMPLAINT_CHANNELS = ("phone", "app", "web", "email", "in_person", "regulator")
 COMPLAINT_CATEGORIES = ("impolite", "dispute", "late", "surcharge", "gift_withheld", "damage", "loss", "other")
-# open -> responded (first response recorded) -> resolved (with an outcome).
-COMPLAINT_STATUSES = ("open", "responded", "resolved")
+# open -> responded (first response recorded) -> resolved (with an outcome); a resolved complaint the customer
+# brings back is reopened (the resolution kept on the reopening), then resolved again.
+COMPLAINT_STATUSES = ("open", "responded", "resolved", "reopened")
+# A contact with the customer about a complaint: its first response (by /respond, or the first contact recorded),
+# a later contact, or `legacy`: one that stands for the contacts of a complaint resolved before they were recorded
+# one by one, whose office said it was not resolved at first contact (migration 0027).
+COMPLAINT_CONTACT_KINDS = ("first_response", "contact", "legacy")
+COMPLAINT_CONTACT_CHANNELS = ("phone", "sms", "email", "in_person", "app", "web")
 COMPLAINT_OUTCOMES = ("upheld", "rejected", "withdrawn")
 SATISFACTION = ("satisfied", "neutral", "dissatisfied")
 # Why a courier's grade is what it is: one reason per violation code, the on-time rate, the critical cap.

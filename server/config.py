@@ -166,6 +166,8 @@ class Config:
         self.VEHICLE_CHECK_RADIUS_M = _env_int("VEHICLE_CHECK_RADIUS_M", 500)
         # Complaints: a first response is due this long after the complaint was received.
         self.COMPLAINT_RESPONSE_HOURS = _env_int("COMPLAINT_RESPONSE_HOURS", 24)
+        # The same contact (staff member, channel and note) recorded again this soon is a double submission.
+        self.COMPLAINT_CONTACT_REPEAT_SECONDS = _env_int("COMPLAINT_CONTACT_REPEAT_SECONDS", 600)
         # The service grade (docs/decisions.md, "Complaints and the service grade"): a score of 100
         # less points per violation by severity and per percentage point of on-time rate below target,
         # over a rolling window; A at or above GRADE_A_MIN, B at or above GRADE_B_MIN, else C.

@@ -164,13 +164,16 @@ def _van_out_of_service(courier: Courier, vehicle_id: str, now: datetime) -> str
     return f"van of {courier.name} is out of service: its safety equipment failed the pre-trip check"
 def _complaint(quality: Actor, courier: Courier, task: Task, category: str, text: str, *, now: datetime,
                upheld: bool = True, hours_ago: int = 30) -> None:
-    """A complaint about the courier's task, received hours ago; answered and upheld unless upheld is False."""
+    """A complaint about the courier's task, received hours ago; unless upheld is False, answered, called again
+    (two contacts: not resolved at first contact) and upheld."""
     complaint = complaints.create(actor=quality, task_id=task.id, courier_id=courier.id, channel="phone",
                                   category=category, text=text, received_at=now - timedelta(hours=hours_ago))
     if upheld:
         complaints.respond(actor=quality, complaint_id=complaint.id, text="We called the customer back.")
+        complaints.add_contact(actor=quality, complaint_id=complaint.id, channel="phone",
+                               note="Called again once the courier's account was in.")
         complaints.resolve(actor=quality, complaint_id=complaint.id, outcome="upheld",
-                           note="Confirmed with the courier.", resolved_at_first_contact=False)
+                           note="Confirmed with the courier.")
 
 
 def _grades(quality: Actor, couriers: list[Courier], now: datetime) -> str:

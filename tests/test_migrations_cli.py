@@ -430,3 +430,39 @@ def test_0025_keeps_each_decision_on_its_window(app, client, make, monkeypatch, 
         late["id"]: ("late", None, "migration", 1, "late"), missed["id"]: ("missed", None, "migration", 1, "missed"),
         absent["id"]: ("kept", "customer_absent", "migration", 1, "kept")}
     assert keys == {f"late_without_notice:{t['id']}:{windows[t['id']][0]}" for t in (late, missed)}
+
+
+def test_0027_writes_the_contacts_of_complaints_answered_before_it(app, client, make, midday):
+    """Up past 0027: each first response becomes a contact; a complaint its office said was not resolved at first
+    contact gets one `legacy` contact at its resolution, so first-contact resolution reads as the office said."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    courier = make.courier()
+    url = "/api/v1/dispatch/complaints"
+    quality = make.headers("quality")
+    ids = []
+    for responded, box in ((True, True), (True, False), (True, None), (False, None)):
+        complaint = client.post(url, json={"courier_id": courier["id"], "channel": "phone", "category": "late",
+                                           "text": "late"}, headers=quality).json
+        ids.append(complaint["id"])
+        if responded:
+            client.post(f"{url}/{complaint['id']}/respond", json={"text": "Sorry."}, headers=quality)
+        if box is not None:
+            client.post(f"{url}/{complaint['id']}/resolve", headers=quality, json={
+                "outcome": "upheld", "note": "n", "resolved_at_first_contact": box})
+    db.session.remove()
+    downgrade(directory=MIGRATIONS_DIR, revision="0023_op_ids")
+    assert "complaint_contacts" not in inspect(db.engine).get_table_names()
+    upgrade(directory=MIGRATIONS_DIR)
+    read = {n: client.get(f"{url}/{complaint_id}", headers=quality).json for n, complaint_id in enumerate(ids)}
+    assert [[c["kind"] for c in read[n]["contacts"]] for n in range(4)] == [
+        ["first_response"], ["first_response", "legacy"], ["first_response"], []]
+    first, legacy = read[1]["contacts"]
+    assert (first["contacted_at"], first["note"], first["recorded_by"]) == (
+        read[1]["first_response_at"], "Sorry.", read[1]["first_response_by"])
+    assert (legacy["contacted_at"], legacy["recorded_by"], legacy["channel"]) == (read[1]["resolved_at"], None, None)
+    day = datetime.now(ZoneInfo(app.config["TIMEZONE"])).date().isoformat()
+    total = client.get("/api/v1/reports/kpis", query_string={"from": day, "to": day}, headers=quality).json["total"]
+    fcr = total["figures"]["first_contact_resolution"]
+    assert (fcr["numerator"], fcr["denominator"]) == (1, 2)

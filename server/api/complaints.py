@@ -2,8 +2,9 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.complaints import (ComplaintIn, ComplaintOut, ComplaintPage, ComplaintQuery, ComplaintResolveIn,
-                                ComplaintRespondIn, ComplaintSatisfactionIn)
+from schemas.complaints import (ComplaintContactIn, ComplaintContactOut, ComplaintIn, ComplaintOut, ComplaintPage,
+                                ComplaintQuery, ComplaintReopenIn, ComplaintResolveIn, ComplaintRespondIn,
+                                ComplaintSatisfactionIn)
 from server.auth import OFFICE, current_actor, require
 from server.services import complaints
 
@@ -51,6 +52,31 @@ class ComplaintResponse(MethodView):
     def post(self, data, complaint_id):
         """Record the first response (once); its time measures the response target."""
         return complaints.respond(actor=current_actor(), complaint_id=complaint_id, text=data["text"])
+
+
+@blp.route("/<int:complaint_id>/contacts")
+class ComplaintContacts(MethodView):
+    """Contacts with the customer about a complaint."""
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintContactIn)
+    @blp.response(201, ComplaintContactOut)
+    def post(self, data, complaint_id):
+        """Record a contact (the first one is the first response); the same one posted again is answered as first
+        recorded, not counted twice."""
+        return complaints.add_contact(actor=current_actor(), complaint_id=complaint_id, **data)
+
+
+@blp.route("/<int:complaint_id>/reopen")
+class ComplaintReopening(MethodView):
+    """The customer brings a resolved complaint back."""
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintReopenIn)
+    @blp.response(200, ComplaintOut)
+    def post(self, data, complaint_id):
+        """Reopen a resolved complaint with the reason; its resolution is kept on the reopening."""
+        return complaints.reopen(actor=current_actor(), complaint_id=complaint_id, **data)
 
 
 @blp.route("/<int:complaint_id>/resolve")

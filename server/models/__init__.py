@@ -2,7 +2,7 @@
 from server.models.appointments import Appointment, AppointmentWindow, ContactAttempt
 from server.models.checklists import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift,
                                       VehicleDefect)
-from server.models.complaints import Complaint
+from server.models.complaints import Complaint, ComplaintContact, ComplaintReopening
 from server.models.couriers import Courier, Device, Enrollment
 from server.models.customer_links import CustomerLink
 from server.models.events import Event, WebhookDelivery, WebhookSubscription
@@ -23,7 +23,8 @@ from server.models.violations import Violation
 __all__ = [
     "Appointment", "AppointmentWindow", "ContactAttempt", "Violation",
     "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
-    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Complaint", "Courier", "CreatedEntity",
+    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
+    "ComplaintReopening", "Courier", "CreatedEntity",
     "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel",
     "RefusedAttachment", "SchedulerLease", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",

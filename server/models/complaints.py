@@ -1,8 +1,8 @@
-"""Customer complaints about couriers, with their response and resolution times."""
+"""Customer complaints about couriers, with their response and resolution times, contacts and reopenings."""
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
@@ -32,6 +32,8 @@ class Complaint(db.Model):
     resolved_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
     outcome: Mapped[str | None] = mapped_column(String(16))
     resolution_note: Mapped[str | None] = mapped_column(Text)
+    # What the office ticked when resolving (deprecated, kept as given): first-contact resolution is derived from
+    # the contacts and reopenings below (docs/kpis.md), never from this box.
     resolved_at_first_contact: Mapped[bool | None] = mapped_column()
     satisfaction: Mapped[str | None] = mapped_column(String(16))
     satisfaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -39,6 +41,11 @@ class Complaint(db.Model):
     __table_args__ = (Index("ix_complaints_courier_id_id", "courier_id", "id"),
                       Index("ix_complaints_open_due", "first_response_at", "response_due_at"),
                       Index("ix_complaints_received_at", "received_at"))
+
+    contacts: Mapped[list["ComplaintContact"]] = relationship(
+        back_populates="complaint", order_by="ComplaintContact.id", lazy="selectin")
+    reopenings: Mapped[list["ComplaintReopening"]] = relationship(
+        back_populates="complaint", order_by="ComplaintReopening.id", lazy="selectin")
 
     @property
     def overdue(self) -> bool:
@@ -49,3 +56,40 @@ class Complaint(db.Model):
     def responded_in_time(self) -> bool | None:
         """Whether the first response came by its due time; None until there is one."""
         return None if self.first_response_at is None else self.first_response_at <= self.response_due_at
+
+
+class ComplaintContact(db.Model):
+    """A contact with the customer about a complaint (its first response is one), dated when recorded."""
+
+    __tablename__ = "complaint_contacts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # first_response | contact | legacy
+    channel: Mapped[str | None] = mapped_column(String(16))  # none for a first response by /respond, or legacy
+    note: Mapped[str | None] = mapped_column(Text)
+    contacted_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recorded_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
+    __table_args__ = (Index("ix_complaint_contacts_complaint_id_contacted_at", "complaint_id", "contacted_at"),)
+
+    complaint: Mapped[Complaint] = relationship(back_populates="contacts")
+
+
+class ComplaintReopening(db.Model):
+    """A resolved complaint brought back by its customer: why, when, by whom, and the resolution it undid."""
+
+    __tablename__ = "complaint_reopenings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    reason: Mapped[str] = mapped_column(Text)
+    reopened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reopened_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
+    # The resolution (and the customer's satisfaction with it) as it stood when reopened.
+    resolved_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
+    outcome: Mapped[str] = mapped_column(String(16))
+    resolution_note: Mapped[str | None] = mapped_column(Text)
+    resolved_at_first_contact: Mapped[bool | None] = mapped_column()
+    satisfaction: Mapped[str | None] = mapped_column(String(16))
+    satisfaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    complaint: Mapped[Complaint] = relationship(back_populates="reopenings")

@@ -1,9 +1,13 @@
-"""Customer complaints: received, answered, resolved, rated; an upheld one becomes the courier's violation.
+"""Customer complaints: received, answered, contacted, resolved, reopened, rated; an upheld one becomes the
+courier's violation.
 
 Who may do what (docs/decisions.md): quality, dispatchers and admins record
-complaints, first responses, withdrawals and the customer's satisfaction;
-only quality staff and admins decide a complaint (upheld or rejected), since
-an upheld complaint counts against the courier's grade.
+complaints, first responses, contacts, reopenings, withdrawals and the
+customer's satisfaction; only quality staff and admins decide a complaint
+(upheld or rejected), since an upheld complaint counts against the courier's
+grade. The contacts and reopenings are what first-contact resolution is
+derived from (docs/kpis.md); the office's `resolved_at_first_contact` box is
+kept as given and read by nothing.
 """
 from datetime import datetime, timedelta
 
@@ -14,7 +18,7 @@ from server.auth import Actor
 from server.clock import utcnow
 from server.errors import Conflict, Forbidden, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
-from server.models import Complaint, Courier, Task, Violation
+from server.models import Complaint, ComplaintContact, ComplaintReopening, Courier, Task, Violation
 from server.services import events, tasks, violations
 from server.services.common import audit, get_or_404, newest_first, snapshot
 
@@ -91,22 +95,84 @@ def get_all(*, status: str | None = None, courier_id: str | None = None, overdue
     return newest_first(query, Complaint.id, cursor=cursor, limit=limit)
 
 
+def _first_response(complaint: Complaint, actor: Actor, text: str, channel: str | None, at: datetime) -> None:
+    """Stamp the complaint's first response: it is the first contact with the customer, kept as one."""
+    complaint.first_response_at, complaint.first_response_by, complaint.first_response_text = at, actor.id, text
+    if complaint.status == "open":
+        complaint.status = "responded"
+    complaint.contacts.append(ComplaintContact(kind="first_response", channel=channel, note=text, contacted_at=at,
+                                               recorded_by=actor.id))
+
+
 def respond(*, actor: Actor, complaint_id: int, text: str) -> Complaint:
-    """Record the first response to the customer (once). Commits."""
+    """Record the first response to the customer (once); it counts as the first contact. Commits."""
     complaint = get(complaint_id=complaint_id, for_update=True)
     if complaint.first_response_at is not None:
         raise Conflict("The first response is already recorded.", code="already_responded")
     before = snapshot(complaint)
-    complaint.first_response_at, complaint.first_response_by, complaint.first_response_text = utcnow(), actor.id, text
-    if complaint.status == "open":
-        complaint.status = "responded"
+    _first_response(complaint, actor, text, None, utcnow())
     audit(actor, "complaint.respond", complaint, before)
     db.session.commit()
     return complaint
 
 
-def resolve(*, actor: Actor, complaint_id: int, outcome: str, note: str, resolved_at_first_contact: bool) -> Complaint:
-    """Close a complaint with its outcome, after its first response; upheld, it becomes a violation once. Commits."""
+def add_contact(*, actor: Actor, complaint_id: int, channel: str, note: str) -> ComplaintContact:
+    """Record a contact with the customer about the complaint, dated now; the first one is its first response.
+
+    Commits. The same contact posted again (same staff member, channel and note
+    within COMPLAINT_CONTACT_REPEAT_SECONDS of the first) is a double submission:
+    the first contact is answered and nothing is recorded twice, so a retry never
+    turns a complaint solved at one contact into one that took two.
+    """
+    complaint = get(complaint_id=complaint_id, for_update=True)
+    now = utcnow()
+    repeat = now - timedelta(seconds=current_app.config["COMPLAINT_CONTACT_REPEAT_SECONDS"])
+    for contact in reversed(complaint.contacts):
+        if (contact.recorded_by, contact.channel, contact.note) == (actor.id, channel, note) \
+                and contact.contacted_at >= repeat:
+            return contact
+    before = snapshot(complaint)
+    if complaint.first_response_at is None:
+        _first_response(complaint, actor, note, channel, now)
+    else:
+        complaint.contacts.append(ComplaintContact(kind="contact", channel=channel, note=note, contacted_at=now,
+                                                   recorded_by=actor.id))
+    audit(actor, "complaint.contact", complaint, before)
+    contact = complaint.contacts[-1]
+    db.session.commit()
+    return contact
+
+
+def reopen(*, actor: Actor, complaint_id: int, reason: str) -> Complaint:
+    """The customer brings a resolved complaint back: the resolution is kept on the reopening, and the complaint
+    is open again until resolved anew; it can no longer count as resolved at first contact. Commits.
+
+    An upheld complaint's violation stays (voiding one is an appeal's business).
+    """
+    complaint = get(complaint_id=complaint_id, for_update=True)
+    if complaint.status != "resolved":
+        raise Conflict(f"Only a resolved complaint is reopened; this one is {complaint.status}.",
+                       code="complaint_not_resolved")
+    before = snapshot(complaint)
+    complaint.reopenings.append(ComplaintReopening(
+        reason=reason, reopened_at=utcnow(), reopened_by=actor.id, resolved_at=complaint.resolved_at,
+        resolved_by=complaint.resolved_by, outcome=complaint.outcome, resolution_note=complaint.resolution_note,
+        resolved_at_first_contact=complaint.resolved_at_first_contact, satisfaction=complaint.satisfaction,
+        satisfaction_at=complaint.satisfaction_at))
+    complaint.status = "reopened"
+    complaint.resolved_at = complaint.resolved_by = complaint.outcome = complaint.resolution_note = None
+    complaint.resolved_at_first_contact = complaint.satisfaction = complaint.satisfaction_at = None
+    audit(actor, "complaint.reopen", complaint, before)
+    db.session.commit()
+    return complaint
+
+
+def resolve(*, actor: Actor, complaint_id: int, outcome: str, note: str,
+            resolved_at_first_contact: bool | None = None) -> Complaint:
+    """Close a complaint with its outcome, after its first response; upheld, it becomes a violation once. Commits.
+
+    resolved_at_first_contact is the office's box (deprecated): kept as given, read by no figure.
+    """
     if outcome != "withdrawn" and actor.role not in DECIDERS:
         raise Forbidden("Only quality staff and admins uphold or reject a complaint.", code="decision_not_allowed")
     complaint = get(complaint_id=complaint_id, for_update=True)

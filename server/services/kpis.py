@@ -1,10 +1,12 @@
 """Service-quality KPIs (docs/kpis.md): each figure a numerator over a denominator, aggregated in the database.
 
 A figure is declared once (Figure): which rows it is about (`base`), which
-of them count (`counted`), or what is summed instead of counting. The report
-turns every figure into SUM(CASE ...) columns of one GROUP BY query per
-source (tasks, complaints); the task list behind a figure reads the very same
-conditions. Nothing loads tasks into Python: only the grouped sums come back.
+of them count (`counted`), or what is summed instead of counting, and, where
+a fact may be missing, which rows of the denominator are `unknown` (counted
+apart, never as a pass). The report turns every figure into SUM(CASE ...)
+columns of one GROUP BY query per source (tasks, complaints); the task list
+behind a figure reads the very same conditions. Nothing loads tasks into
+Python: only the grouped sums come back.
 
 Task figures belong to the depot-local service date of their task; complaint
 figures to the depot-local day the complaint was received.
@@ -15,18 +17,20 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Callable
 
-from sqlalchemy import (BigInteger, Date, Float, and_, bindparam, case, cast, false, func, literal_column, or_, select,
-                        text, true)
+from sqlalchemy import (BigInteger, Date, Float, and_, bindparam, case, cast, exists, false, func, literal_column, or_,
+                        select, text, true)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME
+from schemas.vocab import ORDER_REFUSALS, UNAUTHORISED_DROPS
 from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import Appointment, Complaint, Courier, Handover, Rating, Task, TaskAssignment
+from server.models import (Appointment, Complaint, ComplaintContact, ComplaintReopening, Courier, Handover,
+                           HandoverStep, Rating, Task, TaskAssignment)
 from server.services.common import decode_cursor, encode_cursor
 
 NO_GROUP = "-"  # the group of rows without a courier (or a courier without a depot)
@@ -37,6 +41,30 @@ _DECIDED = ("kept", "late", "missed")
 _NOW = bindparam("now", type_=UTCDateTime())
 # The courier's current assignment: a handover completes the task without ending it.
 _held = aliased(TaskAssignment, name="held")
+
+
+def _sql_list(values) -> list:
+    """Constants as inline SQL strings (a partial index's condition must be read in the query as it is written)."""
+    return [literal_column("'" + value + "'") for value in values]
+
+
+def _refusals():
+    """Per task with any: whether a handover step was refused for order, and whether a drop was refused.
+
+    Read from the refused steps alone (ix_handover_steps_rejected, a partial index):
+    one row per task that has such a refusal, joined to the report's tasks once.
+    """
+    for_order = HandoverStep.code.in_(_sql_list(ORDER_REFUSALS))
+    drop = and_(HandoverStep.kind == literal_column("'deliver_alternate'"),
+                HandoverStep.code.in_(_sql_list(UNAUTHORISED_DROPS)))
+    return (select(HandoverStep.task_id.label("task_id"),
+                   func.max(case((for_order, literal_column("1")), else_=literal_column("0"))).label("out_of_order"),
+                   func.max(case((drop, literal_column("1")), else_=literal_column("0"))).label("unauthorised_drop"))
+            .where(HandoverStep.outcome == literal_column("'rejected'"), or_(for_order, drop))
+            .group_by(HandoverStep.task_id).subquery("refused"))
+
+
+_refused = _refusals()
 # SQLite's row id of a task (tasks has a text primary key, so its rows are stored by an implicit rowid).
 _ROWID = literal_column("tasks.rowid")
 # The days a report may cover: those of the times the service accepts at all.
@@ -82,6 +110,7 @@ class Figure:
     counted: Callable[[], ColumnElement]  # the numerator's rows (and the task list's `counted`)
     numerator: Callable[[], ColumnElement] | None = None  # summed over base rows instead of counting `counted`
     denominator: Callable[[], ColumnElement] | None = None  # summed over base rows instead of counting them
+    unknown: Callable[[], ColumnElement] | None = None  # base rows a missing fact keeps from passing, counted apart
 
 
 def _on_time(pickup: bool) -> Callable[[], ColumnElement]:
@@ -96,9 +125,60 @@ def _signed_off() -> ColumnElement:
                 Handover.completed_at.is_not(None), _held.assigned_at.is_not(None))
 
 
-def _delivered_in_person() -> ColumnElement:
-    """A delivered task not left at a locker, station or neighbour."""
-    return and_(Task.status == "delivered", Handover.alternate_place.is_(None))
+def _out_of_order() -> ColumnElement:
+    """A step of the task's handover was refused for order (ORDER_REFUSALS)."""
+    return func.coalesce(_refused.c.out_of_order, 0) == 1
+
+
+def _dropped_without_leave() -> ColumnElement:
+    """The courier reported leaving the parcel elsewhere and the drop was refused (UNAUTHORISED_DROPS)."""
+    return func.coalesce(_refused.c.unauthorised_drop, 0) == 1
+
+
+def _handover_attempted() -> ColumnElement:
+    """A delivery's handover attempted at the door: begun (a recipient check, an inspection, a payment or an end)
+    and not left elsewhere with consent, or any handover whose step was refused for order."""
+    begun = or_(Handover.outcome.is_not(None), Handover.recipient_verified.is_(True), Handover.inspection.is_not(None),
+                Handover.paid_amount.is_not(None))
+    return and_(Task.kind != "pickup", or_(_out_of_order(), and_(Handover.alternate_place.is_(None), begun)))
+
+
+def _procedure_followed() -> ColumnElement:
+    """Recipient checked; signed after an accepted inspection (the COD paid, the gift told), or refused after the
+    inspection; no step refused for order."""
+    signed_off = and_(Handover.outcome == "delivered", Handover.signed.is_(True), Handover.inspection == "accepted",
+                      or_(Task.gift_description.is_(None), Handover.gift_disclosed.is_(True)))
+    refused_after_inspection = and_(Handover.outcome == "refused", Handover.inspection.is_not(None))
+    return and_(~_out_of_order(), Handover.alternate_place.is_(None), Handover.recipient_verified.is_(True),
+                or_(signed_off, refused_after_inspection))
+
+
+def _delivery_made() -> ColumnElement:
+    """A delivery handed over (at the door or at an alternate place), or a parcel left elsewhere without leave."""
+    return and_(Task.kind != "pickup", or_(Handover.outcome == "delivered", _dropped_without_leave()))
+
+
+def _at_address_or_with_consent() -> ColumnElement:
+    """Signed for within reach of the stop's known coordinates, or left at an alternate place the customer's
+    recorded consent allowed (only an accepted pod.deliver_alternate sets alternate_place); no drop without leave."""
+    at_door = and_(Handover.alternate_place.is_(None), Handover.distance_m.is_not(None),
+                   Handover.not_at_address.is_(False))
+    return and_(Handover.outcome == "delivered", ~_dropped_without_leave(),
+                or_(at_door, Handover.alternate_place.is_not(None)))
+
+
+def _place_unknown() -> ColumnElement:
+    """Signed for at the door of a stop whose distance could not be measured (no coordinates): not a pass."""
+    return and_(Handover.outcome == "delivered", ~_dropped_without_leave(), Handover.alternate_place.is_(None),
+                Handover.distance_m.is_(None))
+
+
+def _resolved_at_first_contact() -> ColumnElement:
+    """Never reopened, and exactly one contact with the customer (the first response) by its resolution."""
+    contacts = (select(func.count()).select_from(ComplaintContact)
+                .where(ComplaintContact.complaint_id == Complaint.id,
+                       ComplaintContact.contacted_at <= Complaint.resolved_at).scalar_subquery())
+    return and_(~exists().where(ComplaintReopening.complaint_id == Complaint.id), contacts == 1)
 
 
 def _complaint_decided() -> ColumnElement:
@@ -117,14 +197,14 @@ FIGURES = (
            "Mean seconds from the courier's assignment to the handover (device time), delivered or collected.",
            _signed_off, true, numerator=lambda: seconds_between(_held.assigned_at, Handover.completed_at)),
     Figure("delivered_to_address", "tasks", "ratio",
-           "Delivered tasks handed over at the address (no alternate place, not flagged not_at_address).",
-           lambda: Task.status == "delivered",
-           lambda: and_(Handover.alternate_place.is_(None), Handover.not_at_address.is_(False))),
+           "Deliveries signed for at the address (its coordinates known, within reach) or left at an alternate "
+           "place with the customer's recorded consent, over deliveries and drops refused for want of leave; "
+           "stops without coordinates are counted as unknown, never as a pass.",
+           _delivery_made, _at_address_or_with_consent, unknown=_place_unknown),
     Figure("signoff_compliance", "tasks", "ratio",
-           "Deliveries handed over in person with the recipient checked, an inspection and a signature.",
-           _delivered_in_person,
-           lambda: and_(Handover.recipient_verified.is_(True), Handover.inspection.is_not(None),
-                        Handover.signed.is_(True))),
+           "Handovers at the door with the recipient checked, the inspection before payment and signature, the gift "
+           "told and no step refused for order, over every handover attempted (refused steps and refusals included).",
+           _handover_attempted, _procedure_followed),
     Figure("exception_notification", "tasks", "ratio",
            "Late or missed appointments whose customer got a late notice before the window ended.",
            lambda: Appointment.status.in_(("late", "missed")), lambda: Appointment.notice_in_time.is_(True)),
@@ -148,8 +228,9 @@ FIGURES = (
            lambda: Complaint.resolved_at.is_not(None), true,
            numerator=lambda: seconds_between(Complaint.received_at, Complaint.resolved_at)),
     Figure("first_contact_resolution", "complaints", "ratio",
-           "Resolved complaints resolved at the first contact, over resolved complaints.",
-           lambda: Complaint.resolved_at.is_not(None), lambda: Complaint.resolved_at_first_contact.is_(True)),
+           "Resolved complaints never reopened with exactly one contact (the first response) by their resolution, "
+           "over resolved complaints.",
+           lambda: Complaint.resolved_at.is_not(None), _resolved_at_first_contact),
     Figure("complaint_satisfaction", "complaints", "ratio",
            "Customers satisfied with a complaint's outcome, over those who said.",
            lambda: Complaint.satisfaction.is_not(None), lambda: Complaint.satisfaction == "satisfied"),
@@ -180,6 +261,11 @@ def _numerator(fig: Figure) -> ColumnElement:
 def _denominator(fig: Figure) -> ColumnElement:
     """SUM over the figure's rows of its denominator (a count of them, unless it sums a value)."""
     return func.sum(case((fig.base(), fig.denominator() if fig.denominator is not None else 1), else_=0))
+
+
+def _unknown(fig: Figure) -> ColumnElement:
+    """COUNT of the figure's rows whose pass or fail a missing fact leaves open."""
+    return func.sum(case((and_(fig.base(), fig.unknown()), 1), else_=0))
 
 
 def _local_day(column) -> ColumnElement:
@@ -227,7 +313,8 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
         query = (query.outerjoin(Appointment, Appointment.task_id == Task.id)
                  .outerjoin(Handover, Handover.task_id == Task.id)
                  .outerjoin(Rating, Rating.task_id == Task.id)
-                 .outerjoin(_held, and_(_held.task_id == Task.id, _held.ended_at.is_(None))))
+                 .outerjoin(_held, and_(_held.task_id == Task.id, _held.ended_at.is_(None)))
+                 .outerjoin(_refused, _refused.c.task_id == Task.id))
         return query.outerjoin(Courier, Courier.id == Task.courier_id) if group_by == "depot" else query
     first, last = local_day_bounds(start)[0], local_day_bounds(end)[1]
     query = select(*columns).select_from(Complaint).where(Complaint.received_at >= first,
@@ -258,12 +345,15 @@ def _key_text(value) -> str:
 
 
 def _aggregate_query(source: str, group_by: str | None, start: date, end: date):
-    """The GROUP BY query of one source's figures: group_key, then <figure>__n and <figure>__d of each."""
+    """The GROUP BY query of one source's figures: group_key, then <figure>__n and <figure>__d of each (and
+    <figure>__u of one with unknowns)."""
     key = _group_key(source, group_by).label("group_key")
     columns = [key]
     for fig in FIGURES:
         if fig.source == source:
             columns += [_numerator(fig).label(f"{fig.name}__n"), _denominator(fig).label(f"{fig.name}__d")]
+            if fig.unknown is not None:
+                columns.append(_unknown(fig).label(f"{fig.name}__u"))
     # By day, the service_date index hands the tasks over already grouped (no sort of a month of
     # rows for the GROUP BY), and a day's tasks are mostly stored together anyway.
     query = _rows(source, columns, group_by, start, end, stored_order=group_by != "day")
@@ -271,12 +361,13 @@ def _aggregate_query(source: str, group_by: str | None, start: date, end: date):
 
 
 def _aggregate(source: str, group_by: str | None, start: date, end: date, now: datetime) -> dict[str, dict]:
-    """{group: {figure: (numerator, denominator)}} of one source's figures, in one GROUP BY query."""
+    """{group: {figure: (numerator, denominator, unknown)}} of one source's figures, in one GROUP BY query."""
     figures = [fig for fig in FIGURES if fig.source == source]
     out = {}
     for row in db.session.execute(_aggregate_query(source, group_by, start, end), {"now": now}).mappings():
         out[_key_text(row["group_key"])] = {
-            fig.name: (int(row[f"{fig.name}__n"] or 0), int(row[f"{fig.name}__d"] or 0)) for fig in figures}
+            fig.name: (int(row[f"{fig.name}__n"] or 0), int(row[f"{fig.name}__d"] or 0),
+                       int(row[f"{fig.name}__u"] or 0) if fig.unknown is not None else 0) for fig in figures}
     return out
 
 
@@ -302,13 +393,15 @@ def _value(fig: Figure, numerator: int, denominator: int) -> float | None:
     return round(numerator / denominator, _DIGITS[fig.unit]) if denominator else None
 
 
-def _figures(sums: dict[str, tuple[int, int]], link: Callable[[str], str]) -> dict[str, dict]:
-    """Every figure of a group: numerator, denominator, value, unit and the link to its tasks."""
+def _figures(sums: dict[str, tuple[int, int, int]], link: Callable[[str], str]) -> dict[str, dict]:
+    """Every figure of a group: numerator, denominator, value, unit, unknown (None where the figure has no
+    unknowns) and the link to its tasks."""
     out = {}
     for fig in FIGURES:
-        numerator, denominator = sums.get(fig.name, (0, 0))
+        numerator, denominator, unknown = sums.get(fig.name, (0, 0, 0))
         out[fig.name] = {"numerator": numerator, "denominator": denominator,
-                         "value": _value(fig, numerator, denominator), "unit": fig.unit, "tasks_url": link(fig.name)}
+                         "value": _value(fig, numerator, denominator), "unit": fig.unit,
+                         "unknown": unknown if fig.unknown is not None else None, "tasks_url": link(fig.name)}
     return out
 
 
@@ -338,11 +431,10 @@ def report(*, start: date, end: date, group_by: str | None = None, link: Callabl
     for source in ("tasks", "complaints"):
         for key, figures in _aggregate(source, group_by, start, end, now).items():
             sums.setdefault(key, {}).update(figures)
-    total: dict[str, tuple[int, int]] = {}
-    for figures in sums.values():  # numerators and denominators add up across groups
-        for name, (numerator, denominator) in figures.items():
-            held = total.get(name, (0, 0))
-            total[name] = (held[0] + numerator, held[1] + denominator)
+    total: dict[str, tuple[int, int, int]] = {}
+    for figures in sums.values():  # numerators, denominators and unknowns add up across groups
+        for name, counts in figures.items():
+            total[name] = tuple(a + b for a, b in zip(total.get(name, (0, 0, 0)), counts, strict=True))
     labels = _labels(group_by, list(sums))
     groups = [] if group_by is None else [
         {"group": key, "label": labels.get(key, key), "figures": _figures(sums[key], lambda name, k=key: link(name, k))}
@@ -386,11 +478,14 @@ def _group_filter(source: str, group_by: str | None, group: str | None) -> Colum
 
 def rows_behind(*, name: str, start: date, end: date, group_by: str | None = None, group: str | None = None,
                 cursor: str | None = None, limit: int = 100, now: datetime | None = None) -> dict:
-    """The tasks (or complaints) in a figure's denominator, by id, each saying whether it is in the numerator."""
+    """The tasks (or complaints) in a figure's denominator, by id, each saying whether it is in the numerator
+    (and, for a figure with unknowns, whether a missing fact leaves it open)."""
     fig = figure(name)
     check_range(start=start, end=end)
     key = Task.id if fig.source == "tasks" else Complaint.id
-    query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted")],
+    unknown = case((fig.unknown(), true()), else_=false()) if fig.unknown is not None else false()
+    query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted"),
+                               unknown.label("unknown")],
                   group_by, start, end).where(fig.base(), _group_filter(fig.source, group_by, group))
     if cursor:
         after = decode_cursor(cursor)
@@ -399,7 +494,7 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     more = len(rows) > limit
     rows = rows[:limit]
     return {"figure": fig.name, "subject": "task" if fig.source == "tasks" else "complaint",
-            "items": [{"id": str(row.id), "counted": bool(row.counted)} for row in rows],
+            "items": [{"id": str(row.id), "counted": bool(row.counted), "unknown": bool(row.unknown)} for row in rows],
             "next_cursor": encode_cursor(str(rows[-1].id)) if more and rows else None}
 
 
@@ -409,28 +504,30 @@ def _cell(value: str) -> str:
 
 
 def as_csv(result: dict) -> str:
-    """The report as CSV: one line per group and figure, totals last (names never read as formulas)."""
+    """The report as CSV: one line per group and figure, totals last (names never read as formulas); `unknown`
+    is empty for a figure that has none."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["group", "label", "figure", "numerator", "denominator", "value", "unit"])
+    writer.writerow(["group", "label", "figure", "numerator", "denominator", "value", "unit", "unknown"])
     for group in [*result["groups"], result["total"]]:
         for name, fig in group["figures"].items():
             writer.writerow([_cell(str(group["group"])), _cell(str(group["label"])), name, fig["numerator"],
-                             fig["denominator"], "" if fig["value"] is None else fig["value"], fig["unit"]])
+                             fig["denominator"], "" if fig["value"] is None else fig["value"], fig["unit"],
+                             "" if fig["unknown"] is None else fig["unknown"]])
     return out.getvalue()
 
 
 def table(result: dict) -> list[str]:
-    """The report as terminal lines: a row per figure, a column per group (totals last)."""
+    """The report as terminal lines: a row per figure, a column per group (totals last); a figure with unknowns
+    has a second row, `<figure> unknown`, with their count."""
     groups = [*result["groups"], result["total"]]
-    width = max(len(name) for name in BY_NAME)
+    width = max(len(name) + (len(" unknown") if BY_NAME[name].unknown else 0) for name in BY_NAME)
     lines = [" ".join([f"{'figure':<{width}}", *(f"{str(g['label'])[:18]:>18}" for g in groups)])]
     for name in BY_NAME:
-        cells = []
-        for group in groups:
-            fig = group["figures"][name]
-            cells.append(f"{_shown(fig):>18}")
-        lines.append(" ".join([f"{name:<{width}}", *cells]))
+        lines.append(" ".join([f"{name:<{width}}", *(f"{_shown(g['figures'][name]):>18}" for g in groups)]))
+        if BY_NAME[name].unknown is not None:
+            lines.append(" ".join([f"{name + ' unknown':<{width}}",
+                                   *(f"{g['figures'][name]['unknown']:>18}" for g in groups)]))
     return lines
 
 

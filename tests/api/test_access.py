@@ -47,6 +47,8 @@ ROUTES = [
     ("GET", "/api/v1/dispatch/complaints", OFFICE),
     ("GET", "/api/v1/dispatch/complaints/<int:complaint_id>", OFFICE),
     ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/respond", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/contacts", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/reopen", OFFICE),
     ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/resolve", OFFICE),
     ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/satisfaction", OFFICE),
     ("GET", "/api/v1/dispatch/enrollments/<code>/qr.<fmt>", DISPATCH),

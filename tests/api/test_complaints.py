@@ -1,4 +1,5 @@
-"""Complaints: recording, the first response and its target, resolution by role, the upheld violation, satisfaction."""
+"""Complaints: recording, the first response and its target, contacts, resolution by role, reopening, the upheld
+violation, satisfaction."""
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -118,14 +119,24 @@ def test_lifecycle_respond_resolve_rate(client, make):
 
 
 def test_bad_action_bodies_are_422(client, make):
-    """Outcome, satisfaction and the first-contact flag come from their vocabularies and are required."""
+    """Outcome, satisfaction, a contact's channel and note, a reopening's reason come from their vocabularies and
+    are required; the deprecated first-contact box may be left out, but not be other than a boolean."""
     complaint = _created(client, make, courier_id=make.courier()["id"])
     _act(client, make, complaint, "respond", {"text": "called back"})
     for action, body, field in [("respond", {"text": ""}, "text"),
                                 ("resolve", {"outcome": "dismissed", "note": "n", "resolved_at_first_contact": True},
                                  "outcome"),
-                                ("resolve", {"outcome": "upheld", "note": "n"}, "resolved_at_first_contact"),
-                                ("satisfaction", {"satisfaction": 5}, "satisfaction")]:
+                                ("resolve", {"outcome": "upheld", "note": "n", "resolved_at_first_contact": "perhaps"},
+                                 "resolved_at_first_contact"),
+                                ("satisfaction", {"satisfaction": 5}, "satisfaction"),
+                                ("contacts", {"channel": "pigeon", "note": "n"}, "channel"),
+                                ("contacts", {"note": "called"}, "channel"),
+                                ("contacts", {"channel": "phone", "note": "  "}, "note"),
+                                ("contacts", {"channel": "phone"}, "note"),
+                                ("contacts", {"channel": "phone", "note": "x" * 2001}, "note"),
+                                ("contacts", {"channel": "phone", "note": "n", "at": "2026-01-01T00:00:00Z"}, "at"),
+                                ("reopen", {}, "reason"),
+                                ("reopen", {"reason": ""}, "reason")]:
         response = _act(client, make, complaint, action, body)
         assert response.status_code == 422 and field in response.json["fields"], (action, response.json)
 
@@ -225,7 +236,9 @@ def test_list_filters_and_pages_newest_first(client, make):
 @pytest.mark.parametrize("action,body", [("", None), ("/respond", {"text": "hi"}),
                                          ("/resolve", {"outcome": "withdrawn", "note": "n",
                                                        "resolved_at_first_contact": True}),
-                                         ("/satisfaction", {"satisfaction": "satisfied"})])
+                                         ("/satisfaction", {"satisfaction": "satisfied"}),
+                                         ("/contacts", {"channel": "phone", "note": "called"}),
+                                         ("/reopen", {"reason": "still broken"})])
 def test_unknown_complaint_is_404(client, make, action, body):
     """Every complaint route answers 404 complaint_not_found for an id that does not exist."""
     method = "GET" if body is None else "POST"
@@ -244,4 +257,110 @@ def test_couriers_and_maintenance_cannot_touch_complaints(client, make):
         assert client.get(URL, headers=headers).status_code == 403
         assert client.post(URL, json={"courier_id": courier["id"], "channel": "phone", "category": "late",
                                       "text": "x"}, headers=headers).status_code == 403
+    complaint = _created(client, make, courier_id=courier["id"])
+    for headers in ({"Authorization": f"Bearer {device['token']}"}, make.headers("maintenance")):
+        for action, body in (("contacts", {"channel": "phone", "note": "called"}), ("reopen", {"reason": "r"})):
+            answer = client.post(f"{URL}/{complaint['id']}/{action}", json=body, headers=headers)
+            assert answer.status_code == 403 and answer.json["code"] == "forbidden", (action, answer.json)
+    assert client.get(f"{URL}/{complaint['id']}", headers=make.headers("quality")).json["contacts"] == []
     assert db.session.scalar(select(func.count()).select_from(Violation)) == 0
+
+
+def test_contacts_are_kept_and_the_first_is_the_first_response(client, make):
+    """A contact on an unanswered complaint is its first response (and on time); /respond is then 409; later
+    contacts are added in order, each with its channel, note, time and author; the first response by /respond is a
+    contact too."""
+    courier = make.courier()
+    complaint = _created(client, make, courier_id=courier["id"])
+    first = _act(client, make, complaint, "contacts", {"channel": "phone", "note": "Called, apologised."},
+                 role="dispatcher")
+    assert first.status_code == 201, first.json
+    assert (first.json["kind"], first.json["channel"], first.json["note"], first.json["complaint_id"]) == (
+        "first_response", "phone", "Called, apologised.", complaint["id"])
+    read = client.get(f"{URL}/{complaint['id']}", headers=make.headers("quality")).json
+    assert (read["status"], read["first_response_text"], read["responded_in_time"]) == (
+        "responded", "Called, apologised.", True)
+    assert read["first_response_at"] == first.json["contacted_at"] and read["first_response_by"] is not None
+    late = _act(client, make, complaint, "respond", {"text": "again"})
+    assert late.status_code == 409 and late.json["code"] == "already_responded"
+    second = _act(client, make, complaint, "contacts", {"channel": "sms", "note": "Sent the refund details."})
+    assert second.status_code == 201 and second.json["kind"] == "contact" and second.json["id"] > first.json["id"]
+    read = client.get(f"{URL}/{complaint['id']}", headers=make.headers("quality")).json
+    assert [(c["kind"], c["channel"]) for c in read["contacts"]] == [("first_response", "phone"), ("contact", "sms")]
+    assert read["contacts"][0]["recorded_by"] != read["contacts"][1]["recorded_by"]  # a dispatcher, then quality
+    other = _created(client, make, courier_id=courier["id"])
+    responded = _act(client, make, other, "respond", {"text": "We are on it."}).json
+    assert [(c["kind"], c["channel"], c["note"]) for c in responded["contacts"]] == [
+        ("first_response", None, "We are on it.")]
+
+
+def test_a_contact_posted_twice_is_one_contact(client, make, app):
+    """A double submission (the same staff member, channel and note within the repeat window) answers the first
+    contact and records nothing; another note, channel or staff member is another contact; past the window the
+    same words are a new contact."""
+    complaint = _created(client, make, courier_id=make.courier()["id"])
+    body = {"channel": "phone", "note": "Called back."}
+    first = _act(client, make, complaint, "contacts", body)
+    again = _act(client, make, complaint, "contacts", body)
+    assert again.status_code == 201 and again.json == first.json
+    read = client.get(f"{URL}/{complaint['id']}", headers=make.headers("quality")).json
+    assert len(read["contacts"]) == 1
+    assert _act(client, make, complaint, "contacts", {**body, "channel": "sms"}).json["id"] != first.json["id"]
+    assert _act(client, make, complaint, "contacts", {**body, "note": "Called back again."}).json["id"] != first.json[
+        "id"]
+    assert _act(client, make, complaint, "contacts", body, role="dispatcher").json["id"] != first.json["id"]
+    app.config["COMPLAINT_CONTACT_REPEAT_SECONDS"] = 0
+    assert _act(client, make, complaint, "contacts", body).json["id"] != first.json["id"]
+    read = client.get(f"{URL}/{complaint['id']}", headers=make.headers("quality")).json
+    assert [c["kind"] for c in read["contacts"]] == ["first_response"] + ["contact"] * 4
+
+
+def test_reopening_keeps_the_resolution_and_opens_the_complaint_again(client, make):
+    """Only a resolved complaint is reopened (409 otherwise, so a double submission reopens once); the resolution
+    and the customer's satisfaction move onto the reopening; the complaint is resolved and rated again; the upheld
+    violation stays one."""
+    complaint = _created(client, make, courier_id=make.courier()["id"])
+    early = _act(client, make, complaint, "reopen", {"reason": "not yet"})
+    assert early.status_code == 409 and early.json["code"] == "complaint_not_resolved"
+    _act(client, make, complaint, "respond", {"text": "called back"})
+    resolved = _act(client, make, complaint, "resolve", {"outcome": "upheld", "note": "admitted",
+                                                         "resolved_at_first_contact": True}).json
+    _act(client, make, complaint, "satisfaction", {"satisfaction": "dissatisfied"})
+    reopened = _act(client, make, complaint, "reopen", {"reason": "The refund never came."}, role="dispatcher")
+    assert reopened.status_code == 200, reopened.json
+    body = reopened.json
+    assert body["status"] == "reopened" and body["resolved_at"] is None and body["outcome"] is None
+    assert body["satisfaction"] is None and body["resolved_at_first_contact"] is None
+    assert body["violation_id"] == resolved["violation_id"] is not None
+    [reopening] = body["reopenings"]
+    assert (reopening["reason"], reopening["outcome"], reopening["resolution_note"], reopening["satisfaction"],
+            reopening["resolved_at_first_contact"], reopening["resolved_at"]) == (
+        "The refund never came.", "upheld", "admitted", "dissatisfied", True, resolved["resolved_at"])
+    twice = _act(client, make, complaint, "reopen", {"reason": "The refund never came."}, role="dispatcher")
+    assert twice.status_code == 409 and twice.json["code"] == "complaint_not_resolved"
+    not_rated = _act(client, make, complaint, "satisfaction", {"satisfaction": "satisfied"})
+    assert not_rated.status_code == 422 and not_rated.json["code"] == "not_resolved"
+    again = _act(client, make, complaint, "resolve", {"outcome": "upheld", "note": "refunded"}).json
+    assert again["status"] == "resolved" and again["violation_id"] == resolved["violation_id"]
+    assert again["resolved_at_first_contact"] is None  # the box left out is kept as nothing
+    assert _act(client, make, complaint, "satisfaction", {"satisfaction": "satisfied"}).status_code == 200
+    assert [v.code for v in _violations()] == ["complaint_upheld"]
+
+
+def test_a_contact_posted_twice_at_once_is_one_contact(client, make):
+    """Four identical posts at the same moment (a double click, a retry racing the first): one contact, and every
+    answer is that contact (the complaint's row lock on PostgreSQL, the single writer on SQLite)."""
+    from tests.sync.conftest import at_once
+
+    complaint = _created(client, make, courier_id=make.courier()["id"])
+    headers = make.headers("quality")
+
+    def post():
+        answer = client.application.test_client().post(f"{URL}/{complaint['id']}/contacts", headers=headers,
+                                                       json={"channel": "phone", "note": "Called back."})
+        return answer.status_code, answer.json["id"]
+
+    answers = at_once(post, 4)
+    assert {status for status, _ in answers} == {201} and len({contact for _, contact in answers}) == 1
+    read = client.get(f"{URL}/{complaint['id']}", headers=headers).json
+    assert [c["kind"] for c in read["contacts"]] == ["first_response"]
