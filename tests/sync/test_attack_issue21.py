@@ -1,6 +1,13 @@
 """Issue 21's fixes attacked again from a handheld: bad input and wrong clocks through the push path."""
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
+from server.clock import local_date
+from server.services import appointments
+from tests.api.test_kpi_day import _counts, _report
+from tests.sync.test_appointment_attempts import HERE, Clock, _op, _window
+from tests.sync.test_appointment_attempts import _push as _push_ops
 from tests.sync.test_handover import AT_DOOR
 from tests.sync.test_op_time import _device_row, _dated, _logged, _old_device, _push
 
@@ -42,3 +49,45 @@ def test_two_ops_under_one_seq_in_a_batch_are_not_both_applied(client, make, cou
         assert len(applied) <= 1, response.json
     assert len(_logged(device.id)) <= 1
     assert _device_row(device.id).last_seq <= 1
+
+
+# ---- On-time: every agreed window decided, the replaced ones too; not_attempted counts against it.
+
+
+
+@pytest.fixture
+def clock(monkeypatch, midday) -> Clock:
+    """The server's clock on a timeline (test_appointment_attempts' Clock), about noon in the depot."""
+    return Clock(monkeypatch)
+
+
+@pytest.mark.xfail(strict=True, reason="open: kpis.py's on-time counts Appointment.status (the last window), not each "
+                   "window's outcome; per-window on-time is w/ontime's work")
+def test_a_missed_window_replaced_by_a_kept_one_still_counts_against_on_time(client, make, courier, device, clock):
+    """Agreed, swept missed; a second window agreed by phone and kept: on-time counts both windows (1 of 2), not
+    only the appointment's last status (1 of 1), as the issue says ("every agreed window decided, including those
+    later replaced")."""
+    start = clock.now() + timedelta(hours=1)
+    task = make.task(courier=courier, window=_window(start))
+    assert _push_ops(device, _op(device, clock, "appointment.confirm", task["id"],
+                                 {"window": _window(start), "via": "phone"}))[0]["status"] == "applied"
+    clock.set(start + timedelta(hours=2, minutes=1))
+    assert appointments.sweep_missed()["missed"] == 1
+    again = clock.now() + timedelta(minutes=30)
+    assert _push_ops(device, _op(device, clock, "appointment.confirm", task["id"],
+                                 {"window": _window(again, 1), "via": "phone"}))[0]["status"] == "applied"
+    clock.advance(minutes=40)
+    assert _push_ops(device, _op(device, clock, "stop.arrive", task["id"], HERE))[0]["status"] == "applied"
+    day = local_date(clock.now())
+    assert _counts(_report(client, make, day)["total"])["on_time_delivery"][:2] == (1, 2)
+
+
+@pytest.mark.xfail(strict=True, reason="open: kpis.py's _DECIDED leaves not_attempted out of on-time's denominator")
+def test_a_promised_window_not_attempted_counts_against_on_time(client, make, courier, device, clock):
+    """Never confirmed, never visited: not_attempted, and it counts against on-time (0 of 1), as the issue says."""
+    start = clock.now() + timedelta(hours=1)
+    make.task(courier=courier, window=_window(start))
+    clock.set(start + timedelta(hours=2, minutes=1))
+    assert appointments.sweep_missed()["not_attempted"] == 1
+    day = local_date(start)
+    assert _counts(_report(client, make, day)["total"])["on_time_delivery"][:2] == (0, 1)
