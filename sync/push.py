@@ -38,7 +38,7 @@ from server.models import CreatedEntity, Device, OpLog, RefusedAttachment, SyncC
 from server.models.sync import HOLDS_OP_ID, IN_SEQUENCE
 from sync import docs
 from sync.registry import EntityType, Registry
-from sync.timing import BatchClock, OpTime, floor_of, op_time
+from sync.timing import BatchClock, OpTime, ceiling_of, floor_of, op_time
 
 log = logging.getLogger(__name__)
 
@@ -797,7 +797,8 @@ def _timed(registry: Registry, device: Device, op: dict, held: dict, clock: _Clo
         born = entity_type.born(obj) if entity_type.born is not None and obj is not None else None
     floor = floor_of(enrolled_at=device.enrolled_at, previous=previous, anchor_at=device.trusted_sync_at,
                      anchor_seq=device.trusted_sync_seq, seq=op["seq"], born=born)
-    return op_time(op["device_time"], clock.batch, floor)
+    ceiling = ceiling_of(anchor_at=device.trusted_sync_at, anchor_seq=device.trusted_sync_seq, seq=op["seq"])
+    return op_time(op["device_time"], clock.batch, floor, ceiling)
 
 
 def _decide_batch(registry: Registry, actor: Actor, ops: list[dict], decided: dict[int, dict], clock: _Clock, *,

@@ -14,7 +14,8 @@ where floor is the latest of the device's enrollment, its last trusted sync
 (for ops with a higher seq than it had assigned then), its previous op and the
 entity's birth. An op whose time had to be moved further than the tolerance,
 or whose batch clock is off by more than it, or whose device time is outside
-2000..2099, is `suspect`: kept and applied at its effective time, and marked
+2000..2099, or which lies after the trusted sync before which the device said it had
+numbered it (its last_seq then: a claim that cannot switch the floor off), is `suspect`: kept and applied at its effective time, and marked
 so every rule that gives credit by time sends the decision to review.
 
 Pure functions of what push.py reads under the device lock: no queries here.
@@ -61,8 +62,13 @@ def _moved(at: datetime, seconds: int) -> datetime:
         return _LATEST_AWARE if seconds < 0 else _EARLIEST_AWARE
 
 
-def op_time(reported: datetime, clock: BatchClock, floor: datetime) -> OpTime:
+def op_time(reported: datetime, clock: BatchClock, floor: datetime, ceiling: datetime | None = None) -> OpTime:
     """The effective time of an op the device dated `reported`, sent in a batch measured as `clock`.
+
+    ceiling (ceiling_of): the trusted sync before which the device said it had
+    numbered this op; a time after it (beyond the tolerance) is suspect: the
+    claim or the clock is wrong, and a claim of seqs never made (a huge
+    last_seq, which switches the floor off) must not buy unflagged times.
 
     The corrected time is taken unless it cannot be and the reported one can
     (the clock changed between the op and the push: ops queued under a good
@@ -80,7 +86,8 @@ def op_time(reported: datetime, clock: BatchClock, floor: datetime) -> OpTime:
         candidate = reported
     effective = min(max(candidate, floor), received)
     suspect = (not possible(candidate) or (clock.skew_s is not None and not clock.trusted)
-               or not EARLIEST_TIME <= reported < LATEST_TIME)
+               or not EARLIEST_TIME <= reported < LATEST_TIME
+               or (ceiling is not None and candidate > ceiling + tolerance))
     return OpTime(effective, suspect, floor if suspect else effective)
 
 
@@ -90,3 +97,9 @@ def floor_of(*, enrolled_at: datetime, previous: datetime | None, anchor_at: dat
     sync if the device assigned this seq after it, and the birth of the entity it is about."""
     bounds = [enrolled_at, previous, born, anchor_at if anchor_seq is not None and seq > anchor_seq else None]
     return max(b for b in bounds if b is not None)
+
+
+def ceiling_of(*, anchor_at: datetime | None, anchor_seq: int | None, seq: int) -> datetime | None:
+    """The latest an op can have happened by the device's own word: its last trusted sync said it had numbered
+    ops up to anchor_seq, so one of those happened before that sync (None: no such claim covers this seq)."""
+    return anchor_at if anchor_at is not None and anchor_seq is not None and seq <= anchor_seq else None
