@@ -463,5 +463,7 @@ def test_on_sqlite_a_range_of_tasks_is_visited_in_stored_order_and_by_day_in_ind
         assert "USE TEMP B-TREE FOR ORDER BY" in steps[:stored]
         assert stored < fetched < min(i for i, step in enumerate(steps) if step.startswith("SEARCH windows"))
     by_day = plan("day")
-    assert by_day[0].startswith("SEARCH tasks USING INDEX ix_tasks_service_date")
-    assert not any("TEMP B-TREE" in step for step in by_day)
+    # The windows' and contact attempts' per-task sums are materialised first (their own GROUP BYs); the tasks after.
+    tasks_from = next(i for i, step in enumerate(by_day) if step.startswith("SEARCH tasks"))
+    assert by_day[tasks_from].startswith("SEARCH tasks USING INDEX ix_tasks_service_date")
+    assert not any("TEMP B-TREE" in step for step in by_day[tasks_from:])
