@@ -326,7 +326,7 @@ def test_a_complaint_with_two_contacts_is_not_resolved_at_first_contact(client, 
         str(twice["id"]): (False, False), str(once["id"]): (True, False)}
 
 
-def test_the_windows_of_a_day_hand_computed(client, make, clock):
+def test_the_windows_of_a_day_hand_computed(client, make, clock):  # noqa: F811 - the fixture
     """Each agreed or promised window decided, through the push path, the sweep as the scheduler runs it, the API.
 
     One courier, six deliveries, every window 2 h from T0 + 1 h (T0: the timeline's start):
