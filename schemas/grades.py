@@ -16,6 +16,8 @@ class GradeReasonOut(Schema):
     kept = fields.Integer(metadata={"description": "on_time_rate"})
     late = fields.Integer(metadata={"description": "on_time_rate"})
     missed = fields.Integer(metadata={"description": "on_time_rate"})
+    not_attempted = fields.Integer(metadata={"description": "on_time_rate: promised windows never visited"})
+    review = fields.Integer(metadata={"description": "on_time_rate: windows under dispatch's review (no credit yet)"})
     rate_percent = fields.Integer(allow_none=True, metadata={"description": "on_time_rate: kept of decided, floored"})
     target_percent = fields.Integer(metadata={"description": "on_time_rate"})
     counted = fields.Boolean(metadata={"description": "on_time_rate: enough appointments were decided to count"})

@@ -50,6 +50,16 @@ WINDOW_STATUSES = ("proposed", "agreed", "superseded", "declined")
 # never agreed, ended unvisited), replaced (another window agreed in time: it decides nothing), review (a decision
 # the facts cannot make alone: dispatch decides kept, late or missed).
 WINDOW_OUTCOMES = ("kept", "late", "missed", "not_attempted", "replaced", "review")
+# On-time (docs/kpis.md; the KPI report and the grade read the same): every agreed or promised window decided,
+# including those later replaced after they were decided; a window under review is in the denominator and gets no
+# credit until dispatch decides it (a suspect clock gets no credit); `replaced` windows decided nothing and are out.
+ON_TIME_DECIDED = ("kept", "late", "missed", "not_attempted", "review")
+ON_TIME_KEPT = "kept"
+# 异常情况告知率: the window outcomes that stopped a delivery as planned (a window under review counts by its
+# provisional outcome), the attempt failures and the contact outcomes that are exceptions of their own.
+EXCEPTION_WINDOW_OUTCOMES = ("late", "missed", "not_attempted")
+EXCEPTION_FAILURES = ("customer_absent",)
+EXCEPTION_CONTACTS = ("wrong_number", "address_unknown")
 REVIEW_OUTCOMES = ("kept", "late", "missed")  # what dispatch may decide a window under review to be
 # Why a window is under review: a device clock the push engine flagged; an arrival at a stop without coordinates;
 # a fact that reached the server after the window was decided and would decide it otherwise.

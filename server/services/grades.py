@@ -14,15 +14,14 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import case, func, select
 
-from schemas.vocab import SEVERITIES
+from schemas.vocab import ON_TIME_DECIDED, ON_TIME_KEPT, SEVERITIES
 from server.auth import Actor
 from server.clock import utcnow
 from server.extensions import db
-from server.models import Appointment, Courier, GradeChange, Rating, Task, Violation
+from server.models import Appointment, AppointmentWindow, Courier, GradeChange, Rating, Task, Violation
 from server.services import events
 from server.services.common import get_or_404, newest_first
 
-_DECIDED = ("kept", "late", "missed")
 _CHUNK = 100
 
 
@@ -42,16 +41,19 @@ def _violation_counts(courier_ids: list[str], start: datetime,
 
 
 def _appointment_counts(courier_ids: list[str], start: datetime, end: datetime) -> dict[str, dict[str, int]]:
-    """{courier: {kept|late|missed: count}} of their tasks' decided appointments whose window ended in [start, end)."""
+    """{courier: {outcome: count}} of their tasks' windows on-time counts (ON_TIME_DECIDED, as the KPI report:
+    every agreed or promised window decided, replaced after its decision too) that ended in [start, end)."""
     rows = db.session.execute(
-        select(Task.courier_id, Appointment.status, func.count())
+        select(Task.courier_id, AppointmentWindow.outcome, func.count())
+        .select_from(AppointmentWindow)
+        .join(Appointment, Appointment.id == AppointmentWindow.appointment_id)
         .join(Task, Task.id == Appointment.task_id)
-        .where(Task.courier_id.in_(courier_ids), Appointment.status.in_(_DECIDED),
-               Appointment.window_end >= start, Appointment.window_end < end)
-        .group_by(Task.courier_id, Appointment.status))
+        .where(Task.courier_id.in_(courier_ids), AppointmentWindow.outcome.in_(ON_TIME_DECIDED),
+               AppointmentWindow.end >= start, AppointmentWindow.end < end)
+        .group_by(Task.courier_id, AppointmentWindow.outcome))
     out: dict[str, dict[str, int]] = {}
-    for courier_id, status, count in rows:
-        out.setdefault(courier_id, {})[status] = count
+    for courier_id, outcome, count in rows:
+        out.setdefault(courier_id, {})[outcome] = count
     return out
 
 
@@ -76,11 +78,13 @@ def score(*, violations: dict[tuple[str, str], int], appointments: dict[str, int
                         "count": count, "points": points})
         total -= points
         critical += count if severity == "critical" else 0
-    kept, late, missed = (appointments.get(status, 0) for status in _DECIDED)
-    decided = kept + late + missed
+    # Every window on-time counts; one under review is counted and gets no credit until dispatch decides it.
+    kept = appointments.get(ON_TIME_KEPT, 0)
+    decided = sum(appointments.get(outcome, 0) for outcome in ON_TIME_DECIDED)
     target = config["GRADE_ON_TIME_TARGET_PERCENT"]
-    on_time = {"code": "on_time_rate", "kept": kept, "late": late, "missed": missed,
-               "target_percent": target, "counted": decided >= config["GRADE_ON_TIME_MIN_APPOINTMENTS"],
+    on_time = {"code": "on_time_rate", "kept": kept, "late": appointments.get("late", 0),
+               "missed": appointments.get("missed", 0), "not_attempted": appointments.get("not_attempted", 0),
+               "review": appointments.get("review", 0), "target_percent": target, "counted": decided >= config["GRADE_ON_TIME_MIN_APPOINTMENTS"],
                "rate_percent": kept * 100 // decided if decided else None, "points": 0}
     if on_time["counted"]:
         on_time["points"] = max(0, target - on_time["rate_percent"]) * config["GRADE_ON_TIME_POINTS_PER_PERCENT"]

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Callable
 
+from flask import current_app
 from sqlalchemy import (BigInteger, Date, Float, and_, bindparam, case, cast, exists, false, func, literal_column, or_,
                         select, text, true)
 from sqlalchemy.ext.compiler import compiles
@@ -25,20 +26,22 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME
-from schemas.vocab import ORDER_REFUSALS, UNAUTHORISED_DROPS
+from schemas.vocab import (EXCEPTION_CONTACTS, EXCEPTION_FAILURES, EXCEPTION_WINDOW_OUTCOMES, ON_TIME_DECIDED,
+                           ON_TIME_KEPT, ORDER_REFUSALS, UNAUTHORISED_DROPS)
 from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import (Appointment, Complaint, ComplaintContact, ComplaintReopening, Courier, Handover,
-                           HandoverStep, Rating, Task, TaskAssignment)
+from server.models import (Appointment, AppointmentWindow, Complaint, ComplaintContact, ComplaintReopening,
+                           ContactAttempt, Courier, Handover, HandoverStep, Rating, Task, TaskAssignment, TaskEvent)
 from server.services.common import decode_cursor, encode_cursor
 
 NO_GROUP = "-"  # the group of rows without a courier (or a courier without a depot)
 # Inline constants, not bound parameters: PostgreSQL matches a GROUP BY expression to its SELECT
 # column only when both are written the same, and two bound parameters are two different things.
 _NO_GROUP_SQL, _ALL_SQL = literal_column("'-'"), literal_column("'all'")
-_DECIDED = ("kept", "late", "missed")
 _NOW = bindparam("now", type_=UTCDateTime())
+# FIELDOPS_NOTICE_LEAD_MINUTES in seconds, bound per query: "in advance" is this long before a window starts.
+_LEAD_S = bindparam("lead_s", 1800.0, type_=Float())  # (a default only for EXPLAIN)
 # The courier's current assignment: a handover completes the task without ending it.
 _held = aliased(TaskAssignment, name="held")
 
@@ -65,6 +68,69 @@ def _refusals():
 
 
 _refused = _refusals()
+
+
+def _ints(condition: ColumnElement) -> ColumnElement:
+    """SUM of 1 where the condition holds (0 otherwise)."""
+    return func.sum(case((condition, literal_column("1")), else_=literal_column("0")))
+
+
+def _window_sums():
+    """Per task with any decided window: on-time's windows and kept ones, and the exceptions its windows are, each
+    with whether the customer was told before it (docs/kpis.md, "On time", "异常情况告知率").
+
+    A window's lateness, miss or non-attempt is told when a notice came in time for it (`notice_in_time`: a late
+    notice FIELDOPS_NOTICE_LEAD_MINUTES before its start, on a clock the engine did not flag), or a contact attempt
+    of the same attempt reached the customer at least the lead before its start (on a trusted clock). A window
+    under review counts by its provisional outcome, and a suspect clock gets no credit. A window whose attempt
+    failed `customer_absent` is an exception too, timed by the `stop.customer_absent` it was reported by (the first
+    at or after the window's counted arrival): told when a contact of that attempt reached the customer before it.
+    """
+    window, appointment = AppointmentWindow, Appointment
+    outcome = case((window.outcome == literal_column("'review'"), window.provisional_outcome), else_=window.outcome)
+    reached = ContactAttempt
+
+    def reached_before(at) -> ColumnElement:
+        return exists().where(reached.appointment_id == window.appointment_id, reached.attempt == window.attempt,
+                              reached.outcome == literal_column("'reached'"), reached.clock_suspect.is_(False),
+                              func.coalesce(reached.device_time, reached.received_at).is_not(None), at)
+
+    in_advance = reached_before(epoch(func.coalesce(reached.device_time, reached.received_at))
+                                <= epoch(window.start) - _LEAD_S)
+    failed_at = (select(func.min(TaskEvent.device_time)).where(
+        TaskEvent.task_id == appointment.task_id, TaskEvent.kind == literal_column("'appointment.customer_absent'"),
+        TaskEvent.device_time >= func.coalesce(window.arrived_at, window.start)).scalar_subquery())
+    absent = window.failure_reason.in_(_sql_list(EXCEPTION_FAILURES))
+    late_or_missed = outcome.in_(_sql_list(EXCEPTION_WINDOW_OUTCOMES))
+    told_late = and_(late_or_missed, or_(and_(window.notice_in_time.is_(True), window.outcome != literal_column(
+        "'review'")), in_advance))
+    told_absent = and_(absent, reached_before(func.coalesce(reached.device_time, reached.received_at) < failed_at))
+    return (select(appointment.task_id.label("task_id"),
+                   _ints(window.outcome.in_(_sql_list(ON_TIME_DECIDED))).label("on_time"),
+                   _ints(window.outcome == literal_column(f"'{ON_TIME_KEPT}'")).label("kept"),
+                   (_ints(late_or_missed) + _ints(absent)).label("exceptions"),
+                   (_ints(told_late) + _ints(told_absent)).label("told"))
+            .select_from(window).join(appointment, appointment.id == window.appointment_id)
+            .where(window.outcome.is_not(None)).group_by(appointment.task_id).subquery("windows"))
+
+
+def _contact_exceptions():
+    """Per task with any: the attempts in which the courier reported a wrong number or an address they cannot find
+    (each outcome once per attempt, timed by its first report), and of those, the ones whose customer an earlier
+    contact attempt of the same attempt had reached (on a trusted clock)."""
+    first = (select(Appointment.task_id.label("task_id"), ContactAttempt.appointment_id.label("appointment_id"),
+                    ContactAttempt.attempt.label("attempt"),
+                    func.min(func.coalesce(ContactAttempt.device_time, ContactAttempt.received_at)).label("at"))
+             .join(Appointment, Appointment.id == ContactAttempt.appointment_id)
+             .where(ContactAttempt.outcome.in_(_sql_list(EXCEPTION_CONTACTS)))
+             .group_by(Appointment.task_id, ContactAttempt.appointment_id, ContactAttempt.attempt,
+                       ContactAttempt.outcome).subquery("contact_exception"))
+    reached = aliased(ContactAttempt, name="reached")
+    told = exists().where(reached.appointment_id == first.c.appointment_id, reached.attempt == first.c.attempt,
+                          reached.outcome == literal_column("'reached'"), reached.clock_suspect.is_(False),
+                          func.coalesce(reached.device_time, reached.received_at) < first.c.at)
+    return (select(first.c.task_id.label("task_id"), func.count().label("exceptions"), _ints(told).label("told"))
+            .group_by(first.c.task_id).subquery("contacts"))
 # SQLite's row id of a task (tasks has a text primary key, so its rows are stored by an implicit rowid).
 _ROWID = literal_column("tasks.rowid")
 # The days a report may cover: those of the times the service accepts at all.
@@ -98,6 +164,10 @@ def seconds_between(start, end) -> ColumnElement:
     return cast(func.round(epoch(end) - epoch(start)), BigInteger)
 
 
+_windows = _window_sums()
+_contacts = _contact_exceptions()
+
+
 @dataclass(frozen=True)
 class Figure:
     """A KPI: the rows it is about, which of them count, or what is summed over them instead."""
@@ -114,9 +184,24 @@ class Figure:
 
 
 def _on_time(pickup: bool) -> Callable[[], ColumnElement]:
-    """Decided appointments of deliveries (and returns) or of pickups."""
+    """Tasks, deliveries (and returns) or pickups, with a window on-time counts (ON_TIME_DECIDED)."""
     kind = Task.kind == "pickup" if pickup else Task.kind != "pickup"
-    return lambda: and_(kind, Appointment.status.in_(_DECIDED))
+    return lambda: and_(kind, func.coalesce(_windows.c.on_time, 0) > 0)
+
+
+def _all_kept() -> ColumnElement:
+    """Every window of the task that on-time counts was kept (the task list's `counted`)."""
+    return func.coalesce(_windows.c.kept, 0) == func.coalesce(_windows.c.on_time, 0)
+
+
+def _exceptions() -> ColumnElement:
+    """The exceptions that stopped the task's delivery as planned (its windows, failures, contact outcomes)."""
+    return func.coalesce(_windows.c.exceptions, 0) + func.coalesce(_contacts.c.exceptions, 0)
+
+
+def _told() -> ColumnElement:
+    """Of the task's exceptions, those the customer was told of before they happened."""
+    return func.coalesce(_windows.c.told, 0) + func.coalesce(_contacts.c.told, 0)
 
 
 def _signed_off() -> ColumnElement:
@@ -188,11 +273,13 @@ def _complaint_decided() -> ColumnElement:
 
 FIGURES = (
     Figure("on_time_delivery", "tasks", "ratio",
-           "Deliveries (and returns) whose appointment was kept, over those kept, late or missed.",
-           _on_time(False), lambda: Appointment.status == "kept"),
+           "Windows of deliveries (and returns) kept, over every agreed or promised window decided kept, late, "
+           "missed or not attempted (replaced after its decision too), and those under review.",
+           _on_time(False), _all_kept, numerator=lambda: _windows.c.kept, denominator=lambda: _windows.c.on_time),
     Figure("on_time_pickup", "tasks", "ratio",
-           "Pickups whose appointment was kept, over those kept, late or missed.",
-           _on_time(True), lambda: Appointment.status == "kept"),
+           "Windows of pickups kept, over every agreed or promised window decided kept, late, missed or not "
+           "attempted (replaced after its decision too), and those under review.",
+           _on_time(True), _all_kept, numerator=lambda: _windows.c.kept, denominator=lambda: _windows.c.on_time),
     Figure("assignment_to_signoff", "tasks", "seconds",
            "Mean seconds from the courier's assignment to the handover (device time), delivered or collected.",
            _signed_off, true, numerator=lambda: seconds_between(_held.assigned_at, Handover.completed_at)),
@@ -206,8 +293,9 @@ FIGURES = (
            "told and no step refused for order, over every handover attempted (refused steps and refusals included).",
            _handover_attempted, _procedure_followed),
     Figure("exception_notification", "tasks", "ratio",
-           "Late or missed appointments whose customer got a late notice before the window ended.",
-           lambda: Appointment.status.in_(("late", "missed")), lambda: Appointment.notice_in_time.is_(True)),
+           "Exceptions that stopped a delivery as planned (a window late, missed or not attempted, the customer "
+           "absent, a wrong number, an address not found) whose customer was told before them, over all of them.",
+           lambda: _exceptions() > 0, lambda: _told() == _exceptions(), numerator=_told, denominator=_exceptions),
     Figure("damage_rate", "tasks", "ratio",
            "Inspected parcel lines found damaged, over parcel lines inspected.",
            lambda: Handover.items_inspected > 0, lambda: Handover.items_damaged > 0,
@@ -310,7 +398,8 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
             query = select(*columns).select_from(stored).join(Task, _ROWID == stored.c.task_rowid)
         else:
             query = select(*columns).select_from(Task).where(in_range)
-        query = (query.outerjoin(Appointment, Appointment.task_id == Task.id)
+        query = (query.outerjoin(_windows, _windows.c.task_id == Task.id)
+                 .outerjoin(_contacts, _contacts.c.task_id == Task.id)
                  .outerjoin(Handover, Handover.task_id == Task.id)
                  .outerjoin(Rating, Rating.task_id == Task.id)
                  .outerjoin(_held, and_(_held.task_id == Task.id, _held.ended_at.is_(None)))
@@ -364,11 +453,16 @@ def _aggregate(source: str, group_by: str | None, start: date, end: date, now: d
     """{group: {figure: (numerator, denominator, unknown)}} of one source's figures, in one GROUP BY query."""
     figures = [fig for fig in FIGURES if fig.source == source]
     out = {}
-    for row in db.session.execute(_aggregate_query(source, group_by, start, end), {"now": now}).mappings():
+    for row in db.session.execute(_aggregate_query(source, group_by, start, end), _params(now)).mappings():
         out[_key_text(row["group_key"])] = {
             fig.name: (int(row[f"{fig.name}__n"] or 0), int(row[f"{fig.name}__d"] or 0),
                        int(row[f"{fig.name}__u"] or 0) if fig.unknown is not None else 0) for fig in figures}
     return out
+
+
+def _params(now: datetime) -> dict:
+    """The values a report's query binds: now, and the notice lead in seconds."""
+    return {"now": now, "lead_s": float(current_app.config["NOTICE_LEAD_MINUTES"] * 60)}
 
 
 def _settle_in_for_a_big_read() -> None:
@@ -490,7 +584,7 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     if cursor:
         after = decode_cursor(cursor)
         query = query.where(key > (after if fig.source == "tasks" else int(after)))
-    rows = db.session.execute(query.order_by(key).limit(limit + 1), {"now": now or utcnow()}).all()
+    rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow())).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return {"figure": fig.name, "subject": "task" if fig.source == "tasks" else "complaint",

@@ -12,12 +12,13 @@ EXPECTED lists the figures this day is built to check. The appointment figures
 on per-window outcomes: they are added to EXPECTED, with the day's windows, once
 they are.
 """
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.sync.conftest import Device
+from tests.sync.test_appointment_attempts import clock  # noqa: F401 - the timeline fixture
 from tests.sync.test_handover import AT_DOOR, codes, due, inspect_ok, sign, upload, verify, violations
 
 COMPLAINTS = "/api/v1/dispatch/complaints"
@@ -323,3 +324,65 @@ def test_a_complaint_with_two_contacts_is_not_resolved_at_first_contact(client, 
     assert _counts(_report(client, make, day)["total"])["first_contact_resolution"] == (1, 2, None)
     assert _behind(client, make, day, "first_contact_resolution") == {
         str(twice["id"]): (False, False), str(once["id"]): (True, False)}
+
+
+def test_the_windows_of_a_day_hand_computed(client, make, clock):  # noqa: F811 - the fixture
+    """Each agreed or promised window decided, through the push path, the sweep as the scheduler runs it, the API.
+
+    One courier, six deliveries, every window 2 h from T0 + 1 h (T0: the timeline's start):
+      w1 agreed, arrived 20 min in: kept
+      w2 agreed, a late notice at T0 (an hour before the start: in time), arrived 30 min after the end: late
+      w3 agreed, nobody came; the sweep: missed
+      w4 agreed, nobody came; after the end the courier agrees by phone a window containing now and arrives (the
+         first evasion): the first window missed (attempt 1), the new one kept (attempt 2)
+      w5 agreed, arrived 20 min in, phoned (no answer), customer_absent 10 min later (the second evasion): the
+         window kept, the attempt failed customer_absent
+      w6 promised, never agreed, never visited; the sweep: not_attempted
+    on_time_delivery: windows kept, late, missed or not attempted: w1 w2 w3 w4a w4b w5 w6 = 7; kept: w1 w4b w5 = 3
+      -> 3/7 (the old figure read one status per task: w1 w4 w5 kept of 6, and w6 counted nowhere).
+    exception_notification: exceptions w2 late, w3 missed, w4a missed, w5 absent, w6 not attempted = 5; told before
+      them: w2 (notice in time) = 1 -> 1/5.
+    """
+    from tests.sync.test_appointment_attempts import HERE, _op, _push, _window
+    from server.services import appointments
+
+    courier = make.courier()
+    device = Device(client, make.device(courier))
+    start = clock.now() + timedelta(hours=1)
+    window = _window(start)
+    w1, w2, w3, w4, w5, w6 = (make.task(courier=courier, window=window, cod_amount=0, fees=[]) for _ in range(6))
+    day = datetime.fromisoformat(w1["service_date"]).date() if "service_date" in w1 else start.astimezone(
+        ZoneInfo("Asia/Shanghai")).date()
+    for task in (w1, w2, w3, w4, w5):
+        assert _push(device, _op(device, clock, "appointment.confirm", task["id"], {"window": window, "via": "phone"})
+                     )[0]["status"] == "applied"
+    assert _push(device, _op(device, clock, "appointment.late_notice", w2["id"], {
+        "eta": (start + timedelta(hours=2, minutes=30)).isoformat(), "reason": "traffic"}))[0]["status"] == "applied"
+    clock.set(start + timedelta(minutes=20))
+    for task in (w1, w5):
+        assert _push(device, _op(device, clock, "stop.arrive", task["id"], HERE))[0]["status"] == "applied"
+    clock.advance(minutes=2)
+    assert _push(device, _op(device, clock, "appointment.contact", w5["id"], {"outcome": "no_answer"}))[0][
+        "status"] == "applied"
+    clock.advance(minutes=10)
+    assert _push(device, _op(device, clock, "stop.customer_absent", w5["id"], {"waited_minutes": 12}))[0][
+        "status"] == "applied"
+    clock.set(start + timedelta(hours=2, minutes=30))
+    assert _push(device, _op(device, clock, "stop.arrive", w2["id"], HERE))[0]["status"] == "applied"
+    assert _push(device, _op(device, clock, "appointment.confirm", w4["id"], {
+        "window": _window(clock.now() - timedelta(minutes=30)), "via": "phone"}))[0]["status"] == "applied"
+    clock.advance(minutes=5)
+    assert _push(device, _op(device, clock, "stop.arrive", w4["id"], HERE))[0]["status"] == "applied"
+    clock.set(start + timedelta(hours=3))
+    swept = appointments.sweep_missed()
+    assert (swept["missed"], swept["not_attempted"]) == (1, 1)  # w3, w6
+
+    total = _counts(_report(client, make, day)["total"])
+    assert total["on_time_delivery"] == (3, 7, None)  # w1 w4b w5 of w1 w2 w3 w4a w4b w5 w6
+    assert total["exception_notification"] == (1, 5, None)  # w2 of w2 w3 w4a w5(absent) w6
+    assert _behind(client, make, day, "on_time_delivery") == {
+        w1["id"]: (True, False), w2["id"]: (False, False), w3["id"]: (False, False), w4["id"]: (False, False),
+        w5["id"]: (True, False), w6["id"]: (False, False)}
+    assert _behind(client, make, day, "exception_notification") == {
+        w2["id"]: (True, False), w3["id"]: (False, False), w4["id"]: (False, False), w5["id"]: (False, False),
+        w6["id"]: (False, False)}

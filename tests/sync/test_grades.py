@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 
 from server import jobs
 from server.extensions import db
-from server.models import Appointment, Courier, GradeChange
+from server.models import Appointment, AppointmentWindow, Courier, GradeChange
 from server.services import grades, violations
 from tests.sync.conftest import SHANGHAI, Device, at_once, morning_task
 
@@ -37,6 +37,10 @@ def _appointments(make, courier: dict, **outcomes: int) -> None:
         ids = [make.task(courier=courier)["id"] for _ in range(count)]
         db.session.execute(update(Appointment).where(Appointment.task_id.in_(ids))
                            .values(status=status, window_end=NOW - timedelta(days=1)))
+        # The grade reads each window's own decision (issue 21): the tasks' windows decided as the status says.
+        db.session.execute(update(AppointmentWindow).where(AppointmentWindow.appointment_id.in_(
+            select(Appointment.id).where(Appointment.task_id.in_(ids)))).values(
+            outcome=status, end=NOW - timedelta(days=1), start=NOW - timedelta(days=1, hours=2), attempt=1))
     db.session.commit()
 
 
@@ -67,9 +71,11 @@ def _history(client, make, courier: dict) -> list[dict]:
     return response.json["items"]
 
 
-def _on_time(kept: int, late: int, missed: int, rate: int | None, points: int, counted: bool = True) -> dict:
+def _on_time(kept: int, late: int, missed: int, rate: int | None, points: int, counted: bool = True,
+             not_attempted: int = 0, review: int = 0) -> dict:
     """The on_time_rate reason."""
     return {"code": "on_time_rate", "points": points, "kept": kept, "late": late, "missed": missed,
+            "not_attempted": not_attempted, "review": review,
             "rate_percent": rate, "target_percent": 95, "counted": counted}
 
 
