@@ -256,3 +256,15 @@ def on_shift(device, templates, van) -> str:
     results = device.push(day_start_ops(device, templates, van))["results"]
     assert [r["status"] for r in results] == ["applied"] * 3, results
     return van
+
+
+def begin_day(handheld) -> None:
+    """Queue a day's start on a reference handheld (sync.client) as a courier does it, from what it holds: the conduct
+    check, the van's pre-trip check, shift.start."""
+    held = handheld.entities()
+    templates = {e["data"]["kind"]: e["data"] for (entity, _), e in held.items() if entity == "checklist_template"}
+    van = next(entity_id for entity, entity_id in held if entity == "vehicle")
+    for kind in ("conduct.pre_shift", "vehicle.pre_trip"):
+        handheld.submit_checklist(templates[kind], passing_answers(templates[kind]), **DEPOT,
+                                  vehicle_id=van if kind.startswith("vehicle.") else None)
+    handheld.shift("start", van, 1000)
