@@ -369,7 +369,7 @@ def _check_integrity() -> None:
 
 
 def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_retry(app, client, make, courier,
-                                                                                database_url, tmp_path):
+                                                                                database_url, templates, tmp_path):
     """The push commits, its worker dies before answering (the fault hook): the handheld's retry is answered
     with the stored results, marked duplicate, and nothing happens a second time (one payment, one step each)."""
     task = make.task(courier=courier, cod_amount=4990)
@@ -386,6 +386,7 @@ def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_ret
         handheld = Handheld(str(tmp_path / "hh.sqlite3"), transport, sleep=lambda s: time.sleep(min(s, 0.5)))
         handheld.enroll(code, "PDA")
         handheld.pull()
+        begin_day(handheld)  # seqs 1-3: the checks and shift.start, pushed with the handover
         due = handheld.task(task["id"])["amount_due"]
         steps = _plan([task], random.Random(2))  # seed 2 draws a delivery, not a refusal
         assert [step[0] for step in steps] == ["verify_recipient", "inspect", "collect_payment", "sign"]
@@ -396,14 +397,14 @@ def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_ret
         handheld.push()
         assert not trigger.exists() and _CountingTransport.cut == 1  # one push was cut off after its commit
         results = handheld.results()
-        assert [(r["status"], r.get("duplicate")) for r in results.values()] == [("applied", True)] * 4, results
+        assert [(r["status"], r.get("duplicate")) for r in results.values()] == [("applied", True)] * 7, results
         handheld.pull()
         assert handheld.task(task["id"])["status"] == "delivered"
         handheld.close()
     finally:
         server.stop()
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 4
+    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 7
     assert db.session.scalar(select(func.count()).select_from(HandoverStep)) == 4
     assert db.session.execute(select(LedgerEntry.kind, LedgerEntry.amount)).all() == [("payment", due)]
 
