@@ -251,8 +251,24 @@ def van(courier) -> str:
 
 
 @pytest.fixture
-def on_shift(device, templates, van) -> str:
+def on_shift(make, courier, device) -> str:
     """The courier's shift is open (checks done, shift.start applied on their van); the van's id."""
+    return start_shift(make, courier, device)
+
+
+def start_shift(make, courier: dict, device: Device) -> str:
+    """Open the courier's shift through the push path, giving them a van if they have none: the van's id."""
+    from server.models import Vehicle
+    from server.services import checklists
+
+    checklists.seed_defaults()
+    van = db.session.scalar(select(Vehicle.id).where(Vehicle.courier_id == courier["id"]))
+    if van is None:
+        van = make.vehicle()["id"]
+        assert make.client.patch(f"/api/v1/dispatch/vehicles/{van}", json={"courier_id": courier["id"]},
+                                 headers=make.headers("dispatcher")).status_code == 200
+    templates = {t["kind"]: t for t in make.client.get("/api/v1/dispatch/checklist-templates",
+                                                       headers=make.headers("quality")).json["items"]}
     results = device.push(day_start_ops(device, templates, van))["results"]
     assert [r["status"] for r in results] == ["applied"] * 3, results
     return van
