@@ -113,7 +113,8 @@ def _handover_day(courier: Courier, task_ids: list[str], now: datetime) -> str:
     A COD delivery (the cash in the ledger), a refusal with its return task, a
     damaged item signed for, an authorised locker delivery and a pickup: on
     tasks whose window began long enough before now that every step (at most
-    half an hour into the window) has happened.
+    half an hour into the window) has happened. The day begins with the checks
+    and the shift, so none of it is work outside a shift.
     """
     field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
     sha = attachments.store(actor=field, sha256=hashlib.sha256(_SIGNATURE).hexdigest(), data=_SIGNATURE)[0].sha256

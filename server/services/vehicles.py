@@ -2,10 +2,10 @@
 from sqlalchemy import select
 
 from server.auth import Actor
+from server.clock import utcnow
 from server.errors import Conflict, RuleViolation
 from server.extensions import db
 from server.models import Courier, Vehicle
-from server.clock import utcnow
 from server.services import checklists, duty, events
 from server.services.common import audit, exists, get_or_404, paginate, snapshot
 
