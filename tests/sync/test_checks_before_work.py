@@ -82,30 +82,29 @@ def test_a_handover_without_any_shift_stands_and_is_flagged_once(client, make, d
     assert [v.task_id for v in _violations(courier["id"])] == [task["id"], other["id"]]
 
 
-def test_a_handover_in_a_proper_shift_flags_nothing(make, device, courier, on_shift):
-    """Checks done, shift open, van in service: the day's handovers record no violation and no exception."""
+def test_a_handover_in_a_proper_shift_flags_nothing(client, make, device, courier, on_shift):
+    """Checks done, shift open, van in service: the day's handovers record no violation and no exception; a colleague
+    without a shift, the same minutes, is flagged."""
     task = make.task(courier=courier)
     assert codes(device.push(door_ops(device, task, upload(device)))["results"]) == [("applied", None)] * 5
+    colleague = make.courier()
+    theirs = make.task(courier=colleague)
+    other = Device(client, make.device(colleague))
+    assert codes(other.push([other.op("stop.arrive", theirs["id"], DEPOT)])["results"]) == [("applied", None)]
     assert _violations(courier["id"]) == [] and _exceptions(task["id"]) == []
+    assert [(v.code, v.task_id) for v in _violations(colleague["id"])] == [("work_without_shift_check", theirs["id"])]
 
 
-def test_the_checks_and_the_shift_in_the_same_batch_cover_the_handover(make, device, courier, templates, van):
-    """An offline morning pushed as one batch: checks, shift.start, then the stop: covered, nothing flagged."""
-    task = make.task(courier=courier)
-    signature = upload(device)
-    results = device.push(day_start_ops(device, templates, van) + door_ops(device, task, signature))["results"]
-    assert codes(results) == [("applied", None)] * 8
-    assert _violations(courier["id"]) == []
-
-
-def test_work_before_the_shift_started_is_flagged(make, device, courier, templates, van):
-    """An arrival dated before the shift's start (same batch, pushed after it) is outside the shift."""
-    task = make.task(courier=courier)
+def test_a_morning_pushed_as_one_batch_is_judged_op_by_op(make, device, courier, templates, van):
+    """An offline morning pushed as one batch: an arrival dated before the shift's start is flagged; the checks,
+    shift.start and the handover after it, in the same batch, are covered."""
+    early, task = make.task(courier=courier), make.task(courier=courier)
     now = datetime.now(timezone.utc)
-    ops = day_start_ops(device, templates, van, at=now - timedelta(minutes=30))
-    ops.append(_at(device.op("stop.arrive", task["id"], DEPOT), now - timedelta(minutes=45)))
-    assert codes(device.push(ops)["results"]) == [("applied", None)] * 4
-    assert [v.code for v in _violations(courier["id"])] == ["work_without_shift_check"]
+    ops = [_at(device.op("stop.arrive", early["id"], DEPOT), now - timedelta(minutes=45))]
+    ops += day_start_ops(device, templates, van, at=now - timedelta(minutes=30))
+    ops += door_ops(device, task, upload(device))
+    assert codes(device.push(ops)["results"]) == [("applied", None)] * 9
+    assert [(v.code, v.task_id) for v in _violations(courier["id"])] == [("work_without_shift_check", early["id"])]
 
 
 def test_a_van_grounded_by_a_failed_check_during_the_shift(client, make, device, courier, on_shift):
