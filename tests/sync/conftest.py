@@ -252,12 +252,14 @@ def van(courier) -> str:
 
 @pytest.fixture
 def on_shift(make, courier, device) -> str:
-    """The courier's shift is open (checks done, shift.start applied on their van); the van's id."""
-    return start_shift(make, courier, device)
+    """The courier's shift is open since seven hours ago (checks done, shift.start applied on their van), so it
+    covers a morning task's window (morning_task) as well as now; the van's id."""
+    return start_shift(make, courier, device, at=datetime.now(timezone.utc) - timedelta(hours=7))
 
 
-def start_shift(make, courier: dict, device: Device) -> str:
-    """Open the courier's shift through the push path, giving them a van if they have none: the van's id."""
+def start_shift(make, courier: dict, device: Device, at: datetime | None = None) -> str:
+    """Open the courier's shift through the push path (at `at`, by the device's clock: after its enrollment),
+    giving them a van if they have none: the van's id."""
     from server.models import Vehicle
     from server.services import checklists
 
@@ -269,8 +271,9 @@ def start_shift(make, courier: dict, device: Device) -> str:
                                  headers=make.headers("dispatcher")).status_code == 200
     templates = {t["kind"]: t for t in make.client.get("/api/v1/dispatch/checklist-templates",
                                                        headers=make.headers("quality")).json["items"]}
-    results = device.push(day_start_ops(device, templates, van))["results"]
-    assert [r["status"] for r in results] == ["applied"] * 3, results
+    results = device.push(day_start_ops(device, templates, van, at=at))["results"]
+    assert [r["status"] for r in results] == ["applied"] * 3 and not any(r.get("clock_suspect") for r in results), \
+        results
     return van
 
 

@@ -10,7 +10,7 @@ from server.clock import local_date
 from server.extensions import db
 from server.models import Event, HandoverException, Task, Vehicle, VehicleDefect, Violation
 from sync.client import ShiftRequired
-from tests.sync.conftest import DEPOT, SHANGHAI, Device, day_start_ops, passing_answers
+from tests.sync.conftest import DEPOT, SHANGHAI, Device, day_start_ops, morning_task, passing_answers
 from tests.sync.test_client import _enroll
 from tests.sync.test_handover import PNG, codes, door_ops, inspect_ok, sign, upload, verify
 from tests.sync.transport import FlaskTransport
@@ -95,10 +95,10 @@ def test_a_handover_in_a_proper_shift_flags_nothing(client, make, device, courie
     assert [(v.code, v.task_id) for v in _violations(colleague["id"])] == [("work_without_shift_check", theirs["id"])]
 
 
-def test_a_morning_pushed_as_one_batch_is_judged_op_by_op(make, device, courier, templates, van):
+def test_a_morning_pushed_as_one_batch_is_judged_op_by_op(make, device, courier, templates, van, server_clock):
     """An offline morning pushed as one batch: an arrival dated before the shift's start is flagged; the checks,
     shift.start and the handover after it, in the same batch, are covered."""
-    early, task = make.task(courier=courier), make.task(courier=courier)
+    early, task = morning_task(make, courier, server_clock), make.task(courier=courier)
     now = datetime.now(timezone.utc)
     ops = [_at(device.op("stop.arrive", early["id"], DEPOT), now - timedelta(minutes=45))]
     ops += day_start_ops(device, templates, van, at=now - timedelta(minutes=30))
@@ -130,17 +130,19 @@ def test_a_van_grounded_by_a_failed_check_during_the_shift(client, make, device,
     assert _exceptions(task["id"]) == ["grounded_vehicle_used"]
 
 
-def test_a_van_dispatch_took_off_the_road_during_the_shift(client, make, device, courier, templates, van):
+def test_a_van_dispatch_took_off_the_road_during_the_shift(client, make, device, courier, templates, van,
+                                                          server_clock):
     """Dispatch takes the van out of service mid-shift: work after that is grounded_vehicle_used (reason dispatch);
     work an offline queue dated before it is not; back in service, work is clean again."""
     now = datetime.now(timezone.utc)
     assert codes(device.push(day_start_ops(device, templates, van, at=now - timedelta(hours=1)))["results"]) == [
         ("applied", None)] * 3
-    earlier, task, later = (make.task(courier=courier) for _ in range(3))
+    earlier = morning_task(make, courier, server_clock)
+    task, later = make.task(courier=courier), make.task(courier=courier)
     dispatcher = make.headers("dispatcher")
     assert client.patch(f"/api/v1/dispatch/vehicles/{van}", json={"status": "out_of_service"},
                         headers=dispatcher).status_code == 200
-    results = device.push([_at(device.op("stop.arrive", earlier["id"], DEPOT), now - timedelta(seconds=1)),
+    results = device.push([_at(device.op("stop.arrive", earlier["id"], DEPOT), now - timedelta(minutes=10)),
                            device.op("stop.arrive", task["id"], DEPOT)])["results"]
     assert codes(results) == [("applied", None)] * 2
     [violation] = _violations(courier["id"])
@@ -197,11 +199,13 @@ def test_a_failed_technical_condition_grounds_the_van_and_refuses_the_shift(clie
     assert db.session.get(Vehicle, other_van["id"]).status == "out_of_service"
 
 
-def test_a_handover_pushed_hours_late_from_an_offline_queue(client, make, courier, templates, van):
+def test_a_handover_pushed_hours_late_from_an_offline_queue(client, make, courier, templates, van, server_clock):
     """One handheld opened and ended the shift; the other, offline all day, pushes its handover hours later: dated
     inside the shift (ended since), it is covered; dated after the shift's end, it is flagged."""
-    online, offline = Device(client, make.device(courier, "online")), Device(client, make.device(courier, "offline"))
-    start = datetime.now(timezone.utc) - timedelta(hours=6)
+    now = server_clock.now()
+    with server_clock.at(now - timedelta(days=1)):  # both handhelds were enrolled before the day began
+        online, offline = (Device(client, make.device(courier, name)) for name in ("online", "offline"))
+    start = now - timedelta(hours=6)
     assert codes(online.push(day_start_ops(online, templates, van, at=start))["results"]) == [("applied", None)] * 3
     template = templates["vehicle.post_trip"]
     end_ops = [_at(online.op("checklist.submit", str(uuid.uuid4()),
@@ -212,7 +216,8 @@ def test_a_handover_pushed_hours_late_from_an_offline_queue(client, make, courie
     end_ops.append(_at(online.op("shift.end", van, {"odometer": 1100},
                                  base_version=db.session.get(Vehicle, van).version), start + timedelta(hours=4)))
     assert codes(online.push(end_ops)["results"]) == [("applied", None)] * 2
-    inside, after = make.task(courier=courier), make.task(courier=courier)
+    with server_clock.at(now - timedelta(hours=7)):  # dispatch assigned the day's tasks in the morning
+        inside, after = make.task(courier=courier), make.task(courier=courier)
     signature = upload(offline)
     ops = [_at(op, start + timedelta(hours=2)) for op in door_ops(offline, inside, signature)]
     ops += [_at(offline.op("stop.arrive", after["id"], DEPOT), start + timedelta(hours=5))]

@@ -1,7 +1,7 @@
 """checks before work: vans' spans off the road; the vehicle checks' safety items made critical (a new version)
 
 Revision ID: 0026_checks_before_work
-Revises: 0023_op_ids
+Revises: 0027_kpi_facts
 Create Date: 2026-12-07 12:00:00
 
 `vehicle_groundings` keeps when each van was off the road (a critical defect a check
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0026_checks_before_work'
-down_revision = '0023_op_ids'
+down_revision = '0027_kpi_facts'
 branch_labels = None
 depends_on = None
 
