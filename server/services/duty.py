@@ -8,9 +8,10 @@ as a violation (work_without_shift_check, grounded_vehicle_used) and as an
 exception on dispatch's list, with the evidence (docs/decisions.md, "Issue 21:
 checks before work").
 
-Everything is judged at the op's device time, so an offline queue pushed hours
-late is judged as of when the work was done: a shift that was open then and
-has ended since still covers it. The lookups are made once per transaction (a
+Everything is judged at the op's time (its effective time, as the push engine
+decided it: sync.timing), so an offline queue pushed hours late is judged as of
+when the work was done: a shift that was open then and has ended since still
+covers it. The lookups are made once per transaction (a
 push batch) for the courier and their van, and kept in the session: no query
 per op. Rules that open a shift or take a van off the road in the same
 transaction note it here (shift_started, went_off_road, back_on_road).
