@@ -74,7 +74,10 @@ ATTEMPT_FAILURES = ("customer_absent", "address_unknown", "refused")
 # What the board's appointment.exception says dispatch must look at.
 APPOINTMENT_EXCEPTIONS = ("wrong_number", "customer_absent", "address_unknown", "refused", "not_attempted")
 VIOLATION_CODES = ("late_without_notice", "left_before_inspection", "private_surcharge", "gift_not_disclosed",
-                   "conduct_item_failed", "complaint_upheld")
+                   "conduct_item_failed", "complaint_upheld", "work_without_shift_check", "grounded_vehicle_used")
+# Work done (a handover step, an arrival) outside an open shift, or in a shift whose van was off the road
+# then (docs/decisions.md, "Issue 21: checks before work"): kept, and both a violation and an exception.
+WORK_CHECK_CODES = ("work_without_shift_check", "grounded_vehicle_used")
 VIOLATION_SOURCES = ("auto", "complaint", "checklist")
 
 # The handover at the door (pod.* and pickup.* ops).
@@ -91,7 +94,7 @@ HANDOVER_STEPS = ("verify_recipient", "inspect", "collect_payment", "sign", "ref
 STEP_OUTCOMES = ("accepted", "rejected")
 # What dispatch's exception list shows.
 HANDOVER_EXCEPTIONS = ("damage", "discrepancy", "refusal", "not_at_address", "pin_mismatch", "pin_locked",
-                       "amount_mismatch", "gift_not_disclosed")
+                       "amount_mismatch", "gift_not_disclosed", *WORK_CHECK_CODES)
 # Why a handover op is rejected (the op result's code).
 HANDOVER_CODES = ("pin_mismatch", "pin_locked", "pin_required", "photo_required", "inspection_required", "amount_mismatch",
                   "already_paid", "payment_required", "gift_not_disclosed", "recipient_unverified",
@@ -115,12 +118,16 @@ SEVERITIES = ("critical", "major", "minor")
 # open -> repaired (a certified repair) | no_repair_needed (maintenance judged it fine)
 DEFECT_STATUSES = ("open", "repaired", "no_repair_needed")
 SHIFT_STATUSES = ("open", "ended", "abandoned")
+# Why a van was off the road for a while (server.models.VehicleGrounding): a critical defect a check found,
+# or dispatch took it out of service (or retired it).
+GROUNDING_REASONS = ("critical_defect", "dispatch")
 # A completed handover's sealed receipt: a delivery signed for, a refusal after inspection, a pickup collected.
 RECEIPT_KINDS = ("delivery", "refusal", "pickup")
 # How bad each violation code is, in one place: the grade weighs a violation by its severity's points.
 VIOLATION_SEVERITY = {"late_without_notice": "minor", "left_before_inspection": "major",
                       "private_surcharge": "critical", "gift_not_disclosed": "major",
-                      "conduct_item_failed": "minor", "complaint_upheld": "major"}
+                      "conduct_item_failed": "minor", "complaint_upheld": "major",
+                      "work_without_shift_check": "major", "grounded_vehicle_used": "critical"}
 
 COMPLAINT_CHANNELS = ("phone", "app", "web", "email", "in_person", "regulator")
 COMPLAINT_CATEGORIES = ("impolite", "dispute", "late", "surcharge", "gift_withheld", "damage", "loss", "other")

@@ -89,15 +89,17 @@ def push_phase(base_url, devices, ops_per_device, batch) -> dict:
 
 
 def verify_pushed(url, workdir, devices, ops_per_device) -> dict[str, int]:
-    """Every device's seqs 1..N are in the op log exactly once, all applied; returns each device's tasks in scope.
+    """Every device's seqs 1..N are in the op log exactly once, all applied, and none of its work was outside a
+    shift or on a van off the road (its days start with the checks and a shift); returns each device's tasks in scope.
 
     The rejected ops, if any, are named by type and code.
     """
     from sqlalchemy import func, select
 
+    from schemas.vocab import WORK_CHECK_CODES
     from server.clock import local_day_start, utcnow
     from server.extensions import db
-    from server.models import OpLog, Task
+    from server.models import OpLog, Task, Violation
     from server.services import tasks
     app = app_for(url, workdir)
     scope = {}
@@ -116,6 +118,10 @@ def verify_pushed(url, workdir, devices, ops_per_device) -> dict[str, int]:
                 named = [(r.seq, r.type, r.status, (r.result or {}).get("code")) for r in refused]
                 raise SystemExit(f"device {device.device_id}: op log has {count} applied ops "
                                  f"({low}..{high}), expected 1..{ops_per_device}; not applied: {named}")
+            flagged = db.session.scalars(select(Violation.code).where(
+                Violation.courier_id == device.courier_id, Violation.code.in_(WORK_CHECK_CODES)).limit(5)).all()
+            if flagged:
+                raise SystemExit(f"device {device.device_id}: work flagged {flagged}: the mix must work in its shifts")
         db.engine.dispose()
     return scope
 

@@ -1,13 +1,15 @@
 #!/usr/bin/env python
 """A handheld from the command line: enroll, queue ops, sync, show state (sync.client underneath).
 
-The handover at the door: verify, inspect, pay, sign, refuse, alternate,
-pickup queue the pod.* and pickup.collect ops (amounts in fen); a task's
-handover PIN is checked here, offline, before anything is queued.
+The day begins with `check conduct.pre_shift`, `check vehicle.pre_trip` and
+`shift start` (a handover needs an open shift). The handover at the door: verify,
+inspect, pay, sign, refuse, alternate, pickup queue the pod.* and pickup.collect
+ops (amounts in fen); a task's handover PIN and the open shift are checked here,
+offline, before anything is queued.
 
 Exit status: 0 done; 1 the server refused (its problem's title, detail and code
 are printed on one line), the store is not enrolled, a PIN is refused or the
-task is not on this handheld; 2 the server cannot be reached (or the command line is wrong).
+task is not on this handheld, or no shift is open for a handover; 2 the server cannot be reached (or the command line is wrong).
 """
 import argparse
 import json
@@ -21,9 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, ITEM_CONDITIONS,  # noqa: E402 - plain tuples
-                           PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
-from sync.client import Handheld, HttpTransport, PinRefused, Reply, SyncFailed, Transport  # noqa: E402
+from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, CHECKLIST_KINDS,  # noqa: E402 - plain tuples
+                           ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
+from sync.client import (Handheld, HttpTransport, PinRefused, Reply, ShiftRequired, SyncFailed,  # noqa: E402
+                         Transport)
 
 
 
@@ -84,6 +87,38 @@ def _held_task(handheld: Handheld, task_id: str) -> dict:
     if task is None:
         raise NotOnHandheld(f"task {task_id} is not on this handheld: run 'handheld.py sync' first")
     return task
+
+
+def _held_van(handheld: Handheld) -> dict:
+    """This handheld's van as last pulled."""
+    van = next((e["data"] for (entity, _), e in handheld.entities().items() if entity == "vehicle"), None)
+    if van is None:
+        raise NotOnHandheld("no van is on this handheld: dispatch assigns one, then run 'handheld.py sync'")
+    return van
+
+
+def _check(args, handheld: Handheld) -> int:
+    """checklist.submit against the held template of the kind: every item passing but the failed ones."""
+    template = next((e["data"] for (entity, _), e in handheld.entities().items()
+                     if entity == "checklist_template" and e["data"]["kind"] == args.kind), None)
+    if template is None:
+        raise NotOnHandheld(f"no {args.kind} checklist is on this handheld: run 'handheld.py sync' first")
+    unknown = set(args.fail) - {item["code"] for item in template["items"]}
+    if unknown:
+        raise NotOnHandheld(f"the {args.kind} checklist has no item {', '.join(sorted(unknown))}")
+    photo = handheld.add_blob(Path(args.photo).read_bytes()) if args.photo else None
+    passing = {"pass_fail": True, "number": 0, "choice": "tied", "text": "ok"}
+    answers = []
+    for item in template["items"]:
+        value = args.odometer if item["code"] == "odometer" else passing.get(item["type"])
+        if item["code"] in args.fail:
+            value = False if item["type"] == "pass_fail" else value
+        answers.append({"item": item["code"], "value": value, **({"photo": photo} if photo else {})})
+    van = _held_van(handheld) if args.kind.startswith("vehicle.") else None
+    report = (van or {}).get("last_report") if args.kind == "vehicle.pre_trip" else None
+    return handheld.submit_checklist(template, answers, lat=args.lat, lon=args.lon, vehicle_id=van and van["id"],
+                                     acknowledged_report_id=report and report["id"],
+                                     blobs=[photo] if photo else [])[0]
 
 
 class CliTransport:
@@ -216,6 +251,17 @@ def main(argv=None, transport: Transport | None = None) -> int:
     arrive.add_argument("task_id")
     arrive.add_argument("lat", type=float)
     arrive.add_argument("lon", type=float)
+    check = sub.add_parser("check", help="queue a checklist: every item passes but those --fail names "
+                                         "(a vehicle check is of this handheld's van)")
+    check.add_argument("kind", choices=CHECKLIST_KINDS)
+    check.add_argument("lat", type=float, help="where the check is made")
+    check.add_argument("lon", type=float)
+    check.add_argument("--fail", action="append", default=[], metavar="ITEM", help="an item that failed")
+    check.add_argument("--photo", help="JPEG/PNG file of the failures")
+    check.add_argument("--odometer", type=int, default=0, help="the van's odometer (vehicle checks)")
+    shift = sub.add_parser("shift", help="queue shift.start or shift.end on this handheld's van")
+    shift.add_argument("kind", choices=("start", "end"))
+    shift.add_argument("odometer", type=int)
     _handover_commands(sub)
     sub.add_parser("sync", help="push the queue, pull changes")
     sub.add_parser("show", help="print the local queue and store")
@@ -234,7 +280,7 @@ def main(argv=None, transport: Transport | None = None) -> int:
     except BrokenPipeError:  # `show | head`: the reader left; not the server's fault
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (PinRefused, NotOnHandheld) as exc:
+    except (PinRefused, ShiftRequired, NotOnHandheld) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Unreachable as exc:
@@ -269,6 +315,10 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
         print(f"queued seq {handheld.queue('task.note', args.task_id, {'text': args.text, 'photos': shas}, blobs=shas)}")
     elif args.command == "arrive":
         print(f"queued seq {handheld.queue('stop.arrive', args.task_id, {'lat': args.lat, 'lon': args.lon})}")
+    elif args.command == "check":
+        print(f"queued seq {_check(args, handheld)}")
+    elif args.command == "shift":
+        print(f"queued seq {handheld.shift(args.kind, _held_van(handheld)['id'], args.odometer)}")
     elif args.command in HANDOVER:
         print(f"queued seq {HANDOVER[args.command](args, handheld)}")
     elif args.command == "sync":

@@ -1,11 +1,19 @@
 """The default checklists, written from the company's rules: plain data, importing nothing.
 
 运输机动车辆规范 (the van) and 快递从业人员基本要求 (the courier's conduct). Migration
-0011 inserts them into a fresh database, and `checklists.seed_defaults()` adds any
-that are missing (the demo seed, tests); afterwards they are edited like any
-template (a new version). Add templates here; never change one that shipped,
-since migration 0011 reads this list.
+0011 inserts TEMPLATES_0011 into a fresh database, and migration 0026 publishes the
+safety revision of the vehicle checks (SAFETY_ITEMS critical) as their next version;
+`checklists.seed_defaults()` adds any that are missing as DEFAULT_TEMPLATES, the
+templates as they stand now (the demo seed, tests). Afterwards they are edited like
+any template (a new version). Never change what shipped (TEMPLATES_0011, which
+migration 0011 reads): a change is a new version, published by a migration.
 """
+
+# The vehicle items that are safety items: a failed one grounds the van (critical), whatever the template
+# version answered says (docs/decisions.md, "Issue 21: checks before work"). 车辆技术状况良好 covers the van's
+# brakes, steering, lights and tyres; 安全设备完好有效 its safety equipment. The rest of the van check is its
+# appearance and cleanliness (and a reading), which never make driving it unsafe.
+SAFETY_ITEMS = ("technical_condition", "safety_equipment")
 
 
 def _pass_fail(code: str, zh: str, en: str, severity: str = "minor", photo: bool = True,
@@ -31,7 +39,8 @@ _VEHICLE_ITEMS = [
      "unit": "km", "severity": "minor", "required": True, "photo_required_on_failure": False},
 ]
 
-DEFAULT_TEMPLATES = [
+# As migration 0011 inserted them (version 1): never change.
+TEMPLATES_0011 = [
     {"kind": "vehicle.pre_trip", "name": "车辆出车检查 Vehicle pre-trip check", "items": _VEHICLE_ITEMS},
     {"kind": "vehicle.post_trip", "name": "车辆收车检查 Vehicle post-trip check", "items": _VEHICLE_ITEMS},
     {"kind": "conduct.pre_shift", "name": "上岗前仪容检查 Conduct before the shift", "items": [
@@ -52,3 +61,12 @@ DEFAULT_TEMPLATES = [
         _pass_fail("no_dispute", "未与客户发生争执", "No dispute with the customer", severity="major", photo=False),
     ]},
 ]
+
+
+def _with_safety(items: list[dict]) -> list[dict]:
+    """Items with every safety item critical."""
+    return [dict(item, severity="critical") if item["code"] in SAFETY_ITEMS else item for item in items]
+
+
+# The default templates as they stand now: TEMPLATES_0011 with the safety revision (migration 0026).
+DEFAULT_TEMPLATES = [dict(spec, items=_with_safety(spec["items"])) for spec in TEMPLATES_0011]

@@ -164,6 +164,9 @@ class Config:
         # was published; a vehicle check this far from the van's last known position is flagged.
         self.CHECKLIST_GRACE = timedelta(hours=_env_int("CHECKLIST_GRACE_HOURS", 24))
         self.VEHICLE_CHECK_RADIUS_M = _env_int("VEHICLE_CHECK_RADIUS_M", 500)
+        # A shift covers work from its start until its end, and never longer than this (a shift never
+        # ended does not cover the next days: each day's work needs that day's checks).
+        self.SHIFT_MAX_HOURS = _env_int("SHIFT_MAX_HOURS", 16)
         # Complaints: a first response is due this long after the complaint was received.
         self.COMPLAINT_RESPONSE_HOURS = _env_int("COMPLAINT_RESPONSE_HOURS", 24)
         # The same contact (staff member, channel and note) recorded again this soon is a double submission.

@@ -84,18 +84,43 @@ def _appointment_day(courier: Courier, task_ids: list[str], now: datetime) -> st
 _SIGNATURE = b"\x89PNG\r\n\x1a\n" + bytes(range(64))  # a stand-in image for signatures and photos
 
 
+def _passing(template: ChecklistTemplate, odometer: int) -> list[dict]:
+    """Every item of the template's current version answered as passing (the odometer as read)."""
+    items = next(v.items for v in template.versions if v.number == template.current)
+    passing = {"pass_fail": True, "number": 0, "choice": "tied"}
+    return [{"item": i["code"], "value": odometer if i["code"] == "odometer" else passing.get(i["type"])}
+            for i in items]
+
+
+def _start_shift(driver: Actor, at: datetime) -> None:
+    """The courier's day begins as the rules say: the conduct check, the van's pre-trip check, then the shift."""
+    from server.services import checklists
+    checklists.seed_defaults()
+    van = db.session.scalar(select(Vehicle).where(Vehicle.courier_id == driver.courier_id))
+    for kind, vehicle_id in (("conduct.pre_shift", None), ("vehicle.pre_trip", van.id)):
+        template = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.kind == kind,
+                                                                     ChecklistTemplate.status == "active"))
+        checklists.submit(actor=driver, submission_id=str(uuid.uuid4()), template_id=template.id,
+                          template_version=template.current, answers=_passing(template, 31_500),
+                          lat=_DEPOT[0], lon=_DEPOT[1], device_time=at, op_id=str(uuid.uuid4()), vehicle_id=vehicle_id)
+    checklists.start_shift(actor=driver, vehicle=van, odometer=31_500, device_time=at, op_id=str(uuid.uuid4()),
+                           lat=_DEPOT[0], lon=_DEPOT[1])
+
+
 def _handover_day(courier: Courier, task_ids: list[str], now: datetime) -> str:
     """Give the second courier's day each kind of handover, through the same rules the handheld's ops run.
 
     A COD delivery (the cash in the ledger), a refusal with its return task, a
     damaged item signed for, an authorised locker delivery and a pickup: on
     tasks whose window began long enough before now that every step (at most
-    half an hour into the window) has happened.
+    half an hour into the window) has happened. The day begins with the checks
+    and the shift, so none of it is work outside a shift.
     """
     field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
     sha = attachments.store(actor=field, sha256=hashlib.sha256(_SIGNATURE).hexdigest(), data=_SIGNATURE)[0].sha256
     todo = sorted((t for t in (db.session.get(Task, task_id) for task_id in task_ids)
                    if t.window_start + timedelta(minutes=30) <= now), key=lambda t: t.window_start)
+    _start_shift(field, todo[0].window_start - timedelta(minutes=5))
     pickup = next(t for t in todo if t.kind == "pickup")
     cod = next((t for t in todo if t.kind == "delivery" and t.cod_amount), None)
     deliveries = [t for t in todo if t.kind == "delivery" and t is not cod]
@@ -150,13 +175,10 @@ def _van_out_of_service(courier: Courier, vehicle_id: str, now: datetime) -> str
     photo = hashlib.sha256(_DEMO_PHOTO).hexdigest()
     driver = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
     attachments.store(actor=driver, sha256=photo, data=_DEMO_PHOTO)
-    items = next(v.items for v in template.versions if v.number == template.current)
-    answers = [{"item": i["code"], "value": {"pass_fail": True, "number": 0}.get(i["type"])} for i in items]
+    answers = _passing(template, 48_210)
     for answer in answers:
         if answer["item"] == "safety_equipment":
             answer.update(value=False, photo=photo)
-        elif answer["item"] == "odometer":
-            answer["value"] = 48_210
     checklists.submit(actor=driver, submission_id=str(uuid.uuid4()), template_id=template.id,
                       template_version=template.current, answers=answers, lat=_DEPOT[0], lon=_DEPOT[1],
                       device_time=now, op_id=str(uuid.uuid4()), vehicle_id=vehicle_id)

@@ -18,7 +18,8 @@ from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from server.extensions import db
 from server.errors import ValidationFailed
 from server.models import ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle
-from server.services import appointments, attachments, checklists, handover, privacy, receipts, tasks, violations
+from server.services import (appointments, attachments, checklists, duty, handover, privacy, receipts, tasks,
+                             violations)
 from sync import docs
 from sync.registry import AttachmentStore, EntityType, OpType, Registry
 
@@ -41,6 +42,7 @@ def _stop_arrive(*, ctx, obj: Task, payload: dict) -> None:
     """stop.arrive {lat, lon}: arrival time is the device's, when it happened."""
     appointments.arrive(actor=ctx.actor, task=obj, lat=payload["lat"], lon=payload["lon"],
                  at=ctx.device_time, op_id=ctx.op_id, clock_suspect=ctx.clock_suspect)
+    duty.check_work(task=obj, action="stop.arrive", **_op_facts(ctx))
 
 
 def _op_facts(ctx) -> dict:

@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable, Protocol
 
 PROTOCOL_VERSION = "1"
@@ -124,6 +124,15 @@ class PinRefused(Exception):
     """The task's handover PIN is missing or does not match (checked offline; nothing was queued)."""
 
 
+class ShiftRequired(Exception):
+    """A handover needs a shift open on this device (checked offline; nothing was queued)."""
+
+
+# Ops that hand parcels over (the server applies one without an open shift and flags it work_without_shift_check).
+HANDOVER_OPS = ("pod.verify_recipient", "pod.inspect", "pod.collect_payment", "pod.sign", "pod.refuse",
+                "pod.deliver_alternate", "pickup.collect")
+
+
 def pin_matches(pin: str, pin_state: dict) -> bool:
     """Check a PIN against the salt and hash the task carries: PBKDF2-HMAC-SHA256(pin, salt as text), hex."""
     if pin_state.get("algorithm") != "pbkdf2_sha256":
@@ -138,8 +147,10 @@ class Handheld:
     def __init__(self, store_path: str, transport: Transport, *, batch_size: int = 500,
                  page_size: int = 1000, sleep: Callable[[float], None] = time.sleep,
                  rng: random.Random | None = None, max_attempts: int = 8,
-                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone()):
-        """Open (or create) the local store."""
+                 clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc).astimezone(),
+                 max_shift_hours: int = 16):
+        """Open (or create) the local store; a shift covers work for at most max_shift_hours (the server's
+        FIELDOPS_SHIFT_MAX_HOURS)."""
         self.db = sqlite3.connect(store_path, isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")  # the queue is the courier's only copy
@@ -147,6 +158,7 @@ class Handheld:
         self.transport = transport
         self.batch_size, self.page_size = batch_size, page_size
         self.sleep, self.rng, self.max_attempts, self.clock = sleep, rng or random.Random(), max_attempts, clock
+        self.max_shift_hours = max_shift_hours
 
     # -- local state -------------------------------------------------------
     def _meta(self, key: str, default=None):
@@ -187,9 +199,32 @@ class Handheld:
         self.db.execute("INSERT OR IGNORE INTO blobs (sha256, data) VALUES (?, ?)", (sha, data))
         return sha
 
+    def open_shift(self) -> dict | None:
+        """The shift this device has open: its newest shift op the server has not rejected, if that is a
+        shift.start at most max_shift_hours old (as the server counts it); else None. {vehicle_id, started_at, seq}."""
+        now = self.clock()
+        for seq, op_type, vehicle_id, device_time, result in self.db.execute(
+                "SELECT seq, type, entity_id, device_time, result FROM queue "
+                "WHERE type IN ('shift.start', 'shift.end') ORDER BY seq DESC"):
+            if result and json.loads(result).get("status") == "rejected":
+                continue  # refused (checks not done, van off the road): it opened or ended nothing
+            if op_type == "shift.end" or now - datetime.fromisoformat(device_time) > timedelta(
+                    hours=self.max_shift_hours):
+                return None
+            return {"vehicle_id": vehicle_id, "started_at": device_time, "seq": seq}
+        return None
+
     def queue(self, op_type: str, entity_id: str | None, payload: dict, *, blobs: list[str] = (),
               entity: str = "task") -> int:
-        """Record what the courier did; the seq is assigned in the same local transaction."""
+        """Record what the courier did; the seq is assigned in the same local transaction.
+
+        A handover op needs an open shift (open_shift): without one it is refused
+        here (ShiftRequired) and nothing is queued.
+        """
+        if op_type in HANDOVER_OPS and self.open_shift() is None:
+            raise ShiftRequired(
+                "No shift is open on this handheld: do the conduct check and the van's pre-trip check, start the "
+                "shift, then hand over (rule work_without_shift_check: handovers are made in an open shift).")
         self.db.execute("BEGIN IMMEDIATE")
         try:
             seq = int(self._meta("next_seq", 1))

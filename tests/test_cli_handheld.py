@@ -80,6 +80,7 @@ def test_sync_reports_applied_rejected_conflicts_and_pulled(app, make, tmp_path,
     assert _cli(app, store, "sync") == 0
     first = json.loads(capsys.readouterr().out)
     assert first["pushed"] == 0 and first["pulled"] >= 2 and first["rejected"] == 0
+    _on_shift(app, make, courier, store, capsys)  # seqs 1-3: the checks and shift.start
     make.client.post(f"/api/v1/dispatch/tasks/{cancelled['id']}/cancel", json={"reason": "customer called"},
                      headers=make.headers("dispatcher"))
     assert _cli(app, store, "arrive", kept["id"], "31.2", "121.4") == 0
@@ -92,9 +93,9 @@ def test_sync_reports_applied_rejected_conflicts_and_pulled(app, make, tmp_path,
     assert summary["pushed"] == 3 and summary["pending"] == 0
     assert (summary["applied"], summary["conflicts"], summary["rejected"]) == (1, 1, 1)
     [rejected] = summary["rejected_ops"]
-    assert rejected["seq"] == 3 and summary["rejected_codes"] == {"inspection_required": 1}
+    assert rejected["seq"] == 6 and summary["rejected_codes"] == {"inspection_required": 1}
     assert summary["pulled"] >= 2  # the arrival's task, and the cancelled one's tombstone
-    assert summary["last_seq"] == 3
+    assert summary["last_seq"] == 6
 
 
 def test_refusals_are_one_line_with_title_detail_and_code(app, make, tmp_path, capsys):
@@ -162,6 +163,49 @@ def _err(capsys) -> str:
     return err
 
 
+def _on_shift(app, make, courier, store, capsys) -> None:
+    """Give the courier a van; on the enrolled handheld the day begins: the checks, shift.start, synced."""
+    from server.services import checklists
+
+    checklists.seed_defaults()
+    van = make.vehicle()
+    make.client.patch(f"/api/v1/dispatch/vehicles/{van['id']}", json={"courier_id": courier["id"]},
+                      headers=make.headers("dispatcher"))
+    assert _cli(app, store, "sync") == 0
+    for args in (("check", "conduct.pre_shift", "31.23", "121.47"),
+                 ("check", "vehicle.pre_trip", "31.23", "121.47", "--odometer", "1000"), ("shift", "start", "1000")):
+        assert _cli(app, store, *args) == 0
+    capsys.readouterr()
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["applied"], summary["rejected"]) == (3, 0)
+
+
+def test_a_handover_without_a_shift_is_refused_offline_and_the_day_begins(app, make, tmp_path, capsys):
+    """verify without a shift: one line naming the rule, nothing queued; check and shift commands open the day;
+    a vehicle check's --fail grounds the van when the item is a safety item."""
+    courier = make.courier()
+    task = make.task(courier=courier)
+    store = tmp_path / "hh.sqlite3"
+    _enrolled(app, make, courier, store, capsys)
+    assert _cli(app, store, "verify", task["id"], "Recipient") == 1
+    assert "work_without_shift_check" in _err(capsys)
+    assert json.loads(_show(app, store, capsys))["pending"] == 0
+    _on_shift(app, make, courier, store, capsys)
+    assert _cli(app, store, "verify", task["id"], "Recipient") == 0
+    photo = tmp_path / "brakes.png"
+    photo.write_bytes(PNG)
+    assert _cli(app, store, "check", "vehicle.post_trip", "31.23", "121.47", "--odometer", "1010",
+                "--fail", "technical_condition", "--photo", str(photo)) == 0
+    assert _cli(app, store, "check", "vehicle.post_trip", "31.23", "121.47", "--fail", "brakes") == 1
+    assert _err(capsys) == "error: the vehicle.post_trip checklist has no item brakes"
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["applied"], summary["rejected"]) == (2, 0)
+    van = next(v for k, v in json.loads(_show(app, store, capsys))["entities"].items() if k.startswith("vehicle:"))
+    assert van["status"] == "out_of_service"
+
+
 def test_handover_at_the_door_with_the_pin_checked_offline(app, make, tmp_path, capsys):
     """verify (PIN missing or wrong: refused offline, nothing queued), inspect, pay, sign: delivered on sync."""
     courier = make.courier()
@@ -171,6 +215,7 @@ def test_handover_at_the_door_with_the_pin_checked_offline(app, make, tmp_path, 
     store, signature = tmp_path / "hh.sqlite3", tmp_path / "signature.png"
     signature.write_bytes(PNG)
     _enrolled(app, make, courier, store, capsys)
+    _on_shift(app, make, courier, store, capsys)
     assert _cli(app, store, "verify", task["id"], "Recipient") == 1
     assert _err(capsys) == "error: This task needs the handover PIN; ask the recipient for it."
     assert _cli(app, store, "verify", task["id"], "Recipient", "--pin", f"{(int(pin) + 1) % 10 ** 6:06d}") == 1
@@ -180,7 +225,7 @@ def test_handover_at_the_door_with_the_pin_checked_offline(app, make, tmp_path, 
     assert _cli(app, store, "inspect", task["id"]) == 0
     assert _cli(app, store, "pay", task["id"]) == 0
     assert _cli(app, store, "sign", task["id"], str(signature), "Recipient", "31.23", "121.47", "--gift-disclosed") == 0
-    assert capsys.readouterr().out.split("\n")[-2] == "queued seq 4"
+    assert capsys.readouterr().out.split("\n")[-2] == "queued seq 7"  # after the checks and shift.start
     assert _cli(app, store, "sync") == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["pushed"], summary["applied"], summary["rejected"]) == (4, 4, 0)
@@ -203,6 +248,7 @@ def test_refuse_alternate_and_pickup(app, make, tmp_path, capsys):
     store, photo = tmp_path / "hh.sqlite3", tmp_path / "photo.png"
     photo.write_bytes(PNG)
     _enrolled(app, make, courier, store, capsys)
+    _on_shift(app, make, courier, store, capsys)
     parcel_no = refused["parcels"][0]["parcel_no"]
     assert _cli(app, store, "inspect", refused["id"], "--item", f"{parcel_no}:2:damaged", "--refused",
                 "--photo", str(photo)) == 0
@@ -210,7 +256,7 @@ def test_refuse_alternate_and_pickup(app, make, tmp_path, capsys):
     assert _cli(app, store, "alternate", dropped["id"], "locker", "--via", "customer_link") == 0
     assert _cli(app, store, "pickup", pickup["id"], str(photo), "Sender", "--parcel", "PK1:2:books",
                 "--fee", "delivery:1500", "--pay", "qr") == 0
-    assert capsys.readouterr().out.splitlines() == [f"queued seq {n}" for n in range(1, 5)]
+    assert capsys.readouterr().out.splitlines() == [f"queued seq {n}" for n in range(4, 8)]
     assert _cli(app, store, "sync") == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["pushed"], summary["applied"], summary["rejected"]) == (4, 4, 0), summary
@@ -283,6 +329,7 @@ def test_sync_and_show_print_each_handovers_receipt(app, make, tmp_path, capsys)
     store, signature = tmp_path / "hh.sqlite3", tmp_path / "signature.png"
     signature.write_bytes(PNG)
     _enrolled(app, make, courier, store, capsys)
+    _on_shift(app, make, courier, store, capsys)
     for args in (("verify", delivered["id"], "Recipient"), ("inspect", delivered["id"]), ("pay", delivered["id"]),
                  ("sign", delivered["id"], str(signature), "Recipient", "31.23", "121.47"),
                  ("pickup", pickup["id"], str(signature), "Sender", "--parcel", "PK1:1")):

@@ -17,7 +17,7 @@ from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
 from server.models.sync import (Attachment, Change, CreatedEntity, OpLog, RefusedAttachment, SyncConflict, SyncDoc,
                                 SyncState)
 from server.models.tasks import FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
-from server.models.vehicles import Vehicle
+from server.models.vehicles import Vehicle, VehicleGrounding
 from server.models.violations import Violation
 
 __all__ = [
@@ -28,7 +28,7 @@ __all__ = [
     "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel",
     "RefusedAttachment", "SchedulerLease", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
-    "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle", "WebhookDelivery", "WebhookSubscription",
+    "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle", "VehicleGrounding", "WebhookDelivery", "WebhookSubscription",
 ]
 
 

@@ -19,14 +19,14 @@ from schemas.common import Text
 from schemas.limits import MAX_INT64
 from schemas.vocab import VEHICLE_CHECK_KINDS
 from server.auth import Actor
-from server.checklist_defaults import DEFAULT_TEMPLATES
+from server.checklist_defaults import DEFAULT_TEMPLATES, SAFETY_ITEMS
 from server.clock import filed_at, local_day_start, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.geo import distance_m
 from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift, Task,
                            Vehicle, VehicleDefect)
-from server.services import attachments, events, violations
+from server.services import attachments, duty, events, violations
 from server.services.common import audit, get_or_404, newest_first, paginate, snapshot
 
 TEMPLATE_WRITERS = ("admin", "quality")
@@ -299,6 +299,12 @@ def _acknowledge(submission: ChecklistSubmission, vehicle: Vehicle, given: str |
     return given
 
 
+def _severity(item: dict) -> str:
+    """A vehicle item's severity: a safety item is critical whatever its version says (an older version, an
+    edit that made it less)."""
+    return "critical" if item["code"] in SAFETY_ITEMS else item["severity"]
+
+
 def _open_defect_items(vehicle_id: str) -> set[str]:
     """Items with a defect open on the van (stored or opened in this transaction)."""
     stored = db.session.scalars(select(VehicleDefect.item).where(
@@ -330,11 +336,12 @@ def _vehicle_check(submission: ChecklistSubmission, vehicle: Vehicle, failures: 
             continue
         db.session.add(VehicleDefect(
             vehicle_id=vehicle.id, submission_id=submission.id, item=item["code"], label=item["label_en"],
-            severity=item["severity"], status="open", value={"value": answer.get("value"), "photo": answer.get("photo")},
+            severity=_severity(item), status="open", value={"value": answer.get("value"), "photo": answer.get("photo")},
             reported_by=submission.courier_id, reported_at=submission.device_time, photos=[]))
         vehicle.open_defects += 1
-        if item["severity"] == "critical" and vehicle.status == "in_service":
+        if _severity(item) == "critical" and vehicle.status == "in_service":
             vehicle.status = "out_of_service"
+            duty.went_off_road(vehicle, at=at, reason="critical_defect", submission_id=submission.id)
             events.emit("vehicle.out_of_service", vehicle.id, events.vehicle_facts(
                 vehicle, reason="critical_defect", defect_item=item["code"], submission_id=submission.id))
     if vehicle.last_report_at is None or at >= vehicle.last_report_at:
@@ -422,7 +429,7 @@ def _grounded(submission: ChecklistSubmission) -> list[str]:
     items = db.session.scalar(select(ChecklistTemplateVersion.items).where(
         ChecklistTemplateVersion.template_id == submission.template_id,
         ChecklistTemplateVersion.number == submission.template_version))
-    critical = {item["code"] for item in items or () if item["severity"] == "critical"}
+    critical = {item["code"] for item in items or () if _severity(item) == "critical"}
     return [code for code in submission.failed if code in critical]
 
 
@@ -474,6 +481,7 @@ def start_shift(*, actor: Actor, vehicle: Vehicle, odometer: int, device_time: d
     shift = Shift(courier_id=actor.courier_id, vehicle_id=vehicle.id, started_at=device_time, start_odometer=odometer,
                   status="open", flags=flags, start_op_id=op_id, received_at=utcnow())
     db.session.add(shift)
+    duty.shift_started(shift)
     return shift
 
 
@@ -586,6 +594,7 @@ def _close(actor: Actor, vehicle_id: str, defect_id: int, status: str, note: str
     if defect.severity == "critical" and vehicle.status == "out_of_service" and not critical_open(
             vehicle.id, besides=defect.id):
         vehicle.status = "in_service"
+        duty.back_on_road(vehicle, at=defect.resolved_at)
     audit(actor, f"vehicle_defect.{status}", defect, None)
     audit(actor, "vehicle.defect_closed", vehicle, before)
     db.session.commit()

@@ -11,7 +11,7 @@ from server.auth import Actor
 from server.clock import local_day_start, utcnow
 from server.extensions import db
 from server.models import Task
-from server.services import appointments, handover, privacy, tasks
+from server.services import appointments, duty, handover, privacy, tasks
 
 
 def for_handheld(task_list: list[Task]) -> list[Task]:
@@ -44,5 +44,6 @@ def record_arrival(*, actor: Actor, task_id: str, lat: float, lon: float) -> Tas
     """HTTP entry point: the courier, online, reports arriving at the stop."""
     task = appointments.arrive(actor=actor, task=tasks.get(task_id=task_id, actor=actor, for_update=True),
                                lat=lat, lon=lon)
+    duty.check_work(actor=actor, task=task, action="stop.arrive", device_time=None, op_id=None)
     db.session.commit()
     return for_handheld([task])[0]

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from schemas.vocab import OPEN_STATUSES
-from server import sealing
+from server import confusables, sealing
 from server.auth import Actor
 from server.clock import filed_at, local_date, utcnow
 from server.database import bulk_insert
@@ -33,7 +33,7 @@ from server.errors import NotFound, RuleViolation
 from server.extensions import db
 from server.geo import distance_m
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
-from server.services import events, ledger, privacy, receipts, tasks, violations
+from server.services import duty, events, ledger, privacy, receipts, tasks, violations
 from server.services.common import audit, snapshot
 
 # PBKDF2-HMAC-SHA256 over a 6-digit PIN: few enough iterations for a handheld to check offline in
@@ -131,8 +131,11 @@ def _record(task: Task, kind: str, facts: dict, data: dict, lat: float | None, l
         task.needs_review = True
     tasks.record_event(task, f"handover.{kind}", facts["actor"], device_time=facts["device_time"],
                        data={"op_id": facts["op_id"], **data})
+    duty.check_work(actor=facts["actor"], task=task, action=_OP_OF_STEP.get(kind, f"pod.{kind}"),
+                    device_time=facts["device_time"], op_id=facts["op_id"], clock_suspect=facts["clock_suspect"])
 
 
+_OP_OF_STEP = {"pickup_collect": "pickup.collect"}  # the op of a step, where it is not pod.<step>
 _STEPS = "fieldops.handover.steps"  # session.info: steps (accepted and rejected) not yet written
 
 
@@ -260,13 +263,17 @@ def _check_place(task: Task, handover: Handover, lat: float | None, lon: float |
 
 
 def _name_key(name: str) -> str:
-    """A name as a person is recognised by it: NFKC (full-width letters), no spaces or invisible characters, no case."""
+    """A name as a person reads it: NFKC (full-width letters), no case, no spaces or invisible characters, and
+    letters of other scripts that look the same taken as the same (the TR39 confusable skeleton: a Cyrillic "а",
+    a Greek omicron)."""
     folded = unicodedata.normalize("NFKC", name).casefold()
-    return "".join(ch for ch in folded if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc", "Zs"))
+    visible = "".join(ch for ch in folded if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc", "Zs"))
+    return confusables.skeleton(visible)
 
 
 def _same_person(a: str, b: str) -> bool:
-    """Names compared as people write them: width, case, spaces and invisible characters do not count."""
+    """Names compared as people read them: width, case, spaces, invisible characters and look-alike letters do not
+    count."""
     return _name_key(a) == _name_key(b)
 
 

@@ -2,10 +2,11 @@
 from sqlalchemy import select
 
 from server.auth import Actor
+from server.clock import utcnow
 from server.errors import Conflict, RuleViolation
 from server.extensions import db
 from server.models import Courier, Vehicle
-from server.services import checklists, events
+from server.services import checklists, duty, events
 from server.services.common import audit, exists, get_or_404, paginate, snapshot
 
 
@@ -61,8 +62,15 @@ def update(*, actor: Actor, vehicle_id: str, changes: dict) -> Vehicle:
     if "status" in changes:
         checklists.check_status_change(vehicle, changes["status"])
     grounded = changes.get("status") == "out_of_service" and vehicle.status != "out_of_service"
+    # Off the road or back on it (out of service and retired are both off): the span rules read by time.
+    was_on_road = vehicle.status == "in_service"
     for key, value in changes.items():
         setattr(vehicle, key, value)
+    if was_on_road != (vehicle.status == "in_service"):
+        if was_on_road:
+            duty.went_off_road(vehicle, at=utcnow(), reason="dispatch")
+        else:
+            duty.back_on_road(vehicle, at=utcnow())
     if grounded:
         events.emit("vehicle.out_of_service", vehicle.id, events.vehicle_facts(vehicle, reason="dispatch"))
     audit(actor, "vehicle.update", vehicle, before)

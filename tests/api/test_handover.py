@@ -9,7 +9,7 @@ from server.extensions import db
 from server.models import AuditEntry, Handover
 from server.services import handover as handover_service
 from tests.api.test_customer_page import issue, path_of
-from tests.sync.conftest import Device
+from tests.sync.conftest import Device, start_shift
 from tests.sync.test_handover import AT_DOOR, due, inspect_ok, one, sign, upload, verify
 
 
@@ -97,6 +97,7 @@ def test_timeline_for_staff(client, make, courier, device):
 
 def test_exceptions_list_filters_and_pages(client, make, courier, device):
     """Exceptions of a day, by kind, a page at a time."""
+    start_shift(make, courier, device)
     for _ in range(3):
         task = make.task(courier=courier)
         device.push([device.op("pod.inspect", task["id"], inspect_ok(task)),

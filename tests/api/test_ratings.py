@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 from server.extensions import db
 from server.models import Rating
 from tests.api.test_customer_page import csrf_of, issue, path_of
-from tests.sync.conftest import Device, at_once
+from tests.sync.conftest import Device, at_once, start_shift
 from tests.sync.test_handover import due, inspect_ok, sign, upload, verify
 
 
@@ -26,6 +26,7 @@ def scene(client, make):
     """A courier, their handheld, a task and its customer link (issued while the task was open)."""
     courier = make.courier()
     device = Device(client, make.device(courier))
+    start_shift(make, courier, device)  # the day begins with the checks: the handover is made in a shift
     task = make.task(courier=courier)
     return courier, device, task, path_of(issue(client, make, task["id"]))
 

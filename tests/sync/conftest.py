@@ -215,3 +215,75 @@ def templates(app, make) -> dict[str, dict]:
     checklists.seed_defaults()
     page = make.client.get("/api/v1/dispatch/checklist-templates", headers=make.headers("quality")).json
     return {t["kind"]: t for t in page["items"]}
+
+
+DEPOT = {"lat": 31.2300, "lon": 121.4700}
+
+
+def passing_answers(template: dict, odometer: int = 1000) -> list[dict]:
+    """Every item of the template's current version answered as passing (the odometer as read)."""
+    passing = {"pass_fail": True, "number": 0, "choice": "tied", "text": "ok"}
+    return [{"item": item["code"], "value": odometer if item["code"] == "odometer" else passing[item["type"]]}
+            for item in template["items"]]
+
+
+def day_start_ops(device: Device, templates: dict, van: str, at: datetime | None = None) -> list[dict]:
+    """A courier's day begun as the rules say: the conduct check, the van's pre-trip check, shift.start (at `at`)."""
+    from server.models import Vehicle
+
+    db.session.expire_all()
+    version = db.session.get(Vehicle, van).version
+    when = {"device_time": at.astimezone(SHANGHAI).isoformat()} if at else {}
+    checks = [dict(device.op("checklist.submit", str(uuid.uuid4()),
+                             {"template_id": templates[kind]["id"], "template_version": templates[kind]["current"],
+                              "answers": passing_answers(templates[kind]), **DEPOT,
+                              **({"vehicle_id": van} if kind.startswith("vehicle.") else {})}, base_version=0),
+                   **when) for kind in ("conduct.pre_shift", "vehicle.pre_trip")]
+    return [*checks, dict(device.op("shift.start", van, {"odometer": 1000}, base_version=version), **when)]
+
+
+@pytest.fixture
+def van(courier) -> str:
+    """The courier's van id."""
+    from server.models import Vehicle
+
+    return db.session.scalar(select(Vehicle.id).where(Vehicle.courier_id == courier["id"]))
+
+
+@pytest.fixture
+def on_shift(make, courier, device) -> str:
+    """The courier's shift is open since seven hours ago (checks done, shift.start applied on their van), so it
+    covers a morning task's window (morning_task) as well as now; the van's id."""
+    return start_shift(make, courier, device, at=datetime.now(timezone.utc) - timedelta(hours=7))
+
+
+def start_shift(make, courier: dict, device: Device, at: datetime | None = None) -> str:
+    """Open the courier's shift through the push path (at `at`, by the device's clock: after its enrollment),
+    giving them a van if they have none: the van's id."""
+    from server.models import Vehicle
+    from server.services import checklists
+
+    checklists.seed_defaults()
+    van = db.session.scalar(select(Vehicle.id).where(Vehicle.courier_id == courier["id"]))
+    if van is None:
+        van = make.vehicle()["id"]
+        assert make.client.patch(f"/api/v1/dispatch/vehicles/{van}", json={"courier_id": courier["id"]},
+                                 headers=make.headers("dispatcher")).status_code == 200
+    templates = {t["kind"]: t for t in make.client.get("/api/v1/dispatch/checklist-templates",
+                                                       headers=make.headers("quality")).json["items"]}
+    results = device.push(day_start_ops(device, templates, van, at=at))["results"]
+    assert [r["status"] for r in results] == ["applied"] * 3 and not any(r.get("clock_suspect") for r in results), \
+        results
+    return van
+
+
+def begin_day(handheld) -> None:
+    """Queue a day's start on a reference handheld (sync.client) as a courier does it, from what it holds: the conduct
+    check, the van's pre-trip check, shift.start."""
+    held = handheld.entities()
+    templates = {e["data"]["kind"]: e["data"] for (entity, _), e in held.items() if entity == "checklist_template"}
+    van = next(entity_id for entity, entity_id in held if entity == "vehicle")
+    for kind in ("conduct.pre_shift", "vehicle.pre_trip"):
+        handheld.submit_checklist(templates[kind], passing_answers(templates[kind]), **DEPOT,
+                                  vehicle_id=van if kind.startswith("vehicle.") else None)
+    handheld.shift("start", van, 1000)

@@ -9,11 +9,11 @@ import time
 from sqlalchemy import func, select
 
 from server.extensions import db
-from server.models import HandoverStep, LedgerEntry, OpLog, Task, TaskEvent
+from server.models import HandoverStep, LedgerEntry, OpLog, Task, TaskEvent, Violation
 from server.process import ServerProcess
 from server.services import ledger
 from sync.client import Handheld, HttpTransport
-from tests.sync.conftest import at_once, fresh_pushes
+from tests.sync.conftest import at_once, begin_day, fresh_pushes
 
 OPS = 120 if os.environ.get("FIELDOPS_TEST_TIER") == "short" else 600
 
@@ -216,6 +216,7 @@ def _work_the_day(store: str, base_url: str, steps: list[tuple], killer: _Killer
                 break
             except ConnectionError:
                 time.sleep(0.2)
+        begin_day(handheld)  # the checks and the shift, then the handovers
         for method, task_id, kwargs in steps:
             getattr(handheld, method)(task_id, **kwargs)
             try:
@@ -238,7 +239,7 @@ def _work_the_day(store: str, base_url: str, steps: list[tuple], killer: _Killer
         handheld.close()
 
 
-def test_a_day_of_handovers_survives_sigkills_of_the_server(app, client, make, database_url, tmp_path):
+def test_a_day_of_handovers_survives_sigkills_of_the_server(app, client, make, database_url, templates, tmp_path):
     """Several handhelds work a day of handovers while gunicorn's process group is SIGKILLed and restarted:
     every acknowledged op is there once, applied once, the COD ledger matches the payments to the fen, every
     device converges, and the database passes its integrity check."""
@@ -301,7 +302,8 @@ def _check_the_day(couriers: list, plans: list, handhelds: list[Handheld]) -> tu
     paid_total = payment_count = op_count = 0
     for (courier, _), plan, handheld in zip(couriers, plans, handhelds, strict=True):
         queued = handheld.db.execute("SELECT seq, op_id, type, payload, state FROM queue ORDER BY seq").fetchall()
-        assert len(queued) == len(plan) and {row[4] for row in queued} == {"done"}
+        assert [row[2] for row in queued[:3]] == ["checklist.submit", "checklist.submit", "shift.start"]
+        assert len(queued) == 3 + len(plan) and {row[4] for row in queued} == {"done"}
         logged = {row.seq: row for row in db.session.scalars(select(OpLog).where(
             OpLog.device_id == handheld.device_id, OpLog.in_sequence.is_(True)))}
         assert sorted(logged) == [row[0] for row in queued]  # each acknowledged op once, none more
@@ -310,8 +312,9 @@ def _check_the_day(couriers: list, plans: list, handhelds: list[Handheld]) -> tu
                 (seq, logged[seq].result)
         for result in handheld.results().values():
             assert result is None or result["status"] == "applied", result
-        # Applied once: one handover step and at most one ledger entry per op.
-        op_ids = [row[1] for row in queued]
+        # Applied once: one handover step and at most one ledger entry per op; all of it in the shift.
+        op_ids = [row[1] for row in queued[3:]]
+        assert db.session.scalars(select(Violation.code).where(Violation.courier_id == courier["id"])).all() == []
         steps = dict(db.session.execute(select(HandoverStep.op_id, func.count()).where(
             HandoverStep.op_id.in_(op_ids)).group_by(HandoverStep.op_id)).all())
         assert steps == dict.fromkeys(op_ids, 1)
@@ -366,7 +369,7 @@ def _check_integrity() -> None:
 
 
 def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_retry(app, client, make, courier,
-                                                                                database_url, tmp_path):
+                                                                                database_url, templates, tmp_path):
     """The push commits, its worker dies before answering (the fault hook): the handheld's retry is answered
     with the stored results, marked duplicate, and nothing happens a second time (one payment, one step each)."""
     task = make.task(courier=courier, cod_amount=4990)
@@ -383,6 +386,7 @@ def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_ret
         handheld = Handheld(str(tmp_path / "hh.sqlite3"), transport, sleep=lambda s: time.sleep(min(s, 0.5)))
         handheld.enroll(code, "PDA")
         handheld.pull()
+        begin_day(handheld)  # seqs 1-3: the checks and shift.start, pushed with the handover
         due = handheld.task(task["id"])["amount_due"]
         steps = _plan([task], random.Random(2))  # seed 2 draws a delivery, not a refusal
         assert [step[0] for step in steps] == ["verify_recipient", "inspect", "collect_payment", "sign"]
@@ -393,14 +397,14 @@ def test_a_worker_dying_between_commit_and_answer_gets_the_stored_results_on_ret
         handheld.push()
         assert not trigger.exists() and _CountingTransport.cut == 1  # one push was cut off after its commit
         results = handheld.results()
-        assert [(r["status"], r.get("duplicate")) for r in results.values()] == [("applied", True)] * 4, results
+        assert [(r["status"], r.get("duplicate")) for r in results.values()] == [("applied", True)] * 7, results
         handheld.pull()
         assert handheld.task(task["id"])["status"] == "delivered"
         handheld.close()
     finally:
         server.stop()
     db.session.expire_all()
-    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 4
+    assert db.session.scalar(select(func.count()).select_from(OpLog)) == 7
     assert db.session.scalar(select(func.count()).select_from(HandoverStep)) == 4
     assert db.session.execute(select(LedgerEntry.kind, LedgerEntry.amount)).all() == [("payment", due)]
 

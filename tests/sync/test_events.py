@@ -61,7 +61,7 @@ def test_a_pushed_delivery_emits_task_delivered_once_and_a_replayed_push_nothing
     assert [e.id for e in emitted()] == before_ids
 
 
-def test_a_refusal_emits_task_refused_and_its_exception(device, make, courier):
+def test_a_refusal_emits_task_refused_and_its_exception(device, make, courier, on_shift):
     """pod.refuse: task.refused with the refusal receipt and reason, and task.exception_raised (refusal)."""
     task = make.task(courier=courier)
     device.push([device.op("pod.inspect", task["id"], inspect_ok(task, customer_accepted=False)),
@@ -72,7 +72,7 @@ def test_a_refusal_emits_task_refused_and_its_exception(device, make, courier):
     assert [e.data["exception"] for e in emitted("task.exception_raised")] == ["refusal"]
 
 
-def test_exceptions_are_emitted_from_accepted_and_refused_steps(device, make, courier):
+def test_exceptions_are_emitted_from_accepted_and_refused_steps(device, make, courier, on_shift):
     """Damage at inspection, an overcharge refused (its exception survives the rollback), a wrong number."""
     task = make.task(courier=courier)
     photo = upload(device)

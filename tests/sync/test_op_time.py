@@ -12,7 +12,7 @@ from server.extensions import db
 from server.models import Device as DeviceRow
 from server.models import OpLog, Task
 from sync.client import Handheld
-from tests.sync.conftest import SHANGHAI, Device
+from tests.sync.conftest import SHANGHAI, Device, begin_day
 from tests.sync.test_client import PNG, _enroll
 from tests.sync.test_handover import AT_DOOR, due, inspect_ok, verify
 from tests.sync.transport import FlaskTransport
@@ -134,7 +134,7 @@ def test_a_push_from_a_clock_reset_to_1970_is_applied_within_the_real_span(clien
 
 
 def test_ops_queued_under_a_reset_clock_reach_the_task_once_it_is_fixed(app, client, make, courier, server_clock,
-                                                                        tmp_path, midday):
+                                                                        templates, tmp_path, midday):
     """The reference handheld syncs with a good clock; its clock resets to 1970; the courier verifies, inspects,
     takes the cash and the signature; the clock is fixed and the queue pushed with a truthful device_now: every op
     applied, clock_suspect, dated at the last trusted sync (no later op can precede it), never invalid_device_time;
@@ -147,10 +147,12 @@ def test_ops_queued_under_a_reset_clock_reach_the_task_once_it_is_fixed(app, cli
     code = client.post(f"/api/v1/dispatch/couriers/{courier['id']}/enrollments",
                        headers=make.headers("dispatcher")).json["code"]
     handheld.enroll(code, "PDA")
+    handheld.pull()
+    begin_day(handheld)  # seqs 1-3: the checks and shift.start
     handheld.queue("task.note", task["id"], {"text": "on my way", "photos": []})
     handheld.sync()
     anchor = _device_row(handheld.device_id).trusted_sync_at
-    assert anchor is not None and _device_row(handheld.device_id).trusted_sync_seq == 1
+    assert anchor is not None and _device_row(handheld.device_id).trusted_sync_seq == 4
     reading["clock"] = EPOCH + timedelta(minutes=3)
     handheld.verify_recipient(task["id"], method="id_check", name="Recipient")
     handheld.inspect(task["id"], items=inspect_ok(task)["items"], customer_accepted=True)
@@ -158,9 +160,9 @@ def test_ops_queued_under_a_reset_clock_reach_the_task_once_it_is_fixed(app, cli
     handheld.sign(task["id"], signature=PNG, signer_name="Recipient", **AT_DOOR)
     reading["clock"] = None
     handheld.sync()
-    results = list(handheld.results().values())[1:]
+    results = list(handheld.results().values())[4:]
     assert [(r["status"], r["code"], r.get("clock_suspect")) for r in results] == [("applied", None, True)] * 4
-    rows = _logged(handheld.device_id)[1:]
+    rows = _logged(handheld.device_id)[4:]
     assert [r.device_time.year for r in rows] == [1970] * 4 and all(r.clock_suspect for r in rows)
     assert [r.effective_time for r in rows] == [anchor] * 4
     assert handheld.task(task["id"])["status"] == "delivered"

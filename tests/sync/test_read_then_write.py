@@ -101,7 +101,7 @@ def test_a_retry_racing_the_original_replays_it_after_the_read_phase(monkeypatch
     assert db.session.scalar(select(func.count()).select_from(OpLog).where(OpLog.device_id == device.id)) == 2
 
 
-def test_a_rule_that_writes_at_once_is_decided_again_under_the_lock(device, make, courier, server_clock):
+def test_a_rule_that_writes_at_once_is_decided_again_under_the_lock(device, make, courier, server_clock, on_shift):
     """A violation is inserted when the rule finds it (one per task, even from two hosts): query_only
     refuses it in the read phase, and the batch is decided under the lock, recording it once."""
     task = morning_task(make, courier, server_clock)
@@ -187,7 +187,8 @@ def test_without_read_then_write_the_batch_is_decided_under_the_lock(app, device
     assert {o: _phases(o) for o in counts} == counts
 
 
-def test_a_courier_renamed_between_the_phases_is_seen_by_the_redo(monkeypatch, device, make, courier, client):
+def test_a_courier_renamed_between_the_phases_is_seen_by_the_redo(monkeypatch, device, make, courier, client,
+                                                                  on_shift):
     """The read phase found the signer someone other than the courier; dispatch renamed the courier to the
     signer's name before the lock. The redo must read the name again, not the one the read phase kept."""
     task, first = make.task(courier=courier), make.task(courier=courier)

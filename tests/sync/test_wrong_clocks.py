@@ -19,7 +19,7 @@ def _today() -> str:
 
 @pytest.mark.parametrize("clock", ["2099-12-31T23:00:00+08:00", "2000-01-02T09:00:00+08:00"])
 def test_cash_taken_under_a_wrong_clock_is_booked_on_a_day_a_remittance_balances(client, make, courier, device,
-                                                                                   clock):
+                                                                                   on_shift, clock):
     """A clock at the end of the century booked the payment on 2099-12-31 (a day no remittance may name), one in
     2000 on a day the books had closed: today's cash said 0 owed. Now both count today, at the time the ops were
     made by the measured skew (device_now is the same wrong clock); the amount_mismatch the clock ahead reported

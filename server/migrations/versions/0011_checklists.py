@@ -14,7 +14,7 @@ import time
 from alembic import op
 import sqlalchemy as sa
 
-from server.checklist_defaults import DEFAULT_TEMPLATES
+from server.checklist_defaults import TEMPLATES_0011 as DEFAULT_TEMPLATES  # as shipped, never changed
 
 revision = '0011_checklists'
 down_revision = '0009_handover'
