@@ -28,7 +28,7 @@ from server.extensions import db
 from server.geo import distance_m
 from server.models import Appointment, AppointmentWindow, ContactAttempt, Task
 from server.services import events, tasks, violations
-from server.services.common import audit, paginate, snapshot
+from server.services.common import audit, oldest_first, paginate, snapshot
 
 
 def _of(task: Task) -> Appointment:
@@ -755,12 +755,7 @@ def review_list(*, cursor: int | None = None, limit: int = 50) -> dict:
     """Windows under review, oldest first, with their tasks, a page at a time (cursor: the last window id seen)."""
     query = select(AppointmentWindow).where(AppointmentWindow.outcome == "review").options(
         joinedload(AppointmentWindow.appointment).joinedload(Appointment.task))
-    if cursor:
-        query = query.where(AppointmentWindow.id > cursor)
-    rows = list(db.session.scalars(query.order_by(AppointmentWindow.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": str(rows[-1].id) if more and rows else None}
+    return oldest_first(query, AppointmentWindow.id, cursor=cursor, limit=limit)
 
 
 def decide_review(*, actor: Actor, task_id: str, outcome: str, note: str, window_id: int | None = None,

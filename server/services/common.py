@@ -51,6 +51,16 @@ def paginate(query: Select, key_column, *, cursor: str | None, limit: int) -> di
     return {"items": rows, "next_cursor": next_cursor}
 
 
+def oldest_first(query: Select, key_column, *, cursor: int | None, limit: int) -> dict:
+    """Keyset pagination over an integer key, oldest first."""
+    if cursor:
+        query = query.where(key_column > cursor)
+    rows = list(db.session.scalars(query.order_by(key_column).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": rows, "next_cursor": str(getattr(rows[-1], key_column.key)) if more and rows else None}
+
+
 def newest_first(query: Select, key_column, *, cursor: int | None, limit: int) -> dict:
     """Keyset pagination over an integer key, newest first."""
     if cursor:

@@ -34,7 +34,7 @@ from server.extensions import db
 from server.geo import distance_m
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
 from server.services import duty, events, ledger, privacy, receipts, tasks, violations
-from server.services.common import audit, snapshot
+from server.services.common import audit, oldest_first, snapshot
 
 # PBKDF2-HMAC-SHA256 over a 6-digit PIN: few enough iterations for a handheld to check offline in
 # milliseconds. A million PINs stay brute-forceable from a stolen device's hash (minutes); the
@@ -684,12 +684,7 @@ def exceptions(*, day, kind: str | None = None, cursor: int | None = None, limit
     query = select(HandoverException).where(HandoverException.day == day)
     if kind:
         query = query.where(HandoverException.kind == kind)
-    if cursor:
-        query = query.where(HandoverException.id > cursor)
-    rows = list(db.session.scalars(query.order_by(HandoverException.id).limit(limit + 1)))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return {"items": rows, "next_cursor": str(rows[-1].id) if more and rows else None}
+    return oldest_first(query, HandoverException.id, cursor=cursor, limit=limit)
 
 
 def evidence_for(task: Task) -> dict:
