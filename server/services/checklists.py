@@ -27,7 +27,7 @@ from server.geo import distance_m
 from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift, Task,
                            Vehicle, VehicleDefect)
 from server.services import attachments, duty, events, violations
-from server.services.common import audit, get_or_404, newest_first, paginate, snapshot
+from server.services.common import audit, get_or_404, newest_first, paginate, pending, snapshot
 
 TEMPLATE_WRITERS = ("admin", "quality")
 TEMPLATE_READERS = ("admin", "quality", "maintenance")
@@ -147,11 +147,6 @@ def active_in_scope(_courier_id, _day_start):
 
 # --- submissions ---------------------------------------------------------------------------------------------
 
-def _pending(model) -> list:
-    """Objects of a model added in this transaction and not flushed yet (a push flushes once, at its end)."""
-    return [obj for obj in db.session.new if isinstance(obj, model)]
-
-
 def _invalid(detail: str, fields: dict) -> ValidationFailed:
     """A payload that does not fit the template: rejected as invalid_payload, naming the fields."""
     return ValidationFailed(detail, code="invalid_payload", fields=fields)
@@ -251,7 +246,7 @@ def _submission(submission_id: str | None) -> ChecklistSubmission | None:
     """A submission stored or made in this transaction."""
     if submission_id is None:
         return None
-    made = next((s for s in _pending(ChecklistSubmission) if s.id == submission_id), None)
+    made = next((s for s in pending(ChecklistSubmission) if s.id == submission_id), None)
     return made or db.session.get(ChecklistSubmission, submission_id)
 
 
@@ -309,7 +304,7 @@ def _open_defect_items(vehicle_id: str) -> set[str]:
     """Items with a defect open on the van (stored or opened in this transaction)."""
     stored = db.session.scalars(select(VehicleDefect.item).where(
         VehicleDefect.vehicle_id == vehicle_id, VehicleDefect.status == "open"))
-    made = (d.item for d in _pending(VehicleDefect) if d.vehicle_id == vehicle_id and d.status == "open")
+    made = (d.item for d in pending(VehicleDefect) if d.vehicle_id == vehicle_id and d.status == "open")
     return set(stored) | set(made)
 
 
@@ -418,7 +413,7 @@ def _latest(courier_id: str, kind: str, since: datetime, until: datetime,
     if vehicle_id is not None:
         query = query.where(ChecklistSubmission.vehicle_id == vehicle_id)
     stored = db.session.scalar(query.order_by(ChecklistSubmission.device_time.desc()).limit(1))
-    found = [s for s in _pending(ChecklistSubmission) if fits(s)] + ([stored] if stored is not None else [])
+    found = [s for s in pending(ChecklistSubmission) if fits(s)] + ([stored] if stored is not None else [])
     return max(found, key=lambda s: s.device_time, default=None)
 
 
@@ -435,7 +430,7 @@ def _grounded(submission: ChecklistSubmission) -> list[str]:
 
 def _open_shift(courier_id: str) -> Shift | None:
     """The courier's open shift (stored or started in this batch)."""
-    made = next((s for s in _pending(Shift) if s.courier_id == courier_id and s.status == "open"), None)
+    made = next((s for s in pending(Shift) if s.courier_id == courier_id and s.status == "open"), None)
     return made or db.session.scalar(select(Shift).where(Shift.courier_id == courier_id, Shift.status == "open")
                                      .order_by(Shift.id.desc()).limit(1))
 

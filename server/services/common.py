@@ -51,6 +51,11 @@ def paginate(query: Select, key_column, *, cursor: str | None, limit: int) -> di
     return {"items": rows, "next_cursor": next_cursor}
 
 
+def pending(model) -> list:
+    """Objects of a model added in this transaction and not flushed yet (a push flushes once, at its end)."""
+    return [obj for obj in db.session.new if isinstance(obj, model)]
+
+
 def oldest_first(query: Select, key_column, *, cursor: int | None, limit: int) -> dict:
     """Keyset pagination over an integer key, oldest first."""
     if cursor:

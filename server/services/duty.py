@@ -28,6 +28,7 @@ from server.clock import filed_at, local_date, local_day_start, utcnow
 from server.extensions import db
 from server.models import HandoverException, Shift, Task, Vehicle, VehicleDefect, VehicleGrounding, Violation
 from server.services import events, violations
+from server.services.common import pending
 
 # session.info: what this transaction knows of couriers' shifts and vans' groundings (see _Roster).
 _ROSTERS = "fieldops.duty.rosters"
@@ -43,11 +44,6 @@ class _Roster:
         self.since, self.shifts, self.recorded = since, shifts, recorded
 
 
-def _pending(model) -> list:
-    """Objects of a model added in this transaction and not flushed yet (a push flushes once, at its end)."""
-    return [obj for obj in db.session.new if isinstance(obj, model)]
-
-
 def _roster(courier_id: str, at: datetime) -> _Roster:
     """The courier's shifts and recorded keys around `at`: two queries the first time in a transaction."""
     rosters = db.session.info.setdefault(_ROSTERS, {})
@@ -55,7 +51,7 @@ def _roster(courier_id: str, at: datetime) -> _Roster:
     if roster is not None and at >= roster.since:
         return roster
     since = local_day_start(at) - _LOOKBACK
-    made = [s for s in _pending(Shift) if s.courier_id == courier_id]
+    made = [s for s in pending(Shift) if s.courier_id == courier_id]
     stored = db.session.scalars(select(Shift).where(
         Shift.courier_id == courier_id,
         or_(Shift.started_at >= since, Shift.ended_at >= since, Shift.status == "open")))
@@ -72,7 +68,7 @@ def _groundings(vehicle_id: str) -> list[VehicleGrounding]:
     """The van's spans off the road (stored, or begun in this transaction): one query the first time."""
     known = db.session.info.setdefault(_GROUNDINGS, {})
     if vehicle_id not in known:
-        made = [g for g in _pending(VehicleGrounding) if g.vehicle_id == vehicle_id]
+        made = [g for g in pending(VehicleGrounding) if g.vehicle_id == vehicle_id]
         stored = db.session.scalars(select(VehicleGrounding).where(VehicleGrounding.vehicle_id == vehicle_id))
         known[vehicle_id] = list({id(g): g for g in [*made, *stored]}.values())
     return known[vehicle_id]
