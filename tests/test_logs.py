@@ -176,3 +176,11 @@ def test_the_audit_finds_phone_numbers_and_addresses_however_they_are_written(cl
     assert not log_audit._plausible_phone("0") and not log_audit._plausible_phone("11111111")
     assert not log_audit._plausible_address("0000000000")
     assert task["recipient"]["phone"] not in "\n".join(lines)  # the requests themselves logged neither
+
+
+def test_the_audit_leaves_out_the_apps_own_words():
+    """Hypothesis types the code's own constants into generated addresses; an address that is one of the app's
+    messages ("Not UTF-8.") is the app's text in its logs, not a customer's; a real address is still searched."""
+    literals = log_audit._source_literals()
+    assert "Not UTF-8." in literals
+    assert "上海市黄浦区人民路123号" not in literals and "+86 139 1234 5678" not in literals
