@@ -30,15 +30,34 @@ echo "=== Lint (ruff) ==="
 ruff check server sync schemas tools scripts tests
 
 # Both passes run whatever the first one did (a failure on SQLite says nothing about PostgreSQL);
-# the script fails if either did, and its last lines say how each went.
+# the script fails if either did, and its last lines say how each went. With PostgreSQL reachable the two
+# passes run side by side (their databases, servers, ports and temporary files are their own): the SQLite
+# pass prints as it goes, the PostgreSQL pass's output follows when both have ended.
+# FIELDOPS_TEST_SERIAL=1 runs them one after the other instead.
 sqlite_rc=0
-run_pass sqlite "$@" || sqlite_rc=$?
-summary="SQLite pass: $([ "$sqlite_rc" -eq 0 ] && echo passed || echo "FAILED (pytest exit $sqlite_rc)")"
-
 pg_rc=0
 pg_url="${FIELDOPS_TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/test}"
-if python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$pg_url" 2>/dev/null; then
-  run_pass postgresql "$@" || pg_rc=$?
+pg_up=0
+python -c "import psycopg,sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$pg_url" 2>/dev/null && pg_up=1
+
+if [ "$pg_up" = "1" ] && [ "${FIELDOPS_TEST_SERIAL:-0}" != "1" ]; then
+  pg_log="$(mktemp)"
+  echo "=== (the PostgreSQL pass runs beside the SQLite pass; its output follows the SQLite pass's) ==="
+  run_pass postgresql "$@" >"$pg_log" 2>&1 &
+  pg_pid=$!
+  trap 'pkill -P "$pg_pid" 2>/dev/null; kill "$pg_pid" 2>/dev/null; rm -f "$pg_log"' EXIT
+  run_pass sqlite "$@" || sqlite_rc=$?
+  wait "$pg_pid" || pg_rc=$?
+  cat "$pg_log"
+  rm -f "$pg_log"
+else
+  run_pass sqlite "$@" || sqlite_rc=$?
+  if [ "$pg_up" = "1" ]; then
+    run_pass postgresql "$@" || pg_rc=$?
+  fi
+fi
+summary="SQLite pass: $([ "$sqlite_rc" -eq 0 ] && echo passed || echo "FAILED (pytest exit $sqlite_rc)")"
+if [ "$pg_up" = "1" ]; then
   summary="$summary; PostgreSQL pass: $([ "$pg_rc" -eq 0 ] && echo passed || echo "FAILED (pytest exit $pg_rc)")"
 elif [ "${FIELDOPS_REQUIRE_POSTGRES:-0}" = "1" ]; then
   echo "PostgreSQL pass FAILED: no PostgreSQL at $pg_url (FIELDOPS_REQUIRE_POSTGRES=1)" >&2
