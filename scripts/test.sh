@@ -45,9 +45,11 @@ if [ "$pg_up" = "1" ] && [ "${FIELDOPS_TEST_SERIAL:-0}" != "1" ]; then
   echo "=== (the PostgreSQL pass runs beside the SQLite pass; its output follows the SQLite pass's) ==="
   run_pass postgresql "$@" >"$pg_log" 2>&1 &
   pg_pid=$!
-  trap 'pkill -P "$pg_pid" 2>/dev/null; kill "$pg_pid" 2>/dev/null; rm -f "$pg_log"' EXIT
+  # Stopped early (^C, a failure of this script): the side pass stops too.
+  trap 'pkill -P "$pg_pid" 2>/dev/null || true; kill "$pg_pid" 2>/dev/null || true; rm -f "$pg_log"' EXIT
   run_pass sqlite "$@" || sqlite_rc=$?
   wait "$pg_pid" || pg_rc=$?
+  trap - EXIT
   cat "$pg_log"
   rm -f "$pg_log"
 else
