@@ -8,7 +8,7 @@ from marshmallow import fields
 from schemas.appointments import AppointmentOut
 from schemas.common import Schema
 from schemas.handover import HandoverStateOut
-from schemas.tasks import CourierRecipientOut, FeeOut, NoteOut, ParcelOut, WindowOut
+from schemas.tasks import CourierRecipientOut, FeeOut, NoteOut, ParcelOut, PromiseOut, WindowOut
 from schemas.vocab import ATTEMPT_FAILURES
 
 _appointment_out = AppointmentOut()
@@ -47,6 +47,8 @@ class CourierTaskOut(Schema):
     appointment = fields.Function(lambda task: _appointment_out.dump(task.appointment) if task.appointment else None)
     gift_description = fields.String(allow_none=True)
     pin_required = fields.Boolean()
+    promise = fields.Nested(PromiseOut, allow_none=True, attribute="promise_view", metadata={
+        "description": "The service product's promise (null: unknown); its state as of the dump"})
     amount_due = fields.Function(lambda task: task.cod_amount + sum(fee.amount for fee in task.fees),
                                  metadata={"description": "COD plus published fees, in fen: what pod.collect_payment takes"})
     handover = fields.Function(lambda task: _handover_state(task.handover))

@@ -12,7 +12,7 @@ from server.jsonio import request_json
 
 CSV_COLUMNS = ("waybill_no", "kind", "recipient_name", "recipient_phone", "address", "lat", "lon",
                "window_start", "window_end", "cod_amount", "fees", "parcel_no",
-               "parcel_description", "parcel_count")
+               "parcel_description", "parcel_count", "service_product", "collected_at")
 _REQUIRED_COLUMNS = ("waybill_no", "kind", "recipient_name", "recipient_phone", "address",
                      "window_start", "window_end", "parcel_no")
 # Where a TaskIn field comes from in the CSV.
@@ -67,6 +67,8 @@ def _csv_group_to_spec(rows: list[tuple[int, dict]]) -> dict:
         "window": {"start": _blank_to_none(first.get("window_start")),
                    "end": _blank_to_none(first.get("window_end"))},
         "cod_amount": _whole_number(first.get("cod_amount"), 0),
+        "service_product": _blank_to_none(first.get("service_product")),
+        "collected_at": _blank_to_none(first.get("collected_at")),
         "fees": _parse_fees(first.get("fees")),
         "parcels": [{"parcel_no": _blank_to_none(row.get("parcel_no")),
                      "description": (row.get("parcel_description") or "").strip(),

@@ -4,10 +4,11 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from schemas.common import (Day, PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier,
                             integer, money, phone, text)
 from schemas.limits import MAX_MONEY
-from schemas.vocab import ATTEMPT_FAILURES, TASK_KINDS, TASK_STATUSES
+from schemas.vocab import ATTEMPT_FAILURES, PROMISE_STATES, TASK_KINDS, TASK_STATUSES
 
 WAYBILL = {"pattern": r"[A-Za-z0-9\-]{4,40}", "pattern_error": "Waybill: 4-40 letters, digits or dashes."}
 MAX_IMPORT_TASKS = 5000  # per import, JSON or CSV
+PRODUCT_CODE = {"pattern": r"[a-z0-9][a-z0-9_]{0,31}", "pattern_error": "A product code: a-z, 0-9 and _ only."}
 
 
 class RecipientIn(Schema):
@@ -64,6 +65,18 @@ class TaskIn(Schema):
     window = fields.Nested(WindowIn, required=True)
     gift_description = text(200, required=False, load_default=None, allow_none=True,
                             metadata={"description": "An enclosed gift the courier must tell the customer about"})
+    service_product = text(32, required=False, load_default=None, allow_none=True, **PRODUCT_CODE, metadata={
+        "description": "An active service product's code (GET /api/v1/admin/service-products); with collected_at "
+                       "it gives the task its promised time. A delivery without it has an unknown promise."})
+    collected_at = Time(load_default=None, allow_none=True, metadata={
+        "description": "When the parcels were collected (揽收), with a time zone; not later than now. Required "
+                       "with service_product. The promised time is computed from both, never taken as given."})
+
+    @validates_schema
+    def _product_needs_collection(self, data, **_kw):
+        """A product promises from the collection: without its time there is no promise to keep."""
+        if data.get("service_product") and data.get("collected_at") is None:
+            raise ValidationError("Required with service_product.", field_name="collected_at")
 
     @validates_schema
     def _amount_due_payable(self, data, **_kw):
@@ -160,6 +173,22 @@ class NoteOut(Schema):
     photos = fields.Function(lambda event: (event.data or {}).get("photos", []))
 
 
+class PromiseOut(Schema):
+    """A task's promise: its product, collection, promised time and day, and where it stands."""
+
+    service_product = fields.String(allow_none=True)
+    name_zh = fields.String(allow_none=True)
+    name_en = fields.String(allow_none=True)
+    collected_at = fields.AwareDateTime(allow_none=True)
+    promised_at = fields.AwareDateTime(allow_none=True)
+    promise_date = fields.Date(allow_none=True, metadata={"description": "The depot-local day the promise falls on"})
+    state = fields.String(metadata={"enum": list(PROMISE_STATES), "description": (
+        "unknown (no product or collection), on_track, at_risk (open, within FIELDOPS_PROMISE_AT_RISK_MINUTES), "
+        "breached (past it, not delivered), kept or missed (delivered by it or after), closed (refused, "
+        "cancelled)")})
+    at_risk = fields.Boolean(metadata={"description": "at_risk or breached"})
+
+
 _recipient_out = RecipientOut()
 
 
@@ -190,6 +219,8 @@ class TaskOut(Schema):
     gift_description = fields.String(allow_none=True)
     pin_required = fields.Boolean()
     return_of_id = fields.String(allow_none=True)
+    promise = fields.Nested(PromiseOut, allow_none=True, attribute="promise_view", metadata={
+        "description": "The service product's promise; null for a task without product or collection (unknown)"})
     created_at = fields.AwareDateTime()
     updated_at = fields.AwareDateTime()
 
@@ -221,6 +252,8 @@ class TaskQuery(PageQuery):
     date = Day(load_default=None, metadata={"description": "Depot-local service date"})
     waybill_no = identifier(40, required=False, load_default=None)
     needs_review = fields.Boolean(load_default=None)
+    at_risk = fields.Boolean(load_default=None, metadata={
+        "description": "true: open tasks within FIELDOPS_PROMISE_AT_RISK_MINUTES of their promised time or past it"})
 
 
 class TaskPage(PageOut):

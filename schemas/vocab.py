@@ -13,6 +13,8 @@ COD_SERVICE_FEE = "cod_service"
 # cancelled from any open state.
 TASK_STATUSES = ("unassigned", "assigned", "arrived", "delivered", "refused", "failed", "collected", "cancelled")
 OPEN_STATUSES = ("unassigned", "assigned", "arrived")
+# A task against its service product's promise (server.services.promises.state).
+PROMISE_STATES = ("unknown", "on_track", "at_risk", "breached", "kept", "missed", "closed")
 FINISHED_STATUSES = ("delivered", "refused", "failed", "collected", "cancelled")
 DONE_STATUSES = ("delivered", "refused", "failed", "collected")  # finished by the courier, not cancelled
 

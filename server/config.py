@@ -152,6 +152,8 @@ class Config:
         self.CLOCK_SKEW_TOLERANCE_SECONDS = _env_int("CLOCK_SKEW_TOLERANCE_SECONDS", 300)
         self.MIN_WAIT_MINUTES = _env_int("MIN_WAIT_MINUTES", 10)
         self.AT_RISK_LEAD_MINUTES = _env_int("AT_RISK_LEAD_MINUTES", 30)
+        # A task is at risk of breaking its service product's promise this long before the promised time.
+        self.PROMISE_AT_RISK_MINUTES = _env_int("PROMISE_AT_RISK_MINUTES", 120)
         # A late notice (or a courier's new window) counts as given in time only this long before the window
         # starts: "提前给顾客打电话或另约时间" (docs/decisions.md, "Issue 21: appointments that cannot be rewritten").
         self.NOTICE_LEAD_MINUTES = _env_int("NOTICE_LEAD_MINUTES", 30)

@@ -11,8 +11,8 @@ from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
 from server.models import ApiToken, ChecklistTemplate, Courier, StaffUser, Task, TaskAssignment, Vehicle
-from server.services import (appointments, attachments, complaints, customer_links, devices, grades, handover, staff,
-                             tasks, violations)
+from server.services import (appointments, attachments, complaints, customer_links, devices, grades, handover,
+                             promises, staff, tasks, violations)
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -234,6 +234,26 @@ def _window_start(anchor: datetime, k: int) -> datetime:
     return hour + timedelta(hours=k - 7)
 
 
+def _promise(n: int, k: int, kind: str, anchor: datetime, now: datetime) -> dict:
+    """A delivery's service product and collection: 隔日达 collected the evening before (on track), but on the third
+    courier's first two, 标快 (72 h) collected so that one is due within the hour (at risk) and one was due half an
+    hour ago (breached); the last courier's deliveries come from a legacy manifest (no product: promise unknown)."""
+    if kind != "delivery" or n == len(_COURIERS) - 1:
+        return {}
+    if n == 2 and k in (0, 1):
+        due = now + timedelta(minutes=60) if k == 0 else now - timedelta(minutes=30)
+        return {"service_product": "standard", "collected_at": due - timedelta(hours=72)}
+    return {"service_product": "day_after", "collected_at": anchor - timedelta(hours=20)}
+
+
+def _promises_line(courier: Courier, created: list[Task], now: datetime) -> str:
+    """Which of the courier's tasks are at risk of breaking their promise, and which broke it."""
+    states = {task.waybill_no: task.promise_state(now, promises.at_risk_lead()) for task in created}
+    at_risk = [waybill for waybill, state in states.items() if state == "at_risk"]
+    breached = [waybill for waybill, state in states.items() if state == "breached"]
+    return f"promises of {courier.name}: at risk {', '.join(at_risk)}; breached {', '.join(breached)}"
+
+
 def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_courier: int = 8) -> list[str]:
     """Create the demo depot once; later runs only add fresh tokens. Returns lines to print.
 
@@ -278,6 +298,7 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
                     "fees": [{"code": "delivery", "amount": 1200}]
                             + ([{"code": "cod_service", "amount": 200}] if cod else []),
                     "window": {"start": start, "end": start + timedelta(hours=2)},
+                    **_promise(n, k, kind, anchor, now),
                 })
             created = tasks.import_tasks(actor=actor, specs=specs,
                                          labels=[f"tasks.{i}" for i in range(len(specs))])
@@ -294,6 +315,8 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
                 lines.append(_appointment_day(courier, [t.id for t in created], now))
             if n == 1:
                 lines.append(_handover_day(courier, [t.id for t in created], now))
+            if n == 2:
+                lines.append(_promises_line(courier, created, now))
             if n == len(_COURIERS) - 1:
                 lines.append(_van_out_of_service(courier, van.id, now))
         quality = Actor(kind="staff", id=db.session.scalar(

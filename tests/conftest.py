@@ -26,7 +26,7 @@ pytest_plugins = ["tests.log_audit"]  # every log line of the run, checked for i
 
 PG_BASE_URL = os.environ.get("FIELDOPS_TEST_DATABASE_URL",
                              "postgresql://postgres@127.0.0.1:5432/test")
-_KEEP_TABLES = {"alembic_version", "fee_codes", "sync_state"}
+_KEEP_TABLES = {"alembic_version", "fee_codes", "service_products", "sync_state"}
 
 
 def pytest_addoption(parser):

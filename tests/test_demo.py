@@ -66,7 +66,7 @@ class _Clock(datetime):
 
 # Instants that are rightly later than the facts: windows, forecasts, deadlines and expiries.
 _AHEAD = {"window_start", "window_end", "start", "end", "notice_eta", "expires_at", "response_due_at",
-          "next_attempt_at", "claimed_until", "window_to"}
+          "next_attempt_at", "claimed_until", "window_to", "promised_at"}
 
 
 @pytest.mark.parametrize("local", ["00:20", "06:05", "09:00", "14:17", "23:40"])

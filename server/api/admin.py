@@ -6,10 +6,11 @@ from schemas.admin import (AuditPage, AuditQuery, StaffCreatedOut, StaffIn, Staf
                            TokenIssuedOut, TokenList, TokenOut)
 from schemas.common import NewestFirstQuery
 from schemas.jobs import JobList, JobRunPage
-from server.auth import current_actor, require
-from server.services import audit, job_runs, staff
+from schemas.products import ServiceProductIn, ServiceProductList, ServiceProductOut, ServiceProductPatch
+from server.auth import OFFICE, current_actor, require
+from server.services import audit, job_runs, promises, staff
 
-blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Staff, tokens, the audit log and the scheduled jobs")
+blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="Staff, tokens, the audit log, the scheduled jobs and the service products")
 
 ADMIN = ("admin",)
 AUDIT_READERS = ("admin", "quality")
@@ -105,3 +106,33 @@ class JobRuns(MethodView):
     def get(self, query, name):
         """A page of the job's runs, newest first; pass next_cursor back as cursor."""
         return job_runs.get_runs(job=name, **query)
+
+
+@blp.route("/service-products")
+class ServiceProducts(MethodView):
+    """The service products (当日达, 次日达, ...) and their promises."""
+
+    @require(*OFFICE)
+    @blp.response(200, ServiceProductList)
+    def get(self):
+        """Every service product, active or not, by code (the office reads them; admin edits them)."""
+        return {"items": promises.get_all()}
+
+    @require(*ADMIN)
+    @blp.arguments(ServiceProductIn)
+    @blp.response(201, ServiceProductOut)
+    def post(self, data):
+        """Publish a service product; a code already used is a 409."""
+        return promises.create(actor=current_actor(), **data)
+
+
+@blp.route("/service-products/<code>")
+class ServiceProductByCode(MethodView):
+    """One service product."""
+
+    @require(*ADMIN)
+    @blp.arguments(ServiceProductPatch)
+    @blp.response(200, ServiceProductOut)
+    def patch(self, data, code):
+        """Rename it, change its promise (for tasks created afterwards), or take it off offer (active=false)."""
+        return promises.update(actor=current_actor(), code=code, **data)

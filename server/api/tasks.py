@@ -19,7 +19,9 @@ _CSV_IMPORT = (
     "digits, spaces or dashes, optionally after a +; lat and lon decimal degrees; window_start and "
     "window_end ISO 8601 date-times with a time zone (2026-01-05T09:00:00+08:00), the end after the "
     "start; cod_amount whole fen (default 0); fees code:amount pairs in fen joined by ; "
-    "(delivery:1200;insurance:300); parcel_count a whole number from 1 (default 1). All rows are "
+    "(delivery:1200;insurance:300); parcel_count a whole number from 1 (default 1); service_product a "
+    "service product's code and collected_at its collection time (ISO 8601 with a time zone, required with "
+    "service_product; both empty: the promise is unknown). All rows are "
     "imported or none; each bad cell is named in the problem's fields as rows.<line>.<column>.")
 
 

@@ -16,7 +16,7 @@ from server.models.receipts import Receipt, ReceiptCounter, ReceiptKey
 from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
 from server.models.sync import (Attachment, Change, CreatedEntity, OpLog, RefusedAttachment, SyncConflict, SyncDoc,
                                 SyncState)
-from server.models.tasks import FeeCode, Parcel, Task, TaskAssignment, TaskEvent, TaskFee
+from server.models.tasks import FeeCode, Parcel, ServiceProduct, Task, TaskAssignment, TaskEvent, TaskFee
 from server.models.vehicles import Vehicle, VehicleGrounding
 from server.models.violations import Violation
 
@@ -26,7 +26,7 @@ __all__ = [
     "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
     "ComplaintReopening", "Courier", "CreatedEntity",
     "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel",
-    "RefusedAttachment", "SchedulerLease", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
+    "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
     "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle", "VehicleGrounding", "WebhookDelivery", "WebhookSubscription",
 ]

@@ -1,10 +1,12 @@
 """Tasks (a delivery or a pickup at one stop), their parcels, fees, history and assignments."""
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+
+from flask import current_app
 
 from sqlalchemy import Date, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from schemas.vocab import FINISHED_STATUSES
+from schemas.vocab import FINISHED_STATUSES, OPEN_STATUSES
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
@@ -18,6 +20,28 @@ class FeeCode(db.Model):
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(default=True)
+
+
+class ServiceProduct(db.Model):
+    """A published service product (当日达, 次日达, ...) and the promise it makes, counted from collection.
+
+    Exactly one of end_of_day_after (by the end of the depot-local day N after the day of collection) and
+    within_hours (N hours after collection) is set (server.services.promises.promise_of).
+    """
+
+    __tablename__ = "service_products"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name_zh: Mapped[str] = mapped_column(String(100))
+    name_en: Mapped[str] = mapped_column(String(100))
+    end_of_day_after: Mapped[int | None]
+    within_hours: Mapped[int | None]
+    active: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    @property
+    def id(self) -> str:
+        """The code (the audit log names an entity by its id)."""
+        return self.code
 
 
 class Task(db.Model):
@@ -57,6 +81,12 @@ class Task(db.Model):
     pin_required: Mapped[bool] = mapped_column(default=False)
     # A return task: the task whose refused parcels it brings back.
     return_of_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), index=True)
+    # The promise (server.services.promises): the product, the collection (揽收) upstream reported, and the time
+    # and depot-local day the product promised, fixed when the task is created (null: promise unknown).
+    service_product: Mapped[str | None] = mapped_column(ForeignKey("service_products.code"))
+    collected_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promised_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    promise_date: Mapped[date | None] = mapped_column(Date, index=True)
     # When the retention job redacted the recipient's personal data (docs/decisions.md, "Retention").
     redacted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -72,9 +102,11 @@ class Task(db.Model):
         back_populates="task", cascade="all, delete-orphan", uselist=False)
     handover: Mapped["Handover | None"] = relationship(  # noqa: F821 - server.models.handover
         back_populates="task", cascade="all, delete-orphan", uselist=False)
+    product: Mapped[ServiceProduct | None] = relationship()
     __mapper_args__ = {"version_id_col": version}
     # The retention job's search: finished long ago, not yet redacted.
-    __table_args__ = (Index("ix_tasks_redacted_at_finished_at", "redacted_at", "finished_at"),)
+    __table_args__ = (Index("ix_tasks_redacted_at_finished_at", "redacted_at", "finished_at"),
+                      Index("ix_tasks_status_promised_at", "status", "promised_at"))
 
     def feed_scope(self) -> set[str]:
         """A task is in its assigned courier's scope (the feed decides tombstones)."""
@@ -84,6 +116,40 @@ class Task(db.Model):
     def is_finished(self) -> bool:
         """Delivered, refused, failed or cancelled."""
         return self.status in FINISHED_STATUSES
+
+    def promise_state(self, now: datetime, lead: timedelta) -> str:
+        """Where the task stands against its promise (schemas.vocab.PROMISE_STATES; docs/decisions.md, "Issue 22").
+
+        Open: on_track, at_risk (within the lead) or breached (past). Delivered: kept or missed by the handover's
+        device time. Refused, cancelled: closed (no promise was failed). Failed past the promise: breached (the
+        parcel still waits). Without a promise: unknown.
+        """
+        if self.promised_at is None:
+            return "unknown"
+        if self.status == "delivered":
+            signed = self.handover.completed_at if self.handover is not None else None
+            signed = signed or self.finished_at
+            return "kept" if signed is not None and signed <= self.promised_at else "missed"
+        if self.status in ("refused", "cancelled", "collected"):
+            return "closed"
+        if self.promised_at <= now:
+            return "breached"
+        if self.status in OPEN_STATUSES and self.promised_at <= now + lead:
+            return "at_risk"
+        return "on_track"
+
+    @property
+    def promise_view(self) -> dict | None:
+        """The promise as every face shows it (schemas.tasks.PromiseOut), now; None without product or collection."""
+        if self.service_product is None and self.collected_at is None:
+            return None
+        lead = timedelta(minutes=current_app.config["PROMISE_AT_RISK_MINUTES"])
+        state = self.promise_state(utcnow(), lead)
+        product = self.product
+        return {"service_product": self.service_product, "name_zh": product.name_zh if product else None,
+                "name_en": product.name_en if product else None, "collected_at": self.collected_at,
+                "promised_at": self.promised_at, "promise_date": self.promise_date, "state": state,
+                "at_risk": state in ("at_risk", "breached")}
 
 
 class Parcel(db.Model):

@@ -8,8 +8,10 @@ columns of one GROUP BY query per source (tasks, complaints); the task list
 behind a figure reads the very same conditions. Nothing loads tasks into
 Python: only the grouped sums come back.
 
-Task figures belong to the depot-local service date of their task; complaint
-figures to the depot-local day the complaint was received.
+Task figures belong to the depot-local service date of their task; promise
+figures (source `promises`) to the depot-local day their promise falls on (a
+task without a promise: its service date); complaint figures to the
+depot-local day the complaint was received.
 """
 import csv
 import io
@@ -32,7 +34,8 @@ from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import (Appointment, AppointmentWindow, Complaint, ComplaintContact, ComplaintReopening,
-                           ContactAttempt, Courier, Handover, HandoverStep, Rating, Task, TaskAssignment, TaskEvent)
+                           ContactAttempt, Courier, Handover, HandoverStep, Parcel, Rating, Task, TaskAssignment,
+                           TaskEvent)
 from server.services.common import decode_cursor, encode_cursor
 
 NO_GROUP = "-"  # the group of rows without a courier (or a courier without a depot)
@@ -173,7 +176,7 @@ class Figure:
     """A KPI: the rows it is about, which of them count, or what is summed over them instead."""
 
     name: str
-    source: str  # tasks | complaints
+    source: str  # tasks | promises (tasks by the day of their promise) | complaints
     unit: str  # ratio | seconds | score
     description: str
     base: Callable[[], ColumnElement]
@@ -181,6 +184,7 @@ class Figure:
     numerator: Callable[[], ColumnElement] | None = None  # summed over base rows instead of counting `counted`
     denominator: Callable[[], ColumnElement] | None = None  # summed over base rows instead of counting them
     unknown: Callable[[], ColumnElement] | None = None  # base rows a missing fact keeps from passing, counted apart
+    weight: Callable[[], ColumnElement] | None = None  # what a row counts for (its parcels) instead of 1
 
 
 def _on_time(pickup: bool) -> Callable[[], ColumnElement]:
@@ -258,6 +262,32 @@ def _place_unknown() -> ColumnElement:
                 Handover.distance_m.is_(None))
 
 
+def _parcels() -> ColumnElement:
+    """The task's parcels (a figure the standard counts in parcels weighs each task by them)."""
+    return select(func.count()).select_from(Parcel).where(Parcel.task_id == Task.id).scalar_subquery()
+
+
+def _promise_due() -> ColumnElement:
+    """A delivery whose promise has been decided: signed for, or its promised time passed undelivered; refused and
+    cancelled ones are out (no promise was failed). One without a promise is in, as unknown."""
+    return and_(Task.kind == literal_column("'delivery'"), Task.status.not_in(_sql_list(("cancelled", "refused"))),
+                or_(Task.promised_at.is_(None), Task.status == literal_column("'delivered'"),
+                    Task.promised_at <= _NOW))
+
+
+def _signed_by_promise() -> ColumnElement:
+    """Signed for (the handover's device time) by the promised time."""
+    return and_(Task.status == literal_column("'delivered'"), Handover.outcome == literal_column("'delivered'"),
+                Handover.completed_at <= Task.promised_at)
+
+
+def _collected_and_signed() -> ColumnElement:
+    """A delivery with its collection time, signed for at the door (or where the customer consented)."""
+    return and_(Task.kind == literal_column("'delivery'"), Task.status == literal_column("'delivered'"),
+                Handover.outcome == literal_column("'delivered'"), Handover.completed_at.is_not(None),
+                Task.collected_at.is_not(None))
+
+
 def _resolved_at_first_contact() -> ColumnElement:
     """Never reopened, and exactly one contact with the customer (the first response) by its resolution."""
     contacts = (select(func.count()).select_from(ComplaintContact)
@@ -283,6 +313,14 @@ FIGURES = (
     Figure("assignment_to_signoff", "tasks", "seconds",
            "Mean seconds from the courier's assignment to the handover (device time), delivered or collected.",
            _signed_off, true, numerator=lambda: seconds_between(_held.assigned_at, Handover.completed_at)),
+    Figure("promised_time_achievement", "promises", "ratio",
+           "Parcels signed for by the time their service product promised, over parcels whose promise fell in the "
+           "period (undelivered past it: failures; refused or cancelled: out); deliveries without a promise are "
+           "unknown, never a pass.",
+           _promise_due, _signed_by_promise, unknown=lambda: Task.promised_at.is_(None), weight=_parcels),
+    Figure("collect_to_signoff", "tasks", "seconds",
+           "Mean seconds from collection (揽收) to the sign-off (the handover's device time), deliveries only.",
+           _collected_and_signed, true, numerator=lambda: seconds_between(Task.collected_at, Handover.completed_at)),
     Figure("delivered_to_address", "tasks", "ratio",
            "Deliveries signed for at the address (its coordinates known, within reach) or left at an alternate "
            "place with the customer's recorded consent, over deliveries and drops refused for want of leave; "
@@ -339,21 +377,26 @@ def figure(name: str) -> Figure:
     return BY_NAME[name]
 
 
+def _weight(fig: Figure):
+    """What one of the figure's rows counts for."""
+    return fig.weight() if fig.weight is not None else 1
+
+
 def _numerator(fig: Figure) -> ColumnElement:
     """SUM over the figure's rows of its numerator."""
-    value = fig.numerator() if fig.numerator is not None else 1
+    value = fig.numerator() if fig.numerator is not None else _weight(fig)
     when = fig.base() if fig.numerator is not None else and_(fig.base(), fig.counted())
     return func.sum(case((when, value), else_=0))
 
 
 def _denominator(fig: Figure) -> ColumnElement:
     """SUM over the figure's rows of its denominator (a count of them, unless it sums a value)."""
-    return func.sum(case((fig.base(), fig.denominator() if fig.denominator is not None else 1), else_=0))
+    return func.sum(case((fig.base(), fig.denominator() if fig.denominator is not None else _weight(fig)), else_=0))
 
 
 def _unknown(fig: Figure) -> ColumnElement:
-    """COUNT of the figure's rows whose pass or fail a missing fact leaves open."""
-    return func.sum(case((and_(fig.base(), fig.unknown()), 1), else_=0))
+    """COUNT (or weight) of the figure's rows whose pass or fail a missing fact leaves open."""
+    return func.sum(case((and_(fig.base(), fig.unknown()), _weight(fig)), else_=0))
 
 
 def _local_day(column) -> ColumnElement:
@@ -379,9 +422,11 @@ def _group_key(source: str, group_by: str | None) -> ColumnElement:
     if group_by is None:
         return _ALL_SQL
     if group_by == "courier":
-        return func.coalesce(Task.courier_id if source == "tasks" else Complaint.courier_id, _NO_GROUP_SQL)
+        return func.coalesce(Complaint.courier_id if source == "complaints" else Task.courier_id, _NO_GROUP_SQL)
     if group_by == "depot":
         return func.coalesce(Courier.depot, _NO_GROUP_SQL)
+    if source == "promises":
+        return func.coalesce(Task.promise_date, Task.service_date)
     return Task.service_date if source == "tasks" else _local_day(Complaint.received_at)
 
 
@@ -391,8 +436,11 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
     stored_order, for a query that reads every task of the dates: on SQLite, visit them in the
     order their rows are stored (_stored_in_range) rather than by service_date.
     """
-    if source == "tasks":
+    if source in ("tasks", "promises"):
         in_range = and_(Task.service_date >= start, Task.service_date <= end)
+        if source == "promises":  # by the promise's day; a task without a promise by its service date
+            in_range = or_(and_(Task.promise_date >= start, Task.promise_date <= end),
+                           and_(Task.promise_date.is_(None), in_range))
         if stored_order and db.engine.dialect.name == "sqlite":
             stored = _stored_in_range(in_range)
             query = select(*columns).select_from(stored).join(Task, _ROWID == stored.c.task_rowid)
@@ -522,7 +570,7 @@ def report(*, start: date, end: date, group_by: str | None = None, link: Callabl
     link = link or (lambda name, group: f"/api/v1/reports/kpis/{name}/tasks")
     _settle_in_for_a_big_read()
     sums: dict[str, dict] = {}
-    for source in ("tasks", "complaints"):
+    for source in ("tasks", "promises", "complaints"):
         for key, figures in _aggregate(source, group_by, start, end, now).items():
             sums.setdefault(key, {}).update(figures)
     total: dict[str, tuple[int, int, int]] = {}
@@ -563,9 +611,11 @@ def _group_filter(source: str, group_by: str | None, group: str | None) -> Colum
         _check_day(day, "group")
         if source == "tasks":
             return Task.service_date == day
+        if source == "promises":
+            return func.coalesce(Task.promise_date, Task.service_date) == day
         first, last = local_day_bounds(day)
         return and_(Complaint.received_at >= first, Complaint.received_at < last)
-    column = (Task.courier_id if source == "tasks" else Complaint.courier_id) if group_by == "courier" \
+    column = (Complaint.courier_id if source == "complaints" else Task.courier_id) if group_by == "courier" \
         else Courier.depot
     return column.is_(None) if group == NO_GROUP else column == group
 
@@ -576,18 +626,18 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     (and, for a figure with unknowns, whether a missing fact leaves it open)."""
     fig = figure(name)
     check_range(start=start, end=end)
-    key = Task.id if fig.source == "tasks" else Complaint.id
+    key = Complaint.id if fig.source == "complaints" else Task.id
     unknown = case((fig.unknown(), true()), else_=false()) if fig.unknown is not None else false()
     query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted"),
                                unknown.label("unknown")],
                   group_by, start, end).where(fig.base(), _group_filter(fig.source, group_by, group))
     if cursor:
         after = decode_cursor(cursor)
-        query = query.where(key > (after if fig.source == "tasks" else int(after)))
+        query = query.where(key > (int(after) if fig.source == "complaints" else after))
     rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow())).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"figure": fig.name, "subject": "task" if fig.source == "tasks" else "complaint",
+    return {"figure": fig.name, "subject": "complaint" if fig.source == "complaints" else "task",
             "items": [{"id": str(row.id), "counted": bool(row.counted), "unknown": bool(row.unknown)} for row in rows],
             "next_cursor": encode_cursor(str(rows[-1].id)) if more and rows else None}
 
@@ -635,7 +685,7 @@ def _shown(fig: dict) -> str:
 
 
 # What the daily trend chart draws: rates on top (percent), means below.
-CHART_RATES = ("on_time_delivery", "on_time_pickup", "delivered_to_address", "signoff_compliance",
+CHART_RATES = ("on_time_delivery", "on_time_pickup", "promised_time_achievement", "delivered_to_address", "signoff_compliance",
                "exception_notification", "satisfaction_share", "complaint_response_on_time")
 
 
@@ -666,6 +716,8 @@ def chart(*, start: date, end: date, now: datetime | None = None) -> bytes:
     top.set_title(f"Service-quality KPIs per day, {start.isoformat()} to {end.isoformat()}")
     hours = [float("nan") if v is None else v / 3600 for v in series("assignment_to_signoff")]
     bottom.plot(days, hours, marker="o", markersize=3, color="tab:purple", label="assignment to sign-off (h)")
+    bottom.plot(days, [float("nan") if v is None else v / 3600 for v in series("collect_to_signoff")], marker="^",
+                markersize=3, color="tab:green", label="collection to sign-off (h)")
     bottom.set_ylabel("hours")
     bottom.grid(True, alpha=0.3)
     rating = bottom.twinx()

@@ -24,6 +24,7 @@ from server.errors import Conflict, DomainError, NotFound, ValidationFailed, fie
 from server.extensions import db
 from server.models import ManifestQuarantine, Parcel, Task, TaskFee
 from server.models.types import JSON_INTEGERS
+from server.services import promises
 from server.services import tasks as task_service
 from server.services.common import audit, audit_created, newest_first, snapshot
 
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 MANIFEST_FORMATS = ("csv", "json")
 # What the order system owns on a task once it exists; the window is the appointment's (customer and dispatch
 # agree it), the gift dispatch's, the kind fixed at creation.
-UPSTREAM_FIELDS = ("recipient_name", "recipient_phone", "address", "lat", "lon", "cod_amount", "parcels", "fees")
+UPSTREAM_FIELDS = ("recipient_name", "recipient_phone", "address", "lat", "lon", "cod_amount", "parcels", "fees",
+                   "service_product", "collected_at")
 PERSONAL_FIELDS = ("recipient_name", "recipient_phone", "address", "lat", "lon")
 # Upstream changes apply until the courier is at the door; after that the field decides.
 UPDATABLE_STATUSES = ("unassigned", "assigned")
@@ -156,7 +158,8 @@ def _state_of_task(task: Task) -> dict:
     return {"recipient_name": task.recipient_name, "recipient_phone": task.recipient_phone, "address": task.address,
             "lat": task.lat, "lon": task.lon, "cod_amount": task.cod_amount,
             "parcels": sorted((p.parcel_no, p.description, p.count) for p in task.parcels),
-            "fees": sorted((f.code, f.amount) for f in task.fees)}
+            "fees": sorted((f.code, f.amount) for f in task.fees),
+            "service_product": task.service_product, "collected_at": task.collected_at}
 
 
 def _state_of_spec(spec: dict) -> dict:
@@ -166,10 +169,11 @@ def _state_of_spec(spec: dict) -> dict:
             "address": recipient["address"], "lat": recipient.get("lat"), "lon": recipient.get("lon"),
             "cod_amount": spec.get("cod_amount", 0),
             "parcels": sorted((p["parcel_no"], p.get("description", ""), p.get("count", 1)) for p in spec["parcels"]),
-            "fees": sorted((f["code"], f["amount"]) for f in spec.get("fees", []))}
+            "fees": sorted((f["code"], f["amount"]) for f in spec.get("fees", [])),
+            "service_product": spec.get("service_product"), "collected_at": spec.get("collected_at")}
 
 
-def _apply(task: Task, row: Row, actor: Actor, source: dict) -> str:
+def _apply(task: Task, row: Row, actor: Actor, source: dict, products: dict) -> str:
     """Bring an existing task up to its manifest row: updated, unchanged, or quarantined (the reason on the row)."""
     if row.spec["kind"] != task.kind:
         row.refuse("kind", "kind_changed", f"Task {task.id} is a {task.kind}; a manifest cannot change its kind.")
@@ -195,6 +199,8 @@ def _apply(task: Task, row: Row, actor: Actor, source: dict) -> str:
             task.parcels = [Parcel(**parcel) for parcel in row.spec["parcels"]]
         elif name == "fees":
             task.fees = [TaskFee(code=fee["code"], amount=fee["amount"]) for fee in row.spec.get("fees", [])]
+        elif name in ("service_product", "collected_at"):
+            promises.apply(task, row.spec, products)
         else:
             setattr(task, name, want[name])
     task_service.mark_dispatch_change(task)
@@ -243,12 +249,12 @@ def import_manifest(*, actor: Actor, file_name: str, content: bytes, fmt: str) -
     """
     sha256, file_name = hashlib.sha256(content).hexdigest(), storable(file_name)
     rows = read_rows(content=content, fmt=fmt)
-    published = task_service.published_fee_codes()
+    published, products = task_service.published_fee_codes(), promises.offered()
     first_of: dict[str, int] = {}
     for row in rows:
         if row.spec is None:
             continue
-        for path, code, message in task_service.spec_problems(row.spec, published):
+        for path, code, message in task_service.spec_problems(row.spec, published, products):
             row.refuse(path, code, message)
         waybill = row.spec["waybill_no"]
         if waybill in first_of:
@@ -261,12 +267,12 @@ def import_manifest(*, actor: Actor, file_name: str, content: bytes, fmt: str) -
     for row in good:
         task = existing.get(row.spec["waybill_no"])
         if task is None:
-            task = task_service.build_task(row.spec, actor)
+            task = task_service.build_task(row.spec, actor, products)
             db.session.add(task)
             created.append((row, task))
             row.outcome = "created"
         else:
-            row.outcome, row.task_id = _apply(task, row, actor, source), task.id
+            row.outcome, row.task_id = _apply(task, row, actor, source, products), task.id
     task_service.flush_new_tasks([task for _, task in created])
     for row, task in created:
         row.task_id = task.id

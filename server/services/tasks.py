@@ -16,7 +16,7 @@ from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.models import (Appointment, AppointmentWindow, Change, Courier, FeeCode, Parcel, Task, TaskAssignment,
                            TaskEvent, TaskFee)
-from server.services import attachments, events
+from server.services import attachments, events, promises
 from server.services.common import audit, audit_created, get_or_404, paginate, snapshot
 
 
@@ -100,8 +100,9 @@ def published_fee_codes() -> set[str]:
     return set(db.session.scalars(select(FeeCode.code).where(FeeCode.active.is_(True))))
 
 
-def spec_problems(spec: dict, published: set[str]) -> list[tuple[str, str, str]]:
-    """Rules a task spec must meet beyond its schema, as (field path, code, message).
+def spec_problems(spec: dict, published: set[str], products: dict) -> list[tuple[str, str, str]]:
+    """Rules a task spec must meet beyond its schema, as (field path, code, message); products: those offered
+    (promises.offered), which the promise fields are checked against.
 
     Cash on delivery is the recipient paying for goods handed to them: a pickup
     takes parcels from a sender and charges only its fees, so it carries no COD
@@ -124,13 +125,13 @@ def spec_problems(spec: dict, published: set[str]) -> list[tuple[str, str, str]]
     parcel_nos = [p["parcel_no"] for p in spec["parcels"]]
     if len(parcel_nos) != len(set(parcel_nos)):
         problems.append(("parcels", "parcel_repeated", "Parcel numbers must be unique within a task."))
-    return problems
+    return problems + promises.spec_problems(spec, products, utcnow())
 
 
-def _check_task_spec(spec: dict, published: set[str], prefix: str = "") -> dict:
+def _check_task_spec(spec: dict, published: set[str], products: dict, prefix: str = "") -> dict:
     """spec_problems as failing fields by path (under prefix)."""
     fields: dict[str, list[str]] = {}
-    for path, _code, message in spec_problems(spec, published):
+    for path, _code, message in spec_problems(spec, published, products):
         fields.setdefault(prefix + path, []).append(message)
     return fields
 
@@ -143,8 +144,8 @@ def new_appointment(task: Task, actor: Actor) -> Appointment:
                                                   via="dispatch", received_at=utcnow(), attempt=1)])
 
 
-def build_task(spec: dict, actor: Actor) -> Task:
-    """A Task (not yet added) from a validated spec."""
+def build_task(spec: dict, actor: Actor, products: dict) -> Task:
+    """A Task (not yet added) from a validated spec, with the promise its product makes (products: those offered)."""
     recipient, window = spec["recipient"], spec["window"]
     task = Task(
         waybill_no=spec["waybill_no"], kind=spec["kind"], recipient_name=recipient["name"],
@@ -157,6 +158,7 @@ def build_task(spec: dict, actor: Actor) -> Task:
     task.events.append(TaskEvent(kind="created", actor_kind=actor.kind, actor_id=actor.id,
                                  at=utcnow()))
     task.appointment = new_appointment(task, actor)
+    promises.apply(task, spec, products)
     return task
 
 
@@ -171,13 +173,14 @@ def flush_new_tasks(tasks: list[Task]) -> None:
 
 def create(*, actor: Actor, spec: dict) -> Task:
     """Create one task; a duplicate waybill is a 409 and stores nothing."""
-    fields = _check_task_spec(spec, published_fee_codes())
+    products = promises.offered()
+    fields = _check_task_spec(spec, published_fee_codes(), products)
     if fields:
         raise ValidationFailed("The task breaks a rule.", fields=fields)
     if db.session.scalar(select(Task.id).where(Task.waybill_no == spec["waybill_no"])):
         raise Conflict(f"Waybill {spec['waybill_no']} already exists.", code="duplicate_waybill",
                        fields={"waybill_no": ["Already exists."]})
-    task = build_task(spec, actor)
+    task = build_task(spec, actor, products)
     db.session.add(task)
     flush_new_tasks([task])
     audit(actor, "task.create", task, None)
@@ -196,7 +199,7 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
     separate = not db.session().in_transaction()
     token = mark_read_only(separate)
     try:
-        published = published_fee_codes()
+        published, products = published_fee_codes(), promises.offered()
         waybills = [s["waybill_no"] for s in specs]
         taken = set(db.session.scalars(select(Task.waybill_no).where(Task.waybill_no.in_(waybills))))
     finally:
@@ -207,7 +210,7 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
     seen: dict[str, int] = {}
     for i, spec in enumerate(specs):
         prefix = labels[i] + "."
-        fields.update(_check_task_spec(spec, published, prefix))
+        fields.update(_check_task_spec(spec, published, products, prefix))
         if spec["waybill_no"] in taken:
             fields[prefix + "waybill_no"] = ["Already exists."]
         elif spec["waybill_no"] in seen:
@@ -217,7 +220,7 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
         bad = {label for label in labels if any(k.startswith(label + ".") for k in fields)}
         raise ValidationFailed(f"{len(bad)} row(s) are invalid; nothing was imported.",
                                fields=fields)
-    tasks = [build_task(spec, actor) for spec in specs]
+    tasks = [build_task(spec, actor, products) for spec in specs]
     db.session.add_all(tasks)
     flush_new_tasks(tasks)  # the write transaction, and on SQLite the writer, begin here
     audit_created(actor, "task.import", tasks)
@@ -240,8 +243,9 @@ def get(*, task_id: str, actor: Actor | None = None, for_update: bool = False) -
 
 def get_all(*, status: str | None = None, courier_id: str | None = None,
             service_date: date | None = None, waybill_no: str | None = None,
-            needs_review: bool | None = None, cursor: str | None = None, limit: int = 50) -> dict:
-    """A filtered page of tasks for dispatch."""
+            needs_review: bool | None = None, at_risk: bool | None = None, cursor: str | None = None,
+            limit: int = 50) -> dict:
+    """A filtered page of tasks for dispatch; at_risk: open tasks within the lead of their promise or past it."""
     query = select(Task).options(selectinload(Task.parcels), selectinload(Task.fees))
     if status:
         query = query.where(Task.status == status)
@@ -253,6 +257,9 @@ def get_all(*, status: str | None = None, courier_id: str | None = None,
         query = query.where(Task.waybill_no == waybill_no)
     if needs_review is not None:
         query = query.where(Task.needs_review.is_(needs_review))
+    if at_risk is not None:
+        condition = promises.at_risk(utcnow())
+        query = query.where(condition if at_risk else ~condition)
     return paginate(query, Task.id, cursor=cursor, limit=limit)
 
 
