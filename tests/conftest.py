@@ -105,6 +105,9 @@ def _wipe(app) -> None:
         with db.engine.begin() as conn:
             for table in tables:
                 conn.execute(table.delete())
+            # Service products are reference data the migrations seed; the ones a test published go.
+            conn.execute(text("DELETE FROM service_products WHERE code NOT IN "
+                              "('same_day', 'next_day', 'day_after', 'standard')"))
             if conn.dialect.name == "sqlite":
                 conn.execute(text("DELETE FROM sqlite_sequence WHERE name != 'changes'"))
 

@@ -139,7 +139,10 @@ def _task_spec(tag: str, c: int, k: int, window_start: datetime) -> dict:
     return {"waybill_no": f"BN{tag}{c:04d}{k:06d}", "kind": "pickup" if stop_kind(k) == "pickup" else "delivery",
             "recipient": {"name": f"R{k}", "phone": f"139{k:08d}", "address": f"{k} Bench Rd", **_AT},
             "parcels": _parcels(k), "cod_amount": _cod(k), "fees": _fees(k),
-            "window": {"start": window_start, "end": window_start + timedelta(hours=2)}}
+            "window": {"start": window_start, "end": window_start + timedelta(hours=2)},
+            # A delivery's promise (issue 22): 次日达, collected the evening before, so dumps carry it.
+            **({} if stop_kind(k) == "pickup" else {"service_product": "next_day",
+                                                     "collected_at": window_start - timedelta(hours=20)})}
 
 
 def _stop_steps(k: int) -> tuple[list[tuple[str, float]], float]:

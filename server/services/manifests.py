@@ -249,7 +249,8 @@ def import_manifest(*, actor: Actor, file_name: str, content: bytes, fmt: str) -
     """
     sha256, file_name = hashlib.sha256(content).hexdigest(), storable(file_name)
     rows = read_rows(content=content, fmt=fmt)
-    published, products = task_service.published_fee_codes(), promises.offered()
+    published = task_service.published_fee_codes()
+    products = promises.offered([row.spec for row in rows if row.spec is not None])
     first_of: dict[str, int] = {}
     for row in rows:
         if row.spec is None:

@@ -77,9 +77,13 @@ def update(*, actor: Actor, code: str, **changes) -> ServiceProduct:
     return product
 
 
-def offered() -> dict[str, ServiceProduct]:
-    """The active products by code (what a new task may name)."""
-    return {product.code: product for product in get_all(active=True)}
+def offered(specs: list[dict]) -> dict[str, ServiceProduct]:
+    """The active products the specs name, by code (what a new task may name; no query when none names one)."""
+    codes = sorted({spec["service_product"] for spec in specs if spec.get("service_product")})
+    if not codes:
+        return {}
+    return {product.code: product for product in db.session.scalars(select(ServiceProduct).where(
+        ServiceProduct.code.in_(codes), ServiceProduct.active.is_(True)))}
 
 
 def promise_of(product: ServiceProduct, collected_at: datetime) -> tuple[datetime, date]:

@@ -173,7 +173,7 @@ def flush_new_tasks(tasks: list[Task]) -> None:
 
 def create(*, actor: Actor, spec: dict) -> Task:
     """Create one task; a duplicate waybill is a 409 and stores nothing."""
-    products = promises.offered()
+    products = promises.offered([spec])
     fields = _check_task_spec(spec, published_fee_codes(), products)
     if fields:
         raise ValidationFailed("The task breaks a rule.", fields=fields)
@@ -199,7 +199,7 @@ def import_tasks(*, actor: Actor, specs: list[dict], labels: list[str]) -> list[
     separate = not db.session().in_transaction()
     token = mark_read_only(separate)
     try:
-        published, products = published_fee_codes(), promises.offered()
+        published, products = published_fee_codes(), promises.offered(specs)
         waybills = [s["waybill_no"] for s in specs]
         taken = set(db.session.scalars(select(Task.waybill_no).where(Task.waybill_no.in_(waybills))))
     finally:
