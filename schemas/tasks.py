@@ -73,12 +73,6 @@ class TaskIn(Schema):
                        "with service_product. The promised time is computed from both, never taken as given."})
 
     @validates_schema
-    def _product_needs_collection(self, data, **_kw):
-        """A product promises from the collection: without its time there is no promise to keep."""
-        if data.get("service_product") and data.get("collected_at") is None:
-            raise ValidationError("Required with service_product.", field_name="collected_at")
-
-    @validates_schema
     def _amount_due_payable(self, data, **_kw):
         """COD plus fees is paid at once: a task whose amount due no payment can carry could never be handed over."""
         check_payable(fees=data.get("fees", []), cod_amount=data.get("cod_amount", 0))

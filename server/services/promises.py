@@ -100,8 +100,9 @@ def promise_of(product: ServiceProduct, collected_at: datetime) -> tuple[datetim
 def spec_problems(spec: dict, products: dict[str, ServiceProduct], now: datetime) -> list[tuple[str, str, str]]:
     """A task spec's promise fields against the products offered and the server's clock, as (path, code, message).
 
-    A collection later than now (beyond the clock tolerance devices get) has not happened. A pickup is itself the
-    collection: it carries no product nor collection time.
+    A product promises from the collection: it needs its time. A collection later than now (beyond the clock
+    tolerance devices get) has not happened. A pickup is itself the collection: it carries no product nor
+    collection time.
     """
     problems = []
     code, collected_at = spec.get("service_product"), spec.get("collected_at")
@@ -112,6 +113,8 @@ def spec_problems(spec: dict, products: dict[str, ServiceProduct], now: datetime
     if code is not None and code not in products:
         problems.append(("service_product", "service_product_not_offered",
                          f"{code!r} is not a service product on offer."))
+    if code is not None and collected_at is None:  # the product promises from the collection
+        problems.append(("collected_at", "collection_required", "Required with service_product."))
     tolerance = timedelta(seconds=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
     if collected_at is not None and collected_at > now + tolerance:
         problems.append(("collected_at", "collected_in_future", "The collection time is later than now."))

@@ -114,8 +114,10 @@ def _keep_described_rules(body):
 
 
 # Refusals by the task service's rules, checked after the request schema: fees not in the published
-# tariff, a fee or parcel repeated, COD on a pickup, a waybill already taken (the import names them per row).
-_TASK_RULES = re.compile(r"(?:tasks\.\d+\.)?(?:waybill_no|fees|fees\.\d+\.code|parcels|cod_amount)")
+# tariff, a fee or parcel repeated, COD on a pickup, a waybill already taken, a service product not on offer, a
+# collection without its product's time or in the future (the import names them per row).
+_TASK_RULES = re.compile(
+    r"(?:tasks\.\d+\.)?(?:waybill_no|fees|fees\.\d+\.code|parcels|cod_amount|service_product|collected_at)")
 
 
 def _reached_the_logic(response) -> bool:
