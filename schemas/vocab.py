@@ -152,6 +152,14 @@ KPI_GROUPS = ("courier", "depot", "day")
 # and delivered to webhook subscriptions. Named <entity>.<event>.
 EVENT_TYPES = ("task.assigned", "task.delivered", "task.refused", "task.exception_raised",
                "appointment.confirmed", "appointment.rescheduled", "appointment.missed",
-               "vehicle.out_of_service", "complaint.opened", "grade.changed")
+               "vehicle.out_of_service", "complaint.opened", "grade.changed", "parcel.lost", "parcel.found")
 # pending -> delivered | dead (after the last attempt); an admin's replay makes any delivery pending again.
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
+
+# A parcel's journey (issue 22): what a scan says happened to it, and who said so (a handheld's parcel.scan, an
+# upstream system's POST /integrations/scans, or the handover step that did it).
+SCAN_EVENTS = ("arrived_depot", "out_for_delivery", "handed_over", "returned", "exception")
+SCAN_SOURCES = ("handheld", "upstream", "handover")
+# suspected_lost: unscanned too long (the scheduler); lost | found: dispatch's word on it.
+LOST_STATES = ("suspected_lost", "lost", "found")
+SCAN_CODES = ("unknown_parcel", "lost_state_not_suspected")

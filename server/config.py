@@ -157,6 +157,11 @@ class Config:
         # A late notice (or a courier's new window) counts as given in time only this long before the window
         # starts: "提前给顾客打电话或另约时间" (docs/decisions.md, "Issue 21: appointments that cannot be rewritten").
         self.NOTICE_LEAD_MINUTES = _env_int("NOTICE_LEAD_MINUTES", 30)
+        # The parcel's journey (issue 22): a parcel of an open task unscanned this long after its last scan is
+        # suspected lost for dispatch; a field event (a scan or a handheld op) that reaches the server within
+        # this long of its effective device time is timely (tracking_timeliness, docs/kpis.md).
+        self.LOST_AFTER_HOURS = _env_int("LOST_AFTER_HOURS", 48)
+        self.TRACKING_TIMELY_MINUTES = _env_int("TRACKING_TIMELY_MINUTES", 30)
         # A signature further than this from the task's address is flagged not_at_address; an arrival further
         # than this from the stop is kept in the history but is not an arrival (kept/late, the wait rule).
         self.HANDOVER_MAX_DISTANCE_M = _env_int("HANDOVER_MAX_DISTANCE_M", 200)

@@ -58,6 +58,9 @@ TEXT = {
         "send_rating": "提交评价", "rated": "你的评分", "thanks": "谢谢你的评价！",
         "done_rated": "评价已提交，谢谢！", "err_already_rated": "这个订单已经评价过了，谢谢你！",
         "err_not_rateable": "快递交接完成后才能评价。",
+        "journey": "快件跟踪", "promise": "承诺送达时间", "no_scans": "暂无跟踪信息。",
+        "ev_arrived_depot": "快件已到达派送网点", "ev_out_for_delivery": "快递员正在派送",
+        "ev_handed_over": "快件已签收", "ev_returned": "快件已退回", "ev_exception": "快件异常，我们正在处理",
     },
     "en": {
         "title": "Confirm your appointment", "title_closed": "Your order", "delivery": "Delivery", "pickup": "Pickup",
@@ -98,6 +101,10 @@ TEXT = {
         "send_rating": "Send rating", "rated": "Your rating", "thanks": "Thank you for your rating!",
         "done_rated": "Rating sent: thank you!", "err_already_rated": "This order is already rated: thank you!",
         "err_not_rateable": "You can rate the service once the parcel is handed over.",
+        "journey": "Tracking", "promise": "Promised by", "no_scans": "No tracking events yet.",
+        "ev_arrived_depot": "Arrived at the delivery depot", "ev_out_for_delivery": "Out for delivery",
+        "ev_handed_over": "Delivered", "ev_returned": "Returned", "ev_exception": "A problem with the parcel; we are "
+        "dealing with it",
     },
 }
 
@@ -116,6 +123,12 @@ def _window(start, end, lang: str) -> str:
     start, end = start.astimezone(zone), end.astimezone(zone)
     day = f"{start.month}月{start.day}日" if lang == "zh" else start.strftime("%a %d %b")
     return f"{day} {start:%H:%M}–{end:%H:%M}"
+
+
+def _moment(at, lang: str) -> str:
+    """A time in depot-local time, as people write it."""
+    local = at.astimezone(local_zone())
+    return f"{local.month}月{local.day}日 {local:%H:%M}" if lang == "zh" else local.strftime("%a %d %b %H:%M")
 
 
 def _visit_nonce() -> str:
@@ -169,6 +182,8 @@ def show(token):
         proposed=_window(view["proposed"]["start"], view["proposed"]["end"], lang),
         slots=[(s["index"], _window(s["start"], s["end"], lang)) for s in view["slots"]],
         expires=view["expires_at"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
+        journey=[(item["parcel_no"], item["event"], _moment(item["at"], lang)) for item in reversed(view["journey"])],
+        promised=_moment(view["promised_at"], lang) if view["promised_at"] else None,
         other="en" if lang == "zh" else "zh")
 
 

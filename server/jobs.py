@@ -25,7 +25,7 @@ from server import metrics
 from server.clock import utcnow
 from server.extensions import db
 from server.models import JobRun
-from server.services import appointments, attachments, grades, manifests, retention, webhooks
+from server.services import appointments, attachments, grades, manifests, retention, scans, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +107,9 @@ def _archive_op_results(now: datetime) -> dict:
 
 
 JOBS = [
+    Job("lost-parcels", "every 15 min", lambda now: scans.flag_unscanned(now=now),
+        "Parcels of open tasks unscanned FIELDOPS_LOST_AFTER_HOURS since their last scan become suspected_lost "
+        "for dispatch (a new scan clears the suspicion)."),
     Job("missed-appointments", "every 5 min", lambda now: appointments.sweep_missed(now=now),
         "Confirmed appointments whose window ended unvisited become missed (with a violation), "
         "or late after a timely notice."),

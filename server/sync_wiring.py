@@ -12,13 +12,14 @@ from schemas.checklists import (ChecklistSubmitIn, ShiftEndIn, ShiftStartIn, Sub
                                 VehicleHandheldOut, submission_attachments)
 from schemas.couriers import CourierSelfOut
 from schemas.handheld import CourierTaskOut
+from schemas.scans import ScanIn
 from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, PickupCollectIn, RefuseIn, SignIn,
                               VerifyRecipientIn)
 from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from server.extensions import db
 from server.errors import ValidationFailed
 from server.models import ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle
-from server.services import (appointments, attachments, checklists, duty, handover, privacy, receipts, tasks,
+from server.services import (appointments, attachments, checklists, duty, handover, privacy, receipts, scans, tasks,
                              violations)
 from sync import docs
 from sync.registry import AttachmentStore, EntityType, OpType, Registry
@@ -115,6 +116,15 @@ def _pod_deliver_alternate(*, ctx, obj: Task, payload: dict) -> None:
 def _pickup_collect(*, ctx, obj: Task, payload: dict) -> None:
     """pickup.collect {parcels, fees, payment, signature, signer_name}."""
     handover.pickup_collect(task=obj, **payload, **_op_facts(ctx))
+
+
+def _parcel_scan(*, ctx, obj: Task, payload: dict) -> None:
+    """parcel.scan {parcel_no, event, note?} on the parcel's task (the op's entity)."""
+    scans.scan(actor=ctx.actor, task=obj, parcel_no=payload["parcel_no"], event=payload["event"],
+               note=payload["note"], device_time=ctx.device_time, reported_time=ctx.reported_time,
+               op_id=ctx.op_id, clock_suspect=ctx.clock_suspect)
+
+
 def _checklist_submit(*, ctx, obj: None, payload: dict) -> ChecklistSubmission:
     """checklist.submit {template_id, template_version, vehicle_id?, task_id?, answers, lat, lon, signature?}."""
     return checklists.submit(actor=ctx.actor, submission_id=ctx.entity_id, device_time=ctx.device_time,
@@ -295,6 +305,7 @@ def build_registry() -> Registry:
         registry.op(OpType(name=name, schema=schema, handler=handler, kind="fact",
                            **({"attachments": files} if files else {}),
                            secret_fields=("pin",) if name == "pod.verify_recipient" else ()))
+    registry.op(OpType(name="parcel.scan", schema=ScanIn, handler=_parcel_scan, kind="fact"))
     registry.op(OpType(name="checklist.submit", schema=ChecklistSubmitIn, handler=_checklist_submit, kind="fact",
                        entity="checklist_submission", create=True, attachments=submission_attachments))
     registry.op(OpType(name="shift.start", schema=ShiftStartIn, handler=_shift_start, kind="fact", entity="vehicle"))

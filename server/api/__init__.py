@@ -3,8 +3,8 @@ from flask import Flask
 
 from server import customer_page, receipt_page, scrape
 from server.api import (admin, appointments, checklists, complaints, couriers, customer_links, devices, grades,
-                        handover, health, integrations, ledger, manifests, me, receipts, reports, sync, tasks,
-                        vehicles, webhooks)
+                        handover, health, integrations, ledger, manifests, me, receipts, reports, scans, sync,
+                        tasks, vehicles, webhooks)
 from server.errors import ProblemApi
 
 # The documented API (flask-smorest): its blueprints, its spec, and the one handler of every error.
@@ -19,5 +19,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(receipt_page.bp)
     for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments,
                    handover, ledger, checklists, receipts, complaints, grades, manifests, webhooks,
-                   integrations, reports):
+                   integrations, reports, scans):
         api.register_blueprint(module.blp)

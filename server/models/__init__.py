@@ -12,6 +12,7 @@ from server.models.handover import Handover, HandoverException, HandoverStep
 from server.models.ledger import LedgerEntry
 from server.models.manifests import ManifestQuarantine
 from server.models.ratings import Rating
+from server.models.scans import ParcelScan
 from server.models.receipts import Receipt, ReceiptCounter, ReceiptKey
 from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
 from server.models.sync import (Attachment, Change, CreatedEntity, OpLog, RefusedAttachment, SyncConflict, SyncDoc,
@@ -25,7 +26,7 @@ __all__ = [
     "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
     "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
     "ComplaintReopening", "Courier", "CreatedEntity",
-    "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel",
+    "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel", "ParcelScan",
     "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
     "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle", "VehicleGrounding", "WebhookDelivery", "WebhookSubscription",

@@ -161,6 +161,10 @@ class Parcel(db.Model):
     parcel_no: Mapped[str] = mapped_column(String(40))
     description: Mapped[str] = mapped_column(String(200), default="")
     count: Mapped[int] = mapped_column(default=1)
+    # suspected_lost (the scheduler: unscanned too long) | lost | found (dispatch), who said so and when.
+    lost_state: Mapped[str | None] = mapped_column(String(16))
+    lost_state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lost_state_by: Mapped[str | None] = mapped_column(String(32))  # a staff id, or "system"
     task: Mapped[Task] = relationship(back_populates="parcels")
 
 

@@ -16,7 +16,7 @@ from server.extensions import db
 from server.requests import public_url
 from server.ids import hash_secret, new_id
 from server.models import CustomerLink, Task
-from server.services import appointments, handover, privacy, ratings, tasks
+from server.services import appointments, handover, privacy, ratings, scans, tasks
 from server.services.common import audit, get_or_404
 
 LINK_TOKEN_PREFIX = "foc_"
@@ -189,7 +189,11 @@ def page(*, link: CustomerLink) -> dict:
             # Delivery elsewhere (locker, station, neighbour): what the customer has consented to, if anything.
             "alternate": task.kind != "pickup", "consent": handover.consent_for_customer(task),
             # After the handover the page asks for a rating, once; a given one is shown instead.
-            "rateable": ratings.rateable(task), "rating": _score(task)}
+            "rateable": ratings.rateable(task), "rating": _score(task),
+            # The parcel's journey (events and times only) and its promise, where the task has one (issue 22:
+            # promised_at comes with service products; a task without the attribute shows none).
+            "journey": scans.for_customer(parcel_nos=[p.parcel_no for p in task.parcels]),
+            "promised_at": getattr(task, "promised_at", None)}
 
 
 def _score(task: Task) -> int | None:

@@ -33,7 +33,7 @@ from server.errors import NotFound, RuleViolation
 from server.extensions import db
 from server.geo import distance_m
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
-from server.services import duty, events, ledger, privacy, receipts, tasks, violations
+from server.services import duty, events, ledger, privacy, receipts, scans, tasks, violations
 from server.services.common import audit, oldest_first, snapshot
 
 # PBKDF2-HMAC-SHA256 over a 6-digit PIN: few enough iterations for a handheld to check offline in
@@ -219,6 +219,7 @@ def _finish(task: Task, handover: Handover, outcome: str, facts: dict) -> None:
     at = facts["device_time"] or utcnow()
     handover.outcome, handover.completed_at, handover.completed_received_at = outcome, at, utcnow()
     handover.completed_op_id, handover.courier_id = facts["op_id"], facts["actor"].courier_id
+    scans.for_handover(task=task, outcome=outcome, facts=facts)  # the parcels' journey: what the door did
     if task.courier_id != facts["actor"].courier_id:
         # A former holder's handover (reassigned since): the field fact is kept and the op
         # is a flagged conflict, but the task keeps its status and its new courier, and no
@@ -359,6 +360,8 @@ def inspect(*, actor: Actor, task: Task, items: list[dict], customer_accepted: b
     handover.items_inspected, handover.items_damaged = len(summary), sum(i["condition"] == "damaged" for i in summary)
     handover.items_short = sum(i["condition"] == "missing" or i["counted"] < i["expected"] for i in summary)
     handover.inspection = "accepted" if customer_accepted else "refused"
+    scans.for_handover(task=task, facts=facts, exceptions=[  # the task's own parcels found damaged or short
+        i["parcel_no"] for i in summary if i["expected"] and (i["parcel_no"] in bad or i["counted"] < i["expected"])])
     _add_photos(handover, photos)
     _record(task, "inspect", facts, data, lat, lon, exceptions)
     return task
