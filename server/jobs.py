@@ -107,9 +107,6 @@ def _archive_op_results(now: datetime) -> dict:
 
 
 JOBS = [
-    Job("lost-parcels", "every 15 min", lambda now: scans.flag_unscanned(now=now),
-        "Parcels of open tasks unscanned FIELDOPS_LOST_AFTER_HOURS since their last scan become suspected_lost "
-        "for dispatch (a new scan clears the suspicion)."),
     Job("missed-appointments", "every 5 min", lambda now: appointments.sweep_missed(now=now),
         "Confirmed appointments whose window ended unvisited become missed (with a violation), "
         "or late after a timely notice."),
@@ -135,6 +132,9 @@ JOBS = [
     Job("outbox", "every 5 s", lambda now: webhooks.deliver_due(now=now),
         "New events become deliveries for the webhook subscriptions that want them; due deliveries are sent "
         "(signed, retried with backoff, dead after the last attempt)."),
+    Job("lost-parcels", "every 15 min", lambda now: scans.flag_unscanned(now=now),
+        "Parcels of open tasks unscanned FIELDOPS_LOST_AFTER_HOURS since their last scan become suspected_lost "
+        "for dispatch (a new scan clears the suspicion)."),
 ]
 
 

@@ -166,6 +166,11 @@ class Parcel(db.Model):
     lost_state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_state_by: Mapped[str | None] = mapped_column(String(32))  # a staff id, or "system"
     task: Mapped[Task] = relationship(back_populates="parcels")
+    __table_args__ = (
+        # Dispatch's list of parcels in a lost state: small, whatever the number of parcels.
+        Index("ix_parcels_lost_state", "lost_state", sqlite_where=db.text("lost_state IS NOT NULL"),
+              postgresql_where=db.text("lost_state IS NOT NULL")),
+    )
 
 
 class TaskFee(db.Model):
