@@ -24,9 +24,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, CHECKLIST_KINDS,  # noqa: E402 - plain tuples
-                           ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
+                           ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, SCAN_EVENTS, VERIFY_METHODS)
 from sync.client import (Handheld, HttpTransport, PinRefused, Reply, ShiftRequired, SyncFailed,  # noqa: E402
-                         Transport)
+                         Transport, UnknownParcel)
 
 
 
@@ -251,6 +251,11 @@ def main(argv=None, transport: Transport | None = None) -> int:
     arrive.add_argument("task_id")
     arrive.add_argument("lat", type=float)
     arrive.add_argument("lon", type=float)
+    scan = sub.add_parser("scan", help="queue a parcel scan (the parcel must be one of the task's)")
+    scan.add_argument("task_id")
+    scan.add_argument("parcel_no")
+    scan.add_argument("event", choices=SCAN_EVENTS)
+    scan.add_argument("--note")
     check = sub.add_parser("check", help="queue a checklist: every item passes but those --fail names "
                                          "(a vehicle check is of this handheld's van)")
     check.add_argument("kind", choices=CHECKLIST_KINDS)
@@ -280,7 +285,7 @@ def main(argv=None, transport: Transport | None = None) -> int:
     except BrokenPipeError:  # `show | head`: the reader left; not the server's fault
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (PinRefused, ShiftRequired, NotOnHandheld) as exc:
+    except (PinRefused, ShiftRequired, NotOnHandheld, UnknownParcel) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except Unreachable as exc:
@@ -315,6 +320,8 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
         print(f"queued seq {handheld.queue('task.note', args.task_id, {'text': args.text, 'photos': shas}, blobs=shas)}")
     elif args.command == "arrive":
         print(f"queued seq {handheld.queue('stop.arrive', args.task_id, {'lat': args.lat, 'lon': args.lon})}")
+    elif args.command == "scan":
+        print(f"queued seq {handheld.scan(args.task_id, parcel_no=args.parcel_no, event=args.event, note=args.note)}")
     elif args.command == "check":
         print(f"queued seq {_check(args, handheld)}")
     elif args.command == "shift":

@@ -124,6 +124,10 @@ class PinRefused(Exception):
     """The task's handover PIN is missing or does not match (checked offline; nothing was queued)."""
 
 
+class UnknownParcel(Exception):
+    """The parcel is not one of the task's on this handheld (checked offline; nothing was queued)."""
+
+
 class ShiftRequired(Exception):
     """A handover needs a shift open on this device (checked offline; nothing was queued)."""
 
@@ -248,6 +252,14 @@ class Handheld:
         """The task as last pulled (None if this device does not hold it)."""
         row = self.db.execute("SELECT data FROM entities WHERE entity = 'task' AND id = ?", (task_id,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    def scan(self, task_id: str, *, parcel_no: str, event: str, note: str | None = None) -> int:
+        """parcel.scan: a parcel of the task seen at a point of its journey; a parcel the task does not hold (as
+        pulled) is refused here first, offline (UnknownParcel). The server checks again (unknown_parcel)."""
+        task = self.task(task_id)
+        if task is not None and parcel_no not in {p["parcel_no"] for p in task.get("parcels", [])}:
+            raise UnknownParcel(f"Task {task_id} has no parcel {parcel_no}.")
+        return self.queue("parcel.scan", task_id, {"parcel_no": parcel_no, "event": event, "note": note})
 
     # The handover at the door: each method queues one op (the server applies the same rules again).
     def verify_recipient(self, task_id: str, *, method: str, name: str, relation: str | None = None,

@@ -2,8 +2,13 @@
 own steps; the journey dispatch reads; parcels suspected lost, then lost or found."""
 from datetime import datetime, timedelta, timezone
 
+import pytest
+
 from server import jobs
+from sync.client import UnknownParcel
 from tests.sync.conftest import SHANGHAI
+from tests.sync.transport import FlaskTransport
+from tests.sync.test_client import _enroll
 from tests.sync.test_handover import codes, door_ops, inspect_ok, one, upload, verify
 
 UPSTREAM = "/api/v1/integrations/scans"
@@ -254,3 +259,18 @@ def test_the_journey_is_for_the_office_only(make, device, courier, client):
     assert client.get(f"/api/v1/dispatch/tasks/{task['id']}/journey", headers=device.headers).status_code == 403
     missing = client.get("/api/v1/dispatch/tasks/t-nope/journey", headers=make.headers("quality"))
     assert missing.status_code == 404 and missing.json["code"] == "task_not_found"
+
+
+def test_the_reference_handheld_scans_offline_and_refuses_a_parcel_it_does_not_hold(app, client, make, courier,
+                                                                                   tmp_path):
+    """Handheld.scan queues parcel.scan; a parcel the pulled task does not hold is refused before anything is
+    queued; after sync the scan is in the journey, once however often the queue is pushed."""
+    task = make.task(courier=courier)
+    handheld = _enroll(client, make, courier, tmp_path / "hh.sqlite3", FlaskTransport(app))
+    handheld.sync()
+    with pytest.raises(UnknownParcel):
+        handheld.scan(task["id"], parcel_no="NOT-MINE", event="out_for_delivery")
+    handheld.scan(task["id"], parcel_no=task["parcels"][0]["parcel_no"], event="out_for_delivery")
+    assert handheld.sync()["pending"] == 0 and handheld.sync()["pending"] == 0
+    assert [r["status"] for r in handheld.results().values()] == ["applied"]
+    assert events(make, task["id"]) == [(task["parcels"][0]["parcel_no"], "out_for_delivery", "handheld")]
