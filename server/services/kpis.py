@@ -4,14 +4,16 @@ A figure is declared once (Figure): which rows it is about (`base`), which
 of them count (`counted`), or what is summed instead of counting, and, where
 a fact may be missing, which rows of the denominator are `unknown` (counted
 apart, never as a pass). The report turns every figure into SUM(CASE ...)
-columns of one GROUP BY query per source (tasks, complaints); the task list
+columns of one GROUP BY query per source (tasks, complaints, field_events); the task list
 behind a figure reads the very same conditions. Nothing loads tasks into
 Python: only the grouped sums come back.
 
 Task figures belong to the depot-local service date of their task; promise
 figures (source `promises`) to the depot-local day their promise falls on (a
 task without a promise: its service date); complaint figures to the
-depot-local day the complaint was received.
+depot-local day the complaint was received; field events (the handhelds' ops
+and upstream scans) to the depot-local day they happened on (their effective
+time).
 """
 import csv
 import io
@@ -20,8 +22,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import (BigInteger, Date, Float, and_, bindparam, case, cast, exists, false, func, literal_column, or_,
-                        select, text, true)
+from sqlalchemy import (BigInteger, Date, Float, String, and_, bindparam, case, cast, exists, false, func,
+                        literal_column, or_, select, text, true, union_all)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
@@ -34,8 +36,8 @@ from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import (Appointment, AppointmentWindow, Complaint, ComplaintContact, ComplaintReopening,
-                           ContactAttempt, Courier, Handover, HandoverStep, Parcel, Rating, Task, TaskAssignment,
-                           TaskEvent)
+                           ContactAttempt, Courier, Handover, HandoverStep, OpLog, Parcel, ParcelScan, Rating, Task,
+                           TaskAssignment, TaskEvent)
 from server.services.common import decode_cursor, encode_cursor
 
 NO_GROUP = "-"  # the group of rows without a courier (or a courier without a depot)
@@ -45,6 +47,8 @@ _NO_GROUP_SQL, _ALL_SQL = literal_column("'-'"), literal_column("'all'")
 _NOW = bindparam("now", type_=UTCDateTime())
 # FIELDOPS_NOTICE_LEAD_MINUTES in seconds, bound per query: "in advance" is this long before a window starts.
 _LEAD_S = bindparam("lead_s", 1800.0, type_=Float())  # (a default only for EXPLAIN)
+# FIELDOPS_TRACKING_TIMELY_MINUTES in seconds: a field event reaching the server this soon after it happened is timely.
+_TIMELY_S = bindparam("timely_s", 1800.0, type_=Float())
 # The courier's current assignment: a handover completes the task without ending it.
 _held = aliased(TaskAssignment, name="held")
 
@@ -167,8 +171,71 @@ def seconds_between(start, end) -> ColumnElement:
     return cast(func.round(epoch(end) - epoch(start)), BigInteger)
 
 
+
+
+class padded_id(FunctionElement):
+    """padded_id(prefix, id): '<prefix>-' and the integer id in 26 digits, a text id that sorts as the integers do
+    (and pages like a task id, services.common.decode_cursor)."""
+
+    type = String()
+    inherit_cache = True
+    name = "padded_id"
+
+
+@compiles(padded_id, "postgresql")
+def _padded_id_postgresql(element, compiler, **kw):
+    """PostgreSQL: prefix || '-' || lpad(id::text, 26, '0')."""
+    prefix, column = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({prefix} || '-' || lpad(CAST({column} AS TEXT), 26, '0'))"
+
+
+@compiles(padded_id, "sqlite")
+def _padded_id_sqlite(element, compiler, **kw):
+    """SQLite: printf."""
+    prefix, column = (compiler.process(c, **kw) for c in element.clauses)
+    return f"printf('%s-%026d', {prefix}, {column})"
+
+
+_FIRST, _LAST = bindparam("first", type_=UTCDateTime()), bindparam("last", type_=UTCDateTime())
+
+
+def _field_events():
+    """Every field event of the report's days, one row each (docs/kpis.md, "Tracking"): a handheld's op (in
+    sequence, not a resend) and an upstream scan. A handheld's parcel.scan is its op; the handover's scans are
+    its ops' doing. An event is of the day it happened (its effective time), which is never after its receipt:
+    received_at >= first lets the receipt index skip the log before the days."""
+    at = func.coalesce(OpLog.effective_time, OpLog.received_at)
+    flawed = OpLog.status.in_(_sql_list(("rejected", "conflict")))
+    ops = (select(padded_id(literal_column("'o'"), OpLog.id).label("id"), OpLog.courier_id.label("courier_id"),
+                  at.label("at"), OpLog.received_at.label("received_at"),
+                  case((flawed, literal_column("0")), else_=literal_column("1")).label("accurate"))
+           .where(OpLog.in_sequence.is_(True), OpLog.status != literal_column("'duplicate'"),
+                  OpLog.received_at >= _FIRST, at >= _FIRST, at < _LAST))
+    scans = (select(padded_id(literal_column("'s'"), ParcelScan.id).label("id"),
+                    ParcelScan.courier_id.label("courier_id"), ParcelScan.effective_time.label("at"),
+                    ParcelScan.received_at.label("received_at"), literal_column("1").label("accurate"))
+             .where(ParcelScan.source == literal_column("'upstream'"), ParcelScan.received_at >= _FIRST,
+                    ParcelScan.effective_time >= _FIRST, ParcelScan.effective_time < _LAST))
+    return union_all(ops, scans).subquery("field_events")
+
+
+def _parcels_handled() -> ColumnElement:
+    """The task's parcels handled (issue 22's loss rate): scanned for this task, or handed over with it."""
+    scanned = exists().where(ParcelScan.task_id == Parcel.task_id, ParcelScan.parcel_no == Parcel.parcel_no)
+    return (select(func.count()).select_from(Parcel)
+            .where(Parcel.task_id == Task.id, or_(Handover.outcome == literal_column("'delivered'"), scanned))
+            .scalar_subquery())
+
+
+def _parcels_lost() -> ColumnElement:
+    """The task's parcels dispatch confirmed lost."""
+    return (select(func.count()).select_from(Parcel)
+            .where(Parcel.task_id == Task.id, Parcel.lost_state == literal_column("'lost'")).scalar_subquery())
+
+
 _windows = _window_sums()
 _contacts = _contact_exceptions()
+_events = _field_events()
 
 
 @dataclass(frozen=True)
@@ -176,7 +243,7 @@ class Figure:
     """A KPI: the rows it is about, which of them count, or what is summed over them instead."""
 
     name: str
-    source: str  # tasks | promises (tasks by the day of their promise) | complaints
+    source: str  # SOURCES: tasks | promises (tasks by the day of their promise) | complaints | field_events
     unit: str  # ratio | seconds | score
     description: str
     base: Callable[[], ColumnElement]
@@ -338,10 +405,15 @@ FIGURES = (
            "Inspected parcel lines found damaged, over parcel lines inspected.",
            lambda: Handover.items_inspected > 0, lambda: Handover.items_damaged > 0,
            numerator=lambda: Handover.items_damaged, denominator=lambda: Handover.items_inspected),
-    Figure("loss_rate", "tasks", "ratio",
-           "Inspected parcel lines missing or short of pieces, over parcel lines inspected.",
+    Figure("short_at_door_rate", "tasks", "ratio",
+           "Inspected parcel lines missing or short of pieces, over parcel lines inspected (loss_rate before "
+           "issue 22).",
            lambda: Handover.items_inspected > 0, lambda: Handover.items_short > 0,
            numerator=lambda: Handover.items_short, denominator=lambda: Handover.items_inspected),
+    Figure("loss_rate", "tasks", "ratio",
+           "Parcels dispatch confirmed lost, over parcels handled (scanned for their task, or handed over).",
+           lambda: _parcels_handled() > 0, lambda: _parcels_lost() > 0,
+           numerator=_parcels_lost, denominator=_parcels_handled),
     Figure("satisfaction_mean", "tasks", "score", "Mean customer rating (1–5) of handovers.",
            lambda: Rating.score.is_not(None), true, numerator=lambda: Rating.score),
     Figure("satisfaction_share", "tasks", "ratio", "Customer ratings of 4 or 5, over ratings.",
@@ -360,8 +432,18 @@ FIGURES = (
     Figure("complaint_satisfaction", "complaints", "ratio",
            "Customers satisfied with a complaint's outcome, over those who said.",
            lambda: Complaint.satisfaction.is_not(None), lambda: Complaint.satisfaction == "satisfied"),
+    Figure("tracking_timeliness", "field_events", "ratio",
+           "Field events (handheld ops, upstream scans) received within FIELDOPS_TRACKING_TIMELY_MINUTES of when "
+           "they happened (effective device time), over field events.",
+           true, lambda: epoch(_events.c.received_at) - epoch(_events.c.at) <= _TIMELY_S),
+    Figure("tracking_accuracy", "field_events", "ratio",
+           "Field events neither rejected nor conflicted, over field events.",
+           true, lambda: _events.c.accurate == 1),
 )
 BY_NAME = {figure.name: figure for figure in FIGURES}
+SOURCES = ("tasks", "promises", "complaints", "field_events")
+# What the task list behind a figure lists, by source.
+_SUBJECTS = {"tasks": "task", "promises": "task", "complaints": "complaint", "field_events": "field_event"}
 # The report's engine settings (_settle_in_for_a_big_read).
 REPORT_WORK_MEM = "64MB"
 REPORT_SQLITE_CACHE_KIB = 64 * 1024
@@ -422,12 +504,22 @@ def _group_key(source: str, group_by: str | None) -> ColumnElement:
     if group_by is None:
         return _ALL_SQL
     if group_by == "courier":
-        return func.coalesce(Complaint.courier_id if source == "complaints" else Task.courier_id, _NO_GROUP_SQL)
+        return func.coalesce(_courier_of(source), _NO_GROUP_SQL)
     if group_by == "depot":
         return func.coalesce(Courier.depot, _NO_GROUP_SQL)
     if source == "promises":
         return func.coalesce(Task.promise_date, Task.service_date)
-    return Task.service_date if source == "tasks" else _local_day(Complaint.received_at)
+    return Task.service_date if source == "tasks" else _local_day(_day_of(source))
+
+
+def _courier_of(source: str) -> ColumnElement:
+    """The courier column of a source's rows."""
+    return {"complaints": Complaint.courier_id, "field_events": _events.c.courier_id}.get(source, Task.courier_id)
+
+
+def _day_of(source: str) -> ColumnElement:
+    """The time whose depot-local day a complaint or a field event belongs to."""
+    return Complaint.received_at if source == "complaints" else _events.c.at
 
 
 def _rows(source: str, columns: list, group_by: str | None, start: date, end: date, *, stored_order: bool = False):
@@ -453,6 +545,9 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
                  .outerjoin(_held, and_(_held.task_id == Task.id, _held.ended_at.is_(None)))
                  .outerjoin(_refused, _refused.c.task_id == Task.id))
         return query.outerjoin(Courier, Courier.id == Task.courier_id) if group_by == "depot" else query
+    if source == "field_events":  # the days are bound in the subquery (_params: first, last)
+        query = select(*columns).select_from(_events)
+        return query.outerjoin(Courier, Courier.id == _events.c.courier_id) if group_by == "depot" else query
     first, last = local_day_bounds(start)[0], local_day_bounds(end)[1]
     query = select(*columns).select_from(Complaint).where(Complaint.received_at >= first,
                                                           Complaint.received_at < last)
@@ -501,16 +596,20 @@ def _aggregate(source: str, group_by: str | None, start: date, end: date, now: d
     """{group: {figure: (numerator, denominator, unknown)}} of one source's figures, in one GROUP BY query."""
     figures = [fig for fig in FIGURES if fig.source == source]
     out = {}
-    for row in db.session.execute(_aggregate_query(source, group_by, start, end), _params(now)).mappings():
+    for row in db.session.execute(_aggregate_query(source, group_by, start, end),
+                                  _params(now, start, end)).mappings():
         out[_key_text(row["group_key"])] = {
             fig.name: (int(row[f"{fig.name}__n"] or 0), int(row[f"{fig.name}__d"] or 0),
                        int(row[f"{fig.name}__u"] or 0) if fig.unknown is not None else 0) for fig in figures}
     return out
 
 
-def _params(now: datetime) -> dict:
-    """The values a report's query binds: now, and the notice lead in seconds."""
-    return {"now": now, "lead_s": float(current_app.config["NOTICE_LEAD_MINUTES"] * 60)}
+def _params(now: datetime, start: date, end: date) -> dict:
+    """The values a report's query binds: now, the notice lead and the timely delay in seconds, and the bounds of
+    the days (field events)."""
+    return {"now": now, "lead_s": float(current_app.config["NOTICE_LEAD_MINUTES"] * 60),
+            "timely_s": float(current_app.config["TRACKING_TIMELY_MINUTES"] * 60),
+            "first": local_day_bounds(start)[0], "last": local_day_bounds(end)[1]}
 
 
 def _settle_in_for_a_big_read() -> None:
@@ -570,7 +669,7 @@ def report(*, start: date, end: date, group_by: str | None = None, link: Callabl
     link = link or (lambda name, group: f"/api/v1/reports/kpis/{name}/tasks")
     _settle_in_for_a_big_read()
     sums: dict[str, dict] = {}
-    for source in ("tasks", "promises", "complaints"):
+    for source in SOURCES:
         for key, figures in _aggregate(source, group_by, start, end, now).items():
             sums.setdefault(key, {}).update(figures)
     total: dict[str, tuple[int, int, int]] = {}
@@ -614,9 +713,8 @@ def _group_filter(source: str, group_by: str | None, group: str | None) -> Colum
         if source == "promises":
             return func.coalesce(Task.promise_date, Task.service_date) == day
         first, last = local_day_bounds(day)
-        return and_(Complaint.received_at >= first, Complaint.received_at < last)
-    column = (Complaint.courier_id if source == "complaints" else Task.courier_id) if group_by == "courier" \
-        else Courier.depot
+        return and_(_day_of(source) >= first, _day_of(source) < last)
+    column = _courier_of(source) if group_by == "courier" else Courier.depot
     return column.is_(None) if group == NO_GROUP else column == group
 
 
@@ -626,7 +724,7 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     (and, for a figure with unknowns, whether a missing fact leaves it open)."""
     fig = figure(name)
     check_range(start=start, end=end)
-    key = Complaint.id if fig.source == "complaints" else Task.id
+    key = {"complaints": Complaint.id, "field_events": _events.c.id}.get(fig.source, Task.id)
     unknown = case((fig.unknown(), true()), else_=false()) if fig.unknown is not None else false()
     query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted"),
                                unknown.label("unknown")],
@@ -634,10 +732,10 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     if cursor:
         after = decode_cursor(cursor)
         query = query.where(key > (int(after) if fig.source == "complaints" else after))
-    rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow())).all()
+    rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow(), start, end)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"figure": fig.name, "subject": "complaint" if fig.source == "complaints" else "task",
+    return {"figure": fig.name, "subject": _SUBJECTS[fig.source],
             "items": [{"id": str(row.id), "counted": bool(row.counted), "unknown": bool(row.unknown)} for row in rows],
             "next_cursor": encode_cursor(str(rows[-1].id)) if more and rows else None}
 

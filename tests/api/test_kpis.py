@@ -112,7 +112,9 @@ def world(client, make):
     signoff_compliance 2/6 (1, 11 of 1,4,5,9,11,12; 2 left with consent is not a sign-off, 10 never began;
       4 and 5 without the recipient check, 9 and 12 with a step refused for order);
     exception_notification 2/4 (2,6 of 2,4,5,6);
-    damage_rate 3/8 and loss_rate 1/8 (lines of 1,4,5); satisfaction_mean 11/3, satisfaction_share 2/3.
+    damage_rate 3/8 and short_at_door_rate 1/8 (lines of 1,4,5); loss_rate 0/5 (the parcel of each delivery handed
+    over: 1,2,4,9,11; none lost; nothing scanned); satisfaction_mean 11/3, satisfaction_share 2/3; no field events
+    (the facts are written, not pushed): tracking_timeliness and tracking_accuracy 0/0.
     c1 A day1 answered in time, one contact (the response), resolved in 2 h, satisfied
     c2 B day2 answered late (30 h), a second contact at 35 h, resolved at 40 h, dissatisfied
     c3 B received day2 00:30 local (day1 in UTC), unanswered and overdue
@@ -173,7 +175,8 @@ def world(client, make):
 EXPECTED = {
     "on_time_delivery": (1, 4, 0.25), "on_time_pickup": (1, 2, 0.5), "assignment_to_signoff": (19800, 6, 3300.0),
     "delivered_to_address": (3, 6, 0.5), "signoff_compliance": (2, 6, 0.3333), "exception_notification": (2, 4, 0.5),
-    "damage_rate": (3, 8, 0.375), "loss_rate": (1, 8, 0.125), "satisfaction_mean": (11, 3, 3.67),
+    "damage_rate": (3, 8, 0.375), "short_at_door_rate": (1, 8, 0.125), "loss_rate": (0, 5, 0.0),
+    "satisfaction_mean": (11, 3, 3.67),
     "satisfaction_share": (2, 3, 0.6667), "complaint_response_on_time": (2, 4, 0.5),
     "complaint_handling_time": (162000, 3, 54000.0), "first_contact_resolution": (1, 3, 0.3333),
     "complaint_satisfaction": (1, 2, 0.5),
@@ -181,6 +184,7 @@ EXPECTED = {
     # 8, 9, 10, 11, 12: one parcel each) are promised_time_achievement's unknowns, never a pass; none has a
     # collection time, so collect_to_signoff has nothing (tests/api/test_promise.py has the figures' own day).
     "promised_time_achievement": (0, 8, 0.0), "collect_to_signoff": (0, 0, None),
+    "tracking_timeliness": (0, 0, None), "tracking_accuracy": (0, 0, None),
 }
 UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8}  # every other figure's unknown is null
 
@@ -375,8 +379,9 @@ def test_cli_prints_the_table_and_draws_the_chart(app, make, world, tmp_path):
     assert bad.exit_code != 0 and "from" in bad.output
 
 
-def test_an_inspection_through_the_handheld_feeds_the_damage_and_loss_rates(client, make):
-    """pod.inspect keeps its line counts: one damaged, one short of three lines."""
+def test_an_inspection_through_the_handheld_feeds_the_damage_and_short_at_door_rates(client, make):
+    """pod.inspect keeps its line counts: one damaged, one short of three lines. Its exception scans (P1 damaged,
+    P2 short) make two parcels handled for loss_rate, none lost."""
     from tests.sync.conftest import Device
     from tests.sync.test_handover import upload
     courier = make.courier()
@@ -393,7 +398,8 @@ def test_an_inspection_through_the_handheld_feeds_the_damage_and_loss_rates(clie
     day = date.fromisoformat(task["window"]["start"][:10])
     totals = kpis.report(start=day - timedelta(days=1), end=day + timedelta(days=1))["total"]["figures"]
     assert (totals["damage_rate"]["numerator"], totals["damage_rate"]["denominator"]) == (1, 3)
-    assert (totals["loss_rate"]["numerator"], totals["loss_rate"]["denominator"]) == (1, 3)
+    assert (totals["short_at_door_rate"]["numerator"], totals["short_at_door_rate"]["denominator"]) == (1, 3)
+    assert (totals["loss_rate"]["numerator"], totals["loss_rate"]["denominator"]) == (0, 2)
 
 
 @pytest.mark.parametrize("query,field", [

@@ -1,6 +1,7 @@
 """The parcel's journey (issue 22): scans from the handheld's push, from upstream over HTTP, and from the handover's
 own steps; the journey dispatch reads; parcels suspected lost, then lost or found."""
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -274,3 +275,59 @@ def test_the_reference_handheld_scans_offline_and_refuses_a_parcel_it_does_not_h
     assert handheld.sync()["pending"] == 0 and handheld.sync()["pending"] == 0
     assert [r["status"] for r in handheld.results().values()] == ["applied"]
     assert events(make, task["id"]) == [(task["parcels"][0]["parcel_no"], "out_for_delivery", "handheld")]
+
+
+def test_loss_and_tracking_figures_hand_computed(app, midday, device, make, courier, server_clock, client):
+    """A day through the push path and the HTTP API, its figures by hand (docs/kpis.md):
+
+    T1 (A1, A2), T2 (B1), T3 (C1), the courier's, made 8 h ago. The handheld's queue of two scans made 5 h ago
+    (A1, A2 arrived_depot) is pushed now: late. Then A1 out_for_delivery now: timely; a scan of a parcel T1 does not
+    hold: rejected, timely. Upstream: B1 arrived_depot 2 h ago (late), A2 out_for_delivery 10 min ago (timely).
+    tracking_timeliness 3/6 (the on-time scan, the rejected one, the upstream one of 10 min), of which the courier's
+    2/4 and the upstream group's (no courier) 1/2; tracking_accuracy 5/6 (all but the rejected op).
+    With FIELDOPS_LOST_AFTER_HOURS at 1, B1 (last scanned 2 h ago) is suspected and dispatch confirms it lost:
+    loss_rate 1/3 (A1, A2 and B1 scanned; C1 never handled), T1 and T2 behind it, T2 counted.
+    """
+    app.config["LOST_AFTER_HOURS"] = 1
+    with server_clock.at(server_clock.now() - timedelta(hours=8)):
+        t1 = make.task(courier=courier, parcels=[{"parcel_no": "A1"}, {"parcel_no": "A2"}])
+        t2 = make.task(courier=courier, parcels=[{"parcel_no": "B1"}])
+        make.task(courier=courier, parcels=[{"parcel_no": "C1"}])
+    now = datetime.now(timezone.utc)
+    queued = [device.op("parcel.scan", t1["id"], scan("A1", "arrived_depot")),
+              device.op("parcel.scan", t1["id"], scan("A2", "arrived_depot"))]
+    for i, op in enumerate(queued):
+        op["device_time"] = (now - timedelta(hours=5, minutes=-i)).astimezone(SHANGHAI).isoformat()
+    assert codes(device.push(queued)["results"]) == [("applied", None)] * 2
+    assert codes(device.push([device.op("parcel.scan", t1["id"], scan("A1")),
+                              device.op("parcel.scan", t1["id"], scan("B1"))])["results"]) == [
+        ("applied", None), ("rejected", "unknown_parcel")]
+    upstream(make, up("K-1", "B1", at=now - timedelta(hours=2)),
+             up("K-2", "A2", "out_for_delivery", at=now - timedelta(minutes=10)))
+    assert jobs.run("lost-parcels") == {"suspected": 1}
+    b1 = journey(make, t2["id"])["parcels"][0]
+    assert client.post(f"/api/v1/dispatch/parcels/{b1['id']}/lost-state", json={"state": "lost"},
+                       headers=make.headers("dispatcher")).status_code == 200
+    day = datetime.now(ZoneInfo(app.config["TIMEZONE"])).date().isoformat()
+    query = {"from": day, "to": day}
+    report = client.get("/api/v1/reports/kpis", query_string=query, headers=make.headers("quality")).json
+    figures = report["total"]["figures"]
+    counts = {name: (figures[name]["numerator"], figures[name]["denominator"])
+              for name in ("loss_rate", "tracking_timeliness", "tracking_accuracy")}
+    assert counts == {"loss_rate": (1, 3), "tracking_timeliness": (3, 6), "tracking_accuracy": (5, 6)}
+    by_courier = client.get("/api/v1/reports/kpis", query_string={**query, "group_by": "courier"},
+                            headers=make.headers("quality")).json["groups"]
+    assert {g["group"]: (g["figures"]["tracking_timeliness"]["numerator"],
+                         g["figures"]["tracking_timeliness"]["denominator"]) for g in by_courier
+            if g["figures"]["tracking_timeliness"]["denominator"]} == {courier["id"]: (2, 4), "-": (1, 2)}
+    behind = client.get("/api/v1/reports/kpis/loss_rate/tasks", query_string=query,
+                        headers=make.headers("quality")).json["items"]
+    assert {i["id"]: i["counted"] for i in behind} == {t1["id"]: False, t2["id"]: True}
+    events_behind = client.get("/api/v1/reports/kpis/tracking_timeliness/tasks",
+                               query_string={**query, "limit": 4}, headers=make.headers("quality")).json
+    assert events_behind["subject"] == "field_event" and len(events_behind["items"]) == 4
+    rest = client.get("/api/v1/reports/kpis/tracking_timeliness/tasks",
+                      query_string={**query, "cursor": events_behind["next_cursor"]},
+                      headers=make.headers("quality")).json["items"]
+    items = events_behind["items"] + rest
+    assert len({i["id"] for i in items}) == 6 and sum(i["counted"] for i in items) == 3
