@@ -93,13 +93,16 @@ class Provisioned:
 # A courier's day: the conduct and van checks, shift.start, DAY_STOPS stops (each task once), the van's
 # post-trip check, shift.end; the next day starts 24 hours after the last. Stops come in a cycle of 50
 # that mixes them as a day does: 38 handovers at the door (a third cash on delivery, a fifth announced
-# late), 4 customers absent, 2 refusals at inspection, 2 deliveries to a locker, 4 pickups.
+# late), 4 customers absent, 2 refusals at inspection, 2 deliveries to a locker, 4 pickups. After shift.start
+# every parcel to deliver that day is scanned out_for_delivery (parcel.scan); one doorstep stop in 50 scans its
+# parcel as an exception on the way.
 # A stop announced late was phoned LATE_CALL minutes ahead: agreed, then told of the lateness, more than the
 # notice lead (FIELDOPS_NOTICE_LEAD_MINUTES, 30) before its window starts, so the notice is in time.
 LATE_CALL = 35
 DAY_STOPS = 120
 _CYCLE = 50
 _PICKUP, _ABSENT, _REFUSED, _ALTERNATE = {7, 19, 31, 43}, {11, 24, 37, 49}, {16, 41}, {28, 45}
+_SCAN_EXCEPTION = 20  # a doorstep stop
 _PNG = b"\x89PNG\r\n\x1a\n"
 _AT = {"lat": 31.2, "lon": 121.4}  # every bench task's address; signatures are taken there
 
@@ -164,6 +167,8 @@ def _stop_steps(k: int) -> tuple[list[tuple[str, float]], float]:
                  ("appointment.late_notice", 0.5 - LATE_CALL)]
     else:
         steps = [("appointment.contact", 0), ("appointment.confirm", 0.25)]
+    if k % _CYCLE == _SCAN_EXCEPTION:  # rarely, a parcel found wet on the way: scanned as an exception
+        steps += [("parcel.scan:exception", 1)]
     steps += [("stop.arrive", 2), ("task.note", 2.25), ("pod.verify_recipient", 2.5), ("pod.inspect", 3)]
     steps += [("pod.collect_payment", 3.5)] if _cod(k) else []
     return steps + [("pod.sign", 4)], 5
@@ -176,6 +181,9 @@ def _steps() -> Iterator[tuple[str, int | None, float, int]]:
         t = day * 1440.0
         ops = [("checklist.submit:conduct.pre_shift", None, t, day),
                ("checklist.submit:vehicle.pre_trip", None, t + 1, day), ("shift.start", None, t + 2, day)]
+        # Loading the van: each parcel to be delivered today scanned out for delivery, a few seconds apart.
+        ops += [("parcel.scan", k, t + 3 + i * 0.05, day) for i, k in enumerate(
+            k for k in range(day * DAY_STOPS, (day + 1) * DAY_STOPS) if stop_kind(k) != "pickup")]
         t += 10
         for k in range(day * DAY_STOPS, (day + 1) * DAY_STOPS):
             steps, length = _stop_steps(k)
@@ -266,7 +274,10 @@ def _stream(device: Provisioned) -> Iterator[tuple[dict, list]]:
     for seq, (step, k, minute, day) in enumerate(_steps(), start=1):
         at = (device.start + timedelta(minutes=minute)).astimezone(zone)
         op_type, _, kind = step.partition(":")
-        if kind:
+        if op_type == "parcel.scan":
+            entity_id, base = device.task_ids[k], device.task_versions[device.task_ids[k]]
+            payload, files = {"parcel_no": _parcels(k)[0]["parcel_no"], "event": kind or "out_for_delivery"}, []
+        elif kind:
             entity_id, base, payload, files = _checklist(device, kind, day)
         elif op_type.startswith("shift."):
             entity_id, base, files = device.vehicle_id, device.vehicle_version, []
