@@ -1,4 +1,6 @@
 """Parcel scans on the wire: the handheld's parcel.scan, upstream's batch, the journey, lost parcels."""
+from datetime import datetime, timezone
+
 from marshmallow import fields, validate
 
 from schemas.common import PageOut, PageQuery, Schema, integer, text
@@ -22,8 +24,11 @@ class UpstreamScanIn(Schema):
     event_id = text(64, metadata={"description": "Unique per upstream system; makes a retry idempotent"})
     parcel_no = text(40)
     event = text(24, validate=validate.OneOf(SCAN_EVENTS))
-    # Any time with its zone is kept: a clock off by decades is flagged, not refused (docs/decisions.md).
-    occurred_at = fields.AwareDateTime(required=True, metadata={"description": "When it happened, with its zone"})
+    # A time with its zone off by decades is kept and flagged, not refused (docs/decisions.md); only one no clock
+    # shows (before 1900, from 9000) is refused: at the calendar's ends it would not even turn into UTC.
+    occurred_at = fields.AwareDateTime(required=True, validate=validate.Range(
+        min=datetime(1900, 1, 1, tzinfo=timezone.utc), max=datetime(9000, 1, 1, tzinfo=timezone.utc),
+        max_inclusive=False), metadata={"description": "When it happened, with its zone"})
     note = text(500, required=False, load_default=None, allow_none=True)
 
 

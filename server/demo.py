@@ -4,15 +4,17 @@ import random
 import uuid
 from datetime import date, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select, update
 
+from schemas.vocab import OPEN_STATUSES
 from server.auth import STAFF_TOKEN_PREFIX, Actor
 from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
 from server.models import ApiToken, ChecklistTemplate, Courier, StaffUser, Task, TaskAssignment, Vehicle
 from server.services import (appointments, attachments, complaints, customer_links, devices, grades, handover,
-                             promises, staff, tasks, violations)
+                             promises, scans, staff, tasks, violations)
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -166,6 +168,38 @@ _DEMO_PHOTO = bytes.fromhex("89504e470d0a1a0a0000000d494844520000000100000001080
                             "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d9bd6f0000000049454e44ae426082")
 
 
+def _journey_day(dispatcher: Actor, courier: Courier, task_ids: list[str], now: datetime) -> str:
+    """The courier's parcels on their way, through the rules the handheld's and upstream's scans run: every parcel
+    arrived at the depot (upstream) and out for delivery (the handheld) this morning, but two of the open tasks'
+    parcels last seen at the depot more than FIELDOPS_LOST_AFTER_HOURS ago: the lost-parcels job suspects both,
+    and dispatch confirms one lost."""
+    field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
+    _staff_token("demo-upstream", "integration")
+    upstream = Actor(kind="staff", id=db.session.scalar(
+        select(StaffUser.id).where(StaffUser.username == "demo-upstream")), role="integration")
+    todo = sorted((db.session.get(Task, task_id) for task_id in task_ids), key=lambda t: t.window_start)
+    todo = [t for t in todo if t.kind == "delivery"]
+    missing = [t for t in todo if t.status in OPEN_STATUSES][-2:]
+    on_way = [t for t in todo if t not in missing]
+    stale = now - timedelta(hours=current_app.config["LOST_AFTER_HOURS"] + 2)
+    morning = min(min(t.window_start for t in on_way) - timedelta(hours=2), now - timedelta(minutes=30))
+    scans.record_upstream(actor=upstream, scans=[
+        {"event_id": f"DEMO-{p.parcel_no}", "parcel_no": p.parcel_no, "event": "arrived_depot",
+         "occurred_at": stale if task in missing else morning, "note": None}
+        for task in todo for p in task.parcels])
+    for task in on_way:
+        for parcel in task.parcels:
+            scans.scan(actor=field, task=task, parcel_no=parcel.parcel_no, event="out_for_delivery", note=None,
+                       device_time=morning + timedelta(minutes=40))
+    db.session.commit()
+    scans.flag_unscanned(now=now)
+    lost = missing[0].parcels[0]
+    scans.settle_lost(actor=dispatcher, parcel_id=lost.id, state="lost")
+    return (f"journeys of {courier.name}: {sum(len(t.parcels) for t in on_way)} parcels out for delivery; "
+            f"suspected lost {missing[1].parcels[0].parcel_no} ({missing[1].waybill_no}), "
+            f"confirmed lost {lost.parcel_no} ({missing[0].waybill_no})")
+
+
 def _van_out_of_service(courier: Courier, vehicle_id: str, now: datetime) -> str:
     """The courier's pre-trip check failed the (critical) safety equipment: the van is out of service."""
     from server.services import checklists
@@ -313,6 +347,7 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
             db.session.commit()
             if n == 0:
                 lines.append(_appointment_day(courier, [t.id for t in created], now))
+                lines.append(_journey_day(actor, courier, [t.id for t in created], now))
             if n == 1:
                 lines.append(_handover_day(courier, [t.id for t in created], now))
             if n == 2:

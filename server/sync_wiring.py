@@ -12,9 +12,9 @@ from schemas.checklists import (ChecklistSubmitIn, ShiftEndIn, ShiftStartIn, Sub
                                 VehicleHandheldOut, submission_attachments)
 from schemas.couriers import CourierSelfOut
 from schemas.handheld import CourierTaskOut
-from schemas.scans import ScanIn
 from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, PickupCollectIn, RefuseIn, SignIn,
                               VerifyRecipientIn)
+from schemas.scans import ScanIn
 from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from server.extensions import db
 from server.errors import ValidationFailed

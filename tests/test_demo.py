@@ -97,3 +97,22 @@ def test_the_demo_dates_no_fact_after_it_was_seeded(app, client, make, monkeypat
     assert page.status_code == 200 and 'id="confirm"' in page.text, page.text
     answer = client.post(url + "/confirm", data={"csrf": csrf_of(page)})
     assert answer.status_code == 303, answer.text
+
+
+def test_the_demo_seeds_journeys_and_lost_parcels(app, client, make):
+    """Scans on the first courier's parcels (upstream and handheld), one parcel suspected lost, one confirmed lost;
+    a journey dispatch reads over HTTP, and the customer page of a scanned parcel shows it."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    dispatcher = make.headers("dispatcher")
+    lost = _every(client, "/api/v1/dispatch/parcels/lost", dispatcher)
+    assert sorted(p["lost_state"] for p in lost) == ["lost", "suspected_lost"]
+    tasks = _every(client, "/api/v1/dispatch/tasks", dispatcher)
+    journeys = [client.get(f"/api/v1/dispatch/tasks/{t['id']}/journey", headers=dispatcher).json for t in tasks]
+    events = [(item["event"], item["source"]) for j in journeys for item in j["journey"]]
+    assert ("arrived_depot", "upstream") in events and ("out_for_delivery", "handheld") in events
+    assert ("handed_over", "handover") in events  # the second courier's handovers wrote theirs
+    scanned = next(j for j in journeys if any(i["event"] == "out_for_delivery" for i in j["journey"])
+                   and next(t for t in tasks if t["id"] == j["task_id"])["status"] in OPEN_STATUSES)
+    page = client.get(path_of(issue(client, make, scanned["task_id"])) + "?lang=en")
+    assert page.status_code == 200 and "Out for delivery" in page.text
