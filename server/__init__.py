@@ -9,7 +9,7 @@ def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
     from server import commands, database, extensions, faults, jsonio, logs, metrics, models, requests
     from server.api import api, register_blueprints
-    from server.services import appointments, attachments, duty, events, handover, receipts, tasks
+    from server.services import appointments, attachments, duty, events, handover, receipts, scans, tasks
     from server.sync_wiring import build_registry
     from sync import feed
 
@@ -33,6 +33,7 @@ def create_app(config: Config | None = None) -> Flask:
     tasks.init_app(app)
     appointments.init_app(app)
     handover.init_app(app)
+    scans.init_app(app)
     duty.init_app(app)
     receipts.init_app(app)
     attachments.init_app(app)

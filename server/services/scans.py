@@ -12,13 +12,15 @@ import json
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, event, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from schemas.limits import EARLIEST_TIME
 from schemas.vocab import OPEN_STATUSES
 from server.auth import Actor
 from server.clock import utcnow
+from server.database import bulk_insert
 from server.errors import Conflict, NotFound, RuleViolation
 from server.extensions import db
 from server.models import Parcel, ParcelScan, Task
@@ -26,20 +28,50 @@ from server.services import events
 from server.services.common import audit, oldest_first, snapshot
 
 DEDUP_WINDOW = timedelta(minutes=15)
+_PENDING = "fieldops.scans.pending"  # session.info: scans not yet written
 SYSTEM = "system"
 # The handover's outcome -> the scan it writes for each of the task's parcels.
 _SCAN_OF_OUTCOME = {"delivered": "handed_over", "refused": "returned"}
 
 
-def _add(*, task_id: str, parcel_no: str, event: str, source: str, effective_time: datetime,
+def _row(*, task_id: str, parcel_no: str, event: str, source: str, effective_time: datetime,
          reported_time: datetime | None, clock_suspect: bool, note: str | None = None,
-         received_at: datetime | None = None, **more) -> ParcelScan:
-    """Keep one scan (flushed with the transaction)."""
-    scan = ParcelScan(task_id=task_id, parcel_no=parcel_no, event=event, source=source, note=note,
-                      effective_time=effective_time, reported_time=reported_time, clock_suspect=clock_suspect,
-                      received_at=received_at or utcnow(), **more)
-    db.session.add(scan)
-    return scan
+         received_at: datetime | None = None, courier_id: str | None = None, device_id: str | None = None,
+         op_id: str | None = None, upstream_id: str | None = None, upstream_event_id: str | None = None,
+         upstream_digest: str | None = None) -> dict:
+    """A scan as plain values, every column given (a batch of them is one INSERT)."""
+    return {"task_id": task_id, "parcel_no": parcel_no, "event": event, "source": source, "note": note,
+            "effective_time": effective_time, "reported_time": reported_time, "clock_suspect": clock_suspect,
+            "received_at": received_at or utcnow(), "courier_id": courier_id, "device_id": device_id,
+            "op_id": op_id, "upstream_id": upstream_id, "upstream_event_id": upstream_event_id,
+            "upstream_digest": upstream_digest}
+
+
+def _buffer(**facts) -> None:
+    """Keep a scan for the next flush or the commit: a push's scans go in one INSERT (as the handover's steps:
+    built one by one as mapped objects they cost a push more than the rule that made them)."""
+    db.session.info.setdefault(_PENDING, []).append(_row(**facts))
+
+
+def _write(session: Session, _flush_context=None) -> None:
+    """Insert the scans buffered since the last flush (after the tasks they name), or at commit if none came."""
+    rows = session.info.pop(_PENDING, None)
+    if rows:
+        bulk_insert(session, ParcelScan.__table__, rows)
+
+
+def _forget(session: Session, _transaction=None) -> None:
+    """Scans buffered in a transaction that rolled back, or committed, are gone from the buffer."""
+    session.info.pop(_PENDING, None)
+
+
+def init_app(_app) -> None:
+    """Install the scan writer once per process (session events are per Session class)."""
+    if not event.contains(Session, "after_flush_postexec", _write):
+        event.listen(Session, "after_flush_postexec", _write)
+        event.listen(Session, "before_commit", _write)
+        event.listen(Session, "after_soft_rollback", _forget)
+        event.listen(Session, "after_commit", _forget)
 
 
 def _seen(parcels: list[Parcel], at: datetime) -> None:
@@ -51,7 +83,7 @@ def _seen(parcels: list[Parcel], at: datetime) -> None:
 
 def scan(*, actor: Actor, task: Task, parcel_no: str, event: str, note: str | None,
          device_time: datetime | None, reported_time: datetime | None = None, op_id: str | None = None,
-         clock_suspect: bool = False) -> ParcelScan:
+         clock_suspect: bool = False) -> None:
     """parcel.scan from a handheld: a parcel of the op's task seen at a point of its journey. Does not commit."""
     parcel = next((p for p in task.parcels if p.parcel_no == parcel_no), None)
     if parcel is None:
@@ -59,9 +91,9 @@ def scan(*, actor: Actor, task: Task, parcel_no: str, event: str, note: str | No
                             fields={"payload.parcel_no": ["Not a parcel of this task."]}, unchanged=True)
     at = device_time or utcnow()
     _seen([parcel], at)
-    return _add(task_id=task.id, parcel_no=parcel_no, event=event, source="handheld", note=note,
-                effective_time=at, reported_time=reported_time or device_time, clock_suspect=clock_suspect,
-                courier_id=actor.courier_id, device_id=actor.device_id, op_id=op_id)
+    _buffer(task_id=task.id, parcel_no=parcel_no, event=event, source="handheld", note=note, effective_time=at,
+            reported_time=reported_time or device_time, clock_suspect=clock_suspect, courier_id=actor.courier_id,
+            device_id=actor.device_id, op_id=op_id)
 
 
 def for_handover(*, task: Task, outcome: str | None = None, exceptions: list[str] = (), facts: dict) -> None:
@@ -75,9 +107,9 @@ def for_handover(*, task: Task, outcome: str | None = None, exceptions: list[str
     event = _SCAN_OF_OUTCOME.get(outcome)
     if event:
         for parcel in task.parcels:
-            _add(parcel_no=parcel.parcel_no, event=event, **common)
+            _buffer(parcel_no=parcel.parcel_no, event=event, **common)
     for parcel_no in exceptions:
-        _add(parcel_no=parcel_no, event="exception", note="inspection", **common)
+        _buffer(parcel_no=parcel_no, event="exception", note="inspection", **common)
     if event or exceptions:
         _seen([p for p in task.parcels if event or p.parcel_no in exceptions], at)
 
@@ -128,10 +160,11 @@ def record_upstream(*, actor: Actor, scans: list[dict]) -> dict:
             results.append({"event_id": event_id, "status": "rejected", "code": "unknown_parcel", "scan_id": None})
             continue
         effective, suspect = _upstream_time(item["occurred_at"], received)
-        row = _add(task_id=task.id, parcel_no=item["parcel_no"], event=item["event"], source="upstream",
-                   note=item.get("note"), effective_time=effective, reported_time=item["occurred_at"],
-                   clock_suspect=suspect, received_at=received, upstream_id=actor.id, upstream_event_id=event_id,
-                   upstream_digest=digest)
+        row = ParcelScan(**_row(task_id=task.id, parcel_no=item["parcel_no"], event=item["event"],
+                                source="upstream", note=item.get("note"), effective_time=effective,
+                                reported_time=item["occurred_at"], clock_suspect=suspect, received_at=received,
+                                upstream_id=actor.id, upstream_event_id=event_id, upstream_digest=digest))
+        db.session.add(row)
         _seen([p for p in task.parcels if p.parcel_no == item["parcel_no"]], effective)
         stored[event_id] = row  # the same id twice in one batch: the second is a retry of the first
         made.append(row)
