@@ -1,9 +1,7 @@
 """Parcel scans on the wire: the handheld's parcel.scan, upstream's batch, the journey, lost parcels."""
-from datetime import datetime, timezone
-
 from marshmallow import fields, validate
 
-from schemas.common import PageOut, PageQuery, Schema, integer, text
+from schemas.common import ANY_DATE_TIME_PATTERN, PageOut, PageQuery, Schema, integer, text
 from schemas.limits import MAX_INT32
 from schemas.vocab import LOST_STATES, SCAN_EVENTS, SCAN_SOURCES
 
@@ -24,11 +22,11 @@ class UpstreamScanIn(Schema):
     event_id = text(64, metadata={"description": "Unique per upstream system; makes a retry idempotent"})
     parcel_no = text(40)
     event = text(24, validate=validate.OneOf(SCAN_EVENTS))
-    # A time with its zone off by decades is kept and flagged, not refused (docs/decisions.md); only one no clock
-    # shows (before 1900, from 9000) is refused: at the calendar's ends it would not even turn into UTC.
-    occurred_at = fields.AwareDateTime(required=True, validate=validate.Range(
-        min=datetime(1900, 1, 1, tzinfo=timezone.utc), max=datetime(9000, 1, 1, tzinfo=timezone.utc),
-        max_inclusive=False), metadata={"description": "When it happened, with its zone"})
+    # Any time with its zone is kept, a clock off by decades flagged, not refused (docs/decisions.md), as a
+    # device's clock is (device_now).
+    occurred_at = fields.AwareDateTime(required=True, metadata={
+        "pattern": ANY_DATE_TIME_PATTERN, "description": "When it happened, with its zone (any year: a wrong clock "
+                                                         "is kept and flagged)"})
     note = text(500, required=False, load_default=None, allow_none=True)
 
 

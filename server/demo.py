@@ -184,9 +184,9 @@ def _journey_day(dispatcher: Actor, courier: Courier, task_ids: list[str], now: 
     stale = now - timedelta(hours=current_app.config["LOST_AFTER_HOURS"] + 2)
     morning = min(min(t.window_start for t in on_way) - timedelta(hours=2), now - timedelta(minutes=30))
     scans.record_upstream(actor=upstream, scans=[
-        {"event_id": f"DEMO-{p.parcel_no}", "parcel_no": p.parcel_no, "event": "arrived_depot",
-         "occurred_at": stale if task in missing else morning, "note": None}
-        for task in todo for p in task.parcels])
+        {"event_id": f"DEMO-{parcel.parcel_no}", "parcel_no": parcel.parcel_no, "event": "arrived_depot",
+         "occurred_at": stale if task in missing and parcel is task.parcels[0] else morning, "note": None}
+        for task in todo for parcel in task.parcels])
     for task in on_way:
         for parcel in task.parcels:
             scans.scan(actor=field, task=task, parcel_no=parcel.parcel_no, event="out_for_delivery", note=None,

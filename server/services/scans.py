@@ -9,7 +9,7 @@ docs/decisions.md, "Issue 22: the parcel's journey".
 """
 import hashlib
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from sqlalchemy import and_, event, func, or_, select
@@ -114,11 +114,19 @@ def for_handover(*, task: Task, outcome: str | None = None, exceptions: list[str
         _seen([p for p in task.parcels if event or p.parcel_no in exceptions], at)
 
 
-def _upstream_time(reported: datetime, received: datetime) -> tuple[datetime, bool]:
+def _in_utc(reported: datetime) -> datetime | None:
+    """The reported time in UTC; None at the calendar's very ends, where it has none (year 1 east of Greenwich)."""
+    try:
+        return reported.astimezone(timezone.utc)
+    except OverflowError:
+        return None
+
+
+def _upstream_time(reported: datetime | None, received: datetime) -> tuple[datetime, bool]:
     """(effective, suspect) of an upstream scan: the reported time when it can be (not before 2000, not after the
     receipt beyond the tolerance), else the receipt, the one time the server knows, flagged."""
     tolerance = timedelta(seconds=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
-    if EARLIEST_TIME <= reported <= received + tolerance:
+    if reported is not None and EARLIEST_TIME <= reported <= received + tolerance:
         return min(reported, received), False
     return received, True
 
@@ -159,10 +167,11 @@ def record_upstream(*, actor: Actor, scans: list[dict]) -> dict:
         if task is None:
             results.append({"event_id": event_id, "status": "rejected", "code": "unknown_parcel", "scan_id": None})
             continue
-        effective, suspect = _upstream_time(item["occurred_at"], received)
+        reported = _in_utc(item["occurred_at"])
+        effective, suspect = _upstream_time(reported, received)
         row = ParcelScan(**_row(task_id=task.id, parcel_no=item["parcel_no"], event=item["event"],
                                 source="upstream", note=item.get("note"), effective_time=effective,
-                                reported_time=item["occurred_at"], clock_suspect=suspect, received_at=received,
+                                reported_time=reported, clock_suspect=suspect, received_at=received,
                                 upstream_id=actor.id, upstream_event_id=event_id, upstream_digest=digest))
         db.session.add(row)
         _seen([p for p in task.parcels if p.parcel_no == item["parcel_no"]], effective)

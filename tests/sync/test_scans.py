@@ -164,6 +164,11 @@ def test_upstream_bad_input_wrong_role_and_wrong_clocks(make):
     items = journey(make, task["id"])["journey"]
     assert all(i["clock_suspect"] and i["effective_time"] == i["received_at"] for i in items)
     assert sorted(parse(i["reported_time"]).year for i in items) == [1970, 2099]
+    # Year 1 east of Greenwich has no UTC time: recorded, flagged, at its receipt, with no reported time.
+    edge = upstream(make, dict(up("C-3", parcel_no, "exception"), occurred_at="0001-01-01T00:00:00+08:00"))["results"][0]
+    assert edge["status"] == "recorded"
+    item = next(i for i in journey(make, task["id"])["journey"] if i["id"] == edge["scan_id"])
+    assert item["clock_suspect"] and item["reported_time"] is None
 
 
 def test_the_handover_writes_its_scans_and_a_courier_scan_counts_once(device, make, courier):
