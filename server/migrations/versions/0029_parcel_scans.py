@@ -1,7 +1,7 @@
 """Parcel scans (the parcel's journey) and a parcel's lost state
 
 Revision ID: 0029_parcel_scans
-Revises: 0026_checks_before_work
+Revises: 0028_service_promise
 Create Date: 2026-12-07 10:40:00
 
 parcel_scans: one row per event of a parcel (arrived_depot, out_for_delivery,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0029_parcel_scans'
-down_revision = '0026_checks_before_work'
+down_revision = '0028_service_promise'
 branch_labels = None
 depends_on = None
 
