@@ -17,11 +17,14 @@ SCREENSHOT = "/tmp/fieldops-journey-{lang}.png"
 
 def test_the_journey_newest_first_in_both_languages(page, live_server, client, make, server_clock):
     """Arrived at the depot (upstream, 3 h ago), out for delivery (the courier's scan, 1 h ago, with a note naming
-    the customer's phone): newest first, depot-local times, place-free wording; the note is not on the page."""
+    the customer's phone): newest first, depot-local times, place-free wording; the note is not on the page. The
+    task's next-day promise is shown in depot time."""
     courier = make.courier()
     with server_clock.at(server_clock.now() - timedelta(hours=6)):
+        collected = (server_clock.now() - timedelta(hours=1)).replace(microsecond=0)
         task = make.task(courier=courier, recipient={"name": "李雷", "phone": "13912345678",
-                                                     "address": "上海市黄浦区南京路88号"})
+                                                     "address": "上海市黄浦区南京路88号"},
+                         service_product="next_day", collected_at=collected.isoformat())
         device = Device(client, make.device(courier))
     parcel_no = task["parcels"][0]["parcel_no"]
     depot_at = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=3)
@@ -37,11 +40,11 @@ def test_the_journey_newest_first_in_both_languages(page, live_server, client, m
     assert rows == [f"{local[0].month}月{local[0].day}日 {local[0]:%H:%M} 快递员正在派送 {parcel_no}",
                     f"{local[1].month}月{local[1].day}日 {local[1]:%H:%M} 快件已到达派送网点 {parcel_no}"]
     assert "13912345678" not in page.page_source and "gate" not in page.page_source
-    if hasattr(__import__("server.models", fromlist=["Task"]).Task, "promised_at"):
-        assert text_of(page, "promised")  # the promise helper's promised_at, when it has landed
+    promised = datetime.fromisoformat(task["promise"]["promised_at"]).astimezone(local_zone())
+    assert text_of(page, "promised") == f"{promised.month}月{promised.day}日 {promised:%H:%M}"
     page.save_screenshot(SCREENSHOT.format(lang="zh"))
     follow(page, page.find_element(By.ID, "switch-lang"))
-    assert "Tracking" in text_of(page, "journey")
+    assert "Tracking" in text_of(page, "journey") and "Promised by" in text_of(page, "journey")
     rows = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#journey li.scan")]
     assert rows == [f"{local[0]:%a %d %b %H:%M} Out for delivery {parcel_no}",
                     f"{local[1]:%a %d %b %H:%M} Arrived at the delivery depot {parcel_no}"]
@@ -49,7 +52,8 @@ def test_the_journey_newest_first_in_both_languages(page, live_server, client, m
 
 
 def test_no_scans_yet_says_so(page, live_server, client, make):
-    """A parcel not yet scanned: the journey says there is nothing yet."""
+    """A parcel not yet scanned: the journey says there is nothing yet; a task without a promise shows none."""
     task = make.task()
     page.get(live_server + issue(client, make, task["id"]) + "?lang=en")
     assert text_of(page, "no-scans") == "No tracking events yet."
+    assert not page.find_elements(By.ID, "promised")
