@@ -161,6 +161,9 @@ class Parcel(db.Model):
     parcel_no: Mapped[str] = mapped_column(String(40))
     description: Mapped[str] = mapped_column(String(200), default="")
     count: Mapped[int] = mapped_column(default=1)
+    # What the sender declared it worth (fen) and whether they paid to insure it: a claim's rule reads them.
+    declared_value: Mapped[int | None]
+    insured: Mapped[bool] = mapped_column(default=False, server_default="0")
     task: Mapped[Task] = relationship(back_populates="parcels")
 
 

@@ -4,14 +4,15 @@ A figure is declared once (Figure): which rows it is about (`base`), which
 of them count (`counted`), or what is summed instead of counting, and, where
 a fact may be missing, which rows of the denominator are `unknown` (counted
 apart, never as a pass). The report turns every figure into SUM(CASE ...)
-columns of one GROUP BY query per source (tasks, complaints); the task list
+columns of one GROUP BY query per source (tasks, complaints, claims); the task list
 behind a figure reads the very same conditions. Nothing loads tasks into
 Python: only the grouped sums come back.
 
 Task figures belong to the depot-local service date of their task; promise
 figures (source `promises`) to the depot-local day their promise falls on (a
 task without a promise: its service date); complaint figures to the
-depot-local day the complaint was received.
+depot-local day the complaint was received; claim figures to the depot-local
+day the claim was opened.
 """
 import csv
 import io
@@ -28,12 +29,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME
-from schemas.vocab import (EXCEPTION_CONTACTS, EXCEPTION_FAILURES, EXCEPTION_WINDOW_OUTCOMES, ON_TIME_DECIDED,
+from schemas.vocab import (CLAIM_CLOSED, EXCEPTION_CONTACTS, EXCEPTION_FAILURES, EXCEPTION_WINDOW_OUTCOMES, ON_TIME_DECIDED,
                            ON_TIME_KEPT, ORDER_REFUSALS, UNAUTHORISED_DROPS)
 from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import (Appointment, AppointmentWindow, Complaint, ComplaintContact, ComplaintReopening,
+from server.models import (Appointment, AppointmentWindow, Claim, Complaint, ComplaintContact, ComplaintReopening,
                            ContactAttempt, Courier, Handover, HandoverStep, Parcel, Rating, Task, TaskAssignment,
                            TaskEvent)
 from server.services.common import decode_cursor, encode_cursor
@@ -176,7 +177,7 @@ class Figure:
     """A KPI: the rows it is about, which of them count, or what is summed over them instead."""
 
     name: str
-    source: str  # tasks | promises (tasks by the day of their promise) | complaints
+    source: str  # tasks | promises (tasks by the day of their promise) | complaints | claims
     unit: str  # ratio | seconds | score
     description: str
     base: Callable[[], ColumnElement]
@@ -301,6 +302,16 @@ def _complaint_decided() -> ColumnElement:
     return or_(Complaint.first_response_at.is_not(None), Complaint.response_due_at < _NOW)
 
 
+def _claim_done_or_overdue() -> ColumnElement:
+    """A claim paid or rejected, or one whose next step is past due."""
+    return or_(Claim.status.in_(_sql_list(CLAIM_CLOSED)), Claim.due_at < _NOW)
+
+
+def _claim_in_time() -> ColumnElement:
+    """Paid or rejected, every step taken by its due time."""
+    return and_(Claim.status.in_(_sql_list(CLAIM_CLOSED)), Claim.late_steps == 0)
+
+
 FIGURES = (
     Figure("on_time_delivery", "tasks", "ratio",
            "Windows of deliveries (and returns) kept, over every agreed or promised window decided kept, late, "
@@ -360,8 +371,19 @@ FIGURES = (
     Figure("complaint_satisfaction", "complaints", "ratio",
            "Customers satisfied with a complaint's outcome, over those who said.",
            lambda: Complaint.satisfaction.is_not(None), lambda: Complaint.satisfaction == "satisfied"),
+    Figure("claim_time", "claims", "ratio",
+           "Claims paid or rejected with every step by its due time, over claims paid, rejected or overdue.",
+           _claim_done_or_overdue, _claim_in_time),
+    Figure("claim_time_to_pay", "claims", "seconds", "Mean seconds from opening a claim to paying it.",
+           lambda: Claim.status == "paid", true, numerator=lambda: seconds_between(Claim.opened_at, Claim.paid_at)),
+    Figure("claim_accuracy", "claims", "ratio",
+           "Claims paid the amount first assessed, without a correction, over claims paid.",
+           lambda: Claim.status == "paid",
+           lambda: and_(Claim.corrections == 0, Claim.paid_amount == Claim.first_assessed_amount)),
 )
 BY_NAME = {figure.name: figure for figure in FIGURES}
+SOURCES = ("tasks", "promises", "complaints", "claims")
+_SUBJECT = {"complaints": "complaint", "claims": "claim"}  # the others' rows are tasks
 # The report's engine settings (_settle_in_for_a_big_read).
 REPORT_WORK_MEM = "64MB"
 REPORT_SQLITE_CACHE_KIB = 64 * 1024
@@ -422,12 +444,22 @@ def _group_key(source: str, group_by: str | None) -> ColumnElement:
     if group_by is None:
         return _ALL_SQL
     if group_by == "courier":
-        return func.coalesce(Complaint.courier_id if source == "complaints" else Task.courier_id, _NO_GROUP_SQL)
+        return func.coalesce(_courier_of(source), _NO_GROUP_SQL)
     if group_by == "depot":
         return func.coalesce(Courier.depot, _NO_GROUP_SQL)
     if source == "promises":
         return func.coalesce(Task.promise_date, Task.service_date)
-    return Task.service_date if source == "tasks" else _local_day(Complaint.received_at)
+    return Task.service_date if source == "tasks" else _local_day(_dated_by(source))
+
+
+def _courier_of(source: str):
+    """The courier a source's row belongs to (a complaint's own; a task's, a promise's and a claim's: the task's)."""
+    return Complaint.courier_id if source == "complaints" else Task.courier_id
+
+
+def _dated_by(source: str):
+    """The time that puts a complaint or a claim on its depot-local day."""
+    return Complaint.received_at if source == "complaints" else Claim.opened_at
 
 
 def _rows(source: str, columns: list, group_by: str | None, start: date, end: date, *, stored_order: bool = False):
@@ -454,9 +486,11 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
                  .outerjoin(_refused, _refused.c.task_id == Task.id))
         return query.outerjoin(Courier, Courier.id == Task.courier_id) if group_by == "depot" else query
     first, last = local_day_bounds(start)[0], local_day_bounds(end)[1]
-    query = select(*columns).select_from(Complaint).where(Complaint.received_at >= first,
-                                                          Complaint.received_at < last)
-    return query.outerjoin(Courier, Courier.id == Complaint.courier_id) if group_by == "depot" else query
+    table, dated = (Complaint, Complaint.received_at) if source == "complaints" else (Claim, Claim.opened_at)
+    query = select(*columns).select_from(table).where(dated >= first, dated < last)
+    if source == "claims":
+        query = query.join(Task, Task.id == Claim.task_id)
+    return query.outerjoin(Courier, Courier.id == _courier_of(source)) if group_by == "depot" else query
 
 
 def _stored_in_range(in_range: ColumnElement):
@@ -570,7 +604,7 @@ def report(*, start: date, end: date, group_by: str | None = None, link: Callabl
     link = link or (lambda name, group: f"/api/v1/reports/kpis/{name}/tasks")
     _settle_in_for_a_big_read()
     sums: dict[str, dict] = {}
-    for source in ("tasks", "promises", "complaints"):
+    for source in SOURCES:
         for key, figures in _aggregate(source, group_by, start, end, now).items():
             sums.setdefault(key, {}).update(figures)
     total: dict[str, tuple[int, int, int]] = {}
@@ -614,9 +648,8 @@ def _group_filter(source: str, group_by: str | None, group: str | None) -> Colum
         if source == "promises":
             return func.coalesce(Task.promise_date, Task.service_date) == day
         first, last = local_day_bounds(day)
-        return and_(Complaint.received_at >= first, Complaint.received_at < last)
-    column = (Complaint.courier_id if source == "complaints" else Task.courier_id) if group_by == "courier" \
-        else Courier.depot
+        return and_(_dated_by(source) >= first, _dated_by(source) < last)
+    column = _courier_of(source) if group_by == "courier" else Courier.depot
     return column.is_(None) if group == NO_GROUP else column == group
 
 
@@ -626,7 +659,7 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     (and, for a figure with unknowns, whether a missing fact leaves it open)."""
     fig = figure(name)
     check_range(start=start, end=end)
-    key = Complaint.id if fig.source == "complaints" else Task.id
+    key = {"complaints": Complaint.id, "claims": Claim.id}.get(fig.source, Task.id)
     unknown = case((fig.unknown(), true()), else_=false()) if fig.unknown is not None else false()
     query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted"),
                                unknown.label("unknown")],
@@ -637,7 +670,7 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow())).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return {"figure": fig.name, "subject": "complaint" if fig.source == "complaints" else "task",
+    return {"figure": fig.name, "subject": _SUBJECT.get(fig.source, "task"),
             "items": [{"id": str(row.id), "counted": bool(row.counted), "unknown": bool(row.unknown)} for row in rows],
             "next_cursor": encode_cursor(str(rows[-1].id)) if more and rows else None}
 
