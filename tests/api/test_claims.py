@@ -153,6 +153,21 @@ def test_an_insured_parcel_is_paid_up_to_its_declared_value(client, make):
     assert (assessed["rule"], assessed["amount"]) == ("insured_declared_value", 12_000)  # the claim caps it
 
 
+def test_the_fees_of_a_task_are_shared_over_its_parcels(client, make, app):
+    """Uninsured, two parcels, fees 12 + 3 yuan: 7.50 yuan paid per parcel, capped at 3 x = 22.50 yuan; the
+    multiple is the company's setting."""
+    task = make.task(parcels=[parcel("PF2-1"), parcel("PF2-2")], cod_amount=4990,
+                     fees=[{"code": "delivery", "amount": 1200}, {"code": "cod_service", "amount": 300}])
+    claim = open_claim(client, make, {"origin": "dispatch", "task_id": task["id"], "parcel_no": "PF2-2",
+                                      "kind": "loss", "description": "Missing.", "claimed_amount": 9_000})
+    assessed = step(client, make, claim, "assess", {"loss_amount": 9_000})
+    assert (assessed["amount"], assessed["entries"][-1]["data"]["inputs"]["fees_paid"]) == (2_250, 750)
+    app.config["CLAIM_FEE_MULTIPLE"] = 10
+    other = open_claim(client, make, {"origin": "dispatch", "task_id": task["id"], "parcel_no": "PF2-1",
+                                      "kind": "loss", "description": "Missing.", "claimed_amount": 9_000})
+    assert step(client, make, other, "assess", {"loss_amount": 9_000})["amount"] == 7_500
+
+
 def test_a_correction_is_a_new_entry_and_the_claim_is_no_longer_accurate(client, make, today):
     """A payment is never edited: an admin's correction is a new audited entry naming it; the figure sees it."""
     task = make.task(parcels=[parcel("PC-1")], fees=[{"code": "delivery", "amount": 1000}])
