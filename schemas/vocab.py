@@ -150,7 +150,7 @@ CLAIM_STATUSES = ("opened", "assessed", "approved", "paid", "rejected")
 CLAIM_CLOSED = ("paid", "rejected")
 # A claim entry: a step, or a correction of an amount an earlier entry fixed (an assessment or a payment).
 CLAIM_ENTRY_KINDS = ("opened", "assessed", "approved", "paid", "rejected", "correction")
-# The handover exceptions a claim may open from, and the claim kind each makes.
+# The handover exceptions a claim may open from, and the claim kind each makes (a refusal: when refused as damaged).
 CLAIM_EXCEPTION_KINDS = {"damage": "damage", "discrepancy": "loss", "refusal": "damage"}
 SATISFACTION = ("satisfied", "neutral", "dissatisfied")
 # Why a courier's grade is what it is: one reason per violation code, the on-time rate, the critical cap.

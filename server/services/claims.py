@@ -79,9 +79,12 @@ def _origin(origin: str, origin_id: str | None, task_id: str | None) -> tuple[st
         allowed = ("refusal",) if origin == "refusal" else ("damage", "discrepancy")
         if exception is None or exception.kind not in allowed:
             raise NotFound(f"No {' or '.join(allowed)} exception {origin_id}.", code="origin_not_found")
-        items = (exception.detail or {}).get("items") or []
-        return exception.task_id, str(exception.id), CLAIM_EXCEPTION_KINDS[exception.kind], \
-            [item.get("parcel_no") for item in items if isinstance(item, dict)]
+        detail = exception.detail or {}
+        kind = CLAIM_EXCEPTION_KINDS[exception.kind]
+        if exception.kind == "refusal" and detail.get("reason") != "damaged":
+            kind = None  # refused for another reason: the claim says what it is for
+        return exception.task_id, str(exception.id), kind, \
+            [item.get("parcel_no") for item in detail.get("items") or [] if isinstance(item, dict)]
     if origin == "complaint":
         complaint = db.session.get(Complaint, int(origin_id)) if origin_id.isdigit() else None
         if complaint is None:

@@ -418,3 +418,25 @@ def test_the_customer_claims_from_the_receipt_page_and_sees_its_status(client, m
     assert client.post(other_path + "/claim", data={**form, "csrf": other_csrf}).status_code == 429
     assert client.get(CLAIMS, query_string={"origin": "customer"}, headers=make.headers("quality")).json[
         "items"][0]["id"] == claims[0]["id"]  # nothing opened past the budget
+
+
+def test_a_csv_manifest_declares_and_insures_its_parcels(client, make):
+    """The CSV import's parcel_declared_value and parcel_insured columns (left out: a legacy manifest's parcel, not
+    insured and no value); a bad cell names its line and column."""
+    header = ("waybill_no,kind,recipient_name,recipient_phone,address,window_start,window_end,parcel_no,"
+              "parcel_declared_value,parcel_insured\n")
+    window = "2026-11-22T09:00:00+08:00,2026-11-22T11:00:00+08:00"
+    body = header + (f"CSVC001,delivery,Ann,13900000001,1 Main St,{window},PV1,30000,true\n"
+                     "CSVC001,,,,,,,PV2,,\n")
+    answer = client.post("/api/v1/dispatch/tasks/import", data=body, content_type="text/csv",
+                         headers=make.headers("dispatcher"))
+    assert answer.status_code == 201, answer.json
+    task = client.get(f"/api/v1/dispatch/tasks/{answer.json['ids'][0]}", headers=make.headers("dispatcher")).json
+    assert [(p["parcel_no"], p["declared_value"], p["insured"]) for p in task["parcels"]] == [
+        ("PV1", 30_000, True), ("PV2", None, False)]
+    bad = header + (f"CSVC002,delivery,Ann,13900000001,1 Main St,{window},PV3,lots,true\n"
+                    f"CSVC003,delivery,Ann,13900000001,1 Main St,{window},PV4,,true\n")
+    answer = client.post("/api/v1/dispatch/tasks/import", data=bad, content_type="text/csv",
+                         headers=make.headers("dispatcher"))
+    assert answer.status_code == 422
+    assert set(answer.json["fields"]) == {"rows.2.parcel_declared_value", "rows.3.parcel_declared_value"}
