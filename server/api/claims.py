@@ -6,6 +6,7 @@ from schemas.claims import (ClaimAssessIn, ClaimCorrectIn, ClaimIn, ClaimOut, Cl
                             ClaimRejectIn)
 from server.auth import OFFICE, current_actor, require
 from server.services import claims
+from server.services.claims import ASSESSORS, PAYERS
 
 blp = Blueprint("claims", __name__, url_prefix="/api/v1/dispatch/claims", description="Claims (quality, admin)")
 
@@ -45,7 +46,7 @@ class ClaimById(MethodView):
 class ClaimAssessment(MethodView):
     """The assessment by the compensation rules."""
 
-    @require(*OFFICE)
+    @require(*ASSESSORS)
     @blp.arguments(ClaimAssessIn)
     @blp.response(200, ClaimOut)
     def post(self, data, claim_id):
@@ -57,7 +58,7 @@ class ClaimAssessment(MethodView):
 class ClaimApproval(MethodView):
     """The approval."""
 
-    @require(*OFFICE)
+    @require(*ASSESSORS)
     @blp.response(200, ClaimOut)
     def post(self, claim_id):
         """Approve an assessed claim (quality up to the approval limit, admin any amount)."""
@@ -68,7 +69,7 @@ class ClaimApproval(MethodView):
 class ClaimRejection(MethodView):
     """The rejection."""
 
-    @require(*OFFICE)
+    @require(*ASSESSORS)
     @blp.arguments(ClaimRejectIn)
     @blp.response(200, ClaimOut)
     def post(self, data, claim_id):
@@ -80,7 +81,7 @@ class ClaimRejection(MethodView):
 class ClaimPayment(MethodView):
     """The payment."""
 
-    @require(*OFFICE)
+    @require(*PAYERS)
     @blp.arguments(ClaimPayIn)
     @blp.response(200, ClaimOut)
     def post(self, data, claim_id):
@@ -92,7 +93,7 @@ class ClaimPayment(MethodView):
 class ClaimCorrections(MethodView):
     """Corrections of amounts."""
 
-    @require(*OFFICE)
+    @require(*PAYERS)
     @blp.arguments(ClaimCorrectIn)
     @blp.response(201, ClaimOut)
     def post(self, data, claim_id):

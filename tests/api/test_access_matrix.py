@@ -123,7 +123,8 @@ def world(client, make, app):
                     "link_id": re.search(r"customer-links/([^/]+)/", link.json["qr_png"]).group(1), "code": code, "fmt": "png", "sha256": sha256,
                     "name": "sync-maintain", "figure": "on_time_delivery", "number": "FO-20000101-00001",
                     "template_id": "k-none", "subscription_id": "w-none", "conflict_id": 999999,
-                    "defect_id": 999999, "complaint_id": 999999, "entry_id": 999999, "delivery_id": 999999}
+                    "defect_id": 999999, "complaint_id": 999999, "entry_id": 999999, "delivery_id": 999999,
+                    "claim_id": 999999}
     courier_values = {"task_id": task_a["id"], "sha256": sha256}
     return {"tokens": tokens, "staff": staff_values, "courier": courier_values,
             "victim_token": victim_token}
