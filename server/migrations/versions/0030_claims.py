@@ -1,7 +1,7 @@
 """Claims (理赔): claims and their append-only entries; parcels' declared value and insurance
 
 Revision ID: 0030_claims
-Revises: 0026_checks_before_work
+Revises: 0028_service_promise
 Create Date: 2026-12-07 10:40:00
 
 Parcels stored before this revision were not insured and declared no value
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0030_claims'
-down_revision = '0026_checks_before_work'
+down_revision = '0028_service_promise'
 branch_labels = None
 depends_on = None
 
