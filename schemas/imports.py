@@ -12,7 +12,8 @@ from server.jsonio import request_json
 
 CSV_COLUMNS = ("waybill_no", "kind", "recipient_name", "recipient_phone", "address", "lat", "lon",
                "window_start", "window_end", "cod_amount", "fees", "parcel_no",
-               "parcel_description", "parcel_count", "service_product", "collected_at")
+               "parcel_description", "parcel_count", "service_product", "collected_at", "parcel_declared_value",
+               "parcel_insured")
 _REQUIRED_COLUMNS = ("waybill_no", "kind", "recipient_name", "recipient_phone", "address",
                      "window_start", "window_end", "parcel_no")
 # Where a TaskIn field comes from in the CSV.
@@ -21,7 +22,7 @@ _COLUMN_OF = {"recipient.name": "recipient_name", "recipient.phone": "recipient_
               "window.start": "window_start", "window.end": "window_end",
               "window._schema": "window_end", "recipient": "recipient_name"}
 _PARCEL_COLUMN = {"parcel_no": "parcel_no", "description": "parcel_description",
-                  "count": "parcel_count"}
+                  "count": "parcel_count", "declared_value": "parcel_declared_value", "insured": "parcel_insured"}
 # ASCII digits only: str.isdigit() also accepts superscripts and other digits int() refuses.
 # At most 30 of them: int() refuses over 4,300 digits, and any longer number is out of range anyway
 # (left as text, the schema calls it not a valid integer).
@@ -72,7 +73,9 @@ def _csv_group_to_spec(rows: list[tuple[int, dict]]) -> dict:
         "fees": _parse_fees(first.get("fees")),
         "parcels": [{"parcel_no": _blank_to_none(row.get("parcel_no")),
                      "description": (row.get("parcel_description") or "").strip(),
-                     "count": _whole_number(row.get("parcel_count"), 1)} for _, row in rows],
+                     "count": _whole_number(row.get("parcel_count"), 1),
+                     "declared_value": _whole_number(row.get("parcel_declared_value")),
+                     "insured": _blank_to_none(row.get("parcel_insured")) or False} for _, row in rows],
     }
     return spec
 

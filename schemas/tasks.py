@@ -29,6 +29,22 @@ class ParcelIn(Schema):
     count = integer(minimum=1, maximum=10_000, load_default=1)
 
 
+class DeclaredParcelIn(ParcelIn):
+    """A parcel of a manifest, with what its sender declared and insured (a claim's rule reads them)."""
+
+    declared_value = money(load_default=None, allow_none=True, metadata={
+        "description": "What the sender declared the parcel worth, in fen (required when insured)"})
+    insured = fields.Boolean(load_default=False, metadata={
+        "description": "The sender paid for declared-value insurance: a claim is paid up to the declared value"})
+
+    @validates_schema
+    def _insured_declares(self, data, **_kw):
+        """An insured parcel is insured for a value: it must declare one above zero."""
+        if data.get("insured") and not data.get("declared_value"):
+            raise ValidationError("An insured parcel declares its value (fen, above zero).",
+                                  field_name="declared_value")
+
+
 class FeeIn(Schema):
     """A published fee, in fen."""
 
@@ -56,7 +72,7 @@ class TaskIn(Schema):
     waybill_no = identifier(40, **WAYBILL)
     kind = text(16, validate=validate.OneOf(TASK_KINDS))
     recipient = fields.Nested(RecipientIn, required=True)
-    parcels = fields.List(fields.Nested(ParcelIn), required=True, validate=validate.Length(min=1, max=200),
+    parcels = fields.List(fields.Nested(DeclaredParcelIn), required=True, validate=validate.Length(min=1, max=200),
                           metadata={"description": "Each parcel_no once"})
     cod_amount = money(load_default=0, metadata={
         "description": f"In fen; 0 for a pickup; with the fees at most {MAX_MONEY} (the amount due is one payment)"})
@@ -142,6 +158,13 @@ class ParcelOut(Schema):
     count = fields.Integer()
 
 
+class DeclaredParcelOut(ParcelOut):
+    """A parcel as dispatch sees it: with its declared value and insurance."""
+
+    declared_value = fields.Integer(allow_none=True)
+    insured = fields.Boolean()
+
+
 class FeeOut(Schema):
     """A fee charged, in fen."""
 
@@ -198,7 +221,7 @@ class TaskOut(Schema):
     status = fields.String()
     version = fields.Integer()
     recipient = fields.Function(lambda task: _recipient_out.dump(task))
-    parcels = fields.List(fields.Nested(ParcelOut))
+    parcels = fields.List(fields.Nested(DeclaredParcelOut))
     cod_amount = fields.Integer()
     fees = fields.List(fields.Nested(FeeOut))
     window = fields.Function(lambda task: _window_out.dump(task))

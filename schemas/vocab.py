@@ -142,6 +142,16 @@ COMPLAINT_STATUSES = ("open", "responded", "resolved", "reopened")
 COMPLAINT_CONTACT_KINDS = ("first_response", "contact", "legacy")
 COMPLAINT_CONTACT_CHANNELS = ("phone", "sms", "email", "in_person", "app", "web")
 COMPLAINT_OUTCOMES = ("upheld", "rejected", "withdrawn")
+# Claims (理赔): where a claim came from, what it is for, and its steps:
+# opened -> assessed -> approved -> paid; opened | assessed -> rejected.
+CLAIM_ORIGINS = ("exception", "refusal", "complaint", "customer", "dispatch")
+CLAIM_KINDS = ("damage", "loss", "other")
+CLAIM_STATUSES = ("opened", "assessed", "approved", "paid", "rejected")
+CLAIM_CLOSED = ("paid", "rejected")
+# A claim entry: a step, or a correction of an amount an earlier entry fixed (an assessment or a payment).
+CLAIM_ENTRY_KINDS = ("opened", "assessed", "approved", "paid", "rejected", "correction")
+# The handover exceptions a claim may open from, and the claim kind each makes (a refusal: when refused as damaged).
+CLAIM_EXCEPTION_KINDS = {"damage": "damage", "discrepancy": "loss", "refusal": "damage"}
 SATISFACTION = ("satisfied", "neutral", "dissatisfied")
 # Why a courier's grade is what it is: one reason per violation code, the on-time rate, the critical cap.
 GRADE_REASONS = ("violations", "on_time_rate", "low_ratings", "critical_violation")
@@ -152,7 +162,8 @@ KPI_GROUPS = ("courier", "depot", "day")
 # and delivered to webhook subscriptions. Named <entity>.<event>.
 EVENT_TYPES = ("task.assigned", "task.delivered", "task.refused", "task.exception_raised",
                "appointment.confirmed", "appointment.rescheduled", "appointment.missed",
-               "vehicle.out_of_service", "complaint.opened", "grade.changed", "parcel.lost", "parcel.found")
+               "vehicle.out_of_service", "complaint.opened", "grade.changed", "parcel.lost", "parcel.found",
+               "claim.opened", "claim.decided", "claim.paid")
 # pending -> delivered | dead (after the last attempt); an admin's replay makes any delivery pending again.
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 

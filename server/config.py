@@ -178,6 +178,14 @@ class Config:
         self.COMPLAINT_RESPONSE_HOURS = _env_int("COMPLAINT_RESPONSE_HOURS", 24)
         # The same contact (staff member, channel and note) recorded again this soon is a double submission.
         self.COMPLAINT_CONTACT_REPEAT_SECONDS = _env_int("COMPLAINT_CONTACT_REPEAT_SECONDS", 600)
+        # Claims (理赔, docs/decisions.md "Claims"): an uninsured parcel is paid its actual loss up to this multiple
+        # of the fees paid for it; an approval above this amount (fen) is the admin's; each step falls due this
+        # long after the step before it.
+        self.CLAIM_FEE_MULTIPLE = _env_int("CLAIM_FEE_MULTIPLE", 3)
+        self.CLAIM_APPROVAL_LIMIT = _env_int("CLAIM_APPROVAL_LIMIT", 50_000)
+        self.CLAIM_ASSESS_HOURS = _env_int("CLAIM_ASSESS_HOURS", 72)
+        self.CLAIM_APPROVE_HOURS = _env_int("CLAIM_APPROVE_HOURS", 48)
+        self.CLAIM_PAY_HOURS = _env_int("CLAIM_PAY_HOURS", 168)
         # The service grade (docs/decisions.md, "Complaints and the service grade"): a score of 100
         # less points per violation by severity and per percentage point of on-time rate below target,
         # over a rolling window; A at or above GRADE_A_MIN, B at or above GRADE_B_MIN, else C.

@@ -12,8 +12,9 @@ from server.auth import STAFF_TOKEN_PREFIX, Actor
 from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
-from server.models import ApiToken, ChecklistTemplate, Courier, StaffUser, Task, TaskAssignment, Vehicle
-from server.services import (appointments, attachments, complaints, customer_links, devices, grades, handover,
+from server.models import (ApiToken, ChecklistTemplate, Courier, HandoverException, StaffUser, Task, TaskAssignment,
+                           Vehicle)
+from server.services import (appointments, attachments, claims, complaints, customer_links, devices, grades, handover,
                              promises, scans, staff, tasks, violations)
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
@@ -162,7 +163,42 @@ def _handover_day(courier: Courier, task_ids: list[str], now: datetime) -> str:
     db.session.commit()
     return (f"handovers of {courier.name}: COD {cod.waybill_no if cod else '-'}, refused {refused.waybill_no} "
             f"(return {handover.return_waybill(refused)}), damaged {damaged.waybill_no}, locker {locker.waybill_no}, "
-            f"pickup {pickup.waybill_no}")
+            f"pickup {pickup.waybill_no}; " + _claims(damaged, refused, [t for t in (cod, locker) if t] + deliveries))
+
+
+def _claims(damaged: Task, refused: Task, others: list[Task]) -> str:
+    """One claim in each state: the damage signed for claimed and paid, the refusal's claim rejected, and claims
+    dispatch opened for other parcels left opened, assessed and approved."""
+    quality = Actor(kind="staff", id=db.session.scalar(
+        select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
+    admin_id = db.session.scalar(select(StaffUser.id).where(StaffUser.username == "demo-admin")) \
+        or staff.create(username="demo-admin", role="admin")[0].id
+    admin = Actor(kind="staff", id=admin_id, role="admin")
+
+    def exception_of(task: Task, kind: str) -> str:
+        return str(db.session.scalar(select(HandoverException.id).where(HandoverException.task_id == task.id,
+                                                                        HandoverException.kind == kind)))
+
+    paid = claims.open_claim(actor=quality, origin="exception", origin_id=exception_of(damaged, "damage"),
+                             parcel_no=damaged.parcels[0].parcel_no, description="Crushed box, the contents broken.",
+                             claimed_amount=8000)
+    claims.assess(actor=quality, claim_id=paid.id, loss_amount=6000)
+    claims.approve(actor=quality, claim_id=paid.id)
+    claims.pay(actor=admin, claim_id=paid.id, reference="DEMO-PAY-0001")
+    rejected = claims.open_claim(actor=quality, origin="refusal", origin_id=exception_of(refused, "refusal"),
+                                 parcel_no=refused.parcels[0].parcel_no, kind="other",
+                                 description="The customer says it was faulty.", claimed_amount=3000)
+    claims.reject(actor=quality, claim_id=rejected.id, reason="Refused for quality: the sender's matter.")
+    later = list({t.id: t for t in others if t.id not in (damaged.id, refused.id)}.values())[:3]
+    for n, task in enumerate(later):
+        claim = claims.open_claim(actor=quality, origin="dispatch", task_id=task.id,
+                                  parcel_no=task.parcels[0].parcel_no, kind="damage",
+                                  description="The customer called: a dented box.", claimed_amount=2000)
+        if n >= 1:
+            claims.assess(actor=quality, claim_id=claim.id, loss_amount=1500)
+        if n >= 2:
+            claims.approve(actor=quality, claim_id=claim.id)
+    return f"claims: paid, rejected, and {len(later)} opened, assessed, approved"
 # A 1x1 PNG: the demo's photo of the broken safety equipment.
 _DEMO_PHOTO = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000"
                             "1f15c4890000000d4944415478da63f8cfc0f01f0005000201a5d9bd6f0000000049454e44ae426082")

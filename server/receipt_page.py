@@ -4,14 +4,15 @@ Server-rendered, outside the API and its OpenAPI spec, like the customer page.
 """
 import logging
 
-from flask import Blueprint, Response, g, render_template, request
+from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
 
+from schemas.claims import ClaimForm
 from server.clock import local_zone
-from server.customer_page import PAGE_CSP, page_language
+from server.customer_page import PAGE_CSP, VISIT_COOKIE, _csrf, _form, _visit_nonce, page_language
 from server.errors import DomainError, NotFound, http_error_code, problem_response
 from server.qr import QR_FORMATS, qr_image
-from server.services import receipts
+from server.services import claims, receipts
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,15 @@ TEXT = {
         "condition_ok": "完好", "condition_damaged": "破损", "condition_missing": "缺失",
         "fee_delivery": "派送费", "fee_cod_service": "代收货款服务费", "fee_insurance": "保价费",
         "fee_packaging": "包装费", "fee_storage": "超期保管费",
+        "claims": "理赔", "claim_new": "申请理赔", "claim_parcel": "包裹", "claim_kind": "类型",
+        "claim_kind_damage": "破损", "claim_kind_loss": "丢失", "claim_kind_other": "其他",
+        "claim_description": "情况说明", "claim_amount": "索赔金额（元）", "claim_send": "提交理赔申请",
+        "claim_status_opened": "已受理", "claim_status_assessed": "已核定", "claim_status_approved": "已批准",
+        "claim_status_paid": "已赔付", "claim_status_rejected": "未予赔付", "claim_paid": "赔付金额",
+        "done_claim": "理赔申请已提交，处理进度会显示在这里。",
+        "err_csrf_failed": "页面已过期，请重新打开链接后再提交。",
+        "err_validation_failed": "提交的内容有误，请检查后重试。",
+        "err_claim_already_open": "这个包裹已有处理中的理赔申请，进度显示在回单页上。",
         "err_receipt_link_invalid": "这个回单链接无效。请检查完整链接或扫描回单上的二维码。",
         "err_rate_limited": "操作太频繁了，请稍后再试。", "err_other": "出了点问题，请稍后再试。",
     },
@@ -44,6 +54,16 @@ TEXT = {
         "fee_delivery": "Delivery fee", "fee_cod_service": "Cash-on-delivery service fee",
         "fee_insurance": "Declared-value insurance", "fee_packaging": "Packaging",
         "fee_storage": "Storage beyond the free period",
+        "claims": "Claims", "claim_new": "Claim for damage or loss", "claim_parcel": "Parcel",
+        "claim_kind": "What happened", "claim_kind_damage": "damaged", "claim_kind_loss": "lost",
+        "claim_kind_other": "other", "claim_description": "Describe it", "claim_amount": "Amount claimed (yuan)",
+        "claim_send": "Send the claim", "claim_status_opened": "received", "claim_status_assessed": "assessed",
+        "claim_status_approved": "approved", "claim_status_paid": "paid", "claim_status_rejected": "not paid",
+        "claim_paid": "Paid", "done_claim": "Claim sent: its progress is shown here.",
+        "err_csrf_failed": "This page has expired; please open the link again and resubmit.",
+        "err_validation_failed": "Something in the form was not right; please check it and try again.",
+        "err_claim_already_open": "A claim for this parcel is already being handled; its progress is shown on the "
+                                  "receipt page.",
         "err_receipt_link_invalid": "This receipt link is not valid. Please check the whole link or scan the "
                                     "receipt's QR code.",
         "err_rate_limited": "Too many requests; please try again in a few minutes.",
@@ -75,7 +95,18 @@ def show(token):
     lang = page_language()
     return render_template("receipt/page.html", t=TEXT[lang], lang=lang, token=token, view=view, yuan=yuan,
                            time=view["time"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
-                           other="en" if lang == "zh" else "zh")
+                           other="en" if lang == "zh" else "zh", claims=claims.for_customer(receipt=receipt),
+                           csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done") == "claim")
+
+
+@bp.post("/<token>/claim")
+def claim(token):
+    """The customer claims for a damaged or lost parcel of the receipt; the page then shows its status."""
+    receipt = receipts.open_page(token=token)
+    form = _form(ClaimForm, receipt)
+    claims.open_for_customer(receipt=receipt, kind=form["kind"], description=form["description"],
+                             claimed_amount=form["claimed_amount"], parcel_no=form["parcel_no"])
+    return redirect(url_for(".show", token=token, lang=page_language(), done="claim"), code=303)
 
 
 @bp.get("/<token>.json")
@@ -123,9 +154,14 @@ def _unexpected(error: Exception):
 
 @bp.after_request
 def _headers(response):
-    """The customer page's strict CSP; not cached, not referred (nosniff is set on every answer)."""
+    """The customer page's strict CSP; not cached, not referred (nosniff is set on every answer); the visit cookie
+    of the claim form's CSRF token when it is new."""
     response.headers["Content-Security-Policy"] = PAGE_CSP
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["Vary"] = "Accept, Accept-Language"
+    nonce = g.pop("new_visit_nonce", None)
+    if nonce:
+        response.set_cookie(VISIT_COOKIE, nonce, path=bp.url_prefix + "/", httponly=True, samesite="Strict",
+                            secure=request.is_secure)
     return response

@@ -38,6 +38,8 @@ def test_the_demo_shows_only_states_the_product_can_reach(app, client, make):
         (t["waybill_no"], 0, set()) for t in pickups]
     assert all(t["cod_amount"] for t in tasks if "cod_service" in fees[t["id"]])
     assert any(t["cod_amount"] and t["kind"] == "delivery" for t in tasks)  # the demo still shows COD
+    claims = _every(client, "/api/v1/dispatch/claims", make.headers("quality"))
+    assert sorted(c["status"] for c in claims) == ["approved", "assessed", "opened", "paid", "rejected"]
     board = {item["task_id"]: item for item in _every(client, "/api/v1/dispatch/appointments", dispatcher)}
     assert [item["state"] for item in board.values()].count("missed") == 1
     for task in tasks:
@@ -65,7 +67,7 @@ class _Clock(datetime):
 
 
 # Instants that are rightly later than the facts: windows, forecasts, deadlines and expiries.
-_AHEAD = {"window_start", "window_end", "start", "end", "notice_eta", "expires_at", "response_due_at",
+_AHEAD = {"window_start", "window_end", "start", "end", "notice_eta", "expires_at", "response_due_at", "due_at",
           "next_attempt_at", "claimed_until", "window_to", "promised_at"}
 
 

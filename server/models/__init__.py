@@ -2,6 +2,7 @@
 from server.models.appointments import Appointment, AppointmentWindow, ContactAttempt
 from server.models.checklists import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift,
                                       VehicleDefect)
+from server.models.claims import Claim, ClaimEntry
 from server.models.complaints import Complaint, ComplaintContact, ComplaintReopening
 from server.models.couriers import Courier, Device, Enrollment
 from server.models.customer_links import CustomerLink
@@ -24,7 +25,7 @@ from server.models.violations import Violation
 __all__ = [
     "Appointment", "AppointmentWindow", "ContactAttempt", "Violation",
     "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
-    "Attachment", "ApiToken", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
+    "Attachment", "ApiToken", "Claim", "ClaimEntry", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
     "ComplaintReopening", "Courier", "CreatedEntity",
     "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel", "ParcelScan",
     "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",

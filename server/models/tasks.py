@@ -165,6 +165,9 @@ class Parcel(db.Model):
     lost_state: Mapped[str | None] = mapped_column(String(16))
     lost_state_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lost_state_by: Mapped[str | None] = mapped_column(String(32))  # a staff id, or "system"
+    # What the sender declared it worth (fen) and whether they paid to insure it: a claim's rule reads them.
+    declared_value: Mapped[int | None]
+    insured: Mapped[bool] = mapped_column(default=False, server_default="0")
     task: Mapped[Task] = relationship(back_populates="parcels")
     __table_args__ = (
         # Dispatch's list of parcels in a lost state: small, whatever the number of parcels.

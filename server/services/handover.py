@@ -470,8 +470,8 @@ def _return_task(task: Task, actor: Actor) -> Task:
                     recipient_name=task.recipient_name, recipient_phone=task.recipient_phone, address=task.address,
                     lat=task.lat, lon=task.lon, cod_amount=0, window_start=task.window_start,
                     window_end=task.window_end, service_date=task.service_date, return_of_id=task.id,
-                    parcels=[Parcel(parcel_no=p.parcel_no, description=p.description, count=p.count)
-                             for p in task.parcels])
+                    parcels=[Parcel(parcel_no=p.parcel_no, description=p.description, count=p.count,
+                                    declared_value=p.declared_value, insured=p.insured) for p in task.parcels])
     returned.events.append(TaskEvent(kind="created", actor_kind=actor.kind, actor_id=actor.id, at=utcnow(),
                                      data={"return_of": task.id}))
     returned.appointment = tasks.new_appointment(returned, actor)

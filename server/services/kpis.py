@@ -4,7 +4,7 @@ A figure is declared once (Figure): which rows it is about (`base`), which
 of them count (`counted`), or what is summed instead of counting, and, where
 a fact may be missing, which rows of the denominator are `unknown` (counted
 apart, never as a pass). The report turns every figure into SUM(CASE ...)
-columns of one GROUP BY query per source (tasks, complaints, field_events); the task list
+columns of one GROUP BY query per source (tasks, complaints, field_events, claims); the task list
 behind a figure reads the very same conditions. Nothing loads tasks into
 Python: only the grouped sums come back.
 
@@ -13,7 +13,7 @@ figures (source `promises`) to the depot-local day their promise falls on (a
 task without a promise: its service date); complaint figures to the
 depot-local day the complaint was received; field events (the handhelds' ops
 and upstream scans) to the depot-local day they happened on (their effective
-time).
+time); claim figures to the depot-local day the claim was opened.
 """
 import csv
 import io
@@ -30,12 +30,12 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME
-from schemas.vocab import (EXCEPTION_CONTACTS, EXCEPTION_FAILURES, EXCEPTION_WINDOW_OUTCOMES, ON_TIME_DECIDED,
+from schemas.vocab import (CLAIM_CLOSED, EXCEPTION_CONTACTS, EXCEPTION_FAILURES, EXCEPTION_WINDOW_OUTCOMES, ON_TIME_DECIDED,
                            ON_TIME_KEPT, ORDER_REFUSALS, UNAUTHORISED_DROPS)
 from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import (Appointment, AppointmentWindow, Complaint, ComplaintContact, ComplaintReopening,
+from server.models import (Appointment, AppointmentWindow, Claim, Complaint, ComplaintContact, ComplaintReopening,
                            ContactAttempt, Courier, Handover, HandoverStep, OpLog, Parcel, ParcelScan, Rating, Task,
                            TaskAssignment, TaskEvent)
 from server.services.common import decode_cursor, encode_cursor
@@ -243,7 +243,7 @@ class Figure:
     """A KPI: the rows it is about, which of them count, or what is summed over them instead."""
 
     name: str
-    source: str  # SOURCES: tasks | promises (tasks by the day of their promise) | complaints | field_events
+    source: str  # SOURCES: tasks | promises (tasks by the day of their promise) | complaints | field_events | claims
     unit: str  # ratio | seconds | score
     description: str
     base: Callable[[], ColumnElement]
@@ -368,6 +368,16 @@ def _complaint_decided() -> ColumnElement:
     return or_(Complaint.first_response_at.is_not(None), Complaint.response_due_at < _NOW)
 
 
+def _claim_done_or_overdue() -> ColumnElement:
+    """A claim paid or rejected, or one whose next step is past due."""
+    return or_(Claim.status.in_(_sql_list(CLAIM_CLOSED)), Claim.due_at < _NOW)
+
+
+def _claim_in_time() -> ColumnElement:
+    """Paid or rejected, every step taken by its due time."""
+    return and_(Claim.status.in_(_sql_list(CLAIM_CLOSED)), Claim.late_steps == 0)
+
+
 FIGURES = (
     Figure("on_time_delivery", "tasks", "ratio",
            "Windows of deliveries (and returns) kept, over every agreed or promised window decided kept, late, "
@@ -439,11 +449,21 @@ FIGURES = (
     Figure("tracking_accuracy", "field_events", "ratio",
            "Field events neither rejected nor conflicted, over field events.",
            true, lambda: _events.c.accurate == 1),
+    Figure("claim_time", "claims", "ratio",
+           "Claims paid or rejected with every step by its due time, over claims paid, rejected or overdue.",
+           _claim_done_or_overdue, _claim_in_time),
+    Figure("claim_time_to_pay", "claims", "seconds", "Mean seconds from opening a claim to paying it.",
+           lambda: Claim.status == "paid", true, numerator=lambda: seconds_between(Claim.opened_at, Claim.paid_at)),
+    Figure("claim_accuracy", "claims", "ratio",
+           "Claims paid the amount first assessed, without a correction, over claims paid.",
+           lambda: Claim.status == "paid",
+           lambda: and_(Claim.corrections == 0, Claim.paid_amount == Claim.first_assessed_amount)),
 )
 BY_NAME = {figure.name: figure for figure in FIGURES}
-SOURCES = ("tasks", "promises", "complaints", "field_events")
+SOURCES = ("tasks", "promises", "complaints", "field_events", "claims")
 # What the task list behind a figure lists, by source.
-_SUBJECTS = {"tasks": "task", "promises": "task", "complaints": "complaint", "field_events": "field_event"}
+_SUBJECTS = {"tasks": "task", "promises": "task", "complaints": "complaint", "field_events": "field_event",
+             "claims": "claim"}
 # The report's engine settings (_settle_in_for_a_big_read).
 REPORT_WORK_MEM = "64MB"
 REPORT_SQLITE_CACHE_KIB = 64 * 1024
@@ -513,13 +533,13 @@ def _group_key(source: str, group_by: str | None) -> ColumnElement:
 
 
 def _courier_of(source: str) -> ColumnElement:
-    """The courier column of a source's rows."""
+    """The courier column of a source's rows (a promise's and a claim's: the task's)."""
     return {"complaints": Complaint.courier_id, "field_events": _events.c.courier_id}.get(source, Task.courier_id)
 
 
 def _day_of(source: str) -> ColumnElement:
-    """The time whose depot-local day a complaint or a field event belongs to."""
-    return Complaint.received_at if source == "complaints" else _events.c.at
+    """The time whose depot-local day a complaint, a field event or a claim belongs to."""
+    return {"complaints": Complaint.received_at, "claims": Claim.opened_at}.get(source, _events.c.at)
 
 
 def _rows(source: str, columns: list, group_by: str | None, start: date, end: date, *, stored_order: bool = False):
@@ -549,9 +569,11 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
         query = select(*columns).select_from(_events)
         return query.outerjoin(Courier, Courier.id == _events.c.courier_id) if group_by == "depot" else query
     first, last = local_day_bounds(start)[0], local_day_bounds(end)[1]
-    query = select(*columns).select_from(Complaint).where(Complaint.received_at >= first,
-                                                          Complaint.received_at < last)
-    return query.outerjoin(Courier, Courier.id == Complaint.courier_id) if group_by == "depot" else query
+    table, dated = (Complaint, Complaint.received_at) if source == "complaints" else (Claim, Claim.opened_at)
+    query = select(*columns).select_from(table).where(dated >= first, dated < last)
+    if source == "claims":
+        query = query.join(Task, Task.id == Claim.task_id)
+    return query.outerjoin(Courier, Courier.id == _courier_of(source)) if group_by == "depot" else query
 
 
 def _stored_in_range(in_range: ColumnElement):
@@ -724,14 +746,14 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     (and, for a figure with unknowns, whether a missing fact leaves it open)."""
     fig = figure(name)
     check_range(start=start, end=end)
-    key = {"complaints": Complaint.id, "field_events": _events.c.id}.get(fig.source, Task.id)
+    key = {"complaints": Complaint.id, "field_events": _events.c.id, "claims": Claim.id}.get(fig.source, Task.id)
     unknown = case((fig.unknown(), true()), else_=false()) if fig.unknown is not None else false()
     query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted"),
                                unknown.label("unknown")],
                   group_by, start, end).where(fig.base(), _group_filter(fig.source, group_by, group))
     if cursor:
         after = decode_cursor(cursor)
-        query = query.where(key > (int(after) if fig.source == "complaints" else after))
+        query = query.where(key > (int(after) if fig.source in ("complaints", "claims") else after))
     rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow(), start, end)).all()
     more = len(rows) > limit
     rows = rows[:limit]

@@ -157,7 +157,7 @@ def _state_of_task(task: Task) -> dict:
     """A task's upstream-owned fields, comparable with _state_of_spec."""
     return {"recipient_name": task.recipient_name, "recipient_phone": task.recipient_phone, "address": task.address,
             "lat": task.lat, "lon": task.lon, "cod_amount": task.cod_amount,
-            "parcels": sorted((p.parcel_no, p.description, p.count) for p in task.parcels),
+            "parcels": sorted((p.parcel_no, p.description, p.count, p.declared_value, p.insured) for p in task.parcels),
             "fees": sorted((f.code, f.amount) for f in task.fees),
             "service_product": task.service_product, "collected_at": task.collected_at}
 
@@ -168,7 +168,8 @@ def _state_of_spec(spec: dict) -> dict:
     return {"recipient_name": recipient["name"], "recipient_phone": recipient["phone"],
             "address": recipient["address"], "lat": recipient.get("lat"), "lon": recipient.get("lon"),
             "cod_amount": spec.get("cod_amount", 0),
-            "parcels": sorted((p["parcel_no"], p.get("description", ""), p.get("count", 1)) for p in spec["parcels"]),
+            "parcels": sorted((p["parcel_no"], p.get("description", ""), p.get("count", 1), p.get("declared_value"),
+                               p.get("insured", False)) for p in spec["parcels"]),
             "fees": sorted((f["code"], f["amount"]) for f in spec.get("fees", [])),
             "service_product": spec.get("service_product"), "collected_at": spec.get("collected_at")}
 

@@ -43,6 +43,7 @@ PUBLIC = {
     ("GET", "/r/<token>"): 404,
     ("GET", "/r/<token>.json"): 404,
     ("GET", "/r/<token>/qr.<fmt>"): 404,
+    ("POST", "/r/<token>/claim"): 404,
     # Loopback only unless FIELDOPS_METRICS_TOKEN is set (the test client calls from 127.0.0.1);
     # its refusals are tests/test_metrics.py's.
     ("GET", "/metrics"): 200,
@@ -123,7 +124,8 @@ def world(client, make, app):
                     "name": "sync-maintain", "figure": "on_time_delivery", "number": "FO-20000101-00001",
                     "template_id": "k-none", "subscription_id": "w-none", "conflict_id": 999999,
                     "defect_id": 999999, "complaint_id": 999999, "entry_id": 999999, "delivery_id": 999999,
-                    "parcel_id": 999999}
+                    "parcel_id": 999999,
+                    "claim_id": 999999}
     courier_values = {"task_id": task_a["id"], "sha256": sha256}
     return {"tokens": tokens, "staff": staff_values, "courier": courier_values,
             "victim_token": victim_token}

@@ -185,6 +185,8 @@ EXPECTED = {
     # collection time, so collect_to_signoff has nothing (tests/api/test_promise.py has the figures' own day).
     "promised_time_achievement": (0, 8, 0.0), "collect_to_signoff": (0, 0, None),
     "tracking_timeliness": (0, 0, None), "tracking_accuracy": (0, 0, None),
+    # No claims in this fixture (tests/api/test_claims.py computes them): nothing over nothing.
+    "claim_time": (0, 0, None), "claim_time_to_pay": (0, 0, None), "claim_accuracy": (0, 0, None),
 }
 UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8}  # every other figure's unknown is null
 

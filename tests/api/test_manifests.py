@@ -138,7 +138,8 @@ def test_update_by_waybill(client, make):
     assert report["counts"]["updated"] == 1 and report["rows"][0]["task_id"] == task["id"]
     detail = client.get(f"/api/v1/dispatch/tasks/{task['id']}", headers=make.headers("dispatcher")).json
     assert detail["version"] == task["version"] + 1
-    assert detail["recipient"]["phone"] == "13700000001" and detail["parcels"] == spec["parcels"]
+    assert detail["recipient"]["phone"] == "13700000001" and detail["parcels"] == [
+        dict(p, declared_value=None, insured=False) for p in spec["parcels"]]  # a manifest that declares nothing
     assert detail["recipient"]["name"] == spec["recipient"]["name"]
     assert detail["courier_id"] == courier["id"] and detail["status"] == "assigned"
     assert detail["window"] == task["window"]  # the appointment's, not upstream's

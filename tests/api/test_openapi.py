@@ -20,7 +20,7 @@ NOT_IN_SPEC = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/{filename}"
 NOT_IN_SPEC |= {"/c/{token}", "/c/{token}/confirm", "/c/{token}/slot", "/c/{token}/instructions",
                 "/c/{token}/consent", "/c/{token}/consent/withdraw", "/c/{token}/rating"}
 # So is the public receipt page (server/receipt_page.py), its JSON form and its QR.
-NOT_IN_SPEC |= {"/r/{token}", "/r/{token}.json", "/r/{token}/qr.{fmt}"}
+NOT_IN_SPEC |= {"/r/{token}", "/r/{token}.json", "/r/{token}/qr.{fmt}", "/r/{token}/claim"}
 PROBLEM = "application/problem+json"
 
 

@@ -91,8 +91,9 @@ def _authenticate(case, world, mode) -> dict:
 
 def _keep_described_rules(body):
     """A valid case kept to the rules the spec can only describe and most drawn bodies would break: a window
-    or slot ends after it starts (an end at or before its start becomes start + 1 h), and a task's COD plus
-    fees is one payment (fees cut to share MAX_MONEY, then the COD to what is left)."""
+    or slot ends after it starts (an end at or before its start becomes start + 1 h), a task's COD plus
+    fees is one payment (fees cut to share MAX_MONEY, then the COD to what is left), and an insured parcel
+    declares a value above zero (1 fen where it drew none)."""
     if isinstance(body, list):
         for item in body:
             _keep_described_rules(item)
@@ -103,6 +104,8 @@ def _keep_described_rules(body):
                 hour = timedelta(hours=1)
                 start, end = (start, start + hour) if start.year < 2099 else (start - hour, start)
                 body["start"], body["end"] = start.isoformat(), end.isoformat()
+        if body.get("insured") is True and not body.get("declared_value"):
+            body["declared_value"] = 1
         fees = body.get("fees") if isinstance(body.get("fees"), list) else []
         if "waybill_no" in body and sum(fee["amount"] for fee in fees) > MAX_MONEY:
             for fee in fees:
