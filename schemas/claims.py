@@ -115,7 +115,8 @@ class ClaimOut(ClaimSummaryOut):
 
     entries = fields.List(fields.Nested(ClaimEntryOut), metadata={"description": "Oldest first"})
     evidence = fields.Dict(metadata={"description": "inspection (items, photos), exception, receipt {number, url}, "
-                                                    "complaint; each null when there is none"})
+                                                    "complaint; each null when there is none; scans: the parcel's journey "
+                                                    "(event, source, effective_time, received_at)"})
 
 
 class ClaimPage(PageOut):

@@ -19,7 +19,7 @@ from server.clock import utcnow
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import Claim, ClaimEntry, Complaint, HandoverException, HandoverStep, Receipt, Task
-from server.services import events, receipts, tasks
+from server.services import events, receipts, scans, tasks
 from server.services.common import audit, newest_first, snapshot
 
 ASSESSORS = ("admin", "quality")
@@ -310,7 +310,7 @@ def correct(*, actor: Actor, claim_id: int, entry_id: int, amount: int, reason: 
 
 def evidence(claim: Claim) -> dict:
     """What the claim rests on: the task's inspection and its photos, the exception it came from, the sealed
-    receipt, the complaint (each null when there is none)."""
+    receipt, the complaint (each null when there is none), and the parcel's scans (its journey)."""
     inspection = db.session.scalar(
         select(HandoverStep).where(HandoverStep.task_id == claim.task_id, HandoverStep.kind == "inspect",
                                    HandoverStep.outcome == "accepted").order_by(HandoverStep.id.desc()).limit(1))
@@ -331,6 +331,10 @@ def evidence(claim: Claim) -> dict:
         "complaint": None if complaint is None else {
             "id": complaint.id, "category": complaint.category, "status": complaint.status,
             "received_at": events.iso(complaint.received_at)},
+        "scans": [{"event": scan["event"], "source": scan["source"], "also_from": scan["also_from"],
+                   "effective_time": events.iso(scan["effective_time"]), "received_at": events.iso(scan["received_at"]),
+                   "clock_suspect": scan["clock_suspect"]}
+                  for scan in scans.journey(parcel_nos=[claim.parcel_no])],
     }
 
 

@@ -83,6 +83,10 @@ def today(app):
     return datetime.now(ZoneInfo(app.config["TIMEZONE"])).date()
 
 
+# The parcel's journey as the claim shows it: the handover's own scans of the damaged parcel, in order.
+SCANS_OF_DAMAGE = [("exception", "handover"), ("handed_over", "handover")]  # accepted damaged, then signed
+
+
 def test_a_parcel_damaged_at_the_door_is_claimed_assessed_approved_and_paid(client, make, today):
     """Handheld: damage at the door -> exception -> claim -> assessed by the uninsured rule -> approved -> paid;
     the evidence, the entries, the events and the three figures, computed by hand."""
@@ -105,6 +109,7 @@ def test_a_parcel_damaged_at_the_door_is_claimed_assessed_approved_and_paid(clie
     assert claim["evidence"]["inspection"]["photos"] == [photo]
     assert claim["evidence"]["exception"]["id"] == damage["id"]
     assert claim["evidence"]["receipt"]["number"] == receipt["number"]
+    assert [(scan["event"], scan["source"]) for scan in claim["evidence"]["scans"]] == SCANS_OF_DAMAGE
     assert seconds(claim["opened_at"], claim["due_at"]) == 72 * 3600  # assess within 3 days
 
     # Uninsured: the loss found (80 yuan) capped at 3 x the fees paid (12 yuan) = 36 yuan; below the claim.
