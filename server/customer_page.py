@@ -1,4 +1,5 @@
 """The customer confirmation page: /c/<token>, server-rendered, outside the API and its OpenAPI spec."""
+from datetime import timedelta
 import hashlib
 import hmac
 import logging
@@ -101,7 +102,7 @@ TEXT = {
         "send_rating": "Send rating", "rated": "Your rating", "thanks": "Thank you for your rating!",
         "done_rated": "Rating sent: thank you!", "err_already_rated": "This order is already rated: thank you!",
         "err_not_rateable": "You can rate the service once the parcel is handed over.",
-        "journey": "Tracking", "promise": "Promised by", "no_scans": "No tracking events yet.",
+        "journey": "Tracking", "promise": "Promised delivery", "no_scans": "No tracking events yet.",
         "ev_arrived_depot": "Arrived at the delivery depot", "ev_out_for_delivery": "Out for delivery",
         "ev_handed_over": "Delivered", "ev_returned": "Returned", "ev_exception": "A problem with the parcel; we are "
         "dealing with it",
@@ -129,6 +130,16 @@ def _moment(at, lang: str) -> str:
     """A time in depot-local time, as people write it."""
     local = at.astimezone(local_zone())
     return f"{local.month}月{local.day}日 {local:%H:%M}" if lang == "zh" else local.strftime("%a %d %b %H:%M")
+
+
+def _promised(at, lang: str) -> str:
+    """The promised time as people say it: a promise due at a depot midnight ("by the end of day N") is the end of
+    the day before ("12月8日 24:00前", "by the end of Tue 08 Dec"), not 00:00 of the next one."""
+    local = at.astimezone(local_zone())
+    if (local.hour, local.minute, local.second) != (0, 0, 0):
+        return f"{_moment(at, lang)}前" if lang == "zh" else f"by {_moment(at, lang)}"
+    day = local - timedelta(days=1)
+    return f"{day.month}月{day.day}日 24:00前" if lang == "zh" else day.strftime("by the end of %a %d %b")
 
 
 def _visit_nonce() -> str:
@@ -183,7 +194,7 @@ def show(token):
         slots=[(s["index"], _window(s["start"], s["end"], lang)) for s in view["slots"]],
         expires=view["expires_at"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
         journey=[(item["parcel_no"], item["event"], _moment(item["at"], lang)) for item in reversed(view["journey"])],
-        promised=_moment(view["promised_at"], lang) if view["promised_at"] else None,
+        promised=_promised(view["promised_at"], lang) if view["promised_at"] else None,
         other="en" if lang == "zh" else "zh")
 
 

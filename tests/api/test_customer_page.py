@@ -390,3 +390,18 @@ def test_consent_form_refusals(client, make, courier, link):
     answer = client.post(pickup_link + "/consent?lang=en", data={"csrf": csrf_of(page), "place": "locker"})
     assert answer.status_code == 422 and "cannot be left elsewhere" in answer.text
     assert _consent_events(pickup["id"]) == []
+
+
+def test_a_promise_is_said_as_people_say_it(app):
+    """An end-of-day promise (due at a depot midnight) is the end of the day before; an hours promise is its time."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from server import customer_page
+    zone = ZoneInfo(app.config["TIMEZONE"])
+    midnight, afternoon = datetime(2026, 12, 9, tzinfo=zone), datetime(2026, 12, 10, 15, 30, tzinfo=zone)
+    with app.app_context():
+        assert customer_page._promised(midnight, "zh") == "12月8日 24:00前"
+        assert customer_page._promised(midnight, "en") == "by the end of Tue 08 Dec"
+        assert customer_page._promised(afternoon, "zh") == "12月10日 15:30前"
+        assert customer_page._promised(afternoon, "en") == "by Thu 10 Dec 15:30"

@@ -41,10 +41,13 @@ def test_the_journey_newest_first_in_both_languages(page, live_server, client, m
                     f"{local[1].month}月{local[1].day}日 {local[1]:%H:%M} 快件已到达派送网点 {parcel_no}"]
     assert "13912345678" not in page.page_source and "gate" not in page.page_source
     promised = datetime.fromisoformat(task["promise"]["promised_at"]).astimezone(local_zone())
-    assert text_of(page, "promised") == f"{promised.month}月{promised.day}日 {promised:%H:%M}"
+    assert (promised.hour, promised.minute) == (0, 0)  # next-day: due at a depot midnight, said as the day before's end
+    last_day = promised - timedelta(days=1)
+    assert text_of(page, "promised") == f"{last_day.month}月{last_day.day}日 24:00前"
     page.save_screenshot(SCREENSHOT.format(lang="zh"))
     follow(page, page.find_element(By.ID, "switch-lang"))
-    assert "Tracking" in text_of(page, "journey") and "Promised by" in text_of(page, "journey")
+    assert "Tracking" in text_of(page, "journey") and "Promised delivery" in text_of(page, "journey")
+    assert text_of(page, "promised") == f"by the end of {last_day:%a %d %b}"
     rows = [li.text for li in page.find_elements(By.CSS_SELECTOR, "#journey li.scan")]
     assert rows == [f"{local[0]:%a %d %b %H:%M} Out for delivery {parcel_no}",
                     f"{local[1]:%a %d %b %H:%M} Arrived at the delivery depot {parcel_no}"]
