@@ -4,7 +4,8 @@ import re
 from datetime import date, datetime
 from typing import TypeVar
 
-from sqlalchemy import Select, insert, inspect, select
+from sqlalchemy import Select, event, insert, inspect, select
+from sqlalchemy.orm import Session
 
 from server.auth import Actor
 from server.errors import NotFound, ValidationFailed
@@ -112,3 +113,14 @@ def _audit_row(actor: Actor, action: str, obj, before: dict | None) -> dict:
 def exists(query: Select) -> bool:
     """True when the query returns a row."""
     return db.session.scalar(select(query.exists())) is True
+
+
+def write_buffered_rows(write, forget) -> None:
+    """Install, once per process, a writer of rows a service buffers in session.info: it writes them after each
+    flush and before the commit, and forget drops the buffer once the transaction commits or rolls back
+    (session events are per Session class)."""
+    if not event.contains(Session, "after_flush_postexec", write):
+        event.listen(Session, "after_flush_postexec", write)
+        event.listen(Session, "before_commit", write)
+        event.listen(Session, "after_soft_rollback", forget)
+        event.listen(Session, "after_commit", forget)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import event, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -34,7 +34,7 @@ from server.extensions import db
 from server.geo import distance_m
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
 from server.services import duty, events, ledger, privacy, receipts, scans, tasks, violations
-from server.services.common import audit, oldest_first, snapshot
+from server.services.common import audit, oldest_first, snapshot, write_buffered_rows
 
 # PBKDF2-HMAC-SHA256 over a 6-digit PIN: few enough iterations for a handheld to check offline in
 # milliseconds. A million PINs stay brute-forceable from a stolen device's hash (minutes); the
@@ -159,12 +159,8 @@ def _forget_steps(session: Session, _transaction=None) -> None:
 
 
 def init_app(_app) -> None:
-    """Install the step writer once per process (session events are per Session class)."""
-    if not event.contains(Session, "after_flush_postexec", _write_steps):
-        event.listen(Session, "after_flush_postexec", _write_steps)
-        event.listen(Session, "before_commit", _write_steps)
-        event.listen(Session, "after_soft_rollback", _forget_steps)
-        event.listen(Session, "after_commit", _forget_steps)
+    """Install the step writer once per process."""
+    write_buffered_rows(_write_steps, _forget_steps)
 
 
 def _refuse(code: str, detail: str, task: Task, kind: str, facts: dict, data: dict, lat: float | None = None,

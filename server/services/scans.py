@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta, timezone
 
 from flask import current_app
-from sqlalchemy import and_, event, func, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -25,7 +25,7 @@ from server.errors import Conflict, NotFound, RuleViolation
 from server.extensions import db
 from server.models import Parcel, ParcelScan, Task
 from server.services import events
-from server.services.common import audit, oldest_first, snapshot
+from server.services.common import audit, oldest_first, snapshot, write_buffered_rows
 
 DEDUP_WINDOW = timedelta(minutes=15)
 _PENDING = "fieldops.scans.pending"  # session.info: scans not yet written
@@ -66,12 +66,8 @@ def _forget(session: Session, _transaction=None) -> None:
 
 
 def init_app(_app) -> None:
-    """Install the scan writer once per process (session events are per Session class)."""
-    if not event.contains(Session, "after_flush_postexec", _write):
-        event.listen(Session, "after_flush_postexec", _write)
-        event.listen(Session, "before_commit", _write)
-        event.listen(Session, "after_soft_rollback", _forget)
-        event.listen(Session, "after_commit", _forget)
+    """Install the scan writer once per process."""
+    write_buffered_rows(_write, _forget)
 
 
 def _seen(parcels: list[Parcel], at: datetime) -> None:
