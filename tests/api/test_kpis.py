@@ -8,7 +8,9 @@ must give are worked out by hand in the docstring of `world`.
 """
 import csv
 import io
+import tempfile
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -362,6 +364,7 @@ def test_the_chart_is_a_png(client, make, world):
     assert body[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(body[16:20], "big"), int.from_bytes(body[20:24], "big")
     assert (width, height) == (1000, 700)
+    (Path(tempfile.gettempdir()) / "fieldops-kpi-chart.png").write_bytes(body)  # for a person to look at
 
 
 def test_cli_prints_the_table_and_draws_the_chart(app, make, world, tmp_path):
