@@ -35,6 +35,7 @@ TEXT = {
         "claim_status_opened": "已受理", "claim_status_assessed": "已核定", "claim_status_approved": "已批准",
         "claim_status_paid": "已赔付", "claim_status_rejected": "未予赔付", "claim_paid": "赔付金额",
         "done_claim": "理赔申请已提交，处理进度会显示在这里。",
+        "claim_on_delivery": "揽收的快件如有破损或丢失，请在派送签收后的回单页申请理赔，或联系客服。",
         "err_csrf_failed": "页面已过期，请重新打开链接后再提交。",
         "err_validation_failed": "提交的内容有误，请检查后重试。",
         "err_claim_already_open": "这个包裹已有处理中的理赔申请，进度显示在回单页上。",
@@ -60,6 +61,8 @@ TEXT = {
         "claim_send": "Send the claim", "claim_status_opened": "received", "claim_status_assessed": "assessed",
         "claim_status_approved": "approved", "claim_status_paid": "paid", "claim_status_rejected": "not paid",
         "claim_paid": "Paid", "done_claim": "Claim sent: its progress is shown here.",
+        "claim_on_delivery": "For a collected parcel damaged or lost on its way, claim on the receipt of its "
+                             "delivery, or call customer service.",
         "err_csrf_failed": "This page has expired; please open the link again and resubmit.",
         "err_validation_failed": "Something in the form was not right; please check it and try again.",
         "err_claim_already_open": "A claim for this parcel is already being handled; its progress is shown on the "
@@ -96,6 +99,7 @@ def show(token):
     return render_template("receipt/page.html", t=TEXT[lang], lang=lang, token=token, view=view, yuan=yuan,
                            time=view["time"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
                            other="en" if lang == "zh" else "zh", claims=claims.for_customer(receipt=receipt),
+                           parcels=claims.claimable_parcels(receipt=receipt),
                            csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done") == "claim")
 
 

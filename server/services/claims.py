@@ -353,15 +353,34 @@ def customer(receipt: Receipt) -> Actor:
 
 def open_for_customer(*, receipt: Receipt, kind: str, description: str, claimed_amount: int,
                       parcel_no: str | None = None) -> Claim:
-    """The customer claims for a parcel of their receipt. Commits."""
+    """The customer claims for a parcel of their receipt; a parcel with a claim open already, whoever opened it,
+    is claim_already_open (the page shows that claim's progress). Commits."""
+    parcels = claimable_parcels(receipt=receipt)
+    if parcel_no is None and len(parcels) == 1:
+        parcel_no = parcels[0]
+    if parcel_no not in parcels:
+        raise ValidationFailed("No such parcel to claim for on this receipt.",
+                               fields={"parcel_no": ["Not a parcel this receipt's customer may claim for."]})
+    open_already = db.session.scalar(select(Claim.id).where(
+        Claim.task_id == receipt.task_id, Claim.parcel_no == parcel_no, Claim.status.notin_(CLAIM_CLOSED)))
+    if open_already is not None:
+        raise Conflict(f"Claim {open_already} for this parcel is open.", code="claim_already_open",
+                       extra={"claim_id": open_already})
     return open_claim(actor=customer(receipt), origin="customer", origin_id=receipt.id, kind=kind,
                       description=description, claimed_amount=claimed_amount, parcel_no=parcel_no)
 
 
+def claimable_parcels(*, receipt: Receipt) -> list[str]:
+    """The parcel numbers the receipt's customer may claim for: the task's parcels (a pickup's collected parcels
+    travel on under their delivery, whose receipt takes their claims)."""
+    task = db.session.get(Task, receipt.task_id)
+    return [] if task is None or task.kind == "pickup" else [parcel.parcel_no for parcel in task.parcels]
+
+
 def for_customer(*, receipt: Receipt) -> list[dict]:
-    """The claims the customer made from this receipt, as the page shows them: no names, notes or rules."""
-    rows = db.session.scalars(select(Claim).where(Claim.origin == "customer", Claim.origin_id == receipt.id)
-                              .order_by(Claim.id))
+    """The claims for the receipt's parcels, whoever opened them (the customer, the office from an exception or a
+    complaint), as the page shows them: no names, notes, origins or rules."""
+    rows = db.session.scalars(select(Claim).where(Claim.task_id == receipt.task_id).order_by(Claim.id))
     return [{"parcel_no": c.parcel_no, "kind": c.kind, "status": c.status, "claimed_amount": c.claimed_amount,
              "opened_at": c.opened_at, "paid_amount": c.paid_amount if c.status == "paid" else None}
             for c in rows]

@@ -425,6 +425,46 @@ def test_the_customer_claims_from_the_receipt_page_and_sees_its_status(client, m
         "items"][0]["id"] == claims[0]["id"]  # nothing opened past the budget
 
 
+def test_the_receipt_page_offers_the_tasks_parcels_and_shows_the_offices_claims(client, make):
+    """The form offers every parcel of the delivery, inspected or not; a claim the office opened shows on the page,
+    and the customer's claim for that parcel is the open one's (409), another parcel's goes in. A pickup's receipt
+    has no form (its parcels are claimed on their delivery's receipt); a parcel not the task's is refused (422)."""
+    courier = make.courier()
+    device = Device(client, make.device(courier))
+    signature = upload(device)
+    task = make.task(courier=courier, parcels=[parcel("RP-1"), parcel("RP-2")], cod_amount=0)
+    items = [{"parcel_no": "RP-1", "counted": 1, "condition": "ok"}]  # the customer inspected one of the two
+    results = device.push([device.op("pod.verify_recipient", task["id"], verify()),
+                           device.op("pod.inspect", task["id"], {"items": items, "customer_accepted": True}),
+                           device.op("pod.sign", task["id"], sign(signature))])["results"]
+    assert codes(results) == [OK] * 3
+    path = results[-1]["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost")
+    office = open_claim(client, make, {"origin": "dispatch", "task_id": task["id"], "parcel_no": "RP-1",
+                                       "kind": "damage", "description": "Reported by phone.", "claimed_amount": 4_000})
+    page = client.get(path + "?lang=en")
+    assert re.findall(r'<option value="([^"]+)">', page.text) == ["RP-1", "RP-2"]
+    assert re.findall(r'class="parcel">([^<]+)<', page.text)[-1:] == ["RP-1"]  # the office's claim, listed
+    assert re.search(r'class="claim-status">received<', page.text) and "Reported by phone" not in page.text
+    form = {"csrf": csrf_of(page), "lang": "en", "kind": "damage", "description": "Crushed.", "claimed_yuan": "40"}
+    assert client.post(path + "/claim", data={**form, "parcel_no": "RP-1"}).status_code == 409
+    not_ours = client.post(path + "/claim", data={**form, "parcel_no": "PK-RP"})
+    assert not_ours.status_code == 422 and "not right" in not_ours.text  # nothing opened: the list below
+    assert client.post(path + "/claim", data={**form, "parcel_no": "RP-2"}).status_code == 303
+    listed = client.get(CLAIMS, query_string={"task_id": task["id"]}, headers=make.headers("quality")).json["items"]
+    assert sorted((c["parcel_no"], c["origin"]) for c in listed) == [("RP-1", "dispatch"), ("RP-2", "customer")]
+    assert office["status"] == "opened"
+
+    pickup = make.task(courier=courier, kind="pickup", cod_amount=0, fees=[])
+    body = {"parcels": [{"parcel_no": "PK-RP", "description": "books", "count": 1}],
+            "fees": [{"code": "delivery", "amount": 1500}], "payment": {"amount": 1500, "method": "cash"},
+            "signature": signature, "signer_name": "Sender", **AT_DOOR}
+    collected = device.push([device.op("pickup.collect", pickup["id"], body)])["results"]
+    assert codes(collected) == [OK]
+    pickup_path = collected[0]["entity"]["data"]["handover"]["receipt"]["url"].removeprefix("http://localhost")
+    pickup_page = client.get(pickup_path + "?lang=en")
+    assert 'id="send-claim"' not in pickup_page.text and 'id="no-claim-form"' in pickup_page.text
+
+
 def test_a_csv_manifest_declares_and_insures_its_parcels(client, make):
     """The CSV import's parcel_declared_value and parcel_insured columns (left out: a legacy manifest's parcel, not
     insured and no value); a bad cell names its line and column."""
