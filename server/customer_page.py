@@ -59,7 +59,9 @@ TEXT = {
         "send_rating": "提交评价", "rated": "你的评分", "thanks": "谢谢你的评价！",
         "done_rated": "评价已提交，谢谢！", "err_already_rated": "这个订单已经评价过了，谢谢你！",
         "err_not_rateable": "快递交接完成后才能评价。",
-        "journey": "快件跟踪", "promise": "承诺送达时间", "no_scans": "暂无跟踪信息。",
+        "journey": "快件跟踪", "promise": "承诺送达时间",
+        "promise_kept": "已按承诺时间送达", "promise_missed": "晚于承诺时间送达，非常抱歉",
+        "promise_breached": "已超过承诺时间，我们正在加急处理，非常抱歉", "no_scans": "暂无跟踪信息。",
         "ev_arrived_depot": "快件已到达派送网点", "ev_out_for_delivery": "快递员正在派送",
         "ev_handed_over": "快件已签收", "ev_returned": "快件已退回", "ev_exception": "快件异常，我们正在处理",
     },
@@ -102,7 +104,9 @@ TEXT = {
         "send_rating": "Send rating", "rated": "Your rating", "thanks": "Thank you for your rating!",
         "done_rated": "Rating sent: thank you!", "err_already_rated": "This order is already rated: thank you!",
         "err_not_rateable": "You can rate the service once the parcel is handed over.",
-        "journey": "Tracking", "promise": "Promised delivery", "no_scans": "No tracking events yet.",
+        "journey": "Tracking", "promise": "Promised delivery",
+        "promise_kept": "delivered as promised", "promise_missed": "delivered late, we are sorry",
+        "promise_breached": "past the promised time: we are hurrying it, and we are sorry", "no_scans": "No tracking events yet.",
         "ev_arrived_depot": "Arrived at the delivery depot", "ev_out_for_delivery": "Out for delivery",
         "ev_handed_over": "Delivered", "ev_returned": "Returned", "ev_exception": "A problem with the parcel; we are "
         "dealing with it",
@@ -195,6 +199,7 @@ def show(token):
         expires=view["expires_at"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
         journey=[(item["parcel_no"], item["event"], _moment(item["at"], lang)) for item in reversed(view["journey"])],
         promised=_promised(view["promised_at"], lang) if view["promised_at"] else None,
+        promise_state=view["promise_state"],
         other="en" if lang == "zh" else "zh")
 
 

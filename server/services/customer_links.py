@@ -16,7 +16,7 @@ from server.extensions import db
 from server.requests import public_url
 from server.ids import hash_secret, new_id
 from server.models import CustomerLink, Task
-from server.services import appointments, handover, privacy, ratings, scans, tasks
+from server.services import appointments, handover, privacy, promises, ratings, scans, tasks
 from server.services.common import audit, get_or_404
 
 LINK_TOKEN_PREFIX = "foc_"
@@ -190,10 +190,18 @@ def page(*, link: CustomerLink) -> dict:
             "alternate": task.kind != "pickup", "consent": handover.consent_for_customer(task),
             # After the handover the page asks for a rating, once; a given one is shown instead.
             "rateable": ratings.rateable(task), "rating": _score(task),
-            # The parcel's journey (events and times only) and its promise, where the task has one (issue 22:
-            # promised_at comes with service products; a task without the attribute shows none).
+            # The parcel's journey (events and times only) and its promise where the task has one: when, and
+            # whether it was kept, missed, or has passed with the parcel still on its way.
             "journey": scans.for_customer(parcel_nos=[p.parcel_no for p in task.parcels]),
-            "promised_at": getattr(task, "promised_at", None)}
+            "promised_at": task.promised_at, "promise_state": _promise_state(task)}
+
+
+def _promise_state(task) -> str | None:
+    """What the customer is told of the promise: kept, missed (delivered late) or breached (past, not delivered);
+    nothing while it stands or when no promise was failed (refused, cancelled)."""
+    promise = promises.view(task)
+    state = promise["state"] if promise else None
+    return state if state in ("kept", "missed", "breached") else None
 
 
 def _score(task: Task) -> int | None:

@@ -405,3 +405,19 @@ def test_a_promise_is_said_as_people_say_it(app):
         assert customer_page._promised(midnight, "en") == "by the end of Tue 08 Dec"
         assert customer_page._promised(afternoon, "zh") == "12月10日 15:30前"
         assert customer_page._promised(afternoon, "en") == "by Thu 10 Dec 15:30"
+
+
+def test_the_page_says_when_the_promise_has_passed(client, make):
+    """标快 (72 h) collected 73 hours ago and not delivered: past its promise, and the page says so; collected an hour
+    ago it is on its way and the page says nothing of it; without a product there is no promise to speak of."""
+    from datetime import datetime, timedelta, timezone
+
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    late = make.task(service_product="standard", collected_at=(now - timedelta(hours=73)).isoformat())
+    fresh = make.task(service_product="standard", collected_at=(now - timedelta(hours=1)).isoformat())
+    plain = make.task()
+    pages = {name: client.get(path_of(issue(client, make, task["id"])) + "?lang=en").text
+             for name, task in (("late", late), ("fresh", fresh), ("plain", plain))}
+    assert 'class="promise-breached">past the promised time' in pages["late"]
+    assert 'id="promised"' in pages["fresh"] and 'id="promise-state"' not in pages["fresh"]
+    assert 'id="promised"' not in pages["plain"]
