@@ -256,9 +256,13 @@ def settle_lost(*, actor: Actor, parcel_id: int, state: str) -> Parcel:
         raise NotFound(f"No parcel {parcel_id}.", code="parcel_not_found")
     allowed = ("suspected_lost",) if state == "lost" else ("suspected_lost", "lost")
     if parcel.lost_state not in allowed:
+        rule = ("Only a parcel suspected lost can be confirmed lost" if state == "lost"
+                else "Only a parcel suspected lost or confirmed lost can be found")
+        now_is = {None: "this one is not suspected", "lost": "this one is already lost",
+                  "found": "this one was found and is not suspected again"}[parcel.lost_state]
         raise RuleViolation(f"Parcel {parcel.parcel_no} is {parcel.lost_state or 'not suspected lost'}; "
                             f"only a parcel {' or '.join(allowed)} can be marked {state}.",
-                            code="lost_state_not_suspected", fields={"state": [f"Not from {parcel.lost_state}."]})
+                            code="lost_state_not_suspected", fields={"state": [f"{rule}; {now_is}."]})
     before = snapshot(parcel)
     now = utcnow()
     parcel.lost_state, parcel.lost_state_at, parcel.lost_state_by = state, now, actor.id

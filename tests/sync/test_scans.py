@@ -229,13 +229,24 @@ def test_unscanned_parcels_become_suspected_lost_and_dispatch_settles_them(make,
     not_suspected = client.post(f"/api/v1/dispatch/parcels/{fresh_parcel['id']}/lost-state", json={"state": "lost"},
                                 headers=make.headers("dispatcher"))
     assert not_suspected.status_code == 422 and not_suspected.json["code"] == "lost_state_not_suspected"
+    assert not_suspected.json["fields"] == {"state": [
+        "Only a parcel suspected lost can be confirmed lost; this one is not suspected."]}
+    not_found = client.post(f"/api/v1/dispatch/parcels/{fresh_parcel['id']}/lost-state", json={"state": "found"},
+                            headers=make.headers("dispatcher"))
+    assert not_found.status_code == 422 and not_found.json["fields"] == {"state": [
+        "Only a parcel suspected lost or confirmed lost can be found; this one is not suspected."]}
     assert client.post("/api/v1/dispatch/parcels/999999/lost-state", json={"state": "lost"},
                        headers=make.headers("dispatcher")).status_code == 404
     lost = client.post(url, json={"state": "lost"}, headers=make.headers("dispatcher"))
     assert lost.status_code == 200 and lost.json["lost_state"] == "lost"
-    assert client.post(url, json={"state": "lost"}, headers=make.headers("dispatcher")).status_code == 422
+    again = client.post(url, json={"state": "lost"}, headers=make.headers("dispatcher"))
+    assert again.status_code == 422 and again.json["fields"] == {"state": [
+        "Only a parcel suspected lost can be confirmed lost; this one is already lost."]}
     found = client.post(url, json={"state": "found"}, headers=make.headers("dispatcher"))
     assert found.status_code == 200 and found.json["lost_state"] == "found"
+    twice = client.post(url, json={"state": "found"}, headers=make.headers("dispatcher"))
+    assert twice.status_code == 422 and twice.json["fields"] == {"state": [
+        "Only a parcel suspected lost or confirmed lost can be found; this one was found and is not suspected again."]}
     audit = client.get(f"/api/v1/admin/audit?entity=parcels&entity_id={parcel_id}", headers=make.headers("admin"))
     assert sorted(e["action"] for e in audit.json["items"]) == ["parcel.found", "parcel.lost"]
     feed = client.get("/api/v1/integrations/events?types=parcel.lost,parcel.found",
