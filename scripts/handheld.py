@@ -5,7 +5,8 @@ The day begins with `check conduct.pre_shift`, `check vehicle.pre_trip` and
 `shift start` (a handover needs an open shift). The handover at the door: verify,
 inspect, pay, sign, refuse, alternate, pickup queue the pod.* and pickup.collect
 ops (amounts in fen); a task's handover PIN and the open shift are checked here,
-offline, before anything is queued.
+offline, before anything is queued. `scan TASK PARCEL_NO EVENT` queues a parcel's scan
+(`show` lists each task's parcels by number, with their pieces).
 
 Exit status: 0 done; 1 the server refused (its problem's title, detail and code
 are printed on one line), the store is not enrolled, a PIN is refused or the
@@ -345,10 +346,13 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
 
 
 def _task_facts(data: dict) -> dict:
-    """What `show` tells of a task: which one it is, where its door is, what is due, its receipt once handed over."""
+    """What `show` tells of a task: which one it is, where its door is, its parcels (each parcel's number, what
+    `scan` and `inspect --item` name, with its count of pieces), what is due, its receipt once handed over."""
     recipient = data.get("recipient") or {}
+    parcels = {p["parcel_no"]: p.get("count") for p in data.get("parcels") or ()}
     return {"waybill_no": data.get("waybill_no"), "kind": data.get("kind"), "lat": recipient.get("lat"),
-            "lon": recipient.get("lon"), "amount_due": data.get("amount_due"),
+            "lon": recipient.get("lon"), "parcels": parcels,
+            "amount_due": data.get("amount_due"),
             "pin_required": data.get("pin_required"), "gift_description": data.get("gift_description"),
             "receipt": (data.get("handover") or {}).get("receipt")}
 

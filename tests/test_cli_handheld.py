@@ -235,6 +235,27 @@ def test_handover_at_the_door_with_the_pin_checked_offline(app, make, tmp_path, 
         task["recipient"]["lat"], task["recipient"]["lon"], True, "a mug")
 
 
+def test_show_lists_each_parcel_and_scan_queues_one(app, make, tmp_path, capsys):
+    """`show` gives each of a task's parcels by number with its pieces; `scan` queues parcel.scan for one of them
+    (a number the task does not hold is refused offline, nothing queued), and the sync puts it on the journey."""
+    courier = make.courier()
+    task = make.task(courier=courier, parcels=[{"parcel_no": "SC-1", "count": 2}, {"parcel_no": "SC-2", "count": 1}])
+    store = tmp_path / "hh.sqlite3"
+    _enrolled(app, make, courier, store, capsys)
+    assert json.loads(_show(app, store, capsys))["entities"][f"task:{task['id']}"]["parcels"] == {"SC-1": 2, "SC-2": 1}
+    assert _cli(app, store, "scan", task["id"], "SC-3", "out_for_delivery") == 1
+    assert _err(capsys) == f"error: Task {task['id']} has no parcel SC-3."
+    assert json.loads(_show(app, store, capsys))["pending"] == 0
+    assert _cli(app, store, "scan", task["id"], "SC-2", "out_for_delivery", "--note", "van 2") == 0
+    assert capsys.readouterr().out == "queued seq 1\n"
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["pushed"], summary["applied"], summary["rejected"]) == (1, 1, 0)
+    journey = make.client.get(f"/api/v1/dispatch/tasks/{task['id']}/journey", headers=make.headers("dispatcher"))
+    assert [(i["parcel_no"], i["event"], i["source"]) for i in journey.json["journey"]] == [
+        ("SC-2", "out_for_delivery", "handheld")]
+
+
 def test_refuse_alternate_and_pickup(app, make, tmp_path, capsys):
     """refuse after a refused inspection with a damage photo; alternate on the customer's consent; a paid pickup."""
     from server.auth import customer
