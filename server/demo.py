@@ -12,10 +12,10 @@ from server.auth import STAFF_TOKEN_PREFIX, Actor
 from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
-from server.models import (ApiToken, ChecklistTemplate, Courier, HandoverException, StaffUser, Task, TaskAssignment,
-                           Vehicle)
+from server.models import (ApiToken, ChecklistTemplate, Claim, Courier, HandoverException, Parcel, Receipt, StaffUser,
+                           Task, TaskAssignment, Vehicle)
 from server.services import (appointments, attachments, claims, complaints, customer_links, devices, grades, handover,
-                             promises, scans, staff, tasks, violations)
+                             promises, receipts, scans, staff, tasks, violations)
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -36,14 +36,31 @@ def _staff_token(username: str, role: str) -> str:
 
 
 def _customer_link(actor: Actor, courier_id: str, now: datetime) -> str:
-    """A line with a customer link for the courier's first task not yet reached, preferably not yet over."""
-    task = db.session.scalar(select(Task).where(Task.courier_id == courier_id, Task.status == "assigned")
+    """A line with a customer link for the courier's first ordinary open delivery (not yet reached, none of its
+    parcels suspected or confirmed lost), preferably with a window not yet over."""
+    task = db.session.scalar(select(Task).where(Task.courier_id == courier_id, Task.status == "assigned",
+                                                Task.kind == "delivery",
+                                                ~Task.parcels.any(Parcel.lost_state.in_(("suspected_lost", "lost"))))
                              .order_by(Task.window_end <= now, Task.window_start).limit(1))
     if task is None:
         return "customer link: no open task"
     link, token = customer_links.create(actor=actor, task_id=task.id)
     url = customer_links.page_url(token=token)
     return f"customer link for {task.waybill_no} (until {link.expires_at:%Y-%m-%d %H:%M} UTC): {url}"
+
+
+def _receipt_link() -> str:
+    """A line with the receipt page of a delivered demo task, where the customer claims (the claim form): the damaged
+    delivery's (its claim from the exception paid, so none is open on its parcels), or any delivered task's."""
+    paid = select(Claim.task_id).where(Claim.status == "paid")
+    receipt = db.session.scalar(select(Receipt).join(Task, Task.id == Receipt.task_id)
+                                .where(Task.status == "delivered", Task.kind == "delivery")
+                                .order_by(Receipt.task_id.in_(paid).desc(), Receipt.number).limit(1))
+    token = receipt and receipts.page_token(receipt)
+    if token is None:
+        return "receipt page: no delivered task"
+    waybill = db.session.get(Task, receipt.task_id).waybill_no
+    return f"receipt page of {waybill} (delivered; the customer's claim form): {receipts.page_url(token=token)}"
 
 
 def _appointment_day(courier: Courier, task_ids: list[str], now: datetime) -> str:
@@ -171,9 +188,8 @@ def _claims(damaged: Task, refused: Task, others: list[Task]) -> str:
     dispatch opened for other parcels left opened, assessed and approved."""
     quality = Actor(kind="staff", id=db.session.scalar(
         select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
-    admin_id = db.session.scalar(select(StaffUser.id).where(StaffUser.username == "demo-admin")) \
-        or staff.create(username="demo-admin", role="admin")[0].id
-    admin = Actor(kind="staff", id=admin_id, role="admin")
+    admin = Actor(kind="staff", id=db.session.scalar(
+        select(StaffUser.id).where(StaffUser.username == "demo-admin")), role="admin")
 
     def exception_of(task: Task, kind: str) -> str:
         return str(db.session.scalar(select(HandoverException.id).where(HandoverException.task_id == task.id,
@@ -206,16 +222,18 @@ _DEMO_PHOTO = bytes.fromhex("89504e470d0a1a0a0000000d494844520000000100000001080
 
 def _journey_day(dispatcher: Actor, courier: Courier, task_ids: list[str], now: datetime) -> str:
     """The courier's parcels on their way, through the rules the handheld's and upstream's scans run: every parcel
-    arrived at the depot (upstream) and out for delivery (the handheld) this morning, but two of the open tasks'
-    parcels last seen at the depot more than FIELDOPS_LOST_AFTER_HOURS ago: the lost-parcels job suspects both,
-    and dispatch confirms one lost."""
+    arrived at the depot (upstream) and out for delivery (the handheld) this morning, but a parcel of two open tasks
+    last seen at the depot more than FIELDOPS_LOST_AFTER_HOURS ago: the lost-parcels job suspects both, and dispatch
+    confirms lost the one of the first open delivery (its window over and not attempted: it never left the depot);
+    the last one's stays suspected. The open deliveries between keep their parcels, out for delivery (the customer
+    link the seed prints is for one of them)."""
     field = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
-    _staff_token("demo-upstream", "integration")
     upstream = Actor(kind="staff", id=db.session.scalar(
         select(StaffUser.id).where(StaffUser.username == "demo-upstream")), role="integration")
     todo = sorted((db.session.get(Task, task_id) for task_id in task_ids), key=lambda t: t.window_start)
     todo = [t for t in todo if t.kind == "delivery"]
-    missing = [t for t in todo if t.status in OPEN_STATUSES][-2:]
+    still_open = [t for t in todo if t.status in OPEN_STATUSES]
+    missing = [still_open[0], still_open[-1]]
     on_way = [t for t in todo if t not in missing]
     stale = now - timedelta(hours=current_app.config["LOST_AFTER_HOURS"] + 2)
     morning = min(min(t.window_start for t in on_way) - timedelta(hours=2), now - timedelta(minutes=30))
@@ -340,9 +358,13 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
     anchor = datetime.combine(service_day, today.time(), zone)
     dispatch_token = _staff_token("demo-dispatch", "dispatcher")
     quality_token = _staff_token("demo-quality", "quality")
+    admin_token = _staff_token("demo-admin", "admin")
+    integration_token = _staff_token("demo-upstream", "integration")
     actor = Actor(kind="staff", id=db.session.scalar(
         select(StaffUser.id).where(StaffUser.username == "demo-dispatch")), role="dispatcher")
-    lines = [f"dispatcher token: {dispatch_token}", f"quality token: {quality_token}"]
+    lines = [f"dispatcher token: {dispatch_token}", f"quality token: {quality_token}",
+             f"admin token (pays and corrects claims, staff, webhooks): {admin_token}",
+             f"integration token (upstream scans, manifests, the event feed): {integration_token}"]
     if db.session.scalar(select(Courier.id).where(Courier.employee_no == "E1001")) is None:
         from server.services import couriers, vehicles
         for n, (name, phone, employee_no) in enumerate(_COURIERS):
@@ -403,5 +425,6 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
     _, code = devices.create_enrollment(actor=actor, courier_id=first.id)
     lines.append(f"enrollment code for {first.name} (15 min): {code}")
     lines.append(_customer_link(actor, first.id, now))
+    lines.append(_receipt_link())
     lines.append(f"tasks: {db.session.query(Task).count()}, vehicles: {db.session.query(Vehicle).count()}")
     return lines

@@ -1,5 +1,7 @@
 """The demo depot (`fieldops seed-demo`) shows only states the product can reach, seen through the API and pages."""
+import re
 from datetime import date, datetime, time, timezone
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -118,3 +120,48 @@ def test_the_demo_seeds_journeys_and_lost_parcels(app, client, make):
                    and next(t for t in tasks if t["id"] == j["task_id"])["status"] in OPEN_STATUSES)
     page = client.get(path_of(issue(client, make, scanned["task_id"])) + "?lang=en")
     assert page.status_code == 200 and "Out for delivery" in page.text
+
+
+def test_the_demo_prints_a_token_for_each_role_its_story_needs_and_pages_that_open(app, client, make):
+    """Besides dispatcher and quality: an admin token (paying a claim), an integration token (upstream scans); the
+    customer link is for an ordinary open delivery (none of its parcels suspected or confirmed lost) and offers the
+    confirmation; the receipt page of a delivered task shows its paid claim and the claim form. A second run prints
+    fresh tokens that work too."""
+    runner = app.test_cli_runner()
+    for run in ("first", "again"):
+        result = runner.invoke(args=["seed-demo"])
+        assert result.exit_code == 0, result.output
+        printed = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
+        token = {role: next(v for k, v in printed.items() if k.startswith(f"{role} token")).strip()
+                 for role in ("dispatcher", "quality", "admin", "integration")}
+        bearer = {role: {"Authorization": f"Bearer {value}"} for role, value in token.items()}
+        assert client.get("/api/v1/admin/staff", headers=bearer["admin"]).status_code == 200, run
+        assert client.get("/api/v1/admin/staff", headers=bearer["dispatcher"]).status_code == 403
+        assert client.get("/api/v1/integrations/events", headers=bearer["integration"]).status_code == 200, run
+        assert client.get("/api/v1/dispatch/tasks", headers=bearer["integration"]).status_code == 403
+        claims = client.get("/api/v1/dispatch/claims?status=paid", headers=bearer["quality"]).json["items"]
+        assert len(claims) == 1
+        # The customer link: an ordinary open delivery of the enrolled courier's, its parcels out for delivery.
+        link_line = next(line for line in result.output.splitlines() if line.startswith("customer link for "))
+        waybill = link_line.split()[3]
+        task = client.get("/api/v1/dispatch/tasks", query_string={"waybill_no": waybill},
+                          headers=bearer["dispatcher"]).json["items"][0]
+        assert (task["kind"], task["status"]) == ("delivery", "assigned")
+        journey = client.get(f"/api/v1/dispatch/tasks/{task['id']}/journey", headers=bearer["dispatcher"]).json
+        assert [p["lost_state"] for p in journey["parcels"]] == [None] * len(task["parcels"])
+        page = client.get(path_of({"url": link_line.rsplit(" ", 1)[1]}) + "?lang=en")
+        assert page.status_code == 200 and 'id="confirm"' in page.text and "Out for delivery" in page.text
+        # The receipt page: the delivered damaged parcel's (its claim paid), with the form to claim.
+        receipt_line = next(line for line in result.output.splitlines() if line.startswith("receipt page of "))
+        assert receipt_line.split()[3] == next(t["waybill_no"] for t in _every(
+            client, "/api/v1/dispatch/tasks", bearer["dispatcher"]) if t["id"] == claims[0]["task_id"])
+        receipt_path = urlsplit(receipt_line.rsplit(" ", 1)[1]).path
+        receipt = client.get(receipt_path + "?lang=en")
+        assert receipt.status_code == 200 and 'id="send-claim"' in receipt.text
+    # The form takes a claim (no other is open on the parcel), and the page then shows it.
+    parcel_no = re.search(r'name="parcel_no" value="([^"]+)"|<option value="([^"]+)"', receipt.text).group(1, 2)
+    sent = client.post(receipt_path + "/claim", data={
+        "csrf": csrf_of(receipt), "lang": "en", "parcel_no": parcel_no[0] or parcel_no[1], "kind": "damage",
+        "description": "The vase inside is cracked too.", "claimed_yuan": "45.00"})
+    assert sent.status_code == 303, sent.text
+    assert 'class="claim-status">received<' in client.get(receipt_path + "?lang=en").text
