@@ -51,7 +51,8 @@ def _customer_link(actor: Actor, courier_id: str, now: datetime) -> str:
 
 def _receipt_link() -> str:
     """A line with the receipt page of a delivered demo task, where the customer claims (the claim form): the damaged
-    delivery's (its claim from the exception paid, so none is open on its parcels), or any delivered task's."""
+    delivery's (the page shows its claim from the exception, paid; none is open on its parcels), or any delivered
+    task's."""
     paid = select(Claim.task_id).where(Claim.status == "paid")
     receipt = db.session.scalar(select(Receipt).join(Task, Task.id == Receipt.task_id)
                                 .where(Task.status == "delivered", Task.kind == "delivery")
@@ -60,7 +61,7 @@ def _receipt_link() -> str:
     if token is None:
         return "receipt page: no delivered task"
     waybill = db.session.get(Task, receipt.task_id).waybill_no
-    return f"receipt page of {waybill} (delivered; the customer's claim form): {receipts.page_url(token=token)}"
+    return f"receipt page of {waybill} (delivered; its paid claim and the claim form): {receipts.page_url(token=token)}"
 
 
 def _appointment_day(courier: Courier, task_ids: list[str], now: datetime) -> str:

@@ -125,8 +125,8 @@ def test_the_demo_seeds_journeys_and_lost_parcels(app, client, make):
 def test_the_demo_prints_a_token_for_each_role_its_story_needs_and_pages_that_open(app, client, make):
     """Besides dispatcher and quality: an admin token (paying a claim), an integration token (upstream scans); the
     customer link is for an ordinary open delivery (none of its parcels suspected or confirmed lost) and offers the
-    confirmation; the receipt page of a delivered task shows its paid claim and the claim form. A second run prints
-    fresh tokens that work too."""
+    confirmation; the receipt page of a delivered task shows its paid claim and the claim form, which takes a new
+    one. A second run prints fresh tokens that work too."""
     runner = app.test_cli_runner()
     for run in ("first", "again"):
         result = runner.invoke(args=["seed-demo"])
@@ -157,7 +157,7 @@ def test_the_demo_prints_a_token_for_each_role_its_story_needs_and_pages_that_op
             client, "/api/v1/dispatch/tasks", bearer["dispatcher"]) if t["id"] == claims[0]["task_id"])
         receipt_path = urlsplit(receipt_line.rsplit(" ", 1)[1]).path
         receipt = client.get(receipt_path + "?lang=en")
-        assert receipt.status_code == 200 and 'id="send-claim"' in receipt.text
+        assert receipt.status_code == 200 and 'id="send-claim"' in receipt.text and 'class="claim-paid"' in receipt.text
     # The form takes a claim (no other is open on the parcel), and the page then shows it.
     parcel_no = re.search(r'name="parcel_no" value="([^"]+)"|<option value="([^"]+)"', receipt.text).group(1, 2)
     sent = client.post(receipt_path + "/claim", data={
