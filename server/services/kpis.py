@@ -202,18 +202,23 @@ _FIRST, _LAST = bindparam("first", type_=UTCDateTime()), bindparam("last", type_
 def _field_events():
     """Every field event of the report's days, one row each (docs/kpis.md, "Tracking"): a handheld's op (in
     sequence, not a resend) and an upstream scan. A handheld's parcel.scan is its op; the handover's scans are
-    its ops' doing. An event is of the day it happened (its effective time), which is never after its receipt:
+    its ops' doing. An event whose clock could not be trusted (suspect) has a time the server guessed: often its
+    receipt, which would make it timely by construction. An event is of the day it happened (its effective time),
+    which is never after its receipt:
     received_at >= first lets the receipt index skip the log before the days."""
     at = func.coalesce(OpLog.effective_time, OpLog.received_at)
     flawed = OpLog.status.in_(_sql_list(("rejected", "conflict")))
     ops = (select(padded_id(literal_column("'o'"), OpLog.id).label("id"), OpLog.courier_id.label("courier_id"),
                   at.label("at"), OpLog.received_at.label("received_at"),
-                  case((flawed, literal_column("0")), else_=literal_column("1")).label("accurate"))
+                  case((flawed, literal_column("0")), else_=literal_column("1")).label("accurate"),
+                  case((OpLog.clock_suspect.is_(True), literal_column("1")), else_=literal_column("0")).label("suspect"))
            .where(OpLog.in_sequence.is_(True), OpLog.status != literal_column("'duplicate'"),
                   OpLog.received_at >= _FIRST, at >= _FIRST, at < _LAST))
     scans = (select(padded_id(literal_column("'s'"), ParcelScan.id).label("id"),
                     ParcelScan.courier_id.label("courier_id"), ParcelScan.effective_time.label("at"),
-                    ParcelScan.received_at.label("received_at"), literal_column("1").label("accurate"))
+                    ParcelScan.received_at.label("received_at"), literal_column("1").label("accurate"),
+                    case((ParcelScan.clock_suspect.is_(True), literal_column("1")), else_=literal_column("0"))
+                    .label("suspect"))
              .where(ParcelScan.source == literal_column("'upstream'"), ParcelScan.received_at >= _FIRST,
                     ParcelScan.effective_time >= _FIRST, ParcelScan.effective_time < _LAST))
     return union_all(ops, scans).subquery("field_events")
@@ -444,8 +449,10 @@ FIGURES = (
            lambda: Complaint.satisfaction.is_not(None), lambda: Complaint.satisfaction == "satisfied"),
     Figure("tracking_timeliness", "field_events", "ratio",
            "Field events (handheld ops, upstream scans) received within FIELDOPS_TRACKING_TIMELY_MINUTES of when "
-           "they happened (effective device time), over field events.",
-           true, lambda: epoch(_events.c.received_at) - epoch(_events.c.at) <= _TIMELY_S),
+           "they happened (effective device time), over field events; those whose clock was suspect (their time "
+           "the server's guess) are unknown, never a pass.",
+           true, lambda: and_(_events.c.suspect == 0, epoch(_events.c.received_at) - epoch(_events.c.at) <= _TIMELY_S),
+           unknown=lambda: _events.c.suspect == 1),
     Figure("tracking_accuracy", "field_events", "ratio",
            "Field events neither rejected nor conflicted, over field events.",
            true, lambda: _events.c.accurate == 1),

@@ -207,11 +207,32 @@ def _dedup(rows: list[ParcelScan]) -> list[dict]:
     return out
 
 
-def journey(*, parcel_nos: list[str]) -> list[dict]:
-    """The journey of these parcels: one list by effective time, then receipt, deduplicated (DEDUP_WINDOW)."""
-    if not parcel_nos:
+def _same_parcels(task: Task) -> list[str]:
+    """The tasks that carry this task's very parcels: the task, the one it is a return of, and their returns.
+
+    Parcel numbers are unique within a task only; another customer's task may
+    hold the same number, and its scans are not this parcel's journey.
+    """
+    ids, frontier = {task.id}, {task.return_of_id} - {None}
+    while frontier:  # up the returns (a return of a return)
+        ids |= frontier
+        frontier = set(db.session.scalars(select(Task.return_of_id).where(
+            Task.id.in_(frontier), Task.return_of_id.is_not(None)))) - ids
+    frontier = set(ids)
+    while frontier:  # and down to every return of them
+        frontier = set(db.session.scalars(select(Task.id).where(Task.return_of_id.in_(frontier)))) - ids
+        ids |= frontier
+    return sorted(ids)
+
+
+def journey(*, task: Task, parcel_nos: list[str] | None = None) -> list[dict]:
+    """The journey of the task's parcels (or of these of them): the scans of the tasks carrying them, one list by
+    effective time, then receipt, deduplicated (DEDUP_WINDOW)."""
+    numbers = [p.parcel_no for p in task.parcels] if parcel_nos is None else parcel_nos
+    if not numbers:
         return []
-    rows = db.session.scalars(select(ParcelScan).where(ParcelScan.parcel_no.in_(parcel_nos))
+    rows = db.session.scalars(select(ParcelScan).where(ParcelScan.parcel_no.in_(numbers),
+                                                       ParcelScan.task_id.in_(_same_parcels(task)))
                               .order_by(ParcelScan.effective_time, ParcelScan.received_at, ParcelScan.id))
     return _dedup(list(rows))
 
@@ -222,7 +243,7 @@ def task_journey(*, task_id: str) -> dict:
     if task is None:
         raise NotFound(f"No task {task_id}.", code="task_not_found")
     return {"task_id": task.id, "waybill_no": task.waybill_no, "parcels": list(task.parcels),
-            "journey": journey(parcel_nos=[p.parcel_no for p in task.parcels])}
+            "journey": journey(task=task)}
 
 
 def flag_unscanned(*, now: datetime) -> dict:
@@ -270,7 +291,7 @@ def settle_lost(*, actor: Actor, parcel_id: int, state: str) -> Parcel:
     return parcel
 
 
-def for_customer(*, parcel_nos: list[str]) -> list[dict]:
+def for_customer(*, task: Task) -> list[dict]:
     """The journey as the customer page shows it: events and times only (no notes, no couriers, no devices)."""
     return [{"parcel_no": item["parcel_no"], "event": item["event"], "at": item["effective_time"]}
-            for item in journey(parcel_nos=parcel_nos)]
+            for item in journey(task=task)]
