@@ -340,24 +340,40 @@ def _parcels() -> ColumnElement:
 
 
 def _promise_due() -> ColumnElement:
-    """A delivery whose promise has been decided: signed for, or its promised time passed undelivered; refused and
-    cancelled ones are out (no promise was failed). One without a promise is in, as unknown."""
-    return and_(Task.kind == literal_column("'delivery'"), Task.status.not_in(_sql_list(("cancelled", "refused"))),
+    """A delivery whose promise has been decided: signed for, or its promised time passed undelivered; refused ones
+    and ones cancelled before their promise are out (no promise was failed); one cancelled after it had already
+    failed it (cancelling must not take a failure away). One without a promise is in, as unknown."""
+    cancelled = Task.status == literal_column("'cancelled'")
+    return and_(Task.kind == literal_column("'delivery'"), Task.status != literal_column("'refused'"),
+                or_(~cancelled, Task.finished_at > Task.promised_at),
                 or_(Task.promised_at.is_(None), Task.status == literal_column("'delivered'"),
                     Task.promised_at <= _NOW))
 
 
+def _signoff_clock_suspect() -> ColumnElement:
+    """The step that completed the handover was dated by a suspect clock: its time is the server's guess (held to
+    the device's previous op, or its receipt), no evidence of when the parcel was signed for."""
+    return exists().where(HandoverStep.task_id == Task.id, HandoverStep.op_id == Handover.completed_op_id,
+                          HandoverStep.outcome == literal_column("'accepted'"), HandoverStep.clock_suspect.is_(True))
+
+
 def _signed_by_promise() -> ColumnElement:
-    """Signed for (the handover's device time) by the promised time."""
+    """Signed for (the handover's device time) by the promised time, under a clock that could be trusted."""
     return and_(Task.status == literal_column("'delivered'"), Handover.outcome == literal_column("'delivered'"),
-                Handover.completed_at <= Task.promised_at)
+                Handover.completed_at <= Task.promised_at, ~_signoff_clock_suspect())
+
+
+def _promise_unknown() -> ColumnElement:
+    """A delivery without a promise, or signed for under a suspect clock: whether it kept its promise is not known."""
+    return or_(Task.promised_at.is_(None), and_(Handover.outcome == literal_column("'delivered'"),
+                                                _signoff_clock_suspect()))
 
 
 def _collected_and_signed() -> ColumnElement:
     """A delivery with its collection time, signed for at the door (or where the customer consented)."""
     return and_(Task.kind == literal_column("'delivery'"), Task.status == literal_column("'delivered'"),
                 Handover.outcome == literal_column("'delivered'"), Handover.completed_at.is_not(None),
-                Task.collected_at.is_not(None))
+                Task.collected_at.is_not(None), ~_signoff_clock_suspect())
 
 
 def _resolved_at_first_contact() -> ColumnElement:
@@ -397,11 +413,13 @@ FIGURES = (
            _signed_off, true, numerator=lambda: seconds_between(_held.assigned_at, Handover.completed_at)),
     Figure("promised_time_achievement", "promises", "ratio",
            "Parcels signed for by the time their service product promised, over parcels whose promise fell in the "
-           "period (undelivered past it: failures; refused or cancelled: out); deliveries without a promise are "
-           "unknown, never a pass.",
-           _promise_due, _signed_by_promise, unknown=lambda: Task.promised_at.is_(None), weight=_parcels),
+           "period (undelivered past it, cancelled after it too: failures; refused, or cancelled before it: out); "
+           "deliveries without a promise, or "
+           "signed for under a suspect clock, are unknown, never a pass.",
+           _promise_due, _signed_by_promise, unknown=_promise_unknown, weight=_parcels),
     Figure("collect_to_signoff", "tasks", "seconds",
-           "Mean seconds from collection (揽收) to the sign-off (the handover's device time), deliveries only.",
+           "Mean seconds from collection (揽收) to the sign-off (the handover's device time), deliveries only (not "
+           "those signed under a suspect clock: their time is a guess).",
            _collected_and_signed, true, numerator=lambda: seconds_between(Task.collected_at, Handover.completed_at)),
     Figure("delivered_to_address", "tasks", "ratio",
            "Deliveries signed for at the address (its coordinates known, within reach) or left at an alternate "

@@ -250,10 +250,16 @@ def flag_unscanned(*, now: datetime) -> dict:
     """The lost-parcels job: a parcel of an open task unscanned FIELDOPS_LOST_AFTER_HOURS since its last scan (and
     since dispatch last found it) is suspected lost. Parcels never scanned have no journey to lose. Commits."""
     cutoff = now - timedelta(hours=current_app.config["LOST_AFTER_HOURS"])
-    last = (select(ParcelScan.parcel_no, func.max(ParcelScan.effective_time).label("at"))
-            .group_by(ParcelScan.parcel_no).subquery("last_scan"))
+    # The parcel's own scans: of its task, or of the task it is a return of (another task's parcel of the same
+    # number is another parcel).
+    last = (select(Parcel.id.label("parcel_id"), func.max(ParcelScan.effective_time).label("at"))
+            .join(Task, Task.id == Parcel.task_id)
+            .join(ParcelScan, and_(ParcelScan.parcel_no == Parcel.parcel_no,
+                                   or_(ParcelScan.task_id == Parcel.task_id, ParcelScan.task_id == Task.return_of_id)))
+            .where(Task.status.in_(OPEN_STATUSES))
+            .group_by(Parcel.id).subquery("last_scan"))
     parcels = list(db.session.scalars(
-        select(Parcel).join(Task, Task.id == Parcel.task_id).join(last, last.c.parcel_no == Parcel.parcel_no)
+        select(Parcel).join(Task, Task.id == Parcel.task_id).join(last, last.c.parcel_id == Parcel.id)
         .where(Task.status.in_(OPEN_STATUSES), last.c.at < cutoff,
                or_(Parcel.lost_state.is_(None),
                    and_(Parcel.lost_state == "found", Parcel.lost_state_at < cutoff)))
@@ -270,6 +276,13 @@ def lost_parcels(*, state: str | None, cursor: int | None, limit: int) -> dict:
     return oldest_first(query, Parcel.id, cursor=cursor, limit=limit)
 
 
+def _seen_since(parcel: Parcel, since: datetime) -> bool:
+    """A scan of this very parcel (its task's or a task carrying it) reached the server after `since`."""
+    return db.session.scalar(select(ParcelScan.id).where(
+        ParcelScan.parcel_no == parcel.parcel_no, ParcelScan.task_id.in_(_same_parcels(parcel.task)),
+        ParcelScan.received_at > since).limit(1)) is not None
+
+
 def settle_lost(*, actor: Actor, parcel_id: int, state: str) -> Parcel:
     """Dispatch's word on a suspected parcel: lost, or found (a lost one may be found later). Audited. Commits."""
     parcel = db.session.get(Parcel, parcel_id, with_for_update=True)
@@ -280,6 +293,11 @@ def settle_lost(*, actor: Actor, parcel_id: int, state: str) -> Parcel:
         raise RuleViolation(f"Parcel {parcel.parcel_no} is {parcel.lost_state or 'not suspected lost'}; "
                             f"only a parcel {' or '.join(allowed)} can be marked {state}.",
                             code="lost_state_not_suspected", fields={"state": [f"Not from {parcel.lost_state}."]})
+    if state == "found" and parcel.lost_state == "lost" and not _seen_since(parcel, parcel.lost_state_at):
+        # A confirmed loss leaves loss_rate only on evidence: the parcel scanned after it was confirmed.
+        raise RuleViolation(f"Parcel {parcel.parcel_no} was confirmed lost and has not been scanned since.",
+                            code="found_without_scan",
+                            fields={"state": ["A lost parcel is found by a scan of it received after its loss."]})
     before = snapshot(parcel)
     now = utcnow()
     parcel.lost_state, parcel.lost_state_at, parcel.lost_state_by = state, now, actor.id

@@ -7,7 +7,8 @@ from zoneinfo import ZoneInfo
 
 from server import jobs
 from tests.api.test_customer_page import issue, path_of
-from tests.sync.test_handover import codes
+from tests.sync.conftest import Device
+from tests.sync.test_handover import AT_DOOR, codes, inspect_ok, sign, upload, verify
 from tests.sync.test_scans import journey, scan, up, upstream
 
 KPIS = "/api/v1/reports/kpis"
@@ -90,3 +91,86 @@ def test_a_manifest_update_does_not_wipe_a_parcel_confirmed_lost(app, midday, cl
     assert {(r["field"], r["code"]) for r in report["rows"][0]["reasons"]} == {("parcels", "parcel_in_lost_state")}
     assert [(p["parcel_no"], p["lost_state"]) for p in journey(make, task["id"])["parcels"]] == [("L1", "lost")]
     assert figures(app, client, make)["loss_rate"][:2] == (1, 1)
+
+
+def test_a_late_signoff_under_a_broken_clock_is_not_kept_by_its_promise(app, midday, client, make, server_clock):
+    """promised_time_achievement gamed by the device clock: the parcel was promised an hour ago and signed for
+    now, but the courier's clock says 1970. The server cannot know when it was signed, so it holds the sign-off
+    to the device's previous op (a scan three hours ago, before the promise): the handover's completion lands
+    before the promise and counted as kept. A suspect clock earns no credit: unknown, never a pass (1 unknown,
+    0/1), and collect_to_signoff leaves the guessed duration out.
+    """
+    now0 = server_clock.now().replace(microsecond=0)
+    courier = make.courier()
+    with server_clock.at(now0 - timedelta(days=1)):
+        device = Device(client, make.device(courier))
+    signature = upload(device)
+    with server_clock.at(now0 - timedelta(hours=4)):
+        task = make.task(courier=courier, cod_amount=0, fees=[], parcels=[{"parcel_no": "PROM-1", "count": 1}],
+                         service_product="standard", collected_at=(now0 - timedelta(hours=73)).isoformat())
+    assert datetime.fromisoformat(task["promise"]["promised_at"]) == now0 - timedelta(hours=1)
+    early = device.op("parcel.scan", task["id"], scan("PROM-1", "out_for_delivery"))
+    early["device_time"] = (now0 - timedelta(hours=3)).isoformat()
+    ops = [early, device.op("pod.verify_recipient", task["id"], verify()),
+           device.op("pod.inspect", task["id"], inspect_ok(task)),
+           device.op("pod.sign", task["id"], sign(signature, signer_name="Recipient", **AT_DOOR))]
+    for op in ops[1:]:
+        op["device_time"] = "1970-01-01T08:00:00+08:00"
+    results = device.push(ops)["results"]
+    assert codes(results) == [("applied", None)] * 4 and results[-1]["clock_suspect"]
+    shown = figures(app, client, make)
+    assert shown["promised_time_achievement"] == (0, 1, 1)
+    assert shown["collect_to_signoff"][:2] == (0, 0)  # a guessed sign-off time is no duration either
+
+
+def test_cancelling_a_parcel_after_its_promise_passed_does_not_take_the_failure_away(app, midday, client, make,
+                                                                                    server_clock):
+    """promised_time_achievement gamed by dispatch: a parcel promised an hour ago is still undelivered (a failure,
+    0/1); cancelling it now took it out of the figure (cancelled parcels are out), leaving nothing failed. A task
+    cancelled after its promise passed had already failed it: still 0/1. One cancelled before its promise (the
+    sender called it off) stays out: a second such task adds nothing."""
+    now0 = server_clock.now().replace(microsecond=0)
+    with server_clock.at(now0 - timedelta(hours=4)):
+        late = make.task(parcels=[{"parcel_no": "CX-1"}], service_product="standard",
+                         collected_at=(now0 - timedelta(hours=73)).isoformat())
+        early = make.task(parcels=[{"parcel_no": "CX-2"}], service_product="standard",
+                          collected_at=(now0 - timedelta(hours=73)).isoformat())
+    with server_clock.at(now0 - timedelta(hours=2)):  # before its promise (now0 - 1 h)
+        assert client.post(f"/api/v1/dispatch/tasks/{early['id']}/cancel", json={"reason": "sender cancelled"},
+                           headers=make.headers("dispatcher")).status_code == 200
+    assert figures(app, client, make)["promised_time_achievement"][:2] == (0, 1)
+    assert client.post(f"/api/v1/dispatch/tasks/{late['id']}/cancel", json={"reason": "cannot find it"},
+                       headers=make.headers("dispatcher")).status_code == 200
+    assert figures(app, client, make)["promised_time_achievement"][:2] == (0, 1)
+
+
+def test_a_confirmed_loss_is_not_undone_without_the_parcel_being_seen(app, midday, client, make, courier, device,
+                                                                     server_clock):
+    """loss_rate gamed by dispatch: a parcel confirmed lost (1/1) marked found with nothing to show for it left the
+    numerator (0/1). A confirmed loss is undone only by a scan of the parcel that reached the server after the
+    loss was confirmed: without one, 422 naming state (found_without_scan) and nothing changes; after the courier's
+    scan, found (0/1). (The lost-parcels job also suspected another task's never-scanned parcel of the same number:
+    it read the last scan by number alone.)"""
+    app.config["LOST_AFTER_HOURS"] = 1
+    with server_clock.at(server_clock.now() - timedelta(hours=8)):
+        other = make.task(courier=courier, parcels=[{"parcel_no": "F1"}])  # another customer's F1, never scanned
+        task = make.task(courier=courier, parcels=[{"parcel_no": "F1"}])  # the newest holder: upstream's scan is its
+    upstream(make, up("F-1", "F1", at=datetime.now(timezone.utc) - timedelta(hours=2)))
+    # The other F1 has no journey to lose: only this task's is suspected.
+    assert jobs.run("lost-parcels") == {"suspected": 1}
+    assert journey(make, other["id"])["parcels"][0]["lost_state"] is None
+    parcel = journey(make, task["id"])["parcels"][0]
+    settle = lambda state: client.post(f"/api/v1/dispatch/parcels/{parcel['id']}/lost-state",  # noqa: E731
+                                       json={"state": state}, headers=make.headers("dispatcher"))
+    assert settle("lost").status_code == 200
+    assert figures(app, client, make)["loss_rate"][:2] == (1, 1)
+    refused = settle("found")
+    assert refused.status_code == 422 and refused.json["code"] == "found_without_scan", refused.json
+    assert "state" in refused.json["fields"]
+    assert journey(make, task["id"])["parcels"][0]["lost_state"] == "lost"
+    assert figures(app, client, make)["loss_rate"][:2] == (1, 1)
+    scanned = device.push([device.op("parcel.scan", task["id"], scan("F1", "arrived_depot"))])["results"]
+    assert codes(scanned) == [("applied", None)]
+    assert journey(make, task["id"])["parcels"][0]["lost_state"] == "lost"  # a scan alone does not undo it
+    assert settle("found").status_code == 200
+    assert figures(app, client, make)["loss_rate"][:2] == (0, 1)
