@@ -234,6 +234,8 @@ def test_unscanned_parcels_become_suspected_lost_and_dispatch_settles_them(make,
     lost = client.post(url, json={"state": "lost"}, headers=make.headers("dispatcher"))
     assert lost.status_code == 200 and lost.json["lost_state"] == "lost"
     assert client.post(url, json={"state": "lost"}, headers=make.headers("dispatcher")).status_code == 422
+    # Found: the parcel turns up at the depot and is scanned (a confirmed loss is undone only on that evidence).
+    upstream(make, up("L-3", stale_no, at=datetime.now(timezone.utc) - timedelta(minutes=1)))
     found = client.post(url, json={"state": "found"}, headers=make.headers("dispatcher"))
     assert found.status_code == 200 and found.json["lost_state"] == "found"
     audit = client.get(f"/api/v1/admin/audit?entity=parcels&entity_id={parcel_id}", headers=make.headers("admin"))
