@@ -213,6 +213,11 @@ def _apply(task: Task, row: Row, actor: Actor, source: dict, products: dict) -> 
         row.refuse("waybill_no", code, f"Task {task.id} is {state}; the manifest's changes to "
                    f"{', '.join(changed)} are not applied.", changed=changed)
         return "quarantined"
+    passed = promises.change_problems(task, changed, utcnow())
+    for path, code, message in passed:
+        row.refuse(path, code, message, changed=changed)
+    if passed:
+        return "quarantined"
     wanted = {parcel["parcel_no"] for parcel in row.spec["parcels"]}
     held = [p.parcel_no for p in task.parcels if p.lost_state in _LOST_STATES and p.parcel_no not in wanted]
     if "parcels" in changed and held:

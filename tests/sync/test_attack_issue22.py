@@ -252,3 +252,29 @@ def test_a_wrong_assessment_rejected_and_reopened_is_not_an_accurate_claim(app, 
     assert _claim_step(client, quality, second["id"], "approve", {})[0] == 200
     assert _claim_step(client, admin, second["id"], "pay", {"reference": "BANK-2"})[0] == 200
     assert figures(app, client, make)["claim_accuracy"][:2] == (0, 1)
+
+
+def test_a_manifest_cannot_move_a_promise_that_has_already_passed(app, midday, client, make, server_clock):
+    """promised_time_achievement gamed upstream: a parcel promised an hour ago, undelivered, is a failure (0/1).
+    The manifest sent again with a later collection time moved the promise into tomorrow and the failure vanished
+    (0/0). A promise already passed is a fact: the row is held back (promise_passed, naming the fields) and the
+    figure stays 0/1. A promise still ahead may still be changed (a correction before it counts)."""
+    now0 = server_clock.now().replace(microsecond=0)
+    spec = make.task_spec(waybill_no="PROMISE-WB-1", parcels=[{"parcel_no": "PW-1"}], service_product="standard",
+                          collected_at=(now0 - timedelta(hours=73)).isoformat())
+    with server_clock.at(now0 - timedelta(hours=4)):
+        assert client.post("/api/v1/dispatch/tasks", json=spec, headers=make.headers("dispatcher")).status_code == 201
+    assert figures(app, client, make)["promised_time_achievement"][:2] == (0, 1)
+    moved = dict(spec, collected_at=(now0 - timedelta(hours=1)).isoformat())
+    report = client.post("/api/v1/integrations/manifests", data=json.dumps([moved]), content_type="application/json",
+                         headers=make.headers("integration")).json
+    assert report["counts"]["quarantined"] == 1, report
+    assert {(r["field"], r["code"]) for r in report["rows"][0]["reasons"]} == {("collected_at", "promise_passed")}
+    assert figures(app, client, make)["promised_time_achievement"][:2] == (0, 1)
+    ahead = make.task_spec(waybill_no="PROMISE-WB-2", parcels=[{"parcel_no": "PW-2"}], service_product="standard",
+                           collected_at=(now0 - timedelta(hours=2)).isoformat())
+    assert client.post("/api/v1/dispatch/tasks", json=ahead, headers=make.headers("dispatcher")).status_code == 201
+    ahead["collected_at"] = (now0 - timedelta(hours=1)).isoformat()
+    report = client.post("/api/v1/integrations/manifests", data=json.dumps([ahead]), content_type="application/json",
+                         headers=make.headers("integration")).json
+    assert report["counts"]["updated"] == 1, report
