@@ -278,3 +278,25 @@ def test_a_manifest_cannot_move_a_promise_that_has_already_passed(app, midday, c
     report = client.post("/api/v1/integrations/manifests", data=json.dumps([ahead]), content_type="application/json",
                          headers=make.headers("integration")).json
     assert report["counts"]["updated"] == 1, report
+
+
+@pytest.mark.xfail(strict=True, reason="open: every in-sequence op is a field event, so the same parcel scanned "
+                   "again and again (folded into one line of the journey within scans.DEDUP_WINDOW) dilutes the "
+                   "late ones; counting a parcel.scan the journey folds in needs the op log to know which scan it "
+                   "wrote (a field_events change left to the lead)")
+def test_scanning_the_same_parcel_over_and_over_does_not_dilute_a_late_queue(app, midday, client, make, courier,
+                                                                             device, server_clock):
+    """tracking_timeliness gamed by padding: two scans pushed five hours late (0/2 timely); the courier then scans
+    one parcel out_for_delivery eight times in a minute. The journey shows that once; the figure counted eight
+    timely events (8/10). One tracking update, once: 1/3."""
+    with server_clock.at(server_clock.now() - timedelta(hours=8)):
+        task = make.task(courier=courier, parcels=[{"parcel_no": "PAD-1"}, {"parcel_no": "PAD-2"}])
+    then = datetime.now(timezone.utc) - timedelta(hours=5)
+    late = [device.op("parcel.scan", task["id"], scan(no, "arrived_depot")) for no in ("PAD-1", "PAD-2")]
+    for i, op in enumerate(late):
+        op["device_time"] = (then + timedelta(minutes=i)).isoformat()
+    assert codes(device.push(late)["results"]) == [("applied", None)] * 2
+    padding = [device.op("parcel.scan", task["id"], scan("PAD-1", "out_for_delivery")) for _ in range(8)]
+    assert codes(device.push(padding)["results"]) == [("applied", None)] * 8
+    assert [i["event"] for i in journey(make, task["id"])["journey"]].count("out_for_delivery") == 1
+    assert figures(app, client, make)["tracking_timeliness"][:2] == (1, 3)
