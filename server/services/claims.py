@@ -334,7 +334,7 @@ def evidence(claim: Claim) -> dict:
         "scans": [{"event": scan["event"], "source": scan["source"], "also_from": scan["also_from"],
                    "effective_time": events.iso(scan["effective_time"]), "received_at": events.iso(scan["received_at"]),
                    "clock_suspect": scan["clock_suspect"]}
-                  for scan in scans.journey(parcel_nos=[claim.parcel_no])],
+                  for scan in scans.journey(task=db.session.get(Task, claim.task_id), parcel_nos=[claim.parcel_no])],
     }
 
 

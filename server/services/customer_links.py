@@ -192,7 +192,7 @@ def page(*, link: CustomerLink) -> dict:
             "rateable": ratings.rateable(task), "rating": _score(task),
             # The parcel's journey (events and times only) and its promise where the task has one: when, and
             # whether it was kept, missed, or has passed with the parcel still on its way.
-            "journey": scans.for_customer(parcel_nos=[p.parcel_no for p in task.parcels]),
+            "journey": scans.for_customer(task=task),
             "promised_at": task.promised_at, "promise_state": _promise_state(task)}
 
 

@@ -202,18 +202,23 @@ _FIRST, _LAST = bindparam("first", type_=UTCDateTime()), bindparam("last", type_
 def _field_events():
     """Every field event of the report's days, one row each (docs/kpis.md, "Tracking"): a handheld's op (in
     sequence, not a resend) and an upstream scan. A handheld's parcel.scan is its op; the handover's scans are
-    its ops' doing. An event is of the day it happened (its effective time), which is never after its receipt:
+    its ops' doing. An event whose clock could not be trusted (suspect) has a time the server guessed: often its
+    receipt, which would make it timely by construction. An event is of the day it happened (its effective time),
+    which is never after its receipt:
     received_at >= first lets the receipt index skip the log before the days."""
     at = func.coalesce(OpLog.effective_time, OpLog.received_at)
     flawed = OpLog.status.in_(_sql_list(("rejected", "conflict")))
     ops = (select(padded_id(literal_column("'o'"), OpLog.id).label("id"), OpLog.courier_id.label("courier_id"),
                   at.label("at"), OpLog.received_at.label("received_at"),
-                  case((flawed, literal_column("0")), else_=literal_column("1")).label("accurate"))
+                  case((flawed, literal_column("0")), else_=literal_column("1")).label("accurate"),
+                  case((OpLog.clock_suspect.is_(True), literal_column("1")), else_=literal_column("0")).label("suspect"))
            .where(OpLog.in_sequence.is_(True), OpLog.status != literal_column("'duplicate'"),
                   OpLog.received_at >= _FIRST, at >= _FIRST, at < _LAST))
     scans = (select(padded_id(literal_column("'s'"), ParcelScan.id).label("id"),
                     ParcelScan.courier_id.label("courier_id"), ParcelScan.effective_time.label("at"),
-                    ParcelScan.received_at.label("received_at"), literal_column("1").label("accurate"))
+                    ParcelScan.received_at.label("received_at"), literal_column("1").label("accurate"),
+                    case((ParcelScan.clock_suspect.is_(True), literal_column("1")), else_=literal_column("0"))
+                    .label("suspect"))
              .where(ParcelScan.source == literal_column("'upstream'"), ParcelScan.received_at >= _FIRST,
                     ParcelScan.effective_time >= _FIRST, ParcelScan.effective_time < _LAST))
     return union_all(ops, scans).subquery("field_events")
@@ -335,24 +340,40 @@ def _parcels() -> ColumnElement:
 
 
 def _promise_due() -> ColumnElement:
-    """A delivery whose promise has been decided: signed for, or its promised time passed undelivered; refused and
-    cancelled ones are out (no promise was failed). One without a promise is in, as unknown."""
-    return and_(Task.kind == literal_column("'delivery'"), Task.status.not_in(_sql_list(("cancelled", "refused"))),
+    """A delivery whose promise has been decided: signed for, or its promised time passed undelivered; refused ones
+    and ones cancelled before their promise are out (no promise was failed); one cancelled after it had already
+    failed it (cancelling must not take a failure away). One without a promise is in, as unknown."""
+    cancelled = Task.status == literal_column("'cancelled'")
+    return and_(Task.kind == literal_column("'delivery'"), Task.status != literal_column("'refused'"),
+                or_(~cancelled, Task.finished_at > Task.promised_at),
                 or_(Task.promised_at.is_(None), Task.status == literal_column("'delivered'"),
                     Task.promised_at <= _NOW))
 
 
+def _signoff_clock_suspect() -> ColumnElement:
+    """The step that completed the handover was dated by a suspect clock: its time is the server's guess (held to
+    the device's previous op, or its receipt), no evidence of when the parcel was signed for."""
+    return exists().where(HandoverStep.task_id == Task.id, HandoverStep.op_id == Handover.completed_op_id,
+                          HandoverStep.outcome == literal_column("'accepted'"), HandoverStep.clock_suspect.is_(True))
+
+
 def _signed_by_promise() -> ColumnElement:
-    """Signed for (the handover's device time) by the promised time."""
+    """Signed for (the handover's device time) by the promised time, under a clock that could be trusted."""
     return and_(Task.status == literal_column("'delivered'"), Handover.outcome == literal_column("'delivered'"),
-                Handover.completed_at <= Task.promised_at)
+                Handover.completed_at <= Task.promised_at, ~_signoff_clock_suspect())
+
+
+def _promise_unknown() -> ColumnElement:
+    """A delivery without a promise, or signed for under a suspect clock: whether it kept its promise is not known."""
+    return or_(Task.promised_at.is_(None), and_(Handover.outcome == literal_column("'delivered'"),
+                                                _signoff_clock_suspect()))
 
 
 def _collected_and_signed() -> ColumnElement:
     """A delivery with its collection time, signed for at the door (or where the customer consented)."""
     return and_(Task.kind == literal_column("'delivery'"), Task.status == literal_column("'delivered'"),
                 Handover.outcome == literal_column("'delivered'"), Handover.completed_at.is_not(None),
-                Task.collected_at.is_not(None))
+                Task.collected_at.is_not(None), ~_signoff_clock_suspect())
 
 
 def _resolved_at_first_contact() -> ColumnElement:
@@ -392,11 +413,13 @@ FIGURES = (
            _signed_off, true, numerator=lambda: seconds_between(_held.assigned_at, Handover.completed_at)),
     Figure("promised_time_achievement", "promises", "ratio",
            "Parcels signed for by the time their service product promised, over parcels whose promise fell in the "
-           "period (undelivered past it: failures; refused or cancelled: out); deliveries without a promise are "
-           "unknown, never a pass.",
-           _promise_due, _signed_by_promise, unknown=lambda: Task.promised_at.is_(None), weight=_parcels),
+           "period (undelivered past it, cancelled after it too: failures; refused, or cancelled before it: out); "
+           "deliveries without a promise, or "
+           "signed for under a suspect clock, are unknown, never a pass.",
+           _promise_due, _signed_by_promise, unknown=_promise_unknown, weight=_parcels),
     Figure("collect_to_signoff", "tasks", "seconds",
-           "Mean seconds from collection (揽收) to the sign-off (the handover's device time), deliveries only.",
+           "Mean seconds from collection (揽收) to the sign-off (the handover's device time), deliveries only (not "
+           "those signed under a suspect clock: their time is a guess).",
            _collected_and_signed, true, numerator=lambda: seconds_between(Task.collected_at, Handover.completed_at)),
     Figure("delivered_to_address", "tasks", "ratio",
            "Deliveries signed for at the address (its coordinates known, within reach) or left at an alternate "
@@ -444,8 +467,10 @@ FIGURES = (
            lambda: Complaint.satisfaction.is_not(None), lambda: Complaint.satisfaction == "satisfied"),
     Figure("tracking_timeliness", "field_events", "ratio",
            "Field events (handheld ops, upstream scans) received within FIELDOPS_TRACKING_TIMELY_MINUTES of when "
-           "they happened (effective device time), over field events.",
-           true, lambda: epoch(_events.c.received_at) - epoch(_events.c.at) <= _TIMELY_S),
+           "they happened (effective device time), over field events; those whose clock was suspect (their time "
+           "the server's guess) are unknown, never a pass.",
+           true, lambda: and_(_events.c.suspect == 0, epoch(_events.c.received_at) - epoch(_events.c.at) <= _TIMELY_S),
+           unknown=lambda: _events.c.suspect == 1),
     Figure("tracking_accuracy", "field_events", "ratio",
            "Field events neither rejected nor conflicted, over field events.",
            true, lambda: _events.c.accurate == 1),

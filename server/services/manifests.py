@@ -174,6 +174,25 @@ def _state_of_spec(spec: dict) -> dict:
             "service_product": spec.get("service_product"), "collected_at": spec.get("collected_at")}
 
 
+_LOST_STATES = ("suspected_lost", "lost")
+
+
+def _update_parcels(task: Task, specs: list[dict]) -> None:
+    """The task's parcels as the manifest lists them: a parcel it keeps is the same row updated (its lost state,
+    which dispatch and the scans gave it, stays), a new one is added, one it no longer lists is dropped."""
+    kept = {parcel.parcel_no: parcel for parcel in task.parcels}
+    parcels = []
+    for spec in specs:
+        parcel = kept.get(spec["parcel_no"])
+        if parcel is None:
+            parcel = Parcel(**spec)
+        else:
+            parcel.description, parcel.count = spec.get("description", ""), spec.get("count", 1)
+            parcel.declared_value, parcel.insured = spec.get("declared_value"), spec.get("insured", False)
+        parcels.append(parcel)
+    task.parcels = parcels
+
+
 def _apply(task: Task, row: Row, actor: Actor, source: dict, products: dict) -> str:
     """Bring an existing task up to its manifest row: updated, unchanged, or quarantined (the reason on the row)."""
     if row.spec["kind"] != task.kind:
@@ -194,10 +213,21 @@ def _apply(task: Task, row: Row, actor: Actor, source: dict, products: dict) -> 
         row.refuse("waybill_no", code, f"Task {task.id} is {state}; the manifest's changes to "
                    f"{', '.join(changed)} are not applied.", changed=changed)
         return "quarantined"
+    passed = promises.change_problems(task, changed, utcnow())
+    for path, code, message in passed:
+        row.refuse(path, code, message, changed=changed)
+    if passed:
+        return "quarantined"
+    wanted = {parcel["parcel_no"] for parcel in row.spec["parcels"]}
+    held = [p.parcel_no for p in task.parcels if p.lost_state in _LOST_STATES and p.parcel_no not in wanted]
+    if "parcels" in changed and held:
+        row.refuse("parcels", "parcel_in_lost_state", f"Parcels {', '.join(held)} of task {task.id} are suspected "
+                   "or confirmed lost; the manifest cannot drop them (dispatch settles them first).", changed=changed)
+        return "quarantined"
     before = snapshot(task)
     for name in changed:
         if name == "parcels":
-            task.parcels = [Parcel(**parcel) for parcel in row.spec["parcels"]]
+            _update_parcels(task, row.spec["parcels"])
         elif name == "fees":
             task.fees = [TaskFee(code=fee["code"], amount=fee["amount"]) for fee in row.spec.get("fees", [])]
         elif name in ("service_product", "collected_at"):

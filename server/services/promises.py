@@ -121,6 +121,16 @@ def spec_problems(spec: dict, products: dict[str, ServiceProduct], now: datetime
     return problems
 
 
+def change_problems(task: Task, changed: list[str], now: datetime) -> list[tuple[str, str, str]]:
+    """A task's product or collection changed after its promise passed, as (path, code, message): the promise was
+    kept or failed by then, and moving it would rewrite that (promised_time_achievement). Ahead of it, a change is
+    a correction."""
+    if task.promised_at is None or task.promised_at > now:
+        return []
+    return [(name, "promise_passed", f"The promise of task {task.id} passed at {task.promised_at.isoformat()}; "
+             f"its {name} is no longer changed.") for name in ("service_product", "collected_at") if name in changed]
+
+
 def apply(task: Task, spec: dict, products: dict[str, ServiceProduct]) -> None:
     """Set a task's product, collection and the promise they make (unknown without both)."""
     task.service_product, task.collected_at = spec.get("service_product"), spec.get("collected_at")

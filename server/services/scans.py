@@ -207,11 +207,32 @@ def _dedup(rows: list[ParcelScan]) -> list[dict]:
     return out
 
 
-def journey(*, parcel_nos: list[str]) -> list[dict]:
-    """The journey of these parcels: one list by effective time, then receipt, deduplicated (DEDUP_WINDOW)."""
-    if not parcel_nos:
+def _same_parcels(task: Task) -> list[str]:
+    """The tasks that carry this task's very parcels: the task, the one it is a return of, and their returns.
+
+    Parcel numbers are unique within a task only; another customer's task may
+    hold the same number, and its scans are not this parcel's journey.
+    """
+    ids, frontier = {task.id}, {task.return_of_id} - {None}
+    while frontier:  # up the returns (a return of a return)
+        ids |= frontier
+        frontier = set(db.session.scalars(select(Task.return_of_id).where(
+            Task.id.in_(frontier), Task.return_of_id.is_not(None)))) - ids
+    frontier = set(ids)
+    while frontier:  # and down to every return of them
+        frontier = set(db.session.scalars(select(Task.id).where(Task.return_of_id.in_(frontier)))) - ids
+        ids |= frontier
+    return sorted(ids)
+
+
+def journey(*, task: Task, parcel_nos: list[str] | None = None) -> list[dict]:
+    """The journey of the task's parcels (or of these of them): the scans of the tasks carrying them, one list by
+    effective time, then receipt, deduplicated (DEDUP_WINDOW)."""
+    numbers = [p.parcel_no for p in task.parcels] if parcel_nos is None else parcel_nos
+    if not numbers:
         return []
-    rows = db.session.scalars(select(ParcelScan).where(ParcelScan.parcel_no.in_(parcel_nos))
+    rows = db.session.scalars(select(ParcelScan).where(ParcelScan.parcel_no.in_(numbers),
+                                                       ParcelScan.task_id.in_(_same_parcels(task)))
                               .order_by(ParcelScan.effective_time, ParcelScan.received_at, ParcelScan.id))
     return _dedup(list(rows))
 
@@ -222,17 +243,23 @@ def task_journey(*, task_id: str) -> dict:
     if task is None:
         raise NotFound(f"No task {task_id}.", code="task_not_found")
     return {"task_id": task.id, "waybill_no": task.waybill_no, "parcels": list(task.parcels),
-            "journey": journey(parcel_nos=[p.parcel_no for p in task.parcels])}
+            "journey": journey(task=task)}
 
 
 def flag_unscanned(*, now: datetime) -> dict:
     """The lost-parcels job: a parcel of an open task unscanned FIELDOPS_LOST_AFTER_HOURS since its last scan (and
     since dispatch last found it) is suspected lost. Parcels never scanned have no journey to lose. Commits."""
     cutoff = now - timedelta(hours=current_app.config["LOST_AFTER_HOURS"])
-    last = (select(ParcelScan.parcel_no, func.max(ParcelScan.effective_time).label("at"))
-            .group_by(ParcelScan.parcel_no).subquery("last_scan"))
+    # The parcel's own scans: of its task, or of the task it is a return of (another task's parcel of the same
+    # number is another parcel).
+    last = (select(Parcel.id.label("parcel_id"), func.max(ParcelScan.effective_time).label("at"))
+            .join(Task, Task.id == Parcel.task_id)
+            .join(ParcelScan, and_(ParcelScan.parcel_no == Parcel.parcel_no,
+                                   or_(ParcelScan.task_id == Parcel.task_id, ParcelScan.task_id == Task.return_of_id)))
+            .where(Task.status.in_(OPEN_STATUSES))
+            .group_by(Parcel.id).subquery("last_scan"))
     parcels = list(db.session.scalars(
-        select(Parcel).join(Task, Task.id == Parcel.task_id).join(last, last.c.parcel_no == Parcel.parcel_no)
+        select(Parcel).join(Task, Task.id == Parcel.task_id).join(last, last.c.parcel_id == Parcel.id)
         .where(Task.status.in_(OPEN_STATUSES), last.c.at < cutoff,
                or_(Parcel.lost_state.is_(None),
                    and_(Parcel.lost_state == "found", Parcel.lost_state_at < cutoff)))
@@ -249,6 +276,13 @@ def lost_parcels(*, state: str | None, cursor: int | None, limit: int) -> dict:
     return oldest_first(query, Parcel.id, cursor=cursor, limit=limit)
 
 
+def _seen_since(parcel: Parcel, since: datetime) -> bool:
+    """A scan of this very parcel (its task's or a task carrying it) reached the server after `since`."""
+    return db.session.scalar(select(ParcelScan.id).where(
+        ParcelScan.parcel_no == parcel.parcel_no, ParcelScan.task_id.in_(_same_parcels(parcel.task)),
+        ParcelScan.received_at > since).limit(1)) is not None
+
+
 def settle_lost(*, actor: Actor, parcel_id: int, state: str) -> Parcel:
     """Dispatch's word on a suspected parcel: lost, or found (a lost one may be found later). Audited. Commits."""
     parcel = db.session.get(Parcel, parcel_id, with_for_update=True)
@@ -263,6 +297,11 @@ def settle_lost(*, actor: Actor, parcel_id: int, state: str) -> Parcel:
         raise RuleViolation(f"Parcel {parcel.parcel_no} is {parcel.lost_state or 'not suspected lost'}; "
                             f"only a parcel {' or '.join(allowed)} can be marked {state}.",
                             code="lost_state_not_suspected", fields={"state": [f"{rule}; {now_is}."]})
+    if state == "found" and parcel.lost_state == "lost" and not _seen_since(parcel, parcel.lost_state_at):
+        # A confirmed loss leaves loss_rate only on evidence: the parcel scanned after it was confirmed.
+        raise RuleViolation(f"Parcel {parcel.parcel_no} was confirmed lost and has not been scanned since.",
+                            code="found_without_scan",
+                            fields={"state": ["A lost parcel is found by a scan of it received after its loss."]})
     before = snapshot(parcel)
     now = utcnow()
     parcel.lost_state, parcel.lost_state_at, parcel.lost_state_by = state, now, actor.id
@@ -274,7 +313,7 @@ def settle_lost(*, actor: Actor, parcel_id: int, state: str) -> Parcel:
     return parcel
 
 
-def for_customer(*, parcel_nos: list[str]) -> list[dict]:
+def for_customer(*, task: Task) -> list[dict]:
     """The journey as the customer page shows it: events and times only (no notes, no couriers, no devices)."""
     return [{"parcel_no": item["parcel_no"], "event": item["event"], "at": item["effective_time"]}
-            for item in journey(parcel_nos=parcel_nos)]
+            for item in journey(task=task)]

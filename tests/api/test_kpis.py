@@ -190,7 +190,8 @@ EXPECTED = {
     # No claims in this fixture (tests/api/test_claims.py computes them): nothing over nothing.
     "claim_time": (0, 0, None), "claim_time_to_pay": (0, 0, None), "claim_accuracy": (0, 0, None),
 }
-UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8}  # every other figure's unknown is null
+# every other figure's unknown is null; tracking_timeliness has unknowns (suspect clocks), none here
+UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8, "tracking_timeliness": 0}
 
 
 def _get(client, make, role="quality", **query):

@@ -242,6 +242,8 @@ def test_unscanned_parcels_become_suspected_lost_and_dispatch_settles_them(make,
     again = client.post(url, json={"state": "lost"}, headers=make.headers("dispatcher"))
     assert again.status_code == 422 and again.json["fields"] == {"state": [
         "Only a parcel suspected lost can be confirmed lost; this one is already lost."]}
+    # Found: the parcel turns up at the depot and is scanned (a confirmed loss is undone only on that evidence).
+    upstream(make, up("L-3", stale_no, at=datetime.now(timezone.utc) - timedelta(minutes=1)))
     found = client.post(url, json={"state": "found"}, headers=make.headers("dispatcher"))
     assert found.status_code == 200 and found.json["lost_state"] == "found"
     twice = client.post(url, json={"state": "found"}, headers=make.headers("dispatcher"))
