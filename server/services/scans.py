@@ -70,10 +70,14 @@ def init_app(_app) -> None:
     write_buffered_rows(_write, _forget)
 
 
-def _seen(parcels: list[Parcel], at: datetime) -> None:
-    """A scan of these parcels: a suspicion of loss is over (a confirmed lost or found stays dispatch's word)."""
+def _seen(parcels: list[Parcel], at: datetime, *, at_the_door: bool = False) -> None:
+    """A scan of these parcels: a suspicion of loss is over (a confirmed lost or found stays dispatch's word). A
+    scan dated FIELDOPS_LOST_AFTER_HOURS ago or more (a queue or upstream batch arriving late) says nothing newer
+    than the suspicion was raised on, so it leaves it (the job would raise it again); a handover step always ends
+    it (the parcel was in hand at the door)."""
+    stale = not at_the_door and at < utcnow() - timedelta(hours=current_app.config["LOST_AFTER_HOURS"])
     for parcel in parcels:
-        if parcel.lost_state == "suspected_lost":
+        if parcel.lost_state == "suspected_lost" and not stale:
             parcel.lost_state, parcel.lost_state_at, parcel.lost_state_by = None, at, SYSTEM
 
 
@@ -107,7 +111,7 @@ def for_handover(*, task: Task, outcome: str | None = None, exceptions: list[str
     for parcel_no in exceptions:
         _buffer(parcel_no=parcel_no, event="exception", note="inspection", **common)
     if event or exceptions:
-        _seen([p for p in task.parcels if event or p.parcel_no in exceptions], at)
+        _seen([p for p in task.parcels if event or p.parcel_no in exceptions], at, at_the_door=True)
 
 
 def _in_utc(reported: datetime) -> datetime | None:
