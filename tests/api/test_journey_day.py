@@ -77,7 +77,8 @@ def test_the_journey_day_of_issue_22_hand_computed(app, client, make, day, serve
     tracking_timeliness (field events: ops in the log, upstream scans): shift 3 (received at once: timely) + queue
       4 scans and 6 door ops (received at now0-25m: 4 h 35 min, and 35-48 min late) + T3's door 3 and T4's
       door 3 (at once) + upstream 3 (L1 3 h and 4 h late, F1 10 min: timely) = 22; timely 3 + 3 + 3 + 1 = 10
-      -> 10/22, unknown 0 (every clock sane: no time a guess); of which the courier's 9/19 and the upstream group's ("-") 1/3.
+      -> 10/22, unknown 0 (every clock sane: no time a guess); of which the courier's 9/19 and the upstream
+      group's ("-") 1/3.
     tracking_accuracy: 22 events, the rejected scan the only one rejected -> 21/22.
     claim_time: one claim opened today, paid, every step in time -> 1/1. claim_accuracy: paid 36 yuan as first
       assessed, no correction -> 1/1. claim_time_to_pay: opened at now0-10m (dispatcher), assessed at -8m, approved at
