@@ -134,7 +134,7 @@ JOBS = [
         "(signed, retried with backoff, dead after the last attempt)."),
     Job("lost-parcels", "every 15 min", lambda now: scans.flag_unscanned(now=now),
         "Parcels of open tasks unscanned FIELDOPS_LOST_AFTER_HOURS since their last scan become suspected_lost "
-        "for dispatch (a new scan clears the suspicion)."),
+        "for dispatch (a scan dated within that time of now, or a handover step, clears the suspicion)."),
 ]
 
 
