@@ -830,7 +830,8 @@ def _shown(fig: dict) -> str:
 
 
 # What the daily trend chart draws: rates on top (percent), means below. The loss, short and damage rates are
-# per mille or less: on a percent axis they would lie on zero, so they are in the report and its CSV only.
+# per mille or less: on the percent axis they would lie on zero, so they have their own (per mille, right).
+CHART_PER_MILLE = ("loss_rate", "short_at_door_rate", "damage_rate")
 CHART_RATES = ("on_time_delivery", "on_time_pickup", "promised_time_achievement", "delivered_to_address",
                "signoff_compliance", "exception_notification", "satisfaction_share", "complaint_response_on_time",
                "tracking_timeliness", "tracking_accuracy", "claim_time", "claim_accuracy")
@@ -859,10 +860,19 @@ def chart(*, start: date, end: date, now: datetime | None = None) -> bytes:
     top.set_ylabel("percent")
     top.set_ylim(0, 105)
     top.grid(True, alpha=0.3)
-    top.legend(loc="lower left", fontsize=8, ncols=2)
+    rare = top.twinx()
+    for name, marker in zip(CHART_PER_MILLE, "xv+", strict=True):
+        rare.plot(days, [float("nan") if v is None else v for v in series(name, 1000)], marker=marker, markersize=4,
+                  linestyle=":", color="black", label=name.replace("_", " ") + " (‰)")
+    rare.set_ylabel("per mille")
+    rare.set_ylim(bottom=0)
+    handles = top.get_legend_handles_labels()[0] + rare.get_legend_handles_labels()[0]
+    rare.legend(handles, [h.get_label() for h in handles], loc="lower left", fontsize=7, ncols=3)  # drawn last: on top
     top.set_title(f"Service-quality KPIs per day, {start.isoformat()} to {end.isoformat()}")
     hours = [float("nan") if v is None else v / 3600 for v in series("assignment_to_signoff")]
     bottom.plot(days, hours, marker="o", markersize=3, color="tab:purple", label="assignment to sign-off (h)")
+    bottom.plot(days, [float("nan") if v is None else v / 3600 for v in series("claim_time_to_pay")], marker="d",
+                markersize=3, color="tab:red", label="claim opened to paid (h)")
     bottom.plot(days, [float("nan") if v is None else v / 3600 for v in series("collect_to_signoff")], marker="^",
                 markersize=3, color="tab:green", label="collection to sign-off (h)")
     bottom.set_ylabel("hours")
