@@ -337,7 +337,7 @@ def _promise(n: int, k: int, kind: str, anchor: datetime, now: datetime) -> dict
 
 def _promises_line(courier: Courier, created: list[Task], now: datetime) -> str:
     """Which of the courier's tasks are at risk of breaking their promise, and which broke it."""
-    states = {task.waybill_no: task.promise_state(now, promises.at_risk_lead()) for task in created}
+    states = {task.waybill_no: promises.state(task, now) for task in created}
     at_risk = [waybill for waybill, state in states.items() if state == "at_risk"]
     breached = [waybill for waybill, state in states.items() if state == "breached"]
     return f"promises of {courier.name}: at risk {', '.join(at_risk)}; breached {', '.join(breached)}"
