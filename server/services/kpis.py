@@ -38,6 +38,7 @@ from server.extensions import db
 from server.models import (Appointment, AppointmentWindow, Claim, Complaint, ComplaintContact, ComplaintReopening,
                            ContactAttempt, Courier, Handover, HandoverStep, OpLog, Parcel, ParcelScan, Rating, Task,
                            TaskAssignment, TaskEvent)
+from server.services import scans
 from server.services.common import decode_cursor, encode_cursor
 
 NO_GROUP = "-"  # the group of rows without a courier (or a courier without a depot)
@@ -196,6 +197,7 @@ def _padded_id_sqlite(element, compiler, **kw):
     return f"printf('%s-%026d', {prefix}, {column})"
 
 
+_REPEAT_S = literal_column(str(int(scans.DEDUP_WINDOW.total_seconds())))
 _FIRST, _LAST = bindparam("first", type_=UTCDateTime()), bindparam("last", type_=UTCDateTime())
 
 
@@ -208,12 +210,24 @@ def _field_events():
     received_at >= first lets the receipt index skip the log before the days."""
     at = func.coalesce(OpLog.effective_time, OpLog.received_at)
     flawed = OpLog.status.in_(_sql_list(("rejected", "conflict")))
+    # A handheld's parcel.scan that repeats an earlier handheld scan of its parcel's event within
+    # scans.DEDUP_WINDOW tells nothing new: the journey folds it in, and counted it would dilute a late queue with
+    # timely padding (docs/kpis.md, "Tracking").
+    scan, earlier = aliased(ParcelScan), aliased(ParcelScan)
+    repeat = exists().where(
+        scan.task_id == OpLog.entity_id, scan.op_id == OpLog.op_id,
+        exists().where(earlier.task_id == scan.task_id, earlier.parcel_no == scan.parcel_no,
+                       earlier.event == scan.event, earlier.source == scan.source, earlier.id != scan.id,
+                       earlier.effective_time <= scan.effective_time,
+                       epoch(earlier.effective_time) >= epoch(scan.effective_time) - _REPEAT_S,
+                       or_(earlier.effective_time < scan.effective_time, earlier.id < scan.id)))
     ops = (select(padded_id(literal_column("'o'"), OpLog.id).label("id"), OpLog.courier_id.label("courier_id"),
                   at.label("at"), OpLog.received_at.label("received_at"),
                   case((flawed, literal_column("0")), else_=literal_column("1")).label("accurate"),
                   case((OpLog.clock_suspect.is_(True), literal_column("1")), else_=literal_column("0")).label("suspect"))
            .where(OpLog.in_sequence.is_(True), OpLog.status != literal_column("'duplicate'"),
-                  OpLog.received_at >= _FIRST, at >= _FIRST, at < _LAST))
+                  OpLog.received_at >= _FIRST, at >= _FIRST, at < _LAST,
+                  or_(OpLog.type != literal_column("'parcel.scan'"), ~repeat)))
     scans = (select(padded_id(literal_column("'s'"), ParcelScan.id).label("id"),
                     ParcelScan.courier_id.label("courier_id"), ParcelScan.effective_time.label("at"),
                     ParcelScan.received_at.label("received_at"), literal_column("1").label("accurate"),
@@ -394,6 +408,15 @@ def _claim_done_or_overdue() -> ColumnElement:
     return or_(Claim.status.in_(_sql_list(CLAIM_CLOSED)), Claim.due_at < _NOW)
 
 
+def _claimed_before() -> ColumnElement:
+    """The same parcel's claim was assessed before and rejected: this payment is not as first assessed (a wrong
+    assessment rejected and claimed again would otherwise read as accurate)."""
+    before = aliased(Claim)
+    return exists().where(before.task_id == Claim.task_id, before.parcel_no == Claim.parcel_no,
+                          before.id < Claim.id, before.status == literal_column("'rejected'"),
+                          before.first_assessed_amount.is_not(None))
+
+
 def _claim_in_time() -> ColumnElement:
     """Paid or rejected, every step taken by its due time."""
     return and_(Claim.status.in_(_sql_list(CLAIM_CLOSED)), Claim.late_steps == 0)
@@ -482,7 +505,8 @@ FIGURES = (
     Figure("claim_accuracy", "claims", "ratio",
            "Claims paid the amount first assessed, without a correction, over claims paid.",
            lambda: Claim.status == "paid",
-           lambda: and_(Claim.corrections == 0, Claim.paid_amount == Claim.first_assessed_amount)),
+           lambda: and_(Claim.corrections == 0, Claim.paid_amount == Claim.first_assessed_amount,
+                        ~_claimed_before())),
 )
 BY_NAME = {figure.name: figure for figure in FIGURES}
 SOURCES = ("tasks", "promises", "complaints", "field_events", "claims")

@@ -233,9 +233,6 @@ def test_a_clock_set_ahead_without_device_now_does_not_make_a_late_op_timely(app
     assert figures(app, client, make)["tracking_timeliness"][:2] == (0, 1)
 
 
-@pytest.mark.xfail(strict=True, reason="open: claim_accuracy counts paid claims only; a wrong assessment rejected and "
-                   "the parcel's claim opened again and paid reads as paid as first assessed. Which claims are one "
-                   "claim (same parcel, origin) for accuracy is a definition for docs/kpis.md, not made here")
 def test_a_wrong_assessment_rejected_and_reopened_is_not_an_accurate_claim(app, midday, client, make):
     """claim_accuracy gamed by quality: the first assessment was wrong (500 of a 2,000 loss); instead of a
     correction (which would count against accuracy) the claim is rejected and opened again for the same parcel,
@@ -280,10 +277,6 @@ def test_a_manifest_cannot_move_a_promise_that_has_already_passed(app, midday, c
     assert report["counts"]["updated"] == 1, report
 
 
-@pytest.mark.xfail(strict=True, reason="open: every in-sequence op is a field event, so the same parcel scanned "
-                   "again and again (folded into one line of the journey within scans.DEDUP_WINDOW) dilutes the "
-                   "late ones; counting a parcel.scan the journey folds in needs the op log to know which scan it "
-                   "wrote (a field_events change left to the lead)")
 def test_scanning_the_same_parcel_over_and_over_does_not_dilute_a_late_queue(app, midday, client, make, courier,
                                                                              device, server_clock):
     """tracking_timeliness gamed by padding: two scans pushed five hours late (0/2 timely); the courier then scans
