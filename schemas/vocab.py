@@ -131,7 +131,16 @@ VIOLATION_SEVERITY = {"late_without_notice": "minor", "left_before_inspection": 
                       "conduct_item_failed": "minor", "complaint_upheld": "major",
                       "work_without_shift_check": "major", "grounded_vehicle_used": "critical"}
 
-COMPLAINT_CHANNELS = ("phone", "app", "web", "email", "in_person", "regulator")
+# How a complaint reached us: the channels the office records, and those the customer's own action opens
+# (their customer page, their receipt page, a rating of 1-2: the quality team's follow-up, issue 23).
+COMPLAINT_OFFICE_CHANNELS = ("phone", "app", "web", "email", "in_person", "regulator")
+COMPLAINT_CUSTOMER_CHANNELS = ("customer_page", "receipt_page", "rating")
+COMPLAINT_CHANNELS = COMPLAINT_OFFICE_CHANNELS + COMPLAINT_CUSTOMER_CHANNELS
+# What a complaint is about: a courier (courier_id names them), a depot, the hotline or the product itself.
+COMPLAINT_SUBJECTS = ("courier", "depot", "hotline", "product")
+# Why a complaint is overdue: no first response by its due time, not resolved by its due time, or the customer
+# not updated for COMPLAINT_UPDATE_HOURS (docs/decisions.md, "Issue 23: complaints owned to the end").
+COMPLAINT_OVERDUE_REASONS = ("response", "resolution", "update")
 COMPLAINT_CATEGORIES = ("impolite", "dispute", "late", "surcharge", "gift_withheld", "damage", "loss", "other")
 # open -> responded (first response recorded) -> resolved (with an outcome); a resolved complaint the customer
 # brings back is reopened (the resolution kept on the reopening), then resolved again.
@@ -162,7 +171,8 @@ KPI_GROUPS = ("courier", "depot", "day")
 # and delivered to webhook subscriptions. Named <entity>.<event>.
 EVENT_TYPES = ("task.assigned", "task.delivered", "task.refused", "task.exception_raised",
                "appointment.confirmed", "appointment.rescheduled", "appointment.missed",
-               "vehicle.out_of_service", "complaint.opened", "grade.changed", "parcel.lost", "parcel.found",
+               "vehicle.out_of_service", "complaint.opened", "complaint.taken", "complaint.handed_over",
+               "grade.changed", "parcel.lost", "parcel.found",
                "claim.opened", "claim.decided", "claim.paid")
 # pending -> delivered | dead (after the last attempt); an admin's replay makes any delivery pending again.
 DELIVERY_STATUSES = ("pending", "delivered", "dead")

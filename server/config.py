@@ -5,6 +5,8 @@ from datetime import timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
+from schemas.vocab import COMPLAINT_CATEGORIES
+
 
 def _env_str(name: str, default: str | None = None) -> str | None:
     """Return the variable FIELDOPS_<name>, or default when unset or empty."""
@@ -178,6 +180,18 @@ class Config:
         self.COMPLAINT_RESPONSE_HOURS = _env_int("COMPLAINT_RESPONSE_HOURS", 24)
         # The same contact (staff member, channel and note) recorded again this soon is a double submission.
         self.COMPLAINT_CONTACT_REPEAT_SECONDS = _env_int("COMPLAINT_CONTACT_REPEAT_SECONDS", 600)
+        # A complaint is resolved within this many hours of being received (or reopened); a category may have its
+        # own (FIELDOPS_COMPLAINT_RESOLUTION_HOURS_<CATEGORY>, e.g. _DAMAGE=168). Fixed on the complaint when
+        # received. The customer is updated (a contact) at least every COMPLAINT_UPDATE_HOURS until resolved.
+        self.COMPLAINT_RESOLUTION_HOURS = _env_int("COMPLAINT_RESOLUTION_HOURS", 72)
+        self.COMPLAINT_RESOLUTION_HOURS_BY_CATEGORY = {
+            category: _env_int(f"COMPLAINT_RESOLUTION_HOURS_{category.upper()}", 0)
+            for category in COMPLAINT_CATEGORIES if _env_str(f"COMPLAINT_RESOLUTION_HOURS_{category.upper()}")}
+        self.COMPLAINT_UPDATE_HOURS = _env_int("COMPLAINT_UPDATE_HOURS", 48)
+        # Customers' complaints from their pages: this many per task per window (429 beyond); a photo up to
+        # COMPLAINT_PHOTO_LIMIT bytes. A rating this low or lower opens the quality team's follow-up.
+        self.COMPLAINT_PAGE_FILINGS = _env_limit("COMPLAINT_PAGE_FILINGS", "5/3600")
+        self.COMPLAINT_FOLLOWUP_MAX_SCORE = _env_int("COMPLAINT_FOLLOWUP_MAX_SCORE", 2)
         # Claims (理赔, docs/decisions.md "Claims"): an uninsured parcel is paid its actual loss up to this multiple
         # of the fees paid for it; an approval above this amount (fen) is the admin's; each step falls due this
         # long after the step before it.
@@ -250,6 +264,8 @@ class Config:
     # SQLite: decide a push's ops in a read transaction, hold the write lock only to write (docs/sync.md).
     PUSH_READ_THEN_WRITE = True
     ATTACHMENT_LIMIT = 10 * 1024 * 1024
+    COMPLAINT_PHOTO_LIMIT = 5 * 1024 * 1024
+    COMPLAINT_FORM_BODY_LIMIT = COMPLAINT_PHOTO_LIMIT + 64 * 1024  # the photo and the form's fields
     PULL_DEFAULT_LIMIT = 500
     PULL_MAX_LIMIT = 5000
     SYNC_PROTOCOLS = (1,)

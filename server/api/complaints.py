@@ -1,10 +1,10 @@
-"""Dispatch: customer complaints about couriers, from receipt to the customer's satisfaction."""
+"""Dispatch: customer complaints, from receipt through their owner's hands to the customer's satisfaction."""
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.complaints import (ComplaintContactIn, ComplaintContactOut, ComplaintIn, ComplaintOut, ComplaintPage,
-                                ComplaintQuery, ComplaintReopenIn, ComplaintResolveIn, ComplaintRespondIn,
-                                ComplaintSatisfactionIn)
+from schemas.complaints import (ComplaintContactIn, ComplaintContactOut, ComplaintHandoverIn, ComplaintIn,
+                                ComplaintOut, ComplaintPage, ComplaintQuery, ComplaintReopenIn, ComplaintResolveIn,
+                                ComplaintRespondIn, ComplaintSatisfactionIn)
 from server.auth import OFFICE, current_actor, require
 from server.services import complaints
 
@@ -20,15 +20,17 @@ class Complaints(MethodView):
     @blp.arguments(ComplaintIn)
     @blp.response(201, ComplaintOut)
     def post(self, data):
-        """Record a complaint about a task's courier or a courier named; its first response falls due."""
+        """Record a complaint (about a task's courier, a courier named, a depot, the hotline or the product); the
+        recorder owns it; its first response and resolution fall due."""
         return complaints.create(actor=current_actor(), **data)
 
     @require(*OFFICE)
     @blp.arguments(ComplaintQuery, location="query")
     @blp.response(200, ComplaintPage)
     def get(self, query):
-        """Complaints newest first, by status, courier, category, or overdue first response."""
-        return complaints.get_all(**query)
+        """Complaints newest first, by status, courier, category, subject, channel, owner (`none`: the unowned
+        queue; `me`) or overdue for any reason."""
+        return complaints.get_all(actor=current_actor(), **query)
 
 
 @blp.route("/<int:complaint_id>")
@@ -40,6 +42,29 @@ class ComplaintById(MethodView):
     def get(self, complaint_id):
         """Read a complaint with its times."""
         return complaints.get(complaint_id=complaint_id)
+
+
+@blp.route("/<int:complaint_id>/take")
+class ComplaintTaking(MethodView):
+    """Taking an unowned complaint."""
+
+    @require(*OFFICE)
+    @blp.response(200, ComplaintOut)
+    def post(self, complaint_id):
+        """Take an unowned complaint (the taker owns it); one owned by another is 409 complaint_owned."""
+        return complaints.take(actor=current_actor(), complaint_id=complaint_id)
+
+
+@blp.route("/<int:complaint_id>/handover")
+class ComplaintHandover(MethodView):
+    """Handing a complaint over to another staff member."""
+
+    @require(*OFFICE)
+    @blp.arguments(ComplaintHandoverIn)
+    @blp.response(200, ComplaintOut)
+    def post(self, data, complaint_id):
+        """Hand the complaint to an active office staff member with the reason (its owner or an admin)."""
+        return complaints.hand_over(actor=current_actor(), complaint_id=complaint_id, **data)
 
 
 @blp.route("/<int:complaint_id>/respond")

@@ -3,7 +3,7 @@ from server.models.appointments import Appointment, AppointmentWindow, ContactAt
 from server.models.checklists import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift,
                                       VehicleDefect)
 from server.models.claims import Claim, ClaimEntry
-from server.models.complaints import Complaint, ComplaintContact, ComplaintReopening
+from server.models.complaints import Complaint, ComplaintContact, ComplaintHandover, ComplaintReopening
 from server.models.couriers import Courier, Device, Enrollment
 from server.models.customer_links import CustomerLink
 from server.models.events import Event, WebhookDelivery, WebhookSubscription
@@ -26,7 +26,7 @@ __all__ = [
     "Appointment", "AppointmentWindow", "ContactAttempt", "Violation",
     "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
     "Attachment", "ApiToken", "Claim", "ClaimEntry", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
-    "ComplaintReopening", "Courier", "CreatedEntity",
+    "ComplaintHandover", "ComplaintReopening", "Courier", "CreatedEntity",
     "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel", "ParcelScan",
     "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",

@@ -1,4 +1,5 @@
-"""Customer complaints about couriers, with their response and resolution times, contacts and reopenings."""
+"""Customer complaints (about a courier, a depot, the hotline or the product), with their owner and handovers,
+response, resolution and update times, contacts and reopenings."""
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String, Text
@@ -9,11 +10,13 @@ from server.extensions import db
 
 
 class Complaint(db.Model):
-    """A complaint: received, first answered, resolved (upheld, rejected or withdrawn), then rated by the customer."""
+    """A complaint: received, owned, first answered, resolved (upheld, rejected or withdrawn), then rated."""
 
     __tablename__ = "complaints"
     id: Mapped[int] = mapped_column(primary_key=True)
-    courier_id: Mapped[str] = mapped_column(ForeignKey("couriers.id"))
+    # What it is about (COMPLAINT_SUBJECTS); courier_id names the courier of a complaint about one, else none.
+    subject: Mapped[str] = mapped_column(String(16), default="courier", server_default="courier")
+    courier_id: Mapped[str | None] = mapped_column(ForeignKey("couriers.id"))
     task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id", ondelete="CASCADE"), index=True)
     channel: Mapped[str] = mapped_column(String(16))
     category: Mapped[str] = mapped_column(String(16))
@@ -23,6 +26,16 @@ class Complaint(db.Model):
     # Fixed when the complaint is received, from the target then in force: changing the target later
     # does not make old complaints overdue or on time after the fact.
     response_due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Fixed the same way, by category (anew when reopened); none on complaints received before issue 23.
+    resolution_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The next update to the customer is due by then: set at each contact (and reopening), until resolved.
+    update_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # 首问负责制: the staff member who first received it, until resolved or handed over (complaint_handovers).
+    owner_id: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
+    owned_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The customer's photo from their page (a content-addressed attachment), and the low rating a follow-up opened.
+    photo_sha256: Mapped[str | None] = mapped_column(String(64))
+    rating_id: Mapped[int | None] = mapped_column(ForeignKey("ratings.id", ondelete="SET NULL"), unique=True)
     created_by: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -40,17 +53,38 @@ class Complaint(db.Model):
     violation_id: Mapped[int | None] = mapped_column(ForeignKey("violations.id"))
     __table_args__ = (Index("ix_complaints_courier_id_id", "courier_id", "id"),
                       Index("ix_complaints_open_due", "first_response_at", "response_due_at"),
-                      Index("ix_complaints_received_at", "received_at"))
+                      Index("ix_complaints_received_at", "received_at"),
+                      Index("ix_complaints_owner_id_id", "owner_id", "id"))
 
     contacts: Mapped[list["ComplaintContact"]] = relationship(
         back_populates="complaint", order_by="ComplaintContact.id", lazy="selectin")
     reopenings: Mapped[list["ComplaintReopening"]] = relationship(
         back_populates="complaint", order_by="ComplaintReopening.id", lazy="selectin")
+    handovers: Mapped[list["ComplaintHandover"]] = relationship(
+        back_populates="complaint", order_by="ComplaintHandover.id", lazy="selectin")
+
+    @property
+    def reference(self) -> str:
+        """The number the customer is given (TS for 投诉)."""
+        return f"TS{self.id:08d}"
+
+    @property
+    def overdue_reasons(self) -> list[str]:
+        """Why it is overdue (COMPLAINT_OVERDUE_REASONS), as services.complaints.overdue_condition says in SQL."""
+        now, reasons = utcnow(), []
+        if self.first_response_at is None and self.response_due_at < now:
+            reasons.append("response")
+        if self.status != "resolved":
+            if self.resolution_due_at is not None and self.resolution_due_at < now:
+                reasons.append("resolution")
+            if self.update_due_at is not None and self.update_due_at < now:
+                reasons.append("update")
+        return reasons
 
     @property
     def overdue(self) -> bool:
-        """No first response yet, and its time is up."""
-        return self.first_response_at is None and self.response_due_at < utcnow()
+        """Overdue for any reason."""
+        return bool(self.overdue_reasons)
 
     @property
     def responded_in_time(self) -> bool | None:
@@ -93,3 +127,18 @@ class ComplaintReopening(db.Model):
     satisfaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     complaint: Mapped[Complaint] = relationship(back_populates="reopenings")
+
+
+class ComplaintHandover(db.Model):
+    """The complaint passed from its owner (none: an unowned one assigned) to another staff member, and why."""
+
+    __tablename__ = "complaint_handovers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    from_staff_id: Mapped[str | None] = mapped_column(ForeignKey("staff_users.id"))
+    to_staff_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    handed_over_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    handed_over_by: Mapped[str] = mapped_column(ForeignKey("staff_users.id"))
+
+    complaint: Mapped[Complaint] = relationship(back_populates="handovers")

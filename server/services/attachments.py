@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from server.auth import Actor
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
-from server.models import Attachment, OpLog, RefusedAttachment, TaskEvent, VehicleDefect
+from server.models import Attachment, Complaint, OpLog, RefusedAttachment, TaskEvent, VehicleDefect
 from server.storage import LocalFolder, backend
 
 SVG = "image/svg+xml"
@@ -269,12 +269,15 @@ def _naming_rows(since: datetime) -> Iterator[object]:
 
     Devices name files only in ops, and the op log keeps every op whatever became of it
     (a rejected op's photos stay: field data is never dropped); staff name them in task
-    notes and defect repairs. A file is named after it was uploaded, never before.
+    notes and defect repairs; customers their complaints' photos. A file is named after it was uploaded, never
+    before.
     """
     yield from db.session.scalars(select(OpLog.payload).where(OpLog.received_at >= since))
     yield from db.session.scalars(select(TaskEvent.data).where(
         TaskEvent.kind == "note", TaskEvent.at >= since, TaskEvent.data.is_not(None)))
     yield from db.session.scalars(select(VehicleDefect.photos).where(VehicleDefect.resolved_at >= since))
+    yield from db.session.scalars(select(Complaint.photo_sha256).where(
+        Complaint.created_at >= since, Complaint.photo_sha256.is_not(None)))
 
 
 def collect_garbage(*, now: datetime, grace: timedelta, batch: int = 500) -> dict:

@@ -6,7 +6,7 @@ from server.auth import Actor
 from server.errors import Conflict, RuleViolation
 from server.extensions import db
 from server.models import Rating, Task
-from server.services import tasks
+from server.services import complaints, tasks
 
 # A handover the customer took part in: a delivery signed for (or left with their consent), a pickup collected.
 RATEABLE = ("delivered", "collected")
@@ -23,7 +23,8 @@ def for_task(*, task_id: str) -> Rating | None:
 
 
 def rate(*, actor: Actor, task_id: str, score: int, comment: str | None) -> Rating:
-    """Record the customer's rating of the task's handover, once per task. Commits.
+    """Record the customer's rating of the task's handover, once per task; a low one opens the quality team's
+    follow-up (complaints.follow_up_rating). Commits.
 
     The unique key on the task decides a race (two tabs, a retried post): the
     second insert fails and is refused like any second rating.
@@ -42,5 +43,6 @@ def rate(*, actor: Actor, task_id: str, score: int, comment: str | None) -> Rati
     except IntegrityError as exc:
         db.session.rollback()
         raise already from exc
+    complaints.follow_up_rating(rating=rating, task=task)
     db.session.commit()
     return rating
