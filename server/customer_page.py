@@ -8,12 +8,16 @@ import secrets
 
 import marshmallow as ma
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from schemas.complaints import ComplaintForm
 from schemas.customer_links import ConsentForm, InstructionsForm, PageForm, RatingForm, SlotForm
+from server import complaint_form
+from server.auth import customer
 from server.clock import local_zone
-from server.errors import DomainError, ValidationFailed, apply_keep
-from server.services import customer_links
+from server.errors import DomainError, ValidationFailed, apply_keep, http_error_code
+from server.requests import body_limit
+from server.services import complaints, customer_links
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +28,7 @@ VISIT_COOKIE = "fo_visit"
 _VISIT_NONCE = re.compile(r"[A-Za-z0-9_-]{22,64}")
 PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; " \
        "base-uri 'none'"
-_DONE = ("confirmed", "slot", "note", "consent", "withdrawn", "rated")
+_DONE = ("confirmed", "slot", "note", "consent", "withdrawn", "rated", "complaint")
 
 TEXT = {
     "zh": {
@@ -113,10 +117,16 @@ TEXT = {
     },
 }
 
+for _lang in LANGS:
+    TEXT[_lang].update(complaint_form.TEXT[_lang])
+
 
 def page_language() -> str:
     """The page language: ?lang= (or the form's) when given, else the browser's preference, else Chinese."""
-    chosen = request.values.get("lang")
+    try:
+        chosen = request.values.get("lang")
+    except RequestEntityTooLarge:  # a post past its body limit: its form is never read (nor is it here)
+        chosen = request.args.get("lang")
     if chosen in LANGS:
         return chosen
     return request.accept_languages.best_match(LANGS, default="zh")
@@ -200,7 +210,14 @@ def show(token):
         journey=[(item["parcel_no"], item["event"], _moment(item["at"], lang)) for item in reversed(view["journey"])],
         promised=_promised(view["promised_at"], lang) if view["promised_at"] else None,
         promise_state=view["promise_state"],
-        other="en" if lang == "zh" else "zh")
+        other="en" if lang == "zh" else "zh", **complaint_view(link.task_id, url_for(".complain", token=token)))
+
+
+def complaint_view(task_id: str, action: str) -> dict:
+    """What the complaint form (customer/complaint.html) shows on a page: the complaints filed, the choices."""
+    filed = complaints.for_customer(task_id=task_id)
+    return {"complaints": filed, "complaint_action": action, "done_ref": complaint_form.done_reference(filed),
+            "complaint_categories": complaint_form.CATEGORIES, "complaint_subjects": complaint_form.SUBJECTS}
 
 
 @bp.post("/<token>/confirm")
@@ -255,6 +272,19 @@ def rate(token):
     return _back(token, "rated")
 
 
+@bp.post("/<token>/complaint")
+@body_limit("COMPLAINT_FORM_BODY_LIMIT")
+def complain(token):
+    """The customer complains (about the courier, the depot, the hotline or the product), with a photo or not."""
+    link = customer_links.open_link(token=token)
+    form = _form(ComplaintForm, link)
+    complaint = complaints.file_for_customer(
+        actor=customer(link.id), task_id=link.task_id, channel="customer_page", category=form["category"],
+        subject=form["subject"], text=form["text"], photo=complaint_form.photo())
+    return redirect(url_for(".show", token=token, lang=page_language(), done="complaint", ref=complaint.reference),
+                    code=303)
+
+
 def _error_page(status: int, code: str, headers: dict | None = None):
     """A friendly page in the visitor's language; never a stack trace."""
     g.problem_code = code  # for the access line
@@ -276,7 +306,7 @@ def _domain_error(error: DomainError):
 def _unexpected(error: Exception):
     """Anything else, as a page: HTTP errors keep their status, a bug is logged and is a 500."""
     if isinstance(error, HTTPException):
-        return _error_page(error.code or 500, "other")
+        return _error_page(error.code or 500, http_error_code(error.code or 500))
     log.exception("unhandled error on the customer page")
     return _error_page(500, "other")
 

@@ -8,11 +8,14 @@ from flask import Blueprint, Response, g, redirect, render_template, request, ur
 from werkzeug.exceptions import HTTPException
 
 from schemas.claims import ClaimForm
+from schemas.complaints import ComplaintForm
+from server import complaint_form
 from server.clock import local_zone
-from server.customer_page import PAGE_CSP, VISIT_COOKIE, _csrf, _form, _visit_nonce, page_language
+from server.customer_page import PAGE_CSP, VISIT_COOKIE, _csrf, _form, _visit_nonce, complaint_view, page_language
 from server.errors import DomainError, NotFound, http_error_code, problem_response
 from server.qr import QR_FORMATS, qr_image
-from server.services import claims, receipts
+from server.requests import body_limit
+from server.services import claims, complaints, receipts
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,9 @@ TEXT = {
     },
 }
 
+for _lang in TEXT:
+    TEXT[_lang].update(complaint_form.TEXT[_lang])
+
 
 def yuan(fen: int) -> str:
     """An amount in fen as people read it: ¥12.00."""
@@ -100,7 +106,8 @@ def show(token):
                            time=view["time"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
                            other="en" if lang == "zh" else "zh", claims=claims.for_customer(receipt=receipt),
                            parcels=claims.claimable_parcels(receipt=receipt),
-                           csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done") == "claim")
+                           csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done"),
+                           **complaint_view(receipt.task_id, url_for(".complain", token=token)))
 
 
 @bp.post("/<token>/claim")
@@ -111,6 +118,19 @@ def claim(token):
     claims.open_for_customer(receipt=receipt, kind=form["kind"], description=form["description"],
                              claimed_amount=form["claimed_amount"], parcel_no=form["parcel_no"])
     return redirect(url_for(".show", token=token, lang=page_language(), done="claim"), code=303)
+
+
+@bp.post("/<token>/complaint")
+@body_limit("COMPLAINT_FORM_BODY_LIMIT")
+def complain(token):
+    """The customer complains about the handover (its courier, or the depot, hotline or product), photo or not."""
+    receipt = receipts.open_page(token=token)
+    form = _form(ComplaintForm, receipt)
+    complaint = complaints.file_for_customer(
+        actor=claims.customer(receipt), task_id=receipt.task_id, channel="receipt_page", category=form["category"],
+        subject=form["subject"], text=form["text"], photo=complaint_form.photo())
+    return redirect(url_for(".show", token=token, lang=page_language(), done="complaint", ref=complaint.reference),
+                    code=303)
 
 
 @bp.get("/<token>.json")

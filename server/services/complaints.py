@@ -220,11 +220,11 @@ def _first_response(complaint: Complaint, actor: Actor, text: str, channel: str 
 
 def respond(*, actor: Actor, complaint_id: int, text: str) -> Complaint:
     """Record the first response to the customer (once); it counts as the first contact. Commits."""
-    complaint = get(complaint_id=complaint_id, for_update=True)
+    complaint, now = get(complaint_id=complaint_id, for_update=True), utcnow()
+    before = snapshot(complaint)
+    _owned_by(complaint, actor, now)
     if complaint.first_response_at is not None:
         raise Conflict("The first response is already recorded.", code="already_responded")
-    before, now = snapshot(complaint), utcnow()
-    _owned_by(complaint, actor, now)
     _first_response(complaint, actor, text, None, now)
     audit(actor, "complaint.respond", complaint, before)
     db.session.commit()
@@ -296,14 +296,14 @@ def resolve(*, actor: Actor, complaint_id: int, outcome: str, note: str,
     """
     if outcome != "withdrawn" and actor.role not in DECIDERS:
         raise Forbidden("Only quality staff and admins uphold or reject a complaint.", code="decision_not_allowed")
-    complaint = get(complaint_id=complaint_id, for_update=True)
+    complaint, now = get(complaint_id=complaint_id, for_update=True), utcnow()
+    before = snapshot(complaint)
+    _owned_by(complaint, actor, now)
     if complaint.status == "resolved":
         raise Conflict(f"The complaint is already resolved ({complaint.outcome}).", code="complaint_resolved")
     if complaint.first_response_at is None:
         raise RuleViolation("Record the first response to the customer before resolving.",
                             code="response_required")
-    before, now = snapshot(complaint), utcnow()
-    _owned_by(complaint, actor, now)
     complaint.status, complaint.outcome, complaint.resolution_note = "resolved", outcome, note
     complaint.resolved_at, complaint.resolved_by = now, actor.id
     complaint.resolved_at_first_contact = resolved_at_first_contact
@@ -329,12 +329,12 @@ def _record_violation(complaint: Complaint, actor: Actor) -> int:
 def rate(*, actor: Actor, complaint_id: int, satisfaction: str) -> Complaint:
     """Record the customer's satisfaction with the outcome (once, after resolution). Commits."""
     complaint = get(complaint_id=complaint_id, for_update=True)
+    before = snapshot(complaint)
+    _owned_by(complaint, actor, utcnow())
     if complaint.status != "resolved":
         raise RuleViolation("The customer rates the outcome once the complaint is resolved.", code="not_resolved")
     if complaint.satisfaction is not None:
         raise Conflict("The customer's satisfaction is already recorded.", code="satisfaction_recorded")
-    before = snapshot(complaint)
-    _owned_by(complaint, actor, utcnow())
     complaint.satisfaction, complaint.satisfaction_at = satisfaction, utcnow()
     audit(actor, "complaint.rate", complaint, before)
     db.session.commit()

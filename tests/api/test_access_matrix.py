@@ -44,6 +44,8 @@ PUBLIC = {
     ("GET", "/r/<token>.json"): 404,
     ("GET", "/r/<token>/qr.<fmt>"): 404,
     ("POST", "/r/<token>/claim"): 404,
+    ("POST", "/c/<token>/complaint"): 404,
+    ("POST", "/r/<token>/complaint"): 404,
     # Loopback only unless FIELDOPS_METRICS_TOKEN is set (the test client calls from 127.0.0.1);
     # its refusals are tests/test_metrics.py's.
     ("GET", "/metrics"): 200,
