@@ -311,6 +311,24 @@ def _grades(quality: Actor, couriers: list[Courier], now: datetime) -> str:
         f"; an overdue complaint about {overdue.name}"
 
 
+def _owned_complaints(dispatcher: Actor, quality: Actor, courier: Courier, now: datetime) -> str:
+    """首问负责制 on the first courier's tasks: a complaint the dispatcher received, answered and handed to the
+    quality team with the reason; and one the customer filed on their page, unowned in the queue."""
+    first, second = db.session.scalars(select(Task).where(Task.courier_id == courier.id, Task.kind == "delivery")
+                                       .order_by(Task.id).limit(2))
+    owned = complaints.create(actor=dispatcher, task_id=first.id, channel="phone", category="dispute",
+                              text="The courier would not wait while I checked the parcel.",
+                              received_at=now - timedelta(hours=5))
+    complaints.respond(actor=dispatcher, complaint_id=owned.id, text="We are sorry; we are checking with him.")
+    complaints.hand_over(actor=dispatcher, complaint_id=owned.id, to_staff_id=quality.id,
+                         reason="The customer asks for the inspection rules: the quality team answers that.")
+    filed = complaints.file_for_customer(actor=Actor(kind="customer", id=None, role="customer"), task_id=second.id,
+                                         channel="customer_page", subject="hotline", category="other",
+                                         text="The hotline kept me waiting for twenty minutes.")
+    return (f"complaint {owned.reference} handed from dispatch to quality; complaint {filed.reference} filed by "
+            "a customer, waiting in the unowned queue (?owner=none)")
+
+
 def _window_start(anchor: datetime, k: int) -> datetime:
     """The start of the k-th of a courier's hourly two-hour windows, which lie around the seed's anchor.
 
@@ -417,6 +435,8 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
             select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
         lines.append(_grades(quality, list(db.session.scalars(
             select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no))), now))
+        lines.append(_owned_complaints(actor, quality, db.session.scalar(
+            select(Courier).where(Courier.employee_no == "E1001")), now))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day} "
                      "(and the refusal's return task, unassigned)")

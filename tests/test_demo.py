@@ -70,7 +70,7 @@ class _Clock(datetime):
 
 # Instants that are rightly later than the facts: windows, forecasts, deadlines and expiries.
 _AHEAD = {"window_start", "window_end", "start", "end", "notice_eta", "expires_at", "response_due_at", "due_at",
-          "next_attempt_at", "claimed_until", "window_to", "promised_at"}
+          "next_attempt_at", "claimed_until", "window_to", "promised_at", "resolution_due_at", "update_due_at"}
 
 
 @pytest.mark.parametrize("local", ["00:20", "06:05", "09:00", "14:17", "23:40"])
@@ -165,3 +165,20 @@ def test_the_demo_prints_a_token_for_each_role_its_story_needs_and_pages_that_op
         "description": "The vase inside is cracked too.", "claimed_yuan": "45.00"})
     assert sent.status_code == 303, sent.text
     assert 'class="claim-status">received<' in client.get(receipt_path + "?lang=en").text
+
+
+def test_the_demo_seeds_an_owned_complaint_handed_over_and_one_in_the_unowned_queue(app, client, make):
+    """首问负责制 in the demo: a dispatcher's complaint handed to the quality team with its reason (quality's token
+    lists it as theirs), and a customer's complaint from their page in the unowned queue about no courier."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    printed = dict(line.split(": ", 1) for line in result.output.splitlines() if ": " in line)
+    quality = {"Authorization": f"Bearer {printed['quality token'].strip()}"}
+    mine = client.get("/api/v1/dispatch/complaints", query_string={"owner": "me"}, headers=quality).json["items"]
+    [handed] = [c for c in mine if c["handovers"]]
+    [handover] = handed["handovers"]
+    assert handover["from_staff_id"] == handed["created_by"] != handed["owner_id"] == handover["to_staff_id"]
+    assert handover["reason"] and handed["status"] == "responded"
+    queue = client.get("/api/v1/dispatch/complaints", query_string={"owner": "none"}, headers=quality).json["items"]
+    assert [(c["channel"], c["subject"], c["courier_id"]) for c in queue] == [("customer_page", "hotline", None)]
+    assert f"complaint {queue[0]['reference']} filed by a customer" in result.output
