@@ -16,8 +16,8 @@ class ComplaintIn(Schema):
     task_id = text(32, required=False, load_default=None,
                    metadata={"description": "The task complained about (it names its courier)"})
     courier_id = text(32, required=False, load_default=None,
-                      metadata={"description": "About a courier: required without a task_id, or when the task has "
-                                               "no courier"})
+                      metadata={"description": "Required without a task_id, or when the task has no courier, for "
+                                               "a complaint about a courier (optional otherwise)"})
     subject = text(16, required=False, load_default="courier", validate=validate.OneOf(COMPLAINT_SUBJECTS),
                    metadata={"description": "What it is about (default courier); only a complaint about a courier "
                                             "upheld is a courier's violation"})

@@ -18,9 +18,10 @@ NOT_IN_SPEC = {"/api/v1/openapi.json", "/api/v1/docs", "/api/v1/docs/{filename}"
                "/metrics"}  # Prometheus text, outside the API (docs/metrics.md)
 # The customer confirmation page (server/customer_page.py) is HTML for recipients, not an API operation.
 NOT_IN_SPEC |= {"/c/{token}", "/c/{token}/confirm", "/c/{token}/slot", "/c/{token}/instructions",
-                "/c/{token}/consent", "/c/{token}/consent/withdraw", "/c/{token}/rating"}
+                "/c/{token}/consent", "/c/{token}/consent/withdraw", "/c/{token}/rating",
+                "/c/{token}/complaint"}
 # So is the public receipt page (server/receipt_page.py), its JSON form and its QR.
-NOT_IN_SPEC |= {"/r/{token}", "/r/{token}.json", "/r/{token}/qr.{fmt}", "/r/{token}/claim"}
+NOT_IN_SPEC |= {"/r/{token}", "/r/{token}.json", "/r/{token}/qr.{fmt}", "/r/{token}/claim", "/r/{token}/complaint"}
 PROBLEM = "application/problem+json"
 
 
