@@ -468,3 +468,25 @@ def test_0027_writes_the_contacts_of_complaints_answered_before_it(app, client, 
     total = client.get("/api/v1/reports/kpis", query_string={"from": day, "to": day}, headers=quality).json["total"]
     fcr = total["figures"]["first_contact_resolution"]
     assert (fcr["numerator"], fcr["denominator"]) == (1, 2)
+
+
+def test_0031_gives_complaints_recorded_before_it_their_recorder_as_owner(app, client, make):
+    """Down to 0030 and up again: a complaint is about its courier and owned by whoever recorded it, with no
+    resolution or update due time (none was set when it was received); one about no courier cannot go down."""
+    courier = make.courier()
+    url = "/api/v1/dispatch/complaints"
+    dispatcher = make.headers("dispatcher")
+    complaint = client.post(url, json={"courier_id": courier["id"], "channel": "phone", "category": "late",
+                                       "text": "late"}, headers=dispatcher).json
+    client.post(f"{url}/{complaint['id']}/respond", json={"text": "Sorry."}, headers=make.headers("quality"))
+    depot = client.post(url, json={"subject": "depot", "channel": "phone", "category": "late", "text": "slow"},
+                        headers=dispatcher).json
+    db.session.remove()
+    downgrade(directory=MIGRATIONS_DIR, revision="0030_claims")
+    assert "complaint_handovers" not in inspect(db.engine).get_table_names()
+    upgrade(directory=MIGRATIONS_DIR)
+    read = client.get(f"{url}/{complaint['id']}", headers=dispatcher).json
+    assert (read["owner_id"], read["subject"], read["courier_id"]) == (complaint["created_by"], "courier",
+                                                                      courier["id"])
+    assert (read["owned_since"], read["resolution_due_at"], read["update_due_at"]) == (read["created_at"], None, None)
+    assert client.get(f"{url}/{depot['id']}", headers=dispatcher).status_code == 404

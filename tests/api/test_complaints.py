@@ -1,6 +1,7 @@
 """Complaints: recording, the first response and its target, contacts, resolution by role, reopening, the upheld
 violation, satisfaction."""
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -364,3 +365,22 @@ def test_a_contact_posted_twice_at_once_is_one_contact(client, make):
     assert {status for status, _ in answers} == {201} and len({contact for _, contact in answers}) == 1
     read = client.get(f"{URL}/{complaint['id']}", headers=headers).json
     assert [c["kind"] for c in read["contacts"]] == ["first_response"]
+
+
+def test_a_progress_update_is_a_contact_so_the_complaint_was_not_solved_in_one_go(client, make, midday):
+    """Issue 23: each update to the customer is a contact and sets the next update's due time; resolved after an
+    update, a complaint is not a first-contact resolution; resolved at its first response, it is (1 of 2)."""
+    courier = make.courier()
+    one_go, updated = (_created(client, make, courier_id=courier["id"]) for _ in range(2))
+    _act(client, make, one_go, "respond", {"text": "Refunded the surcharge."})
+    first = _act(client, make, updated, "respond", {"text": "We are checking."}).json
+    progress = _act(client, make, updated, "contacts", {"channel": "sms", "note": "Still with the depot."})
+    assert progress.status_code == 201 and progress.json["kind"] == "contact"
+    later = client.get(f"{URL}/{updated['id']}", headers=make.headers("quality")).json
+    assert later["update_due_at"] > first["update_due_at"]
+    for complaint in (one_go, updated):
+        assert _act(client, make, complaint, "resolve", {"outcome": "rejected", "note": "n"}).status_code == 200
+    day = datetime.now(timezone.utc).astimezone(ZoneInfo(midday)).date().isoformat()
+    total = client.get("/api/v1/reports/kpis", query_string={"from": day, "to": day},
+                       headers=make.headers("quality")).json["total"]["figures"]["first_contact_resolution"]
+    assert (total["numerator"], total["denominator"]) == (1, 2)
