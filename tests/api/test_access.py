@@ -49,6 +49,8 @@ ROUTES = [
     ("POST", "/api/v1/dispatch/complaints", OFFICE),
     ("GET", "/api/v1/dispatch/complaints", OFFICE),
     ("GET", "/api/v1/dispatch/complaints/<int:complaint_id>", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/take", OFFICE),
+    ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/handover", OFFICE),
     ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/respond", OFFICE),
     ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/contacts", OFFICE),
     ("POST", "/api/v1/dispatch/complaints/<int:complaint_id>/reopen", OFFICE),
