@@ -6,6 +6,7 @@ reads the post and gives the pages the same form in Chinese and English.
 from flask import request
 
 from schemas.vocab import COMPLAINT_CATEGORIES, COMPLAINT_SUBJECTS
+from server.services import complaints
 
 TEXT = {
     "zh": {
@@ -41,7 +42,6 @@ TEXT = {
         "err_photo_unsupported": "That kind of photo is not accepted; please send a JPEG or PNG picture.",
     },
 }
-CATEGORIES, SUBJECTS = COMPLAINT_CATEGORIES, COMPLAINT_SUBJECTS
 
 
 def photo() -> bytes | None:
@@ -55,3 +55,10 @@ def done_reference(complaints: list[dict]) -> str | None:
     """The reference of the complaint just filed (?ref=), if it is one of this page's: else nothing is said."""
     ref = request.args.get("ref")
     return ref if any(c["reference"] == ref for c in complaints) else None
+
+
+def view(task_id: str, action: str) -> dict:
+    """What the form (customer/complaint.html) shows on a page: the complaints filed from the pages, the choices."""
+    filed = complaints.for_customer(task_id=task_id)
+    return {"complaints": filed, "complaint_action": action, "done_ref": done_reference(filed),
+            "complaint_categories": COMPLAINT_CATEGORIES, "complaint_subjects": COMPLAINT_SUBJECTS}

@@ -210,14 +210,8 @@ def show(token):
         journey=[(item["parcel_no"], item["event"], _moment(item["at"], lang)) for item in reversed(view["journey"])],
         promised=_promised(view["promised_at"], lang) if view["promised_at"] else None,
         promise_state=view["promise_state"],
-        other="en" if lang == "zh" else "zh", **complaint_view(link.task_id, url_for(".complain", token=token)))
+        other="en" if lang == "zh" else "zh", **complaint_form.view(link.task_id, url_for(".complain", token=token)))
 
-
-def complaint_view(task_id: str, action: str) -> dict:
-    """What the complaint form (customer/complaint.html) shows on a page: the complaints filed, the choices."""
-    filed = complaints.for_customer(task_id=task_id)
-    return {"complaints": filed, "complaint_action": action, "done_ref": complaint_form.done_reference(filed),
-            "complaint_categories": complaint_form.CATEGORIES, "complaint_subjects": complaint_form.SUBJECTS}
 
 
 @bp.post("/<token>/confirm")

@@ -11,7 +11,7 @@ from schemas.claims import ClaimForm
 from schemas.complaints import ComplaintForm
 from server import complaint_form
 from server.clock import local_zone
-from server.customer_page import PAGE_CSP, VISIT_COOKIE, _csrf, _form, _visit_nonce, complaint_view, page_language
+from server.customer_page import PAGE_CSP, VISIT_COOKIE, _csrf, _form, _visit_nonce, page_language
 from server.errors import DomainError, NotFound, http_error_code, problem_response
 from server.qr import QR_FORMATS, qr_image
 from server.requests import body_limit
@@ -107,7 +107,7 @@ def show(token):
                            other="en" if lang == "zh" else "zh", claims=claims.for_customer(receipt=receipt),
                            parcels=claims.claimable_parcels(receipt=receipt),
                            csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done"),
-                           **complaint_view(receipt.task_id, url_for(".complain", token=token)))
+                           **complaint_form.view(receipt.task_id, url_for(".complain", token=token)))
 
 
 @bp.post("/<token>/claim")
