@@ -189,9 +189,11 @@ EXPECTED = {
     "tracking_timeliness": (0, 0, None), "tracking_accuracy": (0, 0, None),
     # No claims in this fixture (tests/api/test_claims.py computes them): nothing over nothing.
     "claim_time": (0, 0, None), "claim_time_to_pay": (0, 0, None), "claim_accuracy": (0, 0, None),
+    # No leak incidents either (tests/api/test_leak_kpi.py): a count of none is 0, not unknown.
+    "leak_incidents": (0, 0, 0),
 }
 # every other figure's unknown is null; tracking_timeliness has unknowns (suspect clocks), none here
-UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8, "tracking_timeliness": 0}
+UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8, "tracking_timeliness": 0, "leak_incidents": 0}
 
 
 def _get(client, make, role="quality", **query):
