@@ -16,6 +16,7 @@ and upstream scans) to the depot-local day they happened on (their effective
 time); claim figures to the depot-local day the claim was opened; leak incidents to the depot-local day they
 were discovered.
 """
+import base64
 import csv
 import io
 from dataclasses import dataclass
@@ -816,14 +817,28 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
                                unknown.label("unknown")],
                   group_by, start, end).where(fig.base(), _group_filter(fig.source, group_by, group))
     if cursor:
-        after = decode_cursor(cursor)
-        query = query.where(key > (int(after) if fig.source in ("complaints", "claims", "leaks") else after))
+        query = query.where(key > (_row_number(cursor) if fig.source in _NUMBERED else decode_cursor(cursor)))
     rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow(), start, end)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return {"figure": fig.name, "subject": _SUBJECTS[fig.source],
             "items": [{"id": str(row.id), "counted": bool(row.counted), "unknown": bool(row.unknown)} for row in rows],
             "next_cursor": encode_cursor(str(rows[-1].id)) if more and rows else None}
+
+
+# Sources whose rows have integer ids (their cursor is one: decode_cursor takes task-style ids only).
+_NUMBERED = ("complaints", "claims", "leaks")
+
+
+def _row_number(cursor: str) -> int:
+    """The integer id an opaque cursor of a numbered source holds; a mangled one is a 422 on the cursor."""
+    try:
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        value = ""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        raise ValidationFailed("The cursor is not valid.", fields={"cursor": ["Not a valid cursor."]})
+    return int(value)
 
 
 def _cell(value: str) -> str:

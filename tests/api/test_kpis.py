@@ -213,7 +213,7 @@ def test_every_figure_on_the_hand_computed_fixture(client, make, world):
     assert answer.json["from"] == "2026-10-05" and answer.json["to"] == "2026-10-06"
     assert answer.json["group_by"] is None and answer.json["groups"] == []
     assert _triples(answer.json["total"]) == EXPECTED
-    assert {f["unit"] for f in answer.json["total"]["figures"].values()} == {"ratio", "seconds", "score"}
+    assert {f["unit"] for f in answer.json["total"]["figures"].values()} == {"ratio", "seconds", "score", "count"}
     assert {name: f["unknown"] for name, f in answer.json["total"]["figures"].items()} == {
         name: UNKNOWN.get(name) for name in EXPECTED}
 
