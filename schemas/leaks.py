@@ -5,7 +5,7 @@ from schemas.common import Day, NewestFirstQuery, PageOut, PatchSchema, Schema, 
 from schemas.limits import MAX_INT32
 from schemas.vocab import LEAK_AUDIENCES, LEAK_CHANNELS, LEAK_DATA_KINDS, LEAK_SOURCES, LEAK_STATUSES
 
-_KINDS = {"description": f"What data went out, each one of: {', '.join(LEAK_DATA_KINDS)}"}
+_KINDS = {"description": f"What data went out, each one of: {', '.join(LEAK_DATA_KINDS)} (kept sorted, each once)"}
 
 
 def _data_kinds(**kw) -> fields.List:

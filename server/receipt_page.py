@@ -92,7 +92,6 @@ def _wants_json() -> bool:
 def show(token):
     """The receipt as a page (or, asked for JSON, the sealed receipt)."""
     receipt = receipts.open_page(token=token)
-    receipt_id, task_id = receipt.id, receipt.task_id
     if _wants_json():
         body = receipts.sealed(receipt)
     else:
@@ -103,14 +102,14 @@ def show(token):
                                other="en" if lang == "zh" else "zh", claims=claims.for_customer(receipt=receipt),
                                parcels=claims.claimable_parcels(receipt=receipt),
                                csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done") == "claim")
-    _note_use(receipt_id, task_id)
+    _note_use(receipt)
     return body
 
 
-def _note_use(receipt_id: str, task_id: str) -> None:
+def _note_use(receipt) -> None:
     """The receipt was shown to this client address (leak detection); after the answer is built, since the note
     commits on its own. ProxyFix has put the client's address in remote_addr when behind trusted proxies."""
-    leaks.note_link_use(link_kind="receipt", link_id=receipt_id, address=request.remote_addr, task_id=task_id)
+    leaks.note_link_use(link_kind="receipt", link_id=receipt.id, address=request.remote_addr, task_id=receipt.task_id)
 
 
 @bp.post("/<token>/claim")
@@ -128,7 +127,7 @@ def sealed(token):
     """The sealed receipt for machine verification: the signed JSON and its seal."""
     receipt = receipts.open_page(token=token)
     body = receipts.sealed(receipt)
-    _note_use(receipt.id, receipt.task_id)
+    _note_use(receipt)
     return body
 
 

@@ -15,8 +15,8 @@ blp = Blueprint("leaks", __name__, url_prefix="/api/v1/quality/leak-incidents",
 
 def noted_export(what: str, rows: int) -> None:
     """Note customer data handed out in bulk by this request (leaks.note_export), once its answer is built: the
-    note commits in a transaction of its own, which must not expire the rows still to be dumped. A note that
-    cannot be written fails the request (nothing goes out unnoted)."""
+    note commits in a transaction of its own, which must not expire the rows still to be dumped. A refused
+    request notes nothing."""
     actor = current_actor()
 
     @after_this_request

@@ -14,11 +14,13 @@ customer data in bulk calls it). Every change is audited.
 import contextlib
 import hashlib
 import hmac
+import logging
 from datetime import date, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.vocab import LEAK_UNDECIDED
 from server.auth import SYSTEM, Actor
@@ -30,11 +32,13 @@ from server.models import Courier, LeakExportNote, LeakIncident, LeakLinkUse, Le
 from server.services import events
 from server.services.common import audit, newest_first, snapshot
 
+log = logging.getLogger(__name__)
+
 DECIDERS = ("admin", "quality")
 _INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 # What each watched page shows of a customer (the kinds a link seen from strangers' addresses may have leaked).
-_LINK_DATA = {"customer_link": ["name", "address", "other"],  # surname, masked address, the handover PIN
-              "receipt": ["name", "payment", "other"]}  # masked name, fees and COD, the inspection
+_LINK_DATA = {"customer_link": ["address", "name", "other"],  # masked address, surname, the handover PIN
+              "receipt": ["name", "other", "payment"]}  # masked name, the inspection, fees and COD
 
 
 def _decider(actor: Actor) -> None:
@@ -221,13 +225,19 @@ def resolve(*, actor: Actor, incident_id: int, resolution: str, resolved_at: dat
 # --- what the service sees on its own ---------------------------------------------------------------
 
 @contextlib.contextmanager
-def _own_transaction():
-    """A short committed write of its own, whatever the request's transaction was (a page view, a list: reads)."""
+def _own_transaction(what: str):
+    """A short committed write of its own, whatever the request's transaction was (a page view, a list: reads).
+
+    A database that cannot write (docs/reliability.md) must not stop the read it follows: the note is then lost,
+    logged as a warning, and the page or list is served (docs/decisions.md, "Issue 23: information-leak incidents").
+    """
     db.session.rollback()
     token = mark_read_only(False)
     try:
         yield
         db.session.commit()
+    except SQLAlchemyError:
+        log.warning("leak detection: %s not recorded", what, exc_info=True)
     finally:
         db.session.rollback()
         reset_read_only(token)
@@ -262,24 +272,23 @@ def note_link_use(*, link_kind: str, link_id: str, address: str | None, task_id:
     link's incident opens for review (once). In a short transaction of its own; True if an incident opened."""
     now = utcnow()
     insert = _INSERT[db.session.get_bind().dialect.name]
-    with _own_transaction():
+    opened = False
+    with _own_transaction("link use"):
         new = db.session.execute(insert(LeakLinkUse.__table__).values(
             link_kind=link_kind, link_id=link_id, address_hash=address_hash(address or "unknown"), first_seen=now,
         ).on_conflict_do_nothing().returning(LeakLinkUse.link_id)).scalar()
-        if new is None:
-            return False
-        seen = db.session.scalar(select(func.count()).select_from(LeakLinkUse).where(
+        seen = new and db.session.scalar(select(func.count()).select_from(LeakLinkUse).where(
             LeakLinkUse.link_kind == link_kind, LeakLinkUse.link_id == link_id))
         limit = current_app.config["LEAK_LINK_MAX_ADDRESSES"]
-        if seen <= limit:
-            return False
-        return _open_auto(
-            cause=f"link:{link_kind}:{link_id}", now=now, data_kinds=_LINK_DATA[link_kind], people_affected=1,
-            responsible_staff_id=None,
-            detail={"cause": "link_addresses", "link_kind": link_kind, "link_id": link_id, "task_id": task_id,
-                    "addresses": seen, "limit": limit},
-            description=f"The {link_kind.replace('_', ' ')} of task {task_id} was opened from {seen} different "
-                        f"client addresses (more than {limit}): the link may have been passed on or published.")
+        if seen and seen > limit:
+            opened = _open_auto(
+                cause=f"link:{link_kind}:{link_id}", now=now, data_kinds=_LINK_DATA[link_kind], people_affected=1,
+                responsible_staff_id=None,
+                detail={"cause": "link_addresses", "link_kind": link_kind, "link_id": link_id, "task_id": task_id,
+                        "addresses": seen, "limit": limit},
+                description=f"The {link_kind.replace('_', ' ')} of task {task_id} was opened from {seen} different "
+                            f"client addresses (more than {limit}): the link may have been passed on or published.")
+    return opened
 
 
 def note_export(*, actor: Actor, what: str, rows: int) -> bool:
@@ -290,26 +299,26 @@ def note_export(*, actor: Actor, what: str, rows: int) -> bool:
     if actor.kind != "staff" or rows <= 0:
         return False
     now = utcnow()
-    window = timedelta(minutes=current_app.config["LEAK_EXPORT_WINDOW_MINUTES"])
+    minutes = current_app.config["LEAK_EXPORT_WINDOW_MINUTES"]
     limit = current_app.config["LEAK_EXPORT_MAX_ROWS"]
-    with _own_transaction():
+    opened = False
+    with _own_transaction("export note"):
         db.session.add(LeakExportNote(staff_id=actor.id, what=what, rows=rows, at=now))
         db.session.flush()
-        by_what = dict(db.session.execute(
+        by_what = {name: int(n) for name, n in db.session.execute(
             select(LeakExportNote.what, func.sum(LeakExportNote.rows))
-            .where(LeakExportNote.staff_id == actor.id, LeakExportNote.at > now - window)
-            .group_by(LeakExportNote.what)).all())
-        total = sum(int(n) for n in by_what.values())
-        if total <= limit:
-            return False
-        return _open_auto(
-            cause=f"export:{actor.id}:{local_date(now).isoformat()}", now=now,
-            data_kinds=["name", "phone", "address"], people_affected=None, responsible_staff_id=actor.id,
-            detail={"cause": "export_rows", "staff_id": actor.id, "rows": total,
-                    "what": {name: int(n) for name, n in sorted(by_what.items())},
-                    "window_minutes": int(window.total_seconds() // 60), "limit": limit},
-            description=f"Staff member {actor.id} was handed {total} rows of customer data within "
-                        f"{int(window.total_seconds() // 60)} minutes (more than {limit}).")
+            .where(LeakExportNote.staff_id == actor.id, LeakExportNote.at > now - timedelta(minutes=minutes))
+            .group_by(LeakExportNote.what))}
+        total = sum(by_what.values())
+        if total > limit:
+            opened = _open_auto(
+                cause=f"export:{actor.id}:{local_date(now).isoformat()}", now=now,
+                data_kinds=["address", "name", "phone"], people_affected=None, responsible_staff_id=actor.id,
+                detail={"cause": "export_rows", "staff_id": actor.id, "rows": total, "what": dict(sorted(by_what.items())),
+                        "window_minutes": minutes, "limit": limit},
+                description=f"Staff member {actor.id} was handed {total} rows of customer data within {minutes} "
+                            f"minutes (more than {limit}).")
+    return opened
 
 
 def prune(*, now: datetime) -> dict:

@@ -58,7 +58,7 @@ def test_a_customer_link_seen_from_too_many_addresses_is_flagged_once(client, ap
     assert incident["status"] == "review" and incident["source"] == "auto" and incident["opened_by"] is None
     assert incident["detail"] == {"cause": "link_addresses", "link_kind": "customer_link", "link_id": link_id,
                                   "task_id": task["id"], "addresses": 6, "limit": 5}
-    assert incident["data_kinds"] == ["name", "address", "other"] and incident["people_affected"] == 1
+    assert incident["data_kinds"] == ["address", "name", "other"] and incident["people_affected"] == 1
     for n in range(7, 12):  # more strangers: still the one incident, one event
         _visit(client, path, f"203.0.113.{n}")
     assert [i["id"] for i in _flagged(client, make)] == [incident["id"]] and _opened_events() == 1
@@ -159,7 +159,7 @@ def test_paging_through_customer_data_adds_up_to_one_incident_naming_the_staff_m
     assert incident["detail"] == {"cause": "export_rows", "staff_id": dispatcher_id, "rows": 8,
                                   "what": {"dispatch_task": 1, "dispatch_tasks": 7}, "window_minutes": 60,
                                   "limit": 7}
-    assert incident["data_kinds"] == ["name", "phone", "address"] and incident["people_affected"] is None
+    assert incident["data_kinds"] == ["address", "name", "phone"] and incident["people_affected"] is None
     _list(client, make, limit=6)
     assert len(_flagged(client, make)) == 1 and _opened_events() == 1
     # An empty page hands out nothing and is not noted.
@@ -208,3 +208,26 @@ def test_the_retention_job_drops_old_link_uses_and_export_notes(client, app, mak
     assert db.session.scalar(select(func.count()).select_from(LeakLinkUse)) == 1
     assert db.session.scalar(select(func.count()).select_from(LeakExportNote)) == 1
     assert len(_flagged(client, make)) == 1
+
+
+def test_a_page_view_costs_one_statement_of_leak_detection(client, app, make):
+    """The hot path: a known address is one INSERT … ON CONFLICT DO NOTHING; a new one adds one count of the link's
+    rows (its primary-key range), never a scan of the table."""
+    from sqlalchemy import event
+
+    path = path_of(issue(client, make, make.task(courier=make.courier())["id"]))
+    statements = []
+
+    def count(_conn, _cursor, statement, *_args):
+        if "leak_" in statement:
+            statements.append(statement.split()[0])
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        _visit(client, path, "198.51.100.1")
+        first = list(statements)
+        statements.clear()
+        _visit(client, path, "198.51.100.1")
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+    assert first == ["INSERT", "SELECT"] and statements == ["INSERT"]
