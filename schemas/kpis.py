@@ -46,12 +46,13 @@ class KpiRowsQuery(KpiRange):
 
 
 class FigureOut(Schema):
-    """One figure of one group: value = numerator / denominator (null without a denominator)."""
+    """One figure of one group: value = numerator / denominator (null without a denominator); a count's value is
+    its numerator."""
 
     numerator = fields.Integer()
     denominator = fields.Integer()
     value = fields.Float(allow_none=True)
-    unit = fields.String(metadata={"enum": ["ratio", "seconds", "score"]})
+    unit = fields.String(metadata={"enum": ["ratio", "seconds", "score", "count"]})
     unknown = fields.Integer(allow_none=True, metadata={
         "description": "Rows of the denominator a missing fact keeps from passing (a stop without coordinates), "
                        "counted apart; null for a figure without unknowns"})
@@ -88,6 +89,6 @@ class KpiRowsOut(Schema):
     """A page of the rows behind a figure."""
 
     figure = fields.String()
-    subject = fields.String(metadata={"enum": ["task", "complaint", "field_event", "claim"]})
+    subject = fields.String(metadata={"enum": ["task", "complaint", "field_event", "claim", "leak_incident"]})
     items = fields.List(fields.Nested(KpiRowOut))
     next_cursor = fields.String(allow_none=True)

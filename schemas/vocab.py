@@ -173,7 +173,8 @@ EVENT_TYPES = ("task.assigned", "task.delivered", "task.refused", "task.exceptio
                "appointment.confirmed", "appointment.rescheduled", "appointment.missed",
                "vehicle.out_of_service", "complaint.opened", "complaint.taken", "complaint.handed_over",
                "grade.changed", "parcel.lost", "parcel.found",
-               "claim.opened", "claim.decided", "claim.paid")
+               "claim.opened", "claim.decided", "claim.paid",
+               "leak.opened", "leak.confirmed", "leak.dismissed", "leak.resolved")
 # pending -> delivered | dead (after the last attempt); an admin's replay makes any delivery pending again.
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
@@ -184,3 +185,16 @@ SCAN_SOURCES = ("handheld", "upstream", "handover")
 # suspected_lost: unscanned too long (the scheduler); lost | found: dispatch's word on it.
 LOST_STATES = ("suspected_lost", "lost", "found")
 SCAN_CODES = ("unknown_parcel", "lost_state_not_suspected")
+
+# Information-leak incidents (信息泄露事件, issue 23): what data went out, how the leak was found, who was told.
+# open (reported by staff) | review (opened by the service on its own) -> confirmed | dismissed; confirmed -> resolved.
+LEAK_STATUSES = ("open", "review", "confirmed", "dismissed", "resolved")
+LEAK_UNDECIDED = ("open", "review")
+LEAK_COUNTED = ("confirmed", "resolved")  # a leak, for leak_incidents (docs/kpis.md)
+LEAK_SOURCES = ("customer_report", "staff", "audit", "auto")
+LEAK_DATA_KINDS = ("name", "phone", "address", "signature", "photo", "id_number", "payment", "other")
+LEAK_AUDIENCES = ("customers", "management", "regulator", "police")
+LEAK_CHANNELS = ("phone", "sms", "email", "letter", "in_person", "portal", "other")
+# What the service watches on its own: a link used from too many addresses, an export too large.
+LEAK_CAUSES = ("link_addresses", "export_rows")
+LEAK_LINK_KINDS = ("customer_link", "receipt")

@@ -200,6 +200,18 @@ class Config:
         self.CLAIM_ASSESS_HOURS = _env_int("CLAIM_ASSESS_HOURS", 72)
         self.CLAIM_APPROVE_HOURS = _env_int("CLAIM_APPROVE_HOURS", 48)
         self.CLAIM_PAY_HOURS = _env_int("CLAIM_PAY_HOURS", 168)
+        # Information-leak incidents (docs/decisions.md, "Issue 23: information-leak incidents"): a customer or
+        # receipt link seen from more distinct client addresses than this opens one for review; link uses are kept
+        # (as keyed hashes) this many days. A staff member handed more rows of customer data than this within the
+        # rolling window (pages and single tasks add up) opens one for review too.
+        self.LEAK_LINK_MAX_ADDRESSES = _env_int("LEAK_LINK_MAX_ADDRESSES", 5)
+        self.LEAK_LINK_USE_DAYS = _env_int("LEAK_LINK_USE_DAYS", 30)
+        self.LEAK_EXPORT_MAX_ROWS = _env_int("LEAK_EXPORT_MAX_ROWS", 5000)
+        self.LEAK_EXPORT_WINDOW_MINUTES = _env_int("LEAK_EXPORT_WINDOW_MINUTES", 60)
+        for name in ("LEAK_LINK_MAX_ADDRESSES", "LEAK_LINK_USE_DAYS", "LEAK_EXPORT_MAX_ROWS",
+                     "LEAK_EXPORT_WINDOW_MINUTES"):
+            if getattr(self, name) < 1:
+                raise RuntimeError(f"FIELDOPS_{name} must be at least 1")
         # The service grade (docs/decisions.md, "Complaints and the service grade"): a score of 100
         # less points per violation by severity and per percentage point of on-time rate below target,
         # over a rolling window; A at or above GRADE_A_MIN, B at or above GRADE_B_MIN, else C.

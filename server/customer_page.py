@@ -17,7 +17,7 @@ from server.auth import customer
 from server.clock import local_zone
 from server.errors import DomainError, ValidationFailed, apply_keep, http_error_code
 from server.requests import body_limit
-from server.services import complaints, customer_links
+from server.services import complaints, customer_links, leaks
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def show(token):
     view = customer_links.page(link=link)
     lang = page_language()
     done = request.args.get("done")
-    return render_template(
+    body = render_template(
         "customer/page.html", t=TEXT[lang], lang=lang, token=token, view=view,
         title=TEXT[lang]["title_closed" if view["closed"] else "title"],
         csrf=_csrf(link.id, _visit_nonce()), done=done if done in _DONE else None,
@@ -211,7 +211,10 @@ def show(token):
         promised=_promised(view["promised_at"], lang) if view["promised_at"] else None,
         promise_state=view["promise_state"],
         other="en" if lang == "zh" else "zh", **complaint_form.view(link.task_id, url_for(".complain", token=token)))
-
+    # After the page is built, since the note commits on its own; ProxyFix has put the client's address in
+    # remote_addr when behind trusted proxies (FIELDOPS_PROXY_HOPS).
+    leaks.note_link_use(link_kind="customer_link", link_id=link.id, address=request.remote_addr, task_id=link.task_id)
+    return body
 
 
 @bp.post("/<token>/confirm")

@@ -15,7 +15,7 @@ from server.ids import hash_secret, new_token
 from server.models import (ApiToken, ChecklistTemplate, Claim, Courier, HandoverException, Parcel, Receipt, StaffUser,
                            Task, TaskAssignment, Vehicle)
 from server.services import (appointments, attachments, claims, complaints, customer_links, devices, grades, handover,
-                             promises, receipts, scans, staff, tasks, violations)
+                             leaks, promises, receipts, scans, staff, tasks, violations)
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -329,6 +329,22 @@ def _owned_complaints(dispatcher: Actor, quality: Actor, courier: Courier, now: 
             "a customer, waiting in the unowned queue (?owner=none)")
 
 
+def _leak_incident(quality: Actor, courier: Courier, now: datetime) -> str:
+    """One information-leak incident (信息泄露事件), confirmed, with management and the customers told: a customer
+    reported seeing a photo of a delivery list in a chat group; it counts in leak_incidents today."""
+    incident = leaks.open_incident(
+        actor=quality, source="customer_report", occurred_at=now - timedelta(hours=26), occurred_approximate=True,
+        discovered_at=now - timedelta(hours=3), data_kinds=["name", "phone", "address"], people_affected=12,
+        responsible_courier_id=courier.id,
+        description="A customer saw a photo of a printed delivery list (names, phones, addresses) in a chat group.")
+    leaks.confirm(actor=quality, incident_id=incident.id, note="The photo shows the courier's list of yesterday.")
+    leaks.notify(actor=quality, incident_id=incident.id, audience="management", channel="email",
+                 notified_at=now - timedelta(hours=2), note="Depot manager told; lists are no longer printed.")
+    leaks.notify(actor=quality, incident_id=incident.id, audience="customers", channel="sms",
+                 notified_at=now - timedelta(hours=1), note="The 12 customers on the list were told.")
+    return f"leak incident {incident.id}: confirmed, management and customers told (courier {courier.name})"
+
+
 def _window_start(anchor: datetime, k: int) -> datetime:
     """The start of the k-th of a courier's hourly two-hour windows, which lie around the seed's anchor.
 
@@ -437,6 +453,8 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
             select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no))), now))
         lines.append(_owned_complaints(actor, quality, db.session.scalar(
             select(Courier).where(Courier.employee_no == "E1001")), now))
+        lines.append(_leak_incident(quality, db.session.scalar(select(Courier).where(Courier.employee_no == "E1002")),
+                                    now))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day} "
                      "(and the refusal's return task, unassigned)")

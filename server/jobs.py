@@ -128,7 +128,8 @@ JOBS = [
     Job("retention", "daily 03:30",
         lambda now: retention.redact_finished(now=now, days=current_app.config["RETENTION_DAYS"]),
         "Recipients' phone, address and full name are redacted from tasks finished more than "
-        "FIELDOPS_RETENTION_DAYS (90) days ago; evidence, receipts and the ledger are kept."),
+        "FIELDOPS_RETENTION_DAYS (90) days ago; evidence, receipts and the ledger are kept. Leak detection's link "
+        "uses older than FIELDOPS_LEAK_LINK_USE_DAYS (30) and export notes past their window are deleted."),
     Job("outbox", "every 5 s", lambda now: webhooks.deliver_due(now=now),
         "New events become deliveries for the webhook subscriptions that want them; due deliveries are sent "
         "(signed, retried with backoff, dead after the last attempt)."),

@@ -15,7 +15,7 @@ from server.customer_page import PAGE_CSP, VISIT_COOKIE, _csrf, _form, _visit_no
 from server.errors import DomainError, NotFound, http_error_code, problem_response
 from server.qr import QR_FORMATS, qr_image
 from server.requests import body_limit
-from server.services import claims, complaints, receipts
+from server.services import claims, complaints, leaks, receipts
 
 log = logging.getLogger(__name__)
 
@@ -99,15 +99,24 @@ def show(token):
     """The receipt as a page (or, asked for JSON, the sealed receipt)."""
     receipt = receipts.open_page(token=token)
     if _wants_json():
-        return receipts.sealed(receipt)
-    view = receipts.page(receipt=receipt)
-    lang = page_language()
-    return render_template("receipt/page.html", t=TEXT[lang], lang=lang, token=token, view=view, yuan=yuan,
-                           time=view["time"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
-                           other="en" if lang == "zh" else "zh", claims=claims.for_customer(receipt=receipt),
-                           parcels=claims.claimable_parcels(receipt=receipt),
-                           csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done"),
-                           **complaint_form.view(receipt.task_id, url_for(".complain", token=token)))
+        body = receipts.sealed(receipt)
+    else:
+        view = receipts.page(receipt=receipt)
+        lang = page_language()
+        body = render_template("receipt/page.html", t=TEXT[lang], lang=lang, token=token, view=view, yuan=yuan,
+                               time=view["time"].astimezone(local_zone()).strftime("%Y-%m-%d %H:%M"),
+                               other="en" if lang == "zh" else "zh", claims=claims.for_customer(receipt=receipt),
+                               parcels=claims.claimable_parcels(receipt=receipt),
+                               csrf=_csrf(receipt.id, _visit_nonce()), done=request.args.get("done"),
+                               **complaint_form.view(receipt.task_id, url_for(".complain", token=token)))
+    _note_use(receipt)
+    return body
+
+
+def _note_use(receipt) -> None:
+    """The receipt was shown to this client address (leak detection); after the answer is built, since the note
+    commits on its own. ProxyFix has put the client's address in remote_addr when behind trusted proxies."""
+    leaks.note_link_use(link_kind="receipt", link_id=receipt.id, address=request.remote_addr, task_id=receipt.task_id)
 
 
 @bp.post("/<token>/claim")
@@ -136,7 +145,10 @@ def complain(token):
 @bp.get("/<token>.json")
 def sealed(token):
     """The sealed receipt for machine verification: the signed JSON and its seal."""
-    return receipts.sealed(receipts.open_page(token=token))
+    receipt = receipts.open_page(token=token)
+    body = receipts.sealed(receipt)
+    _note_use(receipt)
+    return body
 
 
 @bp.get("/<token>/qr.<fmt>")

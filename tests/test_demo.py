@@ -42,6 +42,13 @@ def test_the_demo_shows_only_states_the_product_can_reach(app, client, make):
     assert any(t["cod_amount"] and t["kind"] == "delivery" for t in tasks)  # the demo still shows COD
     claims = _every(client, "/api/v1/dispatch/claims", make.headers("quality"))
     assert sorted(c["status"] for c in claims) == ["approved", "assessed", "opened", "paid", "rejected"]
+    (leak,) = _every(client, "/api/v1/quality/leak-incidents", make.headers("quality"))
+    assert leak["status"] == "confirmed" and leak["source"] == "customer_report"
+    assert [n["audience"] for n in leak["notifications"]] == ["management", "customers"]
+    today = clock.local_date(datetime.fromisoformat(leak["discovered_at"])).isoformat()
+    report = client.get("/api/v1/reports/kpis", query_string={"from": today, "to": today},
+                        headers=make.headers("quality")).json
+    assert report["total"]["figures"]["leak_incidents"]["value"] == 1
     board = {item["task_id"]: item for item in _every(client, "/api/v1/dispatch/appointments", dispatcher)}
     assert [item["state"] for item in board.values()].count("missed") == 1
     for task in tasks:

@@ -10,6 +10,7 @@ from server.models.events import Event, WebhookDelivery, WebhookSubscription
 from server.models.grades import GradeChange
 from server.models.jobs import JobRun, SchedulerLease
 from server.models.handover import Handover, HandoverException, HandoverStep
+from server.models.leaks import LeakExportNote, LeakIncident, LeakLinkUse, LeakNotification
 from server.models.ledger import LedgerEntry
 from server.models.manifests import ManifestQuarantine
 from server.models.ratings import Rating
@@ -29,7 +30,8 @@ __all__ = [
     "ComplaintHandover", "ComplaintReopening", "Courier", "CreatedEntity",
     "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel", "ParcelScan",
     "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
-    "HandoverException", "HandoverStep", "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
+    "HandoverException", "HandoverStep", "LeakExportNote", "LeakIncident", "LeakLinkUse", "LeakNotification",
+    "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
     "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle", "VehicleGrounding", "WebhookDelivery", "WebhookSubscription",
 ]
 

@@ -13,8 +13,10 @@ figures (source `promises`) to the depot-local day their promise falls on (a
 task without a promise: its service date); complaint figures to the
 depot-local day the complaint was received; field events (the handhelds' ops
 and upstream scans) to the depot-local day they happened on (their effective
-time); claim figures to the depot-local day the claim was opened.
+time); claim figures to the depot-local day the claim was opened; leak incidents to the depot-local day they
+were discovered.
 """
+import base64
 import csv
 import io
 from dataclasses import dataclass
@@ -30,14 +32,14 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from schemas.limits import EARLIEST_TIME, LATEST_TIME
-from schemas.vocab import (CLAIM_CLOSED, EXCEPTION_CONTACTS, EXCEPTION_FAILURES, EXCEPTION_WINDOW_OUTCOMES, ON_TIME_DECIDED,
-                           ON_TIME_KEPT, ORDER_REFUSALS, UNAUTHORISED_DROPS)
+from schemas.vocab import (CLAIM_CLOSED, EXCEPTION_CONTACTS, EXCEPTION_FAILURES, EXCEPTION_WINDOW_OUTCOMES, LEAK_COUNTED,
+                           LEAK_UNDECIDED, ON_TIME_DECIDED, ON_TIME_KEPT, ORDER_REFUSALS, UNAUTHORISED_DROPS)
 from server.clock import UTCDateTime, local_day_bounds, local_zone, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import (Appointment, AppointmentWindow, Claim, Complaint, ComplaintContact, ComplaintReopening,
-                           ContactAttempt, Courier, Handover, HandoverStep, OpLog, Parcel, ParcelScan, Rating, Task,
-                           TaskAssignment, TaskEvent)
+                           ContactAttempt, Courier, Handover, HandoverStep, LeakIncident, OpLog, Parcel, ParcelScan,
+                           Rating, Task, TaskAssignment, TaskEvent)
 from server.services import scans
 from server.services.common import decode_cursor, encode_cursor
 
@@ -263,7 +265,8 @@ class Figure:
 
     name: str
     source: str  # SOURCES: tasks | promises (tasks by the day of their promise) | complaints | field_events | claims
-    unit: str  # ratio | seconds | score
+    # | leaks
+    unit: str  # ratio | seconds | score | count (the value is the numerator: a number of events, never a rate)
     description: str
     base: Callable[[], ColumnElement]
     counted: Callable[[], ColumnElement]  # the numerator's rows (and the task list's `counted`)
@@ -507,18 +510,24 @@ FIGURES = (
            lambda: Claim.status == "paid",
            lambda: and_(Claim.corrections == 0, Claim.paid_amount == Claim.first_assessed_amount,
                         ~_claimed_before())),
+    Figure("leak_incidents", "leaks", "count",
+           "Information-leak incidents (信息泄露事件数) confirmed (or confirmed and resolved) by quality, by the day they "
+           "were discovered; the denominator is every incident recorded as discovered then (dismissed ones too); "
+           "those still open or under review are unknown, never counted until confirmed.",
+           true, lambda: LeakIncident.status.in_(_sql_list(LEAK_COUNTED)),
+           unknown=lambda: LeakIncident.status.in_(_sql_list(LEAK_UNDECIDED))),
 )
 BY_NAME = {figure.name: figure for figure in FIGURES}
-SOURCES = ("tasks", "promises", "complaints", "field_events", "claims")
+SOURCES = ("tasks", "promises", "complaints", "field_events", "claims", "leaks")
 # What the task list behind a figure lists, by source.
 _SUBJECTS = {"tasks": "task", "promises": "task", "complaints": "complaint", "field_events": "field_event",
-             "claims": "claim"}
+             "claims": "claim", "leaks": "leak_incident"}
 # The report's engine settings (_settle_in_for_a_big_read).
 REPORT_WORK_MEM = "64MB"
 REPORT_SQLITE_CACHE_KIB = 64 * 1024
 REPORT_SQLITE_MMAP_BYTES = 1024 ** 3
 # Rounding of a figure's value by unit (the numerator and denominator are exact).
-_DIGITS = {"ratio": 4, "seconds": 1, "score": 2}
+_DIGITS = {"ratio": 4, "seconds": 1, "score": 2, "count": 0}
 
 
 def figure(name: str) -> Figure:
@@ -583,12 +592,14 @@ def _group_key(source: str, group_by: str | None) -> ColumnElement:
 
 def _courier_of(source: str) -> ColumnElement:
     """The courier column of a source's rows (a promise's and a claim's: the task's)."""
-    return {"complaints": Complaint.courier_id, "field_events": _events.c.courier_id}.get(source, Task.courier_id)
+    return {"complaints": Complaint.courier_id, "field_events": _events.c.courier_id,
+            "leaks": LeakIncident.responsible_courier_id}.get(source, Task.courier_id)
 
 
 def _day_of(source: str) -> ColumnElement:
-    """The time whose depot-local day a complaint, a field event or a claim belongs to."""
-    return {"complaints": Complaint.received_at, "claims": Claim.opened_at}.get(source, _events.c.at)
+    """The time whose depot-local day a complaint, a field event, a claim or a leak incident belongs to."""
+    return {"complaints": Complaint.received_at, "claims": Claim.opened_at,
+            "leaks": LeakIncident.discovered_at}.get(source, _events.c.at)
 
 
 def _rows(source: str, columns: list, group_by: str | None, start: date, end: date, *, stored_order: bool = False):
@@ -618,7 +629,8 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
         query = select(*columns).select_from(_events)
         return query.outerjoin(Courier, Courier.id == _events.c.courier_id) if group_by == "depot" else query
     first, last = local_day_bounds(start)[0], local_day_bounds(end)[1]
-    table, dated = (Complaint, Complaint.received_at) if source == "complaints" else (Claim, Claim.opened_at)
+    table, dated = {"complaints": (Complaint, Complaint.received_at), "claims": (Claim, Claim.opened_at),
+                    "leaks": (LeakIncident, LeakIncident.discovered_at)}[source]
     query = select(*columns).select_from(table).where(dated >= first, dated < last)
     if source == "claims":
         query = query.join(Task, Task.id == Claim.task_id)
@@ -701,7 +713,10 @@ def _settle_in_for_a_big_read() -> None:
 
 
 def _value(fig: Figure, numerator: int, denominator: int) -> float | None:
-    """numerator / denominator, rounded for the unit; None without a denominator."""
+    """numerator / denominator, rounded for the unit; None without a denominator. A count is its numerator (none
+    counted is 0, not unknown)."""
+    if fig.unit == "count":
+        return numerator
     return round(numerator / denominator, _DIGITS[fig.unit]) if denominator else None
 
 
@@ -795,20 +810,35 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     (and, for a figure with unknowns, whether a missing fact leaves it open)."""
     fig = figure(name)
     check_range(start=start, end=end)
-    key = {"complaints": Complaint.id, "field_events": _events.c.id, "claims": Claim.id}.get(fig.source, Task.id)
+    key = {"complaints": Complaint.id, "field_events": _events.c.id, "claims": Claim.id,
+           "leaks": LeakIncident.id}.get(fig.source, Task.id)
     unknown = case((fig.unknown(), true()), else_=false()) if fig.unknown is not None else false()
     query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted"),
                                unknown.label("unknown")],
                   group_by, start, end).where(fig.base(), _group_filter(fig.source, group_by, group))
     if cursor:
-        after = decode_cursor(cursor)
-        query = query.where(key > (int(after) if fig.source in ("complaints", "claims") else after))
+        query = query.where(key > (_row_number(cursor) if fig.source in _NUMBERED else decode_cursor(cursor)))
     rows = db.session.execute(query.order_by(key).limit(limit + 1), _params(now or utcnow(), start, end)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     return {"figure": fig.name, "subject": _SUBJECTS[fig.source],
             "items": [{"id": str(row.id), "counted": bool(row.counted), "unknown": bool(row.unknown)} for row in rows],
             "next_cursor": encode_cursor(str(rows[-1].id)) if more and rows else None}
+
+
+# Sources whose rows have integer ids (their cursor is one: decode_cursor takes task-style ids only).
+_NUMBERED = ("complaints", "claims", "leaks")
+
+
+def _row_number(cursor: str) -> int:
+    """The integer id an opaque cursor of a numbered source holds; a mangled one is a 422 on the cursor."""
+    try:
+        value = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
+    except (ValueError, UnicodeDecodeError):
+        value = ""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10:
+        raise ValidationFailed("The cursor is not valid.", fields={"cursor": ["Not a valid cursor."]})
+    return int(value)
 
 
 def _cell(value: str) -> str:
@@ -849,7 +879,8 @@ def _shown(fig: dict) -> str:
     if fig["value"] is None:
         return "-"
     value = fig["value"]
-    text = {"ratio": f"{value * 100:.1f}%", "seconds": f"{value / 3600:.2f}h", "score": f"{value:.2f}"}[fig["unit"]]
+    text = {"ratio": f"{value * 100:.1f}%", "seconds": f"{value / 3600:.2f}h", "score": f"{value:.2f}",
+            "count": f"{value}"}[fig["unit"]]
     return f"{text} {fig['numerator']}/{fig['denominator']}" if fig["unit"] == "ratio" else text
 
 

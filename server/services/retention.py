@@ -11,7 +11,7 @@ from schemas.vocab import FINISHED_STATUSES
 from server.auth import SYSTEM
 from server.extensions import db
 from server.models import AuditEntry, HandoverException, HandoverStep, ManifestQuarantine, OpLog, Task, TaskEvent
-from server.services import privacy
+from server.services import leaks, privacy
 
 BATCH = 200
 # A task row's personal columns, as the audit log's snapshots name them.
@@ -93,7 +93,8 @@ def _redact(task: Task, now: datetime) -> None:
 def redact_finished(*, now: datetime, days: int) -> dict:
     """Redact recipients of tasks finished more than `days` ago, a committed batch at a time; a second run finds none.
 
-    Quarantined manifest rows received as long ago lose their raw row too.
+    Quarantined manifest rows received as long ago lose their raw row too; link uses and export notes kept for
+    leak detection leave once past their own retention (leaks.prune).
     """
     cutoff = now - timedelta(days=days)
     due = (select(Task.id).where(Task.redacted_at.is_(None), Task.finished_at < cutoff,
@@ -118,5 +119,7 @@ def redact_finished(*, now: datetime, days: int) -> dict:
     for audit_entry in db.session.scalars(select(AuditEntry).where(
             AuditEntry.entity == "manifest_quarantine", AuditEntry.entity_id.in_([str(q.id) for q in quarantined]))):
         audit_entry.before, audit_entry.after = _without_raw(audit_entry.before), _without_raw(audit_entry.after)
+    pruned = leaks.prune(now=now)
     db.session.commit()
-    return {"tasks": redacted, "quarantined_rows": len(quarantined)}
+    return {"tasks": redacted, "quarantined_rows": len(quarantined), "leak_link_uses": pruned["link_uses"],
+            "leak_export_notes": pruned["export_notes"]}

@@ -261,15 +261,16 @@ def test_the_customer_files_from_the_customer_page_with_a_photo_and_sees_its_sta
     assert (complaint.channel, complaint.subject, complaint.courier_id, complaint.owner_id) == (
         "customer_page", "courier", courier["id"], None)
     assert db.session.get(Attachment, complaint.photo_sha256).content_type == "image/png"
+    reference, complaint_id = complaint.reference, complaint.id  # the page's view commits (its link-use note)
     shown = client.get(sent.headers["Location"]).text
-    assert f'<strong id="complaint-ref">{complaint.reference}</strong>' in shown
+    assert f'<strong id="complaint-ref">{reference}</strong>' in shown
     assert re.search(r'class="complaint-status">received<', shown)
     assert file(client, link).status_code == 303  # the same complaint again: a double submission
     assert len(page_complaints(task["id"])) == 1
     assert file(client, link, subject="hotline", text="Nobody answered.").status_code == 303
     hotline = page_complaints(task["id"])[-1]
     assert (hotline.subject, hotline.courier_id) == ("hotline", None)
-    act(client, make.headers("quality"), {"id": complaint.id}, "respond", {"text": "We are sorry."})
+    act(client, make.headers("quality"), {"id": complaint_id}, "respond", {"text": "We are sorry."})
     zh = client.get(link).text
     assert "处理中" in zh and "已受理" in zh and "提交投诉" in zh
 
@@ -314,9 +315,10 @@ def test_the_customer_files_from_the_receipt_page(client, make):
     assert sent.status_code == 303, sent.text
     [complaint] = page_complaints(task["id"])
     assert (complaint.channel, complaint.courier_id, complaint.owner_id) == ("receipt_page", task["courier_id"], None)
+    reference, complaint_id = complaint.reference, complaint.id  # the page's view commits (its link-use note)
     shown = client.get(sent.headers["Location"]).text
-    assert complaint.reference in shown and "Complaint received" in shown
-    assert complaint.id in listed(client, make, owner="none", channel="receipt_page")
+    assert reference in shown and "Complaint received" in shown
+    assert complaint_id in listed(client, make, owner="none", channel="receipt_page")
 
 
 def test_a_low_rating_opens_one_unowned_follow_up_for_the_quality_team(client, make, app):

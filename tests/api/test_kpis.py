@@ -189,9 +189,11 @@ EXPECTED = {
     "tracking_timeliness": (0, 0, None), "tracking_accuracy": (0, 0, None),
     # No claims in this fixture (tests/api/test_claims.py computes them): nothing over nothing.
     "claim_time": (0, 0, None), "claim_time_to_pay": (0, 0, None), "claim_accuracy": (0, 0, None),
+    # No leak incidents either (tests/api/test_leak_kpi.py): a count of none is 0, not unknown.
+    "leak_incidents": (0, 0, 0),
 }
 # every other figure's unknown is null; tracking_timeliness has unknowns (suspect clocks), none here
-UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8, "tracking_timeliness": 0}
+UNKNOWN = {"delivered_to_address": 1, "promised_time_achievement": 8, "tracking_timeliness": 0, "leak_incidents": 0}
 
 
 def _get(client, make, role="quality", **query):
@@ -211,7 +213,7 @@ def test_every_figure_on_the_hand_computed_fixture(client, make, world):
     assert answer.json["from"] == "2026-10-05" and answer.json["to"] == "2026-10-06"
     assert answer.json["group_by"] is None and answer.json["groups"] == []
     assert _triples(answer.json["total"]) == EXPECTED
-    assert {f["unit"] for f in answer.json["total"]["figures"].values()} == {"ratio", "seconds", "score"}
+    assert {f["unit"] for f in answer.json["total"]["figures"].values()} == {"ratio", "seconds", "score", "count"}
     assert {name: f["unknown"] for name, f in answer.json["total"]["figures"].items()} == {
         name: UNKNOWN.get(name) for name in EXPECTED}
 

@@ -67,7 +67,8 @@ def test_retention_redacts_old_tasks_and_keeps_the_evidence(app, client, device,
                            headers=make.headers("dispatcher"))
     assert resolved.status_code == 200
 
-    assert jobs.run("retention") == {"tasks": 1, "quarantined_rows": 1}
+    assert jobs.run("retention") == {"tasks": 1, "quarantined_rows": 1, "leak_link_uses": 0,
+                                        "leak_export_notes": 0}
 
     db.session.expire_all()
     task = db.session.get(Task, old["id"])
@@ -104,7 +105,8 @@ def test_retention_redacts_old_tasks_and_keeps_the_evidence(app, client, device,
 
     # Idempotent: a second run finds nothing, moves no version, feeds no change.
     changes = db.session.scalar(select(func.count()).select_from(Change))
-    assert jobs.run("retention") == {"tasks": 0, "quarantined_rows": 0}
+    assert jobs.run("retention") == {"tasks": 0, "quarantined_rows": 0, "leak_link_uses": 0,
+                                        "leak_export_notes": 0}
     db.session.expire_all()
     assert db.session.get(Task, old["id"]).version == version_old + 1
     assert db.session.scalar(select(func.count()).select_from(Change)) == changes
