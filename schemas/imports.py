@@ -204,3 +204,18 @@ def read_manifest_upload(request) -> tuple[str, bytes, str]:
         name = os.path.basename(upload.filename or "") or "upload.csv"
         return name, upload.read(), "json" if name.lower().endswith(".json") else "csv"
     raise UnsupportedMediaType("Send application/json, text/csv, or multipart/form-data with the manifest in 'file'.")
+
+
+def read_csv_upload(request) -> str:
+    """A CSV's text (training attendance), sent as text/csv or as a multipart 'file'."""
+    mimetype = request.mimetype
+    if mimetype in ("text/csv", "text/plain"):
+        raw = request.get_data()
+    elif mimetype == "multipart/form-data" and "file" in request.files:
+        raw = request.files["file"].read()
+    else:
+        raise UnsupportedMediaType("Send text/csv, or multipart/form-data with the CSV in 'file'.")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("The CSV must be UTF-8.", fields={"file": ["Not UTF-8."]}) from exc

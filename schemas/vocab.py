@@ -23,6 +23,8 @@ VEHICLE_KINDS = ("van", "truck", "tricycle", "ebike")
 VEHICLE_STATUSES = ("in_service", "out_of_service", "retired")
 
 GRADES = ("A", "B", "C")
+# Training courses (issue 23): pre-job (岗前) before a courier's first shift, periodic (定期) refreshers.
+TRAINING_KINDS = ("pre_job", "periodic")
 # integration: an upstream system's token (reads the event feed, imports manifests, nothing else).
 STAFF_ROLES = ("admin", "dispatcher", "quality", "maintenance", "integration")
 

@@ -1,5 +1,6 @@
 """Configuration: one Config class that reads FIELDOPS_* environment variables."""
 import ipaddress
+import json
 import os
 from datetime import timedelta
 from typing import NamedTuple
@@ -25,6 +26,20 @@ def _env_int(name: str, default: int) -> int:
         raise RuntimeError(f"FIELDOPS_{name} must be an integer, got {value!r}") from exc
 
 
+def _env_json_object(name: str, default: dict) -> dict:
+    """Return FIELDOPS_<name> as a JSON object; a malformed value fails at start-up, not later."""
+    value = _env_str(name)
+    if value is None:
+        return default
+    try:
+        parsed = json.loads(value)
+    except ValueError as exc:
+        raise RuntimeError(f"FIELDOPS_{name} must be a JSON object, got {value!r}") from exc
+    if not isinstance(parsed, dict):
+        raise RuntimeError(f"FIELDOPS_{name} must be a JSON object, got {value!r}")
+    return parsed
+
+
 class FailureLimit(NamedTuple):
     """At most `attempts` failed attempts in any `seconds`-long window."""
 
@@ -43,6 +58,20 @@ def _env_limit(name: str, default: str) -> FailureLimit:
     if limit.attempts < 1 or limit.seconds < 1:
         raise RuntimeError(f"FIELDOPS_{name} must be positive, got {value!r}")
     return limit
+
+
+def _grade_consequences(value: dict) -> dict:
+    """GRADE_CONSEQUENCES checked: an object per grade A, B, C; retraining_required a boolean, retraining_course a
+    code."""
+    for grade, consequences in value.items():
+        if grade not in ("A", "B", "C") or not isinstance(consequences, dict):
+            raise RuntimeError(f"FIELDOPS_GRADE_CONSEQUENCES: {grade!r} must be a grade (A, B, C) with an object")
+        if not isinstance(consequences.get("retraining_required", False), bool):
+            raise RuntimeError(f"FIELDOPS_GRADE_CONSEQUENCES: {grade}.retraining_required must be true or false")
+        course = consequences.get("retraining_course")
+        if course is not None and not (isinstance(course, str) and 0 < len(course) <= 32):
+            raise RuntimeError(f"FIELDOPS_GRADE_CONSEQUENCES: {grade}.retraining_course must be a course code")
+    return {grade: dict(value.get(grade, {})) for grade in ("A", "B", "C")}
 
 
 # Where webhooks are never sent (checked on every address a URL resolves to): private, loopback,
@@ -224,6 +253,16 @@ class Config:
         self.GRADE_ON_TIME_TARGET_PERCENT = _env_int("GRADE_ON_TIME_TARGET_PERCENT", 95)
         self.GRADE_ON_TIME_MIN_APPOINTMENTS = _env_int("GRADE_ON_TIME_MIN_APPOINTMENTS", 10)
         self.GRADE_ON_TIME_POINTS_PER_PERCENT = _env_int("GRADE_ON_TIME_POINTS_PER_PERCENT", 1)
+        # What each grade entails (docs/decisions.md, "Issue 23: training and the shift gate"), as a JSON object
+        # {grade: {key: value}}: "retraining_required" true keeps the courier from starting a shift until they pass
+        # a retraining session held since they were given the grade; "retraining_course" names the course code that
+        # counts (absent: any active periodic course); other keys are informational (shown, not enforced).
+        self.GRADE_CONSEQUENCES = _grade_consequences(_env_json_object(
+            "GRADE_CONSEQUENCES", {"A": {}, "B": {}, "C": {"retraining_required": True}}))
+        # Training (issue 23): a session is planned at most this many days ahead; a pass expiring within
+        # TRAINING_DUE_DAYS shows as due on the courier's training record.
+        self.TRAINING_AHEAD_DAYS = _env_int("TRAINING_AHEAD_DAYS", 365)
+        self.TRAINING_DUE_DAYS = _env_int("TRAINING_DUE_DAYS", 30)
         # Upstream manifests: the drop folder the manifest-import job reads (unset: the job does nothing).
         self.MANIFEST_INBOX = _env_str("MANIFEST_INBOX")
         # Fault injection for the crash tests (server/faults.py): a worker that finds this file after a

@@ -20,6 +20,7 @@ from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
 from server.models.sync import (Attachment, Change, CreatedEntity, OpLog, RefusedAttachment, SyncConflict, SyncDoc,
                                 SyncState)
 from server.models.tasks import FeeCode, Parcel, ServiceProduct, Task, TaskAssignment, TaskEvent, TaskFee
+from server.models.training import TrainingAttendance, TrainingCourse, TrainingSession
 from server.models.vehicles import Vehicle, VehicleGrounding
 from server.models.violations import Violation
 
@@ -32,7 +33,8 @@ __all__ = [
     "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LeakExportNote", "LeakIncident", "LeakLinkUse", "LeakNotification",
     "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
-    "Task", "TaskAssignment", "TaskEvent", "TaskFee", "Vehicle", "VehicleGrounding", "WebhookDelivery", "WebhookSubscription",
+    "Task", "TaskAssignment", "TaskEvent", "TaskFee", "TrainingAttendance", "TrainingCourse",
+    "TrainingSession", "Vehicle", "VehicleGrounding", "WebhookDelivery", "WebhookSubscription",
 ]
 
 

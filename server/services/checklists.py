@@ -26,7 +26,7 @@ from server.extensions import db
 from server.geo import distance_m
 from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift, Task,
                            Vehicle, VehicleDefect)
-from server.services import attachments, duty, events, violations
+from server.services import attachments, duty, events, training, violations
 from server.services.common import audit, get_or_404, newest_first, paginate, pending, snapshot
 
 TEMPLATE_WRITERS = ("admin", "quality")
@@ -447,8 +447,10 @@ def start_shift(*, actor: Actor, vehicle: Vehicle, odometer: int, device_time: d
     """shift.start: only on a van in service, after that day's conduct.pre_shift and a pre-trip the van passed.
 
     A shift still open from an earlier day (its end never came) is closed as
-    abandoned; one open today is shift_already_started. Does not commit.
+    abandoned; one open today is shift_already_started. The training it needs
+    is checked first (training_required). Does not commit.
     """
+    training.check_shift(courier_id=actor.courier_id, at=device_time)
     if vehicle.status != "in_service":
         raise RuleViolation(f"Vehicle {vehicle.plate} is {vehicle.status}.", code="vehicle_out_of_service")
     day = local_day_start(device_time)
