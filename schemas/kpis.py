@@ -89,6 +89,6 @@ class KpiRowsOut(Schema):
     """A page of the rows behind a figure."""
 
     figure = fields.String()
-    subject = fields.String(metadata={"enum": ["task", "complaint", "field_event", "claim", "leak_incident"]})
+    subject = fields.String(metadata={"enum": ["task", "complaint", "field_event", "claim", "leak_incident", "courier"]})
     items = fields.List(fields.Nested(KpiRowOut))
     next_cursor = fields.String(allow_none=True)

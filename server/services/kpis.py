@@ -39,7 +39,8 @@ from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import (Appointment, AppointmentWindow, Claim, Complaint, ComplaintContact, ComplaintReopening,
                            ContactAttempt, Courier, Handover, HandoverStep, LeakIncident, OpLog, Parcel, ParcelScan,
-                           Rating, Task, TaskAssignment, TaskEvent)
+                           Rating, Task, TaskAssignment, TaskEvent, TrainingAttendance, TrainingCourse,
+                           TrainingSession)
 from server.services import scans
 from server.services.common import decode_cursor, encode_cursor
 
@@ -240,6 +241,36 @@ def _field_events():
     return union_all(ops, scans).subquery("field_events")
 
 
+# The last second of a report's period (SQLite's date() rounds to milliseconds): the day of the training coverage.
+_END_AT = bindparam("end_at", type_=UTCDateTime())
+
+
+def _training():
+    """The training figures' rows (docs/kpis.md, "Training"), one per courier and figure: a courier who attended a
+    pre-job session held in the period (`pre_job`; `passed`: at any of them, on the day of the first), and every
+    active courier created by the period's end (`coverage`; `covered`: holding then a valid pass of an active
+    periodic course, on the period's last day)."""
+    pre_job = (select(TrainingAttendance.courier_id.label("id"), TrainingAttendance.courier_id.label("courier_id"),
+                      func.min(TrainingSession.held_at).label("at"), literal_column("'pre_job'").label("kind"),
+                      func.max(case((TrainingAttendance.passed.is_(True), literal_column("1")),
+                                    else_=literal_column("0"))).label("passed"))
+               .join(TrainingSession, TrainingSession.id == TrainingAttendance.session_id)
+               .join(TrainingCourse, TrainingCourse.id == TrainingSession.course_id)
+               .where(TrainingCourse.kind == literal_column("'pre_job'"), TrainingAttendance.attended.is_(True),
+                      TrainingSession.held_at >= _FIRST, TrainingSession.held_at < _LAST)
+               .group_by(TrainingAttendance.courier_id))
+    valid = (exists().where(TrainingAttendance.courier_id == Courier.id, TrainingAttendance.passed.is_(True),
+                            TrainingSession.id == TrainingAttendance.session_id,
+                            TrainingCourse.id == TrainingSession.course_id,
+                            TrainingCourse.kind == literal_column("'periodic'"), TrainingCourse.active.is_(True),
+                            TrainingSession.held_at < _LAST, TrainingAttendance.valid_until >= _LAST))
+    coverage = (select(Courier.id.label("id"), Courier.id.label("courier_id"), _END_AT.label("at"),
+                       literal_column("'coverage'").label("kind"),
+                       case((valid, literal_column("1")), else_=literal_column("0")).label("passed"))
+                .where(Courier.active.is_(True), Courier.created_at < _LAST))
+    return union_all(pre_job, coverage).subquery("training")
+
+
 def _parcels_handled() -> ColumnElement:
     """The task's parcels handled (issue 22's loss rate): scanned for this task, or handed over with it."""
     scanned = exists().where(ParcelScan.task_id == Parcel.task_id, ParcelScan.parcel_no == Parcel.parcel_no)
@@ -257,6 +288,7 @@ def _parcels_lost() -> ColumnElement:
 _windows = _window_sums()
 _contacts = _contact_exceptions()
 _events = _field_events()
+_trained = _training()
 
 
 @dataclass(frozen=True)
@@ -265,7 +297,7 @@ class Figure:
 
     name: str
     source: str  # SOURCES: tasks | promises (tasks by the day of their promise) | complaints | field_events | claims
-    # | leaks
+    # | leaks | training (couriers)
     unit: str  # ratio | seconds | score | count (the value is the numerator: a number of events, never a rate)
     description: str
     base: Callable[[], ColumnElement]
@@ -505,6 +537,14 @@ FIGURES = (
            _claim_done_or_overdue, _claim_in_time),
     Figure("claim_time_to_pay", "claims", "seconds", "Mean seconds from opening a claim to paying it.",
            lambda: Claim.status == "paid", true, numerator=lambda: seconds_between(Claim.opened_at, Claim.paid_at)),
+    Figure("pre_job_training_pass_rate", "training", "ratio",
+           "Couriers who passed a pre-job course at a session held in the period, over couriers who attended one "
+           "(a courier once, passed at any attempt in the period).",
+           lambda: _trained.c.kind == literal_column("'pre_job'"), lambda: _trained.c.passed == 1),
+    Figure("periodic_training_coverage", "training", "ratio",
+           "Active couriers holding, at the period's end, a valid pass of an active periodic course, over active "
+           "couriers (created by then).",
+           lambda: _trained.c.kind == literal_column("'coverage'"), lambda: _trained.c.passed == 1),
     Figure("claim_accuracy", "claims", "ratio",
            "Claims paid the amount first assessed, without a correction, over claims paid.",
            lambda: Claim.status == "paid",
@@ -518,10 +558,10 @@ FIGURES = (
            unknown=lambda: LeakIncident.status.in_(_sql_list(LEAK_UNDECIDED))),
 )
 BY_NAME = {figure.name: figure for figure in FIGURES}
-SOURCES = ("tasks", "promises", "complaints", "field_events", "claims", "leaks")
+SOURCES = ("tasks", "promises", "complaints", "field_events", "claims", "leaks", "training")
 # What the task list behind a figure lists, by source.
 _SUBJECTS = {"tasks": "task", "promises": "task", "complaints": "complaint", "field_events": "field_event",
-             "claims": "claim", "leaks": "leak_incident"}
+             "claims": "claim", "leaks": "leak_incident", "training": "courier"}
 # The report's engine settings (_settle_in_for_a_big_read).
 REPORT_WORK_MEM = "64MB"
 REPORT_SQLITE_CACHE_KIB = 64 * 1024
@@ -593,13 +633,15 @@ def _group_key(source: str, group_by: str | None) -> ColumnElement:
 def _courier_of(source: str) -> ColumnElement:
     """The courier column of a source's rows (a promise's and a claim's: the task's)."""
     return {"complaints": Complaint.courier_id, "field_events": _events.c.courier_id,
-            "leaks": LeakIncident.responsible_courier_id}.get(source, Task.courier_id)
+            "leaks": LeakIncident.responsible_courier_id, "training": _trained.c.courier_id}.get(
+        source, Task.courier_id)
 
 
 def _day_of(source: str) -> ColumnElement:
-    """The time whose depot-local day a complaint, a field event, a claim or a leak incident belongs to."""
+    """The time whose depot-local day a complaint, a field event, a claim, a leak incident or a training row
+    belongs to."""
     return {"complaints": Complaint.received_at, "claims": Claim.opened_at,
-            "leaks": LeakIncident.discovered_at}.get(source, _events.c.at)
+            "leaks": LeakIncident.discovered_at, "training": _trained.c.at}.get(source, _events.c.at)
 
 
 def _rows(source: str, columns: list, group_by: str | None, start: date, end: date, *, stored_order: bool = False):
@@ -628,6 +670,9 @@ def _rows(source: str, columns: list, group_by: str | None, start: date, end: da
     if source == "field_events":  # the days are bound in the subquery (_params: first, last)
         query = select(*columns).select_from(_events)
         return query.outerjoin(Courier, Courier.id == _events.c.courier_id) if group_by == "depot" else query
+    if source == "training":  # as field events: the days are bound in the subquery
+        query = select(*columns).select_from(_trained)
+        return query.outerjoin(Courier, Courier.id == _trained.c.courier_id) if group_by == "depot" else query
     first, last = local_day_bounds(start)[0], local_day_bounds(end)[1]
     table, dated = {"complaints": (Complaint, Complaint.received_at), "claims": (Claim, Claim.opened_at),
                     "leaks": (LeakIncident, LeakIncident.discovered_at)}[source]
@@ -692,7 +737,8 @@ def _params(now: datetime, start: date, end: date) -> dict:
     the days (field events)."""
     return {"now": now, "lead_s": float(current_app.config["NOTICE_LEAD_MINUTES"] * 60),
             "timely_s": float(current_app.config["TRACKING_TIMELY_MINUTES"] * 60),
-            "first": local_day_bounds(start)[0], "last": local_day_bounds(end)[1]}
+            "first": local_day_bounds(start)[0], "last": local_day_bounds(end)[1],
+            "end_at": local_day_bounds(end)[1] - timedelta(seconds=1)}
 
 
 def _settle_in_for_a_big_read() -> None:
@@ -811,7 +857,7 @@ def rows_behind(*, name: str, start: date, end: date, group_by: str | None = Non
     fig = figure(name)
     check_range(start=start, end=end)
     key = {"complaints": Complaint.id, "field_events": _events.c.id, "claims": Claim.id,
-           "leaks": LeakIncident.id}.get(fig.source, Task.id)
+           "leaks": LeakIncident.id, "training": _trained.c.id}.get(fig.source, Task.id)
     unknown = case((fig.unknown(), true()), else_=false()) if fig.unknown is not None else false()
     query = _rows(fig.source, [key.label("id"), case((fig.counted(), true()), else_=false()).label("counted"),
                                unknown.label("unknown")],

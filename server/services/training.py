@@ -127,7 +127,7 @@ def get_session(*, session_id: int, for_update: bool = False) -> TrainingSession
     """One session with its course and attendance, or 404."""
     query = (select(TrainingSession).where(TrainingSession.id == session_id)
              .options(selectinload(TrainingSession.attendance)).execution_options(populate_existing=True))
-    session = db.session.scalar(query.with_for_update() if for_update else query)
+    session = db.session.scalar(query.with_for_update(of=TrainingSession) if for_update else query)
     if session is None:
         raise NotFound(f"No training session {session_id}.", code="session_not_found")
     return session
@@ -311,7 +311,7 @@ def import_attendance(*, actor: Actor, text: str) -> dict:
         if key not in sessions:
             session = db.session.scalar(select(TrainingSession).where(
                 TrainingSession.course_id == course.id, TrainingSession.held_at == p["held_at"])
-                .options(selectinload(TrainingSession.attendance)).with_for_update())
+                .options(selectinload(TrainingSession.attendance)).with_for_update(of=TrainingSession))
             if session is None:
                 session = TrainingSession(course_id=course.id, course=course, held_at=p["held_at"],
                                           trainer=p["trainer"], location=p["location"], created_at=now,
