@@ -13,9 +13,10 @@ from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
 from server.models import (ApiToken, ChecklistTemplate, Claim, Courier, HandoverException, Parcel, Receipt, StaffUser,
-                           Task, TaskAssignment, Vehicle)
+                           Task, TaskAssignment, TrainingCourse, Vehicle)
+from server.errors import RuleViolation
 from server.services import (appointments, attachments, claims, complaints, customer_links, devices, grades, handover,
-                             leaks, promises, receipts, scans, staff, tasks, violations)
+                             leaks, promises, receipts, scans, staff, tasks, training, violations)
 
 _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E1002"),
              ("Zhang Wei", "13800000003", "E1003"), ("Liu Yang", "13800000004", "E1004"),
@@ -345,6 +346,43 @@ def _leak_incident(quality: Actor, courier: Courier, now: datetime) -> str:
     return f"leak incident {incident.id}: confirmed, management and customers told (courier {courier.name})"
 
 
+def _training_sessions(quality: Actor, now: datetime) -> tuple[int, int]:
+    """The depot's courses: a pre-job course (passed for good) and a yearly periodic one; a session of each held
+    weeks before the day, whose attendance each courier is given as they join. Returns the two sessions' ids."""
+    pre_job = training.create_course(actor=quality, code="PJ-SAFETY", name="岗前安全与服务规范 (pre-job safety and service)",
+                                     kind="pre_job", validity_months=None)
+    periodic = training.create_course(actor=quality, code="PR-SERVICE", name="定期服务规范复训 (periodic service refresher)",
+                                      kind="periodic", validity_months=12)
+    first = training.create_session(actor=quality, course_id=pre_job.id, held_at=now - timedelta(days=60),
+                                    trainer="Zhou Min", location="Depot training room")
+    second = training.create_session(actor=quality, course_id=periodic.id, held_at=now - timedelta(days=45),
+                                     trainer="Zhou Min", location="Depot training room")
+    return first.id, second.id
+
+
+def _retraining(quality: Actor, courier: Courier) -> str:
+    """The C-grade courier's shift is refused (training_required) until they pass a refresher held since the grade
+    was given; then the day begins."""
+    from server.services import checklists
+    driver = Actor(kind="courier", id=courier.id, role="courier", courier_id=courier.id)
+    van = db.session.scalar(select(Vehicle).where(Vehicle.courier_id == courier.id))
+    at = utcnow()  # the grade was given just now (grades.recompute_all): the refresher and the shift follow it
+    try:
+        checklists.start_shift(actor=driver, vehicle=van, odometer=31_500, device_time=at, op_id=str(uuid.uuid4()))
+        raise AssertionError("a C-grade courier's shift started without retraining")
+    except RuleViolation as refusal:
+        refused = f"{refusal.code}: {refusal.detail}"
+    course = db.session.scalar(select(TrainingCourse).where(TrainingCourse.code == "PR-SERVICE"))
+    refresher = training.create_session(actor=quality, course_id=course.id, held_at=at, trainer="Zhou Min",
+                                        location="Depot training room")
+    training.record_attendance(actor=quality, session_id=refresher.id, attendance=[
+        {"courier_id": courier.id, "attended": True, "passed": True, "score": 86}])
+    _start_shift(driver, at)
+    db.session.commit()
+    return (f"training: every courier passed PJ-SAFETY and PR-SERVICE; {courier.name} (grade {courier.grade}) was "
+            f"refused shift.start ({refused}), passed refresher session {refresher.id}, then started the shift")
+
+
 def _window_start(anchor: datetime, k: int) -> datetime:
     """The start of the k-th of a courier's hourly two-hour windows, which lie around the seed's anchor.
 
@@ -402,8 +440,14 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
              f"integration token (upstream scans, manifests, the event feed): {integration_token}"]
     if db.session.scalar(select(Courier.id).where(Courier.employee_no == "E1001")) is None:
         from server.services import couriers, vehicles
+        quality = Actor(kind="staff", id=db.session.scalar(
+            select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
+        sessions = _training_sessions(quality, now)
         for n, (name, phone, employee_no) in enumerate(_COURIERS):
             courier = couriers.create(actor=actor, name=name, phone=phone, employee_no=employee_no)
+            for session_id in sessions:  # trained before their first shift (the shift gate)
+                training.record_attendance(actor=quality, session_id=session_id, attendance=[
+                    {"courier_id": courier.id, "attended": True, "passed": True, "score": 90 - n}])
             van = vehicles.create(actor=actor, plate=f"沪A{10001 + n}", kind="van")
             vehicles.update(actor=actor, vehicle_id=van.id, changes={"courier_id": courier.id})
             specs = []
@@ -447,10 +491,10 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
                 lines.append(_promises_line(courier, created, now))
             if n == len(_COURIERS) - 1:
                 lines.append(_van_out_of_service(courier, van.id, now))
-        quality = Actor(kind="staff", id=db.session.scalar(
-            select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
-        lines.append(_grades(quality, list(db.session.scalars(
-            select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no))), now))
+        demo_couriers = list(db.session.scalars(
+            select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no)))
+        lines.append(_grades(quality, demo_couriers, now))
+        lines.append(_retraining(quality, demo_couriers[2]))
         lines.append(_owned_complaints(actor, quality, db.session.scalar(
             select(Courier).where(Courier.employee_no == "E1001")), now))
         lines.append(_leak_incident(quality, db.session.scalar(select(Courier).where(Courier.employee_no == "E1002")),

@@ -77,7 +77,8 @@ class _Clock(datetime):
 
 # Instants that are rightly later than the facts: windows, forecasts, deadlines and expiries.
 _AHEAD = {"window_start", "window_end", "start", "end", "notice_eta", "expires_at", "response_due_at", "due_at",
-          "next_attempt_at", "claimed_until", "window_to", "promised_at", "resolution_due_at", "update_due_at"}
+          "next_attempt_at", "claimed_until", "window_to", "promised_at", "resolution_due_at", "update_due_at",
+          "valid_until"}
 
 
 @pytest.mark.parametrize("local", ["00:20", "06:05", "09:00", "14:17", "23:40"])
@@ -128,6 +129,30 @@ def test_the_demo_seeds_journeys_and_lost_parcels(app, client, make):
     page = client.get(path_of(issue(client, make, scanned["task_id"])) + "?lang=en")
     assert page.status_code == 200 and "Out for delivery" in page.text
 
+
+
+def test_the_demo_trains_every_courier_and_retrains_its_c_grade_before_the_shift(app, client, make):
+    """Every demo courier holds the pre-job and the periodic pass; the C-grade courier was refused shift.start
+    (training_required) until a refresher held after the grade, then started; the record says so over HTTP."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert "refused shift.start (training_required: Before the shift: grade C requires retraining" in result.output
+    dispatcher = make.headers("dispatcher")
+    couriers = _every(client, "/api/v1/dispatch/couriers", dispatcher)
+    assert len(couriers) == 5
+    for courier in couriers:
+        record = client.get(f"/api/v1/dispatch/couriers/{courier['id']}/training", headers=dispatcher).json
+        assert record["may_start_shift"] is True, record
+        assert {p["course_code"] for p in record["passes"] if p["valid"]} == {"PJ-SAFETY", "PR-SERVICE"}
+    [c_grade] = [c for c in couriers if c["grade"] == "C"]
+    became = client.get(f"/api/v1/dispatch/couriers/{c_grade['id']}/grade/history", headers=dispatcher).json
+    since = datetime.fromisoformat(became["items"][0]["computed_at"])
+    record = client.get(f"/api/v1/dispatch/couriers/{c_grade['id']}/training", headers=dispatcher).json
+    refresher = next(p for p in record["passes"] if p["course_code"] == "PR-SERVICE")
+    assert datetime.fromisoformat(refresher["held_at"]) >= since and len(record["attendance"]) == 3
+    others = [c for c in couriers if c["id"] != c_grade["id"]]
+    assert all(len(client.get(f"/api/v1/dispatch/couriers/{c['id']}/training", headers=dispatcher)
+                   .json["attendance"]) == 2 for c in others)
 
 def test_the_demo_prints_a_token_for_each_role_its_story_needs_and_pages_that_open(app, client, make):
     """Besides dispatcher and quality: an admin token (paying a claim), an integration token (upstream scans); the
