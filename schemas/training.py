@@ -2,6 +2,7 @@
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import CODE, NewestFirstQuery, PageOut, PatchSchema, Schema, Time, identifier, integer, text
+from schemas.limits import MAX_INT32
 from schemas.vocab import TRAINING_KINDS
 
 MAX_VALIDITY_MONTHS = 120
@@ -59,8 +60,8 @@ class CourseQuery(Schema):
 class SessionIn(Schema):
     """A session of a course: when it is (or was) held, by whom, where."""
 
-    course_id = integer(minimum=1, maximum=2**31 - 1)
-    held_at = Time(metadata={"description": "When it was held; at most FIELDOPS_TRAINING_AHEAD_DAYS ahead"})
+    course_id = integer(minimum=1, maximum=MAX_INT32, required=True)
+    held_at = Time(required=True, metadata={"description": "When it was held; at most FIELDOPS_TRAINING_AHEAD_DAYS ahead"})
     trainer = text(100)
     location = text(200)
 
@@ -78,6 +79,15 @@ class AttendanceIn(Schema):
         """No one passes a session they did not attend."""
         if data.get("passed") and data.get("attended") is False:
             raise ValidationError("An absent courier cannot pass.", field_name="passed")
+
+
+class AttendanceRowIn(AttendanceIn):
+    """One row of an attendance CSV: the session by course and time, and a courier's result at it."""
+
+    course_code = identifier(32, **CODE)
+    held_at = Time(required=True)
+    trainer = text(100, required=False, load_default="-")
+    location = text(200, required=False, load_default="-")
 
 
 class AttendanceBatchIn(Schema):
@@ -125,7 +135,7 @@ class SessionOut(Schema):
 class SessionQuery(NewestFirstQuery):
     """Sessions newest first, of one course if asked."""
 
-    course_id = integer(minimum=1, maximum=2**31 - 1, strict=False, load_default=None)
+    course_id = integer(minimum=1, maximum=MAX_INT32, strict=False, load_default=None)
 
 
 class SessionPage(PageOut):

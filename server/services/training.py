@@ -17,6 +17,7 @@ course) held at or after the grade was given and before the shift.
 import calendar
 import csv
 import io
+import re
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -25,8 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from schemas.common import Time
-from schemas.training import CSV_COLUMNS, MAX_IMPORT_ROWS, REQUIRED_COLUMNS, AttendanceIn
+from schemas.training import CSV_COLUMNS, MAX_IMPORT_ROWS, REQUIRED_COLUMNS, AttendanceRowIn
 from server.auth import Actor
 from server.clock import local_zone, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed, fields_from_messages
@@ -36,8 +36,8 @@ from server.services.common import audit, audit_created, get_or_404, newest_firs
 
 RECORDERS = ("admin", "quality")
 READERS = ("admin", "dispatcher", "quality")
-_ATTENDANCE_IN = AttendanceIn()
-_HELD_AT = Time(required=True)  # the session time a CSV row names, read as a posted session's
+_ROW_IN = AttendanceRowIn()
+_WHOLE = re.compile(r"[0-9]{1,9}")  # ASCII digits (str.isdigit() takes others int() refuses)
 _TRUE, _FALSE = ("true", "yes", "1", "y"), ("false", "no", "0", "n")
 
 
@@ -245,28 +245,20 @@ def _read_rows(text: str) -> list[tuple[int, dict]]:
 
 
 def _parse_row(line: int, row: dict, errors: dict) -> dict:
-    """One CSV row read: {course_code, courier_id, held_at?, attendance?, trainer, location}; its errors noted."""
+    """One CSV row checked by the row schema: its values (only the valid ones, if any cell is bad: each bad cell
+    noted as rows.<line>.<column>)."""
     if row.get(None):
         errors[f"rows.{line}"] = ["More cells than the header's columns; quote cells that hold commas."]
-    cells = {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k is not None}
-    out = {"course_code": (cells.get("course_code") or "").upper(), "courier_id": cells.get("courier_id") or None,
-           "trainer": (cells.get("trainer") or "")[:100] or "-", "location": (cells.get("location") or "")[:200] or "-"}
-    score = cells.get("score") or None
+    cells = {k: (v.strip() or None if isinstance(v, str) else v) for k, v in row.items() if k is not None}
+    score = cells.get("score")
+    cells.update(attended=_flag(cells.get("attended")), passed=_flag(cells.get("passed")),
+                 score=int(score) if score and _WHOLE.fullmatch(score) else score)
     try:
-        out["attendance"] = _ATTENDANCE_IN.load({
-            "courier_id": out["courier_id"], "attended": _flag(cells.get("attended")),
-            "passed": _flag(cells.get("passed")),
-            "score": int(score) if score and score.isdigit() and len(score) < 10 else score})
+        return _ROW_IN.load({k: v for k, v in cells.items() if v is not None or k in REQUIRED_COLUMNS})
     except ValidationError as exc:
         for path, messages in fields_from_messages(exc.messages).items():
             errors.setdefault(f"rows.{line}.{path}", []).extend(messages)
-    try:
-        out["held_at"] = _HELD_AT.deserialize(cells.get("held_at") or None)
-    except ValidationError as exc:
-        errors.setdefault(f"rows.{line}.held_at", []).extend(exc.messages)
-    if not out["course_code"]:
-        errors.setdefault(f"rows.{line}.course_code", []).append("Missing data for required field.")
-    return out
+        return exc.valid_data if isinstance(exc.valid_data, dict) else {}
 
 
 def import_attendance(*, actor: Actor, text: str) -> dict:
@@ -278,22 +270,23 @@ def import_attendance(*, actor: Actor, text: str) -> dict:
     """
     rows = _read_rows(text)
     errors: dict[str, list[str]] = {}
-    parsed = [(line, _parse_row(line, row, errors)) for line, row in rows]
+    # Rows with a bad cell are still checked for what their good cells name (an unknown course or courier).
+    good = [(line, _parse_row(line, row, errors)) for line, row in rows]
     courses = {c.code: c for c in db.session.scalars(select(TrainingCourse).where(
-        TrainingCourse.code.in_({p["course_code"] for _, p in parsed})))}
-    known = _known_couriers({p["courier_id"] for _, p in parsed if p["courier_id"]})
+        TrainingCourse.code.in_({p["course_code"] for _, p in good if "course_code" in p})))}
+    known = _known_couriers({p["courier_id"] for _, p in good if "courier_id" in p})
     seen: dict[tuple, int] = {}
     now = utcnow()
-    for line, p in parsed:
-        if p["course_code"] and p["course_code"] not in courses:
+    for line, p in good:
+        if "course_code" in p and p["course_code"] not in courses:
             errors.setdefault(f"rows.{line}.course_code", []).append(f"No course {p['course_code']}.")
-        if p["courier_id"] and p["courier_id"] not in known:
+        if "courier_id" in p and p["courier_id"] not in known:
             errors.setdefault(f"rows.{line}.courier_id", []).append("No such courier.")
-        if p.get("held_at") is None:
+        if "held_at" not in p:
             continue
         if p["held_at"] > now:
             errors.setdefault(f"rows.{line}.held_at", []).append("In the future: record results once it is held.")
-        key = (p["course_code"], p["held_at"], p["courier_id"])
+        key = (p.get("course_code"), p["held_at"], p.get("courier_id"))
         if key in seen:
             errors.setdefault(f"rows.{line}.courier_id", []).append(
                 f"The same courier at the same session as row {seen[key]}.")
@@ -301,7 +294,6 @@ def import_attendance(*, actor: Actor, text: str) -> dict:
     if errors:
         raise ValidationFailed(f"{len({k.split('.')[1] for k in errors})} row(s) are invalid; nothing was imported.",
                                fields=errors)
-    good = parsed
     sessions: dict[tuple, TrainingSession] = {}
     counts = {"sessions_created": 0, "recorded": 0, "unchanged": 0, "corrected": 0}
     report, created = [], []
@@ -320,7 +312,7 @@ def import_attendance(*, actor: Actor, text: str) -> dict:
                 audit(actor, "training_session.create", session, None)
                 counts["sessions_created"] += 1
             sessions[key] = session
-        outcome, held = _record(actor, sessions[key], p["attendance"], created)
+        outcome, held = _record(actor, sessions[key], p, created)
         counts[outcome] += 1
         report.append((line, sessions[key], held, outcome))
     _commit_created(actor, created)
