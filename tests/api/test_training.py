@@ -255,3 +255,20 @@ def test_a_pass_is_valid_for_calendar_months_of_the_depot(make, client, held_day
     held = session(make, pr["id"], datetime.fromisoformat(held_day))
     [row] = attend(make, held["id"], passed(make.courier()))["attendance"]
     assert datetime.fromisoformat(row["valid_until"]) == datetime.fromisoformat(until)
+
+
+@pytest.mark.parametrize("value,error", [
+    ('{"C": {"retraining_required": "yes"}}', "retraining_required must be true or false"),
+    ('{"D": {}}', "must be a grade"), ("[1]", "must be a JSON object"), ("{not json", "must be a JSON object"),
+    ('{"B": {"retraining_course": ""}}', "retraining_course must be a course code")])
+def test_grade_consequences_are_checked_at_start_up(monkeypatch, value, error):
+    """A malformed FIELDOPS_GRADE_CONSEQUENCES stops the start, naming what is wrong; a good one replaces the
+    default grade by grade."""
+    from server.config import Config
+    monkeypatch.setenv("FIELDOPS_GRADE_CONSEQUENCES", value)
+    with pytest.raises(RuntimeError, match=error):
+        Config()
+    monkeypatch.setenv("FIELDOPS_GRADE_CONSEQUENCES", '{"B": {"retraining_required": true, "bonus": "none"}}')
+    assert Config().GRADE_CONSEQUENCES == {"A": {}, "B": {"retraining_required": True, "bonus": "none"}, "C": {}}
+    monkeypatch.delenv("FIELDOPS_GRADE_CONSEQUENCES")
+    assert Config().GRADE_CONSEQUENCES["C"] == {"retraining_required": True}
