@@ -2,7 +2,8 @@
 from marshmallow import fields, validate
 
 from schemas.common import CODE, PageOut, PageQuery, PatchSchema, Schema, identifier, phone, text
-from schemas.vocab import (COMPLAINT_CATEGORIES, SEVERITIES, VIOLATION_CODES, VIOLATION_SOURCES)
+from schemas.vocab import (APPEAL_STATUSES, COMPLAINT_CATEGORIES, SEVERITIES, VIOLATION_CODES, VIOLATION_SOURCES,
+                           VIOLATION_STATUSES)
 
 
 class CourierIn(Schema):
@@ -50,8 +51,24 @@ class CourierPage(PageOut):
     items = fields.List(fields.Nested(CourierOut))
 
 
+class AppealStateOut(Schema):
+    """The courier's appeal of a violation as they see it: theirs, and quality's word once decided."""
+
+    id = fields.String()
+    status = fields.String(metadata={"enum": list(APPEAL_STATUSES)})
+    reason = fields.String()
+    device_time = fields.AwareDateTime()
+    decided_at = fields.AwareDateTime(allow_none=True)
+    decision_reason = fields.String(allow_none=True)
+
+
 class ConductViolationOut(Schema):
     """A violation as the courier sees it on their handheld: what, when, how bad; never a customer's words."""
+
+    status = fields.String(metadata={"enum": list(VIOLATION_STATUSES),
+                                     "description": "appealed: their appeal is open; voided: it no longer counts"})
+    decision_reason = fields.String(allow_none=True)
+    appeal = fields.Nested(AppealStateOut, allow_none=True)
 
     id = fields.Integer()
     code = fields.String(metadata={"enum": list(VIOLATION_CODES)})

@@ -1,7 +1,7 @@
 """The service grade on the wire: an evaluation with its reasons, and the history of changes."""
-from marshmallow import fields
+from marshmallow import fields, validate
 
-from schemas.common import NewestFirstQuery, PageOut, Schema
+from schemas.common import NewestFirstQuery, PageOut, Schema, Time, text
 from schemas.vocab import GRADE_REASONS, GRADES, SEVERITIES, VIOLATION_CODES
 
 
@@ -24,6 +24,54 @@ class GradeReasonOut(Schema):
     ratings = fields.Integer(metadata={"description": "low_ratings: customer ratings given in the window"})
     low = fields.Integer(metadata={"description": "low_ratings: those of max_score or less"})
     max_score = fields.Integer(metadata={"description": "low_ratings: the highest score that counts as low"})
+    grade = fields.String(metadata={"enum": list(GRADES), "description": "override, override_lifted, override_ended"})
+    reason = fields.String(metadata={"description": "override, override_lifted, violation_voided: staff's words"})
+    by = fields.String(allow_none=True, metadata={
+        "description": "override, override_lifted, violation_voided: the staff member (null: a rule)"})
+    until = fields.String(metadata={"description": "override: when it ends"})
+    override_id = fields.Integer(metadata={"description": "override, override_lifted, override_ended"})
+    violation_id = fields.Integer(metadata={"description": "violation_voided"})
+    appeal_id = fields.String(metadata={"description": "violation_voided: the appeal that voided it"})
+    task_id = fields.String(metadata={"description": "violation_voided: the task whose review voided it"})
+    window_id = fields.Integer(metadata={"description": "violation_voided: the window dispatch's review found kept"})
+
+
+def why(reasons: list[dict]) -> str:
+    """A history row's reasons as one line a person reads: what staff did first, then what the rules counted."""
+    words = []
+    for r in reasons:
+        code = r.get("code")
+        if code == "override":
+            words.append(f"override to {r.get('grade')} by {r.get('by')} until {r.get('until')}: {r.get('reason')}")
+        elif code == "override_lifted":
+            words.append(f"override to {r.get('grade')} lifted by {r.get('by')}: {r.get('reason')}")
+        elif code == "override_ended":
+            words.append(f"override to {r.get('grade')} ended at {r.get('until')}")
+        elif code == "violation_voided":
+            source = f"appeal {r['appeal_id']}" if r.get("appeal_id") else (
+                f"review of window {r['window_id']}" if r.get("window_id") else "quality")
+            words.append(f"violation {r.get('violation_id')} ({r.get('violation_code')}) voided by "
+                         f"{r.get('by') or 'a rule'} ({source}): {r.get('reason')}")
+        elif code == "violations":
+            words.append(f"{r.get('count')} x {r.get('violation_code')} ({r.get('severity')}): -{r.get('points')}")
+        elif code == "on_time_rate" and r.get("counted"):
+            words.append(f"on-time {r.get('rate_percent')}% of target {r.get('target_percent')}%: -{r.get('points')}")
+        elif code == "low_ratings":
+            words.append(f"{r.get('low')} low ratings: -{r.get('points')}")
+        elif code == "critical_violation":
+            words.append("a critical violation keeps the grade below A")
+    return "; ".join(words)
+
+
+class OverrideOut(Schema):
+    """A grade set by hand, in force until `until` unless lifted."""
+
+    id = fields.Integer()
+    grade = fields.String(metadata={"enum": list(GRADES)})
+    reason = fields.String()
+    until = fields.AwareDateTime()
+    created_at = fields.AwareDateTime()
+    created_by = fields.String()
 
 
 class GradeWindowOut(Schema):
@@ -44,6 +92,24 @@ class GradeOut(Schema):
     computed_at = fields.AwareDateTime()
     recorded_grade = fields.String(metadata={
         "enum": list(GRADES), "description": "The grade on the courier's record (what their handheld shows)"})
+    override = fields.Nested(OverrideOut, allow_none=True, metadata={
+        "description": "The grade set by hand now in force (the recorded grade), if any"})
+    consequences = fields.Dict(metadata={
+        "description": "What the recorded grade entails (settings GRADE_CONSEQUENCES; docs/decisions.md)"})
+
+
+class OverrideIn(Schema):
+    """Quality sets a courier's grade by hand, with a reason, until a time (default: one grade window from now)."""
+
+    grade = text(1, validate=validate.OneOf(GRADES))
+    reason = text(2000, multiline=True)
+    until = Time(load_default=None)
+
+
+class LiftIn(Schema):
+    """Why the override is lifted."""
+
+    reason = text(2000, multiline=True)
 
 
 class GradeChangeQuery(NewestFirstQuery):
@@ -63,6 +129,8 @@ class GradeChangeOut(Schema):
     window_to = fields.AwareDateTime()
     computed_at = fields.AwareDateTime()
     computed_by = fields.String(allow_none=True, metadata={"description": "The staff member; null for the job"})
+    why = fields.Function(lambda change: why(change.reasons), metadata={
+        "description": "The reasons in words: what staff did (override, void), then what the rules counted"})
 
 
 class GradeChangePage(PageOut):

@@ -78,11 +78,20 @@ ATTEMPT_FAILURES = ("customer_absent", "address_unknown", "refused")
 # What the board's appointment.exception says dispatch must look at.
 APPOINTMENT_EXCEPTIONS = ("wrong_number", "customer_absent", "address_unknown", "refused", "not_attempted")
 VIOLATION_CODES = ("late_without_notice", "left_before_inspection", "private_surcharge", "gift_not_disclosed",
-                   "conduct_item_failed", "complaint_upheld", "work_without_shift_check", "grounded_vehicle_used")
+                   "conduct_item_failed", "complaint_upheld", "work_without_shift_check", "grounded_vehicle_used",
+                   "inspection_item_failed")
 # Work done (a handover step, an arrival) outside an open shift, or in a shift whose van was off the road
 # then (docs/decisions.md, "Issue 21: checks before work"): kept, and both a violation and an exception.
 WORK_CHECK_CODES = ("work_without_shift_check", "grounded_vehicle_used")
-VIOLATION_SOURCES = ("auto", "complaint", "checklist")
+VIOLATION_SOURCES = ("auto", "complaint", "checklist", "inspection")
+# open -> appealed (the courier's appeal) -> upheld | voided; open -> upheld (quality confirmed it) | voided
+# (quality, or dispatch's review found the window kept). A voided violation weighs nothing in the grade.
+VIOLATION_STATUSES = ("open", "appealed", "upheld", "voided")
+# An appeal: open until quality decides it; then the violation's fate (upheld: it stands; voided: it goes).
+APPEAL_STATUSES = ("open", "upheld", "voided")
+APPEAL_OUTCOMES = ("upheld", "voided")
+# A spot check by quality staff, or a mystery shopper's visit (联合稽查).
+INSPECTION_KINDS = ("spot_check", "mystery_shopper")
 
 # The handover at the door (pod.* and pickup.* ops).
 VERIFY_METHODS = ("id_check", "pin", "known_recipient", "proxy")
@@ -114,7 +123,9 @@ ORDER_REFUSALS = ("inspection_required", "payment_required", "recipient_unverifi
 # no recorded consent, a PIN task, or COD unpaid. Such a drop happened without leave, whatever came after.
 UNAUTHORISED_DROPS = ("authorization_required", "pin_required", "payment_required")
 LEDGER_KINDS = ("payment", "remittance", "correction")
-CHECKLIST_KINDS = ("conduct.pre_shift", "conduct.stop", "vehicle.pre_trip", "vehicle.post_trip")
+CHECKLIST_KINDS = ("conduct.pre_shift", "conduct.stop", "vehicle.pre_trip", "vehicle.post_trip", "inspection")
+# Filled in by quality staff (POST /quality/inspections), never on a handheld.
+STAFF_CHECK_KINDS = ("inspection",)
 VEHICLE_CHECK_KINDS = ("vehicle.pre_trip", "vehicle.post_trip")
 TEMPLATE_STATUSES = ("active", "retired")
 ANSWER_TYPES = ("pass_fail", "number", "choice", "text", "photo")
@@ -131,7 +142,8 @@ RECEIPT_KINDS = ("delivery", "refusal", "pickup")
 VIOLATION_SEVERITY = {"late_without_notice": "minor", "left_before_inspection": "major",
                       "private_surcharge": "critical", "gift_not_disclosed": "major",
                       "conduct_item_failed": "minor", "complaint_upheld": "major",
-                      "work_without_shift_check": "major", "grounded_vehicle_used": "critical"}
+                      "work_without_shift_check": "major", "grounded_vehicle_used": "critical",
+                      "inspection_item_failed": "minor"}
 
 # How a complaint reached us: the channels the office records, and those the customer's own action opens
 # (their customer page, their receipt page, a rating of 1-2: the quality team's follow-up, issue 23).
@@ -165,7 +177,9 @@ CLAIM_ENTRY_KINDS = ("opened", "assessed", "approved", "paid", "rejected", "corr
 CLAIM_EXCEPTION_KINDS = {"damage": "damage", "discrepancy": "loss", "refusal": "damage"}
 SATISFACTION = ("satisfied", "neutral", "dissatisfied")
 # Why a courier's grade is what it is: one reason per violation code, the on-time rate, the critical cap.
-GRADE_REASONS = ("violations", "on_time_rate", "low_ratings", "critical_violation")
+# A history row also says what made the change when staff did: an override set or lifted, a violation voided.
+GRADE_REASONS = ("violations", "on_time_rate", "low_ratings", "critical_violation", "override", "override_lifted",
+                 "override_ended", "violation_voided")
 # How the service-quality KPI report groups its figures (docs/kpis.md).
 KPI_GROUPS = ("courier", "depot", "day")
 
@@ -176,7 +190,8 @@ EVENT_TYPES = ("task.assigned", "task.delivered", "task.refused", "task.exceptio
                "vehicle.out_of_service", "complaint.opened", "complaint.taken", "complaint.handed_over",
                "grade.changed", "parcel.lost", "parcel.found",
                "claim.opened", "claim.decided", "claim.paid",
-               "leak.opened", "leak.confirmed", "leak.dismissed", "leak.resolved")
+               "leak.opened", "leak.confirmed", "leak.dismissed", "leak.resolved",
+               "violation.appealed", "violation.appeal_decided", "violation.voided", "grade.overridden")
 # pending -> delivered | dead (after the last attempt); an admin's replay makes any delivery pending again.
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 

@@ -70,3 +70,26 @@ def _with_safety(items: list[dict]) -> list[dict]:
 
 # The default templates as they stand now: TEMPLATES_0011 with the safety revision (migration 0026).
 DEFAULT_TEMPLATES = [dict(spec, items=_with_safety(spec["items"])) for spec in TEMPLATES_0011]
+
+# The spot check and mystery-shopper visit (联合稽查), from the company's rules for couriers at the door
+# (快递从业人员基本要求, 收寄验视 and 签收 rules): filled in by quality staff, never on a handheld. Migration
+# 0032 inserts it as version 1: never change; a change is a new version.
+INSPECTION_TEMPLATE_0032 = {"kind": "inspection", "name": "联合稽查 Spot check / mystery shopper", "items": [
+    _pass_fail("uniform_badge", "按规定穿着工装并佩戴工牌", "Uniform worn and ID badge shown", severity="minor",
+               photo=False),
+    _pass_fail("inspection_offered", "签收前请客户验视", "Customer offered inspection before signing",
+               severity="major", photo=False),
+    _pass_fail("stayed_for_inspection", "客户验视完毕前未离开", "Did not leave before the inspection was done",
+               severity="major", photo=False),
+    _pass_fail("polite_phrases", "使用规范服务用语", "Used the standard polite phrases", photo=False),
+    _pass_fail("cod_after_acceptance", "客户验收后再收取货款", "COD collected only after acceptance",
+               severity="major", photo=False),
+    _pass_fail("published_fees_only", "仅收取公示费用", "Charged only published fees", severity="critical",
+               photo=False),
+    _pass_fail("parcel_handling", "轻拿轻放，无抛扔踩踏", "Parcels handled with care, never thrown or stepped on",
+               severity="major", photo=False),
+    {"code": "remarks", "label_zh": "稽查备注", "label_en": "Inspector's remarks", "type": "text",
+     "severity": "minor", "required": False, "photo_required_on_failure": False},
+]}
+
+DEFAULT_TEMPLATES.append(INSPECTION_TEMPLATE_0032)

@@ -16,9 +16,11 @@ from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, P
                               VerifyRecipientIn)
 from schemas.scans import ScanIn
 from schemas.tasks import ArriveIn, NoteIn, NoteOut
+from schemas.violations import AppealIn, AppealOut
 from server.extensions import db
 from server.errors import ValidationFailed
-from server.models import ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle
+from server.models import (ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle,
+                           ViolationAppeal)
 from server.services import (appointments, attachments, checklists, duty, handover, privacy, receipts, scans, tasks,
                              violations)
 from sync import docs
@@ -31,6 +33,7 @@ _vehicle_out = VehicleHandheldOut()
 _template_out = TemplateOut()
 _submission_out = SubmissionOut()
 _courier_out = CourierSelfOut()
+_appeal_out = AppealOut()
 
 
 def _task_note(*, ctx, obj: Task, payload: dict) -> None:
@@ -129,6 +132,12 @@ def _checklist_submit(*, ctx, obj: None, payload: dict) -> ChecklistSubmission:
     """checklist.submit {template_id, template_version, vehicle_id?, task_id?, answers, lat, lon, signature?}."""
     return checklists.submit(actor=ctx.actor, submission_id=ctx.entity_id, device_time=ctx.device_time,
                              op_id=ctx.op_id, clock_suspect=ctx.clock_suspect, **payload)
+
+
+def _violation_appeal(*, ctx, obj: None, payload: dict) -> ViolationAppeal:
+    """violation.appeal {violation_id, reason, photos}: the appeal's id is the op's entity_id."""
+    return violations.appeal(actor=ctx.actor, appeal_id=ctx.entity_id, device_time=ctx.device_time, op_id=ctx.op_id,
+                             clock_suspect=ctx.clock_suspect, **payload)
 
 
 def _shift_facts(ctx, obj: Vehicle, payload: dict) -> dict:
@@ -283,6 +292,9 @@ def build_registry() -> Registry:
         name="checklist_submission", model=ChecklistSubmission, in_scope=checklists.never_held,
         dump=lambda objs: {s.id: _submission_out.dump(s) for s in objs}, load=checklists.load_submissions,
         held=False))
+    registry.entity(EntityType(
+        name="violation_appeal", model=ViolationAppeal, in_scope=violations.never_held,
+        dump=lambda objs: {a.id: _appeal_out.dump(a) for a in objs}, load=violations.load_appeals, held=False))
     registry.op(OpType(name="task.note", schema=NoteIn, handler=_task_note, kind="fact",
                        attachments=lambda payload: payload["photos"]))
     registry.op(OpType(name="stop.arrive", schema=ArriveIn, handler=_stop_arrive, kind="fact"))
@@ -310,4 +322,6 @@ def build_registry() -> Registry:
                        entity="checklist_submission", create=True, attachments=submission_attachments))
     registry.op(OpType(name="shift.start", schema=ShiftStartIn, handler=_shift_start, kind="fact", entity="vehicle"))
     registry.op(OpType(name="shift.end", schema=ShiftEndIn, handler=_shift_end, kind="fact", entity="vehicle"))
+    registry.op(OpType(name="violation.appeal", schema=AppealIn, handler=_violation_appeal, kind="fact",
+                       entity="violation_appeal", create=True, attachments=lambda payload: payload["photos"]))
     return registry

@@ -3,8 +3,8 @@ from flask import Flask
 
 from server import customer_page, receipt_page, scrape
 from server.api import (admin, appointments, checklists, claims, complaints, couriers, customer_links, devices, grades,
-                        handover, health, integrations, leaks, ledger, manifests, me, receipts, reports, scans, sync,
-                        tasks, training, vehicles, webhooks)
+                        handover, health, integrations, leaks, ledger, manifests, me, quality, receipts, reports, scans,
+                        sync, tasks, training, vehicles, webhooks)
 from server.errors import ProblemApi
 
 # The documented API (flask-smorest): its blueprints, its spec, and the one handler of every error.
@@ -19,5 +19,5 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(receipt_page.bp)
     for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments,
                    handover, ledger, checklists, receipts, complaints, claims, grades, manifests, webhooks,
-                   integrations, reports, scans, leaks, training):
+                   integrations, reports, scans, leaks, training, quality):
         api.register_blueprint(module.blp)

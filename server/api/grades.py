@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.grades import GradeChangePage, GradeChangeQuery, GradeOut
+from schemas.grades import GradeChangePage, GradeChangeQuery, GradeOut, LiftIn, OverrideIn
 from server.auth import OFFICE, current_actor, require
 from server.services import grades
 
@@ -44,3 +44,27 @@ class CourierGradeHistory(MethodView):
     def get(self, query, courier_id):
         """Each change of grade with its reasons, newest first, a page at a time."""
         return grades.history(courier_id=courier_id, **query)
+
+
+@blp.route("/<courier_id>/grade/override")
+class CourierGradeOverride(MethodView):
+    """Setting a courier's grade by hand."""
+
+    @require(*QUALITY)
+    @blp.arguments(OverrideIn)
+    @blp.response(200, GradeOut)
+    def post(self, data, courier_id):
+        """Set the grade with a reason until a time; the rules do not overwrite it meanwhile (history says why)."""
+        return grades.override(actor=current_actor(), courier_id=courier_id, **data)
+
+
+@blp.route("/<courier_id>/grade/override/lift")
+class CourierGradeOverrideLift(MethodView):
+    """Lifting a grade set by hand."""
+
+    @require(*QUALITY)
+    @blp.arguments(LiftIn)
+    @blp.response(200, GradeOut)
+    def post(self, data, courier_id):
+        """Lift the override in force: the rules' grade is kept again at once."""
+        return grades.lift_override(actor=current_actor(), courier_id=courier_id, **data)

@@ -4,8 +4,9 @@ from flask_smorest import Blueprint
 
 from schemas.handheld import CourierTaskList, CourierTaskOut
 from schemas.tasks import ArriveIn, NoteIn
+from schemas.violations import OwnViolationPage, ViolationQuery
 from server.auth import COURIER, current_actor, require
-from server.services import handheld
+from server.services import handheld, violations
 
 blp = Blueprint("me", __name__, url_prefix="/api/v1/me", description="A courier's own work")
 
@@ -54,3 +55,15 @@ class MyTaskArrival(MethodView):
     def post(self, data, task_id):
         """Report arriving at the stop."""
         return handheld.record_arrival(actor=current_actor(), task_id=task_id, **data)
+
+
+@blp.route("/violations")
+class MyViolations(MethodView):
+    """The courier's own violations (appealed offline: the violation.appeal op)."""
+
+    @require(*COURIER)
+    @blp.arguments(ViolationQuery, location="query")
+    @blp.response(200, OwnViolationPage)
+    def get(self, query):
+        """One's own violations with their status and appeal, newest first."""
+        return violations.mine(actor=current_actor(), **query)

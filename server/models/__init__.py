@@ -7,7 +7,7 @@ from server.models.complaints import Complaint, ComplaintContact, ComplaintHando
 from server.models.couriers import Courier, Device, Enrollment
 from server.models.customer_links import CustomerLink
 from server.models.events import Event, WebhookDelivery, WebhookSubscription
-from server.models.grades import GradeChange
+from server.models.grades import GradeChange, GradeOverride
 from server.models.jobs import JobRun, SchedulerLease
 from server.models.handover import Handover, HandoverException, HandoverStep
 from server.models.leaks import LeakExportNote, LeakIncident, LeakLinkUse, LeakNotification
@@ -22,10 +22,10 @@ from server.models.sync import (Attachment, Change, CreatedEntity, OpLog, Refuse
 from server.models.tasks import FeeCode, Parcel, ServiceProduct, Task, TaskAssignment, TaskEvent, TaskFee
 from server.models.training import TrainingAttendance, TrainingCourse, TrainingSession
 from server.models.vehicles import Vehicle, VehicleGrounding
-from server.models.violations import Violation
+from server.models.violations import Inspection, Violation, ViolationAppeal
 
 __all__ = [
-    "Appointment", "AppointmentWindow", "ContactAttempt", "Violation",
+    "Appointment", "AppointmentWindow", "ContactAttempt", "Violation", "ViolationAppeal", "Inspection", "GradeOverride",
     "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
     "Attachment", "ApiToken", "Claim", "ClaimEntry", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
     "ComplaintHandover", "ComplaintReopening", "Courier", "CreatedEntity",

@@ -789,6 +789,10 @@ def decide_review(*, actor: Actor, task_id: str, outcome: str, note: str, window
     if outcome != "kept":
         _violation(task, appointment, window, occurred_at=window.arrived_at if outcome == "late" and window.arrived_at
                    else window.end, reviewed_by=actor.id, review_note=note, review_reason=window.review_reason)
+    else:  # the sweep's late_without_notice for this window, if it recorded one, goes with the review's word
+        violations.void_by_review(code="late_without_notice", key=f"{task.id}:{window.id}", task_id=task.id,
+                                  window_id=window.id, reason=f"Dispatch's review of window {window.id} of task "
+                                  f"{task.id} found it kept: {note}")
     tasks.record_event(task, "appointment.reviewed", actor, text=note, data={
         "window_id": window.id, "outcome": outcome, "review_reason": window.review_reason,
         "provisional_outcome": window.provisional_outcome, "attempt": window.attempt})

@@ -4,10 +4,12 @@ One engine serves the courier's conduct and the van's condition. A submission
 is made on the handheld (a create op: its id is the device's UUID) and never
 changes. A failed vehicle item opens a defect; a critical one takes the van out
 of service at once, until maintenance closes every critical defect. A failed
-conduct item records a violation. Rules decide by the op's device time.
+conduct item records a violation. Rules decide by the op's device time. Inspection
+templates (spot checks, mystery shoppers) are filled in by quality staff over HTTP,
+checked by the same engine, and never reach a handheld.
 """
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import marshmallow as ma
 from flask import current_app
@@ -16,16 +18,16 @@ from sqlalchemy.orm import selectinload
 
 from schemas.checklists import MAX_READING
 from schemas.common import Text
-from schemas.limits import MAX_INT64
-from schemas.vocab import VEHICLE_CHECK_KINDS
+from schemas.limits import MAX_INT32, MAX_INT64
+from schemas.vocab import STAFF_CHECK_KINDS, VEHICLE_CHECK_KINDS
 from server.auth import Actor
 from server.checklist_defaults import DEFAULT_TEMPLATES, SAFETY_ITEMS
 from server.clock import filed_at, local_day_start, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.geo import distance_m
-from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Shift, Task,
-                           Vehicle, VehicleDefect)
+from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Courier, Inspection,
+                           Shift, StaffUser, Task, Vehicle, VehicleDefect, Violation)
 from server.services import attachments, duty, events, training, violations
 from server.services.common import audit, get_or_404, newest_first, paginate, pending, snapshot
 
@@ -141,8 +143,8 @@ def load_templates(ids: list[str]) -> list[ChecklistTemplate]:
 
 
 def active_in_scope(_courier_id, _day_start):
-    """SQL condition: active templates are in every courier's scope."""
-    return ChecklistTemplate.status == "active"
+    """SQL condition: active templates are in every courier's scope, but those staff fill in (inspections)."""
+    return (ChecklistTemplate.status == "active") & ChecklistTemplate.kind.not_in(STAFF_CHECK_KINDS)
 
 
 # --- submissions ---------------------------------------------------------------------------------------------
@@ -353,6 +355,9 @@ def submit(*, actor: Actor, submission_id: str, template_id: str, template_versi
     Does not commit (the sync engine does, once for the batch).
     """
     template, version = _template_version(template_id, template_version, device_time)
+    if template.kind in STAFF_CHECK_KINDS:
+        raise RuleViolation(f"Template {template_id} is filled in by quality staff, not on a handheld.",
+                            code="staff_checklist", fields={"payload.template_id": ["Not a handheld checklist."]})
     vehicle_check = template.kind in VEHICLE_CHECK_KINDS
     if vehicle_check and not vehicle_id:
         raise _invalid("A vehicle check names its vehicle.", {"payload.vehicle_id": ["Required for a vehicle check."]})
@@ -382,6 +387,7 @@ def submit(*, actor: Actor, submission_id: str, template_id: str, template_versi
             violations.record_auto(
                 courier_id=actor.courier_id, code="conduct_item_failed", task_id=task_id, source="checklist",
                 key=f"{submission_id}:{item['code']}", occurred_at=device_time, severity=item["severity"],
+                clock_suspect=clock_suspect,
                 evidence={"submission_id": submission_id, "template_id": template.id, "template_version": version.number,
                           "kind": template.kind, "item": item["code"], "label_en": item["label_en"],
                           "severity": item["severity"], "value": failure["answer"].get("value"),
@@ -622,3 +628,124 @@ def check_status_change(vehicle: Vehicle, status: str) -> None:
     if status == "in_service" and vehicle.status != "in_service" and critical_open(vehicle.id):
         raise RuleViolation("A critical defect is open on this vehicle; maintenance must close it first.",
                             code="critical_defect_open", fields={"status": ["A critical defect is open."]})
+
+
+# --- inspections (联合稽查: spot checks and mystery-shopper visits) --------------------------------------------
+
+INSPECTORS = ("admin", "quality")
+INSPECTION_READERS = ("admin", "quality", "dispatcher")
+# How far ahead of the server's clock an inspection may be dated (an inspector's phone a little fast).
+_INSPECTION_SKEW_S = 300
+
+
+def _unprefixed(exc):
+    """An answers error as the HTTP body names its fields (answers.N..., not an op's payload.answers.N...)."""
+    if exc.fields:
+        exc.fields = {key.removeprefix("payload."): value for key, value in exc.fields.items()}
+    return exc
+
+
+def _courier_at(vehicle: Vehicle | None, task: Task | None, at: datetime) -> str | None:
+    """Who the inspection is about when it names a van or a stop: the van's driver then (the shift open on it at
+    that time, else the van's courier now), or the stop's courier."""
+    if task is not None:
+        return task.courier_id
+    shift = db.session.scalar(select(Shift).where(
+        Shift.vehicle_id == vehicle.id, Shift.started_at <= at,
+        Shift.ended_at.is_(None) | (Shift.ended_at >= at))
+        .order_by(Shift.started_at.desc()).limit(1))
+    return shift.courier_id if shift is not None else vehicle.courier_id
+
+
+def record_inspection(*, actor: Actor, kind: str, template_id: str, answers: list[dict], inspected_at: datetime,
+                      template_version: int | None = None, courier_id: str | None = None,
+                      vehicle_id: str | None = None, task_id: str | None = None, inspector: str | None = None,
+                      notes: str | None = None, photos: list[str] | None = None) -> Inspection:
+    """Record a spot check or mystery-shopper visit; each failed item is a violation of the courier. Commits.
+
+    The template is an inspection template (the version named, else its current
+    one, as of inspected_at, which is not in the future). The courier is the one
+    named, else the stop's courier, else the van's driver at that time.
+    """
+    photos = photos or []
+    if inspected_at > utcnow() + timedelta(seconds=_INSPECTION_SKEW_S):
+        raise ValidationFailed("An inspection is recorded after it happened.", code="invalid_payload",
+                               fields={"inspected_at": ["Must not be in the future."]})
+    template = db.session.get(ChecklistTemplate, template_id)
+    if template is None:
+        raise NotFound(f"No checklist template {template_id}.", code="template_not_found",
+                       fields={"template_id": ["No such template."]})
+    if template.kind not in STAFF_CHECK_KINDS:
+        raise ValidationFailed(f"Template {template_id} is a {template.kind} checklist, not an inspection.",
+                               code="invalid_payload", fields={"template_id": ["Not an inspection template."]})
+    template, version = _template_version(template_id, template_version or template.current, inspected_at)
+    vehicle = get_or_404(Vehicle, vehicle_id, what="vehicle") if vehicle_id else None
+    task = get_or_404(Task, task_id, what="task") if task_id else None
+    if courier_id:
+        get_or_404(Courier, courier_id, what="courier")
+    else:
+        courier_id = _courier_at(vehicle, task, inspected_at) if (vehicle or task) else None
+    if not courier_id:
+        raise ValidationFailed("Name the courier, or a van or stop that had one.", code="invalid_payload",
+                               fields={"courier_id": ["Required when no van or stop names a courier."]})
+    try:
+        failures = _check_answers(version.items, answers)
+    except (ValidationFailed, RuleViolation) as exc:
+        raise _unprefixed(exc) from None
+    shas = photos + [a["photo"] for a in answers if a.get("photo")]
+    missing = sorted(set(shas) - attachments.present(shas))
+    if missing:
+        raise RuleViolation(f"Not uploaded: {', '.join(missing)}.", code="attachment_missing",
+                            fields={"photos": [f"Not uploaded: {', '.join(missing)}."]})
+    if not inspector:
+        staff = db.session.get(StaffUser, actor.id)
+        inspector = staff.username if staff is not None else actor.id
+    inspection = Inspection(
+        kind=kind, template_id=template.id, template_version=version.number, courier_id=courier_id,
+        vehicle_id=vehicle_id, task_id=task_id, inspector=inspector, inspected_at=inspected_at, notes=notes,
+        photos=photos, answers=[{"item": a["item"], "value": a.get("value"), "photo": a.get("photo")} for a in answers],
+        failed=[f["item"]["code"] for f in failures], recorded_at=utcnow(), recorded_by=actor.id)
+    db.session.add(inspection)
+    db.session.flush()
+    for failure in failures:
+        item = failure["item"]
+        violations.record_auto(
+            courier_id=courier_id, code="inspection_item_failed", task_id=task_id, source="inspection",
+            key=f"inspection:{inspection.id}:{item['code']}", occurred_at=inspected_at, severity=item["severity"],
+            clock_suspect=False,
+            evidence={"inspection_id": inspection.id, "kind": kind, "template_id": template.id,
+                      "template_version": version.number, "item": item["code"], "label_en": item["label_en"],
+                      "severity": item["severity"], "value": failure["answer"].get("value"),
+                      "photo": failure["answer"].get("photo"), "vehicle_id": vehicle_id, "inspector": inspector})
+    audit(actor, "inspection.record", inspection, None)
+    db.session.commit()
+    return _with_violations([inspection])[0]
+
+
+def _with_violations(rows: list[Inspection]) -> list[Inspection]:
+    """Give each inspection the ids of the violations it recorded (violation_ids)."""
+    for inspection in rows:
+        inspection.violation_ids = list(db.session.scalars(select(Violation.id).where(
+            Violation.dedupe_key.like(f"inspection_item_failed:inspection:{inspection.id}:%"))
+            .order_by(Violation.id)))
+    return rows
+
+
+def get_inspection(*, inspection_id: int) -> Inspection:
+    """One inspection with its violations, or 404."""
+    inspection = db.session.get(Inspection, inspection_id) if inspection_id <= MAX_INT32 else None
+    if inspection is None:
+        raise NotFound(f"No inspection {inspection_id}.", code="inspection_not_found")
+    return _with_violations([inspection])[0]
+
+
+def inspections(*, courier_id: str | None, kind: str | None, cursor: int | None, limit: int) -> dict:
+    """Inspections newest first, by courier and kind."""
+    query = select(Inspection)
+    if courier_id:
+        query = query.where(Inspection.courier_id == courier_id)
+    if kind:
+        query = query.where(Inspection.kind == kind)
+    page = newest_first(query, Inspection.id, cursor=cursor, limit=limit)
+    _with_violations(page["items"])
+    return page

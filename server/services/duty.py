@@ -189,7 +189,7 @@ def check_work(*, actor: Actor, task: Task, action: str, device_time: datetime |
     else:
         evidence.update(_van_facts(shift, grounding, at))
     if not violations.record_auto(courier_id=courier_id, code=code, task_id=task.id, key=key, occurred_at=at,
-                                  evidence=evidence):
+                                  evidence=evidence, clock_suspect=clock_suspect):
         return None
     db.session.add(HandoverException(
         task_id=task.id, courier_id=courier_id, kind=code, day=local_date(filed_at(device_time, utcnow())),

@@ -8,6 +8,11 @@ decided, less GRADE_LOW_RATING_POINTS per customer rating of GRADE_LOW_RATING_MA
 or less given in the window; A at or above GRADE_A_MIN, B at or above GRADE_B_MIN, else C; a
 critical violation in the window keeps a courier out of A. Every setting is
 in server.config.
+
+Voided violations weigh nothing. A grade quality staff set by hand (an override, with
+its reason) holds until its `until` or its lifting: neither the job nor a recompute
+overwrites it. Each history row says why the grade changed: the evaluation's reasons,
+led by what staff did (an override set or lifted, a violation voided) when they did it.
 """
 from datetime import datetime, timedelta
 
@@ -18,9 +23,11 @@ from schemas.vocab import ON_TIME_DECIDED, ON_TIME_KEPT, SEVERITIES
 from server.auth import Actor
 from server.clock import utcnow
 from server.extensions import db
-from server.models import Appointment, AppointmentWindow, Courier, GradeChange, Rating, Task, Violation
+from server.errors import Conflict, ValidationFailed
+from server.models import (Appointment, AppointmentWindow, Courier, GradeChange, GradeOverride, Rating, Task,
+                           Violation)
 from server.services import events
-from server.services.common import get_or_404, newest_first
+from server.services.common import audit, get_or_404, newest_first, snapshot
 
 _CHUNK = 100
 
@@ -32,7 +39,8 @@ def _violation_counts(courier_ids: list[str], start: datetime,
     """{courier: {(code, severity): count}} of violations that occurred in [start, end)."""
     rows = db.session.execute(
         select(Violation.courier_id, Violation.code, Violation.severity, func.count())
-        .where(Violation.courier_id.in_(courier_ids), Violation.occurred_at >= start, Violation.occurred_at < end)
+        .where(Violation.courier_id.in_(courier_ids), Violation.occurred_at >= start, Violation.occurred_at < end,
+               Violation.status != "voided")
         .group_by(Violation.courier_id, Violation.code, Violation.severity))
     out: dict[str, dict[tuple[str, str], int]] = {}
     for courier_id, code, severity, count in rows:
@@ -119,21 +127,29 @@ def _evaluate_many(courier_ids: list[str], now: datetime) -> dict[str, dict]:
     return out
 
 
-def _store(courier: Courier, evaluation: dict, *, by: str | None) -> bool:
+def _store(courier: Courier, evaluation: dict, *, by: str | None, cause: dict | None = None,
+           always: bool = False) -> bool:
     """Keep an evaluation on the courier; a new grade is one history row. True if the grade changed.
 
     The courier row (and so their handheld's copy) changes only when the
     grade, the score or the reasons do: a window that merely moved is no change.
+    `cause` (what staff did) leads the history row's reasons; `always` writes the row
+    even when the grade stays (an override is history whatever it sets).
     """
     changed = courier.grade != evaluation["grade"]
-    if changed:
+    was = ((courier.grade_detail or {}).get("reasons") or [{}])[0]
+    if cause is None and was.get("code") == "override" and evaluation["reasons"][:1] != [was]:
+        cause = {"code": "override_ended", "grade": was.get("grade"), "override_id": was.get("override_id"),
+                 "until": was.get("until"), "points": 0}  # the rules' grade again, after the override's time
+    if changed or always:
+        reasons = ([cause] if cause else []) + evaluation["reasons"]
         events.emit("grade.changed", courier.id, {
             "courier_id": courier.id, "from_grade": courier.grade, "to_grade": evaluation["grade"],
-            "score": evaluation["score"], "reasons": evaluation["reasons"],
+            "score": evaluation["score"], "reasons": reasons,
             "computed_at": evaluation["computed_at"].isoformat()})
         db.session.add(GradeChange(
             courier_id=courier.id, from_grade=courier.grade, to_grade=evaluation["grade"],
-            score=evaluation["score"], reasons=evaluation["reasons"], window_from=evaluation["window"]["from"],
+            score=evaluation["score"], reasons=reasons, window_from=evaluation["window"]["from"],
             window_to=evaluation["window"]["to"], computed_at=evaluation["computed_at"], computed_by=by))
     held = courier.grade_detail or {}
     if changed or (held.get("score"), held.get("reasons")) != (evaluation["score"], evaluation["reasons"]):
@@ -151,25 +167,120 @@ def _locked(courier_ids: list[str]) -> list[Courier]:
                                    .with_for_update().execution_options(populate_existing=True)))
 
 
+def _overrides(courier_ids: list[str], now: datetime) -> dict[str, GradeOverride]:
+    """{courier: their override in force now} (not lifted, until still ahead)."""
+    rows = db.session.scalars(select(GradeOverride).where(
+        GradeOverride.courier_id.in_(courier_ids), GradeOverride.lifted_at.is_(None), GradeOverride.until > now)
+        .order_by(GradeOverride.id))
+    return {row.courier_id: row for row in rows}
+
+
+def _answer(courier: Courier, evaluation: dict, now: datetime) -> dict:
+    """An evaluation beside the grade on record, its override in force, and the consequences of that grade.
+
+    The consequences are the settings' (GRADE_CONSEQUENCES, per grade) for the grade
+    on record: what the product does about it (docs/decisions.md).
+    """
+    consequences = current_app.config.get("GRADE_CONSEQUENCES", {}).get(courier.grade) or {}
+    return {**evaluation, "courier_id": courier.id, "recorded_grade": courier.grade,
+            "override": _overrides([courier.id], now).get(courier.id), "consequences": consequences}
+
+
 def evaluate(*, courier_id: str, now: datetime | None = None) -> dict:
     """The courier's grade as the rules give it now (nothing stored), beside the grade on record."""
     courier = get_or_404(Courier, courier_id, what="courier")
-    evaluation = _evaluate_many([courier.id], now or utcnow())[courier.id]
-    return {**evaluation, "courier_id": courier.id, "recorded_grade": courier.grade}
+    now = now or utcnow()
+    return _answer(courier, _evaluate_many([courier.id], now)[courier.id], now)
 
 
 def recompute(*, actor: Actor, courier_id: str, now: datetime | None = None) -> dict:
-    """Evaluate the courier now and keep the result (a changed grade goes into the history). Commits."""
+    """Evaluate the courier now and keep the result (a changed grade goes into the history). Commits.
+
+    A grade overridden by hand stays: the evaluation is answered, not kept.
+    """
     get_or_404(Courier, courier_id, what="courier")
+    now = now or utcnow()
     courier = _locked([courier_id])[0]
-    evaluation = _evaluate_many([courier.id], now or utcnow())[courier.id]
-    _store(courier, evaluation, by=actor.id if actor.kind == "staff" else None)
+    evaluation = _evaluate_many([courier.id], now)[courier.id]
+    if courier.id not in _overrides([courier.id], now):
+        _store(courier, evaluation, by=actor.id if actor.kind == "staff" else None)
     db.session.commit()
-    return {**evaluation, "courier_id": courier.id, "recorded_grade": courier.grade}
+    return _answer(courier, evaluation, now)
+
+
+def refresh(*, courier_id: str, cause: dict, by: str | None, now: datetime | None = None) -> bool:
+    """Evaluate and keep the courier's grade after staff changed what it counts (a voided violation).
+
+    The history row, if the grade changes, leads with `cause`. An override in force
+    holds. Does not commit; True if the grade changed.
+    """
+    now = now or utcnow()
+    courier = _locked([courier_id])[0]
+    if courier.id in _overrides([courier.id], now):
+        return False
+    return _store(courier, _evaluate_many([courier.id], now)[courier.id], by=by, cause=cause)
+
+
+def override(*, actor: Actor, courier_id: str, grade: str, reason: str, until: datetime | None = None) -> dict:
+    """Quality staff set the courier's grade by hand, with a reason, until `until` (default: a grade window). Commits.
+
+    One override is in force at a time: a new one replaces the one before (lifted,
+    naming the new one). The grade is kept on the courier and written to the history
+    even when it does not change (an override to C starts the retraining it requires).
+    """
+    get_or_404(Courier, courier_id, what="courier")
+    now = utcnow()
+    until = until or now + timedelta(days=current_app.config["GRADE_WINDOW_DAYS"])
+    if until <= now:
+        raise ValidationFailed("An override holds until a time to come.", code="invalid_payload",
+                               fields={"until": ["Must be in the future."]})
+    courier = _locked([courier_id])[0]
+    previous = _overrides([courier.id], now).get(courier.id)
+    row = GradeOverride(courier_id=courier.id, grade=grade, reason=reason, until=until, created_at=now,
+                        created_by=actor.id)
+    db.session.add(row)
+    db.session.flush()
+    if previous is not None:
+        before = snapshot(previous)
+        previous.lifted_at, previous.lifted_by = now, actor.id
+        previous.lift_reason = f"replaced by override {row.id}"
+        audit(actor, "grade.override_replaced", previous, before)
+    evaluation = _evaluate_many([courier.id], now)[courier.id]
+    cause = {"code": "override", "grade": grade, "reason": reason, "by": actor.id, "until": until.isoformat(),
+             "override_id": row.id, "points": 0}
+    held = {**evaluation, "grade": grade, "reasons": [cause] + evaluation["reasons"]}
+    _store(courier, held, by=actor.id, always=True)
+    events.emit("grade.overridden", courier.id, {
+        "courier_id": courier.id, "grade": grade, "reason": reason, "until": until.isoformat(), "by": actor.id})
+    audit(actor, "grade.override", row, None)
+    db.session.commit()
+    return _answer(courier, evaluation, now)
+
+
+def lift_override(*, actor: Actor, courier_id: str, reason: str) -> dict:
+    """Lift the courier's override in force: the rules' grade is kept again at once (the history says why). Commits."""
+    get_or_404(Courier, courier_id, what="courier")
+    now = utcnow()
+    courier = _locked([courier_id])[0]
+    row = _overrides([courier.id], now).get(courier.id)
+    if row is None:
+        raise Conflict(f"Courier {courier_id} has no grade override in force.", code="no_override")
+    before = snapshot(row)
+    row.lifted_at, row.lifted_by, row.lift_reason = now, actor.id, reason
+    audit(actor, "grade.override_lift", row, before)
+    evaluation = _evaluate_many([courier.id], now)[courier.id]
+    _store(courier, evaluation, by=actor.id, cause={
+        "code": "override_lifted", "grade": row.grade, "reason": reason, "by": actor.id, "override_id": row.id,
+        "points": 0})
+    db.session.commit()
+    return _answer(courier, evaluation, now)
 
 
 def recompute_all(*, now: datetime | None = None) -> dict:
-    """The `grades` job: every active courier, a chunk per transaction. Idempotent: an unchanged grade records nothing."""
+    """The `grades` job: every active courier, a chunk per transaction. Idempotent: an unchanged grade records nothing.
+
+    A courier whose grade is overridden is skipped until the override ends.
+    """
     now = now or utcnow()
     ids = list(db.session.scalars(select(Courier.id).where(Courier.active.is_(True)).order_by(Courier.id)))
     db.session.rollback()
@@ -177,8 +288,12 @@ def recompute_all(*, now: datetime | None = None) -> dict:
     for begin in range(0, len(ids), _CHUNK):
         chunk = _locked(ids[begin:begin + _CHUNK])
         evaluations = _evaluate_many([c.id for c in chunk], now)
+        held = _overrides([c.id for c in chunk], now)
         for courier in chunk:
             counts["couriers"] += 1
+            if courier.id in held:  # counted only when some are, as the job's outcome has said before
+                counts["overridden"] = counts.get("overridden", 0) + 1
+                continue
             counts["changed"] += _store(courier, evaluations[courier.id], by=None)
         db.session.commit()
     return counts

@@ -79,12 +79,12 @@ def test_defect_queue_and_repair_refusals(make):
 
 
 def test_a_fresh_database_has_the_default_templates(app):
-    """Migration 0011 seeds the defaults (vehicle pre/post trip, conduct pre-shift and per stop)."""
+    """Migration 0011 seeds the defaults (vehicle pre/post trip, conduct pre-shift and per stop), 0032 the inspection."""
     downgrade(directory=MIGRATIONS_DIR, revision="0007_customer_links")
     upgrade(directory=MIGRATIONS_DIR)
     db.session.expire_all()
     kinds = sorted(t.kind for t in db.session.query(ChecklistTemplate))
-    assert kinds == ["conduct.pre_shift", "conduct.stop", "vehicle.post_trip", "vehicle.pre_trip"]
+    assert kinds == ["conduct.pre_shift", "conduct.stop", "inspection", "vehicle.post_trip", "vehicle.pre_trip"]
     safety = next(i for t in db.session.query(ChecklistTemplate) if t.kind == "vehicle.pre_trip"
                   for i in t.versions[0].items if i["code"] == "safety_equipment")
     assert safety["severity"] == "critical"

@@ -221,7 +221,8 @@ def test_the_courier_pulls_their_grade_reasons_and_violations_never_the_complain
     [violation] = moved["data"]["violations"]
     assert violation == {"id": complaint["violation_id"], "code": "complaint_upheld", "severity": "major",
                          "source": "complaint", "task_id": None, "occurred_at": complaint["received_at"],
-                         "complaint_category": "surcharge"}
+                         "complaint_category": "surcharge", "status": "open", "decision_reason": None,
+                         "appeal": None}
     assert "20 yuan" not in json.dumps(moved) and "13900000000" not in json.dumps(moved)
     _violation(courier, "private_surcharge", days_ago=1)
     jobs.run("grades")
