@@ -138,7 +138,8 @@ def _store(courier: Courier, evaluation: dict, *, by: str | None, cause: dict | 
     """
     changed = courier.grade != evaluation["grade"]
     was = ((courier.grade_detail or {}).get("reasons") or [{}])[0]
-    if cause is None and was.get("code") == "override" and evaluation["reasons"][:1] != [was]:
+    now_held = (evaluation["reasons"] or [{}])[0].get("code") == "override"
+    if cause is None and was.get("code") == "override" and not now_held:
         cause = {"code": "override_ended", "grade": was.get("grade"), "override_id": was.get("override_id"),
                  "until": was.get("until"), "points": 0}  # the rules' grade again, after the override's time
     if changed or always:
