@@ -1,8 +1,8 @@
 """Conduct violations, their appeals, and inspections (spot checks, mystery shoppers) on the wire."""
 from marshmallow import fields, validate
 
-from schemas.checklists import MAX_ITEMS, AnswerIn, _sha256
-from schemas.common import NewestFirstQuery, PageOut, Schema, Time, integer, text
+from schemas.checklists import MAX_ITEMS, MAX_READING, AnswerIn, _sha256
+from schemas.common import NewestFirstQuery, PageOut, Schema, Time, integer, text, text_pattern
 from schemas.couriers import ConductViolationOut
 from schemas.limits import MAX_INT32
 from schemas.vocab import (APPEAL_OUTCOMES, APPEAL_STATUSES, INSPECTION_KINDS, SEVERITIES, VIOLATION_CODES,
@@ -90,6 +90,14 @@ class ReasonIn(Schema):
     reason = text(2000, multiline=True)
 
 
+class InspectionAnswerIn(AnswerIn):
+    """One answer of an inspection: what its item's type takes (true/false, a number, a choice, text)."""
+
+    value = fields.Raw(load_default=None, allow_none=True, metadata={"oneOf": [
+        {"type": "boolean"}, {"type": "number", "minimum": -MAX_READING, "maximum": MAX_READING},
+        {"type": "string", "pattern": text_pattern(blank=True)}]})
+
+
 class InspectionIn(Schema):
     """A spot check or mystery-shopper visit: an inspection checklist about a courier, a van or a stop."""
 
@@ -105,7 +113,7 @@ class InspectionIn(Schema):
         "description": "Who inspected (a mystery shopper's name); default: the caller"})
     notes = text(4000, required=False, load_default=None, multiline=True)
     photos = fields.List(_sha256(), load_default=list, validate=validate.Length(max=MAX_PHOTOS))
-    answers = fields.List(fields.Nested(AnswerIn), required=True, validate=validate.Length(max=MAX_ITEMS))
+    answers = fields.List(fields.Nested(InspectionAnswerIn), required=True, validate=validate.Length(max=MAX_ITEMS))
 
 
 class InspectionOut(Schema):

@@ -15,20 +15,28 @@ from server.extensions import db
 from server.models import AuditEntry, GradeChange, ViolationAppeal
 from server.services import appointments
 from tests.sync.conftest import SHANGHAI, Device
-from tests.sync.test_appointment_attempts import _op, _push, _window, clock  # noqa: F401 - the clock fixture
+from tests.sync.test_appointment_attempts import Clock, _op, _push, _window
 from tests.sync.test_checklists import conduct_answers, submit
 from tests.sync.test_events import emitted
 
 QUALITY = "/api/v1/quality/violations"
 
 
-def _failed_check(device: Device, templates: dict, *failed: str, clock: str | None = None) -> list[dict]:
+@pytest.fixture
+def clock(monkeypatch, midday) -> Clock:
+    """A timeline starting ten hours ago (tests/sync/test_appointment_attempts.py's)."""
+    timeline = Clock(monkeypatch)
+    timeline.set(datetime.now(timezone.utc).replace(second=0, microsecond=0) - timedelta(hours=10))
+    return timeline
+
+
+def _failed_check(device: Device, templates: dict, *failed: str, wrong_clock: str | None = None) -> list[dict]:
     """Push a pre-shift conduct check with the items failed (on the clock given, device_now alike); the courier's
     violations it made, as their own route shows them, newest first."""
     op = submit(device, templates["conduct.pre_shift"], conduct_answers(**{code: {"value": False} for code in failed}))
     body = {"device_id": device.id, "ops": [op]}
-    if clock:
-        op["device_time"] = body["device_now"] = clock
+    if wrong_clock:
+        op["device_time"] = body["device_now"] = wrong_clock
     response = device.client.post("/api/v1/sync/push", json=body, headers=device.headers)
     assert response.json["results"][0]["status"] == "applied", response.json
     return _mine(device)
@@ -249,7 +257,7 @@ def test_suspect_clock_violations_are_listed_for_review_and_confirmed_or_voided(
                                                                                templates):
     """A check pushed on a clock in 2099 records its violations clock_suspect: quality's list filters them; one is
     confirmed (upheld), one voided; status and courier filters narrow the list; bad filters name the field."""
-    suspect = _failed_check(device, templates, "uniform", "id_badge", clock="2099-12-31T23:00:00+08:00")
+    suspect = _failed_check(device, templates, "uniform", "id_badge", wrong_clock="2099-12-31T23:00:00+08:00")
     honest = _failed_check(device, templates, "tidy")[0]
     quality = make.headers("quality")
     listed = client.get(QUALITY, query_string={"clock_suspect": "true"}, headers=quality).json["items"]
