@@ -88,6 +88,9 @@ class Provisioned:
     ops: list[dict] = field(default_factory=list, repr=False)
     files: dict[int, list[tuple[str, bytes]]] = field(default_factory=dict, repr=False)
     _stream: Iterator | None = field(default=None, repr=False)
+    # A violation recorded the evening before each day of the stream: the day ends with its appeal (rare: one op
+    # of a day's ~900).
+    violation_ids: list[int] = field(default_factory=list)
 
 
 # A courier's day: the conduct and van checks, shift.start, DAY_STOPS stops (each task once), the van's
@@ -189,7 +192,8 @@ def _steps() -> Iterator[tuple[str, int | None, float, int]]:
             steps, length = _stop_steps(k)
             ops += [(op_type, k, t + minute, day) for op_type, minute in steps]
             t += length
-        ops += [("checklist.submit:vehicle.post_trip", None, t + 5, day), ("shift.end", None, t + 6, day)]
+        ops += [("checklist.submit:vehicle.post_trip", None, t + 5, day), ("shift.end", None, t + 6, day),
+                ("violation.appeal", None, t + 8, day)]
         yield from sorted(ops, key=lambda op: op[2])  # a call ahead falls among the stops before (stable sort)
         day += 1
 
@@ -277,6 +281,9 @@ def _stream(device: Provisioned) -> Iterator[tuple[dict, list]]:
         if op_type == "parcel.scan":
             entity_id, base = device.task_ids[k], device.task_versions[device.task_ids[k]]
             payload, files = {"parcel_no": _parcels(k)[0]["parcel_no"], "event": kind or "out_for_delivery"}, []
+        elif op_type == "violation.appeal":  # a create op: the appeal's id is the device's
+            entity_id, base, files = str(uuid.uuid4()), 0, []
+            payload = {"violation_id": device.violation_ids[day], "reason": "I wore the badge; ask the station"}
         elif kind:
             entity_id, base, payload, files = _checklist(device, kind, day)
         elif op_type.startswith("shift."):
@@ -346,8 +353,10 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
     from server.extensions import db
     from server.services import checklists, devices, staff, tasks, vehicles
     from server.services import couriers as courier_service
+    from server.models import Violation
     tag = tag or uuid.uuid4().hex[:6]
-    needed, _ = plan(ops_per_courier)
+    needed, last_minute = plan(ops_per_courier)
+    days = max(0, int(last_minute // 1440)) + 1
     count = max(tasks_per_courier, needed)
     start = _stream_start(ops_per_courier)
     out = []
@@ -374,11 +383,18 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
             device.enrolled_at = start - timedelta(minutes=30)
             for task in created:
                 task.created_at = start - timedelta(minutes=30)
+            # The violations the days' appeals name, recorded the evening before each (as a failed check would).
+            appealed = [Violation(courier_id=courier.id, code="conduct_item_failed", severity="minor", source="checklist",
+                                  evidence={"item": "id_badge", "bench": tag}, status="open", clock_suspect=False,
+                                  occurred_at=start + timedelta(days=day - 1, hours=10),
+                                  dedupe_key=f"conduct_item_failed:bench:{tag}:{c}:{day}") for day in range(days)]
+            db.session.add_all(appealed)
             db.session.commit()
             # The versions as stored: each UPDATE set its object's (the session keeps objects after commit).
             versions = {t.id: t.version for t in created}
             out.append(Provisioned(courier.id, device.id, device_token, list(versions), versions, vehicle_id=van.id,
-                                   vehicle_version=van.version, templates=templates, start=start))
+                                   vehicle_version=van.version, templates=templates, start=start,
+                                   violation_ids=[v.id for v in appealed]))
         db.engine.dispose()
     return token, out
 
