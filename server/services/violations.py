@@ -209,6 +209,9 @@ def void(*, actor: Actor, violation_id: int, reason: str) -> Violation:
         found.status, found.decided_at, found.decided_by, found.decision_reason = "voided", utcnow(), actor.id, reason
         found.version += 1
         cause = {"appeal_id": found.id}
+        events.emit("violation.appeal_decided", str(violation.id), {
+            "violation_id": violation.id, "appeal_id": found.id, "courier_id": violation.courier_id,
+            "outcome": "voided", "reason": reason, "by": actor.id})
         audit(actor, "violation_appeal.decide", found, None)
     _void(violation, by=actor.id, reason=reason, cause=cause)
     audit(actor, "violation.void", violation, before)
