@@ -13,7 +13,7 @@ from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
 from server.models import (ApiToken, ChecklistTemplate, Claim, Courier, HandoverException, Parcel, Receipt, StaffUser,
-                           Task, TaskAssignment, TrainingCourse, Vehicle)
+                           Task, TaskAssignment, TrainingCourse, Vehicle, Violation)
 from server.errors import RuleViolation
 from server.services import (appointments, attachments, claims, complaints, customer_links, devices, grades, handover,
                              leaks, promises, receipts, scans, staff, tasks, training, violations)
@@ -383,6 +383,40 @@ def _retraining(quality: Actor, courier: Courier) -> str:
             f"refused shift.start ({refused}), passed refresher session {refresher.id}, then started the shift")
 
 
+def _conduct(quality: Actor, couriers: list[Courier], now: datetime) -> str:
+    """A spot check of the third courier (one item failed: a violation of theirs), and the fourth courier's appeal
+    of a private surcharge voided by quality: their grade went B (80) and back to A, the history saying why."""
+    from server.services import checklists
+
+    checklists.seed_defaults()
+    _, _, inspected, appealing, *_ = couriers
+    template = db.session.scalar(select(ChecklistTemplate).where(ChecklistTemplate.kind == "inspection",
+                                                                 ChecklistTemplate.status == "active"))
+    version = next(v for v in template.versions if v.number == template.current)
+    answers = [{"item": item["code"], "value": item["code"] != "polite_phrases"} for item in version.items
+               if item["type"] == "pass_fail"]
+    inspection = checklists.record_inspection(
+        actor=quality, kind="spot_check", template_id=template.id, answers=answers, courier_id=inspected.id,
+        inspected_at=now - timedelta(hours=3), inspector="联合稽查组 Team 2",
+        notes="Handed the parcel over without a greeting.")
+    task = db.session.scalar(select(Task).where(Task.courier_id == appealing.id).order_by(Task.id).limit(1))
+    violations.record_auto(courier_id=appealing.id, code="private_surcharge", task_id=task.id,
+                           key=f"demo:{task.id}", occurred_at=now - timedelta(days=1),
+                           evidence={"fee": "stairs", "amount": 500, "found_by": "a customer's call"})
+    db.session.commit()
+    grades.recompute(actor=quality, courier_id=appealing.id, now=now)
+    violation_id = db.session.scalar(select(Violation.id).where(Violation.dedupe_key == f"private_surcharge:demo:{task.id}"))
+    field = Actor(kind="courier", id=appealing.id, role="courier", courier_id=appealing.id)
+    violations.appeal(actor=field, appeal_id=str(uuid.uuid4()), violation_id=violation_id,
+                      reason="The customer asked me to carry it upstairs and tipped me; I charged nothing.",
+                      photos=[], device_time=now - timedelta(hours=5), op_id=str(uuid.uuid4()))
+    db.session.commit()
+    violations.decide_appeal(actor=quality, violation_id=violation_id, outcome="voided",
+                             reason="The customer confirmed on the phone it was a tip, not a fee.")
+    return (f"conduct: a spot check of {inspected.name} (inspection {inspection.id}) failed polite_phrases; "
+            f"{appealing.name}'s appeal of a private surcharge was voided (grade B, then A again)")
+
+
 def _window_start(anchor: datetime, k: int) -> datetime:
     """The start of the k-th of a courier's hourly two-hour windows, which lie around the seed's anchor.
 
@@ -499,6 +533,8 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
             select(Courier).where(Courier.employee_no == "E1001")), now))
         lines.append(_leak_incident(quality, db.session.scalar(select(Courier).where(Courier.employee_no == "E1002")),
                                     now))
+        lines.append(_conduct(quality, list(db.session.scalars(
+            select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no))), now))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day} "
                      "(and the refusal's return task, unassigned)")

@@ -214,3 +214,21 @@ def test_the_demo_seeds_an_owned_complaint_handed_over_and_one_in_the_unowned_qu
     queue = client.get("/api/v1/dispatch/complaints", query_string={"owner": "none"}, headers=quality).json["items"]
     assert [(c["channel"], c["subject"], c["courier_id"]) for c in queue] == [("customer_page", "hotline", None)]
     assert f"complaint {queue[0]['reference']} filed by a customer" in result.output
+
+
+def test_the_demo_seeds_an_inspection_and_an_appeal_voided_with_its_grade_history(app, client, make):
+    """A spot check with one failed item (a violation, source inspection); an appeal voided by quality, the courier's
+    grade history showing B and then A again because of it."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    quality = make.headers("quality")
+    [inspection] = _every(client, "/api/v1/quality/inspections", quality)
+    assert inspection["failed"] == ["polite_phrases"] and len(inspection["violation_ids"]) == 1
+    [violation] = [v for v in _every(client, "/api/v1/quality/violations", quality) if v["source"] == "inspection"]
+    assert (violation["courier_id"], violation["evidence"]["item"]) == (inspection["courier_id"], "polite_phrases")
+    [voided] = _every(client, "/api/v1/quality/violations", quality, status="voided")
+    assert (voided["code"], voided["appeal"]["status"]) == ("private_surcharge", "voided")
+    history = _every(client, f"/api/v1/dispatch/couriers/{voided['courier_id']}/grade/history", quality)
+    assert [(h["from_grade"], h["to_grade"]) for h in history] == [("B", "A"), ("A", "B")]
+    assert history[0]["reasons"][0]["code"] == "violation_voided"
+    assert history[0]["reasons"][0]["appeal_id"] == voided["appeal"]["id"] and "voided" in history[0]["why"]
