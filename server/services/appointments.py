@@ -240,7 +240,8 @@ def _violation(task: Task, appointment: Appointment, window: AppointmentWindow |
         db.session.flush()  # the key names the window: a window agreed in this batch is written first (rare)
     return violations.record_auto(courier_id=task.courier_id, code="late_without_notice", task_id=task.id,
                                   key=f"{task.id}:{window.id}", occurred_at=occurred_at,
-                                  evidence=_evidence(task, appointment, window, **more))
+                                  evidence=_evidence(task, appointment, window, **more),
+                                  clock_suspect=bool(appointment.clock_suspect))
 
 
 def _decide_ended(task: Task, appointment: Appointment, window: AppointmentWindow | None, *, now: datetime,
