@@ -351,9 +351,8 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
     """
     from server.auth import Actor
     from server.extensions import db
-    from server.services import checklists, devices, staff, tasks, vehicles
+    from server.services import checklists, devices, staff, tasks, vehicles, violations
     from server.services import couriers as courier_service
-    from server.models import Violation
     tag = tag or uuid.uuid4().hex[:6]
     needed, last_minute = plan(ops_per_courier)
     days = max(0, int(last_minute // 1440)) + 1
@@ -384,12 +383,12 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
             for task in created:
                 task.created_at = start - timedelta(minutes=30)
             # The violations the days' appeals name, recorded the evening before each (as a failed check would).
-            appealed = [Violation(courier_id=courier.id, code="conduct_item_failed", severity="minor", source="checklist",
-                                  evidence={"item": "id_badge", "bench": tag}, status="open", clock_suspect=False,
-                                  occurred_at=start + timedelta(days=day - 1, hours=10),
-                                  dedupe_key=f"conduct_item_failed:bench:{tag}:{c}:{day}") for day in range(days)]
-            db.session.add_all(appealed)
+            for day in range(days):
+                violations.record_auto(courier_id=courier.id, code="conduct_item_failed", source="checklist",
+                                       key=f"bench:{tag}:{c}:{day}", occurred_at=start + timedelta(days=day - 1, hours=10),
+                                       evidence={"item": "id_badge", "bench": tag}, severity="minor")
             db.session.commit()
+            appealed = violations.for_courier(courier_id=courier.id, limit=days)["items"][::-1]
             # The versions as stored: each UPDATE set its object's (the session keeps objects after commit).
             versions = {t.id: t.version for t in created}
             out.append(Provisioned(courier.id, device.id, device_token, list(versions), versions, vehicle_id=van.id,
