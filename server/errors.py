@@ -47,6 +47,9 @@ class DomainError(Exception):
         self.fields = fields
         self.headers = headers or {}
         self.extra = extra or {}
+        clash = set(self.extra) & _PROBLEM_MEMBERS
+        if clash:  # a refusal's facts never overwrite problem+json's own members (RFC 9457)
+            raise ValueError(f"extra members {sorted(clash)} would overwrite the problem's own")
 
 
 class NotFound(DomainError):
@@ -163,6 +166,9 @@ def _flatten(messages, prefix: str = "") -> dict:
     elif isinstance(messages, list):
         flat[prefix or "_schema"] = messages
     return flat
+
+
+_PROBLEM_MEMBERS = frozenset({"type", "title", "status", "detail", "instance", "code", "fields"})
 
 
 def problem_response(status: int, code: str, title: str, detail: str,

@@ -178,7 +178,7 @@ def _step(claim: Claim, actor: Actor, kind: str, status: str, *, allowed_from: t
     """Take a step: 409 from the wrong status; the entry dated now, late past the due time; the next one due."""
     if claim.status not in allowed_from:
         raise Conflict(f"A claim {claim.status} cannot be {status}.", code="claim_wrong_status",
-                       extra={"status": claim.status})
+                       extra={"claim_status": claim.status})
     now = utcnow()
     late = claim.due_at is not None and now > claim.due_at
     entry = ClaimEntry(kind=kind, at=now, actor_kind=actor.kind, actor_id=actor.id, amount=amount,
@@ -286,7 +286,7 @@ def correct(*, actor: Actor, claim_id: int, entry_id: int, amount: int, reason: 
     target = _chain_kind(claim, entry)
     if target == "assessed" and claim.status not in ("assessed", "approved"):
         raise Conflict(f"The assessment of a claim {claim.status} is not corrected; correct the payment.",
-                       code="claim_wrong_status", extra={"status": claim.status})
+                       code="claim_wrong_status", extra={"claim_status": claim.status})
     before = snapshot(claim)
     claim.entries.append(ClaimEntry(kind="correction", at=utcnow(), actor_kind=actor.kind, actor_id=actor.id,
                                     amount=amount, corrects_id=entry.id,

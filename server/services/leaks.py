@@ -129,7 +129,7 @@ def update(*, actor: Actor, incident_id: int, **changes) -> LeakIncident:
     incident = get(incident_id=incident_id, for_update=True)
     if incident.status == "dismissed":
         raise Conflict("A dismissed incident is not corrected.", code="leak_wrong_status",
-                       extra={"status": incident.status})
+                       extra={"incident_status": incident.status})
     before = snapshot(incident)
     merged = {"occurred_at": incident.occurred_at, "discovered_at": incident.discovered_at, **changes}
     _check_times(occurred_at=merged["occurred_at"], discovered_at=merged["discovered_at"], now=utcnow())
@@ -156,7 +156,7 @@ def notify(*, actor: Actor, incident_id: int, audience: str, notified_at: dateti
     incident = get(incident_id=incident_id, for_update=True)
     if incident.status == "dismissed":
         raise Conflict("A dismissed incident is not a leak: nobody is told of it.", code="leak_wrong_status",
-                       extra={"status": incident.status})
+                       extra={"incident_status": incident.status})
     if notified_at > utcnow():
         raise ValidationFailed("notified_at is in the future.", fields={"notified_at": ["Must not be in the future."]})
     if notified_at < incident.discovered_at:
@@ -176,7 +176,7 @@ def _decide(actor: Actor, incident_id: int, status: str, note: str | None) -> Le
     incident = get(incident_id=incident_id, for_update=True)
     if incident.status not in LEAK_UNDECIDED:
         raise Conflict(f"A {incident.status} incident cannot be {status}.", code="leak_wrong_status",
-                       extra={"status": incident.status})
+                       extra={"incident_status": incident.status})
     before = snapshot(incident)
     incident.status, incident.decided_at, incident.decision_note = status, utcnow(), note
     incident.decided_by = actor.id if actor.kind == "staff" else None
@@ -204,7 +204,7 @@ def resolve(*, actor: Actor, incident_id: int, resolution: str, resolved_at: dat
     incident = get(incident_id=incident_id, for_update=True)
     if incident.status != "confirmed":
         raise Conflict(f"A {incident.status} incident cannot be resolved: confirm it first.",
-                       code="leak_wrong_status", extra={"status": incident.status})
+                       code="leak_wrong_status", extra={"incident_status": incident.status})
     now = utcnow()
     resolved_at = resolved_at or now
     if resolved_at > now:

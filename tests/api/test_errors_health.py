@@ -136,3 +136,16 @@ def test_a_refusal_over_http_keeps_only_what_it_keeps(app, make, caplog, keep_fa
     stored = db.session.get(Task, task_id)
     assert stored.gift_description is None and stored.needs_review is (not keep_fails)
     assert ("could not keep" in caplog.text) is keep_fails
+
+
+def test_a_refusal_s_facts_cannot_overwrite_the_problem_s_own_members():
+    """A claim's or an incident's status beside the problem's: `status` is the HTTP status (RFC 9457), so a
+    refusal that would put an entity's status there is a programming error, caught where it is raised."""
+    import pytest
+
+    from server.errors import Conflict
+
+    for member in ("status", "code", "title", "detail", "type", "fields", "instance"):
+        with pytest.raises(ValueError, match=member):
+            Conflict("wrong status", code="x_wrong_status", extra={member: "confirmed"})
+    assert Conflict("wrong status", extra={"claim_status": "paid"}).extra == {"claim_status": "paid"}

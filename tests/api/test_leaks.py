@@ -58,13 +58,13 @@ def test_the_office_reports_quality_decides_tells_and_resolves(client, make):
 
     # Resolving before confirming is the wrong step.
     early = client.post(f"{path}/resolve", json={"resolution": "Lists shredded."}, headers=quality)
-    assert early.status_code == 409 and early.json["code"] == "leak_wrong_status" and early.json["status"] == "open"
+    assert early.status_code == 409 and early.json["code"] == "leak_wrong_status" and early.json["incident_status"] == "open"
 
     confirmed = client.post(f"{path}/confirm", json={"note": "The list was found by a passenger."}, headers=quality)
     assert confirmed.status_code == 200 and confirmed.json["status"] == "confirmed"
     assert confirmed.json["decided_by"] and confirmed.json["decision_note"] == "The list was found by a passenger."
     again = client.post(f"{path}/confirm", json={}, headers=quality)
-    assert again.status_code == 409 and again.json["status"] == "confirmed"
+    assert again.status_code == 409 and again.json["incident_status"] == "confirmed"
 
     told = [("management", _now() - timedelta(hours=1), "email"), ("customers", _now() - timedelta(minutes=30), "sms"),
             ("regulator", _now() - timedelta(minutes=10), "portal")]

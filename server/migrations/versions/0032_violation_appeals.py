@@ -1,7 +1,7 @@
 """violation appeals, inspections (spot checks, mystery shoppers), grade overrides; violations' status and clock
 
 Revision ID: 0032_violation_appeals
-Revises: 0033_training
+Revises: 0031_complaint_ownership
 Create Date: 2026-12-07 14:00:00
 
 Violations recorded before this revision are `open` (standing, never appealed nor
@@ -22,7 +22,7 @@ from server.checklist_defaults import INSPECTION_TEMPLATE_0032
 
 # revision identifiers, used by Alembic.
 revision = '0032_violation_appeals'
-down_revision = '0033_training'
+down_revision = '0031_complaint_ownership'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Training (issue 23): courses, sessions, attendance and results
 
 Revision ID: 0033_training
-Revises: 0034_leak_incidents
+Revises: 0032_violation_appeals
 Create Date: 2026-12-07 13:40:00
 
 No course exists after this revision: the shift gate's pre-job requirement
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0033_training'
-down_revision = '0034_leak_incidents'
+down_revision = '0032_violation_appeals'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Information-leak incidents (信息泄露事件): the register, notifications, link uses and export notes
 
 Revision ID: 0034_leak_incidents
-Revises: 0030_claims
+Revises: 0033_training
 Create Date: 2026-12-07 13:23:06
 
 Link uses keep a keyed hash of the client address, never the address
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0034_leak_incidents'
-down_revision = '0031_complaint_ownership'
+down_revision = '0033_training'
 branch_labels = None
 depends_on = None
 
