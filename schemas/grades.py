@@ -29,6 +29,8 @@ class GradeReasonOut(Schema):
     by = fields.String(allow_none=True, metadata={
         "description": "override, override_lifted, violation_voided: the staff member (null: a rule)"})
     until = fields.String(metadata={"description": "override: when it ends"})
+    rules_grade = fields.String(metadata={"enum": list(GRADES),
+                                          "description": "override: the grade the rules gave when it was set"})
     override_id = fields.Integer(metadata={"description": "override, override_lifted, override_ended"})
     violation_id = fields.Integer(metadata={"description": "violation_voided"})
     appeal_id = fields.String(metadata={"description": "violation_voided: the appeal that voided it"})
@@ -36,13 +38,16 @@ class GradeReasonOut(Schema):
     window_id = fields.Integer(metadata={"description": "violation_voided: the window dispatch's review found kept"})
 
 
-def why(reasons: list[dict]) -> str:
-    """A history row's reasons as one line a person reads: what staff did first, then what the rules counted."""
+def why(reasons: list[dict], score: int | None = None) -> str:
+    """A history row's reasons as one line a person reads: what staff did first, then what the rules counted
+    (under an override, marked as the rules' alone: their grade and score, which the override set aside)."""
     words = []
     for r in reasons:
         code = r.get("code")
         if code == "override":
-            words.append(f"override to {r.get('grade')} by {r.get('by')} until {r.get('until')}: {r.get('reason')}")
+            rules = ", ".join(str(part) for part in (r.get("rules_grade"), score) if part is not None)
+            words.append(f"override to {r.get('grade')} by {r.get('by')} until {r.get('until')}: {r.get('reason')}"
+                         f" — rules alone: {rules or 'not recorded'}")
         elif code == "override_lifted":
             words.append(f"override to {r.get('grade')} lifted by {r.get('by')}: {r.get('reason')}")
         elif code == "override_ended":
@@ -129,8 +134,9 @@ class GradeChangeOut(Schema):
     window_to = fields.AwareDateTime()
     computed_at = fields.AwareDateTime()
     computed_by = fields.String(allow_none=True, metadata={"description": "The staff member; null for the job"})
-    why = fields.Function(lambda change: why(change.reasons), metadata={
-        "description": "The reasons in words: what staff did (override, void), then what the rules counted"})
+    why = fields.Function(lambda change: why(change.reasons, change.score), metadata={
+        "description": "The reasons in words: what staff did (override, void), then what the rules counted (under "
+                       "an override: 'rules alone', the rules' grade and score it set aside)"})
 
 
 class GradeChangePage(PageOut):

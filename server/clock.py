@@ -29,6 +29,11 @@ def local_date(at: datetime) -> date:
     return at.astimezone(local_zone()).date()
 
 
+def local_minute(at: datetime) -> str:
+    """An instant as a person at the depot reads it: "2026-12-07 22:54 (depot time)"."""
+    return f"{at.astimezone(local_zone()):%Y-%m-%d %H:%M} (depot time)"
+
+
 def filed_at(device_time: datetime | None, received_at: datetime) -> datetime:
     """When a field fact is filed (the day a payment or an exception counts on): its device time, never after the
     server received it. A device clock ahead of the server's is wrong, and would file the fact under a day not yet

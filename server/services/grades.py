@@ -248,7 +248,7 @@ def override(*, actor: Actor, courier_id: str, grade: str, reason: str, until: d
         audit(actor, "grade.override_replaced", previous, before)
     evaluation = _evaluate_many([courier.id], now)[courier.id]
     cause = {"code": "override", "grade": grade, "reason": reason, "by": actor.id, "until": until.isoformat(),
-             "override_id": row.id, "points": 0}
+             "override_id": row.id, "rules_grade": evaluation["grade"], "points": 0}
     held = {**evaluation, "grade": grade, "reasons": [cause] + evaluation["reasons"]}
     _store(courier, held, by=actor.id, always=True)
     events.emit("grade.overridden", courier.id, {

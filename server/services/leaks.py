@@ -170,12 +170,17 @@ def notify(*, actor: Actor, incident_id: int, audience: str, notified_at: dateti
     return incident
 
 
+def _an(word: str) -> str:
+    """The word with its indefinite article, capitalised to open a sentence: "An open", "A confirmed"."""
+    return f"{'An' if word[0] in 'aeiou' else 'A'} {word}"
+
+
 def _decide(actor: Actor, incident_id: int, status: str, note: str | None) -> LeakIncident:
     """Confirm or dismiss an incident awaiting a decision; audited, its event emitted. Commits."""
     _decider(actor)
     incident = get(incident_id=incident_id, for_update=True)
     if incident.status not in LEAK_UNDECIDED:
-        raise Conflict(f"A {incident.status} incident cannot be {status}.", code="leak_wrong_status",
+        raise Conflict(f"{_an(incident.status)} incident cannot be {status}.", code="leak_wrong_status",
                        extra={"incident_status": incident.status})
     before = snapshot(incident)
     incident.status, incident.decided_at, incident.decision_note = status, utcnow(), note
@@ -203,7 +208,7 @@ def resolve(*, actor: Actor, incident_id: int, resolution: str, resolved_at: dat
     _decider(actor)
     incident = get(incident_id=incident_id, for_update=True)
     if incident.status != "confirmed":
-        raise Conflict(f"A {incident.status} incident cannot be resolved: confirm it first.",
+        raise Conflict(f"{_an(incident.status)} incident cannot be resolved: confirm it first.",
                        code="leak_wrong_status", extra={"incident_status": incident.status})
     now = utcnow()
     resolved_at = resolved_at or now

@@ -28,7 +28,7 @@ from sqlalchemy.orm import selectinload
 
 from schemas.training import CSV_COLUMNS, MAX_IMPORT_ROWS, REQUIRED_COLUMNS, AttendanceRowIn
 from server.auth import Actor
-from server.clock import local_zone, utcnow
+from server.clock import local_minute, local_zone, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed, fields_from_messages
 from server.extensions import db
 from server.models import Courier, GradeChange, TrainingAttendance, TrainingCourse, TrainingSession
@@ -171,7 +171,7 @@ def _record(actor: Actor, session: TrainingSession, row: dict, created: list) ->
 def _check_session_held(session: TrainingSession, field: str = "held_at") -> None:
     """Results are recorded once the session has been held."""
     if session.held_at > utcnow():
-        raise RuleViolation(f"Session {session.id} is at {session.held_at.isoformat()}: record results once it is "
+        raise RuleViolation(f"Session {session.id} is at {local_minute(session.held_at)}: record results once it is "
                             "held.", code="session_not_held", fields={field: ["In the future."]})
 
 
@@ -398,7 +398,7 @@ def check_shift(*, courier_id: str, at: datetime) -> None:
             for m in pre_job))
     fields = {"pre_job": [m["course_code"] for m in pre_job]} if pre_job else {}
     if retraining:
-        since = f" since {retraining['since'].isoformat()}" if retraining["since"] else ""
+        since = f" since {local_minute(retraining['since'])}" if retraining["since"] else ""
         which = (f"{retraining['course_code']} ({retraining['course_name'] or 'no such course'})"
                  if retraining["course_code"] else
                  ("any periodic course: " + ", ".join(retraining["courses"])) if retraining["courses"]

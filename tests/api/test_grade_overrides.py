@@ -47,9 +47,10 @@ def test_an_override_holds_against_the_job_and_its_history_says_why(app, client,
     assert (change.from_grade, change.to_grade, change.computed_by) == ("A", "C", staff_id)
     assert change.reasons[0] == {"code": "override", "grade": "C", "reason": "caught charging for stairs on camera",
                                  "by": staff_id, "until": until.isoformat(), "override_id": body["override"]["id"],
-                                 "points": 0}
+                                 "rules_grade": "A", "points": 0}
     [shown] = _history(client, make, courier)
-    assert shown["why"].startswith(f"override to C by {staff_id} until {until.isoformat()}: caught charging")
+    assert shown["why"] == (f"override to C by {staff_id} until {until.isoformat()}: caught charging for stairs on "
+                            "camera — rules alone: A, 100")
     assert jobs.run("grades") == {"couriers": 1, "changed": 0, "overridden": 1}
     db.session.expire_all()
     assert db.session.get(Courier, courier["id"]).grade == "C"
@@ -130,3 +131,25 @@ def test_who_may_override_and_bad_input(client, make):
     assert past.status_code == 422 and set(past.json["fields"]) == {"until"}
     assert _override(client, make, {"id": "c-nobody"}, grade="C", reason="x").status_code == 404
     assert db.session.query(GradeChange).count() == 0
+
+
+def test_under_an_override_the_history_marks_the_rules_part(client, make):
+    """An upheld complaint (a major violation, 8 points: 92, A) and an override to C: the row's why says the
+    override, then what the rules alone gave (A, 92) and counted."""
+    courier = make.courier()
+    headers = make.headers("quality")
+    complaint = client.post("/api/v1/dispatch/complaints", json={
+        "courier_id": courier["id"], "channel": "phone", "category": "impolite", "text": "Rude at the door."},
+        headers=headers).json
+    client.post(f"/api/v1/dispatch/complaints/{complaint['id']}/respond", json={"text": "Called back."},
+                headers=headers)
+    resolved = client.post(f"/api/v1/dispatch/complaints/{complaint['id']}/resolve",
+                           json={"outcome": "upheld", "note": "Confirmed."}, headers=headers)
+    assert resolved.status_code == 200, resolved.json
+    [violation] = client.get(f"/api/v1/dispatch/couriers/{courier['id']}/violations", headers=headers).json["items"]
+    assert violation["severity"] == "major"
+    body = _override(client, make, courier, grade="C", reason="second warning").json
+    assert (body["grade"], body["score"], body["recorded_grade"]) == ("A", 92, "C")
+    newest = _history(client, make, courier)[0]
+    assert newest["why"] == (f"override to C by {body['override']['created_by']} until {body['override']['until']}: "
+                             f"second warning — rules alone: A, 92; 1 x {violation['code']} (major): -8")

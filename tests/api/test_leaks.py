@@ -59,6 +59,7 @@ def test_the_office_reports_quality_decides_tells_and_resolves(client, make):
     # Resolving before confirming is the wrong step.
     early = client.post(f"{path}/resolve", json={"resolution": "Lists shredded."}, headers=quality)
     assert early.status_code == 409 and early.json["code"] == "leak_wrong_status" and early.json["incident_status"] == "open"
+    assert early.json["detail"] == "An open incident cannot be resolved: confirm it first."
 
     confirmed = client.post(f"{path}/confirm", json={"note": "The list was found by a passenger."}, headers=quality)
     assert confirmed.status_code == 200 and confirmed.json["status"] == "confirmed"
@@ -105,6 +106,7 @@ def test_a_dismissed_report_is_final_and_nobody_is_told(client, make):
                                                  "notified_at": _iso(_now())})):
         answer = client.post(url, json=body, headers=quality)
         assert answer.status_code == 409 and answer.json["code"] == "leak_wrong_status", url
+        assert answer.json["detail"].startswith("A dismissed incident "), answer.json["detail"]
     assert client.patch(path, json={"people_affected": 1}, headers=quality).status_code == 409
     assert _event_types(str(incident["id"])) == ["leak.opened", "leak.dismissed"]
 

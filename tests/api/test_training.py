@@ -1,6 +1,7 @@
 """Training courses, sessions and attendance through the API: roles, bad input named, duplicates, corrections
 audited, the CSV import (all or nothing, rows and columns named), a courier's training record."""
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -103,7 +104,7 @@ def test_a_course_is_retired_and_renamed_audited(make, client):
     assert update["before"]["active"] is True and update["after"]["active"] is False
 
 
-def test_sessions_are_held_in_the_past_or_planned_within_limits(make, client):
+def test_sessions_are_held_in_the_past_or_planned_within_limits(app, make, client):
     """A session is at most FIELDOPS_TRAINING_AHEAD_DAYS ahead; a course is held once at a time; results wait for
     the session."""
     pj = course(make)
@@ -123,6 +124,8 @@ def test_sessions_are_held_in_the_past_or_planned_within_limits(make, client):
     assert twice.status_code == 409 and twice.json["code"] == "session_exists"
     early = attend(make, planned["id"], passed(make.courier()), expect=422)
     assert early["code"] == "session_not_held"
+    depot = datetime.fromisoformat(planned["held_at"]).astimezone(ZoneInfo(app.config["TIMEZONE"]))
+    assert f"is at {depot:%Y-%m-%d %H:%M} (depot time)" in early["detail"], early["detail"]
 
 
 def test_attendance_posted_twice_counts_once_and_a_correction_is_audited(make, client):

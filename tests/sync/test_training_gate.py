@@ -2,6 +2,7 @@
 told to the handheld; a C grade blocks shifts until a retraining session is passed."""
 import json
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -137,6 +138,10 @@ def test_a_c_grade_blocks_shifts_until_a_retraining_session_held_since_is_passed
     assert [r["status"] for r in refused] == ["applied", "applied", "rejected"]
     assert refused[2]["code"] == "training_required" and "grade C requires retraining" in refused[2]["detail"]
     assert "PR-1" in refused[2]["detail"] and refused[2]["fields"] == {"retraining": ["PR-1"]}
+    became = client.get(f"/api/v1/dispatch/couriers/{courier['id']}/grade/history",
+                        headers=make.headers("dispatcher")).json["items"][0]["computed_at"]
+    depot = datetime.fromisoformat(became).astimezone(ZoneInfo(app.config["TIMEZONE"]))
+    assert f"since {depot:%Y-%m-%d %H:%M} (depot time)" in refused[2]["detail"], refused[2]["detail"]
     record = client.get(f"/api/v1/dispatch/couriers/{courier['id']}/training", headers=make.headers("dispatcher")).json
     assert record["may_start_shift"] is False and [d["reason"] for d in record["due"]] == ["retraining"]
     refresher = client.get("/api/v1/quality/training/courses", headers=make.headers("quality")).json["items"][0]
