@@ -50,6 +50,14 @@ class CourseOut(Schema):
     created_at = fields.AwareDateTime()
 
 
+class CourseSavedOut(CourseOut):
+    """A course as created or changed, with the couriers it keeps from starting a shift."""
+
+    couriers_blocked = fields.Integer(metadata={
+        "description": "Active couriers without a valid pass of this course, refused shift.start (training_required) "
+                       "until they pass it; 0 unless an active pre-job course"})
+
+
 class CourseQuery(Schema):
     """Filters for the course list."""
 

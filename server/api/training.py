@@ -5,7 +5,7 @@ from flask_smorest import Blueprint
 
 from schemas.imports import read_csv_upload
 from schemas.training import (CSV_IMPORT_DESCRIPTION, AttendanceBatchIn, CourierTrainingOut, CourseIn, CourseOut,
-                              CoursePage, CoursePatch, CourseQuery, ImportOut, SessionIn, SessionOut, SessionPage,
+                              CoursePage, CoursePatch, CourseQuery, CourseSavedOut, ImportOut, SessionIn, SessionOut, SessionPage,
                               SessionQuery)
 from server.auth import current_actor, require
 from server.requests import body_limit
@@ -22,7 +22,7 @@ class Courses(MethodView):
 
     @require(*RECORDERS)
     @blp.arguments(CourseIn)
-    @blp.response(201, CourseOut)
+    @blp.response(201, CourseSavedOut)
     def post(self, data):
         """Create a course: pre-job or periodic, with how long a pass is valid."""
         return training.create_course(actor=current_actor(), **data)
@@ -47,7 +47,7 @@ class CourseById(MethodView):
 
     @require(*RECORDERS)
     @blp.arguments(CoursePatch)
-    @blp.response(200, CourseOut)
+    @blp.response(200, CourseSavedOut)
     def patch(self, changes, course_id):
         """Rename, retire or reactivate a course, or change the validity of passes recorded from now on."""
         return training.update_course(actor=current_actor(), course_id=course_id, changes=changes)

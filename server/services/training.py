@@ -18,11 +18,12 @@ import calendar
 import csv
 import io
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -52,9 +53,34 @@ def add_months(at: datetime, months: int) -> datetime:
 
 # --- courses -------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class SavedCourse:
+    """A course as created or changed, with how many couriers it now keeps from starting a shift."""
+
+    course: TrainingCourse
+    couriers_blocked: int
+
+    def __getattr__(self, name):
+        """The course's own attributes (id, code, ...)."""
+        return getattr(self.course, name)
+
+
+def couriers_blocked(*, course: TrainingCourse, at: datetime) -> int:
+    """Active couriers without a valid pass of the course at `at`, whom it keeps from shift.start (0 unless it is an
+    active pre-job course: a periodic course blocks only as a grade's retraining, which it does not decide)."""
+    if course.kind != "pre_job" or not course.active:
+        return 0
+    valid_pass = (select(TrainingAttendance.id)
+                  .join(TrainingSession, TrainingSession.id == TrainingAttendance.session_id)
+                  .where(TrainingAttendance.courier_id == Courier.id, TrainingAttendance.passed.is_(True),
+                         TrainingSession.course_id == course.id, TrainingSession.held_at <= at,
+                         or_(TrainingAttendance.valid_until.is_(None), TrainingAttendance.valid_until > at)))
+    return db.session.scalar(select(func.count(Courier.id)).where(Courier.active.is_(True), ~valid_pass.exists()))
+
+
 def create_course(*, actor: Actor, code: str, name: str, kind: str, validity_months: int | None,
-                  active: bool = True) -> TrainingCourse:
-    """A new course; its code is unique (409 course_exists)."""
+                  active: bool = True) -> SavedCourse:
+    """A new course; its code is unique (409 course_exists). The answer counts the couriers it blocks at once."""
     if db.session.scalar(select(TrainingCourse.id).where(TrainingCourse.code == code)) is not None:
         raise Conflict(f"A course {code} exists.", code="course_exists", fields={"code": ["Already used."]})
     course = TrainingCourse(code=code, name=name, kind=kind, validity_months=validity_months, active=active,
@@ -62,7 +88,7 @@ def create_course(*, actor: Actor, code: str, name: str, kind: str, validity_mon
     db.session.add(course)
     audit(actor, "training_course.create", course, None)
     db.session.commit()
-    return course
+    return SavedCourse(course, couriers_blocked(course=course, at=utcnow()))
 
 
 def get_course(*, course_id: int) -> TrainingCourse:
@@ -73,8 +99,9 @@ def get_course(*, course_id: int) -> TrainingCourse:
     return course
 
 
-def update_course(*, actor: Actor, course_id: int, changes: dict) -> TrainingCourse:
-    """Rename, retire or reactivate a course, or change its validity for passes recorded from now on."""
+def update_course(*, actor: Actor, course_id: int, changes: dict) -> SavedCourse:
+    """Rename, retire or reactivate a course, or change its validity for passes recorded from now on; the answer
+    counts the couriers it blocks now."""
     course = get_course(course_id=course_id)
     if course.kind == "periodic" and "validity_months" in changes and changes["validity_months"] is None:
         raise ValidationFailed("A periodic course's pass expires.", fields={"validity_months": ["Must be given."]})
@@ -83,7 +110,7 @@ def update_course(*, actor: Actor, course_id: int, changes: dict) -> TrainingCou
         setattr(course, key, value)
     audit(actor, "training_course.update", course, before)
     db.session.commit()
-    return course
+    return SavedCourse(course, couriers_blocked(course=course, at=utcnow()))
 
 
 def list_courses(*, kind: str | None = None, active: bool | None = None) -> dict:

@@ -275,3 +275,28 @@ def test_grade_consequences_are_checked_at_start_up(monkeypatch, value, error):
     assert Config().GRADE_CONSEQUENCES == {"A": {}, "B": {"retraining_required": True, "bonus": "none"}, "C": {}}
     monkeypatch.delenv("FIELDOPS_GRADE_CONSEQUENCES")
     assert Config().GRADE_CONSEQUENCES["C"] == {"retraining_required": True}
+
+
+def test_a_course_s_answer_counts_the_couriers_it_keeps_from_a_shift(make, client):
+    """couriers_blocked: active couriers without a valid pass of an active pre-job course, on creating and on
+    activating it; the same couriers the training record says may not start a shift. A retired or periodic course
+    blocks nobody; an off-the-road courier is not counted; a lapsed pass does not count."""
+    headers = make.headers("quality")
+    holder, failed, newcomer, lapsed, gone = (make.courier() for _ in range(5))
+    assert client.post(f"/api/v1/dispatch/couriers/{gone['id']}/deactivate",
+                       headers=make.headers("dispatcher")).status_code == 200
+    road = course(make, "PJ-ROAD", validity=1, active=False)
+    assert road["couriers_blocked"] == 0
+    held = session(make, road["id"], _now() - timedelta(days=1))
+    attend(make, held["id"], passed(holder), {"courier_id": failed["id"], "attended": True, "passed": False})
+    attend(make, session(make, road["id"], _now() - timedelta(days=40))["id"], passed(lapsed))  # valid a month
+    assert client.patch(f"{BASE}/courses/{road['id']}", json={"name": "Road safety"},
+                        headers=headers).json["couriers_blocked"] == 0  # still retired
+    activated = client.patch(f"{BASE}/courses/{road['id']}", json={"active": True}, headers=headers)
+    assert activated.status_code == 200 and activated.json["couriers_blocked"] == 3
+    blocked = {c["id"] for c in (holder, failed, newcomer, lapsed) if not client.get(
+        f"/api/v1/dispatch/couriers/{c['id']}/training", headers=headers).json["may_start_shift"]}
+    assert blocked == {failed["id"], newcomer["id"], lapsed["id"]}
+    assert course(make, "PR-1", kind="periodic", validity=12)["couriers_blocked"] == 0
+    # A second pre-job course, created active: every active courier lacks it.
+    assert course(make, "PJ-FIRE")["couriers_blocked"] == 4
