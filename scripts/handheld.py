@@ -6,11 +6,13 @@ The day begins with `check conduct.pre_shift`, `check vehicle.pre_trip` and
 inspect, pay, sign, refuse, alternate, pickup queue the pod.* and pickup.collect
 ops (amounts in fen); a task's handover PIN and the open shift are checked here,
 offline, before anything is queued. `scan TASK PARCEL_NO EVENT` queues a parcel's scan
-(`show` lists each task's parcels by number, with their pieces).
+(`show` lists each task's parcels by number, with their pieces). `appeal VIOLATION_ID "REASON"`
+queues an appeal of one of your violations (`show` lists them under your courier record, with
+their status and their appeal's).
 
 Exit status: 0 done; 1 the server refused (its problem's title, detail and code
 are printed on one line), the store is not enrolled, a PIN is refused or the
-task is not on this handheld, or no shift is open for a handover; 2 the server cannot be reached (or the command line is wrong).
+task (or violation) is not on this handheld, or no shift is open for a handover; 2 the server cannot be reached (or the command line is wrong).
 """
 import argparse
 import json
@@ -24,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from schemas.grades import why  # noqa: E402 - the grade's reasons in words, as the office reads them
 from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, CHECKLIST_KINDS,  # noqa: E402 - plain tuples
                            ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, SCAN_EVENTS, VERIFY_METHODS)
 from sync.client import (Handheld, HttpTransport, PinRefused, Reply, ShiftRequired, SyncFailed,  # noqa: E402
@@ -268,6 +271,10 @@ def main(argv=None, transport: Transport | None = None) -> int:
     shift = sub.add_parser("shift", help="queue shift.start or shift.end on this handheld's van")
     shift.add_argument("kind", choices=("start", "end"))
     shift.add_argument("odometer", type=int)
+    appeal = sub.add_parser("appeal", help="queue an appeal of one of your violations (`show` lists them, by id)")
+    appeal.add_argument("violation_id", type=int)
+    appeal.add_argument("reason", help="why the violation is wrong, in your words")
+    appeal.add_argument("--photo", action="append", default=[], help="JPEG/PNG file of the evidence")
     _handover_commands(sub)
     sub.add_parser("sync", help="push the queue, pull changes")
     sub.add_parser("show", help="print the local queue and store")
@@ -327,6 +334,10 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
         print(f"queued seq {_check(args, handheld)}")
     elif args.command == "shift":
         print(f"queued seq {handheld.shift(args.kind, _held_van(handheld)['id'], args.odometer)}")
+    elif args.command == "appeal":
+        seq, appeal_id = handheld.appeal(_held_violation(handheld, args.violation_id)["id"], args.reason,
+                                         photos=_photos(args.photo))
+        print(f"queued seq {seq} (appeal {appeal_id})")
     elif args.command in HANDOVER:
         print(f"queued seq {HANDOVER[args.command](args, handheld)}")
     elif args.command == "sync":
@@ -339,8 +350,10 @@ def _run(args, handheld: Handheld, seen: CliTransport) -> int:
         print(json.dumps({
             "device_id": handheld.device_id, "pending": handheld.pending(),
             "results": handheld.results(), "checksum": handheld.checksum(),
-            "entities": {f"{e}:{i}": {"version": v["version"], "status": v["data"].get("status"),
-                                      **(_task_facts(v["data"]) if e == "task" else {})}
+            "entities": {f"{e}:{i}": {"version": v["version"],
+                                      **({"status": v["data"]["status"]} if "status" in v["data"] else {}),
+                                      **(_task_facts(v["data"]) if e == "task" else
+                                         _courier_facts(v["data"]) if e == "courier" else {})}
                          for (e, i), v in sorted(entities.items())}}, indent=2, default=str))
     return 0
 
@@ -355,6 +368,29 @@ def _task_facts(data: dict) -> dict:
             "amount_due": data.get("amount_due"),
             "pin_required": data.get("pin_required"), "gift_description": data.get("gift_description"),
             "receipt": (data.get("handover") or {}).get("receipt")}
+
+
+def _courier_facts(data: dict) -> dict:
+    """What `show` tells of the courier's own record: the grade, its score and reasons in short, and each violation
+    (its id is what `appeal` names) with its status and its appeal's."""
+    return {"grade": data.get("grade"), "grade_score": data.get("grade_score"),
+            "grade_why": why(data.get("grade_reasons") or [], data.get("grade_score")),
+            "violations": [{"id": v["id"], "code": v["code"], "severity": v.get("severity"),
+                            "occurred_at": v.get("occurred_at"), "status": v["status"],
+                            "appeal": (v.get("appeal") or {}).get("status")}
+                           for v in data.get("violations") or ()]}
+
+
+def _held_violation(handheld: Handheld, violation_id: int) -> dict:
+    """One of the courier's violations as last pulled (the record lists their 20 newest)."""
+    record = next((e["data"] for (entity, _), e in handheld.entities().items() if entity == "courier"), None)
+    if record is None:
+        raise NotOnHandheld("your record is not on this handheld: run 'handheld.py sync' first")
+    violation = next((v for v in record.get("violations") or () if v["id"] == violation_id), None)
+    if violation is None:
+        raise NotOnHandheld(f"violation {violation_id} is not on your record here: 'handheld.py show' lists yours "
+                            "(run 'handheld.py sync' first for a new one)")
+    return violation
 
 
 def _verify(args, handheld: Handheld) -> int:

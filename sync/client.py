@@ -323,6 +323,16 @@ class Handheld:
         return self.queue("checklist.submit", submission_id, payload, blobs=blobs,
                           entity="checklist_submission"), submission_id
 
+    def appeal(self, violation_id: int, reason: str, *, photos: list[bytes] = ()) -> tuple[int, str]:
+        """Queue violation.appeal of one of the courier's violations: a create op named by a fresh UUID.
+
+        Returns (seq, appeal id); the courier record shows the appeal once the server took it.
+        """
+        appeal_id = str(uuid.uuid4())
+        shas = [self.add_blob(photo) for photo in photos]
+        payload = {"violation_id": violation_id, "reason": reason, "photos": shas}
+        return self.queue("violation.appeal", appeal_id, payload, blobs=shas, entity="violation_appeal"), appeal_id
+
     def shift(self, kind: str, vehicle_id: str, odometer: int) -> int:
         """Queue shift.start or shift.end (kind "start" or "end") on the van, at the version held."""
         return self.queue(f"shift.{kind}", vehicle_id, {"odometer": odometer}, entity="vehicle")

@@ -281,7 +281,7 @@ def test_refuse_alternate_and_pickup(app, make, tmp_path, capsys):
     assert _cli(app, store, "sync") == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["pushed"], summary["applied"], summary["rejected"]) == (4, 4, 0), summary
-    statuses = {key: e["status"] for key, e in json.loads(_show(app, store, capsys))["entities"].items()}
+    statuses = {key: e.get("status") for key, e in json.loads(_show(app, store, capsys))["entities"].items()}
     assert (statuses[f"task:{refused['id']}"], statuses[f"task:{dropped['id']}"],
             statuses[f"task:{pickup['id']}"]) == ("refused", "delivered", "collected")
     # A refusal by the server comes back in the summary with its code.
@@ -372,3 +372,45 @@ def test_sync_and_show_print_each_handovers_receipt(app, make, tmp_path, capsys)
     # Nothing new since: the next sync lists no receipt again.
     assert _cli(app, store, "sync") == 0
     assert json.loads(capsys.readouterr().out)["receipts"] == []
+
+
+def test_show_lists_the_courier_s_violations_and_appeal_queues_violation_appeal(app, make, tmp_path, capsys):
+    """A failed uniform item on the pre-shift check is a violation; `show` gives the courier's grade and each
+    violation's id, code, status and appeal; `appeal ID REASON` queues violation.appeal (a create op), which the
+    server takes: the violation is appealed. An id not on the record is refused offline; a second appeal is
+    the server's appeal_exists, reported by sync (exit 0)."""
+    from server.services import checklists
+
+    checklists.seed_defaults()
+    courier = make.courier()
+    store = tmp_path / "hh.sqlite3"
+    assert _cli(app, store, "enroll", _code(make, courier)) == 0
+    assert _cli(app, store, "sync") == 0
+    assert _cli(app, store, "check", "conduct.pre_shift", "31.23", "121.47", "--fail", "uniform") == 0
+    assert _cli(app, store, "sync") == 0
+    capsys.readouterr()
+    assert _cli(app, store, "show") == 0
+    record = json.loads(capsys.readouterr().out)["entities"][f"courier:{courier['id']}"]
+    [violation] = record["violations"]
+    assert (violation["code"], violation["severity"], violation["status"], violation["appeal"]) == (
+        "conduct_item_failed", "minor", "open", None)
+    assert record["grade"] in ("A", "B", "C") and "grade_why" in record and "status" not in record
+
+    assert _cli(app, store, "appeal", str(violation["id"] + 1000), "not mine") == 1
+    assert f"violation {violation['id'] + 1000} is not on your record" in capsys.readouterr().err
+    assert _cli(app, store, "appeal", str(violation["id"]), "I wore it: the jacket was in the wash") == 0
+    queued = capsys.readouterr().out
+    assert queued.startswith("queued seq 2 (appeal ")
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["pushed"], summary["applied"], summary["rejected"]) == (1, 1, 0), summary
+    assert _cli(app, store, "show") == 0
+    [violation] = json.loads(capsys.readouterr().out)["entities"][f"courier:{courier['id']}"]["violations"]
+    assert (violation["status"], violation["appeal"]) == ("appealed", "open")
+    mine = make.client.get(f"/api/v1/dispatch/couriers/{courier['id']}/violations", headers=make.headers("quality"))
+    assert mine.json["items"][0]["status"] == "appealed"
+
+    assert _cli(app, store, "appeal", str(violation["id"]), "again") == 0
+    assert _cli(app, store, "sync") == 0
+    summary = json.loads(capsys.readouterr().out.split("\n", 1)[1])
+    assert summary["rejected_codes"] == {"appeal_exists": 1}
