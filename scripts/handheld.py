@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from schemas.grades import why  # noqa: E402 - the grade's reasons in words, as the office reads them
+from schemas.grade_words import why  # noqa: E402 - plain Python: the grade's reasons as the office reads them
 from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, CHECKLIST_KINDS,  # noqa: E402 - plain tuples
                            ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, SCAN_EVENTS, VERIFY_METHODS)
 from sync.client import (Handheld, HttpTransport, PinRefused, Reply, ShiftRequired, SyncFailed,  # noqa: E402
