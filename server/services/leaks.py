@@ -47,6 +47,17 @@ def _decider(actor: Actor) -> None:
         raise Forbidden("Only quality staff and admins work leak incidents.", code="leak_step_not_allowed")
 
 
+def _worked(actor: Actor, incident_id: int) -> LeakIncident:
+    """The incident a decider works (locked): never one that names them responsible, whom it would clear (a quality
+    officer's own export dismissed by themselves keeps leak_incidents at 0): another decider works it."""
+    _decider(actor)
+    incident = get(incident_id=incident_id, for_update=True)
+    if actor.kind == "staff" and incident.responsible_staff_id == actor.id:
+        raise Forbidden(f"Leak incident {incident.id} names you responsible: another quality officer or admin "
+                        "works it.", code="leak_own_incident")
+    return incident
+
+
 def _facts(incident: LeakIncident, **more) -> dict:
     """What every leak event says: ids, kinds, counts and times; never a description, note or address."""
     return {"incident_id": incident.id, "status": incident.status, "source": incident.source,
@@ -125,8 +136,7 @@ def get_all(*, status: str | None = None, source: str | None = None, start: date
 def update(*, actor: Actor, incident_id: int, **changes) -> LeakIncident:
     """Correct what the register says (times, data, people, responsibility); a dismissed one stays as decided.
     Commits."""
-    _decider(actor)
-    incident = get(incident_id=incident_id, for_update=True)
+    incident = _worked(actor, incident_id)
     if incident.status == "dismissed":
         raise Conflict("A dismissed incident is not corrected.", code="leak_wrong_status",
                        extra={"incident_status": incident.status})
@@ -152,8 +162,7 @@ def update(*, actor: Actor, incident_id: int, **changes) -> LeakIncident:
 def notify(*, actor: Actor, incident_id: int, audience: str, notified_at: datetime, channel: str,
            note: str | None = None) -> LeakIncident:
     """Record that customers, management, the regulator or the police were told, when and how; each kept. Commits."""
-    _decider(actor)
-    incident = get(incident_id=incident_id, for_update=True)
+    incident = _worked(actor, incident_id)
     if incident.status == "dismissed":
         raise Conflict("A dismissed incident is not a leak: nobody is told of it.", code="leak_wrong_status",
                        extra={"incident_status": incident.status})
@@ -177,8 +186,7 @@ def _an(word: str) -> str:
 
 def _decide(actor: Actor, incident_id: int, status: str, note: str | None) -> LeakIncident:
     """Confirm or dismiss an incident awaiting a decision; audited, its event emitted. Commits."""
-    _decider(actor)
-    incident = get(incident_id=incident_id, for_update=True)
+    incident = _worked(actor, incident_id)
     if incident.status not in LEAK_UNDECIDED:
         raise Conflict(f"{_an(incident.status)} incident cannot be {status}.", code="leak_wrong_status",
                        extra={"incident_status": incident.status})
@@ -205,8 +213,7 @@ def dismiss(*, actor: Actor, incident_id: int, note: str) -> LeakIncident:
 def resolve(*, actor: Actor, incident_id: int, resolution: str, resolved_at: datetime | None = None) -> LeakIncident:
     """A confirmed leak is resolved: when (default now; not in the future, not before its discovery) and how.
     Commits."""
-    _decider(actor)
-    incident = get(incident_id=incident_id, for_update=True)
+    incident = _worked(actor, incident_id)
     if incident.status != "confirmed":
         raise Conflict(f"{_an(incident.status)} incident cannot be resolved: confirm it first.",
                        code="leak_wrong_status", extra={"incident_status": incident.status})

@@ -1,0 +1,57 @@
+"""Attacks on issue 23 from the office's side: who may decide a leak incident that names them."""
+from sqlalchemy import select
+
+from server.extensions import db
+from server.models import AuditEntry, LeakIncident
+from server.services import staff
+
+BASE = "/api/v1/quality/leak-incidents"
+
+
+def _export_past_the_limit(app, client, make, headers: dict) -> dict:
+    """The staff member behind `headers` lists more customer rows than allowed: the incident naming them."""
+    app.config["LEAK_EXPORT_MAX_ROWS"] = 1
+    make.task()
+    make.task()
+    listed = client.get("/api/v1/dispatch/tasks", headers=headers)
+    assert listed.status_code == 200 and len(listed.json["items"]) == 2, listed.json
+    (incident,) = client.get(BASE, query_string={"source": "auto"}, headers=make.headers("admin")).json["items"]
+    return incident
+
+
+def test_a_quality_officer_cannot_dismiss_the_incident_that_names_them(app, client, make):
+    """The quality officer who exported the data is the one the automatic incident names: they neither dismiss it
+    (which would keep leak_incidents at 0), nor confirm, correct, notify or move the responsibility off themselves;
+    another quality officer decides it, audited."""
+    exporter = make.headers("quality")
+    incident = _export_past_the_limit(app, client, make, exporter)
+    url = f"{BASE}/{incident['id']}"
+    for path, body in (("/dismiss", {"note": "Just my usual work."}), ("/confirm", {})):
+        refused = client.post(url + path, json=body, headers=exporter)
+        assert (refused.status_code, refused.json["code"]) == (403, "leak_own_incident"), refused.json
+    moved = client.patch(url, json={"responsible_staff_id": None}, headers=exporter)
+    assert (moved.status_code, moved.json["code"]) == (403, "leak_own_incident")
+    told = client.post(url + "/notifications", json={"audience": "management", "channel": "email",
+                                                     "notified_at": incident["discovered_at"]}, headers=exporter)
+    assert (told.status_code, told.json["code"]) == (403, "leak_own_incident")
+    assert db.session.get(LeakIncident, incident["id"]).status == "review"
+    assert db.session.get(LeakIncident, incident["id"]).responsible_staff_id == incident["responsible_staff_id"]
+    colleague = make.headers(staff.create(username="quality-colleague", role="quality")[1])
+    decided = client.post(url + "/dismiss", json={"note": "A planned route review, signed off."}, headers=colleague)
+    assert decided.status_code == 200 and decided.json["status"] == "dismissed", decided.json
+    assert db.session.scalar(select(AuditEntry.staff_id).where(AuditEntry.action == "leak.dismiss")) != \
+        incident["responsible_staff_id"]
+
+
+def test_an_admin_named_by_a_report_cannot_decide_it_either(client, make):
+    """An incident the office reports naming an admin: that admin cannot dismiss it; quality can."""
+    user, token = staff.create(username="admin-named", role="admin")
+    admin, named = make.headers(token), user.id
+    reported = client.post(BASE, json={"source": "staff", "discovered_at": "2026-01-05T10:00:00+08:00",
+                                       "data_kinds": ["phone"], "description": "A list left on a desk.",
+                                       "responsible_staff_id": named}, headers=make.headers("dispatcher"))
+    assert reported.status_code == 201, reported.json
+    refused = client.post(f"{BASE}/{reported.json['id']}/dismiss", json={"note": "Nothing."}, headers=admin)
+    assert (refused.status_code, refused.json["code"]) == (403, "leak_own_incident")
+    confirmed = client.post(f"{BASE}/{reported.json['id']}/confirm", json={}, headers=make.headers("quality"))
+    assert confirmed.status_code == 200 and confirmed.json["status"] == "confirmed"
