@@ -5,7 +5,9 @@ handheld (`appealed`); quality staff uphold or void the appeal, or confirm
 (`upheld`) or void a violation with no appeal. A voided violation weighs nothing
 in the grade, which is evaluated again at once (the history says why).
 """
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from flask import current_app
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -128,7 +130,9 @@ def appeal(*, actor: Actor, appeal_id: str, violation_id: int, reason: str, phot
 
     Another courier's violation is not_assigned (as none); a voided one needs no
     appeal (violation_voided); a violation takes one appeal (appeal_exists). The
-    appeal is dated by its device time, however late it arrives; a flagged clock is kept.
+    appeal is dated by its device time, however late it arrives; a flagged clock is kept. An appeal dated before
+    its violation was recorded (beyond CLOCK_SKEW_TOLERANCE_SECONDS) is flagged too: the handheld learns of a
+    violation only once the server has recorded it, so that clock is wrong in a way the batch could not see.
     """
     violation = db.session.scalar(select(Violation).where(Violation.id == violation_id).with_for_update()) \
         if violation_id <= MAX_INT32 else None
@@ -143,6 +147,8 @@ def appeal(*, actor: Actor, appeal_id: str, violation_id: int, reason: str, phot
     if existing is not None:
         raise Conflict(f"Violation {violation_id} was appealed already ({existing.status}).", code="appeal_exists",
                        fields={"payload.violation_id": [f"Appeal {existing.id} is {existing.status}."]})
+    tolerance = timedelta(seconds=current_app.config["CLOCK_SKEW_TOLERANCE_SECONDS"])
+    clock_suspect = clock_suspect or device_time < violation.recorded_at - tolerance
     made = ViolationAppeal(id=appeal_id, violation_id=violation.id, courier_id=actor.courier_id, reason=reason,
                            photos=photos, status="open", device_time=device_time, received_at=utcnow(),
                            clock_suspect=clock_suspect, op_id=op_id, version=1)
