@@ -17,7 +17,7 @@ led by what staff did (an override set or lifted, a violation voided) when they 
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import case, func, select
+from sqlalchemy import and_, case, func, or_, select
 
 from schemas.vocab import ON_TIME_DECIDED, ON_TIME_KEPT, SEVERITIES
 from server.auth import Actor
@@ -298,6 +298,56 @@ def recompute_all(*, now: datetime | None = None) -> dict:
             counts["changed"] += _store(courier, evaluations[courier.id], by=None)
         db.session.commit()
     return counts
+
+
+def _change_before(courier_id: str, at: datetime, *, strictly_before: GradeChange | None = None) -> GradeChange | None:
+    """The courier's newest grade change at or before `at` (or the one just before `strictly_before`)."""
+    query = select(GradeChange).where(GradeChange.courier_id == courier_id)
+    if strictly_before is not None:
+        query = query.where(or_(GradeChange.computed_at < strictly_before.computed_at,
+                                and_(GradeChange.computed_at == strictly_before.computed_at,
+                                     GradeChange.id < strictly_before.id)))
+    else:
+        query = query.where(GradeChange.computed_at <= at)
+    return db.session.scalar(query.order_by(GradeChange.computed_at.desc(), GradeChange.id.desc()).limit(1))
+
+
+def grade_at(*, courier: Courier, at: datetime) -> tuple[str, datetime | None]:
+    """The courier's grade at `at` and since when (None: held since the courier was created): what the shift gate
+    reads (GRADE_CONSEQUENCES).
+
+    The history's newest row by then, except that an override which ran out by then (its `until` passed, not
+    lifted nor replaced: those write a row) no longer holds, whether or not the nightly job has since kept the
+    rules' grade: from its end the grade is the rules' grade then, since the override ended, or, the rules giving
+    back the grade it interrupted, since that grade was given (a short override dodges no retraining).
+    """
+    change = _change_before(courier.id, at)
+    if change is None:
+        later = db.session.scalar(select(GradeChange).where(GradeChange.courier_id == courier.id,
+                                                            GradeChange.computed_at > at)
+                                  .order_by(GradeChange.computed_at, GradeChange.id).limit(1))
+        return (later.from_grade if later is not None else courier.grade), None
+    lead = (change.reasons or [{}])[0]
+    if lead.get("code") == "override_ended":  # the job kept the rules' grade after an override ran out
+        overridden = _change_before(courier.id, at, strictly_before=change)
+        if overridden is not None and (overridden.reasons or [{}])[0].get("override_id") == lead.get("override_id"):
+            return _after_override(courier, overridden, change.to_grade, at)
+        return change.to_grade, change.computed_at
+    row = db.session.get(GradeOverride, lead["override_id"]) if lead.get("code") == "override" else None
+    if row is None or row.lifted_at is not None or row.until > at:
+        return change.to_grade, change.computed_at
+    return _after_override(courier, change, _evaluate_many([courier.id], row.until)[courier.id]["grade"], at)
+
+
+def _after_override(courier: Courier, overridden: GradeChange, rules: str, at: datetime) -> tuple[str, datetime | None]:
+    """The rules' grade after the override `overridden` set ran out, and since when: the override's own time if
+    it set that grade, the time of the grade it interrupted if the rules give that back, else its end."""
+    if rules == overridden.to_grade:
+        return rules, overridden.computed_at
+    if rules == overridden.from_grade:
+        before = _change_before(courier.id, at, strictly_before=overridden)
+        return rules, before.computed_at if before is not None else None
+    return rules, db.session.get(GradeOverride, overridden.reasons[0]["override_id"]).until
 
 
 def history(*, courier_id: str, cursor: int | None = None, limit: int = 50) -> dict:

@@ -32,7 +32,8 @@ from server.auth import Actor
 from server.clock import local_minute, local_zone, utcnow
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed, fields_from_messages
 from server.extensions import db
-from server.models import Courier, GradeChange, TrainingAttendance, TrainingCourse, TrainingSession
+from server.models import Courier, TrainingAttendance, TrainingCourse, TrainingSession
+from server.services import grades
 from server.services.common import audit, audit_created, get_or_404, newest_first, snapshot
 
 RECORDERS = ("admin", "quality")
@@ -359,19 +360,6 @@ def _passes(courier_id: str, at: datetime) -> list[tuple[TrainingAttendance, Tra
         .order_by(TrainingSession.held_at.desc(), TrainingAttendance.id.desc())).all())
 
 
-def _grade_at(courier: Courier, at: datetime) -> tuple[str, datetime | None]:
-    """The courier's grade at `at` and when it was given (None: held since the courier was created)."""
-    change = db.session.scalar(select(GradeChange).where(GradeChange.courier_id == courier.id,
-                                                         GradeChange.computed_at <= at)
-                               .order_by(GradeChange.computed_at.desc(), GradeChange.id.desc()).limit(1))
-    if change is not None:
-        return change.to_grade, change.computed_at
-    later = db.session.scalar(select(GradeChange).where(GradeChange.courier_id == courier.id,
-                                                        GradeChange.computed_at > at)
-                              .order_by(GradeChange.computed_at, GradeChange.id).limit(1))
-    return (later.from_grade if later is not None else courier.grade), None
-
-
 def _retraining_courses(grade: str) -> tuple[list[TrainingCourse], str | None]:
     """The courses whose pass counts as retraining for the grade, and the configured code (None: any periodic)."""
     code = current_app.config["GRADE_CONSEQUENCES"].get(grade, {}).get("retraining_course")
@@ -398,7 +386,7 @@ def needs(*, courier: Courier, at: datetime) -> list[dict]:
             missing.append({"course_code": course.code, "course_name": course.name, "kind": "pre_job",
                             "reason": "expired" if held else "never_passed", "since": None,
                             "expires_at": held[0].valid_until if held else None, "blocks_shift": True})
-    grade, since = _grade_at(courier, at)
+    grade, since = grades.grade_at(courier=courier, at=at)
     if current_app.config["GRADE_CONSEQUENCES"].get(grade, {}).get("retraining_required"):
         courses, code = _retraining_courses(grade)
         ids = {c.id for c in courses}
@@ -461,7 +449,7 @@ def courier_record(*, courier_id: str, now: datetime | None = None) -> dict:
         select(TrainingAttendance).join(TrainingSession, TrainingSession.id == TrainingAttendance.session_id)
         .where(TrainingAttendance.courier_id == courier.id)
         .order_by(TrainingSession.held_at.desc(), TrainingAttendance.id.desc())))
-    return {"courier_id": courier.id, "grade": _grade_at(courier, now)[0], "passes": sorted(
+    return {"courier_id": courier.id, "grade": grades.grade_at(courier=courier, at=now)[0], "passes": sorted(
         passes, key=lambda p: p["course_code"]), "attendance": history, "due": due,
         "may_start_shift": not any(d["blocks_shift"] for d in due)}
 

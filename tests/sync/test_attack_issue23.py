@@ -1,9 +1,15 @@
-"""Attacks on issue 23 from the handheld: an appeal dated before the courier could have seen its violation."""
+"""Attacks on issue 23 from the handheld: an appeal dated before the courier could have seen its violation; a C
+courier's grade override that ran out while the grade on record still says otherwise."""
 from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import func, select
+
+from server import jobs
 from server.extensions import db
-from server.models import ViolationAppeal
+from server.models import GradeChange, ViolationAppeal
 from tests.sync.conftest import SHANGHAI
+from tests.api.test_training import attend, passed, session, train
+from tests.sync.test_training_gate import _make_c, _shift_only, _start
 from tests.sync.test_checklists import conduct_answers, submit
 from tests.sync.test_appeals import QUALITY, _appeal, _failed_check, _mine, _results
 
@@ -35,3 +41,43 @@ def test_an_appeal_dated_after_its_violation_is_not_flagged(client, make, courie
     op = _appeal(device, violation["id"])
     assert _results(device, [op]) == [("applied", None)]
     assert db.session.get(ViolationAppeal, op["entity_id"]).clock_suspect is False
+
+
+def _history_codes(client, make, courier) -> list[tuple]:
+    """(from, to, first reason's code) of the courier's grade history, newest first."""
+    rows = client.get(f"/api/v1/dispatch/couriers/{courier['id']}/grade/history", headers=make.headers("quality"))
+    return [(r["from_grade"], r["to_grade"], r["reasons"][0]["code"]) for r in rows.json["items"]]
+
+
+def test_an_override_that_ran_out_does_not_keep_a_c_courier_off_the_retraining(app, make, client, courier, device,
+                                                                              server_clock):
+    """C by the rules (a major violation two hours ago); quality overrides to B for half an hour, 90 to 60 minutes
+    ago, and nobody lifts it: it ran out an hour ago. The grades job has not run since (it runs at night), so the
+    grade on record still says B; the shift gate must not: from the override's end the courier is C by the rules
+    again, and a shift.start now is refused training_required (a short override must not dodge the retraining).
+    Once a retraining session held since the override ended is passed, the shift starts."""
+    app.config["GRADE_A_MIN"], app.config["GRADE_B_MIN"] = 99, 95
+    now = datetime.now(timezone.utc)
+    train(make, courier, "PR-1", kind="periodic", validity=12, held_at=now - timedelta(days=30))
+    with server_clock.at(now - timedelta(hours=2)):
+        _make_c(make, client, courier)
+    with server_clock.at(now - timedelta(minutes=90)):
+        body = client.post(f"/api/v1/dispatch/couriers/{courier['id']}/grade/override",
+                           json={"grade": "B", "reason": "a trial half hour",
+                                 "until": (now - timedelta(minutes=60)).isoformat()}, headers=make.headers("quality"))
+        assert body.status_code == 200 and body.json["recorded_grade"] == "B", body.json
+    refused = _start(make, device, courier)
+    assert [r["status"] for r in refused] == ["applied", "applied", "rejected"], refused
+    assert refused[2]["code"] == "training_required" and "grade C requires retraining" in refused[2]["detail"]
+    record = client.get(f"/api/v1/dispatch/couriers/{courier['id']}/training", headers=make.headers("dispatcher")).json
+    assert record["may_start_shift"] is False and record["grade"] == "C"
+    refresher = client.get("/api/v1/quality/training/courses", headers=make.headers("quality")).json["items"][0]
+    held = session(make, refresher["id"], now - timedelta(minutes=30))
+    attend(make, held["id"], passed(courier))
+    # The nightly job then keeps the rules' C (override_ended): the retraining done since the override ran out
+    # still counts (the C it interrupted is the grade the retraining was for).
+    assert jobs.run("grades") == {"couriers": 1, "changed": 1}
+    assert _history_codes(client, make, courier)[:2] == [("B", "C", "override_ended"), ("C", "B", "override")]
+    after_job = datetime.now(timezone.utc)
+    assert db.session.scalar(select(func.max(GradeChange.computed_at))) <= after_job
+    assert _shift_only(device, courier, after_job)["status"] == "applied"
