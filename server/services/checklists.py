@@ -28,7 +28,7 @@ from server.extensions import db
 from server.geo import distance_m
 from server.models import (ChecklistSubmission, ChecklistTemplate, ChecklistTemplateVersion, Courier, Inspection,
                            Shift, StaffUser, Task, Vehicle, VehicleDefect, Violation)
-from server.services import attachments, duty, events, training, violations
+from server.services import attachments, duty, events, tasks, training, violations
 from server.services.common import audit, get_or_404, newest_first, paginate, pending, snapshot
 
 TEMPLATE_WRITERS = ("admin", "quality")
@@ -683,6 +683,8 @@ def record_inspection(*, actor: Actor, kind: str, template_id: str, answers: lis
     task = get_or_404(Task, task_id, what="task") if task_id else None
     if courier_id:
         get_or_404(Courier, courier_id, what="courier")
+        if task is not None:  # a stop's inspection is about who served it (the inspector names one who did)
+            tasks.check_held_by(task=task, courier_id=courier_id)
     else:
         courier_id = _courier_at(vehicle, task, inspected_at) if (vehicle or task) else None
     if not courier_id:

@@ -66,10 +66,8 @@ def _subject_of(subject: str, task_id: str | None, courier_id: str | None) -> tu
         raise NotFound(f"No task {task_id}.", code="task_not_found")
     if courier_id:
         get_or_404(Courier, courier_id, what="courier")
-        if task is not None and task.courier_id != courier_id and not tasks.was_assigned_to(
-                task_id=task.id, courier_id=courier_id):
-            raise RuleViolation("That courier never held the task.", code="courier_not_on_task",
-                                fields={"courier_id": ["Never held this task."]})
+        if task is not None:
+            tasks.check_held_by(task=task, courier_id=courier_id)
         return task, courier_id
     if subject != "courier":
         return task, None

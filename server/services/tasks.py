@@ -407,6 +407,14 @@ def was_assigned_to(*, task_id: str, courier_id: str) -> bool:
         TaskAssignment.task_id == task_id, TaskAssignment.courier_id == courier_id).limit(1)) is not None
 
 
+def check_held_by(*, task: Task, courier_id: str) -> None:
+    """A fact about the task names a courier who held it (now or before a reassignment): else 422
+    courier_not_on_task naming courier_id (a complaint, a spot check of the stop)."""
+    if task.courier_id != courier_id and not was_assigned_to(task_id=task.id, courier_id=courier_id):
+        raise RuleViolation("That courier never held the task.", code="courier_not_on_task",
+                            fields={"courier_id": ["Never held this task."]})
+
+
 def _check_attachments(photos: list[str]) -> None:
     """Every referenced attachment must already be uploaded."""
     if not photos:

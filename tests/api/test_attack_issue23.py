@@ -1,8 +1,9 @@
-"""Attacks on issue 23 from the office's side: who may decide a leak incident that names them."""
-from sqlalchemy import select
+"""Attacks on issue 23 from the office's side: who may decide a leak incident that names them; whom a spot check of
+a stop may name."""
+from sqlalchemy import func, select
 
 from server.extensions import db
-from server.models import AuditEntry, LeakIncident
+from server.models import AuditEntry, LeakIncident, Violation
 from server.services import staff
 
 BASE = "/api/v1/quality/leak-incidents"
@@ -55,3 +56,28 @@ def test_an_admin_named_by_a_report_cannot_decide_it_either(client, make):
     assert (refused.status_code, refused.json["code"]) == (403, "leak_own_incident")
     confirmed = client.post(f"{BASE}/{reported.json['id']}/confirm", json={}, headers=make.headers("quality"))
     assert confirmed.status_code == 200 and confirmed.json["status"] == "confirmed"
+
+
+def test_an_inspection_of_a_stop_cannot_name_a_courier_who_never_held_it(client, make):
+    """A mystery-shopper visit at a stop is about who served it: naming another courier (who never held the task)
+    would put a violation on them with a stranger's stop as evidence. 422 courier_not_on_task naming courier_id,
+    nothing recorded (as a complaint about a task names only a courier who held it); the stop's own courier, or a
+    courier it was reassigned from, may be named."""
+    from server.services import checklists
+    checklists.seed_defaults()
+    [template] = client.get("/api/v1/dispatch/checklist-templates", query_string={"kind": "inspection"},
+                            headers=make.headers("quality")).json["items"]
+    served, stranger = make.courier(), make.courier()
+    task = make.task(courier=served)
+    body = {"kind": "mystery_shopper", "template_id": template["id"], "task_id": task["id"],
+            "inspected_at": "2026-01-05T10:00:00+08:00", "answers": [
+                {"item": item["code"], "value": item["code"] != "parcel_handling"}
+                for item in template["items"] if item["type"] == "pass_fail"]}
+    refused = client.post("/api/v1/quality/inspections", json=dict(body, courier_id=stranger["id"]),
+                          headers=make.headers("quality"))
+    assert (refused.status_code, refused.json["code"]) == (422, "courier_not_on_task"), refused.json
+    assert set(refused.json["fields"]) == {"courier_id"}
+    assert db.session.scalar(select(func.count()).select_from(Violation)) == 0
+    named = client.post("/api/v1/quality/inspections", json=dict(body, courier_id=served["id"]),
+                        headers=make.headers("quality"))
+    assert named.status_code == 201 and named.json["courier_id"] == served["id"], named.json
