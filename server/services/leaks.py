@@ -281,7 +281,7 @@ def _open_auto(*, cause: str, detail: dict, data_kinds: list[str], people_affect
 def note_link_use(*, link_kind: str, link_id: str, address: str | None, task_id: str | None) -> bool:
     """A customer or receipt page was shown to a client address: one upsert of (link, keyed hash of the address);
     only an address new to the link counts the link's addresses, and past FIELDOPS_LEAK_LINK_MAX_ADDRESSES the
-    link's incident opens for review (once). In a short transaction of its own; True if an incident opened."""
+    link's incident opens for review (once; again past ten and a hundred times it ...). In a short transaction of its own; True if an incident opened."""
     now = utcnow()
     insert = _INSERT[db.session.get_bind().dialect.name]
     opened = False
@@ -293,13 +293,19 @@ def note_link_use(*, link_kind: str, link_id: str, address: str | None, task_id:
             LeakLinkUse.link_kind == link_kind, LeakLinkUse.link_id == link_id))
         limit = current_app.config["LEAK_LINK_MAX_ADDRESSES"]
         if seen and seen > limit:
+            # Flagged past the limit, and again past ten times it, a hundred times it, ...: a flag dismissed
+            # (the family chat) does not blind detection of the link for ever once it is published.
+            level = 0
+            while seen > limit * 10 ** (level + 1):
+                level += 1
             opened = _open_auto(
-                cause=f"link:{link_kind}:{link_id}", now=now, data_kinds=_LINK_DATA[link_kind], people_affected=1,
+                cause=f"link:{link_kind}:{link_id}" + (f":x{10 ** level}" if level else ""), now=now, data_kinds=_LINK_DATA[link_kind], people_affected=1,
                 responsible_staff_id=None,
                 detail={"cause": "link_addresses", "link_kind": link_kind, "link_id": link_id, "task_id": task_id,
-                        "addresses": seen, "limit": limit},
+                        "addresses": seen, "limit": limit * 10 ** level},
                 description=f"The {link_kind.replace('_', ' ')} of task {task_id} was opened from {seen} different "
-                            f"client addresses (more than {limit}): the link may have been passed on or published.")
+                            f"client addresses (more than {limit * 10 ** level}): the link may have been passed on "
+                            "or published.")
     return opened
 
 

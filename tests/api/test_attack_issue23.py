@@ -86,15 +86,9 @@ def test_an_inspection_of_a_stop_cannot_name_a_courier_who_never_held_it(client,
     assert named.status_code == 201 and named.json["courier_id"] == served["id"], named.json
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Product decision left open: an automatic link incident opens once per link, ever (cause link:<kind>:<id> is "
-    "unique), so once quality dismisses it (a family chat), the link can later be published and opened from any "
-    "number of addresses without a new flag: leak_incidents stays at 0 by one early dismissal. A fix needs a rule "
-    "for when growth after a dismissal is a new cause (say, another LEAK_LINK_MAX_ADDRESSES times ten addresses "
-    "since the dismissal), its own cause key and its docs; tests/api/test_leak_detection.py keeps one more address "
-    "after a dismissal unflagged, which such a rule keeps."))
 def test_a_dismissed_link_flag_does_not_blind_detection_for_ever(client, app, make):
-    """Six addresses, flagged, dismissed; then the link is opened from a hundred more addresses: a new incident."""
+    """Six addresses, flagged, dismissed; then the link is opened from a hundred more addresses: past ten times the
+    limit (50), a new incident; one per tenfold, not one per address."""
     app.config["LEAK_LINK_MAX_ADDRESSES"] = 5
     app.config["CUSTOMER_LINK_REQUESTS"] = FailureLimit(1000, 600)  # the page's own rate limit is not the subject
     link = issue(client, make, make.task(courier=make.courier())["id"])
