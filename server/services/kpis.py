@@ -227,7 +227,8 @@ def _field_events():
     ops = (select(padded_id(literal_column("'o'"), OpLog.id).label("id"), OpLog.courier_id.label("courier_id"),
                   at.label("at"), OpLog.received_at.label("received_at"),
                   case((flawed, literal_column("0")), else_=literal_column("1")).label("accurate"),
-                  case((OpLog.clock_suspect.is_(True), literal_column("1")), else_=literal_column("0")).label("suspect"))
+                  case((or_(OpLog.clock_suspect.is_(True), OpLog.clock_skew_s.is_(None)), literal_column("1")),
+                       else_=literal_column("0")).label("suspect"))
            .where(OpLog.in_sequence.is_(True), OpLog.status != literal_column("'duplicate'"),
                   OpLog.received_at >= _FIRST, at >= _FIRST, at < _LAST,
                   or_(OpLog.type != literal_column("'parcel.scan'"), ~repeat)))

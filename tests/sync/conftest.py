@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import select
 
+from server import clock as server_clock
 from server.database import mark_read_only, reset_read_only
 from server.extensions import db
 from server.models import Task
@@ -25,6 +26,10 @@ class Device:
         self.id = enrolled["device_id"]
         self.headers = {"Authorization": f"Bearer {enrolled['token']}", **PROTOCOL}
         self._seq = itertools.count(1)
+        # Send device_now with every push, as the reference client does: a device whose clock is right (the
+        # server's, set back or not by server_clock), so the server measures a skew of 0. A test of a device
+        # that leaves it out (the protocol allows it) turns it off.
+        self.sends_device_now = True
 
     def op(self, type_: str, entity_id: str | None, payload: dict, *, base_version: int | None = None,
            seq: int | None = None) -> dict:
@@ -38,7 +43,10 @@ class Device:
     def push(self, ops: list[dict], *, expect: int = 200):
         """POST /sync/push; returns the JSON body."""
         # The standard library's encoder, which (unlike orjson) can send any string, lone surrogates too.
-        response = self.client.post("/api/v1/sync/push", data=json.dumps({"device_id": self.id, "ops": ops}),
+        body = {"device_id": self.id, "ops": ops}
+        if self.sends_device_now:
+            body["device_now"] = server_clock.utcnow().astimezone(SHANGHAI).isoformat()
+        response = self.client.post("/api/v1/sync/push", data=json.dumps(body),
                                     content_type="application/json", headers=self.headers)
         assert response.status_code == expect, response.json
         return response.json

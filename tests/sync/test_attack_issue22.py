@@ -216,21 +216,29 @@ def test_two_claims_and_two_payments_at_once(client, make):
     assert (claim["status"], claim["paid_amount"]) == ("paid", 2000)
 
 
-@pytest.mark.xfail(strict=True, reason="open: a push without device_now leaves the device's clock unmeasured, and a "
-                   "clock set ahead stamps a late op as timely, unflagged (sync.timing trusts an unmeasured clock "
-                   "within the tolerance); counting such ops as unknown changes every client without device_now "
-                   "(the test twin included) — a protocol decision for the lead")
 def test_a_clock_set_ahead_without_device_now_does_not_make_a_late_op_timely(app, midday, client, make, courier,
                                                                              device, server_clock):
     """tracking_timeliness gamed by a clock set ahead: the courier scanned 40 minutes ago with the handheld's clock
     36 minutes fast, so the op says 4 minutes ago; pushed now without device_now, it counted as timely (received 4
-    minutes after its device time). The server cannot know when it happened: unknown, not timely (0/1)."""
+    minutes after its device time). The server cannot know when it happened: unknown, not timely (0/1). Sent
+    with device_now, the clock's 36 minutes are measured: a skew beyond the tolerance makes the op suspect
+    (docs/protocol.md), unknown too (0/2, 2 unknown), never timely."""
+    device.sends_device_now = False
     with server_clock.at(server_clock.now() - timedelta(hours=8)):
         task = make.task(courier=courier, parcels=[{"parcel_no": "AHEAD-1"}])
     op = device.op("parcel.scan", task["id"], scan("AHEAD-1", "arrived_depot"))
     op["device_time"] = (datetime.now(timezone.utc) - timedelta(minutes=4)).isoformat()
     assert codes(device.push([op])["results"]) == [("applied", None)]
-    assert figures(app, client, make)["tracking_timeliness"][:2] == (0, 1)
+    assert figures(app, client, make)["tracking_timeliness"] == (0, 1, 1)
+    device.sends_device_now = True
+    fast = device.op("parcel.scan", task["id"], scan("AHEAD-1", "out_for_delivery"))
+    fast["device_time"] = (datetime.now(timezone.utc) + timedelta(minutes=36) - timedelta(minutes=40)).isoformat()
+    pushed = client.post("/api/v1/sync/push", headers=device.headers, json={
+        "device_id": device.id, "ops": [fast],
+        "device_now": (datetime.now(timezone.utc) + timedelta(minutes=36)).isoformat()}).json
+    assert pushed["clock_skew_s"] >= 36 * 60 - 5 and pushed["clock_suspect"] is True
+    assert codes(pushed["results"]) == [("applied", None)]
+    assert figures(app, client, make)["tracking_timeliness"] == (0, 2, 2)
 
 
 def test_a_wrong_assessment_rejected_and_reopened_is_not_an_accurate_claim(app, midday, client, make):
