@@ -91,6 +91,22 @@ def _csv_error_path(path: str, rows: list[tuple[int, dict]]) -> str:
     return f"rows.{line}.{column}"
 
 
+def check_csv_header(reader: csv.DictReader, *, required, known) -> list[str]:
+    """The CSV's header, stripped, set on the reader; a missing, unknown or repeated column is a ValidationFailed
+    naming them (field `header`). Shared by every CSV import."""
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    missing = [c for c in required if c not in header]
+    unknown = [c for c in header if c not in known]
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if missing or unknown or repeated:
+        messages = ([f"Missing columns: {', '.join(missing)}."] if missing else []) + \
+                   ([f"Unknown columns: {', '.join(unknown)}."] if unknown else []) + \
+                   ([f"Repeated columns: {', '.join(repeated)}."] if repeated else [])
+        raise ValidationFailed("The CSV header is wrong.", fields={"header": messages})
+    reader.fieldnames = header
+    return header
+
+
 def read_csv(text: str, *, limit: int | None = MAX_IMPORT_TASKS) -> tuple[int, list[list[tuple[int, dict]]]]:
     """Check a CSV's header and group its rows by waybill: (header width, groups of (line, row) in file order).
 
@@ -99,16 +115,7 @@ def read_csv(text: str, *, limit: int | None = MAX_IMPORT_TASKS) -> tuple[int, l
     """
     reader = csv.DictReader(io.StringIO(text))
     try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in _REQUIRED_COLUMNS if c not in header]
-        unknown = [c for c in header if c not in CSV_COLUMNS]
-        repeated = sorted({c for c in header if header.count(c) > 1})
-        if missing or unknown or repeated:
-            messages = ([f"Missing columns: {', '.join(missing)}."] if missing else []) + \
-                       ([f"Unknown columns: {', '.join(unknown)}."] if unknown else []) + \
-                       ([f"Repeated columns: {', '.join(repeated)}."] if repeated else [])
-            raise ValidationFailed("The CSV header is wrong.", fields={"header": messages})
-        reader.fieldnames = header
+        header = check_csv_header(reader, required=_REQUIRED_COLUMNS, known=CSV_COLUMNS)
         groups: dict[str, list[tuple[int, dict]]] = {}
         for row in reader:
             groups.setdefault((row.get("waybill_no") or "").strip(), []).append((reader.line_num, row))

@@ -27,6 +27,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
+from schemas.imports import check_csv_header
 from schemas.training import CSV_COLUMNS, MAX_IMPORT_ROWS, REQUIRED_COLUMNS, AttendanceRowIn
 from server.auth import Actor
 from server.clock import local_minute, local_zone, utcnow
@@ -247,16 +248,7 @@ def _read_rows(text: str) -> list[tuple[int, dict]]:
     """The CSV's rows with their line numbers; a wrong header or an unreadable line is a 422 at once."""
     reader = csv.DictReader(io.StringIO(text))
     try:
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        missing = [c for c in REQUIRED_COLUMNS if c not in header]
-        unknown = [c for c in header if c not in CSV_COLUMNS]
-        repeated = sorted({c for c in header if header.count(c) > 1})
-        if missing or unknown or repeated:
-            messages = ([f"Missing columns: {', '.join(missing)}."] if missing else []) + \
-                       ([f"Unknown columns: {', '.join(unknown)}."] if unknown else []) + \
-                       ([f"Repeated columns: {', '.join(repeated)}."] if repeated else [])
-            raise ValidationFailed("The CSV header is wrong.", fields={"header": messages})
-        reader.fieldnames = header
+        check_csv_header(reader, required=REQUIRED_COLUMNS, known=CSV_COLUMNS)
         rows = []
         for row in reader:
             rows.append((reader.line_num, row))

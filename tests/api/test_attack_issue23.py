@@ -1,6 +1,5 @@
 """Attacks on issue 23 from the office's side: who may decide a leak incident that names them; whom a spot check of
 a stop may name."""
-import pytest
 from sqlalchemy import func, select
 
 from server.extensions import db

@@ -5,7 +5,6 @@ import json
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
 
 from server import jobs
 from tests.api.test_customer_page import issue, path_of
