@@ -161,6 +161,23 @@ def appeal(*, actor: Actor, appeal_id: str, violation_id: int, reason: str, phot
     return made
 
 
+def _close_appeal(appeal: ViolationAppeal, violation: Violation, *, outcome: str, reason: str, by: str) -> None:
+    """Quality's word on an open appeal (upheld or voided): kept on the appeal, which the courier's handheld
+    holds, and told as violation.appeal_decided."""
+    appeal.status, appeal.decided_at, appeal.decided_by, appeal.decision_reason = outcome, utcnow(), by, reason
+    appeal.version += 1
+    events.emit("violation.appeal_decided", str(violation.id), {
+        "violation_id": violation.id, "appeal_id": appeal.id, "courier_id": violation.courier_id,
+        "outcome": outcome, "reason": reason, "by": by})
+
+
+def _uphold(violation: Violation, *, by: str, reason: str) -> None:
+    """The violation stands, decided (on its appeal, or confirmed): the courier's handheld copy changes."""
+    violation.status, violation.decided_at, violation.decided_by = "upheld", utcnow(), by
+    violation.decision_reason = reason
+    changes.bump(db.session, "courier", violation.courier_id)
+
+
 def _void(violation: Violation, *, by: str | None, reason: str, cause: dict) -> None:
     """Void the violation: it leaves the grade, which is kept again now (the history names the cause)."""
     violation.status, violation.decided_at, violation.decided_by = "voided", utcnow(), by
@@ -185,18 +202,11 @@ def decide_appeal(*, actor: Actor, violation_id: int, outcome: str, reason: str)
         raise Conflict(f"The appeal of violation {violation_id} is already decided ({found.status}).",
                        code="appeal_decided")
     before, appeal_before = snapshot(violation), snapshot(found)
-    now = utcnow()
-    found.status, found.decided_at, found.decided_by, found.decision_reason = outcome, now, actor.id, reason
-    found.version += 1
-    events.emit("violation.appeal_decided", str(violation.id), {
-        "violation_id": violation.id, "appeal_id": found.id, "courier_id": violation.courier_id,
-        "outcome": outcome, "reason": reason, "by": actor.id})
+    _close_appeal(found, violation, outcome=outcome, reason=reason, by=actor.id)
     if outcome == "voided":
         _void(violation, by=actor.id, reason=reason, cause={"appeal_id": found.id})
     else:
-        violation.status, violation.decided_at, violation.decided_by = "upheld", now, actor.id
-        violation.decision_reason = reason
-        changes.bump(db.session, "courier", violation.courier_id)
+        _uphold(violation, by=actor.id, reason=reason)
     audit(actor, "violation_appeal.decide", found, appeal_before)
     audit(actor, "violation.appeal_decided", violation, before)
     db.session.commit()
@@ -212,12 +222,8 @@ def void(*, actor: Actor, violation_id: int, reason: str) -> Violation:
     found = violation.appeal
     cause = {}
     if found is not None and found.status == "open":
-        found.status, found.decided_at, found.decided_by, found.decision_reason = "voided", utcnow(), actor.id, reason
-        found.version += 1
+        _close_appeal(found, violation, outcome="voided", reason=reason, by=actor.id)
         cause = {"appeal_id": found.id}
-        events.emit("violation.appeal_decided", str(violation.id), {
-            "violation_id": violation.id, "appeal_id": found.id, "courier_id": violation.courier_id,
-            "outcome": "voided", "reason": reason, "by": actor.id})
         audit(actor, "violation_appeal.decide", found, None)
     _void(violation, by=actor.id, reason=reason, cause=cause)
     audit(actor, "violation.void", violation, before)
@@ -233,9 +239,7 @@ def confirm(*, actor: Actor, violation_id: int, reason: str) -> Violation:
     if violation.status != "open":
         raise Conflict(f"Violation {violation_id} is already {violation.status}.", code="violation_decided")
     before = snapshot(violation)
-    violation.status, violation.decided_at, violation.decided_by = "upheld", utcnow(), actor.id
-    violation.decision_reason = reason
-    changes.bump(db.session, "courier", violation.courier_id)
+    _uphold(violation, by=actor.id, reason=reason)
     audit(actor, "violation.confirm", violation, before)
     db.session.commit()
     return violation
