@@ -65,7 +65,8 @@ class Budget:
 _SETTINGS = ("AUTH_TOKEN_FAILURES_PER_ADDRESS", "AUTH_TOKEN_FAILURES_PER_TOKEN",
              "AUTH_ENROLL_FAILURES_PER_ADDRESS", "AUTH_ENROLL_FAILURES_PER_CODE",
              "CUSTOMER_LINK_REQUESTS", "CUSTOMER_LINK_FAILURES_PER_ADDRESS", "RECEIPT_PAGE_REQUESTS",
-             "RECEIPT_TOKEN_FAILURES_PER_ADDRESS", "COMPLAINT_PAGE_FILINGS")
+             "RECEIPT_TOKEN_FAILURES_PER_ADDRESS", "COMPLAINT_PAGE_FILINGS",
+             "CONSOLE_LOGIN_FAILURES_PER_USER_ADDRESS", "CONSOLE_LOGIN_FAILURES_PER_ADDRESS")
 
 
 def _credential_key(prefix: str, secret: str) -> str:
@@ -87,6 +88,17 @@ def enrollment_budgets(address_key: str, code: str) -> list[Budget]:
     return [Budget("enroll_failures_per_address", "AUTH_ENROLL_FAILURES_PER_ADDRESS", address_key),
             Budget("enroll_failures_per_code", "AUTH_ENROLL_FAILURES_PER_CODE",
                    _credential_key("enroll-code", code))]
+
+
+def console_login_budgets(address_key: str, username: str) -> list[Budget]:
+    """The limits on failed console sign-ins: per (username, address), and per address.
+
+    Never per username alone: wrong guesses from one address must not lock the right password out from another.
+    """
+    pair = f"{username.strip().lower()}\n{address_key}"
+    return [Budget("console_login_failures_per_user_address", "CONSOLE_LOGIN_FAILURES_PER_USER_ADDRESS",
+                   _credential_key("console-login", pair)),
+            Budget("console_login_failures_per_address", "CONSOLE_LOGIN_FAILURES_PER_ADDRESS", address_key)]
 
 
 # Every request runs these; they are built once (building costs more than running them).

@@ -1,4 +1,5 @@
 """The administration commands the app carries (create-staff, seed-demo, jobs, ...): `fieldops` and `flask` list them."""
+import getpass
 import os
 import sys
 from datetime import date
@@ -88,6 +89,36 @@ def revoke_token(token_id):
     except DomainError as exc:
         raise click.ClickException(exc.detail) from exc
     click.echo(f"token {row.id} of {row.staff.username} revoked at {_when(row.revoked_at)}")
+
+
+def _read_password() -> str:
+    """The new password: typed twice at a hidden prompt on a terminal, else the first line of standard input."""
+    if sys.stdin.isatty():
+        first = getpass.getpass("New console password: ")
+        if getpass.getpass("Again: ") != first:
+            raise click.ClickException("the two passwords differ; nothing changed")
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@click.command("set-password")
+@click.argument("username")
+@click.argument("extra", nargs=-1, metavar="")
+@with_appcontext
+def set_password(username, extra):
+    """Set a staff user's console password: typed at a prompt (twice), or piped on standard input; never an argument."""
+    if extra:
+        # An argument stays in shell history and in every `ps` listing while the command runs.
+        raise click.UsageError("the password is never an argument: type it at the prompt or pipe it on standard input")
+    from server.auth import SYSTEM
+    from server.services import staff
+    password = _read_password()
+    try:
+        user = staff.set_password(actor=SYSTEM, staff_id=staff.get_by_username(username=username).id,
+                                  password=password)
+    except DomainError as exc:
+        raise click.ClickException(exc.detail) from exc
+    click.echo(f"console password set for {user.username} ({user.role}); their console sessions were ended")
 
 
 @click.command("enroll-courier")
@@ -321,7 +352,7 @@ def receipt_key_list():
 
 def init_app(app: Flask) -> None:
     """Attach the commands to the app (so `flask` and `fieldops` both see them)."""
-    for command in (create_staff, list_staff, issue_token, revoke_token, enroll_courier, seed_demo,
+    for command in (create_staff, list_staff, set_password, issue_token, revoke_token, enroll_courier, seed_demo,
                     sync_maintain, import_manifest, jobs_group, scheduler, report_group, receipt_key_group):
         app.cli.add_command(command)
 

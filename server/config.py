@@ -172,6 +172,17 @@ class Config:
         self.RECEIPT_PREFIX = _env_str("RECEIPT_PREFIX", "FO")
         self.RECEIPT_PAGE_REQUESTS = _env_limit("RECEIPT_PAGE_REQUESTS", "30/600")
         self.RECEIPT_TOKEN_FAILURES_PER_ADDRESS = _env_limit("RECEIPT_TOKEN_FAILURES_PER_ADDRESS", "20/600")
+        # The dispatch console (/console, docs/decisions.md "Issue 24: the console's sign-in"): a session ends after
+        # this many minutes without a request; passwords are at least this long. Failed sign-ins are limited per
+        # (username, client address) and per address, so a wrong guess from one address never locks the
+        # right password out from another.
+        self.CONSOLE_IDLE_MINUTES = _env_int("CONSOLE_IDLE_MINUTES", 30)
+        self.CONSOLE_PASSWORD_MIN_LENGTH = _env_int("CONSOLE_PASSWORD_MIN_LENGTH", 10)
+        for name in ("CONSOLE_IDLE_MINUTES", "CONSOLE_PASSWORD_MIN_LENGTH"):
+            if getattr(self, name) < 1:
+                raise RuntimeError(f"FIELDOPS_{name} must be at least 1")
+        self.CONSOLE_LOGIN_FAILURES_PER_USER_ADDRESS = _env_limit("CONSOLE_LOGIN_FAILURES_PER_USER_ADDRESS", "5/900")
+        self.CONSOLE_LOGIN_FAILURES_PER_ADDRESS = _env_limit("CONSOLE_LOGIN_FAILURES_PER_ADDRESS", "30/900")
         # Reverse proxies in front of us whose X-Forwarded-* headers are trusted (0: none).
         self.PROXY_HOPS = _env_int("PROXY_HOPS", 0)
         # The address customers reach the service at (customer links, their QR codes, the

@@ -16,7 +16,7 @@ from server.models.manifests import ManifestQuarantine
 from server.models.ratings import Rating
 from server.models.scans import ParcelScan
 from server.models.receipts import Receipt, ReceiptCounter, ReceiptKey
-from server.models.staff import ApiToken, AuditEntry, AuthFailure, StaffUser
+from server.models.staff import ApiToken, AuditEntry, AuthFailure, ConsoleSession, StaffUser
 from server.models.sync import (Attachment, Change, CreatedEntity, OpLog, RefusedAttachment, SyncConflict, SyncDoc,
                                 SyncState)
 from server.models.tasks import FeeCode, Parcel, ServiceProduct, Task, TaskAssignment, TaskEvent, TaskFee
@@ -28,7 +28,7 @@ __all__ = [
     "Appointment", "AppointmentWindow", "ContactAttempt", "Violation", "ViolationAppeal", "Inspection", "GradeOverride",
     "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
     "Attachment", "ApiToken", "Claim", "ClaimEntry", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
-    "ComplaintHandover", "ComplaintReopening", "Courier", "CreatedEntity",
+    "ComplaintHandover", "ConsoleSession", "ComplaintReopening", "Courier", "CreatedEntity",
     "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel", "ParcelScan",
     "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LeakExportNote", "LeakIncident", "LeakLinkUse", "LeakNotification",

@@ -1,4 +1,4 @@
-"""Staff users, their API tokens, the audit log and auth-failure records."""
+"""Staff users, their API tokens and console sessions, the audit log and auth-failure records."""
 from datetime import datetime
 
 from sqlalchemy import ForeignKey, Index, String
@@ -19,6 +19,9 @@ class StaffUser(db.Model):
     role: Mapped[str] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The console's sign-in (argon2id, server/services/staff.py); none: the user cannot sign in to the console.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    password_set_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     tokens: Mapped[list["ApiToken"]] = relationship(back_populates="staff", foreign_keys="ApiToken.staff_id",
                                                     order_by="ApiToken.id")
 
@@ -36,6 +39,22 @@ class ApiToken(db.Model):
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     staff: Mapped[StaffUser] = relationship(back_populates="tokens", foreign_keys=[staff_id])
+
+
+class ConsoleSession(db.Model):
+    """A signed-in console browser; only the SHA-256 of its cookie is stored. It ends at sign-out, at a new
+    password, or after FIELDOPS_CONSOLE_IDLE_MINUTES without a request."""
+
+    __tablename__ = "console_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    staff_id: Mapped[str] = mapped_column(ForeignKey("staff_users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    staff: Mapped[StaffUser] = relationship()
 
 
 class AuditEntry(db.Model):

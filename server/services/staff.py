@@ -1,14 +1,34 @@
-"""Staff users and their API tokens."""
-from sqlalchemy import func, select
+"""Staff users, their API tokens, their console passwords and console sessions."""
+import logging
+import secrets
+from datetime import timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import selectinload
 
 from server.auth import STAFF_TOKEN_PREFIX, SYSTEM, Actor
 from server.clock import utcnow
+from server.database import mark_read_only, reset_read_only
 from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.ids import hash_secret, new_token
 from schemas.vocab import STAFF_ROLES
-from server.models import ApiToken, StaffUser
+from server.models import ApiToken, ConsoleSession, StaffUser
+
+log = logging.getLogger(__name__)
+
+# argon2id with the library's defaults (RFC 9106's second recommendation: 64 MiB, 3 passes, 4 lanes).
+_HASHER = PasswordHasher()
+# Verified against when the username is unknown, so an unknown user costs as long as a wrong password.
+_DUMMY_HASH = _HASHER.hash(secrets.token_urlsafe(16))
+# A password longer than this is refused (hashing megabytes on request is a denial of service, not a password).
+PASSWORD_MAX_LENGTH = 1024
+# A session's last request is stamped at most this often, so a page of htmx requests is not a row of writes.
+SESSION_SEEN_RESOLUTION = timedelta(seconds=30)
 from server.services.common import audit, get_or_404, snapshot
 
 
@@ -85,3 +105,112 @@ def revoke_token(*, actor: Actor, token_id: int) -> ApiToken:
         audit(actor, "token.revoke", row, before)
         db.session.commit()
     return row
+
+
+def set_password(*, actor: Actor, staff_id: str, password: str) -> StaffUser:
+    """Set a staff user's console password (argon2id); their console sessions end, so an old one cannot go on."""
+    staff = get_or_404(StaffUser, staff_id, what="staff")
+    minimum = current_app.config["CONSOLE_PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise ValidationFailed(f"A password has at least {minimum} characters.", code="password_too_short",
+                               fields={"password": [f"At least {minimum} characters."]})
+    if len(password) > PASSWORD_MAX_LENGTH:
+        raise ValidationFailed(f"A password has at most {PASSWORD_MAX_LENGTH} characters.", code="password_too_long",
+                               fields={"password": [f"At most {PASSWORD_MAX_LENGTH} characters."]})
+    if not password.strip():
+        raise ValidationFailed("A password cannot be only spaces.", code="password_blank",
+                               fields={"password": ["Not only spaces."]})
+    before = snapshot(staff)
+    staff.password_hash = _HASHER.hash(password)
+    staff.password_set_at = utcnow()
+    _end_sessions_of(staff.id)
+    audit(actor, "staff.set_password", staff, before)  # the snapshot never holds the hash (common.snapshot)
+    db.session.commit()
+    return staff
+
+
+def verify_password(*, username: str, password: str) -> StaffUser | None:
+    """The active staff user with this username (any case) and password, or None; as slow for an unknown user."""
+    staff = None
+    if len(password) <= PASSWORD_MAX_LENGTH and len(username) <= 64:
+        staff = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == username.strip().lower(),
+                                                          StaffUser.active.is_(True)))
+    stored = staff.password_hash if staff is not None and staff.password_hash else _DUMMY_HASH
+    try:
+        _HASHER.verify(stored, password[:PASSWORD_MAX_LENGTH])
+    except (VerificationError, InvalidHashError):
+        return None
+    if staff is None or stored is _DUMMY_HASH:
+        return None
+    if _HASHER.check_needs_rehash(stored):  # the parameters were raised since: keep the stronger hash
+        staff.password_hash = _HASHER.hash(password)
+        db.session.commit()
+    return staff
+
+
+def start_session(*, staff: StaffUser, address: str | None) -> tuple[ConsoleSession, str]:
+    """Open a console session for a signed-in staff user; the cookie value is returned once, only its hash kept."""
+    secret = secrets.token_urlsafe(32)
+    session = ConsoleSession(session_hash=hash_secret(secret), staff_id=staff.id, csrf_token=secrets.token_urlsafe(32),
+                             address=(address or "")[:64] or None)
+    db.session.add(session)
+    db.session.commit()
+    return session, secret
+
+
+def _idle_limit() -> timedelta:
+    """How long a console session lasts without a request."""
+    return timedelta(minutes=current_app.config["CONSOLE_IDLE_MINUTES"])
+
+
+def lookup_session(*, secret: str | None) -> ConsoleSession | None:
+    """The live session for a cookie value (its staff user loaded), or None: unknown, ended, idle too long, or
+    its user made inactive. A live session's last request is stamped; an idle one is ended."""
+    if not secret or len(secret) > 128:
+        return None
+    session = db.session.scalar(select(ConsoleSession).options(selectinload(ConsoleSession.staff))
+                                .where(ConsoleSession.session_hash == hash_secret(secret),
+                                       ConsoleSession.ended_at.is_(None)))
+    if session is None or not session.staff.active:
+        return None
+    now = utcnow()
+    if session.last_seen_at < now - _idle_limit():
+        _write_apart(update(ConsoleSession).where(ConsoleSession.id == session.id, ConsoleSession.ended_at.is_(None))
+                     .values(ended_at=session.last_seen_at + _idle_limit()))
+        return None
+    if session.last_seen_at < now - SESSION_SEEN_RESOLUTION:
+        session_id = session.id
+        _write_apart(update(ConsoleSession).where(ConsoleSession.id == session_id).values(last_seen_at=now))
+        session = db.session.scalar(select(ConsoleSession).options(selectinload(ConsoleSession.staff))
+                                    .where(ConsoleSession.id == session_id))
+    return session
+
+
+def _write_apart(statement) -> None:
+    """Run one update in its own short committed transaction (a read request's is read-only); a failure is logged,
+    never the request's."""
+    db.session.rollback()
+    read_only = mark_read_only(False)
+    try:
+        db.session.execute(statement)
+        db.session.commit()
+    except SQLAlchemyError:
+        db.session.rollback()
+        log.warning("console session not stamped", exc_info=True)
+    finally:
+        reset_read_only(read_only)
+
+
+def end_session(*, secret: str | None) -> None:
+    """Sign out: the session of this cookie value ends now (nothing happens for an unknown or ended one)."""
+    if not secret or len(secret) > 128:
+        return
+    db.session.execute(update(ConsoleSession).where(ConsoleSession.session_hash == hash_secret(secret),
+                                                    ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))
+    db.session.commit()
+
+
+def _end_sessions_of(staff_id: str) -> None:
+    """End every live console session of a staff user; flushes only."""
+    db.session.execute(update(ConsoleSession).where(ConsoleSession.staff_id == staff_id,
+                                                    ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))
