@@ -1,7 +1,7 @@
 """HTTP API: one blueprint per domain, all under /api/v1 (health checks at the root)."""
 from flask import Flask
 
-from server import customer_page, receipt_page, scrape
+from server import console, customer_page, receipt_page, scrape
 from server.api import (admin, appointments, checklists, claims, complaints, couriers, customer_links, devices, grades,
                         handover, health, integrations, leaks, ledger, manifests, me, quality, receipts, reports, scans,
                         sync, tasks, training, vehicles, webhooks)
@@ -12,11 +12,14 @@ api = ProblemApi()
 
 
 def register_blueprints(app: Flask) -> None:
-    """Attach every blueprint; /metrics, health checks and the customer and receipt pages stay outside the spec."""
+    """Attach every blueprint; /metrics, health checks, the customer and receipt pages and the console stay outside the
+    spec."""
     app.register_blueprint(scrape.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(customer_page.bp)
     app.register_blueprint(receipt_page.bp)
+    app.register_blueprint(console.bp)
+    app.register_blueprint(console.root_bp)
     for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments,
                    handover, ledger, checklists, receipts, complaints, claims, grades, manifests, webhooks,
                    integrations, reports, scans, leaks, training, quality):
