@@ -74,11 +74,13 @@ def _load_session():
     g.console_errors = []
     session = staff_service.lookup_session(secret=request.cookies.get(SESSION_COOKIE))
     g.console_session, g.staff = session, session.staff if session else None
+    g.pop("actor", None)
+    g.pop("new_login_nonce", None)
     if session is not None:
         g.actor = Actor(kind="staff", id=session.staff.id, role=session.staff.role)
     if request.method != "POST":
         return None
-    if request.endpoint == "console.login":
+    if request.endpoint == "console.login_submit":
         expected = _login_csrf(request.cookies.get(LOGIN_COOKIE, ""))
     elif session is None:
         return _to_login()  # signed out (or idle too long) while the form was open: sign in again

@@ -1,12 +1,13 @@
 """The console's words: each page module registers its strings; Chinese by default, English on request."""
 from datetime import datetime
 
-from flask import g, request
+from flask import request
 
 from server.clock import local_zone
 
 LANGS = ("zh", "en")
 LANG_COOKIE = "fo_console_lang"
+_CACHE = "fieldops.console_lang"
 _TEXT: dict[str, dict[str, str]] = {lang: {} for lang in LANGS}
 
 
@@ -29,11 +30,12 @@ def chosen_language() -> str | None:
 
 def language() -> str:
     """The page language: ?lang=, else the switch's cookie, else the browser's preference, else Chinese."""
-    if "console_lang" not in g:
+    lang = request.environ.get(_CACHE)  # the request's own: g can outlive a request (a test's app context)
+    if lang is None:
         cookie = request.cookies.get(LANG_COOKIE)
-        g.console_lang = (chosen_language() or (cookie if cookie in LANGS else None)
-                          or request.accept_languages.best_match(LANGS, default="zh"))
-    return g.console_lang
+        lang = request.environ[_CACHE] = (chosen_language() or (cookie if cookie in LANGS else None)
+                                          or request.accept_languages.best_match(LANGS, default="zh"))
+    return lang
 
 
 def t(key: str, **values) -> str:
