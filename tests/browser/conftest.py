@@ -100,6 +100,47 @@ def submit(page, element) -> None:
         lambda driver: driver.find_elements(By.CSS_SELECTOR, "#message, #error"))
 
 
+AXE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "vendor", "axe.min.js")  # vendor/README.md
+
+
+def console_login(page, live_server: str, username: str, password: str) -> None:
+    """Sign in to the console through its form, as a person would; the console's first page is then open."""
+    from selenium.webdriver.common.by import By
+
+    page.get(f"{live_server}/console/login")
+    page.find_element(By.ID, "username").send_keys(username)
+    page.find_element(By.ID, "password").send_keys(password)
+    follow(page, page.find_element(By.CSS_SELECTOR, "#login button[type=submit]"))
+
+
+def assert_accessible(page) -> None:
+    """axe-core (vendored) finds no serious or critical violation on the page as it is now.
+
+    The script is given through the driver (not a <script> of the page), so the page's CSP stays as it is.
+    """
+    if not page.execute_script("return typeof window.axe === 'object'"):
+        with open(AXE, encoding="utf-8") as source:
+            page.execute_script(source.read())
+    page.set_script_timeout(60)
+    found = page.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {resultTypes: ['violations']})"
+        ".then(result => done(result.violations)).catch(error => done({error: String(error)}));")
+    assert not isinstance(found, dict), f"axe-core failed: {found}"
+    serious = [violation for violation in found if violation["impact"] in ("serious", "critical")]
+    assert not serious, "\n".join(
+        f"{v['impact']} {v['id']}: {v['help']} ({', '.join(str(node['target']) for node in v['nodes'][:5])})"
+        for v in serious)
+
+
+def screenshot(page, tmp_path, name: str) -> str:
+    """Save the page's screenshot under the test's tmp_path and as /tmp/fieldops-console-<name>.png (to look at)."""
+    page.save_screenshot(str(tmp_path / f"{name}.png"))
+    target = f"/tmp/fieldops-console-{name}.png"
+    page.save_screenshot(target)
+    return target
+
+
 @pytest.fixture
 def live_server(app):
     """The test app served over HTTP on a free loopback port; yields its base URL."""
