@@ -136,6 +136,8 @@ def verify_password(*, username: str, password: str) -> StaffUser | None:
         staff = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == username.strip().lower(),
                                                           StaffUser.active.is_(True)))
     stored = staff.password_hash if staff is not None and staff.password_hash else _DUMMY_HASH
+    # The hash takes tens of milliseconds: not inside a transaction (on SQLite a post's holds the write lock).
+    db.session.commit()
     try:
         _HASHER.verify(stored, password[:PASSWORD_MAX_LENGTH])
     except (VerificationError, InvalidHashError):
