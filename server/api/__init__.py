@@ -1,10 +1,11 @@
 """HTTP API: one blueprint per domain, all under /api/v1 (health checks at the root)."""
 from flask import Flask
 
-from server import console, customer_page, receipt_page, scrape
+from server import customer_page, receipt_page, scrape
 from server.api import (admin, appointments, checklists, claims, complaints, couriers, customer_links, devices, grades,
                         handover, health, integrations, leaks, ledger, manifests, me, quality, receipts, reports, scans,
                         sync, tasks, training, vehicles, webhooks)
+from server.console import pages as console_pages
 from server.errors import ProblemApi
 
 # The documented API (flask-smorest): its blueprints, its spec, and the one handler of every error.
@@ -18,8 +19,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(customer_page.bp)
     app.register_blueprint(receipt_page.bp)
-    app.register_blueprint(console.bp)
-    app.register_blueprint(console.root_bp)
+    console_pages.init_app(app)
     for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments,
                    handover, ledger, checklists, receipts, complaints, claims, grades, manifests, webhooks,
                    integrations, reports, scans, leaks, training, quality):

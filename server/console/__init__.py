@@ -1,6 +1,7 @@
 """The dispatch console: server-rendered pages for office staff under /console, signed in with a password.
 
-Each page module does `from server.console import bp` and adds its routes; the list at the bottom imports them.
+Each page module does `from server.console import bp` and adds its routes; server/console/pages.py lists the
+modules (it, not this package, imports them: the package importing its own pages would be an import circle).
 """
 from dataclasses import dataclass
 
@@ -41,6 +42,3 @@ def to_console():
     """Send a browser at the root to the console (its home page, or the sign-in form)."""
     return redirect(url_for("console.home"), code=302)
 
-
-# The page modules (each adds its routes to bp; keep auth first: its hooks load the session for every page).
-from server.console import auth, home  # noqa: E402,F401
