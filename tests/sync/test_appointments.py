@@ -335,9 +335,10 @@ def test_customer_absent_without_a_contact_attempt_is_rejected(device, make, cou
     assert (result["status"], result["code"]) == ("rejected", "wait_too_short")
 
 
-def test_customer_absent_after_waiting_and_phoning_fails_the_attempt(device, make, courier, client, server_clock):
+def test_customer_absent_after_waiting_and_phoning_fails_the_attempt(midday, device, make, courier, client, server_clock):
     """Waited and phoned: the window keeps its decision (kept: the arrival was in it) and why the attempt failed;
-    the task is failed with the reason, needing a new appointment, flagged for dispatch. Nothing is unconfirmed."""
+    the task is failed with the reason, needing a new appointment, flagged for dispatch. Nothing is unconfirmed.
+    At midday in the depot (midday): a task failed on an earlier depot day leaves the handheld (deleted)."""
     task = morning_task(make, courier, server_clock)
     result = _arrive_and_wait(device, task, 12)
     assert result["status"] == "applied"
