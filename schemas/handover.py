@@ -1,11 +1,11 @@
 """The handover on the wire: the ops a handheld pushes, the state a task carries, dispatch's timeline and exceptions."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import Day, PageOut, PageQuery, Schema, check_payable, full_match, integer, money, text
+from schemas.common import CsvQuery, Day, PageOut, PageQuery, Schema, check_payable, full_match, integer, money, text
 from schemas.limits import MAX_INT32
 from schemas.tasks import FeeIn, ParcelIn
-from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, HANDOVER_EXCEPTIONS, ITEM_CONDITIONS,
-                           PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
+from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES,
+                           ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
 
 _SHA256 = full_match(r"[0-9a-f]{64}", "Not a SHA-256 in hex.")
 
@@ -244,26 +244,46 @@ class _DispatchStateOut(HandoverStateOut):
 _state_out = _DispatchStateOut()
 
 
-class ExceptionQuery(PageQuery):
-    """A depot-local day's handover exceptions, of one kind or all."""
+class ExceptionFilter(Schema):
+    """Which exceptions: of a depot-local day or every day, of one kind, in one status, of one courier."""
+
+    day = Day(data_key="date", required=False, load_default=None,
+              metadata={"description": "Depot-local date (unset: every day)"})
+    kind = text(24, required=False, load_default=None, validate=validate.OneOf(DISPATCH_EXCEPTIONS))
+    status = text(16, required=False, load_default=None, validate=validate.OneOf(EXCEPTION_STATUSES))
+    courier_id = text(32, required=False, load_default=None)
+
+
+class ExceptionQuery(ExceptionFilter, PageQuery, CsvQuery):
+    """The exceptions queue, a page at a time."""
 
     cursor = integer(minimum=1, maximum=MAX_INT32, strict=False, load_default=None)
-    date = Day(required=True, metadata={"description": "Depot-local date"})
-    kind = text(24, required=False, load_default=None, validate=validate.OneOf(HANDOVER_EXCEPTIONS))
 
 
 class ExceptionOut(Schema):
-    """Something at a handover dispatch must look at."""
+    """Something at a door or a window dispatch must act on, and where it stands in the queue."""
 
     id = fields.Integer()
     task_id = fields.String()
     courier_id = fields.String(allow_none=True)
-    kind = fields.String(metadata={"enum": list(HANDOVER_EXCEPTIONS)})
+    kind = fields.String(metadata={"enum": list(DISPATCH_EXCEPTIONS)})
     date = fields.Date(attribute="day")
     occurred_at = fields.AwareDateTime()
     recorded_at = fields.AwareDateTime()
     op_id = fields.String(allow_none=True)
     detail = fields.Dict()
+    status = fields.String(attribute="queue_status", metadata={"enum": list(EXCEPTION_STATUSES)})
+    acknowledged_by = fields.String(allow_none=True)
+    acknowledged_at = fields.AwareDateTime(allow_none=True)
+    resolved_by = fields.String(allow_none=True)
+    resolved_at = fields.AwareDateTime(allow_none=True)
+    resolution_note = fields.String(allow_none=True)
+
+
+class ExceptionResolveIn(Schema):
+    """How the exception was resolved."""
+
+    note = text(500)
 
 
 class ExceptionPage(PageOut):

@@ -2,7 +2,7 @@
 from marshmallow import fields, validate
 
 from schemas.checklists import MAX_ITEMS, MAX_READING, AnswerIn, _sha256
-from schemas.common import NewestFirstQuery, PageOut, Schema, Time, integer, text, text_pattern
+from schemas.common import CsvQuery, NewestFirstQuery, PageOut, Schema, Time, integer, text, text_pattern
 from schemas.couriers import ConductViolationOut
 from schemas.limits import MAX_INT32
 from schemas.vocab import (APPEAL_OUTCOMES, APPEAL_STATUSES, INSPECTION_KINDS, SEVERITIES, VIOLATION_CODES,
@@ -15,7 +15,7 @@ class ViolationQuery(NewestFirstQuery):
     """A courier's violations, newest first."""
 
 
-class ReviewQuery(NewestFirstQuery):
+class ReviewQuery(NewestFirstQuery, CsvQuery):
     """Quality's list of violations, newest first, by status, courier, code and a suspect clock."""
 
     status = text(16, required=False, load_default=None, validate=validate.OneOf(VIOLATION_STATUSES))

@@ -108,6 +108,11 @@ STEP_OUTCOMES = ("accepted", "rejected")
 # What dispatch's exception list shows.
 HANDOVER_EXCEPTIONS = ("damage", "discrepancy", "refusal", "not_at_address", "pin_mismatch", "pin_locked",
                        "amount_mismatch", "gift_not_disclosed", *WORK_CHECK_CODES)
+# The appointment's exceptions in the same queue: a promised window never attempted, a contact that went wrong,
+# an attempt that failed, a window under review (server/services/exception_queue.py).
+APPOINTMENT_EXCEPTIONS = ("not_attempted", "wrong_number", *ATTEMPT_FAILURES, "window_review")
+DISPATCH_EXCEPTIONS = (*HANDOVER_EXCEPTIONS, *APPOINTMENT_EXCEPTIONS)
+EXCEPTION_STATUSES = ("open", "acknowledged", "resolved")
 # Why a handover op is rejected (the op result's code).
 HANDOVER_CODES = ("pin_mismatch", "pin_locked", "pin_required", "photo_required", "inspection_required", "amount_mismatch",
                   "already_paid", "payment_required", "gift_not_disclosed", "recipient_unverified",

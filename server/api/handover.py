@@ -1,8 +1,8 @@
-"""Dispatch: the handover PIN, a task's handover timeline, the day's handover exceptions."""
+"""Dispatch: the handover PIN and a task's handover timeline (its exceptions: server/api/exceptions.py)."""
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.handover import ExceptionPage, ExceptionQuery, HandoverOut, PinIssuedOut
+from schemas.handover import HandoverOut, PinIssuedOut
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.services import handover
 
@@ -29,16 +29,3 @@ class HandoverTimeline(MethodView):
     def get(self, task_id):
         """The state, every step (refused ones too), and the signature and photos with their download links."""
         return handover.timeline(task_id=task_id)
-
-
-@blp.route("/exceptions")
-class HandoverExceptions(MethodView):
-    """What went wrong at the door."""
-
-    @require(*OFFICE)
-    @blp.arguments(ExceptionQuery, location="query")
-    @blp.response(200, ExceptionPage)
-    def get(self, query):
-        """Damage, discrepancies, refusals, not-at-address, PIN and amount mismatches of a day, oldest first."""
-        return handover.exceptions(day=query["date"], kind=query["kind"], cursor=query["cursor"],
-                                   limit=query["limit"])

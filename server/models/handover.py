@@ -109,4 +109,19 @@ class HandoverException(db.Model):
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     op_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict] = mapped_column(JSONText)
-    __table_args__ = (Index("ix_handover_exceptions_day_kind_id", "day", "kind", "id"),)
+    # Dispatch works the queue: acknowledged (someone has it), then resolved with a note. Status follows
+    # from the times: open, acknowledged, resolved.
+    acknowledged_by: Mapped[str | None] = mapped_column(String(32))  # a staff user id
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by: Mapped[str | None] = mapped_column(String(32))
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_note: Mapped[str | None] = mapped_column(String(500))
+    __table_args__ = (Index("ix_handover_exceptions_day_kind_id", "day", "kind", "id"),
+                      Index("ix_handover_exceptions_resolved_at", "resolved_at"))
+
+    @property
+    def queue_status(self) -> str:
+        """open, acknowledged or resolved (server/services/exception_queue.py filters on the same times)."""
+        if self.resolved_at is not None:
+            return "resolved"
+        return "acknowledged" if self.acknowledged_at is not None else "open"

@@ -27,7 +27,7 @@ from server.errors import Conflict, NotFound, RuleViolation, ValidationFailed
 from server.extensions import db
 from server.geo import distance_m
 from server.models import Appointment, AppointmentWindow, ContactAttempt, Task
-from server.services import events, tasks, violations
+from server.services import events, exception_queue, tasks, violations
 from server.services.common import audit, oldest_first, paginate, snapshot
 
 
@@ -218,6 +218,10 @@ def _decide(task: Task, appointment: Appointment, window: AppointmentWindow | No
         if outcome == "review":
             window.review_reason, window.provisional_outcome = reason, provisional
             task.needs_review = True
+            if window.id is None:
+                db.session.flush()  # the queue's entry names the window
+            exception_queue.flag(task=task, kind=exception_queue.REVIEW_KIND, occurred_at=window.end, detail={
+                "window_id": window.id, "review_reason": reason, "provisional_outcome": provisional})
         if current:
             window.notice_at, window.notice_in_time = appointment.notice_at, appointment.notice_in_time
     if current:
@@ -259,6 +263,8 @@ def _decide_ended(task: Task, appointment: Appointment, window: AppointmentWindo
         _decide(task, appointment, window, outcome, by=by)
         appointment.exception, appointment.needs_new_appointment, task.needs_review = "not_attempted", True, True
         events.emit_exception(events.task_facts(task), "not_attempted", op_id=None, at=appointment.window_end)
+        exception_queue.flag(task=task, kind="not_attempted", occurred_at=appointment.window_end,
+                             detail={"window_end": appointment.window_end.isoformat()})
     elif appointment.notice_in_time:
         outcome = "late"
         _decide(task, appointment, window, outcome, by=by)
@@ -443,6 +449,8 @@ def _fail_attempt(task: Task, appointment: Appointment, reason: str, *, device_t
         # Filed no later than received; a flagged clock does not say when: the task left the road when we heard.
         task.finished_at = utcnow() if clock_suspect else filed_at(device_time, utcnow())
     events.emit_exception(events.task_facts(task), reason, op_id=op_id, at=device_time)
+    exception_queue.flag(task=task, kind=reason, occurred_at=device_time, op_id=op_id,
+                         detail={"attempt_failed": True, "clock_suspect": clock_suspect})
 
 
 def contact(*, actor: Actor, task: Task, outcome: str, note: str | None, device_time: datetime | None = None,
@@ -465,6 +473,8 @@ def contact(*, actor: Actor, task: Task, outcome: str, note: str | None, device_
         appointment.exception = outcome
         task.needs_review = True
         events.emit_exception(events.task_facts(task), outcome, op_id=op_id, at=device_time)
+        exception_queue.flag(task=task, kind=outcome, occurred_at=device_time, op_id=op_id,
+                             detail={"note": note, "clock_suspect": clock_suspect})
     tasks.record_event(task, "appointment.contact", actor, text=note, device_time=device_time,
                        data={"outcome": outcome, "op_id": op_id, "attempt": appointment.attempt,
                              **({"attempt_failed": True} if failed else {}),
@@ -750,6 +760,18 @@ def _sweep_due(task: Task, appointment: Appointment | None, now: datetime) -> bo
                  or (appointment.status == "unconfirmed" and task.status in OPEN_STATUSES)))
 
 
+def attempts_between(*, courier_id: str, start: datetime, end: datetime) -> list[ContactAttempt]:
+    """A courier's contact attempts made in [start, end) (device time, else when received), oldest first, each
+    with its task id (task_id)."""
+    made = func.coalesce(ContactAttempt.device_time, ContactAttempt.received_at)
+    rows = db.session.execute(select(ContactAttempt, Appointment.task_id).join(
+        Appointment, Appointment.id == ContactAttempt.appointment_id).where(
+        ContactAttempt.courier_id == courier_id, made >= start, made < end).order_by(made, ContactAttempt.id)).all()
+    for attempt, task_id in rows:
+        attempt.task_id = task_id
+    return [attempt for attempt, _ in rows]
+
+
 # ---- Dispatch's review list: decisions the facts could not make alone
 
 def review_list(*, cursor: int | None = None, limit: int = 50) -> dict:
@@ -798,5 +820,6 @@ def decide_review(*, actor: Actor, task_id: str, outcome: str, note: str, window
         "window_id": window.id, "outcome": outcome, "review_reason": window.review_reason,
         "provisional_outcome": window.provisional_outcome, "attempt": window.attempt})
     audit(actor, "appointment.review", window, before)
+    exception_queue.resolve_review(actor=actor, task_id=task.id, window_id=window.id, note=note)
     db.session.commit()
     return window

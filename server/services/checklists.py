@@ -441,6 +441,16 @@ def _open_shift(courier_id: str) -> Shift | None:
                                      .order_by(Shift.id.desc()).limit(1))
 
 
+def shifts_and_checks(*, courier_id: str, start: datetime, end: datetime) -> dict:
+    """A courier's shifts begun and checklists made (device time) in [start, end), oldest first."""
+    shifts = list(db.session.scalars(select(Shift).where(
+        Shift.courier_id == courier_id, Shift.started_at >= start, Shift.started_at < end).order_by(Shift.started_at)))
+    checks = list(db.session.scalars(select(ChecklistSubmission).where(
+        ChecklistSubmission.courier_id == courier_id, ChecklistSubmission.device_time >= start,
+        ChecklistSubmission.device_time < end).order_by(ChecklistSubmission.device_time)))
+    return {"shifts": shifts, "checks": checks}
+
+
 def _read_odometer(vehicle: Vehicle, odometer: int, flags: list[str]) -> None:
     """An odometer reading lower than the van's highest is flagged; the highest is kept."""
     if vehicle.odometer is not None and odometer < vehicle.odometer:

@@ -34,7 +34,7 @@ from server.extensions import db
 from server.geo import distance_m
 from server.models import Courier, Handover, HandoverException, HandoverStep, Parcel, Receipt, Task, TaskEvent
 from server.services import duty, events, ledger, privacy, receipts, scans, tasks, violations
-from server.services.common import audit, oldest_first, snapshot, write_buffered_rows
+from server.services.common import audit, snapshot, write_buffered_rows
 
 # PBKDF2-HMAC-SHA256 over a 6-digit PIN: few enough iterations for a handheld to check offline in
 # milliseconds. A million PINs stay brute-forceable from a stolen device's hash (minutes); the
@@ -676,14 +676,6 @@ def timeline(*, task_id: str) -> dict:
                                     .order_by(HandoverStep.id)))
     with_receipts([task])
     return {"task": task, "handover": task.handover, "steps": steps}
-
-
-def exceptions(*, day, kind: str | None = None, cursor: int | None = None, limit: int = 50) -> dict:
-    """A depot-local day's handover exceptions, oldest first, a page at a time."""
-    query = select(HandoverException).where(HandoverException.day == day)
-    if kind:
-        query = query.where(HandoverException.kind == kind)
-    return oldest_first(query, HandoverException.id, cursor=cursor, limit=limit)
 
 
 def evidence_for(task: Task) -> dict:

@@ -13,7 +13,7 @@ from server.clock import filed_at, local_date, utcnow
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import Courier, LedgerEntry
-from server.services.common import audit, get_or_404
+from server.services.common import audit, get_or_404, oldest_first
 
 
 def record_payment(*, courier_id: str, task_id: str, op_id: str | None, amount: int, method: str,
@@ -83,22 +83,70 @@ def correct(*, actor: Actor, courier_id: str, day: date, amount: int, note: str,
 
 
 def cash(*, courier_id: str, day: date) -> dict:
-    """A courier's day: cash collected, QR collected, remitted, corrections, and the cash still owed.
+    """A courier's day: cash collected, QR collected, remitted, corrections, and the cash still owed."""
+    get_or_404(Courier, courier_id, what="courier")
+    entries = list(db.session.scalars(select(LedgerEntry).where(
+        LedgerEntry.courier_id == courier_id, LedgerEntry.day == day).order_by(LedgerEntry.id)))
+    return {**_totals(_sums([courier_id], day).get(courier_id, {})), "courier_id": courier_id, "date": day,
+            "entries": entries}
+
+
+def _sums(courier_ids: list[str], day: date) -> dict[str, dict[tuple[str, str | None], int]]:
+    """Each courier's sums of the day by (kind, method), in one query."""
+    sums: dict[str, dict] = {}
+    for courier_id, kind, method, total in db.session.execute(
+            select(LedgerEntry.courier_id, LedgerEntry.kind, LedgerEntry.method, func.sum(LedgerEntry.amount))
+            .where(LedgerEntry.courier_id.in_(courier_ids), LedgerEntry.day == day)
+            .group_by(LedgerEntry.courier_id, LedgerEntry.kind, LedgerEntry.method)):
+        sums.setdefault(courier_id, {})[(kind, method)] = int(total)
+    return sums
+
+
+def _totals(sums: dict[tuple[str, str | None], int]) -> dict:
+    """A day's figures from its sums.
 
     difference = cash collected + corrections - remitted: zero when the courier
     has handed in every fen; QR payments go straight to the company and are
     shown beside, outside the cash.
     """
-    get_or_404(Courier, courier_id, what="courier")
-    sums = {(kind, method): total for kind, method, total in db.session.execute(
-        select(LedgerEntry.kind, LedgerEntry.method, func.sum(LedgerEntry.amount))
-        .where(LedgerEntry.courier_id == courier_id, LedgerEntry.day == day)
-        .group_by(LedgerEntry.kind, LedgerEntry.method))}
-    entries = list(db.session.scalars(select(LedgerEntry).where(
-        LedgerEntry.courier_id == courier_id, LedgerEntry.day == day).order_by(LedgerEntry.id)))
-    collected = int(sums.get(("payment", "cash"), 0))
-    remitted = int(sums.get(("remittance", None), 0))
-    corrections = int(sums.get(("correction", None), 0))
-    return {"courier_id": courier_id, "date": day, "collected": collected,
-            "collected_qr": int(sums.get(("payment", "qr"), 0)), "remitted": remitted, "corrections": corrections,
-            "difference": collected + corrections - remitted, "entries": entries}
+    collected = sums.get(("payment", "cash"), 0)
+    remitted = sums.get(("remittance", None), 0)
+    corrections = sums.get(("correction", None), 0)
+    return {"collected": collected, "collected_qr": sums.get(("payment", "qr"), 0), "remitted": remitted,
+            "corrections": corrections, "difference": collected + corrections - remitted}
+
+
+_FIGURES = ("collected", "collected_qr", "remitted", "corrections", "difference")
+
+
+def depot_cash(*, depot: str, day: date) -> dict:
+    """Every courier of a depot (active, or with money on the day) with their day's figures and remittances,
+    and the depot's totals; a depot no courier names is 404."""
+    couriers = list(db.session.scalars(select(Courier).where(Courier.depot == depot).order_by(Courier.employee_no)))
+    if not couriers:
+        raise NotFound(f"No courier works out of depot {depot}.", code="depot_not_found")
+    ids = [courier.id for courier in couriers]
+    sums = _sums(ids, day)
+    remittances: dict[str, list] = {}
+    for entry in db.session.scalars(select(LedgerEntry).where(
+            LedgerEntry.courier_id.in_(ids), LedgerEntry.day == day, LedgerEntry.kind == "remittance")
+            .order_by(LedgerEntry.id)):
+        remittances.setdefault(entry.courier_id, []).append(entry)
+    rows = [{"courier_id": courier.id, "name": courier.name, "employee_no": courier.employee_no,
+             **_totals(sums.get(courier.id, {})), "remittances": remittances.get(courier.id, [])}
+            for courier in couriers if courier.active or courier.id in sums]
+    return {"depot": depot, "date": day, "couriers": rows,
+            "totals": {figure: sum(row[figure] for row in rows) for figure in _FIGURES}}
+
+
+def entries(*, day: date, courier_id: str | None = None, depot: str | None = None, kind: str | None = None,
+            cursor: int | None = None, limit: int = 50) -> dict:
+    """The ledger's entries of a depot-local day, oldest first, by courier, depot and kind, a page at a time."""
+    query = select(LedgerEntry).where(LedgerEntry.day == day)
+    if courier_id is not None:
+        query = query.where(LedgerEntry.courier_id == courier_id)
+    if depot is not None:
+        query = query.where(LedgerEntry.courier_id.in_(select(Courier.id).where(Courier.depot == depot)))
+    if kind is not None:
+        query = query.where(LedgerEntry.kind == kind)
+    return oldest_first(query, LedgerEntry.id, cursor=cursor, limit=limit)

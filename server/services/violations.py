@@ -96,6 +96,13 @@ def review_list(*, status: str | None = None, courier_id: str | None = None, clo
     return page
 
 
+def between(*, courier_id: str, start: datetime, end: datetime) -> list[Violation]:
+    """A courier's violations that happened in [start, end), oldest first, with their appeals."""
+    return _with_appeals(list(db.session.scalars(select(Violation).where(
+        Violation.courier_id == courier_id, Violation.occurred_at >= start, Violation.occurred_at < end)
+        .order_by(Violation.occurred_at, Violation.id))))
+
+
 def get(*, violation_id: int, for_update: bool = False) -> Violation:
     """One violation with its appeal, or 404."""
     query = select(Violation).where(Violation.id == violation_id)

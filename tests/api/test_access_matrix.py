@@ -132,7 +132,8 @@ def world(client, make, app):
                     "defect_id": 999999, "complaint_id": 999999, "entry_id": 999999, "delivery_id": 999999,
                     "parcel_id": 999999,
                     "claim_id": 999999, "incident_id": 999999,
-                    "course_id": 999999, "session_id": 999999, "inspection_id": 999999, "violation_id": 999999}
+                    "course_id": 999999, "session_id": 999999, "inspection_id": 999999, "violation_id": 999999,
+                    "exception_id": 999999, "depot": "NO-DEPOT"}
     courier_values = {"task_id": task_a["id"], "sha256": sha256}
     return {"tokens": tokens, "staff": staff_values, "courier": courier_values,
             "victim_token": victim_token}

@@ -1,0 +1,36 @@
+"""The office's views that bring several domains together: a courier's day in one answer.
+
+A view, high above the domains it reads (tasks, appointments, the ledger,
+violations, grades, checklists): it holds no rule of its own, each figure is the
+owning service's.
+"""
+from datetime import date
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from server.clock import local_day_bounds
+from server.extensions import db
+from server.models import Courier, Task
+from server.services import appointments, checklists, grades, ledger, violations
+from server.services.common import get_or_404
+
+# A courier's day holds at most this many tasks in one answer (a day is a few dozen stops).
+DAY_MAX_TASKS = 500
+
+
+def courier_day(*, courier_id: str, day: date) -> dict:
+    """A courier's depot-local day: tasks, contact attempts, cash (to the fen), violations, grade with its
+    reasons, shifts and checks."""
+    courier = get_or_404(Courier, courier_id, what="courier")
+    start, end = local_day_bounds(day)
+    day_tasks = list(db.session.scalars(
+        select(Task).options(selectinload(Task.parcels), selectinload(Task.fees))
+        .where(Task.courier_id == courier_id, Task.service_date == day).order_by(Task.window_start, Task.id)
+        .limit(DAY_MAX_TASKS)))
+    return {"courier": courier, "date": day, "tasks": day_tasks,
+            "attempts": appointments.attempts_between(courier_id=courier_id, start=start, end=end),
+            "cash": ledger.cash(courier_id=courier_id, day=day),
+            "violations": violations.between(courier_id=courier_id, start=start, end=end),
+            "grade": grades.evaluate(courier_id=courier_id),
+            **checklists.shifts_and_checks(courier_id=courier_id, start=start, end=end)}
