@@ -41,4 +41,3 @@ def nav_for(role: str | None) -> list[NavEntry]:
 def to_console():
     """Send a browser at the root to the console (its home page, or the sign-in form)."""
     return redirect(url_for("console.home"), code=302)
-
