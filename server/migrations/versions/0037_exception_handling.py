@@ -1,7 +1,7 @@
 """The exceptions queue: an exception acknowledged (who, when) and resolved with a note (who, when, note)
 
 Revision ID: 0037_exception_handling
-Revises: 0034_leak_incidents
+Revises: 0035_console_auth
 Create Date: 2026-12-07 16:15:00
 
 Exceptions already recorded stay open: nobody has worked them in the queue.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0037_exception_handling'
-down_revision = '0034_leak_incidents'
+down_revision = '0035_console_auth'
 branch_labels = None
 depends_on = None
 
