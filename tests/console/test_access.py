@@ -8,6 +8,7 @@ CONSOLE = "/console"
 # The only console routes without page(*roles): the sign-in form and signing out.
 OPEN = {("GET", "/console/login"): 200, ("POST", "/console/login"): 400, ("POST", "/console/logout"): 303}
 _PARAM = re.compile(r"<(?:[^:<>]+:)?([^<>]+)>")
+_INT_PARAM = re.compile(r"<int:[^<>]+>")
 
 
 def _console_cells(app):
@@ -31,7 +32,7 @@ def test_a_bearer_token_never_opens_the_console(app, make):
     """Any caller without a console session, token or not: every page leads to the sign-in form, every post too."""
     headers = [{}, make.headers("admin"), make.headers("dispatcher")]
     for method, rule, _roles in _console_cells(app):
-        url = _PARAM.sub("x1", rule.rule)
+        url = _PARAM.sub("x1", _INT_PARAM.sub("1", rule.rule))
         for header in headers:
             response = app.test_client().open(url, method=method, headers=header)
             expected = OPEN.get((method, rule.rule), 303)
