@@ -347,6 +347,16 @@ class PageQuery(Schema):
     limit = integer(minimum=1, maximum=500, strict=False, load_default=50)
 
 
+EXPORT_FORMATS = ("json", "csv")
+
+
+class CsvQuery(Schema):
+    """A list that can also be had as CSV (server.csvout; docs/decisions.md, "CSV exports")."""
+
+    format = fields.String(load_default="json", validate=validate.OneOf(EXPORT_FORMATS), metadata={
+        "description": "json (a page), or csv: every row matching the filters from the cursor on, as a download"})
+
+
 class NewestFirstQuery(PageQuery):
     """Paging newest first over an integer id: the cursor is the last id seen."""
 
