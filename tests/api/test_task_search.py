@@ -172,7 +172,7 @@ def test_csv_of_more_rows_than_an_export_holds_is_refused(client, make, monkeypa
     from server import csvout
     monkeypatch.setattr(csvout, "MAX_ROWS", 2)
     monkeypatch.setattr(csvout, "PAGE", 1)
-    for n in range(3):
+    for _ in range(3):
         make.task()
     response = client.get(TASKS, query_string={"format": "csv"}, headers=make.headers("dispatcher"))
     assert response.status_code == 422 and response.json["code"] == "export_too_large", response.json
