@@ -1,7 +1,7 @@
 """Task search: a recipient's surname and phone suffix kept beside them, and the indexes search uses
 
 Revision ID: 0038_task_search
-Revises: 0034_leak_incidents
+Revises: 0035_console_auth
 Create Date: 2026-12-07 16:30:00
 
 Tasks stored before it get their keys from the same rule (server.names) the model applies on every change.
@@ -14,7 +14,7 @@ from server import names
 
 # revision identifiers, used by Alembic.
 revision = '0038_task_search'
-down_revision = '0034_leak_incidents'
+down_revision = '0035_console_auth'
 branch_labels = None
 depends_on = None
 
