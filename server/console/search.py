@@ -16,7 +16,7 @@ from server.services import tasks as task_service
 _FILTERS = ("q", "date", "courier_id", "status", "cursor", "format")
 
 register({
-    "zh": {"search.title": "任务搜索", "search.nav": "任务", "search.q": "运单号前缀、收件人姓氏或手机尾号后四位",
+    "zh": {"search.title": "任务搜索", "search.nav": "任务", "search.q": "运单号、姓氏或手机尾号",
            "search.date": "日期", "search.courier": "快递员", "search.any_courier": "全部快递员",
            "search.status": "状态", "search.any_status": "全部状态", "search.submit": "搜索",
            "search.csv": "下载 CSV", "search.next": "下一页", "search.none": "没有找到任务。",
@@ -26,7 +26,7 @@ register({
            "search.status.delivered": "已签收", "search.status.refused": "拒收", "search.status.failed": "未妥投",
            "search.status.collected": "已揽收", "search.status.cancelled": "已取消"},
     "en": {"search.title": "Task search", "search.nav": "Tasks",
-           "search.q": "Waybill prefix, recipient's surname or last four digits of the phone",
+           "search.q": "Waybill, surname or phone's last 4",
            "search.date": "Date", "search.courier": "Courier", "search.any_courier": "Any courier",
            "search.status": "Status", "search.any_status": "Any status", "search.submit": "Search",
            "search.csv": "Download CSV", "search.next": "Next page", "search.none": "No tasks found.",
