@@ -3,7 +3,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import CsvQuery, Day, PageOut, PageQuery, Schema, check_payable, full_match, integer, money, text
 from schemas.limits import MAX_INT32
-from schemas.tasks import FeeIn, ParcelIn
+from schemas.tasks import RECEIPT_LINK, FeeIn, ParcelIn
 from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES,
                            ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
 
@@ -218,6 +218,9 @@ class HandoverOut(Schema):
     pin_required = fields.Function(lambda data: data["task"].pin_required)
     gift_description = fields.Function(lambda data: data["task"].gift_description)
     state = fields.Function(lambda data: _state_out.dump(data["handover"]) if data["handover"] else None)
+    receipt = fields.Function(lambda data: data["handover"].__dict__.get("receipt") if data["handover"] else None,
+                              metadata={**RECEIPT_LINK, "description": "The receipt of the finished handover (as "
+                                        "state.receipt): its number and public page; null before one is issued"})
     signature_sha256 = fields.Function(lambda data: data["handover"].signature_sha256 if data["handover"] else None)
     attachments = fields.Function(_attachment_links)
     steps = fields.List(fields.Nested(HandoverStepOut))

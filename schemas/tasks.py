@@ -1,7 +1,7 @@
 """Tasks on the wire: what dispatch creates and reads, and the parts a courier's view shares (schemas.handheld)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import (Day, PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier,
+from schemas.common import (CsvQuery, Day, PageOut, PageQuery, Schema, Time, check_payable, full_match, identifier,
                             integer, money, phone, text)
 from schemas.limits import MAX_MONEY
 from schemas.vocab import ATTEMPT_FAILURES, PROMISE_STATES, TASK_KINDS, TASK_STATUSES
@@ -255,15 +255,34 @@ class TaskEventOut(Schema):
     data = fields.Dict(allow_none=True)
 
 
+RECEIPT_LINK = {"type": "object", "nullable": True, "properties": {
+    "number": {"type": "string"},
+    "url": {"type": "string", "nullable": True,
+            "description": "The public receipt page (null if its address cannot be recovered)"}}}
+
+
+def _receipt_of(task) -> dict | None:
+    """A finished handover's receipt as services.handover.with_receipts gave it (null before one is issued)."""
+    handover = task.__dict__.get("handover")
+    return None if handover is None else handover.__dict__.get("receipt")
+
+
 class TaskDetailOut(TaskOut):
-    """A task with its full history."""
+    """A task with its full history and, once handed over, its receipt."""
 
     history = fields.List(fields.Nested(TaskEventOut), attribute="events")
+    receipt = fields.Function(_receipt_of, metadata={
+        **RECEIPT_LINK, "description": "The sealed receipt of its handover: number and public page (the one "
+                                       "GET /dispatch/tasks/{id}/handover shows); null until it is handed over"})
 
 
-class TaskQuery(PageQuery):
+class TaskQuery(PageQuery, CsvQuery):
     """Filters for the dispatch task list."""
 
+    q = text(40, required=False, load_default=None, metadata={"description": (
+        "Search: a waybill prefix (SF12), a recipient's surname (王, 欧阳, smith: a Chinese name's first character "
+        "or compound surname, a Latin name's last word, any case) or the last four digits of their phone (5678); "
+        "a term matches any of these it can be")})
     status = text(16, required=False, load_default=None, validate=validate.OneOf(TASK_STATUSES))
     courier_id = text(32, required=False, load_default=None)
     date = Day(load_default=None, metadata={"description": "Depot-local service date"})
@@ -271,6 +290,13 @@ class TaskQuery(PageQuery):
     needs_review = fields.Boolean(load_default=None)
     at_risk = fields.Boolean(load_default=None, metadata={
         "description": "true: open tasks within FIELDOPS_PROMISE_AT_RISK_MINUTES of their promised time or past it"})
+
+
+# The task list as CSV (server.csvout): TaskOut's fields, nested ones dotted.
+TASK_CSV_COLUMNS = ("id", "waybill_no", "kind", "status", "service_date", "courier_id", "recipient.name",
+                    "recipient.phone", "recipient.address", "window.start", "window.end", "cod_amount",
+                    "needs_review", "arrived_at", "finished_at", "failure_reason", "cancel_reason", "promise.state",
+                    "promise.promised_at", "created_at", "updated_at")
 
 
 class TaskPage(PageOut):

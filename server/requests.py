@@ -10,6 +10,7 @@ from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 from schemas.limits import MAX_INT32
 from server.database import mark_read_only, reset_read_only
+from server.errors import ValidationFailed
 from server.extensions import db
 from server.jsonio import request_json
 
@@ -45,6 +46,27 @@ def _load_json_body(req):
     return ma.missing if body is None else body
 
 
+def _query_names() -> set[str] | None:
+    """The query parameters the matched API view reads (its flask-smorest query schemas' fields; none without
+    one); None where this is not decided here: no view matched (404, 405 say so), the spec's own pages."""
+    if not request.path.startswith("/api/") or (request.blueprint or "").startswith("api-docs"):
+        return None
+    view = current_app.view_functions.get(request.endpoint or "")
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        method = request.method.lower()
+        view = getattr(view_class, method, None) or (getattr(view_class, "get", None) if method == "head" else None)
+    if view is None:
+        return None
+    names: set[str] = set()
+    for parameter in getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", []):
+        if parameter.get("in") in ("query", "querystring"):
+            schema = parameter["schema"]
+            schema = schema() if isinstance(schema, type) else schema
+            names.update(field.data_key or name for name, field in schema.fields.items() if not field.dump_only)
+    return names
+
+
 def init_app(app: Flask) -> None:
     """Bounded route ids, our JSON parsing; reads begin deferred, writes take the lock up front."""
     app.url_map.converters["int"] = Int64Converter
@@ -53,12 +75,29 @@ def init_app(app: Flask) -> None:
     # parser; its own JSON loading (stdlib json, no depth limit, a non-JSON body
     # read as "no body") is replaced by ours.
     Blueprint.ARGUMENTS_PARSER._raw_load_json = _load_json_body
+    # A query parameter no route reads is refused, not ignored (`?q=Sun` on a list without q listed everything):
+    # webargs excludes unknown query parameters unless told to take the schema's own rule (ours: RAISE), and a
+    # route with no query schema at all is held to the same by _refuse_unknown_query below.
+    Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION = {
+        **Blueprint.ARGUMENTS_PARSER.DEFAULT_UNKNOWN_BY_LOCATION, "query": None, "querystring": None}
 
     @app.before_request
     def _refuse_overlong_uris():
         # First: a URL too long to be one of ours is refused before it is read any further.
         if _uri_length() > current_app.config["URI_LIMIT"]:
             raise RequestURITooLarge()
+
+    @app.before_request
+    def _refuse_unknown_query():
+        # A query parameter the route does not read is a 422 naming it, on every API route, before anything
+        # else is looked at (credentials included), so every route answers it alike.
+        if not request.args:
+            return
+        known = _query_names()
+        unknown = sorted(set(request.args) - known) if known is not None else []
+        if unknown:
+            raise ValidationFailed("Unknown query parameter(s): " + ", ".join(unknown) + ".",
+                                   fields={name: ["Unknown query parameter."] for name in unknown})
 
     @app.before_request
     def _mark_reads():

@@ -1,15 +1,18 @@
 """Dispatch: tasks (create, import, list, read, assign, cancel, gift, note)."""
+from functools import partial
+
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from schemas.imports import _REQUIRED_COLUMNS, CSV_COLUMNS, load_import
 from schemas.tasks import (AssignIn, CancelIn, GiftIn, NoteIn, TaskDetailOut, TaskImportIn, TaskImportOut,
-                           TaskIn, TaskOut, TaskPage, TaskQuery)
+                           TASK_CSV_COLUMNS, TaskIn, TaskOut, TaskPage, TaskQuery)
+from server import csvout
 from server.api.leaks import noted_export
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.requests import body_limit
-from server.services import handheld, tasks
+from server.services import handheld, handover, tasks
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/dispatch/tasks", description="Tasks (dispatch)")
 _CSV_IMPORT = (
@@ -39,11 +42,17 @@ class Tasks(MethodView):
 
     @require(*OFFICE)
     @blp.arguments(TaskQuery, location="query")
+    @blp.doc(responses=csvout.documented(TaskPage))
     @blp.response(200, TaskPage)
     def get(self, query):
-        """List tasks by status, courier, service date or waybill, a page at a time (customer data: noted for leak
-        detection)."""
+        """List or search tasks by status, courier, service date, waybill or q, a page at a time, or all as CSV
+        with ?format=csv (customer data: noted for leak detection)."""
         query["service_date"] = query.pop("date")
+        if query.pop("format") == "csv":
+            filters = {k: v for k, v in query.items() if k not in ("cursor", "limit")}
+            rows = csvout.every_row(partial(tasks.get_all, **filters), cursor=query["cursor"])
+            return csvout.respond(rows, schema=TaskOut(), columns=TASK_CSV_COLUMNS, filename="tasks.csv",
+                                  what="dispatch_tasks")
         page = tasks.get_all(**query)
         noted_export("dispatch_tasks", len(page["items"]))
         return page
@@ -77,8 +86,8 @@ class TaskById(MethodView):
     @require(*OFFICE)
     @blp.response(200, TaskDetailOut)
     def get(self, task_id):
-        """A task with its history (customer data: noted for leak detection)."""
-        task = tasks.get(task_id=task_id)
+        """A task with its history and its receipt (customer data: noted for leak detection)."""
+        task = handover.with_receipt(task_id=task_id)
         noted_export("dispatch_task", 1)
         return task
 

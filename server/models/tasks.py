@@ -4,9 +4,10 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 
 from sqlalchemy import Date, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from schemas.vocab import FINISHED_STATUSES, OPEN_STATUSES
+from server import names
 from server.clock import UTCDateTime, utcnow
 from server.extensions import db
 from server.ids import new_id
@@ -55,6 +56,10 @@ class Task(db.Model):
     status: Mapped[str] = mapped_column(String(16), default="unassigned", index=True)
     recipient_name: Mapped[str] = mapped_column(String(100))
     recipient_phone: Mapped[str] = mapped_column(String(32))
+    # What dispatch searches by, kept in step with the name and phone (_search_keys): the surname case-folded
+    # and the phone's last four digits (docs/decisions.md, "Task search").
+    recipient_surname: Mapped[str | None] = mapped_column(String(100))
+    recipient_phone_suffix: Mapped[str | None] = mapped_column(String(4))
     address: Mapped[str] = mapped_column(String(300))
     lat: Mapped[float | None]
     lon: Mapped[float | None]
@@ -106,7 +111,21 @@ class Task(db.Model):
     __mapper_args__ = {"version_id_col": version}
     # The retention job's search: finished long ago, not yet redacted.
     __table_args__ = (Index("ix_tasks_redacted_at_finished_at", "redacted_at", "finished_at"),
-                      Index("ix_tasks_status_promised_at", "status", "promised_at"))
+                      Index("ix_tasks_status_promised_at", "status", "promised_at"),
+                      # Task search (services.tasks.get_all's q): by surname or phone suffix, on a day or any day;
+                      # by waybill prefix (PostgreSQL's LIKE 'AB%' needs pattern ops under a non-C collation).
+                      Index("ix_tasks_recipient_surname_service_date", "recipient_surname", "service_date"),
+                      Index("ix_tasks_recipient_phone_suffix_service_date", "recipient_phone_suffix", "service_date"),
+                      Index("ix_tasks_waybill_prefix", "waybill_no", postgresql_ops={"waybill_no": "varchar_pattern_ops"}))
+
+    @validates("recipient_name", "recipient_phone")
+    def _search_keys(self, key: str, value: str) -> str:
+        """Whenever the name or the phone changes (created, updated from a manifest, redacted), so do their keys."""
+        if key == "recipient_name":
+            self.recipient_surname = names.surname_key(value)
+        else:
+            self.recipient_phone_suffix = names.phone_suffix(value)
+        return value
 
     def feed_scope(self) -> set[str]:
         """A task is in its assigned courier's scope (the feed decides tombstones)."""

@@ -678,6 +678,11 @@ def timeline(*, task_id: str) -> dict:
     return {"task": task, "handover": task.handover, "steps": steps}
 
 
+def with_receipt(*, task_id: str) -> Task:
+    """Dispatch's view of one task: the task, and its receipt once its handover finished."""
+    return with_receipts([tasks.get(task_id=task_id)])[0]
+
+
 def evidence_for(task: Task) -> dict:
     """The canonical evidence of a completed handover (delivery, refusal, pickup): what a receipt seals.
 

@@ -1,6 +1,5 @@
 """What customer data a courier may see, and how customer-facing pages and receipts mask a person."""
-import re
-
+from server import names
 from server.models import Task
 
 
@@ -18,15 +17,9 @@ def mask_name(name: str) -> str:
     return name[:1] + "*" * max(len(name) - 1, 1) if name else ""
 
 
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
 def surname(name: str) -> str:
-    """What a customer-facing page shows of the recipient: a Chinese name's first character, a Latin name's last word."""
-    name = name.strip()
-    if not name:
-        return ""
-    return name[0] if _CJK.match(name) else name.split()[-1]
+    """What a customer-facing page shows of the recipient: their surname (server.names, the rule search uses)."""
+    return names.surname(name)
 
 
 def surname_masked(name: str) -> str:
@@ -34,7 +27,7 @@ def surname_masked(name: str) -> str:
     shown = surname(name)
     if not shown:
         return "**"
-    return f"{shown}**" if _CJK.match(shown) else f"** {shown}"
+    return f"{shown}**" if names.is_chinese(shown) else f"** {shown}"
 
 
 def phone_for_courier(task: Task) -> str:

@@ -1,8 +1,9 @@
 """Tasks: creation and import, assignment, cancellation, notes; the history and events the others build on."""
+import re
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from sqlalchemy import and_, event, func, or_, select
+from sqlalchemy import and_, event, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
@@ -241,12 +242,50 @@ def get(*, task_id: str, actor: Actor | None = None, for_update: bool = False) -
     return task
 
 
+_WAYBILL_PREFIX = re.compile(r"[A-Za-z0-9\-]{1,40}")
+
+
+def _waybill_prefix(prefix: str):
+    """SQL condition: the waybill starts with prefix (waybills are stored in capitals: schemas.common.identifier),
+    served by an index on both engines.
+
+    PostgreSQL reads LIKE 'AB%' from ix_tasks_waybill_prefix (pattern ops, whatever the collation); SQLite's LIKE
+    ignores case and so no index, but waybills are ASCII letters, digits and dashes, so on its byte-ordered
+    index a range is exactly the waybills starting with the prefix (every such character sorts below DEL).
+    """
+    prefix = prefix.upper()
+    if db.session.get_bind().dialect.name == "postgresql":
+        return Task.waybill_no.startswith(prefix, autoescape=True)
+    return and_(Task.waybill_no >= prefix, Task.waybill_no < prefix + "\x7f")
+
+
+def search_condition(q: str):
+    """SQL condition for dispatch's search: a waybill prefix, a recipient's surname, or a phone's last four digits.
+
+    Which of them a term can be is read from it (docs/decisions.md, "Task search"): four digits are a phone
+    suffix or a waybill prefix; letters, digits and dashes a waybill prefix, and without digits or dashes a
+    surname too; a Chinese term (or any other) a surname. Each is a lookup on its own index.
+    """
+    term = q.strip()
+    conditions = []
+    if _WAYBILL_PREFIX.fullmatch(term):
+        conditions.append(_waybill_prefix(term))
+    if len(term) == 4 and term.isascii() and term.isdigit():
+        conditions.append(Task.recipient_phone_suffix == term)
+    elif not any(ch.isdigit() or ch == "-" for ch in term):
+        conditions.append(Task.recipient_surname == term.casefold())
+    return or_(*conditions) if conditions else false()
+
+
 def get_all(*, status: str | None = None, courier_id: str | None = None,
-            service_date: date | None = None, waybill_no: str | None = None,
+            service_date: date | None = None, waybill_no: str | None = None, q: str | None = None,
             needs_review: bool | None = None, at_risk: bool | None = None, cursor: str | None = None,
             limit: int = 50) -> dict:
-    """A filtered page of tasks for dispatch; at_risk: open tasks within the lead of their promise or past it."""
+    """A filtered page of tasks for dispatch; q: search (search_condition); at_risk: open tasks within the lead of
+    their promise or past it."""
     query = select(Task).options(selectinload(Task.parcels), selectinload(Task.fees))
+    if q:
+        query = query.where(search_condition(q))
     if status:
         query = query.where(Task.status == status)
     if courier_id:
