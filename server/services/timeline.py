@@ -19,7 +19,8 @@ from server.auth import Actor
 from server.clock import utcnow
 from server.extensions import db
 from server.models import Appointment, AppointmentWindow, OpLog, ParcelScan, Receipt, SyncConflict, TaskEvent
-from server.services import appointments, handover, privacy, receipts, tasks
+from server.errors import NotFound
+from server.services import appointments, attachments, handover, privacy, receipts, tasks
 
 # History kinds a device op writes without naming the op, and the op type that writes each.
 _UNNAMED = {"task.note": "note", "stop.arrive": "arrived"}
@@ -179,3 +180,12 @@ def _unique(links: list[dict]) -> list[dict]:
     """Each attachment once, the first mention kept (the handover's signature before a step's copy of it)."""
     seen: set[str] = set()
     return [link for link in links if not (link["sha256"] in seen or seen.add(link["sha256"]))]
+
+
+def attachment(*, task_id: str, sha256: str) -> tuple[attachments.Download, bytes | None]:
+    """A photo or signature of the task's timeline, to show on its page (attachments.content); one the task does
+    not name is a 404, as for one never stored."""
+    named = {link["sha256"] for link in task_timeline(task_id=task_id)["attachments"]}
+    if sha256 not in named:
+        raise NotFound(f"Task {task_id} names no attachment {sha256}.", code="attachment_not_found")
+    return attachments.content(sha256=sha256)

@@ -112,6 +112,8 @@ def test_a_cod_delivery_from_an_offline_queue_told_in_order(client, make, courie
     assert receipt["number"] and "/r/" in receipt["url"]
     assert answer["entries"][-1]["data"]["number"] == receipt["number"]
     assert client.get(receipt["url"]).status_code == 200
+    handover = client.get(f"/api/v1/dispatch/tasks/{task['id']}/handover", headers=make.headers("dispatcher")).json
+    assert handover["state"]["receipt"] == receipt  # the issue found it null there: the same link now
     assert {(a["role"], a["sha256"]) for a in answer["attachments"]} == {("signature", signature), ("photo", photo)}
     for link in answer["attachments"]:
         assert client.get(link["url"], headers=make.headers("quality")).status_code == 200
