@@ -54,6 +54,8 @@ class TimelineEntryOut(Schema):
     clock_suspect = fields.Boolean()
     actor_kind = fields.String(allow_none=True)
     actor_id = fields.String(allow_none=True)
+    actor_name = fields.String(allow_none=True, metadata={"description": "The courier's name or the staff member's "
+                                                                        "username"})
     op = fields.Nested(TimelineOpOut, allow_none=True)
     text = fields.String(allow_none=True)
     data = fields.Dict()
@@ -90,3 +92,5 @@ class TimelineOut(Schema):
     open_conflicts = fields.List(fields.Nested(ConflictOut))
     open_reviews = fields.List(fields.Nested(AppointmentWindowOut))
     entries = fields.List(fields.Nested(TimelineEntryOut))
+    names = fields.Dict(keys=fields.String(), values=fields.String(), metadata={
+        "description": "Who the ids in the entries are (actors, couriers a task was assigned to)"})

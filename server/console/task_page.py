@@ -13,7 +13,7 @@ from server.console.auth import flash_error, page, render
 from server.console.i18n import has_text, register, t
 from server.errors import DomainError, NotFound, ValidationFailed
 from server.qr import qr_image
-from server.services import appointments, couriers, customer_links, leaks, oplog, tasks, timeline
+from server.services import appointments, couriers, customer_links, leaks, oplog, privacy, tasks, timeline
 
 # The couriers a reassignment offers (active ones, by id): a depot's, with room to spare.
 COURIER_CHOICES = 500
@@ -52,6 +52,15 @@ register({
         "task.type.handover.deliver_alternate": "代收点投递", "task.type.handover.pickup_collect": "揽收",
         "task.type.conflict_resolved": "冲突已处理", "task.type.gift_changed": "赠品变更",
         "task.type.delivery": "签收凭证", "task.type.refusal": "拒收凭证", "task.type.pickup": "揽收凭证",
+        "task.st.unassigned": "未分派", "task.st.assigned": "已分派", "task.st.arrived": "已到达",
+        "task.st.delivered": "已签收", "task.st.refused": "已拒收", "task.st.failed": "投递失败",
+        "task.st.collected": "已揽收", "task.st.cancelled": "已取消",
+        "task.kd.delivery": "派件", "task.kd.pickup": "揽件", "task.kd.return": "退回",
+        "task.ap.unconfirmed": "未确认", "task.ap.confirmed": "已确认", "task.ap.at_risk": "可能迟到",
+        "task.ap.late": "迟到", "task.ap.missed": "错过", "task.ap.kept": "按时", "task.ap.not_attempted": "未尝试",
+        "task.ap.review": "待复核", "task.ap.replaced": "已替换",
+        "task.pr.unknown": "未知", "task.pr.on_track": "正常", "task.pr.at_risk": "临近超时", "task.pr.breached": "已超时",
+        "task.pr.kept": "已兑现", "task.pr.missed": "未兑现", "task.pr.closed": "已结束",
         "err_task_not_found": "找不到这个任务。", "err_task_finished": "任务已结束，不能这样操作。",
         "err_courier_inactive": "这个快递员已停用。", "err_task_closed": "任务已结束，不能生成客户链接。",
         "err_conflict_resolved": "这个冲突已经处理过了。", "err_nothing_to_review": "没有需要复核的时段。",
@@ -94,6 +103,15 @@ register({
         "task.type.handover.pickup_collect": "collected", "task.type.conflict_resolved": "conflict resolved",
         "task.type.gift_changed": "gift changed", "task.type.delivery": "delivery receipt",
         "task.type.refusal": "refusal receipt", "task.type.pickup": "pickup receipt",
+        "task.st.unassigned": "unassigned", "task.st.assigned": "assigned", "task.st.arrived": "arrived",
+        "task.st.delivered": "delivered", "task.st.refused": "refused", "task.st.failed": "failed",
+        "task.st.collected": "collected", "task.st.cancelled": "cancelled",
+        "task.kd.delivery": "delivery", "task.kd.pickup": "pickup", "task.kd.return": "return",
+        "task.ap.unconfirmed": "unconfirmed", "task.ap.confirmed": "confirmed", "task.ap.at_risk": "at risk",
+        "task.ap.late": "late", "task.ap.missed": "missed", "task.ap.kept": "kept", "task.ap.not_attempted":
+        "not attempted", "task.ap.review": "under review", "task.ap.replaced": "replaced",
+        "task.pr.unknown": "unknown", "task.pr.on_track": "on track", "task.pr.at_risk": "at risk",
+        "task.pr.breached": "breached", "task.pr.kept": "kept", "task.pr.missed": "missed", "task.pr.closed": "closed",
         "err_task_not_found": "No such task.", "err_task_finished": "The task is finished; that cannot be done now.",
         "err_courier_inactive": "That courier is inactive.", "err_task_closed": "The task is finished; a link is "
         "for an open task.", "err_conflict_resolved": "The conflict is already resolved.",
@@ -111,8 +129,9 @@ def _page(task_id: str, status: int = 200):
     may_act = g.actor.role in DISPATCH
     choices = couriers.get_all(active=True, cursor=None, limit=COURIER_CHOICES)["items"] if may_act else []
     live = customer_links.live_for(task_id=task.id) if may_act else None
+    holder = couriers.get(courier_id=task.courier_id) if task.courier_id else None
     done = request.args.get("done")
-    answer = render("console/task.html", status=status, story=story, task=task, may_act=may_act,
+    answer = render("console/task.html", status=status, story=story, task=task, may_act=may_act, holder=holder,
                     is_open=task.status in OPEN_STATUSES, couriers=[c for c in choices if c.id != task.courier_id],
                     link=live and {"url": customer_links.page_url(token=live[1]), "expires_at": live[0].expires_at},
                     resolutions=CONFLICT_RESOLUTIONS, outcomes=REVIEW_OUTCOMES, label=_label, details=_details,
@@ -130,10 +149,12 @@ def _label(entry: dict) -> str:
 
 # Data an entry's details leave out: ids the page shows otherwise, or that mean nothing to a person.
 _HIDDEN = {"op_id", "photos", "signature", "url", "number", "resolved_by", "reviewed_by", "window_id"}
+# People the handheld names (who took the parcel, who signed): masked as the header masks the recipient.
+_PERSONS = {"name", "signer_name"}
 
 
-def _details(entry: dict) -> list[tuple[str, str]]:
-    """An entry's data as (name, value) pairs of plain values, for the details column."""
+def _details(entry: dict, names: dict[str, str]) -> list[tuple[str, str]]:
+    """An entry's data as (name, value) pairs of plain values, for the details column (ids of people by name)."""
     shown = []
     for name, value in entry["data"].items():
         if name in _HIDDEN or value is None or value == [] or value == {}:
@@ -142,6 +163,7 @@ def _details(entry: dict) -> list[tuple[str, str]]:
             value = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else \
                 ", ".join(str(v) if not isinstance(v, dict) else " ".join(f"{k}={x}" for k, x in v.items())
                           for v in value)
+        value = privacy.surname_masked(str(value)) if name in _PERSONS else names.get(value, value)
         shown.append((name, str(value)))
     return shown
 

@@ -18,7 +18,8 @@ from sqlalchemy import select
 from server.auth import Actor
 from server.clock import utcnow
 from server.extensions import db
-from server.models import Appointment, AppointmentWindow, OpLog, ParcelScan, Receipt, SyncConflict, TaskEvent
+from server.models import (Appointment, AppointmentWindow, Courier, OpLog, ParcelScan, Receipt, StaffUser,
+                           SyncConflict, TaskEvent)
 from server.errors import NotFound
 from server.services import appointments, attachments, handover, privacy, receipts, tasks
 
@@ -157,6 +158,11 @@ def task_timeline(*, task_id: str, actor: Actor | None = None) -> dict:
                        actor_id=row.courier_id, op=row, data=row.payload if isinstance(row.payload, dict) else {})
                 for row in ops if row.id not in shown]
     entries.sort(key=_order)
+    people = {e["actor_id"] for e in entries} | {task.courier_id} | {
+        e["data"].get(key) for e in entries if e["type"] == "assigned" for key in ("courier_id", "previous")}
+    names = _names({p for p in people if isinstance(p, str)})
+    for entry in entries:
+        entry["actor_name"] = names.get(entry["actor_id"])
     state = task.handover
     photos = sorted(set(state.photos or [])) if state is not None else []
     signature = state.signature_sha256 if state is not None else None
@@ -173,7 +179,17 @@ def task_timeline(*, task_id: str, actor: Actor | None = None) -> dict:
         "open_conflicts": [c for c in conflicts if c.status == "open"],
         "open_reviews": [w for w in windows if w.outcome == "review"],
         "entries": entries,
+        "names": names,
     }
+
+
+def _names(ids: set[str]) -> dict[str, str]:
+    """Who the ids are: couriers by name, staff by username (the page and the API name people, not ids)."""
+    if not ids:
+        return {}
+    rows = db.session.execute(select(Courier.id, Courier.name).where(Courier.id.in_(ids))).all()
+    rows += db.session.execute(select(StaffUser.id, StaffUser.username).where(StaffUser.id.in_(ids))).all()
+    return dict(rows)
 
 
 def _unique(links: list[dict]) -> list[dict]:

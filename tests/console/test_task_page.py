@@ -59,7 +59,7 @@ def test_a_delivered_tasks_page(console_as, client, make, courier, device):
     page = dispatcher.get(f"/console/tasks/{task['id']}")
     assert page.status_code == 200
     html = _html(page)
-    assert task["waybill_no"] in html and "delivered" in html
+    assert task["waybill_no"] in html and "已签收" in html
     assert task["recipient"]["name"] not in html and task["recipient"]["phone"] not in html
     assert "** " + task["recipient"]["name"].split()[-1] in html
     story = client.get(f"/api/v1/dispatch/tasks/{task['id']}/timeline", headers=make.headers("dispatcher")).json
@@ -143,7 +143,7 @@ def test_a_conflict_and_a_review_settled_on_the_page(console_as, client, make, c
 
     dispatcher = console_as("dispatcher")
     html = _html(dispatcher.get(f"/console/tasks/{task['id']}"))
-    assert f'id="review-{window["id"]}"' in html and "location_unknown" in html
+    assert f'id="settle-review-{window["id"]}"' in html and "location_unknown" in html
     token = csrf_in(html)
     decided = dispatcher.post(f"/console/tasks/{task['id']}/review", data={
         "csrf_token": token, "window_id": str(window["id"]), "outcome": "kept", "note": "the gate's camera shows him"})
@@ -157,7 +157,7 @@ def test_a_conflict_and_a_review_settled_on_the_page(console_as, client, make, c
     assert nothing.status_code == 409 and "没有需要复核的时段" in _html(nothing)
 
     html = _html(dispatcher.get(f"/console/tasks/{stale['id']}"))
-    [conflict_id] = re.findall(r'id="conflict-(\d+)"', html)
+    [conflict_id] = re.findall(r'id="settle-conflict-(\d+)"', html)
     wrong_task = dispatcher.post(f"/console/tasks/{task['id']}/conflicts/{conflict_id}/resolve",
                                  data={"csrf_token": token, "resolution": "dispatch_stands"})
     assert wrong_task.status_code == 404
@@ -168,7 +168,7 @@ def test_a_conflict_and_a_review_settled_on_the_page(console_as, client, make, c
                            headers=make.headers("dispatcher")).json["items"]
     assert [(c["status"], c["resolution"], c["note"]) for c in conflicts] == [("resolved", "dispatch_stands",
                                                                                "on purpose")]
-    assert 'id="conflict-' not in _html(dispatcher.get(f"/console/tasks/{stale['id']}"))
+    assert 'id="settle-conflict-' not in _html(dispatcher.get(f"/console/tasks/{stale['id']}"))
 
 
 def test_csrf_roles_and_unknown_tasks(console_as, client, make, courier, app):
