@@ -78,6 +78,9 @@ def test_a_cod_delivery_from_an_offline_queue_told_in_order(client, make, courie
     results = device.push(door)["results"]
     assert codes(results) == [APPLIED, APPLIED, ("rejected", "inspection_required"), APPLIED, APPLIED, APPLIED]
 
+    again = {**queued[1], "seq": next(device._seq)}  # the queue sends the note again under a new seq
+    assert device.push([again])["results"][0]["duplicate"] is True
+
     answer = _timeline(client, make, task["id"])
     assert answer["task"]["status"] == "delivered" and answer["task"]["cod_amount"] == task["cod_amount"]
     phone = task["recipient"]["phone"]
@@ -86,14 +89,18 @@ def test_a_cod_delivery_from_an_offline_queue_told_in_order(client, make, courie
     kinds = _kinds(answer)
     assert kinds[:3] == [("event", "created"), ("event", "assigned"), ("event", "appointment.contact")], kinds
     assert kinds[3] == ("event", "note")
-    door_kinds = [k for k in kinds[4:] if k[0] in ("event", "op")]
+    door_kinds = [(e["kind"], e["type"]) for e in answer["entries"][4:] if e["kind"] in ("event", "op")
+                  and (e["op"] or {}).get("status") != "duplicate"]
     assert door_kinds == [("event", "arrived"), ("event", "handover.verify_recipient"), ("op", "pod.sign"),
                           ("event", "handover.inspect"), ("event", "handover.collect_payment"),
                           ("event", "handover.sign")], kinds
+    [duplicate] = [e for e in answer["entries"] if e["op"] and e["op"]["status"] == "duplicate"]
+    assert (duplicate["kind"], duplicate["op"]["op_id"], duplicate["op"]["seq"]) == ("op", again["op_id"],
+                                                                                    again["seq"])
     assert ("scan", "handed_over") in kinds and kinds[-1] == ("receipt", "delivery")
 
     # Every op the device sent about the task, once, with what became of it.
-    by_op = {e["op"]["op_id"]: e for e in answer["entries"] if e["op"]}
+    by_op = {e["op"]["op_id"]: e for e in answer["entries"] if e["op"] and e["op"]["status"] != "duplicate"}
     assert {op["op_id"] for op in queued + door} <= set(by_op)
     refused = by_op[door[2]["op_id"]]
     assert (refused["kind"], refused["op"]["status"], refused["op"]["code"]) == ("op", "rejected",
@@ -103,7 +110,7 @@ def test_a_cod_delivery_from_an_offline_queue_told_in_order(client, make, courie
     assert _at(contact["device_time"]) == now - timedelta(minutes=40) == _at(contact["at"])
     assert _at(contact["received_at"]) - _at(contact["device_time"]) >= timedelta(minutes=40)
     assert contact["clock_suspect"] is False and contact["text"] == "rang twice"
-    assert all(e["clock_suspect"] is False for e in answer["entries"])
+    assert all(e["clock_suspect"] is False for e in answer["entries"] if e is not duplicate)
     times = [_at(e["at"]) for e in answer["entries"]]
     assert times == sorted(times)
 

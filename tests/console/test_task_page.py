@@ -11,7 +11,7 @@ import pytest
 from tests.console.conftest import csrf_in
 from tests.sync.conftest import Device, start_shift
 from tests.sync.test_appointment_attempts import HERE, _op, _push, _window, clock  # noqa: F401 - clock: fixture
-from tests.sync.test_handover import AT_DOOR, codes, door_ops, upload
+from tests.sync.test_handover import AT_DOOR, PNG, codes, door_ops, upload
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + b"\x41" * 64
 
@@ -82,6 +82,16 @@ def test_a_delivered_tasks_page(console_as, client, make, courier, device):
     assert 'id="assign-form"' not in html and 'id="cancel-form"' not in html and 'id="link-form"' not in html
 
 
+def test_the_images_come_from_the_console_whatever_the_store(storage, console_as, make, courier, device):
+    """Kept in a folder or in a bucket, the signature and photo are sent by the console itself (its CSP allows images
+    from nowhere else): the bytes as uploaded, never a redirect to the store."""
+    task, signature, photo = _delivered(make, courier, device)
+    dispatcher = console_as("dispatcher")
+    for sha, data in ((signature, PNG), (photo, PHOTO)):
+        image = dispatcher.get(f"/console/tasks/{task['id']}/attachments/{sha}")
+        assert (image.status_code, image.mimetype, image.data) == (200, "image/png", data), storage
+
+
 def test_reassign_cancel_and_the_customer_link_through_the_forms(console_as, client, make, courier):
     """Each form calls the API's service: the task moves to the courier chosen, a link is issued and reissued (its QR
     from the console), a cancellation without a reason is refused in words and changes nothing, then one with a
@@ -123,7 +133,7 @@ def test_reassign_cancel_and_the_customer_link_through_the_forms(console_as, cli
     assert answer.status_code == 422 and "这个快递员已停用" in _html(answer)
 
 
-def test_a_conflict_and_a_review_settled_on_the_page(console_as, client, make, courier, device, clock):
+def test_a_conflict_and_a_review_settled_on_the_page(console_as, client, make, courier, device, clock):  # noqa: F811
     """A reassigned courier's late arrival (a conflict) and an arrival at a stop without coordinates (a window under
     review) are on the page with their forms; each form settles its item through the dispatch service."""
     start = clock.now() + timedelta(hours=1)
