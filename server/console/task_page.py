@@ -252,15 +252,19 @@ def task_link(task_id):
     return _act(task_id, "link", lambda: customer_links.create(actor=g.actor, task_id=task_id))
 
 
-@bp.post("/tasks/<task_id>/conflicts/<int:conflict_id>/resolve")
+@bp.post("/tasks/<task_id>/resolve")
 @page(*DISPATCH)
-def task_resolve(task_id, conflict_id):
-    """Settle one of the task's conflicts (oplog.resolve_conflict, as POST /dispatch/conflicts/{id}/resolve)."""
+def task_resolve(task_id):
+    """Settle one of the task's conflicts, named by the form's conflict_id (oplog.resolve_conflict, as POST
+    /dispatch/conflicts/{id}/resolve)."""
     def resolve():
+        conflict_id = request.form.get("conflict_id", "")
         entries = timeline.task_timeline(task_id=task_id)["entries"]
-        if conflict_id not in {e["ref"] for e in entries if e["kind"] == "conflict"}:
-            raise NotFound(f"Task {task_id} has no conflict {conflict_id}.", code="conflict_not_found")
-        oplog.resolve_conflict(actor=g.actor, conflict_id=conflict_id, **_form(ResolveIn()))
+        known = {str(e["ref"]): e["ref"] for e in entries if e["kind"] == "conflict"}
+        if conflict_id not in known:
+            raise NotFound(f"Task {task_id} has no conflict {conflict_id[:20]}.", code="conflict_not_found",
+                           fields={"conflict_id": ["Not a conflict of this task."]})
+        oplog.resolve_conflict(actor=g.actor, conflict_id=known[conflict_id], **_form(ResolveIn()))
     return _act(task_id, "resolved", resolve)
 
 

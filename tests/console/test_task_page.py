@@ -168,11 +168,14 @@ def test_a_conflict_and_a_review_settled_on_the_page(console_as, client, make, c
 
     html = _html(dispatcher.get(f"/console/tasks/{stale['id']}"))
     [conflict_id] = re.findall(r'id="settle-conflict-(\d+)"', html)
-    wrong_task = dispatcher.post(f"/console/tasks/{task['id']}/conflicts/{conflict_id}/resolve",
-                                 data={"csrf_token": token, "resolution": "dispatch_stands"})
+    wrong_task = dispatcher.post(f"/console/tasks/{task['id']}/resolve",
+                                 data={"csrf_token": token, "conflict_id": conflict_id, "resolution": "dispatch_stands"})
     assert wrong_task.status_code == 404
-    resolved = dispatcher.post(f"/console/tasks/{stale['id']}/conflicts/{conflict_id}/resolve",
-                               data={"csrf_token": token, "resolution": "dispatch_stands", "note": "on purpose"})
+    bad = dispatcher.post(f"/console/tasks/{stale['id']}/resolve",
+                          data={"csrf_token": token, "conflict_id": conflict_id, "resolution": "as you like"})
+    assert bad.status_code == 422 and "resolution" in _html(bad)
+    resolved = dispatcher.post(f"/console/tasks/{stale['id']}/resolve", data={
+        "csrf_token": token, "conflict_id": conflict_id, "resolution": "dispatch_stands", "note": "on purpose"})
     assert resolved.status_code == 303
     conflicts = client.get("/api/v1/dispatch/conflicts", query_string={"task_id": stale["id"]},
                            headers=make.headers("dispatcher")).json["items"]
