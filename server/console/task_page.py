@@ -11,7 +11,7 @@ from server.auth import DISPATCH, OFFICE
 from server.console import bp
 from server.console.auth import flash_error, page, render
 from server.console.i18n import has_text, register, t
-from server.errors import DomainError, NotFound, ValidationFailed
+from server.errors import DomainError, NotFound, ValidationFailed, apply_keep
 from server.qr import qr_image
 from server.services import appointments, couriers, customer_links, leaks, oplog, privacy, tasks, timeline
 
@@ -192,6 +192,7 @@ def _act(task_id: str, done: str, action):
     try:
         action()
     except DomainError as error:
+        apply_keep(error)  # what a refusal leaves behind is kept, as the API's handler does
         flash_error(error)
         return _page(task_id, status=error.status)
     return redirect(url_for("console.task_page", task_id=task_id, done=done), code=303)
