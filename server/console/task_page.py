@@ -10,7 +10,7 @@ from schemas.vocab import CONFLICT_RESOLUTIONS, OPEN_STATUSES, REVIEW_OUTCOMES
 from server.auth import DISPATCH, OFFICE
 from server.console import bp
 from server.console.auth import flash_error, page, render
-from server.console.i18n import has_text, register, t
+from server.console.i18n import has_text, money, register, t
 from server.errors import DomainError, NotFound, ValidationFailed, apply_keep
 from server.qr import qr_image
 from server.services import appointments, couriers, customer_links, leaks, oplog, privacy, tasks, timeline
@@ -51,6 +51,8 @@ register({
         "task.type.handover.sign": "签收", "task.type.handover.refuse": "拒收",
         "task.type.handover.deliver_alternate": "代收点投递", "task.type.handover.pickup_collect": "揽收",
         "task.type.conflict_resolved": "冲突已处理", "task.type.gift_changed": "赠品变更",
+        "task.type.arrived_depot": "到达网点", "task.type.out_for_delivery": "派送中",
+        "task.type.handed_over": "已交付", "task.type.returned": "已退回", "task.type.exception": "异常",
         "task.type.delivery": "签收凭证", "task.type.refusal": "拒收凭证", "task.type.pickup": "揽收凭证",
         "task.st.unassigned": "未分派", "task.st.assigned": "已分派", "task.st.arrived": "已到达",
         "task.st.delivered": "已签收", "task.st.refused": "已拒收", "task.st.failed": "投递失败",
@@ -101,7 +103,9 @@ register({
         "task.type.handover.collect_payment": "payment", "task.type.handover.sign": "signed",
         "task.type.handover.refuse": "refused", "task.type.handover.deliver_alternate": "left at an alternate place",
         "task.type.handover.pickup_collect": "collected", "task.type.conflict_resolved": "conflict resolved",
-        "task.type.gift_changed": "gift changed", "task.type.delivery": "delivery receipt",
+        "task.type.gift_changed": "gift changed", "task.type.arrived_depot": "arrived at the depot",
+        "task.type.out_for_delivery": "out for delivery", "task.type.handed_over": "handed over",
+        "task.type.returned": "returned", "task.type.exception": "exception", "task.type.delivery": "delivery receipt",
         "task.type.refusal": "refusal receipt", "task.type.pickup": "pickup receipt",
         "task.st.unassigned": "unassigned", "task.st.assigned": "assigned", "task.st.arrived": "arrived",
         "task.st.delivered": "delivered", "task.st.refused": "refused", "task.st.failed": "failed",
@@ -149,6 +153,8 @@ def _label(entry: dict) -> str:
 
 # Data an entry's details leave out: ids the page shows otherwise, or that mean nothing to a person.
 _HIDDEN = {"op_id", "photos", "signature", "url", "number", "resolved_by", "reviewed_by", "window_id"}
+# Amounts in fen, shown as money.
+_AMOUNTS = {"amount", "due", "cod_amount", "paid_amount"}
 # People the handheld names (who took the parcel, who signed): masked as the header masks the recipient.
 _PERSONS = {"name", "signer_name"}
 
@@ -163,6 +169,8 @@ def _details(entry: dict, names: dict[str, str]) -> list[tuple[str, str]]:
             value = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else \
                 ", ".join(str(v) if not isinstance(v, dict) else " ".join(f"{k}={x}" for k, x in v.items())
                           for v in value)
+        if name in _AMOUNTS and isinstance(value, int):
+            value = money(value)
         value = privacy.surname_masked(str(value)) if name in _PERSONS else names.get(value, value)
         shown.append((name, str(value)))
     return shown

@@ -65,7 +65,8 @@ def test_a_delivered_tasks_page(console_as, client, make, courier, device):
     story = client.get(f"/api/v1/dispatch/tasks/{task['id']}/timeline", headers=make.headers("dispatcher")).json
     rows = re.findall(r'<tr id="([a-z]+-[^"]+)" data-kind', html)
     assert rows == [entry["id"] for entry in story["entries"]]
-    assert "签收" in html and "核验收件人" in html and "left with the guard&#39;s pen" in html
+    assert "签收" in html and "核验收件人" in html and "已交付" in html and "left with the guard&#39;s pen" in html
+    assert "amount: ¥61.90" in html  # COD 49.90 and the delivery fee 12.00, paid in cash
     receipt = story["receipt"]
     assert f'id="receipt-number">{receipt["number"]}<' in html and f'href="{receipt["url"]}"' in html
     for sha in (signature, photo):
