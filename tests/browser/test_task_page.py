@@ -77,6 +77,10 @@ def test_a_delivered_tasks_timeline_and_receipt(page, live_server, app, client, 
     finally:
         page.set_window_size(414, 896)
 
+    page.get(f"{live_server}/console/tasks/{task['id']}?lang=en")
+    assert text_of(page, "task-status") == "delivered" and "Timeline" in page.page_source
+    screenshot(page, tmp_path, "task-delivered-en")
+
     receipt_url = page.find_element(By.ID, "receipt-link").get_attribute("href")
     page.get(receipt_url)
     assert number in page.page_source
