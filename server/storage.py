@@ -141,6 +141,11 @@ class S3Bucket:
         with _store_errors("discard"):
             self.client.delete_object(Bucket=self.bucket, Key=self.key(sha256) + _ASIDE)
 
+    def read(self, sha256: str) -> bytes:
+        """The object's bytes (the console streams an image from its own origin: its CSP allows no other)."""
+        with _store_errors("read"):
+            return self.client.get_object(Bucket=self.bucket, Key=self.key(sha256))["Body"].read()
+
     def signed_url(self, sha256: str, *, content_type: str, disposition: str) -> str:
         """A GET URL for the object that works for url_seconds, answering with the type and disposition given.
 

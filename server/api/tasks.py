@@ -8,11 +8,12 @@ from flask_smorest import Blueprint
 from schemas.imports import _REQUIRED_COLUMNS, CSV_COLUMNS, load_import
 from schemas.tasks import (AssignIn, CancelIn, GiftIn, NoteIn, TaskDetailOut, TaskImportIn, TaskImportOut,
                            TASK_CSV_COLUMNS, TaskIn, TaskOut, TaskPage, TaskQuery)
+from schemas.timeline import TimelineOut
 from server import csvout
 from server.api.leaks import noted_export
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.requests import body_limit
-from server.services import handheld, handover, tasks
+from server.services import handheld, handover, tasks, timeline
 
 blp = Blueprint("tasks", __name__, url_prefix="/api/v1/dispatch/tasks", description="Tasks (dispatch)")
 _CSV_IMPORT = (
@@ -90,6 +91,20 @@ class TaskById(MethodView):
         task = handover.with_receipt(task_id=task_id)
         noted_export("dispatch_task", 1)
         return task
+
+
+@blp.route("/<task_id>/timeline")
+class TaskTimeline(MethodView):
+    """A task's whole story."""
+
+    @require(*OFFICE)
+    @blp.response(200, TimelineOut)
+    def get(self, task_id):
+        """Every op, history entry, handover step, scan, conflict, review and the receipt, in the order they
+        happened, each with its device time, server receipt time and clock_suspect (customer data: noted)."""
+        answer = timeline.task_timeline(task_id=task_id)
+        noted_export("dispatch_task", 1)
+        return answer
 
 
 @blp.route("/<task_id>/assign")

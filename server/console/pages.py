@@ -4,7 +4,8 @@ Each page module adds itself to the import below (auth first: its hooks load the
 """
 from flask import Flask
 
-from server.console import auth, board, bp, home, office, root_bp, search  # noqa: F401  (imported for the routes they add)
+from server.console import (auth, board, bp, home, office, root_bp, search,  # noqa: F401  (imported for their routes)
+                            task_page)
 
 
 def init_app(app: Flask) -> None:

@@ -206,6 +206,15 @@ def download(*, sha256: str) -> Download:
     return Download(row, disposition, name, url=url)
 
 
+def content(*, sha256: str) -> tuple[Download, bytes | None]:
+    """download() for a page that must send the bytes from its own origin: with the bytes of an object in a bucket
+    (None for a local file, which Download.path names)."""
+    found = download(sha256=sha256)
+    if found.url is None:
+        return found, None
+    return found, backend().read(sha256)
+
+
 # session.info: the attachments this transaction found stored and holds (FOR KEY SHARE) until it ends.
 _HELD = "fieldops.attachments.held"
 

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta, timezone
 
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from server.auth import Actor, Budget, client_key, count_attempt, customer, record_failure
 from server.clock import local_zone, utcnow
@@ -113,6 +113,14 @@ def get_for_dispatch(*, link_id: str) -> tuple[CustomerLink, str]:
     if link.revoked_at is not None or link.expires_at <= utcnow():
         raise Gone("The link has expired or was replaced; issue a new one.", code="link_gone")
     return link, link_token(link)
+
+
+def live_for(*, task_id: str) -> tuple[CustomerLink, str] | None:
+    """The task's link that works now and its token (dispatch shows it again, with its QR), or None."""
+    link = db.session.scalar(select(CustomerLink).where(
+        CustomerLink.task_id == task_id, CustomerLink.revoked_at.is_(None), CustomerLink.expires_at > utcnow())
+        .order_by(CustomerLink.created_at.desc()).limit(1))
+    return None if link is None else (link, link_token(link))
 
 
 def _invalid() -> NotFound:

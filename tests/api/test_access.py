@@ -22,6 +22,7 @@ ROUTES = [
     ("GET", "/api/v1/dispatch/tasks", OFFICE),
     ("POST", "/api/v1/dispatch/tasks/import", DISPATCH),
     ("GET", "/api/v1/dispatch/tasks/<task_id>", OFFICE),
+    ("GET", "/api/v1/dispatch/tasks/<task_id>/timeline", OFFICE),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/assign", DISPATCH),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/cancel", DISPATCH),
     ("POST", "/api/v1/dispatch/tasks/<task_id>/notes", DISPATCH),
