@@ -51,7 +51,7 @@ register({
         "nav_webhooks": "Webhook", "nav_jobs": "定时任务", "nav_staff": "员工",
         "webhooks": "Webhook 订阅", "webhook": "Webhook", "jobs": "定时任务", "job": "定时任务", "staff": "员工",
         "adm_url": "地址", "adm_types": "事件类型", "adm_description": "说明", "adm_active": "启用",
-        "adm_paused": "已停用", "adm_create": "新建", "adm_disable": "停用", "adm_enable": "启用",
+        "adm_paused": "已停用", "adm_create": "新建", "adm_rotate": "更换签名密钥", "adm_disable": "停用", "adm_enable": "启用",
         "adm_secret": "签名密钥（只显示这一次，请立即保存）", "adm_deliveries": "投递记录", "adm_attempts": "尝试次数",
         "adm_next_attempt": "下次尝试", "adm_last_answer": "最近结果", "adm_replay": "重新投递", "adm_event": "事件",
         "adm_status": "状态", "adm_created": "创建时间", "adm_any": "全部", "adm_filter": "筛选",
@@ -68,7 +68,7 @@ register({
         "nav_webhooks": "Webhooks", "nav_jobs": "Jobs", "nav_staff": "Staff",
         "webhooks": "Webhook subscriptions", "webhook": "Webhook", "jobs": "Scheduled jobs", "job": "Job",
         "staff": "Staff", "adm_url": "URL", "adm_types": "Event types", "adm_description": "Description",
-        "adm_active": "Active", "adm_paused": "Disabled", "adm_create": "Create", "adm_disable": "Disable",
+        "adm_active": "Active", "adm_paused": "Disabled", "adm_create": "Create", "adm_rotate": "Rotate the secret", "adm_disable": "Disable",
         "adm_enable": "Enable", "adm_secret": "Signing secret (shown this once: keep it now)",
         "adm_deliveries": "Deliveries", "adm_attempts": "Attempts", "adm_next_attempt": "Next attempt",
         "adm_last_answer": "Last answer", "adm_replay": "Send again", "adm_event": "Event", "adm_status": "Status",
@@ -136,6 +136,14 @@ def webhook_disable(subscription_id):
 def webhook_enable(subscription_id):
     """Resume the subscription."""
     return _set_active(subscription_id, True)
+
+
+@bp.post("/admin/webhooks/<subscription_id>/rotate-secret")
+@page(*ADMIN)
+def webhook_rotate(subscription_id):
+    """Replace the signing secret; the page that answers shows the new one this once."""
+    subscription, secret = webhooks.rotate_secret(actor=g.actor, subscription_id=subscription_id)
+    return render_template("console/admin/webhook_created.html", webhook=subscription, secret=secret), 200, NO_STORE
 
 
 @bp.post("/admin/webhooks/<subscription_id>/deliveries/<int:delivery_id>/replay")

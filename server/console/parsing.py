@@ -61,6 +61,16 @@ def fen(field: str) -> int | None:
     return int(amount * 100)
 
 
+def whole(field: str) -> int | None:
+    """A whole number typed in a box (an id chosen from a list); None when empty; 422 naming the field."""
+    typed = request.form.get(field, "").strip()
+    if not typed:
+        return None
+    if not (typed.isascii() and typed.isdigit()) or len(typed) > 18:
+        raise ValidationFailed("The form is not valid.", fields={field: ["A whole number."]})
+    return int(typed)
+
+
 def local_time(field: str) -> str | None:
     """A date and time typed in the depot's zone (datetime-local), as an aware ISO time; None when empty."""
     typed = request.form.get(field, "").strip()

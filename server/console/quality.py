@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from flask import Response, current_app, g, redirect, render_template, request, send_file, url_for
 
-from schemas.claims import ClaimAssessIn, ClaimPayIn, ClaimQuery, ClaimRejectIn
+from schemas.claims import ClaimAssessIn, ClaimCorrectIn, ClaimPayIn, ClaimQuery, ClaimRejectIn
 from schemas.complaints import (ComplaintContactIn, ComplaintHandoverIn, ComplaintQuery, ComplaintReopenIn,
                                 ComplaintResolveIn, ComplaintRespondIn, ComplaintSatisfactionIn)
 from schemas.grade_words import why
@@ -169,7 +169,7 @@ register({
         "done_taken": "已认领。", "done_handed_over": "已转交。", "done_responded": "已记录首次回复。",
         "done_contacted": "已记录联系。", "done_resolved": "已结案。", "done_reopened": "已重新打开。",
         "done_rated": "已记录满意度。", "done_assessed": "已定损。", "done_approved": "已批准。",
-        "done_rejected": "已拒赔。", "done_paid": "已记录付款。", "done_decided": "已裁定。", "done_voided": "已撤销。",
+        "done_rejected": "已拒赔。", "done_paid": "已记录付款。", "done_corrected": "已更正金额。", "correct": "更正金额", "correct_entry": "要更正的记录", "new_amount": "正确金额（元）", "done_decided": "已裁定。", "done_voided": "已撤销。",
         "done_confirmed": "已确认。", "done_overridden": "已设定等级。", "done_lifted": "已解除。", "when": "时间",
         "fig_on_time_delivery": "派送准时率", "fig_on_time_pickup": "取件准时率", "fig_assignment_to_signoff": "派单到签收平均时长",
         "fig_promised_time_achievement": "承诺时效达成率", "fig_collect_to_signoff": "揽收到签收平均时长",
@@ -233,7 +233,7 @@ register({
         "done_taken": "Taken.", "done_handed_over": "Handed over.", "done_responded": "First response recorded.",
         "done_contacted": "Contact recorded.", "done_resolved": "Resolved.", "done_reopened": "Reopened.",
         "done_rated": "Satisfaction recorded.", "done_assessed": "Assessed.", "done_approved": "Approved.",
-        "done_rejected": "Rejected.", "done_paid": "Payment recorded.", "done_decided": "Decided.",
+        "done_rejected": "Rejected.", "done_paid": "Payment recorded.", "done_corrected": "Amount corrected.", "correct": "Correct an amount", "correct_entry": "The entry to correct", "new_amount": "Right amount (yuan)", "done_decided": "Decided.",
         "done_voided": "Voided.", "done_confirmed": "Confirmed.", "done_overridden": "Grade set.",
         "done_lifted": "Override lifted.", "when": "When",
         "fig_on_time_delivery": "On-time delivery", "fig_on_time_pickup": "On-time pickup",
@@ -413,6 +413,15 @@ def claim_pay(claim_id):
     """Record the payment of the approved claim."""
     claims.pay(actor=g.actor, claim_id=claim_id, **parsing.form(ClaimPayIn))
     return _done("console.claim_page", "paid", claim_id=claim_id)
+
+
+@bp.post("/claims/<int:claim_id>/corrections")
+@page(*claims.PAYERS)
+def claim_correct(claim_id):
+    """Correct the amount an assessment or a payment fixed (typed in yuan): a new entry naming it."""
+    claims.correct(actor=g.actor, claim_id=claim_id, **parsing.form(ClaimCorrectIn, entry_id=parsing.whole("entry_id"),
+                                                                   amount=parsing.fen("amount")))
+    return _done("console.claim_page", "corrected", claim_id=claim_id)
 
 
 # --- violations and grades ------------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ def test_a_webhook_is_created_with_its_secret_once_then_disabled_and_its_deliver
     assert disabled.status_code == 303
     assert client.get(f"/api/v1/admin/webhooks/{listed['id']}", headers=make.headers("admin")).json["active"] is False
     assert admin.post(f"{page}/enable", data={"csrf_token": token}).status_code == 303
+    rotated = admin.post(f"{page}/rotate-secret", data={"csrf_token": token})
+    assert rotated.status_code == 200 and rotated.headers["Cache-Control"] == "no-store"
+    assert re.search(r'id="webhook-secret">(whsec_[^<]+)<', rotated.text).group(1) != secret
     assert client.post("/api/v1/dispatch/complaints", json={"channel": "phone", "category": "impolite",
                                                              "text": "Rude.", "subject": "hotline"},
                        headers=make.headers("dispatcher")).status_code == 201

@@ -166,6 +166,16 @@ def test_a_claim_is_assessed_approved_and_paid_from_the_console(client, make, co
     assert "¥120.50" in shown and "Receipt seen." in shown and "BANK-1" in shown
     again = _post(admin, csrf_of, page, f"{page}/pay", {"reference": "BANK-2"})
     assert again.status_code == 409 and "claim_wrong_status" in again.text
+    paid = next(e for e in read["entries"] if e["kind"] == "paid")
+    assert _post(quality, csrf_of, page, f"{page}/corrections",
+                 {"entry_id": str(paid["id"]), "amount": "100", "reason": "Bank fee refunded."}).status_code == 403
+    fixed = _post(admin, csrf_of, page, f"{page}/corrections",
+                  {"entry_id": str(paid["id"]), "amount": "100", "reason": "Bank fee refunded."})
+    assert fixed.status_code == 303
+    read = client.get(f"/api/v1/dispatch/claims/{claim['id']}", headers=make.headers("quality")).json
+    assert (read["paid_amount"], read["corrections"]) == (10_000, 1)
+    bad = _post(admin, csrf_of, page, f"{page}/corrections", {"entry_id": "x", "amount": "1", "reason": "r"})
+    assert bad.status_code == 422 and "entry_id" in bad.text
 
 
 def test_a_claim_is_rejected_with_its_reason(client, make, console_as, csrf_of):
