@@ -40,34 +40,34 @@ def _people() -> dict:
 
 register({
     "zh": {
-        "nav_vans": "车辆", "vans": "车辆", "van": "车辆", "defects": "缺陷与维修", "plate": "车牌", "kind": "类型",
-        "van_status": "状态", "driver": "司机", "open_defects": "未关闭缺陷", "last_report": "最近检查",
-        "vs_in_service": "在用", "vs_out_of_service": "停用", "vs_retired": "报废",
-        "ds_open": "待处理", "ds_repaired": "已维修", "ds_no_repair_needed": "无需维修",
-        "sev_critical": "严重", "sev_major": "较重", "sev_minor": "轻微", "item": "检查项", "reported": "报告时间",
-        "repair": "认证维修", "no_repair": "无需维修", "repair_note": "维修说明", "no_repair_reason": "无需维修的原因",
-        "closed_by": "处理人", "closed_at": "处理时间", "reports": "最近的车辆检查", "acknowledged_by": "下一位司机确认",
-        "failed_items": "未通过项", "odometer": "里程", "show_defects": "查看缺陷", "repairs": "维修记录",
-        "done_repaired": "维修已认证。", "done_no_repair": "已关闭：无需维修。",
-        "vans_filter": "筛选", "vans_any": "全部", "vans_next": "下一页", "vans_nothing": "没有记录。", "vans_severity": "严重程度",
-        "vans_status": "状态", "vans_note": "说明", "vans_send": "提交",
+        "v_nav_vans": "车辆", "v_vans": "车辆", "v_van": "车辆", "v_defects": "缺陷与维修", "v_plate": "车牌", "v_kind": "类型",
+        "v_van_status": "状态", "v_driver": "司机", "v_open_defects": "未关闭缺陷", "v_last_report": "最近检查",
+        "v_vs_in_service": "在用", "v_vs_out_of_service": "停用", "v_vs_retired": "报废",
+        "v_ds_open": "待处理", "v_ds_repaired": "已维修", "v_ds_no_repair_needed": "无需维修",
+        "v_sev_critical": "严重", "v_sev_major": "较重", "v_sev_minor": "轻微", "v_item": "检查项", "v_reported": "报告时间",
+        "v_repair": "认证维修", "v_no_repair": "无需维修", "v_repair_note": "维修说明", "v_no_repair_reason": "无需维修的原因",
+        "v_closed_by": "处理人", "v_closed_at": "处理时间", "v_reports": "最近的车辆检查", "v_acknowledged_by": "下一位司机确认",
+        "v_failed_items": "未通过项", "v_odometer": "里程", "v_show_defects": "查看缺陷", "v_repairs": "维修记录",
+        "v_done_repaired": "维修已认证。", "v_done_no_repair": "已关闭：无需维修。",
+        "v_vans_filter": "筛选", "v_vans_any": "全部", "v_vans_next": "下一页", "v_vans_nothing": "没有记录。", "v_vans_severity": "严重程度",
+        "v_vans_status": "状态", "v_vans_note": "说明", "v_vans_send": "提交",
     },
     "en": {
-        "nav_vans": "Vans", "vans": "Vans", "van": "Van", "defects": "Defects and repairs", "plate": "Plate",
-        "kind": "Kind", "van_status": "Status", "driver": "Driver", "open_defects": "Open defects",
-        "last_report": "Last check", "vs_in_service": "In service", "vs_out_of_service": "Out of service",
-        "vs_retired": "Retired", "ds_open": "Open", "ds_repaired": "Repaired", "ds_no_repair_needed": "No repair needed",
-        "sev_critical": "Critical", "sev_major": "Major", "sev_minor": "Minor", "item": "Item", "reported": "Reported",
-        "repair": "Certify the repair", "no_repair": "No repair needed", "repair_note": "What was repaired",
-        "no_repair_reason": "Why no repair is needed", "closed_by": "Closed by", "closed_at": "Closed",
-        "reports": "Last vehicle checks", "acknowledged_by": "Acknowledged by the next driver",
-        "failed_items": "Failed items", "odometer": "Odometer", "show_defects": "Show defects", "repairs": "Repairs",
-        "done_repaired": "Repair certified.", "done_no_repair": "Closed: no repair needed.",
-        "vans_filter": "Filter", "vans_any": "Any", "vans_next": "Next page", "vans_nothing": "Nothing here.",
-        "vans_severity": "Severity", "vans_status": "Status", "vans_note": "Note", "vans_send": "Send",
+        "v_nav_vans": "Vans", "v_vans": "Vans", "v_van": "Van", "v_defects": "Defects and repairs", "v_plate": "Plate",
+        "v_kind": "Kind", "v_van_status": "Status", "v_driver": "Driver", "v_open_defects": "Open defects",
+        "v_last_report": "Last check", "v_vs_in_service": "In service", "v_vs_out_of_service": "Out of service",
+        "v_vs_retired": "Retired", "v_ds_open": "Open", "v_ds_repaired": "Repaired", "v_ds_no_repair_needed": "No repair needed",
+        "v_sev_critical": "Critical", "v_sev_major": "Major", "v_sev_minor": "Minor", "v_item": "Item", "v_reported": "Reported",
+        "v_repair": "Certify the repair", "v_no_repair": "No repair needed", "v_repair_note": "What was repaired",
+        "v_no_repair_reason": "Why no repair is needed", "v_closed_by": "Closed by", "v_closed_at": "Closed",
+        "v_reports": "Last vehicle checks", "v_acknowledged_by": "Acknowledged by the next driver",
+        "v_failed_items": "Failed items", "v_odometer": "Odometer", "v_show_defects": "Show defects", "v_repairs": "Repairs",
+        "v_done_repaired": "Repair certified.", "v_done_no_repair": "Closed: no repair needed.",
+        "v_vans_filter": "Filter", "v_vans_any": "Any", "v_vans_next": "Next page", "v_vans_nothing": "Nothing here.",
+        "v_vans_severity": "Severity", "v_vans_status": "Status", "v_vans_note": "Note", "v_vans_send": "Send",
     },
 })
-register_nav("console.van_list_page", "nav_vans", READERS)
+register_nav("console.van_list_page", "v_nav_vans", READERS)
 
 
 @bp.get("/vans")
