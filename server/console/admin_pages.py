@@ -1,14 +1,14 @@
 """Console pages for admins: webhook subscriptions and their deliveries, the scheduled jobs and their runs, and
 the staff (create, deactivate; a secret is shown once, on the page that made it, and never again)."""
-from flask import current_app, g, redirect, render_template, url_for
+from flask import current_app, g, url_for
 
 from schemas.admin import StaffIn
 from schemas.common import NewestFirstQuery, PageQuery
 from schemas.vocab import DELIVERY_STATUSES, EVENT_TYPES, STAFF_ROLES
 from schemas.webhooks import DeliveryQuery, WebhookIn
-from server.console import bp, parsing
-from server.console.auth import page
-from server.console.i18n import register, register_nav
+from server.console import bp, parsing, register_nav
+from server.console.auth import page, render
+from server.console.i18n import register
 from server.services import job_runs, staff, webhooks
 
 ADMIN = ("admin",)
@@ -91,67 +91,83 @@ register_nav("console.staff_list_page", "a_nav_staff", ADMIN)
 
 # --- webhooks ---------------------------------------------------------------------------------------------------------
 
+def _webhooks():
+    """The subscriptions page."""
+    view = webhook_list(cursor=parsing.query(PageQuery)["cursor"])
+    return render("console/admin/webhooks.html", **view, next_page=parsing.next_page(view["page"]["next_cursor"]))
+
+
 @bp.get("/admin/webhooks")
 @page(*ADMIN)
 def webhook_list_page():
     """Subscriptions, and the form for a new one."""
-    view = webhook_list(cursor=parsing.query(PageQuery)["cursor"])
-    return render_template("console/admin/webhooks.html", **view, next_page=parsing.next_page(view["page"]["next_cursor"]))
+    return _webhooks()
+
+
+def _secret_page(subscription, secret: str, *, status: int):
+    """The page showing a subscription's signing secret, this once (never kept by the browser)."""
+    return render("console/admin/webhook_created.html", webhook=subscription, secret=secret)[0], status, NO_STORE
 
 
 @bp.post("/admin/webhooks")
 @page(*ADMIN)
 def webhook_create():
     """Subscribe a URL to event types; the page that answers shows the signing secret this once."""
-    subscription, secret = webhooks.create(actor=g.actor, **parsing.form(WebhookIn, lists=("event_types",)))
-    body = render_template("console/admin/webhook_created.html", webhook=subscription, secret=secret)
-    return body, 201, NO_STORE
+    return parsing.acted(
+        lambda: webhooks.create(actor=g.actor, **parsing.form(WebhookIn, lists=("event_types",))),
+        answer=lambda made: _secret_page(*made, status=201), again=_webhooks)
+
+
+def _webhook(subscription_id: str):
+    """A subscription's page."""
+    view = webhook_view(subscription_id=subscription_id, filters=parsing.query(DeliveryQuery))
+    return render("console/admin/webhook.html", **view, statuses=DELIVERY_STATUSES,
+                  next_page=parsing.next_page(view["deliveries"]["next_cursor"]))
 
 
 @bp.get("/admin/webhooks/<subscription_id>")
 @page(*ADMIN)
 def webhook_page(subscription_id):
     """A subscription and its deliveries, by status."""
-    view = webhook_view(subscription_id=subscription_id, filters=parsing.query(DeliveryQuery))
-    return render_template("console/admin/webhook.html", **view, statuses=DELIVERY_STATUSES,
-                           next_page=parsing.next_page(view["deliveries"]["next_cursor"]))
+    return _webhook(subscription_id)
 
 
-def _set_active(subscription_id: str, active: bool):
-    """Pause or resume a subscription (PATCH active), back to its page."""
-    webhooks.update(actor=g.actor, subscription_id=subscription_id, changes={"active": active})
-    return redirect(url_for("console.webhook_page", subscription_id=subscription_id,
-                            done="enabled" if active else "disabled"), code=303)
+def _webhook_acted(subscription_id: str, done: str, action):
+    """A subscription's form answered: back to its page, or the page again with the refusal."""
+    return parsing.acted(action, done=url_for("console.webhook_page", subscription_id=subscription_id, done=done),
+                         again=lambda: _webhook(subscription_id))
 
 
 @bp.post("/admin/webhooks/<subscription_id>/disable")
 @page(*ADMIN)
 def webhook_disable(subscription_id):
-    """Pause the subscription: nothing is sent until it is enabled (events wait, fanned out then)."""
-    return _set_active(subscription_id, False)
+    """Pause the subscription (PATCH active=false): nothing is sent until it is enabled."""
+    return _webhook_acted(subscription_id, "disabled", lambda: webhooks.update(
+        actor=g.actor, subscription_id=subscription_id, changes={"active": False}))
 
 
 @bp.post("/admin/webhooks/<subscription_id>/enable")
 @page(*ADMIN)
 def webhook_enable(subscription_id):
-    """Resume the subscription."""
-    return _set_active(subscription_id, True)
+    """Resume the subscription (PATCH active=true)."""
+    return _webhook_acted(subscription_id, "enabled", lambda: webhooks.update(
+        actor=g.actor, subscription_id=subscription_id, changes={"active": True}))
 
 
 @bp.post("/admin/webhooks/<subscription_id>/rotate-secret")
 @page(*ADMIN)
 def webhook_rotate(subscription_id):
     """Replace the signing secret; the page that answers shows the new one this once."""
-    subscription, secret = webhooks.rotate_secret(actor=g.actor, subscription_id=subscription_id)
-    return render_template("console/admin/webhook_created.html", webhook=subscription, secret=secret), 200, NO_STORE
+    return parsing.acted(lambda: webhooks.rotate_secret(actor=g.actor, subscription_id=subscription_id),
+                         answer=lambda made: _secret_page(*made, status=200), again=lambda: _webhook(subscription_id))
 
 
 @bp.post("/admin/webhooks/<subscription_id>/deliveries/<int:delivery_id>/replay")
 @page(*ADMIN)
 def webhook_replay(subscription_id, delivery_id):
     """Make a delivery pending now with a fresh attempt budget."""
-    webhooks.replay(actor=g.actor, subscription_id=subscription_id, delivery_id=delivery_id)
-    return redirect(url_for("console.webhook_page", subscription_id=subscription_id, done="replayed"), code=303)
+    return _webhook_acted(subscription_id, "replayed", lambda: webhooks.replay(
+        actor=g.actor, subscription_id=subscription_id, delivery_id=delivery_id))
 
 
 # --- jobs -----------------------------------------------------------------------------------------------------------
@@ -160,7 +176,7 @@ def webhook_replay(subscription_id, delivery_id):
 @page(*ADMIN)
 def job_list_page():
     """Every scheduled job with its schedule and last run."""
-    return render_template("console/admin/jobs.html", **job_list())
+    return render("console/admin/jobs.html", **job_list())
 
 
 @bp.get("/admin/jobs/<name>")
@@ -168,30 +184,35 @@ def job_list_page():
 def job_page(name):
     """One job's runs, newest first."""
     view = job_view(name=name, cursor=parsing.query(NewestFirstQuery)["cursor"])
-    return render_template("console/admin/job.html", **view, next_page=parsing.next_page(view["runs"]["next_cursor"]))
+    return render("console/admin/job.html", **view, next_page=parsing.next_page(view["runs"]["next_cursor"]))
 
 
 # --- staff ----------------------------------------------------------------------------------------------------------
+
+def _staff():
+    """The staff page."""
+    return render("console/admin/staff.html", **staff_list())
+
 
 @bp.get("/admin/staff")
 @page(*ADMIN)
 def staff_list_page():
     """Every staff member, with the form for a new one."""
-    return render_template("console/admin/staff.html", **staff_list())
+    return _staff()
 
 
 @bp.post("/admin/staff")
 @page(*ADMIN)
 def staff_create():
     """Add a staff member; the page that answers shows their first API token this once."""
-    user, token = staff.create(actor=g.actor, **parsing.form(StaffIn))
-    body = render_template("console/admin/staff_created.html", user=user, token=token, **staff_list())
-    return body, 201, NO_STORE
+    return parsing.acted(lambda: staff.create(actor=g.actor, **parsing.form(StaffIn)), again=_staff,
+                         answer=lambda made: (render("console/admin/staff_created.html", user=made[0], token=made[1],
+                                                     **staff_list())[0], 201, NO_STORE))
 
 
 @bp.post("/admin/staff/<staff_id>/deactivate")
 @page(*ADMIN)
 def staff_deactivate(staff_id):
     """Deactivate a staff member: their tokens and console sessions stop working."""
-    staff.deactivate(actor=g.actor, staff_id=staff_id)
-    return redirect(url_for("console.staff_list_page", done="deactivated"), code=303)
+    return parsing.acted(lambda: staff.deactivate(actor=g.actor, staff_id=staff_id),
+                         done=url_for("console.staff_list_page", done="deactivated"), again=_staff)

@@ -7,7 +7,7 @@ and each form posts to the same service function as its API route, read by the A
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from flask import Response, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Response, current_app, g, redirect, request, send_file, url_for
 
 from schemas.claims import ClaimAssessIn, ClaimCorrectIn, ClaimPayIn, ClaimQuery, ClaimRejectIn
 from schemas.complaints import (ComplaintContactIn, ComplaintHandoverIn, ComplaintQuery, ComplaintReopenIn,
@@ -21,10 +21,9 @@ from schemas.vocab import (APPEAL_OUTCOMES, CLAIM_ORIGINS, CLAIM_STATUSES, COMPL
                            VIOLATION_CODES, VIOLATION_STATUSES)
 from server.auth import OFFICE
 from server.clock import local_zone, utcnow
-from server.console import bp
-from server.console import parsing
-from server.console.auth import page
-from server.console.i18n import register, register_nav
+from server.console import bp, parsing, register_nav
+from server.console.auth import page, render
+from server.console.i18n import register
 from server.errors import NotFound
 from server.services import attachments, claims, complaints, grades, kpis, staff, violations
 
@@ -254,15 +253,53 @@ register({
         "q_fig_leak_incidents": "Information-leak incidents",
     },
 })
+# The refusals of these pages' rules, in words (the console shows err_<code> when registered, else the detail).
+register({
+    "zh": {
+        "err_not_complaint_owner": "这条投诉由他人负责：只有负责人、质控或管理员可以处理，转交只能由负责人或管理员操作。",
+        "err_complaint_owned": "这条投诉已有人负责，请联系负责人转交。",
+        "err_decision_not_allowed": "只有质控和管理员可以判定投诉成立或不成立。",
+        "err_response_required": "请先记录对客户的首次回复，再结案。",
+        "err_already_responded": "首次回复已经记录过了。",
+        "err_complaint_resolved": "这条投诉已经结案。",
+        "err_claim_step_not_allowed": "你的角色不能进行这一步。",
+        "err_claim_above_approval_limit": "金额超过质控的审批额度，需要管理员批准。",
+        "err_claim_wrong_status": "这个理赔当前的状态不能进行这一步。",
+        "err_appeal_decided": "这个申诉已经裁定过了。",
+        "err_appeal_open": "这条违规正在申诉中：请裁定申诉。",
+        "err_violation_decided": "这条违规已经处理过了。",
+        "err_violation_voided": "这条违规已经撤销。",
+        "err_defect_closed": "这个缺陷已经关闭。",
+        "err_cannot_deactivate_self": "不能停用自己的账号，请由另一位管理员操作。",
+    },
+    "en": {
+        "err_not_complaint_owner": "Another staff member owns this complaint: its owner, quality staff or an admin act "
+                                   "on it, and only its owner or an admin hands it over.",
+        "err_complaint_owned": "Someone owns this complaint already: ask them to hand it over.",
+        "err_decision_not_allowed": "Only quality staff and admins uphold or reject a complaint.",
+        "err_response_required": "Record the first response to the customer before resolving.",
+        "err_already_responded": "The first response is already recorded.",
+        "err_complaint_resolved": "This complaint is resolved.",
+        "err_claim_step_not_allowed": "Your role does not take this step.",
+        "err_claim_above_approval_limit": "The amount is above quality's approval limit: an admin approves it.",
+        "err_claim_wrong_status": "The claim is not at the step this needs.",
+        "err_appeal_decided": "This appeal is decided already.",
+        "err_appeal_open": "This violation is appealed: decide the appeal.",
+        "err_violation_decided": "This violation is decided already.",
+        "err_violation_voided": "This violation is voided.",
+        "err_defect_closed": "This defect is closed already.",
+        "err_cannot_deactivate_self": "You cannot deactivate your own account; another admin does.",
+    },
+})
 register_nav("console.complaint_queue_page", "q_nav_complaints", OFFICE)
 register_nav("console.claim_queue_page", "q_nav_claims", OFFICE)
 register_nav("console.violation_list_page", "q_nav_violations", QUALITY)
 register_nav("console.kpi_page", "q_nav_kpis", OFFICE)
 
 
-def _done(endpoint: str, done: str, **values):
-    """Post/redirect/get: back to the page, saying what was done."""
-    return redirect(url_for(endpoint, done=done, **values), code=303)
+def _back(endpoint: str, done: str, **values) -> str:
+    """Where a post sends the browser when done: the page, saying what was done."""
+    return url_for(endpoint, done=done, **values)
 
 
 # --- complaints ---------------------------------------------------------------------------------------------------
@@ -272,16 +309,21 @@ def _done(endpoint: str, done: str, **values):
 def complaint_queue_page():
     """The complaints queue: unowned (owner=none) or mine, overdue with the reasons, by status and category."""
     view = complaint_queue(actor=g.actor, filters=parsing.query(ComplaintQuery))
-    return render_template("console/quality/complaints.html", **view, statuses=COMPLAINT_STATUSES,
-                           categories=COMPLAINT_CATEGORIES, next_page=parsing.next_page(view["page"]["next_cursor"]))
+    return render("console/quality/complaints.html", **view, statuses=COMPLAINT_STATUSES,
+                  categories=COMPLAINT_CATEGORIES, next_page=parsing.next_page(view["page"]["next_cursor"]))
+
+
+def _complaint(complaint_id: int):
+    """A complaint's page."""
+    return render("console/quality/complaint.html", **complaint_view(actor=g.actor, complaint_id=complaint_id),
+                  channels=COMPLAINT_CONTACT_CHANNELS, satisfactions=SATISFACTION)
 
 
 @bp.get("/complaints/<int:complaint_id>")
 @page(*OFFICE)
 def complaint_page(complaint_id):
     """A complaint: its owner and deadlines, contacts, handovers, reopenings, the customer's photo, and the forms."""
-    return render_template("console/quality/complaint.html", **complaint_view(actor=g.actor, complaint_id=complaint_id),
-                           channels=COMPLAINT_CONTACT_CHANNELS, satisfactions=SATISFACTION)
+    return _complaint(complaint_id)
 
 
 @bp.get("/complaints/<int:complaint_id>/photo")
@@ -293,75 +335,71 @@ def complaint_photo(complaint_id):
         raise NotFound(f"Complaint {complaint_id} has no photo.", code="photo_not_found")
     found = attachments.download(sha256=complaint.photo_sha256)
     if found.url is not None:
-        response = redirect(found.url, code=302)
-        response.headers["Cache-Control"] = "private, no-store"  # the signed URL expires
-        return response
-    response = send_file(found.path, mimetype=found.row.content_type, max_age=0, etag=found.row.sha256,
-                         as_attachment=found.disposition == "attachment", download_name=found.download_name)
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
-    return response
+        return redirect(found.url, code=302)  # the store's signed URL; the console's answers are never cached
+    # A complaint's photo is a JPEG or PNG by its bytes (services.complaints); the console's CSP and nosniff apply.
+    return send_file(found.path, mimetype=found.row.content_type, etag=found.row.sha256,
+                     as_attachment=found.disposition == "attachment", download_name=found.download_name)
 
 
-def _complaint_action(complaint_id: int, done: str):
-    """Back to the complaint's page, saying what was done."""
-    return _done("console.complaint_page", done, complaint_id=complaint_id)
+def _complaint_acted(complaint_id: int, done: str, action):
+    """A complaint's form answered: back to its page saying what was done, or the page again with the refusal."""
+    return parsing.acted(action, done=_back("console.complaint_page", done, complaint_id=complaint_id),
+                         again=lambda: _complaint(complaint_id))
 
 
 @bp.post("/complaints/<int:complaint_id>/take")
 @page(*OFFICE)
 def complaint_take(complaint_id):
     """Take an unowned complaint."""
-    complaints.take(actor=g.actor, complaint_id=complaint_id)
-    return _complaint_action(complaint_id, "taken")
+    return _complaint_acted(complaint_id, "taken", lambda: complaints.take(actor=g.actor, complaint_id=complaint_id))
 
 
 @bp.post("/complaints/<int:complaint_id>/handover")
 @page(*OFFICE)
 def complaint_hand_over(complaint_id):
     """Hand the complaint to a named colleague with the reason."""
-    complaints.hand_over(actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintHandoverIn))
-    return _complaint_action(complaint_id, "handed_over")
+    return _complaint_acted(complaint_id, "handed_over", lambda: complaints.hand_over(
+        actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintHandoverIn)))
 
 
 @bp.post("/complaints/<int:complaint_id>/respond")
 @page(*OFFICE)
 def complaint_respond(complaint_id):
     """Record the first response to the customer."""
-    complaints.respond(actor=g.actor, complaint_id=complaint_id, text=parsing.form(ComplaintRespondIn)["text"])
-    return _complaint_action(complaint_id, "responded")
+    return _complaint_acted(complaint_id, "responded", lambda: complaints.respond(
+        actor=g.actor, complaint_id=complaint_id, text=parsing.form(ComplaintRespondIn)["text"]))
 
 
 @bp.post("/complaints/<int:complaint_id>/contacts")
 @page(*OFFICE)
 def complaint_contact(complaint_id):
     """Record a contact with the customer (a progress update)."""
-    complaints.add_contact(actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintContactIn))
-    return _complaint_action(complaint_id, "contacted")
+    return _complaint_acted(complaint_id, "contacted", lambda: complaints.add_contact(
+        actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintContactIn)))
 
 
 @bp.post("/complaints/<int:complaint_id>/resolve")
 @page(*OFFICE)
 def complaint_resolve(complaint_id):
     """Resolve the complaint with its outcome and a note."""
-    complaints.resolve(actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintResolveIn))
-    return _complaint_action(complaint_id, "resolved")
+    return _complaint_acted(complaint_id, "resolved", lambda: complaints.resolve(
+        actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintResolveIn)))
 
 
 @bp.post("/complaints/<int:complaint_id>/reopen")
 @page(*OFFICE)
 def complaint_reopen(complaint_id):
     """The customer brought a resolved complaint back."""
-    complaints.reopen(actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintReopenIn))
-    return _complaint_action(complaint_id, "reopened")
+    return _complaint_acted(complaint_id, "reopened", lambda: complaints.reopen(
+        actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintReopenIn)))
 
 
 @bp.post("/complaints/<int:complaint_id>/satisfaction")
 @page(*OFFICE)
 def complaint_satisfaction(complaint_id):
     """Record the customer's satisfaction with the outcome."""
-    complaints.rate(actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintSatisfactionIn))
-    return _complaint_action(complaint_id, "rated")
+    return _complaint_acted(complaint_id, "rated", lambda: complaints.rate(
+        actor=g.actor, complaint_id=complaint_id, **parsing.form(ComplaintSatisfactionIn)))
 
 
 # --- claims -------------------------------------------------------------------------------------------------------
@@ -371,57 +409,66 @@ def complaint_satisfaction(complaint_id):
 def claim_queue_page():
     """The claims queue by status, origin and overdue next step."""
     view = claim_queue(filters=parsing.query(ClaimQuery))
-    return render_template("console/quality/claims.html", **view, statuses=CLAIM_STATUSES, origins=CLAIM_ORIGINS,
-                           next_page=parsing.next_page(view["page"]["next_cursor"]))
+    return render("console/quality/claims.html", **view, statuses=CLAIM_STATUSES, origins=CLAIM_ORIGINS,
+                  next_page=parsing.next_page(view["page"]["next_cursor"]))
+
+
+def _claim(claim_id: int):
+    """A claim's page."""
+    return render("console/quality/claim.html", **claim_view(actor=g.actor, claim_id=claim_id))
 
 
 @bp.get("/claims/<int:claim_id>")
 @page(*OFFICE)
 def claim_page(claim_id):
     """A claim: its parcel, entries, evidence, and the step its status waits for."""
-    return render_template("console/quality/claim.html", **claim_view(actor=g.actor, claim_id=claim_id))
+    return _claim(claim_id)
+
+
+def _claim_acted(claim_id: int, done: str, action):
+    """A claim's form answered: back to its page, or the page again with the refusal."""
+    return parsing.acted(action, done=_back("console.claim_page", done, claim_id=claim_id),
+                         again=lambda: _claim(claim_id))
 
 
 @bp.post("/claims/<int:claim_id>/assess")
 @page(*claims.ASSESSORS)
 def claim_assess(claim_id):
     """Assess the claim from the actual loss found (typed in yuan)."""
-    data = parsing.form(ClaimAssessIn, loss_amount=parsing.fen("loss_amount"))
-    claims.assess(actor=g.actor, claim_id=claim_id, **data)
-    return _done("console.claim_page", "assessed", claim_id=claim_id)
+    return _claim_acted(claim_id, "assessed", lambda: claims.assess(
+        actor=g.actor, claim_id=claim_id, **parsing.form(ClaimAssessIn, loss_amount=parsing.fen("loss_amount"))))
 
 
 @bp.post("/claims/<int:claim_id>/approve")
 @page(*claims.ASSESSORS)
 def claim_approve(claim_id):
     """Approve the assessed claim."""
-    claims.approve(actor=g.actor, claim_id=claim_id)
-    return _done("console.claim_page", "approved", claim_id=claim_id)
+    return _claim_acted(claim_id, "approved", lambda: claims.approve(actor=g.actor, claim_id=claim_id))
 
 
 @bp.post("/claims/<int:claim_id>/reject")
 @page(*claims.ASSESSORS)
 def claim_reject(claim_id):
     """Reject the claim with the reason."""
-    claims.reject(actor=g.actor, claim_id=claim_id, **parsing.form(ClaimRejectIn))
-    return _done("console.claim_page", "rejected", claim_id=claim_id)
+    return _claim_acted(claim_id, "rejected", lambda: claims.reject(
+        actor=g.actor, claim_id=claim_id, **parsing.form(ClaimRejectIn)))
 
 
 @bp.post("/claims/<int:claim_id>/pay")
 @page(*claims.PAYERS)
 def claim_pay(claim_id):
     """Record the payment of the approved claim."""
-    claims.pay(actor=g.actor, claim_id=claim_id, **parsing.form(ClaimPayIn))
-    return _done("console.claim_page", "paid", claim_id=claim_id)
+    return _claim_acted(claim_id, "paid", lambda: claims.pay(
+        actor=g.actor, claim_id=claim_id, **parsing.form(ClaimPayIn)))
 
 
 @bp.post("/claims/<int:claim_id>/corrections")
 @page(*claims.PAYERS)
 def claim_correct(claim_id):
     """Correct the amount an assessment or a payment fixed (typed in yuan): a new entry naming it."""
-    claims.correct(actor=g.actor, claim_id=claim_id, **parsing.form(ClaimCorrectIn, entry_id=parsing.whole("entry_id"),
-                                                                   amount=parsing.fen("amount")))
-    return _done("console.claim_page", "corrected", claim_id=claim_id)
+    return _claim_acted(claim_id, "corrected", lambda: claims.correct(
+        actor=g.actor, claim_id=claim_id, **parsing.form(ClaimCorrectIn, entry_id=parsing.whole("entry_id"),
+                                                          amount=parsing.fen("amount"))))
 
 
 # --- violations and grades ------------------------------------------------------------------------------------------
@@ -431,65 +478,83 @@ def claim_correct(claim_id):
 def violation_list_page():
     """Quality's review list: by status, courier, code and a suspect clock."""
     view = violation_list(filters=parsing.query(ReviewQuery))
-    return render_template("console/quality/violations.html", **view, statuses=VIOLATION_STATUSES,
-                           codes=VIOLATION_CODES, next_page=parsing.next_page(view["page"]["next_cursor"]))
+    return render("console/quality/violations.html", **view, statuses=VIOLATION_STATUSES, codes=VIOLATION_CODES,
+                  next_page=parsing.next_page(view["page"]["next_cursor"]))
+
+
+def _violation(violation_id: int):
+    """A violation's page."""
+    return render("console/quality/violation.html", **violation_view(violation_id=violation_id),
+                  appeal_outcomes=APPEAL_OUTCOMES)
 
 
 @bp.get("/violations/<int:violation_id>")
 @page(*QUALITY)
 def violation_page(violation_id):
     """A violation, its evidence and appeal, with the decisions quality takes."""
-    return render_template("console/quality/violation.html", **violation_view(violation_id=violation_id),
-                           appeal_outcomes=APPEAL_OUTCOMES)
+    return _violation(violation_id)
+
+
+def _violation_acted(violation_id: int, done: str, action):
+    """A violation's form answered: back to its page, or the page again with the refusal."""
+    return parsing.acted(action, done=_back("console.violation_page", done, violation_id=violation_id),
+                         again=lambda: _violation(violation_id))
 
 
 @bp.post("/violations/<int:violation_id>/appeal/decide")
 @page(*violations.DECIDERS)
 def violation_decide(violation_id):
     """Decide the appeal: the violation upheld, or voided."""
-    violations.decide_appeal(actor=g.actor, violation_id=violation_id, **parsing.form(AppealDecisionIn))
-    return _done("console.violation_page", "decided", violation_id=violation_id)
+    return _violation_acted(violation_id, "decided", lambda: violations.decide_appeal(
+        actor=g.actor, violation_id=violation_id, **parsing.form(AppealDecisionIn)))
 
 
 @bp.post("/violations/<int:violation_id>/void")
 @page(*violations.DECIDERS)
 def violation_void(violation_id):
     """Void the violation with the reason."""
-    violations.void(actor=g.actor, violation_id=violation_id, **parsing.form(ReasonIn))
-    return _done("console.violation_page", "voided", violation_id=violation_id)
+    return _violation_acted(violation_id, "voided", lambda: violations.void(
+        actor=g.actor, violation_id=violation_id, **parsing.form(ReasonIn)))
 
 
 @bp.post("/violations/<int:violation_id>/confirm")
 @page(*violations.DECIDERS)
 def violation_confirm(violation_id):
     """Confirm an open violation: it stands."""
-    violations.confirm(actor=g.actor, violation_id=violation_id, **parsing.form(ReasonIn))
-    return _done("console.violation_page", "confirmed", violation_id=violation_id)
+    return _violation_acted(violation_id, "confirmed", lambda: violations.confirm(
+        actor=g.actor, violation_id=violation_id, **parsing.form(ReasonIn)))
+
+
+def _grade(courier_id: str):
+    """A courier's grade page."""
+    return render("console/quality/grade.html",
+                  **grade_view(courier_id=courier_id, cursor=parsing.query(GradeChangeQuery)["cursor"]))
 
 
 @bp.get("/couriers/<courier_id>/grade")
 @page(*QUALITY)
 def courier_grade_page(courier_id):
     """A courier's grade: the rules' and the recorded one, the override in force, and the history in words."""
-    return render_template("console/quality/grade.html",
-                           **grade_view(courier_id=courier_id, cursor=parsing.query(GradeChangeQuery)["cursor"]))
+    return _grade(courier_id)
 
 
 @bp.post("/couriers/<courier_id>/grade/override")
 @page(*QUALITY)
 def courier_grade_override(courier_id):
     """Set the courier's grade by hand with a reason, until a time (typed in the depot's zone)."""
-    grades.override(actor=g.actor, courier_id=courier_id,
-                    **parsing.form(OverrideIn, until=parsing.local_time("until")))
-    return _done("console.courier_grade_page", "overridden", courier_id=courier_id)
+    return parsing.acted(lambda: grades.override(
+        actor=g.actor, courier_id=courier_id, **parsing.form(OverrideIn, until=parsing.local_time("until"))),
+        done=_back("console.courier_grade_page", "overridden", courier_id=courier_id),
+        again=lambda: _grade(courier_id))
 
 
 @bp.post("/couriers/<courier_id>/grade/override/lift")
 @page(*QUALITY)
 def courier_grade_lift(courier_id):
     """Lift the override in force."""
-    grades.lift_override(actor=g.actor, courier_id=courier_id, **parsing.form(LiftIn))
-    return _done("console.courier_grade_page", "lifted", courier_id=courier_id)
+    return parsing.acted(lambda: grades.lift_override(actor=g.actor, courier_id=courier_id, **parsing.form(LiftIn)),
+                         done=_back("console.courier_grade_page", "lifted", courier_id=courier_id),
+                         again=lambda: _grade(courier_id))
 
 
 # --- KPIs -----------------------------------------------------------------------------------------------------------
@@ -510,10 +575,9 @@ def kpi_page():
     query = _period(KpiQuery)
     view = kpi_view(start=query["from_"], end=query["to"], group_by=query["group_by"])
     dates = {"from": query["from_"].isoformat(), "to": query["to"].isoformat()}
-    return render_template("console/quality/kpis.html", **view, query=query, dates=dates,
-                           csv_url=url_for("console.kpi_csv", **dates,
-                                           **({"group_by": query["group_by"]} if query["group_by"] else {})),
-                           chart_url=url_for("console.kpi_chart", **dates))
+    grouped = {"group_by": query["group_by"]} if query["group_by"] else {}
+    return render("console/quality/kpis.html", **view, query=query, dates=dates,
+                  csv_url=url_for("console.kpi_csv", **dates, **grouped), chart_url=url_for("console.kpi_chart", **dates))
 
 
 @bp.get("/kpis.csv")
@@ -524,7 +588,7 @@ def kpi_csv():
     report = kpis.report(start=query["from_"], end=query["to"], group_by=query["group_by"])
     name = f"kpis-{query['from_'].isoformat()}-{query['to'].isoformat()}.csv"
     return Response(kpis.as_csv(report), mimetype="text/csv",
-                    headers={"Content-Disposition": f"attachment; filename={name}", "Cache-Control": "no-store"})
+                    headers={"Content-Disposition": f"attachment; filename={name}"})
 
 
 @bp.get("/kpis/chart.png")
@@ -532,8 +596,7 @@ def kpi_csv():
 def kpi_chart():
     """The daily trend chart (what GET /reports/kpis/chart.png draws)."""
     query = _period(KpiRange)
-    return Response(kpis.chart(start=query["from_"], end=query["to"]), mimetype="image/png",
-                    headers={"Cache-Control": "no-store"})
+    return Response(kpis.chart(start=query["from_"], end=query["to"]), mimetype="image/png")
 
 
 @bp.get("/kpis/<figure>")
@@ -541,5 +604,5 @@ def kpi_chart():
 def kpi_rows(figure):
     """The rows behind one figure, each linked to its page."""
     view = kpi_rows_view(figure=figure, query=_period(KpiRowsQuery))
-    return render_template("console/quality/kpi_rows.html", **view, figure=figure,
-                           next_page=parsing.next_page(view["rows"]["next_cursor"]))
+    return render("console/quality/kpi_rows.html", **view, figure=figure,
+                  next_page=parsing.next_page(view["rows"]["next_cursor"]))

@@ -1,14 +1,14 @@
 """Console pages for maintenance (dispatchers and quality staff read them): the vans, the ones out of service, their
 open defects and repairs, and certifying a repair or judging a defect needs none."""
-from flask import g, redirect, render_template, url_for
+from flask import g, url_for
 
 from schemas.checklists import DefectQuery, NoRepairIn, RepairIn
 from schemas.vehicles import VehicleQuery
 from schemas.vocab import DEFECT_STATUSES, SEVERITIES, VEHICLE_STATUSES
 from server.auth import DISPATCH
-from server.console import bp, parsing
-from server.console.auth import page
-from server.console.i18n import register, register_nav
+from server.console import bp, parsing, register_nav
+from server.console.auth import page, render
+from server.console.i18n import register
 from server.services import checklists, staff, vehicles
 
 # Who reads the vans (as GET /dispatch/vehicles and /dispatch/defects), and who closes defects.
@@ -75,8 +75,8 @@ register_nav("console.van_list_page", "v_nav_vans", READERS)
 def van_list_page():
     """The vans by status (out of service: the ones off the road), each with its open defects."""
     view = van_list(filters=parsing.query(VehicleQuery))
-    return render_template("console/vans/vans.html", **view, statuses=VEHICLE_STATUSES,
-                           next_page=parsing.next_page(view["page"]["next_cursor"]))
+    return render("console/vans/vans.html", **view, statuses=VEHICLE_STATUSES,
+                  next_page=parsing.next_page(view["page"]["next_cursor"]))
 
 
 @bp.get("/vans/defects")
@@ -84,30 +84,37 @@ def van_list_page():
 def defect_queue_page():
     """Defects by status, severity and van: the open queue, and the repairs done."""
     view = defect_queue(filters=parsing.query(DefectQuery))
-    return render_template("console/vans/defects.html", **view, statuses=DEFECT_STATUSES, severities=SEVERITIES,
-                           next_page=parsing.next_page(view["page"]["next_cursor"]))
+    return render("console/vans/defects.html", **view, statuses=DEFECT_STATUSES, severities=SEVERITIES,
+                  next_page=parsing.next_page(view["page"]["next_cursor"]))
+
+
+def _van(vehicle_id: str):
+    """A van's page."""
+    return render("console/vans/van.html", **van_view(vehicle_id=vehicle_id), may_repair=g.actor.role in REPAIRERS)
 
 
 @bp.get("/vans/<vehicle_id>")
 @page(*READERS)
 def van_page(vehicle_id):
     """A van: its open defects with the repair forms, and its last checks."""
-    return render_template("console/vans/van.html", **van_view(vehicle_id=vehicle_id),
-                           may_repair=g.actor.role in REPAIRERS)
+    return _van(vehicle_id)
 
 
 @bp.post("/vans/<vehicle_id>/defects/<int:defect_id>/repair")
 @page(*REPAIRERS)
 def van_defect_repair(vehicle_id, defect_id):
     """Certify the repair of a defect; the van returns to service when no critical defect is left open."""
-    checklists.repair(actor=g.actor, vehicle_id=vehicle_id, defect_id=defect_id, **parsing.form(RepairIn))
-    return redirect(url_for("console.van_page", vehicle_id=vehicle_id, done="repaired"), code=303)
+    return parsing.acted(lambda: checklists.repair(actor=g.actor, vehicle_id=vehicle_id, defect_id=defect_id,
+                                                   **parsing.form(RepairIn)),
+                         done=url_for("console.van_page", vehicle_id=vehicle_id, done="repaired"),
+                         again=lambda: _van(vehicle_id))
 
 
 @bp.post("/vans/<vehicle_id>/defects/<int:defect_id>/no_repair_needed")
 @page(*REPAIRERS)
 def van_defect_no_repair(vehicle_id, defect_id):
     """Close a defect without a repair, saying why."""
-    checklists.no_repair_needed(actor=g.actor, vehicle_id=vehicle_id, defect_id=defect_id,
-                                **parsing.form(NoRepairIn))
-    return redirect(url_for("console.van_page", vehicle_id=vehicle_id, done="no_repair"), code=303)
+    return parsing.acted(lambda: checklists.no_repair_needed(actor=g.actor, vehicle_id=vehicle_id,
+                                                             defect_id=defect_id, **parsing.form(NoRepairIn)),
+                         done=url_for("console.van_page", vehicle_id=vehicle_id, done="no_repair"),
+                         again=lambda: _van(vehicle_id))

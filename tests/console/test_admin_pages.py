@@ -2,7 +2,11 @@
 scheduled jobs and their runs, and staff (create with the first token shown once, deactivate). Admins only."""
 import re
 
+from sqlalchemy import select
+
 from server import jobs
+from server.extensions import db
+from server.models import StaffUser
 from server.services import webhooks
 from tests.api import test_webhooks
 
@@ -10,6 +14,11 @@ from tests.api import test_webhooks
 receiver, loopback_allowed = test_webhooks.receiver, test_webhooks.loopback_allowed
 
 PAGES = ("/console/admin/webhooks", "/console/admin/jobs", "/console/admin/staff")
+
+
+def staff_id(client) -> str:
+    """The id of the staff member a console client is signed in as."""
+    return db.session.scalar(select(StaffUser.id).where(StaffUser.username == client.username))
 
 
 def test_admin_pages_are_for_admins_only(console_as):
@@ -55,7 +64,7 @@ def test_a_webhook_is_created_with_its_secret_once_then_disabled_and_its_deliver
     replayed = admin.post(f"{page}/deliveries/{delivery.id}/replay", data={"csrf_token": token})
     assert replayed.status_code == 303 and "done=replayed" in replayed.headers["Location"]
     bad = admin.post("/console/admin/webhooks", data={"csrf_token": token, "url": "ftp://x", "event_types": ["nope"]})
-    assert bad.status_code == 422 and "url" in bad.text and "event_types" in bad.text
+    assert bad.status_code == 422 and "url: " in bad.text and "event_types.0: " in bad.text
     assert admin.post("/console/admin/webhooks", data={"url": "https://a.example.com/"}).status_code == 400
 
 
@@ -88,10 +97,10 @@ def test_staff_are_created_with_their_first_token_once_and_deactivated(client, m
     gone = admin.post(f"/console/admin/staff/{user['id']}/deactivate", data={"csrf_token": token})
     assert gone.status_code == 303
     assert client.get("/api/v1/admin/tokens", headers={"Authorization": f"Bearer {api_token}"}).status_code == 401
-    own = admin.post(f"/console/admin/staff/{admin.staff.id}/deactivate", data={"csrf_token": token})
-    assert own.status_code == 409 and "cannot_deactivate_self" in own.text
+    own = admin.post(f"/console/admin/staff/{staff_id(admin)}/deactivate", data={"csrf_token": token})
+    assert own.status_code == 409 and "不能停用自己的账号" in own.text
     twice = admin.post("/console/admin/staff", data={"csrf_token": token, "username": "Night.Mechanic",
                                                      "role": "dispatcher"})
-    assert twice.status_code == 409 and "username" in twice.text
-    assert console_as("quality").post(f"/console/admin/staff/{admin.staff.id}/deactivate",
+    assert twice.status_code == 409 and "username: " in twice.text
+    assert console_as("quality").post(f"/console/admin/staff/{staff_id(admin)}/deactivate",
                                       data={"csrf_token": token}).status_code in (400, 403)

@@ -10,7 +10,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from server.extensions import db
-from server.models import AuditEntry, Complaint
+from server.models import AuditEntry, Complaint, StaffUser
 from tests.api.test_claims import open_claim, parcel
 from tests.api.test_complaint_ownership import PNG, created, file
 from tests.api.test_customer_page import issue, path_of
@@ -20,6 +20,11 @@ from tests.sync.test_appeals import _appeal, _failed_check, _results
 COMPLAINTS = "/api/v1/dispatch/complaints"
 # The handheld's fixtures: a courier with a van, their enrolled device, the default checklists.
 courier, device, templates = sync.courier, sync.device, sync.templates
+
+
+def staff_id(client) -> str:
+    """The id of the staff member a console client is signed in as."""
+    return db.session.scalar(select(StaffUser.id).where(StaffUser.username == client.username))
 
 
 def _post(client, csrf_of, page: str, action: str, data: dict | None = None):
@@ -54,11 +59,11 @@ def test_the_unowned_queue_is_taken_from_the_console_and_its_photo_shown(client,
     assert shown.status_code == 200 and f"/console/complaints/{complaint.id}/photo" in shown.text
     photo = dispatcher.get(f"/console/complaints/{complaint.id}/photo")
     assert photo.status_code == 200 and photo.data == PNG and photo.mimetype == "image/png"
-    assert photo.headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+    assert photo.headers["X-Content-Type-Options"] == "nosniff" and photo.headers["Cache-Control"] == "no-store"
     assert console_as("maintenance").get(f"/console/complaints/{complaint.id}/photo").status_code == 403
     taken = _post(dispatcher, csrf_of, page, f"{page}/take")
     assert taken.status_code == 303 and "done=taken" in taken.headers["Location"]
-    assert _complaint(client, make, complaint.id)["owner_id"] == dispatcher.staff.id
+    assert _complaint(client, make, complaint.id)["owner_id"] == staff_id(dispatcher)
     assert complaint.reference in dispatcher.get("/console/complaints?owner=me").text
     assert complaint.reference not in dispatcher.get("/console/complaints?owner=none").text
     without = dispatcher.get(f"/console/complaints/{mine['id']}/photo")
@@ -77,13 +82,13 @@ def test_a_complaint_is_answered_handed_over_and_resolved_from_its_page(client, 
     contacted = _post(dispatcher, csrf_of, page, f"{page}/contacts", {"channel": "phone", "note": "Called back."})
     assert contacted.status_code == 303
     moved = _post(dispatcher, csrf_of, page, f"{page}/handover",
-                  {"to_staff_id": quality.staff.id, "reason": "Needs a decision."})
+                  {"to_staff_id": staff_id(quality), "reason": "Needs a decision."})
     assert moved.status_code == 303, moved.text
     read = _complaint(client, make, complaint.id)
-    assert read["owner_id"] == quality.staff.id and read["status"] == "responded"
-    assert [(h["to_staff_id"], h["reason"]) for h in read["handovers"]] == [(quality.staff.id, "Needs a decision.")]
+    assert read["owner_id"] == staff_id(quality) and read["status"] == "responded"
+    assert [(h["to_staff_id"], h["reason"]) for h in read["handovers"]] == [(staff_id(quality), "Needs a decision.")]
     shown = quality.get(page).text
-    assert "Called back." in shown and "Needs a decision." in shown and dispatcher.staff.username in shown
+    assert "Called back." in shown and "Needs a decision." in shown and dispatcher.username in shown
     resolved = _post(quality, csrf_of, page, f"{page}/resolve", {"outcome": "upheld", "note": "Thrown, as seen."})
     assert resolved.status_code == 303
     rated = _post(quality, csrf_of, page, f"{page}/satisfaction", {"satisfaction": "satisfied"})
@@ -102,14 +107,14 @@ def test_a_dispatcher_may_not_act_on_anothers_complaint_nor_decide_one(client, m
     assert _post(owner, csrf_of, page, f"{page}/take").status_code == 303
     other = console_as("dispatcher")
     refused = _post(other, csrf_of, page, f"{page}/contacts", {"channel": "phone", "note": "Me too."})
-    assert refused.status_code == 403 and "not_complaint_owner" in refused.text
-    refused = _post(other, csrf_of, page, f"{page}/handover", {"to_staff_id": other.staff.id, "reason": "Mine."})
+    assert refused.status_code == 403 and "这条投诉由他人负责" in refused.text
+    refused = _post(other, csrf_of, page, f"{page}/handover", {"to_staff_id": staff_id(other), "reason": "Mine."})
     assert refused.status_code == 403
     assert _post(owner, csrf_of, page, f"{page}/respond", {"text": "Sorry."}).status_code == 303
     decided = _post(owner, csrf_of, page, f"{page}/resolve", {"outcome": "upheld", "note": "Yes."})
-    assert decided.status_code == 403 and "decision_not_allowed" in decided.text
+    assert decided.status_code == 403 and "只有质控和管理员可以判定" in decided.text
     bad = _post(owner, csrf_of, page, f"{page}/contacts", {"channel": "pigeon"})
-    assert bad.status_code == 422 and "channel" in bad.text and "note" in bad.text
+    assert bad.status_code == 422 and "channel: " in bad.text and "note: " in bad.text
     assert owner.get("/console/complaints/99999").status_code == 404
     assert _complaint(client, make, complaint.id)["contacts"][0]["note"] == "Sorry."
 
@@ -136,7 +141,7 @@ def test_the_queue_filters_overdue_with_reasons_and_refuses_unknown_filters(clie
     english = quality.get("/console/complaints?overdue=true&lang=en")
     assert "response late" in english.text
     unknown = quality.get("/console/complaints?q=Sun")
-    assert unknown.status_code == 422 and "q" in unknown.text
+    assert unknown.status_code == 422 and "q: Unknown field." in unknown.text
     assert console_as("maintenance").get("/console/complaints").status_code == 403
 
 
@@ -153,7 +158,7 @@ def test_a_claim_is_assessed_approved_and_paid_from_the_console(client, make, co
     refused = _post(dispatcher, csrf_of, page, f"{page}/assess", {"loss_amount": "120.00"})
     assert refused.status_code == 403
     bad = _post(quality, csrf_of, page, f"{page}/assess", {"loss_amount": "12.345"})
-    assert bad.status_code == 422 and "loss_amount" in bad.text
+    assert bad.status_code == 422 and "loss_amount: " in bad.text
     assert _post(quality, csrf_of, page, f"{page}/assess", {"loss_amount": "120.50", "note": "Receipt seen."}
                  ).status_code == 303
     assert _post(quality, csrf_of, page, f"{page}/approve").status_code == 303
@@ -165,7 +170,7 @@ def test_a_claim_is_assessed_approved_and_paid_from_the_console(client, make, co
     shown = quality.get(page).text
     assert "¥120.50" in shown and "Receipt seen." in shown and "BANK-1" in shown
     again = _post(admin, csrf_of, page, f"{page}/pay", {"reference": "BANK-2"})
-    assert again.status_code == 409 and "claim_wrong_status" in again.text
+    assert again.status_code == 409 and "这个理赔当前的状态不能进行这一步" in again.text
     paid = next(e for e in read["entries"] if e["kind"] == "paid")
     assert _post(quality, csrf_of, page, f"{page}/corrections",
                  {"entry_id": str(paid["id"]), "amount": "100", "reason": "Bank fee refunded."}).status_code == 403
@@ -175,7 +180,7 @@ def test_a_claim_is_assessed_approved_and_paid_from_the_console(client, make, co
     read = client.get(f"/api/v1/dispatch/claims/{claim['id']}", headers=make.headers("quality")).json
     assert (read["paid_amount"], read["corrections"]) == (10_000, 1)
     bad = _post(admin, csrf_of, page, f"{page}/corrections", {"entry_id": "x", "amount": "1", "reason": "r"})
-    assert bad.status_code == 422 and "entry_id" in bad.text
+    assert bad.status_code == 422 and "entry_id: " in bad.text
 
 
 def test_a_claim_is_rejected_with_its_reason(client, make, console_as, csrf_of):
@@ -215,7 +220,7 @@ def test_quality_decides_an_appeal_and_a_dispatcher_is_refused_the_review(client
     assert (read["status"], read["appeal"]["status"], read["appeal"]["decision_reason"]) == (
         "voided", "voided", "Badge seen.")
     again = _post(quality, csrf_of, page, f"{page}/appeal/decide", {"outcome": "upheld", "reason": "Oops."})
-    assert again.status_code == 409 and "appeal_decided" in again.text
+    assert again.status_code == 409 and "这个申诉已经裁定过了" in again.text
     confirm = f"/console/violations/{other}"
     assert _post(quality, csrf_of, confirm, f"{confirm}/confirm", {"reason": "Seen on camera."}).status_code == 303
     assert client.get(f"/api/v1/quality/violations/{other}", headers=make.headers("quality")).json["status"] == "upheld"
@@ -239,12 +244,12 @@ def test_a_grade_is_set_by_hand_and_lifted(client, make, console_as, csrf_of, ap
     assert grade["override"]["until"].startswith("2099-01-31T10:00")  # 18:00 in Shanghai, the depot's zone
     assert "Repeated rudeness." in quality.get(page).text
     bad = _post(quality, csrf_of, page, f"{page}/override", {"grade": "Z", "reason": "x", "until": "soon"})
-    assert bad.status_code == 422 and "until" in bad.text
+    assert bad.status_code == 422 and "until: " in bad.text
     lifted = _post(quality, csrf_of, page, f"{page}/override/lift", {"reason": "Retrained."})
     assert lifted.status_code == 303
     grade = client.get(f"/api/v1/dispatch/couriers/{courier_['id']}/grade", headers=make.headers("quality")).json
     assert grade["override"] is None and grade["recorded_grade"] == "A"
-    assert db.session.scalar(select(AuditEntry.id).where(AuditEntry.staff_id == quality.staff.id)) is not None
+    assert db.session.scalar(select(AuditEntry.id).where(AuditEntry.staff_id == staff_id(quality))) is not None
 
 
 def test_the_kpi_page_its_csv_chart_and_rows_agree_with_the_api(client, make, console_as):
@@ -273,7 +278,7 @@ def test_the_kpi_page_its_csv_chart_and_rows_agree_with_the_api(client, make, co
     behind = dispatcher.get(link.replace("&amp;", "&"))
     assert behind.status_code == 200 and f"/console/complaints/{complaint['id']}" in behind.text
     bad = dispatcher.get("/console/kpis?from=2026-13-01&to=2026-12-01")
-    assert bad.status_code == 422 and "from" in bad.text
+    assert bad.status_code == 422 and "from: " in bad.text
     assert dispatcher.get(f"/console/kpis/no_such_figure?from={start}&to={end}").status_code == 404
     assert console_as("maintenance").get("/console/kpis").status_code == 403
     english = dispatcher.get("/console/kpis?lang=en")
