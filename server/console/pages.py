@@ -5,6 +5,7 @@ Each page module adds itself to the import below (auth first: its hooks load the
 from flask import Flask
 
 from server.console import auth, bp, home, office, root_bp  # noqa: F401  (imported for the routes they add)
+from server.console import admin_pages, quality, vans  # noqa: F401  (helper quality: quality, vans, admin pages)
 
 
 def init_app(app: Flask) -> None:
