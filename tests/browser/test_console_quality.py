@@ -3,7 +3,6 @@
 are saved under the test's folder and as /tmp/fieldops-console-*.png; every page passes the accessibility check."""
 import csv
 import io
-import shutil
 import struct
 import uuid
 import zlib
@@ -13,7 +12,8 @@ from server.auth import SYSTEM
 from server.services import staff
 from tests.api.test_complaint_ownership import created, file
 from tests.api.test_customer_page import issue, path_of
-from tests.browser.conftest import assert_accessible, console_login, follow, require_browser, submit, text_of
+from tests.browser.conftest import (assert_accessible, console_login, follow, require_browser, screenshot, submit,
+                                    text_of)
 
 require_browser()
 
@@ -40,13 +40,6 @@ def _staff(role: str) -> str:
     return user.username
 
 
-def _shot(page, tmp_path, name: str) -> None:
-    """Save the whole page as a screenshot under the test's folder and in /tmp."""
-    target = tmp_path / f"fieldops-console-{name}.png"
-    page.save_screenshot(str(target))
-    shutil.copy(target, f"/tmp/fieldops-console-{name}.png")
-
-
 def _drawn(page, element_id: str) -> bool:
     """Whether the image has loaded and has a size (the browser could decode it)."""
     return WebDriverWait(page, 30).until(lambda driver: driver.execute_script(
@@ -70,7 +63,12 @@ def test_quality_takes_the_customers_complaint_from_the_queue_and_hands_it_over(
     rows = text_of(page, "complaints")
     assert "无人负责" in rows and "态度" in rows
     assert_accessible(page)
-    _shot(page, tmp_path, "complaints-queue")
+    screenshot(page, tmp_path, "complaints-queue")
+    page.set_window_size(1280, 900)
+    try:
+        screenshot(page, tmp_path, "complaints-queue-desktop")
+    finally:
+        page.set_window_size(414, 896)
     follow(page, page.find_element(By.CSS_SELECTOR, "#complaints tbody a"))
     assert "快递员把包裹扔在门口。" in page.page_source
     assert _drawn(page, "complaint-photo")
@@ -83,7 +81,7 @@ def test_quality_takes_the_customers_complaint_from_the_queue_and_hands_it_over(
     assert colleague in text_of(page, "complaint-owner")
     assert "需要质控组长判定。" in text_of(page, "handovers")
     assert_accessible(page)
-    _shot(page, tmp_path, "complaint")
+    screenshot(page, tmp_path, "complaint")
     page.get(f"{live_server}/console/complaints?lang=en")
     assert "Complaints queue" in page.page_source
     assert_accessible(page)
@@ -101,7 +99,13 @@ def test_a_dispatcher_reads_the_kpis_with_their_chart_and_the_csv(page, live_ser
     assert "投诉及时回复率" in figure and "100.0%" in figure
     assert _drawn(page, "kpi-chart")
     assert_accessible(page)
-    _shot(page, tmp_path, "kpis")
+    screenshot(page, tmp_path, "kpis")
+    page.set_window_size(1280, 1000)
+    try:
+        page.execute_script("document.getElementById('kpi-chart').scrollIntoView()")
+        screenshot(page, tmp_path, "kpis-chart-desktop")
+    finally:
+        page.set_window_size(414, 896)
     href = page.find_element(By.ID, "kpi-csv").get_attribute("href")
     cookies = "; ".join(f"{c['name']}={c['value']}" for c in page.get_cookies())
     with urlopen(Request(href, headers={"Cookie": cookies}), timeout=30) as answer:
