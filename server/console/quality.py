@@ -15,10 +15,12 @@ from schemas.complaints import (ComplaintContactIn, ComplaintHandoverIn, Complai
 from schemas.grade_words import why
 from schemas.grades import GradeChangeQuery, LiftIn, OverrideIn
 from schemas.kpis import KpiQuery, KpiRange, KpiRowsQuery
-from schemas.violations import AppealDecisionIn, ReasonIn, ReviewQuery
+from schemas.violations import AppealDecisionIn, ReasonIn, ReviewQuery, ViolationOut
 from schemas.vocab import (APPEAL_OUTCOMES, CLAIM_ORIGINS, CLAIM_STATUSES, COMPLAINT_CATEGORIES,
                            COMPLAINT_CONTACT_CHANNELS, COMPLAINT_OUTCOMES, COMPLAINT_STATUSES, GRADES, SATISFACTION,
                            VIOLATION_CODES, VIOLATION_STATUSES)
+from server import csvout
+from server.api.quality import VIOLATION_COLUMNS
 from server.auth import OFFICE
 from server.clock import local_zone, utcnow
 from server.console import bp, parsing, register_nav
@@ -155,7 +157,7 @@ register({
         "q_approve": "批准", "q_reject": "拒赔", "q_pay": "记录付款", "q_payment_reference": "付款凭证号", "q_rule": "赔付规则",
         "q_cl_opened": "待定损", "q_cl_assessed": "已定损", "q_cl_approved": "已批准", "q_cl_paid": "已赔付", "q_cl_rejected": "已拒赔",
         "q_or_exception": "异常", "q_or_refusal": "拒收", "q_or_complaint": "投诉", "q_or_customer": "客户", "q_or_dispatch": "调度",
-        "q_code": "违规代码", "q_severity": "严重程度", "q_occurred": "发生时间", "q_clock_suspect": "设备时钟可疑",
+        "q_code": "违规代码", "q_severity": "严重程度", "q_occurred": "发生时间", "q_clock_suspect": "设备时钟可疑", "q_download_violations": "下载 CSV",
         "q_appeal": "申诉", "q_decide_appeal": "裁定申诉", "q_uphold": "维持", "q_void": "撤销", "q_confirm": "确认违规",
         "q_vs_open": "待复核", "q_vs_appealed": "申诉中", "q_vs_upheld": "成立", "q_vs_voided": "已撤销",
         "q_ap_upheld": "维持", "q_ap_voided": "撤销", "q_ap_open": "待裁定",
@@ -219,7 +221,7 @@ register({
         "q_cl_rejected": "Rejected",
         "q_or_exception": "Exception", "q_or_refusal": "Refusal", "q_or_complaint": "Complaint", "q_or_customer": "Customer",
         "q_or_dispatch": "Dispatch",
-        "q_code": "Code", "q_severity": "Severity", "q_occurred": "Occurred", "q_clock_suspect": "Suspect clock",
+        "q_code": "Code", "q_severity": "Severity", "q_occurred": "Occurred", "q_clock_suspect": "Suspect clock", "q_download_violations": "Download CSV",
         "q_appeal": "Appeal", "q_decide_appeal": "Decide the appeal", "q_uphold": "Uphold", "q_void": "Void",
         "q_confirm": "Confirm", "q_vs_open": "Open", "q_vs_appealed": "Appealed", "q_vs_upheld": "Upheld",
         "q_vs_voided": "Voided", "q_ap_upheld": "Upheld", "q_ap_voided": "Voided", "q_ap_open": "Open",
@@ -478,10 +480,19 @@ def claim_correct(claim_id):
 @bp.get("/violations")
 @page(*QUALITY)
 def violation_list_page():
-    """Quality's review list: by status, courier, code and a suspect clock."""
-    view = violation_list(filters=parsing.query(ReviewQuery))
+    """Quality's review list: by status, courier, code and a suspect clock; ?format=csv: every one, as the API's."""
+    filters = parsing.query(ReviewQuery)
+    if filters.pop("format") == "csv":
+        filters.pop("limit")
+        rows = csvout.every_row(lambda cursor, limit: violations.review_list(
+            cursor=int(cursor) if cursor else None, limit=limit, **filters), cursor=filters.pop("cursor"))
+        return csvout.respond(rows, schema=ViolationOut(), columns=VIOLATION_COLUMNS, filename="violations.csv",
+                              what="violations")
+    view = violation_list(filters=filters)
+    csv_args = {key: value for key, value in request.args.items() if key not in ("cursor", "done", "lang")}
     return render("console/quality/violations.html", **view, statuses=VIOLATION_STATUSES, codes=VIOLATION_CODES,
-                  next_page=parsing.next_page(view["page"]["next_cursor"]))
+                  next_page=parsing.next_page(view["page"]["next_cursor"]),
+                  csv_url=url_for("console.violation_list_page", **csv_args, format="csv"))
 
 
 def _violation(violation_id: int):

@@ -209,6 +209,10 @@ def test_quality_decides_an_appeal_and_a_dispatcher_is_refused_the_review(client
     listed = quality.get("/console/violations?status=appealed")
     assert f"/console/violations/{appealed}\"" in listed.text and f"/console/violations/{other}\"" not in listed.text
     assert quality.get(f"/console/violations?courier_id={courier['id']}&clock_suspect=false").status_code == 200
+    ours = quality.get(f"/console/violations?courier_id={courier['id']}&format=csv")
+    api = client.get("/api/v1/quality/violations", query_string={"courier_id": courier["id"], "format": "csv"},
+                     headers=make.headers("quality"))
+    assert ours.status_code == 200 and ours.data == api.data and len(ours.text.strip().splitlines()) == 3
     page = f"/console/violations/{appealed}"
     assert "I wore it, see the photo" in quality.get(page).text
     refused = _post(dispatcher, csrf_of, "/console/complaints", f"{page}/appeal/decide",
