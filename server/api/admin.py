@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.admin import (AuditPage, AuditQuery, StaffCreatedOut, StaffIn, StaffList, TokenIn,
+from schemas.admin import (AuditPage, AuditQuery, StaffCreatedOut, StaffIn, StaffList, StaffOut, TokenIn,
                            TokenIssuedOut, TokenList, TokenOut)
 from schemas.common import NewestFirstQuery
 from schemas.jobs import JobList, JobRunPage
@@ -36,6 +36,18 @@ class Staff(MethodView):
         """Add a staff user; their first token is in the answer, shown this once."""
         user, token = staff.create(actor=current_actor(), **data)
         return {"staff": user, "token": token}
+
+
+@blp.route("/staff/<staff_id>/deactivate")
+class StaffDeactivation(MethodView):
+    """Deactivating a staff user."""
+
+    @require(*ADMIN)
+    @blp.response(200, StaffOut)
+    def post(self, staff_id):
+        """Deactivate a staff user: their tokens and console sessions stop working; your own account is 409
+        cannot_deactivate_self. Repeating it changes nothing."""
+        return staff.deactivate(actor=current_actor(), staff_id=staff_id)
 
 
 @blp.route("/staff/<staff_id>/tokens")

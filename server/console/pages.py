@@ -4,8 +4,8 @@ Each page module adds itself to the import below (auth first: its hooks load the
 """
 from flask import Flask
 
-from server.console import (auth, board, bp, home, office, root_bp, search,  # noqa: F401  (imported for their routes)
-                            task_page)
+from server.console import (admin_pages, auth, board, bp, home, office, quality,  # noqa: F401  (for their routes)
+                            root_bp, search, task_page, vans)
 
 
 def init_app(app: Flask) -> None:

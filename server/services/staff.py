@@ -216,3 +216,20 @@ def _end_sessions_of(staff_id: str) -> None:
     """End every live console session of a staff user; flushes only."""
     db.session.execute(update(ConsoleSession).where(ConsoleSession.staff_id == staff_id,
                                                     ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))
+
+
+def deactivate(*, actor: Actor, staff_id: str) -> StaffUser:
+    """Deactivate a staff user: their tokens and console sessions stop working at once (an admin's own account is
+    not theirs to deactivate: 409 cannot_deactivate_self). Repeating it changes nothing. Commits."""
+    staff = db.session.get(StaffUser, staff_id, with_for_update=True) if staff_id else None
+    if staff is None:
+        raise NotFound(f"No staff user {staff_id}.", code="staff_not_found")
+    if staff.id == actor.id:
+        raise Conflict("You cannot deactivate your own account; another admin does.", code="cannot_deactivate_self")
+    if staff.active:
+        before = snapshot(staff)
+        staff.active = False
+        _end_sessions_of(staff.id)
+        audit(actor, "staff.deactivate", staff, before)
+        db.session.commit()
+    return staff

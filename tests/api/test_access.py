@@ -109,6 +109,7 @@ ROUTES = [
     ("GET", "/api/v1/me/violations", COURIER),
     ("GET", "/api/v1/admin/staff", {"admin"}),
     ("POST", "/api/v1/admin/staff", {"admin"}),
+    ("POST", "/api/v1/admin/staff/<staff_id>/deactivate", {"admin"}),
     ("POST", "/api/v1/admin/staff/<staff_id>/tokens", {"admin"}),
     ("GET", "/api/v1/admin/tokens", FLEET),
     ("POST", "/api/v1/admin/tokens/<int:token_id>/revoke", FLEET),

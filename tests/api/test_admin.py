@@ -291,3 +291,24 @@ def test_cli_enroll_courier_prints_a_working_one_time_code(app, make):
     client.post(f"/api/v1/dispatch/couriers/{courier['id']}/deactivate", headers=make.headers("dispatcher"))
     inactive = runner.invoke(args=["enroll-courier", courier["id"]])
     assert inactive.exit_code != 0 and "inactive" in inactive.output
+
+
+def test_a_deactivated_staff_users_tokens_stop_working_and_it_is_audited(client, make):
+    """An admin deactivates a user: their token is refused from the next request; repeating changes nothing;
+    their own account, an unknown id and a non-admin are refused."""
+    created = _create(client, make, "leaver", "dispatcher").json
+    user, token = created["staff"], created["token"]
+    assert _works(client, token) == 200
+    url = f"{STAFF}/{user['id']}/deactivate"
+    assert client.post(url, headers=make.headers("dispatcher")).status_code == 403
+    done = client.post(url, headers=make.headers("admin"))
+    assert done.status_code == 200 and done.json["active"] is False and "password_hash" not in done.json
+    assert _works(client, token) == 401
+    again = client.post(url, headers=make.headers("admin"))
+    assert again.status_code == 200 and again.json["active"] is False
+    entries = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "staff.deactivate")).all()
+    assert [(e.entity_id, e.before["active"], e.after["active"]) for e in entries] == [(user["id"], True, False)]
+    missing = client.post(f"{STAFF}/s-nobody/deactivate", headers=make.headers("admin"))
+    assert missing.status_code == 404 and missing.json["code"] == "staff_not_found"
+    own = client.post(f"{STAFF}/{_row(make.token('admin')).staff_id}/deactivate", headers=make.headers("admin"))
+    assert own.status_code == 409 and own.json["code"] == "cannot_deactivate_self"
