@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 FEED = "customer-messages"
 FEED_CHUNK = 500
+FEED_CHUNKS_PER_RUN = 10  # a feed back from a long pause catches up 5,000 events a run
 # An event older than this when the job first reads it is history (the scheduler was down): nobody is texted
 # about yesterday's van.
 STALE_AFTER = timedelta(hours=24)
@@ -234,11 +235,13 @@ def _feed_row() -> MessageFeed:
 
 
 def make_due(*, now: datetime) -> dict:
-    """Turn the events the feed has not yet read into messages, a chunk at a time up to the newest. Commits."""
+    """Turn the events the feed has not yet read into messages, a chunk at a time up to the newest (at most
+    FEED_CHUNKS_PER_RUN chunks a run). Commits."""
     feed = _feed_row()
     newest = events.newest_position()
-    counts = {"made": 0, "suppressed": 0}
-    while feed.position < newest:
+    counts, chunks = {"made": 0, "suppressed": 0}, 0
+    while feed.position < newest and chunks < FEED_CHUNKS_PER_RUN:
+        chunks += 1
         batch = list(db.session.scalars(
             select(Event).where(Event.position > feed.position, Event.position <= newest,
                                 Event.type.in_(list(_KIND_OF_EVENT)))
