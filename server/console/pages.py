@@ -4,7 +4,7 @@ Each page module adds itself to the import below (auth first: its hooks load the
 """
 from flask import Flask
 
-from server.console import auth, bp, home, office, root_bp  # noqa: F401  (imported for the routes they add)
+from server.console import auth, bp, home, office, root_bp, task_messages  # noqa: F401  (imported for the routes they add)
 
 
 def init_app(app: Flask) -> None:

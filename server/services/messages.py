@@ -404,3 +404,8 @@ def for_task(*, task_id: str) -> list[dict]:
              "last_attempt_at": m.last_attempt_at, "last_status_code": m.last_status_code,
              "last_error": m.last_error, "provider_id": m.provider_id, "sent_at": m.sent_at,
              "created_at": m.created_at} for m in rows]
+
+
+def waybill_of(*, task_id: str) -> str:
+    """The waybill a page of the task's messages is headed with."""
+    return tasks.get(task_id=task_id).waybill_no
