@@ -1,7 +1,7 @@
 """Messages to customers: the messages and their delivery, the recipients' language, the feed's position
 
 Revision ID: 0036_customer_messages
-Revises: 0035_console_auth
+Revises: 0037_exception_handling
 Create Date: 2026-12-07 16:30:00
 
 The feed's position starts at the newest event: events from before messages
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0036_customer_messages'
-down_revision = '0035_console_auth'
+down_revision = '0037_exception_handling'
 branch_labels = None
 depends_on = None
 
