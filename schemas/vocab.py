@@ -196,7 +196,16 @@ EVENT_TYPES = ("task.assigned", "task.delivered", "task.refused", "task.exceptio
                "grade.changed", "parcel.lost", "parcel.found",
                "claim.opened", "claim.decided", "claim.paid",
                "leak.opened", "leak.confirmed", "leak.dismissed", "leak.resolved",
-               "violation.appealed", "violation.appeal_decided", "violation.voided", "grade.overridden")
+               "violation.appealed", "violation.appeal_decided", "violation.voided", "grade.overridden",
+               "appointment.proposed", "appointment.late_notice", "task.out_for_delivery")
+# Messages to customers (docs/decisions.md, "Messages to customers"): what a message tells, its languages, and where
+# it stands. queued | held_quiet (until the quiet hours end) -> sent | failed (retried) -> dead (after the last
+# attempt); recorded: no gateway is configured, kept and never sent; suppressed: never sent (reason kept).
+MESSAGE_KINDS = ("appointment_proposed", "appointment_confirmed", "courier_late", "out_for_delivery", "delivered",
+                 "refused", "claim_approved", "claim_rejected")
+MESSAGE_LANGUAGES = ("zh", "en")
+MESSAGE_STATUSES = ("queued", "held_quiet", "sent", "failed", "dead", "recorded", "suppressed")
+MESSAGE_SUPPRESSIONS = ("daily_cap", "no_phone", "redacted", "already_told_today", "no_link")
 # pending -> delivered | dead (after the last attempt); an admin's replay makes any delivery pending again.
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
 

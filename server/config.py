@@ -1,8 +1,10 @@
 """Configuration: one Config class that reads FIELDOPS_* environment variables."""
+import base64
 import ipaddress
 import json
 import os
-from datetime import timedelta
+import re
+from datetime import time, timedelta
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -88,6 +90,31 @@ def parse_networks(value: str, name: str = "WEBHOOK_FORBIDDEN_NETWORKS") -> tupl
         return tuple(ipaddress.ip_network(part.strip()) for part in value.split(",") if part.strip())
     except ValueError as exc:
         raise RuntimeError(f"FIELDOPS_{name} must be comma-separated CIDR blocks: {exc}") from exc
+
+
+class QuietHours(NamedTuple):
+    """Depot-local hours in which no message is sent: from `start` until `end` (past midnight when end < start)."""
+
+    start: time
+    end: time
+
+
+_QUIET_HOURS = re.compile(r"\d{2}:\d{2} *- *\d{2}:\d{2}")
+
+
+def parse_quiet_hours(value: str) -> QuietHours | None:
+    """FIELDOPS_SMS_QUIET_HOURS, HH:MM-HH:MM in the depot's zone, or "off" (None); a malformed one fails at start-up."""
+    if value.strip().lower() == "off":
+        return None
+    try:
+        if not _QUIET_HOURS.fullmatch(value.strip()):
+            raise ValueError(value)
+        start, end = (time.fromisoformat(part.strip()) for part in value.split("-"))
+    except ValueError as exc:
+        raise RuntimeError(f"FIELDOPS_SMS_QUIET_HOURS must be HH:MM-HH:MM or off, got {value!r}") from exc
+    if start == end or start.second or end.second:
+        raise RuntimeError(f"FIELDOPS_SMS_QUIET_HOURS must be two different times HH:MM-HH:MM, got {value!r}")
+    return QuietHours(start, end)
 
 
 class BucketLocation(NamedTuple):
@@ -293,6 +320,31 @@ class Config:
         self.WEBHOOK_MAX_PER_RUN = _env_int("WEBHOOK_MAX_PER_RUN", 500)
         self.WEBHOOK_FORBIDDEN_NETWORKS = parse_networks(
             _env_str("WEBHOOK_FORBIDDEN_NETWORKS", DEFAULT_FORBIDDEN_NETWORKS))
+        # Messages to customers (docs/decisions.md, "Messages to customers"): the SMS gateway's address (unset:
+        # messages are recorded, never sent), the key sent as a bearer token and the secret that signs each request
+        # as webhooks are signed (Standard Webhooks); depot-local quiet hours ("off": none) during which messages
+        # wait; at most PER_CUSTOMER_DAY messages to one phone a depot day (beyond: suppressed); a message is dead
+        # after MAX_ATTEMPTS, retried after a random wait up to BASE * 2^(attempts-1) seconds, at most MAX.
+        # Timeouts, the claim lease and the forbidden networks are the webhooks'.
+        self.SMS_GATEWAY_URL = _env_str("SMS_GATEWAY_URL")
+        if self.SMS_GATEWAY_URL and urlsplit(self.SMS_GATEWAY_URL).scheme not in ("http", "https"):
+            raise RuntimeError(f"FIELDOPS_SMS_GATEWAY_URL must be an http(s) URL, got {self.SMS_GATEWAY_URL!r}")
+        self.SMS_GATEWAY_KEY = _env_str("SMS_GATEWAY_KEY")
+        self.SMS_GATEWAY_SECRET = _env_str("SMS_GATEWAY_SECRET")
+        if self.SMS_GATEWAY_SECRET:
+            try:
+                base64.b64decode(self.SMS_GATEWAY_SECRET.removeprefix("whsec_"), validate=True)
+            except ValueError as exc:
+                raise RuntimeError("FIELDOPS_SMS_GATEWAY_SECRET must be base64 (whsec_ + base64, as webhook secrets "
+                                   "are written)") from exc
+        self.SMS_QUIET_HOURS = parse_quiet_hours(_env_str("SMS_QUIET_HOURS", "21:00-08:00"))
+        self.SMS_PER_CUSTOMER_DAY = _env_int("SMS_PER_CUSTOMER_DAY", 6)
+        self.SMS_MAX_ATTEMPTS = _env_int("SMS_MAX_ATTEMPTS", 6)
+        self.SMS_BACKOFF_BASE_SECONDS = _env_int("SMS_BACKOFF_BASE_SECONDS", 60)
+        self.SMS_BACKOFF_MAX_SECONDS = _env_int("SMS_BACKOFF_MAX_SECONDS", 3600)
+        for name in ("SMS_PER_CUSTOMER_DAY", "SMS_MAX_ATTEMPTS"):
+            if getattr(self, name) < 1:
+                raise RuntimeError(f"FIELDOPS_{name} must be at least 1")
         # The scheduler (server/scheduler.py): the leader's lease lasts this long and is renewed every
         # third of it; JOB_SCHEDULES overrides schedules ("missed-appointments=every 1 min; grades=off").
         self.SCHEDULER_LEASE_SECONDS = _env_int("SCHEDULER_LEASE_SECONDS", 30)

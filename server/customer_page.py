@@ -17,7 +17,7 @@ from server.auth import customer
 from server.clock import local_zone
 from server.errors import DomainError, ValidationFailed, apply_keep, http_error_code
 from server.requests import body_limit
-from server.services import complaints, customer_links, leaks
+from server.services import complaints, customer_links, leaks, messages
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +214,8 @@ def show(token):
     # After the page is built, since the note commits on its own; ProxyFix has put the client's address in
     # remote_addr when behind trusted proxies (FIELDOPS_PROXY_HOPS).
     leaks.note_link_use(link_kind="customer_link", link_id=link.id, address=request.remote_addr, task_id=link.task_id)
+    if request.args.get("lang") in LANGS:  # the customer's own choice (the switch): their messages follow it
+        messages.remember_language(task_id=link.task_id, language=request.args["lang"])
     return body
 
 

@@ -25,7 +25,7 @@ from server import metrics
 from server.clock import utcnow
 from server.extensions import db
 from server.models import JobRun
-from server.services import appointments, attachments, grades, manifests, retention, scans, webhooks
+from server.services import appointments, attachments, grades, manifests, messages, retention, scans, webhooks
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +133,10 @@ JOBS = [
     Job("outbox", "every 5 s", lambda now: webhooks.deliver_due(now=now),
         "New events become deliveries for the webhook subscriptions that want them; due deliveries are sent "
         "(signed, retried with backoff, dead after the last attempt)."),
+    Job("customer-messages", "every 10 s", lambda now: messages.deliver_due(now=now),
+        "New events become messages to customers (at most one each; suppressed over FIELDOPS_SMS_PER_CUSTOMER_DAY); "
+        "due ones are sent to FIELDOPS_SMS_GATEWAY_URL (signed, retried with backoff, dead after the last attempt), "
+        "never in the quiet hours (FIELDOPS_SMS_QUIET_HOURS); without a gateway they are recorded, not sent."),
     Job("lost-parcels", "every 15 min", lambda now: scans.flag_unscanned(now=now),
         "Parcels of open tasks unscanned FIELDOPS_LOST_AFTER_HOURS since their last scan become suspected_lost "
         "for dispatch (a scan dated within that time of now, or a handover step, clears the suspicion)."),

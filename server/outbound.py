@@ -1,4 +1,4 @@
-"""Outbound HTTP for webhooks: one POST to an address checked against the forbidden networks, with timeouts.
+"""Outbound HTTP for webhooks and the SMS gateway: one POST to an address checked against the forbidden networks, with timeouts.
 
 The URL's host is resolved once; if any address it resolves to lies in a
 forbidden network nothing is sent. The connection then goes to an address
@@ -13,6 +13,7 @@ slowly a receiver drips its answer: a delivery's claim outlasts it.
 """
 import http.client
 import ipaddress
+import random
 import socket
 import ssl
 import threading
@@ -21,12 +22,18 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 
+def retry_wait(attempts: int, *, base: int, most: int) -> float:
+    """Seconds before the next attempt after `attempts` failed ones: full jitter under min(most, base * 2^(n-1))."""
+    return random.uniform(0, min(most, base * 2 ** (attempts - 1)))
+
+
 @dataclass(frozen=True)
 class Answer:
     """What one attempt got: the status (None when no answer came) and, on failure, why."""
 
     status: int | None
     error: str | None
+    body: bytes = b""  # the answer's first 4096 bytes (a gateway's message id)
 
     @property
     def ok(self) -> bool:
@@ -151,7 +158,7 @@ def post(url: str, body: bytes, headers: dict, *, forbidden: tuple, connect_time
         try:
             connection.request("POST", target, body=body, headers=headers)
             response = connection.getresponse()
-            response.read(4096)
+            body = response.read(4096)
             status = response.status
         except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError is an OSError
             if cut.fired:
@@ -170,5 +177,5 @@ def post(url: str, body: bytes, headers: dict, *, forbidden: tuple, connect_time
             return Answer(None, f"timed out ({address}): no whole answer within {connect_timeout + read_timeout} s")
         if 300 <= status < 400:
             return Answer(status, "redirect not followed")
-        return Answer(status, None if 200 <= status < 300 else f"HTTP {status}")
+        return Answer(status, None if 200 <= status < 300 else f"HTTP {status}", body)
     return Answer(None, error[:500])

@@ -3,8 +3,8 @@ from flask import Flask
 
 from server import customer_page, receipt_page, scrape
 from server.api import (admin, appointments, checklists, claims, complaints, couriers, customer_links, devices,
-                        exceptions, grades, handover, health, integrations, leaks, ledger, manifests, me, office,
-                        quality, receipts, reports, scans, sync, tasks, training, vehicles, webhooks)
+                        exceptions, grades, handover, health, integrations, leaks, ledger, manifests, me, messages,
+                        office, quality, receipts, reports, scans, sync, tasks, training, vehicles, webhooks)
 from server.console import pages as console_pages
 from server.errors import ProblemApi
 
@@ -22,5 +22,5 @@ def register_blueprints(app: Flask) -> None:
     console_pages.init_app(app)
     for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments,
                    handover, ledger, checklists, receipts, complaints, claims, grades, manifests, webhooks,
-                   integrations, reports, scans, leaks, training, quality, exceptions, office):
+                   integrations, reports, scans, leaks, training, quality, exceptions, office, messages):
         api.register_blueprint(module.blp)

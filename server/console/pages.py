@@ -4,8 +4,9 @@ Each page module adds itself to the import below (auth first: its hooks load the
 """
 from flask import Flask
 
-from server.console import (admin_pages, auth, board, bp, home, office, quality,  # noqa: F401  (for their routes)
-                            root_bp, search, task_page, vans)
+from server.console import auth, bp, root_bp  # noqa: F401  (auth first: its hooks load the session for every page)
+from server.console import (admin_pages, board, home, office, quality, search,  # noqa: F401  (for their routes)
+                            task_messages, task_page, vans)
 
 
 def init_app(app: Flask) -> None:

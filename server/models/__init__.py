@@ -13,6 +13,7 @@ from server.models.handover import Handover, HandoverException, HandoverStep
 from server.models.leaks import LeakExportNote, LeakIncident, LeakLinkUse, LeakNotification
 from server.models.ledger import LedgerEntry
 from server.models.manifests import ManifestQuarantine
+from server.models.messages import CustomerLanguage, CustomerMessage, MessageFeed
 from server.models.ratings import Rating
 from server.models.scans import ParcelScan
 from server.models.receipts import Receipt, ReceiptCounter, ReceiptKey
@@ -29,10 +30,11 @@ __all__ = [
     "ChecklistSubmission", "ChecklistTemplate", "ChecklistTemplateVersion", "Shift", "VehicleDefect",
     "Attachment", "ApiToken", "Claim", "ClaimEntry", "AuditEntry", "AuthFailure", "Change", "Complaint", "ComplaintContact",
     "ComplaintHandover", "ConsoleSession", "ComplaintReopening", "Courier", "CreatedEntity",
-    "CustomerLink", "Device", "Enrollment", "Event", "FeeCode", "GradeChange", "JobRun", "OpLog", "Parcel", "ParcelScan",
+    "CustomerLanguage", "CustomerLink", "CustomerMessage", "Device", "Enrollment", "Event", "FeeCode", "GradeChange",
+    "JobRun", "OpLog", "Parcel", "ParcelScan",
     "RefusedAttachment", "SchedulerLease", "ServiceProduct", "StaffUser", "SyncConflict", "SyncDoc", "SyncState", "Handover",
     "HandoverException", "HandoverStep", "LeakExportNote", "LeakIncident", "LeakLinkUse", "LeakNotification",
-    "LedgerEntry", "ManifestQuarantine", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
+    "LedgerEntry", "ManifestQuarantine", "MessageFeed", "Rating", "Receipt", "ReceiptCounter", "ReceiptKey",
     "Task", "TaskAssignment", "TaskEvent", "TaskFee", "TrainingAttendance", "TrainingCourse",
     "TrainingSession", "Vehicle", "VehicleGrounding", "WebhookDelivery", "WebhookSubscription",
 ]

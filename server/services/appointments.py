@@ -419,6 +419,8 @@ def reschedule_task(*, actor: Actor, task: Task, start: datetime, end: datetime,
                 clock_suspect=clock_suspect)
     _stamp(task, appointment, "appointment.proposed", actor, device_time=device_time, clock_suspect=clock_suspect,
            data={"start": start.isoformat(), "end": end.isoformat(), "via": via, "reason": reason, "op_id": op_id})
+    events.emit("appointment.proposed", task.id, events.task_facts(
+        task, window_start=start.isoformat(), window_end=end.isoformat(), via=via, op_id=op_id))
     return task
 
 
@@ -503,6 +505,8 @@ def late_notice(*, actor: Actor, task: Task, eta: datetime, reason: str, device_
                     provisional=window.outcome)
     _stamp(task, appointment, "appointment.late_notice", actor, device_time=device_time, clock_suspect=clock_suspect,
            data={"eta": eta.isoformat(), "reason": reason, "in_time": in_time, "op_id": op_id})
+    events.emit("appointment.late_notice", task.id, events.task_facts(
+        task, eta=eta.isoformat(), in_time=in_time, op_id=op_id, occurred_at=at.isoformat()))
     return task
 
 

@@ -1,13 +1,17 @@
 """Helpers every service uses: lookups, pagination, audit snapshots."""
 import base64
+import contextlib
+import logging
 import re
 from datetime import date, datetime
 from typing import TypeVar
 
 from sqlalchemy import Select, event, insert, inspect, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from server.auth import Actor
+from server.database import mark_read_only, reset_read_only
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import AuditEntry
@@ -124,3 +128,23 @@ def write_buffered_rows(write, forget) -> None:
         event.listen(Session, "before_commit", write)
         event.listen(Session, "after_soft_rollback", forget)
         event.listen(Session, "after_commit", forget)
+
+
+@contextlib.contextmanager
+def own_transaction(what: str, logger: logging.Logger):
+    """A short committed write of its own, whatever the request's transaction was (a page view, a list: reads).
+
+    A database that cannot write (docs/reliability.md) must not stop the read it
+    follows: the write is then lost, logged as a warning naming `what`, and the
+    caller goes on.
+    """
+    db.session.rollback()
+    token = mark_read_only(False)
+    try:
+        yield
+        db.session.commit()
+    except SQLAlchemyError:
+        logger.warning("%s not recorded", what, exc_info=True)
+    finally:
+        db.session.rollback()
+        reset_read_only(token)

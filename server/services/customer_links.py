@@ -86,7 +86,13 @@ def _check_slots(slots: list[dict], now: datetime) -> None:
 def create(*, actor: Actor, task_id: str, slots: list[dict] | None = None,
            ttl_hours: int | None = None) -> tuple[CustomerLink, str]:
     """Issue a link for an open task (earlier links of the task stop working); returns the row and its token."""
-    task = tasks.get(task_id=task_id, for_update=True)
+    link = issue(actor=actor, task=tasks.get(task_id=task_id, for_update=True), slots=slots, ttl_hours=ttl_hours)
+    db.session.commit()
+    return link, link_token(link)
+
+
+def issue(*, actor: Actor, task: Task, slots: list[dict] | None = None, ttl_hours: int | None = None) -> CustomerLink:
+    """Issue a link for an open task already locked (earlier links of the task stop working). Flushes only."""
     if task.is_finished:
         raise RuleViolation(f"Task is {task.status}; a link is for an open task.", code="task_closed")
     now = utcnow()
@@ -103,8 +109,15 @@ def create(*, actor: Actor, task_id: str, slots: list[dict] | None = None,
     link.nonce_hash = hash_secret(_nonce(link.id))
     db.session.add(link)
     audit(actor, "customer_link.create", link, None)
-    db.session.commit()
-    return link, link_token(link)
+    db.session.flush()
+    return link
+
+
+def live_link(*, task_id: str, at: datetime, lasting: timedelta = timedelta(0)) -> CustomerLink | None:
+    """The task's newest link that still works at `at` and for `lasting` after it, if there is one."""
+    return db.session.scalar(select(CustomerLink).where(
+        CustomerLink.task_id == task_id, CustomerLink.revoked_at.is_(None), CustomerLink.expires_at > at + lasting)
+        .order_by(CustomerLink.expires_at.desc()).limit(1))
 
 
 def get_for_dispatch(*, link_id: str) -> tuple[CustomerLink, str]:

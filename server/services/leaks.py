@@ -11,7 +11,6 @@ customer data than FIELDOPS_LEAK_EXPORT_MAX_ROWS within
 FIELDOPS_LEAK_EXPORT_WINDOW_MINUTES (note_export: every route handing out
 customer data in bulk calls it). Every change is audited.
 """
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -20,17 +19,15 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 
 from schemas.vocab import LEAK_UNDECIDED
 from server.auth import SYSTEM, Actor
 from server.clock import local_date, local_day_bounds, utcnow
-from server.database import mark_read_only, reset_read_only
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.extensions import db
 from server.models import Courier, LeakExportNote, LeakIncident, LeakLinkUse, LeakNotification, StaffUser
 from server.services import events
-from server.services.common import audit, newest_first, snapshot
+from server.services.common import audit, newest_first, own_transaction, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -236,23 +233,11 @@ def resolve(*, actor: Actor, incident_id: int, resolution: str, resolved_at: dat
 
 # --- what the service sees on its own ---------------------------------------------------------------
 
-@contextlib.contextmanager
 def _own_transaction(what: str):
-    """A short committed write of its own, whatever the request's transaction was (a page view, a list: reads).
-
-    A database that cannot write (docs/reliability.md) must not stop the read it follows: the note is then lost,
-    logged as a warning, and the page or list is served (docs/decisions.md, "Issue 23: information-leak incidents").
-    """
-    db.session.rollback()
-    token = mark_read_only(False)
-    try:
-        yield
-        db.session.commit()
-    except SQLAlchemyError:
-        log.warning("leak detection: %s not recorded", what, exc_info=True)
-    finally:
-        db.session.rollback()
-        reset_read_only(token)
+    """A short committed write of its own after a page or list (common.own_transaction): a database that cannot
+    write loses the note, logged, and the page or list is served (docs/decisions.md, "Issue 23: information-leak
+    incidents")."""
+    return own_transaction(f"leak detection: {what}", log)
 
 
 def address_hash(address: str) -> str:

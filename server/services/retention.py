@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from schemas.vocab import FINISHED_STATUSES
 from server.auth import SYSTEM
 from server.extensions import db
-from server.models import AuditEntry, HandoverException, HandoverStep, ManifestQuarantine, OpLog, Task, TaskEvent
+from server.models import AuditEntry, CustomerMessage, HandoverException, HandoverStep, ManifestQuarantine, OpLog, Task, TaskEvent
 from server.services import leaks, privacy
 
 BATCH = 200
@@ -76,6 +76,8 @@ def _redact(task: Task, now: datetime) -> None:
             step.data = _masked_names(step.data)
         for exception in db.session.scalars(select(HandoverException).where(HandoverException.task_id == task.id)):
             exception.detail = _masked_names(exception.detail)
+        # Messages to the customer keep their text (it names no one) but not where they went.
+        db.session.execute(update(CustomerMessage).where(CustomerMessage.task_id == task.id).values(to_phone=None))
         # The customer's own words (delivery instructions from the customer page) may hold anything about them.
         db.session.execute(update(TaskEvent).where(TaskEvent.task_id == task.id, TaskEvent.actor_kind == "customer",
                                                    TaskEvent.text.is_not(None)).values(text=None))

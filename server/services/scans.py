@@ -94,6 +94,9 @@ def scan(*, actor: Actor, task: Task, parcel_no: str, event: str, note: str | No
     _buffer(task_id=task.id, parcel_no=parcel_no, event=event, source="handheld", note=note, effective_time=at,
             reported_time=reported_time or device_time, clock_suspect=clock_suspect, courier_id=actor.courier_id,
             device_id=actor.device_id, op_id=op_id)
+    if event == "out_for_delivery":
+        events.emit("task.out_for_delivery", task.id, events.task_facts(
+            task, parcel_no=parcel_no, op_id=op_id, occurred_at=at.isoformat()))
 
 
 def for_handover(*, task: Task, outcome: str | None = None, exceptions: list[str] = (), facts: dict) -> None:

@@ -17,7 +17,6 @@ while the lease lasts (it outlasts the connect and read timeouts).
 """
 import base64
 import logging
-import random
 import secrets
 import time
 from datetime import datetime, timedelta
@@ -277,8 +276,8 @@ def _send(claim: dict) -> outbound.Answer:
 def backoff(attempts: int) -> float:
     """Seconds before the next attempt after `attempts` failed ones: full jitter under an exponential bound."""
     config = current_app.config
-    bound = min(config["WEBHOOK_BACKOFF_MAX_SECONDS"], config["WEBHOOK_BACKOFF_BASE_SECONDS"] * 2 ** (attempts - 1))
-    return random.uniform(0, bound)
+    return outbound.retry_wait(attempts, base=config["WEBHOOK_BACKOFF_BASE_SECONDS"],
+                               most=config["WEBHOOK_BACKOFF_MAX_SECONDS"])
 
 
 def _record(claim: dict, answer: outbound.Answer, at: datetime) -> str | None:

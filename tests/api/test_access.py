@@ -41,6 +41,7 @@ ROUTES = [
     ("POST", "/api/v1/dispatch/exceptions/<int:exception_id>/acknowledge", DISPATCH),
     ("POST", "/api/v1/dispatch/exceptions/<int:exception_id>/resolve", DISPATCH),
     ("GET", "/api/v1/dispatch/tasks/<task_id>/journey", OFFICE),
+    ("GET", "/api/v1/dispatch/tasks/<task_id>/messages", OFFICE),
     ("GET", "/api/v1/dispatch/parcels/lost", OFFICE),
     ("POST", "/api/v1/dispatch/parcels/<int:parcel_id>/lost-state", DISPATCH),
     ("POST", "/api/v1/dispatch/couriers/<courier_id>/remittances", DISPATCH),
