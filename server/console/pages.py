@@ -5,6 +5,7 @@ Each page module adds itself to the import below (auth first: its hooks load the
 from flask import Flask
 
 from server.console import auth, bp, home, office, root_bp  # noqa: F401  (imported for the routes they add)
+from server.console import accounts  # noqa: F401,E402  (last: "my account" ends the navigation)
 
 
 def init_app(app: Flask) -> None:

@@ -68,6 +68,11 @@ def get_all() -> list[StaffUser]:
         select(StaffUser).options(selectinload(StaffUser.tokens)).order_by(StaffUser.username)))
 
 
+def get(*, staff_id: str) -> StaffUser:
+    """One staff user by id, or 404 `staff_not_found`."""
+    return get_or_404(StaffUser, staff_id, what="staff")
+
+
 def get_by_username(*, username: str) -> StaffUser:
     """One staff user by username, or 404."""
     staff = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
