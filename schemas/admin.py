@@ -12,6 +12,14 @@ class StaffIn(Schema):
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
 
 
+class PasswordIn(Schema):
+    """A staff user's new console password: sent as typed (never trimmed), never stored or logged, only its
+    argon2id hash. At least FIELDOPS_CONSOLE_PASSWORD_MIN_LENGTH (10) characters, not only spaces."""
+
+    password = fields.String(required=True, validate=validate.Length(max=1024),
+                             metadata={"format": "password", "writeOnly": True})
+
+
 class TokenIn(Schema):
     """A new token for a staff user."""
 

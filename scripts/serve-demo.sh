@@ -5,5 +5,5 @@ source "$(dirname "$0")/_venv.sh" postgres
 export FIELDOPS_PUBLIC_URL="${FIELDOPS_PUBLIC_URL:-http://${FIELDOPS_HOST:-127.0.0.1}:${FIELDOPS_PORT:-8000}}"
 fieldops db upgrade
 fieldops seed-demo
-echo "Serving on http://${FIELDOPS_HOST:-127.0.0.1}:${FIELDOPS_PORT:-8000}  (API docs: /api/v1/docs)"
+echo "Serving on http://${FIELDOPS_HOST:-127.0.0.1}:${FIELDOPS_PORT:-8000}  (the console: /console/, with the usernames and passwords above; API docs: /api/v1/docs)"
 exec fieldops serve --host "${FIELDOPS_HOST:-127.0.0.1}" --port "${FIELDOPS_PORT:-8000}" "$@"

@@ -1,6 +1,7 @@
 """A demo depot: staff, couriers, vans and a day of tasks with appointment windows, handovers; one van out of service."""
 import hashlib
 import random
+import secrets
 import uuid
 from datetime import date, datetime, timedelta
 
@@ -8,10 +9,11 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from schemas.vocab import OPEN_STATUSES
-from server.auth import STAFF_TOKEN_PREFIX, Actor
+from server.auth import STAFF_TOKEN_PREFIX, SYSTEM, Actor
 from server.clock import local_zone, utcnow
 from server.extensions import db
 from server.ids import hash_secret, new_token
+from server.requests import public_url
 from server.models import (ApiToken, ChecklistTemplate, Claim, Courier, HandoverException, Parcel, Receipt, StaffUser,
                            Task, TaskAssignment, TrainingCourse, Vehicle, Violation)
 from server.errors import RuleViolation
@@ -34,6 +36,18 @@ def _staff_token(username: str, role: str) -> str:
     db.session.add(ApiToken(staff_id=user.id, token_hash=hash_secret(token)))
     db.session.commit()
     return token
+
+
+def _console_passwords(usernames: list[str]) -> list[str]:
+    """A fresh random console password for each office demo user (printed this once, only its hash kept; an earlier
+    run's password and sessions end), and the console's address."""
+    lines = [f"console (sign in with a username and password below): {public_url('console.home')}"]
+    for username in usernames:
+        user = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
+        password = secrets.token_urlsafe(12)
+        staff.set_password(actor=SYSTEM, staff_id=user.id, password=password)
+        lines.append(f"console {user.role}: username {username}  password {password}")
+    return lines
 
 
 def _customer_link(actor: Actor, courier_id: str, now: datetime) -> str:
@@ -450,7 +464,7 @@ def _promises_line(courier: Courier, created: list[Task], now: datetime) -> str:
 
 
 def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_courier: int = 8) -> list[str]:
-    """Create the demo depot once; later runs only add fresh tokens. Returns lines to print.
+    """Create the demo depot once; later runs only add fresh tokens and console passwords. Returns lines to print.
 
     The day's facts are dated at or before `now` (default: the clock's); `day`, a
     past service date, puts the windows at now's time of day on that date.
@@ -472,6 +486,7 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
     lines = [f"dispatcher token: {dispatch_token}", f"quality token: {quality_token}",
              f"admin token (pays and corrects claims, staff, webhooks): {admin_token}",
              f"integration token (upstream scans, manifests, the event feed): {integration_token}"]
+    lines += _console_passwords(["demo-dispatch", "demo-quality", "demo-admin"])  # integration: a machine, no console
     if db.session.scalar(select(Courier.id).where(Courier.employee_no == "E1001")) is None:
         from server.services import couriers, vehicles
         quality = Actor(kind="staff", id=db.session.scalar(
@@ -539,7 +554,7 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day} "
                      "(and the refusal's return task, unassigned)")
     else:
-        lines.append("demo depot already present; issued fresh tokens only")
+        lines.append("demo depot already present; issued fresh tokens and console passwords only")
     first = db.session.scalar(select(Courier).where(Courier.employee_no == "E1001"))
     _, code = devices.create_enrollment(actor=actor, courier_id=first.id)
     lines.append(f"enrollment code for {first.name} (15 min): {code}")

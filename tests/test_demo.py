@@ -199,6 +199,38 @@ def test_the_demo_prints_a_token_for_each_role_its_story_needs_and_pages_that_op
     assert 'class="claim-status">received<' in client.get(receipt_path + "?lang=en").text
 
 
+def test_the_demo_prints_the_console_and_passwords_that_sign_in(app, client):
+    """The console's address and a random password for each office demo user (dispatcher, quality, admin; no
+    integration: a machine's account); each signs in through the console's form with its role; a second run prints
+    new passwords, and the first run's no longer work."""
+    from tests.console.conftest import csrf_in
+    runner, before = app.test_cli_runner(), {}
+    for run in ("first", "again"):
+        result = runner.invoke(args=["seed-demo"])
+        assert result.exit_code == 0, result.output
+        console = next(line for line in result.output.splitlines() if line.startswith("console (sign in"))
+        assert console.rsplit(" ", 1)[1] == "http://127.0.0.1:8000/console/"
+        users = dict(re.fullmatch(r"console (\w+): username (\S+)  password (\S+)", line).group(1, 3)
+                     for line in result.output.splitlines() if re.match(r"console \w+: ", line))
+        assert set(users) == {"dispatcher", "quality", "admin"}, result.output
+        names = {"dispatcher": "demo-dispatch", "quality": "demo-quality", "admin": "demo-admin"}
+        for role, password in users.items():
+            browser = app.test_client()
+            token = csrf_in(browser.get("/console/login").get_data(as_text=True))
+            signed_in = browser.post("/console/login", data={"csrf_token": token, "username": names[role],
+                                                            "password": password})
+            assert signed_in.status_code == 303, (run, role, signed_in.get_data(as_text=True))
+            home = browser.get("/console/").get_data(as_text=True)
+            assert names[role] in home and f"{password}" not in home
+            if before:
+                stale = app.test_client()
+                token = csrf_in(stale.get("/console/login").get_data(as_text=True))
+                assert before[role] != password
+                assert stale.post("/console/login", data={"csrf_token": token, "username": names[role],
+                                                          "password": before[role]}).status_code == 401
+        before = users
+
+
 def test_the_demo_seeds_an_owned_complaint_handed_over_and_one_in_the_unowned_queue(app, client, make):
     """首问负责制 in the demo: a dispatcher's complaint handed to the quality team with its reason (quality's token
     lists it as theirs), and a customer's complaint from their page in the unowned queue about no courier."""

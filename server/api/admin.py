@@ -2,8 +2,8 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.admin import (AuditPage, AuditQuery, StaffCreatedOut, StaffIn, StaffList, StaffOut, TokenIn,
-                           TokenIssuedOut, TokenList, TokenOut)
+from schemas.admin import (AuditPage, AuditQuery, PasswordIn, StaffCreatedOut, StaffIn, StaffList, StaffOut,
+                           TokenIn, TokenIssuedOut, TokenList, TokenOut)
 from schemas.common import NewestFirstQuery
 from schemas.jobs import JobList, JobRunPage
 from schemas.products import ServiceProductIn, ServiceProductList, ServiceProductOut, ServiceProductPatch
@@ -61,6 +61,19 @@ class StaffTokens(MethodView):
         """Issue another token; the secret is in the answer, shown this once (only its hash is kept)."""
         row, token = staff.issue_token(actor=current_actor(), staff_id=staff_id, **data)
         return {"api_token": row, "token": token}
+
+
+@blp.route("/staff/<staff_id>/password")
+class StaffPassword(MethodView):
+    """A staff user's console password."""
+
+    @require(*ADMIN)
+    @blp.arguments(PasswordIn)
+    @blp.response(200, StaffOut)
+    def put(self, data, staff_id):
+        """Set their console password (at least FIELDOPS_CONSOLE_PASSWORD_MIN_LENGTH characters); every console
+        session of theirs ends. Audited as staff.set_password, without the password."""
+        return staff.set_password(actor=current_actor(), staff_id=staff_id, **data)
 
 
 @blp.route("/tokens")

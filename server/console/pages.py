@@ -5,8 +5,9 @@ Each page module adds itself to the import below (auth first: its hooks load the
 from flask import Flask
 
 from server.console import auth, bp, root_bp  # noqa: F401  (auth first: its hooks load the session for every page)
-from server.console import (admin_pages, board, home, office, quality, search,  # noqa: F401  (for their routes)
-                            task_messages, task_page, vans)
+# The rest in the navigation's order ("my account" last).
+from server.console import home, board, search, task_page, task_messages, office  # noqa: F401,I001  (their routes)
+from server.console import quality, vans, admin_pages, accounts  # noqa: F401,I001  (their routes)
 
 
 def init_app(app: Flask) -> None:

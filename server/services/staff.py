@@ -68,6 +68,11 @@ def get_all() -> list[StaffUser]:
         select(StaffUser).options(selectinload(StaffUser.tokens)).order_by(StaffUser.username)))
 
 
+def get(*, staff_id: str) -> StaffUser:
+    """One staff user by id, or 404 `staff_not_found`."""
+    return get_or_404(StaffUser, staff_id, what="staff")
+
+
 def get_by_username(*, username: str) -> StaffUser:
     """One staff user by username, or 404."""
     staff = db.session.scalar(select(StaffUser).where(StaffUser.username == username))
@@ -110,6 +115,27 @@ def revoke_token(*, actor: Actor, token_id: int) -> ApiToken:
 def set_password(*, actor: Actor, staff_id: str, password: str) -> StaffUser:
     """Set a staff user's console password (argon2id); their console sessions end, so an old one cannot go on."""
     staff = get_or_404(StaffUser, staff_id, what="staff")
+    return _store_password(actor=actor, staff=staff, password=password, keep_session_id=None)
+
+
+def change_own_password(*, actor: Actor, current: str, password: str, keep_session_id: int | None) -> StaffUser:
+    """A signed-in staff user changes their own password: the current one first (else 422 `current_password_wrong`,
+    which the caller counts as a failed sign-in); their other console sessions end, the one asking goes on."""
+    staff = get_or_404(StaffUser, actor.id, what="staff")
+    stored = staff.password_hash or _DUMMY_HASH
+    db.session.commit()  # the hash takes tens of milliseconds: not inside a transaction
+    try:
+        matches = _HASHER.verify(stored, current[:PASSWORD_MAX_LENGTH]) and stored is not _DUMMY_HASH
+    except (VerificationError, InvalidHashError):
+        matches = False
+    if not matches or len(current) > PASSWORD_MAX_LENGTH:
+        raise ValidationFailed("The current password is wrong.", code="current_password_wrong",
+                               fields={"current_password": ["Wrong password."]})
+    return _store_password(actor=actor, staff=staff, password=password, keep_session_id=keep_session_id)
+
+
+def _check_password(password: str) -> None:
+    """A new console password's rules: long enough, not too long, not only spaces (422 naming `password`)."""
     minimum = current_app.config["CONSOLE_PASSWORD_MIN_LENGTH"]
     if len(password) < minimum:
         raise ValidationFailed(f"A password has at least {minimum} characters.", code="password_too_short",
@@ -120,10 +146,18 @@ def set_password(*, actor: Actor, staff_id: str, password: str) -> StaffUser:
     if not password.strip():
         raise ValidationFailed("A password cannot be only spaces.", code="password_blank",
                                fields={"password": ["Not only spaces."]})
+
+
+def _store_password(*, actor: Actor, staff: StaffUser, password: str, keep_session_id: int | None) -> StaffUser:
+    """Hash and keep a checked password, end the user's sessions (but the one kept), audit without the secret."""
+    _check_password(password)
+    db.session.commit()  # hashing outside any transaction (on SQLite a write's holds the lock)
+    digest = _HASHER.hash(password)
+    staff = db.session.get(StaffUser, staff.id, with_for_update=True)
     before = snapshot(staff)
-    staff.password_hash = _HASHER.hash(password)
+    staff.password_hash = digest
     staff.password_set_at = utcnow()
-    _end_sessions_of(staff.id)
+    _end_sessions_of(staff.id, keep_session_id=keep_session_id)
     audit(actor, "staff.set_password", staff, before)  # the snapshot never holds the hash (common.snapshot)
     db.session.commit()
     return staff
@@ -212,10 +246,12 @@ def end_session(*, secret: str | None) -> None:
     db.session.commit()
 
 
-def _end_sessions_of(staff_id: str) -> None:
-    """End every live console session of a staff user; flushes only."""
-    db.session.execute(update(ConsoleSession).where(ConsoleSession.staff_id == staff_id,
-                                                    ConsoleSession.ended_at.is_(None)).values(ended_at=utcnow()))
+def _end_sessions_of(staff_id: str, *, keep_session_id: int | None = None) -> None:
+    """End every live console session of a staff user (but the one kept, if any); flushes only."""
+    query = update(ConsoleSession).where(ConsoleSession.staff_id == staff_id, ConsoleSession.ended_at.is_(None))
+    if keep_session_id is not None:
+        query = query.where(ConsoleSession.id != keep_session_id)
+    db.session.execute(query.values(ended_at=utcnow()))
 
 
 def deactivate(*, actor: Actor, staff_id: str) -> StaffUser:

@@ -112,6 +112,7 @@ ROUTES = [
     ("POST", "/api/v1/admin/staff", {"admin"}),
     ("POST", "/api/v1/admin/staff/<staff_id>/deactivate", {"admin"}),
     ("POST", "/api/v1/admin/staff/<staff_id>/tokens", {"admin"}),
+    ("PUT", "/api/v1/admin/staff/<staff_id>/password", {"admin"}),
     ("GET", "/api/v1/admin/tokens", FLEET),
     ("POST", "/api/v1/admin/tokens/<int:token_id>/revoke", FLEET),
     ("GET", "/api/v1/admin/audit", {"admin", "quality"}),

@@ -133,6 +133,16 @@ def assert_accessible(page) -> None:
         for v in serious)
 
 
+def assert_no_csp_violation(page) -> list[dict]:
+    """The browser's console log since the last call has no Content-Security-Policy violation (an inline style or
+    script, a foreign host refused); returns the log read (reading it empties it)."""
+    entries = page.get_log("browser")
+    refused = [entry["message"] for entry in entries
+               if "Content Security Policy" in entry["message"] or "Refused to" in entry["message"]]
+    assert not refused, "CSP violations:\n" + "\n".join(refused)
+    return entries
+
+
 def screenshot(page, tmp_path, name: str) -> str:
     """Save the page's screenshot under the test's tmp_path and as /tmp/fieldops-console-<name>.png (to look at)."""
     page.save_screenshot(str(tmp_path / f"{name}.png"))
@@ -165,6 +175,7 @@ def browser():
         options.add_argument(flag)
     options.add_argument(f"--user-data-dir={profile}")
     options.add_experimental_option("prefs", {"intl.accept_languages": "zh-CN,zh"})
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the console log, for CSP violations
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)
     try:
