@@ -25,8 +25,7 @@ OFFICE = ("dispatcher", "admin", "quality")
 
 register({
     "zh": {"office.exceptions": "异常队列", "office.day": "快递员当日", "office.depot_cash": "网点现金",
-           "office.status": "状态", "office.status.open": "待处理", "office.status.acknowledged": "已受理",
-           "office.status.resolved": "已解决", "office.all": "全部", "office.date": "日期", "office.kind": "类型",
+           "office.status": "状态", "office.all": "全部", "office.date": "日期", "office.kind": "类型",
            "office.task": "运单", "office.courier": "快递员", "office.occurred": "发生时间", "office.actions": "操作",
            "office.acknowledge": "受理", "office.resolve": "解决", "office.note": "处理说明",
            "office.filter": "筛选", "office.csv": "下载 CSV", "office.none": "没有符合条件的异常。",
@@ -52,8 +51,7 @@ register({
            "err_review_decides": "这是待复核的预约时段：请在运单页面做出复核结论。",
            "err_exception_not_found": "找不到这条异常。"},
     "en": {"office.exceptions": "Exceptions", "office.day": "Courier's day", "office.depot_cash": "Depot cash",
-           "office.status": "Status", "office.status.open": "Open", "office.status.acknowledged": "Acknowledged",
-           "office.status.resolved": "Resolved", "office.all": "All", "office.date": "Date", "office.kind": "Kind",
+           "office.status": "Status", "office.all": "All", "office.date": "Date", "office.kind": "Kind",
            "office.task": "Waybill", "office.courier": "Courier", "office.occurred": "Occurred",
            "office.actions": "Actions", "office.acknowledge": "Acknowledge", "office.resolve": "Resolve",
            "office.note": "Resolution note", "office.filter": "Filter", "office.csv": "Download CSV",
