@@ -10,7 +10,7 @@ from server import csvout
 from server.api.exceptions import CSV_COLUMNS as EXCEPTION_COLUMNS
 from server.api.office import LEDGER_COLUMNS
 from server.clock import local_date, utcnow
-from server.console import bp, register_nav
+from server.console import bp, register_nav, words  # noqa: F401  (words: the vocabularies' words)
 from server.console.auth import flash_error, page, render
 from server.console.i18n import register
 from server.errors import DomainError
@@ -25,8 +25,7 @@ OFFICE = ("dispatcher", "admin", "quality")
 
 register({
     "zh": {"office.exceptions": "异常队列", "office.day": "快递员当日", "office.depot_cash": "网点现金",
-           "office.status": "状态", "office.status.open": "待处理", "office.status.acknowledged": "已受理",
-           "office.status.resolved": "已解决", "office.all": "全部", "office.date": "日期", "office.kind": "类型",
+           "office.status": "状态", "office.all": "全部", "office.date": "日期", "office.kind": "类型",
            "office.task": "运单", "office.courier": "快递员", "office.occurred": "发生时间", "office.actions": "操作",
            "office.acknowledge": "受理", "office.resolve": "解决", "office.note": "处理说明",
            "office.filter": "筛选", "office.csv": "下载 CSV", "office.none": "没有符合条件的异常。",
@@ -38,10 +37,21 @@ register({
            "office.depot": "网点", "office.totals": "合计", "office.remittances": "上缴记录",
            "office.ledger_csv": "下载台账 CSV", "office.waybill": "运单号", "office.outcome": "结果",
            "office.code": "代码", "office.started": "开始", "office.ended": "结束", "office.empty": "无",
-           "office.bad_date": "日期格式不对（YYYY-MM-DD）。", "office.status_col": "状态", "office.amount": "金额"},
+           "office.bad_date": "日期格式不对（YYYY-MM-DD）。", "office.status_col": "状态", "office.amount": "金额",
+           "office.note_needed": "请填写处理说明（不超过 500 字）。", "office.points": "扣 {points} 分",
+           "office.no_points": "不扣分", "office.severity": "程度", "office.time": "时间", "office.entries": "台账",
+           "office.method": "方式", "office.van": "车辆", "office.odometer": "里程 {start} → {end} km",
+           "office.failed_items": "未通过", "office.passed": "全部通过", "office.resolution": "处理说明",
+           "office.on_time_detail": "准时 {kept}/{decided}，目标 {target}%", "office.on_time_uncounted": "预约太少，不计",
+           "office.low_detail": "{low}/{ratings} 个低分评价", "office.violation_detail": "{count} 次 {what}（{severity}）",
+           "office.count": "{n} 次", "office.next": "下一页", "office.flagged": "标记", "office.shift": "班次",
+           "office.flag.far_from_vehicle": "检查时不在车旁", "office.flag.odometer_lower": "里程读数低于记录",
+           "office.flag.stale_acknowledgement": "确认的是旧缺陷记录",
+           "err_exception_already_resolved": "这条异常已用另一条说明解决过了。",
+           "err_review_decides": "这是待复核的预约时段：请在运单页面做出复核结论。",
+           "err_exception_not_found": "找不到这条异常。"},
     "en": {"office.exceptions": "Exceptions", "office.day": "Courier's day", "office.depot_cash": "Depot cash",
-           "office.status": "Status", "office.status.open": "Open", "office.status.acknowledged": "Acknowledged",
-           "office.status.resolved": "Resolved", "office.all": "All", "office.date": "Date", "office.kind": "Kind",
+           "office.status": "Status", "office.all": "All", "office.date": "Date", "office.kind": "Kind",
            "office.task": "Waybill", "office.courier": "Courier", "office.occurred": "Occurred",
            "office.actions": "Actions", "office.acknowledge": "Acknowledge", "office.resolve": "Resolve",
            "office.note": "Resolution note", "office.filter": "Filter", "office.csv": "Download CSV",
@@ -55,7 +65,21 @@ register({
            "office.remittances": "Remittances", "office.ledger_csv": "Download ledger CSV",
            "office.waybill": "Waybill", "office.outcome": "Outcome", "office.code": "Code",
            "office.started": "Started", "office.ended": "Ended", "office.empty": "None",
-           "office.bad_date": "Not a date (YYYY-MM-DD).", "office.status_col": "Status", "office.amount": "Amount"},
+           "office.bad_date": "Not a date (YYYY-MM-DD).", "office.status_col": "Status", "office.amount": "Amount",
+           "office.note_needed": "Write a resolution note (at most 500 characters).", "office.points": "-{points} points",
+           "office.no_points": "no points off", "office.severity": "Severity", "office.time": "Time",
+           "office.entries": "Ledger", "office.method": "Method", "office.van": "Van",
+           "office.odometer": "odometer {start} → {end} km", "office.failed_items": "Failed",
+           "office.passed": "all passed", "office.resolution": "Resolution note",
+           "office.on_time_detail": "{kept} of {decided} on time, target {target}%",
+           "office.on_time_uncounted": "too few appointments to count", "office.low_detail": "{low} of {ratings} ratings low",
+           "office.violation_detail": "{count} × {what} ({severity})", "office.count": "{n}×", "office.next": "Next page",
+           "office.flagged": "Flagged", "office.shift": "Shift", "office.flag.far_from_vehicle": "checked away from the van",
+           "office.flag.odometer_lower": "odometer below the van's record",
+           "office.flag.stale_acknowledgement": "acknowledged an old defect list",
+           "err_exception_already_resolved": "This exception was resolved with another note.",
+           "err_review_decides": "This is a window under review: decide it on the task's page.",
+           "err_exception_not_found": "No such exception."},
 })
 register_nav("console.exceptions", "office.exceptions", OFFICE)
 register_nav("console.depot_cash", "office.depot_cash", OFFICE)
@@ -91,9 +115,21 @@ def exceptions():
     """The exceptions queue: acknowledge, resolve with a note; oldest first."""
     filters = _queue_filters()
     cursor = request.args.get("cursor", type=int)
-    queue = exception_queue.get_all(cursor=cursor, limit=50, **filters)
+    queue = office.exceptions(cursor=cursor, limit=50, **filters)
     return render("console/office_exceptions.html", queue=queue, filters=filters, statuses=EXCEPTION_STATUSES,
                   may_act=g.staff.role in DISPATCH)
+
+
+def _htmx() -> bool:
+    """Whether htmx sent the form (it swaps the answer in for the row; a plain form gets the queue back)."""
+    return request.headers.get("HX-Request") == "true"
+
+
+def _row(exception_id: int, error: str | None = None):
+    """One row of the queue, as it stands now, for htmx to swap in (a refusal shown in the row)."""
+    row = exception_queue.get(exception_id=exception_id)
+    return render("console/_office_exception_row.html", e=row, couriers=office.couriers_of([row]),
+                  may_act=g.staff.role in DISPATCH, row_error=error)
 
 
 @bp.get("/exceptions.csv")
@@ -118,7 +154,7 @@ def _back():
 def acknowledge(exception_id):
     """Acknowledge an exception (audited), then back to the queue."""
     exception_queue.acknowledge(actor=g.actor, exception_id=exception_id)
-    return _back()
+    return _row(exception_id) if _htmx() else _back()
 
 
 @bp.post("/exceptions/<int:exception_id>/resolve")
@@ -131,13 +167,20 @@ def resolve(exception_id):
     try:
         data = ExceptionResolveIn().load({"note": request.form.get("note", "")})
         exception_queue.resolve(actor=g.actor, exception_id=exception_id, note=data["note"])
-    except ValidationError:
-        flash_error(_text("office.note"))
+    except (ValidationError, DomainError) as error:
+        message = _text("office.note_needed") if isinstance(error, ValidationError) else _refusal(error)
+        if _htmx():
+            return _row(exception_id, message)
+        flash_error(message)
         return exceptions()
-    except DomainError as error:
-        flash_error(error)
-        return exceptions()
-    return _back()
+    return _row(exception_id) if _htmx() else _back()
+
+
+def _refusal(error: DomainError) -> str:
+    """A service's refusal in the page language (its code's words if registered, else its own message)."""
+    from server.console.i18n import has_text
+    key = f"err_{error.code}"
+    return _text(key) if has_text(key) else error.detail
 
 
 @bp.get("/couriers/<courier_id>/day")
@@ -146,7 +189,7 @@ def courier_day(courier_id):
     """A courier's day: tasks, attempts, cash to the fen, violations, grade and reasons, shifts and checks."""
     day = office.courier_day(courier_id=courier_id, day=_day())
     noted_export("courier_day", len(day["tasks"]))
-    return render("console/office_day.html", day=day)
+    return render("console/office_day.html", day=day, waybills={task.id: task.waybill_no for task in day["tasks"]})
 
 
 @bp.get("/depots/cash")
@@ -169,3 +212,12 @@ def ledger_csv():
     rows = csvout.every_row(lambda cursor, limit: ledger.entries(
         cursor=int(cursor) if cursor else None, limit=limit, **filters))
     return csvout.respond(rows, schema=LedgerEntryOut(), columns=LEDGER_COLUMNS, filename="ledger.csv", what="ledger")
+
+
+@bp.app_template_global()
+def office_task_href(task_id: str) -> str:
+    """A task's page in the console (by its path while the task page is not among the console's routes)."""
+    from flask import current_app
+    if "console.task_page" in current_app.view_functions:
+        return url_for("console.task_page", task_id=task_id)
+    return f"{bp.url_prefix}/tasks/{task_id}"

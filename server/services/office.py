@@ -11,8 +11,8 @@ from sqlalchemy.orm import selectinload
 
 from server.clock import local_day_bounds
 from server.extensions import db
-from server.models import Courier, Task
-from server.services import appointments, checklists, grades, ledger, violations
+from server.models import Courier, HandoverException, Task, Vehicle
+from server.services import appointments, checklists, exception_queue, grades, ledger, violations
 from server.services.common import get_or_404
 
 # A courier's day holds at most this many tasks in one answer (a day is a few dozen stops).
@@ -28,9 +28,29 @@ def courier_day(*, courier_id: str, day: date) -> dict:
         select(Task).options(selectinload(Task.parcels), selectinload(Task.fees))
         .where(Task.courier_id == courier_id, Task.service_date == day).order_by(Task.window_start, Task.id)
         .limit(DAY_MAX_TASKS)))
-    return {"courier": courier, "date": day, "tasks": day_tasks,
+    checks = checklists.shifts_and_checks(courier_id=courier_id, start=start, end=end)
+    entries = ledger.entries(day=day, courier_id=courier_id, limit=DAY_MAX_TASKS)["items"]
+    vehicle_ids = {row.vehicle_id for row in (*checks["shifts"], *checks["checks"]) if row.vehicle_id}
+    return {"courier": courier, "date": day, "tasks": day_tasks, "entries": entries,
+            "vehicles": _by_id(Vehicle, vehicle_ids),
             "attempts": appointments.attempts_between(courier_id=courier_id, start=start, end=end),
             "cash": ledger.cash(courier_id=courier_id, day=day),
             "violations": violations.between(courier_id=courier_id, start=start, end=end),
             "grade": grades.evaluate(courier_id=courier_id),
-            **checklists.shifts_and_checks(courier_id=courier_id, start=start, end=end)}
+            **checks}
+
+
+def exceptions(**filters) -> dict:
+    """A page of the exceptions queue (exception_queue.get_all's filters) with its couriers by id (couriers)."""
+    queue = exception_queue.get_all(**filters)
+    return {**queue, "couriers": couriers_of(queue["items"])}
+
+
+def couriers_of(rows: list[HandoverException]) -> dict[str, Courier]:
+    """The couriers the exceptions name, by id."""
+    return _by_id(Courier, {row.courier_id for row in rows if row.courier_id})
+
+
+def _by_id(model, ids: set[str]) -> dict:
+    """Rows of a model by id (one query)."""
+    return {row.id: row for row in db.session.scalars(select(model).where(model.id.in_(ids)))} if ids else {}

@@ -1,0 +1,79 @@
+"""The office's vocabularies in words: each enumerated value the office pages show, in Chinese and English.
+
+One key per value, `word.<vocabulary>.<value>`, registered with the console's texts; templates say
+`{{ word('exception_kind', e.kind) }}`. The values come from schemas.vocab (a test asserts each vocabulary here
+has a zh and en word for every value, so a new kind cannot reach a page raw). A value with no word (it should not
+happen) is shown as recorded rather than failing the page.
+"""
+from schemas.vocab import (CHECKLIST_KINDS, CONTACT_OUTCOMES, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES, GRADE_REASONS,
+                           LEDGER_KINDS, PAYMENT_METHODS, SEVERITIES, SHIFT_STATUSES, TASK_STATUSES,
+                           VIOLATION_CODES, VIOLATION_STATUSES)
+from server.console import bp
+from server.console.i18n import has_text, register, t
+
+# vocabulary name -> (its values, {value: (zh, en)})
+WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
+    "exception_kind": (DISPATCH_EXCEPTIONS, {
+        "damage": ("货物破损", "Damaged parcel"), "discrepancy": ("货物不符", "Parcel discrepancy"),
+        "refusal": ("客户拒收", "Refused by the customer"), "not_at_address": ("未在地址投递", "Not at the address"),
+        "pin_mismatch": ("收件码不符", "Wrong handover PIN"), "pin_locked": ("收件码已锁定", "PIN locked"),
+        "amount_mismatch": ("收款金额不符", "Amount mismatch"), "gift_not_disclosed": ("未告知赠品", "Gift not disclosed"),
+        "work_without_shift_check": ("未做班前检查就作业", "Worked without a shift check"),
+        "grounded_vehicle_used": ("使用了停运车辆", "Used a van off the road"),
+        "not_attempted": ("承诺时段未上门", "Promised window not attempted"),
+        "wrong_number": ("电话号码错误", "Wrong phone number"), "customer_absent": ("客户不在", "Customer absent"),
+        "address_unknown": ("找不到地址", "Address not found"), "refused": ("客户拒绝", "Customer refused"),
+        "window_review": ("预约时段待复核", "Window under review")}),
+    "exception_status": (EXCEPTION_STATUSES, {
+        "open": ("待处理", "Open"), "acknowledged": ("已受理", "Acknowledged"), "resolved": ("已解决", "Resolved")}),
+    "grade_reason": (GRADE_REASONS, {
+        "violations": ("违规", "Violations"), "on_time_rate": ("准时率", "On-time rate"),
+        "low_ratings": ("低分评价", "Low ratings"), "critical_violation": ("严重违规（等级不高于 B）",
+                                                                      "Critical violation (grade at most B)"),
+        "override": ("人工设定等级", "Set by hand"), "override_lifted": ("人工等级已撤销", "Override lifted"),
+        "override_ended": ("人工等级已到期", "Override ended"), "violation_voided": ("违规已撤销", "Violation voided")}),
+    "violation": (VIOLATION_CODES, {
+        "late_without_notice": ("迟到未提前通知", "Late without notice"),
+        "left_before_inspection": ("未等验货就离开", "Left before the inspection"),
+        "private_surcharge": ("私自加收费用", "Private surcharge"), "gift_not_disclosed": ("未告知赠品", "Gift not disclosed"),
+        "conduct_item_failed": ("行为规范检查未通过", "Conduct check item failed"),
+        "complaint_upheld": ("投诉成立", "Complaint upheld"),
+        "work_without_shift_check": ("未做班前检查就作业", "Worked without a shift check"),
+        "grounded_vehicle_used": ("使用了停运车辆", "Used a van off the road"),
+        "inspection_item_failed": ("稽查项目未通过", "Inspection item failed")}),
+    "violation_status": (VIOLATION_STATUSES, {
+        "open": ("待确认", "Open"), "appealed": ("申诉中", "Appealed"), "upheld": ("已确认", "Upheld"),
+        "voided": ("已撤销", "Voided")}),
+    "severity": (SEVERITIES, {"critical": ("严重", "critical"), "major": ("较重", "major"), "minor": ("轻微", "minor")}),
+    "attempt_outcome": (CONTACT_OUTCOMES, {
+        "reached": ("已联系上", "Reached"), "no_answer": ("无人接听", "No answer"),
+        "wrong_number": ("电话号码错误", "Wrong number"), "refused": ("客户拒绝", "Refused"),
+        "address_unknown": ("找不到地址", "Address not found")}),
+    "ledger_kind": (LEDGER_KINDS, {
+        "payment": ("收款", "Payment"), "remittance": ("上缴", "Remittance"), "correction": ("更正", "Correction")}),
+    "payment_method": (PAYMENT_METHODS, {"cash": ("现金", "cash"), "qr": ("扫码", "QR")}),
+    # The task page's words for the same statuses (one vocabulary in the console).
+    "task_status": (TASK_STATUSES, {
+        "unassigned": ("未分派", "unassigned"), "assigned": ("已分派", "assigned"), "arrived": ("已到达", "arrived"),
+        "delivered": ("已签收", "delivered"), "refused": ("已拒收", "refused"), "failed": ("投递失败", "failed"),
+        "collected": ("已揽收", "collected"), "cancelled": ("已取消", "cancelled")}),
+    "shift_status": (SHIFT_STATUSES, {"open": ("进行中", "Open"), "ended": ("已结束", "Ended"),
+                                      "abandoned": ("未正常结束", "Never ended")}),
+    "check_kind": (CHECKLIST_KINDS, {
+        "conduct.pre_shift": ("班前行为规范检查", "Pre-shift conduct check"),
+        "conduct.stop": ("站点行为规范检查", "Conduct check at a stop"),
+        "vehicle.pre_trip": ("出车前车辆检查", "Pre-trip van check"),
+        "vehicle.post_trip": ("收车后车辆检查", "Post-trip van check"), "inspection": ("质检稽查", "Inspection")}),
+}
+
+register({lang: {f"word.{vocab}.{value}": pair[i] for vocab, (_, words) in WORDS.items()
+                 for value, pair in words.items()} for i, lang in enumerate(("zh", "en"))})
+
+
+@bp.app_template_global()
+def word(vocabulary: str, value: str | None) -> str:
+    """A vocabulary value in the page language (as recorded if it has no word; '' for none)."""
+    if value is None:
+        return ""
+    key = f"word.{vocabulary}.{value}"
+    return t(key) if has_text(key) else str(value)
