@@ -13,7 +13,7 @@ from server.console.auth import flash_error, page, render
 from server.console.i18n import has_text, money, register, t
 from server.errors import DomainError, NotFound, ValidationFailed, apply_keep
 from server.qr import qr_image
-from server.services import appointments, couriers, customer_links, leaks, oplog, privacy, tasks, timeline
+from server.services import appointments, couriers, customer_links, leaks, messages, oplog, privacy, tasks, timeline
 
 # The couriers a reassignment offers (active ones, by id): a depot's, with room to spare.
 COURIER_CHOICES = 500
@@ -139,7 +139,7 @@ def _page(task_id: str, status: int = 200):
                     is_open=task.status in OPEN_STATUSES, couriers=[c for c in choices if c.id != task.courier_id],
                     link=live and {"url": customer_links.page_url(token=live[1]), "expires_at": live[0].expires_at},
                     resolutions=CONFLICT_RESOLUTIONS, outcomes=REVIEW_OUTCOMES, label=_label, details=_details,
-                    done=done if done in _DONE else None)
+                    messages=messages.for_task(task_id=task.id), done=done if done in _DONE else None)
     # Noted once the page is built: the note commits on its own, which must not expire what the page shows.
     leaks.note_export(actor=g.actor, what="dispatch_task", rows=1)
     return answer
@@ -190,8 +190,8 @@ def _form(schema: ma.Schema) -> dict:
         return schema.load(values)
     except ma.ValidationError as exc:
         raise ValidationFailed("The form has mistakes: " + "; ".join(
-            f"{field}: {' '.join(map(str, messages)) if isinstance(messages, list) else messages}"
-            for field, messages in exc.normalized_messages().items()), fields=exc.normalized_messages()) from exc
+            f"{field}: {' '.join(map(str, texts)) if isinstance(texts, list) else texts}"
+            for field, texts in exc.normalized_messages().items()), fields=exc.normalized_messages()) from exc
 
 
 def _act(task_id: str, done: str, action):

@@ -26,6 +26,9 @@ def test_a_dispatcher_sees_each_message_and_its_delivery_phone_masked(client, ma
         assert f'id="message-{shown["id"]}" data-status="{shown["status"]}"' in html
     english = office.get(f"/console/tasks/{task['id']}/messages?lang=en").get_data(as_text=True)
     assert "Window proposed" in english and "Failed, will retry" in english and "Sent" in english
+    task_page = office.get(f"/console/tasks/{task['id']}").get_data(as_text=True)  # its own page shows them (in English now)
+    assert 'id="task-messages"' in task_page and "Window proposed" in task_page and "HTTP 500" in task_page
+    assert phone not in task_page
 
 
 def test_no_messages_yet_wrong_role_and_unknown_task(make, console_as):
