@@ -26,9 +26,10 @@ def _every(client, url: str, headers: dict, **query) -> list[dict]:
             return items
 
 
-def test_the_demo_shows_only_states_the_product_can_reach(app, client, make):
+def test_the_demo_shows_only_states_the_product_can_reach(midday, app, client, make):
     """No pickup carries COD or the COD fee, no COD fee goes without COD; every customer page offers confirming
-    only where a confirmation is taken (a missed appointment's page does not), and the ones offered are taken."""
+    only where a confirmation is taken (a missed appointment's page does not), and the ones offered are taken.
+    At midday in the depot: near midnight the story's windows fall on two depot days and the board shows one."""
     result = app.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     dispatcher = make.headers("dispatcher")
