@@ -293,3 +293,9 @@ class ExceptionPage(PageOut):
     """A page of exceptions, oldest first."""
 
     items = fields.List(fields.Nested(ExceptionOut))
+
+
+# The columns of its CSV export (?format=csv), in order.
+EXCEPTION_CSV_COLUMNS = ("id", "date", "kind", "status", "task_id", "detail.waybill_no", "courier_id", "occurred_at",
+               "recorded_at", "op_id", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at",
+               "resolution_note")

@@ -69,3 +69,8 @@ class CashOut(Schema):
     corrections = fields.Integer()
     difference = fields.Integer()
     entries = fields.List(fields.Nested(LedgerEntryOut))
+
+
+# The columns of its CSV export (?format=csv), in order.
+LEDGER_CSV_COLUMNS = ("id", "date", "courier_id", "kind", "amount", "method", "task_id", "op_id", "corrects_id", "note",
+                  "created_by", "device_time", "created_at")

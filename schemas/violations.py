@@ -154,3 +154,9 @@ class OwnViolationPage(PageOut):
     """A page of the courier's own violations as their handheld shows them."""
 
     items = fields.List(fields.Nested(ConductViolationOut))
+
+
+# The columns of its CSV export (?format=csv), in order.
+VIOLATION_CSV_COLUMNS = ("id", "courier_id", "code", "severity", "task_id", "source", "status", "clock_suspect",
+                     "occurred_at", "recorded_at", "decided_at", "decided_by", "decision_reason", "appeal.status",
+                     "appeal.reason")

@@ -6,7 +6,7 @@ right), `\\r\\n` line ends, a header row of the JSON's field names (dotted for n
 each row the JSON item as the same schema dumps it (a masked phone stays masked), every text cell that a
 spreadsheet would run as a formula prefixed with a quote. A CSV holds every row the filters match from the
 cursor on (not one page), at most MAX_ROWS; more is 422 `export_too_large` (narrow the filters). Customer data
-handed out so is noted for leak detection like a JSON page (server.api.leaks.noted_export).
+handed out so is noted for leak detection like a JSON page (server.exports.noted_export).
 """
 import csv
 import io
@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from flask import Response
 
-from server.api.leaks import noted_export
+from server.exports import noted_export
 from server.errors import RuleViolation
 
 BOM = "\ufeff"

@@ -5,7 +5,6 @@ from server import customer_page, receipt_page, scrape
 from server.api import (admin, appointments, checklists, claims, complaints, couriers, customer_links, devices,
                         exceptions, grades, handover, health, integrations, leaks, ledger, manifests, me, messages,
                         office, quality, receipts, reports, scans, sync, tasks, training, vehicles, webhooks)
-from server.console import pages as console_pages
 from server.errors import ProblemApi
 
 # The documented API (flask-smorest): its blueprints, its spec, and the one handler of every error.
@@ -13,13 +12,12 @@ api = ProblemApi()
 
 
 def register_blueprints(app: Flask) -> None:
-    """Attach every blueprint; /metrics, health checks, the customer and receipt pages and the console stay outside the
-    spec."""
+    """Attach every blueprint; /metrics, health checks and the customer and receipt pages stay outside the spec
+    (the console is attached beside them by create_app)."""
     app.register_blueprint(scrape.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(customer_page.bp)
     app.register_blueprint(receipt_page.bp)
-    console_pages.init_app(app)
     for module in (couriers, vehicles, tasks, customer_links, devices, me, sync, admin, appointments,
                    handover, ledger, checklists, receipts, complaints, claims, grades, manifests, webhooks,
                    integrations, reports, scans, leaks, training, quality, exceptions, office, messages):

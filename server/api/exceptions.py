@@ -2,7 +2,7 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.handover import ExceptionOut, ExceptionPage, ExceptionQuery, ExceptionResolveIn
+from schemas.handover import EXCEPTION_CSV_COLUMNS, ExceptionOut, ExceptionPage, ExceptionQuery, ExceptionResolveIn
 from server import csvout
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.services import exception_queue
@@ -10,9 +10,6 @@ from server.services import exception_queue
 blp = Blueprint("exceptions", __name__, url_prefix="/api/v1/dispatch/exceptions",
                 description="The exceptions queue (dispatch)")
 
-CSV_COLUMNS = ("id", "date", "kind", "status", "task_id", "detail.waybill_no", "courier_id", "occurred_at",
-               "recorded_at", "op_id", "acknowledged_by", "acknowledged_at", "resolved_by", "resolved_at",
-               "resolution_note")
 
 
 @blp.route("")
@@ -31,7 +28,7 @@ class Exceptions(MethodView):
             query.pop("limit")
             rows = csvout.every_row(lambda cursor, limit: exception_queue.get_all(
                 cursor=int(cursor) if cursor else None, limit=limit, **query), cursor=cursor)
-            return csvout.respond(rows, schema=ExceptionOut(), columns=CSV_COLUMNS, filename="exceptions.csv",
+            return csvout.respond(rows, schema=ExceptionOut(), columns=EXCEPTION_CSV_COLUMNS, filename="exceptions.csv",
                                   what="exceptions")
         return exception_queue.get_all(**query)
 

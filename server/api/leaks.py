@@ -1,5 +1,4 @@
 """Quality: the register of information-leak incidents (信息泄露事件), and the export hook bulk routes call."""
-from flask import after_this_request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -11,19 +10,6 @@ from server.services.leaks import DECIDERS
 
 blp = Blueprint("leaks", __name__, url_prefix="/api/v1/quality/leak-incidents",
                 description="Information-leak incidents (quality, admin; the office reports)")
-
-
-def noted_export(what: str, rows: int) -> None:
-    """Note customer data handed out in bulk by this request (leaks.note_export), once its answer is built: the
-    note commits in a transaction of its own, which must not expire the rows still to be dumped. A refused
-    request notes nothing."""
-    actor = current_actor()
-
-    @after_this_request
-    def _note(response):
-        if response.status_code < 300:
-            leaks.note_export(actor=actor, what=what, rows=rows)
-        return response
 
 
 @blp.route("")

@@ -2,17 +2,15 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.ledger import LedgerEntryOut
+from schemas.ledger import LEDGER_CSV_COLUMNS, LedgerEntryOut
 from schemas.office import CourierDayOut, DayQuery, DepotCashOut, LedgerPage, LedgerQuery
 from server import csvout
-from server.api.leaks import noted_export
+from server.exports import noted_export
 from server.auth import OFFICE, require
 from server.services import ledger, office
 
 blp = Blueprint("office", __name__, url_prefix="/api/v1/dispatch", description="A courier's day, depot cash (dispatch)")
 
-LEDGER_COLUMNS = ("id", "date", "courier_id", "kind", "amount", "method", "task_id", "op_id", "corrects_id", "note",
-                  "created_by", "device_time", "created_at")
 
 
 @blp.route("/couriers/<courier_id>/day")
@@ -57,6 +55,6 @@ class Ledger(MethodView):
             query.pop("limit")
             rows = csvout.every_row(lambda cursor, limit: ledger.entries(
                 cursor=int(cursor) if cursor else None, limit=limit, **query), cursor=cursor)
-            return csvout.respond(rows, schema=LedgerEntryOut(), columns=LEDGER_COLUMNS, filename="ledger.csv",
+            return csvout.respond(rows, schema=LedgerEntryOut(), columns=LEDGER_CSV_COLUMNS, filename="ledger.csv",
                                   what="ledger")
         return ledger.entries(**query)

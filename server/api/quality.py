@@ -2,15 +2,12 @@
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from schemas.violations import (AppealDecisionIn, InspectionIn, InspectionOut, InspectionPage, InspectionQuery,
+from schemas.violations import (VIOLATION_CSV_COLUMNS, AppealDecisionIn, InspectionIn, InspectionOut, InspectionPage, InspectionQuery,
                                 ReasonIn, ReviewQuery, ViolationOut, ViolationPage)
 from server import csvout
 from server.auth import OFFICE, current_actor, require
 from server.services import checklists, violations
 
-VIOLATION_COLUMNS = ("id", "courier_id", "code", "severity", "task_id", "source", "status", "clock_suspect",
-                     "occurred_at", "recorded_at", "decided_at", "decided_by", "decision_reason", "appeal.status",
-                     "appeal.reason")
 
 blp = Blueprint("quality", __name__, url_prefix="/api/v1/quality",
                 description="Inspections, violations and appeals (quality staff)")
@@ -62,7 +59,7 @@ class Violations(MethodView):
             query.pop("limit")
             rows = csvout.every_row(lambda cursor, limit: violations.review_list(
                 cursor=int(cursor) if cursor else None, limit=limit, **query), cursor=cursor)
-            return csvout.respond(rows, schema=ViolationOut(), columns=VIOLATION_COLUMNS, filename="violations.csv",
+            return csvout.respond(rows, schema=ViolationOut(), columns=VIOLATION_CSV_COLUMNS, filename="violations.csv",
                                   what="violations")
         return violations.review_list(**query)
 

@@ -10,7 +10,7 @@ from schemas.tasks import (AssignIn, CancelIn, GiftIn, NoteIn, TaskDetailOut, Ta
                            TASK_CSV_COLUMNS, TaskIn, TaskOut, TaskPage, TaskQuery)
 from schemas.timeline import TimelineOut
 from server import csvout
-from server.api.leaks import noted_export
+from server.exports import noted_export
 from server.auth import DISPATCH, OFFICE, current_actor, require
 from server.requests import body_limit
 from server.services import handheld, handover, tasks, timeline

@@ -7,8 +7,8 @@ from datetime import date
 from flask import g, redirect, request, url_for
 
 from server import csvout
-from server.api.exceptions import CSV_COLUMNS as EXCEPTION_COLUMNS
-from server.api.office import LEDGER_COLUMNS
+from schemas.handover import EXCEPTION_CSV_COLUMNS as EXCEPTION_COLUMNS
+from schemas.ledger import LEDGER_CSV_COLUMNS as LEDGER_COLUMNS
 from server.clock import local_date, utcnow
 from server.console import bp, register_nav, words  # noqa: F401  (words: the vocabularies' words)
 from server.console.auth import flash_error, page, render
@@ -17,7 +17,7 @@ from server.errors import DomainError
 from schemas.handover import ExceptionOut
 from schemas.ledger import LedgerEntryOut
 from schemas.vocab import EXCEPTION_STATUSES
-from server.api.leaks import noted_export
+from server.exports import noted_export
 from server.services import exception_queue, ledger, office
 
 DISPATCH = ("dispatcher", "admin")

@@ -20,7 +20,7 @@ from schemas.vocab import (APPEAL_OUTCOMES, CLAIM_ORIGINS, CLAIM_STATUSES, COMPL
                            COMPLAINT_CONTACT_CHANNELS, COMPLAINT_OUTCOMES, COMPLAINT_STATUSES, GRADES, SATISFACTION,
                            VIOLATION_CODES, VIOLATION_STATUSES)
 from server import csvout
-from server.api.quality import VIOLATION_COLUMNS
+from schemas.violations import VIOLATION_CSV_COLUMNS as VIOLATION_COLUMNS
 from server.auth import OFFICE
 from server.clock import local_zone, utcnow
 from server.console import bp, parsing, register_nav

@@ -5,7 +5,7 @@ from marshmallow import ValidationError
 from schemas.tasks import TASK_CSV_COLUMNS, TaskOut, TaskQuery
 from schemas.vocab import TASK_STATUSES
 from server import csvout
-from server.api.leaks import noted_export
+from server.exports import noted_export
 from server.clock import local_date, utcnow
 from server.console import bp, register_nav
 from server.console.auth import flash_error, page, render
