@@ -72,9 +72,10 @@ def test_an_untrained_courier_is_told_exactly_what_is_missing_before_any_other_r
     assert _shift_only(device, courier, datetime.now(timezone.utc))["code"] == "shift_already_started"
 
 
-def test_a_shift_start_pushed_hours_late_is_judged_by_the_training_held_then(make, courier, device):
+def test_a_shift_start_pushed_hours_late_is_judged_by_the_training_held_then(midday, make, courier, device):
     """Trained two hours ago: a shift.start made offline five hours ago is refused, one made an hour ago is applied.
-    An expired pass does not start a shift; a pass valid when the shift started offline does."""
+    An expired pass does not start a shift; a pass valid when the shift started offline does. At midday in the depot:
+    near midnight the checks made five hours ago belong to the day before and do not open today's shift."""
     now = datetime.now(timezone.utc)
     train(make, courier, held_at=now - timedelta(hours=2))
     early = _start(make, device, courier, at=now - timedelta(hours=5))
