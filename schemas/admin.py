@@ -1,7 +1,7 @@
 """Staff users, their API tokens and the audit log on the wire (admin routes)."""
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from schemas.common import NewestFirstQuery, PageOut, Schema, Time, text
+from schemas.common import SAFE_PATTERN, NewestFirstQuery, PageOut, Schema, Time, text
 from schemas.vocab import STAFF_ROLES
 
 
@@ -17,7 +17,7 @@ class PasswordIn(Schema):
     argon2id hash. At least FIELDOPS_CONSOLE_PASSWORD_MIN_LENGTH (10) characters, not only spaces."""
 
     password = fields.String(required=True, validate=validate.Length(max=1024),
-                             metadata={"format": "password", "writeOnly": True})
+                             metadata={"format": "password", "writeOnly": True, "pattern": SAFE_PATTERN})
 
 
 class TokenIn(Schema):

@@ -112,6 +112,11 @@ def says_something(value: str) -> bool:
 URL_CHAR = f"[^{_class(_UNSAFE, _BREAKS, _SPACES, _INVISIBLE)}]"
 
 
+# What a value taken as sent (a password: never stripped or folded) may hold: anything but the unsafe characters
+# every string is refused for (Schema); the spec publishes it so that generated values are ones the server takes.
+SAFE_PATTERN = f"^[^{_class(_UNSAFE)}]*$"
+
+
 def text_pattern(*, multiline: bool = False, blank: bool = False) -> str:
     """The pattern a Text field publishes, for the value as sent: the characters it may hold, and
     (unless blank) one that shows. An emoji's own joiner or selector is left out: a pattern cannot
