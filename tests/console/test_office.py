@@ -78,7 +78,8 @@ def test_every_value_of_each_vocabulary_shown_has_its_words():
              "violation_status": vocab.VIOLATION_STATUSES, "severity": vocab.SEVERITIES,
              "attempt_outcome": vocab.CONTACT_OUTCOMES, "ledger_kind": vocab.LEDGER_KINDS,
              "payment_method": vocab.PAYMENT_METHODS, "task_status": vocab.TASK_STATUSES,
-             "shift_status": vocab.SHIFT_STATUSES, "check_kind": vocab.CHECKLIST_KINDS}
+             "shift_status": vocab.SHIFT_STATUSES, "check_kind": vocab.CHECKLIST_KINDS,
+             "staff_role": vocab.STAFF_ROLES, "vehicle_kind": vocab.VEHICLE_KINDS}
     assert {name: values for name, (values, _) in words.WORDS.items()} == shown
     for name, values in shown.items():
         for value in values:

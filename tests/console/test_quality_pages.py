@@ -208,6 +208,11 @@ def test_quality_decides_an_appeal_and_a_dispatcher_is_refused_the_review(client
     assert dispatcher.get(f"/console/violations/{appealed}").status_code == 403
     listed = quality.get("/console/violations?status=appealed")
     assert f"/console/violations/{appealed}\"" in listed.text and f"/console/violations/{other}\"" not in listed.text
+    # The courier by name and the code and severity in words (issue 24), on the list and the violation's page.
+    assert f">{courier['name']}</a>" in listed.text and "<td>行为规范检查未通过</td>" in listed.text
+    assert ">conduct_item_failed<" not in listed.text
+    shown = quality.get(f"/console/violations/{appealed}").text
+    assert f">{courier['name']}</a>" in shown and "行为规范检查未通过 · " in shown and ">{courier['id']}<" not in shown
     assert quality.get(f"/console/violations?courier_id={courier['id']}&clock_suspect=false").status_code == 200
     ours = quality.get(f"/console/violations?courier_id={courier['id']}&format=csv")
     api = client.get("/api/v1/quality/violations", query_string={"courier_id": courier["id"], "format": "csv"},
