@@ -12,6 +12,7 @@ from schemas.vocab import (CHECKLIST_KINDS, CONTACT_OUTCOMES, DISPATCH_EXCEPTION
 from server.console import bp
 from server.console.i18n import has_text, register, t
 from server.services import labels as label_service
+from server.services.claims import RULE_INSURED, RULE_UNINSURED
 
 # vocabulary name -> (its values, {value: (zh, en)})
 WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
@@ -68,6 +69,9 @@ WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
         "vehicle.post_trip": ("收车后车辆检查", "Post-trip van check"), "inspection": ("质检稽查", "Inspection")}),
     "vehicle_kind": (VEHICLE_KINDS, {"van": ("厢式货车", "Van"), "truck": ("卡车", "Truck"),
                                      "tricycle": ("三轮车", "Tricycle"), "ebike": ("电动自行车", "E-bike")}),
+    "claim_rule": ((RULE_INSURED, RULE_UNINSURED), {
+        RULE_INSURED: ("保价：按声明价值赔付", "Insured: up to the declared value"),
+        RULE_UNINSURED: ("未保价：按运费倍数赔付", "Uninsured: a multiple of the fees paid")}),
     "staff_role": (STAFF_ROLES, {
         "admin": ("管理员", "Admin"), "dispatcher": ("调度员", "Dispatcher"), "quality": ("质检", "Quality"),
         "maintenance": ("车辆维护", "Maintenance"), "integration": ("系统对接", "Integration")}),

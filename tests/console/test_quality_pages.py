@@ -251,13 +251,20 @@ def test_a_grade_is_set_by_hand_and_lifted(client, make, console_as, csrf_of, ap
     grade = client.get(f"/api/v1/dispatch/couriers/{courier_['id']}/grade", headers=make.headers("quality")).json
     assert grade["recorded_grade"] == "C" and grade["override"]["reason"] == "Repeated rudeness."
     assert grade["override"]["until"].startswith("2099-01-31T10:00")  # 18:00 in Shanghai, the depot's zone
-    assert "Repeated rudeness." in quality.get(page).text
+    shown = quality.get(page).text
+    assert "Repeated rudeness." in shown
+    # The courier by name, reasons and consequences in words (issue 24), in Chinese and English.
+    assert f"· {courier_['name']}</h1>" in shown and 'id="grade-consequences">需要再培训：是<' in shown
+    assert f"由 {quality.username} 人工设为 C" in shown and "retraining_required" not in shown
+    english = quality.get(f"{page}?lang=en").text
+    assert 'id="grade-consequences">Retraining required: Yes<' in english and f"set to C by {quality.username}" in english
     bad = _post(quality, csrf_of, page, f"{page}/override", {"grade": "Z", "reason": "x", "until": "soon"})
     assert bad.status_code == 422 and "until: " in bad.text
     lifted = _post(quality, csrf_of, page, f"{page}/override/lift", {"reason": "Retrained."})
     assert lifted.status_code == 303
     grade = client.get(f"/api/v1/dispatch/couriers/{courier_['id']}/grade", headers=make.headers("quality")).json
     assert grade["override"] is None and grade["recorded_grade"] == "A"
+    assert f"{quality.username} 解除了人工等级 C：Retrained." in quality.get(f"{page}?lang=zh").text
     assert db.session.scalar(select(AuditEntry.id).where(AuditEntry.staff_id == staff_id(quality))) is not None
 
 
