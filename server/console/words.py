@@ -7,7 +7,7 @@ happen) is shown as recorded rather than failing the page.
 """
 from schemas.vocab import (CHECKLIST_KINDS, CONTACT_OUTCOMES, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES, GRADE_REASONS,
                            LEDGER_KINDS, PAYMENT_METHODS, SEVERITIES, SHIFT_STATUSES, STAFF_ROLES,
-                           VEHICLE_KINDS, TASK_STATUSES,
+                           VEHICLE_KINDS, VERIFY_METHODS, CONFLICT_RESOLUTIONS, ITEM_CONDITIONS, TASK_STATUSES,
                            VIOLATION_CODES, VIOLATION_STATUSES)
 from server.console import bp
 from server.console.i18n import has_text, register, t
@@ -72,6 +72,14 @@ WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
     "claim_rule": ((RULE_INSURED, RULE_UNINSURED), {
         RULE_INSURED: ("保价：按声明价值赔付", "Insured: up to the declared value"),
         RULE_UNINSURED: ("未保价：按运费倍数赔付", "Uninsured: a multiple of the fees paid")}),
+    "verify_method": (VERIFY_METHODS, {
+        "id_check": ("核验身份证件", "ID checked"), "pin": ("收件码", "Handover PIN"),
+        "known_recipient": ("熟悉的收件人", "Known recipient"), "proxy": ("代收人", "Proxy")}),
+    "item_condition": (ITEM_CONDITIONS, {"ok": ("完好", "OK"), "damaged": ("破损", "damaged"), "missing": ("缺失", "missing")}),
+    "conflict_resolution": (CONFLICT_RESOLUTIONS, {
+        "field_fact_stands": ("以现场记录为准", "The field's fact stands"),
+        "dispatch_stands": ("以调度记录为准", "Dispatch's record stands"),
+        "followed_up": ("已跟进处理", "Followed up")}),
     "staff_role": (STAFF_ROLES, {
         "admin": ("管理员", "Admin"), "dispatcher": ("调度员", "Dispatcher"), "quality": ("质检", "Quality"),
         "maintenance": ("车辆维护", "Maintenance"), "integration": ("系统对接", "Integration")}),
