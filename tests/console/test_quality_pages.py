@@ -293,6 +293,7 @@ def test_the_kpi_page_its_csv_chart_and_rows_agree_with_the_api(client, make, co
     assert link in shown.text
     behind = dispatcher.get(link.replace("&amp;", "&"))
     assert behind.status_code == 200 and f"/console/complaints/{complaint['id']}" in behind.text
+    assert '<th scope="col">投诉</th>' in behind.text  # the column's subject in words (issue 24), not "complaint"
     bad = dispatcher.get("/console/kpis?from=2026-13-01&to=2026-12-01")
     assert bad.status_code == 422 and "from: " in bad.text
     assert dispatcher.get(f"/console/kpis/no_such_figure?from={start}&to={end}").status_code == 404
