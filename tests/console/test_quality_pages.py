@@ -57,6 +57,8 @@ def test_the_unowned_queue_is_taken_from_the_console_and_its_photo_shown(client,
     page = f"/console/complaints/{complaint.id}"
     shown = dispatcher.get(page)
     assert shown.status_code == 200 and f"/console/complaints/{complaint.id}/photo" in shown.text
+    waybill = client.get(f"/api/v1/dispatch/tasks/{complaint.task_id}", headers=make.headers("dispatcher")).json
+    assert f'/console/tasks/{complaint.task_id}">{waybill["waybill_no"]}</a>' in shown.text  # by waybill (issue 24)
     photo = dispatcher.get(f"/console/complaints/{complaint.id}/photo")
     assert photo.status_code == 200 and photo.data == PNG and photo.mimetype == "image/png"
     assert photo.headers["X-Content-Type-Options"] == "nosniff" and photo.headers["Cache-Control"] == "no-store"
