@@ -41,8 +41,9 @@ def job_view(*, name: str, cursor: int | None) -> dict:
 
 
 def staff_list() -> dict:
-    """Every staff user, with where an admin sets their password (when that page exists)."""
-    return {"staff": staff.get_all(), "roles": STAFF_ROLES,
+    """Every staff user, with where an admin sets their password (when that page exists). Named `people`: the base
+    template's `staff` is the signed-in user."""
+    return {"people": staff.get_all(), "roles": STAFF_ROLES,
             "password_page": PASSWORD_PAGE if PASSWORD_PAGE in current_app.view_functions else None}
 
 
@@ -60,6 +61,7 @@ register({
         "a_adm_counts": "计数", "a_adm_error": "错误", "a_adm_host": "主机", "a_adm_username": "用户名", "a_adm_role": "角色",
         "a_adm_tokens": "API 令牌", "a_adm_deactivate": "停用账号", "a_adm_inactive": "已停用", "a_adm_set_password": "设置密码",
         "a_adm_token": "首个 API 令牌（只显示这一次，请立即保存）", "a_adm_new_staff": "新建员工",
+        "a_adm_choose_role": "请选择角色",
         "a_dl_pending": "待投递", "a_dl_delivered": "已送达", "a_dl_dead": "已放弃",
         "a_done_disabled": "已停用。", "a_done_enabled": "已启用。", "a_done_replayed": "已安排重新投递。",
         "a_done_deactivated": "账号已停用。",
@@ -78,7 +80,7 @@ register({
         "a_adm_error": "Error", "a_adm_host": "Host", "a_adm_username": "Username", "a_adm_role": "Role",
         "a_adm_tokens": "API tokens", "a_adm_deactivate": "Deactivate", "a_adm_inactive": "Inactive",
         "a_adm_set_password": "Set password", "a_adm_token": "First API token (shown this once: keep it now)",
-        "a_adm_new_staff": "New staff member",
+        "a_adm_new_staff": "New staff member", "a_adm_choose_role": "Choose a role",
         "a_dl_pending": "Pending", "a_dl_delivered": "Delivered", "a_dl_dead": "Dead",
         "a_done_disabled": "Disabled.", "a_done_enabled": "Enabled.", "a_done_replayed": "Queued to be sent again.",
         "a_done_deactivated": "Account deactivated.",

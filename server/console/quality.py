@@ -12,7 +12,6 @@ from flask import Response, current_app, g, redirect, request, send_file, url_fo
 from schemas.claims import ClaimAssessIn, ClaimCorrectIn, ClaimPayIn, ClaimQuery, ClaimRejectIn
 from schemas.complaints import (ComplaintContactIn, ComplaintHandoverIn, ComplaintQuery, ComplaintReopenIn,
                                 ComplaintResolveIn, ComplaintRespondIn, ComplaintSatisfactionIn)
-from schemas.grade_words import why
 from schemas.grades import GradeChangeQuery, LiftIn, OverrideIn
 from schemas.kpis import KpiQuery, KpiRange, KpiRowsQuery
 from schemas.violations import AppealDecisionIn, ReasonIn, ReviewQuery, ViolationOut
@@ -25,7 +24,8 @@ from server.auth import OFFICE
 from server.clock import local_zone, utcnow
 from server.console import bp, parsing, register_nav
 from server.console.auth import page, render
-from server.console.i18n import register
+from server.console.i18n import register, t
+from server.console.words import word
 from server.errors import NotFound
 from server.services import attachments, claims, complaints, grades, kpis, staff, violations
 
@@ -84,13 +84,59 @@ def violation_view(*, violation_id: int) -> dict:
     return {"violation": violation, "people": _people(), "grade": grades.evaluate(courier_id=violation.courier_id)}
 
 
+def why(reasons: list[dict], score: int | None = None, people: dict | None = None) -> str:
+    """A grade's reasons in the page language (the words schemas.grade_words gives the handheld, in Chinese or
+    English here): staff's doing first, then what the rules counted; codes and severities in words."""
+    people = people or {}
+
+    def by(value):
+        return people[value].username if value in people else (value or t("q_why_rule"))
+    parts = []
+    for r in reasons:
+        code = r.get("code")
+        if code == "override":
+            rules = ", ".join(str(part) for part in (r.get("rules_grade"), score) if part is not None)
+            parts.append(t("q_why_override", grade=r.get("grade"), by=by(r.get("by")), until=r.get("until"),
+                           reason=r.get("reason"), rules=rules or t("q_why_unrecorded")))
+        elif code == "override_lifted":
+            parts.append(t("q_why_lifted", grade=r.get("grade"), by=by(r.get("by")), reason=r.get("reason")))
+        elif code == "override_ended":
+            parts.append(t("q_why_ended", grade=r.get("grade"), until=r.get("until")))
+        elif code == "violation_voided":
+            parts.append(t("q_why_voided", id=r.get("violation_id"), what=word("violation", r.get("violation_code")),
+                           by=by(r.get("by")), reason=r.get("reason")))
+        elif code == "violations":
+            parts.append(t("q_why_violations", count=r.get("count"), what=word("violation", r.get("violation_code")),
+                           severity=word("severity", r.get("severity")), points=r.get("points")))
+        elif code == "on_time_rate" and r.get("counted"):
+            parts.append(t("q_why_on_time", rate=r.get("rate_percent"), target=r.get("target_percent"),
+                           points=r.get("points")))
+        elif code == "low_ratings":
+            parts.append(t("q_why_low", low=r.get("low"), points=r.get("points")))
+        elif code == "critical_violation":
+            parts.append(t("q_why_critical"))
+    return t("q_why_sep").join(parts)
+
+
+def consequences(values: dict) -> list[str]:
+    """What a grade entails (the settings' GRADE_CONSEQUENCES), in words."""
+    shown = []
+    for key, value in values.items():
+        if isinstance(value, bool):
+            shown.append(f"{t('q_cq_' + key)}{t('q_why_colon')}{t('q_yes') if value else t('q_no')}")
+        else:
+            shown.append(f"{t('q_cq_' + key)}{t('q_why_colon')}{value}")
+    return shown
+
+
 def grade_view(*, courier_id: str, cursor: int | None = None) -> dict:
     """A courier's grade as the rules give it beside the one on record, its override, and its history in words."""
     grade = grades.evaluate(courier_id=courier_id)
     history = grades.history(courier_id=courier_id, cursor=cursor)
-    return {"grade": grade, "why": why(grade["reasons"], grade["score"]), "history": history,
-            "history_why": {row.id: why(row.reasons, row.score) for row in history["items"]},
-            "people": _people(), "grades": GRADES,
+    people = _people()
+    return {"grade": grade, "why": why(grade["reasons"], grade["score"], people), "history": history,
+            "history_why": {row.id: why(row.reasons, row.score, people) for row in history["items"]},
+            "consequences": consequences(grade["consequences"] or {}), "people": people, "grades": GRADES,
             "default_until": utcnow() + timedelta(days=_grade_window_days())}
 
 
@@ -164,6 +210,13 @@ register({
         "q_grade_rules": "按规则", "q_grade_recorded": "记录等级", "q_score": "得分", "q_override": "人工设定等级",
         "q_override_until": "有效期至", "q_set_override": "设定等级", "q_lift": "解除人工设定", "q_history": "等级变更记录",
         "q_why": "原因", "q_consequences": "后果",
+        "q_why_violations": "{count} 次{what}（{severity}）：-{points}", "q_why_on_time": "准时率 {rate}%（目标 {target}%）：-{points}",
+        "q_why_low": "{low} 条低分评价：-{points}", "q_why_critical": "有严重违规，等级不能为 A",
+        "q_why_override": "由 {by} 人工设为 {grade}，至 {until}：{reason}（仅按规则：{rules}）",
+        "q_why_lifted": "{by} 解除了人工等级 {grade}：{reason}", "q_why_ended": "人工等级 {grade} 已于 {until} 到期",
+        "q_why_voided": "违规 {id}（{what}）已由 {by} 撤销：{reason}", "q_why_rule": "规则", "q_why_unrecorded": "未记录",
+        "q_why_sep": "；", "q_why_colon": "：", "q_row_task": "运单", "q_row_complaint": "投诉", "q_row_claim": "理赔",
+        "q_row_field_event": "现场事件", "q_row_leak_incident": "信息泄露事件", "q_row_courier": "快递员", "q_cq_retraining_required": "需要再培训", "q_cq_retraining_course": "培训课程",
         "q_period_from": "开始日期", "q_period_to": "结束日期", "q_group_by": "分组", "q_by_courier": "按快递员",
         "q_by_depot": "按网点", "q_by_day": "按天", "q_no_group": "不分组", "q_show": "查看", "q_download_csv": "下载 CSV",
         "q_chart": "每日趋势图", "q_chart_alt": "所选日期内各项指标的每日趋势", "q_figure": "指标", "q_total": "合计",
@@ -228,6 +281,16 @@ register({
         "q_grade_rules": "By the rules", "q_grade_recorded": "On record", "q_score": "Score", "q_override": "Set by hand",
         "q_override_until": "Until", "q_set_override": "Set the grade", "q_lift": "Lift the override",
         "q_history": "Grade history", "q_why": "Why", "q_consequences": "Consequences",
+        "q_why_violations": "{count} x {what} ({severity}): -{points}",
+        "q_why_on_time": "on-time {rate}% of target {target}%: -{points}", "q_why_low": "{low} low ratings: -{points}",
+        "q_why_critical": "a critical violation keeps the grade below A",
+        "q_why_override": "set to {grade} by {by} until {until}: {reason} (rules alone: {rules})",
+        "q_why_lifted": "override to {grade} lifted by {by}: {reason}", "q_why_ended": "override to {grade} ended at {until}",
+        "q_why_voided": "violation {id} ({what}) voided by {by}: {reason}", "q_why_rule": "a rule",
+        "q_why_unrecorded": "not recorded", "q_why_sep": "; ", "q_why_colon": ": ", "q_row_task": "Waybill",
+        "q_row_complaint": "Complaint", "q_row_claim": "Claim", "q_row_field_event": "Field event",
+        "q_row_leak_incident": "Leak incident", "q_row_courier": "Courier",
+        "q_cq_retraining_required": "Retraining required", "q_cq_retraining_course": "Retraining course",
         "q_period_from": "From", "q_period_to": "To", "q_group_by": "Group by", "q_by_courier": "Courier",
         "q_by_depot": "Depot", "q_by_day": "Day", "q_no_group": "No grouping", "q_show": "Show",
         "q_download_csv": "Download CSV", "q_chart": "Daily trend", "q_chart_alt": "Each figure per day over the dates",

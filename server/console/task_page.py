@@ -11,6 +11,7 @@ from server.auth import DISPATCH, OFFICE
 from server.console import bp
 from server.console.auth import flash_error, page, render
 from server.console.i18n import has_text, money, register, t
+from server.console.words import word
 from server.errors import DomainError, NotFound, ValidationFailed, apply_keep
 from server.qr import qr_image
 from server.services import appointments, couriers, customer_links, leaks, messages, oplog, privacy, tasks, timeline
@@ -66,6 +67,11 @@ register({
         "err_task_not_found": "找不到这个任务。", "err_task_finished": "任务已结束，不能这样操作。",
         "err_courier_inactive": "这个快递员已停用。", "err_task_closed": "任务已结束，不能生成客户链接。",
         "err_conflict_resolved": "这个冲突已经处理过了。", "err_nothing_to_review": "没有需要复核的时段。",
+        "task.yes": "是", "task.no": "否",
+        "task.field.method": "方式", "task.field.name": "姓名", "task.field.parcel_no": "包裹号", "task.field.source": "来源",
+        "task.field.items": "货物", "task.field.customer_accepted": "客户接受", "task.field.amount": "金额",
+        "task.field.signer_name": "签收人", "task.field.gift_disclosed": "已告知赠品", "task.field.courier_id": "快递员",
+        "task.field.outcome": "结果", "task.field.reason": "原因", "task.field.note": "备注", "task.field.resolution": "处理方式",
     },
     "en": {
         "task.title": "Waybill {waybill}", "task.kind": "Kind", "task.status": "Status", "task.recipient": "Recipient",
@@ -120,6 +126,12 @@ register({
         "err_courier_inactive": "That courier is inactive.", "err_task_closed": "The task is finished; a link is "
         "for an open task.", "err_conflict_resolved": "The conflict is already resolved.",
         "err_nothing_to_review": "No window is under review.",
+        "task.yes": "yes", "task.no": "no",
+        "task.field.method": "method", "task.field.name": "name", "task.field.parcel_no": "parcel", "task.field.source": "source",
+        "task.field.items": "items", "task.field.customer_accepted": "customer accepted", "task.field.amount": "amount",
+        "task.field.signer_name": "signed by", "task.field.gift_disclosed": "gift disclosed", "task.field.courier_id": "courier",
+        "task.field.outcome": "outcome", "task.field.reason": "reason", "task.field.note": "note",
+        "task.field.resolution": "resolution",
     },
 })
 
@@ -159,20 +171,43 @@ _AMOUNTS = {"amount", "due", "cod_amount", "paid_amount"}
 _PERSONS = {"name", "signer_name"}
 
 
+# Values in words: the vocabularies (server.console.words) a field's value may come from, tried in turn.
+_VALUE_WORDS = {"method": ("verify_method", "payment_method"), "outcome": ("attempt_outcome",),
+                "resolution": ("conflict_resolution",), "condition": ("item_condition",)}
+
+
+def _in_words(name: str, value):
+    """A field's value in the page's words: yes/no for a flag, a vocabulary's word when it has one."""
+    if isinstance(value, bool):
+        return t("task.yes") if value else t("task.no")
+    for vocabulary in _VALUE_WORDS.get(name, ()):
+        if has_text(f"word.{vocabulary}.{value}"):
+            return word(vocabulary, value)
+    return value
+
+
+def _field(name: str) -> str:
+    """A field's name in the page language (as recorded if it has none)."""
+    return t(f"task.field.{name}") if has_text(f"task.field.{name}") else name
+
+
 def _details(entry: dict, names: dict[str, str]) -> list[tuple[str, str]]:
-    """An entry's data as (name, value) pairs of plain values, for the details column (ids of people by name)."""
+    """An entry's data as (name, value) pairs of plain values, for the details column (ids of people by name,
+    field names, flags and vocabulary values in words)."""
     shown = []
     for name, value in entry["data"].items():
         if name in _HIDDEN or value is None or value == [] or value == {}:
             continue
+        value = _in_words(name, value)
         if isinstance(value, (dict, list)):
-            value = ", ".join(f"{k}={v}" for k, v in value.items()) if isinstance(value, dict) else \
-                ", ".join(str(v) if not isinstance(v, dict) else " ".join(f"{k}={x}" for k, x in v.items())
-                          for v in value)
+            value = ", ".join(f"{_field(k)}={_in_words(k, v)}" for k, v in value.items()) \
+                if isinstance(value, dict) else \
+                ", ".join(str(v) if not isinstance(v, dict) else " ".join(f"{_field(k)}={_in_words(k, x)}"
+                                                                          for k, x in v.items()) for v in value)
         if name in _AMOUNTS and isinstance(value, int):
             value = money(value)
         value = privacy.surname_masked(str(value)) if name in _PERSONS else names.get(value, value)
-        shown.append((name, str(value)))
+        shown.append((_field(name), str(value)))
     return shown
 
 

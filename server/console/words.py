@@ -6,10 +6,13 @@ has a zh and en word for every value, so a new kind cannot reach a page raw). A 
 happen) is shown as recorded rather than failing the page.
 """
 from schemas.vocab import (CHECKLIST_KINDS, CONTACT_OUTCOMES, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES, GRADE_REASONS,
-                           LEDGER_KINDS, PAYMENT_METHODS, SEVERITIES, SHIFT_STATUSES, TASK_STATUSES,
+                           LEDGER_KINDS, PAYMENT_METHODS, SEVERITIES, SHIFT_STATUSES, STAFF_ROLES,
+                           VEHICLE_KINDS, VERIFY_METHODS, CONFLICT_RESOLUTIONS, ITEM_CONDITIONS, TASK_STATUSES,
                            VIOLATION_CODES, VIOLATION_STATUSES)
 from server.console import bp
 from server.console.i18n import has_text, register, t
+from server.services import labels as label_service
+from server.services.claims import RULE_INSURED, RULE_UNINSURED
 
 # vocabulary name -> (its values, {value: (zh, en)})
 WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
@@ -64,6 +67,22 @@ WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
         "conduct.stop": ("站点行为规范检查", "Conduct check at a stop"),
         "vehicle.pre_trip": ("出车前车辆检查", "Pre-trip van check"),
         "vehicle.post_trip": ("收车后车辆检查", "Post-trip van check"), "inspection": ("质检稽查", "Inspection")}),
+    "vehicle_kind": (VEHICLE_KINDS, {"van": ("厢式货车", "Van"), "truck": ("卡车", "Truck"),
+                                     "tricycle": ("三轮车", "Tricycle"), "ebike": ("电动自行车", "E-bike")}),
+    "claim_rule": ((RULE_INSURED, RULE_UNINSURED), {
+        RULE_INSURED: ("保价：按声明价值赔付", "Insured: up to the declared value"),
+        RULE_UNINSURED: ("未保价：按运费倍数赔付", "Uninsured: a multiple of the fees paid")}),
+    "verify_method": (VERIFY_METHODS, {
+        "id_check": ("核验身份证件", "ID checked"), "pin": ("收件码", "Handover PIN"),
+        "known_recipient": ("熟悉的收件人", "Known recipient"), "proxy": ("代收人", "Proxy")}),
+    "item_condition": (ITEM_CONDITIONS, {"ok": ("完好", "OK"), "damaged": ("破损", "damaged"), "missing": ("缺失", "missing")}),
+    "conflict_resolution": (CONFLICT_RESOLUTIONS, {
+        "field_fact_stands": ("以现场记录为准", "The field's fact stands"),
+        "dispatch_stands": ("以调度记录为准", "Dispatch's record stands"),
+        "followed_up": ("已跟进处理", "Followed up")}),
+    "staff_role": (STAFF_ROLES, {
+        "admin": ("管理员", "Admin"), "dispatcher": ("调度员", "Dispatcher"), "quality": ("质检", "Quality"),
+        "maintenance": ("车辆维护", "Maintenance"), "integration": ("系统对接", "Integration")}),
 }
 
 register({lang: {f"word.{vocab}.{value}": pair[i] for vocab, (_, words) in WORDS.items()
@@ -77,3 +96,11 @@ def word(vocabulary: str, value: str | None) -> str:
         return ""
     key = f"word.{vocabulary}.{value}"
     return t(key) if has_text(key) else str(value)
+
+
+@bp.app_template_global()
+def labels(kind: str, ids) -> dict[str, str]:
+    """Names for a set of ids in one query: kind "courier" (names), "task" (waybills) or "vehicle" (plates).
+    A template asks once for a whole list: `{% set names = labels('courier', rows|map(attribute='courier_id')) %}`."""
+    return {"courier": label_service.courier_names, "task": label_service.waybills,
+            "vehicle": label_service.plates}[kind](list(ids))

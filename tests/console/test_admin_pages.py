@@ -104,3 +104,21 @@ def test_staff_are_created_with_their_first_token_once_and_deactivated(client, m
     assert twice.status_code == 409 and "username: " in twice.text
     assert console_as("quality").post(f"/console/admin/staff/{staff_id(admin)}/deactivate",
                                       data={"csrf_token": token}).status_code in (400, 403)
+
+
+def test_staff_page_header_names_the_signed_in_admin_and_the_role_is_chosen_in_words(console_as):
+    """The staff page's list does not hide the header's signed-in user; the new-staff form has no role chosen
+    (a required select with an empty first option) and shows roles, in the list too, in words."""
+    admin = console_as("admin")
+    page_zh = admin.get("/console/admin/staff").text
+    assert f'id="whoami">{admin.username}</strong> (管理员)' in page_zh
+    select = re.search(r'<select id="staff-role"[^>]*>(.*?)</select>', page_zh, re.S)
+    assert "required" in select.group(0)
+    options = re.findall(r'<option value="([^"]*)"[^>]*>([^<]*)<', select.group(1))
+    assert options[0] == ("", "请选择角色") and ("maintenance", "车辆维护") in options
+    assert f'<tr id="staff-{admin.username}"><td>{admin.username}</td><td>管理员</td>' in page_zh
+    page_en = admin.get("/console/admin/staff?lang=en").text
+    assert f'id="whoami">{admin.username}</strong> (Admin)' in page_en and ">Choose a role<" in page_en
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page_zh).group(1)
+    unchosen = admin.post("/console/admin/staff", data={"csrf_token": token, "username": "no.role", "role": ""})
+    assert unchosen.status_code in (400, 422) and "role" in unchosen.text

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from schemas import vocab
 from server.console import words
+from server.services import claims
 from server.console.i18n import _TEXT
 
 from server.clock import local_date, utcnow
@@ -78,7 +79,10 @@ def test_every_value_of_each_vocabulary_shown_has_its_words():
              "violation_status": vocab.VIOLATION_STATUSES, "severity": vocab.SEVERITIES,
              "attempt_outcome": vocab.CONTACT_OUTCOMES, "ledger_kind": vocab.LEDGER_KINDS,
              "payment_method": vocab.PAYMENT_METHODS, "task_status": vocab.TASK_STATUSES,
-             "shift_status": vocab.SHIFT_STATUSES, "check_kind": vocab.CHECKLIST_KINDS}
+             "shift_status": vocab.SHIFT_STATUSES, "check_kind": vocab.CHECKLIST_KINDS,
+             "staff_role": vocab.STAFF_ROLES, "vehicle_kind": vocab.VEHICLE_KINDS,
+             "claim_rule": (claims.RULE_INSURED, claims.RULE_UNINSURED), "verify_method": vocab.VERIFY_METHODS,
+             "item_condition": vocab.ITEM_CONDITIONS, "conflict_resolution": vocab.CONFLICT_RESOLUTIONS}
     assert {name: values for name, (values, _) in words.WORDS.items()} == shown
     for name, values in shown.items():
         for value in values:

@@ -57,6 +57,8 @@ def test_the_unowned_queue_is_taken_from_the_console_and_its_photo_shown(client,
     page = f"/console/complaints/{complaint.id}"
     shown = dispatcher.get(page)
     assert shown.status_code == 200 and f"/console/complaints/{complaint.id}/photo" in shown.text
+    waybill = client.get(f"/api/v1/dispatch/tasks/{complaint.task_id}", headers=make.headers("dispatcher")).json
+    assert f'/console/tasks/{complaint.task_id}">{waybill["waybill_no"]}</a>' in shown.text  # by waybill (issue 24)
     photo = dispatcher.get(f"/console/complaints/{complaint.id}/photo")
     assert photo.status_code == 200 and photo.data == PNG and photo.mimetype == "image/png"
     assert photo.headers["X-Content-Type-Options"] == "nosniff" and photo.headers["Cache-Control"] == "no-store"
@@ -208,6 +210,11 @@ def test_quality_decides_an_appeal_and_a_dispatcher_is_refused_the_review(client
     assert dispatcher.get(f"/console/violations/{appealed}").status_code == 403
     listed = quality.get("/console/violations?status=appealed")
     assert f"/console/violations/{appealed}\"" in listed.text and f"/console/violations/{other}\"" not in listed.text
+    # The courier by name and the code and severity in words (issue 24), on the list and the violation's page.
+    assert f">{courier['name']}</a>" in listed.text and "<td>行为规范检查未通过</td>" in listed.text
+    assert ">conduct_item_failed<" not in listed.text
+    shown = quality.get(f"/console/violations/{appealed}").text
+    assert f">{courier['name']}</a>" in shown and "行为规范检查未通过 · " in shown and ">{courier['id']}<" not in shown
     assert quality.get(f"/console/violations?courier_id={courier['id']}&clock_suspect=false").status_code == 200
     ours = quality.get(f"/console/violations?courier_id={courier['id']}&format=csv")
     api = client.get("/api/v1/quality/violations", query_string={"courier_id": courier["id"], "format": "csv"},
@@ -246,13 +253,20 @@ def test_a_grade_is_set_by_hand_and_lifted(client, make, console_as, csrf_of, ap
     grade = client.get(f"/api/v1/dispatch/couriers/{courier_['id']}/grade", headers=make.headers("quality")).json
     assert grade["recorded_grade"] == "C" and grade["override"]["reason"] == "Repeated rudeness."
     assert grade["override"]["until"].startswith("2099-01-31T10:00")  # 18:00 in Shanghai, the depot's zone
-    assert "Repeated rudeness." in quality.get(page).text
+    shown = quality.get(page).text
+    assert "Repeated rudeness." in shown
+    # The courier by name, reasons and consequences in words (issue 24), in Chinese and English.
+    assert f"· {courier_['name']}</h1>" in shown and 'id="grade-consequences">需要再培训：是<' in shown
+    assert f"由 {quality.username} 人工设为 C" in shown and "retraining_required" not in shown
+    english = quality.get(f"{page}?lang=en").text
+    assert 'id="grade-consequences">Retraining required: Yes<' in english and f"set to C by {quality.username}" in english
     bad = _post(quality, csrf_of, page, f"{page}/override", {"grade": "Z", "reason": "x", "until": "soon"})
     assert bad.status_code == 422 and "until: " in bad.text
     lifted = _post(quality, csrf_of, page, f"{page}/override/lift", {"reason": "Retrained."})
     assert lifted.status_code == 303
     grade = client.get(f"/api/v1/dispatch/couriers/{courier_['id']}/grade", headers=make.headers("quality")).json
     assert grade["override"] is None and grade["recorded_grade"] == "A"
+    assert f"{quality.username} 解除了人工等级 C：Retrained." in quality.get(f"{page}?lang=zh").text
     assert db.session.scalar(select(AuditEntry.id).where(AuditEntry.staff_id == staff_id(quality))) is not None
 
 
@@ -281,6 +295,7 @@ def test_the_kpi_page_its_csv_chart_and_rows_agree_with_the_api(client, make, co
     assert link in shown.text
     behind = dispatcher.get(link.replace("&amp;", "&"))
     assert behind.status_code == 200 and f"/console/complaints/{complaint['id']}" in behind.text
+    assert '<th scope="col">投诉</th>' in behind.text  # the column's subject in words (issue 24), not "complaint"
     bad = dispatcher.get("/console/kpis?from=2026-13-01&to=2026-12-01")
     assert bad.status_code == 422 and "from: " in bad.text
     assert dispatcher.get(f"/console/kpis/no_such_figure?from={start}&to={end}").status_code == 404

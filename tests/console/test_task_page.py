@@ -66,7 +66,9 @@ def test_a_delivered_tasks_page(console_as, client, make, courier, device):
     rows = re.findall(r'<tr id="([a-z]+-[^"]+)" data-kind', html)
     assert rows == [entry["id"] for entry in story["entries"]]
     assert "签收" in html and "核验收件人" in html and "已交付" in html and "left with the guard&#39;s pen" in html
-    assert "amount: ¥61.90" in html  # COD 49.90 and the delivery fee 12.00, paid in cash
+    assert "金额: ¥61.90" in html and "方式: 现金" in html  # COD 49.90 and the delivery fee 12.00, paid in cash
+    # Field names, flags and vocabulary values in words (issue 24), not codes.
+    assert "method: " not in html and not re.search(r"kv\">[^<]*: (True|False)<", html)
     receipt = story["receipt"]
     assert f'id="receipt-number">{receipt["number"]}<' in html and f'href="{receipt["url"]}"' in html
     for sha in (signature, photo):
@@ -79,6 +81,7 @@ def test_a_delivered_tasks_page(console_as, client, make, courier, device):
     assert dispatcher.get(f"/console/tasks/{other['id']}/attachments/{'0' * 64}").status_code == 404
     english = _html(dispatcher.get(f"/console/tasks/{task['id']}?lang=en"))
     assert f"Waybill {task['waybill_no']}" in english and "Timeline" in english and "recipient checked" in english
+    assert "amount: ¥61.90" in english and "method: cash" in english
     # A delivered task is not reassigned, cancelled or given a link: the page offers none of it.
     assert 'id="assign-form"' not in html and 'id="cancel-form"' not in html and 'id="link-form"' not in html
 
@@ -169,6 +172,7 @@ def test_a_conflict_and_a_review_settled_on_the_page(console_as, client, make, c
 
     html = _html(dispatcher.get(f"/console/tasks/{stale['id']}"))
     [conflict_id] = re.findall(r'id="settle-conflict-(\d+)"', html)
+    assert '<option value="dispatch_stands">以调度记录为准</option>' in html
     wrong_task = dispatcher.post(f"/console/tasks/{task['id']}/resolve",
                                  data={"csrf_token": token, "conflict_id": conflict_id, "resolution": "dispatch_stands"})
     assert wrong_task.status_code == 404

@@ -23,7 +23,7 @@ def _defects(client, make, van: str) -> dict:
 
 
 def test_maintenance_certifies_a_repair_and_the_van_returns_to_service(client, make, console_as, csrf_of,
-                                                                       device, templates, van, photo):
+                                                                       device, templates, van, photo, courier):
     """The out-of-service filter lists the grounded van with its defects; the mechanic certifies the critical
     repair and closes the minor one as needing none; the van is back in service; the repairs list shows both."""
     _grounded(device, templates, van, photo)
@@ -31,6 +31,13 @@ def test_maintenance_certifies_a_repair_and_the_van_returns_to_service(client, m
     listed = mechanic.get("/console/vans?status=out_of_service")
     assert listed.status_code == 200 and f"/console/vans/{van}" in listed.text
     assert f"/console/vans/{van}" not in mechanic.get("/console/vans?status=in_service").text
+    # Names, plates and words, not ids and codes (issue 24): the driver by name, the check kind in words.
+    plate = client.get(f"/api/v1/dispatch/vehicles/{van}", headers=make.headers("dispatcher")).json["plate"]
+    assert f"<td>{courier['name']}</td>" in listed.text and courier["id"] not in listed.text
+    van_page = mechanic.get(f"/console/vans/{van}").text
+    assert "出车前车辆检查" in van_page and ">vehicle.pre_trip<" not in van_page and courier["id"] not in van_page
+    assert "safety_equipment" not in van_page.split('id="van-reports"')[1]  # failed items by their labels
+    assert f">{plate}</a></td>" in mechanic.get("/console/vans/defects").text
     defects = _defects(client, make, van)
     page = f"/console/vans/{van}"
     shown = mechanic.get(page).text
