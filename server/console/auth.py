@@ -208,9 +208,12 @@ def _unexpected(error: Exception):
     return _error_page(500, "other")
 
 
-@bp.after_request
+@bp.after_app_request
 def _headers(response):
-    """The console's CSP, nothing cached or framed, and the cookies this request set."""
+    """The console's CSP, nothing cached or framed, and the cookies this request set: on every answer under
+    /console, a 404 no console route matched (answered before the blueprint is chosen) included."""
+    if request.path != bp.url_prefix and not request.path.startswith(bp.url_prefix + "/"):
+        return response
     response.headers["Content-Security-Policy"] = CONSOLE_CSP
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "same-origin"

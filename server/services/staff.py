@@ -200,8 +200,8 @@ def _idle_limit() -> timedelta:
 
 
 def lookup_session(*, secret: str | None) -> ConsoleSession | None:
-    """The live session for a cookie value (its staff user loaded), or None: unknown, ended, idle too long, or
-    its user made inactive. A live session's last request is stamped; an idle one is ended."""
+    """The live session for a cookie value (its staff user loaded), or None: unknown, ended, idle too long, older
+    than CONSOLE_SESSION_MAX_HOURS, or its user made inactive. A live session's last request is stamped; an idle one is ended."""
     if not secret or len(secret) > 128:
         return None
     session = db.session.scalar(select(ConsoleSession).options(selectinload(ConsoleSession.staff))
@@ -210,9 +210,11 @@ def lookup_session(*, secret: str | None) -> ConsoleSession | None:
     if session is None or not session.staff.active:
         return None
     now = utcnow()
-    if session.last_seen_at < now - _idle_limit():
+    lifetime = timedelta(hours=current_app.config["CONSOLE_SESSION_MAX_HOURS"])
+    if session.last_seen_at < now - _idle_limit() or session.created_at < now - lifetime:
+        ended = min(session.last_seen_at + _idle_limit(), session.created_at + lifetime)
         _write_apart(update(ConsoleSession).where(ConsoleSession.id == session.id, ConsoleSession.ended_at.is_(None))
-                     .values(ended_at=session.last_seen_at + _idle_limit()))
+                     .values(ended_at=ended))
         return None
     if session.last_seen_at < now - SESSION_SEEN_RESOLUTION:
         session_id = session.id
