@@ -104,3 +104,37 @@ def test_sign_in_never_redirects_off_the_site(app, console_user, sign_in, target
     assert answer.status_code == 303
     location = answer.headers["Location"]
     assert location.startswith("/console") and "evil" not in location, location
+
+
+def test_a_deactivated_user_with_an_open_console_is_signed_out_at_once(app, client, make, console_as, csrf_of):
+    """An admin deactivates a dispatcher (through the API) while their console is open: their next page is the
+    sign-in form and a post of the open form is not carried out."""
+    from server.services import staff
+    dispatcher = console_as("dispatcher")
+    token = csrf_of(dispatcher, "/console/")
+    user = staff.get_by_username(username=dispatcher.username)
+    answer = client.post(f"/api/v1/admin/staff/{user.id}/deactivate", headers=make.headers("admin"))
+    assert answer.status_code == 200, answer.json
+    assert dispatcher.get("/console/").status_code == 303
+    posted = dispatcher.post("/console/logout", data={"csrf_token": token})
+    assert posted.status_code == 303 and "/console/login" in posted.headers["Location"]
+
+
+@pytest.mark.parametrize("spelling", ["{u}", "{U}", " {u} ", "{u}\t"])
+def test_the_failure_limit_is_not_reset_by_spelling_the_username_otherwise(app, console_user, sign_in, spelling):
+    """Wrong guesses under the username's other cases or with spaces around it count for the same (username,
+    address): after five of them, the right password from that address is refused too (429)."""
+    client = app.test_client()
+    username = console_user("dispatcher")
+    variants = [username, username.upper(), f" {username} ", f"{username}\t", username.title()]
+    for variant in variants:
+        assert sign_in(client, variant, "not the password").status_code == 401
+    right = spelling.format(u=username, U=username.upper())
+    assert sign_in(client, right, "correct horse battery staple").status_code == 429
+
+
+def test_sign_out_without_the_token_is_refused(console_as):
+    """A cross-site post to /console/logout (no token) does not sign the user out."""
+    client = console_as("dispatcher")
+    assert client.post("/console/logout").status_code == 400
+    assert client.get("/console/").status_code == 200
