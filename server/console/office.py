@@ -171,6 +171,8 @@ def resolve(exception_id):
         data = ExceptionResolveIn().load({"note": request.form.get("note", "")})
         exception_queue.resolve(actor=g.actor, exception_id=exception_id, note=data["note"])
     except (ValidationError, DomainError) as error:
+        if isinstance(error, DomainError) and error.status == 404:
+            raise  # no such exception: the 404 page, as acknowledging it
         message = _text("office.note_needed") if isinstance(error, ValidationError) else _refusal(error)
         if _htmx():
             return _row(exception_id, message)
