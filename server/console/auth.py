@@ -120,8 +120,9 @@ def csrf_field() -> Markup:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """A console path to return to after signing in; anything else (another site, //host) is dropped."""
-    if not target:
+    """A console path to return to after signing in; anything else (another site, //host, control characters that
+    cannot be in a Location header) is dropped."""
+    if not target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console") or target.startswith("//") \

@@ -96,14 +96,16 @@ def test_a_token_from_before_sign_out_no_longer_posts(app, console_user, sign_in
 
 
 @pytest.mark.parametrize("target", ["//evil.example/console", "https://evil.example/console", "/\\evil.example",
-                                    "/console\\@evil.example", "javascript:alert(1)", "/\t/evil.example/console"])
+                                    "/console\\@evil.example", "javascript:alert(1)", "/\t/evil.example/console",
+                                    "/console/\r\nSet-Cookie: evil=1"])
 def test_sign_in_never_redirects_off_the_site(app, console_user, sign_in, target):
     """?next= (or the form's next) to another host is dropped: the sign-in lands on the console."""
     client = app.test_client()
     answer = sign_in(client, console_user("dispatcher"), "correct horse battery staple", next=target)
     assert answer.status_code == 303
     location = answer.headers["Location"]
-    assert location.startswith("/console") and "evil" not in location, location
+    assert location.startswith("/console") and "evil" not in location.split("%")[0], location
+    assert "\n" not in location and "Set-Cookie" not in str(answer.headers.getlist("Set-Cookie")), answer.headers
 
 
 def test_a_deactivated_user_with_an_open_console_is_signed_out_at_once(app, client, make, console_as, csrf_of):
@@ -156,3 +158,9 @@ def test_resolving_an_unknown_exception_on_the_queue_page_is_a_404(console_as, c
     acknowledged = client.post("/console/exceptions/999999/acknowledge", data={"csrf_token": token})
     resolved = client.post("/console/exceptions/999999/resolve", data={"csrf_token": token, "note": "Done."})
     assert (acknowledged.status_code, resolved.status_code) == (404, 404)
+
+
+@pytest.mark.parametrize("username, password", [("x" * 100_000, "y"), ("dispatcher\x00", "y"), ("a", "p" * 200_000)])
+def test_a_monstrous_sign_in_is_just_a_failed_one(app, sign_in, username, password):
+    """A huge or NUL-laden username or password is an ordinary failed sign-in (401), never a 500."""
+    assert sign_in(app.test_client(), username, password).status_code in (401, 413)
