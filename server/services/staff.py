@@ -166,7 +166,8 @@ def _store_password(*, actor: Actor, staff: StaffUser, password: str, keep_sessi
 def verify_password(*, username: str, password: str) -> StaffUser | None:
     """The active staff user with this username (any case) and password, or None; as slow for an unknown user."""
     staff = None
-    if len(password) <= PASSWORD_MAX_LENGTH and len(username) <= 64:
+    # PostgreSQL text holds no NUL: a name with one is nobody's (and must not reach the query).
+    if len(password) <= PASSWORD_MAX_LENGTH and len(username) <= 64 and "\x00" not in username:
         staff = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == username.strip().lower(),
                                                           StaffUser.active.is_(True)))
     stored = staff.password_hash if staff is not None and staff.password_hash else _DUMMY_HASH
