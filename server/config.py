@@ -204,8 +204,10 @@ class Config:
         # (username, client address) and per address, so a wrong guess from one address never locks the
         # right password out from another.
         self.CONSOLE_IDLE_MINUTES = _env_int("CONSOLE_IDLE_MINUTES", 30)
+        # ...and, however busy (the board refreshes itself), this many hours after signing in.
+        self.CONSOLE_SESSION_MAX_HOURS = _env_int("CONSOLE_SESSION_MAX_HOURS", 12)
         self.CONSOLE_PASSWORD_MIN_LENGTH = _env_int("CONSOLE_PASSWORD_MIN_LENGTH", 10)
-        for name in ("CONSOLE_IDLE_MINUTES", "CONSOLE_PASSWORD_MIN_LENGTH"):
+        for name in ("CONSOLE_IDLE_MINUTES", "CONSOLE_SESSION_MAX_HOURS", "CONSOLE_PASSWORD_MIN_LENGTH"):
             if getattr(self, name) < 1:
                 raise RuntimeError(f"FIELDOPS_{name} must be at least 1")
         self.CONSOLE_LOGIN_FAILURES_PER_USER_ADDRESS = _env_limit("CONSOLE_LOGIN_FAILURES_PER_USER_ADDRESS", "5/900")

@@ -39,3 +39,13 @@ def phone_suffix(phone: str | None) -> str | None:
     """A phone's last four digits (None with fewer): the only part of it a search needs or keeps apart."""
     digits = "".join(ch for ch in phone or "" if ch.isdigit() and ch.isascii())
     return digits[-4:] if len(digits) >= 4 else None
+
+
+def phone_key(phone: str | None) -> str:
+    """One customer's phone however it was written (+86 138-0000-1111, 008613800001111, 13800001111): its ASCII
+    digits, without China's country code before an 11-digit mobile number."""
+    digits = "".join(ch for ch in phone or "" if ch.isdigit() and ch.isascii())
+    for prefix in ("0086", "86"):
+        if digits.startswith(prefix) and len(digits) == len(prefix) + 11:
+            return digits[len(prefix):]
+    return digits

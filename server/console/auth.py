@@ -120,8 +120,9 @@ def csrf_field() -> Markup:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """A console path to return to after signing in; anything else (another site, //host) is dropped."""
-    if not target:
+    """A console path to return to after signing in; anything else (another site, //host, control characters that
+    cannot be in a Location header) is dropped."""
+    if not target or any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
         return None
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not parts.path.startswith("/console") or target.startswith("//") \
@@ -208,9 +209,12 @@ def _unexpected(error: Exception):
     return _error_page(500, "other")
 
 
-@bp.after_request
+@bp.after_app_request
 def _headers(response):
-    """The console's CSP, nothing cached or framed, and the cookies this request set."""
+    """The console's CSP, nothing cached or framed, and the cookies this request set: on every answer under
+    /console, a 404 no console route matched (answered before the blueprint is chosen) included."""
+    if request.path != bp.url_prefix and not request.path.startswith(bp.url_prefix + "/"):
+        return response
     response.headers["Content-Security-Policy"] = CONSOLE_CSP
     response.headers["Cache-Control"] = "no-store"
     response.headers["Referrer-Policy"] = "same-origin"

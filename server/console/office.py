@@ -5,6 +5,7 @@ Each calls the services the API calls (server/api/exceptions.py, server/api/offi
 from datetime import date
 
 from flask import g, redirect, request, url_for
+from marshmallow import ValidationError
 
 from server import csvout
 from schemas.handover import EXCEPTION_CSV_COLUMNS as EXCEPTION_COLUMNS
@@ -16,6 +17,7 @@ from server.console.i18n import register
 from server.errors import DomainError
 from schemas.handover import ExceptionOut
 from schemas.ledger import LedgerEntryOut
+from schemas.office import DayQuery
 from schemas.vocab import EXCEPTION_STATUSES
 from server.exports import noted_export
 from server.services import exception_queue, ledger, office
@@ -86,13 +88,14 @@ register_nav("console.depot_cash", "office.depot_cash", OFFICE)
 
 
 def _day(name: str = "date", *, default_today: bool = True) -> date | None:
-    """A depot-local date from the query (today when absent); a bad one is shown and today used."""
+    """A depot-local date from the query (today when absent); a bad one (or one out of the API's years) is shown
+    and today used."""
     value = request.args.get(name, "").strip()
     if not value:
         return local_date(utcnow()) if default_today else None
     try:
-        return date.fromisoformat(value)
-    except ValueError:
+        return DayQuery().load({"date": value})["date"]  # the API's date: its form and its years
+    except ValidationError:
         flash_error(_text("office.bad_date"))
         return local_date(utcnow()) if default_today else None
 
@@ -168,6 +171,8 @@ def resolve(exception_id):
         data = ExceptionResolveIn().load({"note": request.form.get("note", "")})
         exception_queue.resolve(actor=g.actor, exception_id=exception_id, note=data["note"])
     except (ValidationError, DomainError) as error:
+        if isinstance(error, DomainError) and error.status == 404:
+            raise  # no such exception: the 404 page, as acknowledging it
         message = _text("office.note_needed") if isinstance(error, ValidationError) else _refusal(error)
         if _htmx():
             return _row(exception_id, message)

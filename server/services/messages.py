@@ -35,6 +35,7 @@ from server.clock import local_date, local_zone, utcnow
 from server.errors import NotFound
 from server.extensions import db
 from server.models import CustomerLanguage, CustomerMessage, Event, MessageFeed, Task
+from server.names import phone_key
 from server.services import customer_links, events, privacy, receipts, tasks
 from server.services.common import own_transaction
 
@@ -169,9 +170,13 @@ def _kind(event: Event) -> str | None:
 
 
 def _sent_today(*, phone: str, day: date) -> int:
-    """Messages to this phone made on this depot day and not suppressed (the cap counts them)."""
-    return db.session.scalar(select(func.count()).select_from(CustomerMessage).where(
-        CustomerMessage.to_phone == phone, CustomerMessage.local_day == day, CustomerMessage.status != "suppressed"))
+    """Messages to this phone, however it was written (names.phone_key), made on this depot day and not
+    suppressed (the cap counts them)."""
+    key = phone_key(phone)
+    # Narrowed in SQL to phones holding its last four digits in order (separators may fall between them).
+    near = CustomerMessage.to_phone.like("%" + "%".join(key[-4:]) + "%")
+    return sum(phone_key(to) == key for to in db.session.scalars(select(CustomerMessage.to_phone).where(
+        near, CustomerMessage.local_day == day, CustomerMessage.status != "suppressed")))
 
 
 def _told_today(*, task_id: str, kind: str, day: date) -> bool:

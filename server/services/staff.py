@@ -166,7 +166,8 @@ def _store_password(*, actor: Actor, staff: StaffUser, password: str, keep_sessi
 def verify_password(*, username: str, password: str) -> StaffUser | None:
     """The active staff user with this username (any case) and password, or None; as slow for an unknown user."""
     staff = None
-    if len(password) <= PASSWORD_MAX_LENGTH and len(username) <= 64:
+    # PostgreSQL text holds no NUL: a name with one is nobody's (and must not reach the query).
+    if len(password) <= PASSWORD_MAX_LENGTH and len(username) <= 64 and "\x00" not in username:
         staff = db.session.scalar(select(StaffUser).where(func.lower(StaffUser.username) == username.strip().lower(),
                                                           StaffUser.active.is_(True)))
     stored = staff.password_hash if staff is not None and staff.password_hash else _DUMMY_HASH
@@ -200,8 +201,8 @@ def _idle_limit() -> timedelta:
 
 
 def lookup_session(*, secret: str | None) -> ConsoleSession | None:
-    """The live session for a cookie value (its staff user loaded), or None: unknown, ended, idle too long, or
-    its user made inactive. A live session's last request is stamped; an idle one is ended."""
+    """The live session for a cookie value (its staff user loaded), or None: unknown, ended, idle too long, older
+    than CONSOLE_SESSION_MAX_HOURS, or its user made inactive. A live session's last request is stamped; an idle one is ended."""
     if not secret or len(secret) > 128:
         return None
     session = db.session.scalar(select(ConsoleSession).options(selectinload(ConsoleSession.staff))
@@ -210,9 +211,11 @@ def lookup_session(*, secret: str | None) -> ConsoleSession | None:
     if session is None or not session.staff.active:
         return None
     now = utcnow()
-    if session.last_seen_at < now - _idle_limit():
+    lifetime = timedelta(hours=current_app.config["CONSOLE_SESSION_MAX_HOURS"])
+    if session.last_seen_at < now - _idle_limit() or session.created_at < now - lifetime:
+        ended = min(session.last_seen_at + _idle_limit(), session.created_at + lifetime)
         _write_apart(update(ConsoleSession).where(ConsoleSession.id == session.id, ConsoleSession.ended_at.is_(None))
-                     .values(ended_at=session.last_seen_at + _idle_limit()))
+                     .values(ended_at=ended))
         return None
     if session.last_seen_at < now - SESSION_SEEN_RESOLUTION:
         session_id = session.id
