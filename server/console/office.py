@@ -205,16 +205,15 @@ def depot_cash(depot=None):
     depots = ledger.depots()
     depot = depot or request.args.get("depot", "").strip() or (depots[0] if depots else None)
     day = _day()
-    cash, status = None, 200
+    cash = None
     if depot:
         try:
             cash = ledger.depot_cash(depot=depot, day=day)
-        except DomainError as error:
+        except DomainError as error:  # shown like the search's refusals: the page, its form, the message
             flash_error(error)
-            status = error.status
     elif not depots:
         flash_error(_text("office.no_depots"))
-    return render("console/office_depot_cash.html", status, cash=cash, depot=depot, depots=depots, day=day)
+    return render("console/office_depot_cash.html", cash=cash, depot=depot, depots=depots, day=day)
 
 
 @bp.get("/ledger.csv")
