@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from schemas.vocab import OPEN_STATUSES
 from server.auth import STAFF_TOKEN_PREFIX, SYSTEM, Actor
@@ -25,6 +25,14 @@ _COURIERS = [("Wang Lei", "13800000001", "E1001"), ("Li Na", "13800000002", "E10
              ("Chen Jing", "13800000005", "E1005")]
 _STREETS = ["Renmin Rd", "Jiefang Ave", "Zhongshan Rd", "Huaihai Rd", "Nanjing Rd", "Beijing Rd"]
 _DEPOT = (31.2304, 121.4737)
+_DEPOT_CODE = "SH01"  # the depot the demo's couriers work out of (its cash page: /console/depots/cash)
+# The recipients, a courier's eight after another's (the k-th of courier n: n * 8 + k, round again past the end):
+# realistic names, several 王 so the README's surname search (q=王) finds tasks, and a compound surname (欧阳).
+_RECIPIENTS = ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊", "欧阳娜娜", "赵敏",
+               "黄丽", "王伟", "周杰", "吴婷", "徐强", "孙悦", "马超", "朱琳",
+               "胡军", "郭静", "何平", "王秀英", "高峰", "林晓", "罗兰", "郑浩",
+               "梁红", "谢明", "宋佳", "唐亮", "许娟", "王建国", "韩雪", "冯刚",
+               "邓丽", "曹阳", "彭飞", "曾敏", "萧然", "田甜", "董洁", "王磊"]
 
 
 def _staff_token(username: str, role: str) -> str:
@@ -463,6 +471,19 @@ def _promises_line(courier: Courier, created: list[Task], now: datetime) -> str:
     return f"promises of {courier.name}: at risk {', '.join(at_risk)}; breached {', '.join(breached)}"
 
 
+def _story_day(service_day: date, today: date) -> str:
+    """Which depot day's board holds the story: the windows lie in the hours around the seed (past facts need past
+    windows), so seeded in the depot's early hours most of them fall on the day before, and its board shows them."""
+    days = db.session.execute(select(Task.service_date, func.count()).where(Task.waybill_no.startswith(f"SF{service_day:%y%m%d}"))
+                              .group_by(Task.service_date)).all()
+    story = max(days, key=lambda row: (row[1], row[0]))[0]
+    where = public_url("console.home") + f"?date={story.isoformat()}"
+    if story == today:
+        return f"the story is on today's board ({story}): {where}"
+    return (f"the story is on the board of {story}, not today's ({today}): most of its windows lie on that "
+            f"depot day (the ones still open on today's); open {where}")
+
+
 def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_courier: int = 8) -> list[str]:
     """Create the demo depot once; later runs only add fresh tokens and console passwords. Returns lines to print.
 
@@ -493,7 +514,8 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
             select(StaffUser.id).where(StaffUser.username == "demo-quality")), role="quality")
         sessions = _training_sessions(quality, now)
         for n, (name, phone, employee_no) in enumerate(_COURIERS):
-            courier = couriers.create(actor=actor, name=name, phone=phone, employee_no=employee_no)
+            courier = couriers.create(actor=actor, name=name, phone=phone, employee_no=employee_no,
+                                      depot=_DEPOT_CODE)
             for session_id in sessions:  # trained before their first shift (the shift gate)
                 training.record_attendance(actor=quality, session_id=session_id, attendance=[
                     {"courier_id": courier.id, "attended": True, "passed": True, "score": 90 - n}])
@@ -508,7 +530,7 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
                 specs.append({
                     "waybill_no": f"SF{service_day:%y%m%d}{n}{k:03d}",
                     "kind": kind,
-                    "recipient": {"name": f"Customer {n}-{k}", "phone": f"139{n:02d}{k:06d}",
+                    "recipient": {"name": _RECIPIENTS[(n * 8 + k) % len(_RECIPIENTS)], "phone": f"139{n:02d}{k:06d}",
                                   "address": f"{rng.randint(1, 999)} {rng.choice(_STREETS)}",
                                   "lat": _DEPOT[0] + rng.uniform(-0.05, 0.05),
                                   "lon": _DEPOT[1] + rng.uniform(-0.05, 0.05)},
@@ -550,6 +572,7 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
                                     now))
         lines.append(_conduct(quality, list(db.session.scalars(
             select(Courier).where(Courier.employee_no.in_([e for _, _, e in _COURIERS])).order_by(Courier.employee_no))), now))
+        lines.append(_story_day(service_day, today.date()))
         lines.append(f"created {len(_COURIERS)} couriers with vans and "
                      f"{len(_COURIERS) * tasks_per_courier} tasks on {service_day} "
                      "(and the refusal's return task, unassigned)")

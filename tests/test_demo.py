@@ -265,3 +265,55 @@ def test_the_demo_seeds_an_inspection_and_an_appeal_voided_with_its_grade_histor
     assert [(h["from_grade"], h["to_grade"]) for h in history] == [("B", "A"), ("A", "B")]
     assert history[0]["reasons"][0]["code"] == "violation_voided"
     assert history[0]["reasons"][0]["appeal_id"] == voided["appeal"]["id"] and "voided" in history[0]["why"]
+
+
+def _signed_in(app, output: str, role: str):
+    """A console client signed in as the demo user of the role, with the password the demo printed."""
+    from tests.console.conftest import csrf_in
+    username, password = next(re.fullmatch(r"console \w+: username (\S+)  password (\S+)", line).group(1, 2)
+                              for line in output.splitlines() if line.startswith(f"console {role}: "))
+    browser = app.test_client()
+    token = csrf_in(browser.get("/console/login").get_data(as_text=True))
+    signed_in = browser.post("/console/login", data={"csrf_token": token, "username": username, "password": password})
+    assert signed_in.status_code == 303, signed_in.get_data(as_text=True)
+    return browser
+
+
+def test_the_demo_names_its_customers_so_a_surname_search_finds_them_and_its_depot_has_cash(
+        midday, app, client, make):
+    """The README's surname search (q=王) finds the demo's tasks, through the API and the console, on any date; every
+    recipient has a Chinese name; the couriers work out of one depot whose cash page opens with it chosen. At midday
+    the story is on today's board, and the demo says so."""
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    assert any(line.startswith("the story is on today's board") for line in result.output.splitlines())
+    dispatcher = make.headers("dispatcher")
+    tasks = _every(client, "/api/v1/dispatch/tasks", dispatcher)
+    assert all(re.fullmatch(r"[\u4e00-\u9fff]{2,4}", t["recipient"]["name"]) for t in tasks), [
+        t["recipient"]["name"] for t in tasks]
+    found = _every(client, "/api/v1/dispatch/tasks", dispatcher, q="王")
+    assert len(found) >= 5 and all(t["recipient"]["name"].startswith("王") for t in found)
+    assert _every(client, "/api/v1/dispatch/tasks", dispatcher, q="欧阳")
+    console = _signed_in(app, result.output, "dispatcher")
+    page = console.get("/console/tasks", query_string={"q": "王"}).get_data(as_text=True)
+    assert sorted(re.findall(r">(SF\d+)</a>", page)) == sorted(t["waybill_no"] for t in found)
+    couriers = _every(client, "/api/v1/dispatch/couriers", dispatcher)
+    assert {c["depot"] for c in couriers} == {"SH01"}
+    cash = console.get("/console/depots/cash").get_data(as_text=True)
+    assert '<option value="SH01" selected>' in cash and 'id="depot-cash"' in cash
+    assert all(c["name"] in cash for c in couriers)
+
+
+def test_the_demo_seeded_before_dawn_says_which_board_holds_its_story(app, client, make, monkeypatch):
+    """Seeded at 01:30 in the depot, past windows cannot lie on a day 90 minutes old: most fall on the day before,
+    and the demo prints that day's board (its missed, late and kept appointments), not today's."""
+    zone = ZoneInfo("Asia/Shanghai")
+    _Clock.frozen = datetime.combine(date(2026, 11, 25), time(1, 30), zone).astimezone(timezone.utc)
+    monkeypatch.setattr(clock, "datetime", _Clock)
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    (line,) = [line for line in result.output.splitlines() if line.startswith("the story is on ")]
+    assert line.startswith("the story is on the board of 2026-11-24, not today's (2026-11-25)")
+    assert line.endswith("/console/?date=2026-11-24")
+    board = _every(client, "/api/v1/dispatch/appointments", make.headers("dispatcher"), date="2026-11-24")
+    assert {"missed", "late", "kept"} <= {item["state"] for item in board}

@@ -51,7 +51,9 @@ register({
            "office.flag.stale_acknowledgement": "确认的是旧缺陷记录",
            "err_exception_already_resolved": "这条异常已用另一条说明解决过了。",
            "err_review_decides": "这是待复核的预约时段：请在运单页面做出复核结论。",
-           "err_exception_not_found": "找不到这条异常。"},
+           "err_exception_not_found": "找不到这条异常。",
+           "err_depot_not_found": "没有快递员在这个网点工作：请从列表里选择网点。",
+           "office.no_depots": "还没有快递员登记网点：请在快递员资料里填写网点。"},
     "en": {"office.exceptions": "Exceptions", "office.day": "Courier's day", "office.depot_cash": "Depot cash",
            "office.status": "Status", "office.all": "All", "office.date": "Date", "office.kind": "Kind",
            "office.task": "Waybill", "office.courier": "Courier", "office.occurred": "Occurred",
@@ -81,7 +83,9 @@ register({
            "office.flag.stale_acknowledgement": "acknowledged an old defect list",
            "err_exception_already_resolved": "This exception was resolved with another note.",
            "err_review_decides": "This is a window under review: decide it on the task's page.",
-           "err_exception_not_found": "No such exception."},
+           "err_exception_not_found": "No such exception.",
+           "err_depot_not_found": "No courier works out of this depot: choose one from the list.",
+           "office.no_depots": "No courier has a depot yet: set one on the courier's record."},
 })
 register_nav("console.exceptions", "office.exceptions", OFFICE)
 register_nav("console.depot_cash", "office.depot_cash", OFFICE)
@@ -201,11 +205,20 @@ def courier_day(courier_id):
 @bp.get("/depots/<depot>/cash")
 @page(*OFFICE)
 def depot_cash(depot=None):
-    """Every courier of a depot on a day, with remittances and the depot's totals."""
-    depot = depot or request.args.get("depot", "").strip() or None
+    """Every courier of a depot on a day, with remittances and the depot's totals; the depot is chosen from those
+    couriers work out of (the first when none is asked); an unknown one is refused on the page, the form kept."""
+    depots = ledger.depots()
+    depot = depot or request.args.get("depot", "").strip() or (depots[0] if depots else None)
     day = _day()
-    cash = ledger.depot_cash(depot=depot, day=day) if depot else None
-    return render("console/office_depot_cash.html", cash=cash, depot=depot, day=day)
+    cash = None
+    if depot:
+        try:
+            cash = ledger.depot_cash(depot=depot, day=day)
+        except DomainError as error:  # shown like the search's refusals: the page, its form, the message
+            flash_error(error)
+    elif not depots:
+        flash_error(_text("office.no_depots"))
+    return render("console/office_depot_cash.html", cash=cash, depot=depot, depots=depots, day=day)
 
 
 @bp.get("/ledger.csv")

@@ -119,6 +119,12 @@ def _totals(sums: dict[tuple[str, str | None], int]) -> dict:
 _FIGURES = ("collected", "collected_qr", "remitted", "corrections", "difference")
 
 
+def depots() -> list[str]:
+    """The depots couriers work out of (each once, in order): the choices of the depot cash page."""
+    return list(db.session.scalars(select(Courier.depot).where(Courier.depot.is_not(None)).distinct()
+                                   .order_by(Courier.depot)))
+
+
 def depot_cash(*, depot: str, day: date) -> dict:
     """Every courier of a depot (active, or with money on the day) with their day's figures and remittances,
     and the depot's totals; a depot no courier names is 404."""

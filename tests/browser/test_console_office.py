@@ -123,6 +123,14 @@ def test_the_office_pages(page, live_server, app, client, make, tmp_path):
     _shots(page, tmp_path, "office-depot-cash")
     _no_csp_violation(page)
 
+    page.get(f"{live_server}/console/depots/cash?depot=XX99&date={today}&lang=zh")  # unknown: refused on the page, form kept
+    assert "没有快递员在这个网点工作" in page.find_element(By.CSS_SELECTOR, '[role="alert"]').text
+    assert [o.text for o in page.find_elements(By.CSS_SELECTOR, "#depot option")] == ["SH01"]
+    assert_accessible(page)
+    _shots(page, tmp_path, "office-depot-unknown")
+    _no_csp_violation(page)
+    page.get(f"{live_server}/console/depots/SH01/cash?date={today}&lang=en")
+
     href = page.find_element(By.ID, "ledger-csv").get_attribute("href")
     cookies = "; ".join(f"{c['name']}={c['value']}" for c in page.get_cookies())
     with urllib.request.urlopen(urllib.request.Request(href, headers={"Cookie": cookies}), timeout=30) as answer:

@@ -111,14 +111,32 @@ def test_search_finds_as_the_api_does(client, make, console_as):
                                                             "status": "assigned"}).get_data(as_text=True)
     assert _rows(filtered) == ["SF7001"]
     assert "13800135678" in filtered and "王小明" in filtered  # as the API shows dispatch
-    # No filter at all: today's tasks (the form says so).
+    # No filter at all: today's tasks (the page says so), the date field left empty for the search that follows.
     today = console.get("/console/tasks").get_data(as_text=True)
-    assert re.search(r'name="date" value="\d{4}-\d\d-\d\d"', today)
+    assert 'id="search-scope"' in today and 'name="date" value=""' in today
     bad = console.get("/console/tasks", query_string={"q": "x" * 41, "status": "lost"})
     assert bad.status_code == 200 and 'role="alert"' in bad.get_data(as_text=True) and not _rows(
         bad.get_data(as_text=True))
     english = console.get("/console/tasks?q=sf70&lang=en").get_data(as_text=True)
     assert "Task search" in english and "Download CSV" in english
+
+
+def test_a_search_term_without_a_date_searches_every_date_and_a_chosen_date_is_kept(make, console_as, midday):
+    """Nothing asked: today's tasks only. A phone's last four or an older waybill, no date chosen: found on any
+    date; with a date chosen, that date only. The board keeps showing today."""
+    from tests.api.test_task_search import _task
+    current = _task(make, waybill="SF8001", name="王芳", phone="13800134321")
+    older = _task(make, waybill="SF8002", name="王伟", phone="13900004321", day_offset=-3)
+    console = console_as("dispatcher")
+    shown = _rows(console.get("/console/tasks").get_data(as_text=True))
+    assert "SF8001" in shown and "SF8002" not in shown
+    for q in ("4321", "SF8002", "王"):
+        assert "SF8002" in _rows(console.get("/console/tasks", query_string={"q": q}).get_data(as_text=True)), q
+    day = older["service_date"]
+    chosen = console.get("/console/tasks", query_string={"q": "4321", "date": day}).get_data(as_text=True)
+    assert _rows(chosen) == ["SF8002"] and f'name="date" value="{day}"' in chosen
+    board = console.get("/console/").get_data(as_text=True)
+    assert current["service_date"] in board and day not in board
 
 
 def test_search_csv_download_reads_back(client, make, console_as):

@@ -71,6 +71,28 @@ def test_a_courier_day_and_depot_cash_to_the_fen(client, make, console_as):
     assert console_as("maintenance").get("/console/depots/SH01/cash").status_code == 403
 
 
+def test_depot_cash_offers_the_depots_couriers_work_from_and_refuses_an_unknown_one_on_the_page(make, console_as):
+    """The depot is a select of the depots couriers work out of (each once), the first shown when none is asked;
+    an unknown depot is refused in the page's language with the form still there."""
+    make.courier(depot="SH02", name="Zhao Lei")
+    make.courier(depot="SH01")
+    make.courier(depot="SH02")
+    make.courier()
+    browser = console_as("dispatcher")
+    page = browser.get("/console/depots/cash").get_data(as_text=True)
+    assert '<select id="depot" name="depot" required>' in page
+    assert page.count('<option value="SH01" selected>') == 1 and page.count('<option value="SH02">') == 1
+    assert 'id="depot-cash"' in page and ": SH01" in page
+    chosen = browser.get("/console/depots/cash?depot=SH02").get_data(as_text=True)
+    assert '<option value="SH02" selected>' in chosen and "Zhao Lei" in chosen
+    unknown = browser.get("/console/depots/cash?depot=XX99")
+    text = unknown.get_data(as_text=True)
+    assert unknown.status_code == 200 and 'role="alert"' in text and "没有快递员在这个网点工作" in text
+    assert '<select id="depot" name="depot" required>' in text and 'id="depot-cash"' not in text
+    english = browser.get("/console/depots/XX99/cash?lang=en").get_data(as_text=True)
+    assert "No courier works out of this depot" in english and 'name="depot"' in english
+
+
 def test_every_value_of_each_vocabulary_shown_has_its_words():
     """Each vocabulary the office pages show has a Chinese and an English word for every value (a new kind cannot
     reach a page raw), read from schemas.vocab itself."""
