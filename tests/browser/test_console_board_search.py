@@ -8,6 +8,7 @@ from tests.sync.conftest import courier, device  # noqa: F401 - fixtures
 
 require_browser()
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402  (only once the browser is known to be there)
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -49,7 +50,9 @@ def test_the_board_shows_the_day_and_refreshes_itself(page, live_server, app, ma
     # Not waiting 30 s: the very GET the board's every-30-s trigger sends, made now.
     page.execute_script("htmx.ajax('GET', document.getElementById('board').getAttribute('hx-get'), "
                         "{target: '#board', swap: 'innerHTML'})")
-    WebDriverWait(page, 10).until(lambda driver: task["waybill_no"] in _waybills(driver, "confirmed"))
+    # The columns are replaced under the wait: a link read as the swap lands is stale, and is read again.
+    WebDriverWait(page, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda driver: task["waybill_no"] in _waybills(driver, "confirmed"))
     assert _waybills(page, "unconfirmed") == set()
     assert_accessible(page)
 
