@@ -19,6 +19,7 @@ from tests.sync.conftest import Device
 
 require_browser()
 
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -94,12 +95,14 @@ def test_the_office_pages(page, live_server, app, client, make, tmp_path):
     row_id = button.get_attribute("id").removeprefix("ack-")
     page.execute_script("window.fieldopsMarker = 1")  # survives only if the page is not reloaded
     button.click()
-    WebDriverWait(page, 10).until(lambda p: "已受理" in text_of(p, f"exception-{row_id}"))
+    WebDriverWait(page, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda p: "已受理" in text_of(p, f"exception-{row_id}"))  # the row is swapped under the wait
     assert page.execute_script("return window.fieldopsMarker") == 1 and page.current_url.endswith("/exceptions")
     assert not page.find_elements(By.ID, f"ack-{row_id}")
     page.find_element(By.ID, f"note-{row_id}").send_keys("Shift started late; talked to him")
     page.find_element(By.ID, f"resolve-{row_id}").click()
-    WebDriverWait(page, 10).until(lambda p: "已解决" in text_of(p, f"exception-{row_id}"))
+    WebDriverWait(page, 30, ignored_exceptions=(StaleElementReferenceException,)).until(
+        lambda p: "已解决" in text_of(p, f"exception-{row_id}"))  # the row is swapped under the wait
     assert "talked to him" in text_of(page, f"exception-{row_id}")
     assert page.execute_script("return window.fieldopsMarker") == 1
     assert_accessible(page)
