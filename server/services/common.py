@@ -3,11 +3,14 @@ import base64
 import contextlib
 import logging
 import re
-from datetime import date, datetime
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy import Select, event, insert, inspect, select
 from sqlalchemy.exc import SQLAlchemyError
+from flask import current_app
 from sqlalchemy.orm import Session
 
 from server.auth import Actor
@@ -148,3 +151,18 @@ def own_transaction(what: str, logger: logging.Logger):
     finally:
         db.session.rollback()
         reset_read_only(token)
+
+
+def send_due(*, now: datetime, started: float, claim: Callable, send: Callable, record: Callable,
+             outcome: Callable) -> None:
+    """Send every due item of an outbound queue (webhook deliveries, messages to customers) once: claim one (its
+    lease running on from `now` by the time the run has taken since `started`, a monotonic reading), send it,
+    record the answer, then tell `outcome(item, answer, status)`; at most WEBHOOK_MAX_PER_RUN a run."""
+    tried: set[int] = set()
+    while len(tried) < current_app.config["WEBHOOK_MAX_PER_RUN"]:
+        item = claim(now, now + timedelta(seconds=time.monotonic() - started), tried)
+        if item is None:
+            break
+        tried.add(item["id"])
+        answer = send(item)
+        outcome(item, answer, record(item, answer, now + timedelta(seconds=time.monotonic() - started)))

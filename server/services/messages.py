@@ -37,7 +37,7 @@ from server.extensions import db
 from server.models import CustomerLanguage, CustomerMessage, Event, MessageFeed, Task
 from server.names import phone_key
 from server.services import customer_links, events, privacy, receipts, tasks
-from server.services.common import own_transaction
+from server.services.common import own_transaction, send_due
 
 log = logging.getLogger(__name__)
 
@@ -381,18 +381,14 @@ def deliver_due(*, now: datetime | None = None) -> dict:
     counts["held_quiet"] = _hold_for_quiet(now)
     if quiet_until(now) > now:
         return counts
-    tried: set[int] = set()
-    while len(tried) < current_app.config["WEBHOOK_MAX_PER_RUN"]:
-        claim = _claim(now, now + timedelta(seconds=time.monotonic() - started), tried)
-        if claim is None:
-            break
-        tried.add(claim["id"])
-        answer = _send(claim)
-        status = _record(claim, answer, now + timedelta(seconds=time.monotonic() - started))
+
+    def outcome(claim: dict, answer, status: str | None) -> None:
         counts["sent" if status == "sent" else "dead" if status == "dead" else "failed"] += 1
         if not answer.ok:
             log.info("message attempt failed", extra={"message_id": claim["id"], "status_code": answer.status,
                                                       "error": answer.error})
+
+    send_due(now=now, started=started, claim=_claim, send=_send, record=_record, outcome=outcome)
     return counts
 
 

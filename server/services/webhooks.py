@@ -35,7 +35,7 @@ from server.extensions import db
 from server.ids import new_id
 from server.models import Event, WebhookDelivery, WebhookSubscription
 from server.services import events
-from server.services.common import audit, newest_first, paginate, snapshot
+from server.services.common import audit, newest_first, paginate, send_due, snapshot
 
 log = logging.getLogger(__name__)
 
@@ -310,18 +310,14 @@ def deliver_due(*, now: datetime | None = None) -> dict:
     now = now or utcnow()
     started = time.monotonic()
     counts = {"fanned_out": _fan_out(now), "sent": 0, "delivered": 0, "failed": 0, "dead": 0}
-    tried: set[int] = set()
-    while len(tried) < current_app.config["WEBHOOK_MAX_PER_RUN"]:
-        claim = _claim(now, now + timedelta(seconds=time.monotonic() - started), tried)
-        if claim is None:
-            break
-        tried.add(claim["id"])
-        answer = _send(claim)
-        status = _record(claim, answer, now + timedelta(seconds=time.monotonic() - started))
+
+    def outcome(claim: dict, answer, status: str | None) -> None:
         counts["sent"] += 1
         metrics.observe_webhook_attempt("lost" if status is None else "failed" if status == "pending" else status)
         counts["delivered" if status == "delivered" else "dead" if status == "dead" else "failed"] += 1
         if not answer.ok:
             log.info("webhook attempt failed", extra={"delivery_id": claim["id"], "event_id": claim["event_id"],
                                                       "status_code": answer.status, "error": answer.error})
+
+    send_due(now=now, started=started, claim=_claim, send=_send, record=_record, outcome=outcome)
     return counts
