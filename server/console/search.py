@@ -21,10 +21,7 @@ register({
            "search.status": "状态", "search.any_status": "全部状态", "search.submit": "搜索",
            "search.csv": "下载 CSV", "search.next": "下一页", "search.none": "没有找到任务。",
            "search.results": "结果", "search.today": "今天（{day}）的任务；输入搜索词时不选日期即搜索所有日期。", "search.waybill": "运单号", "search.recipient": "收件人", "search.phone": "电话",
-           "search.address": "地址", "search.window": "时段", "search.unassigned": "未分配",
-           "search.status.unassigned": "未分配", "search.status.assigned": "已分配", "search.status.arrived": "已到达",
-           "search.status.delivered": "已签收", "search.status.refused": "拒收", "search.status.failed": "未妥投",
-           "search.status.collected": "已揽收", "search.status.cancelled": "已取消"},
+           "search.address": "地址", "search.window": "时段", "search.unassigned": "未分配"},
     "en": {"search.title": "Task search", "search.nav": "Tasks",
            "search.q": "Waybill, surname or phone's last 4",
            "search.date": "Date", "search.courier": "Courier", "search.any_courier": "Any courier",
@@ -33,11 +30,7 @@ register({
            "search.results": "Results",
            "search.today": "Today's ({day}) tasks; a search term with no date chosen searches every date.", "search.waybill": "Waybill", "search.recipient": "Recipient",
            "search.phone": "Phone", "search.address": "Address", "search.window": "Window",
-           "search.unassigned": "unassigned",
-           "search.status.unassigned": "Unassigned", "search.status.assigned": "Assigned",
-           "search.status.arrived": "Arrived", "search.status.delivered": "Delivered",
-           "search.status.refused": "Refused", "search.status.failed": "Failed",
-           "search.status.collected": "Collected", "search.status.cancelled": "Cancelled"},
+           "search.unassigned": "unassigned"},
 })
 register_nav("console.tasks", "search.nav", BOARD_ROLES)
 

@@ -55,7 +55,7 @@ WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
     "ledger_kind": (LEDGER_KINDS, {
         "payment": ("收款", "Payment"), "remittance": ("上缴", "Remittance"), "correction": ("更正", "Correction")}),
     "payment_method": (PAYMENT_METHODS, {"cash": ("现金", "cash"), "qr": ("扫码", "QR")}),
-    # The task page's words for the same statuses (one vocabulary in the console).
+    # A task's status, as the task page, the search and a courier's day show it (one vocabulary in the console).
     "task_status": (TASK_STATUSES, {
         "unassigned": ("未分派", "unassigned"), "assigned": ("已分派", "assigned"), "arrived": ("已到达", "arrived"),
         "delivered": ("已签收", "delivered"), "refused": ("已拒收", "refused"), "failed": ("投递失败", "failed"),
