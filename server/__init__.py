@@ -7,7 +7,7 @@ from server.config import Config
 
 def create_app(config: Config | None = None) -> Flask:
     """Build the app: config, extensions, blueprints, error handlers. Starts nothing."""
-    from server import commands, database, extensions, faults, jsonio, logs, metrics, models, requests
+    from server import commands, courier_app, database, extensions, faults, jsonio, logs, metrics, models, requests
     from server.api import api, register_blueprints
     from server.console import pages as console_pages
     from server.services import appointments, attachments, duty, events, handover, receipts, scans, tasks
@@ -44,6 +44,7 @@ def create_app(config: Config | None = None) -> Flask:
     requests.init_app(app)
     register_blueprints(app)
     console_pages.init_app(app)
+    courier_app.init_app(app)
     commands.init_app(app)
     faults.init_app(app)
     return app

@@ -167,6 +167,9 @@ class Config:
         # never the current directory, so every command reaches the same database.
         self.INSTANCE_DIR = os.path.abspath(_env_str("INSTANCE_DIR") or os.path.join(
             os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "instance"))
+        # The courier's app (courier-app/dist, built by `npm run build`), served at /app.
+        self.COURIER_APP_DIR = os.path.abspath(_env_str("COURIER_APP_DIR") or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "courier-app", "dist"))
         self.TIMEZONE = _env_str("TIMEZONE", "Asia/Shanghai")
         self.LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
         # Devices may stay offline this long; tombstones and op results outlive it.

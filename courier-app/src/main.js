@@ -1,0 +1,5 @@
+// The app's entry: the screens register their routes, then the router draws the current one.
+import "./app.css";
+import { start } from "./ui/router.js";
+
+start();
