@@ -1,5 +1,7 @@
 // The app's entry: the screens register their routes, then the router draws the current one.
 import "./app.css";
+import "./ui/screens/door.js";
+import "./ui/screens/pickup.js";
 import { start } from "./ui/router.js";
 
 start();
