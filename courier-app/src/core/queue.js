@@ -4,6 +4,7 @@
 import { getMeta } from "./store.js";
 import { deviceTime } from "./time.js";
 import { HANDOVER_OPS, openShift } from "./rules.js";
+import { announce } from "./events.js";
 
 /** Ops that create an entity: the device names it with a fresh UUID, base_version 0 (protocol "Create ops"). */
 export const CREATE_OPS = Object.freeze({
@@ -75,6 +76,7 @@ export async function enqueue(store, { type, entity, entityId, payload = {}, blo
   await tx.objectStore("queue").add(op);
   await meta.put(seq + 1, "next_seq");
   await tx.done;
+  announce("change", { seq, entity_id: id });
   return op;
 }
 
