@@ -3,5 +3,8 @@ import "./app.css";
 import "./ui/screens/door.js";
 import "./ui/screens/pickup.js";
 import { start } from "./ui/router.js";
+import "./ui/screens/shift.js";
+import "./ui/screens/checklist.js";
+import "./ui/screens/violations.js";
 
 start();
