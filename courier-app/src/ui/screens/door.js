@@ -9,6 +9,10 @@ import { openStore, getEntity, listEntities, getDraft, setDraft } from "../../co
 import { enqueue, opsFor, allOps, addBlob } from "../../core/queue.js";
 import { openShift } from "../../core/rules.js";
 import { formatClock } from "../../core/time.js";
+import { syncEvents } from "../../core/events.js";
+import { syncOnce } from "../../core/sync.js";
+import { createApi } from "../../core/api.js";
+import { getMeta } from "../../core/store.js";
 import { photoButton, preview } from "../camera.js";
 import { signaturePad } from "../signature.js";
 import {
@@ -33,6 +37,28 @@ export function position(timeout = 15000) {
       (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }), reject,
       { enableHighAccuracy: true, timeout, maximumAge: 60_000 });
   });
+}
+
+let api = null;
+/** Send the queue and pull now (the auto sync does it too); says how it went. */
+export function syncButton(store, say, after) {
+  return h("button", { class: "button secondary", type: "button", "data-act": "sync", onclick: async (event) => {
+    const button = event.currentTarget;
+    button.disabled = true;
+    try {
+      api ||= createApi({ getToken: () => getMeta(store, "token") });
+      const outcome = await syncOnce(store, api);
+      if (outcome.error) {
+        const key = `door.sync.${outcome.error}`;
+        say(t("door.sync_failed", { why: t(key) === key ? outcome.error : t(key) }), "error");
+      } else {
+        say(t("door.synced", { pushed: outcome.pushed, pulled: outcome.pulled }));
+      }
+    } finally {
+      button.disabled = false;
+      after();
+    }
+  } }, t("door.sync_now"));
 }
 
 /** A position when the device has one soon, else {} (the op's lat/lon are optional). */
@@ -114,7 +140,7 @@ async function render({ id }, view) {
     const entity = await getEntity(store, "task", id);
     if (!entity) {
       replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", {}, t("door.no_task")),
-        h("a", { href: "#/", class: "button" }, t("door.back_day"))));
+        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
       return;
     }
     if (entity.data.kind === "pickup") { location.hash = `/tasks/${id}/pickup`; return; }
@@ -133,7 +159,7 @@ async function render({ id }, view) {
       h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
       (task.amount_due || 0) > 0 ? h("p", { class: "amount" }, t("door.due", { amount: dueText })) : null,
       pending ? h("p", { class: "pending", "data-pending": pending }, t("door.pending", { n: pending })) : null,
-      h("a", { href: `#/tasks/${id}`, class: "link" }, t("door.back_task")));
+      h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
 
     // 1. Arrived
     const arrivedText = task.arrived_at || task.local_arrived_at;
@@ -194,7 +220,7 @@ async function render({ id }, view) {
         }
       } },
       h("fieldset", {}, h("legend", {}, t("door.method")),
-        methods.map((m) => h("label", { class: "choice" },
+        methods.map((m) => h("label", { class: "door-choice" },
           h("input", { type: "radio", name: "method", value: m, checked: m === method,
             onchange: () => { keep({ method: m }); draw(); } }), t(`door.method.${m}`)))),
       h("label", { for: "v-name" }, t("door.recipient_name")), nameIn,
@@ -231,11 +257,11 @@ async function render({ id }, view) {
               row.counted = Number.isInteger(n) && n >= 0 ? n : 0;
               save();
             } }),
-          h("div", { class: "choices", role: "radiogroup", "aria-label": t("door.condition") },
-            ["ok", "damaged", "missing"].map((c) => h("label", { class: "choice" },
+          h("div", { class: "door-choices", role: "radiogroup", "aria-label": t("door.condition") },
+            ["ok", "damaged", "missing"].map((c) => h("label", { class: "door-choice" },
               h("input", { type: "radio", name: `cond-${i}`, value: c, checked: row.condition === c, "data-condition": `${row.parcel_no}:${c}`,
                 onchange: async () => { row.condition = c; await save(); draw(); } }), t(`door.condition.${c}`)))),
-          row.condition !== "ok" ? h("div", { class: "photo-row" },
+          row.condition !== "ok" ? h("div", { class: "door-photos" },
             previews[i],
             photoButton(store, { label: row.photo ? t("door.retake") : t("door.take_photo"), name: `parcel-${i}`,
               onPhoto: async (sha) => { row.photo = sha; await save(); say(t("door.photo_kept")); draw(); },
@@ -271,7 +297,7 @@ async function render({ id }, view) {
     }
 
     // 5. Gift
-    const gift = task.gift_description ? h("label", { class: "choice gift" },
+    const gift = task.gift_description ? h("label", { class: "door-choice gift" },
       h("input", { type: "checkbox", name: "gift", checked: Boolean(draft.gift_told) || hs.signed, disabled: hs.signed || Boolean(hs.outcome),
         "data-act": "gift", onchange: (e) => keep({ gift_told: e.target.checked }) }),
       t("door.gift_told", { gift: task.gift_description })) : null;
@@ -344,11 +370,12 @@ async function render({ id }, view) {
   await draw();
   const onVisible = () => { if (document.visibilityState === "visible") draw(); };
   document.addEventListener("visibilitychange", onVisible);
-  window.addEventListener("fieldops:change", draw);
+  const onChange = (event) => { if (event.detail?.seq == null) draw(); }; // a sync's news, not our own op
+  syncEvents.addEventListener("change", onChange);
   return () => {
     clearInterval(timer);
     document.removeEventListener("visibilitychange", onVisible);
-    window.removeEventListener("fieldops:change", draw);
+    syncEvents.removeEventListener("change", onChange);
   };
 }
 
@@ -370,7 +397,7 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw }) {
         ["damaged", "quality", "wrong_item", "other"].map((r) => h("option", { value: r, selected: refuse.reason === r }, t(`door.refuse.${r}`)))),
       h("label", { for: "r-note" }, t("door.note")),
       h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => keep({ refuse: { ...refuse, note: e.target.value } }) }, refuse.note),
-      h("div", { class: "photo-row" }, previews,
+      h("div", { class: "door-photos" }, previews,
         refuse.photos.length < 10 ? photoButton(store, { label: t("door.take_photo"), name: "refuse",
           onPhoto: async (sha) => { await keep({ refuse: { ...refuse, photos: [...refuse.photos, sha] } }); draw(); },
           onError: () => say(t("door.photo_failed"), "error") }) : null),

@@ -10,7 +10,8 @@ import { opsFor, allOps, addBlob } from "../../core/queue.js";
 import { openShift } from "../../core/rules.js";
 import { signaturePad } from "../signature.js";
 import { formatYuan, parseYuan, pickupFees, chargedFees, isOwnName, overlay } from "../handover-logic.js";
-import { deviceStore, position, queueStep, reasonText, statusLine, problems, shiftBanner } from "./door.js";
+import { syncEvents } from "../../core/events.js";
+import { deviceStore, position, queueStep, reasonText, statusLine, problems, shiftBanner, syncButton } from "./door.js";
 
 /** The parcels to record: the draft's, else the task's expected ones. */
 export function pickupParcels(task, draft) {
@@ -30,7 +31,7 @@ async function render({ id }, view) {
     const entity = await getEntity(store, "task", id);
     if (!entity) {
       replace(view, h("section", { class: "card" }, h("h1", {}, t("pickup.title")), h("p", {}, t("door.no_task")),
-        h("a", { href: "#/", class: "button" }, t("door.back_day"))));
+        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
       return;
     }
     const ops = await opsFor(store, id);
@@ -41,7 +42,7 @@ async function render({ id }, view) {
     const courier = (await listEntities(store, "courier"))[0]?.data || {};
     const head = h("header", { class: "card door-head" }, h("h1", {}, t("pickup.title")),
       h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
-      h("a", { href: `#/tasks/${id}`, class: "link" }, t("door.back_task")));
+      h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
 
     if (hs.outcome) {
       replace(view, head, status, problems(ops), h("section", { class: "card door-done", "data-outcome": hs.outcome },
@@ -102,7 +103,7 @@ async function render({ id }, view) {
 
     const payChoice = draft.pay_method || "none";
     const pay = h("fieldset", {}, h("legend", {}, t("pickup.pay_now")),
-      ["none", "cash", "qr"].map((m) => h("label", { class: "choice" },
+      ["none", "cash", "qr"].map((m) => h("label", { class: "door-choice" },
         h("input", { type: "radio", name: "pay", value: m, checked: payChoice === m, "data-pay": m,
           onchange: () => keep({ pay_method: m }) }), m === "none" ? t("pickup.no_payment") : t(`door.pay.${m}`))));
 
@@ -144,8 +145,9 @@ async function render({ id }, view) {
   }
 
   await draw();
-  window.addEventListener("fieldops:change", draw);
-  return () => window.removeEventListener("fieldops:change", draw);
+  const onChange = (event) => { if (event.detail?.seq == null) draw(); };
+  syncEvents.addEventListener("change", onChange);
+  return () => syncEvents.removeEventListener("change", onChange);
 }
 
 route("/tasks/:id/pickup", render);
