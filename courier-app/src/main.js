@@ -6,5 +6,8 @@ import { start } from "./ui/router.js";
 import "./ui/screens/shift.js";
 import "./ui/screens/checklist.js";
 import "./ui/screens/violations.js";
+import { installWorker } from "./ui/install.js";
 
 start();
+// Only in a build: the dev server has no /app/sw.js.
+if (import.meta.env.PROD) installWorker();
