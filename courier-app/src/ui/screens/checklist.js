@@ -196,7 +196,7 @@ function itemControl(item, answer, update) {
   }
   if (item.type === "number") {
     const input = h("input", { type: "number", id: name, inputmode: "decimal", step: "any",
-      value: answer?.value ?? "", "aria-describedby": `${name}-range` });
+      value: answer?.value ?? "", "aria-labelledby": `${name}-label`, "aria-describedby": `${name}-range` });
     input.addEventListener("change", () => update({ value: input.value === "" ? null : Number(input.value) }));
     const range = [item.min ?? "", item.max ?? ""].join("–") + (item.unit ? ` ${item.unit}` : "");
     return h("div", { class: "number" }, input,
@@ -205,7 +205,7 @@ function itemControl(item, answer, update) {
           ? t("checklist.range", { range }) : item.unit || ""));
   }
   if (item.type === "text") {
-    const area = h("textarea", { id: name, maxlength: "1000", rows: "2" }, answer?.value ?? "");
+    const area = h("textarea", { id: name, maxlength: "1000", rows: "2", "aria-labelledby": `${name}-label` }, answer?.value ?? "");
     area.addEventListener("change", () => update({ value: area.value }));
     return area;
   }
@@ -263,7 +263,7 @@ async function draw(params, view) {
     const photoState = h("span", { class: "photo-state" }, answer?.photo ? t("checklist.photo_kept", { kb: Math.ceil((answer.size || 0) / 1024) }) : "");
     const needsPhoto = item.type === "photo" || item.photo_required_on_failure;
     return h("fieldset", { class: "item", "data-item": item.code },
-      h("legend", {}, itemLabel(item), item.required ? h("span", { class: "muted" }, ` (${t("checklist.required")})`) : null),
+      h("legend", { id: `item-${item.code}-label` }, itemLabel(item), item.required ? h("span", { class: "muted" }, ` (${t("checklist.required")})`) : null),
       severity(item) === "critical" && kind.startsWith("vehicle.") ? h("p", { class: "critical-note" }, t("checklist.critical")) : null,
       itemControl(item, answer, update),
       h("p", { class: "fails-now bad", hidden: true }, t("checklist.fails_now")),

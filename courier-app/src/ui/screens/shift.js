@@ -153,9 +153,11 @@ async function draw(_params, view) {
       vehicle.open_defects ? h("p", {}, t("shift.open_defects", { count: vehicle.open_defects })) : null)
     : null;
 
-  const odometer = (id, value) => h("div", { class: "field" },
-    h("label", { for: id }, t("shift.odometer")),
-    h("input", { id, type: "number", inputmode: "numeric", min: "0", max: "10000000", step: "1", value: value ?? "" }));
+  /** The odometer field: [its label and input, the input]. */
+  const odometer = (id, value) => {
+    const input = h("input", { id, type: "number", inputmode: "numeric", min: "0", max: "10000000", step: "1", value: value ?? "" });
+    return [h("div", { class: "field" }, h("label", { for: id }, t("shift.odometer")), input), input];
+  };
 
   async function queueShift(kind, input) {
     const value = input.value === "" ? NaN : Number(input.value);
@@ -174,7 +176,7 @@ async function draw(_params, view) {
       : state.startReason === "checklist_required"
         ? t("shift.why.checklist_required", { items: state.missing.map((k) => t(`checklist.title.${k}`)).join("、") })
         : state.startReason ? t(`shift.why.${state.startReason}`) : null;
-    const input = odometer("start-odometer", checkOdometer(state.preTrip));
+    const [field, input] = odometer("start-odometer", checkOdometer(state.preTrip));
     const start = state.canStart
       ? h("button", { type: "button", id: "start-shift", onclick: async () => { if (await queueShift("start", input)) draw(_params, view); } }, t("shift.start"))
       : null;
@@ -183,11 +185,11 @@ async function draw(_params, view) {
       checkStep("vehicle.pre_trip", state.preTrip, "shift.step.vehicle.pre_trip"),
       h("li", { class: "step", id: "step-start" }, h("h2", {}, t("shift.step.start")),
         why ? h("p", { class: "alert", id: "start-why" }, why) : null,
-        state.canStart ? [input, start] : null));
+        state.canStart ? [field, start] : null));
   } else {
     const startOp = ops.find((op) => op.seq === state.shift.seq);
     const startOdo = startOp?.payload?.odometer ?? null;
-    const input = odometer("end-odometer", checkOdometer(state.postTrip));
+    const [field, input] = odometer("end-odometer", checkOdometer(state.postTrip));
     const warn = h("p", { class: "warn", id: "odometer-warn", hidden: true });
     const check = () => {
       const end = Number(input.value);
@@ -199,7 +201,7 @@ async function draw(_params, view) {
     steps = h("ol", { class: "steps" },
       checkStep("vehicle.post_trip", state.postTrip, "shift.step.vehicle.post_trip"),
       h("li", { class: "step", id: "step-end" }, h("h2", {}, t("shift.step.end")),
-        state.canEnd ? [input, warn, h("button", { type: "button", id: "end-shift",
+        state.canEnd ? [field, warn, h("button", { type: "button", id: "end-shift",
           onclick: async () => { if (await queueShift("end", input)) draw(_params, view); } }, t("shift.end"))]
           : h("p", { class: "alert", id: "end-why" }, t("shift.why.end_checklist_required"))));
     queueMicrotask(check);
