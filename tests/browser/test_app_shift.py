@@ -154,8 +154,12 @@ def fill(page, template: dict, *, fail: dict[str, str | None] = (), odometer: in
 
 
 def look(page, tmp_path, name: str) -> None:
-    """Screenshot the screen (to look at), and check it: axe-core finds nothing serious, no CSP violation."""
+    """Screenshot the whole screen at 360 px (to look at), and check it: axe-core finds nothing serious, no CSP
+    violation."""
+    height = page.execute_script("return document.documentElement.scrollHeight")
+    page.set_window_size(360, max(780, height + 100))
     screenshot(page, tmp_path, f"app-shift-{name}")
+    page.set_window_size(360, 780)
     assert_accessible(page)
     assert_no_csp_violation(page)
 
@@ -215,7 +219,7 @@ def test_a_shift_start_with_a_critical_van_defect(phone, live_server, make, clie
     look(phone, tmp_path, "pre-trip-critical")
     click(phone, "#submit-check")
     why = wait_for(phone, "#start-why")
-    assert "维修人员确认修复前不能出车" in why.text and "technical_condition" in why.text
+    assert "维修人员确认修复前不能出车" in why.text and "车辆技术状况良好" in why.text
     assert not phone.find_elements(By.ID, "start-shift")
     assert phone.find_element(By.ID, "van-status").text == "停用"
     assert len(phone.find_elements(By.CSS_SELECTOR, ".badge.pending")) == 2

@@ -174,6 +174,17 @@ export function lastReport(vehicle) {
       : h("p", {}, t("checklist.last_report_ok")));
 }
 
+const bounded = (x) => x !== null && x !== undefined;
+
+/** A number item's passing range in words ("0–1 cm²", "≥ 0 km"), or just its unit. */
+export function rangeText(item) {
+  const unit = item.unit ? ` ${item.unit}` : "";
+  if (bounded(item.min) && bounded(item.max)) return t("checklist.range", { range: `${item.min}–${item.max}${unit}` });
+  if (bounded(item.max)) return t("checklist.range", { range: `≤ ${item.max}${unit}` });
+  if (bounded(item.min) && item.min !== 0) return t("checklist.range", { range: `≥ ${item.min}${unit}` });
+  return item.unit || "";
+}
+
 function itemControl(item, answer, update) {
   const name = `item-${item.code}`;
   if (item.type === "pass_fail") {
@@ -198,11 +209,7 @@ function itemControl(item, answer, update) {
     const input = h("input", { type: "number", id: name, inputmode: "decimal", step: "any",
       value: answer?.value ?? "", "aria-labelledby": `${name}-label`, "aria-describedby": `${name}-range` });
     input.addEventListener("change", () => update({ value: input.value === "" ? null : Number(input.value) }));
-    const range = [item.min ?? "", item.max ?? ""].join("–") + (item.unit ? ` ${item.unit}` : "");
-    return h("div", { class: "number" }, input,
-      h("span", { id: `${name}-range`, class: "muted" },
-        item.min !== null && item.min !== undefined || item.max !== null && item.max !== undefined
-          ? t("checklist.range", { range }) : item.unit || ""));
+    return h("div", { class: "number" }, input, h("span", { id: `${name}-range`, class: "muted" }, rangeText(item)));
   }
   if (item.type === "text") {
     const area = h("textarea", { id: name, maxlength: "1000", rows: "2", "aria-labelledby": `${name}-label` }, answer?.value ?? "");
@@ -249,6 +256,8 @@ async function draw(params, view) {
       if (flag) flag.hidden = !failed;
       const photo = row.querySelector(".photo-need");
       if (photo) photo.hidden = !(failed && item.photo_required_on_failure && !draft.answers[item.code]?.photo);
+      const photoRow = row.querySelector(".photo-row");
+      if (photoRow && item.type !== "photo") photoRow.hidden = !failed;
     }
   }
   const names = (codes) => codes.map((code) => itemLabel(template.items.find((i) => i.code === code))).join("、");
@@ -261,6 +270,7 @@ async function draw(params, view) {
     };
     const answer = draft.answers[item.code];
     const photoState = h("span", { class: "photo-state" }, answer?.photo ? t("checklist.photo_kept", { kb: Math.ceil((answer.size || 0) / 1024) }) : "");
+    // A photo goes with a failure (or is a photo item's answer): the camera is offered then.
     const needsPhoto = item.type === "photo" || item.photo_required_on_failure;
     return h("fieldset", { class: "item", "data-item": item.code },
       h("legend", { id: `item-${item.code}-label` }, itemLabel(item), item.required ? h("span", { class: "muted" }, ` (${t("checklist.required")})`) : null),

@@ -9,7 +9,7 @@ import { listEntities } from "../../core/store.js";
 import { enqueue, allOps } from "../../core/queue.js";
 import { formatDateTime } from "../../core/time.js";
 import { shiftState, checkOdometer } from "../checks.js";
-import { deviceStore, heldVehicle, position } from "./checklist.js";
+import { deviceStore, heldVehicle, position, itemLabel } from "./checklist.js";
 
 register({
   zh: {
@@ -150,7 +150,9 @@ async function draw(_params, view) {
       h("p", {}, h("strong", {}, t("shift.van", { plate: vehicle.plate })), " · ",
         h("span", { id: "van-status" }, state.groundedHere && vehicle.status === "in_service"
           ? t("shift.van_status.out_of_service") : t(`shift.van_status.${vehicle.status}`))),
-      vehicle.open_defects ? h("p", {}, t("shift.open_defects", { count: vehicle.open_defects })) : null)
+      vehicle.open_defects ? h("p", {}, t("shift.open_defects", { count: vehicle.open_defects })) : null,
+      (vehicle.defects || []).length ? h("ul", { class: "defects", id: "van-defects" }, vehicle.defects.map((d) => h("li", {},
+        `${d.label || d.item} · ${t(`checklist.severity.${d.severity}`)}`))) : null)
     : null;
 
   /** The odometer field: [its label and input, the input]. */
@@ -171,8 +173,10 @@ async function draw(_params, view) {
 
   let steps;
   if (!state.shift) {
+    const preTripItems = templates.find((tpl) => tpl.id === state.preTrip?.op.payload.template_id)?.items || [];
+    const labelOf = (code) => { const item = preTripItems.find((i) => i.code === code); return item ? itemLabel(item) : code; };
     const why = state.startReason === "grounded_by_check"
-      ? t("shift.why.grounded_by_check", { items: state.preTrip.critical.join(", ") })
+      ? t("shift.why.grounded_by_check", { items: state.preTrip.critical.map(labelOf).join("、") })
       : state.startReason === "checklist_required"
         ? t("shift.why.checklist_required", { items: state.missing.map((k) => t(`checklist.title.${k}`)).join("、") })
         : state.startReason ? t(`shift.why.${state.startReason}`) : null;
