@@ -1,0 +1,40 @@
+// The screens' one store and api (the core's contract, docs/app.md): opened once, shared by every screen.
+import { openStore, getMeta } from "../core/store.js";
+import { createApi } from "../core/api.js";
+
+let opened = null;
+
+/** {store, api}: the device's IndexedDB and the protocol client speaking to the server that serves this app. */
+export function session() {
+  if (!opened) {
+    opened = openStore().then((store) => ({
+      store,
+      api: createApi({ base: "/api/v1", fetch: (...args) => fetch(...args), getToken: () => getMeta(store, "token") }),
+    }));
+  }
+  return opened;
+}
+
+/** An entity record's data (the store keeps {entity, id, version, data}). */
+export const dataOf = (record) => (record && record.data ? { ...record.data, version: record.version ?? record.data.version } : record);
+
+import { syncOnce } from "../core/sync.js";
+
+/** Sync now (the screens' buttons): the core's syncOnce; {pushed, rejected, pulled, error (a code or null)}. */
+export async function syncNow() {
+  const { store, api } = await session();
+  try {
+    return await syncOnce(store, api, { now: new Date() });
+  } catch (error) {
+    return { error: error?.code || "internal_error" };
+  }
+}
+
+let flashed = null;
+/** A short message for the next draws of the screen (an op queued: "saved, to sync"), for 5 seconds. */
+export function flash(text) {
+  flashed = { text, until: Date.now() + 5000 };
+}
+export function flashText() {
+  return flashed && flashed.until > Date.now() ? flashed.text : "";
+}
