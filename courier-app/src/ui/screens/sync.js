@@ -37,18 +37,21 @@ async function withTask(store, op) {
   return line;
 }
 
+let running = false; // a sync started here, still under way (the screen redraws meanwhile)
+
 async function draw(view) {
   const { store } = await session();
   if (!(await isEnrolled(store))) { go("/enroll"); return; }
   const pending = await pendingOps(store);
   const problems = await problemOps(store);
   const status = await syncStatus(store);
-  const message = h("p", { id: "sync-screen-message", class: "message", role: "status" }, flashText());
-  const button = h("button", { id: "sync-run", type: "button", class: "wide" }, t("sync.now"));
+  const message = h("p", { id: "sync-screen-message", class: "message", role: "status" }, running ? t("sync.running") : flashText());
+  const button = h("button", { id: "sync-run", type: "button", class: "wide", disabled: running }, t("sync.now"));
   button.addEventListener("click", async () => {
     button.disabled = true;
+    running = true;
     replace(message, t("sync.running"));
-    const result = await syncNow();
+    const result = await syncNow().finally(() => { running = false; });
     if (!result.error) flash(t("sync.done", { pushed: result.pushed ?? 0, rejected: result.rejected ?? 0, pulled: result.pulled ?? 0 }));
     drawBar();
     await draw(view);
