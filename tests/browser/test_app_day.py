@@ -54,7 +54,10 @@ def _check(page, tmp_path, name: str) -> None:
     """The screen as it is: no serious accessibility violation, no CSP violation, not wider than the screen;
     its screenshot kept (looked at by hand, /tmp/fieldops-console-app-<name>.png)."""
     assert page.execute_script("return document.documentElement.scrollWidth <= window.innerWidth"), name
+    height = page.execute_script("return document.documentElement.scrollHeight")
+    page.set_window_size(360, max(780, height + 120))  # the whole screen in one picture
     screenshot(page, tmp_path, f"app-{name}")
+    page.set_window_size(360, 780)
     assert_accessible(page)
     assert_no_csp_violation(page)
 

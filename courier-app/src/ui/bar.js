@@ -32,13 +32,15 @@ export async function drawBar() {
   const online = navigator.onLine;
   document.title = t("app.name");
   replace(bar,
-    h("a", { class: "bar-name", href: "#/" }, t("app.name")),
-    h("span", { id: "net", class: online ? "net on" : "net off", role: "status" }, online ? t("bar.online") : t("bar.offline")),
-    h("a", { id: "bar-queue", class: "bar-queue" + (problems ? " bad" : ""), href: "#/sync", "aria-label": t("bar.queue") },
-      t("bar.pending", { n: pending }), problems ? ` · ${t("bar.problems", { n: problems })}` : null),
-    h("a", { class: "bar-settings", href: "#/settings" }, t("bar.settings")),
-    h("button", { id: "lang", type: "button", class: "bar-lang secondary", lang: currentLang() === "zh" ? "en" : "zh",
-      "aria-label": t("bar.lang.label"), onclick: () => switchLang(currentLang() === "zh" ? "en" : "zh") }, t("bar.lang")));
+    h("div", { class: "bar-row" },
+      h("a", { class: "bar-name", href: "#/" }, t("app.name")),
+      h("button", { id: "lang", type: "button", class: "bar-lang secondary", lang: currentLang() === "zh" ? "en" : "zh-CN",
+        "aria-label": t("bar.lang.label"), onclick: () => switchLang(currentLang() === "zh" ? "en" : "zh") }, t("bar.lang"))),
+    h("div", { class: "bar-row" },
+      h("span", { id: "net", class: online ? "net on" : "net off", role: "status" }, online ? t("bar.online") : t("bar.offline")),
+      h("a", { id: "bar-queue", class: "bar-queue" + (problems ? " bad" : ""), href: "#/sync", "aria-label": `${t("bar.queue")}: ${t("bar.pending", { n: pending })}${problems ? ", " + t("bar.problems", { n: problems }) : ""}` },
+        t("bar.pending", { n: pending }), problems ? ` · ${t("bar.problems", { n: problems })}` : null),
+      h("a", { class: "bar-settings", href: "#/settings" }, t("bar.settings"))));
 }
 
 export function startBar() {

@@ -1,5 +1,6 @@
 // The screens' one store and api (the core's contract, docs/app.md): opened once, shared by every screen.
 import { openStore, getMeta } from "../core/store.js";
+import { t } from "./i18n.js";
 import { createApi } from "../core/api.js";
 
 let opened = null;
@@ -31,10 +32,11 @@ export async function syncNow() {
 }
 
 let flashed = null;
-/** A short message for the next draws of the screen (an op queued: "saved, to sync"), for 5 seconds. */
-export function flash(text) {
-  flashed = { text, until: Date.now() + 5000 };
+/** A short message (a word's key and params) for the next draws of the screen ("saved, to sync"), for 5 seconds. */
+export function flash(key, params = {}) {
+  flashed = { key, params, until: Date.now() + 5000 };
 }
+/** The flashed message in the current language, or "". */
 export function flashText() {
-  return flashed && flashed.until > Date.now() ? flashed.text : "";
+  return flashed && flashed.until > Date.now() ? t(flashed.key, flashed.params) : "";
 }

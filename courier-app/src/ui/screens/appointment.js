@@ -98,7 +98,7 @@ async function draw(view, id) {
 
   async function queue(type, payload) {
     await enqueue(store, { type, entityId: task.id, payload });
-    flash(t("appt.saved"));
+    flash("appt.saved");
     drawBar();
     go(`/tasks/${encodeURIComponent(task.id)}`);
   }

@@ -53,7 +53,7 @@ async function draw(view) {
     const result = await syncNow();
     drawBar();
     if (result.error) { replace(message, errorText(result.error)); syncButton.disabled = false; if (result.error === "revoked") go("/sync"); return; }
-    flash(t("day.sync.done"));
+    flash("day.sync.done");
     await draw(view);
   });
   const courier = day.courier;

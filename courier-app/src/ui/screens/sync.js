@@ -52,7 +52,7 @@ async function draw(view) {
     running = true;
     replace(message, t("sync.running"));
     const result = await syncNow().finally(() => { running = false; });
-    if (!result.error) flash(t("sync.done", { pushed: result.pushed ?? 0, rejected: result.rejected ?? 0, pulled: result.pulled ?? 0 }));
+    if (!result.error) flash("sync.done", { pushed: result.pushed ?? 0, rejected: result.rejected ?? 0, pulled: result.pulled ?? 0 });
     drawBar();
     await draw(view);
   });

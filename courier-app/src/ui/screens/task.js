@@ -129,7 +129,7 @@ async function draw(view, id) {
         onclick: async () => {
           await enqueue(store, { type: "appointment.contact", entityId: task.id, payload: { outcome }, now: new Date(call.at) });
           await clearDraft(store, callKey);
-          flash(t("task.call.saved", { outcome: word("outcome", outcome) }));
+          flash("task.call.saved", { outcome: word("outcome", outcome) });
           drawBar();
           await draw(view, id);
         } }, word("outcome", outcome)))),
@@ -154,7 +154,7 @@ async function draw(view, id) {
     navigator.geolocation.getCurrentPosition(async (position) => {
       const { latitude: lat, longitude: lon } = position.coords;
       await enqueue(store, { type: "stop.arrive", entityId: task.id, payload: { lat, lon } });
-      flash(t("task.arrive.saved"));
+      flash("task.arrive.saved");
       drawBar();
       await draw(view, id);
     }, (error) => {
@@ -218,7 +218,7 @@ async function draw(view, id) {
     if (!text) { replace(message, t("task.note.empty")); return; }
     await enqueue(store, { type: "task.note", entityId: task.id, payload: { text, photos: [] } });
     await clearDraft(store, noteDraftKey);
-    flash(t("task.note.saved"));
+    flash("task.note.saved");
     drawBar();
     await draw(view, id);
   });
@@ -234,9 +234,10 @@ async function draw(view, id) {
     section(t("task.actions"), "actions", actions, apptLink),
     section(t("task.customer"), "customer",
       h("p", { id: "recipient" }, maskName(recipient.name)),
-      finished ? null : [phone, outcomePanel,
+      finished ? null : [phone,
         h("p", { id: "phrase", class: "phrase", lang: "zh-CN" }, callPhraseZh(task)),
-        currentLang() === "zh" ? null : h("p", { class: "phrase-gloss muted" }, callPhrase(task))],
+        currentLang() === "zh" ? null : h("p", { class: "phrase-gloss muted" }, callPhrase(task)),
+        outcomePanel],
       h("h3", {}, t("task.address")),
       h("p", { id: "address" }, recipient.address || ""),
       h("a", { id: "map", class: "button secondary", href: mapLink(recipient) }, t("task.map"))),
