@@ -349,3 +349,43 @@ test("not enrolled: nothing is sent", async () => {
   assert.equal((await sync()).error, "not_enrolled");
   assert.equal(server.requests.length, 0);
 });
+
+test("bodies stay under 5 MiB: big ops split into more batches; a 413 halves the batch", async () => {
+  const { server, store, sync } = await setup();
+  await sync();
+  const big = "字".repeat(700_000); // ~2 MiB of UTF-8 each
+  for (let i = 0; i < 3; i += 1) await note(store, big);
+  await sync();
+  const sizes = pushes(server).map((r) => [JSON.parse(r.body).ops.length, Buffer.byteLength(r.body)]);
+  assert.deepEqual(sizes.map(([n]) => n), [2, 1]);
+  for (const [, bytes] of sizes) assert.ok(bytes < 5 * 1024 * 1024, String(bytes));
+  // A server with a smaller limit: 413 body_too_large splits the batch.
+  for (let i = 0; i < 4; i += 1) await note(store, `small ${i}`);
+  server.fault({ path: "/sync/push" }, { status: 413, code: "body_too_large" });
+  const out = await sync();
+  assert.equal(out.error, null);
+  assert.deepEqual(pushes(server).slice(2).map((r) => JSON.parse(r.body).ops.length), [4, 2, 2]);
+  assert.equal(server.lastSeq, 7);
+});
+
+test("Web Locks where the browser has them: the round runs under the shared lock", async () => {
+  const { server, store, api, options } = await setup();
+  const held = [];
+  const previous = Object.getOwnPropertyDescriptor(globalThis, "navigator");
+  Object.defineProperty(globalThis, "navigator", { configurable: true, value: { locks: {
+    async request(name, callback) {
+      held.push(name);
+      return callback({ name });
+    },
+  } } });
+  try {
+    await note(store, "x");
+    const out = await syncOnce(store, api, options);
+    assert.equal(out.error, null);
+    assert.deepEqual(held, ["fieldops-sync"]);
+    assert.equal(server.applied.length, 1);
+  } finally {
+    if (previous) Object.defineProperty(globalThis, "navigator", previous);
+    else delete globalThis.navigator;
+  }
+});
