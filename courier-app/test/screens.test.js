@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import "fake-indexeddb/auto";
 import { yuan, depotIso, hhmm, windowText } from "../src/ui/format.js";
-import { windowProblems, noticeInTime } from "../src/ui/screens/appointment.js";
+import { windowProblems } from "../src/ui/screens/appointment.js";
 import { maskName, mapLink } from "../src/ui/screens/task.js";
 import { codeText } from "../src/ui/codes.js";
 import { alerts } from "../src/ui/tasks.js";
@@ -33,13 +33,6 @@ test("a window is checked as the server checks it", () => {
   assert.deepEqual(windowProblems("2026-12-07T11:00:00+08:00", "2026-12-07T23:00:00+08:00", now), []);
   assert.deepEqual(windowProblems("2026-12-21T11:00:00+08:00", "2026-12-21T12:00:00+08:00", now), ["appt.err.far"]);
   assert.deepEqual(windowProblems(null, "2026-12-07T12:00:00+08:00", now), ["appt.err.incomplete"]);
-});
-
-test("a late notice counts only 30 minutes before the window starts", () => {
-  const start = "2026-12-07T14:00:00+08:00";
-  assert.equal(noticeInTime(start, new Date("2026-12-07T13:30:00+08:00")), true);
-  assert.equal(noticeInTime(start, new Date("2026-12-07T13:30:01+08:00")), false);
-  assert.equal(noticeInTime(null, new Date()), false);
 });
 
 test("names masked, map links, codes in words, alerts", () => {

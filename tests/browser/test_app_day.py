@@ -122,6 +122,10 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     assert page.find_element(By.ID, "map").get_attribute("href").startswith("geo:31.23,121.47?q=31.23,121.47(")
     assert "配送费" in text_of(page, "money") and text_of(page, "due") == "¥61.90"
     assert page.find_element(By.ID, "call").get_attribute("href") == "tel:13912345678"
+    # No shift open on this phone: arriving and the door are not offered, and the app says why.
+    assert not page.find_elements(By.ID, "arrive") and not page.find_elements(By.ID, "door")
+    assert "到达：请先开始班次（出车检查）" in page.find_element(By.CSS_SELECTOR, "[data-step=arrive]").text
+    assert "上门交接：请先开始班次" in page.find_element(By.CSS_SELECTOR, "[data-step=door]").text
     _check(page, tmp_path, "task")
 
     # The call: the outcome asked, the attempt queued, synced, at the server.

@@ -76,6 +76,7 @@ const zh = {
   shift_already_started: "今天的班次已经开始",
   shift_not_started: "没有进行中的班次",
   shift_required: "请先开始班次（出车检查）",
+  nothing_due: "无需收款",
   // stop codes
   attachment_missing: "照片尚未上传，稍后自动重试",
   busy: "服务器繁忙，稍后自动重试",
@@ -163,6 +164,7 @@ const en = {
   shift_already_started: "Today's shift has already started",
   shift_not_started: "No shift is open",
   shift_required: "Start your shift (the van check) first",
+  nothing_due: "Nothing to collect",
   attachment_missing: "Photos not uploaded yet; retrying shortly",
   busy: "The server is busy; retrying shortly",
   invalid_code: "Not an enrollment code (10 letters and digits)",

@@ -3,19 +3,18 @@
 // data), so the day is ordered by window start, then waybill (docs/decisions.md "Issue 25: screens").
 import { getEntity, listEntities, getMeta } from "../core/store.js";
 import { opsFor } from "../core/queue.js";
-import * as rules from "../core/rules.js";
+import { localTask } from "../core/rules.js";
 import { dataOf } from "./session.js";
 import { FINISHED } from "./words.js";
 
-/** The task with the pending ops' effects (the core's rules.localTask), or as pulled while the core has none. */
-const localTask = (task, pending) => (rules.localTask ? rules.localTask(task, pending) : task);
 
-/** One task with its ops: {task, ops} or null. */
+/** One task with its ops: {task (with the unanswered ops overlaid), pulled (as the server sent it), ops} or null. */
 export async function loadTask(store, id) {
   const record = await getEntity(store, "task", id);
   const ops = await opsFor(store, id);
   if (!record) return null;
-  return { task: localTask(dataOf(record), ops.filter((op) => op.state === "pending")) || dataOf(record), ops };
+  const pulled = dataOf(record);
+  return { task: localTask(pulled, ops), pulled, ops };
 }
 
 export function byRoute(a, b) {
@@ -32,7 +31,7 @@ export async function loadDay(store) {
   for (const record of records) {
     const data = dataOf(record);
     const ops = await opsFor(store, data.id);
-    items.push({ task: localTask(data, ops.filter((op) => op.state === "pending")) || data, ops });
+    items.push({ task: localTask(data, ops), ops });
   }
   items.sort(byRoute);
   const couriers = await listEntities(store, "courier");

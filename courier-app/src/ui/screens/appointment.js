@@ -9,11 +9,11 @@ import { drawBar } from "../bar.js";
 import { word } from "../words.js";
 import { depotDate, depotIso, windowText, when } from "../format.js";
 import { loadTask } from "../tasks.js";
-import { enqueue } from "../../core/queue.js";
+import { enqueue, allOps } from "../../core/queue.js";
+import { doorState, openShift } from "../../core/rules.js";
 
 export const MAX_WINDOW_HOURS = 12;
 export const MAX_DAYS_AHEAD = 14;
-export const NOTICE_LEAD_MINUTES = 30; // FIELDOPS_NOTICE_LEAD_MINUTES, the server's default
 
 /** The protocol's window rules: keys of the words of what is wrong (empty when the window may be queued). */
 export function windowProblems(start, end, now = new Date()) {
@@ -28,8 +28,6 @@ export function windowProblems(start, end, now = new Date()) {
   return problems;
 }
 
-/** Whether a late notice given at `now` counts as notice for a window starting at `start`. */
-export const noticeInTime = (start, now = new Date()) => !!start && now.getTime() <= Date.parse(start) - NOTICE_LEAD_MINUTES * 60000;
 
 register({
   zh: {
@@ -91,7 +89,9 @@ async function draw(view, id) {
   const { store } = await session();
   const loaded = await loadTask(store, id);
   if (!loaded) { go(`/tasks/${encodeURIComponent(id)}`); return; }
-  const { task } = loaded;
+  const { task, pulled, ops } = loaded;
+  const now = new Date();
+  const state = doorState(pulled, ops, { now, shift: openShift(await allOps(store), now) });
   const appt = task.appointment || {};
   const message = h("p", { id: "appt-message", class: "message", role: "alert" });
   const back = `#/tasks/${encodeURIComponent(task.id)}`;
@@ -109,8 +109,8 @@ async function draw(view, id) {
   }
   const say = (keys) => replace(message, ...keys.map((key) => h("span", { class: "error-line" }, t(key))));
 
-  const closed = ["delivered", "refused", "collected", "cancelled"].includes(task.status);
-  const notOffered = (action) => h("p", { class: "not-offered" }, t("appt.not.offered", { action, reason: codeText("task_closed") }));
+  const notOffered = (action, step) => h("p", { class: "not-offered", "data-step": step },
+    t("appt.not.offered", { action, reason: codeText(state[step].reason) }));
 
   // Confirm
   const c = windowInputs("confirm", task);
@@ -147,14 +147,14 @@ async function draw(view, id) {
   });
 
   // Late notice
-  const start = task.window?.start || appt.window?.start || null;
+  const start = appt.window?.start || task.window?.start || null;
   const etaDate = h("input", { id: "late-date", type: "date", value: depotDate() });
   const eta = h("input", { id: "late-eta", type: "time" });
   const lateReason = h("input", { id: "late-reason", maxlength: "300" });
   const lateForm = h("form", { id: "late-form", class: "stack card" }, h("h2", {}, t("appt.late")),
     h("p", { class: "rule" }, t("appt.notice.rule")),
-    start ? h("p", { id: "notice-now", class: noticeInTime(start) ? "ok" : "warn-text" },
-      t(noticeInTime(start) ? "appt.notice.ok" : "appt.notice.late", { start: when(start) })) : null,
+    start ? h("p", { id: "notice-now", class: state.late_notice.in_time ? "ok" : "warn-text" },
+      t(state.late_notice.in_time ? "appt.notice.ok" : "appt.notice.late", { start: when(start) })) : null,
     h("div", { class: "row2" }, h("div", {}, field(t("appt.eta.date"), etaDate)), h("div", {}, field(t("appt.eta"), eta))),
     field(t("appt.reason"), lateReason),
     h("button", { type: "submit", id: "late-save" }, t("appt.save")));
@@ -173,8 +173,9 @@ async function draw(view, id) {
       ? t("appt.current", { window: windowText(task.window), status: word("appt", appt.status || "unconfirmed") })
       : t("appt.none")),
     message,
-    closed ? [notOffered(t("appt.confirm")), notOffered(t("appt.reschedule"))] : [confirmForm, rescheduleForm],
-    task.status === "cancelled" || closed ? null : lateForm);
+    state.confirm.allowed ? confirmForm : notOffered(t("appt.confirm"), "confirm"),
+    state.reschedule.allowed ? rescheduleForm : notOffered(t("appt.reschedule"), "reschedule"),
+    state.late_notice.allowed ? lateForm : notOffered(t("appt.late"), "late_notice"));
 }
 
 route("/tasks/:id/appointment", ({ id }, view) => { draw(view, id); });

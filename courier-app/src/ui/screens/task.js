@@ -13,7 +13,7 @@ import { yuan, windowText, when } from "../format.js";
 import { loadTask, alerts, alertClass, ALERT_WORDS } from "../tasks.js";
 import { enqueue, allOps } from "../../core/queue.js";
 import { getDraft, setDraft, clearDraft } from "../../core/store.js";
-import * as rules from "../../core/rules.js";
+import { doorState, openShift } from "../../core/rules.js";
 import { syncEvents } from "../../core/sync.js";
 
 export const OUTCOMES = ["reached", "no_answer", "wrong_number", "refused", "address_unknown"];
@@ -41,7 +41,7 @@ register({
     "task.geo.denied": "未允许定位：请在浏览器设置中允许定位后重试。没有位置不能记录到达。",
     "task.geo.unavailable": "暂时无法定位：请到开阔处重试。没有位置不能记录到达。",
     "task.geo.timeout": "定位超时：请重试。没有位置不能记录到达。", "task.geo.none": "此浏览器不能定位，不能记录到达。",
-    "task.door": "上门交接", "task.pickup": "上门揽收", "task.appointment": "预约与通知",
+    "task.door": "上门交接", "task.shift": "去开始班次", "task.pickup": "上门揽收", "task.appointment": "预约与通知",
     "task.not.offered": "{action}：{reason}", "task.closed": "任务已结束。",
     "task.failure": "本次未成功：{reason}",
     "failure.customer_absent": "客户不在", "failure.address_unknown": "地址不详", "failure.refused": "客户拒绝",
@@ -67,7 +67,7 @@ register({
     "task.geo.denied": "Location not allowed: allow it in the browser's settings and retry. No arrival without a location.",
     "task.geo.unavailable": "Location unavailable right now: retry in the open. No arrival without a location.",
     "task.geo.timeout": "Location timed out: retry. No arrival without a location.", "task.geo.none": "This browser cannot locate: no arrival can be recorded.",
-    "task.door": "At the door", "task.pickup": "Pickup", "task.appointment": "Appointment and notice",
+    "task.door": "At the door", "task.shift": "Start the shift", "task.pickup": "Pickup", "task.appointment": "Appointment and notice",
     "task.not.offered": "{action}: {reason}", "task.closed": "The task is finished.",
     "task.failure": "This attempt failed: {reason}",
     "failure.customer_absent": "customer absent", "failure.address_unknown": "address unknown", "failure.refused": "customer refused",
@@ -109,11 +109,11 @@ async function draw(view, id) {
   const { store } = await session();
   const loaded = await loadTask(store, id);
   if (!loaded) { replace(view, h("p", { id: "task-missing" }, t("task.missing")), h("a", { class: "button", href: "#/" }, t("back"))); return; }
-  const { task, ops } = loaded;
+  const { task, pulled, ops } = loaded;
   const now = new Date();
   const every = await allOps(store);
   let state = {};
-  if (rules.doorState) state = rules.doorState(task, ops, { now, shift: rules.openShift(every, now) }) || {};
+  state = doorState(pulled, ops, { now, shift: openShift(every, now) });
   const finished = FINISHED.has(task.status);
   const message = h("p", { id: "task-message", class: "message", role: "status" }, flashText());
   const recipient = task.recipient || {};
@@ -167,15 +167,16 @@ async function draw(view, id) {
   const forbidden = (action, step) => h("p", { class: "not-offered", "data-step": step },
     t("task.not.offered", { action, reason: codeText(state[step]?.reason) }));
   const offered = (step) => !state[step] || state[step].allowed;
-  const doorSteps = ["verify", "inspect", "pay", "sign", "refuse", "alternate", "absent"];
   const isPickup = task.kind === "pickup";
+  const doorSteps = isPickup ? ["pickup"] : ["verify", "inspect", "pay", "sign", "refuse", "alternate", "absent"];
   const doorAllowed = doorSteps.some((step) => offered(step));
   const firstReason = doorSteps.map((step) => state[step]).find((s) => s && !s.allowed);
 
   const actions = finished
     ? [h("p", {}, t("task.closed")), task.failure_reason ? h("p", {}, t("task.failure", { reason: t(`failure.${task.failure_reason}`) })) : null]
     : [
-      offered("arrive") ? [arrive, arriveMessage] : forbidden(t("task.arrive"), "arrive"),
+      offered("arrive") ? [arrive, arriveMessage] : [forbidden(t("task.arrive"), "arrive"),
+        state.arrive?.reason === "shift_required" ? h("a", { class: "button secondary wide", href: "#/shift" }, t("task.shift")) : null],
       doorAllowed
         ? h("a", { id: "door", class: "button wide", href: `#/tasks/${encodeURIComponent(task.id)}/${isPickup ? "pickup" : "door"}` }, t(isPickup ? "task.pickup" : "task.door"))
         : h("p", { class: "not-offered", "data-step": "door" }, t("task.not.offered", { action: t(isPickup ? "task.pickup" : "task.door"), reason: codeText(firstReason?.reason) })),
