@@ -3,6 +3,11 @@
 // answers are kept as a draft (a reload loses nothing), photos are kept as blobs until uploaded, and the
 // check is queued as checklist.submit (a create op). The server judges it again (docs/protocol.md "Checklists").
 import { h, replace } from "../dom.js";
+
+/** Draw this screen: its content in the wrapper its styles are scoped to (app.css, .checks-screen). */
+function screen(view, ...children) {
+  return replace(view, h("div", { class: "checks-screen" }, ...children));
+}
 import { register, t, currentLang } from "../i18n.js";
 import { route, go } from "../router.js";
 import { openStore, listEntities, getDraft, setDraft, clearDraft } from "../../core/store.js";
@@ -225,8 +230,8 @@ async function draw(params, view) {
   const template = await templateOf(store, kind);
   const vehicle = kind.startsWith("vehicle.") ? await heldVehicle(store) : null;
   const back = h("a", { class: "button secondary", href: "#/shift" }, t("checklist.back"));
-  if (!template) return void replace(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_template")), back);
-  if (kind.startsWith("vehicle.") && !vehicle) return void replace(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_vehicle")), back);
+  if (!template) return void screen(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_template")), back);
+  if (kind.startsWith("vehicle.") && !vehicle) return void screen(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_vehicle")), back);
   const draftKey = `checklist:${kind}`;
   const draft = (await getDraft(store, draftKey)) || {};
   if (draft.template_id !== template.id || draft.version !== template.current) {
@@ -332,7 +337,7 @@ async function draw(params, view) {
     h("section", { class: "position" }, h("h2", {}, t("checklist.position")), positionLine, locate),
     status,
     h("div", { class: "actions" }, submit, back));
-  replace(view,
+  screen(view,
     h("h1", {}, t(`checklist.title.${kind}`)),
     vehicle ? h("p", { class: "muted" }, t("checklist.van", { plate: vehicle.plate })) : null,
     form);

@@ -3,6 +3,11 @@
 // and the screen says why (a grounded van, a check not done today). Everything is queued offline and shown as
 // pending until the server answers; a rejection is shown in words.
 import { h, replace } from "../dom.js";
+
+/** Draw this screen: its content in the wrapper its styles are scoped to (app.css, .checks-screen). */
+function screen(view, ...children) {
+  return replace(view, h("div", { class: "checks-screen" }, ...children));
+}
 import { register, t } from "../i18n.js";
 import { route } from "../router.js";
 import { listEntities } from "../../core/store.js";
@@ -214,7 +219,7 @@ async function draw(_params, view) {
   const shiftOp = state.shift ? ops.find((op) => op.seq === state.shift.seq) : null;
   const noPosition = sessionStorage.getItem("fieldops.shift.no_position");
   sessionStorage.removeItem("fieldops.shift.no_position");
-  replace(view,
+  screen(view,
     h("h1", {}, t("shift.title")),
     van,
     h("p", { id: "shift-state", class: state.shift ? "ok" : "" },

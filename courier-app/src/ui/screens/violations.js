@@ -2,6 +2,11 @@
 // violations with their status and appeal. A violation open and not yet appealed (here or at the server) can be
 // appealed with a reason and photos: violation.appeal, a create op queued offline (docs/protocol.md).
 import { h, replace } from "../dom.js";
+
+/** Draw this screen: its content in the wrapper its styles are scoped to (app.css, .checks-screen). */
+function screen(view, ...children) {
+  return replace(view, h("div", { class: "checks-screen" }, ...children));
+}
 import { register, t } from "../i18n.js";
 import { route } from "../router.js";
 import { listEntities, getDraft, setDraft, clearDraft } from "../../core/store.js";
@@ -215,11 +220,11 @@ async function draw(params, view) {
   const [record] = await listEntities(store, "courier");
   const back = h("a", { class: "button secondary", href: "#/shift" }, t("violations.back"));
   const rerender = () => draw(params, view);
-  if (!record) return void replace(view, h("h1", {}, t("violations.title")), h("p", {}, t("violations.none_held")), back);
+  if (!record) return void screen(view, h("h1", {}, t("violations.title")), h("p", {}, t("violations.none_held")), back);
   const courier = record.data;
   const local = appealOps(await allOps(store));
   const violations = courier.violations || [];
-  replace(view,
+  screen(view,
     h("h1", {}, t("violations.title")),
     h("section", { class: `grade grade-${courier.grade || "none"}`, id: "grade" },
       h("p", { class: "grade-letter" }, courier.grade ? t("violations.grade", { grade: courier.grade }) : t("violations.grade_none")),
