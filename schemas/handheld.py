@@ -60,3 +60,12 @@ class CourierTaskList(Schema):
     """A courier's own tasks."""
 
     items = fields.List(fields.Nested(CourierTaskOut))
+
+
+class FeeCodeOut(Schema):
+    """A published fee code as every handheld holds it (pull entity `fee_code`): a pickup charges only these."""
+
+    id = fields.String(dump_only=True)
+    code = fields.String()
+    name = fields.String()
+    version = fields.Integer()

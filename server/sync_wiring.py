@@ -11,7 +11,7 @@ from schemas.appointments import ConfirmIn, ContactIn, CustomerAbsentIn, LateNot
 from schemas.checklists import (ChecklistSubmitIn, ShiftEndIn, ShiftStartIn, SubmissionOut, TemplateOut,
                                 VehicleHandheldOut, submission_attachments)
 from schemas.couriers import CourierSelfOut
-from schemas.handheld import CourierTaskOut
+from schemas.handheld import CourierTaskOut, FeeCodeOut
 from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, PickupCollectIn, RefuseIn, SignIn,
                               VerifyRecipientIn)
 from schemas.scans import ScanIn
@@ -19,7 +19,7 @@ from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from schemas.violations import AppealIn, AppealOut
 from server.extensions import db
 from server.errors import ValidationFailed
-from server.models import (ChecklistSubmission, ChecklistTemplate, Courier, Parcel, Task, TaskFee, Vehicle,
+from server.models import (ChecklistSubmission, ChecklistTemplate, Courier, FeeCode, Parcel, Task, TaskFee, Vehicle,
                            ViolationAppeal)
 from server.services import (appointments, attachments, checklists, duty, handover, privacy, receipts, scans, tasks,
                              violations)
@@ -31,6 +31,7 @@ _task_out_without_notes = CourierTaskOut(exclude=("notes",))
 _notes_out = NoteOut(many=True)
 _vehicle_out = VehicleHandheldOut()
 _template_out = TemplateOut()
+_fee_code_out = FeeCodeOut()
 _submission_out = SubmissionOut()
 _courier_out = CourierSelfOut()
 _appeal_out = AppealOut()
@@ -288,6 +289,9 @@ def build_registry() -> Registry:
     registry.entity(EntityType(
         name="checklist_template", model=ChecklistTemplate, in_scope=checklists.active_in_scope,
         dump=lambda objs: {t.id: _template_out.dump(t) for t in objs}, load=checklists.load_templates))
+    registry.entity(EntityType(
+        name="fee_code", model=FeeCode, in_scope=tasks.fee_codes_in_scope,
+        dump=lambda objs: {f.code: _fee_code_out.dump(f) for f in objs}, load=tasks.load_fee_codes))
     registry.entity(EntityType(
         name="checklist_submission", model=ChecklistSubmission, in_scope=checklists.never_held,
         dump=lambda objs: {s.id: _submission_out.dump(s) for s in objs}, load=checklists.load_submissions,

@@ -1,6 +1,8 @@
 // The app's entry: the screens register their routes and words (one import per line: helpers add theirs), the bar
 // is drawn, then the router draws the current screen. A device not enrolled yet starts on the enrollment screen.
 import "./app.css";
+import "./ui/screens/door.js";
+import "./ui/screens/pickup.js";
 import { start } from "./ui/router.js";
 import { installWorker } from "./ui/install.js";
 import { startBar } from "./ui/bar.js";

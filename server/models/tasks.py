@@ -4,7 +4,7 @@ from datetime import date, datetime, timedelta
 from flask import current_app
 
 from sqlalchemy import Date, ForeignKey, Index, String, Text
-from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
+from sqlalchemy.orm import Mapped, mapped_column, relationship, synonym, validates
 
 from schemas.vocab import FINISHED_STATUSES, OPEN_STATUSES
 from server import names
@@ -15,12 +15,24 @@ from server.models.types import JSONText
 
 
 class FeeCode(db.Model):
-    """A published fee; a task may charge only these (no private rush fees)."""
+    """A published fee; a task may charge only these (no private rush fees).
+
+    Every handheld holds the active ones offline (pull entity `fee_code`, id = the code): a pickup charges
+    only these. `version` is the row's sync version; a change to a code reaches the devices through the feed.
+    """
 
     __tablename__ = "fee_codes"
+    feed_entity = "fee_code"
     code: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     active: Mapped[bool] = mapped_column(default=True)
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+    id = synonym("code")  # the sync engine names every entity's key `id`
+    __mapper_args__ = {"version_id_col": version}
+
+    def feed_scope(self) -> set[None]:
+        """Published fees are in every courier's scope (None: every courier)."""
+        return {None}
 
 
 class ServiceProduct(db.Model):

@@ -101,6 +101,16 @@ def published_fee_codes() -> set[str]:
     return set(db.session.scalars(select(FeeCode.code).where(FeeCode.active.is_(True))))
 
 
+def fee_codes_in_scope(_courier_id, _day_start):
+    """SQL condition: the published (active) fee codes are in every courier's scope."""
+    return FeeCode.active.is_(True)
+
+
+def load_fee_codes(codes: list[str]) -> list[FeeCode]:
+    """The fee codes of these codes (those that exist)."""
+    return list(db.session.scalars(select(FeeCode).where(FeeCode.code.in_(codes)).order_by(FeeCode.code)))
+
+
 def spec_problems(spec: dict, published: set[str], products: dict) -> list[tuple[str, str, str]]:
     """Rules a task spec must meet beyond its schema, as (field path, code, message); products: those offered
     (promises.offered), which the promise fields are checked against.

@@ -1,0 +1,455 @@
+// The door (#/tasks/:id/door): the handover as the company's rules order it. Each step is an op queued on the
+// device (offline first); a step the rules forbid is not offered, and the screen says why in words. Unfinished
+// input (the method, names, counts, photos, the signature's strokes) is kept in the drafts store, so a reload or
+// a restart mid-handover comes back to where the courier was.
+import { h, replace } from "../dom.js";
+import { register, t } from "../i18n.js";
+import { route } from "../router.js";
+import { openStore, getEntity, listEntities, getDraft, setDraft } from "../../core/store.js";
+import { enqueue, opsFor, allOps, addBlob } from "../../core/queue.js";
+import { openShift } from "../../core/rules.js";
+import { formatClock } from "../../core/time.js";
+import { syncEvents } from "../../core/events.js";
+import { syncOnce } from "../../core/sync.js";
+import { createApi } from "../../core/api.js";
+import { getMeta } from "../../core/store.js";
+import { photoButton, preview } from "../camera.js";
+import { signaturePad } from "../signature.js";
+import {
+  formatYuan, isOwnName, pinCheck, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, overlay, steps,
+  waitLeftMs, PIN_MAX_FAILURES,
+} from "../handover-logic.js";
+import { doorWords } from "./door-words.js";
+
+register(doorWords);
+
+let storePromise = null;
+export function deviceStore() {
+  storePromise ||= openStore();
+  return storePromise;
+}
+
+/** The device's position {lat, lon}, or an error (never invented). */
+export function position(timeout = 15000) {
+  return new Promise((resolve, reject) => {
+    if (!navigator.geolocation) { reject(new Error("no geolocation")); return; }
+    navigator.geolocation.getCurrentPosition(
+      (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }), reject,
+      { enableHighAccuracy: true, timeout, maximumAge: 60_000 });
+  });
+}
+
+let api = null;
+/** Send the queue and pull now (the auto sync does it too); says how it went. */
+export function syncButton(store, say, after) {
+  return h("button", { class: "button secondary", type: "button", "data-act": "sync", onclick: async (event) => {
+    const button = event.currentTarget;
+    button.disabled = true;
+    try {
+      api ||= createApi({ getToken: () => getMeta(store, "token") });
+      const outcome = await syncOnce(store, api);
+      if (outcome.error) {
+        const key = `door.sync.${outcome.error}`;
+        say(t("door.sync_failed", { why: t(key) === key ? outcome.error : t(key) }), "error");
+      } else {
+        say(t("door.synced", { pushed: outcome.pushed, pulled: outcome.pulled }));
+      }
+    } finally {
+      button.disabled = false;
+      after();
+    }
+  } }, t("door.sync_now"));
+}
+
+/** A position when the device has one soon, else {} (the op's lat/lon are optional). */
+export async function maybePosition() {
+  try { return await position(5000); } catch { return {}; }
+}
+
+/** Words for a reason code (a rule on the device or the server's rejection). */
+export function reasonText(code, params = {}) {
+  const key = `door.reason.${code}`;
+  const text = t(key, params);
+  return text === key ? t("door.reason.other", { code }) : text;
+}
+
+/** Queue an op; on the device's own refusal (no shift) say so. Returns the op or null. */
+export async function queueStep(store, say, spec) {
+  try {
+    return await enqueue(store, spec);
+  } catch (error) {
+    if (error && error.code) say(reasonText(error.code), "error");
+    else say(String(error?.message || error), "error");
+    return null;
+  }
+}
+
+/** The status line every screen of the door writes to. */
+export function statusLine() {
+  const el = h("p", { class: "door-status", role: "status", "aria-live": "polite" });
+  let timer = null;
+  el.say = (text, kind = "info") => {
+    el.textContent = text;
+    el.dataset.kind = kind;
+    clearTimeout(timer);
+  };
+  return el;
+}
+
+/** Server answers about this task: rejected and conflicting ops, each in words. */
+export function problems(ops) {
+  const bad = ops.filter((op) => op.state === "rejected" || op.state === "conflict");
+  if (!bad.length) return null;
+  return h("section", { class: "card door-problems", "aria-labelledby": "door-problems-h" },
+    h("h2", { id: "door-problems-h" }, t("door.problems")),
+    h("ul", {}, bad.map((op) => h("li", { "data-rejected": op.type },
+      h("strong", {}, t(`door.op.${op.type}`) || op.type), " — ",
+      reasonText(op.result?.code || op.state), op.result?.detail ? h("span", { class: "detail" }, ` (${op.result.detail})`) : null))));
+}
+
+export function shiftBanner() {
+  return h("p", { class: "banner warn", "data-reason": "shift_required" }, reasonText("shift_required"), " ",
+    h("a", { href: "#/shift", class: "button" }, t("door.to_shift")));
+}
+
+function stepSection(n, key, state, body) {
+  const blocked = state && !state.allowed;
+  return h("section", { class: `card door-step${blocked ? " blocked" : ""}`, "data-step": key, "aria-labelledby": `step-${key}` },
+    h("h2", { id: `step-${key}` }, h("span", { class: "step-no" }, String(n)), t(`door.step.${key}`)),
+    body);
+}
+
+function done(text) {
+  return h("p", { class: "done" }, h("span", { "aria-hidden": "true" }, "✓ "), text);
+}
+
+function notNow(state) {
+  return h("p", { class: "reason", "data-reason": state.reason }, reasonText(state.reason));
+}
+
+async function render({ id }, view) {
+  const store = await deviceStore();
+  const status = statusLine();
+  const say = status.say;
+  let timer = null;
+  let draft = (await getDraft(store, `door:${id}`)) || {};
+  const keep = (patch) => { draft = { ...draft, ...patch }; return setDraft(store, `door:${id}`, draft); };
+
+  async function draw() {
+    clearInterval(timer);
+    const entity = await getEntity(store, "task", id);
+    if (!entity) {
+      replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", {}, t("door.no_task")),
+        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
+      return;
+    }
+    if (entity.data.kind === "pickup") { location.hash = `/tasks/${id}/pickup`; return; }
+    const ops = await opsFor(store, id);
+    const now = new Date();
+    const shift = openShift(await allOps(store), now);
+    const task = overlay(entity.data, ops);
+    const state = steps(task, ops, { now, shift });
+    const hs = task.handover || {};
+    const courier = (await listEntities(store, "courier"))[0]?.data || {};
+    const pending = ops.filter((op) => op.state === "pending").length;
+    const dueText = formatYuan(task.amount_due || 0);
+
+    const header = h("header", { class: "card door-head" },
+      h("h1", {}, t("door.title")),
+      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
+      (task.amount_due || 0) > 0 ? h("p", { class: "amount" }, t("door.due", { amount: dueText })) : null,
+      pending ? h("p", { class: "pending", "data-pending": pending }, t("door.pending", { n: pending })) : null,
+      h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
+
+    // 1. Arrived
+    const arrivedText = task.arrived_at || task.local_arrived_at;
+    const arrive = (arrivedText
+      ? done(t("door.arrived_at", { time: formatClock(arrivedText) }))
+      : state.arrive.allowed
+        ? h("button", { class: "button primary", "data-act": "arrive", onclick: async () => {
+          let where;
+          try { where = await position(); } catch { say(t("door.need_position"), "error"); return; }
+          if (await queueStep(store, say, { type: "stop.arrive", entityId: id, payload: where })) { say(t("door.queued")); draw(); }
+        } }, t("door.arrive"))
+        : notNow(state.arrive));
+
+    // 2. The recipient
+    let verify;
+    if (hs.recipient_verified) {
+      verify = done(t("door.verified", { method: t(`door.method.${hs.verify_method}`) }));
+    } else if (!state.verify.allowed) {
+      verify = notNow(state.verify);
+    } else {
+      const tries = pinTries(draft.pin_hash === task.handover?.pin?.hash ? draft : {});
+      const method = task.pin_required ? "pin" : (draft.method || "id_check");
+      const methods = task.pin_required ? ["pin"] : ["id_check", "pin", "known_recipient", "proxy"];
+      const nameIn = h("input", { id: "v-name", name: "name", maxlength: 100, autocomplete: "off", value: draft.name || "",
+        oninput: (e) => keep({ name: e.target.value }) });
+      const relIn = h("input", { id: "v-rel", name: "relation", maxlength: 100, value: draft.relation || "",
+        oninput: (e) => keep({ relation: e.target.value }) });
+      const pinIn = h("input", { id: "v-pin", name: "pin", inputmode: "numeric", pattern: "[0-9]{6}", maxlength: 6,
+        autocomplete: "off", "aria-describedby": "v-pin-help" });
+      verify = h("form", { class: "stack", onsubmit: async (e) => {
+        e.preventDefault();
+        const name = nameIn.value.trim();
+        if (!name) { say(t("door.need_name"), "error"); nameIn.focus(); return; }
+        const chosen = task.pin_required ? "pin" : (draft.method || "id_check");
+        const payload = { method: chosen, name };
+        if (chosen === "proxy") {
+          if (!relIn.value.trim()) { say(t("door.need_relation"), "error"); relIn.focus(); return; }
+          payload.relation = relIn.value.trim();
+        }
+        if (chosen === "pin") {
+          const pin = pinIn.value.trim();
+          if (!/^\d{6}$/.test(pin)) { say(t("door.pin_format"), "error"); pinIn.focus(); return; }
+          if (tries.locked) { say(t("door.pin_locked_local", { max: PIN_MAX_FAILURES }), "error"); return; }
+          if (task.handover?.pin && !(await pinCheck(pin, task.handover.pin))) {
+            const wrong = tries.wrong + 1;
+            await keep({ pin_wrong: wrong, pin_hash: task.handover.pin.hash });
+            say(wrong >= PIN_MAX_FAILURES ? t("door.pin_locked_local", { max: PIN_MAX_FAILURES })
+              : t("door.pin_wrong", { left: PIN_MAX_FAILURES - wrong, max: PIN_MAX_FAILURES }), "error");
+            pinIn.value = "";
+            draw();
+            return;
+          }
+          payload.pin = pin;
+        }
+        if (await queueStep(store, say, { type: "pod.verify_recipient", entityId: id, payload: { ...payload, ...(await maybePosition()) } })) {
+          say(t("door.queued"));
+          draw();
+        }
+      } },
+      h("fieldset", {}, h("legend", {}, t("door.method")),
+        methods.map((m) => h("label", { class: "door-choice" },
+          h("input", { type: "radio", name: "method", value: m, checked: m === method,
+            onchange: () => { keep({ method: m }); draw(); } }), t(`door.method.${m}`)))),
+      h("label", { for: "v-name" }, t("door.recipient_name")), nameIn,
+      method === "proxy" ? [h("label", { for: "v-rel" }, t("door.relation")), relIn] : null,
+      method === "pin" ? [
+        h("label", { for: "v-pin" }, t("door.pin")), pinIn,
+        h("p", { id: "v-pin-help", class: "hint" }, tries.locked ? t("door.pin_locked_local", { max: PIN_MAX_FAILURES })
+          : t("door.pin_help", { left: tries.left, max: PIN_MAX_FAILURES }))] : null,
+      h("button", { class: "button primary", type: "submit", "data-act": "verify", disabled: method === "pin" && tries.locked }, t("door.verify")));
+    }
+
+    // 3. Inspection
+    let inspect;
+    if (hs.inspection) {
+      inspect = h("div", {}, done(t(`door.inspection.${hs.inspection}`)),
+        h("ul", { class: "items" }, (hs.items || []).map((item) => h("li", {},
+          `${item.parcel_no}: ${item.counted}${item.expected !== undefined ? ` / ${item.expected}` : ""} · ${t(`door.condition.${item.condition}`)}`))));
+    } else if (!state.inspect.allowed) {
+      inspect = notNow(state.inspect);
+    } else {
+      const rows = inspectionRows(task, draft);
+      const save = () => keep({ items: rows.map(({ parcel_no, counted, condition, photo }) => ({ parcel_no, counted, condition, photo })) });
+      const missing = rowsNeedingPhoto(rows);
+      const previews = await Promise.all(rows.map((row) => preview(store, row.photo, t("door.photo_of", { parcel: row.parcel_no }))));
+      inspect = h("div", { class: "stack" },
+        h("p", { class: "phrase", lang: "zh-CN" }, h("span", { class: "say" }, t("door.say")), " ", "请仔细查收你的快件！"),
+        rows.map((row, i) => h("fieldset", { class: "parcel", "data-parcel": row.parcel_no },
+          h("legend", {}, `${row.parcel_no} ${row.description}`),
+          h("p", { class: "hint" }, t("door.expected", { n: row.expected })),
+          h("label", { for: `count-${i}` }, t("door.counted")),
+          h("input", { id: `count-${i}`, type: "number", min: 0, max: 9999, inputmode: "numeric", value: row.counted,
+            "data-count": row.parcel_no, oninput: (e) => {
+              const n = Number.parseInt(e.target.value, 10);
+              row.counted = Number.isInteger(n) && n >= 0 ? n : 0;
+              save();
+            } }),
+          h("div", { class: "door-choices", role: "radiogroup", "aria-label": t("door.condition") },
+            ["ok", "damaged", "missing"].map((c) => h("label", { class: "door-choice" },
+              h("input", { type: "radio", name: `cond-${i}`, value: c, checked: row.condition === c, "data-condition": `${row.parcel_no}:${c}`,
+                onchange: async () => { row.condition = c; await save(); draw(); } }), t(`door.condition.${c}`)))),
+          row.condition !== "ok" ? h("div", { class: "door-photos" },
+            previews[i],
+            photoButton(store, { label: row.photo ? t("door.retake") : t("door.take_photo"), name: `parcel-${i}`,
+              onPhoto: async (sha) => { row.photo = sha; await save(); say(t("door.photo_kept")); draw(); },
+              onError: () => say(t("door.photo_failed"), "error") }),
+            row.photo ? null : h("p", { class: "reason", "data-reason": "photo_required" }, reasonText("photo_required"))) : null)),
+        missing.length ? h("p", { class: "reason" }, t("door.photo_first", { parcels: missing.join(", ") })) : null,
+        h("div", { class: "row" },
+          ["accept", "refuse"].map((answer) => h("button", { class: `button ${answer === "accept" ? "primary" : "secondary"}`,
+            "data-act": `inspect-${answer}`, disabled: missing.length > 0, onclick: async () => {
+              if (rowsNeedingPhoto(rows).length) return;
+              const payload = inspectPayload(rows, answer === "accept");
+              if (await queueStep(store, say, { type: "pod.inspect", entityId: id, payload: { ...payload, ...(await maybePosition()) }, blobs: payload.photos })) {
+                say(t("door.queued"));
+                draw();
+              }
+            } }, t(`door.customer_${answer}s`)))));
+    }
+
+    // 4. Payment
+    let pay = null;
+    if ((task.amount_due || 0) > 0) {
+      if (hs.paid) pay = done(t("door.paid", { amount: formatYuan(hs.paid_amount ?? task.amount_due), method: t(`door.pay.${hs.paid_method}`) }));
+      else if (!state.pay.allowed) pay = notNow(state.pay);
+      else {
+        pay = h("div", { class: "stack" },
+          h("p", { class: "amount big" }, t("door.collect_exactly", { amount: dueText })),
+          h("div", { class: "row" }, ["cash", "qr"].map((m) => h("button", { class: "button primary", "data-act": `pay-${m}`,
+            onclick: async () => {
+              const payload = { amount: task.amount_due, method: m, ...(await maybePosition()) };
+              if (await queueStep(store, say, { type: "pod.collect_payment", entityId: id, payload })) { say(t("door.queued")); draw(); }
+            } }, t(`door.pay.${m}`), " ", dueText))));
+      }
+    }
+
+    // 5. Gift
+    const gift = task.gift_description ? h("label", { class: "door-choice gift" },
+      h("input", { type: "checkbox", name: "gift", checked: Boolean(draft.gift_told) || hs.signed, disabled: hs.signed || Boolean(hs.outcome),
+        "data-act": "gift", onchange: (e) => keep({ gift_told: e.target.checked }) }),
+      t("door.gift_told", { gift: task.gift_description })) : null;
+
+    // 6. Signature
+    let sign;
+    if (hs.signed || hs.outcome) {
+      sign = hs.signed ? done(t("door.signed")) : null;
+    } else if (!state.sign.allowed) {
+      sign = notNow(state.sign);
+    } else {
+      const pad = signaturePad({ label: t("door.signature"), strokes: draft.strokes || [], onChange: (s) => keep({ strokes: s }) });
+      const signer = h("input", { id: "s-name", name: "signer_name", maxlength: 100, autocomplete: "off",
+        value: draft.signer_name ?? draft.name ?? "", oninput: (e) => keep({ signer_name: e.target.value, own_ok: false }) });
+      const warn = h("p", { class: "reason", "data-warning": "own_name", hidden: true }, t("door.own_name"));
+      sign = h("div", { class: "stack" },
+        h("p", { class: "hint" }, t("door.sign_here")), pad.el,
+        h("button", { class: "button secondary", type: "button", "data-act": "clear-signature", onclick: () => pad.clear() }, t("door.clear")),
+        h("label", { for: "s-name" }, t("door.signer_name")), signer, warn,
+        h("button", { class: "button primary", "data-act": "sign", onclick: async () => {
+          const name = signer.value.trim();
+          if (pad.isEmpty()) { say(t("door.empty_signature"), "error"); return; }
+          if (!name) { say(t("door.need_signer"), "error"); signer.focus(); return; }
+          if (task.gift_description && !draft.gift_told) { say(reasonText("gift_not_disclosed"), "error"); return; }
+          if (isOwnName(name, courier.name) && !warn.dataset.confirmed) {
+            warn.hidden = false;
+            warn.dataset.confirmed = "1";
+            say(t("door.own_name"), "error");
+            return;
+          }
+          let where;
+          try { where = await position(); } catch { say(t("door.need_position"), "error"); return; }
+          const sha = await addBlob(store, await pad.toBlob(), "image/png");
+          const payload = { signature: sha, signer_name: name, gift_disclosed: Boolean(task.gift_description && draft.gift_told), ...where };
+          if (await queueStep(store, say, { type: "pod.sign", entityId: id, payload, blobs: [sha] })) { say(t("door.queued")); draw(); }
+        } }, t("door.sign")));
+    }
+
+    // 7. Done
+    const outcome = hs.outcome ? h("section", { class: "card door-done", "data-outcome": hs.outcome, "aria-labelledby": "done-h" },
+      h("h2", { id: "done-h" }, t(`door.outcome.${hs.outcome}`)),
+      hs.alternate_place ? h("p", {}, t(`door.place.${hs.alternate_place}`)) : null,
+      hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }),
+        hs.receipt.url ? [" ", h("a", { href: hs.receipt.url, class: "link" }, t("door.receipt_link"))] : null)
+        : h("p", { "data-receipt": "" }, t("door.receipt_later"))) : null;
+
+    // Other outcomes
+    const other = hs.outcome ? null : await otherPaths({ store, id, task, state, draft, keep, say, draw });
+
+    replace(view, header, status, shift ? null : shiftBanner(), problems(ops),
+      stepSection(1, "arrive", state.arrive, arrive),
+      stepSection(2, "verify", state.verify, verify),
+      stepSection(3, "inspect", state.inspect, inspect),
+      pay ? stepSection(4, "pay", state.pay, pay) : null,
+      gift ? stepSection(5, "gift", null, gift) : null,
+      sign ? stepSection(6, "sign", state.sign, sign) : null,
+      outcome, other);
+
+    // The countdown of the wait before "customer absent".
+    const left = view.querySelector("[data-countdown]");
+    if (left) {
+      timer = setInterval(() => {
+        const ms = waitLeftMs(task, new Date());
+        if (ms === 0) { clearInterval(timer); draw(); return; }
+        left.textContent = t("door.wait_left", { time: mmss(ms) });
+      }, 1000);
+    }
+  }
+
+  await draw();
+  const onVisible = () => { if (document.visibilityState === "visible") draw(); };
+  document.addEventListener("visibilitychange", onVisible);
+  const onChange = (event) => { if (event.detail?.seq == null) draw(); }; // a sync's news, not our own op
+  syncEvents.addEventListener("change", onChange);
+  return () => {
+    clearInterval(timer);
+    document.removeEventListener("visibilitychange", onVisible);
+    syncEvents.removeEventListener("change", onChange);
+  };
+}
+
+function mmss(ms) {
+  const s = Math.ceil(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+async function otherPaths({ store, id, task, state, draft, keep, say, draw }) {
+  // Refusal: after an inspection, with a reason, a note and photos.
+  const refuse = draft.refuse || { reason: "damaged", note: "", photos: [] };
+  let refuseBody;
+  if (!state.refuse.allowed) refuseBody = notNow(state.refuse);
+  else {
+    const previews = await Promise.all(refuse.photos.map((sha, i) => preview(store, sha, t("door.refusal_photo", { n: i + 1 }))));
+    refuseBody = h("div", { class: "stack" },
+      h("label", { for: "r-reason" }, t("door.refuse_reason")),
+      h("select", { id: "r-reason", name: "reason", onchange: (e) => keep({ refuse: { ...refuse, reason: e.target.value } }) },
+        ["damaged", "quality", "wrong_item", "other"].map((r) => h("option", { value: r, selected: refuse.reason === r }, t(`door.refuse.${r}`)))),
+      h("label", { for: "r-note" }, t("door.note")),
+      h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => keep({ refuse: { ...refuse, note: e.target.value } }) }, refuse.note),
+      h("div", { class: "door-photos" }, previews,
+        refuse.photos.length < 10 ? photoButton(store, { label: t("door.take_photo"), name: "refuse",
+          onPhoto: async (sha) => { await keep({ refuse: { ...refuse, photos: [...refuse.photos, sha] } }); draw(); },
+          onError: () => say(t("door.photo_failed"), "error") }) : null),
+      h("button", { class: "button danger", "data-act": "refuse", onclick: async () => {
+        const payload = { reason: refuse.reason, photos: refuse.photos, ...(refuse.note.trim() ? { note: refuse.note.trim() } : {}), ...(await maybePosition()) };
+        if (await queueStep(store, say, { type: "pod.refuse", entityId: id, payload, blobs: refuse.photos })) { say(t("door.queued")); draw(); }
+      } }, t("door.refuse_send")));
+  }
+
+  // Deliver elsewhere: only with recorded consent.
+  const consent = task.handover?.consent_place;
+  const alt = draft.alt || { place: consent || "locker", via: consent ? "customer_link" : "contact", reference: "" };
+  let altBody;
+  if (!state.alternate.allowed) altBody = notNow(state.alternate);
+  else {
+    altBody = h("div", { class: "stack" },
+      consent ? h("p", {}, t("door.consented", { place: t(`door.place.${consent}`), note: task.handover.consent_note || "" })) : null,
+      h("label", { for: "a-place" }, t("door.place")),
+      h("select", { id: "a-place", name: "place", onchange: (e) => keep({ alt: { ...alt, place: e.target.value } }) },
+        ["locker", "station", "neighbour"].map((p) => h("option", { value: p, selected: alt.place === p }, t(`door.place.${p}`)))),
+      h("label", { for: "a-ref" }, t("door.reference")),
+      h("input", { id: "a-ref", name: "reference", maxlength: 100, value: alt.reference,
+        oninput: (e) => keep({ alt: { ...alt, reference: e.target.value } }) }),
+      h("button", { class: "button secondary", "data-act": "alternate", onclick: async () => {
+        const current = (await getDraft(store, `door:${id}`))?.alt || alt;
+        const via = consent && current.place === consent ? "customer_link" : "contact";
+        if (via === "contact" && !current.reference.trim()) { say(t("door.need_reference"), "error"); return; }
+        const payload = { place: current.place, authorization: { via, ...(current.reference.trim() ? { reference: current.reference.trim() } : {}) }, photos: [], ...(await maybePosition()) };
+        if (await queueStep(store, say, { type: "pod.deliver_alternate", entityId: id, payload })) { say(t("door.queued")); draw(); }
+      } }, t("door.alternate_send")));
+  }
+
+  // Customer absent: only after the wait, with a contact attempt since arriving.
+  const left = waitLeftMs(task, new Date());
+  let absentBody;
+  if (state.absent.allowed) {
+    absentBody = h("button", { class: "button secondary", "data-act": "absent", onclick: async () => {
+      const at = new Date(task.local_arrived_at || task.appointment?.arrived_at || task.arrived_at);
+      const waited = Math.max(10, Math.floor((Date.now() - at.getTime()) / 60_000));
+      if (await queueStep(store, say, { type: "stop.customer_absent", entityId: id, payload: { waited_minutes: Math.min(1440, waited) } })) { say(t("door.queued")); draw(); }
+    } }, t("door.absent_send"));
+  } else {
+    absentBody = h("div", {}, notNow(state.absent),
+      left ? h("p", { class: "countdown", "data-countdown": "" }, t("door.wait_left", { time: mmss(left) })) : null,
+      h("a", { href: `#/tasks/${id}`, class: "link" }, t("door.call_first")));
+  }
+
+  return h("section", { class: "card door-other", "aria-labelledby": "other-h" },
+    h("h2", { id: "other-h" }, t("door.other")),
+    h("details", { "data-path": "refuse" }, h("summary", {}, t("door.step.refuse")), refuseBody),
+    h("details", { "data-path": "alternate" }, h("summary", {}, t("door.step.alternate")), altBody),
+    h("details", { "data-path": "absent" }, h("summary", {}, t("door.step.absent")), absentBody));
+}
+
+route("/tasks/:id/door", render);
