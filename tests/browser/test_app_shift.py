@@ -2,20 +2,19 @@
 are checked before and after each trip; a van with a safety defect does not go out until maintenance certifies the
 repair"), and an appeal of a violation; every step queued offline and judged again by the server."""
 import base64
-import hashlib
 
 import pytest
 from sqlalchemy import select
 
 from server.extensions import db
-from server.models import Shift, Vehicle, VehicleDefect, Violation
+from server.models import Attachment, Shift, Vehicle, VehicleDefect, Violation
 from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot
-from tests.browser.courier_app import courier_with_day, open_app, require_app, use_build
-from tests.sync.conftest import Device
+from tests.browser.courier_app import courier_with_day, open_app, require_app, set_offline, use_build
 
 require_browser()
 require_app()
 
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402  (only once the browser is known to be there)
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -32,80 +31,44 @@ JPEG = base64.b64decode(
     "2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDn6KKK8k/QD//Z")
 
 
-# --- the device's side until the core's sync lands: seed the pulled scope, push the queue (the protocol, verbatim)
-_SEED = """
-const [meta, changes, done] = arguments;
-const open = indexedDB.open("fieldops", 1);
-open.onupgradeneeded = () => { done({error: "the app did not create its store"}); };
-open.onsuccess = () => {
-  const db = open.result;
-  const tx = db.transaction(["meta", "entities"], "readwrite");
-  for (const [key, value] of Object.entries(meta)) tx.objectStore("meta").put(value, key);
-  tx.objectStore("entities").clear();
-  for (const change of changes) tx.objectStore("entities").put(
-    {entity: change.entity, id: change.id, version: change.version, data: change.data});
-  tx.oncomplete = () => { db.close(); done({ok: true}); };
-  tx.onerror = () => done({error: String(tx.error)});
-};
-"""
-_QUEUE = """
+_STATES = """
 const done = arguments[arguments.length - 1];
-const open = indexedDB.open("fieldops", 1);
+const open = indexedDB.open("fieldops");
 open.onsuccess = () => {
   const db = open.result;
-  const tx = db.transaction(["queue", "blobs"], "readonly");
-  const ops = tx.objectStore("queue").getAll();
-  const blobs = tx.objectStore("blobs").getAll();
-  tx.oncomplete = async () => {
-    const out = [];
-    for (const b of blobs.result) {
-      const bytes = new Uint8Array(await b.blob.arrayBuffer());
-      let text = ""; for (const x of bytes) text += String.fromCharCode(x);
-      out.push({sha256: b.sha256, data: btoa(text)});
-    }
-    db.close();
-    done({ops: ops.result, blobs: out});
-  };
-};
-"""
-_ANSWER = """
-const [results, done] = arguments;
-const open = indexedDB.open("fieldops", 1);
-open.onsuccess = () => {
-  const db = open.result;
-  const tx = db.transaction("queue", "readwrite");
-  const queue = tx.objectStore("queue");
-  for (const result of results) {
-    const get = queue.get(result.seq);
-    get.onsuccess = () => queue.put({...get.result, state: result.status, result});
-  }
-  tx.oncomplete = () => { db.close(); done(true); };
+  const all = db.transaction("queue", "readonly").objectStore("queue").getAll();
+  all.onsuccess = () => { db.close(); done(all.result.map((op) => [op.type, op.state, op.result && op.result.code])); };
 };
 """
 
 
-def seed(page, enrolled: dict, courier_id: str, changes: list[dict]) -> None:
-    """Put an enrolled device's identity and its pulled scope into the app's IndexedDB."""
-    meta = {"token": enrolled["token"], "device_id": enrolled["device_id"], "courier_id": courier_id}
-    answer = page.execute_async_script(_SEED, meta, changes)
-    assert answer.get("ok"), answer
+def queue(page) -> list[list]:
+    """The app's queue as [type, state, code], in seq order (read from its IndexedDB)."""
+    return page.execute_async_script(_STATES)
 
 
-def sync(page, device: Device, enrolled: dict, courier_id: str) -> list[dict]:
-    """Upload the queued photos, push the queue's pending ops, record the answers, pull the scope: the results."""
-    held = page.execute_async_script(_QUEUE)
-    for blob in held["blobs"]:
-        answer = device.client.put(f"/api/v1/attachments/{blob['sha256']}", data=base64.b64decode(blob["data"]),
-                                   content_type="application/octet-stream", headers=device.headers)
-        assert answer.status_code in (200, 201), answer.json
-    pending = [{key: op[key] for key in ("op_id", "seq", "type", "entity_id", "base_version", "device_time", "payload")}
-               for op in held["ops"] if op["state"] == "pending"]
-    results = device.push(pending)["results"] if pending else []
-    page.execute_async_script(_ANSWER, results)
-    scope, _cursor, _page = device.pull_all()
-    seed(page, enrolled, courier_id, list(scope.values()))
-    page.execute_script("dispatchEvent(new HashChangeEvent('hashchange'))")
-    return results
+def enroll(page, live_server: str, code: str) -> None:
+    """Enroll the app with the code an enrollment QR carries (its app link fills it in); the first sync follows."""
+    open_app(page, live_server, f"/enroll?code={code}")
+    wait_for(page, "#enroll-code")
+    click(page, "#enroll-submit")
+    wait_for(page, "#open-tasks", 30)
+
+
+def sync(page) -> None:
+    """Sync now from the queue screen (its button), wait for the outcome, then back to the shift screen.
+
+    The test's own reads are let go first: an open read would hold SQLite's lock against the live server's writes.
+    """
+    db.session.rollback()
+    page.execute_script("location.hash = '/sync'")
+    until = WebDriverWait(page, 30, ignored_exceptions=(WebDriverException,)).until
+    until(lambda d: d.find_element(By.ID, "sync-run").click() or True)  # the screen redraws itself: try again
+    until(
+        lambda d: any(w in d.find_element(By.ID, "view").text for w in ("同步完成", "Synced", "上次同步出错")))
+    assert "上次同步出错" not in page.find_element(By.ID, "view").text
+    page.execute_script("location.hash = '/shift'")
+    wait_for(page, "#shift-state")
 
 
 def jpeg_file(tmp_path) -> str:
@@ -147,8 +110,7 @@ def fill(page, template: dict, *, fail: dict[str, str | None] = (), odometer: in
             page.execute_script("arguments[0].dispatchEvent(new Event('change'))", field)
         if fail.get(code):
             page.find_element(By.ID, f"photo-{code}").send_keys(fail[code])
-            WebDriverWait(page, 10).until(lambda driver, code=code: driver.find_element(
-                By.CSS_SELECTOR, f"[data-item='{code}'] .photo-state").text)
+            wait_for(page, f"[data-item='{code}'] img.photo-preview")
     click(page, "#get-position")
     WebDriverWait(page, 15).until(lambda driver: "31.23" in driver.find_element(By.ID, "position").text)
 
@@ -172,37 +134,29 @@ def phone(page, live_server, app):
     page.execute_cdp_cmd("Browser.grantPermissions", {"origin": live_server, "permissions": ["geolocation"]})
     page.execute_cdp_cmd("Emulation.setGeolocationOverride", DEPOT)
     yield page
+    db.session.rollback()
+    set_offline(page, False)
     page.execute_cdp_cmd("Emulation.clearGeolocationOverride", {})
     page.execute_script("localStorage.clear(); indexedDB.deleteDatabase('fieldops')")
 
 
-def day(make, client) -> tuple[dict, dict, Device, dict]:
-    """A courier with a van (dispatch API) and an enrolled handheld: (courier, van, device, enrolled)."""
+def day(make, phone, live_server) -> tuple[dict, dict, dict]:
+    """A courier with a van (dispatch API) and the app enrolled for them, on #/shift: (courier, van, templates)."""
     made = courier_with_day(make, tasks=1)
-    enrolled = make.device(made["courier"])
-    return made["courier"], made["van"], Device(client, enrolled), enrolled
-
-
-def templates_held(device: Device) -> dict[str, dict]:
-    """The checklist templates the handheld holds, by kind."""
-    scope, _cursor, _page = device.pull_all()
-    return {c["data"]["kind"]: c["data"] for (entity, _id), c in scope.items() if entity == "checklist_template"}
-
-
-def start_app(phone, live_server, device: Device, enrolled: dict, courier: dict) -> None:
-    """Open the app on #/shift holding the pulled scope."""
-    open_app(phone, live_server, "/shift")
-    sync(phone, device, enrolled, courier["id"])
+    enroll(phone, live_server, made["code"])
+    phone.execute_script("location.hash = '/shift'")
     wait_for(phone, "#shift-state")
+    templates = {t["kind"]: t for t in make.client.get("/api/v1/dispatch/checklist-templates",
+                                                       headers=make.headers("quality")).json["items"]}
+    return made["courier"], made["van"], templates
 
 
 def test_a_shift_start_with_a_critical_van_defect(phone, live_server, make, client, tmp_path):
     """The issue's proof: the conduct check passed, a pre-trip failing the safety item technical_condition with its
     photo (a real JPEG through the file input), queued offline: at once the app counts the van as grounded and does not
     offer the shift; after sync the server's van is out_of_service with the defect and the app still says why."""
-    courier, van, device, enrolled = day(make, client)
-    templates = templates_held(device)
-    start_app(phone, live_server, device, enrolled, courier)
+    courier, van, templates = day(make, phone, live_server)
+    set_offline(phone, True)
     assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
     assert not phone.find_elements(By.ID, "start-shift")
     assert "上岗前仪容检查" in phone.find_element(By.ID, "start-why").text
@@ -225,16 +179,18 @@ def test_a_shift_start_with_a_critical_van_defect(phone, live_server, make, clie
     assert len(phone.find_elements(By.CSS_SELECTOR, ".badge.pending")) == 2
     look(phone, tmp_path, "grounded-offline")
     # Online: both checks applied; the server grounded the van with the defect and its photo.
-    results = sync(phone, device, enrolled, courier["id"])
-    assert [(r["status"], r["code"]) for r in results] == [("applied", None)] * 2
+    assert queue(phone) == [["checklist.submit", "pending", None]] * 2
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone) == [["checklist.submit", "applied", None]] * 2
     db.session.expire_all()
     vehicle = db.session.get(Vehicle, van["id"])
     assert vehicle.status == "out_of_service"
     [defect] = db.session.scalars(select(VehicleDefect).where(VehicleDefect.vehicle_id == van["id"])).all()
     assert (defect.item, defect.severity, defect.status) == ("technical_condition", "critical", "open")
-    sent = results[1]["entity"]["data"]
-    photo = next(a["photo"] for a in sent["answers"] if a["item"] == "technical_condition")
-    assert photo == hashlib.sha256(JPEG).hexdigest()
+    # The defect keeps its photo: the camera's JPEG, uploaded before the check was pushed.
+    photo = db.session.get(Attachment, defect.value["photo"])
+    assert photo is not None and photo.content_type == "image/jpeg"
     why = wait_for(phone, "#start-why")
     assert why.text == "车辆已停用：维修人员确认修复前不能出车，不能开始班次。"
     assert not phone.find_elements(By.ID, "start-shift")
@@ -251,9 +207,8 @@ def test_a_shift_start_with_a_critical_van_defect(phone, live_server, make, clie
 def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, live_server, make, client, tmp_path):
     """A pre-trip with a minor defect (photo): the shift is offered and started; at the server the shift is open.
     The end needs the post-trip; an end reading below the start is warned of; the shift ends at the server."""
-    courier, van, device, enrolled = day(make, client)
-    templates = templates_held(device)
-    start_app(phone, live_server, device, enrolled, courier)
+    courier, van, templates = day(make, phone, live_server)
+    set_offline(phone, True)
     click(phone, "#do-conduct-pre_shift")
     fill(phone, templates["conduct.pre_shift"])
     click(phone, "#submit-check")
@@ -268,8 +223,9 @@ def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, live
     assert "班次进行中" in state.text and "等待上传" in state.text
     assert "车辆收车检查" in phone.find_element(By.ID, "end-why").text
     assert not phone.find_elements(By.ID, "end-shift")
-    results = sync(phone, device, enrolled, courier["id"])
-    assert [(r["status"], r["code"]) for r in results] == [("applied", None)] * 3
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone) == [["checklist.submit", "applied", None]] * 2 + [["shift.start", "applied", None]]
     db.session.expire_all()
     [shift] = db.session.scalars(select(Shift).where(Shift.courier_id == courier["id"])).all()
     assert (shift.status, shift.vehicle_id, shift.start_odometer) == ("open", van["id"], 1200)
@@ -292,8 +248,8 @@ def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, live
     click(phone, "#end-shift")
     wait_for(phone, "#step-conduct-pre_shift")
     assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
-    results = sync(phone, device, enrolled, courier["id"])
-    assert [(r["status"], r["code"]) for r in results] == [("applied", None)] * 2
+    sync(phone)
+    assert queue(phone)[3:] == [["checklist.submit", "applied", None], ["shift.end", "applied", None]]
     db.session.expire_all()
     shift = db.session.get(Shift, shift_id)
     assert (shift.status, shift.end_odometer, shift.flags) == ("ended", 1260, [])
@@ -303,34 +259,37 @@ def test_an_appeal_of_a_conduct_violation(phone, live_server, make, client, tmp_
     """A conduct check with a failed item (made in the app, through the push path) records conduct_item_failed; the
     app shows the grade and the violation and appeals it with a reason and a photo; at the server it is appealed,
     and the app then shows the appeal under review, offering no second one."""
-    courier, _van, device, enrolled = day(make, client)
-    templates = templates_held(device)
-    start_app(phone, live_server, device, enrolled, courier)
+    courier, _van, templates = day(make, phone, live_server)
+    set_offline(phone, True)
     click(phone, "#do-conduct-pre_shift")
     fill(phone, templates["conduct.pre_shift"], fail={"uniform": None})
     click(phone, "#submit-check")
     wait_for(phone, "#step-conduct-pre_shift.done")
-    assert [r["status"] for r in sync(phone, device, enrolled, courier["id"])] == ["applied"]
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone) == [["checklist.submit", "applied", None]]
     [violation] = db.session.scalars(select(Violation).where(Violation.courier_id == courier["id"])).all()
     assert violation.code == "conduct_item_failed"
-    open_app(phone, live_server, "/violations")
+    phone.execute_script("location.hash = '/violations'")
     item = wait_for(phone, f"#violation-{violation.id}")
     assert "仪容检查不合格" in item.text and "待处理" in item.text
     look(phone, tmp_path, "violations")
     click(phone, f"#violation-{violation.id} summary")
     reason = wait_for(phone, f"#appeal-reason-{violation.id}")
     reason.send_keys("工装当天送洗，已向站长报备")
-    phone.execute_script("arguments[0].dispatchEvent(new Event('change'))", reason)
-    phone.find_element(By.ID, f"appeal-photo-{violation.id}").send_keys(jpeg_file(tmp_path))
+    phone.find_element(By.ID, f"photo-appeal-{violation.id}").send_keys(jpeg_file(tmp_path))
     WebDriverWait(phone, 10).until(lambda d: "1" in d.find_element(
         By.CSS_SELECTOR, f"#appeal-{violation.id} .photo-state").text)
+    set_offline(phone, True)
     look(phone, tmp_path, "appeal-form")
     click(phone, f"#appeal-{violation.id} button[type=submit]")
     assert "申诉已保存" in wait_for(phone, f"#violation-{violation.id} .badge.pending").text
-    results = sync(phone, device, enrolled, courier["id"])
-    assert [(r["status"], r["code"]) for r in results] == [("applied", None)]
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone)[-1] == ["violation.appeal", "applied", None]
     db.session.expire_all()
     assert db.session.get(Violation, violation.id).status == "appealed"
+    phone.execute_script("location.hash = '/violations'")
     item = wait_for(phone, f"#violation-{violation.id}[data-status='appealed']")
     assert "申诉待审核" in item.text and "工装当天送洗" in item.text
     assert not item.find_elements(By.TAG_NAME, "form")

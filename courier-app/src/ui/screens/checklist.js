@@ -10,8 +10,10 @@ function screen(view, ...children) {
 }
 import { register, t, currentLang } from "../i18n.js";
 import { route, go } from "../router.js";
-import { openStore, listEntities, getDraft, setDraft, clearDraft } from "../../core/store.js";
-import { enqueue, addBlob } from "../../core/queue.js";
+import { listEntities, getDraft, setDraft, clearDraft } from "../../core/store.js";
+import { enqueue } from "../../core/queue.js";
+import { session } from "../session.js";
+import { photoButton, preview } from "../camera.js";
 import { formatDateTime } from "../../core/time.js";
 import { judge, payloadAnswers, fails, severity, needsAcknowledgement } from "../checks.js";
 
@@ -32,7 +34,8 @@ register({
     "checklist.critical": "安全项：不合格则车辆停用",
     "checklist.photo": "拍照",
     "checklist.photo_needed": "不合格项须拍照",
-    "checklist.photo_kept": "已拍照（{kb} KB），上传前保存在本机",
+    "checklist.photo_kept": "已拍照，上传前保存在本机",
+    "checklist.photo_failed": "照片没有保存，请重拍。",
     "checklist.choice.tied": "已束起",
     "checklist.choice.not_applicable": "不适用",
     "checklist.choice.not_tied": "未束起",
@@ -78,7 +81,8 @@ register({
     "checklist.critical": "Safety item: a failure grounds the van",
     "checklist.photo": "Take a photo",
     "checklist.photo_needed": "A failed item needs a photo",
-    "checklist.photo_kept": "Photo taken ({kb} KB), kept on this phone until uploaded",
+    "checklist.photo_kept": "Photo taken, kept on this phone until uploaded",
+    "checklist.photo_failed": "The photo was not kept: take it again.",
     "checklist.choice.tied": "Tied back",
     "checklist.choice.not_applicable": "Not applicable",
     "checklist.choice.not_tied": "Not tied back",
@@ -110,11 +114,9 @@ register({
   },
 });
 
-let storePromise = null;
-/** The device's store, opened once per page. */
-export function deviceStore() {
-  storePromise ??= openStore();
-  return storePromise;
+/** The device's store (the screens' one session, ui/session.js). */
+export async function deviceStore() {
+  return (await session()).store;
 }
 
 /** The active template of a kind held on this device, or null. */
@@ -149,16 +151,17 @@ export function position() {
   });
 }
 
-/** A photo input (the camera on a phone); `onphoto(sha256, bytes)` once the picture is kept on the device. */
-export function photoInput(id, label, onphoto) {
-  const input = h("input", { id, type: "file", accept: "image/jpeg,image/png", capture: "environment", class: "photo-input" });
-  input.addEventListener("change", async () => {
-    const file = input.files && input.files[0];
-    if (!file) return;
-    const store = await deviceStore();
-    onphoto(await addBlob(store, file, file.type || "image/jpeg"), file.size);
-  });
-  return h("label", { class: "button secondary photo", for: id }, label, input);
+/**
+ * The camera (ui/camera.js: downscaled to a JPEG, kept on the device until uploaded) with the photo's preview:
+ * `onphoto(sha256)` once the picture is kept. The input's id is photo-<name>.
+ */
+export function photoInput(store, name, label, onphoto) {
+  const shown = h("span", { class: "photo-shown" });
+  const button = photoButton(store, { label, name, onPhoto: async (sha256) => {
+    onphoto(sha256);
+    replace(shown, await preview(store, sha256, label));
+  }, onError: () => replace(shown, h("span", { class: "warn" }, t("checklist.photo_failed"))) });
+  return [button, shown];
 }
 
 /** The van's last report with its defects and their certificates (what the next driver acknowledges). */
@@ -274,7 +277,8 @@ async function draw(params, view) {
       refresh();
     };
     const answer = draft.answers[item.code];
-    const photoState = h("span", { class: "photo-state" }, answer?.photo ? t("checklist.photo_kept", { kb: Math.ceil((answer.size || 0) / 1024) }) : "");
+    const photoState = h("span", { class: "photo-state" }, answer?.photo ? t("checklist.photo_kept") : "");
+    if (answer?.photo) preview(store, answer.photo, itemLabel(item)).then((img) => img && photoState.after(img));
     // A photo goes with a failure (or is a photo item's answer): the camera is offered then.
     const needsPhoto = item.type === "photo" || item.photo_required_on_failure;
     return h("fieldset", { class: "item", "data-item": item.code },
@@ -283,9 +287,9 @@ async function draw(params, view) {
       itemControl(item, answer, update),
       h("p", { class: "fails-now bad", hidden: true }, t("checklist.fails_now")),
       needsPhoto ? h("div", { class: "photo-row" },
-        photoInput(`photo-${item.code}`, t("checklist.photo"), (sha256, size) => {
-          update({ photo: sha256, size });
-          replace(photoState, t("checklist.photo_kept", { kb: Math.ceil(size / 1024) }));
+        photoInput(store, item.code, t("checklist.photo"), (sha256) => {
+          update({ photo: sha256 });
+          replace(photoState, t("checklist.photo_kept"));
         }),
         photoState,
         item.type === "photo" ? null : h("p", { class: "photo-need warn", hidden: true }, t("checklist.photo_needed"))) : null);

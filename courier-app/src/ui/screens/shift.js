@@ -15,6 +15,8 @@ import { enqueue, allOps } from "../../core/queue.js";
 import { formatDateTime } from "../../core/time.js";
 import { shiftState, checkOdometer } from "../checks.js";
 import { deviceStore, heldVehicle, position, itemLabel } from "./checklist.js";
+import { codeText } from "../codes.js";
+import { syncEvents } from "../../core/sync.js";
 
 register({
   zh: {
@@ -49,19 +51,10 @@ register({
     "shift.why.shift_already_started": "班次已经开始。",
     "shift.why.end_checklist_required": "结束班次前须完成车辆收车检查。",
     "shift.no_position": "没有位置：班次照样记录，但不带位置。",
-    "shift.rejected": "服务器拒绝了：{what}。{why}",
+    "shift.rejected": "服务器拒绝了{what}：{why}",
     "shift.op.shift.start": "开始班次",
     "shift.op.shift.end": "结束班次",
     "shift.op.checklist.submit": "检查",
-    "shift.code.training_required": "你还没有完成上岗培训（或需要重新培训）：培训合格后才能开始班次。",
-    "shift.code.vehicle_out_of_service": "车辆已停用：维修人员确认修复前不能出车。",
-    "shift.code.checklist_required": "检查没有完成：{detail}",
-    "shift.code.shift_already_started": "今天已有一个班次在进行。",
-    "shift.code.shift_not_started": "这辆车没有进行中的班次。",
-    "shift.code.acknowledgement_required": "出车检查须确认上一次检查的问题：请重新检查。",
-    "shift.code.photo_required": "不合格项须拍照：请重新检查。",
-    "shift.code.item_missing": "有必填项未填写：请重新检查。",
-    "shift.code.other": "{detail}",
     "shift.violations": "我的违规与申诉",
     "shift.home": "返回首页",
   },
@@ -97,33 +90,21 @@ register({
     "shift.why.shift_already_started": "The shift has started.",
     "shift.why.end_checklist_required": "Do the van's post-trip check before ending the shift.",
     "shift.no_position": "No position: the shift is recorded without one.",
-    "shift.rejected": "The server refused: {what}. {why}",
+    "shift.rejected": "The server refused {what}: {why}",
     "shift.op.shift.start": "shift start",
     "shift.op.shift.end": "shift end",
     "shift.op.checklist.submit": "a check",
-    "shift.code.training_required": "Your training for the job is not complete (or a retraining is due): the shift starts once you pass it.",
-    "shift.code.vehicle_out_of_service": "The van is out of service: maintenance must certify the repair.",
-    "shift.code.checklist_required": "A check is not done: {detail}",
-    "shift.code.shift_already_started": "A shift is already open today.",
-    "shift.code.shift_not_started": "No shift is open on this van.",
-    "shift.code.acknowledgement_required": "The pre-trip must acknowledge the last check's defects: check again.",
-    "shift.code.photo_required": "A failed item needs its photo: check again.",
-    "shift.code.item_missing": "A required item was not answered: check again.",
-    "shift.code.other": "{detail}",
     "shift.violations": "My violations and appeals",
     "shift.home": "Home",
   },
 });
 
-const CODES = ["training_required", "vehicle_out_of_service", "checklist_required", "shift_already_started",
-  "shift_not_started", "acknowledgement_required", "photo_required", "item_missing"];
-
-/** A server rejection of a shift op or a check, in words. */
+/** A server rejection of a shift op or a check, in words (ui/codes.js), with the server's detail. */
 function rejection(op) {
   const code = op.result?.code;
-  const detail = op.result?.detail || code || "";
-  const why = CODES.includes(code) ? t(`shift.code.${code}`, { detail }) : t("shift.code.other", { detail });
-  return h("p", { class: "alert rejected", "data-code": code || "" }, t("shift.rejected", { what: t(`shift.op.${op.type}`), why }));
+  return h("p", { class: "alert rejected", "data-code": code || "" },
+    t("shift.rejected", { what: t(`shift.op.${op.type}`), why: codeText(code) }),
+    op.result?.detail ? h("span", { class: "detail" }, ` (${op.result.detail})`) : null);
 }
 
 function stateBadge(op) {
@@ -232,4 +213,10 @@ async function draw(_params, view) {
       h("a", { href: "#/", class: "button secondary" }, t("shift.home"))));
 }
 
-route("/shift", draw);
+route("/shift", (params, view) => {
+  // A sync's news (the van grounded or repaired, a rejection) redraws; the courier's own op redraws itself.
+  const onChange = (event) => { if (event.detail?.seq == null) draw(params, view); };
+  syncEvents.addEventListener("change", onChange);
+  draw(params, view);
+  return () => syncEvents.removeEventListener("change", onChange);
+});

@@ -13,6 +13,8 @@ import { listEntities, getDraft, setDraft, clearDraft } from "../../core/store.j
 import { enqueue, allOps } from "../../core/queue.js";
 import { formatDateTime } from "../../core/time.js";
 import { deviceStore, photoInput } from "./checklist.js";
+import { codeText } from "../codes.js";
+import { syncEvents } from "../../core/sync.js";
 
 register({
   zh: {
@@ -63,9 +65,6 @@ register({
     "violations.code.grounded_vehicle_used": "使用停用车辆",
     "violations.code.inspection_item_failed": "稽查不合格",
     "violations.code.complaint_upheld": "客户投诉成立",
-    "violations.code.appeal_exists": "这条违规已经申诉过。",
-    "violations.code.violation_voided": "这条违规已被撤销。",
-    "violations.code.not_assigned": "这条违规不是你的。",
   },
   en: {
     "violations.title": "My grade and violations",
@@ -115,9 +114,6 @@ register({
     "violations.code.grounded_vehicle_used": "A grounded van used",
     "violations.code.inspection_item_failed": "Spot check failed",
     "violations.code.complaint_upheld": "Customer complaint upheld",
-    "violations.code.appeal_exists": "This violation is already appealed.",
-    "violations.code.violation_voided": "This violation was voided.",
-    "violations.code.not_assigned": "This violation is not yours.",
   },
 });
 
@@ -165,7 +161,7 @@ function appealForm(store, violation, rerender) {
     area.value = d.reason;
     if (d.photos.length) replace(photos, t("violations.appeal_photos", { count: d.photos.length }));
   });
-  area.addEventListener("change", async () => { const d = await draftP; d.reason = area.value; await setDraft(store, key, d); });
+  area.addEventListener("input", async () => { const d = await draftP; d.reason = area.value; await setDraft(store, key, d); });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const d = await draftP;
@@ -178,7 +174,7 @@ function appealForm(store, violation, rerender) {
   });
   replace(form,
     h("label", { for: area.id }, t("violations.appeal_reason")), area,
-    h("div", { class: "photo-row" }, photoInput(`appeal-photo-${violation.id}`, t("violations.appeal_photo"), async (sha256) => {
+    h("div", { class: "photo-row" }, photoInput(store, `appeal-${violation.id}`, t("violations.appeal_photo"), async (sha256) => {
       const d = await draftP;
       if (!d.photos.includes(sha256) && d.photos.length < 10) d.photos.push(sha256);
       await setDraft(store, key, d);
@@ -203,7 +199,7 @@ function violationItem(store, v, localAppeal, rerender) {
     // appeal_exists / violation_voided are never offered: only an open violation without an appeal is.
     appealPart = [
       localAppeal ? h("p", { class: "alert" }, t("violations.appeal_rejected", {
-        why: word(`violations.code.${localAppeal.result?.code}`, localAppeal.result?.detail || localAppeal.result?.code || "") })) : null,
+        why: codeText(localAppeal.result?.code) })) : null,
       h("details", { class: "appeal-box" }, h("summary", { class: "button secondary" }, t("violations.appeal")),
         appealForm(store, v, rerender))];
   }
@@ -240,4 +236,10 @@ async function draw(params, view) {
     back);
 }
 
-route("/violations", draw);
+route("/violations", (params, view) => {
+  // A sync's news (the server took the appeal, quality decided it) redraws; the courier's own op redraws itself.
+  const onChange = (event) => { if (event.detail?.seq == null) draw(params, view); };
+  syncEvents.addEventListener("change", onChange);
+  draw(params, view);
+  return () => syncEvents.removeEventListener("change", onChange);
+});
