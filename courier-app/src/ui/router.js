@@ -18,9 +18,9 @@ export function go(path) {
   else location.hash = path;
 }
 
-/** The current path (without #). */
+/** The current path (without # and without a ?query, which a screen reads from location.hash itself). */
 export function currentPath() {
-  return location.hash.replace(/^#/, "") || "/";
+  return location.hash.replace(/^#/, "").split("?")[0] || "/";
 }
 
 /** Draw the screen for the current hash. */

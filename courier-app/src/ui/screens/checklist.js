@@ -3,10 +3,17 @@
 // answers are kept as a draft (a reload loses nothing), photos are kept as blobs until uploaded, and the
 // check is queued as checklist.submit (a create op). The server judges it again (docs/protocol.md "Checklists").
 import { h, replace } from "../dom.js";
+
+/** Draw this screen: its content in the wrapper its styles are scoped to (app.css, .checks-screen). */
+function screen(view, ...children) {
+  return replace(view, h("div", { class: "checks-screen" }, ...children));
+}
 import { register, t, currentLang } from "../i18n.js";
 import { route, go } from "../router.js";
-import { openStore, listEntities, getDraft, setDraft, clearDraft } from "../../core/store.js";
-import { enqueue, addBlob } from "../../core/queue.js";
+import { listEntities, getDraft, setDraft, clearDraft } from "../../core/store.js";
+import { enqueue } from "../../core/queue.js";
+import { session } from "../session.js";
+import { photoButton, preview } from "../camera.js";
 import { formatDateTime } from "../../core/time.js";
 import { judge, payloadAnswers, fails, severity, needsAcknowledgement } from "../checks.js";
 
@@ -27,7 +34,8 @@ register({
     "checklist.critical": "安全项：不合格则车辆停用",
     "checklist.photo": "拍照",
     "checklist.photo_needed": "不合格项须拍照",
-    "checklist.photo_kept": "已拍照（{kb} KB），上传前保存在本机",
+    "checklist.photo_kept": "已拍照，上传前保存在本机",
+    "checklist.photo_failed": "照片没有保存，请重拍。",
     "checklist.choice.tied": "已束起",
     "checklist.choice.not_applicable": "不适用",
     "checklist.choice.not_tied": "未束起",
@@ -73,7 +81,8 @@ register({
     "checklist.critical": "Safety item: a failure grounds the van",
     "checklist.photo": "Take a photo",
     "checklist.photo_needed": "A failed item needs a photo",
-    "checklist.photo_kept": "Photo taken ({kb} KB), kept on this phone until uploaded",
+    "checklist.photo_kept": "Photo taken, kept on this phone until uploaded",
+    "checklist.photo_failed": "The photo was not kept: take it again.",
     "checklist.choice.tied": "Tied back",
     "checklist.choice.not_applicable": "Not applicable",
     "checklist.choice.not_tied": "Not tied back",
@@ -105,11 +114,9 @@ register({
   },
 });
 
-let storePromise = null;
-/** The device's store, opened once per page. */
-export function deviceStore() {
-  storePromise ??= openStore();
-  return storePromise;
+/** The device's store (the screens' one session, ui/session.js). */
+export async function deviceStore() {
+  return (await session()).store;
 }
 
 /** The active template of a kind held on this device, or null. */
@@ -144,16 +151,17 @@ export function position() {
   });
 }
 
-/** A photo input (the camera on a phone); `onphoto(sha256, bytes)` once the picture is kept on the device. */
-export function photoInput(id, label, onphoto) {
-  const input = h("input", { id, type: "file", accept: "image/jpeg,image/png", capture: "environment", class: "photo-input" });
-  input.addEventListener("change", async () => {
-    const file = input.files && input.files[0];
-    if (!file) return;
-    const store = await deviceStore();
-    onphoto(await addBlob(store, file, file.type || "image/jpeg"), file.size);
-  });
-  return h("label", { class: "button secondary photo", for: id }, label, input);
+/**
+ * The camera (ui/camera.js: downscaled to a JPEG, kept on the device until uploaded) with the photo's preview:
+ * `onphoto(sha256)` once the picture is kept. The input's id is photo-<name>.
+ */
+export function photoInput(store, name, label, onphoto) {
+  const shown = h("span", { class: "photo-shown" });
+  const button = photoButton(store, { label, name, onPhoto: async (sha256) => {
+    onphoto(sha256);
+    replace(shown, await preview(store, sha256, label));
+  }, onError: () => replace(shown, h("span", { class: "warn" }, t("checklist.photo_failed"))) });
+  return [button, shown];
 }
 
 /** The van's last report with its defects and their certificates (what the next driver acknowledges). */
@@ -172,6 +180,17 @@ export function lastReport(vehicle) {
           status: t(`checklist.defect_status.${d.status}`) }),
         d.note ? h("div", { class: "muted" }, t("checklist.defect_note", { note: d.note })) : null)))
       : h("p", {}, t("checklist.last_report_ok")));
+}
+
+const bounded = (x) => x !== null && x !== undefined;
+
+/** A number item's passing range in words ("0–1 cm²", "≥ 0 km"), or just its unit. */
+export function rangeText(item) {
+  const unit = item.unit ? ` ${item.unit}` : "";
+  if (bounded(item.min) && bounded(item.max)) return t("checklist.range", { range: `${item.min}–${item.max}${unit}` });
+  if (bounded(item.max)) return t("checklist.range", { range: `≤ ${item.max}${unit}` });
+  if (bounded(item.min) && item.min !== 0) return t("checklist.range", { range: `≥ ${item.min}${unit}` });
+  return item.unit || "";
 }
 
 function itemControl(item, answer, update) {
@@ -196,16 +215,12 @@ function itemControl(item, answer, update) {
   }
   if (item.type === "number") {
     const input = h("input", { type: "number", id: name, inputmode: "decimal", step: "any",
-      value: answer?.value ?? "", "aria-describedby": `${name}-range` });
+      value: answer?.value ?? "", "aria-labelledby": `${name}-label`, "aria-describedby": `${name}-range` });
     input.addEventListener("change", () => update({ value: input.value === "" ? null : Number(input.value) }));
-    const range = [item.min ?? "", item.max ?? ""].join("–") + (item.unit ? ` ${item.unit}` : "");
-    return h("div", { class: "number" }, input,
-      h("span", { id: `${name}-range`, class: "muted" },
-        item.min !== null && item.min !== undefined || item.max !== null && item.max !== undefined
-          ? t("checklist.range", { range }) : item.unit || ""));
+    return h("div", { class: "number" }, input, h("span", { id: `${name}-range`, class: "muted" }, rangeText(item)));
   }
   if (item.type === "text") {
-    const area = h("textarea", { id: name, maxlength: "1000", rows: "2" }, answer?.value ?? "");
+    const area = h("textarea", { id: name, maxlength: "1000", rows: "2", "aria-labelledby": `${name}-label` }, answer?.value ?? "");
     area.addEventListener("change", () => update({ value: area.value }));
     return area;
   }
@@ -218,8 +233,8 @@ async function draw(params, view) {
   const template = await templateOf(store, kind);
   const vehicle = kind.startsWith("vehicle.") ? await heldVehicle(store) : null;
   const back = h("a", { class: "button secondary", href: "#/shift" }, t("checklist.back"));
-  if (!template) return void replace(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_template")), back);
-  if (kind.startsWith("vehicle.") && !vehicle) return void replace(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_vehicle")), back);
+  if (!template) return void screen(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_template")), back);
+  if (kind.startsWith("vehicle.") && !vehicle) return void screen(view, h("h1", {}, t(`checklist.title.${kind}`)), h("p", { class: "alert" }, t("checklist.no_vehicle")), back);
   const draftKey = `checklist:${kind}`;
   const draft = (await getDraft(store, draftKey)) || {};
   if (draft.template_id !== template.id || draft.version !== template.current) {
@@ -249,6 +264,8 @@ async function draw(params, view) {
       if (flag) flag.hidden = !failed;
       const photo = row.querySelector(".photo-need");
       if (photo) photo.hidden = !(failed && item.photo_required_on_failure && !draft.answers[item.code]?.photo);
+      const photoRow = row.querySelector(".photo-row");
+      if (photoRow && item.type !== "photo") photoRow.hidden = !failed;
     }
   }
   const names = (codes) => codes.map((code) => itemLabel(template.items.find((i) => i.code === code))).join("、");
@@ -260,17 +277,19 @@ async function draw(params, view) {
       refresh();
     };
     const answer = draft.answers[item.code];
-    const photoState = h("span", { class: "photo-state" }, answer?.photo ? t("checklist.photo_kept", { kb: Math.ceil((answer.size || 0) / 1024) }) : "");
+    const photoState = h("span", { class: "photo-state" }, answer?.photo ? t("checklist.photo_kept") : "");
+    if (answer?.photo) preview(store, answer.photo, itemLabel(item)).then((img) => img && photoState.after(img));
+    // A photo goes with a failure (or is a photo item's answer): the camera is offered then.
     const needsPhoto = item.type === "photo" || item.photo_required_on_failure;
     return h("fieldset", { class: "item", "data-item": item.code },
-      h("legend", {}, itemLabel(item), item.required ? h("span", { class: "muted" }, ` (${t("checklist.required")})`) : null),
+      h("legend", { id: `item-${item.code}-label` }, itemLabel(item), item.required ? h("span", { class: "muted" }, ` (${t("checklist.required")})`) : null),
       severity(item) === "critical" && kind.startsWith("vehicle.") ? h("p", { class: "critical-note" }, t("checklist.critical")) : null,
       itemControl(item, answer, update),
       h("p", { class: "fails-now bad", hidden: true }, t("checklist.fails_now")),
       needsPhoto ? h("div", { class: "photo-row" },
-        photoInput(`photo-${item.code}`, t("checklist.photo"), (sha256, size) => {
-          update({ photo: sha256, size });
-          replace(photoState, t("checklist.photo_kept", { kb: Math.ceil(size / 1024) }));
+        photoInput(store, item.code, t("checklist.photo"), (sha256) => {
+          update({ photo: sha256 });
+          replace(photoState, t("checklist.photo_kept"));
         }),
         photoState,
         item.type === "photo" ? null : h("p", { class: "photo-need warn", hidden: true }, t("checklist.photo_needed"))) : null);
@@ -322,7 +341,7 @@ async function draw(params, view) {
     h("section", { class: "position" }, h("h2", {}, t("checklist.position")), positionLine, locate),
     status,
     h("div", { class: "actions" }, submit, back));
-  replace(view,
+  screen(view,
     h("h1", {}, t(`checklist.title.${kind}`)),
     vehicle ? h("p", { class: "muted" }, t("checklist.van", { plate: vehicle.plate })) : null,
     form);

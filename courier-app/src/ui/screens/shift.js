@@ -3,13 +3,20 @@
 // and the screen says why (a grounded van, a check not done today). Everything is queued offline and shown as
 // pending until the server answers; a rejection is shown in words.
 import { h, replace } from "../dom.js";
+
+/** Draw this screen: its content in the wrapper its styles are scoped to (app.css, .checks-screen). */
+function screen(view, ...children) {
+  return replace(view, h("div", { class: "checks-screen" }, ...children));
+}
 import { register, t } from "../i18n.js";
 import { route } from "../router.js";
 import { listEntities } from "../../core/store.js";
 import { enqueue, allOps } from "../../core/queue.js";
 import { formatDateTime } from "../../core/time.js";
 import { shiftState, checkOdometer } from "../checks.js";
-import { deviceStore, heldVehicle, position } from "./checklist.js";
+import { deviceStore, heldVehicle, position, itemLabel } from "./checklist.js";
+import { codeText } from "../codes.js";
+import { syncEvents } from "../../core/sync.js";
 
 register({
   zh: {
@@ -44,19 +51,10 @@ register({
     "shift.why.shift_already_started": "班次已经开始。",
     "shift.why.end_checklist_required": "结束班次前须完成车辆收车检查。",
     "shift.no_position": "没有位置：班次照样记录，但不带位置。",
-    "shift.rejected": "服务器拒绝了：{what}。{why}",
+    "shift.rejected": "服务器拒绝了{what}：{why}",
     "shift.op.shift.start": "开始班次",
     "shift.op.shift.end": "结束班次",
     "shift.op.checklist.submit": "检查",
-    "shift.code.training_required": "你还没有完成上岗培训（或需要重新培训）：培训合格后才能开始班次。",
-    "shift.code.vehicle_out_of_service": "车辆已停用：维修人员确认修复前不能出车。",
-    "shift.code.checklist_required": "检查没有完成：{detail}",
-    "shift.code.shift_already_started": "今天已有一个班次在进行。",
-    "shift.code.shift_not_started": "这辆车没有进行中的班次。",
-    "shift.code.acknowledgement_required": "出车检查须确认上一次检查的问题：请重新检查。",
-    "shift.code.photo_required": "不合格项须拍照：请重新检查。",
-    "shift.code.item_missing": "有必填项未填写：请重新检查。",
-    "shift.code.other": "{detail}",
     "shift.violations": "我的违规与申诉",
     "shift.home": "返回首页",
   },
@@ -92,33 +90,21 @@ register({
     "shift.why.shift_already_started": "The shift has started.",
     "shift.why.end_checklist_required": "Do the van's post-trip check before ending the shift.",
     "shift.no_position": "No position: the shift is recorded without one.",
-    "shift.rejected": "The server refused: {what}. {why}",
+    "shift.rejected": "The server refused {what}: {why}",
     "shift.op.shift.start": "shift start",
     "shift.op.shift.end": "shift end",
     "shift.op.checklist.submit": "a check",
-    "shift.code.training_required": "Your training for the job is not complete (or a retraining is due): the shift starts once you pass it.",
-    "shift.code.vehicle_out_of_service": "The van is out of service: maintenance must certify the repair.",
-    "shift.code.checklist_required": "A check is not done: {detail}",
-    "shift.code.shift_already_started": "A shift is already open today.",
-    "shift.code.shift_not_started": "No shift is open on this van.",
-    "shift.code.acknowledgement_required": "The pre-trip must acknowledge the last check's defects: check again.",
-    "shift.code.photo_required": "A failed item needs its photo: check again.",
-    "shift.code.item_missing": "A required item was not answered: check again.",
-    "shift.code.other": "{detail}",
     "shift.violations": "My violations and appeals",
     "shift.home": "Home",
   },
 });
 
-const CODES = ["training_required", "vehicle_out_of_service", "checklist_required", "shift_already_started",
-  "shift_not_started", "acknowledgement_required", "photo_required", "item_missing"];
-
-/** A server rejection of a shift op or a check, in words. */
+/** A server rejection of a shift op or a check, in words (ui/codes.js), with the server's detail. */
 function rejection(op) {
   const code = op.result?.code;
-  const detail = op.result?.detail || code || "";
-  const why = CODES.includes(code) ? t(`shift.code.${code}`, { detail }) : t("shift.code.other", { detail });
-  return h("p", { class: "alert rejected", "data-code": code || "" }, t("shift.rejected", { what: t(`shift.op.${op.type}`), why }));
+  return h("p", { class: "alert rejected", "data-code": code || "" },
+    t("shift.rejected", { what: t(`shift.op.${op.type}`), why: codeText(code) }),
+    op.result?.detail ? h("span", { class: "detail" }, ` (${op.result.detail})`) : null);
 }
 
 function stateBadge(op) {
@@ -150,12 +136,16 @@ async function draw(_params, view) {
       h("p", {}, h("strong", {}, t("shift.van", { plate: vehicle.plate })), " · ",
         h("span", { id: "van-status" }, state.groundedHere && vehicle.status === "in_service"
           ? t("shift.van_status.out_of_service") : t(`shift.van_status.${vehicle.status}`))),
-      vehicle.open_defects ? h("p", {}, t("shift.open_defects", { count: vehicle.open_defects })) : null)
+      vehicle.open_defects ? h("p", {}, t("shift.open_defects", { count: vehicle.open_defects })) : null,
+      (vehicle.defects || []).length ? h("ul", { class: "defects", id: "van-defects" }, vehicle.defects.map((d) => h("li", {},
+        `${d.label || d.item} · ${t(`checklist.severity.${d.severity}`)}`))) : null)
     : null;
 
-  const odometer = (id, value) => h("div", { class: "field" },
-    h("label", { for: id }, t("shift.odometer")),
-    h("input", { id, type: "number", inputmode: "numeric", min: "0", max: "10000000", step: "1", value: value ?? "" }));
+  /** The odometer field: [its label and input, the input]. */
+  const odometer = (id, value) => {
+    const input = h("input", { id, type: "number", inputmode: "numeric", min: "0", max: "10000000", step: "1", value: value ?? "" });
+    return [h("div", { class: "field" }, h("label", { for: id }, t("shift.odometer")), input), input];
+  };
 
   async function queueShift(kind, input) {
     const value = input.value === "" ? NaN : Number(input.value);
@@ -169,12 +159,14 @@ async function draw(_params, view) {
 
   let steps;
   if (!state.shift) {
+    const preTripItems = templates.find((tpl) => tpl.id === state.preTrip?.op.payload.template_id)?.items || [];
+    const labelOf = (code) => { const item = preTripItems.find((i) => i.code === code); return item ? itemLabel(item) : code; };
     const why = state.startReason === "grounded_by_check"
-      ? t("shift.why.grounded_by_check", { items: state.preTrip.critical.join(", ") })
+      ? t("shift.why.grounded_by_check", { items: state.preTrip.critical.map(labelOf).join("、") })
       : state.startReason === "checklist_required"
         ? t("shift.why.checklist_required", { items: state.missing.map((k) => t(`checklist.title.${k}`)).join("、") })
         : state.startReason ? t(`shift.why.${state.startReason}`) : null;
-    const input = odometer("start-odometer", checkOdometer(state.preTrip));
+    const [field, input] = odometer("start-odometer", checkOdometer(state.preTrip));
     const start = state.canStart
       ? h("button", { type: "button", id: "start-shift", onclick: async () => { if (await queueShift("start", input)) draw(_params, view); } }, t("shift.start"))
       : null;
@@ -183,11 +175,11 @@ async function draw(_params, view) {
       checkStep("vehicle.pre_trip", state.preTrip, "shift.step.vehicle.pre_trip"),
       h("li", { class: "step", id: "step-start" }, h("h2", {}, t("shift.step.start")),
         why ? h("p", { class: "alert", id: "start-why" }, why) : null,
-        state.canStart ? [input, start] : null));
+        state.canStart ? [field, start] : null));
   } else {
     const startOp = ops.find((op) => op.seq === state.shift.seq);
     const startOdo = startOp?.payload?.odometer ?? null;
-    const input = odometer("end-odometer", checkOdometer(state.postTrip));
+    const [field, input] = odometer("end-odometer", checkOdometer(state.postTrip));
     const warn = h("p", { class: "warn", id: "odometer-warn", hidden: true });
     const check = () => {
       const end = Number(input.value);
@@ -199,7 +191,7 @@ async function draw(_params, view) {
     steps = h("ol", { class: "steps" },
       checkStep("vehicle.post_trip", state.postTrip, "shift.step.vehicle.post_trip"),
       h("li", { class: "step", id: "step-end" }, h("h2", {}, t("shift.step.end")),
-        state.canEnd ? [input, warn, h("button", { type: "button", id: "end-shift",
+        state.canEnd ? [field, warn, h("button", { type: "button", id: "end-shift",
           onclick: async () => { if (await queueShift("end", input)) draw(_params, view); } }, t("shift.end"))]
           : h("p", { class: "alert", id: "end-why" }, t("shift.why.end_checklist_required"))));
     queueMicrotask(check);
@@ -208,7 +200,7 @@ async function draw(_params, view) {
   const shiftOp = state.shift ? ops.find((op) => op.seq === state.shift.seq) : null;
   const noPosition = sessionStorage.getItem("fieldops.shift.no_position");
   sessionStorage.removeItem("fieldops.shift.no_position");
-  replace(view,
+  screen(view,
     h("h1", {}, t("shift.title")),
     van,
     h("p", { id: "shift-state", class: state.shift ? "ok" : "" },
@@ -221,4 +213,10 @@ async function draw(_params, view) {
       h("a", { href: "#/", class: "button secondary" }, t("shift.home"))));
 }
 
-route("/shift", draw);
+route("/shift", (params, view) => {
+  // A sync's news (the van grounded or repaired, a rejection) redraws; the courier's own op redraws itself.
+  const onChange = (event) => { if (event.detail?.seq == null) draw(params, view); };
+  syncEvents.addEventListener("change", onChange);
+  draw(params, view);
+  return () => syncEvents.removeEventListener("change", onChange);
+});

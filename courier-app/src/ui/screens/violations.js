@@ -2,12 +2,19 @@
 // violations with their status and appeal. A violation open and not yet appealed (here or at the server) can be
 // appealed with a reason and photos: violation.appeal, a create op queued offline (docs/protocol.md).
 import { h, replace } from "../dom.js";
+
+/** Draw this screen: its content in the wrapper its styles are scoped to (app.css, .checks-screen). */
+function screen(view, ...children) {
+  return replace(view, h("div", { class: "checks-screen" }, ...children));
+}
 import { register, t } from "../i18n.js";
 import { route } from "../router.js";
 import { listEntities, getDraft, setDraft, clearDraft } from "../../core/store.js";
 import { enqueue, allOps } from "../../core/queue.js";
 import { formatDateTime } from "../../core/time.js";
 import { deviceStore, photoInput } from "./checklist.js";
+import { codeText } from "../codes.js";
+import { syncEvents } from "../../core/sync.js";
 
 register({
   zh: {
@@ -18,10 +25,15 @@ register({
     "violations.score": "{score} 分",
     "violations.as_of": "评定于 {time}",
     "violations.window": "统计期 {from} 至 {to}",
-    "violations.reason.violations": "违规 {count} 次（{code}，{severity}）：扣 {points} 分",
+    "violations.reason.violations": "{code}（{severity}）{count} 次：扣 {points} 分",
     "violations.reason.on_time_rate": "准时率 {rate}%（目标 {target}%，准时 {kept}，迟到 {late}，未到 {missed}）：扣 {points} 分",
-    "violations.reason.critical_violation": "有严重违规（{code}）：等级不高于 C",
+    "violations.reason.on_time_rate_uncounted": "准时率：预约次数还不够，暂不计分（准时 {kept}，迟到 {late}，未到 {missed}）",
+    "violations.reason.low_ratings": "差评 {low} 次（共 {ratings} 次评价）：扣 {points} 分",
+    "violations.reason.critical_violation": "严重违规 {count} 次：等级最高为 B",
     "violations.reason.override": "人工评定为 {grade}：{reason}",
+    "violations.reason.override_ended": "人工评定已到期，按规则评级",
+    "violations.reason.override_lifted": "人工评定已取消：{reason}",
+    "violations.reason.violation_voided": "违规已撤销（{code}）：{reason}",
     "violations.reason.other": "{code}：{points} 分",
     "violations.list": "违规记录",
     "violations.empty": "没有违规记录。",
@@ -47,15 +59,12 @@ register({
     "violations.appeal_text": "你的理由：{reason}",
     "violations.decision": "质检意见：{reason}",
     "violations.back": "返回班次",
-    "code.late_without_notice": "迟到且未提前通知客户",
-    "code.conduct_item_failed": "仪容检查不合格",
-    "code.work_without_shift_check": "未做上岗检查就开始工作",
-    "code.grounded_vehicle_used": "使用停用车辆",
-    "code.inspection_item_failed": "稽查不合格",
-    "code.complaint": "客户投诉",
-    "code.appeal_exists": "这条违规已经申诉过。",
-    "code.violation_voided": "这条违规已被撤销。",
-    "code.not_assigned": "这条违规不是你的。",
+    "violations.code.late_without_notice": "迟到且未提前通知客户",
+    "violations.code.conduct_item_failed": "仪容检查不合格",
+    "violations.code.work_without_shift_check": "未做上岗检查就开始工作",
+    "violations.code.grounded_vehicle_used": "使用停用车辆",
+    "violations.code.inspection_item_failed": "稽查不合格",
+    "violations.code.complaint_upheld": "客户投诉成立",
   },
   en: {
     "violations.title": "My grade and violations",
@@ -65,10 +74,15 @@ register({
     "violations.score": "{score} points",
     "violations.as_of": "As of {time}",
     "violations.window": "Counted {from} to {to}",
-    "violations.reason.violations": "{count} violations ({code}, {severity}): −{points}",
-    "violations.reason.on_time_rate": "On time {rate}% (target {target}%; kept {kept}, late {late}, missed {missed}): −{points}",
-    "violations.reason.critical_violation": "A critical violation ({code}): grade C at best",
+    "violations.reason.violations": "{code} ({severity}) × {count}: −{points} points",
+    "violations.reason.on_time_rate": "On time {rate}% (target {target}%; kept {kept}, late {late}, missed {missed}): −{points} points",
+    "violations.reason.on_time_rate_uncounted": "On time: too few appointments to count yet (kept {kept}, late {late}, missed {missed})",
+    "violations.reason.low_ratings": "{low} low ratings of {ratings}: −{points} points",
+    "violations.reason.critical_violation": "{count} critical violations: grade B at best",
     "violations.reason.override": "Set by hand to {grade}: {reason}",
+    "violations.reason.override_ended": "The grade set by hand ended; graded by the rules again",
+    "violations.reason.override_lifted": "The grade set by hand was lifted: {reason}",
+    "violations.reason.violation_voided": "A violation was voided ({code}): {reason}",
     "violations.reason.other": "{code}: {points}",
     "violations.list": "Violations",
     "violations.empty": "No violations.",
@@ -94,15 +108,12 @@ register({
     "violations.appeal_text": "Your reason: {reason}",
     "violations.decision": "Quality's decision: {reason}",
     "violations.back": "Back to the shift",
-    "code.late_without_notice": "Late without notice to the customer",
-    "code.conduct_item_failed": "Conduct check failed",
-    "code.work_without_shift_check": "Work without the shift checks",
-    "code.grounded_vehicle_used": "A grounded van used",
-    "code.inspection_item_failed": "Spot check failed",
-    "code.complaint": "Customer complaint",
-    "code.appeal_exists": "This violation is already appealed.",
-    "code.violation_voided": "This violation was voided.",
-    "code.not_assigned": "This violation is not yours.",
+    "violations.code.late_without_notice": "Late without notice to the customer",
+    "violations.code.conduct_item_failed": "Conduct check failed",
+    "violations.code.work_without_shift_check": "Work without the shift checks",
+    "violations.code.grounded_vehicle_used": "A grounded van used",
+    "violations.code.inspection_item_failed": "Spot check failed",
+    "violations.code.complaint_upheld": "Customer complaint upheld",
   },
 });
 
@@ -113,14 +124,21 @@ function word(key, fallback) {
 
 /** A grade reason in words (docs/protocol.md, the courier record's grade_reasons). */
 export function reasonText(reason) {
-  const code = reason.violation_code ? word(`code.${reason.violation_code}`, reason.violation_code) : "";
+  const code = reason.violation_code ? word(`violations.code.${reason.violation_code}`, reason.violation_code) : "";
   const severity = reason.severity ? t(`violations.severity.${reason.severity}`) : "";
+  const points = Math.abs(reason.points ?? 0);
+  const counts = { kept: reason.kept ?? 0, late: reason.late ?? 0, missed: reason.missed ?? 0 };
   switch (reason.code) {
-    case "violations": return t("violations.reason.violations", { count: reason.count, code, severity, points: Math.abs(reason.points ?? 0) });
-    case "on_time_rate": return t("violations.reason.on_time_rate", { rate: reason.rate_percent, target: reason.target_percent,
-      kept: reason.kept, late: reason.late, missed: reason.missed, points: Math.abs(reason.points ?? 0) });
-    case "critical_violation": return t("violations.reason.critical_violation", { code });
+    case "violations": return t("violations.reason.violations", { count: reason.count, code, severity, points });
+    case "on_time_rate": return reason.counted === false || reason.rate_percent === null || reason.rate_percent === undefined
+      ? t("violations.reason.on_time_rate_uncounted", counts)
+      : t("violations.reason.on_time_rate", { rate: reason.rate_percent, target: reason.target_percent, ...counts, points });
+    case "low_ratings": return t("violations.reason.low_ratings", { low: reason.low, ratings: reason.ratings, points });
+    case "critical_violation": return t("violations.reason.critical_violation", { count: reason.count ?? 1 });
     case "override": return t("violations.reason.override", { grade: reason.grade, reason: reason.reason || "" });
+    case "override_ended": return t("violations.reason.override_ended");
+    case "override_lifted": return t("violations.reason.override_lifted", { reason: reason.reason || "" });
+    case "violation_voided": return t("violations.reason.violation_voided", { code, reason: reason.reason || "" });
     default: return t("violations.reason.other", { code: reason.code, points: reason.points ?? "" });
   }
 }
@@ -143,7 +161,7 @@ function appealForm(store, violation, rerender) {
     area.value = d.reason;
     if (d.photos.length) replace(photos, t("violations.appeal_photos", { count: d.photos.length }));
   });
-  area.addEventListener("change", async () => { const d = await draftP; d.reason = area.value; await setDraft(store, key, d); });
+  area.addEventListener("input", async () => { const d = await draftP; d.reason = area.value; await setDraft(store, key, d); });
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const d = await draftP;
@@ -156,7 +174,7 @@ function appealForm(store, violation, rerender) {
   });
   replace(form,
     h("label", { for: area.id }, t("violations.appeal_reason")), area,
-    h("div", { class: "photo-row" }, photoInput(`appeal-photo-${violation.id}`, t("violations.appeal_photo"), async (sha256) => {
+    h("div", { class: "photo-row" }, photoInput(store, `appeal-${violation.id}`, t("violations.appeal_photo"), async (sha256) => {
       const d = await draftP;
       if (!d.photos.includes(sha256) && d.photos.length < 10) d.photos.push(sha256);
       await setDraft(store, key, d);
@@ -181,12 +199,12 @@ function violationItem(store, v, localAppeal, rerender) {
     // appeal_exists / violation_voided are never offered: only an open violation without an appeal is.
     appealPart = [
       localAppeal ? h("p", { class: "alert" }, t("violations.appeal_rejected", {
-        why: word(`code.${localAppeal.result?.code}`, localAppeal.result?.detail || localAppeal.result?.code || "") })) : null,
+        why: codeText(localAppeal.result?.code) })) : null,
       h("details", { class: "appeal-box" }, h("summary", { class: "button secondary" }, t("violations.appeal")),
         appealForm(store, v, rerender))];
   }
   return h("li", { class: `violation ${v.status}`, id: `violation-${v.id}`, "data-status": v.status },
-    h("h3", {}, word(`code.${v.code}`, v.code)),
+    h("h3", {}, word(`violations.code.${v.code}`, v.code)),
     h("p", {}, t(`violations.severity.${v.severity}`), " · ", formatDateTime(v.occurred_at), " · ",
       h("span", { class: "status" }, t(`violations.status.${v.status}`))),
     v.decision_reason && !appeal ? h("p", {}, t("violations.decision", { reason: v.decision_reason })) : null,
@@ -198,11 +216,11 @@ async function draw(params, view) {
   const [record] = await listEntities(store, "courier");
   const back = h("a", { class: "button secondary", href: "#/shift" }, t("violations.back"));
   const rerender = () => draw(params, view);
-  if (!record) return void replace(view, h("h1", {}, t("violations.title")), h("p", {}, t("violations.none_held")), back);
+  if (!record) return void screen(view, h("h1", {}, t("violations.title")), h("p", {}, t("violations.none_held")), back);
   const courier = record.data;
   const local = appealOps(await allOps(store));
   const violations = courier.violations || [];
-  replace(view,
+  screen(view,
     h("h1", {}, t("violations.title")),
     h("section", { class: `grade grade-${courier.grade || "none"}`, id: "grade" },
       h("p", { class: "grade-letter" }, courier.grade ? t("violations.grade", { grade: courier.grade }) : t("violations.grade_none")),
@@ -218,4 +236,10 @@ async function draw(params, view) {
     back);
 }
 
-route("/violations", draw);
+route("/violations", (params, view) => {
+  // A sync's news (the server took the appeal, quality decided it) redraws; the courier's own op redraws itself.
+  const onChange = (event) => { if (event.detail?.seq == null) draw(params, view); };
+  syncEvents.addEventListener("change", onChange);
+  draw(params, view);
+  return () => syncEvents.removeEventListener("change", onChange);
+});

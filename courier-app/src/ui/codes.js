@@ -1,0 +1,202 @@
+// Words for every code the server answers with (docs/protocol.md: problems, op statuses and rejections, stop codes,
+// conflicts), in Chinese and English. Any screen shows a code through codeText(code): an unknown code (an op type
+// added later may reject with its own) is shown as a plain rejection naming the code.
+import { register, t } from "./i18n.js";
+
+const zh = {
+  // problems (HTTP)
+  unauthorized: "设备已被注销或未登记：请重新登记本机",
+  forbidden: "此账号不能在手持机上使用（应用错误）",
+  device_mismatch: "设备编号与登记不符（应用错误）",
+  concurrent_update: "数据正在被修改，稍后自动重试",
+  body_too_large: "内容太大（照片过大或批次过长）",
+  validation_failed: "内容不符合要求",
+  protocol_unsupported: "应用版本过旧：请更新应用",
+  rate_limited: "尝试次数过多：请稍后再试",
+  database_busy: "服务器繁忙，稍后自动重试",
+  database_unavailable: "服务器暂时无法保存，稍后自动重试",
+  storage_unavailable: "服务器暂时无法保存照片，稍后自动重试",
+  internal_error: "服务器出错，稍后自动重试",
+  enrollment_invalid: "登记码无效、已用过或已过期：请向调度索取新码",
+  enrollment_not_found: "登记码无效、已用过或已过期：请向调度索取新码",
+  courier_inactive: "该快递员账号已停用：请联系调度",
+  hash_mismatch: "照片文件损坏（校验不符）",
+  unsafe_svg: "签名图片含不允许的内容",
+  unsupported_content: "不支持的文件类型（只收 JPEG、PNG）",
+  // op statuses
+  applied: "已生效",
+  duplicate: "已生效（重复提交）",
+  pending: "待同步",
+  // conflicts
+  stale_version: "调度在您操作后修改了此任务：已记录，由调度复核",
+  cancelled_by_dispatch: "调度已取消此任务：已记录，由调度复核",
+  reassigned: "此任务已改派给他人：已记录，由调度复核",
+  // rejections
+  invalid_op: "操作格式错误（应用错误）",
+  invalid_device_time: "设备时间无法识别",
+  invalid_base_version: "任务版本不符（应用错误）",
+  unknown_op_type: "服务器不认识此操作",
+  invalid_payload: "填写的内容不符合要求",
+  not_assigned: "此任务（或车辆）不属于您",
+  seq_reused: "操作编号重复（应用错误）",
+  op_id_reused: "操作编号重复使用（应用错误）",
+  handler_error: "服务器处理此操作时出错，已交调度处理",
+  attachment_never_uploaded: "照片一直未能上传，操作作废",
+  attachment_refused: "照片被服务器拒收",
+  task_closed: "任务已结束或已取消，不能再预约",
+  wait_too_short: "等候时间不足，或到达后尚未联系客户",
+  wrong_task_kind: "此步骤不适用于该类任务",
+  handover_closed: "交接已完成，不能再改",
+  pin_required: "此件需要客户提供取件码",
+  pin_mismatch: "取件码不对",
+  pin_locked: "取件码错误次数过多已锁定：请联系调度",
+  photo_required: "有损坏或缺少的物品，必须拍照",
+  already_paid: "已经收过款",
+  inspection_required: "客户验货接受后才能进行此步骤",
+  amount_mismatch: "金额与应收不符（只能收代收货款加公布的费用）",
+  payment_required: "代收货款未收",
+  gift_not_disclosed: "未告知客户随件赠品",
+  recipient_unverified: "尚未核实收件人",
+  courier_cannot_sign: "快递员不能替客户签收",
+  authorization_required: "没有客户同意的记录，不能放到别处",
+  fee_not_published: "收取了未公布的费用",
+  entity_exists: "此记录已存在",
+  unknown_parcel: "此任务没有这个包裹",
+  template_not_found: "检查表不存在",
+  staff_checklist: "此检查表只能由质检填写",
+  violation_voided: "该违规已被撤销，无需申诉",
+  appeal_exists: "该违规已经申诉过",
+  template_retired: "检查表已停用",
+  template_version_expired: "检查表版本已过期：请同步后重填",
+  item_missing: "必填项未填写",
+  acknowledgement_required: "须先确认车辆上次检查发现的问题",
+  training_required: "尚未完成上岗培训",
+  vehicle_out_of_service: "车辆已停用",
+  checklist_required: "须先完成当天的检查表",
+  shift_already_started: "今天的班次已经开始",
+  shift_not_started: "没有进行中的班次",
+  shift_required: "请先开始班次（出车检查）",
+  nothing_due: "无需收款",
+  // stop codes
+  attachment_missing: "照片尚未上传，稍后自动重试",
+  busy: "服务器繁忙，稍后自动重试",
+  // the device's own refusals (core: EnrollmentError, LocalRefusal)
+  invalid_code: "这不是登记码（10 位字母和数字）",
+  other_server: "此二维码属于另一台服务器（{server}），请从该服务器打开应用",
+  enrollment_failed: "登记失败，服务器出错：请稍后再试",
+  // the core's sync outcomes
+  revoked: "本机已被调度注销：请重新登记",
+  update_required: "应用版本过旧：请刷新或更新应用",
+  not_enrolled: "本机尚未登记",
+  drift: "本机数据与服务器不一致，已重新下载",
+  // no answer
+  offline: "没有网络：操作已保存在本机，联网后自动同步",
+  "code.unknown": "服务器拒绝（代码 {code}）",
+  "code.http": "服务器出错（{status}）",
+};
+
+const en = {
+  unauthorized: "This device was revoked or is not enrolled: enroll it again",
+  forbidden: "This account cannot be used on a handheld (an app bug)",
+  device_mismatch: "Device id does not match the enrollment (an app bug)",
+  concurrent_update: "The data was being changed; retrying shortly",
+  body_too_large: "Too large (a photo or a batch too big)",
+  validation_failed: "Not within the allowed values",
+  protocol_unsupported: "This app is too old: update it",
+  rate_limited: "Too many tries: wait and try again",
+  database_busy: "The server is busy; retrying shortly",
+  database_unavailable: "The server cannot save right now; retrying later",
+  storage_unavailable: "The server cannot keep photos right now; retrying later",
+  internal_error: "Server error; retrying shortly",
+  enrollment_invalid: "The enrollment code is wrong, used or expired: ask dispatch for a new one",
+  enrollment_not_found: "The enrollment code is wrong, used or expired: ask dispatch for a new one",
+  courier_inactive: "This courier account is inactive: call dispatch",
+  hash_mismatch: "The photo file is damaged (checksum mismatch)",
+  unsafe_svg: "The signature image holds content that is not allowed",
+  unsupported_content: "File type not accepted (JPEG or PNG only)",
+  applied: "Done",
+  duplicate: "Done (sent twice)",
+  pending: "Waiting to sync",
+  stale_version: "Dispatch changed this task after you acted: recorded, dispatch will review",
+  cancelled_by_dispatch: "Dispatch cancelled this task: recorded, dispatch will review",
+  reassigned: "This task was reassigned to someone else: recorded, dispatch will review",
+  invalid_op: "Malformed action (an app bug)",
+  invalid_device_time: "The device time could not be read",
+  invalid_base_version: "Task version mismatch (an app bug)",
+  unknown_op_type: "The server does not know this action",
+  invalid_payload: "What was entered is not valid",
+  not_assigned: "This task (or van) is not yours",
+  seq_reused: "Action number reused (an app bug)",
+  op_id_reused: "Action id reused (an app bug)",
+  handler_error: "The server failed on this action; dispatch will handle it",
+  attachment_never_uploaded: "The photo never reached the server; the action lapsed",
+  attachment_refused: "The server refused the photo",
+  task_closed: "The task is finished or cancelled: no appointment possible",
+  wait_too_short: "Not waited long enough, or no call since arriving",
+  wrong_task_kind: "This step does not apply to this kind of task",
+  handover_closed: "The handover is complete and cannot change",
+  pin_required: "This parcel needs the customer's PIN",
+  pin_mismatch: "Wrong PIN",
+  pin_locked: "Too many wrong PINs, locked: call dispatch",
+  photo_required: "A damaged or missing item needs a photo",
+  already_paid: "Already paid",
+  inspection_required: "Only after the customer accepted the inspection",
+  amount_mismatch: "Amount differs from what is due (COD plus published fees only)",
+  payment_required: "Cash on delivery not collected yet",
+  gift_not_disclosed: "The gift was not disclosed to the customer",
+  recipient_unverified: "Recipient not verified yet",
+  courier_cannot_sign: "A courier cannot sign for the customer",
+  authorization_required: "No recorded consent: cannot leave it elsewhere",
+  fee_not_published: "A fee that is not published was charged",
+  entity_exists: "This record already exists",
+  unknown_parcel: "This task has no such parcel",
+  template_not_found: "Checklist not found",
+  staff_checklist: "Only quality staff fill in this checklist",
+  violation_voided: "This violation was voided: nothing to appeal",
+  appeal_exists: "This violation was already appealed",
+  template_retired: "The checklist was retired",
+  template_version_expired: "Checklist version expired: sync and fill it in again",
+  item_missing: "A required item is not answered",
+  acknowledgement_required: "Acknowledge the van's last reported defects first",
+  training_required: "Required training not completed",
+  vehicle_out_of_service: "The van is out of service",
+  checklist_required: "Complete the day's checklists first",
+  shift_already_started: "Today's shift has already started",
+  shift_not_started: "No shift is open",
+  shift_required: "Start your shift (the van check) first",
+  nothing_due: "Nothing to collect",
+  attachment_missing: "Photos not uploaded yet; retrying shortly",
+  busy: "The server is busy; retrying shortly",
+  invalid_code: "Not an enrollment code (10 letters and digits)",
+  other_server: "This QR belongs to another server ({server}): open the app from that server",
+  enrollment_failed: "Enrollment failed, a server error: try again later",
+  revoked: "Dispatch revoked this phone: enroll it again",
+  update_required: "This app is too old: reload or update it",
+  not_enrolled: "This phone is not enrolled",
+  drift: "This phone's data differed from the server's: downloaded again",
+  offline: "No network: saved on this phone, it syncs when back online",
+  "code.unknown": "Refused by the server (code {code})",
+  "code.http": "Server error ({status})",
+};
+
+const prefixed = (table) => Object.fromEntries(Object.entries(table).map(([k, v]) => [k.startsWith("code.") ? k : `code.${k}`, v]));
+register({ zh: prefixed(zh), en: prefixed(en) });
+
+/** Every code this module has words for (the test checks the protocol's tables against it). */
+export const KNOWN_CODES = Object.keys(zh).filter((k) => !k.startsWith("code."));
+
+/** The words for a server code; an unknown code says it was refused and names the code. */
+export function codeText(code, params = {}) {
+  if (!code) return "";
+  return KNOWN_CODES.includes(code) ? t(`code.${code}`, params) : t("code.unknown", { code });
+}
+
+/** Words for an error thrown by the core's api (ApiError with .code/.status, OfflineError, anything else). */
+export function errorText(error) {
+  if (!error) return "";
+  if (typeof error === "string") return codeText(error);
+  if (error.name === "OfflineError" || error.offline) return t("code.offline");
+  if (error.code) return codeText(error.code, { server: error.server || "" });
+  if (error.status) return t("code.http", { status: error.status });
+  return String(error.message || error);
+}

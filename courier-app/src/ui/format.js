@@ -1,0 +1,62 @@
+// Display helpers of the screens: money in yuan from fen, times in the depot's time zone (FIELDOPS_TIMEZONE:
+// the server does not send it; every depot today is Asia/Shanghai, docs/decisions.md "Issue 25: screens").
+export const DEPOT_TZ = "Asia/Shanghai";
+
+const parts = (date, options) => Object.fromEntries(
+  new Intl.DateTimeFormat("en-GB", { timeZone: DEPOT_TZ, hourCycle: "h23", ...options })
+    .formatToParts(date).map((p) => [p.type, p.value]));
+
+/** 12345 fen → "¥123.45". */
+export function yuan(fen) {
+  if (fen === null || fen === undefined) return "";
+  const sign = fen < 0 ? "-" : "";
+  const abs = Math.abs(Math.trunc(fen));
+  return `${sign}¥${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
+}
+
+/** An RFC 3339 time → "HH:MM" in depot time. */
+export function hhmm(iso) {
+  if (!iso) return "";
+  const p = parts(new Date(iso), { hour: "2-digit", minute: "2-digit" });
+  return `${p.hour}:${p.minute}`;
+}
+
+/** An RFC 3339 time → "YYYY-MM-DD" in depot time. */
+export function depotDate(iso) {
+  const p = parts(iso ? new Date(iso) : new Date(), { year: "numeric", month: "2-digit", day: "2-digit" });
+  return `${p.year}-${p.month}-${p.day}`;
+}
+
+/** "MM-DD HH:MM" in depot time (the day shown when it is not today). */
+export function when(iso) {
+  if (!iso) return "";
+  const day = depotDate(iso);
+  return day === depotDate() ? hhmm(iso) : `${day.slice(5)} ${hhmm(iso)}`;
+}
+
+/** A window {start, end} → "HH:MM–HH:MM" (with the day when not today). */
+export function windowText(window) {
+  if (!window || !window.start) return "";
+  const day = depotDate(window.start);
+  const prefix = day === depotDate() ? "" : `${day.slice(5)} `;
+  return `${prefix}${hhmm(window.start)}–${hhmm(window.end)}`;
+}
+
+/** The depot's UTC offset in minutes at a given instant. */
+function offsetMinutes(date) {
+  const p = parts(date, { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const asUtc = Date.UTC(+p.year, +p.month - 1, +p.day, +p.hour, +p.minute, +p.second);
+  return Math.round((asUtc - Math.floor(date.getTime() / 1000) * 1000) / 60000);
+}
+
+/** A depot-local date ("2026-12-07") and time ("14:30") → RFC 3339 with the depot's offset, or null if unreadable. */
+export function depotIso(date, time) {
+  const d = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date || "");
+  const tm = /^(\d{2}):(\d{2})$/.exec(time || "");
+  if (!d || !tm) return null;
+  const naive = Date.UTC(+d[1], +d[2] - 1, +d[3], +tm[1], +tm[2]);
+  const offset = offsetMinutes(new Date(naive - offsetMinutes(new Date(naive)) * 60000));
+  const sign = offset < 0 ? "-" : "+";
+  const abs = Math.abs(offset);
+  return `${date}T${time}:00${sign}${String(Math.floor(abs / 60)).padStart(2, "0")}:${String(abs % 60).padStart(2, "0")}`;
+}

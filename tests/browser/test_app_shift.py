@@ -1,0 +1,296 @@
+"""The courier's app (issue 25): the shift in headless Chromium, as the company's rules order it ("Conduct and vans
+are checked before and after each trip; a van with a safety defect does not go out until maintenance certifies the
+repair"), and an appeal of a violation; every step queued offline and judged again by the server."""
+import base64
+
+import pytest
+from sqlalchemy import select
+
+from server.extensions import db
+from server.models import Attachment, Shift, Vehicle, VehicleDefect, Violation
+from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot
+from tests.browser.courier_app import courier_with_day, open_app, require_app, set_offline, use_build
+
+require_browser()
+require_app()
+
+from selenium.common.exceptions import WebDriverException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402  (only once the browser is known to be there)
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+DEPOT = {"latitude": 31.2300, "longitude": 121.4700, "accuracy": 10}
+# A real 16×16 JPEG (made once with Pillow), as a phone's camera would hand the file input one.
+JPEG = base64.b64decode(
+    "/9j/4AAQSkZJRgABAQAAAQABAAD/2wBDAAoHBwgHBgoICAgLCgoLDhgQDg0NDh0VFhEYIx8lJCIfIiEmKzcvJik0KSEiMEExNDk7Pj4+JS5ESUM8"
+    "SDc9Pjv/2wBDAQoLCw4NDhwQEBw7KCIoOzs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozs7Ozv/wAARCAAQABAD"
+    "ASIAAhEBAxEB/8QAHwAAAQUBAQEBAQEAAAAAAAAAAAECAwQFBgcICQoL/8QAtRAAAgEDAwIEAwUFBAQAAAF9AQIDAAQRBRIhMUEGE1FhByJxFDKB"
+    "kaEII0KxwRVS0fAkM2JyggkKFhcYGRolJicoKSo0NTY3ODk6Q0RFRkdISUpTVFVWV1hZWmNkZWZnaGlqc3R1dnd4eXqDhIWGh4iJipKTlJWWl5iZ"
+    "mqKjpKWmp6ipqrKztLW2t7i5usLDxMXGx8jJytLT1NXW19jZ2uHi4+Tl5ufo6erx8vP09fb3+Pn6/8QAHwEAAwEBAQEBAQEBAQAAAAAAAAECAwQF"
+    "BgcICQoL/8QAtREAAgECBAQDBAcFBAQAAQJ3AAECAxEEBSExBhJBUQdhcRMiMoEIFEKRobHBCSMzUvAVYnLRChYkNOEl8RcYGRomJygpKjU2Nzg5"
+    "OkNERUZHSElKU1RVVldYWVpjZGVmZ2hpanN0dXZ3eHl6goOEhYaHiImKkpOUlZaXmJmaoqOkpaanqKmqsrO0tba3uLm6wsPExcbHyMnK0tPU1dbX"
+    "2Nna4uPk5ebn6Onq8vP09fb3+Pn6/9oADAMBAAIRAxEAPwDn6KKK8k/QD//Z")
+
+
+_STATES = """
+const done = arguments[arguments.length - 1];
+const open = indexedDB.open("fieldops");
+open.onsuccess = () => {
+  const db = open.result;
+  const all = db.transaction("queue", "readonly").objectStore("queue").getAll();
+  all.onsuccess = () => { db.close(); done(all.result.map((op) => [op.type, op.state, op.result && op.result.code])); };
+};
+"""
+
+
+def queue(page) -> list[list]:
+    """The app's queue as [type, state, code], in seq order (read from its IndexedDB)."""
+    return page.execute_async_script(_STATES)
+
+
+def enroll(page, live_server: str, code: str) -> None:
+    """Enroll the app with the code an enrollment QR carries (its app link fills it in); the first sync follows."""
+    open_app(page, live_server, f"/enroll?code={code}")
+    wait_for(page, "#enroll-code")
+    click(page, "#enroll-submit")
+    wait_for(page, "#open-tasks", 30)
+
+
+def sync(page) -> None:
+    """Sync now from the queue screen (its button), wait for the outcome, then back to the shift screen.
+
+    The test's own reads are let go first: an open read would hold SQLite's lock against the live server's writes.
+    """
+    db.session.rollback()
+    page.execute_script("location.hash = '/sync'")
+    until = WebDriverWait(page, 30, ignored_exceptions=(WebDriverException,)).until
+    until(lambda d: d.find_element(By.ID, "sync-run").click() or True)  # the screen redraws itself: try again
+    until(
+        lambda d: any(w in d.find_element(By.ID, "view").text for w in ("同步完成", "Synced", "上次同步出错")))
+    assert "上次同步出错" not in page.find_element(By.ID, "view").text
+    page.execute_script("location.hash = '/shift'")
+    wait_for(page, "#shift-state")
+
+
+def jpeg_file(tmp_path) -> str:
+    """The JPEG as a file the file input can take."""
+    path = tmp_path / "defect.jpg"
+    path.write_bytes(JPEG)
+    return str(path)
+
+
+def wait_for(page, css: str, timeout: float = 15):
+    """The element once it is on the screen."""
+    return WebDriverWait(page, timeout).until(lambda driver: (driver.find_elements(By.CSS_SELECTOR, css) or [None])[0])
+
+
+def click(page, css: str) -> None:
+    """Click an element (scrolled into view first)."""
+    element = wait_for(page, css)
+    page.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+    element.click()
+
+
+def fill(page, template: dict, *, fail: dict[str, str | None] = (), odometer: int = 1000) -> None:
+    """Answer every item of the open checklist as passing but those in `fail` (item -> a photo file or None)."""
+    fail = dict(fail)
+    wait_for(page, "#checklist")
+    for item in template["items"]:
+        code = item["code"]
+        if item["type"] == "pass_fail":
+            click(page, f"#item-{code}-{'fail' if code in fail else 'pass'}")
+        elif item["type"] == "choice":
+            choice = item["failing_choices"][0] if code in fail else next(
+                c for c in item["choices"] if c not in item["failing_choices"])
+            click(page, f"#item-{code}-{choice}")
+        elif item["type"] == "number":
+            field = wait_for(page, f"#item-{code}")
+            field.clear()
+            value = odometer if code == "odometer" else ((item["max"] or 0) + 1 if code in fail else item["min"] or 0)
+            field.send_keys(str(value))
+            page.execute_script("arguments[0].dispatchEvent(new Event('change'))", field)
+        if fail.get(code):
+            page.find_element(By.ID, f"photo-{code}").send_keys(fail[code])
+            wait_for(page, f"[data-item='{code}'] img.photo-preview")
+    click(page, "#get-position")
+    WebDriverWait(page, 15).until(lambda driver: "31.23" in driver.find_element(By.ID, "position").text)
+
+
+def look(page, tmp_path, name: str) -> None:
+    """Screenshot the whole screen at 360 px (to look at), and check it: axe-core finds nothing serious, no CSP
+    violation."""
+    height = page.execute_script("return document.documentElement.scrollHeight")
+    page.set_window_size(360, max(780, height + 100))
+    screenshot(page, tmp_path, f"app-shift-{name}")
+    page.set_window_size(360, 780)
+    assert_accessible(page)
+    assert_no_csp_violation(page)
+
+
+@pytest.fixture
+def phone(page, live_server, app):
+    """The browser as a 360 px phone at the depot (its position given, never invented)."""
+    use_build(app)
+    page.set_window_size(360, 780)
+    page.execute_cdp_cmd("Browser.grantPermissions", {"origin": live_server, "permissions": ["geolocation"]})
+    page.execute_cdp_cmd("Emulation.setGeolocationOverride", DEPOT)
+    yield page
+    db.session.rollback()
+    set_offline(page, False)
+    page.execute_cdp_cmd("Emulation.clearGeolocationOverride", {})
+    page.execute_script("localStorage.clear(); indexedDB.deleteDatabase('fieldops')")
+
+
+def day(make, phone, live_server) -> tuple[dict, dict, dict]:
+    """A courier with a van (dispatch API) and the app enrolled for them, on #/shift: (courier, van, templates)."""
+    made = courier_with_day(make, tasks=1)
+    enroll(phone, live_server, made["code"])
+    phone.execute_script("location.hash = '/shift'")
+    wait_for(phone, "#shift-state")
+    templates = {t["kind"]: t for t in make.client.get("/api/v1/dispatch/checklist-templates",
+                                                       headers=make.headers("quality")).json["items"]}
+    return made["courier"], made["van"], templates
+
+
+def test_a_shift_start_with_a_critical_van_defect(phone, live_server, make, client, tmp_path):
+    """The issue's proof: the conduct check passed, a pre-trip failing the safety item technical_condition with its
+    photo (a real JPEG through the file input), queued offline: at once the app counts the van as grounded and does not
+    offer the shift; after sync the server's van is out_of_service with the defect and the app still says why."""
+    courier, van, templates = day(make, phone, live_server)
+    set_offline(phone, True)
+    assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
+    assert not phone.find_elements(By.ID, "start-shift")
+    assert "上岗前仪容检查" in phone.find_element(By.ID, "start-why").text
+    look(phone, tmp_path, "before")
+    click(phone, "#do-conduct-pre_shift")
+    fill(phone, templates["conduct.pre_shift"])
+    look(phone, tmp_path, "conduct")
+    click(phone, "#submit-check")
+    wait_for(phone, "#step-conduct-pre_shift.done")
+    click(phone, "#do-vehicle-pre_trip")
+    wait_for(phone, "#last-report")
+    fill(phone, templates["vehicle.pre_trip"], fail={"technical_condition": jpeg_file(tmp_path)}, odometer=1000)
+    assert "车辆立即停用" in phone.find_element(By.ID, "checklist-status").text
+    look(phone, tmp_path, "pre-trip-critical")
+    click(phone, "#submit-check")
+    why = wait_for(phone, "#start-why")
+    assert "维修人员确认修复前不能出车" in why.text and "车辆技术状况良好" in why.text
+    assert not phone.find_elements(By.ID, "start-shift")
+    assert phone.find_element(By.ID, "van-status").text == "停用"
+    assert len(phone.find_elements(By.CSS_SELECTOR, ".badge.pending")) == 2
+    look(phone, tmp_path, "grounded-offline")
+    # Online: both checks applied; the server grounded the van with the defect and its photo.
+    assert queue(phone) == [["checklist.submit", "pending", None]] * 2
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone) == [["checklist.submit", "applied", None]] * 2
+    db.session.expire_all()
+    vehicle = db.session.get(Vehicle, van["id"])
+    assert vehicle.status == "out_of_service"
+    [defect] = db.session.scalars(select(VehicleDefect).where(VehicleDefect.vehicle_id == van["id"])).all()
+    assert (defect.item, defect.severity, defect.status) == ("technical_condition", "critical", "open")
+    # The defect keeps its photo: the camera's JPEG, uploaded before the check was pushed.
+    photo = db.session.get(Attachment, defect.value["photo"])
+    assert photo is not None and photo.content_type == "image/jpeg"
+    why = wait_for(phone, "#start-why")
+    assert why.text == "车辆已停用：维修人员确认修复前不能出车，不能开始班次。"
+    assert not phone.find_elements(By.ID, "start-shift")
+    assert not phone.find_elements(By.CSS_SELECTOR, ".badge.pending")
+    look(phone, tmp_path, "grounded-synced")
+    # In English too.
+    phone.execute_script("localStorage.setItem('fieldops.lang', 'en')")
+    phone.refresh()
+    why = wait_for(phone, "#start-why")
+    assert "maintenance must certify the repair" in why.text
+    assert db.session.scalar(select(Shift).where(Shift.courier_id == courier["id"])) is None
+
+
+def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, live_server, make, client, tmp_path):
+    """A pre-trip with a minor defect (photo): the shift is offered and started; at the server the shift is open.
+    The end needs the post-trip; an end reading below the start is warned of; the shift ends at the server."""
+    courier, van, templates = day(make, phone, live_server)
+    set_offline(phone, True)
+    click(phone, "#do-conduct-pre_shift")
+    fill(phone, templates["conduct.pre_shift"])
+    click(phone, "#submit-check")
+    click(phone, "#do-vehicle-pre_trip")
+    fill(phone, templates["vehicle.pre_trip"], fail={"body_clean": jpeg_file(tmp_path)}, odometer=1200)
+    click(phone, "#submit-check")
+    odometer = wait_for(phone, "#start-odometer")
+    assert odometer.get_attribute("value") == "1200" and not phone.find_elements(By.ID, "start-why")
+    look(phone, tmp_path, "ready")
+    click(phone, "#start-shift")
+    state = wait_for(phone, "#shift-state.ok")
+    assert "班次进行中" in state.text and "等待上传" in state.text
+    assert "车辆收车检查" in phone.find_element(By.ID, "end-why").text
+    assert not phone.find_elements(By.ID, "end-shift")
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone) == [["checklist.submit", "applied", None]] * 2 + [["shift.start", "applied", None]]
+    db.session.expire_all()
+    [shift] = db.session.scalars(select(Shift).where(Shift.courier_id == courier["id"])).all()
+    assert (shift.status, shift.vehicle_id, shift.start_odometer) == ("open", van["id"], 1200)
+    shift_id = shift.id
+    assert db.session.get(Vehicle, van["id"]).status == "in_service"
+    look(phone, tmp_path, "open")
+    # The end: the post-trip, then the odometer (below the start: warned).
+    click(phone, "#do-vehicle-post_trip")
+    fill(phone, templates["vehicle.post_trip"], odometer=1180)
+    click(phone, "#submit-check")
+    end = wait_for(phone, "#end-odometer")
+    assert end.get_attribute("value") == "1180"
+    warn = wait_for(phone, "#odometer-warn")
+    WebDriverWait(phone, 5).until(lambda _d: warn.is_displayed())
+    assert "低于开始读数 1200" in warn.text
+    look(phone, tmp_path, "end-warn")
+    end.clear()
+    end.send_keys("1260")
+    assert not warn.is_displayed()
+    click(phone, "#end-shift")
+    wait_for(phone, "#step-conduct-pre_shift")
+    assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
+    sync(phone)
+    assert queue(phone)[3:] == [["checklist.submit", "applied", None], ["shift.end", "applied", None]]
+    db.session.expire_all()
+    shift = db.session.get(Shift, shift_id)
+    assert (shift.status, shift.end_odometer, shift.flags) == ("ended", 1260, [])
+
+
+def test_an_appeal_of_a_conduct_violation(phone, live_server, make, client, tmp_path):
+    """A conduct check with a failed item (made in the app, through the push path) records conduct_item_failed; the
+    app shows the grade and the violation and appeals it with a reason and a photo; at the server it is appealed,
+    and the app then shows the appeal under review, offering no second one."""
+    courier, _van, templates = day(make, phone, live_server)
+    set_offline(phone, True)
+    click(phone, "#do-conduct-pre_shift")
+    fill(phone, templates["conduct.pre_shift"], fail={"uniform": None})
+    click(phone, "#submit-check")
+    wait_for(phone, "#step-conduct-pre_shift.done")
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone) == [["checklist.submit", "applied", None]]
+    [violation] = db.session.scalars(select(Violation).where(Violation.courier_id == courier["id"])).all()
+    assert violation.code == "conduct_item_failed"
+    phone.execute_script("location.hash = '/violations'")
+    item = wait_for(phone, f"#violation-{violation.id}")
+    assert "仪容检查不合格" in item.text and "待处理" in item.text
+    look(phone, tmp_path, "violations")
+    click(phone, f"#violation-{violation.id} summary")
+    reason = wait_for(phone, f"#appeal-reason-{violation.id}")
+    reason.send_keys("工装当天送洗，已向站长报备")
+    phone.find_element(By.ID, f"photo-appeal-{violation.id}").send_keys(jpeg_file(tmp_path))
+    WebDriverWait(phone, 10).until(lambda d: "1" in d.find_element(
+        By.CSS_SELECTOR, f"#appeal-{violation.id} .photo-state").text)
+    set_offline(phone, True)
+    look(phone, tmp_path, "appeal-form")
+    click(phone, f"#appeal-{violation.id} button[type=submit]")
+    assert "申诉已保存" in wait_for(phone, f"#violation-{violation.id} .badge.pending").text
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone)[-1] == ["violation.appeal", "applied", None]
+    db.session.expire_all()
+    assert db.session.get(Violation, violation.id).status == "appealed"
+    phone.execute_script("location.hash = '/violations'")
+    item = wait_for(phone, f"#violation-{violation.id}[data-status='appealed']")
+    assert "申诉待审核" in item.text and "工装当天送洗" in item.text
+    assert not item.find_elements(By.TAG_NAME, "form")
+    look(phone, tmp_path, "appealed")
