@@ -206,3 +206,15 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     assert "Settings" in page.find_element(By.ID, "view").text
     page.find_element(By.ID, "lang-zh").click()
     _until(page, lambda d: "设置" in d.find_element(By.ID, "view").text)
+
+    # Dispatch revokes the phone: the next sync says so in words and leads to re-enrollment.
+    device_id = text_of(page, "device-id").split("：")[-1].strip()
+    answer = client.post(f"/api/v1/dispatch/devices/{device_id}/revoke", headers=make.headers("dispatcher"))
+    assert answer.status_code in (200, 204), answer.json
+    _sync(page)
+    assert "本机已被注销" in text_of(page, "revoked")
+    assert "本机已被调度注销：请重新登记" in text_of(page, "sync-error")
+    _check(page, tmp_path, "queue-revoked")
+    page.find_element(By.ID, "reenroll-now").click()
+    assert "本机已被调度注销" in text_of(page, "enroll-revoked")
+    _check(page, tmp_path, "enroll-revoked")
