@@ -168,3 +168,22 @@ test("meta: set, read, remove", async () => {
   await setMeta(store, "cursor", null);
   assert.equal(await getMeta(store, "cursor", "none"), "none");
 });
+
+test("answered ops are forgotten after their keeping time; unanswered ones never", async () => {
+  const { pruneOps } = await import("../src/core/queue.js");
+  const store = await freshStore();
+  const then = new Date("2026-12-01T01:00:00Z");
+  for (let i = 0; i < 4; i += 1) await enqueue(store, { type: "task.note", entityId: "t-1", payload: { text: "x" }, now: then });
+  const states = ["applied", "rejected", "taken", "pending"];
+  for (const [i, state] of states.entries()) {
+    const op = await store.get("queue", i + 1);
+    await store.put("queue", { ...op, state, answered_at: state === "pending" ? undefined : then.toISOString() });
+  }
+  assert.equal(await pruneOps(store, new Date("2026-12-03T01:00:00Z")), 0);
+  assert.equal(await pruneOps(store, new Date("2026-12-05T01:00:00Z")), 2); // applied and taken, after 3 days
+  assert.deepEqual((await store.getAll("queue")).map((op) => op.state), ["rejected", "pending"]);
+  assert.equal(await pruneOps(store, new Date("2027-02-01T01:00:00Z")), 1); // the rejection after 14 days
+  assert.deepEqual((await store.getAll("queue")).map((op) => op.state), ["pending"]);
+  const next = await enqueue(store, { type: "task.note", entityId: "t-1", payload: { text: "y" } });
+  assert.equal(next.seq, 5); // a seq is never reused
+});

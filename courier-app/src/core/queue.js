@@ -176,6 +176,36 @@ export async function pruneBlobs(store) {
   return dropped;
 }
 
+/** How long answered ops stay on the device: done ones a few days (the day's history), problems longer. */
+export const KEEP_DONE_DAYS = 3;
+export const KEEP_PROBLEM_DAYS = 14;
+
+/**
+ * Forget answered ops past their keeping time, so a phone used for months does not carry every op it ever made.
+ * Unanswered ops are never dropped (they are the courier's only record); `next_seq` is in meta, so a seq is
+ * never reused. By then every pulled version holds their effects (localTask needs none of them).
+ * @param {import("idb").IDBPDatabase} store
+ * @param {Date} [now]
+ * @returns {Promise<number>} how many were dropped
+ */
+export async function pruneOps(store, now = new Date()) {
+  const tx = store.transaction("queue", "readwrite");
+  let dropped = 0;
+  let cursor = await tx.store.openCursor();
+  while (cursor) {
+    const op = cursor.value;
+    const days = ["rejected", "conflict"].includes(op.state) ? KEEP_PROBLEM_DAYS : KEEP_DONE_DAYS;
+    const at = Date.parse(op.answered_at ?? op.queued_at ?? op.device_time);
+    if (op.state !== "pending" && !Number.isNaN(at) && now.getTime() - at > days * 86_400_000) {
+      await cursor.delete();
+      dropped += 1;
+    }
+    cursor = await cursor.continue();
+  }
+  await tx.done;
+  return dropped;
+}
+
 /**
  * The highest seq this device has assigned (0 before the first op): push's `last_seq`.
  * @param {import("idb").IDBPDatabase} store

@@ -1,7 +1,7 @@
 // Push the queue, then pull the scope, exactly as docs/protocol.md says (push, attachments, pull, retry).
 // Importable from the service worker: no DOM, globalThis only.
 import { getMeta, setMeta } from "./store.js";
-import { pendingOps, pruneBlobs } from "./queue.js";
+import { pendingOps, pruneBlobs, pruneOps } from "./queue.js";
 import { deviceTime } from "./time.js";
 import { ApiError, OfflineError, createApi } from "./api.js";
 import { syncEvents, announce } from "./events.js";
@@ -108,7 +108,7 @@ async function uploadAttachments(store, api, ops, ctx) {
 }
 
 /** Record a push answer: each op's result, the entities it returns, and every op up to last_seq as taken. */
-async function recordPush(store, answer, batch) {
+async function recordPush(store, answer, batch, answeredAt) {
   const tx = store.transaction(["queue", "entities"], "readwrite");
   const queue = tx.objectStore("queue");
   const entities = tx.objectStore("entities");
@@ -121,7 +121,7 @@ async function recordPush(store, answer, batch) {
     // The entity's data lives in `entities`; the op keeps the rest and which version it left.
     const kept = { ...rest, entity: entity ? { entity: entity.entity, id: entity.id, version: entity.version,
       deleted: entity.deleted } : null };
-    await queue.put({ ...op, state: result.status, result: kept, answered_at: new Date().toISOString() });
+    await queue.put({ ...op, state: result.status, result: kept, answered_at: answeredAt });
     answered += 1;
     if (result.status === "rejected") rejected += 1;
     if (entity && SCOPE_ENTITIES.includes(entity.entity)) {
@@ -133,18 +133,18 @@ async function recordPush(store, answer, batch) {
       }
     }
   }
-  answered += await ackThrough(queue, answer.last_seq);
+  answered += await ackThrough(queue, answer.last_seq, answeredAt);
   await tx.done;
   return { answered, rejected, sent: batch.length };
 }
 
 /** Ops up to last_seq the server has (a push or pull said so) without their answer in hand: `taken`. */
-async function ackThrough(queue, lastSeq) {
+async function ackThrough(queue, lastSeq, answeredAt) {
   if (typeof lastSeq !== "number" || lastSeq < 1) return 0;
   let n = 0;
   for (const op of await queue.index("state").getAll("pending")) {
     if (op.seq <= lastSeq) {
-      await queue.put({ ...op, state: "taken" });
+      await queue.put({ ...op, state: "taken", answered_at: answeredAt });
       n += 1;
     }
   }
@@ -176,7 +176,7 @@ async function push(store, api, ctx, tally) {
       }
       throw err;
     }
-    const done = await recordPush(store, answer, batch);
+    const done = await recordPush(store, answer, batch, ctx.clock().toISOString());
     tally.pushed += done.answered;
     tally.rejected += done.rejected;
     if (answer.expected_seq != null) {
@@ -220,7 +220,7 @@ export async function localChecksum(store) {
   return { count: lines.length, checksum };
 }
 
-async function applyPage(store, page, fromScratch) {
+async function applyPage(store, page, fromScratch, answeredAt) {
   const tx = store.transaction(["entities", "meta", "queue"], "readwrite");
   const entities = tx.objectStore("entities");
   if (fromScratch) await entities.clear(); // a full listing replaces the store, cleared as it arrives
@@ -228,7 +228,7 @@ async function applyPage(store, page, fromScratch) {
     if (change.deleted) await entities.delete([change.entity, change.id]);
     else await entities.put({ entity: change.entity, id: change.id, version: change.version, data: change.data });
   }
-  const taken = await ackThrough(tx.objectStore("queue"), page.last_seq);
+  const taken = await ackThrough(tx.objectStore("queue"), page.last_seq, answeredAt);
   // The page and its cursor in one transaction: a crash between pages resumes from the last one applied.
   await tx.objectStore("meta").put(page.cursor, "cursor");
   await tx.done;
@@ -249,7 +249,7 @@ async function pullPages(store, api, ctx) {
       await setMeta(store, "cursor", null);
       continue;
     }
-    taken += await applyPage(store, page, cursor === null);
+    taken += await applyPage(store, page, cursor === null, ctx.clock().toISOString());
     pulled += (page.changes ?? []).length;
     if (!page.has_more) return { pulled, taken, last: page };
   }
@@ -345,6 +345,7 @@ async function run(store, api, options) {
   if (!pullError && !fatal) await tx.store.put(ctx.clock().toISOString(), "last_sync");
   await tx.done;
   await pruneBlobs(store);
+  await pruneOps(store, ctx.clock());
   announce("change", { sync: outcome });
   announce("status", await syncStatus(store));
   return outcome;
