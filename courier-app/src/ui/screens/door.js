@@ -5,28 +5,27 @@
 import { h, replace } from "../dom.js";
 import { register, t } from "../i18n.js";
 import { route } from "../router.js";
-import { openStore, getEntity, listEntities, getDraft, setDraft } from "../../core/store.js";
+import { getEntity, listEntities, getDraft, setDraft } from "../../core/store.js";
 import { enqueue, opsFor, allOps, addBlob } from "../../core/queue.js";
-import { openShift } from "../../core/rules.js";
+import { doorState, openShift } from "../../core/rules.js";
+import { pinMatches } from "../../core/pin.js";
 import { formatClock } from "../../core/time.js";
 import { syncEvents } from "../../core/events.js";
-import { syncOnce } from "../../core/sync.js";
-import { createApi } from "../../core/api.js";
-import { getMeta } from "../../core/store.js";
+import { session, syncNow } from "../session.js";
+import { codeText, KNOWN_CODES } from "../codes.js";
+import { yuan as formatYuan } from "../format.js";
 import { photoButton, preview } from "../camera.js";
 import { signaturePad } from "../signature.js";
 import {
-  formatYuan, isOwnName, pinCheck, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, overlay, steps,
-  waitLeftMs, PIN_MAX_FAILURES,
+  isOwnName, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, PIN_MAX_FAILURES,
 } from "../handover-logic.js";
 import { doorWords } from "./door-words.js";
 
 register(doorWords);
 
-let storePromise = null;
-export function deviceStore() {
-  storePromise ||= openStore();
-  return storePromise;
+/** The app's one device store (the screens' shared session). */
+export async function deviceStore() {
+  return (await session()).store;
 }
 
 /** The device's position {lat, lon}, or an error (never invented). */
@@ -39,15 +38,13 @@ export function position(timeout = 15000) {
   });
 }
 
-let api = null;
 /** Send the queue and pull now (the auto sync does it too); says how it went. */
 export function syncButton(store, say, after) {
   return h("button", { class: "button secondary", type: "button", "data-act": "sync", onclick: async (event) => {
     const button = event.currentTarget;
     button.disabled = true;
     try {
-      api ||= createApi({ getToken: () => getMeta(store, "token") });
-      const outcome = await syncOnce(store, api);
+      const outcome = await syncNow();
       if (outcome.error) {
         const key = `door.sync.${outcome.error}`;
         say(t("door.sync_failed", { why: t(key) === key ? outcome.error : t(key) }), "error");
@@ -66,15 +63,16 @@ export async function maybePosition() {
   try { return await position(5000); } catch { return {}; }
 }
 
-/** Words for a reason code (a rule on the device or the server's rejection). */
+/** Words for a reason code (a rule on the device or the server's rejection): the door's own phrasing of the
+ * rule where it has one, else the app's words for the code (codes.js). */
 export function reasonText(code, params = {}) {
   const key = `door.reason.${code}`;
   const text = t(key, params);
-  return text === key ? t("door.reason.other", { code }) : text;
+  return text === key ? codeText(code, params) : text;
 }
 
 function knownReason(code) {
-  return Boolean(code) && t(`door.reason.${code}`) !== `door.reason.${code}`;
+  return Boolean(code) && (t(`door.reason.${code}`) !== `door.reason.${code}` || KNOWN_CODES.includes(code));
 }
 
 /** Queue an op; on the device's own refusal (no shift) say so. Returns the op or null. */
@@ -86,6 +84,13 @@ export async function queueStep(store, say, spec) {
     else say(String(error?.message || error), "error");
     return null;
   }
+}
+
+/** Whether a `change` event of the core says something the screen shows changed (a sync that moved anything). */
+export function changedSomething(detail) {
+  if (!detail || detail.seq != null) return false;
+  const sync = detail.sync;
+  return !sync || Boolean(sync.pushed || sync.pulled || sync.rejected);
 }
 
 /** The status line every screen of the door writes to. */
@@ -100,9 +105,11 @@ export function statusLine() {
   return el;
 }
 
-/** Server answers about this task: rejected and conflicting ops, each in words. */
-export function problems(ops) {
-  const bad = ops.filter((op) => op.state === "rejected" || op.state === "conflict");
+/** Server answers about this task (rejected and conflicting ops) and queued ops the rules refuse on this device
+ * (the task's `local.refused`: the server will refuse them too), each in words. */
+export function problems(ops, task = null) {
+  const refusedHere = (task?.local?.refused || []).map((r) => ({ type: r.type, state: "refused_here", result: { code: r.reason } }));
+  const bad = [...ops.filter((op) => op.state === "rejected" || op.state === "conflict"), ...refusedHere];
   if (!bad.length) return null;
   return h("section", { class: "card door-problems", "aria-labelledby": "door-problems-h" },
     h("h2", { id: "door-problems-h" }, t("door.problems")),
@@ -141,11 +148,16 @@ async function render({ id }, view) {
   let draft = (await getDraft(store, `door:${id}`)) || {};
   const keep = (patch) => { draft = { ...draft, ...patch }; return setDraft(store, `door:${id}`, draft); };
 
+  // Draws overlap (an action's, a sync's news): only the newest may replace the screen, or an older one, begun
+  // before an op was queued, would put the step back on the screen.
+  let generation = 0;
   async function draw() {
+    const mine = ++generation;
+    const current = () => mine === generation;
     clearInterval(timer);
     const entity = await getEntity(store, "task", id);
     if (!entity) {
-      replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", {}, t("door.no_task")),
+      if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", {}, t("door.no_task")),
         h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
       return;
     }
@@ -153,22 +165,24 @@ async function render({ id }, view) {
     const ops = await opsFor(store, id);
     const now = new Date();
     const shift = openShift(await allOps(store), now);
-    const task = overlay(entity.data, ops);
-    const state = steps(task, ops, { now, shift });
+    // The core's rules: the task as this device's queue leaves it, and each step allowed or not, with why.
+    const state = doorState(entity.data, ops, { now, shift, giftDisclosed: Boolean(draft.gift_told) });
+    const task = state.task;
     const hs = task.handover || {};
     const courier = (await listEntities(store, "courier"))[0]?.data || {};
     const pending = ops.filter((op) => op.state === "pending").length;
-    const dueText = formatYuan(task.amount_due || 0);
+    const due = state.amount_due || 0;
+    const dueText = formatYuan(due);
 
     const header = h("header", { class: "card door-head" },
       h("h1", {}, t("door.title")),
       h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
-      (task.amount_due || 0) > 0 ? h("p", { class: "amount" }, t("door.due", { amount: dueText })) : null,
+      due > 0 ? h("p", { class: "amount" }, t("door.due", { amount: dueText })) : null,
       pending ? h("p", { class: "pending", "data-pending": pending }, t("door.pending", { n: pending })) : null,
       h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
 
     // 1. Arrived
-    const arrivedText = task.arrived_at || task.local_arrived_at;
+    const arrivedText = task.arrived_at || task.appointment?.arrived_at;
     const arrive = (arrivedText
       ? done(t("door.arrived_at", { time: formatClock(arrivedText) }))
       : state.arrive.allowed
@@ -209,7 +223,7 @@ async function render({ id }, view) {
           const pin = pinIn.value.trim();
           if (!/^\d{6}$/.test(pin)) { say(t("door.pin_format"), "error"); pinIn.focus(); return; }
           if (tries.locked) { say(t("door.pin_locked_local", { max: PIN_MAX_FAILURES }), "error"); return; }
-          if (task.handover?.pin && !(await pinCheck(pin, task.handover.pin))) {
+          if (task.handover?.pin && !(await pinMatches(pin, task.handover.pin))) {
             const wrong = tries.wrong + 1;
             await keep({ pin_wrong: wrong, pin_hash: task.handover.pin.hash });
             say(wrong >= PIN_MAX_FAILURES ? t("door.pin_locked_local", { max: PIN_MAX_FAILURES })
@@ -290,15 +304,15 @@ async function render({ id }, view) {
 
     // 4. Payment
     let pay = null;
-    if ((task.amount_due || 0) > 0) {
-      if (hs.paid) pay = done(t("door.paid", { amount: formatYuan(hs.paid_amount ?? task.amount_due), method: t(`door.pay.${hs.paid_method}`) }));
+    if (due > 0) {
+      if (hs.paid || hs.paid_amount != null) pay = done(t("door.paid", { amount: formatYuan(hs.paid_amount ?? due), method: t(`door.pay.${hs.paid_method}`) }));
       else if (!state.pay.allowed) pay = notNow(state.pay);
       else {
         pay = h("div", { class: "stack" },
           h("p", { class: "amount big" }, t("door.collect_exactly", { amount: dueText })),
           h("div", { class: "row" }, ["cash", "qr"].map((m) => h("button", { class: "button primary", "data-act": `pay-${m}`,
             onclick: async () => {
-              const payload = { amount: task.amount_due, method: m, ...(await maybePosition()) };
+              const payload = { amount: state.pay.amount, method: m, ...(await maybePosition()) };
               if (await queueStep(store, say, { type: "pod.collect_payment", entityId: id, payload })) { say(t("door.queued")); draw(); }
             } }, t(`door.pay.${m}`), " ", dueText))));
       }
@@ -307,7 +321,7 @@ async function render({ id }, view) {
     // 5. Gift
     const gift = task.gift_description ? h("label", { class: "door-choice gift" },
       h("input", { type: "checkbox", name: "gift", checked: Boolean(draft.gift_told) || hs.signed, disabled: hs.signed || Boolean(hs.outcome),
-        "data-act": "gift", onchange: (e) => keep({ gift_told: e.target.checked }) }),
+        "data-act": "gift", onchange: async (e) => { await keep({ gift_told: e.target.checked }); draw(); } }),
       t("door.gift_told", { gift: task.gift_description })) : null;
 
     // 6. Signature
@@ -353,9 +367,10 @@ async function render({ id }, view) {
         : h("p", { "data-receipt": "" }, t("door.receipt_later"))) : null;
 
     // Other outcomes
-    const other = hs.outcome ? null : await otherPaths({ store, id, task, state, draft, keep, say, draw });
+    const other = hs.outcome ? null : await otherPaths({ store, id, task, state, draft, keep, say, draw, ops, shift });
 
-    replace(view, header, status, shift ? null : shiftBanner(), problems(ops),
+    if (!current()) return;
+    replace(view, header, status, shift ? null : shiftBanner(), problems(ops, task),
       stepSection(1, "arrive", state.arrive, arrive),
       stepSection(2, "verify", state.verify, verify),
       stepSection(3, "inspect", state.inspect, inspect),
@@ -367,9 +382,10 @@ async function render({ id }, view) {
     // The countdown of the wait before "customer absent".
     const left = view.querySelector("[data-countdown]");
     if (left) {
+      const readyAt = new Date(state.absent.ready_at).getTime();
       timer = setInterval(() => {
-        const ms = waitLeftMs(task, new Date());
-        if (ms === 0) { clearInterval(timer); draw(); return; }
+        const ms = readyAt - Date.now();
+        if (ms <= 0) { clearInterval(timer); draw(); return; }
         left.textContent = t("door.wait_left", { time: mmss(ms) });
       }, 1000);
     }
@@ -378,7 +394,9 @@ async function render({ id }, view) {
   await draw();
   const onVisible = () => { if (document.visibilityState === "visible") draw(); };
   document.addEventListener("visibilitychange", onVisible);
-  const onChange = (event) => { if (event.detail?.seq == null) draw(); }; // a sync's news, not our own op
+  // A sync's news redraws the screen only when it changed something (an offline round changes nothing: redrawing
+  // then would only take the focus from the field the courier is typing in). Our own queued ops draw themselves.
+  const onChange = (event) => { if (changedSomething(event.detail)) draw(); };
   syncEvents.addEventListener("change", onChange);
   return () => {
     clearInterval(timer);
@@ -392,7 +410,7 @@ function mmss(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-async function otherPaths({ store, id, task, state, draft, keep, say, draw }) {
+async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops, shift }) {
   // Refusal: after an inspection, with a reason, a note and photos.
   const refuse = draft.refuse || { reason: "damaged", note: "", photos: [] };
   let refuseBody;
@@ -433,23 +451,26 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw }) {
         const current = (await getDraft(store, `door:${id}`))?.alt || alt;
         const via = consent && current.place === consent ? "customer_link" : "contact";
         if (via === "contact" && !current.reference.trim()) { say(t("door.need_reference"), "error"); return; }
+        // The consent for this place and way, as the server will judge it.
+        const entity = await getEntity(store, "task", id);
+        const judged = doorState(entity.data, ops, { now: new Date(), shift, place: current.place, via, reference: current.reference }).alternate;
+        if (!judged.allowed) { say(reasonText(judged.reason), "error"); return; }
         const payload = { place: current.place, authorization: { via, ...(current.reference.trim() ? { reference: current.reference.trim() } : {}) }, photos: [], ...(await maybePosition()) };
         if (await queueStep(store, say, { type: "pod.deliver_alternate", entityId: id, payload })) { say(t("door.queued")); draw(); }
       } }, t("door.alternate_send")));
   }
 
   // Customer absent: only after the wait, with a contact attempt since arriving.
-  const left = waitLeftMs(task, new Date());
+  const left = state.absent.ready_at ? new Date(state.absent.ready_at).getTime() - Date.now() : 0;
   let absentBody;
   if (state.absent.allowed) {
     absentBody = h("button", { class: "button secondary", "data-act": "absent", onclick: async () => {
-      const at = new Date(task.local_arrived_at || task.appointment?.arrived_at || task.arrived_at);
-      const waited = Math.max(10, Math.floor((Date.now() - at.getTime()) / 60_000));
-      if (await queueStep(store, say, { type: "stop.customer_absent", entityId: id, payload: { waited_minutes: Math.min(1440, waited) } })) { say(t("door.queued")); draw(); }
+      const waited = Math.min(1440, state.absent.waited_minutes);
+      if (await queueStep(store, say, { type: "stop.customer_absent", entityId: id, payload: { waited_minutes: waited } })) { say(t("door.queued")); draw(); }
     } }, t("door.absent_send"));
   } else {
     absentBody = h("div", {}, notNow(state.absent),
-      left ? h("p", { class: "countdown", "data-countdown": "" }, t("door.wait_left", { time: mmss(left) })) : null,
+      left > 0 ? h("p", { class: "countdown", "data-countdown": "" }, t("door.wait_left", { time: mmss(left) })) : null,
       h("a", { href: `#/tasks/${id}`, class: "link" }, t("door.call_first")));
   }
 

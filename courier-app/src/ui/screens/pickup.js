@@ -7,11 +7,12 @@ import { t } from "../i18n.js";
 import { route } from "../router.js";
 import { getEntity, listEntities, getDraft, setDraft } from "../../core/store.js";
 import { opsFor, allOps, addBlob } from "../../core/queue.js";
-import { openShift } from "../../core/rules.js";
+import { doorState, openShift } from "../../core/rules.js";
+import { yuan as formatYuan } from "../format.js";
 import { signaturePad } from "../signature.js";
-import { formatYuan, parseYuan, pickupFees, chargedFees, isOwnName, overlay } from "../handover-logic.js";
+import { parseYuan, pickupFees, chargedFees, isOwnName } from "../handover-logic.js";
 import { syncEvents } from "../../core/events.js";
-import { deviceStore, position, queueStep, reasonText, statusLine, problems, shiftBanner, syncButton } from "./door.js";
+import { deviceStore, position, queueStep, reasonText, statusLine, problems, shiftBanner, syncButton, changedSomething } from "./door.js";
 
 /** The parcels to record: the draft's, else the task's expected ones. */
 export function pickupParcels(task, draft) {
@@ -27,17 +28,23 @@ async function render({ id }, view) {
   let draft = (await getDraft(store, `pickup:${id}`)) || {};
   const keep = (patch) => { draft = { ...draft, ...patch }; return setDraft(store, `pickup:${id}`, draft); };
 
+  // Draws overlap (an action's, a sync's news): only the newest may replace the screen, or an older one, begun
+  // before an op was queued, would put the step back on the screen.
+  let generation = 0;
   async function draw() {
+    const mine = ++generation;
+    const current = () => mine === generation;
     const entity = await getEntity(store, "task", id);
     if (!entity) {
-      replace(view, h("section", { class: "card" }, h("h1", {}, t("pickup.title")), h("p", {}, t("door.no_task")),
+      if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("pickup.title")), h("p", {}, t("door.no_task")),
         h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
       return;
     }
     const ops = await opsFor(store, id);
-    const task = overlay(entity.data, ops);
-    const hs = task.handover || {};
     const shift = openShift(await allOps(store), new Date());
+    const state = doorState(entity.data, ops, { now: new Date(), shift });
+    const task = state.task;
+    const hs = task.handover || {};
     const published = (await listEntities(store, "fee_code")).map((e) => e.data).filter((f) => f && f.code);
     const courier = (await listEntities(store, "courier"))[0]?.data || {};
     const head = h("header", { class: "card door-head" }, h("h1", {}, t("pickup.title")),
@@ -45,16 +52,17 @@ async function render({ id }, view) {
       h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
 
     if (hs.outcome) {
-      replace(view, head, status, problems(ops), h("section", { class: "card door-done", "data-outcome": hs.outcome },
+      if (current()) replace(view, head, status, problems(ops, task), h("section", { class: "card door-done", "data-outcome": hs.outcome },
         h("h2", {}, t(`door.outcome.${hs.outcome}`)),
         hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }))
           : h("p", { "data-receipt": "" }, t("door.receipt_later"))));
       return;
     }
     if (task.kind !== "pickup") {
-      replace(view, head, h("p", { class: "reason", "data-reason": "wrong_task_kind" }, reasonText("wrong_task_kind")));
+      if (current()) replace(view, head, h("p", { class: "reason", "data-reason": "wrong_task_kind" }, reasonText("wrong_task_kind")));
       return;
     }
+    const gate = state.pickup; // shift_required (or closed): the banner or the reason says why, nothing is sent
 
     const parcels = pickupParcels(task, draft);
     const saveParcels = () => keep({ parcels });
@@ -112,7 +120,7 @@ async function render({ id }, view) {
       oninput: (e) => keep({ signer_name: e.target.value }) });
     const warn = h("p", { class: "reason", hidden: true, "data-warning": "own_name" }, t("door.own_name"));
 
-    const send = h("button", { class: "button primary", "data-act": "collect", disabled: !shift, onclick: async () => {
+    const send = h("button", { class: "button primary", "data-act": "collect", disabled: !gate.allowed, onclick: async () => {
       const list = parcels.map((p) => ({ parcel_no: p.parcel_no, description: p.description.trim(), count: p.count }));
       if (!list.length || list.some((p) => !p.description || !(p.count >= 1))) { say(t("pickup.need_parcel"), "error"); return; }
       if (!offer.quoted && fees.some((f) => f.amount === null && (draft.fee_amounts || {})[f.code] !== undefined && (draft.fee_amounts || {})[f.code] !== null)) {
@@ -135,7 +143,8 @@ async function render({ id }, view) {
       if (await queueStep(store, say, { type: "pickup.collect", entityId: id, payload, blobs: [sha] })) { say(t("door.queued")); draw(); }
     } }, t("pickup.send"));
 
-    replace(view, head, status, shift ? null : shiftBanner(), problems(ops),
+    if (current()) replace(view, head, status, shift ? null : shiftBanner(),
+      gate.allowed || !shift ? null : h("p", { class: "reason", "data-reason": gate.reason }, reasonText(gate.reason)), problems(ops, task),
       h("section", { class: "card", "data-step": "parcels", "aria-labelledby": "pk-parcels" }, h("h2", { id: "pk-parcels" }, t("pickup.parcels")), parcelRows),
       h("section", { class: "card", "data-step": "fees", "aria-labelledby": "pk-fees" }, h("h2", { id: "pk-fees" }, t("pickup.fees")), feeBody, totalEl, pay),
       h("section", { class: "card", "data-step": "sign", "aria-labelledby": "pk-sign" }, h("h2", { id: "pk-sign" }, t("door.step.sign")),
@@ -145,7 +154,9 @@ async function render({ id }, view) {
   }
 
   await draw();
-  const onChange = (event) => { if (event.detail?.seq == null) draw(); };
+  // A sync's news redraws the screen only when it changed something (an offline round changes nothing: redrawing
+  // then would only take the focus from the field the courier is typing in). Our own queued ops draw themselves.
+  const onChange = (event) => { if (changedSomething(event.detail)) draw(); };
   syncEvents.addEventListener("change", onChange);
   return () => syncEvents.removeEventListener("change", onChange);
 }
