@@ -4,8 +4,12 @@
 # FIELDOPS_REQUIRE_POSTGRES=1 (as in .ci/run), which makes it fail instead.
 # Each pass ends saying whether the browser tests (headless Chromium) ran or were
 # skipped; FIELDOPS_REQUIRE_BROWSER=1 (as in .ci/run) makes a missing browser fail.
+# The courier app (courier-app/) is built first (npm ci and npm run build when stale) and its Node unit tests run
+# (npm test); without Node >= 20.19 and npm its tests are skipped and the last line says so, unless
+# FIELDOPS_REQUIRE_BROWSER=1 (as in .ci/run), which makes that a failure.
 # Extra arguments go to pytest (e.g. -k sync, -x).
 source "$(dirname "$0")/_venv.sh" dev
+source "$ROOT/scripts/_app.sh"
 
 run_pass() {
   local db="$1"; shift
@@ -28,6 +32,30 @@ run_pass() {
 
 echo "=== Lint (ruff) ==="
 ruff check server sync schemas tools scripts tests
+
+app_rc=0
+if app_build; then
+  echo "=== courier app: Node unit tests (npm test) ==="
+  app_log="$(mktemp)"
+  set +e
+  (cd "$APP_DIR" && npm test) 2>&1 | tee "$app_log"
+  app_rc=${PIPESTATUS[0]}
+  set -e
+  app_counts="$(sed -n 's/^# \(pass\|fail\) \([0-9]*\)$/\2 \1/p' "$app_log" | paste -sd, - | sed 's/,/, /')"
+  rm -f "$app_log"
+  if [ "$app_rc" -eq 0 ]; then
+    app_summary="courier app: built, Node tests passed (${app_counts:-?})"
+  else
+    app_summary="courier app: Node tests FAILED (${app_counts:-npm test exit $app_rc})"
+  fi
+elif [ "${FIELDOPS_REQUIRE_BROWSER:-0}" = "1" ]; then
+  echo "courier app FAILED: $APP_WHY (FIELDOPS_REQUIRE_BROWSER=1)" >&2
+  app_rc=1
+  app_summary="courier app: FAILED ($APP_WHY)"
+else
+  echo "=== courier app SKIPPED: $APP_WHY (its Node tests do not run, nor its browser tests unless an earlier build is there) ==="
+  app_summary="courier app: SKIPPED ($APP_WHY)"
+fi
 
 # Both passes run whatever the first one did (a failure on SQLite says nothing about PostgreSQL);
 # the script fails if either did, and its last lines say how each went. With PostgreSQL reachable the two
@@ -69,5 +97,5 @@ else
   echo "=== PostgreSQL pass SKIPPED: no PostgreSQL at $pg_url (set FIELDOPS_TEST_DATABASE_URL) ==="
   summary="$summary; PostgreSQL pass: SKIPPED (no PostgreSQL at $pg_url)"
 fi
-echo "=== $summary ==="
-[ "$sqlite_rc" -eq 0 ] && [ "$pg_rc" -eq 0 ]
+echo "=== $summary; $app_summary ==="
+[ "$sqlite_rc" -eq 0 ] && [ "$pg_rc" -eq 0 ] && [ "$app_rc" -eq 0 ]

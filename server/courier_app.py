@@ -8,7 +8,11 @@ load, the content-hashed assets are cached for good (docs/decisions.md, "Issue 2
 """
 import os
 
+from urllib.parse import quote
+
 from flask import Blueprint, Flask, current_app, redirect, send_from_directory
+
+from server.requests import public_url
 
 bp = Blueprint("courier_app", __name__, url_prefix="/app")
 NOT_BUILT = ("The courier's app is not built: run `npm ci && npm run build` in courier-app/ "
@@ -55,6 +59,17 @@ def _headers(response):
     response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
     response.headers.setdefault("Cache-Control", "no-cache")
     return response
+
+
+def app_url() -> str:
+    """The app's address under FIELDOPS_PUBLIC_URL (ending in /app/, its scope)."""
+    return public_url("courier_app.asset")
+
+
+def enroll_link(code: str) -> str:
+    """The app link an enrollment QR for a phone carries: its camera opens the app, which reads the code from the
+    hash (the core's parseEnrollment); the code never reaches the server in a URL."""
+    return f"{app_url()}#/enroll?code={quote(code, safe='')}"
 
 
 def init_app(app: Flask) -> None:

@@ -11,8 +11,10 @@ from sqlalchemy import func, select, update
 from schemas.vocab import OPEN_STATUSES
 from server.auth import STAFF_TOKEN_PREFIX, SYSTEM, Actor
 from server.clock import local_zone, utcnow
+from server.courier_app import app_url, enroll_link
 from server.extensions import db
 from server.ids import hash_secret, new_token
+from server.qr import qr_text
 from server.requests import public_url
 from server.models import (ApiToken, ChecklistTemplate, Claim, Courier, HandoverException, Parcel, Receipt, StaffUser,
                            Task, TaskAssignment, TrainingCourse, Vehicle, Violation)
@@ -581,6 +583,9 @@ def seed(*, day: str | None = None, now: datetime | None = None, tasks_per_couri
     first = db.session.scalar(select(Courier).where(Courier.employee_no == "E1001"))
     _, code = devices.create_enrollment(actor=actor, courier_id=first.id)
     lines.append(f"enrollment code for {first.name} (15 min): {code}")
+    lines.append(f"the courier's app: {app_url()}  (a phone needs HTTPS for it: README, \"The courier's app\")")
+    lines.append(f"enrollment QR for {first.name}: the phone's camera opens the app holding the code: {enroll_link(code)}")
+    lines.append(qr_text(enroll_link(code)))
     lines.append(_customer_link(actor, first.id, now))
     lines.append(_receipt_link())
     lines.append(f"tasks: {db.session.query(Task).count()}, vehicles: {db.session.query(Vehicle).count()}")

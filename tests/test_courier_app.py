@@ -87,5 +87,5 @@ def test_without_a_build_it_says_how_to_make_one(app, client, tmp_path):
 
 def test_the_rest_of_fieldops_keeps_its_own_headers(client, build):
     """The app's CSP is the app's: the API does not get it."""
-    response = client.get("/api/v1/health")
+    response = client.get("/healthz")
     assert "Permissions-Policy" not in response.headers

@@ -317,3 +317,39 @@ def test_the_demo_seeded_before_dawn_says_which_board_holds_its_story(app, clien
     assert line.endswith("/console/?date=2026-11-24")
     board = _every(client, "/api/v1/dispatch/appointments", make.headers("dispatcher"), date="2026-11-24")
     assert {"missed", "late", "kept"} <= {item["state"] for item in board}
+
+
+def _qr_modules(block: list[str]) -> list[list[bool]]:
+    """The light modules of a QR drawn in half blocks (one character: two rows; light modules drawn)."""
+    halves = {"█": (True, True), "▀": (True, False), "▄": (False, True), " ": (False, False)}
+    rows: list[list[bool]] = []
+    for line in block:
+        pairs = [halves[char] for char in line]
+        rows += [[top for top, _ in pairs], [bottom for _, bottom in pairs]]
+    return rows
+
+
+def test_the_demo_prints_the_app_and_a_qr_that_opens_it_holding_a_fresh_code(app, client):
+    """The app's address under FIELDOPS_PUBLIC_URL, the code, and a QR in the terminal whose content is the app
+    link holding that code (the form the app's parseEnrollment reads); the code enrolls a device."""
+    import qrcode
+
+    app.config["PUBLIC_URL"] = "https://fieldops.example.com"
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert "the courier's app: https://fieldops.example.com/app/  (a phone needs HTTPS" in result.output
+    code = next(line.rsplit(": ", 1)[1] for line in lines if line.startswith("enrollment code for Wang Lei"))
+    at = next(n for n, line in enumerate(lines) if line.startswith("enrollment QR for Wang Lei: "))
+    link = lines[at].rsplit(": ", 1)[1]
+    assert link == f"https://fieldops.example.com/app/#/enroll?code={code}"
+    block = [line for line in lines[at + 1:at + 40] if line and set(line) <= set("█▀▄ ")]
+    assert len(block) >= 10 and lines[at + 1] == block[0]
+    drawn = _qr_modules(block)
+    expected = qrcode.QRCode(border=2)
+    expected.add_data(link)
+    expected.make(fit=True)
+    light = [[not module for module in row] for row in expected.get_matrix()]
+    assert drawn[:len(light)] == light  # the last half row is the quiet zone's bottom edge
+    enrolled = client.post("/api/v1/devices/enroll", json={"code": code, "device_name": "phone"})
+    assert enrolled.status_code == 201, enrolled.json
