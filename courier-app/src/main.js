@@ -21,8 +21,9 @@ async function boot() {
   await startBar();
   await start();
   startAutoSync(store, api);
-  // Only in a build: the dev server has no /app/sw.js.
-  if (import.meta.env.PROD) installWorker();
 }
+
+// Only in a build: the dev server has no /app/sw.js. First, so that even a failing boot leaves the app installable.
+if (import.meta.env.PROD) installWorker();
 
 boot();
