@@ -10,8 +10,10 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.models.appointments import Appointment
+from server.models.tasks import TaskEvent
 from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot, text_of
-from tests.browser.courier_app import app_link, courier_with_day, require_app, use_build
+from tests.browser.courier_app import (app_link, courier_with_day, require_app, set_offline, use_build,
+                                        wait_controlled)
 
 require_browser()
 require_app()
@@ -135,7 +137,7 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     _check(page, tmp_path, "task-call")
     page.find_element(By.CSS_SELECTOR, "#call-outcome button[data-outcome='no_answer']").click()
     _until(page, lambda d: "无人接听" in d.find_element(By.ID, "task-message").text)
-    assert "待同步 1" in text_of(page, "bar-queue")
+    assert "联系客户" in text_of(page, "task-ops")  # queued (Background Sync may already have sent it: online)
     assert "同步完成" in _sync(page)
     assert _appointment(early_a["id"])["attempts"] == ["no_answer"]
 
@@ -165,13 +167,17 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     answer = client.post(f"/api/v1/dispatch/tasks/{doomed['id']}/cancel", json={"reason": "customer cancelled"},
                          headers=make.headers("dispatcher"))
     assert answer.status_code == 200, answer.json
-    page.execute_script(f"location.hash = '/tasks/{doomed['id']}/appointment'")
-    _wait(page, "#confirm-form")
-    page.execute_script(set_value, "confirm-date", tomorrow)
-    page.execute_script(set_value, "confirm-start", "15:00")
-    page.execute_script(set_value, "confirm-end", "16:00")
-    page.find_element(By.ID, "confirm-save").click()
-    _wait(page, "#task-message")
+    set_offline(page, True)  # the phone has not heard of it yet (online, Background Sync would pull at once)
+    try:
+        page.execute_script(f"location.hash = '/tasks/{doomed['id']}/appointment'")
+        _wait(page, "#confirm-form")
+        page.execute_script(set_value, "confirm-date", tomorrow)
+        page.execute_script(set_value, "confirm-start", "15:00")
+        page.execute_script(set_value, "confirm-end", "16:00")
+        page.find_element(By.ID, "confirm-save").click()
+        _wait(page, "#task-message")
+    finally:
+        set_offline(page, False)
     _sync(page)
     problem = _wait(page, "#problem-ops li")
     code = problem.find_element(By.CSS_SELECTOR, ".op-code").get_attribute("data-code")
@@ -229,3 +235,57 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     page.find_element(By.ID, "reenroll-now").click()
     assert "本机已被调度注销" in text_of(page, "enroll-revoked")
     _check(page, tmp_path, "enroll-revoked")
+
+
+def _notes(task_id: str) -> list[str]:
+    """The notes the server holds on a task, read and let go at once."""
+    db.session.expire_all()
+    try:
+        return [e.text for e in db.session.scalars(select(TaskEvent).where(
+            TaskEvent.task_id == task_id, TaskEvent.kind == "note"))]
+    finally:
+        db.session.rollback()
+
+
+def test_offline_note_then_back_online_and_an_empty_day(narrow, live_server, app, make, tmp_path):
+    """Offline: the bar says so, a note is kept on the phone and counted as pending; online again the sync
+    takes it to the server. A courier with no task sees the empty day."""
+    page = narrow
+    use_build(app)
+    day = courier_with_day(make, tasks=1)
+    task = day["tasks"][0]
+    page.get(app_link(live_server, day["code"]))
+    _wait(page, "#enroll-code")
+    page.find_element(By.ID, "enroll-submit").click()
+    _wait(page, "#open-tasks")
+    wait_controlled(page)
+    page.execute_script(f"location.hash = '/tasks/{task['id']}'")
+    _wait(page, "#note-text")
+    # Offline (no count of requests here: a Background Sync may wake a fresh service worker, which the
+    # emulation does not cut; what counts is that the note waits on the phone and reaches the server later).
+    set_offline(page, True)
+    try:
+        page.execute_script("window.dispatchEvent(new Event('offline'))")  # headless may not fire it itself
+        _until(page, lambda d: "离线" in d.find_element(By.ID, "net").text)
+        page.find_element(By.ID, "note-text").send_keys("门口有狗，请先打电话")
+        page.find_element(By.CSS_SELECTOR, "#note-form button[type=submit]").click()
+        _until(page, lambda d: "备注已保存" in d.find_element(By.ID, "task-message").text)
+        assert _notes(task["id"]) == []
+        assert "待同步 1" in text_of(page, "bar-queue")
+        assert "门口有狗" in text_of(page, "notes") and "待同步" in text_of(page, "task-ops")
+        _check(page, tmp_path, "task-offline")
+    finally:
+        set_offline(page, False)
+    page.execute_script("window.dispatchEvent(new Event('online'))")
+    _sync(page)
+    assert "门口有狗，请先打电话" in _notes(task["id"])
+    assert "待同步 0" in text_of(page, "bar-queue")
+
+    # Another courier, no task at all: the empty day.
+    empty = courier_with_day(make, tasks=0, templates=False)
+    page.execute_script("location.hash = '/settings'")
+    page.get(app_link(live_server, empty["code"]))
+    _wait(page, "#enroll-code")
+    page.find_element(By.ID, "enroll-submit").click()
+    assert "今天没有任务" in text_of(page, "day-empty")
+    _check(page, tmp_path, "day-empty")

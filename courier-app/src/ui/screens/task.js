@@ -62,7 +62,7 @@ register({
     "task.notice.line": "Late notice, ETA {eta}: {reason} ({counted})", "task.notice.in.time": "counts as notice",
     "task.notice.late": "does not count as notice",
     "task.ops": "This phone's actions", "task.ops.none": "None", "task.op.line": "{type} · {at}",
-    "task.actions": "Next", "task.arrive": "Arrived", "task.arrive.locating": "Finding your location…",
+    "task.actions": "Next", "task.arrive": "I have arrived", "task.arrive.locating": "Finding your location…",
     "task.arrive.saved": "Arrival recorded, to sync", "task.arrive.retry": "Locate again",
     "task.geo.denied": "Location not allowed: allow it in the browser's settings and retry. No arrival without a location.",
     "task.geo.unavailable": "Location unavailable right now: retry in the open. No arrival without a location.",
