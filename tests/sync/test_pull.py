@@ -5,8 +5,13 @@ from sqlalchemy import update
 
 from server.clock import utcnow
 from server.extensions import db
-from server.models import Change, SyncState, Task
+from server.models import Change, FeeCode, SyncState, Task
 from sync.pull import checksum
+
+
+def _fees() -> int:
+    """How many fee codes are published: every device's scope holds them (pull entity fee_code)."""
+    return db.session.query(FeeCode).filter(FeeCode.active.is_(True)).count()
 
 
 def _scope_of(store: dict) -> dict:
@@ -22,7 +27,7 @@ def test_first_pull_is_the_whole_scope_with_matching_checksum(device, make, cour
     assert {k for k in store if k[0] == "task"} == {("task", t) for t in mine}
     assert [k[0] for k in store].count("vehicle") == 1
     assert ("courier", courier["id"]) in store
-    assert last["scope"] == _scope_of(store) and last["scope"]["count"] == 5
+    assert last["scope"] == _scope_of(store) and last["scope"]["count"] == 5 + _fees()
     assert last["last_seq"] == 0
     task = store[("task", mine[0])]["data"]
     assert task["recipient"]["phone"] and task["parcels"] and task["window"]["start"]
@@ -40,7 +45,7 @@ def test_paging_covers_scope_once(device, make, courier):
         if not page["has_more"]:
             break
         assert "scope" not in page
-    assert pages >= 5 and len(seen) == len(set(seen)) == 9
+    assert pages >= 5 and len(seen) == len(set(seen)) == 9 + _fees()
     assert {i for e, i in seen if e == "task"} == mine
 
 
@@ -79,7 +84,7 @@ def test_tombstones_when_tasks_leave_scope(device, make, courier, client, app):
     assert close_day(now=utcnow()) == 0  # once is enough: the second run touches nothing
     page2 = device.pull(page["cursor"])
     assert [(c["id"], c["deleted"]) for c in page2["changes"]] == [(done["id"], True)]
-    assert page2["scope"]["count"] == 3  # kept task, van, courier
+    assert page2["scope"]["count"] == 3 + _fees()  # kept task, van, courier, the published fees
     del kept
 
 
@@ -102,7 +107,7 @@ def test_reset_for_foreign_or_compacted_cursor_and_422_for_garbage(device, make,
     assert compact_feed(now=utcnow(), retention=timedelta(days=30)) > 0
     assert device.pull(cursor)["reset"] is True
     store, _, last = device.pull_all()  # from no cursor: the whole scope again
-    assert last["scope"] == _scope_of(store) and last["scope"]["count"] == 5
+    assert last["scope"] == _scope_of(store) and last["scope"]["count"] == 5 + _fees()
     bad = device.pull("not-a-cursor", expect=422)
     assert "cursor" in bad["fields"]
 
