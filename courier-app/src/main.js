@@ -9,6 +9,7 @@ import { startBar } from "./ui/bar.js";
 import { session } from "./ui/session.js";
 import { isEnrolled } from "./core/device.js";
 import { startAutoSync } from "./core/sync.js";
+import { installWorker } from "./ui/install.js";
 import "./ui/codes.js";
 import "./ui/screens/enroll.js";
 import "./ui/screens/day.js";
@@ -26,6 +27,8 @@ async function boot() {
   await startBar();
   await start();
   startAutoSync(store, api);
+  // Only in a build: the dev server has no /app/sw.js.
+  if (import.meta.env.PROD) installWorker();
 }
 
 boot();

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from server.extensions import db
 from server.models.appointments import Appointment
 from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot, text_of
-from tests.browser.courier_app import app_link, courier_with_day, open_app, require_app, use_build
+from tests.browser.courier_app import app_link, courier_with_day, require_app, use_build
 
 require_browser()
 require_app()
@@ -85,7 +85,7 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     day = courier_with_day(make, tasks=0)
     courier = day["courier"]
     late = make.task(courier=courier, window=_window(5), waybill_no="WB-LATE-1")
-    early_b = make.task(courier=courier, window=_window(1), waybill_no="WB-EARLY-B", gift_description="保温杯")
+    make.task(courier=courier, window=_window(1), waybill_no="WB-EARLY-B", gift_description="保温杯")
     early_a = make.task(courier=courier, window=_window(1), waybill_no="WB-EARLY-A",
                         parcels=[{"parcel_no": "PA-1", "description": "手机", "count": 1}],
                         recipient={"name": "李雷", "phone": "13912345678", "address": "上海市黄浦区人民路 18 号",
@@ -93,7 +93,7 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     doomed = make.task(courier=courier, window=_window(3), waybill_no="WB-DOOMED")
 
     # Enroll: the app link fills the code; the first sync brings the day.
-    open_app(page, live_server, f"/enroll?code={day['code']}")
+    page.get(app_link(live_server, day["code"]))  # what the demo's enrollment QR carries
     code = _wait(page, "#enroll-code")
     assert code.get_attribute("value") == day["code"]
     _check(page, tmp_path, "enroll")
@@ -206,3 +206,26 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     assert "Settings" in page.find_element(By.ID, "view").text
     page.find_element(By.ID, "lang-zh").click()
     _until(page, lambda d: "设置" in d.find_element(By.ID, "view").text)
+
+    # Dispatch revokes the phone: the next sync says so in words and leads to re-enrollment.
+    device_id = text_of(page, "device-id").split("：")[-1].strip()
+    answer = client.post(f"/api/v1/dispatch/devices/{device_id}/revoke", headers=make.headers("dispatcher"))
+    assert answer.status_code in (200, 204), answer.json
+    page.execute_script("location.hash = '/sync'")
+
+    def revoked_shown(driver) -> bool:
+        """The revocation shown; until then press Sync (the automatic sync may get there first)."""
+        if driver.find_elements(By.ID, "revoked"):
+            return True
+        buttons = driver.find_elements(By.CSS_SELECTOR, "#sync-run:not([disabled])")
+        if buttons:
+            buttons[0].click()
+        return False
+    _until(page, revoked_shown)
+    assert not page.find_elements(By.ID, "sync-run")  # nothing to sync with until enrolled again
+    assert "本机已被注销" in text_of(page, "revoked")
+    assert "本机已被调度注销：请重新登记" in text_of(page, "sync-error")
+    _check(page, tmp_path, "queue-revoked")
+    page.find_element(By.ID, "reenroll-now").click()
+    assert "本机已被调度注销" in text_of(page, "enroll-revoked")
+    _check(page, tmp_path, "enroll-revoked")

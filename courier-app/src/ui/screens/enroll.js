@@ -7,6 +7,8 @@ import { session, syncNow } from "../session.js";
 import { errorText } from "../codes.js";
 import { drawBar } from "../bar.js";
 import { parseEnrollment, enroll } from "../../core/device.js";
+import { getMeta } from "../../core/store.js";
+import { syncStatus } from "../../core/sync.js";
 
 
 register({
@@ -18,6 +20,7 @@ register({
     "enroll.submit": "登记", "enroll.busy": "正在登记…", "enroll.syncing": "登记成功，正在下载今天的任务…",
         "enroll.code.empty": "请输入登记码",
     "enroll.retry.after": "请 {s} 秒后再试。",
+    "enroll.revoked": "本机已被调度注销：请向调度索取新登记码重新登记。", "enroll.kept": "本机还有 {n} 项操作未发送，重新登记后会发送。",
   },
   en: {
     "enroll.title": "Enroll this phone", "enroll.intro": "Scan the enrollment QR dispatch gave you, or type the 10-character code under it.",
@@ -27,6 +30,7 @@ register({
     "enroll.submit": "Enroll", "enroll.busy": "Enrolling…", "enroll.syncing": "Enrolled; downloading today's tasks…",
     "enroll.code.empty": "Type the enrollment code",
     "enroll.retry.after": "Try again in {s} seconds.",
+    "enroll.revoked": "Dispatch revoked this phone: ask dispatch for a new code and enroll again.", "enroll.kept": "{n} actions on this phone are not sent yet; they go after re-enrollment.",
   },
 });
 
@@ -38,7 +42,10 @@ function codeFromHash() {
   return new URLSearchParams(query).get("code") || "";
 }
 
-export function drawEnroll(view) {
+export async function drawEnroll(view) {
+  const { store } = await session();
+  const revoked = Boolean(await getMeta(store, "revoked"));
+  const unsent = (await getMeta(store, "token")) ? (await syncStatus(store)).pending : 0;
   let stream = null, timer = null;
   const message = h("p", { id: "enroll-message", class: "message", role: "alert" });
   const code = h("input", { id: "enroll-code", name: "code", autocomplete: "off", autocapitalize: "characters",
@@ -101,7 +108,7 @@ export function drawEnroll(view) {
     try { typed = parseEnrollment(code.value); } catch (error) { replace(message, errorText(error)); code.focus(); return; }
     submit.disabled = true;
     replace(message, t("enroll.busy"));
-    const { store, api } = await session();
+    const { api } = await session();
     try {
       await enroll(store, api, { code: typed.code, deviceName: name.value.trim() || t("enroll.name.default") });
     } catch (error) {
@@ -117,6 +124,8 @@ export function drawEnroll(view) {
 
   replace(view,
     h("h1", {}, t("enroll.title")),
+    revoked ? h("p", { id: "enroll-revoked", class: "not-offered", role: "alert" }, t("enroll.revoked")) : null,
+    unsent ? h("p", { class: "muted" }, t("enroll.kept", { n: unsent })) : null,
     h("p", {}, t("enroll.intro")),
     canScan() ? [scanButton, video] : h("p", { class: "muted" }, t("enroll.scan.none")),
     form, message);

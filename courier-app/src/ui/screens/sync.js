@@ -9,8 +9,7 @@ import { drawBar } from "../bar.js";
 import { when } from "../format.js";
 import { opLine } from "./task.js";
 import { pendingOps, problemOps } from "../../core/queue.js";
-import { getEntity } from "../../core/store.js";
-import { isEnrolled } from "../../core/device.js";
+import { getEntity, getMeta } from "../../core/store.js";
 import { syncEvents, syncStatus } from "../../core/sync.js";
 
 register({
@@ -41,7 +40,7 @@ let running = false; // a sync started here, still under way (the screen redraws
 
 async function draw(view) {
   const { store } = await session();
-  if (!(await isEnrolled(store))) { go("/enroll"); return; }
+  if (!(await getMeta(store, "token"))) { go("/enroll"); return; } // a revoked phone stays here: its queue is shown
   const pending = await pendingOps(store);
   const problems = await problemOps(store);
   const status = await syncStatus(store);
@@ -63,7 +62,7 @@ async function draw(view) {
     h("p", { id: "sync-last" }, t("sync.last", { at: status.lastSync ? when(status.lastSync) : t("never") })),
     status.error ? h("p", { id: "sync-error", class: "error-text" }, t("sync.error", { error: errorText(status.error) }),
       status.retryAt ? " " + t("sync.retry.at", { at: when(status.retryAt) }) : "") : null,
-    button, message,
+    status.revoked ? null : button, message,
     h("h2", {}, t("sync.pending", { n: pending.length })),
     pending.length ? h("ul", { id: "pending-ops", class: "ops" }, await Promise.all(pending.map((op) => withTask(store, op))))
       : h("p", { class: "muted" }, t("sync.pending.none")),

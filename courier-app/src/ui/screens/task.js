@@ -94,7 +94,8 @@ function section(title, id, ...children) {
   return h("section", { class: "card", id, "aria-labelledby": `${id}-h` }, h("h2", { id: `${id}-h` }, title), ...children);
 }
 
-/** The op's line on the page and the queue screen: type, device time, state, and the server's words. */
+/** The op's line on the page and the queue screen: type, device time, state, the code in words and the server's
+ * detail (the server writes it in English, for people). */
 export function opLine(op) {
   const code = op.result?.code ?? op.code ?? null;
   const detail = op.result?.detail ?? op.detail ?? null;
@@ -102,7 +103,7 @@ export function opLine(op) {
     h("span", { class: "op-head" }, t("task.op.line", { type: word("op", op.type), at: when(op.device_time) }),
       h("span", { class: `op-state ${op.state}` }, word("state", op.state))),
     code ? h("span", { class: "op-code", "data-code": code }, codeText(code)) : null,
-    detail && op.state !== "applied" ? h("span", { class: "op-detail muted" }, detail) : null);
+    detail && op.state !== "applied" ? h("span", { class: "op-detail muted", lang: "en" }, detail) : null);
 }
 
 async function draw(view, id) {
