@@ -66,6 +66,8 @@ def test_courier_and_vehicle_docs_follow_dispatch_edits(app, client, make, couri
 def test_pull_renders_a_missing_or_stale_doc_and_maintenance_rewrites_it(app, device, make, courier):
     """A doc behind its entity (or absent) is never sent: pull renders afresh; rebuild() repairs it."""
     first, second = make.task(courier=courier), make.task(courier=courier)
+    docs.rebuild(db.session, _registry(app))  # reference data kept between tests (the fee codes) has no doc yet
+    db.session.commit()
     store, _, _ = device.pull_all()
     expected = {key: change["data"] for key, change in store.items()}
     db.session.execute(update(SyncDoc).where(SyncDoc.entity_id == first["id"])

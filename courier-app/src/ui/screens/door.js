@@ -73,6 +73,10 @@ export function reasonText(code, params = {}) {
   return text === key ? t("door.reason.other", { code }) : text;
 }
 
+function knownReason(code) {
+  return Boolean(code) && t(`door.reason.${code}`) !== `door.reason.${code}`;
+}
+
 /** Queue an op; on the device's own refusal (no shift) say so. Returns the op or null. */
 export async function queueStep(store, say, spec) {
   try {
@@ -104,7 +108,9 @@ export function problems(ops) {
     h("h2", { id: "door-problems-h" }, t("door.problems")),
     h("ul", {}, bad.map((op) => h("li", { "data-rejected": op.type },
       h("strong", {}, t(`door.op.${op.type}`) || op.type), " — ",
-      reasonText(op.result?.code || op.state), op.result?.detail ? h("span", { class: "detail" }, ` (${op.result.detail})`) : null))));
+      reasonText(op.result?.code || op.state),
+      // The server's detail is for people and in English: shown only for a code the app has no words for.
+      op.result?.detail && !knownReason(op.result?.code) ? h("span", { class: "detail", lang: "en" }, ` (${op.result.detail})`) : null))));
 }
 
 export function shiftBanner() {
@@ -236,8 +242,10 @@ async function render({ id }, view) {
     let inspect;
     if (hs.inspection) {
       inspect = h("div", {}, done(t(`door.inspection.${hs.inspection}`)),
-        h("ul", { class: "items" }, (hs.items || []).map((item) => h("li", {},
-          `${item.parcel_no}: ${item.counted}${item.expected !== undefined ? ` / ${item.expected}` : ""} · ${t(`door.condition.${item.condition}`)}`))));
+        h("ul", { class: "items" }, (hs.items || []).map((item) => {
+          const expected = item.expected ?? (task.parcels || []).find((p) => p.parcel_no === item.parcel_no)?.count;
+          return h("li", {}, `${item.parcel_no}: ${item.counted}${expected !== undefined ? ` / ${expected}` : ""} · ${t(`door.condition.${item.condition}`)}`);
+        })));
     } else if (!state.inspect.allowed) {
       inspect = notNow(state.inspect);
     } else {
