@@ -4,7 +4,6 @@ import "./app.css";
 import "./ui/screens/door.js";
 import "./ui/screens/pickup.js";
 import { start } from "./ui/router.js";
-import { installWorker } from "./ui/install.js";
 import { startBar } from "./ui/bar.js";
 import { session } from "./ui/session.js";
 import { isEnrolled } from "./core/device.js";
@@ -32,5 +31,3 @@ async function boot() {
 }
 
 boot();
-// Only in a build: the dev server has no /app/sw.js.
-if (import.meta.env.PROD) installWorker();
