@@ -9,6 +9,7 @@ from sqlalchemy import select
 from server.extensions import db
 from server.models import Attachment, Shift, Vehicle, VehicleDefect, Violation
 from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot
+from tests.api.test_training import course, train
 from tests.browser.courier_app import courier_with_day, open_app, require_app, set_offline, use_build
 
 require_browser()
@@ -330,3 +331,38 @@ def test_an_appeal_of_a_conduct_violation(phone, live_server, make, client, tmp_
     assert "申诉待审核" in item.text and "工装当天送洗" in item.text
     assert not item.find_elements(By.TAG_NAME, "form")
     look(phone, tmp_path, "appealed")
+
+
+def test_a_shift_refused_for_training_is_shown_in_words(phone, live_server, make, client, tmp_path):
+    """The checks done and the shift started offline by a courier who has not passed the pre-job course: after sync
+    the server's training_required is on the shift screen in words (with the course named), no shift is open on the
+    phone and none at the server. Once trained, the start is made again and taken."""
+    course(make)  # an active pre-job course the courier never passed
+    courier, _van, templates = day(make, phone, live_server)
+    set_offline(phone, True)
+    click(phone, "#do-conduct-pre_shift")
+    fill(phone, templates["conduct.pre_shift"])
+    click(phone, "#submit-check")
+    click(phone, "#do-vehicle-pre_trip")
+    fill(phone, templates["vehicle.pre_trip"], odometer=1300)
+    click(phone, "#submit-check")
+    click(phone, "#start-shift")
+    wait_for(phone, "#shift-state.ok")
+    set_offline(phone, False)
+    sync(phone)
+    assert queue(phone)[-1] == ["shift.start", "rejected", "training_required"]
+    refused = wait_for(phone, "#shift-problems [data-code='training_required']")
+    assert "服务器拒绝了开始班次：尚未完成上岗培训" in refused.text and "PJ-SAFETY" in refused.text
+    assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
+    look(phone, tmp_path, "training-refused")
+    assert db.session.scalar(select(Shift).where(Shift.courier_id == courier["id"])) is None
+    # Trained (a pass of the course, recorded by quality): the shift is started again and taken; the refusal goes.
+    db.session.rollback()
+    train(make, courier)
+    click(phone, "#start-shift")
+    wait_for(phone, "#shift-state.ok")
+    sync(phone)
+    assert queue(phone)[-1] == ["shift.start", "applied", None]
+    assert not phone.find_elements(By.ID, "shift-problems")
+    db.session.expire_all()
+    assert db.session.scalar(select(Shift.status).where(Shift.courier_id == courier["id"])) == "open"

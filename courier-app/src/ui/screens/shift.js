@@ -132,7 +132,13 @@ async function draw(_params, view) {
   const now = new Date();
   const state = shiftState({ ops, templates, vehicle, now });
   const relevant = ops.filter((op) => ["shift.start", "shift.end", "checklist.submit"].includes(op.type));
-  const today = relevant.filter((op) => op.state === "rejected" && now - new Date(op.device_time) < 16 * 3600_000);
+  // The rejections still standing: of the last 16 h, and not followed by an op of the same kind the server took
+  // (a shift started after a refused one, a check made again).
+  const kindOf = (op) => (op.type === "checklist.submit" ? `check:${op.payload.template_id}` : op.type);
+  const lastTaken = {};
+  for (const op of relevant) if (op.state !== "rejected") lastTaken[kindOf(op)] = Math.max(lastTaken[kindOf(op)] ?? 0, op.seq);
+  const today = relevant.filter((op) => op.state === "rejected" && now - new Date(op.device_time) < 16 * 3600_000 &&
+    op.seq > (lastTaken[kindOf(op)] ?? 0));
   const message = h("div", { id: "shift-message", role: "status", "aria-live": "polite" });
 
   const van = vehicle
