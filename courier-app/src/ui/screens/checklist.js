@@ -164,8 +164,17 @@ export function photoInput(store, name, label, onphoto) {
   return [button, shown];
 }
 
+/** A defect's item in the courier's language (from the van check templates held), else the server's label. */
+export function defectLabel(templates, defect) {
+  for (const tpl of templates) {
+    const item = tpl.kind?.startsWith("vehicle.") && (tpl.items || []).find((i) => i.code === defect.item);
+    if (item) return itemLabel(item);
+  }
+  return defect.label || defect.item;
+}
+
 /** The van's last report with its defects and their certificates (what the next driver acknowledges). */
-export function lastReport(vehicle) {
+export function lastReport(vehicle, templates = []) {
   const report = vehicle?.last_report;
   if (!report) return h("section", { class: "last-report", id: "last-report" }, h("h2", {}, t("checklist.last_report")),
     h("p", {}, t("checklist.last_report_none")));
@@ -176,7 +185,7 @@ export function lastReport(vehicle) {
       kind: t(`checklist.title.${report.kind}`) })),
     defects.length
       ? h("ul", { class: "defects" }, defects.map((d) => h("li", { class: `defect ${d.status}` },
-        t("checklist.defect", { label: d.label || d.item, severity: t(`checklist.severity.${d.severity}`),
+        t("checklist.defect", { label: defectLabel(templates, d), severity: t(`checklist.severity.${d.severity}`),
           status: t(`checklist.defect_status.${d.status}`) }),
         d.note ? h("div", { class: "muted" }, t("checklist.defect_note", { note: d.note })) : null)))
       : h("p", {}, t("checklist.last_report_ok")));
@@ -335,7 +344,7 @@ async function draw(params, view) {
   });
 
   replace(form,
-    kind === "vehicle.pre_trip" ? lastReport(vehicle) : null,
+    kind === "vehicle.pre_trip" ? lastReport(vehicle, [template]) : null,
     ack,
     rows,
     h("section", { class: "position" }, h("h2", {}, t("checklist.position")), positionLine, locate),

@@ -14,8 +14,9 @@ import { listEntities } from "../../core/store.js";
 import { enqueue, allOps } from "../../core/queue.js";
 import { formatDateTime } from "../../core/time.js";
 import { shiftState, checkOdometer } from "../checks.js";
-import { deviceStore, heldVehicle, position, itemLabel } from "./checklist.js";
+import { deviceStore, heldVehicle, position, itemLabel, defectLabel } from "./checklist.js";
 import { codeText } from "../codes.js";
+import { typing } from "./violations.js";
 import { syncEvents } from "../../core/sync.js";
 
 register({
@@ -37,6 +38,7 @@ register({
     "shift.step.end": "2. 结束班次",
     "shift.done_at": "已完成 {time}",
     "shift.not_done": "今天还没有做",
+    "shift.not_done_in_shift": "本班次还没有做",
     "shift.do_check": "开始检查",
     "shift.redo_check": "重新检查",
     "shift.odometer": "里程表读数（公里）",
@@ -76,6 +78,7 @@ register({
     "shift.step.end": "2. End the shift",
     "shift.done_at": "Done {time}",
     "shift.not_done": "Not done today",
+    "shift.not_done_in_shift": "Not done in this shift",
     "shift.do_check": "Start the check",
     "shift.redo_check": "Check again",
     "shift.odometer": "Odometer (km)",
@@ -113,9 +116,10 @@ function stateBadge(op) {
 }
 
 function checkStep(kind, check, stepKey) {
+  const notDone = kind === "vehicle.post_trip" ? t("shift.not_done_in_shift") : t("shift.not_done");
   return h("li", { class: `step ${check ? "done" : "todo"}`, id: `step-${kind.replace(".", "-")}` },
     h("h2", {}, t(stepKey)),
-    h("p", {}, check ? [t("shift.done_at", { time: formatDateTime(check.device_time) }), " ", stateBadge(check.op)] : t("shift.not_done")),
+    h("p", {}, check ? [t("shift.done_at", { time: formatDateTime(check.device_time) }), " ", stateBadge(check.op)] : notDone),
     h("a", { class: `button${check ? " secondary" : ""}`, href: `#/checklist/${kind}`, id: `do-${kind.replace(".", "-")}` },
       check ? t("shift.redo_check") : t("shift.do_check")));
 }
@@ -128,7 +132,13 @@ async function draw(_params, view) {
   const now = new Date();
   const state = shiftState({ ops, templates, vehicle, now });
   const relevant = ops.filter((op) => ["shift.start", "shift.end", "checklist.submit"].includes(op.type));
-  const today = relevant.filter((op) => op.state === "rejected" && now - new Date(op.device_time) < 16 * 3600_000);
+  // The rejections still standing: of the last 16 h, and not followed by an op of the same kind the server took
+  // (a shift started after a refused one, a check made again).
+  const kindOf = (op) => (op.type === "checklist.submit" ? `check:${op.payload.template_id}` : op.type);
+  const lastTaken = {};
+  for (const op of relevant) if (op.state !== "rejected") lastTaken[kindOf(op)] = Math.max(lastTaken[kindOf(op)] ?? 0, op.seq);
+  const today = relevant.filter((op) => op.state === "rejected" && now - new Date(op.device_time) < 16 * 3600_000 &&
+    op.seq > (lastTaken[kindOf(op)] ?? 0));
   const message = h("div", { id: "shift-message", role: "status", "aria-live": "polite" });
 
   const van = vehicle
@@ -138,7 +148,7 @@ async function draw(_params, view) {
           ? t("shift.van_status.out_of_service") : t(`shift.van_status.${vehicle.status}`))),
       vehicle.open_defects ? h("p", {}, t("shift.open_defects", { count: vehicle.open_defects })) : null,
       (vehicle.defects || []).length ? h("ul", { class: "defects", id: "van-defects" }, vehicle.defects.map((d) => h("li", {},
-        `${d.label || d.item} · ${t(`checklist.severity.${d.severity}`)}`))) : null)
+        `${defectLabel(templates, d)} · ${t(`checklist.severity.${d.severity}`)}`))) : null)
     : null;
 
   /** The odometer field: [its label and input, the input]. */
@@ -215,7 +225,7 @@ async function draw(_params, view) {
 
 route("/shift", (params, view) => {
   // A sync's news (the van grounded or repaired, a rejection) redraws; the courier's own op redraws itself.
-  const onChange = (event) => { if (event.detail?.seq == null) draw(params, view); };
+  const onChange = (event) => { if (event.detail?.seq == null && !typing(view)) draw(params, view); };
   syncEvents.addEventListener("change", onChange);
   draw(params, view);
   return () => syncEvents.removeEventListener("change", onChange);

@@ -185,6 +185,15 @@ function appealForm(store, violation, rerender) {
   return form;
 }
 
+/** Appeal boxes the courier opened: they stay open when a sync redraws the screen. */
+const opened = new Set();
+
+/** Is the courier typing in this screen (a sync then waits for the next redraw, so nothing is snatched away)? */
+export function typing(view) {
+  const active = document.activeElement;
+  return Boolean(active && view.contains(active) && /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName));
+}
+
 function violationItem(store, v, localAppeal, rerender) {
   const appeal = v.appeal;
   let appealPart = null;
@@ -200,8 +209,9 @@ function violationItem(store, v, localAppeal, rerender) {
     appealPart = [
       localAppeal ? h("p", { class: "alert" }, t("violations.appeal_rejected", {
         why: codeText(localAppeal.result?.code) })) : null,
-      h("details", { class: "appeal-box" }, h("summary", { class: "button secondary" }, t("violations.appeal")),
-        appealForm(store, v, rerender))];
+      h("details", { class: "appeal-box", open: opened.has(v.id),
+        ontoggle: (event) => (event.target.open ? opened.add(v.id) : opened.delete(v.id)) },
+      h("summary", { class: "button secondary" }, t("violations.appeal")), appealForm(store, v, rerender))];
   }
   return h("li", { class: `violation ${v.status}`, id: `violation-${v.id}`, "data-status": v.status },
     h("h3", {}, word(`violations.code.${v.code}`, v.code)),
@@ -238,7 +248,7 @@ async function draw(params, view) {
 
 route("/violations", (params, view) => {
   // A sync's news (the server took the appeal, quality decided it) redraws; the courier's own op redraws itself.
-  const onChange = (event) => { if (event.detail?.seq == null) draw(params, view); };
+  const onChange = (event) => { if (event.detail?.seq == null && !typing(view)) draw(params, view); };
   syncEvents.addEventListener("change", onChange);
   draw(params, view);
   return () => syncEvents.removeEventListener("change", onChange);
