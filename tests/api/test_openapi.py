@@ -25,6 +25,8 @@ NOT_IN_SPEC |= {"/r/{token}", "/r/{token}.json", "/r/{token}/qr.{fmt}", "/r/{tok
 # So is the dispatch console (server/console/): its pages under /console, and the root and /dispatch leading there.
 NOT_IN_SPEC |= {"/", "/dispatch"}
 CONSOLE_PREFIX = "/console"
+# So are the courier app's files (server/courier_app.py): the app speaks the API, it is not part of it.
+NOT_IN_SPEC |= {"/app", "/app/", "/app/{path}"}
 PROBLEM = "application/problem+json"
 
 
