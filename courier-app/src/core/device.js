@@ -1,6 +1,7 @@
 // Enrollment: the QR (or a typed code) becomes this device's identity and token, kept in IndexedDB only.
 import { getMeta, setMeta } from "./store.js";
 import { ApiError } from "./api.js";
+import { HELD } from "./queue.js";
 
 /** The enrollment code's alphabet (no 0/O, 1/I/L) and length (docs/protocol.md "Enrollment"). */
 export const CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789";
@@ -122,17 +123,31 @@ export async function enroll(store, api, { code, deviceName }) {
     // A new identity (re-enrollment after a revocation or a reset) is a new device to the server: its seqs
     // start at 1 and its scope is pulled afresh. Ops the old identity never had answered are renumbered
     // from 1 (keeping their op_id), answered ones leave the queue: they were the old device's.
+    // Unsent ops another courier queued (the phone handed over) are never sent under this courier's identity:
+    // they are held (kept, shown, under negative keys outside the seq numbering) and come back to the queue,
+    // oldest first, when their own courier enrolls this phone again.
     await meta.delete("cursor");
     await meta.delete("last_sync");
     await tx.objectStore("entities").clear();
     const queue = tx.objectStore("queue");
     const ops = await queue.getAll();
     await queue.clear();
+    const mine = (op) => !op.courier_id || op.courier_id === answer.courier_id;
+    // Held ops keep their order under their keys (-1 first); pending ones are in seq order. Held ones are older
+    // than any op of the identity just left, so they go first.
+    const wereHeld = ops.filter((op) => op.state === HELD).sort((a, b) => b.seq - a.seq);
+    const pending = ops.filter((op) => op.state === "pending").sort((a, b) => a.seq - b.seq);
+    const unsent = [...wereHeld, ...pending];
     let seq = 1;
-    for (const op of ops) {
-      if (op.state !== "pending") continue;
-      await queue.add({ ...op, seq });
+    for (const op of unsent.filter(mine)) {
+      const { held_seq: _old, ...rest } = op;
+      await queue.add({ ...rest, state: "pending", result: null, seq });
       seq += 1;
+    }
+    let key = -1;
+    for (const op of unsent.filter((op) => !mine(op))) {
+      await queue.add({ ...op, state: HELD, held_seq: op.held_seq ?? op.seq, seq: key });
+      key -= 1;
     }
     await meta.put(seq, "next_seq");
   }

@@ -12,6 +12,13 @@ export const CREATE_OPS = Object.freeze({
   "violation.appeal": "violation_appeal",
 });
 
+/**
+ * The state of an op another courier queued on this phone before it was enrolled for the courier holding it now:
+ * kept (never sent, never pruned) under a negative key outside the seq numbering, and sent again only once its
+ * own courier enrolls this phone again (device.enroll). Screens read them through `heldOps` only.
+ */
+export const HELD = "held";
+
 /** An op refused on the device before it was queued (nothing was written); `code` says why. */
 export class LocalRefusal extends Error {
   /** @param {string} code e.g. "shift_required" @param {string} message */
@@ -48,7 +55,7 @@ export async function enqueue(store, { type, entity, entityId, payload = {}, blo
   if (!create && !id) throw new TypeError(`enqueue: ${type} needs an entityId`);
   if (HANDOVER_OPS.includes(type)) {
     // Read outside the write transaction: an await on a non-IDB promise inside it would let it commit.
-    const shiftOps = (await store.getAll("queue")).filter((op) => op.type.startsWith("shift."));
+    const shiftOps = (await store.getAll("queue")).filter((op) => op.type.startsWith("shift.") && op.state !== HELD);
     if (!openShift(shiftOps, now)) {
       throw new LocalRefusal("shift_required", "No shift is open on this device: start the shift first.");
     }
@@ -57,9 +64,13 @@ export async function enqueue(store, { type, entity, entityId, payload = {}, blo
   const meta = tx.objectStore("meta");
   const seq = (await meta.get("next_seq")) ?? 1;
   const seen = create ? undefined : await tx.objectStore("entities").get([kind, id]);
+  const courier = await meta.get("courier_id");
   const op = {
     seq,
     op_id: globalThis.crypto.randomUUID(),
+    // Whose act this is: an op is sent only under an enrollment of this courier (device.enroll holds the ops of
+    // another courier instead of sending them under the new identity).
+    courier_id: courier ?? null,
     type,
     entity: kind,
     entity_id: id,
@@ -126,7 +137,17 @@ export function getBlob(store, sha256) {
  */
 export async function opsFor(store, entityId) {
   const ops = await store.getAllFromIndex("queue", "entity_id", entityId);
-  return ops.sort((a, b) => a.seq - b.seq);
+  return ops.filter((op) => op.state !== HELD).sort((a, b) => a.seq - b.seq);
+}
+
+/**
+ * Ops another courier queued on this phone and never sent (state `held`), oldest first: shown, never sent under
+ * this enrollment.
+ * @param {import("idb").IDBPDatabase} store
+ */
+export async function heldOps(store) {
+  const ops = await store.getAllFromIndex("queue", "state", HELD);
+  return ops.sort((a, b) => b.seq - a.seq);
 }
 
 /**
@@ -154,7 +175,7 @@ export async function problemOps(store) {
  * @param {import("idb").IDBPDatabase} store
  */
 export async function allOps(store) {
-  return store.getAll("queue");
+  return (await store.getAll("queue")).filter((op) => op.state !== HELD);
 }
 
 /**
@@ -196,7 +217,7 @@ export async function pruneOps(store, now = new Date()) {
     const op = cursor.value;
     const days = ["rejected", "conflict"].includes(op.state) ? KEEP_PROBLEM_DAYS : KEEP_DONE_DAYS;
     const at = Date.parse(op.answered_at ?? op.queued_at ?? op.device_time);
-    if (op.state !== "pending" && !Number.isNaN(at) && now.getTime() - at > days * 86_400_000) {
+    if (op.state !== "pending" && op.state !== HELD && !Number.isNaN(at) && now.getTime() - at > days * 86_400_000) {
       await cursor.delete();
       dropped += 1;
     }

@@ -58,6 +58,7 @@ export function openShift(ops, now = new Date()) {
     .sort((a, b) => b.seq - a.seq);
   for (const op of shifts) {
     if (op.state === "rejected" || op.result?.status === "rejected") continue; // it opened or ended nothing
+    if (op.state === "held") continue; // another courier's, never sent under this enrollment
     if (op.type === "shift.end") return null;
     const started = parseTime(op.device_time);
     if (!started || now.getTime() - started.getTime() > MAX_SHIFT_HOURS * 3600_000) return null;

@@ -14,29 +14,39 @@ export function yuan(fen) {
   return `${sign}¥${Math.floor(abs / 100)}.${String(abs % 100).padStart(2, "0")}`;
 }
 
-/** An RFC 3339 time → "HH:MM" in depot time. */
+/** A time the screens can show, or null: an unreadable one (a bad value in the data) is shown as nothing, never
+ * thrown (Intl throws a RangeError on an invalid date, which would leave the whole screen blank). */
+function readable(iso) {
+  const date = new Date(iso);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/** An RFC 3339 time → "HH:MM" in depot time ("" when there is none or it cannot be read). */
 export function hhmm(iso) {
-  if (!iso) return "";
-  const p = parts(new Date(iso), { hour: "2-digit", minute: "2-digit" });
+  const date = iso ? readable(iso) : null;
+  if (!date) return "";
+  const p = parts(date, { hour: "2-digit", minute: "2-digit" });
   return `${p.hour}:${p.minute}`;
 }
 
-/** An RFC 3339 time → "YYYY-MM-DD" in depot time. */
+/** An RFC 3339 time → "YYYY-MM-DD" in depot time (today without one; "" when it cannot be read). */
 export function depotDate(iso) {
-  const p = parts(iso ? new Date(iso) : new Date(), { year: "numeric", month: "2-digit", day: "2-digit" });
+  const date = iso ? readable(iso) : new Date();
+  if (!date) return "";
+  const p = parts(date, { year: "numeric", month: "2-digit", day: "2-digit" });
   return `${p.year}-${p.month}-${p.day}`;
 }
 
 /** "MM-DD HH:MM" in depot time (the day shown when it is not today). */
 export function when(iso) {
-  if (!iso) return "";
+  if (!iso || !readable(iso)) return "";
   const day = depotDate(iso);
   return day === depotDate() ? hhmm(iso) : `${day.slice(5)} ${hhmm(iso)}`;
 }
 
 /** A window {start, end} → "HH:MM–HH:MM" (with the day when not today). */
 export function windowText(window) {
-  if (!window || !window.start) return "";
+  if (!window || !window.start || !readable(window.start)) return "";
   const day = depotDate(window.start);
   const prefix = day === depotDate() ? "" : `${day.slice(5)} `;
   return `${prefix}${hhmm(window.start)}–${hhmm(window.end)}`;
@@ -59,4 +69,21 @@ export function depotIso(date, time) {
   const sign = offset < 0 ? "-" : "+";
   const abs = Math.abs(offset);
   return `${date}T${time}:00${sign}${String(Math.floor(abs / 60)).padStart(2, "0")}:${String(abs % 60).padStart(2, "0")}`;
+}
+
+/**
+ * A link taken from the data (a receipt page's address) as an href, or null: only http(s), so no `javascript:`,
+ * `data:` or other scheme a bad or tampered value could carry reaches an <a> (the CSP blocks a script URL too;
+ * this keeps the link from being offered at all).
+ * @param {unknown} url
+ * @returns {string|null}
+ */
+export function safeHref(url) {
+  if (typeof url !== "string" || !url.trim()) return null;
+  try {
+    const parsed = new URL(url, globalThis.location?.href ?? "http://localhost/");
+    return parsed.protocol === "https:" || parsed.protocol === "http:" ? parsed.href : null;
+  } catch {
+    return null;
+  }
 }

@@ -13,7 +13,7 @@ import { formatClock } from "../../core/time.js";
 import { syncEvents } from "../../core/events.js";
 import { session, syncNow } from "../session.js";
 import { codeText, KNOWN_CODES } from "../codes.js";
-import { yuan as formatYuan } from "../format.js";
+import { yuan as formatYuan, safeHref } from "../format.js";
 import { photoButton, preview } from "../camera.js";
 import { signaturePad } from "../signature.js";
 import {
@@ -363,7 +363,7 @@ async function render({ id }, view) {
       h("h2", { id: "done-h" }, t(`door.outcome.${hs.outcome}`)),
       hs.alternate_place ? h("p", {}, t(`door.place.${hs.alternate_place}`)) : null,
       hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }),
-        hs.receipt.url ? [" ", h("a", { href: hs.receipt.url, class: "link" }, t("door.receipt_link"))] : null)
+        safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link" }, t("door.receipt_link"))] : null)
         : h("p", { "data-receipt": "" }, t("door.receipt_later"))) : null;
 
     // Other outcomes

@@ -8,7 +8,7 @@ import { errorText } from "../codes.js";
 import { drawBar } from "../bar.js";
 import { when } from "../format.js";
 import { opLine } from "./task.js";
-import { pendingOps, problemOps } from "../../core/queue.js";
+import { heldOps, pendingOps, problemOps } from "../../core/queue.js";
 import { getEntity, getMeta } from "../../core/store.js";
 import { syncEvents, syncStatus } from "../../core/sync.js";
 
@@ -18,13 +18,17 @@ register({
         "sync.problems.help": "被拒绝的操作不会再发送；冲突的操作已生效，由调度复核。",
         "sync.last": "上次同步：{at}", "sync.error": "上次同步出错：{error}", "sync.retry.at": "将于 {at} 重试。", "sync.now": "立即同步",
         "sync.running": "正在同步…", "sync.done": "同步完成：发送 {pushed}，被拒 {rejected}，更新 {pulled}",
-        "sync.revoked": "本机已被注销，需要重新登记。", "sync.reenroll": "重新登记", "sync.task": "任务 {waybill}" },
+        "sync.revoked": "本机已被注销，需要重新登记。", "sync.reenroll": "重新登记", "sync.task": "任务 {waybill}",
+        "sync.held": "其他快递员的未发送操作 {n}",
+        "sync.held.help": "本机改为当前快递员登记前，其他快递员留下的操作：不会以你的身份发送；原快递员在本机重新登记后会自动发送。" },
   en: { "sync.title": "Sync queue", "sync.pending": "To send {n}", "sync.pending.none": "Nothing waiting to be sent.",
         "sync.problems": "Refused or in conflict {n}", "sync.problems.none": "Nothing refused.",
         "sync.problems.help": "A refused action is not sent again; an action in conflict was applied and dispatch reviews it.",
         "sync.last": "Last sync: {at}", "sync.error": "Last sync failed: {error}", "sync.retry.at": "Retrying at {at}.", "sync.now": "Sync now",
         "sync.running": "Syncing…", "sync.done": "Synced: {pushed} sent, {rejected} refused, {pulled} updated",
-        "sync.revoked": "This phone was revoked: enroll it again.", "sync.reenroll": "Enroll again", "sync.task": "Task {waybill}" },
+        "sync.revoked": "This phone was revoked: enroll it again.", "sync.reenroll": "Enroll again", "sync.task": "Task {waybill}",
+        "sync.held": "Another courier's unsent actions {n}",
+        "sync.held.help": "Left by another courier before this phone was enrolled for you: they are never sent as yours; they go when that courier enrolls this phone again." },
 });
 
 
@@ -43,6 +47,7 @@ async function draw(view) {
   if (!(await getMeta(store, "token"))) { go("/enroll"); return; } // a revoked phone stays here: its queue is shown
   const pending = await pendingOps(store);
   const problems = await problemOps(store);
+  const held = await heldOps(store);
   const status = await syncStatus(store);
   const message = h("p", { id: "sync-screen-message", class: "message", role: "status" }, running ? t("sync.running") : flashText());
   const button = h("button", { id: "sync-run", type: "button", class: "wide", disabled: running }, t("sync.now"));
@@ -69,7 +74,9 @@ async function draw(view) {
     h("h2", {}, t("sync.problems", { n: problems.length })),
     problems.length ? [h("p", { class: "muted" }, t("sync.problems.help")),
       h("ul", { id: "problem-ops", class: "ops" }, await Promise.all(problems.map((op) => withTask(store, op))))]
-      : h("p", { class: "muted" }, t("sync.problems.none")));
+      : h("p", { class: "muted" }, t("sync.problems.none")),
+    held.length ? [h("h2", {}, t("sync.held", { n: held.length })), h("p", { class: "muted" }, t("sync.held.help")),
+      h("ul", { id: "held-ops", class: "ops" }, held.map((op) => opLine(op)))] : null);
 }
 
 route("/sync", (_params, view) => {
