@@ -10,7 +10,7 @@ import os
 
 from urllib.parse import quote
 
-from flask import Blueprint, Flask, current_app, redirect, send_from_directory
+from flask import Blueprint, Flask, current_app, redirect, request, send_from_directory
 
 from server.requests import public_url
 
@@ -49,9 +49,12 @@ def asset(path: str):
     return response
 
 
-@bp.after_request
 def _headers(response):
-    """The app's own security headers on every answer under /app (errors and redirects included)."""
+    """The app's own security headers on every answer under /app (errors and redirects included). Registered on
+    the app, not the blueprint: a 405, or the redirect of a path with a double slash, is answered by routing before
+    any blueprint is chosen, and would go out without them."""
+    if request.path != "/app" and not request.path.startswith("/app/"):
+        return response
     response.headers["Content-Security-Policy"] = CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "no-referrer"
@@ -75,3 +78,4 @@ def enroll_link(code: str) -> str:
 def init_app(app: Flask) -> None:
     """Serve the app under /app."""
     app.register_blueprint(bp)
+    app.after_request(_headers)
