@@ -183,3 +183,19 @@ test("markup in the data stays data: the overlay copies names and notes as text,
   assert.equal(t.notes[0].text, "<script>alert(1)</script>");
   assert.equal(t.gift_description, "<img src=x onerror=alert(1)>");
 });
+
+test("a one-time door step tapped twice is queued once; one the rules refused may be redone", async () => {
+  const { alreadyQueued } = await import("../src/ui/handover-logic.js");
+  const ops = [shift(), arrive(), op("pod.verify_recipient", { method: "id_check", name: "w" }, 1), inspect()];
+  assert.equal(alreadyQueued(task(), ops, "pod.collect_payment"), false);
+  const paid = [...ops, pay()];
+  assert.equal(alreadyQueued(task(), paid, "pod.collect_payment"), true);
+  assert.equal(alreadyQueued(task(), paid, "pod.inspect"), true);
+  // A payment refused on the device (a wrong amount from a stale draft) does not block the right one.
+  assert.equal(alreadyQueued(task(), [...ops, pay(1)], "pod.collect_payment"), false);
+  // An answered one is the server's to judge (already_paid), not a double tap.
+  const answered = [...ops, { ...pay(), state: "applied", result: { status: "applied", entity: { version: 5 } } }];
+  assert.equal(alreadyQueued(task(), answered, "pod.collect_payment"), false);
+  // Steps that may repeat are never held back: an arrival, a note.
+  assert.equal(alreadyQueued(task(), [...ops, arrive()], "stop.arrive"), false);
+});

@@ -3,6 +3,24 @@
 // The rules themselves (what the door offers, the local task, the PIN's hash) are the core's (src/core/rules.js,
 // pin.js); amounts are shown with format.js's yuan.
 
+import { localTask } from "../core/rules.js";
+
+/** Steps a handover takes once: a second one is refused by the server (already_paid, handover_closed …). */
+export const ONCE_STEPS = Object.freeze(["pod.verify_recipient", "pod.inspect", "pod.collect_payment", "pod.sign",
+  "pod.refuse", "pod.deliver_alternate", "stop.customer_absent", "pickup.collect"]);
+
+/**
+ * Whether a one-time step of this type is already queued and counted on the task (a double tap while the position
+ * was being read, a second tab): a pending op of the type that the rules applied. One the rules refused on the
+ * device does not count (the step is offered again and may be redone).
+ * @param {object} task the pulled task @param {object[]} ops its ops @param {string} type
+ */
+export function alreadyQueued(task, ops, type) {
+  if (!task || !ONCE_STEPS.includes(type)) return false;
+  const applied = new Set(localTask(task, ops).local.ops);
+  return ops.some((op) => op.type === type && op.state === "pending" && applied.has(op.seq));
+}
+
 /** The server locks a task's PIN after this many wrong ones (FIELDOPS_HANDOVER_PIN_MAX_FAILURES). */
 export const PIN_MAX_FAILURES = 5;
 

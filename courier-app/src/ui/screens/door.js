@@ -11,13 +11,13 @@ import { doorState, openShift } from "../../core/rules.js";
 import { pinMatches } from "../../core/pin.js";
 import { formatClock } from "../../core/time.js";
 import { syncEvents } from "../../core/events.js";
-import { session, syncNow } from "../session.js";
+import { session, syncNow, dataOf } from "../session.js";
 import { codeText, KNOWN_CODES } from "../codes.js";
 import { yuan as formatYuan, safeHref } from "../format.js";
 import { photoButton, preview } from "../camera.js";
 import { signaturePad } from "../signature.js";
 import {
-  isOwnName, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, PIN_MAX_FAILURES,
+  isOwnName, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, PIN_MAX_FAILURES, alreadyQueued,
 } from "../handover-logic.js";
 import { doorWords } from "./door-words.js";
 
@@ -77,6 +77,13 @@ function knownReason(code) {
 
 /** Queue an op; on the device's own refusal (no shift) say so. Returns the op or null. */
 export async function queueStep(store, say, spec) {
+  // A one-time step queued twice (a double tap while the position is read, up to 5 s; another tab): the second
+  // would only come back refused. Judged on the task as the queue leaves it, at the moment of queueing.
+  const record = await getEntity(store, "task", spec.entityId);
+  if (alreadyQueued(record ? dataOf(record) : null, await opsFor(store, spec.entityId), spec.type)) {
+    say(t("door.already_queued"), "error");
+    return null;
+  }
   try {
     return await enqueue(store, spec);
   } catch (error) {
