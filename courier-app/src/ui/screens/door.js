@@ -208,6 +208,8 @@ async function render({ id }, view) {
       verify = notNow(state.verify);
     } else {
       const tries = pinTries(draft.pin_hash === task.handover?.pin?.hash ? draft : {});
+      // Locked on this device: when dispatch required the PIN there is no other way, only a new PIN.
+      const lockedKey = task.pin_required ? "door.pin_locked_required" : "door.pin_locked_local";
       const method = task.pin_required ? "pin" : (draft.method || "id_check");
       const methods = task.pin_required ? ["pin"] : ["id_check", "pin", "known_recipient", "proxy"];
       const nameIn = h("input", { id: "v-name", name: "name", maxlength: 100, autocomplete: "off", value: draft.name || "",
@@ -229,11 +231,11 @@ async function render({ id }, view) {
         if (chosen === "pin") {
           const pin = pinIn.value.trim();
           if (!/^\d{6}$/.test(pin)) { say(t("door.pin_format"), "error"); pinIn.focus(); return; }
-          if (tries.locked) { say(t("door.pin_locked_local", { max: PIN_MAX_FAILURES }), "error"); return; }
+          if (tries.locked) { say(t(lockedKey, { max: PIN_MAX_FAILURES }), "error"); return; }
           if (task.handover?.pin && !(await pinMatches(pin, task.handover.pin))) {
             const wrong = tries.wrong + 1;
             await keep({ pin_wrong: wrong, pin_hash: task.handover.pin.hash });
-            say(wrong >= PIN_MAX_FAILURES ? t("door.pin_locked_local", { max: PIN_MAX_FAILURES })
+            say(wrong >= PIN_MAX_FAILURES ? t(lockedKey, { max: PIN_MAX_FAILURES })
               : t("door.pin_wrong", { left: PIN_MAX_FAILURES - wrong, max: PIN_MAX_FAILURES }), "error");
             pinIn.value = "";
             draw();
@@ -254,7 +256,7 @@ async function render({ id }, view) {
       method === "proxy" ? [h("label", { for: "v-rel" }, t("door.relation")), relIn] : null,
       method === "pin" ? [
         h("label", { for: "v-pin" }, t("door.pin")), pinIn,
-        h("p", { id: "v-pin-help", class: "hint" }, tries.locked ? t("door.pin_locked_local", { max: PIN_MAX_FAILURES })
+        h("p", { id: "v-pin-help", class: "hint" }, tries.locked ? t(lockedKey, { max: PIN_MAX_FAILURES })
           : t("door.pin_help", { left: tries.left, max: PIN_MAX_FAILURES }))] : null,
       h("button", { class: "button primary", type: "submit", "data-act": "verify", disabled: method === "pin" && tries.locked }, t("door.verify")));
     }
@@ -418,21 +420,22 @@ function mmss(ms) {
 }
 
 async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops, shift }) {
-  // Refusal: after an inspection, with a reason, a note and photos.
-  const refuse = draft.refuse || { reason: "damaged", note: "", photos: [] };
+  // Refusal: after an inspection, with a reason, a note and photos. Each field writes into this one object, which
+  // is kept whole: a copy per field would let the note's write put back the reason chosen before it.
+  const refuse = { reason: "damaged", note: "", photos: [], ...(draft.refuse || {}) };
   let refuseBody;
   if (!state.refuse.allowed) refuseBody = notNow(state.refuse);
   else {
     const previews = await Promise.all(refuse.photos.map((sha, i) => preview(store, sha, t("door.refusal_photo", { n: i + 1 }))));
     refuseBody = h("div", { class: "stack" },
       h("label", { for: "r-reason" }, t("door.refuse_reason")),
-      h("select", { id: "r-reason", name: "reason", onchange: (e) => keep({ refuse: { ...refuse, reason: e.target.value } }) },
+      h("select", { id: "r-reason", name: "reason", onchange: (e) => { refuse.reason = e.target.value; keep({ refuse: { ...refuse } }); } },
         ["damaged", "quality", "wrong_item", "other"].map((r) => h("option", { value: r, selected: refuse.reason === r }, t(`door.refuse.${r}`)))),
       h("label", { for: "r-note" }, t("door.note")),
-      h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => keep({ refuse: { ...refuse, note: e.target.value } }) }, refuse.note),
+      h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => { refuse.note = e.target.value; keep({ refuse: { ...refuse } }); } }, refuse.note),
       h("div", { class: "door-photos" }, previews,
         refuse.photos.length < 10 ? photoButton(store, { label: t("door.take_photo"), name: "refuse",
-          onPhoto: async (sha) => { await keep({ refuse: { ...refuse, photos: [...refuse.photos, sha] } }); draw(); },
+          onPhoto: async (sha) => { refuse.photos = [...refuse.photos, sha]; await keep({ refuse: { ...refuse } }); draw(); },
           onError: () => say(t("door.photo_failed"), "error") }) : null),
       h("button", { class: "button danger", "data-act": "refuse", onclick: async () => {
         const payload = { reason: refuse.reason, photos: refuse.photos, ...(refuse.note.trim() ? { note: refuse.note.trim() } : {}), ...(await maybePosition()) };
@@ -442,18 +445,18 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops,
 
   // Deliver elsewhere: only with recorded consent.
   const consent = task.handover?.consent_place;
-  const alt = draft.alt || { place: consent || "locker", via: consent ? "customer_link" : "contact", reference: "" };
+  const alt = { place: consent || "locker", via: consent ? "customer_link" : "contact", reference: "", ...(draft.alt || {}) };
   let altBody;
   if (!state.alternate.allowed) altBody = notNow(state.alternate);
   else {
     altBody = h("div", { class: "stack" },
       consent ? h("p", {}, t("door.consented", { place: t(`door.place.${consent}`), note: task.handover.consent_note || "" })) : null,
       h("label", { for: "a-place" }, t("door.place")),
-      h("select", { id: "a-place", name: "place", onchange: (e) => keep({ alt: { ...alt, place: e.target.value } }) },
+      h("select", { id: "a-place", name: "place", onchange: (e) => { alt.place = e.target.value; keep({ alt: { ...alt } }); } },
         ["locker", "station", "neighbour"].map((p) => h("option", { value: p, selected: alt.place === p }, t(`door.place.${p}`)))),
       h("label", { for: "a-ref" }, t("door.reference")),
       h("input", { id: "a-ref", name: "reference", maxlength: 100, value: alt.reference,
-        oninput: (e) => keep({ alt: { ...alt, reference: e.target.value } }) }),
+        oninput: (e) => { alt.reference = e.target.value; keep({ alt: { ...alt } }); } }),
       h("button", { class: "button secondary", "data-act": "alternate", onclick: async () => {
         const current = (await getDraft(store, `door:${id}`))?.alt || alt;
         const via = consent && current.place === consent ? "customer_link" : "contact";
@@ -481,11 +484,17 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops,
       h("a", { href: `#/tasks/${id}`, class: "link" }, t("door.call_first")));
   }
 
+  const openPaths = new Set(draft.open || []);
   return h("section", { class: "card door-other", "aria-labelledby": "other-h" },
     h("h2", { id: "other-h" }, t("door.other")),
-    h("details", { "data-path": "refuse" }, h("summary", {}, t("door.step.refuse")), refuseBody),
-    h("details", { "data-path": "alternate" }, h("summary", {}, t("door.step.alternate")), altBody),
-    h("details", { "data-path": "absent" }, h("summary", {}, t("door.step.absent")), absentBody));
+    ["refuse", "alternate", "absent"].map((path) => h("details", { "data-path": path, open: openPaths.has(path),
+      // Which paths are open is kept (a redraw, a sync's news or a reload, keeps the courier where they were).
+      ontoggle: (e) => {
+        if (e.target.open === openPaths.has(path)) return;
+        if (e.target.open) openPaths.add(path); else openPaths.delete(path);
+        keep({ open: [...openPaths] });
+      } },
+    h("summary", {}, t(`door.step.${path}`)), { refuse: refuseBody, alternate: altBody, absent: absentBody }[path])));
 }
 
 route("/tasks/:id/door", render);

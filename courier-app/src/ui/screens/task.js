@@ -15,6 +15,10 @@ import { enqueue, allOps } from "../../core/queue.js";
 import { getDraft, setDraft, clearDraft } from "../../core/store.js";
 import { doorState, openShift } from "../../core/rules.js";
 import { syncEvents } from "../../core/sync.js";
+import { photoButton, preview } from "../camera.js";
+
+/** A note carries at most this many photos (protocol.md, task.note). */
+const NOTE_MAX_PHOTOS = 10;
 
 export const OUTCOMES = ["reached", "no_answer", "wrong_number", "refused", "address_unknown"];
 const COMPANY = { zh: "xx快递公司", en: "xx Express" }; // the company's name is not in the pulled data (decisions.md)
@@ -30,7 +34,9 @@ register({
     "task.money": "应收", "task.cod": "代收货款", "task.due": "合计应收", "task.nothing.due": "无需收款",
     "task.gift": "随件赠品：{gift}（签收前须告知客户）", "task.window": "时段", "task.appt": "预约",
     "task.notes": "备注", "task.note.add": "添加备注", "task.note.text": "备注内容", "task.note.saved": "备注已保存，待同步",
-    "task.note.text.only": "目前只能写文字备注（拍照功能稍后提供）。", "task.note.empty": "请先写备注内容",
+    "task.note.empty": "请先写备注内容",
+    "task.note.photo": "备注照片 {n}", "task.note.photo.add": "拍照附上", "task.note.photo.failed": "照片未能保存，请重拍",
+    "task.note.photo.max": "每条备注最多 {max} 张照片", "task.note.photos": "{n} 张照片",
     "task.history": "记录", "task.history.none": "暂无记录", "task.attempt": "第 {n} 次",
     "task.window.line": "{window} · {status}", "task.contact.line": "{at} 联系客户：{outcome}",
     "task.notice.line": "已通知迟到，预计 {eta}：{reason}（{counted}）", "task.notice.in.time": "算作提前通知",
@@ -56,7 +62,9 @@ register({
     "task.money": "To collect", "task.cod": "Cash on delivery", "task.due": "Total due", "task.nothing.due": "Nothing to collect",
     "task.gift": "Gift with the parcel: {gift} (tell the customer before signing)", "task.window": "Window", "task.appt": "Appointment",
     "task.notes": "Notes", "task.note.add": "Add note", "task.note.text": "Note", "task.note.saved": "Note saved, to sync",
-    "task.note.text.only": "Notes are text only for now (photos come later).", "task.note.empty": "Write the note first",
+    "task.note.empty": "Write the note first",
+    "task.note.photo": "Note photo {n}", "task.note.photo.add": "Add a photo", "task.note.photo.failed": "The photo could not be kept: take it again",
+    "task.note.photo.max": "A note takes at most {max} photos", "task.note.photos": "{n} photo(s)",
     "task.history": "History", "task.history.none": "Nothing yet", "task.attempt": "attempt {n}",
     "task.window.line": "{window} · {status}", "task.contact.line": "{at} contact: {outcome}",
     "task.notice.line": "Late notice, ETA {eta}: {reason} ({counted})", "task.notice.in.time": "counts as notice",
@@ -205,21 +213,33 @@ async function draw(view, id) {
       counted: t(appt.notice.in_time ? "task.notice.in.time" : "task.notice.late") })) : null,
   ].filter(Boolean);
 
-  // Notes: text (photos once the camera helper is there).
+  // Notes: text and up to 10 photos from the camera (kept on the device until uploaded; the draft keeps both).
   const noteText = h("textarea", { id: "note-text", maxlength: "2000", rows: "3" });
   const noteDraftKey = `note:${task.id}`;
+  const photoDraftKey = `note-photos:${task.id}`;
   noteText.value = (await getDraft(store, noteDraftKey)) || "";
   noteText.addEventListener("input", () => setDraft(store, noteDraftKey, noteText.value));
+  const notePhotos = (await getDraft(store, photoDraftKey)) || [];
+  const notePreviews = (await Promise.all(notePhotos.map((sha, i) => preview(store, sha, t("task.note.photo", { n: i + 1 })))))
+    .filter(Boolean);
   const noteForm = h("form", { id: "note-form", class: "stack" },
     h("label", { for: "note-text" }, t("task.note.text")), noteText,
-    h("p", { class: "muted" }, t("task.note.text.only")),
+    h("div", { class: "door-photos", id: "note-photos" }, notePreviews,
+      notePhotos.length < NOTE_MAX_PHOTOS ? photoButton(store, { label: t("task.note.photo.add"), name: "note",
+        onPhoto: async (sha) => {
+          await setDraft(store, photoDraftKey, [...notePhotos, sha]);
+          await draw(view, id);
+        },
+        onError: () => replace(message, t("task.note.photo.failed")) }) : h("p", { class: "muted" }, t("task.note.photo.max", { max: NOTE_MAX_PHOTOS }))),
     h("button", { type: "submit", class: "secondary" }, t("task.note.add")));
   noteForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = noteText.value.trim();
     if (!text) { replace(message, t("task.note.empty")); return; }
-    await enqueue(store, { type: "task.note", entityId: task.id, payload: { text, photos: [] } });
+    const photos = (await getDraft(store, photoDraftKey)) || [];
+    await enqueue(store, { type: "task.note", entityId: task.id, payload: { text, photos }, blobs: photos });
     await clearDraft(store, noteDraftKey);
+    await clearDraft(store, photoDraftKey);
     flash("task.note.saved");
     drawBar();
     await draw(view, id);
@@ -250,7 +270,8 @@ async function draw(view, id) {
     section(t("task.history"), "history", history.length ? h("ul", { class: "history" }, history) : h("p", { class: "muted" }, t("task.history.none"))),
     section(t("task.ops"), "task-ops", ops.length ? h("ul", { class: "ops" }, [...ops].sort((a, b) => b.seq - a.seq).map(opLine)) : h("p", { class: "muted" }, t("task.ops.none"))),
     section(t("task.notes"), "notes",
-      h("ul", { class: "notes" }, (task.notes || []).map((note) => h("li", {}, h("span", { class: "muted" }, when(note.device_time || note.at)), " ", note.text))),
+      h("ul", { class: "notes" }, (task.notes || []).map((note) => h("li", {}, h("span", { class: "muted" }, when(note.device_time || note.at)), " ", note.text,
+        (note.photos || []).length ? h("span", { class: "muted", "data-note-photos": note.photos.length }, " · ", t("task.note.photos", { n: note.photos.length })) : null))),
       noteForm));
 }
 
