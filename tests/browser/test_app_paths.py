@@ -23,14 +23,16 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from server.extensions import db
 from tests.browser.conftest import require_browser
-from tests.browser.courier_app import _service_workers, open_app, require_app, set_offline, window_from_now
+from tests.browser import test_app_door
+from tests.browser.courier_app import _service_workers, open_app, require_app, window_from_now
 from tests.browser.test_app_door import (_check, _click, _door, _jpeg, _queue, _sign, _start_shift, _status, _sync,
-                                         _wait, day)  # noqa: F401  (day: the fixture)
+                                         _wait)
 
 require_browser()
 require_app()
 
 SHANGHAI = timezone(timedelta(hours=8))
+day = test_app_door.day  # the door's fixture: a courier with a van, the app enrolled, a COD, a plain task, a pickup
 
 _DRAFT = """
 const [key] = [arguments[0]];
