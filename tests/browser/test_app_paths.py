@@ -319,12 +319,15 @@ def test_five_wrong_pins_lock_the_pin_on_the_device(day, make, page, tmp_path):
     _start_shift(page, make)
     _click(page, "[data-act=arrive]")
     _wait(page, "[data-step=arrive] .done")
-    _wait(page, "#v-name").send_keys("李娜")
+    _sync(page)  # the arrival sent: no sync's news redraws the screen between typing a PIN and pressing verify
+    _type(page, "#v-name", "李娜")
     wrong = f"{(int(day['pin']) + 1) % 10 ** 6:06d}"
     for left in (4, 3, 2, 1):
         _type(page, "#v-pin", wrong)
         _click(page, "[data-act=verify]")
         _until(page, lambda d, n=left: f"还可试 {n} 次" in _status(d))
+        # (the redraw after the wrong PIN done: its help counts the tries left)
+        _until(page, lambda d, n=left: f"还可试 {n} 次" in d.find_element(By.ID, "v-pin-help").text)
     _type(page, "#v-pin", wrong)
     _click(page, "[data-act=verify]")
     _until(page, lambda d: "不再核对" in _status(d))
