@@ -8,11 +8,13 @@ same emulation to every service worker target too, through a session attached to
 Target.sendMessageToTarget, the only way chromedriver's execute_cdp_cmd can reach another target).
 count_requests is how a test proves that nothing got through.
 """
+import itertools
 import json
 import os
-import uuid
+import threading
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from urllib.request import urlopen
 
 import pytest
 
@@ -22,8 +24,8 @@ DIST = os.path.join(APP_SOURCE, "dist")
 BUILD = "cd courier-app && npm ci && npm run build"
 DEPOT = "SH01"  # the demo's depot (server/demo.py)
 _OFFLINE = {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+_INTERCEPTED = ("service_worker", "shared_worker")  # their requests failed by interception too while offline
 _ONLINE = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
-_sessions: dict[int, list[str]] = {}  # per driver: the service worker sessions set_offline attached
 
 
 def require_app() -> None:
@@ -96,55 +98,168 @@ def wait_controlled(page, timeout: float = 30) -> None:
         lambda driver: driver.execute_script("return !!(navigator.serviceWorker && navigator.serviceWorker.controller)"))
 
 
-def _service_workers(page) -> list[str]:
-    """The target ids of the running service workers of the page's origin."""
-    origin = page.execute_script("return location.origin")
-    targets = page.execute_cdp_cmd("Target.getTargets", {})["targetInfos"]
-    return [t["targetId"] for t in targets if t["type"] == "service_worker" and t["url"].startswith(origin + "/")]
+class _NetworkCut:
+    """A DevTools connection of the tests' own to the browser target, cutting every target off the network.
 
-
-def _send(page, session: str, method: str, params: dict) -> None:
-    """A DevTools command to another target through its attached session (the answer is not read)."""
-    page.execute_cdp_cmd("Target.sendMessageToTarget", {"sessionId": session, "message": json.dumps(
-        {"id": uuid.uuid4().int % 2**31, "method": method, "params": params})})
-
-
-def set_offline(page, offline: bool) -> None:
-    """Cut the browser off the network (True) or give it back (False): the page and its service worker both.
-
-    A stopped service worker is first woken (a message to the controller starts it), so that it has a target
-    to attach to; one registered while offline is not cut: tests that need one register it before.
+    chromedriver's execute_cdp_cmd talks to the page's session only and hands back no events, so a worker that
+    starts later (a Background Sync waking a stopped service worker, a new version installing, a new tab) would
+    escape a cut made on the targets running now. This connection asks the browser to attach it to every target,
+    present and future (Target.setAutoAttach on the browser target, flatten, waitForDebuggerOnStart): a new
+    target is held before its first line runs until the network emulation of the moment is applied to it
+    (Network.enable + Network.emulateNetworkConditions), then let go (Runtime.runIfWaitingForDebugger).
     """
+
+    def __init__(self, driver):
+        import websocket  # selenium's own dependency (websocket-client)
+
+        address = driver.capabilities["goog:chromeOptions"]["debuggerAddress"]
+        with urlopen(f"http://{address}/json/version", timeout=10) as answer:
+            url = json.load(answer)["webSocketDebuggerUrl"]
+        self.socket = websocket.create_connection(url, timeout=None, suppress_origin=True)
+        self.offline = False
+        self.sessions: dict[str, str] = {}  # session id -> target type
+        self.attached: list[dict] = []  # every target attached (for the tests' own checks)
+        self.failed: list[str] = []  # the requests the browser-wide interception failed
+        self.counting = None  # (app, its wsgi_app, the requests seen) while set_offline counts
+        self.lock = threading.Lock()
+        self.ids = itertools.count(1)
+        self.answers: dict[int, threading.Event] = {}
+        threading.Thread(target=self._read, daemon=True).start()
+        self.call("Target.setDiscoverTargets", {"discover": True})
+        self.call("Target.setAutoAttach", {"autoAttach": True, "waitForDebuggerOnStart": True, "flatten": True})
+
+    def send(self, method: str, params: dict, session: str | None = None) -> threading.Event:
+        """Send a command (to a target's session when given); the event set when it is answered."""
+        number = next(self.ids)
+        message = {"id": number, "method": method, "params": params}
+        if session:
+            message["sessionId"] = session
+        answered = self.answers[number] = threading.Event()
+        self.socket.send(json.dumps(message))
+        return answered
+
+    def call(self, method: str, params: dict, session: str | None = None) -> None:
+        """Send a command and wait for its answer (whatever it is)."""
+        if not self.send(method, params, session).wait(10):
+            raise TimeoutError(f"DevTools did not answer {method}")
+
+    def _conditions(self) -> dict:
+        return _OFFLINE if self.offline else _ONLINE
+
+    def _read(self) -> None:
+        """Answers and events, until the browser goes: a new target gets the emulation, then runs."""
+        while True:
+            try:
+                message = json.loads(self.socket.recv())
+            except Exception:  # the browser quit: nothing left to cut
+                return
+            if "id" in message:
+                event = self.answers.pop(message["id"], None)
+                if event:
+                    event.set()
+            elif message.get("method") == "Target.attachedToTarget":
+                params = message["params"]
+                session, info = params["sessionId"], params["targetInfo"]
+                with self.lock:
+                    self.sessions[session] = info["type"]
+                    self.attached.append({"type": info["type"], "url": info["url"],
+                                          "waiting": params["waitingForDebugger"]})
+                    # One session's commands run in order: the emulation is in place before the target runs.
+                    self.send("Network.enable", {}, session)
+                    self.send("Network.emulateNetworkConditions", self._conditions(), session)
+                    if self.offline and info["type"] in _INTERCEPTED:
+                        self.send("Fetch.enable", {"patterns": [{"urlPattern": "*"}]}, session)
+                if params["waitingForDebugger"]:
+                    self.send("Runtime.runIfWaitingForDebugger", {}, session)
+            elif message.get("method") == "Fetch.requestPaused":
+                # Only while offline is the browser's interception on: every request that still got this far
+                # (the browser's own, for a service worker's script) fails as a cut network fails it.
+                self.failed.append(message["params"]["request"]["url"])
+                self.send("Fetch.failRequest", {"requestId": message["params"]["requestId"],
+                                                "errorReason": "InternetDisconnected"}, message.get("sessionId"))
+            elif message.get("method") == "Target.detachedFromTarget":
+                with self.lock:
+                    self.sessions.pop(message["params"]["sessionId"], None)
+
+    def set(self, offline: bool) -> None:
+        """The emulation for every attached target, and for every one attached from now on."""
+        # First the browser-wide interception (the browser's own requests, which no target's emulation covers).
+        if offline:
+            self.call("Fetch.enable", {"patterns": [{"urlPattern": "*"}]})
+        else:
+            self.call("Fetch.disable", {})
+        with self.lock:
+            self.offline = offline
+            answers = [self.send("Network.emulateNetworkConditions", self._conditions(), session)
+                       for session in self.sessions]
+            answers += [self.send("Fetch.enable" if offline else "Fetch.disable",
+                                  {"patterns": [{"urlPattern": "*"}]} if offline else {}, session)
+                        for session, kind in self.sessions.items() if kind in _INTERCEPTED]
+        for answered in answers:
+            answered.wait(10)
+
+
+def network_cut(page) -> _NetworkCut:
+    """The driver's cut (made at the first call: from then on every new target is held until it is covered)."""
+    cut = getattr(page, "_fieldops_network_cut", None)
+    if cut is None:
+        cut = page._fieldops_network_cut = _NetworkCut(page)
+    return cut
+
+
+def set_offline(page, offline: bool, app=None) -> None:
+    """Cut the browser off the network (True) or give it back (False): the page, its service workers and every
+    target that starts while offline (a worker woken by Background Sync, a new version, another tab).
+
+    Given the live server's app, the cut is also proved: every request reaching it is counted until the network is
+    given back, and giving it back asserts that nothing got through (assert_nothing_got_through).
+    """
+    cut = network_cut(page)
+    if not offline and cut.counting:
+        app, inner, seen = cut.counting
+        cut.counting = None
+        app.wsgi_app = inner
+        _set(page, cut, False)
+        assert_nothing_got_through(seen)
+        return
+    _set(page, cut, offline)
+    if offline and app is not None and not cut.counting:
+        seen: list[str] = []
+        inner = app.wsgi_app
+
+        def counting(environ, start_response):
+            seen.append(_request(environ))
+            return inner(environ, start_response)
+
+        cut.counting = (app, inner, seen)
+        app.wsgi_app = counting
+
+
+def _set(page, cut: _NetworkCut, offline: bool) -> None:
+    cut.set(offline)
+    # The page's own session too (chromedriver's): navigator.onLine and the online/offline events follow it.
     page.execute_cdp_cmd("Network.enable", {})
     page.execute_cdp_cmd("Network.emulateNetworkConditions", _OFFLINE if offline else _ONLINE)
-    key = id(page)
-    for session in _sessions.pop(key, []):
-        _send(page, session, "Network.emulateNetworkConditions", _ONLINE)
-        page.execute_cdp_cmd("Target.detachFromTarget", {"sessionId": session})
-    if not offline:
-        return
-    from selenium.webdriver.support.ui import WebDriverWait
 
-    if page.execute_script("const sw = navigator.serviceWorker; if (!(sw && sw.controller)) return false; "
-                           "sw.controller.postMessage({type: 'fieldops-test-wake'}); return true;"):
-        WebDriverWait(page, 10).until(lambda _driver: _service_workers(page))
-    sessions = []
-    for target in _service_workers(page):
-        session = page.execute_cdp_cmd("Target.attachToTarget", {"targetId": target, "flatten": False})["sessionId"]
-        _send(page, session, "Network.enable", {})
-        _send(page, session, "Network.emulateNetworkConditions", _OFFLINE)
-        sessions.append(session)
-    _sessions[key] = sessions
+
+def _request(environ) -> str:
+    """A request as count_requests lists it."""
+    return (f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}"
+            + (" (update check)" if environ.get("HTTP_SERVICE_WORKER") == "script" else ""))
+
+
+UPDATE_CHECK = "GET /app/sw.js (update check)"
 
 
 @contextmanager
 def count_requests(app):
-    """Count the requests that reach the live server while the block runs: yields the list of their paths."""
+    """Count the requests that reach the live server while the block runs: yields the list of them ("METHOD
+    /path"; a service worker's script fetched by the browser for an already registered worker is UPDATE_CHECK)."""
     seen: list[str] = []
     inner = app.wsgi_app
 
     def counting(environ, start_response):
-        seen.append(f"{environ['REQUEST_METHOD']} {environ.get('PATH_INFO', '')}")
+        seen.append(_request(environ))
         return inner(environ, start_response)
 
     app.wsgi_app = counting
@@ -152,6 +267,12 @@ def count_requests(app):
         yield seen
     finally:
         app.wsgi_app = inner
+
+
+def assert_nothing_got_through(seen: list[str]) -> None:
+    """While offline, no request reached the server but the browser's own update check of the app's worker: the
+    one fetch DevTools cannot cut (docs/decisions.md, "Issue 25: the offline switch"). It changes nothing."""
+    assert [request for request in seen if request != UPDATE_CHECK] == [], f"reached the server offline: {seen}"
 
 
 def window_from_now(hours: float = 1, length: float = 2) -> dict:

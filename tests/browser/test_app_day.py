@@ -12,8 +12,9 @@ from server.extensions import db
 from server.models.appointments import Appointment
 from server.models.tasks import TaskEvent
 from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot, text_of
-from tests.browser.courier_app import (app_link, courier_with_day, require_app, set_offline, use_build,
-                                        wait_controlled)
+from tests.browser.courier_app import (app_link, assert_nothing_got_through, count_requests, courier_with_day,
+                                       require_app, set_offline, use_build,
+                                       wait_controlled)
 
 require_browser()
 require_app()
@@ -169,13 +170,15 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     assert answer.status_code == 200, answer.json
     set_offline(page, True)  # the phone has not heard of it yet (online, Background Sync would pull at once)
     try:
-        page.execute_script(f"location.hash = '/tasks/{doomed['id']}/appointment'")
-        _wait(page, "#confirm-form")
-        page.execute_script(set_value, "confirm-date", tomorrow)
-        page.execute_script(set_value, "confirm-start", "15:00")
-        page.execute_script(set_value, "confirm-end", "16:00")
-        page.find_element(By.ID, "confirm-save").click()
-        _wait(page, "#task-message")
+        with count_requests(app) as seen:
+            page.execute_script(f"location.hash = '/tasks/{doomed['id']}/appointment'")
+            _wait(page, "#confirm-form")
+            page.execute_script(set_value, "confirm-date", tomorrow)
+            page.execute_script(set_value, "confirm-start", "15:00")
+            page.execute_script(set_value, "confirm-end", "16:00")
+            page.find_element(By.ID, "confirm-save").click()
+            _wait(page, "#task-message")
+        assert_nothing_got_through(seen)
     finally:
         set_offline(page, False)
     _sync(page)
@@ -261,19 +264,20 @@ def test_offline_note_then_back_online_and_an_empty_day(narrow, live_server, app
     wait_controlled(page)
     page.execute_script(f"location.hash = '/tasks/{task['id']}'")
     _wait(page, "#note-text")
-    # Offline (no count of requests here: a Background Sync may wake a fresh service worker, which the
-    # emulation does not cut; what counts is that the note waits on the phone and reaches the server later).
+    # Offline: nothing reaches the server (a Background Sync waking a fresh service worker included).
     set_offline(page, True)
     try:
-        page.execute_script("window.dispatchEvent(new Event('offline'))")  # headless may not fire it itself
-        _until(page, lambda d: "离线" in d.find_element(By.ID, "net").text)
-        page.find_element(By.ID, "note-text").send_keys("门口有狗，请先打电话")
-        page.find_element(By.CSS_SELECTOR, "#note-form button[type=submit]").click()
-        _until(page, lambda d: "备注已保存" in d.find_element(By.ID, "task-message").text)
-        assert _notes(task["id"]) == []
-        assert "待同步 1" in text_of(page, "bar-queue")
-        assert "门口有狗" in text_of(page, "notes") and "待同步" in text_of(page, "task-ops")
-        _check(page, tmp_path, "task-offline")
+        with count_requests(app) as seen:
+            page.execute_script("window.dispatchEvent(new Event('offline'))")  # headless may not fire it itself
+            _until(page, lambda d: "离线" in d.find_element(By.ID, "net").text)
+            page.find_element(By.ID, "note-text").send_keys("门口有狗，请先打电话")
+            page.find_element(By.CSS_SELECTOR, "#note-form button[type=submit]").click()
+            _until(page, lambda d: "备注已保存" in d.find_element(By.ID, "task-message").text)
+            assert _notes(task["id"]) == []
+            assert "待同步 1" in text_of(page, "bar-queue")
+            assert "门口有狗" in text_of(page, "notes") and "待同步" in text_of(page, "task-ops")
+            _check(page, tmp_path, "task-offline")
+        assert_nothing_got_through(seen)
     finally:
         set_offline(page, False)
     page.execute_script("window.dispatchEvent(new Event('online'))")

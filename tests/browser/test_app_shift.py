@@ -164,12 +164,12 @@ def day(make, phone, live_server) -> tuple[dict, dict, dict]:
     return made["courier"], made["van"], templates
 
 
-def test_a_shift_start_with_a_critical_van_defect(phone, live_server, make, client, tmp_path):
+def test_a_shift_start_with_a_critical_van_defect(phone, app, live_server, make, client, tmp_path):
     """The issue's proof: the conduct check passed, a pre-trip failing the safety item technical_condition with its
     photo (a real JPEG through the file input), queued offline: at once the app counts the van as grounded and does not
     offer the shift; after sync the server's van is out_of_service with the defect and the app still says why."""
     courier, van, templates = day(make, phone, live_server)
-    set_offline(phone, True)
+    set_offline(phone, True, app)
     assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
     assert not phone.find_elements(By.ID, "start-shift")
     assert "上岗前仪容检查" in phone.find_element(By.ID, "start-why").text
@@ -250,11 +250,11 @@ def test_a_shift_start_with_a_critical_van_defect(phone, live_server, make, clie
     assert (shift.status, shift.start_odometer) == ("open", 1010)
 
 
-def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, live_server, make, client, tmp_path):
+def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, app, live_server, make, client, tmp_path):
     """A pre-trip with a minor defect (photo): the shift is offered and started; at the server the shift is open.
     The end needs the post-trip; an end reading below the start is warned of; the shift ends at the server."""
     courier, van, templates = day(make, phone, live_server)
-    set_offline(phone, True)
+    set_offline(phone, True, app)
     click(phone, "#do-conduct-pre_shift")
     fill(phone, templates["conduct.pre_shift"])
     click(phone, "#submit-check")
@@ -301,12 +301,12 @@ def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, live
     assert (shift.status, shift.end_odometer, shift.flags) == ("ended", 1260, [])
 
 
-def test_an_appeal_of_a_conduct_violation(phone, live_server, make, client, tmp_path):
+def test_an_appeal_of_a_conduct_violation(phone, app, live_server, make, client, tmp_path):
     """A conduct check with a failed item (made in the app, through the push path) records conduct_item_failed; the
     app shows the grade and the violation and appeals it with a reason and a photo; at the server it is appealed,
     and the app then shows the appeal under review, offering no second one."""
     courier, _van, templates = day(make, phone, live_server)
-    set_offline(phone, True)
+    set_offline(phone, True, app)
     click(phone, "#do-conduct-pre_shift")
     fill(phone, templates["conduct.pre_shift"], fail={"uniform": None})
     click(phone, "#submit-check")
@@ -326,7 +326,7 @@ def test_an_appeal_of_a_conduct_violation(phone, live_server, make, client, tmp_
     phone.find_element(By.ID, f"photo-appeal-{violation.id}").send_keys(jpeg_file(tmp_path))
     WebDriverWait(phone, 10).until(lambda d: "1" in d.find_element(
         By.CSS_SELECTOR, f"#appeal-{violation.id} .photo-state").text)
-    set_offline(phone, True)
+    set_offline(phone, True, app)
     look(phone, tmp_path, "appeal-form")
     click(phone, f"#appeal-{violation.id} button[type=submit]")
     assert "申诉已保存" in wait_for(phone, f"#violation-{violation.id} .badge.pending").text
@@ -342,13 +342,13 @@ def test_an_appeal_of_a_conduct_violation(phone, live_server, make, client, tmp_
     look(phone, tmp_path, "appealed")
 
 
-def test_a_shift_refused_for_training_is_shown_in_words(phone, live_server, make, client, tmp_path):
+def test_a_shift_refused_for_training_is_shown_in_words(phone, app, live_server, make, client, tmp_path):
     """The checks done and the shift started offline by a courier who has not passed the pre-job course: after sync
     the server's training_required is on the shift screen in words (with the course named), no shift is open on the
     phone and none at the server. Once trained, the start is made again and taken."""
     course(make)  # an active pre-job course the courier never passed
     courier, _van, templates = day(make, phone, live_server)
-    set_offline(phone, True)
+    set_offline(phone, True, app)
     click(phone, "#do-conduct-pre_shift")
     fill(phone, templates["conduct.pre_shift"])
     click(phone, "#submit-check")
