@@ -126,6 +126,8 @@ class PullOut(Schema):
     last_seq = fields.Integer()
     reset = fields.Boolean()
     scope = fields.Nested(ScopeOut)
+    timezone = fields.String(metadata={"description": "the depot's time zone (IANA name, FIELDOPS_TIMEZONE): "
+                                                      "what a day is, and how times are shown"})
 
 
 class OpLogOut(Schema):

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, or_, select, union_all
 
 from server import metrics
 from server.auth import Actor
-from server.clock import local_day_start, utcnow
+from server.clock import local_day_start, local_zone, utcnow
 from server.database import is_read_only
 from server.errors import ValidationFailed
 from server.extensions import db
@@ -150,7 +150,7 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
         if cursor_epoch != epoch or current.position > high or current.position < int(compacted_through):
             metrics.observe_pull(mode="reset")
             return {"changes": [], "cursor": None, "has_more": True, "reset": True,
-                    "last_seq": last_seq}
+                    "last_seq": last_seq, "timezone": local_zone().key}
     scope = None
     if current.mode == "f":
         metrics.observe_pull(mode="full")
@@ -186,7 +186,7 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
         keys = sorted(latest, key=latest.get)
         changes = _changes_for(registry, courier_id, keys, day_start)
     response = {"changes": changes, "cursor": encode(epoch, next_cursor), "has_more": has_more,
-                "last_seq": last_seq}
+                "last_seq": last_seq, "timezone": local_zone().key}
     if not has_more:
         scope = scope if scope is not None else _scope(registry, courier_id, day_start)
         response["scope"] = checksum([(s[1], s[2], s[3]) for s in scope])

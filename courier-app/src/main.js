@@ -7,7 +7,7 @@ import { start } from "./ui/router.js";
 import { startBar } from "./ui/bar.js";
 import { session } from "./ui/session.js";
 import { isEnrolled } from "./core/device.js";
-import { startAutoSync } from "./core/sync.js";
+import { loadDepotTimeZone, startAutoSync } from "./core/sync.js";
 import { installWorker } from "./ui/install.js";
 import "./ui/codes.js";
 import "./ui/screens/enroll.js";
@@ -22,6 +22,7 @@ import "./ui/screens/violations.js";
 
 async function boot() {
   const { store, api } = await session();
+  await loadDepotTimeZone(store); // before the first screen draws a time
   if (!(await isEnrolled(store)) && !location.hash.startsWith("#/enroll")) location.hash = "/enroll";
   await startBar();
   await start();

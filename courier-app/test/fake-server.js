@@ -13,6 +13,7 @@ export class FakeServer {
     this.token = "fod_test";
     this.deviceId = "d-1";
     this.lastSeq = 0;
+    this.timezone = "Asia/Shanghai"; // FIELDOPS_TIMEZONE: every pull page names it
     this.taken = new Map(); // seq -> {fingerprint, result}
     this.opIds = new Map(); // op_id -> {fingerprint, result}
     this.entities = new Map(); // "entity:id" -> {entity, id, version, data, deleted}
@@ -149,9 +150,10 @@ export class FakeServer {
   pull(params, fault) {
     const limit = Number(params.get("limit") ?? 500);
     const cursor = params.get("cursor");
-    const page = { last_seq: this.lastSeq };
+    const page = { last_seq: this.lastSeq, timezone: this.timezone };
     if (cursor && (fault?.reset || !/^[LC]\d+(:\d+)?$/.test(cursor))) {
-      return json(200, { changes: [], cursor: null, has_more: true, reset: true, last_seq: this.lastSeq });
+      return json(200, { changes: [], cursor: null, has_more: true, reset: true, last_seq: this.lastSeq,
+        timezone: this.timezone });
     }
     let changes;
     if (!cursor || cursor.startsWith("L")) {

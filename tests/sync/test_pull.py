@@ -129,3 +129,15 @@ def test_pull_requires_protocol_and_courier(client, device, make):
     assert client.get("/api/v1/sync/pull", headers=headers).status_code == 426
     staff = {**make.headers("dispatcher"), "Fieldops-Protocol": "1"}
     assert client.get("/api/v1/sync/pull", headers=staff).status_code == 403
+
+
+def test_every_page_names_the_depots_time_zone(device, make, courier, app, monkeypatch):
+    """The pull answer carries FIELDOPS_TIMEZONE on every page: the device shows times and counts days in it."""
+    for _ in range(3):
+        make.task(courier=courier)
+    first = device.pull(None, limit=2)
+    assert first["has_more"] is True and first["timezone"] == "Asia/Shanghai"
+    monkeypatch.setitem(app.config, "TIMEZONE", "Europe/Berlin")
+    second = device.pull(first["cursor"], limit=2)
+    _, _, last = device.pull_all()
+    assert second["timezone"] == last["timezone"] == "Europe/Berlin" and "scope" in last

@@ -2,7 +2,7 @@
 // Importable from the service worker: no DOM, globalThis only.
 import { getMeta, setMeta } from "./store.js";
 import { pendingOps, pruneBlobs, pruneOps } from "./queue.js";
-import { deviceTime } from "./time.js";
+import { deviceTime, setDepotTimeZone } from "./time.js";
 import { ApiError, OfflineError, createApi } from "./api.js";
 import { syncEvents, announce } from "./events.js";
 import { openStore } from "./store.js";
@@ -231,7 +231,9 @@ async function applyPage(store, page, fromScratch, answeredAt) {
   const taken = await ackThrough(tx.objectStore("queue"), page.last_seq, answeredAt);
   // The page and its cursor in one transaction: a crash between pages resumes from the last one applied.
   await tx.objectStore("meta").put(page.cursor, "cursor");
+  if (page.timezone) await tx.objectStore("meta").put(page.timezone, "timezone");
   await tx.done;
+  setDepotTimeZone(page.timezone);
   return taken;
 }
 
@@ -270,6 +272,11 @@ async function pull(store, api, ctx) {
     await setMeta(store, "cursor", null);
   }
   throw new SyncStop("drift");
+}
+
+/** The depot's time zone the last pull named (meta `timezone`), put in use; Asia/Shanghai until a pull has. */
+export async function loadDepotTimeZone(store) {
+  setDepotTimeZone(await getMeta(store, "timezone", null));
 }
 
 /**

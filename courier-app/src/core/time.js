@@ -1,8 +1,31 @@
 // Times as the protocol wants them (RFC 3339 with the device's own UTC offset) and as couriers read them
 // (in depot time, whatever zone the phone is set to).
 
-/** The depot's time zone (the server's FIELDOPS_TIMEZONE default); display only. */
+/** The depot's time zone before the first pull says it (the server's FIELDOPS_TIMEZONE default). */
 export const DEPOT_TIME_ZONE = "Asia/Shanghai";
+
+let depotZone = DEPOT_TIME_ZONE;
+
+/** The depot's time zone: the server's (every pull page names it: `timezone`), Asia/Shanghai until one has. */
+export function depotTimeZone() {
+  return depotZone;
+}
+
+/**
+ * Take the server's zone (an IANA name); null or a name this device's Intl does not know keeps the one in use.
+ * @param {string|null|undefined} name
+ * @returns {boolean} whether it was taken
+ */
+export function setDepotTimeZone(name) {
+  if (!name) return false;
+  try {
+    new Intl.DateTimeFormat("en-GB", { timeZone: name });
+  } catch {
+    return false;
+  }
+  depotZone = name;
+  return true;
+}
 
 const pad = (n, width = 2) => String(Math.trunc(Math.abs(n))).padStart(width, "0");
 
@@ -36,7 +59,7 @@ export function parseTime(text) {
  * @param {string|Date|null} value
  * @param {string} [timeZone]
  */
-export function formatClock(value, timeZone = DEPOT_TIME_ZONE) {
+export function formatClock(value, timeZone = depotTimeZone()) {
   const date = value instanceof Date ? value : parseTime(value);
   if (!date) return "";
   return new Intl.DateTimeFormat("en-GB", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
@@ -48,7 +71,7 @@ export function formatClock(value, timeZone = DEPOT_TIME_ZONE) {
  * @param {string|Date|null} value
  * @param {string} [timeZone]
  */
-export function formatDateTime(value, timeZone = DEPOT_TIME_ZONE) {
+export function formatDateTime(value, timeZone = depotTimeZone()) {
   const date = value instanceof Date ? value : parseTime(value);
   if (!date) return "";
   const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
@@ -61,7 +84,7 @@ export function formatDateTime(value, timeZone = DEPOT_TIME_ZONE) {
  * A window {start, end} in depot time ("09:00–11:00").
  * @param {{start: string, end: string}|null} window
  */
-export function formatWindow(window, timeZone = DEPOT_TIME_ZONE) {
+export function formatWindow(window, timeZone = depotTimeZone()) {
   if (!window) return "";
   return `${formatClock(window.start, timeZone)}–${formatClock(window.end, timeZone)}`;
 }

@@ -1,7 +1,7 @@
 // The shift's checks as the server judges them (docs/protocol.md "Checklists", "Shifts"), evaluated on the
 // device so the shift screen offers only what the rules allow and says why. Pure: no DOM, no I/O, no clock
 // but the `now` given; the screens (shift.js, checklist.js) read the store and pass what they hold.
-import { DEPOT_TIME_ZONE, parseTime } from "../core/time.js";
+import { depotTimeZone, parseTime } from "../core/time.js";
 import { openShift } from "../core/rules.js";
 
 /** The van's safety items: critical in every template version (protocol "Checks before work"). */
@@ -76,7 +76,7 @@ export function payloadAnswers(items, answers) {
 }
 
 /** The depot's calendar day ("2026-12-07") of a time: the server counts "that day's" checks by it. */
-export function depotDay(value, timeZone = DEPOT_TIME_ZONE) {
+export function depotDay(value, timeZone = depotTimeZone()) {
   const date = value instanceof Date ? value : parseTime(value);
   if (!date) return null;
   return new Intl.DateTimeFormat("en-CA", { timeZone, year: "numeric", month: "2-digit", day: "2-digit" })

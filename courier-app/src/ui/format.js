@@ -1,9 +1,9 @@
-// Display helpers of the screens: money in yuan from fen, times in the depot's time zone (FIELDOPS_TIMEZONE:
-// the server does not send it; every depot today is Asia/Shanghai, docs/decisions.md "Issue 25: screens").
-export const DEPOT_TZ = "Asia/Shanghai";
+// Display helpers of the screens: money in yuan from fen, times in the depot's time zone (the server's
+// FIELDOPS_TIMEZONE, named by every pull page: core/time.js depotTimeZone).
+import { depotTimeZone } from "../core/time.js";
 
 const parts = (date, options) => Object.fromEntries(
-  new Intl.DateTimeFormat("en-GB", { timeZone: DEPOT_TZ, hourCycle: "h23", ...options })
+  new Intl.DateTimeFormat("en-GB", { timeZone: depotTimeZone(), hourCycle: "h23", ...options })
     .formatToParts(date).map((p) => [p.type, p.value]));
 
 /** 12345 fen → "¥123.45". */
