@@ -1,12 +1,14 @@
 """What the courier app's browser tests share: the build's check, a courier with a van and tasks made through the
 dispatch API, opening the app, and cutting the browser off the network for real (page and service worker).
 
-Cutting off (docs/decisions.md, "Issue 25: the platform"): in Chromium 156, DevTools' network emulation on the
-page's target does NOT reach the service worker: a fetch the service worker makes (for the page's request it
-answers, or on its own, as Background Sync does) still reaches the server. set_offline therefore applies the
-same emulation to every service worker target too, through a session attached to it (Target.attachToTarget +
-Target.sendMessageToTarget, the only way chromedriver's execute_cdp_cmd can reach another target).
-count_requests is how a test proves that nothing got through.
+Cutting off (docs/decisions.md, "Issue 25: the offline switch"): DevTools' network emulation is per target, and a
+target that starts later (a Background Sync waking a stopped service worker, a new version, another tab) would escape
+a cut made on the targets running now. set_offline therefore keeps a DevTools connection of its own to the browser
+target (chromedriver's execute_cdp_cmd reaches the page's session only and gives no events): every target, present
+and future, is attached and held at its start until the emulation of the moment is applied; while offline, DevTools'
+interception (browser-wide and each worker's) fails whatever still gets that far. The one request it cannot stop is
+the browser's own update check of a registered worker's script (UPDATE_CHECK). count_requests, and set_offline given
+the app, are how a test proves that nothing else got through.
 """
 import itertools
 import json
