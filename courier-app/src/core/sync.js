@@ -407,6 +407,8 @@ export async function syncFromWorker({ storeName = "fieldops", base = "/api/v1" 
   try {
     const api = createApi({ base, getToken: () => getMeta(store, "token") });
     const outcome = await syncOnce(store, api);
+    // What the worker's own round did, kept (meta worker_sync): the only trace of a sync made with no page open.
+    await setMeta(store, "worker_sync", { at: new Date().toISOString(), pushed: outcome.pushed, error: outcome.error });
     // A round left unfinished: throwing makes the browser retry the sync event later.
     if (outcome.error === "offline") throw new Error("offline");
     return outcome;
