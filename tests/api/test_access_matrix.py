@@ -52,12 +52,17 @@ PUBLIC = {
     # They lead to the console (whose own routes are tests/console/test_access.py's).
     ("GET", "/"): 302,
     ("GET", "/dispatch"): 302,
+    # The courier app's files (server/courier_app.py): the shell and its assets are public, as any web page's;
+    # the app's data comes through the API with the device's token.
+    ("GET", "/app"): 301,
+    ("GET", "/app/"): 200,
+    ("GET", "/app/<path:path>"): 200,
 }
 CONSOLE_PREFIX = "/console"
 # Public routes' path values (links and receipt tokens that are not valid: a valid one is a capability).
 PUBLIC_VALUES = {"/static/<path:filename>": {"filename": "customer.css"},
                  "/api/v1/docs/<path:filename>": {"filename": "swagger-ui.css"},
-                 "/c/": {"token": "foc_not-a-link"}, "/r/": {"token": "for_" + "x" * 43}}
+                 "/app/": {"path": "manifest.webmanifest"}, "/c/": {"token": "foc_not-a-link"}, "/r/": {"token": "for_" + "x" * 43}}
 
 # Path parameters of courier routes: an owned one names courier A's object (courier B must get 404);
 # a shared one is the same object for every courier. A new parameter on a courier route must be named here.
@@ -175,8 +180,12 @@ def _judge(status: int, response, *, method: str, caller: str, roles: tuple | No
     return f"{status}, refused an allowed role" if status in (401, 403) else None
 
 
-def test_every_route_times_every_caller(app, client, world):
+def test_every_route_times_every_caller(app, client, world, tmp_path):
     """One request per (route, method, caller); statuses follow the declared roles; couriers never see others'."""
+    # A build of the courier app of its own: the same answers whether or not courier-app/dist was built.
+    for name in ("index.html", "manifest.webmanifest"):
+        (tmp_path / name).write_text("{}")
+    app.config["COURIER_APP_DIR"] = str(tmp_path)
     problems, counted, denied = [], 0, 0
     # The console (cookie sessions, not bearer tokens) has its own matrix: tests/console/test_access.py.
     cells = [(method, rule) for method, rule in served(app) if not rule.rule.startswith(CONSOLE_PREFIX)]
