@@ -152,8 +152,20 @@ async function render({ id }, view) {
   const status = statusLine();
   const say = status.say;
   let timer = null;
+  // The draft is the one source of truth for what the courier typed or chose: handlers read it when they run
+  // (never a copy taken at the last draw, which typing since has outdated) and change it through keep/keepPart.
   let draft = (await getDraft(store, `door:${id}`)) || {};
   const keep = (patch) => { draft = { ...draft, ...patch }; return setDraft(store, `door:${id}`, draft); };
+  const forms = {
+    /** The form `name` of the draft now, over its defaults. */
+    read: (name, defaults = {}) => ({ ...defaults, ...(draft[name] || {}) }),
+    /** Change some fields of the form `name`, keeping the others as the draft has them now. */
+    keep: (name, defaults, patch) => keep({ [name]: { ...defaults, ...(draft[name] || {}), ...patch } }),
+    /** Whether the section `name` is open (kept across draws), and keep it so. */
+    isOpen: (name) => (Array.isArray(draft.open) ? draft.open : []).includes(name),
+    setOpen: (name, open) => (forms.isOpen(name) === open ? null
+      : keep({ open: open ? [...(draft.open || []), name] : (draft.open || []).filter((n) => n !== name) })),
+  };
 
   // Draws overlap (an action's, a sync's news): only the newest may replace the screen, or an older one, begun
   // before an op was queued, would put the step back on the screen.
@@ -376,7 +388,7 @@ async function render({ id }, view) {
         : h("p", { "data-receipt": "" }, t("door.receipt_later"))) : null;
 
     // Other outcomes
-    const other = hs.outcome ? null : await otherPaths({ store, id, task, state, draft, keep, say, draw, ops, shift });
+    const other = hs.outcome ? null : await otherPaths({ store, id, task, state, forms, say, draw, ops, shift });
 
     if (!current()) return;
     replace(view, header, status, shift ? null : shiftBanner(), problems(ops, task),
@@ -419,46 +431,48 @@ function mmss(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops, shift }) {
-  // Refusal: after an inspection, with a reason, a note and photos. Each field writes into this one object, which
-  // is kept whole: a copy per field would let the note's write put back the reason chosen before it.
-  const refuse = { reason: "damaged", note: "", photos: [], ...(draft.refuse || {}) };
+async function otherPaths({ store, id, task, state, forms, say, draw, ops, shift }) {
+  // Refusal: after an inspection, with a reason, a note and photos. Every field reads and writes the draft itself.
+  const REFUSE = { reason: "damaged", note: "", photos: [] };
+  const refuse = forms.read("refuse", REFUSE);
   let refuseBody;
   if (!state.refuse.allowed) refuseBody = notNow(state.refuse);
   else {
     const previews = await Promise.all(refuse.photos.map((sha, i) => preview(store, sha, t("door.refusal_photo", { n: i + 1 }))));
     refuseBody = h("div", { class: "stack" },
       h("label", { for: "r-reason" }, t("door.refuse_reason")),
-      h("select", { id: "r-reason", name: "reason", onchange: (e) => { refuse.reason = e.target.value; keep({ refuse: { ...refuse } }); } },
+      h("select", { id: "r-reason", name: "reason", onchange: (e) => forms.keep("refuse", REFUSE, { reason: e.target.value }) },
         ["damaged", "quality", "wrong_item", "other"].map((r) => h("option", { value: r, selected: refuse.reason === r }, t(`door.refuse.${r}`)))),
       h("label", { for: "r-note" }, t("door.note")),
-      h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => { refuse.note = e.target.value; keep({ refuse: { ...refuse } }); } }, refuse.note),
+      h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => forms.keep("refuse", REFUSE, { note: e.target.value }) }, refuse.note),
       h("div", { class: "door-photos" }, previews,
         refuse.photos.length < 10 ? photoButton(store, { label: t("door.take_photo"), name: "refuse",
-          onPhoto: async (sha) => { refuse.photos = [...refuse.photos, sha]; await keep({ refuse: { ...refuse } }); draw(); },
+          onPhoto: async (sha) => { await forms.keep("refuse", REFUSE, { photos: [...forms.read("refuse", REFUSE).photos, sha] }); draw(); },
           onError: () => say(t("door.photo_failed"), "error") }) : null),
       h("button", { class: "button danger", "data-act": "refuse", onclick: async () => {
-        const payload = { reason: refuse.reason, photos: refuse.photos, ...(refuse.note.trim() ? { note: refuse.note.trim() } : {}), ...(await maybePosition()) };
-        if (await queueStep(store, say, { type: "pod.refuse", entityId: id, payload, blobs: refuse.photos })) { say(t("door.queued")); draw(); }
+        const now = forms.read("refuse", REFUSE);
+        const payload = { reason: now.reason, photos: now.photos, ...(now.note.trim() ? { note: now.note.trim() } : {}), ...(await maybePosition()) };
+        if (await queueStep(store, say, { type: "pod.refuse", entityId: id, payload, blobs: now.photos })) { say(t("door.queued")); draw(); }
       } }, t("door.refuse_send")));
   }
 
   // Deliver elsewhere: only with recorded consent.
   const consent = task.handover?.consent_place;
-  const alt = { place: consent || "locker", via: consent ? "customer_link" : "contact", reference: "", ...(draft.alt || {}) };
+  const ALT = { place: consent || "locker", via: consent ? "customer_link" : "contact", reference: "" };
+  const alt = forms.read("alt", ALT);
   let altBody;
   if (!state.alternate.allowed) altBody = notNow(state.alternate);
   else {
     altBody = h("div", { class: "stack" },
       consent ? h("p", {}, t("door.consented", { place: t(`door.place.${consent}`), note: task.handover.consent_note || "" })) : null,
       h("label", { for: "a-place" }, t("door.place")),
-      h("select", { id: "a-place", name: "place", onchange: (e) => { alt.place = e.target.value; keep({ alt: { ...alt } }); } },
+      h("select", { id: "a-place", name: "place", onchange: (e) => forms.keep("alt", ALT, { place: e.target.value }) },
         ["locker", "station", "neighbour"].map((p) => h("option", { value: p, selected: alt.place === p }, t(`door.place.${p}`)))),
       h("label", { for: "a-ref" }, t("door.reference")),
       h("input", { id: "a-ref", name: "reference", maxlength: 100, value: alt.reference,
-        oninput: (e) => { alt.reference = e.target.value; keep({ alt: { ...alt } }); } }),
+        oninput: (e) => forms.keep("alt", ALT, { reference: e.target.value }) }),
       h("button", { class: "button secondary", "data-act": "alternate", onclick: async () => {
-        const current = (await getDraft(store, `door:${id}`))?.alt || alt;
+        const current = forms.read("alt", ALT);
         const via = consent && current.place === consent ? "customer_link" : "contact";
         if (via === "contact" && !current.reference.trim()) { say(t("door.need_reference"), "error"); return; }
         // The consent for this place and way, as the server will judge it.
@@ -484,17 +498,12 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops,
       h("a", { href: `#/tasks/${id}`, class: "link" }, t("door.call_first")));
   }
 
-  const openPaths = new Set(draft.open || []);
   return h("section", { class: "card door-other", "aria-labelledby": "other-h" },
     h("h2", { id: "other-h" }, t("door.other")),
-    ["refuse", "alternate", "absent"].map((path) => h("details", { "data-path": path, open: openPaths.has(path),
-      // Which paths are open is kept (a redraw, a sync's news or a reload, keeps the courier where they were).
-      ontoggle: (e) => {
-        if (e.target.open === openPaths.has(path)) return;
-        if (e.target.open) openPaths.add(path); else openPaths.delete(path);
-        keep({ open: [...openPaths] });
-      } },
-    h("summary", {}, t(`door.step.${path}`)), { refuse: refuseBody, alternate: altBody, absent: absentBody }[path])));
+    [["refuse", refuseBody], ["alternate", altBody], ["absent", absentBody]].map(([path, body]) =>
+      // Open stays open across draws (a photo taken, a sync's news): the courier is in the middle of it.
+      h("details", { "data-path": path, open: forms.isOpen(path), ontoggle: (e) => forms.setOpen(path, e.target.open) },
+        h("summary", {}, t(`door.step.${path}`)), body)));
 }
 
 route("/tasks/:id/door", render);
