@@ -13,7 +13,7 @@ import { formatClock } from "../../core/time.js";
 import { syncEvents } from "../../core/events.js";
 import { session, syncNow, dataOf } from "../session.js";
 import { codeText, KNOWN_CODES } from "../codes.js";
-import { yuan as formatYuan, safeHref } from "../format.js";
+import { yuan as formatYuan, safeHref, maskName } from "../format.js";
 import { photoButton, preview } from "../camera.js";
 import { signaturePad } from "../signature.js";
 import {
@@ -195,7 +195,7 @@ async function render({ id }, view) {
 
     const header = h("header", { class: "card door-head" },
       h("h1", {}, t("door.title")),
-      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
+      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", maskName(task.recipient?.name)),
       due > 0 ? h("p", { class: "amount" }, t("door.due", { amount: dueText })) : null,
       pending ? h("p", { class: "pending", "data-pending": pending }, t("door.pending", { n: pending })) : null,
       h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));

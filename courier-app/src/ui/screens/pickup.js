@@ -8,7 +8,7 @@ import { route } from "../router.js";
 import { getEntity, listEntities, getDraft, setDraft } from "../../core/store.js";
 import { opsFor, allOps, addBlob } from "../../core/queue.js";
 import { doorState, openShift } from "../../core/rules.js";
-import { yuan as formatYuan } from "../format.js";
+import { yuan as formatYuan, maskName } from "../format.js";
 import { signaturePad } from "../signature.js";
 import { parseYuan, pickupFees, chargedFees, isOwnName } from "../handover-logic.js";
 import { syncEvents } from "../../core/events.js";
@@ -48,7 +48,7 @@ async function render({ id }, view) {
     const published = (await listEntities(store, "fee_code")).map((e) => e.data).filter((f) => f && f.code);
     const courier = (await listEntities(store, "courier"))[0]?.data || {};
     const head = h("header", { class: "card door-head" }, h("h1", {}, t("pickup.title")),
-      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
+      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", maskName(task.recipient?.name)),
       h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
 
     if (hs.outcome) {

@@ -9,7 +9,7 @@ import { session, flash, flashText } from "../session.js";
 import { codeText } from "../codes.js";
 import { drawBar } from "../bar.js";
 import { word, FINISHED } from "../words.js";
-import { yuan, windowText, when } from "../format.js";
+import { yuan, windowText, when, maskName } from "../format.js";
 import { loadTask, alerts, alertClass, ALERT_WORDS } from "../tasks.js";
 import { enqueue, allOps } from "../../core/queue.js";
 import { getDraft, setDraft, clearDraft } from "../../core/store.js";
@@ -82,8 +82,7 @@ register({
   },
 });
 
-/** 李雷 → 李*; the server masks the phone of a finished task itself. */
-export const maskName = (name) => (name ? [...name][0] + "*".repeat(Math.max(1, [...name].length - 1)) : "");
+export { maskName }; // format.js's: every screen masks the customer's name the same way
 
 /** The map app's link: geo:lat,lon?q=lat,lon(address); without coordinates, geo:0,0?q=address. */
 export function mapLink(recipient) {
