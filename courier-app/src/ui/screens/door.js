@@ -384,7 +384,7 @@ async function render({ id }, view) {
       h("h2", { id: "done-h" }, t(`door.outcome.${hs.outcome}`)),
       hs.alternate_place ? h("p", {}, t(`door.place.${hs.alternate_place}`)) : null,
       hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }),
-        safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link" }, t("door.receipt_link"))] : null)
+        safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link", target: "_blank", rel: "noopener noreferrer" }, t("door.receipt_link"))] : null)
         : h("p", { "data-receipt": "" }, t("door.receipt_later"))) : null;
 
     // Other outcomes

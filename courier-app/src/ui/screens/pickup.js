@@ -8,7 +8,7 @@ import { route } from "../router.js";
 import { getEntity, listEntities, getDraft, setDraft } from "../../core/store.js";
 import { opsFor, allOps, addBlob } from "../../core/queue.js";
 import { doorState, openShift } from "../../core/rules.js";
-import { yuan as formatYuan, maskName } from "../format.js";
+import { yuan as formatYuan, maskName, safeHref } from "../format.js";
 import { signaturePad } from "../signature.js";
 import { parseYuan, pickupFees, chargedFees, isOwnName } from "../handover-logic.js";
 import { syncEvents } from "../../core/events.js";
@@ -54,7 +54,8 @@ async function render({ id }, view) {
     if (hs.outcome) {
       if (current()) replace(view, head, status, problems(ops, task), h("section", { class: "card door-done", "data-outcome": hs.outcome },
         h("h2", {}, t(`door.outcome.${hs.outcome}`)),
-        hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }))
+        hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }),
+          safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link", target: "_blank", rel: "noopener noreferrer" }, t("door.receipt_link"))] : null)
           : h("p", { "data-receipt": "" }, t("door.receipt_later"))));
       return;
     }
