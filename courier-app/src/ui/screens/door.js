@@ -143,8 +143,10 @@ function done(text) {
   return h("p", { class: "done" }, h("span", { "aria-hidden": "true" }, "✓ "), text);
 }
 
-function notNow(state) {
-  return h("p", { class: "reason", "data-reason": state.reason }, reasonText(state.reason));
+function notNow(state, task = null) {
+  // Waiting for an accepted inspection the customer refused: say that, and what is left (refuse, or inspect again).
+  const refused = state.reason === "inspection_required" && task?.handover?.inspection === "refused";
+  return h("p", { class: "reason", "data-reason": state.reason }, refused ? t("door.inspection_was_refused") : reasonText(state.reason));
 }
 
 async function render({ id }, view) {
@@ -327,7 +329,7 @@ async function render({ id }, view) {
     let pay = null;
     if (due > 0) {
       if (hs.paid || hs.paid_amount != null) pay = done(t("door.paid", { amount: formatYuan(hs.paid_amount ?? due), method: t(`door.pay.${hs.paid_method}`) }));
-      else if (!state.pay.allowed) pay = notNow(state.pay);
+      else if (!state.pay.allowed) pay = notNow(state.pay, task);
       else {
         pay = h("div", { class: "stack" },
           h("p", { class: "amount big" }, t("door.collect_exactly", { amount: dueText })),
@@ -350,7 +352,7 @@ async function render({ id }, view) {
     if (hs.signed || hs.outcome) {
       sign = hs.signed ? done(t("door.signed")) : null;
     } else if (!state.sign.allowed) {
-      sign = notNow(state.sign);
+      sign = notNow(state.sign, task);
     } else {
       const pad = signaturePad({ label: t("door.signature"), strokes: draft.strokes || [], onChange: (s) => keep({ strokes: s }) });
       const signer = h("input", { id: "s-name", name: "signer_name", maxlength: 100, autocomplete: "off",
@@ -391,13 +393,18 @@ async function render({ id }, view) {
     const other = hs.outcome ? null : await otherPaths({ store, id, task, state, forms, say, draw, ops, shift });
 
     if (!current()) return;
+    // The steps shown are numbered as shown (no gift: no gap); after a finished handover only the steps done stay.
+    const finished = Boolean(hs.outcome);
+    const steps = [
+      ["arrive", state.arrive, arrive, Boolean(arrivedText)],
+      ["verify", state.verify, verify, Boolean(hs.recipient_verified)],
+      ["inspect", state.inspect, inspect, Boolean(hs.inspection)],
+      ["pay", state.pay, pay, Boolean(hs.paid || hs.paid_amount != null)],
+      ["gift", null, gift, Boolean(hs.signed)],
+      ["sign", state.sign, sign, Boolean(hs.signed)],
+    ].filter(([, , body, isDone]) => body && (!finished || isDone));
     replace(view, header, status, shift ? null : shiftBanner(), problems(ops, task),
-      stepSection(1, "arrive", state.arrive, arrive),
-      stepSection(2, "verify", state.verify, verify),
-      stepSection(3, "inspect", state.inspect, inspect),
-      pay ? stepSection(4, "pay", state.pay, pay) : null,
-      gift ? stepSection(5, "gift", null, gift) : null,
-      sign ? stepSection(6, "sign", state.sign, sign) : null,
+      steps.map(([key, stepState, body], i) => stepSection(i + 1, key, stepState, body)),
       outcome, other);
 
     // The countdown of the wait before "customer absent".
