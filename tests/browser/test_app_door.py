@@ -354,7 +354,10 @@ def test_a_pickup_charges_a_published_fee(day, make, page, app, tmp_path):
     _wait(page, "[data-total='850']")
     _click(page, "[data-pay=cash]")
     _sign(page)
-    _wait(page, "#p-signer").send_keys("赵寄件")
+    signer = _wait(page, "#p-signer")
+    assert signer.get_attribute("value") == day["pickup"]["recipient"]["name"]  # the sender's name, prefilled
+    signer.clear()
+    signer.send_keys("赵寄件")
     _check(page, tmp_path, "11-pickup", at="[data-step=fees]")
     _click(page, "[data-act=collect]")
     _wait(page, ".door-done[data-outcome=collected]")

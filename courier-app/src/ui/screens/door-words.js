@@ -155,6 +155,8 @@ const zh = {
   "pickup.bad_amount": "金额格式不对（元，最多两位小数）。",
   "pickup.need_parcel": "至少登记一件快件（描述和件数）。",
   "pickup.send": "揽收完成",
+  "pickup.sign_here": "请寄件人在下方签名：",
+  "pickup.signer_name": "寄件人姓名",
   "door.inspection_was_refused": "客户验货后不接受：请在下方“其他情况”办理拒收。",
   "pickup.no_payment": "不在现场收款",
 };
@@ -315,6 +317,8 @@ const en = {
   "pickup.bad_amount": "Not an amount (yuan, at most two decimals).",
   "pickup.need_parcel": "Record at least one parcel (what it is and how many).",
   "pickup.send": "Collected",
+  "pickup.sign_here": "The sender signs below:",
+  "pickup.signer_name": "Sender's name",
   "door.inspection_was_refused": "The customer did not accept the inspection: record the refusal under \u201cOther outcomes\u201d below.",
   "pickup.no_payment": "No payment at the door",
 };

@@ -117,7 +117,7 @@ async function render({ id }, view) {
           onchange: () => keep({ pay_method: m }) }), m === "none" ? t("pickup.no_payment") : t(`door.pay.${m}`))));
 
     const pad = signaturePad({ label: t("door.signature"), strokes: draft.strokes || [], onChange: (s) => keep({ strokes: s }) });
-    const signer = h("input", { id: "p-signer", maxlength: 100, value: draft.signer_name || "", autocomplete: "off",
+    const signer = h("input", { id: "p-signer", maxlength: 100, value: draft.signer_name ?? task.recipient?.name ?? "", autocomplete: "off",
       oninput: (e) => keep({ signer_name: e.target.value }) });
     const warn = h("p", { class: "reason", hidden: true, "data-warning": "own_name" }, t("door.own_name"));
 
@@ -149,9 +149,9 @@ async function render({ id }, view) {
       h("section", { class: "card", "data-step": "parcels", "aria-labelledby": "pk-parcels" }, h("h2", { id: "pk-parcels" }, t("pickup.parcels")), parcelRows),
       h("section", { class: "card", "data-step": "fees", "aria-labelledby": "pk-fees" }, h("h2", { id: "pk-fees" }, t("pickup.fees")), feeBody, totalEl, pay),
       h("section", { class: "card", "data-step": "sign", "aria-labelledby": "pk-sign" }, h("h2", { id: "pk-sign" }, t("door.step.sign")),
-        h("p", { class: "hint" }, t("door.sign_here")), pad.el,
+        h("p", { class: "hint" }, t("pickup.sign_here")), pad.el,
         h("button", { class: "button secondary", type: "button", onclick: () => pad.clear() }, t("door.clear")),
-        h("label", { for: "p-signer" }, t("door.signer_name")), signer, warn, send));
+        h("label", { for: "p-signer" }, t("pickup.signer_name")), signer, warn, send));
   }
 
   await draw();
