@@ -17,7 +17,7 @@ import { yuan as formatYuan, safeHref, maskName } from "../format.js";
 import { photoButton, preview } from "../camera.js";
 import { signaturePad } from "../signature.js";
 import {
-  isOwnName, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, PIN_MAX_FAILURES, alreadyQueued,
+  isOwnName, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, opStateKey, PIN_MAX_FAILURES, alreadyQueued,
 } from "../handover-logic.js";
 import { doorWords } from "./door-words.js";
 
@@ -85,7 +85,10 @@ export async function queueStep(store, say, spec) {
     return null;
   }
   try {
-    return await enqueue(store, spec);
+    const op = await enqueue(store, spec);
+    say("");
+    say.track?.(op);
+    return op;
   } catch (error) {
     if (error && error.code) say(reasonText(error.code), "error");
     else say(String(error?.message || error), "error");
@@ -100,14 +103,52 @@ export function changedSomething(detail) {
   return !sync || Boolean(sync.pushed || sync.pulled || sync.rejected);
 }
 
-/** The status line every screen of the door writes to. */
+/** The status line every screen of the door writes to. An error or a confirmation is said next to the action that
+ * caused it (moved into that step's section, scrolled into view; role=status announces it), not at the top of a
+ * long page. `el.home` is where it goes when the action is in no step (the sync button in the header). */
 export function statusLine() {
   const el = h("p", { class: "door-status", role: "status", "aria-live": "polite" });
-  let timer = null;
+  el.op = opLine();
+  el.box = h("div", { class: "door-said" }, el, el.op);
+  el.anchor = null;
   el.say = (text, kind = "info") => {
     el.textContent = text;
     el.dataset.kind = kind;
-    clearTimeout(timer);
+    const active = document.activeElement;
+    const step = active && active.closest ? active.closest("[data-step], [data-path]") : null;
+    el.anchor = step ? `[data-${step.dataset.step ? "step" : "path"}="${step.dataset.step || step.dataset.path}"]` : null;
+    el.place(step ? step.closest(".door-screen, #view") || document : document);
+    if (text && el.isConnected) el.scrollIntoView({ block: "nearest" });
+  };
+  el.say.track = (op) => el.op.track(op);
+  /** Put the line where its message belongs: in the anchored step when it is on the screen, else home. */
+  el.place = (root) => {
+    const step = el.anchor && root.querySelector ? root.querySelector(el.anchor) : null;
+    const box = el.box;
+    if (step) { if (box.parentNode !== step) step.append(box); } else if (el.home && el.home.isConnected && el.home.nextSibling !== box) el.home.after(box);
+  };
+  return el;
+}
+
+/** What became of the last step queued here, said as it is now (never stale): saved on the phone while offline,
+ * sending while online, then the server's answer (applied; a conflict is applied too, for dispatch to review). */
+export function opLine() {
+  const el = h("p", { class: "door-op", role: "status", "aria-live": "polite" });
+  el.seq = null;
+  el.ops = [];
+  el.track = (op) => { el.seq = op ? op.seq : null; };
+  // Going on or off line changes what is true of a pending step ("sending" / "saved on this phone").
+  const again = () => { if (el.isConnected) el.show(el.ops); else { removeEventListener("online", again); removeEventListener("offline", again); } };
+  addEventListener("online", again);
+  addEventListener("offline", again);
+  el.show = (ops) => {
+    el.ops = ops;
+    const op = el.seq == null ? null : ops.find((o) => o.seq === el.seq);
+    if (!op) { el.textContent = ""; delete el.dataset.state; return; }
+    const key = opStateKey(op.state, globalThis.navigator ? navigator.onLine : true);
+    el.textContent = t(`door.op_${key}`);
+    el.dataset.state = key;
+    el.dataset.kind = key === "rejected" ? "error" : "info";
   };
   return el;
 }
@@ -144,7 +185,7 @@ function done(text) {
 }
 
 function notNow(state, task = null) {
-  // Waiting for an accepted inspection the customer refused: say that, and what is left (refuse, or inspect again).
+  // Waiting for an accepted inspection the customer refused: say that, and what is left (the refusal).
   const refused = state.reason === "inspection_required" && task?.handover?.inspection === "refused";
   return h("p", { class: "reason", "data-reason": state.reason }, refused ? t("door.inspection_was_refused") : reasonText(state.reason));
 }
@@ -179,7 +220,7 @@ async function render({ id }, view) {
     const entity = await getEntity(store, "task", id);
     if (!entity) {
       if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", {}, t("door.no_task")),
-        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
+        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status.box);
       return;
     }
     if (entity.data.kind === "pickup") { location.hash = `/tasks/${id}/pickup`; return; }
@@ -210,7 +251,7 @@ async function render({ id }, view) {
         ? h("button", { class: "button primary", "data-act": "arrive", onclick: async () => {
           let where;
           try { where = await position(); } catch { say(t("door.need_position"), "error"); return; }
-          if (await queueStep(store, say, { type: "stop.arrive", entityId: id, payload: where })) { say(t("door.queued")); draw(); }
+          if (await queueStep(store, say, { type: "stop.arrive", entityId: id, payload: where })) draw();
         } }, t("door.arrive"))
         : notNow(state.arrive));
 
@@ -258,7 +299,6 @@ async function render({ id }, view) {
           payload.pin = pin;
         }
         if (await queueStep(store, say, { type: "pod.verify_recipient", entityId: id, payload: { ...payload, ...(await maybePosition()) } })) {
-          say(t("door.queued"));
           draw();
         }
       } },
@@ -319,7 +359,6 @@ async function render({ id }, view) {
               if (rowsNeedingPhoto(rows).length) return;
               const payload = inspectPayload(rows, answer === "accept");
               if (await queueStep(store, say, { type: "pod.inspect", entityId: id, payload: { ...payload, ...(await maybePosition()) }, blobs: payload.photos })) {
-                say(t("door.queued"));
                 draw();
               }
             } }, t(`door.customer_${answer}s`)))));
@@ -336,7 +375,7 @@ async function render({ id }, view) {
           h("div", { class: "row" }, ["cash", "qr"].map((m) => h("button", { class: "button primary", "data-act": `pay-${m}`,
             onclick: async () => {
               const payload = { amount: state.pay.amount, method: m, ...(await maybePosition()) };
-              if (await queueStep(store, say, { type: "pod.collect_payment", entityId: id, payload })) { say(t("door.queued")); draw(); }
+              if (await queueStep(store, say, { type: "pod.collect_payment", entityId: id, payload })) draw();
             } }, t(`door.pay.${m}`), " ", dueText))));
       }
     }
@@ -377,7 +416,7 @@ async function render({ id }, view) {
           try { where = await position(); } catch { say(t("door.need_position"), "error"); return; }
           const sha = await addBlob(store, await pad.toBlob(), "image/png");
           const payload = { signature: sha, signer_name: name, gift_disclosed: Boolean(task.gift_description && draft.gift_told), ...where };
-          if (await queueStep(store, say, { type: "pod.sign", entityId: id, payload, blobs: [sha] })) { say(t("door.queued")); draw(); }
+          if (await queueStep(store, say, { type: "pod.sign", entityId: id, payload, blobs: [sha] })) draw();
         } }, t("door.sign")));
     }
 
@@ -403,9 +442,12 @@ async function render({ id }, view) {
       ["gift", null, gift, Boolean(hs.signed)],
       ["sign", state.sign, sign, Boolean(hs.signed)],
     ].filter(([, , body, isDone]) => body && (!finished || isDone));
-    replace(view, header, status, shift ? null : shiftBanner(), problems(ops, task),
+    replace(view, header, status.box, shift ? null : shiftBanner(), problems(ops, task),
       steps.map(([key, stepState, body], i) => stepSection(i + 1, key, stepState, body)),
       outcome, other);
+    status.home = header;
+    status.place(view);
+    status.op.show(ops);
 
     // The countdown of the wait before "customer absent".
     const left = view.querySelector("[data-countdown]");
@@ -459,7 +501,7 @@ async function otherPaths({ store, id, task, state, forms, say, draw, ops, shift
       h("button", { class: "button danger", "data-act": "refuse", onclick: async () => {
         const now = forms.read("refuse", REFUSE);
         const payload = { reason: now.reason, photos: now.photos, ...(now.note.trim() ? { note: now.note.trim() } : {}), ...(await maybePosition()) };
-        if (await queueStep(store, say, { type: "pod.refuse", entityId: id, payload, blobs: now.photos })) { say(t("door.queued")); draw(); }
+        if (await queueStep(store, say, { type: "pod.refuse", entityId: id, payload, blobs: now.photos })) draw();
       } }, t("door.refuse_send")));
   }
 
@@ -487,7 +529,7 @@ async function otherPaths({ store, id, task, state, forms, say, draw, ops, shift
         const judged = doorState(entity.data, ops, { now: new Date(), shift, place: current.place, via, reference: current.reference }).alternate;
         if (!judged.allowed) { say(reasonText(judged.reason), "error"); return; }
         const payload = { place: current.place, authorization: { via, ...(current.reference.trim() ? { reference: current.reference.trim() } : {}) }, photos: [], ...(await maybePosition()) };
-        if (await queueStep(store, say, { type: "pod.deliver_alternate", entityId: id, payload })) { say(t("door.queued")); draw(); }
+        if (await queueStep(store, say, { type: "pod.deliver_alternate", entityId: id, payload })) draw();
       } }, t("door.alternate_send")));
   }
 
@@ -497,7 +539,7 @@ async function otherPaths({ store, id, task, state, forms, say, draw, ops, shift
   if (state.absent.allowed) {
     absentBody = h("button", { class: "button secondary", "data-act": "absent", onclick: async () => {
       const waited = Math.min(1440, state.absent.waited_minutes);
-      if (await queueStep(store, say, { type: "stop.customer_absent", entityId: id, payload: { waited_minutes: waited } })) { say(t("door.queued")); draw(); }
+      if (await queueStep(store, say, { type: "stop.customer_absent", entityId: id, payload: { waited_minutes: waited } })) draw();
     } }, t("door.absent_send"));
   } else {
     absentBody = h("div", {}, notNow(state.absent),

@@ -37,7 +37,7 @@ async function render({ id }, view) {
     const entity = await getEntity(store, "task", id);
     if (!entity) {
       if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("pickup.title")), h("p", {}, t("door.no_task")),
-        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
+        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status.box);
       return;
     }
     const ops = await opsFor(store, id);
@@ -47,16 +47,19 @@ async function render({ id }, view) {
     const hs = task.handover || {};
     const published = (await listEntities(store, "fee_code")).map((e) => e.data).filter((f) => f && f.code);
     const courier = (await listEntities(store, "courier"))[0]?.data || {};
+    // The status line next to the action that spoke, and the last queued step's fate as it is now.
+    const settle = () => { status.home = head; status.place(view); status.op.show(ops); };
     const head = h("header", { class: "card door-head" }, h("h1", {}, t("pickup.title")),
       h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", maskName(task.recipient?.name)),
       h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
 
     if (hs.outcome) {
-      if (current()) replace(view, head, status, problems(ops, task), h("section", { class: "card door-done", "data-outcome": hs.outcome },
+      if (current()) replace(view, head, status.box, problems(ops, task), h("section", { class: "card door-done", "data-outcome": hs.outcome },
         h("h2", {}, t(`door.outcome.${hs.outcome}`)),
         hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }),
           safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link", target: "_blank", rel: "noopener noreferrer" }, t("door.receipt_link"))] : null)
           : h("p", { "data-receipt": "" }, t("door.receipt_later"))));
+      settle();
       return;
     }
     if (task.kind !== "pickup") {
@@ -141,10 +144,10 @@ async function render({ id }, view) {
       const payload = { parcels: list, fees: now.fees, signature: sha, signer_name: name, ...where };
       const method = (await getDraft(store, `pickup:${id}`))?.pay_method || "none";
       if (method !== "none" && now.total > 0) payload.payment = { amount: now.total, method };
-      if (await queueStep(store, say, { type: "pickup.collect", entityId: id, payload, blobs: [sha] })) { say(t("door.queued")); draw(); }
+      if (await queueStep(store, say, { type: "pickup.collect", entityId: id, payload, blobs: [sha] })) draw();
     } }, t("pickup.send"));
 
-    if (current()) replace(view, head, status, shift ? null : shiftBanner(),
+    if (current()) replace(view, head, status.box, shift ? null : shiftBanner(),
       gate.allowed || !shift ? null : h("p", { class: "reason", "data-reason": gate.reason }, reasonText(gate.reason)), problems(ops, task),
       h("section", { class: "card", "data-step": "parcels", "aria-labelledby": "pk-parcels" }, h("h2", { id: "pk-parcels" }, t("pickup.parcels")), parcelRows),
       h("section", { class: "card", "data-step": "fees", "aria-labelledby": "pk-fees" }, h("h2", { id: "pk-fees" }, t("pickup.fees")), feeBody, totalEl, pay),
@@ -152,6 +155,7 @@ async function render({ id }, view) {
         h("p", { class: "hint" }, t("pickup.sign_here")), pad.el,
         h("button", { class: "button secondary", type: "button", onclick: () => pad.clear() }, t("door.clear")),
         h("label", { for: "p-signer" }, t("pickup.signer_name")), signer, warn, send));
+    if (current()) settle();
   }
 
   await draw();
