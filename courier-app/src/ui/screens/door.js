@@ -146,7 +146,9 @@ export function opLine() {
     const op = el.seq == null ? null : ops.find((o) => o.seq === el.seq);
     if (!op) { el.textContent = ""; delete el.dataset.state; return; }
     const key = opStateKey(op.state, globalThis.navigator ? navigator.onLine : true);
-    el.textContent = t(`door.op_${key}`);
+    // Named: the line may stand in another step's section than the step it is about.
+    const name = t(`door.op.${op.type}`);
+    el.textContent = t("door.op_named", { step: name === `door.op.${op.type}` ? op.type : name, state: t(`door.op_${key}`) });
     el.dataset.state = key;
     el.dataset.kind = key === "rejected" ? "error" : "info";
   };
