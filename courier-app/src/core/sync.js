@@ -290,7 +290,8 @@ export async function syncStatus(store) {
     store.countFromIndex("queue", "state", "conflict"),
   ]);
   return {
-    pending, rejected: rejected + conflicts,
+    // A conflict was applied (a field fact, dispatch reviews it): counted apart from the refused ops.
+    pending, rejected, conflicts,
     lastSync: (await getMeta(store, "last_sync")) ?? null,
     error: (await getMeta(store, "sync_error")) ?? null,
     retryAt: (await getMeta(store, "retry_at")) ?? null,

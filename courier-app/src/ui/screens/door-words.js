@@ -2,6 +2,8 @@
 const zh = {
   "door.title": "上门交付",
   "door.no_task": "本机没有这个任务（请先同步）。",
+  "door.gone.reassigned": "任务 {waybill} 已被调度改派给他人：你离线时做的步骤已记录，由调度复核。",
+  "door.gone.cancelled_by_dispatch": "任务 {waybill} 已被调度取消：你离线时做的步骤已记录，由调度复核。",
   "door.back_day": "返回今日任务",
   "door.back_task": "返回任务详情",
   "door.due": "应收：{amount}",
@@ -169,6 +171,8 @@ const zh = {
 const en = {
   "door.title": "At the door",
   "door.no_task": "This task is not on this device (sync first).",
+  "door.gone.reassigned": "Dispatch reassigned task {waybill} to someone else: the steps you did offline are recorded for dispatch to review.",
+  "door.gone.cancelled_by_dispatch": "Dispatch cancelled task {waybill}: the steps you did offline are recorded for dispatch to review.",
   "door.back_day": "Back to today's tasks",
   "door.back_task": "Back to the task",
   "door.due": "Due: {amount}",

@@ -221,8 +221,15 @@ async function render({ id }, view) {
     clearInterval(timer);
     const entity = await getEntity(store, "task", id);
     if (!entity) {
-      if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", {}, t("door.no_task")),
+      // Gone from this device: said as the server answered this device's ops on it (reassigned or cancelled by
+      // dispatch while the courier was offline), else "not on this device".
+      const mineHere = await opsFor(store, id);
+      const gone = [...mineHere].reverse().find((op) => op.state === "conflict"
+        && ["reassigned", "cancelled_by_dispatch"].includes(op.result?.code));
+      const why = gone ? t(`door.gone.${gone.result.code}`, { waybill: gone.label || "" }) : t("door.no_task");
+      if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", { "data-gone": gone ? gone.result.code : "" }, why),
         h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status.box);
+      status.op.show(mineHere);
       return;
     }
     if (entity.data.kind === "pickup") { location.hash = `/tasks/${id}/pickup`; return; }

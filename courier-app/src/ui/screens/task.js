@@ -6,7 +6,7 @@ import { h, replace } from "../dom.js";
 import { register, t, currentLang } from "../i18n.js";
 import { route } from "../router.js";
 import { session, flash, flashText } from "../session.js";
-import { codeText } from "../codes.js";
+import { codeText, KNOWN_CODES } from "../codes.js";
 import { drawBar } from "../bar.js";
 import { word, FINISHED } from "../words.js";
 import { yuan, windowText, when, maskName } from "../format.js";
@@ -110,7 +110,8 @@ export function opLine(op) {
     h("span", { class: "op-head" }, t("task.op.line", { type: word("op", op.type), at: when(op.device_time) }),
       h("span", { class: `op-state ${op.state}` }, word("state", op.state))),
     code ? h("span", { class: "op-code", "data-code": code }, codeText(code)) : null,
-    detail && op.state !== "applied" ? h("span", { class: "op-detail muted", lang: "en" }, detail) : null);
+    // The server's detail is for people and in English: shown only for a code the app has no words for.
+    detail && op.state !== "applied" && !KNOWN_CODES.includes(code) ? h("span", { class: "op-detail muted", lang: "en" }, detail) : null);
 }
 
 async function draw(view, id) {
