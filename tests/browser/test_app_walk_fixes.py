@@ -83,3 +83,31 @@ def test_the_enrollment_error_looks_like_an_error(app, page, live_server, tmp_pa
     WebDriverWait(page, 30).until(lambda d: d.find_element(By.ID, "enroll-message").get_attribute("data-kind") == "error")
     color = page.execute_script("return getComputedStyle(arguments[0]).borderLeftColor", message)
     assert color.startswith("rgb(") and int(color[4:].split(",")[0]) > 150, color  # red, not the brand's green
+
+
+def test_a_task_reassigned_while_offline_is_said_so(day, make, page, tmp_path):  # noqa: F811
+    """Arrived offline at a task dispatch then gave to another courier: back online, the server applies the arrival as
+    a conflict (reassigned) and drops the task from the scope; the door says it was reassigned, the queue screen
+    names the waybill in words (no English detail), and the bar counts it for review, not in red as refused."""
+    plain = day["plain"]
+    _door(page, plain)
+    _start_shift(page, make)
+    set_offline(page, True)
+    _click(page, "[data-act=arrive]")
+    _wait(page, "[data-step=arrive] .done")
+    db.session.rollback()
+    other = make.courier()
+    make.assign(plain["id"], other["id"])
+    db.session.rollback()
+    set_offline(page, False)
+    _sync(page)
+    said = text_with(page, "[data-gone=reassigned]", "已被调度改派", plain["waybill_no"])
+    assert "请先同步" not in said
+    text_with(page, ".door-op[data-state=conflict]", "调度会复核")  # the arrival's fate, not "sending"
+    _check(page, tmp_path, "walk-6-reassigned-door")
+    page.execute_script("location.hash = '/sync'")
+    line = text_with(page, "#problem-ops", plain["waybill_no"], "改派")
+    assert not page.find_elements(By.CSS_SELECTOR, "#problem-ops [lang=en]"), line
+    bar = text_with(page, "#bar-queue", "调度复核 1")
+    assert "被拒" not in bar and "bad" not in page.find_element(By.ID, "bar-queue").get_attribute("class")
+    _check(page, tmp_path, "walk-6-reassigned-queue")
