@@ -55,6 +55,15 @@ test("first sync pulls the scope; ops pushed with device_now and last_seq, resul
   assert.ok(await getMeta(store, "last_sync"));
 });
 
+test("the company's name comes with the pull and follows the server's setting", async () => {
+  const { server, store, sync } = await setup();
+  await sync();
+  assert.equal(await getMeta(store, "company_name", null), null); // none set: the phrase names no company
+  server.companyName = "顺达快递";
+  await sync();
+  assert.equal(await getMeta(store, "company_name"), "顺达快递");
+});
+
 test("rejected and conflict answers are kept with their code; conflicts still replace the entity", async () => {
   const { server, store, sync } = await setup();
   await sync();

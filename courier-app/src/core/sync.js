@@ -252,6 +252,8 @@ async function pullPages(store, api, ctx) {
       continue;
     }
     taken += await applyPage(store, page, cursor === null, ctx.clock().toISOString());
+    // The company's name the courier says to customers (FIELDOPS_COMPANY_NAME; null when the server has none).
+    if (page.company && "name" in page.company) await setMeta(store, "company_name", page.company.name ?? null);
     pulled += (page.changes ?? []).length;
     if (!page.has_more) return { pulled, taken, last: page };
   }
