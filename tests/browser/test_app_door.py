@@ -348,7 +348,7 @@ def test_a_pickup_charges_a_published_fee(day, make, page, app, tmp_path):
     _wait(page, "[data-parcel=K-1]")
     fee = _wait(page, "input[data-fee=packaging]")
     names = [el.text for el in page.find_elements(By.CSS_SELECTOR, "[data-step=fees] label")]
-    assert any("Packaging" in n for n in names) and any("Delivery fee" in n for n in names)
+    assert any("包装费" in n for n in names) and any("配送费" in n for n in names)  # the app's words, as on the task page
     fee.send_keys("8.5")
     _wait(page, "[data-total='850']")
     _click(page, "[data-pay=cash]")

@@ -111,3 +111,24 @@ def test_a_task_reassigned_while_offline_is_said_so(day, make, page, tmp_path): 
     bar = text_with(page, "#bar-queue", "调度复核 1")
     assert "被拒" not in bar and "bad" not in page.find_element(By.ID, "bar-queue").get_attribute("class")
     _check(page, tmp_path, "walk-6-reassigned-queue")
+
+
+def test_the_phrase_names_the_company_and_a_pickup_speaks_of_the_sender(day, app, page):  # noqa: F811
+    """FIELDOPS_COMPANY_NAME reaches the app with the pull: the standard phrase says it, with the waybill and the
+    parcel count (not a free-text description); a pickup's page says 待揽收, 寄件人 and asks when to collect."""
+    app.config["COMPANY_NAME"] = "顺达快递"
+    try:
+        plain, pickup = day["plain"], day["pickup"]
+        _door(page, plain)
+        _sync(page)
+        page.execute_script("location.hash = arguments[0]", f"/tasks/{plain['id']}")
+        count = sum(p["count"] for p in plain["parcels"])
+        assert text_with(page, "#phrase", "顺达快递") == (
+            f"您好！我是顺达快递的，您的快件（运单 {plain['waybill_no']}，共 {count} 件）已到，请问今天有时间接收吗？")
+        page.execute_script("location.hash = arguments[0]", f"/tasks/{pickup['id']}")
+        phrase = text_with(page, "#phrase", "来取")
+        assert phrase == f"您好！我是顺达快递的，来取您要寄的快件（运单 {pickup['waybill_no']}），请问今天什么时候方便？"
+        assert text_with(page, "#task-status", "待揽收") == "待揽收"
+        assert "寄件人" in text_with(page, "#customer-h", "寄件人")
+    finally:
+        app.config["COMPANY_NAME"] = None

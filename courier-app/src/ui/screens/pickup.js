@@ -9,6 +9,7 @@ import { getEntity, listEntities, getDraft, setDraft } from "../../core/store.js
 import { opsFor, allOps, addBlob } from "../../core/queue.js";
 import { doorState, openShift } from "../../core/rules.js";
 import { yuan as formatYuan, maskName, safeHref } from "../format.js";
+import { feeName } from "../words.js";
 import { signaturePad } from "../signature.js";
 import { parseYuan, pickupFees, chargedFees, isOwnName } from "../handover-logic.js";
 import { syncEvents } from "../../core/events.js";
@@ -72,7 +73,7 @@ async function render({ id }, view) {
     const saveParcels = () => keep({ parcels });
     const offer = pickupFees(task, published);
     const amounts = draft.fee_amounts || {};
-    const fees = offer.fees.map((fee) => ({ ...fee, amount: offer.quoted ? fee.amount : (amounts[fee.code] ?? null) }));
+    const fees = offer.fees.map((fee) => ({ ...fee, name: feeName(fee.code, fee.name), amount: offer.quoted ? fee.amount : (amounts[fee.code] ?? null) }));
     const charged = chargedFees(fees, published.length ? published : fees);
     const totalEl = h("p", { class: "amount", "data-total": charged.total }, t("pickup.total", { amount: formatYuan(charged.total) }));
     const refreshTotal = () => {
@@ -152,9 +153,10 @@ async function render({ id }, view) {
       h("section", { class: "card", "data-step": "parcels", "aria-labelledby": "pk-parcels" }, h("h2", { id: "pk-parcels" }, t("pickup.parcels")), parcelRows),
       h("section", { class: "card", "data-step": "fees", "aria-labelledby": "pk-fees" }, h("h2", { id: "pk-fees" }, t("pickup.fees")), feeBody, totalEl, pay),
       h("section", { class: "card", "data-step": "sign", "aria-labelledby": "pk-sign" }, h("h2", { id: "pk-sign" }, t("door.step.sign")),
-        h("p", { class: "hint" }, t("pickup.sign_here")), pad.el,
-        h("button", { class: "button secondary", type: "button", onclick: () => pad.clear() }, t("door.clear")),
-        h("label", { for: "p-signer" }, t("pickup.signer_name")), signer, warn, send));
+        // One column as at the door: the clear button, the name's label and the send button each on a line of their own.
+        h("div", { class: "stack" }, h("p", { class: "hint" }, t("pickup.sign_here")), pad.el,
+          h("button", { class: "button secondary", type: "button", "data-act": "clear-signature", onclick: () => pad.clear() }, t("door.clear")),
+          h("label", { for: "p-signer" }, t("pickup.signer_name")), signer, warn, send)));
     if (current()) settle();
   }
 
