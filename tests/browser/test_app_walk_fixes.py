@@ -9,18 +9,20 @@ from selenium.webdriver.support.ui import WebDriverWait
 from server.extensions import db
 from tests.browser.conftest import require_browser, text_with
 from tests.browser.courier_app import open_app, require_app, set_offline, use_build
-from tests.browser.test_app_door import (_check, _click, _door, _jpeg, _start_shift, _sync, _wait,
-                                         day)  # noqa: F401  (the door's fixture)
+from tests.browser import test_app_door
+from tests.browser.test_app_door import _check, _click, _door, _jpeg, _start_shift, _sync, _wait
 
 require_browser()
 require_app()
 
+day = test_app_door.day  # the door's fixture: a courier with a van, the app enrolled, a COD, a plain task, a pickup
 
-def _to_inspected(page, make, task: dict, *, accept: bool) -> None:
+
+def _to_inspected(page, app, make, task: dict, *, accept: bool) -> None:
     """The door of a plain task with a shift open, offline: arrived, the recipient checked, the inspection answered."""
     _door(page, task)
     _start_shift(page, make)
-    set_offline(page, True)
+    set_offline(page, True, app)
     _click(page, "[data-act=arrive]")
     _wait(page, "[data-step=arrive] .done")
     _wait(page, "#v-name").send_keys("王芳")
@@ -30,11 +32,11 @@ def _to_inspected(page, make, task: dict, *, accept: bool) -> None:
     _wait(page, "[data-step=inspect] .done")
 
 
-def test_a_refusal_note_survives_a_photo_and_reaches_the_server(day, make, page, tmp_path):  # noqa: F811
+def test_a_refusal_note_survives_a_photo_and_reaches_the_server(day, app, make, page, tmp_path):
     """拒收: the note typed, then a photo taken: the section stays open with the note; sent, the server has it."""
     from server.models.tasks import TaskEvent
     plain = day["plain"]
-    _to_inspected(page, make, plain, accept=False)
+    _to_inspected(page, app, make, plain, accept=False)
     _click(page, "[data-path=refuse] summary")
     note = _wait(page, "#r-note")
     note.send_keys("外箱压坏，客户不要")
@@ -47,7 +49,7 @@ def test_a_refusal_note_survives_a_photo_and_reaches_the_server(day, make, page,
     _wait(page, ".door-done[data-outcome=refused]")
     # What is said is what is true: saved on the phone while offline, then sent and accepted (never stale).
     text_with(page, ".door-op[data-state=offline]", "已存在本机，联网后发送")
-    set_offline(page, False)
+    set_offline(page, False, app)
     _sync(page)
     text_with(page, ".door-op[data-state=applied]", "服务器已接受")
     assert "联网后发送" not in page.find_element(By.ID, "view").text
@@ -59,10 +61,10 @@ def test_a_refusal_note_survives_a_photo_and_reaches_the_server(day, make, page,
     assert len(refusals[0]["photos"]) == 1
 
 
-def test_the_door_masks_the_recipient_and_says_an_error_in_view(day, make, page, tmp_path):  # noqa: F811
+def test_the_door_masks_the_recipient_and_says_an_error_in_view(day, app, make, page, tmp_path):
     """The door's header masks the name as the task page does; an empty signature's error is in view, by the button."""
     plain = day["plain"]
-    _to_inspected(page, make, plain, accept=True)
+    _to_inspected(page, app, make, plain, accept=True)
     head = page.find_element(By.CSS_SELECTOR, ".door-head").text
     full = plain["recipient"]["name"]
     assert full not in head and full[0] + "*" in head, head
@@ -85,21 +87,21 @@ def test_the_enrollment_error_looks_like_an_error(app, page, live_server, tmp_pa
     assert color.startswith("rgb(") and int(color[4:].split(",")[0]) > 150, color  # red, not the brand's green
 
 
-def test_a_task_reassigned_while_offline_is_said_so(day, make, page, tmp_path):  # noqa: F811
+def test_a_task_reassigned_while_offline_is_said_so(day, app, make, page, tmp_path):
     """Arrived offline at a task dispatch then gave to another courier: back online, the server applies the arrival as
     a conflict (reassigned) and drops the task from the scope; the door says it was reassigned, the queue screen
     names the waybill in words (no English detail), and the bar counts it for review, not in red as refused."""
     plain = day["plain"]
     _door(page, plain)
     _start_shift(page, make)
-    set_offline(page, True)
+    set_offline(page, True, app)
     _click(page, "[data-act=arrive]")
     _wait(page, "[data-step=arrive] .done")
     db.session.rollback()
     other = make.courier()
     make.assign(plain["id"], other["id"])
     db.session.rollback()
-    set_offline(page, False)
+    set_offline(page, False, app)
     _sync(page)
     said = text_with(page, "[data-gone=reassigned]", "已被调度改派", plain["waybill_no"])
     assert "请先同步" not in said
@@ -113,7 +115,7 @@ def test_a_task_reassigned_while_offline_is_said_so(day, make, page, tmp_path): 
     _check(page, tmp_path, "walk-6-reassigned-queue")
 
 
-def test_the_phrase_names_the_company_and_a_pickup_speaks_of_the_sender(day, app, page):  # noqa: F811
+def test_the_phrase_names_the_company_and_a_pickup_speaks_of_the_sender(day, app, page):
     """FIELDOPS_COMPANY_NAME reaches the app with the pull: the standard phrase says it, with the waybill and the
     parcel count (not a free-text description); a pickup's page says 待揽收, 寄件人 and asks when to collect."""
     app.config["COMPANY_NAME"] = "顺达快递"
