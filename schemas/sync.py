@@ -117,6 +117,12 @@ class ChangeOut(Schema):
     data = fields.Dict()
 
 
+class CompanyOut(Schema):
+    """The company the courier works for, as the device says it to customers."""
+
+    name = fields.String(allow_none=True, metadata={"description": "FIELDOPS_COMPANY_NAME; null when unset"})
+
+
 class PullOut(Schema):
     """A page of changes."""
 
@@ -128,6 +134,7 @@ class PullOut(Schema):
     scope = fields.Nested(ScopeOut)
     timezone = fields.String(metadata={"description": "the depot's time zone (IANA name, FIELDOPS_TIMEZONE): "
                                                       "what a day is, and how times are shown"})
+    company = fields.Nested(CompanyOut)
 
 
 class OpLogOut(Schema):

@@ -171,6 +171,10 @@ class Config:
         self.COURIER_APP_DIR = os.path.abspath(_env_str("COURIER_APP_DIR") or os.path.join(
             os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "courier-app", "dist"))
         self.TIMEZONE = _env_str("TIMEZONE", "Asia/Shanghai")
+        # The company's name as couriers say it to customers ("您好！我是{name}的…"); unset: the phrase names none.
+        self.COMPANY_NAME = _env_str("COMPANY_NAME")
+        # The company's name as couriers say it to customers ("您好！我是{name}的…"); unset: the phrase names none.
+        self.COMPANY_NAME = _env_str("COMPANY_NAME")
         self.LOG_LEVEL = _env_str("LOG_LEVEL", "INFO")
         # Devices may stay offline this long; tombstones and op results outlive it.
         self.SYNC_RETENTION = timedelta(days=_env_int("SYNC_RETENTION_DAYS", 30))

@@ -11,6 +11,7 @@ const problem = (status, code, headers = {}, extra = {}) => json(status, { statu
 export class FakeServer {
   constructor() {
     this.token = "fod_test";
+    this.companyName = null; // FIELDOPS_COMPANY_NAME: on every pull page
     this.deviceId = "d-1";
     this.lastSeq = 0;
     this.timezone = "Asia/Shanghai"; // FIELDOPS_TIMEZONE: every pull page names it
@@ -183,6 +184,7 @@ export class FakeServer {
       page.scope = this.scope();
       if (fault?.badChecksum) page.scope = { ...page.scope, checksum: "0".repeat(64) };
     }
+    page.company = { name: this.companyName };
     return json(200, page);
   }
 }

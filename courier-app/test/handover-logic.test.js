@@ -62,3 +62,18 @@ test("a pickup charges exactly dispatch's quote when there is one, else chosen p
   const chosen = [{ code: "packing", amount: 300 }, { code: "stairs", amount: null }, { code: "rush", amount: 999 }];
   assert.deepEqual(chargedFees(chosen, published), { fees: [{ code: "packing", amount: 300 }, { code: "rush", amount: 999 }], total: 1299, unknown: ["rush"] });
 });
+
+test("a queued step's message says what is true now: saved offline, sending online, then the server's answer", async () => {
+  const { opStateKey } = await import("../src/ui/handover-logic.js");
+  const { doorWords } = await import("../src/ui/screens/door-words.js");
+  assert.equal(opStateKey("pending", false), "offline");
+  assert.equal(opStateKey("pending", true), "sending");
+  assert.equal(opStateKey("applied", false), "applied");
+  assert.equal(opStateKey("taken", true), "applied");
+  assert.equal(opStateKey("conflict", true), "conflict"); // applied as a field fact, not "refused"
+  assert.equal(opStateKey("rejected", true), "rejected");
+  for (const key of ["offline", "sending", "applied", "conflict", "rejected"]) {
+    assert.ok(doorWords.zh[`door.op_${key}`] && doorWords.en[`door.op_${key}`], key);
+  }
+  assert.ok(!("door.queued" in doorWords.zh)); // the old "sent when online" said even once it was sent
+});

@@ -44,7 +44,7 @@ test("concurrent enqueues (two tabs on one database) never share a seq and leave
 
 test("an op carries a fresh op_id, the pulled version as base_version (0 unseen) and state pending", async () => {
   const store = await freshStore();
-  await store.put("entities", { entity: "task", id: "t-9", version: 7, data: { id: "t-9" } });
+  await store.put("entities", { entity: "task", id: "t-9", version: 7, data: { id: "t-9", waybill_no: "WB9" } });
   const seen = await enqueue(store, { type: "stop.arrive", entityId: "t-9", payload: { lat: 1, lon: 2 } });
   const unseen = await enqueue(store, { type: "stop.arrive", entityId: "t-unknown", payload: { lat: 1, lon: 2 } });
   assert.equal(seen.base_version, 7);
@@ -54,6 +54,8 @@ test("an op carries a fresh op_id, the pulled version as base_version (0 unseen)
   assert.equal(seen.state, "pending");
   assert.equal(seen.result, null);
   assert.equal(seen.entity, "task");
+  assert.equal(seen.label, "WB9"); // the waybill, kept on the device: the task may leave the scope
+  assert.equal(unseen.label, null);
   const shift = await enqueue(store, { type: "shift.start", entityId: "v-1", payload: { odometer: 10 } });
   assert.equal(shift.entity, "vehicle");
 });

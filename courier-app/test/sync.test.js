@@ -55,6 +55,15 @@ test("first sync pulls the scope; ops pushed with device_now and last_seq, resul
   assert.ok(await getMeta(store, "last_sync"));
 });
 
+test("the company's name comes with the pull and follows the server's setting", async () => {
+  const { server, store, sync } = await setup();
+  await sync();
+  assert.equal(await getMeta(store, "company_name", null), null); // none set: the phrase names no company
+  server.companyName = "顺达快递";
+  await sync();
+  assert.equal(await getMeta(store, "company_name"), "顺达快递");
+});
+
 test("rejected and conflict answers are kept with their code; conflicts still replace the entity", async () => {
   const { server, store, sync } = await setup();
   await sync();
@@ -66,7 +75,9 @@ test("rejected and conflict answers are kept with their code; conflicts still re
   const problems = await problemOps(store);
   assert.deepEqual(problems.map((op) => [op.state, op.result.code]), [["rejected", "wait_too_short"],
     ["conflict", "stale_version"]]);
-  assert.equal((await syncStatus(store)).rejected, 2);
+  const status = await syncStatus(store);
+  assert.equal(status.rejected, 1); // a conflict was applied: not counted as refused
+  assert.equal(status.conflicts, 1);
   assert.equal((await getEntity(store, "task", "t-1")).version, server.entities.get("task:t-1").version);
 });
 

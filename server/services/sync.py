@@ -35,5 +35,8 @@ def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime 
 
 
 def pull(*, actor: Actor, cursor: str | None, limit: int) -> dict:
-    """One page of the device's changes."""
-    return pull_engine.pull(registry=registry(), actor=actor, cursor=cursor, limit=limit)
+    """One page of the device's changes, with the company's name the courier says to customers
+    (FIELDOPS_COMPANY_NAME, null when unset): read at each pull, so a change of the setting reaches every device."""
+    page = pull_engine.pull(registry=registry(), actor=actor, cursor=cursor, limit=limit)
+    page["company"] = {"name": current_app.config.get("COMPANY_NAME")}
+    return page

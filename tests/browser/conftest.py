@@ -61,6 +61,29 @@ def text_of(page, element_id: str) -> str:
         if driver.find_elements(By.ID, element_id) else False)
 
 
+def text_with(page, css: str, *words: str, timeout: float = 30) -> str:
+    """The text of the element `css` once it holds every one of `words`: found again at each try (the app redraws
+    its screens as the queue and the sync move, so an element found earlier may be gone). Fails with the last text
+    seen when the words do not come."""
+    from selenium.common.exceptions import TimeoutException, WebDriverException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    seen = {"text": None}
+
+    def holds(driver):
+        found = driver.find_elements(By.CSS_SELECTOR, css)
+        if not found:
+            return False
+        seen["text"] = found[0].text
+        return seen["text"] if all(word in seen["text"] for word in words) else False
+
+    try:
+        return WebDriverWait(page, timeout, ignored_exceptions=(WebDriverException,)).until(holds)
+    except TimeoutException:
+        raise AssertionError(f"{css}: {words!r} not in {seen['text']!r} after {timeout}s") from None
+
+
 def _gone(element) -> bool:
     """Whether an element's document has been replaced (any driver error about it says so)."""
     from selenium.common.exceptions import WebDriverException

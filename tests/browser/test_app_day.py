@@ -121,7 +121,9 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     page.find_element(By.CSS_SELECTOR, "li[data-waybill='WB-EARLY-A'] a").click()
     assert text_of(page, "recipient") == "李*"
     assert "李雷" not in page.find_element(By.ID, "view").text
-    assert text_of(page, "phrase") == "您好！我是xx快递公司的，您的手机快件已到，请问今天有时间接收吗？"
+    # No FIELDOPS_COMPANY_NAME here: the phrase names no company (never "xx"), the parcel by its waybill.
+    phrase = text_of(page, "phrase")
+    assert phrase.startswith("您好！我是快递员，您的快件（运单 WB-EARLY-A，共 ") and phrase.endswith(" 件）已到，请问今天有时间接收吗？")
     assert page.find_element(By.ID, "map").get_attribute("href").startswith("geo:31.23,121.47?q=31.23,121.47(")
     assert "配送费" in text_of(page, "money") and text_of(page, "due") == "¥61.90"
     assert page.find_element(By.ID, "call").get_attribute("href") == "tel:13912345678"
@@ -201,7 +203,7 @@ def test_enroll_day_task_call_confirm_reject_queue_language(narrow, live_server,
     _check(page, tmp_path, "day-en")
     page.execute_script(f"location.hash = '/tasks/{early_a['id']}'")
     _wait(page, "#phrase")
-    assert "Hello! I'm from" in page.find_element(By.ID, "view").text
+    assert "Hello! I'm your courier; your parcel (waybill" in page.find_element(By.ID, "view").text
     _check(page, tmp_path, "task-en")
     page.execute_script("location.hash = '/sync'")
     _wait(page, "#problem-ops li")

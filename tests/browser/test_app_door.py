@@ -17,7 +17,7 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot
+from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot, text_with
 from server.extensions import db
 from tests.browser.courier_app import (assert_nothing_got_through, courier_with_day, count_requests, open_app, require_app, set_offline, use_build,
                                        wait_controlled)
@@ -332,8 +332,7 @@ def test_a_server_rejection_is_shown_in_words(day, make, page, app, tmp_path):
     _wait(page, ".door-done[data-outcome=delivered]")
     set_offline(page, False)
     _sync(page)
-    refused = _wait(page, "[data-rejected='pod.sign']")
-    assert "快递员不能代客户签收。" in refused.text
+    text_with(page, "[data-rejected='pod.sign']", "快递员不能代客户签收。")
     assert page.find_element(By.CSS_SELECTOR, "[data-act=sign]")  # offered again, the handover still open
     _check(page, tmp_path, "10-server-rejection", at=".door-problems")
     task = make.client.get(f"/api/v1/dispatch/tasks/{plain['id']}", headers=make.headers("dispatcher")).json
@@ -349,12 +348,15 @@ def test_a_pickup_charges_a_published_fee(day, make, page, app, tmp_path):
     _wait(page, "[data-parcel=K-1]")
     fee = _wait(page, "input[data-fee=packaging]")
     names = [el.text for el in page.find_elements(By.CSS_SELECTOR, "[data-step=fees] label")]
-    assert any("Packaging" in n for n in names) and any("Delivery fee" in n for n in names)
+    assert any("包装费" in n for n in names) and any("配送费" in n for n in names)  # the app's words, as on the task page
     fee.send_keys("8.5")
     _wait(page, "[data-total='850']")
     _click(page, "[data-pay=cash]")
     _sign(page)
-    _wait(page, "#p-signer").send_keys("赵寄件")
+    signer = _wait(page, "#p-signer")
+    assert signer.get_attribute("value") == day["pickup"]["recipient"]["name"]  # the sender's name, prefilled
+    signer.clear()
+    signer.send_keys("赵寄件")
     _check(page, tmp_path, "11-pickup", at="[data-step=fees]")
     _click(page, "[data-act=collect]")
     _wait(page, ".door-done[data-outcome=collected]")

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.models import Attachment, Shift, Vehicle, VehicleDefect, Violation
-from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot
+from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot, text_with
 from tests.api.test_training import course, train
 from tests.browser.courier_app import courier_with_day, open_app, require_app, set_offline, use_build
 
@@ -124,7 +124,7 @@ def fill(page, template: dict, *, fail: dict[str, str | None] = (), odometer: in
             page.find_element(By.ID, f"photo-{code}").send_keys(fail[code])
             wait_for(page, f"[data-item='{code}'] img.photo-preview")
     click(page, "#get-position")
-    WebDriverWait(page, 15).until(lambda driver: "31.23" in driver.find_element(By.ID, "position").text)
+    text_with(page, "#position", "31.23", timeout=15)
 
 
 def look(page, tmp_path, name: str) -> None:
@@ -170,9 +170,9 @@ def test_a_shift_start_with_a_critical_van_defect(phone, app, live_server, make,
     offer the shift; after sync the server's van is out_of_service with the defect and the app still says why."""
     courier, van, templates = day(make, phone, live_server)
     set_offline(phone, True, app)
-    assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
+    assert text_with(phone, "#shift-state", "还没有开始班次") == "还没有开始班次。"
     assert not phone.find_elements(By.ID, "start-shift")
-    assert "上岗前仪容检查" in phone.find_element(By.ID, "start-why").text
+    text_with(phone, "#start-why", "上岗前仪容检查")
     look(phone, tmp_path, "before")
     click(phone, "#do-conduct-pre_shift")
     fill(phone, templates["conduct.pre_shift"])
@@ -182,13 +182,12 @@ def test_a_shift_start_with_a_critical_van_defect(phone, app, live_server, make,
     click(phone, "#do-vehicle-pre_trip")
     wait_for(phone, "#last-report")
     fill(phone, templates["vehicle.pre_trip"], fail={"technical_condition": jpeg_file(tmp_path)}, odometer=1000)
-    assert "车辆立即停用" in phone.find_element(By.ID, "checklist-status").text
+    text_with(phone, "#checklist-status", "车辆立即停用")
     look(phone, tmp_path, "pre-trip-critical")
     click(phone, "#submit-check")
-    why = wait_for(phone, "#start-why")
-    assert "维修人员确认修复前不能出车" in why.text and "车辆技术状况良好" in why.text
+    text_with(phone, "#start-why", "维修人员确认修复前不能出车", "车辆技术状况良好")
     assert not phone.find_elements(By.ID, "start-shift")
-    assert phone.find_element(By.ID, "van-status").text == "停用"
+    assert text_with(phone, "#van-status", "停用") == "停用"
     assert len(phone.find_elements(By.CSS_SELECTOR, ".badge.pending")) == 2
     look(phone, tmp_path, "grounded-offline")
     # Online: both checks applied; the server grounded the van with the defect and its photo.
@@ -204,16 +203,14 @@ def test_a_shift_start_with_a_critical_van_defect(phone, app, live_server, make,
     # The defect keeps its photo: the camera's JPEG, uploaded before the check was pushed.
     photo = db.session.get(Attachment, defect.value["photo"])
     assert photo is not None and photo.content_type == "image/jpeg"
-    why = wait_for(phone, "#start-why")
-    assert why.text == "车辆已停用：维修人员确认修复前不能出车，不能开始班次。"
+    assert text_with(phone, "#start-why", "车辆已停用") == "车辆已停用：维修人员确认修复前不能出车，不能开始班次。"
     assert not phone.find_elements(By.ID, "start-shift")
     assert not phone.find_elements(By.CSS_SELECTOR, ".badge.pending")
     look(phone, tmp_path, "grounded-synced")
     # In English too.
     phone.execute_script("localStorage.setItem('fieldops.lang', 'en')")
     phone.refresh()
-    why = wait_for(phone, "#start-why")
-    assert "maintenance must certify the repair" in why.text
+    text_with(phone, "#start-why", "maintenance must certify the repair")
     look(phone, tmp_path, "grounded-en")
     assert db.session.scalar(select(Shift).where(Shift.courier_id == courier["id"])) is None
     defect_id = defect.id
@@ -228,14 +225,13 @@ def test_a_shift_start_with_a_critical_van_defect(phone, app, live_server, make,
                          json={"note": "刹车片已更换"}, headers=make.headers("maintenance"))
     assert answer.status_code == 200, answer.json
     sync(phone)
-    assert "修复后请重新做出车检查" in wait_for(phone, "#start-why").text
+    text_with(phone, "#start-why", "修复后请重新做出车检查")
     assert not phone.find_elements(By.ID, "start-shift")
     click(phone, "#do-vehicle-pre_trip")
-    report = wait_for(phone, "#last-report")
-    assert "车辆技术状况良好（严重）：已修复" in report.text and "维修说明：刹车片已更换" in report.text
+    text_with(phone, "#last-report", "车辆技术状况良好（严重）：已修复", "维修说明：刹车片已更换")
     fill(phone, templates["vehicle.pre_trip"], odometer=1010)
     click(phone, "#submit-check")
-    assert "请先确认已查看上一次检查的问题" in wait_for(phone, "#checklist-status").text  # not sent without it
+    text_with(phone, "#checklist-status", "请先确认已查看上一次检查的问题")  # not sent without it
     look(phone, tmp_path, "pre-trip-acknowledge")
     click(phone, "#acknowledge")
     click(phone, "#submit-check")
@@ -265,9 +261,8 @@ def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, app,
     assert odometer.get_attribute("value") == "1200" and not phone.find_elements(By.ID, "start-why")
     look(phone, tmp_path, "ready")
     click(phone, "#start-shift")
-    state = wait_for(phone, "#shift-state.ok")
-    assert "班次进行中" in state.text and "等待上传" in state.text
-    assert "车辆收车检查" in phone.find_element(By.ID, "end-why").text
+    text_with(phone, "#shift-state.ok", "班次进行中", "等待上传")
+    text_with(phone, "#end-why", "车辆收车检查")
     assert not phone.find_elements(By.ID, "end-shift")
     set_offline(phone, False)
     sync(phone)
@@ -286,14 +281,14 @@ def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, app,
     assert end.get_attribute("value") == "1180"
     warn = wait_for(phone, "#odometer-warn")
     WebDriverWait(phone, 5).until(lambda _d: warn.is_displayed())
-    assert "低于开始读数 1200" in warn.text
+    text_with(phone, "#odometer-warn", "低于开始读数 1200")
     look(phone, tmp_path, "end-warn")
     end.clear()
     end.send_keys("1260")
     assert not warn.is_displayed()
     click(phone, "#end-shift")
     wait_for(phone, "#step-conduct-pre_shift")
-    assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
+    assert text_with(phone, "#shift-state", "还没有开始班次") == "还没有开始班次。"
     sync(phone)
     assert queue(phone)[3:] == [["checklist.submit", "applied", None], ["shift.end", "applied", None]]
     db.session.expire_all()
@@ -317,28 +312,25 @@ def test_an_appeal_of_a_conduct_violation(phone, app, live_server, make, client,
     [violation] = db.session.scalars(select(Violation).where(Violation.courier_id == courier["id"])).all()
     assert violation.code == "conduct_item_failed"
     phone.execute_script("location.hash = '/violations'")
-    item = wait_for(phone, f"#violation-{violation.id}")
-    assert "仪容检查不合格" in item.text and "待处理" in item.text
+    text_with(phone, f"#violation-{violation.id}", "仪容检查不合格", "待处理")
     look(phone, tmp_path, "violations")
     click(phone, f"#violation-{violation.id} summary")
     reason = wait_for(phone, f"#appeal-reason-{violation.id}")
     reason.send_keys("工装当天送洗，已向站长报备")
     phone.find_element(By.ID, f"photo-appeal-{violation.id}").send_keys(jpeg_file(tmp_path))
-    WebDriverWait(phone, 10).until(lambda d: "1" in d.find_element(
-        By.CSS_SELECTOR, f"#appeal-{violation.id} .photo-state").text)
+    text_with(phone, f"#appeal-{violation.id} .photo-state", "1", timeout=10)
     set_offline(phone, True, app)
     look(phone, tmp_path, "appeal-form")
     click(phone, f"#appeal-{violation.id} button[type=submit]")
-    assert "申诉已保存" in wait_for(phone, f"#violation-{violation.id} .badge.pending").text
+    text_with(phone, f"#violation-{violation.id} .badge.pending", "申诉已保存")
     set_offline(phone, False)
     sync(phone)
     assert queue(phone)[-1] == ["violation.appeal", "applied", None]
     db.session.expire_all()
     assert db.session.get(Violation, violation.id).status == "appealed"
     phone.execute_script("location.hash = '/violations'")
-    item = wait_for(phone, f"#violation-{violation.id}[data-status='appealed']")
-    assert "申诉待审核" in item.text and "工装当天送洗" in item.text
-    assert not item.find_elements(By.TAG_NAME, "form")
+    text_with(phone, f"#violation-{violation.id}[data-status='appealed']", "申诉待审核", "工装当天送洗")
+    assert not phone.find_elements(By.CSS_SELECTOR, f"#violation-{violation.id}[data-status='appealed'] form")
     look(phone, tmp_path, "appealed")
 
 
@@ -360,9 +352,8 @@ def test_a_shift_refused_for_training_is_shown_in_words(phone, app, live_server,
     set_offline(phone, False)
     sync(phone)
     assert queue(phone)[-1] == ["shift.start", "rejected", "training_required"]
-    refused = wait_for(phone, "#shift-problems [data-code='training_required']")
-    assert "服务器拒绝了开始班次：尚未完成上岗培训" in refused.text and "PJ-SAFETY" in refused.text
-    assert phone.find_element(By.ID, "shift-state").text == "还没有开始班次。"
+    text_with(phone, "#shift-problems [data-code='training_required']", "服务器拒绝了开始班次：尚未完成上岗培训", "PJ-SAFETY")
+    assert text_with(phone, "#shift-state", "还没有开始班次") == "还没有开始班次。"
     look(phone, tmp_path, "training-refused")
     assert db.session.scalar(select(Shift).where(Shift.courier_id == courier["id"])) is None
     # Trained (a pass of the course, recorded by quality): the shift is started again and taken; the refusal goes.

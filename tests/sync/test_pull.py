@@ -141,3 +141,14 @@ def test_every_page_names_the_depots_time_zone(device, make, courier, app, monke
     second = device.pull(first["cursor"], limit=2)
     _, _, last = device.pull_all()
     assert second["timezone"] == last["timezone"] == "Europe/Berlin" and "scope" in last
+
+
+def test_every_page_carries_the_company_name(app, device, courier):
+    """FIELDOPS_COMPANY_NAME reaches the device with each pull page (the app's standard phrase says it), read at
+    each pull: a changed setting reaches devices at once; unset, it is null (the phrase names no company)."""
+    app.config["COMPANY_NAME"] = "顺达快递"
+    try:
+        assert device.pull(None)["company"] == {"name": "顺达快递"}
+    finally:
+        app.config["COMPANY_NAME"] = None
+    assert device.pull(None)["company"] == {"name": None}

@@ -82,6 +82,9 @@ export async function enqueue(store, { type, entity, entityId, payload = {}, blo
     state: "pending",
     result: null,
     queued_at: now.toISOString(),
+    // Kept on the device only (never sent): the task's waybill as the courier saw it, so that an op on a task
+    // dispatch has since reassigned or cancelled (gone from the pulled scope) is still named on the screens.
+    label: seen?.data?.waybill_no ?? null,
   };
   // add(), not put(): a seq already taken would fail the transaction instead of overwriting an op.
   await tx.objectStore("queue").add(op);

@@ -252,6 +252,8 @@ async function pullPages(store, api, ctx) {
       continue;
     }
     taken += await applyPage(store, page, cursor === null, ctx.clock().toISOString());
+    // The company's name the courier says to customers (FIELDOPS_COMPANY_NAME; null when the server has none).
+    if (page.company && "name" in page.company) await setMeta(store, "company_name", page.company.name ?? null);
     pulled += (page.changes ?? []).length;
     if (!page.has_more) return { pulled, taken, last: page };
   }
@@ -290,7 +292,8 @@ export async function syncStatus(store) {
     store.countFromIndex("queue", "state", "conflict"),
   ]);
   return {
-    pending, rejected: rejected + conflicts,
+    // A conflict was applied (a field fact, dispatch reviews it): counted apart from the refused ops.
+    pending, rejected, conflicts,
     lastSync: (await getMeta(store, "last_sync")) ?? null,
     error: (await getMeta(store, "sync_error")) ?? null,
     retryAt: (await getMeta(store, "retry_at")) ?? null,

@@ -87,3 +87,7 @@ export function safeHref(url) {
     return null;
   }
 }
+
+/** 李雷 → 李*: the customer's name as every screen shows it (the task page, the door, the pickup); the server masks
+ * the phone of a finished task itself. */
+export const maskName = (name) => (name ? [...name][0] + "*".repeat(Math.max(1, [...name].length - 1)) : "");

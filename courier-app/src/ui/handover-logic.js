@@ -105,3 +105,14 @@ export function chargedFees(fees, published) {
   const unknown = charged.filter((fee) => !allowed.has(fee.code)).map((fee) => fee.code);
   return { fees: charged.map(({ code, amount }) => ({ code, amount })), total: charged.reduce((s, f) => s + f.amount, 0), unknown };
 }
+
+/**
+ * What is true of a queued step now, as the words' key (door.op_<key>): `offline` (saved on this phone, sent when
+ * online), `sending` (pending while online), `applied` (the server has it: applied, or taken by a lost answer),
+ * `conflict` (applied as a field fact, for dispatch to review) or `rejected`.
+ */
+export function opStateKey(state, online) {
+  if (state === "pending") return online ? "sending" : "offline";
+  if (state === "applied" || state === "taken") return "applied";
+  return state === "conflict" ? "conflict" : "rejected";
+}

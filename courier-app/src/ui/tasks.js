@@ -67,10 +67,11 @@ export function alerts(task, ops, now = new Date()) {
 export const ALERT_WORDS = {
   zh: { "alert.review": "待调度复核", "alert.gift": "有赠品：{gift}", "alert.pin": "需取件码",
         "alert.promise.risk": "时效将超", "alert.promise.breached": "已超时效", "alert.pending": "{n} 项待同步",
-        "alert.rejected": "{n} 项被拒绝", "alert.conflict": "{n} 项冲突" },
+        "alert.rejected": "{n} 项被拒绝", "alert.conflict": "{n} 项已生效，待调度复核" },
   en: { "alert.review": "Dispatch review", "alert.gift": "Gift: {gift}", "alert.pin": "PIN required",
         "alert.promise.risk": "Promise at risk", "alert.promise.breached": "Promise breached", "alert.pending": "{n} to sync",
-        "alert.rejected": "{n} refused", "alert.conflict": "{n} conflict(s)" },
+        "alert.rejected": "{n} refused", "alert.conflict": "{n} applied, for dispatch to review" },
 };
 /** Severity class of an alert key (for its colour). */
-export const alertClass = (key) => (["alert.rejected", "alert.promise.breached", "alert.review", "alert.conflict"].includes(key) ? "bad" : key === "alert.pending" ? "warn" : "info");
+// A conflict was applied (a field fact, dispatch reviews it): not shown as a refusal.
+export const alertClass = (key) => (["alert.rejected", "alert.promise.breached", "alert.review"].includes(key) ? "bad" : key === "alert.pending" ? "warn" : "info");

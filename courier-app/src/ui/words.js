@@ -5,7 +5,7 @@ register({
   zh: {
     "app.name": "Fieldops 快递员",
     "kind.delivery": "派送", "kind.pickup": "揽收", "kind.return": "退回",
-    "status.unassigned": "未分配", "status.assigned": "待派送", "status.arrived": "已到达",
+    "status.unassigned": "未分配", "status.assigned": "待派送", "status.pickup.assigned": "待揽收", "status.arrived": "已到达",
     "status.delivered": "已签收", "status.failed": "未成功", "status.refused": "已拒收",
     "status.collected": "已揽收", "status.cancelled": "已取消",
     "appt.unconfirmed": "未预约", "appt.confirmed": "已预约", "appt.kept": "准时", "appt.late": "迟到",
@@ -18,7 +18,7 @@ register({
     "op.shift.start": "开始班次", "op.shift.end": "结束班次", "op.violation.appeal": "违规申诉",
     "outcome.reached": "已联系上", "outcome.no_answer": "无人接听", "outcome.wrong_number": "号码错误",
     "outcome.refused": "客户拒绝", "outcome.address_unknown": "地址不详",
-    "state.pending": "待同步", "state.applied": "已生效", "state.conflict": "冲突", "state.rejected": "被拒绝",
+    "state.pending": "待同步", "state.applied": "已生效", "state.conflict": "已生效，调度复核", "state.rejected": "被拒绝",
     "state.duplicate": "已生效", "state.held": "未发送（其他快递员）",
     "window.outcome.replaced": "已替换", "window.status.proposed": "提议", "window.status.agreed": "已约定",
     "window.status.superseded": "已被替换", "window.status.declined": "未采纳",
@@ -30,7 +30,7 @@ register({
   en: {
     "app.name": "Fieldops Courier",
     "kind.delivery": "Delivery", "kind.pickup": "Pickup", "kind.return": "Return",
-    "status.unassigned": "Unassigned", "status.assigned": "To deliver", "status.arrived": "Arrived",
+    "status.unassigned": "Unassigned", "status.assigned": "To deliver", "status.pickup.assigned": "To collect", "status.arrived": "Arrived",
     "status.delivered": "Delivered", "status.failed": "Failed", "status.refused": "Refused",
     "status.collected": "Collected", "status.cancelled": "Cancelled",
     "appt.unconfirmed": "Unconfirmed", "appt.confirmed": "Confirmed", "appt.kept": "Kept", "appt.late": "Late",
@@ -44,7 +44,7 @@ register({
     "op.shift.start": "Shift start", "op.shift.end": "Shift end", "op.violation.appeal": "Appeal",
     "outcome.reached": "Reached", "outcome.no_answer": "No answer", "outcome.wrong_number": "Wrong number",
     "outcome.refused": "Refused", "outcome.address_unknown": "Address unknown",
-    "state.pending": "Pending", "state.applied": "Done", "state.conflict": "Conflict", "state.rejected": "Refused",
+    "state.pending": "Pending", "state.applied": "Done", "state.conflict": "Applied, dispatch reviews", "state.rejected": "Refused",
     "state.duplicate": "Done", "state.held": "Not sent (another courier)",
     "window.outcome.replaced": "Replaced", "window.status.proposed": "Proposed", "window.status.agreed": "Agreed",
     "window.status.superseded": "Superseded", "window.status.declined": "Declined",
@@ -61,6 +61,19 @@ export function word(family, value) {
   const key = `${family}.${value}`;
   const text = t(key);
   return text === key ? String(value) : text;
+}
+
+/** A fee's name: the app's words for a code it knows (in the language of the switch), else the name the server
+ * publishes (fee_code's name, one language only), else the code. The task page and the pickup say the same. */
+export function feeName(code, published = null) {
+  const key = `fee.${code}`;
+  return t(key) !== key ? t(key) : (published || String(code));
+}
+
+/** A task's status in words, as its kind says it (a pickup waits to be collected, not delivered). */
+export function statusWord(task) {
+  const own = `status.${task.kind}.${task.status}`;
+  return t(own) === own ? word("status", task.status) : t(own);
 }
 
 export const FINISHED = new Set(["delivered", "failed", "refused", "collected", "cancelled"]);

@@ -6,7 +6,7 @@ import { route, go } from "../router.js";
 import { session, syncNow, flash, flashText } from "../session.js";
 import { errorText } from "../codes.js";
 import { drawBar } from "../bar.js";
-import { word } from "../words.js";
+import { word, statusWord } from "../words.js";
 import { yuan, windowText, when } from "../format.js";
 import { loadDay, alerts, alertClass, ALERT_WORDS } from "../tasks.js";
 import { isEnrolled } from "../../core/device.js";
@@ -34,7 +34,7 @@ function card({ task, ops }) {
         h("span", { class: "kind" }, word("kind", task.kind))),
       h("span", { class: "task-mid" },
         h("span", { class: "window" }, task.window?.start ? windowText(task.window) : t("day.window.none")),
-        h("span", { class: "status" }, word("status", task.status)),
+        h("span", { class: "status" }, statusWord(task)),
         appt ? h("span", { class: `appt appt-${appt}` }, word("appt", appt)) : null),
       task.cod_amount ? h("span", { class: "cod" }, t("day.cod", { amount: yuan(task.cod_amount) })) : null,
       h("span", { class: "alerts" }, alerts(task, ops).map(([key, params]) => h("span", { class: `alert ${alertClass(key)}` }, t(key, params))))));

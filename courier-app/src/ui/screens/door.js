@@ -13,11 +13,11 @@ import { formatClock } from "../../core/time.js";
 import { syncEvents } from "../../core/events.js";
 import { session, syncNow, dataOf } from "../session.js";
 import { codeText, KNOWN_CODES } from "../codes.js";
-import { yuan as formatYuan, safeHref } from "../format.js";
+import { yuan as formatYuan, safeHref, maskName } from "../format.js";
 import { photoButton, preview } from "../camera.js";
 import { signaturePad } from "../signature.js";
 import {
-  isOwnName, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, PIN_MAX_FAILURES, alreadyQueued,
+  isOwnName, pinTries, inspectionRows, rowsNeedingPhoto, inspectPayload, opStateKey, PIN_MAX_FAILURES, alreadyQueued,
 } from "../handover-logic.js";
 import { doorWords } from "./door-words.js";
 
@@ -85,7 +85,10 @@ export async function queueStep(store, say, spec) {
     return null;
   }
   try {
-    return await enqueue(store, spec);
+    const op = await enqueue(store, spec);
+    say("");
+    say.track?.(op);
+    return op;
   } catch (error) {
     if (error && error.code) say(reasonText(error.code), "error");
     else say(String(error?.message || error), "error");
@@ -100,14 +103,54 @@ export function changedSomething(detail) {
   return !sync || Boolean(sync.pushed || sync.pulled || sync.rejected);
 }
 
-/** The status line every screen of the door writes to. */
+/** The status line every screen of the door writes to. An error or a confirmation is said next to the action that
+ * caused it (moved into that step's section, scrolled into view; role=status announces it), not at the top of a
+ * long page. `el.home` is where it goes when the action is in no step (the sync button in the header). */
 export function statusLine() {
   const el = h("p", { class: "door-status", role: "status", "aria-live": "polite" });
-  let timer = null;
+  el.op = opLine();
+  el.box = h("div", { class: "door-said" }, el, el.op);
+  el.anchor = null;
   el.say = (text, kind = "info") => {
     el.textContent = text;
     el.dataset.kind = kind;
-    clearTimeout(timer);
+    const active = document.activeElement;
+    const step = active && active.closest ? active.closest("[data-step], [data-path]") : null;
+    el.anchor = step ? `[data-${step.dataset.step ? "step" : "path"}="${step.dataset.step || step.dataset.path}"]` : null;
+    el.place(step ? step.closest(".door-screen, #view") || document : document);
+    if (text && el.isConnected) el.scrollIntoView({ block: "nearest" });
+  };
+  el.say.track = (op) => el.op.track(op);
+  /** Put the line where its message belongs: in the anchored step when it is on the screen, else home. */
+  el.place = (root) => {
+    const step = el.anchor && root.querySelector ? root.querySelector(el.anchor) : null;
+    const box = el.box;
+    if (step) { if (box.parentNode !== step) step.append(box); } else if (el.home && el.home.isConnected && el.home.nextSibling !== box) el.home.after(box);
+  };
+  return el;
+}
+
+/** What became of the last step queued here, said as it is now (never stale): saved on the phone while offline,
+ * sending while online, then the server's answer (applied; a conflict is applied too, for dispatch to review). */
+export function opLine() {
+  const el = h("p", { class: "door-op", role: "status", "aria-live": "polite" });
+  el.seq = null;
+  el.ops = [];
+  el.track = (op) => { el.seq = op ? op.seq : null; };
+  // Going on or off line changes what is true of a pending step ("sending" / "saved on this phone").
+  const again = () => { if (el.isConnected) el.show(el.ops); else { removeEventListener("online", again); removeEventListener("offline", again); } };
+  addEventListener("online", again);
+  addEventListener("offline", again);
+  el.show = (ops) => {
+    el.ops = ops;
+    const op = el.seq == null ? null : ops.find((o) => o.seq === el.seq);
+    if (!op) { el.textContent = ""; delete el.dataset.state; return; }
+    const key = opStateKey(op.state, globalThis.navigator ? navigator.onLine : true);
+    // Named: the line may stand in another step's section than the step it is about.
+    const name = t(`door.op.${op.type}`);
+    el.textContent = t("door.op_named", { step: name === `door.op.${op.type}` ? op.type : name, state: t(`door.op_${key}`) });
+    el.dataset.state = key;
+    el.dataset.kind = key === "rejected" ? "error" : "info";
   };
   return el;
 }
@@ -143,8 +186,10 @@ function done(text) {
   return h("p", { class: "done" }, h("span", { "aria-hidden": "true" }, "✓ "), text);
 }
 
-function notNow(state) {
-  return h("p", { class: "reason", "data-reason": state.reason }, reasonText(state.reason));
+function notNow(state, task = null) {
+  // Waiting for an accepted inspection the customer refused: say that, and what is left (the refusal).
+  const refused = state.reason === "inspection_required" && task?.handover?.inspection === "refused";
+  return h("p", { class: "reason", "data-reason": state.reason }, refused ? t("door.inspection_was_refused") : reasonText(state.reason));
 }
 
 async function render({ id }, view) {
@@ -152,8 +197,20 @@ async function render({ id }, view) {
   const status = statusLine();
   const say = status.say;
   let timer = null;
+  // The draft is the one source of truth for what the courier typed or chose: handlers read it when they run
+  // (never a copy taken at the last draw, which typing since has outdated) and change it through keep/keepPart.
   let draft = (await getDraft(store, `door:${id}`)) || {};
   const keep = (patch) => { draft = { ...draft, ...patch }; return setDraft(store, `door:${id}`, draft); };
+  const forms = {
+    /** The form `name` of the draft now, over its defaults. */
+    read: (name, defaults = {}) => ({ ...defaults, ...(draft[name] || {}) }),
+    /** Change some fields of the form `name`, keeping the others as the draft has them now. */
+    keep: (name, defaults, patch) => keep({ [name]: { ...defaults, ...(draft[name] || {}), ...patch } }),
+    /** Whether the section `name` is open (kept across draws), and keep it so. */
+    isOpen: (name) => (Array.isArray(draft.open) ? draft.open : []).includes(name),
+    setOpen: (name, open) => (forms.isOpen(name) === open ? null
+      : keep({ open: open ? [...(draft.open || []), name] : (draft.open || []).filter((n) => n !== name) })),
+  };
 
   // Draws overlap (an action's, a sync's news): only the newest may replace the screen, or an older one, begun
   // before an op was queued, would put the step back on the screen.
@@ -164,8 +221,15 @@ async function render({ id }, view) {
     clearInterval(timer);
     const entity = await getEntity(store, "task", id);
     if (!entity) {
-      if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", {}, t("door.no_task")),
-        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
+      // Gone from this device: said as the server answered this device's ops on it (reassigned or cancelled by
+      // dispatch while the courier was offline), else "not on this device".
+      const mineHere = await opsFor(store, id);
+      const gone = [...mineHere].reverse().find((op) => op.state === "conflict"
+        && ["reassigned", "cancelled_by_dispatch"].includes(op.result?.code));
+      const why = gone ? t(`door.gone.${gone.result.code}`, { waybill: gone.label || "" }) : t("door.no_task");
+      if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("door.title")), h("p", { "data-gone": gone ? gone.result.code : "" }, why),
+        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status.box);
+      status.op.show(mineHere);
       return;
     }
     if (entity.data.kind === "pickup") { location.hash = `/tasks/${id}/pickup`; return; }
@@ -183,7 +247,7 @@ async function render({ id }, view) {
 
     const header = h("header", { class: "card door-head" },
       h("h1", {}, t("door.title")),
-      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
+      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", maskName(task.recipient?.name)),
       due > 0 ? h("p", { class: "amount" }, t("door.due", { amount: dueText })) : null,
       pending ? h("p", { class: "pending", "data-pending": pending }, t("door.pending", { n: pending })) : null,
       h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
@@ -196,7 +260,7 @@ async function render({ id }, view) {
         ? h("button", { class: "button primary", "data-act": "arrive", onclick: async () => {
           let where;
           try { where = await position(); } catch { say(t("door.need_position"), "error"); return; }
-          if (await queueStep(store, say, { type: "stop.arrive", entityId: id, payload: where })) { say(t("door.queued")); draw(); }
+          if (await queueStep(store, say, { type: "stop.arrive", entityId: id, payload: where })) draw();
         } }, t("door.arrive"))
         : notNow(state.arrive));
 
@@ -244,7 +308,6 @@ async function render({ id }, view) {
           payload.pin = pin;
         }
         if (await queueStep(store, say, { type: "pod.verify_recipient", entityId: id, payload: { ...payload, ...(await maybePosition()) } })) {
-          say(t("door.queued"));
           draw();
         }
       } },
@@ -305,7 +368,6 @@ async function render({ id }, view) {
               if (rowsNeedingPhoto(rows).length) return;
               const payload = inspectPayload(rows, answer === "accept");
               if (await queueStep(store, say, { type: "pod.inspect", entityId: id, payload: { ...payload, ...(await maybePosition()) }, blobs: payload.photos })) {
-                say(t("door.queued"));
                 draw();
               }
             } }, t(`door.customer_${answer}s`)))));
@@ -315,14 +377,14 @@ async function render({ id }, view) {
     let pay = null;
     if (due > 0) {
       if (hs.paid || hs.paid_amount != null) pay = done(t("door.paid", { amount: formatYuan(hs.paid_amount ?? due), method: t(`door.pay.${hs.paid_method}`) }));
-      else if (!state.pay.allowed) pay = notNow(state.pay);
+      else if (!state.pay.allowed) pay = notNow(state.pay, task);
       else {
         pay = h("div", { class: "stack" },
           h("p", { class: "amount big" }, t("door.collect_exactly", { amount: dueText })),
           h("div", { class: "row" }, ["cash", "qr"].map((m) => h("button", { class: "button primary", "data-act": `pay-${m}`,
             onclick: async () => {
               const payload = { amount: state.pay.amount, method: m, ...(await maybePosition()) };
-              if (await queueStep(store, say, { type: "pod.collect_payment", entityId: id, payload })) { say(t("door.queued")); draw(); }
+              if (await queueStep(store, say, { type: "pod.collect_payment", entityId: id, payload })) draw();
             } }, t(`door.pay.${m}`), " ", dueText))));
       }
     }
@@ -338,7 +400,7 @@ async function render({ id }, view) {
     if (hs.signed || hs.outcome) {
       sign = hs.signed ? done(t("door.signed")) : null;
     } else if (!state.sign.allowed) {
-      sign = notNow(state.sign);
+      sign = notNow(state.sign, task);
     } else {
       const pad = signaturePad({ label: t("door.signature"), strokes: draft.strokes || [], onChange: (s) => keep({ strokes: s }) });
       const signer = h("input", { id: "s-name", name: "signer_name", maxlength: 100, autocomplete: "off",
@@ -363,7 +425,7 @@ async function render({ id }, view) {
           try { where = await position(); } catch { say(t("door.need_position"), "error"); return; }
           const sha = await addBlob(store, await pad.toBlob(), "image/png");
           const payload = { signature: sha, signer_name: name, gift_disclosed: Boolean(task.gift_description && draft.gift_told), ...where };
-          if (await queueStep(store, say, { type: "pod.sign", entityId: id, payload, blobs: [sha] })) { say(t("door.queued")); draw(); }
+          if (await queueStep(store, say, { type: "pod.sign", entityId: id, payload, blobs: [sha] })) draw();
         } }, t("door.sign")));
     }
 
@@ -372,21 +434,29 @@ async function render({ id }, view) {
       h("h2", { id: "done-h" }, t(`door.outcome.${hs.outcome}`)),
       hs.alternate_place ? h("p", {}, t(`door.place.${hs.alternate_place}`)) : null,
       hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }),
-        safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link" }, t("door.receipt_link"))] : null)
+        safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link", target: "_blank", rel: "noopener noreferrer" }, t("door.receipt_link"))] : null)
         : h("p", { "data-receipt": "" }, t("door.receipt_later"))) : null;
 
     // Other outcomes
-    const other = hs.outcome ? null : await otherPaths({ store, id, task, state, draft, keep, say, draw, ops, shift });
+    const other = hs.outcome ? null : await otherPaths({ store, id, task, state, forms, say, draw, ops, shift });
 
     if (!current()) return;
-    replace(view, header, status, shift ? null : shiftBanner(), problems(ops, task),
-      stepSection(1, "arrive", state.arrive, arrive),
-      stepSection(2, "verify", state.verify, verify),
-      stepSection(3, "inspect", state.inspect, inspect),
-      pay ? stepSection(4, "pay", state.pay, pay) : null,
-      gift ? stepSection(5, "gift", null, gift) : null,
-      sign ? stepSection(6, "sign", state.sign, sign) : null,
+    // The steps shown are numbered as shown (no gift: no gap); after a finished handover only the steps done stay.
+    const finished = Boolean(hs.outcome);
+    const steps = [
+      ["arrive", state.arrive, arrive, Boolean(arrivedText)],
+      ["verify", state.verify, verify, Boolean(hs.recipient_verified)],
+      ["inspect", state.inspect, inspect, Boolean(hs.inspection)],
+      ["pay", state.pay, pay, Boolean(hs.paid || hs.paid_amount != null)],
+      ["gift", null, gift, Boolean(hs.signed)],
+      ["sign", state.sign, sign, Boolean(hs.signed)],
+    ].filter(([, , body, isDone]) => body && (!finished || isDone));
+    replace(view, header, status.box, shift ? null : shiftBanner(), problems(ops, task),
+      steps.map(([key, stepState, body], i) => stepSection(i + 1, key, stepState, body)),
       outcome, other);
+    status.home = header;
+    status.place(view);
+    status.op.show(ops);
 
     // The countdown of the wait before "customer absent".
     const left = view.querySelector("[data-countdown]");
@@ -419,46 +489,48 @@ function mmss(ms) {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
-async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops, shift }) {
-  // Refusal: after an inspection, with a reason, a note and photos. Each field writes into this one object, which
-  // is kept whole: a copy per field would let the note's write put back the reason chosen before it.
-  const refuse = { reason: "damaged", note: "", photos: [], ...(draft.refuse || {}) };
+async function otherPaths({ store, id, task, state, forms, say, draw, ops, shift }) {
+  // Refusal: after an inspection, with a reason, a note and photos. Every field reads and writes the draft itself.
+  const REFUSE = { reason: "damaged", note: "", photos: [] };
+  const refuse = forms.read("refuse", REFUSE);
   let refuseBody;
   if (!state.refuse.allowed) refuseBody = notNow(state.refuse);
   else {
     const previews = await Promise.all(refuse.photos.map((sha, i) => preview(store, sha, t("door.refusal_photo", { n: i + 1 }))));
     refuseBody = h("div", { class: "stack" },
       h("label", { for: "r-reason" }, t("door.refuse_reason")),
-      h("select", { id: "r-reason", name: "reason", onchange: (e) => { refuse.reason = e.target.value; keep({ refuse: { ...refuse } }); } },
+      h("select", { id: "r-reason", name: "reason", onchange: (e) => forms.keep("refuse", REFUSE, { reason: e.target.value }) },
         ["damaged", "quality", "wrong_item", "other"].map((r) => h("option", { value: r, selected: refuse.reason === r }, t(`door.refuse.${r}`)))),
       h("label", { for: "r-note" }, t("door.note")),
-      h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => { refuse.note = e.target.value; keep({ refuse: { ...refuse } }); } }, refuse.note),
+      h("textarea", { id: "r-note", name: "note", maxlength: 500, oninput: (e) => forms.keep("refuse", REFUSE, { note: e.target.value }) }, refuse.note),
       h("div", { class: "door-photos" }, previews,
         refuse.photos.length < 10 ? photoButton(store, { label: t("door.take_photo"), name: "refuse",
-          onPhoto: async (sha) => { refuse.photos = [...refuse.photos, sha]; await keep({ refuse: { ...refuse } }); draw(); },
+          onPhoto: async (sha) => { await forms.keep("refuse", REFUSE, { photos: [...forms.read("refuse", REFUSE).photos, sha] }); draw(); },
           onError: () => say(t("door.photo_failed"), "error") }) : null),
       h("button", { class: "button danger", "data-act": "refuse", onclick: async () => {
-        const payload = { reason: refuse.reason, photos: refuse.photos, ...(refuse.note.trim() ? { note: refuse.note.trim() } : {}), ...(await maybePosition()) };
-        if (await queueStep(store, say, { type: "pod.refuse", entityId: id, payload, blobs: refuse.photos })) { say(t("door.queued")); draw(); }
+        const now = forms.read("refuse", REFUSE);
+        const payload = { reason: now.reason, photos: now.photos, ...(now.note.trim() ? { note: now.note.trim() } : {}), ...(await maybePosition()) };
+        if (await queueStep(store, say, { type: "pod.refuse", entityId: id, payload, blobs: now.photos })) draw();
       } }, t("door.refuse_send")));
   }
 
   // Deliver elsewhere: only with recorded consent.
   const consent = task.handover?.consent_place;
-  const alt = { place: consent || "locker", via: consent ? "customer_link" : "contact", reference: "", ...(draft.alt || {}) };
+  const ALT = { place: consent || "locker", via: consent ? "customer_link" : "contact", reference: "" };
+  const alt = forms.read("alt", ALT);
   let altBody;
   if (!state.alternate.allowed) altBody = notNow(state.alternate);
   else {
     altBody = h("div", { class: "stack" },
       consent ? h("p", {}, t("door.consented", { place: t(`door.place.${consent}`), note: task.handover.consent_note || "" })) : null,
       h("label", { for: "a-place" }, t("door.place")),
-      h("select", { id: "a-place", name: "place", onchange: (e) => { alt.place = e.target.value; keep({ alt: { ...alt } }); } },
+      h("select", { id: "a-place", name: "place", onchange: (e) => forms.keep("alt", ALT, { place: e.target.value }) },
         ["locker", "station", "neighbour"].map((p) => h("option", { value: p, selected: alt.place === p }, t(`door.place.${p}`)))),
       h("label", { for: "a-ref" }, t("door.reference")),
       h("input", { id: "a-ref", name: "reference", maxlength: 100, value: alt.reference,
-        oninput: (e) => { alt.reference = e.target.value; keep({ alt: { ...alt } }); } }),
+        oninput: (e) => forms.keep("alt", ALT, { reference: e.target.value }) }),
       h("button", { class: "button secondary", "data-act": "alternate", onclick: async () => {
-        const current = (await getDraft(store, `door:${id}`))?.alt || alt;
+        const current = forms.read("alt", ALT);
         const via = consent && current.place === consent ? "customer_link" : "contact";
         if (via === "contact" && !current.reference.trim()) { say(t("door.need_reference"), "error"); return; }
         // The consent for this place and way, as the server will judge it.
@@ -466,7 +538,7 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops,
         const judged = doorState(entity.data, ops, { now: new Date(), shift, place: current.place, via, reference: current.reference }).alternate;
         if (!judged.allowed) { say(reasonText(judged.reason), "error"); return; }
         const payload = { place: current.place, authorization: { via, ...(current.reference.trim() ? { reference: current.reference.trim() } : {}) }, photos: [], ...(await maybePosition()) };
-        if (await queueStep(store, say, { type: "pod.deliver_alternate", entityId: id, payload })) { say(t("door.queued")); draw(); }
+        if (await queueStep(store, say, { type: "pod.deliver_alternate", entityId: id, payload })) draw();
       } }, t("door.alternate_send")));
   }
 
@@ -476,7 +548,7 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops,
   if (state.absent.allowed) {
     absentBody = h("button", { class: "button secondary", "data-act": "absent", onclick: async () => {
       const waited = Math.min(1440, state.absent.waited_minutes);
-      if (await queueStep(store, say, { type: "stop.customer_absent", entityId: id, payload: { waited_minutes: waited } })) { say(t("door.queued")); draw(); }
+      if (await queueStep(store, say, { type: "stop.customer_absent", entityId: id, payload: { waited_minutes: waited } })) draw();
     } }, t("door.absent_send"));
   } else {
     absentBody = h("div", {}, notNow(state.absent),
@@ -484,17 +556,12 @@ async function otherPaths({ store, id, task, state, draft, keep, say, draw, ops,
       h("a", { href: `#/tasks/${id}`, class: "link" }, t("door.call_first")));
   }
 
-  const openPaths = new Set(draft.open || []);
   return h("section", { class: "card door-other", "aria-labelledby": "other-h" },
     h("h2", { id: "other-h" }, t("door.other")),
-    ["refuse", "alternate", "absent"].map((path) => h("details", { "data-path": path, open: openPaths.has(path),
-      // Which paths are open is kept (a redraw, a sync's news or a reload, keeps the courier where they were).
-      ontoggle: (e) => {
-        if (e.target.open === openPaths.has(path)) return;
-        if (e.target.open) openPaths.add(path); else openPaths.delete(path);
-        keep({ open: [...openPaths] });
-      } },
-    h("summary", {}, t(`door.step.${path}`)), { refuse: refuseBody, alternate: altBody, absent: absentBody }[path])));
+    [["refuse", refuseBody], ["alternate", altBody], ["absent", absentBody]].map(([path, body]) =>
+      // Open stays open across draws (a photo taken, a sync's news): the courier is in the middle of it.
+      h("details", { "data-path": path, open: forms.isOpen(path), ontoggle: (e) => forms.setOpen(path, e.target.open) },
+        h("summary", {}, t(`door.step.${path}`)), body)));
 }
 
 route("/tasks/:id/door", render);

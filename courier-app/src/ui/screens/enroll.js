@@ -70,7 +70,7 @@ export async function drawEnroll(view) {
     try {
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
     } catch {
-      replace(message, t("enroll.scan.denied"));
+      replace(message, t("enroll.scan.denied")); message.dataset.kind = "error";
       return;
     }
     video.srcObject = stream;
@@ -85,7 +85,7 @@ export async function drawEnroll(view) {
         if (found.length) {
           stopCamera();
           let parsed;
-          try { parsed = parseEnrollment(found[0].rawValue); } catch (error) { replace(message, errorText(error)); return; }
+          try { parsed = parseEnrollment(found[0].rawValue); } catch (error) { replace(message, errorText(error)); message.dataset.kind = "error"; return; }
           code.value = parsed.code;
           form.requestSubmit();
           return;
@@ -103,17 +103,19 @@ export async function drawEnroll(view) {
     submit);
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    if (!code.value.trim()) { replace(message, t("enroll.code.empty")); code.focus(); return; }
+    if (!code.value.trim()) { replace(message, t("enroll.code.empty")); message.dataset.kind = "error"; code.focus(); return; }
     let typed;
-    try { typed = parseEnrollment(code.value); } catch (error) { replace(message, errorText(error)); code.focus(); return; }
+    try { typed = parseEnrollment(code.value); } catch (error) { replace(message, errorText(error)); message.dataset.kind = "error"; code.focus(); return; }
     submit.disabled = true;
     replace(message, t("enroll.busy"));
+    message.dataset.kind = "info";
     const { api } = await session();
     try {
       await enroll(store, api, { code: typed.code, deviceName: name.value.trim() || t("enroll.name.default") });
     } catch (error) {
       submit.disabled = false;
       replace(message, errorText(error), error.retryAfter ? " " + t("enroll.retry.after", { s: error.retryAfter }) : "");
+      message.dataset.kind = "error";
       return;
     }
     replace(message, t("enroll.syncing"));

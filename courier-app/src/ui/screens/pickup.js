@@ -8,7 +8,8 @@ import { route } from "../router.js";
 import { getEntity, listEntities, getDraft, setDraft } from "../../core/store.js";
 import { opsFor, allOps, addBlob } from "../../core/queue.js";
 import { doorState, openShift } from "../../core/rules.js";
-import { yuan as formatYuan } from "../format.js";
+import { yuan as formatYuan, maskName, safeHref } from "../format.js";
+import { feeName } from "../words.js";
 import { signaturePad } from "../signature.js";
 import { parseYuan, pickupFees, chargedFees, isOwnName } from "../handover-logic.js";
 import { syncEvents } from "../../core/events.js";
@@ -37,7 +38,7 @@ async function render({ id }, view) {
     const entity = await getEntity(store, "task", id);
     if (!entity) {
       if (current()) replace(view, h("section", { class: "card" }, h("h1", {}, t("pickup.title")), h("p", {}, t("door.no_task")),
-        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status);
+        h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: "#/", class: "button" }, t("door.back_day")))), status.box);
       return;
     }
     const ops = await opsFor(store, id);
@@ -47,15 +48,19 @@ async function render({ id }, view) {
     const hs = task.handover || {};
     const published = (await listEntities(store, "fee_code")).map((e) => e.data).filter((f) => f && f.code);
     const courier = (await listEntities(store, "courier"))[0]?.data || {};
+    // The status line next to the action that spoke, and the last queued step's fate as it is now.
+    const settle = () => { status.home = head; status.place(view); status.op.show(ops); };
     const head = h("header", { class: "card door-head" }, h("h1", {}, t("pickup.title")),
-      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", task.recipient?.name || ""),
+      h("p", {}, h("span", { class: "waybill" }, task.waybill_no), " · ", maskName(task.recipient?.name)),
       h("div", { class: "row" }, syncButton(store, say, draw), h("a", { href: `#/tasks/${id}`, class: "button secondary" }, t("door.back_task"))));
 
     if (hs.outcome) {
-      if (current()) replace(view, head, status, problems(ops, task), h("section", { class: "card door-done", "data-outcome": hs.outcome },
+      if (current()) replace(view, head, status.box, problems(ops, task), h("section", { class: "card door-done", "data-outcome": hs.outcome },
         h("h2", {}, t(`door.outcome.${hs.outcome}`)),
-        hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }))
+        hs.receipt?.number ? h("p", { "data-receipt": hs.receipt.number }, t("door.receipt", { number: hs.receipt.number }),
+          safeHref(hs.receipt.url) ? [" ", h("a", { href: safeHref(hs.receipt.url), class: "link", target: "_blank", rel: "noopener noreferrer" }, t("door.receipt_link"))] : null)
           : h("p", { "data-receipt": "" }, t("door.receipt_later"))));
+      settle();
       return;
     }
     if (task.kind !== "pickup") {
@@ -68,7 +73,7 @@ async function render({ id }, view) {
     const saveParcels = () => keep({ parcels });
     const offer = pickupFees(task, published);
     const amounts = draft.fee_amounts || {};
-    const fees = offer.fees.map((fee) => ({ ...fee, amount: offer.quoted ? fee.amount : (amounts[fee.code] ?? null) }));
+    const fees = offer.fees.map((fee) => ({ ...fee, name: feeName(fee.code, fee.name), amount: offer.quoted ? fee.amount : (amounts[fee.code] ?? null) }));
     const charged = chargedFees(fees, published.length ? published : fees);
     const totalEl = h("p", { class: "amount", "data-total": charged.total }, t("pickup.total", { amount: formatYuan(charged.total) }));
     const refreshTotal = () => {
@@ -116,7 +121,7 @@ async function render({ id }, view) {
           onchange: () => keep({ pay_method: m }) }), m === "none" ? t("pickup.no_payment") : t(`door.pay.${m}`))));
 
     const pad = signaturePad({ label: t("door.signature"), strokes: draft.strokes || [], onChange: (s) => keep({ strokes: s }) });
-    const signer = h("input", { id: "p-signer", maxlength: 100, value: draft.signer_name || "", autocomplete: "off",
+    const signer = h("input", { id: "p-signer", maxlength: 100, value: draft.signer_name ?? task.recipient?.name ?? "", autocomplete: "off",
       oninput: (e) => keep({ signer_name: e.target.value }) });
     const warn = h("p", { class: "reason", hidden: true, "data-warning": "own_name" }, t("door.own_name"));
 
@@ -140,17 +145,19 @@ async function render({ id }, view) {
       const payload = { parcels: list, fees: now.fees, signature: sha, signer_name: name, ...where };
       const method = (await getDraft(store, `pickup:${id}`))?.pay_method || "none";
       if (method !== "none" && now.total > 0) payload.payment = { amount: now.total, method };
-      if (await queueStep(store, say, { type: "pickup.collect", entityId: id, payload, blobs: [sha] })) { say(t("door.queued")); draw(); }
+      if (await queueStep(store, say, { type: "pickup.collect", entityId: id, payload, blobs: [sha] })) draw();
     } }, t("pickup.send"));
 
-    if (current()) replace(view, head, status, shift ? null : shiftBanner(),
+    if (current()) replace(view, head, status.box, shift ? null : shiftBanner(),
       gate.allowed || !shift ? null : h("p", { class: "reason", "data-reason": gate.reason }, reasonText(gate.reason)), problems(ops, task),
       h("section", { class: "card", "data-step": "parcels", "aria-labelledby": "pk-parcels" }, h("h2", { id: "pk-parcels" }, t("pickup.parcels")), parcelRows),
       h("section", { class: "card", "data-step": "fees", "aria-labelledby": "pk-fees" }, h("h2", { id: "pk-fees" }, t("pickup.fees")), feeBody, totalEl, pay),
       h("section", { class: "card", "data-step": "sign", "aria-labelledby": "pk-sign" }, h("h2", { id: "pk-sign" }, t("door.step.sign")),
-        h("p", { class: "hint" }, t("door.sign_here")), pad.el,
-        h("button", { class: "button secondary", type: "button", onclick: () => pad.clear() }, t("door.clear")),
-        h("label", { for: "p-signer" }, t("door.signer_name")), signer, warn, send));
+        // One column as at the door: the clear button, the name's label and the send button each on a line of their own.
+        h("div", { class: "stack" }, h("p", { class: "hint" }, t("pickup.sign_here")), pad.el,
+          h("button", { class: "button secondary", type: "button", "data-act": "clear-signature", onclick: () => pad.clear() }, t("door.clear")),
+          h("label", { for: "p-signer" }, t("pickup.signer_name")), signer, warn, send)));
+    if (current()) settle();
   }
 
   await draw();

@@ -35,8 +35,10 @@ register({
 async function withTask(store, op) {
   const record = op.entity === "task" || !op.entity ? await getEntity(store, "task", op.entity_id) : null;
   const line = opLine(op);
-  const waybill = record?.data?.waybill_no;
-  if (waybill) line.prepend(h("a", { class: "op-task", href: `#/tasks/${encodeURIComponent(op.entity_id)}` }, t("sync.task", { waybill })));
+  // The waybill as pulled, else as the op kept it (a task reassigned or cancelled is gone from the scope).
+  const waybill = record?.data?.waybill_no ?? op.label;
+  if (record && waybill) line.prepend(h("a", { class: "op-task", href: `#/tasks/${encodeURIComponent(op.entity_id)}` }, t("sync.task", { waybill })));
+  else if (waybill) line.prepend(h("span", { class: "op-task" }, t("sync.task", { waybill })));
   return line;
 }
 

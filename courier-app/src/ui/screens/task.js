@@ -6,13 +6,13 @@ import { h, replace } from "../dom.js";
 import { register, t, currentLang } from "../i18n.js";
 import { route } from "../router.js";
 import { session, flash, flashText } from "../session.js";
-import { codeText } from "../codes.js";
+import { codeText, KNOWN_CODES } from "../codes.js";
 import { drawBar } from "../bar.js";
-import { word, FINISHED } from "../words.js";
-import { yuan, windowText, when } from "../format.js";
+import { word, statusWord, feeName, FINISHED } from "../words.js";
+import { yuan, windowText, when, maskName } from "../format.js";
 import { loadTask, alerts, alertClass, ALERT_WORDS } from "../tasks.js";
 import { enqueue, allOps } from "../../core/queue.js";
-import { getDraft, setDraft, clearDraft } from "../../core/store.js";
+import { getDraft, setDraft, clearDraft, getMeta } from "../../core/store.js";
 import { doorState, openShift } from "../../core/rules.js";
 import { syncEvents } from "../../core/sync.js";
 import { photoButton, preview } from "../camera.js";
@@ -21,14 +21,12 @@ import { photoButton, preview } from "../camera.js";
 const NOTE_MAX_PHOTOS = 10;
 
 export const OUTCOMES = ["reached", "no_answer", "wrong_number", "refused", "address_unknown"];
-const COMPANY = { zh: "xx快递公司", en: "xx Express" }; // the company's name is not in the pulled data (decisions.md)
 
 register({
   zh: {
     ...ALERT_WORDS.zh,
-    "task.missing": "本机没有这个任务（可能已取消或改派）。", "task.customer": "收件人", "task.phone": "电话",
+    "task.missing": "本机没有这个任务（可能已取消或改派）。", "task.customer": "收件人", "task.sender": "寄件人", "task.phone": "电话",
     "task.call": "拨打 {phone}", "task.phone.none": "没有电话号码",
-    "task.phrase": "您好！我是{company}的，您的{parcel}快件已到，请问今天有时间接收吗？",
     "task.call.ask": "通话结果如何？", "task.call.saved": "已记录联系结果：{outcome}", "task.call.cancel": "没有打通话，不记录",
     "task.address": "地址", "task.map": "在地图中打开", "task.parcels": "包裹", "task.parcel.line": "{no}：{desc} × {count}",
     "task.money": "应收", "task.cod": "代收货款", "task.due": "合计应收", "task.nothing.due": "无需收款",
@@ -54,9 +52,8 @@ register({
   },
   en: {
     ...ALERT_WORDS.en,
-    "task.missing": "This task is not on this phone (it may have been cancelled or reassigned).", "task.customer": "Recipient",
+    "task.missing": "This task is not on this phone (it may have been cancelled or reassigned).", "task.customer": "Recipient", "task.sender": "Sender",
     "task.phone": "Phone", "task.call": "Call {phone}", "task.phone.none": "No phone number",
-    "task.phrase": "Hello! I'm from {company}; your {parcel} parcel has arrived. Do you have time to receive it today?",
     "task.call.ask": "How did the call go?", "task.call.saved": "Contact recorded: {outcome}", "task.call.cancel": "No call made, record nothing",
     "task.address": "Address", "task.map": "Open in maps", "task.parcels": "Parcels", "task.parcel.line": "{no}: {desc} × {count}",
     "task.money": "To collect", "task.cod": "Cash on delivery", "task.due": "Total due", "task.nothing.due": "Nothing to collect",
@@ -82,8 +79,7 @@ register({
   },
 });
 
-/** 李雷 → 李*; the server masks the phone of a finished task itself. */
-export const maskName = (name) => (name ? [...name][0] + "*".repeat(Math.max(1, [...name].length - 1)) : "");
+export { maskName }; // format.js's: every screen masks the customer's name the same way
 
 /** The map app's link: geo:lat,lon?q=lat,lon(address); without coordinates, geo:0,0?q=address. */
 export function mapLink(recipient) {
@@ -92,10 +88,24 @@ export function mapLink(recipient) {
   return `geo:0,0?q=${encodeURIComponent(address || "")}`;
 }
 
-/** The standard phrase of a call, with the parcel filled in where the task describes it. */
-export function callPhrase(task, lang = currentLang()) {
-  const parcel = task.parcels?.[0]?.description || "xx";
-  return t("task.phrase", { company: COMPANY[lang] || COMPANY.zh, parcel });
+/**
+ * The company's standard phrase of a call ("您好！我是xx快递公司的，您的xx快件已到，请问今天有时间接收吗？") for this
+ * task: the company's name as the server has it (FIELDOPS_COMPANY_NAME, from the pull; none set: "the courier"),
+ * the parcel named by its waybill and count (never a free-text description, which may be in another language);
+ * a pickup's phrase asks when to collect.
+ */
+export function callPhrase(task, lang = currentLang(), company = null) {
+  const waybill = task.waybill_no || "";
+  const n = (task.parcels || []).reduce((sum, p) => sum + (Number.isInteger(p.count) ? p.count : 0), 0) || 1;
+  const pickup = task.kind === "pickup";
+  if (lang === "zh") {
+    const who = company ? `${company}的` : "快递员";
+    return pickup ? `您好！我是${who}，来取您要寄的快件（运单 ${waybill}），请问今天什么时候方便？`
+      : `您好！我是${who}，您的快件（运单 ${waybill}，共 ${n} 件）已到，请问今天有时间接收吗？`;
+  }
+  const who = company ? `from ${company}` : "your courier";
+  return pickup ? `Hello! I'm ${who}, here to collect the parcel you are sending (waybill ${waybill}). When would suit you today?`
+    : `Hello! I'm ${who}; your parcel (waybill ${waybill}, ${n} item${n === 1 ? "" : "s"}) has arrived. Do you have time to receive it today?`;
 }
 
 function section(title, id, ...children) {
@@ -111,7 +121,8 @@ export function opLine(op) {
     h("span", { class: "op-head" }, t("task.op.line", { type: word("op", op.type), at: when(op.device_time) }),
       h("span", { class: `op-state ${op.state}` }, word("state", op.state))),
     code ? h("span", { class: "op-code", "data-code": code }, codeText(code)) : null,
-    detail && op.state !== "applied" ? h("span", { class: "op-detail muted", lang: "en" }, detail) : null);
+    // The server's detail is for people and in English: shown only for a code the app has no words for.
+    detail && op.state !== "applied" && !KNOWN_CODES.includes(code) ? h("span", { class: "op-detail muted", lang: "en" }, detail) : null);
 }
 
 async function draw(view, id) {
@@ -121,6 +132,7 @@ async function draw(view, id) {
   const { task, pulled, ops } = loaded;
   const now = new Date();
   const every = await allOps(store);
+  const company = await getMeta(store, "company_name", null);
   let state = {};
   state = doorState(pulled, ops, { now, shift: openShift(every, now) });
   const finished = FINISHED.has(task.status);
@@ -198,7 +210,7 @@ async function draw(view, id) {
   const money = section(t("task.money"), "money",
     h("dl", { class: "pairs" },
       task.cod_amount ? [h("dt", {}, t("task.cod")), h("dd", { id: "cod" }, yuan(task.cod_amount))] : null,
-      fees.map((fee) => [h("dt", {}, word("fee", fee.code)), h("dd", {}, yuan(fee.amount))]),
+      fees.map((fee) => [h("dt", {}, feeName(fee.code)), h("dd", {}, yuan(fee.amount))]),
       h("dt", {}, t("task.due")), h("dd", { id: "due" }, yuan(task.amount_due ?? (task.cod_amount || 0) + fees.reduce((s, f) => s + f.amount, 0)))));
 
   // History: windows with outcomes, contact attempts, notice.
@@ -248,17 +260,18 @@ async function draw(view, id) {
   replace(view,
     h("a", { class: "back", href: "#/" }, "‹ ", t("back")),
     h("h1", { id: "task-title" }, task.waybill_no, " ", h("span", { class: "kind" }, word("kind", task.kind))),
-    h("p", { class: "task-mid" }, h("span", { class: "status", id: "task-status" }, word("status", task.status)),
+    h("p", { class: "task-mid" }, h("span", { class: "status", id: "task-status" }, statusWord(task)),
       task.window?.start ? h("span", { class: "window" }, windowText(task.window)) : null,
       appt ? h("span", { class: `appt appt-${appt.status}`, id: "appt-status" }, word("appt", appt.status)) : null),
     h("p", { class: "alerts" }, alerts(task, ops).map(([key, params]) => h("span", { class: `alert ${alertClass(key)}` }, t(key, params)))),
     message,
     section(t("task.actions"), "actions", actions, apptLink),
-    section(t("task.customer"), "customer",
+    section(t(task.kind === "pickup" ? "task.sender" : "task.customer"), "customer",
       h("p", { id: "recipient" }, maskName(recipient.name)),
       finished ? null : [phone,
-        h("p", { id: "phrase", class: "phrase", lang: "zh-CN" }, callPhraseZh(task)),
-        currentLang() === "zh" ? null : h("p", { class: "phrase-gloss muted" }, callPhrase(task)),
+        // Said in Chinese, always (what the courier says to the customer); glossed in English by the switch.
+        h("p", { id: "phrase", class: "phrase", lang: "zh-CN" }, callPhrase(task, "zh", company)),
+        currentLang() === "zh" ? null : h("p", { class: "phrase-gloss muted", lang: "en" }, callPhrase(task, "en", company)),
         outcomePanel],
       h("h3", {}, t("task.address")),
       h("p", { id: "address" }, recipient.address || ""),
@@ -275,11 +288,6 @@ async function draw(view, id) {
       noteForm));
 }
 
-/** The phrase in Chinese, always: it is what the courier says to the customer. */
-function callPhraseZh(task) {
-  const parcel = task.parcels?.[0]?.description || "xx";
-  return `您好！我是${COMPANY.zh}的，您的${parcel}快件已到，请问今天有时间接收吗？`;
-}
 
 route("/tasks/:id", ({ id }, view) => {
   const redraw = () => draw(view, id);
