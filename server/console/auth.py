@@ -18,7 +18,8 @@ from werkzeug.exceptions import HTTPException
 
 from server.auth import Actor, check_failure_budget, client_key, console_login_budgets, record_failure
 from server.console import bp, nav_for
-from server.console.i18n import LANG_COOKIE, chosen_language, has_text, language, local_time, money, register, t
+from server.console.i18n import (LANG_COOKIE, chosen_language, has_text, item_label, language, local_time, money,
+                                 register, t)
 from server.errors import DomainError, Forbidden, TooManyRequests, apply_keep, http_error_code
 from server.services import staff as staff_service
 
@@ -182,6 +183,7 @@ def _context() -> dict:
 
 bp.add_app_template_filter(local_time, "local_time")
 bp.add_app_template_filter(money, "money")
+bp.add_app_template_filter(item_label, "item_label")
 
 
 def _error_page(status: int, code: str, detail: str | None = None, headers: dict | None = None):

@@ -54,6 +54,13 @@ def local_time(at: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return at.astimezone(local_zone()).strftime(fmt) if at is not None else ""
 
 
+def item_label(item) -> str:
+    """A checklist item's label in the page language (a dict or a defect with label_zh/label_en), else its code."""
+    get = item.get if isinstance(item, dict) else lambda name: getattr(item, name, None)
+    return get(f"label_{language()}") or get("label_en") or get("label_zh") or get("label") or get("code") \
+        or get("item") or ""
+
+
 def money(fen: int | None) -> str:
     """An amount in fen as people write it: ¥12.34, -¥0.50 ('' for none)."""
     if fen is None:

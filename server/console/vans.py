@@ -25,7 +25,9 @@ def van_list(*, filters: dict) -> dict:
 
 def defect_queue(*, filters: dict) -> dict:
     """The maintenance queue: defects by status (open by default; repaired ones are the repairs), severity, van."""
-    return {"page": checklists.defects(**filters), "filters": filters, "people": _people()}
+    found = checklists.defects(**filters)
+    checklists.with_labels(found["items"])
+    return {"page": found, "filters": filters, "people": _people()}
 
 
 def van_view(*, vehicle_id: str) -> dict:

@@ -442,13 +442,51 @@ def _open_shift(courier_id: str) -> Shift | None:
 
 
 def shifts_and_checks(*, courier_id: str, start: datetime, end: datetime) -> dict:
-    """A courier's shifts begun and checklists made (device time) in [start, end), oldest first."""
+    """A courier's shifts begun and checklists made (device time) in [start, end), oldest first; each check with
+    its failed items (failed_items: the items of its template version, labels in both languages)."""
     shifts = list(db.session.scalars(select(Shift).where(
         Shift.courier_id == courier_id, Shift.started_at >= start, Shift.started_at < end).order_by(Shift.started_at)))
     checks = list(db.session.scalars(select(ChecklistSubmission).where(
         ChecklistSubmission.courier_id == courier_id, ChecklistSubmission.device_time >= start,
         ChecklistSubmission.device_time < end).order_by(ChecklistSubmission.device_time)))
+    with_failed_items(checks)
     return {"shifts": shifts, "checks": checks}
+
+
+def _version_items(rows: list[ChecklistSubmission]) -> dict[tuple[str, int], dict[str, dict]]:
+    """The items of the template versions the submissions were made against: (template, number) -> code -> item."""
+    keys = {(r.template_id, r.template_version) for r in rows}
+    if not keys:
+        return {}
+    versions = db.session.scalars(select(ChecklistTemplateVersion).where(
+        ChecklistTemplateVersion.template_id.in_({template for template, _ in keys})))
+    return {(v.template_id, v.number): {item["code"]: item for item in v.items}
+            for v in versions if (v.template_id, v.number) in keys}
+
+
+def with_labels(defects: list[VehicleDefect]) -> list[VehicleDefect]:
+    """Give each defect label_zh and label_en: its item's labels in its check's template version (the stored
+    English label when the version does not name the item)."""
+    ids = {d.submission_id for d in defects}
+    checks = list(db.session.scalars(select(ChecklistSubmission).where(ChecklistSubmission.id.in_(ids)))) \
+        if ids else []
+    items = _version_items(checks)
+    version_of = {c.id: (c.template_id, c.template_version) for c in checks}
+    for defect in defects:
+        item = items.get(version_of.get(defect.submission_id), {}).get(defect.item, {})
+        defect.label_zh, defect.label_en = item.get("label_zh"), item.get("label_en") or defect.label
+    return defects
+
+
+def with_failed_items(rows: list[ChecklistSubmission]) -> list[ChecklistSubmission]:
+    """Give each submission failed_items: for each failed code, its item (code, label_zh, label_en) as the
+    submission's template version has it (the code alone if the version does not name it)."""
+    items = _version_items(rows)
+    for row in rows:
+        known = items.get((row.template_id, row.template_version), {})
+        row.failed_items = [known.get(code) or {"code": code, "label_zh": None, "label_en": None}
+                            for code in row.failed or []]
+    return rows
 
 
 def _read_odometer(vehicle: Vehicle, odometer: int, flags: list[str]) -> None:
@@ -532,6 +570,7 @@ def with_reports(vehicles: list[Vehicle], reports: int = 1) -> list[Vehicle]:
     for defect in db.session.scalars(select(VehicleDefect).where(
             VehicleDefect.vehicle_id.in_(ids), VehicleDefect.status == "open").order_by(VehicleDefect.id)):
         open_by[defect.vehicle_id].append(defect)
+    with_labels([d for found in open_by.values() for d in found])
     if reports == 1:
         report_ids = [v.last_report_id for v in vehicles if v.last_report_id]
         rows = list(db.session.scalars(select(ChecklistSubmission).where(ChecklistSubmission.id.in_(report_ids))))
@@ -558,10 +597,12 @@ def _report_details(rows: list[ChecklistSubmission]) -> None:
         for defect in db.session.scalars(select(VehicleDefect).where(VehicleDefect.submission_id.in_(ids))
                                          .order_by(VehicleDefect.id)):
             defects[defect.submission_id].append(defect)
+        with_labels([d for found in defects.values() for d in found])
         for sub_id, ack in db.session.execute(select(ChecklistSubmission.id, ChecklistSubmission.acknowledged_id)
                                               .where(ChecklistSubmission.acknowledged_id.in_(ids))
                                               .order_by(ChecklistSubmission.device_time)):
             acknowledged.setdefault(ack, sub_id)
+    with_failed_items(rows)
     for row in rows:
         row.defects = defects[row.id]
         row.acknowledged_by = acknowledged.get(row.id)

@@ -80,3 +80,26 @@ def test_dispatchers_read_the_vans_but_do_not_repair_and_others_are_refused(clie
     assert _defects(client, make, van)["status"] == "out_of_service"
     assert mechanic.get("/console/vans/v-nonesuch").status_code == 404
     assert mechanic.get("/console/vans?status=parked").status_code == 422
+
+
+def test_a_courier_day_with_a_failed_van_check_shows_the_items_in_words(client, make, console_as, device,
+                                                                        templates, van, photo, courier):
+    """A pre-trip check pushed by the handheld, failing two items: the courier's day answers (it was a 500) and
+    names them by their labels in the page's language, not their codes; the vans pages too."""
+    from server.clock import local_date, utcnow
+
+    _grounded(device, templates, van, photo)
+    dispatcher = console_as("dispatcher")
+    day = f"/console/couriers/{courier['id']}/day?date={local_date(utcnow()).isoformat()}"
+    zh = dispatcher.get(day)
+    assert zh.status_code == 200
+    shifts = zh.text[zh.text.index('id="shifts"'):]
+    assert "未通过" in shifts and "安全设备完好有效" in shifts and "safety_equipment" not in shifts
+    assert "Safety equipment working" not in shifts
+    en = dispatcher.get(day + "&lang=en").text
+    assert "Safety equipment working" in en[en.index('id="shifts"'):]
+    for page in (f"/console/vans/{van}", "/console/vans?status=out_of_service", "/console/vans/defects"):
+        sep = "&" if "?" in page else "?"
+        shown = dispatcher.get(page + sep + "lang=zh").text
+        assert "安全设备完好有效" in shown and "Safety equipment working" not in shown, page
+        assert "Safety equipment working" in dispatcher.get(page + sep + "lang=en").text
