@@ -129,6 +129,8 @@ def enroll_courier(courier):
     from flask import current_app
 
     from server.auth import SYSTEM
+    from server.courier_app import enroll_link
+    from server.qr import qr_text
     from server.services import couriers, devices
     try:
         enrollment, code = devices.create_enrollment(
@@ -139,6 +141,10 @@ def enroll_courier(courier):
     click.echo(f"courier {enrollment.courier_id}: code expires {_when(enrollment.expires_at)}")
     for fmt in ("png", "svg"):
         click.echo(f"QR: {urls.build('devices.enrollment_qr', {'code': code, 'fmt': fmt})}")
+    # The phone's camera opens the app holding the code (as the demo's and the console's QR); the code stays the
+    # last line, for scripts that read it.
+    click.echo(f"app link (a phone's camera opens the courier's app holding the code): {enroll_link(code)}")
+    click.echo(qr_text(enroll_link(code)))
     click.echo("enrollment code (single use, shown once):")
     click.echo(code)
 

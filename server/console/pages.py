@@ -6,7 +6,7 @@ from flask import Flask
 
 from server.console import auth, bp, root_bp  # noqa: F401  (auth first: its hooks load the session for every page)
 # The rest in the navigation's order ("my account" last).
-from server.console import home, board, search, task_page, task_messages, office  # noqa: F401,I001  (their routes)
+from server.console import home, board, search, task_page, task_messages, office, couriers  # noqa: F401,I001  (their routes)
 from server.console import quality, vans, admin_pages, accounts  # noqa: F401,I001  (their routes)
 
 

@@ -99,9 +99,12 @@ def _flagged(devices: list[Device]) -> list[Device]:
     return devices
 
 
-def revoke(*, actor: Actor, device_id: str) -> Device:
-    """Refuse the device's token from now on; revoking twice is harmless."""
+def revoke(*, actor: Actor, device_id: str, courier_id: str | None = None) -> Device:
+    """Refuse the device's token from now on; revoking twice is harmless. With courier_id, a device of another
+    courier is not found (the console's address names the courier)."""
     device = get_or_404(Device, device_id, what="device")
+    if courier_id is not None and device.courier_id != courier_id:
+        raise NotFound(f"No device {device_id} of courier {courier_id}.", code="device_not_found")
     if device.revoked_at is None:
         before = snapshot(device)
         device.revoked_at = utcnow()

@@ -11,8 +11,8 @@ from sqlalchemy.orm import selectinload
 
 from server.clock import local_day_bounds
 from server.extensions import db
-from server.models import Courier, HandoverException, Task, Vehicle
-from server.services import appointments, checklists, exception_queue, grades, ledger, violations
+from server.models import Courier, Device, HandoverException, Task, Vehicle
+from server.services import appointments, checklists, couriers, devices, exception_queue, grades, ledger, violations
 from server.services.common import get_or_404
 
 # A courier's day holds at most this many tasks in one answer (a day is a few dozen stops).
@@ -38,6 +38,31 @@ def courier_day(*, courier_id: str, day: date) -> dict:
             "violations": violations.between(courier_id=courier_id, start=start, end=end),
             "grade": grades.evaluate(courier_id=courier_id),
             **checks}
+
+
+def roster(*, active: bool | None, cursor: str | None, limit: int) -> dict:
+    """A page of couriers (couriers.get_all), each with their handhelds (devices, newest first) and their van."""
+    found = couriers.get_all(active=active, cursor=cursor, limit=limit)
+    ids = [c.id for c in found["items"]]
+    held: dict[str, list[Device]] = {i: [] for i in ids}
+    vans: dict[str, Vehicle] = {}
+    if ids:
+        for device in db.session.scalars(select(Device).where(Device.courier_id.in_(ids))
+                                         .order_by(Device.enrolled_at.desc())):
+            held[device.courier_id].append(device)
+        for van in db.session.scalars(select(Vehicle).where(Vehicle.courier_id.in_(ids)).order_by(Vehicle.id)):
+            vans.setdefault(van.courier_id, van)
+    for courier in found["items"]:
+        courier.device_list, courier.van = held[courier.id], vans.get(courier.id)
+    return found
+
+
+def courier_card(*, courier_id: str) -> dict:
+    """A courier for dispatch: the record, their handhelds (devices.get_all) and their van."""
+    courier = couriers.get(courier_id=courier_id)
+    return {"courier": courier, "devices": devices.get_all(courier_id=courier.id),
+            "van": db.session.scalar(select(Vehicle).where(Vehicle.courier_id == courier.id)
+                                     .order_by(Vehicle.id).limit(1))}
 
 
 def exceptions(**filters) -> dict:

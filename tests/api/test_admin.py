@@ -1,4 +1,5 @@
 """Admin routes and CLI: staff, their tokens (shown once, last use, revocation) and the audit log."""
+import re
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -8,6 +9,7 @@ from server.clock import utcnow
 from server.extensions import db
 from server.ids import hash_secret
 from server.models import ApiToken, AuditEntry
+from server.qr import qr_text
 
 STAFF = "/api/v1/admin/staff"
 TOKENS = "/api/v1/admin/tokens"
@@ -282,6 +284,9 @@ def test_cli_enroll_courier_prints_a_working_one_time_code(app, make):
         assert result.exit_code == 0, result.output
         code = result.output.strip().splitlines()[-1]
         assert f"/api/v1/dispatch/enrollments/{code}/qr.png" in result.output and "expires" in result.output
+        # The app link a phone's camera opens, and its QR drawn for the terminal (issue 25).
+        link = re.search(r"(http\S+/app/#/enroll\?code=\S+)", result.output).group(1)
+        assert link.endswith(f"/app/#/enroll?code={code}") and qr_text(link) in result.output
         enrolled = client.post("/api/v1/devices/enroll", json={"code": code, "device_name": "cli"})
         assert enrolled.status_code == 201 and enrolled.json["courier_id"] == courier["id"]
         reused = client.post("/api/v1/devices/enroll", json={"code": code, "device_name": "again"})
