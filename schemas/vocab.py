@@ -37,6 +37,9 @@ PUSH_REJECTION_CODES = ("invalid_op", "invalid_device_time", "invalid_base_versi
                         "invalid_payload", "not_assigned", "seq_reused", "op_id_reused", "handler_error",
                         "attachment_never_uploaded", "attachment_refused", "entity_exists")
 CONFLICT_STATUSES = ("open", "resolved")
+# Why an op is a conflict (sync.push): its task went to another courier, dispatch cancelled it, or dispatch changed
+# it since the version the op was made on.
+CONFLICT_REASONS = ("reassigned", "cancelled_by_dispatch", "stale_version")
 CONFLICT_RESOLUTIONS = ("field_fact_stands", "dispatch_stands", "followed_up")
 
 # The appointment's status is its current window's: unconfirmed (promised, not agreed) or confirmed (agreed) until
@@ -213,6 +216,8 @@ DELIVERY_STATUSES = ("pending", "delivered", "dead")
 # upstream system's POST /integrations/scans, or the handover step that did it).
 SCAN_EVENTS = ("arrived_depot", "out_for_delivery", "handed_over", "returned", "exception")
 SCAN_SOURCES = ("handheld", "upstream", "handover")
+# The note the handover's own exception scans carry (a handheld's or upstream's note is free text).
+SCAN_NOTES = ("inspection",)
 # suspected_lost: unscanned too long (the scheduler); lost | found: dispatch's word on it.
 LOST_STATES = ("suspected_lost", "lost", "found")
 SCAN_CODES = ("unknown_parcel", "lost_state_not_suspected")

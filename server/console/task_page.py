@@ -1,5 +1,8 @@
 """A task's page (/console/tasks/<id>): where it stands, its whole timeline, its receipt, photos and signature,
 what dispatch must settle, and the office's actions on it, each through the service its API route calls."""
+import re
+from datetime import datetime
+
 import marshmallow as ma
 from flask import Response, g, redirect, request, send_file, url_for
 
@@ -10,7 +13,7 @@ from schemas.vocab import CONFLICT_RESOLUTIONS, OPEN_STATUSES, REVIEW_OUTCOMES
 from server.auth import DISPATCH, OFFICE
 from server.console import bp
 from server.console.auth import flash_error, page, render
-from server.console.i18n import has_text, money, register, t
+from server.console.i18n import has_text, local_time, money, register, t
 from server.console.words import word
 from server.errors import DomainError, NotFound, ValidationFailed, apply_keep
 from server.qr import qr_image
@@ -18,6 +21,61 @@ from server.services import appointments, couriers, customer_links, leaks, messa
 
 # The couriers a reassignment offers (active ones, by id): a depot's, with room to spare.
 COURIER_CHOICES = 500
+
+# The timeline's further words (issue 25's walk): the history kinds and data fields the first list missed, who
+# "system" and "upstream" are, an op's place in its queue, and a conflict's detail.
+_ZH_MORE = {
+    "task.type.appointment.kept": "时段判定：按时", "task.type.appointment.late": "时段判定：迟到",
+    "task.type.appointment.missed": "时段判定：错过", "task.type.appointment.not_attempted": "时段判定：承诺时段未上门",
+    "task.type.appointment.replaced": "时段已被新时段取代", "task.type.appointment.review": "时段待复核",
+    "task.type.handover.consent": "客户同意代收", "task.type.handover.consent_withdrawn": "客户撤回代收同意",
+    "task.type.handover.pin_required": "要求收件码", "task.type.manifest_updated": "运单信息更新",
+    "task.actor.system": "系统", "task.actor.upstream": "上游系统", "task.actor.courier": "快递员",
+    "task.actor.staff": "调度", "task.actor.customer": "客户",
+    "task.op_seq": "设备操作 #{seq}", "task.conflict_applied": "已按现场事实生效；调度在此之后改过这个任务，需要复核。",
+    "task.conflict_recorded": "调度在此之后改过这个任务：这个请求只做了记录，没有生效。",
+    "task.field.attempt": "第几次预约", "task.field.start": "开始", "task.field.end": "结束",
+    "task.field.window_start": "时段开始", "task.field.window_end": "时段结束", "task.field.decided_by": "判定依据",
+    "task.field.provisional_outcome": "暂定结论", "task.field.via": "方式", "task.field.lat": "纬度",
+    "task.field.lon": "经度", "task.field.distance_m": "距地址（米）", "task.field.clock_suspect": "设备时钟可疑",
+    "task.field.location_unknown": "地址没有坐标", "task.field.counted": "清点件数", "task.field.expected": "应有件数",
+    "task.field.condition": "状况", "task.field.return_task_waybill": "退回运单", "task.field.previous": "原快递员",
+    "task.field.applied": "已按现场记录生效", "task.field.status": "状态", "task.field.reviewed_at": "复核时间",
+    "task.field.resolved_at": "处理时间", "task.field.place": "代收地点", "task.field.authorization": "授权",
+    "task.field.reference": "凭据", "task.field.waited_minutes": "等候（分钟）", "task.field.text": "内容",
+    "task.field.gift": "赠品", "task.field.notice_in_time": "迟到通知及时", "task.field.arrived_at": "到达时间",
+    "task.field.due": "应收", "task.field.cod_amount": "代收货款", "task.field.upstream_event_id": "上游事件号",
+    "task.field.window": "预约时段", "task.field.distance_limit_m": "距离上限（米）", "task.field.flags": "标记",
+}
+_EN_MORE = {
+    "task.type.appointment.kept": "window decided: kept", "task.type.appointment.late": "window decided: late",
+    "task.type.appointment.missed": "window decided: missed",
+    "task.type.appointment.not_attempted": "window decided: not attempted",
+    "task.type.appointment.replaced": "window replaced", "task.type.appointment.review": "window under review",
+    "task.type.handover.consent": "consent to leave it", "task.type.handover.consent_withdrawn": "consent withdrawn",
+    "task.type.handover.pin_required": "PIN required", "task.type.manifest_updated": "manifest updated",
+    "task.actor.system": "system", "task.actor.upstream": "upstream system", "task.actor.courier": "courier",
+    "task.actor.staff": "dispatch", "task.actor.customer": "customer",
+    "task.op_seq": "device op #{seq}",
+    "task.conflict_applied": "Applied as a field fact; dispatch changed the task since and will review it.",
+    "task.conflict_recorded": "Dispatch changed the task since; the request was recorded, not applied.",
+    "task.field.attempt": "attempt", "task.field.start": "start", "task.field.end": "end",
+    "task.field.window_start": "window start", "task.field.window_end": "window end",
+    "task.field.decided_by": "decided by", "task.field.provisional_outcome": "provisional outcome",
+    "task.field.via": "via", "task.field.lat": "latitude", "task.field.lon": "longitude",
+    "task.field.distance_m": "distance (m)", "task.field.clock_suspect": "device clock suspect",
+    "task.field.location_unknown": "stop without coordinates", "task.field.counted": "counted",
+    "task.field.expected": "expected", "task.field.condition": "condition",
+    "task.field.return_task_waybill": "return waybill", "task.field.previous": "previous courier",
+    "task.field.applied": "applied as a field fact", "task.field.status": "status",
+    "task.field.reviewed_at": "reviewed", "task.field.resolved_at": "resolved", "task.field.place": "place",
+    "task.field.authorization": "authorization", "task.field.reference": "reference",
+    "task.field.waited_minutes": "waited (minutes)", "task.field.text": "text", "task.field.gift": "gift",
+    "task.field.notice_in_time": "notice in time", "task.field.arrived_at": "arrived",
+    "task.field.due": "due", "task.field.cod_amount": "cash on delivery", "task.field.upstream_event_id":
+    "upstream event", "task.field.window": "window", "task.field.distance_limit_m": "distance limit (m)",
+    "task.field.flags": "flags",
+}
 
 register({
     "zh": {
@@ -69,6 +127,7 @@ register({
         "task.field.items": "货物", "task.field.customer_accepted": "客户接受", "task.field.amount": "金额",
         "task.field.signer_name": "签收人", "task.field.gift_disclosed": "已告知赠品", "task.field.courier_id": "快递员",
         "task.field.outcome": "结果", "task.field.reason": "原因", "task.field.note": "备注", "task.field.resolution": "处理方式",
+        **_ZH_MORE,
     },
     "en": {
         "task.title": "Waybill {waybill}", "task.kind": "Kind", "task.status": "Status", "task.recipient": "Recipient",
@@ -126,6 +185,7 @@ register({
         "task.field.signer_name": "signed by", "task.field.gift_disclosed": "gift disclosed", "task.field.courier_id": "courier",
         "task.field.outcome": "outcome", "task.field.reason": "reason", "task.field.note": "note",
         "task.field.resolution": "resolution",
+        **_EN_MORE,
     },
 })
 
@@ -145,6 +205,7 @@ def _page(task_id: str, status: int = 200):
                     is_open=task.status in OPEN_STATUSES, couriers=[c for c in choices if c.id != task.courier_id],
                     link=live and {"url": customer_links.page_url(token=live[1]), "expires_at": live[0].expires_at},
                     resolutions=CONFLICT_RESOLUTIONS, outcomes=REVIEW_OUTCOMES, label=_label, details=_details,
+                    op_code=_op_code, op_detail=_op_detail,
                     messages=messages.for_task(task_id=task.id), done=done if done in _DONE else None)
     # Noted once the page is built: the note commits on its own, which must not expire what the page shows.
     leaks.note_export(actor=g.actor, what="dispatch_task", rows=1)
@@ -152,9 +213,32 @@ def _page(task_id: str, status: int = 200):
 
 
 def _label(entry: dict) -> str:
-    """What an entry is, in the page language: its type's words if registered, else the type as recorded."""
+    """What an entry is, in the page language: a review's or a conflict's reason in words, another type's words if
+    registered, else the type as recorded."""
+    if entry["kind"] in _REASONS:
+        return word(_REASONS[entry["kind"]], entry["type"])
     key = f"task.type.{entry['type']}"
     return t(key) if has_text(key) else entry["type"]
+
+
+# The vocabulary an entry's type comes from, for the kinds whose type is a reason.
+_REASONS = {"review": "review_reason", "conflict": "conflict_reason"}
+
+
+def _op_code(op: dict) -> str:
+    """An op's code in words: a conflict's reason, a refusal's registered words, else the code as recorded."""
+    if op["status"] == "conflict":
+        return word("conflict_reason", op["code"])
+    return t(f"err_{op['code']}") if has_text(f"err_{op['code']}") else op["code"]
+
+
+def _op_detail(entry: dict) -> str:
+    """An entry's op's detail in the page language where it has words (a conflict's: applied as a field fact, or
+    only recorded), else as the server wrote it."""
+    op = entry["op"]
+    if op["status"] == "conflict" and entry["kind"] == "conflict":
+        return t("task.conflict_applied" if entry["data"].get("applied") else "task.conflict_recorded")
+    return op["detail"]
 
 
 # Data an entry's details leave out: ids the page shows otherwise, or that mean nothing to a person.
@@ -166,14 +250,21 @@ _PERSONS = {"name", "signer_name"}
 
 
 # Values in words: the vocabularies (server.console.words) a field's value may come from, tried in turn.
-_VALUE_WORDS = {"method": ("verify_method", "payment_method"), "outcome": ("attempt_outcome",),
-                "resolution": ("conflict_resolution",), "condition": ("item_condition",)}
+_VALUE_WORDS = {"method": ("verify_method", "payment_method"), "outcome": ("attempt_outcome", "window_outcome"),
+                "provisional_outcome": ("window_outcome",), "resolution": ("conflict_resolution",),
+                "condition": ("item_condition",), "reason": ("refusal_reason",), "decided_by": ("window_decider",),
+                "via": ("appointment_via",), "source": ("scan_source",), "status": ("conflict_status", "task_status"),
+                "place": ("alternate_place",)}
+# A time as the API writes it (ISO 8601 with its offset): shown in the depot's zone, as the page's other times.
+_ISO_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?([+-]\d\d:\d\d|Z)")
 
 
 def _in_words(name: str, value):
     """A field's value in the page's words: yes/no for a flag, a vocabulary's word when it has one."""
     if isinstance(value, bool):
         return t("task.yes") if value else t("task.no")
+    if isinstance(value, str) and _ISO_TIME.fullmatch(value):
+        return local_time(datetime.fromisoformat(value.replace("Z", "+00:00")))
     for vocabulary in _VALUE_WORDS.get(name, ()):
         if has_text(f"word.{vocabulary}.{value}"):
             return word(vocabulary, value)

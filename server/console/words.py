@@ -5,10 +5,12 @@ One key per value, `word.<vocabulary>.<value>`, registered with the console's te
 has a zh and en word for every value, so a new kind cannot reach a page raw). A value with no word (it should not
 happen) is shown as recorded rather than failing the page.
 """
-from schemas.vocab import (CHECKLIST_KINDS, CONTACT_OUTCOMES, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES, GRADE_REASONS,
-                           LEDGER_KINDS, PAYMENT_METHODS, SEVERITIES, SHIFT_STATUSES, STAFF_ROLES,
-                           VEHICLE_KINDS, VERIFY_METHODS, CONFLICT_RESOLUTIONS, ITEM_CONDITIONS, TASK_STATUSES,
-                           VIOLATION_CODES, VIOLATION_STATUSES)
+from schemas.vocab import (ALTERNATE_PLACES, APPOINTMENT_VIA, CHECKLIST_KINDS, CONFLICT_REASONS, CONFLICT_STATUSES,
+                           CONTACT_OUTCOMES, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES, GRADE_REASONS, LEDGER_KINDS,
+                           OP_LOG_STATUSES, PAYMENT_METHODS, REFUSAL_REASONS, REVIEW_REASONS, SCAN_NOTES, SCAN_SOURCES,
+                           SEVERITIES, SHIFT_STATUSES, STAFF_ROLES, VEHICLE_KINDS, VERIFY_METHODS, CONFLICT_RESOLUTIONS,
+                           ITEM_CONDITIONS, TASK_STATUSES, VIOLATION_CODES, VIOLATION_STATUSES, WINDOW_DECIDERS,
+                           WINDOW_OUTCOMES)
 from server.console import bp
 from server.console.i18n import has_text, register, t
 from server.services import labels as label_service
@@ -80,6 +82,40 @@ WORDS: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, str]]]] = {
         "field_fact_stands": ("以现场记录为准", "The field's fact stands"),
         "dispatch_stands": ("以调度记录为准", "Dispatch's record stands"),
         "followed_up": ("已跟进处理", "Followed up")}),
+    # A task's timeline (issue 25's walk): what became of an op, why it is a conflict, why a window is under review,
+    # how a window was decided, who scanned a parcel and why, how a handover went.
+    "op_status": (OP_LOG_STATUSES, {
+        "applied": ("已生效", "applied"), "rejected": ("被拒绝", "rejected"), "conflict": ("冲突", "conflict"),
+        "duplicate": ("重复提交", "duplicate")}),
+    "conflict_reason": (CONFLICT_REASONS, {
+        "reassigned": ("任务已改派给别人", "Reassigned to another courier"),
+        "cancelled_by_dispatch": ("调度已取消任务", "Cancelled by dispatch"),
+        "stale_version": ("调度已修改任务", "Changed by dispatch since")}),
+    "conflict_status": (CONFLICT_STATUSES, {"open": ("待处理", "open"), "resolved": ("已处理", "resolved")}),
+    "review_reason": (REVIEW_REASONS, {
+        "clock_suspect": ("设备时钟可疑", "Device clock suspect"),
+        "location_unknown": ("地址没有坐标", "Stop without coordinates"),
+        "late_sync": ("记录同步太晚", "Synced after the decision")}),
+    "window_outcome": (WINDOW_OUTCOMES, {
+        "kept": ("按时", "kept"), "late": ("迟到", "late"), "missed": ("错过", "missed"),
+        "not_attempted": ("承诺时段未上门", "not attempted"), "replaced": ("已被新时段取代", "replaced"),
+        "review": ("待复核", "under review")}),
+    "window_decider": (WINDOW_DECIDERS, {
+        "arrival": ("到达", "the arrival"), "sweep": ("时段结束自动判定", "the end-of-window sweep"),
+        "replacement": ("改约", "a new window"), "notice": ("迟到通知", "a late notice"),
+        "wait": ("等候客户", "the wait"), "dispatch": ("调度复核", "dispatch"), "migration": ("数据迁移", "migration")}),
+    "appointment_via": (APPOINTMENT_VIA, {
+        "phone": ("电话", "phone"), "in_person": ("当面", "in person"), "customer_link": ("客户链接", "customer link"),
+        "dispatch": ("调度", "dispatch")}),
+    "scan_source": (SCAN_SOURCES, {
+        "handheld": ("手持终端", "handheld"), "upstream": ("上游系统", "upstream system"),
+        "handover": ("交接", "handover")}),
+    "scan_note": (SCAN_NOTES, {"inspection": ("验货发现问题", "found at the inspection")}),
+    "refusal_reason": (REFUSAL_REASONS, {
+        "damaged": ("货物破损", "damaged"), "quality": ("质量问题", "quality"), "wrong_item": ("货不对板", "wrong item"),
+        "other": ("其他", "other")}),
+    "alternate_place": (ALTERNATE_PLACES, {
+        "locker": ("快递柜", "locker"), "station": ("代收点", "station"), "neighbour": ("邻居", "neighbour")}),
     "staff_role": (STAFF_ROLES, {
         "admin": ("管理员", "Admin"), "dispatcher": ("调度员", "Dispatcher"), "quality": ("质检", "Quality"),
         "maintenance": ("车辆维护", "Maintenance"), "integration": ("系统对接", "Integration")}),

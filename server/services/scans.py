@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from schemas.limits import EARLIEST_TIME
-from schemas.vocab import OPEN_STATUSES
+from schemas.vocab import OPEN_STATUSES, SCAN_NOTES
 from server.auth import Actor
 from server.clock import utcnow
 from server.database import bulk_insert
@@ -26,6 +26,8 @@ from server.extensions import db
 from server.models import Parcel, ParcelScan, Task
 from server.services import events
 from server.services.common import audit, oldest_first, snapshot, write_buffered_rows
+
+INSPECTION_NOTE = SCAN_NOTES[0]  # the note of a parcel the inspection found damaged or miscounted
 
 DEDUP_WINDOW = timedelta(minutes=15)
 _PENDING = "fieldops.scans.pending"  # session.info: scans not yet written
@@ -112,7 +114,7 @@ def for_handover(*, task: Task, outcome: str | None = None, exceptions: list[str
         for parcel in task.parcels:
             _buffer(parcel_no=parcel.parcel_no, event=event, **common)
     for parcel_no in exceptions:
-        _buffer(parcel_no=parcel_no, event="exception", note="inspection", **common)
+        _buffer(parcel_no=parcel_no, event="exception", note=INSPECTION_NOTE, **common)
     if event or exceptions:
         _seen([p for p in task.parcels if event or p.parcel_no in exceptions], at, at_the_door=True)
 

@@ -104,7 +104,13 @@ def test_every_value_of_each_vocabulary_shown_has_its_words():
              "shift_status": vocab.SHIFT_STATUSES, "check_kind": vocab.CHECKLIST_KINDS,
              "staff_role": vocab.STAFF_ROLES, "vehicle_kind": vocab.VEHICLE_KINDS,
              "claim_rule": (claims.RULE_INSURED, claims.RULE_UNINSURED), "verify_method": vocab.VERIFY_METHODS,
-             "item_condition": vocab.ITEM_CONDITIONS, "conflict_resolution": vocab.CONFLICT_RESOLUTIONS}
+             "item_condition": vocab.ITEM_CONDITIONS, "conflict_resolution": vocab.CONFLICT_RESOLUTIONS,
+             "op_status": vocab.OP_LOG_STATUSES, "conflict_reason": vocab.CONFLICT_REASONS,
+             "conflict_status": vocab.CONFLICT_STATUSES, "review_reason": vocab.REVIEW_REASONS,
+             "window_outcome": vocab.WINDOW_OUTCOMES, "window_decider": vocab.WINDOW_DECIDERS,
+             "appointment_via": vocab.APPOINTMENT_VIA, "scan_source": vocab.SCAN_SOURCES,
+             "scan_note": vocab.SCAN_NOTES, "refusal_reason": vocab.REFUSAL_REASONS,
+             "alternate_place": vocab.ALTERNATE_PLACES}
     assert {name: values for name, (values, _) in words.WORDS.items()} == shown
     for name, values in shown.items():
         for value in values:
