@@ -100,6 +100,13 @@ def wait_controlled(page, timeout: float = 30) -> None:
         lambda driver: driver.execute_script("return !!(navigator.serviceWorker && navigator.serviceWorker.controller)"))
 
 
+def service_workers(page) -> list[str]:
+    """The target ids of the running service workers of the page's origin."""
+    origin = page.execute_script("return location.origin")
+    targets = page.execute_cdp_cmd("Target.getTargets", {})["targetInfos"]
+    return [t["targetId"] for t in targets if t["type"] == "service_worker" and t["url"].startswith(origin + "/")]
+
+
 class _NetworkCut:
     """A DevTools connection of the tests' own to the browser target, cutting every target off the network.
 
