@@ -24,7 +24,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from server.extensions import db
 from tests.browser.conftest import require_browser
 from tests.browser import test_app_door
-from tests.browser.courier_app import _service_workers, open_app, require_app, window_from_now
+from tests.browser.courier_app import open_app, require_app, service_workers, window_from_now
 from tests.browser.test_app_door import (_check, _click, _door, _jpeg, _queue, _sign, _start_shift, _status, _sync,
                                          _wait)
 
@@ -60,6 +60,15 @@ _MOVE_CLOCK = """
   return true;
 })()
 """
+
+
+def _gone(element) -> bool:
+    """Whether the screen replaced the element (any driver error about it says so)."""
+    try:
+        element.is_enabled()
+    except WebDriverException:
+        return True
+    return False
 
 
 def _until(page, check, timeout: float = 20):
@@ -226,7 +235,7 @@ def _move_clocks(page, server_clock, minutes: int) -> list[str]:
     script = _MOVE_CLOCK % (minutes * 60_000)
     assert page.execute_script("return " + script.strip())
     sessions = []
-    for target in _service_workers(page):
+    for target in service_workers(page):
         session = page.execute_cdp_cmd("Target.attachToTarget", {"targetId": target, "flatten": False})["sessionId"]
         page.execute_cdp_cmd("Target.sendMessageToTarget", {"sessionId": session, "message": json.dumps(
             {"id": uuid.uuid4().int % 2**31, "method": "Runtime.evaluate", "params": {"expression": script}})})
@@ -345,6 +354,31 @@ def test_five_wrong_pins_lock_the_pin_on_the_device(day, make, page, tmp_path):
     assert "pod.verify_recipient" not in [op[0] for op in _queue(page)]  # a wrong PIN queues nothing
     state = _dispatch(make, f"/tasks/{cod['id']}/handover")["state"]
     assert not state["recipient_verified"]
+
+
+def test_a_redraw_between_typing_a_pin_and_verify_keeps_the_pin(day, make, page, tmp_path):
+    """A redraw of the door (a sync's news, the app back to the front) while the courier types the PIN: the field
+    keeps what was typed and the keyboard stays in it, so "verify" checks the PIN typed (it used to find it empty)."""
+    cod = day["cod"]
+    _door(page, cod)
+    _start_shift(page, make)
+    _click(page, "[data-act=arrive]")
+    _wait(page, "[data-step=arrive] .done")
+    _type(page, "#v-name", "李娜")
+    _type(page, "#v-pin", day["pin"][:4])
+    typed_in = page.find_element(By.ID, "v-pin")
+    # The app comes back to the front: the door draws itself anew (as it does on a sync's news).
+    page.execute_script("document.dispatchEvent(new Event('visibilitychange'))")
+    _until(page, lambda d: _gone(typed_in))
+    assert page.find_element(By.ID, "v-pin").get_attribute("value") == day["pin"][:4]
+    assert page.execute_script("return document.activeElement && document.activeElement.id") == "v-pin"
+    page.switch_to.active_element.send_keys(day["pin"][4:])  # the courier goes on typing where they were
+    assert page.find_element(By.ID, "v-pin").get_attribute("value") == day["pin"]
+    _click(page, "[data-act=verify]")
+    _wait(page, "[data-step=verify] .done")
+    _sync(page)
+    assert ["pod.verify_recipient", "applied", None] in _queue(page)
+    assert _dispatch(make, f"/tasks/{cod['id']}/handover")["state"]["verify_method"] == "pin"
 
 
 def test_a_note_with_a_photo_reaches_the_server(day, make, page, tmp_path):

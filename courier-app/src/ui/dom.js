@@ -23,9 +23,26 @@ function append(el, children) {
   }
 }
 
-/** Replace an element's children. */
+/** Replace an element's children. The field the courier is in (by its id) keeps the focus and the caret: a
+ * redraw (a sync's news, a timer) must not take the keyboard away mid-word. */
 export function replace(el, ...children) {
+  const active = globalThis.document?.activeElement;
+  const focused = active && active.id && el.contains(active) ? active : null;
+  const caret = focused ? selection(focused) : null;
   el.replaceChildren();
   append(el, children);
+  const again = focused ? el.querySelector(`#${CSS.escape(focused.id)}`) : null;
+  if (again && again.tagName === focused.tagName) {
+    again.focus({ preventScroll: true });
+    if (caret) try { again.setSelectionRange(caret[0], caret[1]); } catch { /* a field without a caret */ }
+  }
   return el;
+}
+
+function selection(field) {
+  try {
+    return field.selectionStart == null ? null : [field.selectionStart, field.selectionEnd];
+  } catch {
+    return null;
+  }
 }

@@ -4,6 +4,7 @@
 
 const routes = [];
 let cleanup = null;
+let visits = 0;
 
 /** Register a screen: pattern like "/tasks/:id/door"; render(params, viewElement) -> optional cleanup. */
 export function route(pattern, render) {
@@ -23,17 +24,31 @@ export function currentPath() {
   return location.hash.replace(/^#/, "").split("?")[0] || "/";
 }
 
-/** Draw the screen for the current hash. */
+/** Draw the screen for the current hash.
+ *
+ * A screen's render is async (it reads the store before its first draw), so the courier may move on before it
+ * returns its cleanup. Each visit therefore draws into a container of its own: a screen left while it was still
+ * drawing draws into a container no longer on the page (never over the next screen), and its cleanup (its sync
+ * listeners, its timers) runs as soon as it is returned, so it cannot redraw itself later either. */
 export async function render() {
   const view = document.getElementById("view");
   const path = currentPath();
+  const visit = ++visits;
   if (cleanup) { try { cleanup(); } catch { /* a screen's cleanup never blocks the next screen */ } }
   cleanup = null;
   for (const { regex, names, render: draw } of routes) {
     const match = path.match(regex);
     if (!match) continue;
     const params = Object.fromEntries(names.map((n, i) => [n, decodeURIComponent(match[i + 1])]));
-    cleanup = (await draw(params, view)) || null;
+    const screen = document.createElement("div");
+    screen.className = "screen";
+    view.replaceChildren(screen);
+    const done = (await draw(params, screen)) || null;
+    if (visit !== visits) {
+      if (done) { try { done(); } catch { /* as above */ } }
+      return;
+    }
+    cleanup = done;
     view.focus({ preventScroll: true });
     return;
   }

@@ -211,6 +211,9 @@ async function render({ id }, view) {
     setOpen: (name, open) => (forms.isOpen(name) === open ? null
       : keep({ open: open ? [...(draft.open || []), name] : (draft.open || []).filter((n) => n !== name) })),
   };
+  // The PIN being typed: kept across redraws (a sync's news between typing and "verify" must not empty the
+  // field), in memory only: a PIN is never written to the draft.
+  let typedPin = "";
 
   // Draws overlap (an action's, a sync's news): only the newest may replace the screen, or an older one, begun
   // before an op was queued, would put the step back on the screen.
@@ -281,7 +284,7 @@ async function render({ id }, view) {
       const relIn = h("input", { id: "v-rel", name: "relation", maxlength: 100, value: draft.relation || "",
         oninput: (e) => keep({ relation: e.target.value }) });
       const pinIn = h("input", { id: "v-pin", name: "pin", inputmode: "numeric", pattern: "[0-9]{6}", maxlength: 6,
-        autocomplete: "off", "aria-describedby": "v-pin-help" });
+        autocomplete: "off", "aria-describedby": "v-pin-help", value: typedPin, oninput: (e) => { typedPin = e.target.value; } });
       verify = h("form", { class: "stack", onsubmit: async (e) => {
         e.preventDefault();
         const name = nameIn.value.trim();
@@ -301,13 +304,14 @@ async function render({ id }, view) {
             await keep({ pin_wrong: wrong, pin_hash: task.handover.pin.hash });
             say(wrong >= PIN_MAX_FAILURES ? t(lockedKey, { max: PIN_MAX_FAILURES })
               : t("door.pin_wrong", { left: PIN_MAX_FAILURES - wrong, max: PIN_MAX_FAILURES }), "error");
-            pinIn.value = "";
+            pinIn.value = typedPin = "";
             draw();
             return;
           }
           payload.pin = pin;
         }
         if (await queueStep(store, say, { type: "pod.verify_recipient", entityId: id, payload: { ...payload, ...(await maybePosition()) } })) {
+          typedPin = "";
           draw();
         }
       } },
