@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -120,6 +120,14 @@ def _sync(page, expect_ok: bool = True) -> str:
     if expect_ok:
         assert "已同步" in text, text
     return text
+
+
+def _receipt(page):
+    """The receipt shown once the sync pulled it; waiting longer says what the screen and the queue were."""
+    try:
+        return _wait(page, ".door-done [data-receipt]:not([data-receipt=''])")
+    except TimeoutException:
+        raise AssertionError(f"no receipt: queue {_queue(page)}; screen {page.find_element(By.ID, 'view').text!r}") from None
 
 
 def _check(page, tmp_path, name: str, at: str | None = None) -> None:
@@ -288,7 +296,7 @@ def test_a_cod_delivery_done_offline_reaches_the_server(day, make, page, live_se
     # Online again: the app sends the day; the server holds what happened at the door.
     _sync(page)  # (the automatic sync may have begun when the network came back: the same round)
     assert [op[1:] for op in _queue(page)[-5:]] == [["applied", None]] * 5  # arrive, verify, inspect, pay, sign
-    receipt = _wait(page, ".door-done [data-receipt]:not([data-receipt=''])")
+    receipt = _receipt(page)
     _check(page, tmp_path, "8-synced-receipt", at=".door-done")
     dispatcher = make.headers("dispatcher")
     task = make.client.get(f"/api/v1/dispatch/tasks/{cod['id']}", headers=dispatcher).json
@@ -362,7 +370,7 @@ def test_a_pickup_charges_a_published_fee(day, make, page, app, tmp_path):
     _wait(page, ".door-done[data-outcome=collected]")
     set_offline(page, False)
     _sync(page)
-    _wait(page, ".door-done [data-receipt]:not([data-receipt=''])")
+    _receipt(page)
     _check(page, tmp_path, "12-pickup-synced")
     dispatcher = make.headers("dispatcher")
     task = make.client.get(f"/api/v1/dispatch/tasks/{pickup['id']}", headers=dispatcher).json
