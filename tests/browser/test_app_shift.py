@@ -102,6 +102,18 @@ def click(page, css: str) -> None:
     WebDriverWait(page, 15, ignored_exceptions=(WebDriverException,)).until(press)
 
 
+def type_into(page, css: str, text: str) -> None:
+    """Type into a field: found again if a sync's news redrew the screen before the typing began (once the courier
+    types, the screen waits)."""
+    def typed(driver) -> bool:
+        field = driver.find_element(By.CSS_SELECTOR, css)
+        field.clear()
+        field.send_keys(text)
+        return field.get_attribute("value") == text
+
+    WebDriverWait(page, 15, ignored_exceptions=(WebDriverException,)).until(typed)
+
+
 def fill(page, template: dict, *, fail: dict[str, str | None] = (), odometer: int = 1000) -> None:
     """Answer every item of the open checklist as passing but those in `fail` (item -> a photo file or None)."""
     fail = dict(fail)
@@ -277,15 +289,14 @@ def test_a_minor_defect_the_shift_starts_and_ends_with_the_post_trip(phone, app,
     click(phone, "#do-vehicle-post_trip")
     fill(phone, templates["vehicle.post_trip"], odometer=1180)
     click(phone, "#submit-check")
-    end = wait_for(phone, "#end-odometer")
-    assert end.get_attribute("value") == "1180"
-    warn = wait_for(phone, "#odometer-warn")
-    WebDriverWait(phone, 5).until(lambda _d: warn.is_displayed())
+    # (read where they are: a sync's news may redraw the screen while the courier has not begun typing)
+    until = WebDriverWait(phone, 15, ignored_exceptions=(WebDriverException,)).until
+    assert until(lambda d: d.find_element(By.ID, "end-odometer").get_attribute("value")) == "1180"
+    until(lambda d: d.find_element(By.ID, "odometer-warn").is_displayed())
     text_with(phone, "#odometer-warn", "低于开始读数 1200")
     look(phone, tmp_path, "end-warn")
-    end.clear()
-    end.send_keys("1260")
-    assert not warn.is_displayed()
+    type_into(phone, "#end-odometer", "1260")  # (a sync's news may have redrawn the screen since it was read)
+    assert not phone.find_element(By.ID, "odometer-warn").is_displayed()
     click(phone, "#end-shift")
     wait_for(phone, "#step-conduct-pre_shift")
     assert text_with(phone, "#shift-state", "还没有开始班次") == "还没有开始班次。"

@@ -124,7 +124,7 @@ function checkStep(kind, check, stepKey) {
       check ? t("shift.redo_check") : t("shift.do_check")));
 }
 
-async function draw(_params, view) {
+async function draw(_params, view, { news = false } = {}) {
   const store = await deviceStore();
   const vehicle = await heldVehicle(store);
   const templates = (await listEntities(store, "checklist_template")).map((e) => e.data);
@@ -207,6 +207,8 @@ async function draw(_params, view) {
     queueMicrotask(check);
   }
 
+  // A sync's news drawn while the courier began typing (the draw reads the store first) waits for the next redraw.
+  if (news && typing(view)) return;
   const shiftOp = state.shift ? ops.find((op) => op.seq === state.shift.seq) : null;
   const noPosition = sessionStorage.getItem("fieldops.shift.no_position");
   sessionStorage.removeItem("fieldops.shift.no_position");
@@ -225,7 +227,7 @@ async function draw(_params, view) {
 
 route("/shift", (params, view) => {
   // A sync's news (the van grounded or repaired, a rejection) redraws; the courier's own op redraws itself.
-  const onChange = (event) => { if (event.detail?.seq == null && !typing(view)) draw(params, view); };
+  const onChange = (event) => { if (event.detail?.seq == null && !typing(view)) draw(params, view, { news: true }); };
   syncEvents.addEventListener("change", onChange);
   draw(params, view);
   return () => syncEvents.removeEventListener("change", onChange);

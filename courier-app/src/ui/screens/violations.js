@@ -221,7 +221,7 @@ function violationItem(store, v, localAppeal, rerender) {
     appealPart);
 }
 
-async function draw(params, view) {
+async function draw(params, view, { news = false } = {}) {
   const store = await deviceStore();
   const [record] = await listEntities(store, "courier");
   const back = h("a", { class: "button secondary", href: "#/shift" }, t("violations.back"));
@@ -230,6 +230,8 @@ async function draw(params, view) {
   const courier = record.data;
   const local = appealOps(await allOps(store));
   const violations = courier.violations || [];
+  // A sync's news drawn while the courier began typing (the draw reads the store first) waits for the next redraw.
+  if (news && typing(view)) return;
   screen(view,
     h("h1", {}, t("violations.title")),
     h("section", { class: `grade grade-${courier.grade || "none"}`, id: "grade" },
@@ -248,7 +250,7 @@ async function draw(params, view) {
 
 route("/violations", (params, view) => {
   // A sync's news (the server took the appeal, quality decided it) redraws; the courier's own op redraws itself.
-  const onChange = (event) => { if (event.detail?.seq == null && !typing(view)) draw(params, view); };
+  const onChange = (event) => { if (event.detail?.seq == null && !typing(view)) draw(params, view, { news: true }); };
   syncEvents.addEventListener("change", onChange);
   draw(params, view);
   return () => syncEvents.removeEventListener("change", onChange);
