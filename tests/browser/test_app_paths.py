@@ -277,7 +277,7 @@ def test_customer_absent_only_after_the_wait_and_a_call(day, make, page, server_
         _open_path(page, "absent")
         _check(page, tmp_path, "paths-7-absent-offered", at="[data-path=absent]")
         _click(page, "[data-act=absent]")
-        _until(page, lambda d: "已记录" in _status(d) or "待发送" in _status(d) or _status(d))
+        _until(page, lambda d: "stop.customer_absent" in [op[0] for op in _queue(d)])  # queued (whatever is said)
         _sync(page)
         ops = _queue(page)
         assert ops[-2:] == [["appointment.contact", "applied", None], ["stop.customer_absent", "applied", None]], ops

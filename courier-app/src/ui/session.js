@@ -20,12 +20,20 @@ export function session() {
 export const dataOf = (record) => (record && record.data ? { ...record.data, version: record.version ?? record.data.version } : record);
 
 import { syncOnce } from "../core/sync.js";
+import { pendingOps } from "../core/queue.js";
 
 /** Sync now (the screens' buttons): the core's syncOnce; {pushed, rejected, pulled, error (a code or null)}. */
 export async function syncNow() {
   const { store, api } = await session();
   try {
-    return await syncOnce(store, api, { now: new Date() });
+    const first = await syncOnce(store, api, { now: new Date() });
+    // A round already running when the courier pressed joins the press, but it may have read the queue before their
+    // last step was queued (begun just before the network went, answered when it came back): "synced, 0 sent"
+    // with the step still pending. What is still pending after a round that went well goes in a round of its own.
+    if (first.error || !(await pendingOps(store)).length) return first;
+    const again = await syncOnce(store, api, { now: new Date() });
+    return { ...again, pushed: (first.pushed || 0) + (again.pushed || 0), pulled: (first.pulled || 0) + (again.pulled || 0),
+      rejected: (first.rejected || 0) + (again.rejected || 0) };
   } catch (error) {
     return { error: error?.code || "internal_error" };
   }
