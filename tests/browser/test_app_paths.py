@@ -372,8 +372,14 @@ def test_a_redraw_between_typing_a_pin_and_verify_keeps_the_pin(day, make, page,
     _until(page, lambda d: _gone(typed_in))
     assert page.find_element(By.ID, "v-pin").get_attribute("value") == day["pin"][:4]
     assert page.execute_script("return document.activeElement && document.activeElement.id") == "v-pin"
-    page.switch_to.active_element.send_keys(day["pin"][4:])  # the courier goes on typing where they were
-    assert page.find_element(By.ID, "v-pin").get_attribute("value") == day["pin"]
+    def go_on_typing(driver) -> bool:
+        """The courier types the rest where they were (the field, found again if the screen redrew once more)."""
+        field = driver.switch_to.active_element
+        value = field.get_attribute("value")
+        assert field.get_attribute("id") == "v-pin" and day["pin"].startswith(value), value
+        field.send_keys(day["pin"][len(value):])
+        return driver.find_element(By.ID, "v-pin").get_attribute("value") == day["pin"]
+    _until(page, go_on_typing)
     _click(page, "[data-act=verify]")
     _wait(page, "[data-step=verify] .done")
     _sync(page)
