@@ -8,6 +8,7 @@ ops it pushed): the page's own rounds (on `online`, every minute) record nothing
 import time
 
 import pytest
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 from sqlalchemy import select
@@ -106,7 +107,19 @@ def test_the_worker_sends_the_queue_with_the_page_closed(phone, page, live_serve
     set_offline(page, False)
     took = _arrival(phone["task"]["id"], "后门进", BOUND)
     page.get(f"{live_server}/app/#/sync")  # only now the app again, to read what the worker recorded
-    record = _meta(page, "worker_sync")
+    # The worker records its round when the round ends (after its pull): the push reaching the server comes first, so
+    # the record is waited for; an older one (a round before enrollment, not_enrolled) does not count.
+    seen = {"record": None}
+
+    def recorded(driver):
+        seen["record"] = _meta(driver, "worker_sync")
+        return seen["record"] if seen["record"] and seen["record"]["at"] > phone["before"] else None
+
+    try:
+        WebDriverWait(page, BOUND).until(recorded)
+    except TimeoutException:
+        pass  # said by the assertion below, with the record seen last
+    record = seen["record"]
     print(f"\nbackground sync, page closed: at the server after {took} s; the worker recorded {record}")
     assert took is not None, f"not at the server {BOUND} s after the network returned, the page closed"
     assert record and record["at"] > phone["before"] and record["pushed"] == 1 and record["error"] is None, record
