@@ -14,12 +14,13 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from flask_migrate import upgrade
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from server import create_app
 from server.config import TestConfig
 from server.database import MIGRATIONS_DIR
 from server.extensions import db
+from server.models import FeeCode
 from server.logs import JsonFormatter
 
 pytest_plugins = ["tests.log_audit"]  # every log line of the run, checked for issued secrets
@@ -324,3 +325,16 @@ def lines():
     root.addHandler(handler)
     yield collected
     root.removeHandler(handler)
+
+
+@pytest.fixture
+def fee_codes():
+    """The published list as the migration seeded it; put back as it was after the test (the table is kept)."""
+    before = {f.code: (f.name, f.active) for f in db.session.scalars(select(FeeCode))}
+    yield before
+    for fee in db.session.scalars(select(FeeCode)):
+        if fee.code not in before:
+            db.session.delete(fee)
+        elif (fee.name, fee.active) != before[fee.code]:
+            fee.name, fee.active = before[fee.code]
+    db.session.commit()

@@ -5,7 +5,6 @@ import json
 import random
 
 import pytest
-from sqlalchemy import select
 
 from server.extensions import db
 from server.models import FeeCode
@@ -13,19 +12,6 @@ from sync.client import Handheld
 from tests.sync.transport import FlaskTransport
 
 HOSTILE = '<script>alert("费")</script><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-def fee_codes():
-    """The published list as the migration seeded it; put back as it was after the test (the table is kept)."""
-    before = {f.code: (f.name, f.active) for f in db.session.scalars(select(FeeCode))}
-    yield before
-    for fee in db.session.scalars(select(FeeCode)):
-        if fee.code not in before:
-            db.session.delete(fee)
-        elif (fee.name, fee.active) != before[fee.code]:
-            fee.name, fee.active = before[fee.code]
-    db.session.commit()
 
 
 def _reference_handheld(app, client, make, path) -> Handheld:

@@ -1,23 +1,8 @@
 """Published fee codes on the handheld (issue 25): every device holds the active ones offline (pull entity
 `fee_code`), and a change to one (renamed, withdrawn, published again) reaches the devices through the feed."""
-import pytest
-from sqlalchemy import select
 
 from server.extensions import db
 from server.models import FeeCode
-
-
-@pytest.fixture
-def fee_codes():
-    """The published list as the migration seeded it; put back as it was after the test (the table is kept)."""
-    before = {f.code: (f.name, f.active) for f in db.session.scalars(select(FeeCode))}
-    yield before
-    for fee in db.session.scalars(select(FeeCode)):
-        if fee.code not in before:
-            db.session.delete(fee)
-        elif (fee.name, fee.active) != before[fee.code]:
-            fee.name, fee.active = before[fee.code]
-    db.session.commit()
 
 
 def _held(store: dict) -> dict[str, dict]:
