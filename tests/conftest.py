@@ -9,19 +9,21 @@ connections and threads.
 import contextlib
 import logging
 import os
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from flask_migrate import upgrade
 from sqlalchemy import select, text
+from werkzeug.serving import make_server
 
 from server import create_app
 from server.config import TestConfig
 from server.database import MIGRATIONS_DIR
 from server.extensions import db
 from server.models import FeeCode
-from server.logs import JsonFormatter
+from server.logs import DevRequestHandler, JsonFormatter
 
 pytest_plugins = ["tests.log_audit"]  # every log line of the run, checked for issued secrets
 
@@ -338,3 +340,14 @@ def fee_codes():
         elif (fee.name, fee.active) != before[fee.code]:
             fee.name, fee.active = before[fee.code]
     db.session.commit()
+
+
+@pytest.fixture
+def live_server(app):
+    """The test app served over HTTP on a free loopback port; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=DevRequestHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(10)

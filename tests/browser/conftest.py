@@ -8,12 +8,9 @@ FIELDOPS_BROWSER_REPORT names a file to which the outcome is written, for script
 import os
 import shutil
 import tempfile
-import threading
 
 import pytest
-from werkzeug.serving import make_server
 
-from server.logs import DevRequestHandler
 
 CHROMIUM = os.environ.get("FIELDOPS_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("FIELDOPS_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -172,17 +169,6 @@ def screenshot(page, tmp_path, name: str) -> str:
     target = f"/tmp/fieldops-console-{name}.png"
     page.save_screenshot(target)
     return target
-
-
-@pytest.fixture
-def live_server(app):
-    """The test app served over HTTP on a free loopback port; yields its base URL."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=DevRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
 
 
 @pytest.fixture(scope="module")

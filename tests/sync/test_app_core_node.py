@@ -9,13 +9,10 @@ import json
 import os
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
-from server.logs import DevRequestHandler
 
 APP_DIR = Path(__file__).resolve().parents[2] / "courier-app"
 SCRIPT = APP_DIR / "test" / "e2e" / "sync-real-server.mjs"
@@ -41,18 +38,7 @@ def node():
     return shutil.which("node")
 
 
-@pytest.fixture
-def live_origin(app):
-    """The app on a free loopback port (as tests/browser's live_server); yields its origin."""
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=DevRequestHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    thread.join(10)
-
-
-def test_app_core_enrolls_pulls_and_pushes_to_the_real_server(node, live_origin, client, make):
+def test_app_core_enrolls_pulls_and_pushes_to_the_real_server(node, live_server, client, make):
     """Enroll from the QR's text, pull the task, queue an arrival and a note with a photo, push with the answer
     lost once: the server has the arrival and the note once, the resend was answered as duplicates."""
     courier = make.courier()
@@ -61,7 +47,7 @@ def test_app_core_enrolls_pulls_and_pushes_to_the_real_server(node, live_origin,
     answer = client.post(f"/api/v1/dispatch/couriers/{courier['id']}/enrollments", headers=make.headers("dispatcher"))
     assert answer.status_code == 201
     run = subprocess.run([node, str(SCRIPT)], cwd=APP_DIR, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "FIELDOPS_E2E_ORIGIN": live_origin,
+                         env={**os.environ, "FIELDOPS_E2E_ORIGIN": live_server,
                               "FIELDOPS_E2E_CODE": answer.json["code"], "FIELDOPS_E2E_TASK": task["id"]})
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
