@@ -14,6 +14,7 @@ from schemas.couriers import CourierSelfOut
 from schemas.handheld import CourierTaskOut, FeeCodeOut
 from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, PickupCollectIn, RefuseIn, SignIn,
                               VerifyRecipientIn)
+from schemas.render import renderer
 from schemas.scans import ScanIn
 from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from schemas.violations import AppealIn, AppealOut
@@ -28,7 +29,10 @@ from sync.registry import AttachmentStore, EntityType, OpType, Registry
 
 _task_out = CourierTaskOut()
 _task_out_without_notes = CourierTaskOut(exclude=("notes",))
-_notes_out = NoteOut(many=True)
+# The push renders every task it touched: the schemas' own fields, walked by plain functions (schemas.render).
+_render_task = renderer(_task_out)
+_render_task_without_notes = renderer(_task_out_without_notes)
+_render_note = renderer(NoteOut())
 _vehicle_out = VehicleHandheldOut()
 _template_out = TemplateOut()
 _fee_code_out = FeeCodeOut()
@@ -219,12 +223,13 @@ def _dump_tasks(task_list: list[Task]) -> dict[str, dict]:
     privacy.for_courier(task_list)
     added = tasks.notes_added([t.id for t in task_list])
     before = docs.at_versions(db.session, "task", {task_id: base for task_id, (base, _) in added.items()})
-    out = {task.id: _task_out.dump(task)
+    out = {task.id: _render_task(task)
            for task in tasks.with_recent_notes([t for t in task_list if t.id not in before])}
     for task in task_list:
         if task.id in before:
-            data = _task_out_without_notes.dump(task)
-            data["notes"] = (_notes_out.dump(added[task.id][1]) + before[task.id]["notes"])[:tasks.HANDHELD_NOTES]
+            data = _render_task_without_notes(task)
+            data["notes"] = ([_render_note(note) for note in added[task.id][1]]
+                             + before[task.id]["notes"])[:tasks.HANDHELD_NOTES]
             out[task.id] = data
     return out
 

@@ -12,6 +12,7 @@ the server's receipt time is stored beside it. A rule that would give credit
 by time (kept, a notice in time, a wait long enough) on a clock the engine
 flagged (clock_suspect) gives none: the window goes to dispatch's review list.
 """
+import functools
 from datetime import date, datetime, timedelta
 
 from flask import current_app
@@ -641,15 +642,33 @@ def current(*, task_id: str, actor: Actor | None = None) -> Appointment:
 HANDHELD_HISTORY = 10  # windows and contact attempts a handheld holds per task (dispatch sees them all)
 
 
+_APPOINTMENTS_OF = select(Appointment).where(Appointment.task_id.in_(bindparam("task_ids", expanding=True)))
+
+
 def load_for(task_list: list[Task]) -> list[Task]:
     """Give tasks their appointments in one query for the whole list (one already loaded is left as it is)."""
     missing = {t.id: t for t in task_list if "appointment" not in t.__dict__}
     if missing:
-        found = {a.task_id: a for a in db.session.scalars(
-            select(Appointment).where(Appointment.task_id.in_(list(missing))))}
+        found = {a.task_id: a for a in db.session.scalars(_APPOINTMENTS_OF, {"task_ids": list(missing)})}
         for task_id, task in missing.items():
             set_committed_value(task, "appointment", found.get(task_id))
     return task_list
+
+
+@functools.lru_cache(maxsize=8)
+def _history_statement(model, newest: int | None):
+    """The newest rows (all if newest is None) of some appointments' windows or attempts, oldest first.
+
+    Built once per (model, newest): building this ranked subquery cost more than running it.
+    """
+    rows = select(*model.__table__.c).where(model.appointment_id.in_(bindparam("of_appointments", expanding=True)))
+    if not newest:
+        return rows.order_by(model.id)
+    # only the newest rows of each appointment leave the database
+    rank = func.row_number().over(partition_by=model.appointment_id, order_by=model.id.desc())
+    ranked = rows.add_columns(rank.label("rank")).subquery()
+    return (select(*[ranked.c[c.name] for c in model.__table__.c]).where(ranked.c.rank <= newest)
+            .order_by(ranked.c.id))
 
 
 def with_history(task_list: list[Task], newest: int | None = HANDHELD_HISTORY) -> list[Task]:
@@ -664,15 +683,7 @@ def with_history(task_list: list[Task], newest: int | None = HANDHELD_HISTORY) -
     for model, attribute in ((AppointmentWindow, "recent_windows"), (ContactAttempt, "recent_attempts")):
         by_appointment: dict[int, list] = {appointment_id: [] for appointment_id in appointments}
         if appointments:
-            rows = select(*model.__table__.c).where(model.appointment_id.in_(list(appointments)))
-            if newest:  # only the newest rows of each appointment leave the database
-                rank = func.row_number().over(partition_by=model.appointment_id, order_by=model.id.desc())
-                ranked = rows.add_columns(rank.label("rank")).subquery()
-                rows = select(*[ranked.c[c.name] for c in model.__table__.c]).where(ranked.c.rank <= newest)
-                model_id = ranked.c.id
-            else:
-                model_id = model.id
-            for row in db.session.execute(rows.order_by(model_id)):
+            for row in db.session.execute(_history_statement(model, newest), {"of_appointments": list(appointments)}):
                 by_appointment[row.appointment_id].append(row)
         for appointment_id, rows in by_appointment.items():
             setattr(appointments[appointment_id], attribute, rows)

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Callable
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -57,11 +57,14 @@ def _of(task: Task) -> Handover:
     return task.handover
 
 
+_HANDOVERS_OF = select(Handover).where(Handover.task_id.in_(bindparam("task_ids", expanding=True)))
+
+
 def load_for(task_list: list[Task]) -> list[Task]:
     """Give tasks their handovers in one query (one already loaded is left as it is)."""
     missing = {t.id: t for t in task_list if "handover" not in t.__dict__}
     if missing:
-        found = {h.task_id: h for h in db.session.scalars(select(Handover).where(Handover.task_id.in_(list(missing))))}
+        found = {h.task_id: h for h in db.session.scalars(_HANDOVERS_OF, {"task_ids": list(missing)})}
         for task_id, task in missing.items():
             set_committed_value(task, "handover", found.get(task_id))
     return task_list
@@ -70,6 +73,10 @@ def load_for(task_list: list[Task]) -> list[Task]:
 # A completed handover's receipt, once looked up (or issued by _finish): a Receipt, or a row with its
 # id, number and token_sealed. Faces turn it into what they show (with_receipts).
 _RECEIPT_OF = "fieldops_receipt"
+
+
+_RECEIPTS_OF = (select(Receipt.task_id, Receipt.number, Receipt.id, Receipt.token_sealed)
+                .where(Receipt.task_id.in_(bindparam("task_ids", expanding=True))).order_by(Receipt.issued_at))
 
 
 def with_receipts(task_list: list[Task], *, stored: bool = False) -> list[Task]:
@@ -84,8 +91,7 @@ def with_receipts(task_list: list[Task], *, stored: bool = False) -> list[Task]:
     done = [t.handover for t in load_for(task_list) if t.handover is not None and t.handover.outcome is not None]
     missing = {h.task_id: h for h in done if _RECEIPT_OF not in h.__dict__}
     if missing:
-        rows = db.session.execute(select(Receipt.task_id, Receipt.number, Receipt.id, Receipt.token_sealed)
-                                  .where(Receipt.task_id.in_(list(missing))).order_by(Receipt.issued_at))
+        rows = db.session.execute(_RECEIPTS_OF, {"task_ids": list(missing)})
         for row in rows:
             missing[row.task_id].__dict__[_RECEIPT_OF] = row
     shown = receipts.doc_link if stored else receipts.link

@@ -3,7 +3,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from sqlalchemy import and_, event, false, func, or_, select
+from sqlalchemy import and_, bindparam, event, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.util import identity_key
@@ -357,17 +357,25 @@ def with_recent_notes(task_list: list[Task]) -> list[Task]:
     """
     if not task_list:
         return task_list
-    rank = func.row_number().over(partition_by=TaskEvent.task_id, order_by=TaskEvent.id.desc()).label("rank")
-    newest = (select(TaskEvent.id, TaskEvent.task_id, TaskEvent.at, TaskEvent.device_time, TaskEvent.actor_kind,
-                     TaskEvent.actor_id, TaskEvent.text, TaskEvent.data, rank)
-              .where(TaskEvent.task_id.in_([t.id for t in task_list]), TaskEvent.kind == "note").subquery())
     by_task: dict[str, list] = {t.id: [] for t in task_list}
-    for row in db.session.execute(select(newest).where(newest.c.rank <= HANDHELD_NOTES)
-                                  .order_by(newest.c.id.desc())):
+    for row in db.session.execute(_RECENT_NOTES, {"task_ids": list(by_task)}):
         by_task[row.task_id].append(row)
     for task in task_list:
         task.handheld_notes = by_task[task.id]
     return task_list
+
+
+def _recent_notes_statement():
+    """The newest HANDHELD_NOTES notes of some tasks, newest first (built once: building it cost more than running it)."""
+    rank = func.row_number().over(partition_by=TaskEvent.task_id, order_by=TaskEvent.id.desc()).label("rank")
+    newest = (select(TaskEvent.id, TaskEvent.task_id, TaskEvent.at, TaskEvent.device_time, TaskEvent.actor_kind,
+                     TaskEvent.actor_id, TaskEvent.text, TaskEvent.data, rank)
+              .where(TaskEvent.task_id.in_(bindparam("task_ids", expanding=True)), TaskEvent.kind == "note")
+              .subquery())
+    return select(newest).where(newest.c.rank <= HANDHELD_NOTES).order_by(newest.c.id.desc())
+
+
+_RECENT_NOTES = _recent_notes_statement()
 
 
 def _open_assignments(task_id: str) -> list[TaskAssignment]:
