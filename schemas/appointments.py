@@ -5,6 +5,7 @@ from marshmallow import fields, validate
 
 from schemas.common import Day, PageOut, PageQuery, Schema, Time, integer, text
 from schemas.limits import MAX_INT32
+from schemas.render import renderer
 from schemas.tasks import WindowIn
 from schemas.vocab import (APPOINTMENT_EXCEPTIONS, APPOINTMENT_STATES, APPOINTMENT_STATUSES, ATTEMPT_FAILURES,
                            CONTACT_OUTCOMES, FIELD_VIA, REVIEW_OUTCOMES, REVIEW_REASONS, WINDOW_DECIDERS,
@@ -138,8 +139,8 @@ class CurrentWindowOut(Schema):
     end = fields.AwareDateTime(attribute="window_end")
 
 
-_notice_out = NoticeOut()
-_window_out = CurrentWindowOut()
+_notice_out = renderer(NoticeOut())  # schemas.render: this schema's dump, faster (a push dumps every task it touched)
+_window_out = renderer(CurrentWindowOut())
 
 
 class AppointmentOut(Schema):
@@ -147,11 +148,11 @@ class AppointmentOut(Schema):
 
     status = _one_of(APPOINTMENT_STATUSES, "The current window's: unconfirmed or confirmed until it is decided")
     attempt = fields.Integer(metadata={"description": "The current attempt's number, from 1"})
-    window = fields.Function(lambda a: _window_out.dump(a))
+    window = fields.Function(_window_out)
     needs_new_appointment = fields.Boolean()
     exception = _one_of(APPOINTMENT_EXCEPTIONS, allow_none=True)
     arrived_at = fields.AwareDateTime(allow_none=True)
-    notice = fields.Function(lambda a: _notice_out.dump(a) if a.notice_at else None)
+    notice = fields.Function(lambda a: _notice_out(a) if a.notice_at else None)
     clock_suspect = fields.Boolean()
     windows = fields.List(fields.Nested(AppointmentWindowOut), attribute="recent_windows", metadata={
         "description": "Oldest first; a handheld gets the newest 10, dispatch all"})

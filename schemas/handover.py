@@ -3,6 +3,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from schemas.common import CsvQuery, Day, PageOut, PageQuery, Schema, check_payable, full_match, integer, money, text
 from schemas.limits import MAX_INT32
+from schemas.render import renderer
 from schemas.tasks import RECEIPT_LINK, FeeIn, ParcelIn
 from schemas.vocab import (ALTERNATE_PLACES, AUTHORIZATION_VIA, DISPATCH_EXCEPTIONS, EXCEPTION_STATUSES,
                            ITEM_CONDITIONS, PAYMENT_METHODS, REFUSAL_REASONS, VERIFY_METHODS)
@@ -162,7 +163,7 @@ class HandoverStateOut(Schema):
                                     metadata={"description": "The alternate place the customer consented to on "
                                               "their page (null when none, or withdrawn)"})
     consent_note = fields.Function(lambda h: h.consent_note if h.consent_withdrawn_at is None else None)
-    pin = fields.Function(lambda h: _pin_out.dump(h) if h.pin_hash else None)
+    pin = fields.Function(lambda h: _pin_out(h) if h.pin_hash else None)
     # The sealed receipt of a completed handover: its number and public page (the QR the customer scans),
     # as services.receipts.link dumps it for every face (services.handover.with_receipts sets it).
     receipt = fields.Function(lambda h: h.__dict__.get("receipt"), metadata={
@@ -172,7 +173,7 @@ class HandoverStateOut(Schema):
                     "description": "The public receipt page (null if its address cannot be recovered)"}}})
 
 
-_pin_out = PinOut()
+_pin_out = renderer(PinOut())  # schemas.render: this schema's dump, faster (a push dumps every task it touched)
 
 
 class PinIssuedOut(Schema):

@@ -13,11 +13,15 @@ import functools
 from collections.abc import Callable
 
 from marshmallow import Schema, fields, missing, utils
+from sqlalchemy.engine import Row
 
 
 def _get(obj, key: str):
-    """marshmallow.utils.get_value for a plain key: obj[key] where that works, else the attribute."""
-    if not hasattr(obj, "__getitem__"):
+    """marshmallow.utils.get_value for a plain key: obj[key] where that works, else the attribute.
+
+    A query's Row refuses every name as an index (a TypeError marshmallow catches): its attribute at once.
+    """
+    if isinstance(obj, Row) or not hasattr(obj, "__getitem__"):
         return getattr(obj, key, missing)
     try:
         return obj[key]

@@ -7,9 +7,11 @@ from marshmallow import fields, post_dump
 from sqlalchemy import select
 
 from schemas.common import Schema
+from schemas.appointments import AppointmentOut, CurrentWindowOut, NoticeOut
 from schemas.handheld import CourierTaskOut
+from schemas.handover import HandoverStateOut, PinOut
 from schemas.render import renderer
-from schemas.tasks import NoteOut
+from schemas.tasks import CourierRecipientOut, NoteOut, WindowOut
 from server import sync_wiring
 from server.extensions import db
 from server.models import SyncDoc, Task
@@ -67,6 +69,14 @@ def test_a_full_task_renders_as_the_schema_dumps_it(monkeypatch, client, device,
     assert done["handover"]["outcome"] == "delivered" and done["handover"]["receipt"]["number"]
     assert done["appointment"]["contact_attempts"] and done["appointment"]["windows"]
     assert [n["photos"] for n in done["notes"] if n["text"] == "dog in the yard"] == [[photo]], done["notes"]
+    # The schemas whose dumps the task's nested fields call (as renderers), each equal to its own dump.
+    db.session.remove()
+    stored = db.session.get(Task, task["id"])
+    sync_wiring._dump_tasks([stored])
+    for schema, obj in ((AppointmentOut(), stored.appointment), (HandoverStateOut(), stored.handover),
+                        (CurrentWindowOut(), stored.appointment), (WindowOut(), stored),
+                        (CourierRecipientOut(), stored)):
+        assert renderer(schema)(obj) == schema.dump(obj)
     # The same JSON text too (key order included): what the docs store and the pull sends.
     assert orjson.dumps(rendered[plain["id"]]) == orjson.dumps(_by_schema(monkeypatch, [plain["id"]])[plain["id"]])
 
@@ -149,6 +159,15 @@ class _Everything(Schema):
 
     def _method(self, obj):
         return "m"
+
+
+def test_nested_parts_render_as_their_schemas_dump():
+    """A late notice and a PIN (the full task above has neither), as their schemas dump them."""
+    when = datetime(2026, 12, 7, 22, 30, tzinfo=timezone.utc)
+    notice = _Row(notice_at=when, notice_eta=when, notice_reason="traffic", notice_in_time=True)
+    pin = _Row(pin_salt="salt", pin_hash="ab" * 32, pin_iterations=1000)
+    for schema, obj in ((NoticeOut(), notice), (PinOut(), pin)):
+        assert renderer(schema)(obj) == schema.dump(obj) and renderer(schema)(obj)
 
 
 def test_renderer_equals_dump_for_every_kind_of_field():
