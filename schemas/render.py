@@ -13,15 +13,23 @@ import functools
 from collections.abc import Callable
 
 from marshmallow import Schema, fields, missing, utils
-from sqlalchemy.engine import Row
+
+# Types whose obj[name] raises for every name (which marshmallow catches, then reads the attribute).
+_BY_ATTRIBUTE: set[type] = set()
+
+
+def read_by_attribute(kind: type) -> None:
+    """Declare a type that refuses every name as an index (a query's Row): its fields are read as attributes at once.
+
+    The same value as marshmallow's, without the raised and caught exception per field. Declared by the server
+    (the wire contract imports no database code).
+    """
+    _BY_ATTRIBUTE.add(kind)
 
 
 def _get(obj, key: str):
-    """marshmallow.utils.get_value for a plain key: obj[key] where that works, else the attribute.
-
-    A query's Row refuses every name as an index (a TypeError marshmallow catches): its attribute at once.
-    """
-    if isinstance(obj, Row) or not hasattr(obj, "__getitem__"):
+    """marshmallow.utils.get_value for a plain key: obj[key] where that works, else the attribute."""
+    if type(obj) in _BY_ATTRIBUTE or not hasattr(obj, "__getitem__"):
         return getattr(obj, key, missing)
     try:
         return obj[key]

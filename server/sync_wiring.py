@@ -4,6 +4,7 @@ Every handler here is an adapter of a few lines: the rule itself is the same
 service function the HTTP API calls.
 """
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -14,7 +15,7 @@ from schemas.couriers import CourierSelfOut
 from schemas.handheld import CourierTaskOut, FeeCodeOut
 from schemas.handover import (CollectPaymentIn, DeliverAlternateIn, InspectIn, PickupCollectIn, RefuseIn, SignIn,
                               VerifyRecipientIn)
-from schemas.render import renderer
+from schemas.render import read_by_attribute, renderer
 from schemas.scans import ScanIn
 from schemas.tasks import ArriveIn, NoteIn, NoteOut
 from schemas.violations import AppealIn, AppealOut
@@ -277,6 +278,7 @@ def _dump_couriers(couriers: list[Courier]) -> dict[str, dict]:
 def build_registry() -> Registry:
     """All op and entity types this server speaks, and its attachment store."""
     registry = Registry()
+    read_by_attribute(Row)  # the rows the task dump reads (notes, appointment history) are Rows
     registry.attachment_store(AttachmentStore(present=attachments.present, hold=attachments.hold))
     registry.entity(EntityType(
         name="task", model=Task, in_scope=tasks.in_courier_scope, dump=_dump_tasks, load=_task_load,

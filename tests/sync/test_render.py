@@ -4,12 +4,13 @@ from urllib.parse import urlsplit
 
 import orjson
 from marshmallow import fields, post_dump
-from sqlalchemy import select
+from sqlalchemy import literal, select
 
 from schemas.common import Schema
 from schemas.appointments import AppointmentOut, CurrentWindowOut, NoticeOut
 from schemas.handheld import CourierTaskOut
 from schemas.handover import HandoverStateOut, PinOut
+from schemas import render
 from schemas.render import renderer
 from schemas.tasks import CourierRecipientOut, NoteOut, WindowOut
 from server import sync_wiring
@@ -168,6 +169,13 @@ def test_nested_parts_render_as_their_schemas_dump():
     pin = _Row(pin_salt="salt", pin_hash="ab" * 32, pin_iterations=1000)
     for schema, obj in ((NoticeOut(), notice), (PinOut(), pin)):
         assert renderer(schema)(obj) == schema.dump(obj) and renderer(schema)(obj)
+
+
+def test_a_query_row_renders_as_marshmallow_reads_it(app):
+    """A Row (declared read by attribute) gives the same dict as dump, which tries row[name] first."""
+    row = db.session.execute(select(literal(7).label("n"), literal(None).label("when"))).first()
+    assert type(row) in render._BY_ATTRIBUTE
+    assert renderer(_Inner())(row) == _Inner().dump(row)
 
 
 def test_renderer_equals_dump_for_every_kind_of_field():
