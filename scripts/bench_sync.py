@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Sync benchmark: M devices push N ops through HTTP (gunicorn) and pull them back, per engine.
 
-Prints push ops/s and p50/p99 per batch, pull changes/s, peak worker RSS, the
+Prints push ops/s and p50/p99 per batch, pull changes/s, a device's catch-up from its cursor of
+before the day's pushes (a day offline), peak worker RSS, the
 raw insert floor for the same rows, and server memory for a 2,000- vs a
 20,000-op offline backlog. Figures go into docs/benchmarks.md by hand, with
 the command line that produced them.
@@ -161,6 +162,35 @@ def pull_phase(base_url, devices, page, rounds, scope) -> dict:
             "client_cpu_s": time.process_time() - cpu}
 
 
+def pull_cursor(base_url, device, page) -> str:
+    """The device pulls its whole scope; the cursor it is left with."""
+    cursor = None
+    while True:
+        query = "?" + urllib.parse.urlencode({"limit": page, **({"cursor": cursor} if cursor else {})})
+        status, body = call(base_url, "GET", "/sync/pull", device.token, query=query)
+        assert status == 200, body
+        cursor = body["cursor"]
+        if not body["has_more"]:
+            return cursor
+
+
+def catch_up_phase(base_url, device, cursor, page) -> dict:
+    """The device, alone, pulls from the cursor it held before the day's pushes (a day offline) to the end."""
+    changes, pages = 0, 0
+    started = time.perf_counter()
+    while True:
+        query = "?" + urllib.parse.urlencode({"limit": page, "cursor": cursor})
+        status, body = call(base_url, "GET", "/sync/pull", device.token, query=query)
+        assert status == 200, body
+        assert not body.get("reset"), "the old cursor was reset"
+        changes, pages, cursor = changes + len(body["changes"]), pages + 1, body["cursor"]
+        if not body["has_more"]:
+            break
+    seconds = time.perf_counter() - started
+    return {"changes": changes, "pages": pages, "seconds": seconds,
+            "s_per_1000": seconds / changes * 1000 if changes else 0.0}
+
+
 def raw_insert_floor(url, workdir, devices, ops_per_device) -> dict:
     """The same op-log rows, and an event row for each task op, inserted straight into the database in batches.
 
@@ -258,6 +288,8 @@ def run_engine(engine, args) -> dict:
         _, (backlog_device,) = provision(app, couriers=1, tasks_per_courier=20, ops_per_courier=sum(args.backlog))
         with ServerProcess(url, workers=args.workers, attachments_dir=workdir + "/att",
                            log_path=workdir + "/gunicorn.log") as server:
+            # Yesterday's cursor: the first device's, taken before the day's uploads and pushes.
+            old_cursor = pull_cursor(server.base_url, devices[0], args.page)
             uploads = upload_phase(server.base_url, devices, 1, args.ops)
             push = push_phase(server.base_url, devices, args.ops, args.batch)
             push["read_phases"] = read_phases(server.base_url)
@@ -268,6 +300,7 @@ def run_engine(engine, args) -> dict:
             pull_first = pull_phase(server.base_url, devices, args.page, 1, scope)
             pull = pull_phase(server.base_url, devices, args.page, args.pull_rounds, scope)
             pull["first_round_per_s"] = pull_first["changes_per_s"]
+            catch_up = catch_up_phase(server.base_url, devices[0], old_cursor, args.page)
             rss = server.peak_rss_kb() / 1024
             backlog = backlog_phase(server.base_url, server, backlog_device, args.backlog, 500) \
                 if args.backlog else []
@@ -275,7 +308,7 @@ def run_engine(engine, args) -> dict:
         kinto = kinto_phase(devices, args.ops, args.batch, args.workers, workdir) \
             if args.kinto and engine == "postgresql" else None
     return {"engine": engine, "uploads": uploads, "push": push, "pull": pull, "floor": floor, "rss_mb": rss, "backlog": backlog,
-            "kinto": kinto}
+            "kinto": kinto, "catch_up": catch_up}
 
 
 def main() -> int:
@@ -312,6 +345,9 @@ def main() -> int:
               f" per page p50 {q['p50_ms']:.0f} ms, p99 {q['p99_ms']:.0f} ms; "
               f"first round, workers cold: {q['first_round_per_s']:.0f} changes/s; "
               f"load generator CPU {q['client_cpu_s']:.1f}s)")
+        c = r["catch_up"]
+        print(f"[{engine}] catch-up after a day offline: {c['changes']} changes in {c['pages']} pages, "
+              f"{c['seconds'] * 1000:.0f} ms ({c['s_per_1000']:.2f} s per 1,000 changes)")
         print(f"[{engine}] floor {f['ops_per_s']:8.0f} ops/s raw insert of the same rows "
               f"(engine at {100 * p['ops_per_s'] / f['ops_per_s']:.0f}% of the floor)")
         print(f"[{engine}] peak worker RSS after push+pull: {r['rss_mb']:.0f} MB")

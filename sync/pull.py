@@ -60,7 +60,8 @@ def decode(token: str) -> tuple[str, Cursor]:
 
 def checksum(items: list[tuple[str, str, int]]) -> dict:
     """Count and SHA-256 over "entity:id:version" lines, sorted: the drift check."""
-    lines = sorted(f"{entity}:{entity_id}:{version}" for entity, entity_id, version in items)
+    lines = [f"{entity}:{entity_id}:{version}" for entity, entity_id, version in items]
+    lines.sort()
     return {"count": len(lines), "checksum": hashlib.sha256("\n".join(lines).encode()).hexdigest()}
 
 
@@ -126,11 +127,17 @@ def _scope_statement(registry: Registry):
                        for entity_type in registry.entities.values()))
 
 
+def _scope_rows(registry: Registry, courier_id: str, day_start) -> list[tuple[str, str, int]]:
+    """(entity, id, version) of the whole scope, in no order: plain tuples, no Row objects."""
+    return db.session.execute(_scope_statement(registry),
+                              {"courier_id": courier_id, "day_start": day_start}).tuples().all()
+
+
 def _scope(registry: Registry, courier_id: str, day_start) -> list[tuple[int, str, str, int]]:
     """The whole scope as (type index, entity, id, version), in listing order."""
     index = {name: i for i, name in enumerate(registry.entities)}
-    return sorted((index[name], name, entity_id, version) for name, entity_id, version in db.session.execute(
-        _scope_statement(registry), {"courier_id": courier_id, "day_start": day_start}).all())
+    return sorted((index[name], name, entity_id, version)
+                  for name, entity_id, version in _scope_rows(registry, courier_id, day_start))
 
 
 def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) -> dict:
@@ -188,6 +195,7 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
     response = {"changes": changes, "cursor": encode(epoch, next_cursor), "has_more": has_more,
                 "last_seq": last_seq, "timezone": local_zone().key}
     if not has_more:
-        scope = scope if scope is not None else _scope(registry, courier_id, day_start)
-        response["scope"] = checksum([(s[1], s[2], s[3]) for s in scope])
+        # An incremental pull needs the scope only for its checksum, which sorts its own lines.
+        response["scope"] = checksum([(s[1], s[2], s[3]) for s in scope] if scope is not None
+                                     else _scope_rows(registry, courier_id, day_start))
     return response

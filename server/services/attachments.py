@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.auth import Actor
+from server.database import mark_read_only, reset_read_only
 from server.errors import NotFound, ValidationFailed
 from server.extensions import db
 from server.models import Attachment, Complaint, OpLog, RefusedAttachment, TaskEvent, VehicleDefect
@@ -138,7 +139,7 @@ def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
     if hashlib.sha256(data).hexdigest() != sha256:
         raise ValidationFailed("The bytes do not hash to the name they were sent under.",
                                code="hash_mismatch", fields={"sha256": ["Does not match the body."]})
-    existing = db.session.get(Attachment, sha256)
+    existing = _stored_row(sha256)
     if existing is not None:
         if _bytes_lost(sha256):
             backend().put(sha256, data, existing.content_type)
@@ -150,6 +151,8 @@ def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
     if content_type == SVG and (problem := _svg_problem(data)):
         _refuse(actor, sha256, "unsafe_svg", f"The SVG is not a plain drawing: {problem}.", problem)
     # The bytes before their row: a row always names complete bytes (the store shows none half-written).
+    # Written (and synced) before the transaction that records them begins: on SQLite that transaction
+    # holds the database's one write lock, which no fsync of a photo should hold up.
     backend().put(sha256, data, content_type)
     row = Attachment(sha256=sha256, size=len(data), content_type=content_type,
                      device_id=actor.device_id)
@@ -160,6 +163,24 @@ def store(*, actor: Actor, sha256: str, data: bytes) -> tuple[Attachment, bool]:
         db.session.rollback()
         return db.session.get(Attachment, sha256), False
     return row, True
+
+
+def _stored_row(sha256: str) -> Attachment | None:
+    """The attachment's row, if any.
+
+    Outside a transaction (an upload) it is read in a read-only one of its own, so
+    the upload queues for SQLite's write lock only once its bytes are on disk and
+    the row is all that is left to write. A row a concurrent upload adds after this
+    read is caught by the insert's conflict (store: IntegrityError).
+    """
+    if db.session().in_transaction():
+        return db.session.get(Attachment, sha256)
+    read_only = mark_read_only(True)
+    try:
+        return db.session.get(Attachment, sha256)
+    finally:
+        db.session.commit()
+        reset_read_only(read_only)
 
 
 def _refuse(actor: Actor, sha256: str, code: str, detail: str, reason: str) -> None:
