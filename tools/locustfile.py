@@ -163,6 +163,9 @@ class Dispatcher(FastHttpUser):
 
     wait_time = between(*PLAN["dispatch_wait"])
     fixed_count = PLAN["dispatchers"]
+    # locust reads a fixed_count of 0 as "not fixed" and gives the class a weight's share of the users
+    # (handhelds' places): with no dispatchers asked for, the class is not a user at all.
+    abstract = not PLAN["dispatchers"]
 
     def on_start(self):
         """The dispatcher's token and a random source of its own."""
