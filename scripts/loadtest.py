@@ -58,7 +58,7 @@ def report(r: dict) -> None:
     cpu = r["cpu"]
     print(f"CPU over {r['wall_s']:g} s wall on {cpu['cores']} cores: server (gunicorn's process group) "
           f"{cpu['server_s']:g} s = {100 * cpu['server_share']:.0f}% of the cores, load generator (locust's "
-          f"process group, {r['processes']} process(es)) {cpu['load_generator_s']:g} s = "
+          f"process group) {cpu['load_generator_s']:g} s = "
           f"{100 * cpu['load_generator_share']:.0f}%; {r['syncs_per_s']:g} syncs/s")
     for f in r["failures"]:
         print(f"  failed {f['occurrences']}x {f['method']} {f['name']}: {f['error'][:300]}")
@@ -116,8 +116,6 @@ def main() -> int:
     parser.add_argument("--pace", choices=("compressed", "real"), default="compressed",
                         help="compressed: a sync pushes 5-40 ops (--sync-wait apart); real: a courier's real rate, "
                              "a sync every 50-70 s (unless --sync-wait is given), steady-state latencies")
-    parser.add_argument("--processes", type=int, default=1,
-                        help="locust processes (locust --processes) when one cannot drive the users")
     parser.add_argument("--provision-processes", type=int, default=2,
                         help="processes provisioning the couriers on PostgreSQL (SQLite: always one)")
     parser.add_argument("--ramp-to", type=int, default=0,
@@ -130,8 +128,8 @@ def main() -> int:
     args.steady = args.steady or args.pace == "real"  # real pace: users start over the first minute
     most = max(args.handhelds, args.ramp_to)
     if not 1 <= args.seconds <= 3600 or not 0 < most <= 10000 or not 0 <= args.dispatchers <= 50 \
-            or not 1 <= args.processes <= 8 or not 1 <= args.provision_processes <= 8:
-        parser.error("bounded runs only: 1-3600 s, 1-10000 handhelds, 0-50 dispatchers, 1-8 processes")
+            or not 1 <= args.provision_processes <= 8:
+        parser.error("bounded runs only: 1-3600 s, 1-10000 handhelds, 0-50 dispatchers, 1-8 provisioning processes")
     results = []
     for engine in args.engine.split(","):
         handhelds, runs = args.handhelds, []
@@ -139,7 +137,7 @@ def main() -> int:
             r = loadtest.run(engine=engine, handhelds=handhelds, dispatchers=args.dispatchers, seconds=args.seconds,
                              workers=args.workers, threads=args.threads, sync_wait=args.sync_wait,
                              spawn_rate=args.spawn_rate, steady=args.steady, pace=args.pace,
-                             processes=args.processes, provision_processes=args.provision_processes,
+                             provision_processes=args.provision_processes,
                              dispatch_wait=args.dispatch_wait, pg_base=args.pg,
                              keep=f"{args.keep}/{engine}-{handhelds}" if args.keep else None)
             report(r)

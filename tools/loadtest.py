@@ -260,6 +260,8 @@ def run(*, engine: str = "sqlite", handhelds: int = 200, dispatchers: int = 3, s
                 if os.path.exists(os.path.join(workdir, name)):
                     with open(os.path.join(workdir, name), "rb") as src, open(os.path.join(keep, name), "wb") as dst:
                         dst.write(src.read())
+    if not total.get("requests"):  # locust ran but its users never reached the server
+        op_log_problems.append("no request was made")
     errors = sum(f["occurrences"] for f in failures) + len(log_errors) + len(op_log_problems)
     # Between what was acknowledged and what was sent: a push still in flight when locust stopped
     # its users may have been applied without its answer being read.
