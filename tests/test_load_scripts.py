@@ -1,4 +1,7 @@
-"""scripts/loadtest.py and scripts/bench_peer.py, run small: they finish, parse, and report no error.
+"""scripts/loadtest.py, scripts/bench_sync.py and scripts/bench_peer.py, run small: they finish, parse, and report no error.
+
+These are the benchmark smoke run of .ci/run (through the suite, both engines): a
+tiny load test and a tiny bench_sync fail CI on any error, never on a time.
 
 The figures themselves are never asserted (the machine is shared); what is
 asserted is that each run loads the server for real (requests on every
@@ -15,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PG_BASE_URL
-from tools.loadtest import _server_errors
+from tools.loadgen import day_minutes, plan, provision_fleet, throwaway_database
+from tools.loadtest import _server_errors, group_cpu_s, real_pace_days
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT = os.environ.get("FIELDOPS_TEST_TIER") == "short"
@@ -53,6 +57,54 @@ def test_loadtest_runs_clean(engine_name, database_url, tmp_path):
     assert counts["ops_applied"] <= result["ops_in_op_log"] <= counts["ops_sent"]
     assert result["total"]["rps"] > 0 and result["rss_peak_mb"] > 50  # master and two workers
     assert "server RSS (gunicorn's process group): peak" in done.stdout
+    # Locust in its own process group: its CPU beside gunicorn's, over the run's wall time.
+    cpu = result["cpu"]
+    assert cpu["server_s"] > 0 and cpu["load_generator_s"] > 0 and result["wall_s"] >= 4
+    assert cpu["server_share"] == pytest.approx(cpu["server_s"] / (result["wall_s"] * cpu["cores"]), abs=0.01)
+    assert result["syncs_per_s"] > 0 and "CPU over" in done.stdout and "load generator (locust's" in done.stdout
+
+
+def test_bench_sync_tiny_run(engine_name, database_url):
+    """Two devices, a hundred ops each, through push and pull: bench_sync exits 0 only if every op applied."""
+    done = _run("scripts/bench_sync.py", "--engines", engine_name, "--devices", "2", "--ops", "100",
+                "--batch", "50", "--tasks", "20", "--pull-rounds", "1", "--backlog", "")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"[{engine_name}] push" in done.stdout and f"[{engine_name}] pull" in done.stdout
+
+
+def test_real_pace_days_cover_what_a_run_makes(engine_name):
+    """Each handheld's ops to provision cover what its day makes from its point over the run, and its backlog."""
+    _once(engine_name)
+    minutes, length = day_minutes()
+    assert 900 <= len(minutes) <= 1100 and 600 <= length <= 720  # ~1,000 ops over ~10-12 hours
+    points, backlogs, ops = real_pace_days(400, 300)
+    assert (points, backlogs, ops) == real_pace_days(400, 300)  # the plan is the same every run
+    assert all(0 <= p < length for p in points)
+    assert 5 <= sum(1 for b in backlogs if b) <= 40 and all(b == 0 or 100 <= b <= 250 for b in backlogs)
+    rate = len(minutes) / length  # ops a minute
+    typical = sorted(o for o, b in zip(ops, backlogs, strict=True) if not b)[len(ops) // 4]
+    assert typical <= rate * (300 / 60 + 10) * 3 + 5  # a few ops a minute, not a compressed day
+
+
+def test_group_cpu_counts_this_process(engine_name):
+    """CPU seconds read from /proc grow with work; a missing process counts nothing."""
+    _once(engine_name)
+    before = group_cpu_s([os.getpid()])
+    sum(i * i for i in range(3_000_000))
+    assert group_cpu_s([os.getpid()]) > before
+    assert group_cpu_s([2**22 + 7]) == 0
+
+
+def test_provisioning_in_two_processes(engine_name, tmp_path):
+    """Couriers provisioned by two processes: each its own device, token and tasks, in courier order."""
+    if engine_name != "postgresql":
+        pytest.skip("parallel provisioning is for PostgreSQL (SQLite has one writer)")
+    with throwaway_database("postgresql", str(tmp_path), PG_BASE_URL) as url:
+        token, devices = provision_fleet(url, str(tmp_path), couriers=4, ops_per_courier=[10, 20, 10, 30],
+                                         processes=2)
+    assert token and len(devices) == 4 and len({d.device_id for d in devices}) == 4
+    assert len({d.token for d in devices}) == 4
+    assert [len(d.task_ids) for d in devices] == [plan(n)[0] for n in (10, 20, 10, 30)]
 
 
 def test_loadtest_counts_server_errors(tmp_path, engine_name):

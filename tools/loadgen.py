@@ -207,6 +207,22 @@ def plan(ops: int) -> tuple[int, float]:
     return stops, last
 
 
+def day_minutes() -> tuple[list[float], float]:
+    """The minute of each op of a courier's working day, from its first op (ascending), and the day's length.
+
+    What the real-pace load (scripts/loadtest.py --pace real) accrues ops by: about 1,000 ops over ten hours,
+    a burst of scans while the van is loaded, then a stop every few minutes.
+    """
+    minutes = []
+    for _, _, minute, day in _steps():
+        if day > 0:
+            break
+        minutes.append(minute)
+    first = min(minutes)
+    minutes = sorted(m - first for m in minutes)
+    return minutes, minutes[-1] + 5.0
+
+
 def _file(device: Provisioned, k: int, role: str) -> tuple[str, bytes]:
     """A signature or photo of the k-th stop: bytes of its own (a PNG), named by their sha256."""
     data = _PNG + f"{device.device_id}/{k}/{role}".encode()
@@ -341,23 +357,23 @@ def _stream_start(ops: int) -> datetime:
     return start
 
 
-def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier: int = 0,
-              tag: str = "") -> tuple[str, list[Provisioned]]:
+def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier: int | list[int] = 0,
+              tag: str = "", first: int = 0, batch: int = 50) -> tuple[str, list[Provisioned]]:
     """Couriers with an enrolled device, a van and assigned tasks; returns (dispatcher token, devices).
 
     Each gets at least tasks_per_courier tasks, and as many as its first
-    ops_per_courier ops work through (a task is worked once), with their COD
-    amounts, fees and parcels.
+    ops_per_courier ops work through (a task is worked once; a list gives each
+    courier its own count), with their COD amounts, fees and parcels. Couriers are
+    numbered from `first` (several provisioning processes share a database).
+    The tasks of `batch` couriers go through one bulk import and are assigned in one
+    commit: the same services as one courier at a time, with fewer transactions.
     """
     from server.auth import Actor
     from server.extensions import db
     from server.services import checklists, devices, staff, tasks, vehicles, violations
     from server.services import couriers as courier_service
     tag = tag or uuid.uuid4().hex[:6]
-    needed, last_minute = plan(ops_per_courier)
-    days = max(0, int(last_minute // 1440)) + 1
-    count = max(tasks_per_courier, needed)
-    start = _stream_start(ops_per_courier)
+    ops_each = ops_per_courier if isinstance(ops_per_courier, list) else [ops_per_courier] * couriers
     out = []
     with app.app_context():
         user, token = staff.create(username=f"bench-{tag}", role="dispatcher")
@@ -365,37 +381,82 @@ def provision(app, *, couriers: int, tasks_per_courier: int = 0, ops_per_courier
         templates = {t.kind: (t.id, t.current) for t in checklists.list_templates(
             kind=None, status="active", cursor=None, limit=200)["items"]}
         window = datetime.now(timezone.utc) + timedelta(hours=1)
-        for c in range(couriers):
-            courier = courier_service.create(actor=actor, name=f"Bench {c}", phone=f"1380000{c:04d}",
-                                             employee_no=f"B{tag}{c:05d}")
-            van = vehicles.create(actor=actor, plate=f"B{tag}{c:04d}", kind="van")
-            vehicles.update(actor=actor, vehicle_id=van.id, changes={"courier_id": courier.id})
-            specs = [_task_spec(tag, c, k, window) for k in range(count)]
-            created = tasks.import_tasks(actor=actor, specs=specs, labels=[str(i) for i in range(len(specs))])
-            for task in created:
-                task.courier_id, task.status = courier.id, "assigned"
-            db.session.commit()  # one bulk assignment; the feed records every task for the courier
-            _, code = devices.create_enrollment(actor=actor, courier_id=courier.id)
-            device, device_token = devices.enroll(code=code, device_name="bench", rate_key=f"bench:{tag}")
-            # The ops' day begins before now: the device and its tasks existed before it, as they would have
-            # (the push engine holds an op dated before its device's enrollment or its task to that time).
-            device.enrolled_at = start - timedelta(minutes=30)
-            for task in created:
-                task.created_at = start - timedelta(minutes=30)
-            # The violations the days' appeals name, recorded the evening before each (as a failed check would).
-            for day in range(days):
-                violations.record_auto(courier_id=courier.id, code="conduct_item_failed", source="checklist",
-                                       key=f"bench:{tag}:{c}:{day}", occurred_at=start + timedelta(days=day - 1, hours=10),
-                                       evidence={"item": "id_badge", "bench": tag}, severity="minor")
-            db.session.commit()
-            appealed = violations.for_courier(courier_id=courier.id, limit=days)["items"][::-1]
-            # The versions as stored: each UPDATE set its object's (the session keeps objects after commit).
-            versions = {t.id: t.version for t in created}
-            out.append(Provisioned(courier.id, device.id, device_token, list(versions), versions, vehicle_id=van.id,
-                                   vehicle_version=van.version, templates=templates, start=start,
-                                   violation_ids=[v.id for v in appealed]))
+        for low in range(0, couriers, batch):
+            group = range(low, min(low + batch, couriers))
+            plans = {i: plan(ops_each[i]) for i in group}
+            starts = {i: _stream_start(ops_each[i]) for i in group}
+            people = {}
+            specs, owner = [], []
+            for i in group:
+                c = first + i
+                courier = courier_service.create(actor=actor, name=f"Bench {c}", phone=f"138{c:08d}",
+                                                 employee_no=f"B{tag}{c:05d}")
+                van = vehicles.create(actor=actor, plate=f"B{tag}{c:04d}", kind="van")
+                vehicles.update(actor=actor, vehicle_id=van.id, changes={"courier_id": courier.id})
+                people[i] = (courier, van)
+                count = max(tasks_per_courier, plans[i][0])
+                specs += [_task_spec(tag, c, k, window) for k in range(count)]
+                owner += [i] * count
+            created = tasks.import_tasks(actor=actor, specs=specs, labels=[str(n) for n in range(len(specs))])
+            by_courier: dict[int, list] = {i: [] for i in group}
+            for i, task in zip(owner, created, strict=True):
+                # The ops' day begins before now: the tasks existed before it, as they would have (the push
+                # engine holds an op dated before its task to that time).
+                task.courier_id, task.status = people[i][0].id, "assigned"
+                task.created_at = starts[i] - timedelta(minutes=30)
+                by_courier[i].append(task)
+            db.session.commit()  # one bulk assignment; the feed records every task for its courier
+            for i in group:
+                c, (courier, van), start = first + i, people[i], starts[i]
+                days = max(0, int(plans[i][1] // 1440)) + 1
+                _, code = devices.create_enrollment(actor=actor, courier_id=courier.id)
+                device, device_token = devices.enroll(code=code, device_name="bench", rate_key=f"bench:{tag}")
+                device.enrolled_at = start - timedelta(minutes=30)  # as the tasks: before the day's first op
+                # The violations the days' appeals name, recorded the evening before each (as a failed check would).
+                for day in range(days):
+                    violations.record_auto(courier_id=courier.id, code="conduct_item_failed", source="checklist",
+                                           key=f"bench:{tag}:{c}:{day}",
+                                           occurred_at=start + timedelta(days=day - 1, hours=10),
+                                           evidence={"item": "id_badge", "bench": tag}, severity="minor")
+                db.session.commit()
+                appealed = violations.for_courier(courier_id=courier.id, limit=days)["items"][::-1]
+                # The versions as stored: each UPDATE set its object's (the session keeps objects after commit).
+                versions = {t.id: t.version for t in by_courier[i]}
+                out.append(Provisioned(courier.id, device.id, device_token, list(versions), versions,
+                                       vehicle_id=van.id, vehicle_version=van.version, templates=templates,
+                                       start=start, violation_ids=[v.id for v in appealed]))
+            db.session.expunge_all()  # a batch's objects are not needed again: keep the session small
         db.engine.dispose()
     return token, out
+
+
+def _provision_part(url: str, workdir: str, kwargs: dict) -> tuple[str, list[dict]]:
+    """One provisioning process's share (a fresh app of its own): the devices as plain dicts."""
+    from dataclasses import asdict
+    token, devices = provision(app_for(url, workdir), **kwargs)
+    return token, [{k: v for k, v in asdict(d).items() if k not in ("ops", "files", "_stream")} for d in devices]
+
+
+def provision_fleet(url: str, workdir: str, *, couriers: int, ops_per_courier: int | list[int],
+                    processes: int = 1, tag: str = "") -> tuple[str, list[Provisioned]]:
+    """provision() split over `processes` processes, each a slice of the couriers (PostgreSQL: SQLite has one writer).
+
+    Returns the first process's dispatcher token and every device, in courier order.
+    """
+    if processes <= 1 or couriers < 2 * processes:
+        return provision(app_for(url, workdir), couriers=couriers, ops_per_courier=ops_per_courier, tag=tag)
+    import multiprocessing
+    tag = tag or uuid.uuid4().hex[:6]
+    ops_each = ops_per_courier if isinstance(ops_per_courier, list) else [ops_per_courier] * couriers
+    bounds = [couriers * p // processes for p in range(processes + 1)]
+    parts = [(url, workdir, {"couriers": bounds[p + 1] - bounds[p], "ops_per_courier": ops_each[bounds[p]:bounds[p + 1]],
+                             "tag": f"{tag}{p}", "first": bounds[p]}) for p in range(processes)]
+    # spawn: a child must not inherit the parent's engine and its open connections
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        results = pool.starmap(_provision_part, parts)
+    devices = [Provisioned(**{**d, "templates": {k: tuple(v) for k, v in d["templates"].items()}})
+               for _, part in results for d in part]
+    return results[0][0], devices
 
 
 def call(base_url: str, method: str, path: str, token: str, body=None, query: str = "") -> tuple[int, dict]:

@@ -9,17 +9,19 @@ is not applied fails its push; a busy stop is resent after its retry_after, as
 the reference client does, and counted. What locust cannot count (ops applied,
 busy stops, changes pulled) is written beside the plan when the run ends.
 """
+import bisect
 import itertools
 import json
 import os
 import random
+import time
 from datetime import datetime, timedelta, timezone
 
 import gevent
 import orjson
 from locust import FastHttpUser, between, events, task
 
-from tools.loadgen import PROTOCOL_HEADERS, Provisioned, files_for, make_ops
+from tools.loadgen import PROTOCOL_HEADERS, Provisioned, day_minutes, files_for, make_ops
 
 _PLAN_PATH = os.environ["FIELDOPS_LOAD_PLAN"]  # set by tools/loadtest.py; this file is not run on its own
 with open(_PLAN_PATH) as _plan:
@@ -28,6 +30,17 @@ API = "/api/v1"
 COUNTS = {"ops_sent": 0, "ops_pushed": 0, "ops_applied": 0, "busy_stops": 0, "changes_pulled": 0, "syncs": 0,
           "devices_out_of_ops": 0, "tasks_created": 0}
 _next_device = itertools.count()
+# Real pace: the minute of each op of a courier's working day (two laps, so a clock past the day's end
+# wraps into the next), and the day's length in minutes.
+REAL_PACE = PLAN.get("pace") == "real"
+_DAY, _DAY_LENGTH = day_minutes() if REAL_PACE else ([], 0.0)
+_TWO_LAPS = _DAY + [m + _DAY_LENGTH for m in _DAY]
+
+
+def _process_index(environment) -> tuple[int, int]:
+    """(this process's index, how many processes share the users): several with locust --processes."""
+    runner = environment.runner
+    return getattr(runner, "worker_index", 0), max(1, PLAN.get("processes", 1))
 
 
 def _device(spec: dict) -> Provisioned:
@@ -48,22 +61,41 @@ class Handheld(FastHttpUser):
 
     def on_start(self):
         """Take the next provisioned device; pull the whole scope as after enrollment."""
-        index = next(_next_device)
-        self.device = _device(PLAN["devices"][index % len(PLAN["devices"])])
+        worker, processes = _process_index(self.environment)
+        index = next(_next_device) * processes + worker  # the processes of --processes take turns
+        index %= len(PLAN["devices"])
+        self.device = _device(PLAN["devices"][index])
         self.rng = random.Random(index)
         self.seq, self.cursor = 1, None
-        self.budget = PLAN.get("ops_per_device", 0)
+        self.budget = PLAN["ops_each"][index] if REAL_PACE else PLAN.get("ops_per_device", 0)
         self.headers = {**PROTOCOL_HEADERS, "Authorization": f"Bearer {self.device.token}"}
+        if REAL_PACE:
+            # Its point of the working day and the backlog it comes back with, as the plan drew them
+            # (tools/loadtest.real_pace_days, which provisioned its tasks for them).
+            self.day_start, self.started, self.accrued = PLAN["day_points"][index], time.monotonic(), 0
+            self.backlog = PLAN["backlogs"][index]
         self.pull()
+
+    def _real_pace_queue(self) -> int:
+        """Ops made since the last sync at a courier's real rate: the stream's own minutes from the day's point."""
+        now = self.day_start + (time.monotonic() - self.started) / 60
+        total = bisect.bisect_right(_TWO_LAPS, now) - bisect.bisect_right(_TWO_LAPS, self.day_start)
+        queued, self.accrued = total - self.accrued + self.backlog, total
+        self.backlog = 0
+        return queued
 
     @task
     def sync(self):
         """Upload what the queued ops name, push them, pull what changed."""
-        count = min(_queue_length(self.rng), self.budget - self.seq + 1)
+        if REAL_PACE and self.rng.random() < 1 / 60:
+            # About once an hour a dead zone (a basement, a lift): no sync for 3-10 minutes, the ops pile up.
+            self.wait_seconds(self.rng.uniform(180, 600))
+        queued = self._real_pace_queue() if REAL_PACE else _queue_length(self.rng)
+        count = min(queued, self.budget - self.seq + 1)
         if count > 0:
             self.upload(files_for(self.device, self.seq, count))
             self.push(make_ops(self.device, self.seq, count))
-        elif count == 0 and self.budget:
+        elif queued > 0 and self.budget:  # some ops made, none left to send
             COUNTS["devices_out_of_ops"] += 1
             self.budget = 0  # counted once; from now on the device only pulls
         self.pull()
@@ -131,6 +163,9 @@ class Dispatcher(FastHttpUser):
 
     wait_time = between(*PLAN["dispatch_wait"])
     fixed_count = PLAN["dispatchers"]
+    # locust reads a fixed_count of 0 as "not fixed" and gives the class a weight's share of the users
+    # (handhelds' places): with no dispatchers asked for, the class is not a user at all.
+    abstract = not PLAN["dispatchers"]
 
     def on_start(self):
         """The dispatcher's token and a random source of its own."""
@@ -202,6 +237,7 @@ class Dispatcher(FastHttpUser):
 @events.quitting.add_listener
 def _write_counts(environment, **_kwargs):
     """What locust does not count, beside the plan, for tools/loadtest.py to read."""
-    with open(os.path.join(os.path.dirname(_PLAN_PATH), "counts.json"), "w") as out:
+    # One file per process (locust --processes runs several); tools/loadtest.py adds them up.
+    with open(os.path.join(os.path.dirname(_PLAN_PATH), f"counts-{os.getpid()}.json"), "w") as out:
         json.dump(COUNTS, out)
 
