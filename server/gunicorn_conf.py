@@ -74,7 +74,8 @@ class BetweenRequests:
     request's objects are in it: the collector is off while it runs), the middle
     one every MIDDLE_EVERY requests, and all of them on that same quarter rule,
     so a request pays for its own garbage and the long-lived heap is walked only
-    when it has grown. The counts are estimates, as CPython's are: gc.get_count()
+    when it has grown. (A full collection after every request, as before, was
+    46% of the workers' time under the load test: docs/benchmarks.md, issue 26.) The counts are estimates, as CPython's are: gc.get_count()
     is allocations less deallocations since the last collection.
     """
 
