@@ -75,8 +75,9 @@ class BetweenRequests:
     one every MIDDLE_EVERY requests, and all of them on that same quarter rule,
     so a request pays for its own garbage and the long-lived heap is walked only
     when it has grown. (A full collection after every request, as before, was
-    46% of the workers' time under the load test: docs/benchmarks.md, issue 26.) The counts are estimates, as CPython's are: gc.get_count()
-    is allocations less deallocations since the last collection.
+    46% of the workers' time under the load test: docs/benchmarks.md, issue 26.)
+    The counts are estimates, as CPython's are: gc.get_count() is allocations
+    less deallocations since the last collection.
     """
 
     MIDDLE_EVERY = 10
