@@ -10,6 +10,7 @@ given, else to a fresh temporary one, removed when gunicorn exits. The folder is
 emptied when gunicorn starts (counts start from zero with the server, as a
 Prometheus counter may), and a dead worker's files are marked so its live gauges go.
 """
+import gc
 import glob
 import os
 import shutil
@@ -62,29 +63,78 @@ logconfig_dict = {
 }
 
 
+class BetweenRequests:
+    """The cyclic collector of a sync worker, run between requests at CPython's own pace.
+
+    CPython collects the young generation every 700 allocations, the middle one
+    every 10 young collections, and all of them only when the objects waiting
+    to be examined for the first time in a full collection exceed a quarter of
+    those the last one left (gcmodule.c, long_lived_pending > long_lived_total
+    / 4). Here the young generation is collected after every request (all of the
+    request's objects are in it: the collector is off while it runs), the middle
+    one every MIDDLE_EVERY requests, and all of them on that same quarter rule,
+    so a request pays for its own garbage and the long-lived heap is walked only
+    when it has grown. (A full collection after every request, as before, was
+    46% of the workers' time under the load test: docs/benchmarks.md, issue 26.)
+    The counts are estimates, as CPython's are: gc.get_count() is allocations
+    less deallocations since the last collection.
+    """
+
+    MIDDLE_EVERY = 10
+    FULL_WHEN_GROWN_BY = 0.25
+
+    def __init__(self):
+        """Nothing pending; the long-lived heap as the last full collection left it (set by collect_all)."""
+        self.requests = 0
+        self.middle_pending = 0
+        self.long_lived_pending = 0
+        self.long_lived_total = 0
+
+    def collect_all(self) -> None:
+        """A full collection; what survives it is the long-lived heap the quarter rule measures against."""
+        gc.collect()
+        self.middle_pending = self.long_lived_pending = 0
+        self.long_lived_total = len(gc.get_objects(generation=2))
+
+    def after_request(self) -> None:
+        """Collect the request's garbage (young), and the older generations when their turn or growth says."""
+        self.requests += 1
+        allocated = gc.get_count()[0]
+        if self.requests % self.MIDDLE_EVERY:
+            self.middle_pending += max(allocated - gc.collect(0), 0)
+            return
+        self.long_lived_pending += max(self.middle_pending + allocated - gc.collect(1), 0)
+        self.middle_pending = 0
+        if self.long_lived_pending > self.long_lived_total * self.FULL_WHEN_GROWN_BY:
+            self.collect_all()
+
+
+_collector = BetweenRequests()
+
+
 def post_worker_init(worker):
     """The worker has loaded the app: freeze what start-up made, and collect cycles only between requests.
 
     Frozen, the modules, mappers, schemas and compiled statements are never
     walked again by the cyclic collector. The collector is then switched off
-    while a request runs and run once after it (post_request). On CPython 3.11.7
-    a collection that ran in the middle of a large push could crash the worker
-    with SIGSEGV (docs/benchmarks.md: 5 of 11 runs of the 20,000-op appointment
-    backlog on SQLite, before this; none of 9 after), and a collection mid-push
-    walks every ORM object of the batch for nothing. With one request at a time
-    per worker (gunicorn's sync workers, as deployed) nothing of a request is
-    alive when its garbage is collected. A threaded worker (--threads > 1) keeps
-    the collector on: between one thread's requests another's may be running.
+    while a request runs and run after it (post_request, BetweenRequests). On
+    CPython 3.11.7 a collection that ran in the middle of a large push could
+    crash the worker with SIGSEGV (docs/benchmarks.md: 5 of 11 runs of the
+    20,000-op appointment backlog on SQLite, before this; none of 9 after), and
+    a collection mid-push walks every ORM object of the batch for nothing. With
+    one request at a time per worker (gunicorn's sync workers, as deployed)
+    nothing of a request is alive when its garbage is collected. A threaded
+    worker (--threads > 1) keeps the collector on: between one thread's
+    requests another's may be running.
     """
-    import gc
     gc.collect()
     gc.freeze()
     if worker.cfg.threads == 1:
         gc.disable()
+        _collector.collect_all()
 
 
 def post_request(worker, _req, _environ, _resp):
     """Collect the request's cyclic garbage now that nothing of it runs (one request at a time)."""
-    import gc
     if worker.cfg.threads == 1:
-        gc.collect()
+        _collector.after_request()
