@@ -136,6 +136,29 @@ def app(app_session):
     _wipe(app_session)
 
 
+SHORT = os.environ.get("FIELDOPS_TEST_TIER") == "short"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def password_hashing():
+    """In the short tier, console passwords are hashed with argon2id at a smaller work factor (8 MiB, 1 pass,
+    1 lane instead of the library's 64 MiB, 3 passes, 4 lanes): the same algorithm, format and checks, at a
+    fiftieth of the cost. Every console test sets a password and signs in (a hash and a verify, well over a
+    second on a busy 2-core machine), hundreds per pass. The full tier keeps the production parameters.
+    Servers started as processes (gunicorn) hash with their own, production, parameters."""
+    if not SHORT:
+        yield
+        return
+    from argon2 import PasswordHasher
+
+    from server.services import staff
+    hasher = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(staff, "_HASHER", hasher)
+        patch.setattr(staff, "_DUMMY_HASH", hasher.hash(uuid.uuid4().hex))  # an unknown user costs the same
+        yield
+
+
 class ServerClock:
     """The server's clock (server.clock.utcnow), which a test sets back to build through the API what was there
     hours before (a task, an enrolled device, a sync) and then lets run on again.
