@@ -111,7 +111,7 @@ def test_a_refused_op_in_the_middle_keeps_the_others_docs_right(monkeypatch, dev
     results = device.push(ops)["results"]
     assert [r["status"] for r in results] == ["applied", "applied", "applied", "rejected", "applied", "applied"]
     expected = _by_schema(monkeypatch, [first["id"], second["id"], third["id"]])
-    for op, result in zip(ops, results):
+    for op, result in zip(ops, results, strict=True):
         if result["status"] == "applied":
             assert result["entity"]["data"] == expected[op["entity_id"]]
     assert [n["text"] for n in expected[second["id"]]["notes"]][:2] == ["after", "before"]
