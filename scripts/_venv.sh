@@ -3,9 +3,31 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${FIELDOPS_VENV:-$ROOT/.venv}"
 extras="$1"
+# The interpreter: the newest of 3.13, 3.12 and 3.11 that runs here (3.13 is the one CI proves and the fastest
+# measured: docs/benchmarks.md, issue 26). pyenv's versions are looked for too, since its shims only run the
+# versions it is told to. FIELDOPS_PYTHON names one explicitly.
+pick_python() {
+  local want candidates=()
+  [ -n "${FIELDOPS_PYTHON:-}" ] && candidates+=("$FIELDOPS_PYTHON")
+  for want in 3.13 3.12 3.11; do
+    candidates+=("python$want")
+    if command -v pyenv >/dev/null 2>&1; then
+      candidates+=("$(pyenv root)"/versions/"$want"*/bin/python"$want")
+    fi
+  done
+  candidates+=(python3)
+  for py in "${candidates[@]}"; do
+    if "$py" -c 'import sys, venv; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else 1)' 2>/dev/null; then
+      echo "$py"
+      return 0
+    fi
+  done
+  echo "Fieldops needs Python 3.13 (or 3.12, 3.11): none found" >&2
+  return 1
+}
 if [ ! -x "$VENV/bin/python" ]; then
-  py="$(command -v python3.11 || command -v python3)"
-  "$py" -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Fieldops needs Python 3.11")'
+  py="$(pick_python)"
+  echo "making $VENV with $("$py" -c 'import sys; print("Python", sys.version.split()[0])') ($py)" >&2
   "$py" -m venv "$VENV"
 fi
 stamp="$VENV/.fieldops-installed-$extras"
