@@ -6,8 +6,9 @@ formatting each value. `renderer(schema)` reads the schema's own fields once
 and returns a function that does, per field, what that field's serialize does:
 the schema stays the one contract (tests/sync/test_render.py holds the two
 equal), this only walks it faster. A field of a kind not known here, a custom
-_serialize, a dotted attribute or a schema with dump hooks is left to
-marshmallow itself, so an unknown case is slower, never different.
+_serialize, a dotted attribute or a schema with dump hooks (or its own dump,
+_serialize or get_attribute) is left to marshmallow itself, so an unknown case
+is slower, never different.
 """
 import functools
 from collections.abc import Callable
@@ -66,8 +67,11 @@ def _converter(field: fields.Field) -> Callable | None:
         return lambda value: None if value is None else format_(value)
     if kind._serialize is fields.Nested._serialize:
         schema = field.schema
+        many = bool(schema.many or field.many)
+        if many and not _plain(schema):  # a hook may take the whole list (pass_collection): only dump() knows
+            return lambda value: None if value is None else schema.dump(value, many=True)
         render = renderer(schema)
-        if schema.many or field.many:
+        if many:
             return lambda value: None if value is None else [render(each) for each in value]
         return lambda value: None if value is None else render(value)
     if kind._serialize is fields.List._serialize:
@@ -84,9 +88,10 @@ def _converter(field: fields.Field) -> Callable | None:
 def _value_of(name: str, field: fields.Field, schema: Schema) -> Callable:
     """obj -> the field's serialized value (or missing, which leaves the key out)."""
     kind = type(field)
-    if kind._serialize is fields.Function._serialize and not kind._CHECK_ATTRIBUTE:
+    own = kind.serialize is fields.Field.serialize  # a field that overrides serialize is left to it
+    if own and kind._serialize is fields.Function._serialize and not kind._CHECK_ATTRIBUTE:
         return field.serialize_func
-    if kind._serialize is fields.Constant._serialize and not kind._CHECK_ATTRIBUTE:
+    if own and kind._serialize is fields.Constant._serialize and not kind._CHECK_ATTRIBUTE:
         constant = field.constant
         return lambda _obj: constant
     key = field.attribute or name
@@ -107,10 +112,18 @@ def _has_dump_hooks(schema: Schema) -> bool:
     return any(hooks for tag, hooks in schema._hooks.items() if "dump" in str(tag))
 
 
+def _plain(schema: Schema) -> bool:
+    """Whether the schema dumps as marshmallow's Schema does, field by field: no dump hooks, and none of the
+    methods a dump goes through overridden (else only its own dump will do)."""
+    kind = type(schema)
+    return not _has_dump_hooks(schema) and all(
+        getattr(kind, name) is getattr(Schema, name) for name in ("dump", "_serialize", "get_attribute"))
+
+
 @functools.cache
 def _renderer_of(schema: Schema) -> Callable[[object], dict]:
     """renderer(), cached per schema instance."""
-    if _has_dump_hooks(schema) or type(schema).get_attribute is not Schema.get_attribute:
+    if not _plain(schema):
         return lambda obj: schema.dump(obj, many=False)
     plan = [(field.data_key if field.data_key is not None else name, _value_of(name, field, schema))
             for name, field in schema.dump_fields.items()]
