@@ -16,8 +16,9 @@ pick_python() {
     fi
   done
   candidates+=(python3)
+  # ensurepip too: Debian's python3.X without its -venv package imports venv, then fails to make one.
   for py in "${candidates[@]}"; do
-    if "$py" -c 'import sys, venv; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else 1)' 2>/dev/null; then
+    if "$py" -c 'import sys, venv, ensurepip; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else 1)' 2>/dev/null; then
       echo "$py"
       return 0
     fi

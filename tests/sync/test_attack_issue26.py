@@ -238,3 +238,21 @@ def test_attack_issue26_incremental_checksums_after_late_and_duplicate_ops(devic
     _, _, incremental = device.pull_all(cursor)
     _, _, full = device.pull_all()
     assert incremental["scope"] == full["scope"]
+
+
+def test_attack_issue26_a_delivered_tasks_pulled_doc_is_the_online_apis_dump(client, device, make, courier):
+    """A handover done offline and pushed late (PIN, signature, receipt): the pulled doc is the online dump."""
+    from tests.sync.test_handover import door_ops, upload
+
+    task = make.task(courier=courier)
+    ops = door_ops(device, task, upload(device))
+    for op in ops:
+        op["device_time"] = (datetime.now(SHANGHAI) - timedelta(hours=3)).isoformat()
+    results = device.push(ops)["results"]
+    assert {r["status"] for r in results} == {"applied"}, results
+    store, _, _ = device.pull_all()
+    online = client.get(f"/api/v1/me/tasks/{task['id']}", headers=device.headers)
+    assert online.status_code == 200, online.json
+    pulled = store[("task", task["id"])]["data"]
+    assert pulled["handover"]["receipt"]["number"]
+    assert pulled == online.json
