@@ -125,9 +125,10 @@ def _docs_select(entity_type: EntityType):
 
 # Built once (building a statement costs more than running it here).
 @functools.lru_cache(maxsize=64)
-def _by_id_statement(entity_type: EntityType):
-    """_docs_select for a list of ids."""
-    return _docs_select(entity_type).where(entity_type.model.id.in_(bindparam("ids", expanding=True)))
+def _by_id_statement(registry: Registry, names: tuple[str, ...]):
+    """_docs_select for a list of ids of each of these entity types, as one UNION ALL (bound as ids_<type>)."""
+    return union_all(*(_docs_select(registry.entities[name]).where(
+        registry.entities[name].model.id.in_(bindparam(f"ids_{name}", expanding=True))) for name in names))
 
 
 @functools.lru_cache(maxsize=16)
@@ -177,10 +178,12 @@ def store(session: Session, rows: list[dict]) -> None:
 def read(session: Session, registry: Registry, courier_id: str, ids_by_entity: dict[str, list[str]],
          day_start: datetime) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
     """{entity: {id: (version, JSON)}} for those of the ids in the courier's scope today (the rest are tombstones)."""
-    rows = []
-    for name, ids in ids_by_entity.items():
-        rows += session.execute(_by_id_statement(registry.entities[name]),
-                                {"courier_id": courier_id, "day_start": day_start, "ids": ids}).all()
+    if not ids_by_entity:
+        return _current(session, registry, [])
+    names = tuple(sorted(ids_by_entity))
+    rows = session.execute(_by_id_statement(registry, names),
+                           {"courier_id": courier_id, "day_start": day_start,
+                            **{f"ids_{name}": ids_by_entity[name] for name in names}}).all()
     return _current(session, registry, rows)
 
 
