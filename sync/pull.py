@@ -91,6 +91,12 @@ def _snapshot() -> None:
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
 
 
+@functools.lru_cache(maxsize=64)
+def _versions_statement(model):
+    """(id, version) of a list of ids of one model (a tombstone's version); built once."""
+    return select(model.id, model.version).where(model.id.in_(bindparam("ids", expanding=True)))
+
+
 def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]], day_start) -> list[dict]:
     """Current state for each (entity, id) in order: its stored JSON if in scope, else a tombstone."""
     by_type: dict[str, list[str]] = {}
@@ -101,9 +107,8 @@ def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]
     for name, ids in by_type.items():
         gone = [entity_id for entity_id in ids if entity_id not in current[name]]
         if gone:
-            model = registry.entities[name].model
             tombstones[name] = dict(db.session.execute(
-                select(model.id, model.version).where(model.id.in_(gone))).all())
+                _versions_statement(registry.entities[name].model), {"ids": gone}).all())
     out = []
     for entity, entity_id in keys:
         doc = current[entity].get(entity_id)
