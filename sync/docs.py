@@ -161,7 +161,7 @@ def _current(session: Session, registry: Registry, rows) -> dict[str, dict[str, 
         if reveal is not None:
             bodies = reveal(bodies)
         out[name] = {entity_id: (version, orjson.Fragment(body))
-                     for (entity_id, (version, _)), body in zip(stored.items(), bodies)}
+                     for (entity_id, (version, _)), body in zip(stored.items(), bodies, strict=True)}
     return out
 
 
