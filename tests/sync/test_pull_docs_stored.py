@@ -90,3 +90,25 @@ def test_receipts_revealed_a_page_at_once_are_what_one_by_one_gave(app, device, 
     assert revealed["handover"]["receipt"]["url"].endswith(f"/r/{receipts.page_token(receipt)}")
     assert orjson.loads(receipts.reveal_docs([broken])[0])["handover"]["receipt"]["url"] is None
     assert device.pull_all()[0][("task", task["id"])]["data"] == revealed
+
+
+def test_a_database_that_cannot_write_loses_the_store_not_the_pull(app, device, make, courier, database_url):
+    """The store after the read is a write of its own: while the database cannot write the pull still answers."""
+    from tests.sync.test_db_faults import _database_unwritable
+    task = make.task(courier=courier)
+    expected = device.pull_all()[0][("task", task["id"])]["data"]
+    current = _doc("task", task["id"]).version
+    db.session.execute(update(SyncDoc).where(SyncDoc.entity_id == task["id"]).values(version=0, body="{}"))
+    db.session.commit()
+    try:
+        with _database_unwritable(database_url):
+            db.session.remove()
+            db.engine.dispose()
+            assert device.pull_all()[0][("task", task["id"])]["data"] == expected
+        db.session.remove()
+        assert _doc("task", task["id"]).version == 0
+        assert device.pull_all()[0][("task", task["id"])]["data"] == expected
+        assert _doc("task", task["id"]).version == current
+    finally:
+        db.session.remove()
+        db.engine.dispose()
