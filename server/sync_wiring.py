@@ -284,7 +284,7 @@ def build_registry() -> Registry:
         name="task", model=Task, in_scope=tasks.in_courier_scope, dump=_dump_tasks, load=_task_load,
         lock_many=_task_lock_many,
         access=_task_access, dispatch_version=lambda task: task.dispatch_version, flag=_task_flag,
-        reveal=receipts.reveal_doc, born=lambda task: task.created_at))
+        reveal=receipts.reveal_docs, born=lambda task: task.created_at))
     registry.entity(EntityType(
         name="vehicle", model=Vehicle, in_scope=lambda courier_id, _day_start: Vehicle.courier_id == courier_id,
         dump=_dump_vehicles, load=_load(Vehicle), lock_many=_vehicle_lock_many,

@@ -27,6 +27,7 @@ from server.models import SyncDoc
 from sync.registry import EntityType, Registry
 
 _DUMPED = "fieldops_docs_dumped"
+_RENDERED = "fieldops_docs_rendered"  # docs a read rendered because none showed the entity's version
 
 
 def dump(session: Session, entity_type: EntityType, objs: list) -> dict[str, dict]:
@@ -124,9 +125,10 @@ def _docs_select(entity_type: EntityType):
 
 # Built once (building a statement costs more than running it here).
 @functools.lru_cache(maxsize=64)
-def _by_id_statement(entity_type: EntityType):
-    """_docs_select for a list of ids."""
-    return _docs_select(entity_type).where(entity_type.model.id.in_(bindparam("ids", expanding=True)))
+def _by_id_statement(registry: Registry, names: tuple[str, ...]):
+    """_docs_select for a list of ids of each of these entity types, as one UNION ALL (bound as ids_<type>)."""
+    return union_all(*(_docs_select(registry.entities[name]).where(
+        registry.entities[name].model.id.in_(bindparam(f"ids_{name}", expanding=True))) for name in names))
 
 
 @functools.lru_cache(maxsize=16)
@@ -135,40 +137,60 @@ def _scope_statement(registry: Registry):
     return union_all(*(_docs_select(entity_type) for entity_type in registry.entities.values()))
 
 
-def _current(registry: Registry, rows) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
+def _current(session: Session, registry: Registry, rows) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
     """{entity: {id: (version, JSON)}}: the stored doc where it shows the entity's version, else a fresh render."""
-    out: dict[str, dict] = {name: {} for name in registry.entities}
+    found: dict[str, dict[str, tuple[int, str]]] = {name: {} for name in registry.entities}
     behind: dict[str, list[str]] = {}
     for name, entity_id, version, doc_version, body in rows:
         if doc_version == version:
-            reveal = registry.entities[name].reveal
-            out[name][entity_id] = (version, orjson.Fragment(body if reveal is None else reveal(body)))
+            found[name][entity_id] = (version, body)
         else:
             behind.setdefault(name, []).append(entity_id)
     for name, ids in behind.items():
         entity_type = registry.entities[name]
         objs = entity_type.load(ids)
         data = entity_type.dump(objs)
-        reveal = entity_type.reveal or (lambda body: body)
-        out[name].update({obj.id: (obj.version, orjson.Fragment(reveal(orjson.dumps(data[obj.id]).decode())))
-                          for obj in objs})
+        rendered = [{"entity": name, "entity_id": obj.id, "version": obj.version,
+                     "body": orjson.dumps(data[obj.id]).decode()} for obj in objs]
+        found[name].update({row["entity_id"]: (row["version"], row["body"]) for row in rendered})
+        session.info.setdefault(_RENDERED, []).extend(rendered)
+    out: dict[str, dict[str, tuple[int, orjson.Fragment]]] = {}
+    for name, stored in found.items():
+        reveal = registry.entities[name].reveal
+        bodies = [body for _, body in stored.values()]
+        if reveal is not None:
+            bodies = reveal(bodies)
+        out[name] = {entity_id: (version, orjson.Fragment(body))
+                     for (entity_id, (version, _)), body in zip(stored.items(), bodies, strict=True)}
     return out
+
+
+def take_rendered(session: Session) -> list[dict]:
+    """The docs a read had to render (missing or behind), to be stored by store(); forgotten here."""
+    return session.info.pop(_RENDERED, [])
+
+
+def store(session: Session, rows: list[dict]) -> None:
+    """Store docs rendered by a read, so the next read serves them (never over a newer doc)."""
+    _upsert(session, sorted(rows, key=lambda r: (r["entity"], r["entity_id"])))
 
 
 def read(session: Session, registry: Registry, courier_id: str, ids_by_entity: dict[str, list[str]],
          day_start: datetime) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
     """{entity: {id: (version, JSON)}} for those of the ids in the courier's scope today (the rest are tombstones)."""
-    rows = []
-    for name, ids in ids_by_entity.items():
-        rows += session.execute(_by_id_statement(registry.entities[name]),
-                                {"courier_id": courier_id, "day_start": day_start, "ids": ids}).all()
-    return _current(registry, rows)
+    if not ids_by_entity:
+        return _current(session, registry, [])
+    names = tuple(sorted(ids_by_entity))
+    rows = session.execute(_by_id_statement(registry, names),
+                           {"courier_id": courier_id, "day_start": day_start,
+                            **{f"ids_{name}": ids_by_entity[name] for name in names}}).all()
+    return _current(session, registry, rows)
 
 
 def read_scope(session: Session, registry: Registry, courier_id: str,
                day_start: datetime) -> dict[str, dict[str, tuple[int, orjson.Fragment]]]:
     """{entity: {id: (version, JSON)}} for the courier's whole scope today, in one query."""
-    return _current(registry, session.execute(
+    return _current(session, registry, session.execute(
         _scope_statement(registry), {"courier_id": courier_id, "day_start": day_start}).all())
 
 

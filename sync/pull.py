@@ -73,6 +73,13 @@ _STATE = select(
     select(func.coalesce(func.max(Change.position), 0)).scalar_subquery())
 
 
+# The feed of a courier's changes (and everyone's) after a position, in order.
+_SINCE = (select(Change.position, Change.entity, Change.entity_id, Change.at)
+          .where(Change.position > bindparam("position"),
+                 or_(Change.courier_id == bindparam("courier_id"), Change.courier_id.is_(None)))
+          .order_by(Change.position).limit(bindparam("limit")))
+
+
 def _snapshot() -> None:
     """Read everything below in one snapshot.
 
@@ -82,6 +89,12 @@ def _snapshot() -> None:
     if db.session.get_bind().dialect.name == "postgresql" and not is_read_only():
         db.session.commit()
         db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+
+
+@functools.lru_cache(maxsize=64)
+def _versions_statement(model):
+    """(id, version) of a list of ids of one model (a tombstone's version); built once."""
+    return select(model.id, model.version).where(model.id.in_(bindparam("ids", expanding=True)))
 
 
 def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]], day_start) -> list[dict]:
@@ -94,9 +107,8 @@ def _changes_for(registry: Registry, courier_id: str, keys: list[tuple[str, str]
     for name, ids in by_type.items():
         gone = [entity_id for entity_id in ids if entity_id not in current[name]]
         if gone:
-            model = registry.entities[name].model
             tombstones[name] = dict(db.session.execute(
-                select(model.id, model.version).where(model.id.in_(gone))).all())
+                _versions_statement(registry.entities[name].model), {"ids": gone}).all())
     out = []
     for entity, entity_id in keys:
         doc = current[entity].get(entity_id)
@@ -128,9 +140,8 @@ def _scope_statement(registry: Registry):
 
 
 def _scope_rows(registry: Registry, courier_id: str, day_start) -> list[tuple[str, str, int]]:
-    """(entity, id, version) of the whole scope, in no order: plain tuples, no Row objects."""
-    return db.session.execute(_scope_statement(registry),
-                              {"courier_id": courier_id, "day_start": day_start}).tuples().all()
+    """(entity, id, version) of the whole scope, in no order (rows unpack as tuples; Result.tuples() is deprecated)."""
+    return db.session.execute(_scope_statement(registry), {"courier_id": courier_id, "day_start": day_start}).all()
 
 
 def _scope(registry: Registry, courier_id: str, day_start) -> list[tuple[int, str, str, int]]:
@@ -177,11 +188,8 @@ def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) ->
             next_cursor = Cursor(mode="i", position=current.position)
             has_more = high > current.position
     else:
-        rows = db.session.execute(
-            select(Change.position, Change.entity, Change.entity_id, Change.at)
-            .where(Change.position > current.position,
-                   or_(Change.courier_id == courier_id, Change.courier_id.is_(None)))
-            .order_by(Change.position).limit(limit)).all()
+        rows = db.session.execute(_SINCE, {"position": current.position, "courier_id": courier_id,
+                                           "limit": limit}).all()
         metrics.observe_pull(mode="incremental", lag_changes=high - current.position,
                              lag_seconds=(utcnow() - rows[0].at).total_seconds() if rows else None)
         has_more = len(rows) == limit

@@ -62,9 +62,9 @@ class EntityType:
     # False for entities a device makes but does not keep (a checklist submission): an op's
     # result still shows them; in_scope should then be false() so a pull never lists them.
     held: bool = True
-    # reveal(json_text) -> json_text: a stored doc as a device gets it, for docs that keep a secret
-    # sealed (the database never holds it as issued); None: sent as stored.
-    reveal: Callable[[str], str] | None = None
+    # reveal(json_texts) -> json_texts: stored docs as a device gets them, for docs that keep a secret
+    # sealed (the database never holds it as issued); a page's docs at once. None: sent as stored.
+    reveal: Callable[[list[str]], list[str]] | None = None
     # born(obj) -> when the entity came to exist (a task's creation): no op about it happened before, so an op
     # dated earlier is held to it and flagged (sync.timing). None: the engine knows no such bound.
     born: Callable[[Any], datetime | None] | None = None

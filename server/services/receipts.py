@@ -16,7 +16,7 @@ from datetime import date, datetime, timezone
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from flask import current_app
+from flask import current_app, g, has_request_context, request
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
@@ -487,19 +487,51 @@ def link(receipt) -> dict:
 
 def doc_link(receipt) -> dict:
     """link() as a stored handheld doc (and the op log's copy of a push result) holds it: the page's address
-    as a mark, so the database never holds the token; reveal_doc and reveal_state make it link() again."""
+    as a mark, so the database never holds the token; reveal_docs and reveal_state make it link() again."""
     return _numbered(receipt, {"url": f"{_DOC_MARK}{receipt.id}:{receipt.token_sealed}"})
 
 
-def _revealed(match: re.Match) -> str:
-    """A doc mark (a JSON string) as link()'s url: the page's address, or null if it cannot be unsealed."""
-    token = _unsealed_token(match[1], match[2])
-    return "null" if token is None else json.dumps(page_url(token=token))
+@functools.lru_cache(maxsize=8192)
+def _remembered_token(receipt_id: str, token_sealed: str, _secret_key: str) -> str | None:
+    """_unsealed_token, remembered: a sealed value under one SECRET_KEY always opens to the same token.
+
+    Every pull reveals the receipts of the courier's day; opening each afresh was a tenth of a full
+    listing. The key is part of the memo's key, so a changed SECRET_KEY opens (or fails) anew.
+    """
+    return _unsealed_token(receipt_id, token_sealed)
 
 
-def reveal_doc(body: str) -> str:
-    """A stored doc's JSON text as the handheld gets it: each receipt mark replaced by the page's address."""
-    return _DOC_STRING.sub(_revealed, body) if _DOC_MARK in body else body
+_PLACEHOLDER = "for_" + "0" * 43  # a token's shape: url_for quotes nothing in it, JSON escapes nothing in it
+
+
+def _page_url_around() -> tuple[str, str]:
+    """(before, after) the token in page_url, each as JSON string text: url_for once per request and public address."""
+    base = current_app.config.get("PUBLIC_URL")
+    where = (base, request.url_root if base is None and has_request_context() else None)
+    built = g.setdefault("fieldops_receipt_page_urls", {})
+    if where not in built:
+        before, _, after = json.dumps(page_url(token=_PLACEHOLDER)).partition(_PLACEHOLDER)
+        built[where] = (before, after)
+    return built[where]
+
+
+def reveal_docs(bodies: list[str]) -> list[str]:
+    """Stored docs' JSON texts as the handheld gets them: each receipt mark replaced by the page's address.
+
+    Built for a page of docs: the address around the token is made once, and a token once per receipt.
+    """
+    if not any(_DOC_MARK in body for body in bodies):
+        return bodies
+    secret_key = current_app.config["SECRET_KEY"]
+    before, after = _page_url_around()
+
+    def revealed(match: re.Match) -> str:
+        """A doc mark (a JSON string) as link()'s url: the page's address, or null if it cannot be unsealed."""
+        token = _remembered_token(match[1], match[2], secret_key)
+        if token is None:
+            return "null"
+        return before + token + after if _TOKEN.fullmatch(token) else json.dumps(page_url(token=token))
+    return [_DOC_STRING.sub(revealed, body) if _DOC_MARK in body else body for body in bodies]
 
 
 def reveal_state(entity: dict | None) -> dict | None:

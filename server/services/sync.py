@@ -1,4 +1,5 @@
 """Entry points of the sync protocol for the HTTP layer: who may push, and with what registry."""
+import logging
 from datetime import datetime
 
 from flask import current_app
@@ -6,10 +7,15 @@ from flask import current_app
 from server import metrics
 from server.auth import Actor
 from server.errors import Forbidden
+from server.extensions import db
 from server.services import receipts
+from server.services.common import own_transaction
+from sync import docs
 from sync import pull as pull_engine
 from sync import push as push_engine
 from sync.registry import Registry
+
+log = logging.getLogger(__name__)
 
 
 def registry() -> Registry:
@@ -37,6 +43,13 @@ def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime 
 def pull(*, actor: Actor, cursor: str | None, limit: int) -> dict:
     """One page of the device's changes, with the company's name the courier says to customers
     (FIELDOPS_COMPANY_NAME, null when unset): read at each pull, so a change of the setting reaches every device."""
+    docs.take_rendered(db.session)  # none left over from a pull that failed
     page = pull_engine.pull(registry=registry(), actor=actor, cursor=cursor, limit=limit)
     page["company"] = {"name": current_app.config.get("COMPANY_NAME")}
+    # A doc rendered because none was stored (rows seeded by a migration, changed by SQL) is stored now,
+    # after the pull's read: the next pull reads it instead of rendering it again.
+    rendered = docs.take_rendered(db.session)
+    if rendered:
+        with own_transaction("handheld docs rendered at pull", log):
+            docs.store(db.session, rendered)
     return page

@@ -63,19 +63,27 @@ def test_courier_and_vehicle_docs_follow_dispatch_edits(app, client, make, couri
     assert _stored("vehicle", van["id"])[1]["status"] == "out_of_service"
 
 
+def _spoil(first: dict, second: dict) -> None:
+    """Put one task's doc behind it and delete the other's."""
+    db.session.execute(update(SyncDoc).where(SyncDoc.entity_id == first["id"])
+                       .values(version=0, body='{"stale": true}'))
+    db.session.execute(SyncDoc.__table__.delete().where(SyncDoc.entity_id == second["id"]))
+    db.session.commit()
+
+
 def test_pull_renders_a_missing_or_stale_doc_and_maintenance_rewrites_it(app, device, make, courier):
-    """A doc behind its entity (or absent) is never sent: pull renders afresh; rebuild() repairs it."""
+    """A doc behind its entity (or absent) is never sent: pull renders afresh (and stores the render, issue 26);
+    rebuild() repairs the docs no pull has read."""
     first, second = make.task(courier=courier), make.task(courier=courier)
     docs.rebuild(db.session, _registry(app))  # reference data kept between tests (the fee codes) has no doc yet
     db.session.commit()
     store, _, _ = device.pull_all()
     expected = {key: change["data"] for key, change in store.items()}
-    db.session.execute(update(SyncDoc).where(SyncDoc.entity_id == first["id"])
-                       .values(version=0, body='{"stale": true}'))
-    db.session.execute(SyncDoc.__table__.delete().where(SyncDoc.entity_id == second["id"]))
-    db.session.commit()
+    _spoil(first, second)
     store, _, _ = device.pull_all()
     assert {key: change["data"] for key, change in store.items()} == expected
+    assert docs.rebuild(db.session, _registry(app)) == 0
+    _spoil(first, second)
     assert docs.rebuild(db.session, _registry(app)) == 2
     db.session.commit()
     assert docs.rebuild(db.session, _registry(app)) == 0
