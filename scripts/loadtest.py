@@ -74,6 +74,12 @@ def _push(r: dict) -> dict:
     return next((e for e in r["endpoints"] if e["name"] == "POST /sync/push"), {})
 
 
+def _passes(r: dict, limit_ms: float) -> bool:
+    """A step passes with zero errors and a measured push p99 within the limit (no push measured: not a pass)."""
+    p99 = _push(r).get("p99_ms")
+    return r["errors"] == 0 and p99 is not None and p99 <= limit_ms
+
+
 def knee(runs: list[dict], limit_ms: float) -> None:
     """Each step of a --ramp-to, and the last one with zero errors and push p99 within the limit."""
     print(f"\nramp ({runs[0]['engine']}, {runs[0]['pace']} pace): push p99 limit {limit_ms:g} ms")
@@ -85,13 +91,16 @@ def knee(runs: list[dict], limit_ms: float) -> None:
         print(f"{r['handhelds']:8d} {r['syncs_per_s']:8.1f} {_ms(p.get('p50_ms')):>8} {_ms(p.get('p95_ms')):>6} "
               f"{_ms(p.get('p99_ms')):>6} {100 * r['cpu']['server_share']:9.0f}% "
               f"{100 * r['cpu']['load_generator_share']:9.0f}% {r['errors']:6d}")
-        if r["errors"] == 0 and (p.get("p99_ms") or 0) <= limit_ms:
+        if _passes(r, limit_ms):
             passing = r
     if passing:
         print(f"last passing point: {passing['handhelds']} couriers, {passing['syncs_per_s']:g} syncs/s "
               f"(push p99 {_ms(_push(passing).get('p99_ms'))} ms)")
     else:
-        print("no passing point: the first step already failed")
+        print("no passing point: the first step already failed, or measured no push (run longer than the sync "
+              "wait plus the users' start)")
+    if passing is runs[-1] and _passes(runs[-1], limit_ms):
+        print("the limit was not crossed: that point is the top of the ramp, not the knee")
 
 
 def main() -> int:
@@ -126,6 +135,10 @@ def main() -> int:
     args = parser.parse_args()
     args.sync_wait = args.sync_wait or ((50.0, 70.0) if args.pace == "real" else (5.0, 15.0))
     args.steady = args.steady or args.pace == "real"  # real pace: users start over the first minute
+    if args.seconds < 2 * args.sync_wait[1] + 60:
+        print(f"note: {args.seconds:g} s is short for syncs every {args.sync_wait[0]:g}-{args.sync_wait[1]:g} s: "
+              f"after the users' start few syncs are measured (latencies and rates from a handful of requests)",
+              file=sys.stderr)
     most = max(args.handhelds, args.ramp_to)
     if not 1 <= args.seconds <= 3600 or not 0 < most <= 10000 or not 0 <= args.dispatchers <= 50 \
             or not 1 <= args.provision_processes <= 8:
@@ -142,8 +155,7 @@ def main() -> int:
                              keep=f"{args.keep}/{engine}-{handhelds}" if args.keep else None)
             report(r)
             runs.append(r)
-            if not args.ramp_to or handhelds >= args.ramp_to or r["errors"] \
-                    or (_push(r).get("p99_ms") or 0) > args.p99_limit:
+            if not args.ramp_to or handhelds >= args.ramp_to or not _passes(r, args.p99_limit):
                 break
             handhelds = min(args.ramp_to, int(handhelds * 1.5))
         if args.ramp_to:

@@ -46,8 +46,12 @@ class ServerProcess:
         """The API root."""
         return f"http://127.0.0.1:{self.port}/api/v1"
 
-    def start(self, timeout: float = 30.0) -> "ServerProcess":
-        """Start gunicorn and wait until /readyz answers 200."""
+    def start(self, timeout: float = 90.0) -> "ServerProcess":
+        """Start gunicorn and wait until /readyz answers 200.
+
+        90 s: four workers importing the app take ~5 s on a quiet 2-core machine and several times that on a
+        loaded one (a slow start is not what the callers test; a server that never answers still fails).
+        """
         env = dict(os.environ, FIELDOPS_DATABASE_URL=self.database_url,
                    FIELDOPS_LOG_LEVEL=os.environ.get("FIELDOPS_LOG_LEVEL", "WARNING"), **self.extra_env)
         if self.attachments_dir:
@@ -69,7 +73,18 @@ class ServerProcess:
             except OSError:
                 time.sleep(0.1)
         self.kill()
-        raise RuntimeError("gunicorn did not become ready in time")
+        raise RuntimeError(f"gunicorn did not become ready in {timeout:g} s; the end of its log "
+                           f"({self.log_path}):\n{self._log_tail()}")
+
+    def _log_tail(self, size: int = 2000) -> str:
+        """The last bytes gunicorn wrote (why it did not start), or a note that there are none."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - size))
+                return log.read().decode("utf-8", "replace") or "(empty)"
+        except OSError as exc:
+            return f"(unreadable: {exc})"
 
     def worker_pids(self) -> list[int]:
         """The gunicorn workers' pids."""

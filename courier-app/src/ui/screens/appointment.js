@@ -33,7 +33,7 @@ register({
   zh: {
     "appt.title": "预约：{waybill}", "appt.current": "当前时段：{window}（{status}）", "appt.none": "尚无约定时段",
     "appt.phrase": "请问什么时候上门方便？", "appt.phrase.label": "问客户：",
-    "appt.confirm": "确认预约", "appt.reschedule": "改约", "appt.late": "迟到通知",
+    "appt.confirm": "确认预约", "appt.reschedule": "改约", "appt.late_notice.title": "迟到通知",
     "appt.date": "日期", "appt.start": "开始（仓库时间）", "appt.end": "结束（仓库时间）", "appt.via": "方式",
     "appt.reason": "原因", "appt.agreed": "客户已同意新时段？", "appt.yes": "同意", "appt.no": "未同意（仅记录提议）",
     "appt.eta.date": "预计到达日期", "appt.eta": "预计到达时间", "appt.save": "保存",
@@ -49,7 +49,7 @@ register({
   en: {
     "appt.title": "Appointment: {waybill}", "appt.current": "Current window: {window} ({status})", "appt.none": "No window agreed yet",
     "appt.phrase": "When would it suit you for us to come?", "appt.phrase.label": "Ask the customer:",
-    "appt.confirm": "Confirm a window", "appt.reschedule": "Reschedule", "appt.late": "Late notice",
+    "appt.confirm": "Confirm a window", "appt.reschedule": "Reschedule", "appt.late_notice.title": "Late notice",
     "appt.date": "Date", "appt.start": "Start (depot time)", "appt.end": "End (depot time)", "appt.via": "How",
     "appt.reason": "Reason", "appt.agreed": "Did the customer agree to the new window?", "appt.yes": "Agreed", "appt.no": "Not agreed (a proposal only)",
     "appt.eta.date": "Arrival date", "appt.eta": "Expected arrival", "appt.save": "Save",
@@ -151,7 +151,7 @@ async function draw(view, id) {
   const etaDate = h("input", { id: "late-date", type: "date", value: depotDate() });
   const eta = h("input", { id: "late-eta", type: "time" });
   const lateReason = h("input", { id: "late-reason", maxlength: "300" });
-  const lateForm = h("form", { id: "late-form", class: "stack card" }, h("h2", {}, t("appt.late")),
+  const lateForm = h("form", { id: "late-form", class: "stack card" }, h("h2", {}, t("appt.late_notice.title")),
     h("p", { class: "rule" }, t("appt.notice.rule")),
     start ? h("p", { id: "notice-now", class: state.late_notice.in_time ? "ok" : "warn-text" },
       t(state.late_notice.in_time ? "appt.notice.ok" : "appt.notice.late", { start: when(start) })) : null,
@@ -175,7 +175,7 @@ async function draw(view, id) {
     message,
     state.confirm.allowed ? confirmForm : notOffered(t("appt.confirm"), "confirm"),
     state.reschedule.allowed ? rescheduleForm : notOffered(t("appt.reschedule"), "reschedule"),
-    state.late_notice.allowed ? lateForm : notOffered(t("appt.late"), "late_notice"));
+    state.late_notice.allowed ? lateForm : notOffered(t("appt.late_notice.title"), "late_notice"));
 }
 
 route("/tasks/:id/appointment", ({ id }, view) => { draw(view, id); });
