@@ -90,7 +90,7 @@ def test_one_task_touched_many_times_in_one_push(monkeypatch, device, make, cour
     results = device.push(ops)["results"]
     assert [r["status"] for r in results] == ["applied"] * len(ops)
     expected = _by_schema(monkeypatch, [task["id"]])[task["id"]]
-    shown = _page_path(orjson.loads(receipts.reveal_doc(orjson.dumps(expected).decode())))  # the receipt unsealed
+    shown = _page_path(orjson.loads(receipts.reveal_docs([orjson.dumps(expected).decode()])[0]))  # the receipt unsealed
     assert all(_page_path(r["entity"]["data"]) == shown for r in results)
     assert [n["text"] for n in expected["notes"]][:2] == ["note 24", "note 23"] and len(expected["notes"]) == 20
     assert _stored(task["id"]) == expected
