@@ -151,6 +151,17 @@ def _scope(registry: Registry, courier_id: str, day_start) -> list[tuple[int, st
                   for name, entity_id, version in _scope_rows(registry, courier_id, day_start))
 
 
+def take_rendered(session) -> list[dict]:
+    """The docs the last pull had to render (none stored, or behind), forgotten here: for the caller to store
+    after the pull's read (store_rendered), outside it."""
+    return docs.take_rendered(session)
+
+
+def store_rendered(session, rows: list[dict]) -> None:
+    """Store docs a pull rendered, so the next pull reads them (never over a newer doc)."""
+    docs.store(session, rows)
+
+
 def pull(*, registry: Registry, actor: Actor, cursor: str | None, limit: int) -> dict:
     """One page of changes for the device, with last_seq and (on the last page) the scope checksum.
 

@@ -139,6 +139,17 @@ def app(app_session):
 SHORT = os.environ.get("FIELDOPS_TEST_TIER") == "short"
 
 
+@pytest.fixture(autouse=True)
+def _root_log_level():
+    """The root logger's level as it was before each test: an app made inside a test (tools.loadgen.app_for
+    sets LOG_LEVEL WARNING, as the load tools' own apps run quiet) sets the process's root level, and the
+    tests after it that read INFO access lines (tests/test_logs.py) would see none."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def password_hashing():
     """In the short tier, console passwords are hashed with argon2id at a smaller work factor (8 MiB, 1 pass,

@@ -10,7 +10,6 @@ from server.errors import Forbidden
 from server.extensions import db
 from server.services import receipts
 from server.services.common import own_transaction
-from sync import docs
 from sync import pull as pull_engine
 from sync import push as push_engine
 from sync.registry import Registry
@@ -43,13 +42,13 @@ def push(*, actor: Actor, device_id: str, ops: list[dict], device_now: datetime 
 def pull(*, actor: Actor, cursor: str | None, limit: int) -> dict:
     """One page of the device's changes, with the company's name the courier says to customers
     (FIELDOPS_COMPANY_NAME, null when unset): read at each pull, so a change of the setting reaches every device."""
-    docs.take_rendered(db.session)  # none left over from a pull that failed
+    pull_engine.take_rendered(db.session)  # none left over from a pull that failed
     page = pull_engine.pull(registry=registry(), actor=actor, cursor=cursor, limit=limit)
     page["company"] = {"name": current_app.config.get("COMPANY_NAME")}
     # A doc rendered because none was stored (rows seeded by a migration, changed by SQL) is stored now,
     # after the pull's read: the next pull reads it instead of rendering it again.
-    rendered = docs.take_rendered(db.session)
+    rendered = pull_engine.take_rendered(db.session)
     if rendered:
         with own_transaction("handheld docs rendered at pull", log):
-            docs.store(db.session, rendered)
+            pull_engine.store_rendered(db.session, rendered)
     return page

@@ -92,6 +92,19 @@ def open_app(page, live_server: str, path: str = "/", *, controlled: bool = Fals
     return page.find_element(By.ID, "view")
 
 
+def click(page, css: str, timeout: float = 30) -> None:
+    """Click an element, found again if the screen redrew itself between finding and clicking (a sync's news
+    redraws the bar and the screen: the element found a moment ago is then stale)."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def once(driver) -> bool:
+        driver.find_element(By.CSS_SELECTOR, css).click()
+        return True
+    WebDriverWait(page, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(once)
+
+
 def wait_controlled(page, timeout: float = 30) -> None:
     """Wait until a service worker controls the page."""
     from selenium.webdriver.support.ui import WebDriverWait
