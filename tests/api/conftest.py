@@ -15,3 +15,10 @@ def astral_patterns(monkeypatch):
     for name in ("_serialize_literal", "_serialize_literal_in_class"):
         written = getattr(patterns, name)
         monkeypatch.setattr(patterns, name, lambda code, written=written: chr(code) if code > 0xFFFF else written(code))
+
+
+@pytest.fixture
+def handheld(make) -> dict:
+    """A courier's enrolled device's headers (the attachment tests' uploader)."""
+    enrolled = make.device(make.courier())
+    return {"Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1"}

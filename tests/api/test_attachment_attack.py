@@ -3,19 +3,11 @@ that still names them (a second host without the shared mount, a restored databa
 import hashlib
 import os
 
-import pytest
 
 from server.extensions import db
 from server.models import Attachment
 from server.storage import LocalFolder
 from tests.api.test_attachments import PNG, _put
-
-
-@pytest.fixture
-def handheld(make) -> dict:
-    """A courier's enrolled device's headers."""
-    enrolled = make.device(make.courier())
-    return {"Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1"}
 
 
 def test_a_row_whose_local_bytes_are_gone_is_a_404_and_the_handhelds_reupload_repairs_it(app, client, handheld, make):

@@ -30,13 +30,6 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"storage test " * 40
 SVG = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><path d="M1 1 L9 9"/></svg>'
 
 
-@pytest.fixture
-def handheld(make) -> dict:
-    """A courier's enrolled device's headers."""
-    enrolled = make.device(make.courier())
-    return {"Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1"}
-
-
 def _put(client, headers, data: bytes, name: str | None = None):
     """Upload under the bytes' own hash (or another name)."""
     return client.put(f"/api/v1/attachments/{name or hashlib.sha256(data).hexdigest()}", data=data, headers=headers)

@@ -21,13 +21,6 @@ SIGNATURE = f"""<?xml version="1.0" encoding="UTF-8"?>
 </svg>""".encode()
 
 
-@pytest.fixture
-def handheld(make) -> dict:
-    """A courier's enrolled device's headers."""
-    enrolled = make.device(make.courier())
-    return {"Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1"}
-
-
 def _put(client, headers, data: bytes):
     """Upload under the bytes' own hash."""
     return client.put(f"/api/v1/attachments/{hashlib.sha256(data).hexdigest()}", data=data, headers=headers)

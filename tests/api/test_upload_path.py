@@ -2,20 +2,12 @@
 import hashlib
 import os
 
-import pytest
 
 from server import storage
 from server.extensions import db
 from server.models import Attachment
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(64))
-
-
-@pytest.fixture
-def handheld(make) -> dict:
-    """A courier's enrolled device's headers."""
-    enrolled = make.device(make.courier())
-    return {"Authorization": f"Bearer {enrolled['token']}", "Fieldops-Protocol": "1"}
 
 
 def _put(client, headers, data: bytes):
