@@ -93,14 +93,16 @@ def open_app(page, live_server: str, path: str = "/", *, controlled: bool = Fals
 
 
 def click(page, css: str, timeout: float = 30) -> None:
-    """Click an element, found again if the screen redrew itself between finding and clicking (a sync's news
+    """Click an element (scrolled into view first), found again if the screen redrew itself between finding and clicking (a sync's news
     redraws the bar and the screen: the element found a moment ago is then stale)."""
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     def once(driver) -> bool:
-        driver.find_element(By.CSS_SELECTOR, css).click()
+        element = driver.find_element(By.CSS_SELECTOR, css)
+        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
+        element.click()
         return True
     WebDriverWait(page, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(once)
 

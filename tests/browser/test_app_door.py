@@ -12,14 +12,14 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.browser.conftest import assert_accessible, assert_no_csp_violation, require_browser, screenshot, text_with
 from server.extensions import db
-from tests.browser.courier_app import (assert_nothing_got_through, courier_with_day, count_requests, open_app, require_app, set_offline, use_build,
+from tests.browser.courier_app import (assert_nothing_got_through, click, courier_with_day, count_requests, open_app, require_app, set_offline, use_build,
                                        wait_controlled)
 
 require_browser()
@@ -95,14 +95,7 @@ def _gone(page, css: str, timeout: float = 30) -> None:
     WebDriverWait(page, timeout).until(lambda d: not d.find_elements(By.CSS_SELECTOR, css))
 
 
-def _click(page, css: str) -> None:
-    """Click an element, found again if the screen redrew itself meanwhile (a sync's news)."""
-    def click(driver) -> bool:
-        element = driver.find_element(By.CSS_SELECTOR, css)
-        driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
-        element.click()
-        return True
-    WebDriverWait(page, 30, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)).until(click)
+_click = click  # tests/browser/courier_app.py: found again if the screen redrew itself meanwhile (a sync's news)
 
 
 def _status(page) -> str:
